@@ -1,0 +1,198 @@
+/**
+ * The pure-JavaScript backend: `@noble/hashes`, `@noble/ciphers`,
+ * `@noble/curves` and `micro-rsa-dsa-dh` (same author, same audit culture).
+ * Selected in browsers (the `default` condition of `#backend`) and forced in
+ * Node with `--conditions=parley-pure`.
+ *
+ * Two small pieces are ours because the libraries do not offer them:
+ * RSA-PSS verification that recovers the salt length from the encoding
+ * (RFC 8017 §9.1.2 with sLen read from DB, as OpenSSL's "auto" mode), and
+ * prime generation for 1024-bit RSA keys, which the FIPS 186-5 generator in
+ * `micro-rsa-dsa-dh` deliberately refuses but Themis still allows.
+ *
+ * Timing: BigInt arithmetic is not constant-time. RSA private operations and
+ * any key handled by this backend may leak through timing to a local
+ * observer; prefer the Node backend on servers.
+ *
+ * @module
+ */
+import { gcm, ctr } from '@noble/ciphers/aes.js';
+import { p256 } from '@noble/curves/nist.js';
+import { invert, pow } from '@noble/curves/abstract/modular.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { pbkdf2, pbkdf2Async } from '@noble/hashes/pbkdf2.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { IFCPrimes, OAEP, PSS, mgf1 } from 'micro-rsa-dsa-dh/rsa.js';
+import { isProbablePrime } from 'micro-rsa-dsa-dh/primality.js';
+import type { Backend, RsaPrivateComponents, RsaPublicComponents } from './types.ts';
+import { bigIntToBytes, bytesToBigInt, equalBytes } from '../_bytes.ts';
+
+const oaepSha1 = OAEP(sha1, mgf1(sha1));
+const mgf1Sha256 = mgf1(sha256);
+
+function bitLength(n: bigint): number {
+  return n.toString(2).length;
+}
+
+/** Random probable prime of exactly `bits` bits with the top two bits set and gcd(p−1, e) = 1. */
+function randomPrime(bits: number, e: bigint): bigint {
+  for (;;) {
+    const b = randomBytes(bits / 8);
+    b[0] = (b[0] as number) | 0xc0;
+    b[b.length - 1] = (b[b.length - 1] as number) | 1;
+    const p = bytesToBigInt(b);
+    if ((p - 1n) % e !== 0n && isProbablePrime(p, 40)) return p;
+  }
+}
+
+function toRsaKey(p: bigint, q: bigint, e: bigint, len: number): RsaPrivateComponents {
+  if (p < q) [p, q] = [q, p];
+  const n = p * q;
+  const phi = (p - 1n) * (q - 1n);
+  const d = invert(e, phi);
+  const half = len / 2;
+  const fix = (v: bigint, l: number): Uint8Array => bigIntToBytes(v, l) as Uint8Array;
+  return {
+    n: fix(n, len),
+    e: fix(e, 4),
+    d: fix(d, len),
+    p: fix(p, half),
+    q: fix(q, half),
+    dp: fix(d % (p - 1n), half),
+    dq: fix(d % (q - 1n), half),
+    qi: fix(invert(q, p), half),
+  };
+}
+
+function pub(k: RsaPublicComponents): { n: bigint; e: bigint } {
+  return { n: bytesToBigInt(k.n), e: bytesToBigInt(k.e) };
+}
+function priv(k: RsaPrivateComponents): { n: bigint; d: bigint } {
+  return { n: bytesToBigInt(k.n), d: bytesToBigInt(k.d) };
+}
+
+/** EMSA-PSS-VERIFY (RFC 8017 §9.1.2), SHA-256/MGF1-SHA-256, salt length taken from the encoding. */
+function pssVerifyAutoSalt(key: RsaPublicComponents, message: Uint8Array, signature: Uint8Array): boolean {
+  const { n, e } = pub(key);
+  const k = Math.ceil(bitLength(n) / 8);
+  if (signature.length !== k) return false;
+  const s = bytesToBigInt(signature);
+  if (s >= n) return false;
+  const emBits = bitLength(n) - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const em = bigIntToBytes(pow(s, e, n), emLen);
+  const hLen = 32;
+  if (em === null || emLen < hLen + 2 || em[emLen - 1] !== 0xbc) return false;
+  const maskedDB = em.subarray(0, emLen - hLen - 1);
+  const h = em.subarray(emLen - hLen - 1, emLen - 1);
+  const topMask = 0xff >>> (8 * emLen - emBits);
+  if (((maskedDB[0] as number) & ~topMask) !== 0) return false;
+  const dbMask = mgf1Sha256(h, { dkLen: maskedDB.length });
+  const db = maskedDB.map((x, i) => x ^ (dbMask[i] as number));
+  db[0] = (db[0] as number) & topMask;
+  let i = 0;
+  while (i < db.length && db[i] === 0) i++;
+  if (i >= db.length || db[i] !== 0x01) return false;
+  const salt = db.subarray(i + 1);
+  const mPrime = new Uint8Array(8 + hLen + salt.length);
+  mPrime.set(sha256(message), 8);
+  mPrime.set(salt, 8 + hLen);
+  return equalBytes(sha256(mPrime), h);
+}
+
+export const backend: Backend = {
+  name: 'noble',
+
+  randomBytes: (length) => randomBytes(length),
+
+  sha256: (data) => sha256(data),
+  sha512: (data) => sha512(data),
+  hmacSha256(key, parts) {
+    const h = hmac.create(sha256, key);
+    for (const p of parts) h.update(p);
+    return h.digest();
+  },
+  pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
+  pbkdf2Sha256Async: (password, salt, iterations, length) => pbkdf2Async(sha256, password, salt, { c: iterations, dkLen: length }),
+
+  aesGcmEncrypt(key, nonce, plaintext, aad) {
+    const out = gcm(key, nonce, aad.length > 0 ? aad : undefined).encrypt(plaintext);
+    return { ciphertext: out.subarray(0, plaintext.length), tag: out.subarray(plaintext.length) };
+  },
+  aesGcmDecrypt(key, nonce, ciphertext, tag, aad) {
+    const joined = new Uint8Array(ciphertext.length + tag.length);
+    joined.set(ciphertext);
+    joined.set(tag, ciphertext.length);
+    try {
+      return gcm(key, nonce, aad.length > 0 ? aad : undefined).decrypt(joined);
+    } catch {
+      return null;
+    }
+  },
+  aesCtr: (key, iv, data) => ctr(key, iv).encrypt(data),
+
+  p256GeneratePrivate: () => p256.utils.randomSecretKey(),
+  p256PublicFromPrivate(d) {
+    if (!p256.utils.isValidSecretKey(d)) return null;
+    return p256.getPublicKey(d, true);
+  },
+  p256NormalizePublic(point) {
+    if (point.length !== 33 && point.length !== 65) return null;
+    try {
+      return p256.Point.fromBytes(point).toBytes(true);
+    } catch {
+      return null;
+    }
+  },
+  p256Ecdh(d, point) {
+    try {
+      if (!p256.utils.isValidSecretKey(d)) return null;
+      return p256.getSharedSecret(d, point, true).subarray(1);
+    } catch {
+      return null;
+    }
+  },
+  p256Sign: (d, message) => p256.sign(message, d, { prehash: true, lowS: false, format: 'der' }),
+  p256Verify(point, message, derSignature) {
+    try {
+      return p256.verify(derSignature, message, point, { prehash: true, lowS: false, format: 'der' });
+    } catch {
+      return false;
+    }
+  },
+
+  rsaGenerate(bits) {
+    const e = 65537n;
+    if (bits >= 2048) {
+      const { p, q } = IFCPrimes(bits, e);
+      return toRsaKey(p, q, e, bits / 8);
+    }
+    for (;;) {
+      const p = randomPrime(bits / 2, e);
+      const q = randomPrime(bits / 2, e);
+      if (p !== q && bitLength(p * q) === bits) return toRsaKey(p, q, e, bits / 8);
+    }
+  },
+  rsaOaepSha1Encrypt: (key, plaintext) => oaepSha1.encrypt(pub(key), plaintext),
+  rsaOaepSha1Decrypt(key, ciphertext) {
+    try {
+      return oaepSha1.decrypt(priv(key), ciphertext);
+    } catch {
+      return null;
+    }
+  },
+  rsaPssSha256Sign(key, message) {
+    const n = bytesToBigInt(key.n);
+    const emLen = Math.ceil((bitLength(n) - 1) / 8);
+    return PSS(sha256, mgf1Sha256, emLen - 32 - 2).sign(priv(key), message);
+  },
+  rsaPssSha256Verify: (key, message, signature) => {
+    try {
+      return pssVerifyAutoSalt(key, message, signature);
+    } catch {
+      return false;
+    }
+  },
+};

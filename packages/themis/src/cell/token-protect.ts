@@ -1,0 +1,61 @@
+/**
+ * Secure Cell, Token Protect mode: the ciphertext has the plaintext's length
+ * and the 44-byte authentication token travels separately (same token
+ * layout, derivation and AAD as Seal; `format.ts`).
+ *
+ * @module
+ */
+import { backend } from '#backend';
+import { abytes, acontext } from '../_bytes.ts';
+import { decryptFailed } from '../errors.ts';
+import { deriveMessageKey } from './derive.ts';
+import { KEY_TOKEN_LENGTH, NONCE_LENGTH, readKeyToken, writeKeyToken } from './format.ts';
+import { assertMessageLength, gcmOpen, type CellCompatOptions } from './seal.ts';
+
+const S = 'SecureCellTokenProtect' as const;
+
+export class SecureCellTokenProtect {
+  readonly #key: Uint8Array;
+  readonly #legacy: boolean;
+
+  /** @deprecated use {@link SecureCellTokenProtect.withKey}. */
+  constructor(masterKey: Uint8Array, options: CellCompatOptions = {}) {
+    this.#key = Uint8Array.from(abytes(S, masterKey, 'master key'));
+    this.#legacy = options.themis096Compat === true;
+  }
+
+  static withKey(masterKey: Uint8Array, options: CellCompatOptions = {}): SecureCellTokenProtect {
+    return new SecureCellTokenProtect(masterKey, options);
+  }
+
+  encrypt(message: Uint8Array, context?: Uint8Array | null): { data: Uint8Array; token: Uint8Array } {
+    const msg = abytes(S, message, 'message');
+    assertMessageLength(S, msg);
+    const ctx = acontext(S, context);
+    const dk = deriveMessageKey(this.#key, msg.length, ctx, 32);
+    const nonce = backend.randomBytes(NONCE_LENGTH);
+    const { ciphertext, tag } = backend.aesGcmEncrypt(dk, nonce, msg, ctx);
+    dk.fill(0);
+    const token = new Uint8Array(KEY_TOKEN_LENGTH);
+    writeKeyToken(token, nonce, tag, msg.length);
+    return { data: ciphertext, token };
+  }
+
+  decrypt(message: Uint8Array, token: Uint8Array, context?: Uint8Array | null): Uint8Array {
+    const data = abytes(S, message, 'message');
+    const tok = abytes(S, token, 'token');
+    const ctx = acontext(S, context);
+    const t = readKeyToken(tok);
+    if (t === null || t.messageLength !== data.length) throw decryptFailed(S);
+    const out = gcmOpen(this.#key, t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);
+    if (out === null) throw decryptFailed(S);
+    return out;
+  }
+
+  toString(): string {
+    return 'SecureCellTokenProtect(key redacted)';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}

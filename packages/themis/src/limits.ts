@@ -1,0 +1,48 @@
+/**
+ * Every limit that bounds what an attacker controls, in one place.
+ *
+ * Each is tested at its edge (test/limits.test.ts). None of them changes a byte
+ * that an honest Themis peer produces.
+ *
+ * @module
+ */
+
+/** PBKDF2 iterations this library writes in passphrase Secure Cells (Themis ≥ 0.15). */
+export const PBKDF2_ITERATIONS_DEFAULT = 314_110;
+
+/**
+ * Highest PBKDF2 iteration count accepted from a passphrase cell header.
+ * A header is attacker-controlled; without a bound, a 4-byte field could make
+ * one decrypt call spin for hours. 10 million is ~30x the Themis default
+ * (a few seconds natively).
+ */
+export const PBKDF2_ITERATIONS_MAX = 10_000_000;
+
+/** Lowest count accepted from a header: Themis never wrote fewer than this. */
+export const PBKDF2_ITERATIONS_MIN = 1;
+
+/** Salt length in passphrase cells we write, and the maximum we accept from a header (u16 field). */
+export const PBKDF2_SALT_LENGTH = 16;
+export const PBKDF2_SALT_LENGTH_MAX = 1024;
+
+/**
+ * Largest IV and tag fields accepted in a Secure Cell header. Themis accepts
+ * any length ≥ 12 / ≥ 16 and uses the first 12 / 16 bytes; we accept the same
+ * but bound them so a lying header cannot claim gigabytes.
+ */
+export const CELL_IV_LENGTH_MAX = 256;
+export const CELL_TAG_LENGTH_MAX = 256;
+
+/**
+ * Largest plaintext Secure Cell and Secure Message will encrypt, and the
+ * largest a header may claim. Themis length fields are u32; we stay under
+ * 2^32 − overhead so sums never overflow.
+ */
+export const MESSAGE_LENGTH_MAX = 0xffff_0000;
+
+/** Largest RSA modulus we accept in a key container (Themis defines up to 8192). */
+export const RSA_BITS_MAX = 8192;
+
+/** RSA key sizes Themis can generate. */
+export const RSA_BITS_ALLOWED: readonly number[] = Object.freeze([1024, 2048, 4096]);
+export const RSA_BITS_DEFAULT = 2048;

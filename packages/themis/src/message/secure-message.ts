@@ -1,0 +1,104 @@
+/**
+ * Secure Message in encryption mode: one party's private key and the other's
+ * public key, both EC P-256 or both RSA (`format.ts` has the layouts).
+ *
+ * EC: the Seal master key is the raw ECDH x-coordinate of the two static
+ * keys — the same for every message between the same pair, so it is derived
+ * once per `SecureMessage` and kept (it is no more sensitive than the private
+ * key the object already holds). Freshness comes from the Seal's random IV.
+ *
+ * RSA: a fresh 70-byte Seal key per message, sent under RSA-OAEP-SHA-1.
+ *
+ * @module
+ */
+import { backend } from '#backend';
+import { abytes, wipe } from '../_bytes.ts';
+import { decryptFailed, ThemisError } from '../errors.ts';
+import { keyKindOf, parsePrivateKey, parsePublicKey, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import { KeyPair } from '../keys/key-classes.ts';
+import { assertMessageLength, sealDecrypt, sealEncrypt } from '../cell/seal.ts';
+import { EMPTY } from '../_bytes.ts';
+import { readEcEncrypted, readRsaEncrypted, RSA_PASSWORD_LENGTH, writeEcEncrypted, writeRsaEncrypted } from './format.ts';
+
+const S = 'SecureMessage' as const;
+
+/** Sort (a, b) into a private and a public key, whichever order they came in. */
+export function splitKeys(a: unknown, b: unknown): { priv: ParsedPrivateKey; pub: ParsedPublicKey } {
+  let first = a;
+  let second = b;
+  if (a instanceof KeyPair) {
+    if (b !== undefined) throw new ThemisError(S, 'INVALID_ARGUMENT', 'pass a KeyPair or two keys, not both');
+    first = a.privateKey;
+    second = a.publicKey;
+  }
+  const x = abytes(S, first, 'key');
+  const y = abytes(S, second, 'key');
+  const kx = keyKindOf(x);
+  const privBytes = kx === 'ec-private' || kx === 'rsa-private' ? x : y;
+  const pubBytes = privBytes === x ? y : x;
+  const priv = parsePrivateKey(S, privBytes);
+  const pub = parsePublicKey(S, pubBytes);
+  if (priv.kind.split('-')[0] !== pub.kind.split('-')[0]) {
+    throw new ThemisError(S, 'WRONG_KEY_KIND', 'private and public keys must both be EC or both be RSA');
+  }
+  return { priv, pub };
+}
+
+export class SecureMessage {
+  readonly #priv: ParsedPrivateKey;
+  readonly #pub: ParsedPublicKey;
+  #ecShared: Uint8Array | null = null;
+
+  /** `new SecureMessage(keyPair)` or `new SecureMessage(privateKey, publicKey)` (either order). */
+  constructor(keyPairOrKey: KeyPair | Uint8Array, otherKey?: Uint8Array) {
+    const { priv, pub } = splitKeys(keyPairOrKey, otherKey);
+    this.#priv = priv;
+    this.#pub = pub;
+  }
+
+  #sharedEc(): Uint8Array {
+    if (this.#ecShared === null) {
+      if (this.#priv.kind !== 'ec-private' || this.#pub.kind !== 'ec-public') throw new ThemisError(S, 'INTERNAL', 'key kind mismatch');
+      const z = backend.p256Ecdh(this.#priv.d, this.#pub.point);
+      if (z === null) throw new ThemisError(S, 'INVALID_KEY', 'ECDH failed');
+      this.#ecShared = z;
+    }
+    return this.#ecShared;
+  }
+
+  encrypt(message: Uint8Array): Uint8Array {
+    const msg = abytes(S, message, 'message');
+    assertMessageLength(S, msg);
+    if (this.#pub.kind === 'ec-public') return writeEcEncrypted(sealEncrypt(this.#sharedEc(), msg, EMPTY));
+    const password = backend.randomBytes(RSA_PASSWORD_LENGTH);
+    const encryptedPassword = backend.rsaOaepSha1Encrypt(this.#pub.c, password);
+    const cell = sealEncrypt(password, msg, EMPTY);
+    wipe(password);
+    return writeRsaEncrypted(encryptedPassword, cell);
+  }
+
+  decrypt(message: Uint8Array): Uint8Array {
+    const buf = abytes(S, message, 'message');
+    let out: Uint8Array | null = null;
+    if (this.#priv.kind === 'ec-private') {
+      const cell = readEcEncrypted(buf);
+      if (cell !== null) out = sealDecrypt(this.#sharedEc(), cell, EMPTY);
+    } else {
+      const parts = readRsaEncrypted(buf);
+      const password = parts === null ? null : backend.rsaOaepSha1Decrypt(this.#priv.c, parts.encryptedPassword);
+      if (parts !== null && password !== null && password.length > 0) {
+        out = sealDecrypt(password, parts.cell, EMPTY);
+        wipe(password);
+      }
+    }
+    if (out === null) throw decryptFailed(S);
+    return out;
+  }
+
+  toString(): string {
+    return `SecureMessage(${this.#pub.kind.split('-')[0]}, keys redacted)`;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}

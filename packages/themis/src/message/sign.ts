@@ -1,0 +1,64 @@
+/**
+ * Secure Message in signature mode: the plaintext travels in the clear with
+ * a signature (ECDSA P-256/SHA-256 in DER, or RSA-PSS/SHA-256 with maximum
+ * salt). `format.ts` has the layout.
+ *
+ * Verification follows Themis: the header's type must match the key family,
+ * bytes after the signature are ignored (old wrappers wrote two extra bytes),
+ * and ECDSA signatures with high S are accepted (Themis never normalises).
+ *
+ * @module
+ */
+import { backend } from '#backend';
+import { abytes } from '../_bytes.ts';
+import { ThemisError } from '../errors.ts';
+import { parsePrivateKey, parsePublicKey, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import { assertMessageLength } from '../cell/seal.ts';
+import { readSigned, TYPE_EC_SIGNED, TYPE_RSA_SIGNED, writeSigned } from './format.ts';
+
+const S = 'SecureMessage' as const;
+
+export class SecureMessageSign {
+  readonly #priv: ParsedPrivateKey;
+
+  constructor(privateKey: Uint8Array) {
+    this.#priv = parsePrivateKey(S, abytes(S, privateKey, 'private key'));
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    const msg = abytes(S, message, 'message');
+    assertMessageLength(S, msg);
+    if (this.#priv.kind === 'ec-private') return writeSigned(TYPE_EC_SIGNED, msg, backend.p256Sign(this.#priv.d, msg));
+    return writeSigned(TYPE_RSA_SIGNED, msg, backend.rsaPssSha256Sign(this.#priv.c, msg));
+  }
+
+  toString(): string {
+    return 'SecureMessageSign(key redacted)';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+export class SecureMessageVerify {
+  readonly #pub: ParsedPublicKey;
+
+  constructor(publicKey: Uint8Array) {
+    this.#pub = parsePublicKey(S, abytes(S, publicKey, 'public key'));
+  }
+
+  /** Returns the signed message; throws `INVALID_SIGNATURE` if it does not verify. */
+  verify(message: Uint8Array): Uint8Array {
+    const buf = abytes(S, message, 'message');
+    const signed = readSigned(buf);
+    if (signed === null) throw new ThemisError(S, 'INVALID_SIGNATURE', 'malformed signed message');
+    let ok: boolean;
+    if (this.#pub.kind === 'ec-public') {
+      ok = signed.type === TYPE_EC_SIGNED && backend.p256Verify(this.#pub.point, signed.message, signed.signature);
+    } else {
+      ok = signed.type === TYPE_RSA_SIGNED && backend.rsaPssSha256Verify(this.#pub.c, signed.message, signed.signature);
+    }
+    if (!ok) throw new ThemisError(S, 'INVALID_SIGNATURE', 'signature does not verify');
+    return signed.message.slice();
+  }
+}
