@@ -22,11 +22,15 @@ import { SecureCellContextImprint } from './cell/context-imprint.ts';
 import { SecureMessage } from './message/secure-message.ts';
 import { SecureMessageSign, SecureMessageVerify } from './message/sign.ts';
 import { ThemisError, ThemisErrorCode } from './errors.ts';
+import { SecureSession } from './session/secure-session.ts';
 
 export { KeyPair, PrivateKey, PublicKey, SymmetricKey };
 export { SecureCellSeal, SecureCellSealWithPassphrase, SecureCellTokenProtect, SecureCellContextImprint };
 export { SecureMessage, SecureMessageSign, SecureMessageVerify };
 export { ThemisError, ThemisErrorCode };
+export { SecureSession };
+export type { KeyCallback, SecureSessionOptions, SessionState, ReceiveResult } from './session/secure-session.ts';
+export type { ReplayMode } from './session/replay-window.ts';
 export type { ThemisErrorCodeName, Subsystem } from './errors.ts';
 export type { CellCompatOptions } from './cell/seal.ts';
 export type { KeyKind } from './keys/asym-key.ts';
@@ -54,6 +58,7 @@ export default {
   SecureMessage,
   SecureMessageSign,
   SecureMessageVerify,
+  SecureSession,
   ThemisError,
   ThemisErrorCode,
   SymmetricKey,

@@ -46,3 +46,19 @@ export const RSA_BITS_MAX = 8192;
 /** RSA key sizes Themis can generate. */
 export const RSA_BITS_ALLOWED: readonly number[] = Object.freeze([1024, 2048, 4096]);
 export const RSA_BITS_DEFAULT = 2048;
+
+/** Secure Session: Themis accepts incoming seq within ±8 of the last accepted one. */
+export const SESSION_SEQ_WINDOW = 8;
+
+/**
+ * Secure Session (strict mode): how many sequence numbers below the highest
+ * seen are remembered for replay detection. Older ones are refused. 64 is
+ * far wider than the ±8 reordering a Themis peer can produce.
+ */
+export const SESSION_REPLAY_WINDOW = 64;
+
+/** Secure Session: accepted clock difference of a data message's timestamp (Themis: 24 h). */
+export const SESSION_TIMESTAMP_WINDOW_SECONDS = 86_400;
+
+/** Secure Session: largest session id (identity) accepted in a handshake, and emitted. */
+export const SESSION_ID_LENGTH_MAX = 4096;
