@@ -23,12 +23,13 @@ import { SecureMessage } from './message/secure-message.ts';
 import { SecureMessageSign, SecureMessageVerify } from './message/sign.ts';
 import { ThemisError, ThemisErrorCode } from './errors.ts';
 import { SecureSession } from './session/secure-session.ts';
+import { SecureComparator } from './comparator/secure-comparator.ts';
 
 export { KeyPair, PrivateKey, PublicKey, SymmetricKey };
 export { SecureCellSeal, SecureCellSealWithPassphrase, SecureCellTokenProtect, SecureCellContextImprint };
 export { SecureMessage, SecureMessageSign, SecureMessageVerify };
 export { ThemisError, ThemisErrorCode };
-export { SecureSession };
+export { SecureSession, SecureComparator };
 export type { KeyCallback, SecureSessionOptions, SessionState, ReceiveResult } from './session/secure-session.ts';
 export type { ReplayMode } from './session/replay-window.ts';
 export type { ThemisErrorCodeName, Subsystem } from './errors.ts';
@@ -59,6 +60,7 @@ export default {
   SecureMessageSign,
   SecureMessageVerify,
   SecureSession,
+  SecureComparator,
   ThemisError,
   ThemisErrorCode,
   SymmetricKey,
