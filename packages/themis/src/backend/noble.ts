@@ -134,6 +134,7 @@ export const backend: Backend = {
   aesCtr: (key, iv, data) => ctr(key, iv).encrypt(data),
 
   p256GeneratePrivate: () => p256.utils.randomSecretKey(),
+  p256ScalarValid: (d) => p256.utils.isValidSecretKey(d),
   p256PublicFromPrivate(d) {
     if (!p256.utils.isValidSecretKey(d)) return null;
     return p256.getPublicKey(d, true);

@@ -147,6 +147,7 @@ export const backend: Backend = {
     out.set(d, 32 - d.length);
     return out;
   },
+  p256ScalarValid: (d) => scalarValid(d),
   p256PublicFromPrivate(d) {
     if (!scalarValid(d)) return null;
     const e = crypto.createECDH('prime256v1');
@@ -164,7 +165,11 @@ export const backend: Backend = {
   p256Ecdh(d, point) {
     if (!scalarValid(d)) return null;
     try {
-      return own(crypto.diffieHellman({ privateKey: ecPrivateKey(d), publicKey: ecPublicKey(point) }));
+      // One ECDH object per call beats importing two KeyObjects for one-shot use;
+      // callers that repeat an agreement (SecureMessage) cache its result.
+      const e = crypto.createECDH('prime256v1');
+      e.setPrivateKey(d);
+      return own(e.computeSecret(point));
     } catch {
       return null;
     }

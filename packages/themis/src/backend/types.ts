@@ -54,6 +54,8 @@ export interface Backend {
 
   /** A uniformly random valid P-256 private scalar (32 bytes BE). */
   p256GeneratePrivate(): Uint8Array;
+  /** True iff `d` is 32 bytes encoding an integer in [1, n−1]. */
+  p256ScalarValid(d: Uint8Array): boolean;
   /** Compressed public point for a private scalar; null if the scalar is not in [1, n-1]. */
   p256PublicFromPrivate(d: Uint8Array): Uint8Array | null;
   /** Validate a SEC1 point (33 or 65 bytes) and return its compressed form, or null if not on the curve. */

@@ -48,7 +48,7 @@ export function readEcPrivateKey(subsystem: Subsystem, bytes: Uint8Array): EcPri
   else if (c.payload.length === 32) d = c.payload.slice();
   else throw invalid(subsystem, 'private');
   // Reject 0 and values ≥ n: the scalar must have a public key.
-  if (backend.p256PublicFromPrivate(d) === null) {
+  if (!backend.p256ScalarValid(d)) {
     d.fill(0);
     throw invalid(subsystem, 'private');
   }
