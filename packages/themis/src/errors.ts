@@ -75,7 +75,8 @@ export const LEGACY_CODE: Readonly<Record<ThemisErrorCodeName, ThemisErrorCode>>
   INVALID_STATE: ThemisErrorCode.INVALID_PARAMETER,
   INVALID_KEY: ThemisErrorCode.INVALID_PARAMETER,
   DECRYPT_FAILED: ThemisErrorCode.FAIL,
-  INVALID_SIGNATURE: ThemisErrorCode.INVALID_SIGNATURE,
+  // Themis core returns FAIL (not INVALID_SIGNATURE) when a signature does not verify.
+  INVALID_SIGNATURE: ThemisErrorCode.FAIL,
   MALFORMED: ThemisErrorCode.INVALID_PARAMETER,
   LIMIT_EXCEEDED: ThemisErrorCode.INVALID_PARAMETER,
   UNKNOWN_PEER: ThemisErrorCode.SSESSION_GET_PUB_FOR_ID_CALLBACK_ERROR,

@@ -42,6 +42,9 @@ const ALG_KDF_MASK = 0x0f000000;
 const ALG_KDF_NONE = 0x00000000;
 const ALG_KDF_PBKDF2 = 0x01000000;
 const ALG_RESERVED_MASK = 0x00f0f000;
+const ALG_PADDING_MASK = 0x000f0000;
+/** Every Themis GCM id carries padding nibble 1 (PKCS#7); Themis matches it exactly. */
+const ALG_PADDING_GCM = 0x00010000;
 const ALG_KEY_BITS_MASK = 0x00000fff;
 
 export const NONCE_LENGTH = 12;
@@ -68,6 +71,7 @@ function algKeyLength(alg: number, kdf: number): number | null {
   if ((alg & ALG_RESERVED_MASK) !== 0) return null;
   if ((alg & ALG_CIPHER_MASK) >>> 0 !== ALG_CIPHER_GCM) return null;
   if ((alg & ALG_KDF_MASK) !== kdf) return null;
+  if ((alg & ALG_PADDING_MASK) !== ALG_PADDING_GCM) return null;
   const bits = alg & ALG_KEY_BITS_MASK;
   return bits === 256 || bits === 192 || bits === 128 ? bits / 8 : null;
 }

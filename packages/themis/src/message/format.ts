@@ -50,14 +50,24 @@ export interface SignedMessage {
   signature: Uint8Array;
 }
 
-/** Parse a signed message; null if the header lies about lengths. */
-export function readSigned(buf: Uint8Array): SignedMessage | null {
-  if (buf.length < SIGNED_HEADER_LENGTH) return null;
+/**
+ * Why a signed message could not be read. Themis reports some framing errors
+ * as INVALID_PARAMETER and others as FAIL; we keep the same split so legacy
+ * numbers match: `malformed` (shorter than type + length, or lengths past the
+ * end) and `invalid` (a header shorter than 12 bytes, or an empty part).
+ */
+export type SignedReadError = 'malformed' | 'invalid';
+
+/** Parse a signed message. */
+export function readSigned(buf: Uint8Array): SignedMessage | SignedReadError {
+  if (buf.length < 8) return 'malformed';
+  if (buf.length < SIGNED_HEADER_LENGTH) return 'invalid';
   const type = readU32LE(buf, 0);
   const ml = readU32LE(buf, 4);
   const sl = readU32LE(buf, 8);
+  if (ml === 0 || sl === 0) return 'invalid';
   // Sums stay exact: each term < 2^32, well inside 2^53.
-  if (ml === 0 || sl === 0 || SIGNED_HEADER_LENGTH + ml + sl > buf.length) return null;
+  if (SIGNED_HEADER_LENGTH + ml + sl > buf.length) return 'malformed';
   return {
     type,
     message: buf.subarray(SIGNED_HEADER_LENGTH, SIGNED_HEADER_LENGTH + ml),

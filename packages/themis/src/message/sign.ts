@@ -51,13 +51,18 @@ export class SecureMessageVerify {
   verify(message: Uint8Array): Uint8Array {
     const buf = abytes(S, message, 'message');
     const signed = readSigned(buf);
-    if (signed === null) throw new ThemisError(S, 'INVALID_SIGNATURE', 'malformed signed message');
-    let ok: boolean;
-    if (this.#pub.kind === 'ec-public') {
-      ok = signed.type === TYPE_EC_SIGNED && backend.p256Verify(this.#pub.point, signed.message, signed.signature);
-    } else {
-      ok = signed.type === TYPE_RSA_SIGNED && backend.rsaPssSha256Verify(this.#pub.c, signed.message, signed.signature);
+    // Framing errors are reported as such (a signed message is public, nothing to hide);
+    // the legacy numbers then match Themis (INVALID_PARAMETER), as does FAIL for a bad signature.
+    if (signed === 'malformed') throw new ThemisError(S, 'MALFORMED', 'malformed signed message');
+    if (signed === 'invalid') throw new ThemisError(S, 'INVALID_SIGNATURE', 'signed message has no signature');
+    const isEc = this.#pub.kind === 'ec-public';
+    if (signed.type !== (isEc ? TYPE_EC_SIGNED : TYPE_RSA_SIGNED)) {
+      throw new ThemisError(S, 'WRONG_KEY_KIND', 'signed message type does not match the key');
     }
+    const ok =
+      this.#pub.kind === 'ec-public'
+        ? backend.p256Verify(this.#pub.point, signed.message, signed.signature)
+        : backend.rsaPssSha256Verify(this.#pub.c, signed.message, signed.signature);
     if (!ok) throw new ThemisError(S, 'INVALID_SIGNATURE', 'signature does not verify');
     return signed.message.slice();
   }

@@ -126,6 +126,7 @@ export class SecureSession {
 
   /** Look up and validate a peer's static key; throws UNKNOWN_PEER when the callback has none. */
   #lookup(peerId: Uint8Array): Uint8Array {
+    if (peerId.length > SESSION_ID_LENGTH_MAX) throw new ThemisError(S, 'LIMIT_EXCEEDED', 'peer id too long');
     let key: unknown;
     try {
       key = this.#callback(peerId.slice());
