@@ -22,11 +22,16 @@ export function abytes(subsystem: Subsystem, value: unknown, name: string, allow
   let bytes: Uint8Array;
   // Re-view as a plain Uint8Array: subclasses (wasm-themis keys, Buffer) may
   // have a species constructor that misbehaves in subarray()/slice().
-  if (isBytes(value)) bytes = value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (isBytes(value)) bytes = speciesIsUint8Array(value) ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
   else throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array, got ${describe(value)}`);
   if (!allowEmpty && bytes.length === 0) throw new ThemisError(subsystem, 'EMPTY_INPUT', `${name} must be non-empty`);
   return bytes;
+}
+
+function speciesIsUint8Array(a: Uint8Array): boolean {
+  const ctor = a.constructor as { [Symbol.species]?: unknown } | undefined;
+  return ctor === Uint8Array || ctor?.[Symbol.species] === Uint8Array;
 }
 
 /** Optional context: `undefined`/`null` → empty; otherwise must be bytes (may be empty). */

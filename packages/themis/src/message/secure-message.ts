@@ -14,7 +14,8 @@
 import { backend } from '#backend';
 import { abytes, wipe } from '../_bytes.ts';
 import { decryptFailed, ThemisError } from '../errors.ts';
-import { keyKindOf, parsePrivateKey, parsePublicKey, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import { keyKindOf, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { KeyPair } from '../keys/key-classes.ts';
 import { assertMessageLength, sealDecrypt, sealEncrypt } from '../cell/seal.ts';
 import { EMPTY } from '../_bytes.ts';
@@ -36,8 +37,8 @@ export function splitKeys(a: unknown, b: unknown): { priv: ParsedPrivateKey; pub
   const kx = keyKindOf(x);
   const privBytes = kx === 'ec-private' || kx === 'rsa-private' ? x : y;
   const pubBytes = privBytes === x ? y : x;
-  const priv = parsePrivateKey(S, privBytes);
-  const pub = parsePublicKey(S, pubBytes);
+  const priv = sharedPrivateKey(S, privBytes);
+  const pub = sharedPublicKey(S, pubBytes);
   if (priv.kind.split('-')[0] !== pub.kind.split('-')[0]) {
     throw new ThemisError(S, 'WRONG_KEY_KIND', 'private and public keys must both be EC or both be RSA');
   }

@@ -12,7 +12,8 @@
 import { backend } from '#backend';
 import { abytes } from '../_bytes.ts';
 import { ThemisError } from '../errors.ts';
-import { parsePrivateKey, parsePublicKey, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import type { ParsedPrivateKey, ParsedPublicKey } from '../keys/asym-key.ts';
+import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { assertMessageLength } from '../cell/seal.ts';
 import { readSigned, TYPE_EC_SIGNED, TYPE_RSA_SIGNED, writeSigned } from './format.ts';
 
@@ -22,7 +23,7 @@ export class SecureMessageSign {
   readonly #priv: ParsedPrivateKey;
 
   constructor(privateKey: Uint8Array) {
-    this.#priv = parsePrivateKey(S, abytes(S, privateKey, 'private key'));
+    this.#priv = sharedPrivateKey(S, abytes(S, privateKey, 'private key'));
   }
 
   sign(message: Uint8Array): Uint8Array {
@@ -44,7 +45,7 @@ export class SecureMessageVerify {
   readonly #pub: ParsedPublicKey;
 
   constructor(publicKey: Uint8Array) {
-    this.#pub = parsePublicKey(S, abytes(S, publicKey, 'public key'));
+    this.#pub = sharedPublicKey(S, abytes(S, publicKey, 'public key'));
   }
 
   /** Returns the signed message; throws `INVALID_SIGNATURE` if it does not verify. */

@@ -19,6 +19,7 @@ import { abytes, concatBytes, equalBytes, isBytes, readU32BE, readU64BE, wipe, w
 import { decryptFailed, ThemisError } from '../errors.ts';
 import { readEcPrivateKey, readEcPublicKey } from '../keys/ec-key.ts';
 import { keyKindOf } from '../keys/asym-key.ts';
+import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { generateEcKeyPair } from '../keys/ec-key.ts';
 import { MESSAGE_LENGTH_MAX, SESSION_ID_LENGTH_MAX, SESSION_TIMESTAMP_WINDOW_SECONDS } from '../limits.ts';
 import { deriveMasterKey, deriveSessionKeys, deriveSidRaw, sessionIdFromRaw, sidRawFromSessionId } from './derive.ts';
@@ -96,7 +97,10 @@ export class SecureSession {
     if (keyKindOf(sk) !== 'ec-private') throw new ThemisError(S, 'WRONG_KEY_KIND', 'Secure Session needs an EC private key');
     if (typeof keyCallback !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'keyCallback must be a function');
     this.#id = Uint8Array.from(sid);
-    this.#staticKey = readEcPrivateKey(S, sk).d;
+    const parsed = sharedPrivateKey(S, sk);
+    if (parsed.kind !== 'ec-private') throw new ThemisError(S, 'WRONG_KEY_KIND', 'Secure Session needs an EC private key');
+    // Shared with every other user of the caller's key object: never wiped here.
+    this.#staticKey = parsed.d;
     this.#callback = keyCallback;
     this.#replay = options.replay ?? 'strict';
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
@@ -136,7 +140,9 @@ export class SecureSession {
     if (key === null || key === undefined) throw new ThemisError(S, 'UNKNOWN_PEER', 'no public key for peer id');
     if (!isBytes(key)) throw new ThemisError(S, 'UNKNOWN_PEER', 'key callback must return a public key or null');
     if (keyKindOf(key) !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key');
-    return readEcPublicKey(S, key).point;
+    const parsed = sharedPublicKey(S, abytes(S, key, 'peer public key'));
+    if (parsed.kind !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key');
+    return parsed.point;
   }
 
   /** Client: start the handshake. Returns M1 for the server. */
@@ -370,7 +376,6 @@ export class SecureSession {
     this.#forgetHandshake();
     if (this.#keys !== null) wipe(this.#keys.masterKey, this.#keys.inKey, this.#keys.outKey);
     this.#keys = null;
-    wipe(this.#staticKey);
     this.#state = 'destroyed';
   }
 
