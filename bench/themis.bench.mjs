@@ -292,7 +292,166 @@ function buildRows(ours, peer, keys) {
       });
     }
   }
+  rows.push(...sessionRows(ours, peer, keys), comparatorRow(ours, peer));
   return rows;
+}
+
+// Secure Session. Static EC key pair A is the client's, B the server's; on
+// each side the PrivateKey/PublicKey objects are built once and handed to
+// every session (as a server holding its key and its clients' keys does).
+const CLIENT_ID = new TextEncoder().encode('bench client');
+const SERVER_ID = new TextEncoder().encode('bench server');
+const sameId = (a, b) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+
+/** Session factories for one library; its key callback returns that library's PublicKey object. */
+function sessionKit(lib, keys) {
+  const bytes = (b64) => Buffer.from(b64, 'base64');
+  const clientPriv = new lib.PrivateKey(bytes(keys.ec.a.priv));
+  const serverPriv = new lib.PrivateKey(bytes(keys.ec.b.priv));
+  const clientPub = new lib.PublicKey(bytes(keys.ec.a.pub));
+  const serverPub = new lib.PublicKey(bytes(keys.ec.b.pub));
+  const lookup = (id) => (sameId(id, CLIENT_ID) ? clientPub : sameId(id, SERVER_ID) ? serverPub : null);
+  return {
+    client: () => new lib.SecureSession(CLIENT_ID, clientPriv, lookup),
+    server: () => new lib.SecureSession(SERVER_ID, serverPriv, lookup),
+  };
+}
+
+/** The full 4-message handshake; both ends must report established. */
+function handshake(client, server) {
+  const m1 = client.connectionRequest();
+  const m2 = server.negotiateReply(m1);
+  const m3 = client.negotiateReply(m2);
+  const m4 = server.negotiateReply(m3);
+  const rest = client.negotiateReply(m4);
+  if (rest.length !== 0 || !client.established() || !server.established()) throw new Error('Secure Session handshake did not complete');
+}
+
+/** One handshake between new sessions, destroyed afterwards (wasm-themis frees its C state only in destroy()). */
+function handshakeOnce(kit) {
+  const client = kit.client();
+  const server = kit.server();
+  try {
+    handshake(client, server);
+  } finally {
+    client.destroy();
+    server.destroy();
+  }
+}
+
+/** A wrap/unwrap closure over one established pair, alternating direction: client→server, then server→client. */
+function wrapUnwrap(client, server, msg) {
+  let toServer = true;
+  return () => {
+    const [from, to] = toServer ? [client, server] : [server, client];
+    toServer = !toServer;
+    expectLength(to.unwrap(from.wrap(msg)), msg.length);
+  };
+}
+
+function sessionRows(ours, peer, keys) {
+  const o = sessionKit(ours, keys);
+  const p = sessionKit(peer, keys);
+  const msg = randomBytes(1024);
+  // Sessions for the wrap/unwrap row: established once, reused by every op.
+  const oClient = o.client();
+  const oServer = o.server();
+  handshake(oClient, oServer);
+  const pClient = p.client();
+  const pServer = p.server();
+  handshake(pClient, pServer);
+  const checkInterop = () => {
+    // Mixed pairs, both roles: each handshake completes and each direction delivers the plaintext.
+    for (const [what, client, server] of [
+      ['our client with a wasm-themis server', o.client(), p.server()],
+      ['a wasm-themis client with our server', p.client(), o.server()],
+    ]) {
+      try {
+        handshake(client, server);
+        same(server.unwrap(client.wrap(msg)), msg, `Secure Session ${what}: client to server`);
+        same(client.unwrap(server.wrap(msg)), msg, `Secure Session ${what}: server to client`);
+      } finally {
+        client.destroy();
+        server.destroy();
+      }
+    }
+  };
+  return [
+    {
+      id: 'session-handshake',
+      op: 'Secure Session handshake (4 messages, EC P-256), client + server',
+      object: 'new sessions per op, static keys reused',
+      check() {
+        checkInterop();
+        handshakeOnce(o);
+        handshakeOnce(p);
+      },
+      sides: { ours: () => handshakeOnce(o), peer: () => handshakeOnce(p) },
+    },
+    {
+      id: 'session-wrap-1024',
+      op: 'Secure Session wrap+unwrap, 1 KiB (alternating client→server, server→client)',
+      object: 'established pair reused',
+      check() {
+        checkInterop();
+        // Sessions are pairwise: ours↔ours and wasm-themis↔wasm-themis must deliver the same plaintext.
+        same(oServer.unwrap(oClient.wrap(msg)), pServer.unwrap(pClient.wrap(msg)), 'ours and wasm-themis deliver the same plaintext (client to server)');
+        same(oClient.unwrap(oServer.wrap(msg)), pClient.unwrap(pServer.wrap(msg)), 'ours and wasm-themis deliver the same plaintext (server to client)');
+        same(oServer.unwrap(oClient.wrap(msg)), msg, 'our session delivers the plaintext');
+        expectLength(oClient.wrap(msg), pClient.wrap(msg).length);
+      },
+      sides: { ours: wrapUnwrap(oClient, oServer, msg), peer: wrapUnwrap(pClient, pServer, msg) },
+    },
+  ];
+}
+
+// Secure Comparator: Alice and Bob, equal 32-byte secrets, new objects per run.
+/** Alice begins; Bob, Alice, Bob, Alice proceed. Returns [alice.compareEqual(), bob.compareEqual()]; destroys both. */
+function compareRun(makeAlice, makeBob, aliceSecret, bobSecret) {
+  const alice = makeAlice();
+  const bob = makeBob();
+  try {
+    alice.append(aliceSecret);
+    bob.append(bobSecret);
+    const m2 = bob.proceed(alice.begin());
+    const m4 = bob.proceed(alice.proceed(m2));
+    const rest = alice.proceed(m4);
+    if (rest.length !== 0 || !alice.complete() || !bob.complete()) throw new Error('Secure Comparator run did not complete');
+    return [alice.compareEqual(), bob.compareEqual()];
+  } finally {
+    alice.destroy();
+    bob.destroy();
+  }
+}
+
+function comparatorRow(ours, peer) {
+  const secret = randomBytes(32);
+  const other = randomBytes(32);
+  const o = () => new ours.SecureComparator();
+  const p = () => new peer.SecureComparator();
+  const equalOnBoth = (a, b, what) => {
+    const r = compareRun(a, b, secret, Uint8Array.from(secret));
+    if (!r[0] || !r[1]) throw new Error(`cross-check failed: ${what}: equal secrets not found equal (${r})`);
+  };
+  return {
+    id: 'comparator-32',
+    op: 'Secure Comparator full run (begin + 4 proceed), equal 32-byte secrets, Alice + Bob',
+    object: 'new comparators per op',
+    check() {
+      equalOnBoth(o, p, 'our Alice with wasm-themis Bob');
+      equalOnBoth(p, o, 'wasm-themis Alice with our Bob');
+      equalOnBoth(o, o, 'ours with ours');
+      equalOnBoth(p, p, 'wasm-themis with wasm-themis');
+      for (const [a, b, what] of [[o, p, 'our Alice with wasm-themis Bob'], [p, o, 'wasm-themis Alice with our Bob']]) {
+        const r = compareRun(a, b, secret, other);
+        if (r[0] || r[1]) throw new Error(`cross-check failed: ${what}: different secrets found equal (${r})`);
+      }
+    },
+    sides: {
+      ours: () => equalOnBoth(o, o, 'ours'),
+      peer: () => equalOnBoth(p, p, 'wasm-themis'),
+    },
+  };
 }
 
 /** Never let a wasm-themis error print whole: it can carry the Emscripten module source. */

@@ -84,19 +84,26 @@ export function encodePoint(p: Point): Uint8Array {
   return p.toBytes();
 }
 
-/** Exact k·P for any point and any k ≥ 0. */
-export function mul(p: Point, k: bigint): Point {
+/**
+ * Exact k·P for any point and any k ≥ 0. Secret scalars use noble's
+ * constant-time ladder; `publicScalar` (proof verification, where every
+ * scalar came from the wire) may use the faster variable-time one.
+ */
+export function mul(p: Point, k: bigint, publicScalar = false): Point {
   const kk = k % FULL_ORDER;
   const q = kk >> 3n;
   const r = kk & 7n;
-  let out = q === 0n ? Zero : p.multiply(8n).multiply(q);
+  // 8·P by three doublings: a full scalar multiplication by 8 costs ~100x more.
+  const p8 = p.double().double().double();
+  let out = q === 0n ? Zero : publicScalar ? p8.multiplyUnsafe(q) : p8.multiply(q);
   if (r !== 0n) out = out.add(p.multiplyUnsafe(r));
   return out;
 }
 
-export function mulBase(k: bigint): Point {
+export function mulBase(k: bigint, publicScalar = false): Point {
   const kk = k % L;
-  return kk === 0n ? Zero : Base.multiply(kk);
+  if (kk === 0n) return Zero;
+  return publicScalar ? Base.multiplyUnsafe(kk) : Base.multiply(kk);
 }
 
 export function isIdentity(p: Point): boolean {

@@ -45,7 +45,7 @@ export function verifyDL(proof: Uint8Array, X: Point, n: number): boolean {
   const sb = proof.subarray(32, 64);
   if (!responseOk(sb)) return false;
   const c = scalarFromLE(cb);
-  const T = mulBase(scalarFromLE(sb)).subtract(mul(X, c));
+  const T = mulBase(scalarFromLE(sb), true).subtract(mul(X, c, true));
   return equalBytes(scalarToLE(hashToScalar(encodePoint(T), tag(n))), cb);
 }
 
@@ -66,8 +66,8 @@ export function verifyDoubleBase(proof: Uint8Array, P: Point, Q: Point, g2: Poin
   const c = scalarFromLE(cb);
   const t1 = scalarFromLE(t1b);
   const t2 = scalarFromLE(t2b);
-  const T1 = mul(g3, t1).subtract(mul(P, c));
-  const T2 = mul(g2, t2).add(mulBase(t1)).subtract(mul(Q, c));
+  const T1 = mul(g3, t1, true).subtract(mul(P, c, true));
+  const T2 = mul(g2, t2, true).add(mulBase(t1, true)).subtract(mul(Q, c, true));
   return equalBytes(scalarToLE(hashToScalar(encodePoint(T1), encodePoint(T2), tag(n))), cb);
 }
 
@@ -83,8 +83,8 @@ export function verifyDLEquality(proof: Uint8Array, X: Point, D: Point, R: Point
   if (!responseOk(sb)) return false;
   const c = scalarFromLE(cb);
   const s = scalarFromLE(sb);
-  const T1 = mulBase(s).subtract(mul(X, c));
-  const T2 = mul(D, s).subtract(mul(R, c));
+  const T1 = mulBase(s, true).subtract(mul(X, c, true));
+  const T2 = mul(D, s, true).subtract(mul(R, c, true));
   return equalBytes(scalarToLE(hashToScalar(encodePoint(T1), encodePoint(T2), tag(n))), cb);
 }
 
