@@ -4,8 +4,8 @@
  *
  * EC: the Seal master key is the raw ECDH x-coordinate of the two static
  * keys — the same for every message between the same pair, so it is derived
- * once per `SecureMessage` and kept (it is no more sensitive than the private
- * key the object already holds). Freshness comes from the Seal's random IV.
+ * once per pair of key objects and kept as long as they live (it is no more
+ * sensitive than the private key). Freshness comes from the Seal's random IV.
  *
  * RSA: a fresh 70-byte Seal key per message, sent under RSA-OAEP-SHA-1.
  *
@@ -45,6 +45,14 @@ export function splitKeys(a: unknown, b: unknown): { priv: ParsedPrivateKey; pub
   return { priv, pub };
 }
 
+/**
+ * Static–static ECDH results per (parsed private key, parsed public key).
+ * Parsed keys are cached per caller key object (`key-cache.ts`), so a secret
+ * here lives exactly as long as both of the caller's key objects — no longer
+ * than the private key it is derived from.
+ */
+const sharedSecrets = new WeakMap<ParsedPrivateKey, WeakMap<ParsedPublicKey, Uint8Array>>();
+
 export class SecureMessage {
   readonly #priv: ParsedPrivateKey;
   readonly #pub: ParsedPublicKey;
@@ -59,9 +67,18 @@ export class SecureMessage {
 
   #sharedEc(): Uint8Array {
     if (this.#ecShared === null) {
-      if (this.#priv.kind !== 'ec-private' || this.#pub.kind !== 'ec-public') throw new ThemisError(S, 'INTERNAL', 'key kind mismatch');
-      const z = backend.p256Ecdh(this.#priv.d, this.#pub.point);
-      if (z === null) throw new ThemisError(S, 'INVALID_KEY', 'ECDH failed');
+      const priv = this.#priv;
+      const pub = this.#pub;
+      if (priv.kind !== 'ec-private' || pub.kind !== 'ec-public') throw new ThemisError(S, 'INTERNAL', 'key kind mismatch');
+      let byPub = sharedSecrets.get(priv);
+      let z = byPub?.get(pub);
+      if (z === undefined) {
+        const computed = backend.p256Ecdh(priv.d, pub.point);
+        if (computed === null) throw new ThemisError(S, 'INVALID_KEY', 'ECDH failed');
+        z = computed;
+        if (byPub === undefined) sharedSecrets.set(priv, (byPub = new WeakMap()));
+        byPub.set(pub, z);
+      }
       this.#ecShared = z;
     }
     return this.#ecShared;
