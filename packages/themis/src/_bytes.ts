@@ -11,7 +11,8 @@ import { ThemisError, type Subsystem } from './errors.ts';
 
 /** True for any `Uint8Array` (including Node `Buffer` and our key subclasses). */
 export function isBytes(a: unknown): a is Uint8Array {
-  return a instanceof Uint8Array || (ArrayBuffer.isView(a) && a.constructor.name === 'Uint8Array');
+  // isView first: a Proxy around a Uint8Array passes instanceof but is not a view.
+  return ArrayBuffer.isView(a) && (a instanceof Uint8Array || a.constructor.name === 'Uint8Array');
 }
 
 /**
@@ -22,9 +23,15 @@ export function abytes(subsystem: Subsystem, value: unknown, name: string, allow
   let bytes: Uint8Array;
   // Re-view as a plain Uint8Array: subclasses (wasm-themis keys, Buffer) may
   // have a species constructor that misbehaves in subarray()/slice().
-  if (isBytes(value)) bytes = speciesIsUint8Array(value) ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
-  else throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array, got ${describe(value)}`);
+  try {
+    if (isBytes(value)) bytes = speciesIsUint8Array(value) ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
+    else throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array, got ${describe(value)}`);
+  } catch (e) {
+    if (e instanceof ThemisError) throw e;
+    // e.g. a Proxy around a Uint8Array: it passes instanceof but its fields throw.
+    throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array`, { cause: e });
+  }
   if (!allowEmpty && bytes.length === 0) throw new ThemisError(subsystem, 'EMPTY_INPUT', `${name} must be non-empty`);
   return bytes;
 }

@@ -105,11 +105,16 @@ export class ThemisError extends Error {
   readonly errorCode: ThemisErrorCode;
   readonly subsystem: Subsystem;
 
-  constructor(subsystem: Subsystem, code: ThemisErrorCodeName, message: string, options?: { cause?: unknown }) {
-    super(`Themis: ${subsystem}: ${message}`, options);
+  /**
+   * `legacyCode` overrides the number derived from `code`, where Themis itself
+   * reports one kind of failure under two numbers depending on where it is
+   * detected; the string code stays accurate.
+   */
+  constructor(subsystem: Subsystem, code: ThemisErrorCodeName, message: string, options?: { cause?: unknown; legacyCode?: ThemisErrorCode }) {
+    super(`Themis: ${subsystem}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ThemisError';
     this.code = code;
-    this.errorCode = LEGACY_CODE[code];
+    this.errorCode = options?.legacyCode ?? LEGACY_CODE[code];
     this.subsystem = subsystem;
   }
 

@@ -18,11 +18,12 @@ export const PBKDF2_ITERATIONS_DEFAULT = 314_110;
  */
 export const PBKDF2_ITERATIONS_MAX = 10_000_000;
 
-/** Lowest count accepted from a header: Themis never wrote fewer than this. */
+/** Lowest count accepted from a header (0 would be no key stretching at all; Themis accepts 1). */
 export const PBKDF2_ITERATIONS_MIN = 1;
 
-/** Salt length in passphrase cells we write, and the maximum we accept from a header (u16 field). */
+/** Salt length in passphrase cells we write (as Themis). */
 export const PBKDF2_SALT_LENGTH = 16;
+/** Largest salt accepted from a passphrase cell header (the field is u16). */
 export const PBKDF2_SALT_LENGTH_MAX = 1024;
 
 /**
@@ -40,7 +41,7 @@ export const CELL_TAG_LENGTH_MAX = 256;
  */
 export const MESSAGE_LENGTH_MAX = 0xffff_0000;
 
-/** Largest RSA modulus we accept in a key container (Themis defines up to 8192). */
+/** Largest RSA modulus accepted in a key container (Themis defines up to 8192). */
 export const RSA_BITS_MAX = 8192;
 
 /** RSA key sizes Themis can generate. */

@@ -196,11 +196,9 @@ export function verifyRejectionCodes(buf: Uint8Array, keyType: number): ThemisEr
   const typeBad = buf.length < 4 || readU32LE(buf, 0) !== keyType;
   const ml = buf.length >= 12 ? readU32LE(buf, 4) : 0;
   const sl = buf.length >= 12 ? readU32LE(buf, 8) : 0;
-  // Themis's split, which ours follows so legacy numbers match: a header of
-  // 8..11 bytes or an empty part is FAIL (INVALID_SIGNATURE); anything
-  // shorter, or lengths past the end, is INVALID_PARAMETER (MALFORMED).
-  if (buf.length < 8 || (buf.length >= 12 && ml !== 0 && sl !== 0 && 12 + ml + sl > buf.length)) return typeBad ? ['MALFORMED', 'WRONG_KEY_KIND'] : ['MALFORMED'];
-  if (buf.length < 12 || ml === 0 || sl === 0) return typeBad ? ['INVALID_SIGNATURE', 'WRONG_KEY_KIND'] : ['INVALID_SIGNATURE'];
+  // Every framing error is MALFORMED (its legacy number follows Themis's own
+  // split between INVALID_PARAMETER and FAIL; interop tests check that).
+  if (buf.length < 12 || ml === 0 || sl === 0 || 12 + ml + sl > buf.length) return typeBad ? ['MALFORMED', 'WRONG_KEY_KIND'] : ['MALFORMED'];
   if (typeBad) return ['WRONG_KEY_KIND'];
   return ['INVALID_SIGNATURE'];
 }

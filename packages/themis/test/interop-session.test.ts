@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SecureSession, ThemisError, type SessionState } from '../src/index.ts';
+import { SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
 import { limits, readContainer, writeContainer } from '../src/hazmat.ts';
 import {
   type AnySession,
@@ -43,14 +43,14 @@ interface Pair {
   theirs: AnySession;
 }
 
-function ourClientPair(t: Parameters<typeof peerSession>[0], options?: ConstructorParameters<typeof SecureSession>[3]): Pair & { hs: ReturnType<typeof handshake> } {
+function ourClientPair(t: Parameters<typeof peerSession>[0], options?: SecureSessionOptions): Pair & { hs: ReturnType<typeof handshake> } {
   const ours = ourSession(client, [server], options);
   const theirs = peerSession(t, server, [client]);
   const hs = handshake(ours, theirs, 'our client ↔ peer server');
   return { ours, theirs, hs };
 }
 
-function ourServerPair(t: Parameters<typeof peerSession>[0], options?: ConstructorParameters<typeof SecureSession>[3]): Pair & { hs: ReturnType<typeof handshake> } {
+function ourServerPair(t: Parameters<typeof peerSession>[0], options?: SecureSessionOptions): Pair & { hs: ReturnType<typeof handshake> } {
   const ours = ourSession(server, [client], options);
   const theirs = peerSession(t, client, [server]);
   const hs = handshake(theirs, ours, 'peer client ↔ our server');

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
 import { readContainer, writeContainer } from '../src/hazmat.ts';
-import { assertSameBytes, flipByte, handshake, IV_TAIL, numbered, ourSession, OVERHEAD, party, readU32BE, oursRejects, type Party, withU32BE, Rng } from './_session.ts';
+import { assertSameBytes, flipByte, handshake, IV_TAIL, numbered, ourSession, OVERHEAD, party, readU32BE, oursRejects, type Party, withU32BE, Rng, utf8 } from './_session.ts';
 
 const client = party('client');
 const server = party('server');
@@ -505,4 +505,51 @@ test('the random IV differs for every message, and equal plaintexts never give e
   const seen = new Set<string>();
   for (let i = 0; i < 50; i++) seen.add(Buffer.from(c.wrap(numbered(0)).subarray(4)).toString('hex'));
   assert.equal(seen.size, 50);
+});
+
+// ---------------------------------------------------------------------------
+// Regressions from the independent review
+// ---------------------------------------------------------------------------
+
+test('a state saved before any data arrived (lenient, as Themis writes it) restores into strict mode and accepts the first message', () => {
+  const { c, s } = pair({ server: { replay: 'lenient' } });
+  const saved = s.save();
+  const restored = SecureSession.restore(saved, utf8('server'), server.keys.privateKey, (id) => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null));
+  const first = c.wrap(numbered(0));
+  assertSameBytes(restored.unwrap(first), numbered(0), 'first message after restore');
+  oursRejects('replay of the first message', () => restored.unwrap(first), 'REPLAY');
+  assertSameBytes(restored.unwrap(c.wrap(numbered(1))), numbered(1), 'second message');
+});
+
+test('a state saved in strict mode before any data arrived restores and accepts the first message', () => {
+  const { c, s } = pair();
+  const restored = SecureSession.restore(s.save(), utf8('server'), server.keys.privateKey, (id) => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null));
+  assertSameBytes(restored.unwrap(c.wrap(numbered(0))), numbered(0), 'first message after restore');
+});
+
+test('a key callback that destroys its own session cannot revive it', () => {
+  let victim: SecureSession | undefined;
+  const c = ourSession(client, [server]);
+  const s = new SecureSession(utf8('server'), server.keys.privateKey, (id) => {
+    victim?.destroy();
+    return new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null;
+  });
+  victim = s;
+  oursRejects('M1 to a session destroyed by its callback', () => s.negotiateReply(c.connectionRequest()), 'INVALID_STATE');
+  assert.equal(s.state, 'destroyed');
+  assert.equal(s.established(), false);
+});
+
+test('a broken clock is refused, never treated as "any timestamp is fine"', () => {
+  const { c } = pair();
+  const s2 = pair({ server: { clock: () => Number.NaN } });
+  oursRejects('unwrap with a NaN clock', () => s2.s.unwrap(s2.c.wrap(numbered(0))), 'INVALID_STATE');
+  oursRejects('wrap with a NaN clock', () => s2.s.wrap(numbered(0)), 'INVALID_STATE');
+  assert.ok(c.wrap(numbered(1)).length > 0);
+  for (const bad of [5, 'x', {}] as unknown[]) {
+    oursRejects(`clock ${String(bad)}`, () => new SecureSession(utf8('server'), server.keys.privateKey, () => null, { clock: bad as () => number }), 'INVALID_ARGUMENT');
+  }
+  oursRejects("replay: 'bogus'", () => new SecureSession(utf8('server'), server.keys.privateKey, () => null, { replay: 'bogus' as 'strict' }), 'INVALID_ARGUMENT');
+  // null options mean defaults, as undefined does.
+  assert.equal(new SecureSession(utf8('server'), server.keys.privateKey, () => null, null).state, 'idle');
 });

@@ -11,6 +11,7 @@
  * @module
  */
 import * as crypto from 'node:crypto';
+import * as v8 from 'node:v8';
 import type { Backend, RsaPrivateComponents, RsaPublicComponents } from './types.ts';
 import { equalBytes } from '../_bytes.ts';
 
@@ -18,6 +19,8 @@ import { equalBytes } from '../_bytes.ts';
 function own(b: Buffer): Uint8Array {
   const out = new Uint8Array(b.length);
   out.set(b);
+  // The Buffer may hold a derived key or plaintext; don't leave it behind.
+  b.fill(0);
   return out;
 }
 
@@ -96,14 +99,23 @@ function gcmName(key: Uint8Array): crypto.CipherGCMTypes {
 }
 
 /**
- * Small random requests (nonces, IVs, salts) are served from a pool filled by
- * one CSPRNG call, which costs ~0.1 µs instead of ~2 µs per call. Every byte
- * is handed out once and zeroed in the pool as it leaves.
+ * Nonce-sized requests (≤ 16 bytes: GCM nonces, session IVs, PBKDF2 salts —
+ * all public) are served from a pool filled by one CSPRNG call, which costs
+ * ~0.1 µs instead of ~2 µs per call. Every byte is handed out once and zeroed
+ * in the pool as it leaves. Keys and scalars (≥ 32 bytes) always come
+ * straight from the CSPRNG. The pool is emptied before a V8 startup snapshot
+ * is serialised, so processes started from one never share nonces.
  */
 const POOL_SIZE = 4096;
-const SMALL_RANDOM_MAX = 64;
+const SMALL_RANDOM_MAX = 16;
 const pool = new Uint8Array(POOL_SIZE);
 let poolOffset = POOL_SIZE;
+if (v8.startupSnapshot?.isBuildingSnapshot?.() === true) {
+  v8.startupSnapshot.addSerializeCallback(() => {
+    pool.fill(0);
+    poolOffset = POOL_SIZE;
+  });
+}
 
 function randomBytes(length: number): Uint8Array {
   if (length > SMALL_RANDOM_MAX) return own(crypto.randomBytes(length));
@@ -167,6 +179,7 @@ export const backend: Backend = {
     // OpenSSL returns a minimal big-endian scalar; left-pad to 32 bytes.
     const out = new Uint8Array(32);
     out.set(d, 32 - d.length);
+    d.fill(0);
     return out;
   },
   p256ScalarValid: (d) => scalarValid(d),

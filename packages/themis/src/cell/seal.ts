@@ -23,6 +23,13 @@ export interface CellCompatOptions {
   themis096Compat?: boolean;
 }
 
+/** Read the compat option; `null`/`undefined` mean defaults. */
+export function compatOption(subsystem: Subsystem, options: unknown): boolean {
+  if (options === undefined || options === null) return false;
+  if (typeof options !== 'object') throw new ThemisError(subsystem, 'INVALID_ARGUMENT', 'options must be an object');
+  return (options as CellCompatOptions).themis096Compat === true;
+}
+
 export function assertMessageLength(subsystem: Subsystem, message: Uint8Array): void {
   if (message.length > MESSAGE_LENGTH_MAX) throw new ThemisError(subsystem, 'LIMIT_EXCEEDED', 'message too long');
 }
@@ -78,13 +85,13 @@ export class SecureCellSeal {
   readonly #legacy: boolean;
 
   /** @deprecated use {@link SecureCellSeal.withKey}; kept because wasm-themis has it. */
-  constructor(masterKey: Uint8Array, options: CellCompatOptions = {}) {
+  constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
     this.#key = Uint8Array.from(abytes('SecureCellSeal', masterKey, 'master key'));
-    this.#legacy = options.themis096Compat === true;
+    this.#legacy = compatOption('SecureCellSeal', options);
   }
 
   /** A Seal cell under a symmetric master key (any non-empty bytes). */
-  static withKey(masterKey: Uint8Array, options: CellCompatOptions = {}): SecureCellSeal {
+  static withKey(masterKey: Uint8Array, options?: CellCompatOptions | null): SecureCellSeal {
     return new SecureCellSeal(masterKey, options);
   }
 

@@ -10,7 +10,7 @@ import { abytes, acontext } from '../_bytes.ts';
 import { decryptFailed } from '../errors.ts';
 import { deriveMessageKey } from './derive.ts';
 import { KEY_TOKEN_LENGTH, NONCE_LENGTH, readKeyToken, writeKeyToken } from './format.ts';
-import { assertMessageLength, gcmOpen, type CellCompatOptions } from './seal.ts';
+import { assertMessageLength, compatOption, gcmOpen, type CellCompatOptions } from './seal.ts';
 
 const S = 'SecureCellTokenProtect' as const;
 
@@ -19,12 +19,12 @@ export class SecureCellTokenProtect {
   readonly #legacy: boolean;
 
   /** @deprecated use {@link SecureCellTokenProtect.withKey}. */
-  constructor(masterKey: Uint8Array, options: CellCompatOptions = {}) {
+  constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
     this.#key = Uint8Array.from(abytes(S, masterKey, 'master key'));
-    this.#legacy = options.themis096Compat === true;
+    this.#legacy = compatOption(S, options);
   }
 
-  static withKey(masterKey: Uint8Array, options: CellCompatOptions = {}): SecureCellTokenProtect {
+  static withKey(masterKey: Uint8Array, options?: CellCompatOptions | null): SecureCellTokenProtect {
     return new SecureCellTokenProtect(masterKey, options);
   }
 

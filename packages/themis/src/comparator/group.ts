@@ -14,6 +14,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { backend } from '#backend';
+import { concatBytes } from '../_bytes.ts';
 
 export type Point = ReturnType<typeof ed25519.Point.fromBytes>;
 
@@ -60,15 +61,7 @@ export function randomScalar(): bigint {
 
 /** H(x) = SHA-512(x) as a little-endian integer mod L. */
 export function hashToScalar(...parts: Uint8Array[]): bigint {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const buf = new Uint8Array(len);
-  let off = 0;
-  for (const p of parts) {
-    buf.set(p, off);
-    off += p.length;
-  }
-  return scalarFromLE(backend.sha512(buf)) % L;
+  return scalarFromLE(backend.sha512(concatBytes(...parts))) % L;
 }
 
 /** Decode a point; null if not on the curve (non-canonical y is accepted, as ref10 does). */

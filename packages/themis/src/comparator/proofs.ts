@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { equalBytes } from '../_bytes.ts';
+import { concatBytes as concat, equalBytes } from '../_bytes.ts';
 import { Base, encodePoint, hashToScalar, L, mul, mulBase, randomScalar, scalarFromLE, scalarToLE, type Point } from './group.ts';
 
 export const DL_PROOF_LENGTH = 64;
@@ -24,15 +24,6 @@ export const DL_EQUALITY_PROOF_LENGTH = 64;
 const tag = (n: number): Uint8Array => new Uint8Array([n]);
 /** Responses must be < 2^253 (top three bits clear), as Themis checks. */
 const responseOk = (b: Uint8Array): boolean => ((b[31] as number) & 0xe0) === 0;
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-};
 
 export function proveDL(x: bigint, n: number): Uint8Array {
   const r = randomScalar();

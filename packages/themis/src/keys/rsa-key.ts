@@ -18,7 +18,7 @@ import type { RsaPrivateComponents, RsaPublicComponents } from '../backend/types
 import { bigIntToBytes, bytesToBigInt, concatBytes, readU32BE } from '../_bytes.ts';
 import { ThemisError, type Subsystem } from '../errors.ts';
 import { readContainer, writeContainer } from '../soter/container.ts';
-import { RSA_BITS_ALLOWED, RSA_BITS_DEFAULT } from '../limits.ts';
+import { RSA_BITS_ALLOWED, RSA_BITS_DEFAULT, RSA_BITS_MAX } from '../limits.ts';
 
 const SIZE_CHAR: Readonly<Record<string, number>> = { '1': 1024, '2': 2048, '4': 4096, '8': 8192 };
 const CHAR_FOR_BITS: Readonly<Record<number, string>> = { 1024: '1', 2048: '2', 4096: '4', 8192: '8' };
@@ -46,7 +46,8 @@ function exponentOk(e: Uint8Array): boolean {
 
 function bitsFromTag(tag: string, prefix: string): number | null {
   if (!tag.startsWith(prefix)) return null;
-  return SIZE_CHAR[tag[3] as string] ?? null;
+  const bits = SIZE_CHAR[tag[3] as string];
+  return bits !== undefined && bits <= RSA_BITS_MAX ? bits : null;
 }
 
 export function readRsaPublicKey(subsystem: Subsystem, bytes: Uint8Array): RsaPublicKey {
@@ -61,6 +62,14 @@ export function readRsaPublicKey(subsystem: Subsystem, bytes: Uint8Array): RsaPu
   // The modulus must really have the declared size (top byte non-zero) and be odd.
   if (n[0] === 0 || ((n[k - 1] as number) & 1) === 0 || !exponentOk(e)) throw invalid(subsystem, 'public');
   return { kind: 'rsa-public', bits, c: { n, e } };
+}
+
+function rsaPartsConsistent(c: RsaPrivateComponents): boolean {
+  const [n, e, d, p, q, dp, dq, qi] = [c.n, c.e, c.d, c.p, c.q, c.dp, c.dq, c.qi].map(bytesToBigInt) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+  if (p <= 1n || q <= 1n || p * q !== n) return false;
+  const p1 = p - 1n;
+  const q1 = q - 1n;
+  return d > 0n && d < n && (d * e) % p1 === 1n && (d * e) % q1 === 1n && dp === d % p1 && dq === d % q1 && (qi * q) % p === 1n && qi < p;
 }
 
 export function readRsaPrivateKey(subsystem: Subsystem, bytes: Uint8Array): RsaPrivateKey {
@@ -78,9 +87,10 @@ export function readRsaPrivateKey(subsystem: Subsystem, bytes: Uint8Array): RsaP
     return v;
   };
   const comp: RsaPrivateComponents = { d: take(k), p: take(h), q: take(h), dp: take(h), dq: take(h), qi: take(h), n: take(k), e: take(4) };
-  // Consistency: n = p·q. A key whose parts disagree would give wrong results
-  // (or fault attacks with CRT); refuse it up front.
-  const ok = comp.n[0] !== 0 && exponentOk(comp.e) && bytesToBigInt(comp.p) * bytesToBigInt(comp.q) === bytesToBigInt(comp.n);
+  // Consistency of every part: backends use different subsets (OpenSSL the CRT
+  // parts, the pure-JS one d), so an inconsistent key would behave differently
+  // per backend — or leak through faulty CRT results. Refuse it up front.
+  const ok = comp.n[0] !== 0 && exponentOk(comp.e) && rsaPartsConsistent(comp);
   if (!ok) {
     for (const v of Object.values(comp)) v.fill(0);
     throw invalid(subsystem, 'private');

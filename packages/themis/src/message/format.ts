@@ -51,10 +51,10 @@ export interface SignedMessage {
 }
 
 /**
- * Why a signed message could not be read. Themis reports some framing errors
- * as INVALID_PARAMETER and others as FAIL; we keep the same split so legacy
- * numbers match: `malformed` (shorter than type + length, or lengths past the
- * end) and `invalid` (a header shorter than 12 bytes, or an empty part).
+ * Why a signed message could not be read. Both are framing errors, but
+ * Themis reports `malformed` (shorter than type + length, or lengths past the
+ * end) as INVALID_PARAMETER and `invalid` (a header shorter than 12 bytes, or
+ * an empty part) as FAIL; callers keep that split in the legacy number.
  */
 export type SignedReadError = 'malformed' | 'invalid';
 

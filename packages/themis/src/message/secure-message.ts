@@ -12,13 +12,12 @@
  * @module
  */
 import { backend } from '#backend';
-import { abytes, wipe } from '../_bytes.ts';
+import { abytes, EMPTY, wipe } from '../_bytes.ts';
 import { decryptFailed, ThemisError } from '../errors.ts';
 import { keyKindOf, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { KeyPair } from '../keys/key-classes.ts';
 import { assertMessageLength, sealDecrypt, sealEncrypt } from '../cell/seal.ts';
-import { EMPTY } from '../_bytes.ts';
 import { readEcEncrypted, readRsaEncrypted, RSA_PASSWORD_LENGTH, writeEcEncrypted, writeRsaEncrypted } from './format.ts';
 
 const S = 'SecureMessage' as const;

@@ -11,7 +11,7 @@
  */
 import { backend } from '#backend';
 import { abytes } from '../_bytes.ts';
-import { ThemisError } from '../errors.ts';
+import { ThemisError, ThemisErrorCode } from '../errors.ts';
 import type { ParsedPrivateKey, ParsedPublicKey } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { assertMessageLength } from '../cell/seal.ts';
@@ -55,7 +55,7 @@ export class SecureMessageVerify {
     // Framing errors are reported as such (a signed message is public, nothing to hide);
     // the legacy numbers then match Themis (INVALID_PARAMETER), as does FAIL for a bad signature.
     if (signed === 'malformed') throw new ThemisError(S, 'MALFORMED', 'malformed signed message');
-    if (signed === 'invalid') throw new ThemisError(S, 'INVALID_SIGNATURE', 'signed message has no signature');
+    if (signed === 'invalid') throw new ThemisError(S, 'MALFORMED', 'signed message has an empty part', { legacyCode: ThemisErrorCode.FAIL });
     const isEc = this.#pub.kind === 'ec-public';
     if (signed.type !== (isEc ? TYPE_EC_SIGNED : TYPE_RSA_SIGNED)) {
       throw new ThemisError(S, 'WRONG_KEY_KIND', 'signed message type does not match the key');

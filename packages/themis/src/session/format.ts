@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { readU32BE, writeU32BE } from '../_bytes.ts';
+import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../_bytes.ts';
 import { readContainer, writeContainer, CONTAINER_HEADER_LENGTH } from '../soter/container.ts';
 
 export const PROTOCOL_TAG = 'TSPM';
@@ -100,6 +100,56 @@ export function isProtocolMessage(buf: Uint8Array): boolean {
   return buf.length >= CONTAINER_HEADER_LENGTH && buf[0] === 0x54 && buf[1] === 0x53 && buf[2] === 0x50 && buf[3] === 0x4d;
 }
 
-export function writeDataHeader(out: Uint8Array, sessionId: number): void {
+/** A data message's outer fields (views into the input). */
+export interface DataMessage {
+  sessionId: number;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+  tag: Uint8Array;
+}
+
+/**
+ * Parse a data message's outer layer. We require the exact length the inner
+ * header will claim (Themis would ignore bytes after the tag; no Themis
+ * sender writes any).
+ */
+export function readDataMessage(buf: Uint8Array): DataMessage | null {
+  if (buf.length < DATA_OVERHEAD) return null;
+  return {
+    sessionId: readU32BE(buf, 0),
+    nonce: buf.subarray(4, 4 + DATA_NONCE_LENGTH),
+    ciphertext: buf.subarray(4 + DATA_IV_LENGTH, buf.length - DATA_TAG_LENGTH),
+    tag: buf.subarray(buf.length - DATA_TAG_LENGTH),
+  };
+}
+
+export function writeDataMessage(sessionId: number, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + DATA_IV_LENGTH + ciphertext.length + DATA_TAG_LENGTH);
   writeU32BE(out, 0, sessionId);
+  out.set(iv, 4);
+  out.set(ciphertext, 4 + DATA_IV_LENGTH);
+  out.set(tag, out.length - DATA_TAG_LENGTH);
+  return out;
+}
+
+/** The encrypted inner part: length, sequence number, timestamp, message. */
+export interface DataPlaintext {
+  seq: number;
+  timestamp: number;
+  message: Uint8Array;
+}
+
+export function writeDataPlaintext(seq: number, timestamp: number, message: Uint8Array): Uint8Array {
+  const inner = new Uint8Array(DATA_INNER_HEADER_LENGTH + message.length);
+  writeU32BE(inner, 0, message.length + 12);
+  writeU32BE(inner, 4, seq);
+  writeU64BE(inner, 8, timestamp);
+  inner.set(message, DATA_INNER_HEADER_LENGTH);
+  return inner;
+}
+
+/** Null unless the length field matches exactly. */
+export function readDataPlaintext(inner: Uint8Array): DataPlaintext | null {
+  if (inner.length < DATA_INNER_HEADER_LENGTH || readU32BE(inner, 0) !== inner.length - 4) return null;
+  return { seq: readU32BE(inner, 4), timestamp: readU64BE(inner, 8), message: inner.subarray(DATA_INNER_HEADER_LENGTH) };
 }

@@ -15,25 +15,27 @@
  * @module
  */
 import { backend } from '#backend';
-import { abytes, concatBytes, equalBytes, isBytes, readU32BE, readU64BE, wipe, writeU32BE, writeU64BE } from '../_bytes.ts';
+import { abytes, concatBytes, EMPTY, equalBytes, isBytes, wipe } from '../_bytes.ts';
 import { decryptFailed, ThemisError } from '../errors.ts';
 import { readEcPrivateKey, readEcPublicKey } from '../keys/ec-key.ts';
 import { keyKindOf } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { generateEcKeyPair } from '../keys/ec-key.ts';
 import { MESSAGE_LENGTH_MAX, SESSION_ID_LENGTH_MAX, SESSION_TIMESTAMP_WINDOW_SECONDS } from '../limits.ts';
+import { DATA_OVERHEAD } from './format.ts';
 import { deriveMasterKey, deriveSessionKeys, deriveSidRaw, sessionIdFromRaw, sidRawFromSessionId } from './derive.ts';
 import {
-  DATA_INNER_HEADER_LENGTH,
   DATA_IV_LENGTH,
   DATA_NONCE_LENGTH,
-  DATA_OVERHEAD,
-  DATA_TAG_LENGTH,
   isProtocolMessage,
   readAck,
+  readDataMessage,
+  readDataPlaintext,
   readFinish,
   readHello,
   writeAck,
+  writeDataMessage,
+  writeDataPlaintext,
   writeFinish,
   writeHello,
 } from './format.ts';
@@ -57,7 +59,8 @@ export type SessionState = 'idle' | 'wait-m2' | 'wait-m4' | 'wait-m3' | 'establi
 /** What {@link SecureSession.receive} produced. */
 export type ReceiveResult =
   | { readonly kind: 'data'; readonly data: Uint8Array }
-  | { readonly kind: 'send'; readonly message: Uint8Array }
+  /** A handshake reply for the peer; `established` is true after the server's last step. */
+  | { readonly kind: 'send'; readonly message: Uint8Array; readonly established: boolean }
   | { readonly kind: 'established' };
 
 interface Ephemeral {
@@ -90,7 +93,7 @@ export class SecureSession {
   #pending: { sidRaw: Uint8Array; masterKey: Uint8Array } | null = null;
   #keys: Keys | null = null;
 
-  constructor(id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options: SecureSessionOptions = {}) {
+  constructor(id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options?: SecureSessionOptions | null) {
     const sid = abytes(S, id, 'session id');
     if (sid.length > SESSION_ID_LENGTH_MAX) throw new ThemisError(S, 'LIMIT_EXCEEDED', 'session id too long');
     const sk = abytes(S, privateKey, 'private key');
@@ -102,8 +105,13 @@ export class SecureSession {
     // Shared with every other user of the caller's key object: never wiped here.
     this.#staticKey = parsed.d;
     this.#callback = keyCallback;
-    this.#replay = options.replay ?? 'strict';
-    this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    const opts: SecureSessionOptions = options ?? {};
+    if (typeof opts !== 'object') throw new ThemisError(S, 'INVALID_ARGUMENT', 'options must be an object');
+    const replay = opts.replay ?? 'strict';
+    if (replay !== 'strict' && replay !== 'lenient') throw new ThemisError(S, 'INVALID_ARGUMENT', "replay must be 'strict' or 'lenient'");
+    if (opts.clock !== undefined && typeof opts.clock !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'clock must be a function');
+    this.#replay = replay;
+    this.#clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   }
 
   /** Current state; `established()` is the wasm-themis spelling of `state === 'established'`. */
@@ -182,6 +190,7 @@ export class SecureSession {
     const hello = readHello(msg);
     if (hello === null) throw new ThemisError(S, 'MALFORMED', 'malformed connection request');
     const peerStatic = this.#lookup(hello.id);
+    this.#assertAlive();
     if (!backend.p256Verify(peerStatic, hello.ephemeral, hello.signature)) throw new ThemisError(S, 'INVALID_SIGNATURE', 'bad signature in connection request');
     const peerEphPoint = readEcPublicKey(S, hello.ephemeral).point;
     const eph = this.#ephemeral();
@@ -202,6 +211,8 @@ export class SecureSession {
     if (hello === null) throw new ThemisError(S, 'MALFORMED', 'malformed connection response');
     const eph = this.#ephemeral();
     const peerStatic = this.#lookup(hello.id);
+    // The callback is user code: it may have destroyed this session.
+    this.#assertAlive();
     const signed = concatBytes(hello.ephemeral, eph.container, hello.id, this.#id);
     if (!backend.p256Verify(peerStatic, signed, hello.signature)) throw new ThemisError(S, 'INVALID_SIGNATURE', 'bad signature in connection response');
     const peerEphPoint = readEcPublicKey(S, hello.ephemeral).point;
@@ -259,15 +270,21 @@ export class SecureSession {
 
   #establish(isClient: boolean, sidRaw: Uint8Array, masterKey: Uint8Array, seqs?: { out: number; in: number }): void {
     const k = deriveSessionKeys(masterKey, sidRaw);
+    const peerInitial = isClient ? k.serverSeq : k.clientSeq;
     const outSeq = seqs?.out ?? (isClient ? k.clientSeq : k.serverSeq);
-    const inSeq = seqs?.in ?? (isClient ? k.serverSeq : k.clientSeq);
+    const inSeq = seqs?.in ?? peerInitial;
+    // A restored state whose in_seq is still the peer's initial one (saved by
+    // Themis, or in lenient mode, before any data arrived) has seen nothing:
+    // its first message must be accepted. Otherwise everything up to in_seq
+    // counts as received, so nothing can be replayed across the restart.
+    const seenThrough = seqs !== undefined && inSeq !== peerInitial;
     this.#keys = {
       sessionId: sessionIdFromRaw(sidRaw),
       masterKey,
       outKey: isClient ? k.clientKey : k.serverKey,
       inKey: isClient ? k.serverKey : k.clientKey,
       outSeq,
-      window: new ReplayWindow(this.#replay, inSeq, seqs !== undefined),
+      window: new ReplayWindow(this.#replay, inSeq, seenThrough),
     };
     this.#isClient = isClient;
     this.#state = 'established';
@@ -277,9 +294,18 @@ export class SecureSession {
   #forgetHandshake(): void {
     if (this.#eph !== null) wipe(this.#eph.d);
     this.#eph = null;
+    // On establishment the master key moves into #keys; otherwise it dies here.
+    if (this.#pending !== null && this.#state !== 'established') wipe(this.#pending.masterKey, this.#pending.sidRaw);
     this.#pending = null;
     this.#peerEph = null;
     this.#peerStatic = null;
+  }
+
+  /** The clock, refusing to run on a broken one (a NaN would disable the timestamp check). */
+  #now(): number {
+    const t = this.#clock();
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw new ThemisError(S, 'INVALID_STATE', 'clock returned an invalid time');
+    return Math.floor(t);
   }
 
   #established(): Keys {
@@ -293,40 +319,34 @@ export class SecureSession {
     const k = this.#established();
     const msg = abytes(S, message, 'message');
     if (msg.length > MESSAGE_LENGTH_MAX - DATA_OVERHEAD) throw new ThemisError(S, 'LIMIT_EXCEEDED', 'message too long');
-    const inner = new Uint8Array(DATA_INNER_HEADER_LENGTH + msg.length);
-    writeU32BE(inner, 0, msg.length + 12);
-    writeU32BE(inner, 4, k.outSeq);
-    writeU64BE(inner, 8, Math.max(0, Math.floor(this.#clock())));
-    inner.set(msg, DATA_INNER_HEADER_LENGTH);
+    const now = this.#now();
+    const inner = writeDataPlaintext(k.outSeq, now, msg);
     const iv = backend.randomBytes(DATA_IV_LENGTH);
-    const { ciphertext, tag } = backend.aesGcmEncrypt(k.outKey, iv.subarray(0, DATA_NONCE_LENGTH), inner, new Uint8Array(0));
+    const { ciphertext, tag } = backend.aesGcmEncrypt(k.outKey, iv.subarray(0, DATA_NONCE_LENGTH), inner, EMPTY);
     wipe(inner);
-    const out = new Uint8Array(DATA_OVERHEAD + msg.length);
-    writeU32BE(out, 0, k.sessionId);
-    out.set(iv, 4);
-    out.set(ciphertext, 4 + DATA_IV_LENGTH);
-    out.set(tag, out.length - DATA_TAG_LENGTH);
     k.outSeq = (k.outSeq + 1) >>> 0;
-    return out;
+    return writeDataMessage(k.sessionId, iv, ciphertext, tag);
   }
 
   /** Decrypt a message from the peer. Replays, stale or tampered messages throw and change nothing. */
   unwrap(message: Uint8Array): Uint8Array {
     const k = this.#established();
     const msg = abytes(S, message, 'message');
-    if (msg.length < DATA_OVERHEAD || readU32BE(msg, 0) !== k.sessionId) throw decryptFailed(S);
-    const nonce = msg.subarray(4, 4 + DATA_NONCE_LENGTH);
-    const ct = msg.subarray(4 + DATA_IV_LENGTH, msg.length - DATA_TAG_LENGTH);
-    const inner = backend.aesGcmDecrypt(k.inKey, nonce, ct, msg.subarray(msg.length - DATA_TAG_LENGTH), new Uint8Array(0));
-    if (inner === null || readU32BE(inner, 0) !== inner.length - 4) throw decryptFailed(S);
-    const seq = readU32BE(inner, 4);
-    const ts = readU64BE(inner, 8);
-    if (Math.abs(ts - this.#clock()) > SESSION_TIMESTAMP_WINDOW_SECONDS) throw new ThemisError(S, 'REPLAY', 'message timestamp outside the accepted window');
-    if (!k.window.check(seq)) throw new ThemisError(S, 'REPLAY', 'sequence number replayed or outside the window');
-    k.window.commit(seq);
-    const data = inner.slice(DATA_INNER_HEADER_LENGTH);
-    wipe(inner);
-    return data;
+    const env = readDataMessage(msg);
+    if (env === null || env.sessionId !== k.sessionId) throw decryptFailed(S);
+    const inner = backend.aesGcmDecrypt(k.inKey, env.nonce, env.ciphertext, env.tag, EMPTY);
+    const plain = inner === null ? null : readDataPlaintext(inner);
+    try {
+      if (plain === null) throw decryptFailed(S);
+      if (Math.abs(plain.timestamp - this.#now()) > SESSION_TIMESTAMP_WINDOW_SECONDS) {
+        throw new ThemisError(S, 'REPLAY', 'message timestamp outside the accepted window');
+      }
+      if (!k.window.check(plain.seq)) throw new ThemisError(S, 'REPLAY', 'sequence number replayed or outside the window');
+      k.window.commit(plain.seq);
+      return plain.message.slice();
+    } finally {
+      wipe(inner ?? undefined);
+    }
   }
 
   /**
@@ -339,7 +359,7 @@ export class SecureSession {
     const msg = abytes(S, message, 'message');
     if (this.#state !== 'established' && isProtocolMessage(msg)) {
       const reply = this.negotiateReply(msg);
-      return reply.length > 0 ? { kind: 'send', message: reply } : { kind: 'established' };
+      return reply.length > 0 ? { kind: 'send', message: reply, established: this.established() } : { kind: 'established' };
     }
     return { kind: 'data', data: this.unwrap(msg) };
   }
@@ -363,7 +383,7 @@ export class SecureSession {
    * saved one counts as already received, so nothing can be replayed across
    * the restart.
    */
-  static restore(saved: Uint8Array, id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options: SecureSessionOptions = {}): SecureSession {
+  static restore(saved: Uint8Array, id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options?: SecureSessionOptions | null): SecureSession {
     const st = readSavedState(abytes(S, saved, 'saved session'));
     if (st === null) throw new ThemisError(S, 'MALFORMED', 'malformed saved session');
     const s = new SecureSession(id, privateKey, keyCallback, options);
