@@ -528,13 +528,13 @@ test('a state saved in strict mode before any data arrived restores and accepts 
 });
 
 test('a key callback that destroys its own session cannot revive it', () => {
-  let victim: SecureSession | undefined;
+  const victim: { session?: SecureSession } = {};
   const c = ourSession(client, [server]);
   const s = new SecureSession(utf8('server'), server.keys.privateKey, (id) => {
-    victim?.destroy();
+    victim.session?.destroy();
     return new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null;
   });
-  victim = s;
+  victim.session = s;
   oursRejects('M1 to a session destroyed by its callback', () => s.negotiateReply(c.connectionRequest()), 'INVALID_STATE');
   assert.equal(s.state, 'destroyed');
   assert.equal(s.established(), false);
