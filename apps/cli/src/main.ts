@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+/**
+ * `parley` — the command line. Today: `parley serve`. Client commands
+ * (register, login, chat, …) arrive with the SDK.
+ *
+ * @module
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { startServer } from '@parley/server';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be an integer 0..65535');
+  return n;
+}
+
+const program = new Command('parley').description('Parley: self-hosted end-to-end encrypted chat').showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the Parley server (WebSocket /v1, Themis tutorial protocol on /)')
+  .option('-p, --port <port>', 'TCP port (env PORT / PARLEY_PORT; default 8080)', port)
+  .option('--host <host>', 'interface to listen on (env PARLEY_HOST; default 0.0.0.0)')
+  .option('-d, --data <dir>', 'data directory (env PARLEY_DATA; default ./data)')
+  .option('--database-url <url>', 'PostgreSQL URL instead of embedded SQLite (env DATABASE_URL)')
+  .option('--tutorial-demo-key', "use the Themis tutorial's published demo key pair (testing only!)")
+  .option('--log-level <level>', 'trace|debug|info|warn|error (env PARLEY_LOG_LEVEL; default info)')
+  .action(async (opts: { port?: number; host?: string; data?: string; databaseUrl?: string; tutorialDemoKey?: boolean; logLevel?: string }) => {
+    const server = await startServer({
+      config: {
+        ...(opts.port !== undefined && { port: opts.port }),
+        ...(opts.host !== undefined && { host: opts.host }),
+        ...(opts.data !== undefined && { dataDir: opts.data }),
+        ...(opts.databaseUrl !== undefined && { databaseUrl: opts.databaseUrl }),
+        ...(opts.tutorialDemoKey === true && { tutorialDemoKey: true }),
+        ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
+      },
+    });
+    const key = Buffer.from(server.serverPublicKey).toString('base64');
+    process.stderr.write(`Parley server on port ${server.port}\nServer public key (pin it in clients): ${key}\n`);
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      server.log.info({ signal }, 'signal received');
+      server.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`parley: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+/**
+ * Server settings. Every setting has a flag (apps/cli) and an environment
+ * variable; flags win. Documented in the README.
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+
+export interface ServerConfig {
+  /** Interface to listen on. Env PARLEY_HOST. Default 0.0.0.0. */
+  host: string;
+  /** TCP port; 0 picks a free one. Env PORT or PARLEY_PORT. Default 8080. */
+  port: number;
+  /** Data directory (SQLite database, server key). Env PARLEY_DATA. Default ./data. */
+  dataDir: string;
+  /** PostgreSQL URL; when set, PostgreSQL replaces SQLite. Env DATABASE_URL. */
+  databaseUrl: string | undefined;
+  /** Use the tutorial's published demo key pair (testing only). Env PARLEY_TUTORIAL_DEMO_KEY=1. */
+  tutorialDemoKey: boolean;
+  /** pino level. Env PARLEY_LOG_LEVEL. Default info. */
+  logLevel: string;
+  /** Milliseconds to wait for connections to close on shutdown. Env PARLEY_SHUTDOWN_GRACE_MS. */
+  shutdownGraceMs: number;
+}
+
+export type ConfigInput = Partial<ServerConfig>;
+
+function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Merge flags over environment over defaults, validating as we go. */
+export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const port = flags.port ?? envInt(env, 'PARLEY_PORT') ?? envInt(env, 'PORT') ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port must be 0..65535, got ${port}`);
+  const databaseUrl = flags.databaseUrl ?? (env['DATABASE_URL'] || undefined);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('DATABASE_URL must be a postgres:// URL');
+  return {
+    host: flags.host ?? env['PARLEY_HOST'] ?? '0.0.0.0',
+    port,
+    dataDir: resolve(flags.dataDir ?? env['PARLEY_DATA'] ?? './data'),
+    databaseUrl,
+    tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
+    logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
+    shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
+  };
+}

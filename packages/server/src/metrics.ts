@@ -1,0 +1,35 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server instance so
+ * several servers can run in one process (tests).
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  connections: Gauge<'protocol'>;
+  messages: Counter<'protocol'>;
+  deliveries: Counter<'protocol'>;
+  deliveryLatency: Histogram<'protocol'>;
+  errors: Counter<'protocol' | 'code'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'parley_process_' });
+  return {
+    registry,
+    connections: new Gauge({ name: 'parley_connections', help: 'Open WebSocket connections', labelNames: ['protocol'], registers: [registry] }),
+    messages: new Counter({ name: 'parley_messages_total', help: 'Messages accepted from clients', labelNames: ['protocol'], registers: [registry] }),
+    deliveries: new Counter({ name: 'parley_deliveries_total', help: 'Messages delivered to a recipient connection', labelNames: ['protocol'], registers: [registry] }),
+    deliveryLatency: new Histogram({
+      name: 'parley_delivery_latency_seconds',
+      help: 'Time from accepting a message to handing it to the last recipient socket',
+      labelNames: ['protocol'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    errors: new Counter({ name: 'parley_errors_total', help: 'Errors by protocol and code', labelNames: ['protocol', 'code'], registers: [registry] }),
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Composition of the Parley server: one HTTP server carrying health,
+ * readiness and metrics endpoints and the WebSocket upgrades —
+ * `/` for the Themis tutorial protocol, `/v1` for the Parley protocol.
+ *
+ * Shutdown (SIGTERM): stop accepting, close every socket with 1001
+ * (going away), wait up to the grace period, then exit.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { KeyPair } from '@parley/themis';
+import { resolveConfig, type ConfigInput, type ServerConfig } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { FRAME_BYTES_MAX } from './limits.ts';
+import { demoKeyPair, loadOrCreateServerKey } from './server-key.ts';
+import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
+
+export interface RunningServer {
+  readonly config: ServerConfig;
+  readonly port: number;
+  readonly serverPublicKey: Uint8Array;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Graceful stop; resolves when every socket is closed or the grace period ends. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config?: ConfigInput;
+  env?: NodeJS.ProcessEnv;
+  logDestination?: NodeJS.WritableStream;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const config = resolveConfig(options.config, options.env);
+  const log = createLogger(config.logLevel, options.logDestination);
+  const metrics = createMetrics();
+
+  let keyPair: KeyPair;
+  if (config.tutorialDemoKey) {
+    keyPair = demoKeyPair();
+    log.warn(
+      { tutorialDemoKey: true },
+      'USING THE PUBLISHED THEMIS TUTORIAL DEMO KEY PAIR: anyone can impersonate this server. For testing the unmodified demo apps only.',
+    );
+  } else {
+    const loaded = loadOrCreateServerKey(config.dataDir);
+    keyPair = loaded.keyPair;
+    if (loaded.created) log.info({ dataDir: config.dataDir }, 'generated a new server key pair');
+  }
+  const serverPublicKeyB64 = Buffer.from(keyPair.publicKey).toString('base64');
+
+  const tutorial = new TutorialChat({ keyPair, log, metrics });
+  let ready = false;
+  let stopping = false;
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: FRAME_BYTES_MAX, perMessageDeflate: false, clientTracking: false });
+
+  const http: Server = createServer((req, res) => {
+    void handleHttp(req, res);
+  });
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
+    if (req.method === 'GET' && path === '/readyz') return send(res, ready && !stopping ? 200 : 503, 'text/plain', ready && !stopping ? 'ready\n' : 'not ready\n');
+    if (req.method === 'GET' && path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+    if (req.method === 'GET' && path === '/server-key') return send(res, 200, 'text/plain', serverPublicKeyB64 + '\n');
+    send(res, 404, 'text/plain', 'not found\n');
+  }
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (stopping) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (path === '/' || path === '') {
+      wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws));
+      return;
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => {
+      http.off('error', reject);
+      resolveListen();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  ready = true;
+  log.info({ host: config.host, port, dataDir: config.dataDir, serverPublicKey: serverPublicKeyB64 }, 'parley server listening');
+
+  async function stop(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    log.info({}, 'shutting down');
+    http.close();
+    tutorial.closeAll(CLOSE.GOING_AWAY, 'server shutting down');
+    const deadline = Date.now() + config.shutdownGraceMs;
+    while (tutorial.connectedCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    http.closeAllConnections();
+    wss.close();
+    log.info({}, 'stopped');
+  }
+
+  return { config, port, serverPublicKey: keyPair.publicKey, log, metrics, stop };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}

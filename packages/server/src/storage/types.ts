@@ -1,0 +1,189 @@
+/**
+ * The storage port: everything the server persists, as one interface with
+ * two implementations (embedded SQLite by default, PostgreSQL in production)
+ * that pass one conformance suite (`conformance.ts`).
+ *
+ * The server stores ciphertext only: message bodies, mailbox payloads, key
+ * backups and prekeys are opaque bytes here. Every write a client is told
+ * succeeded ("acknowledged") must be durable when the promise resolves.
+ *
+ * Identifiers are opaque strings chosen by the server (users, devices,
+ * rooms) or by the client (message client ids); the server validates their
+ * shape before calling storage.
+ *
+ * @module
+ */
+
+export type RoomKind = 'direct' | 'group';
+export type Role = 'owner' | 'admin' | 'member';
+
+export interface UserRecord {
+  userId: string;
+  createdAt: number;
+}
+
+export interface DeviceRecord {
+  userId: string;
+  deviceId: string;
+  /** The device's identity public key (opaque bytes; the server verifies signatures with it). */
+  identityKey: Uint8Array;
+  createdAt: number;
+}
+
+export interface SignedPrekey {
+  keyId: number;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface OneTimePrekey {
+  keyId: number;
+  publicKey: Uint8Array;
+}
+
+/** A post-quantum (ML-KEM) prekey, signed by the identity key; last-resort, reusable. */
+export interface PqPrekey {
+  keyId: number;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface KeyPackage {
+  /** Client-chosen reference (hash of the KeyPackage), unique per device. */
+  ref: string;
+  data: Uint8Array;
+}
+
+export interface RoomRecord {
+  roomId: string;
+  kind: RoomKind;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface Member {
+  userId: string;
+  role: Role;
+}
+
+/** What a room's ordered log holds: client messages and membership events. */
+export type RoomEntryKind = 'message' | 'member-added' | 'member-removed' | 'role-changed';
+
+export interface RoomEntryInput {
+  kind: RoomEntryKind;
+  senderUserId: string;
+  senderDeviceId: string;
+  /** Client-chosen id; (roomId, senderDeviceId, clientId) is unique — a repeat returns the stored entry. */
+  clientId: string;
+  /** Opaque: ciphertext for messages, a small JSON for events. */
+  body: Uint8Array;
+  createdAt: number;
+}
+
+export interface RoomEntry extends RoomEntryInput {
+  roomId: string;
+  /** Per-room sequence number, assigned by storage: 1, 2, 3, … with no gaps. */
+  seq: number;
+}
+
+export interface AppendResult {
+  entry: RoomEntry;
+  /** True if (roomId, senderDeviceId, clientId) already existed: nothing was written. */
+  duplicate: boolean;
+}
+
+export interface MailboxInput {
+  fromUserId: string;
+  fromDeviceId: string;
+  /** Client-chosen id, unique per (recipient device, sender device). */
+  clientId: string;
+  payload: Uint8Array;
+  createdAt: number;
+}
+
+export interface MailboxEntry extends MailboxInput {
+  /** Per-device increasing id, assigned by storage. */
+  id: number;
+}
+
+export interface RefreshTokenRecord {
+  /** SHA-256 of the token (hex); the token itself is never stored. */
+  tokenHash: string;
+  userId: string;
+  deviceId: string;
+  expiresAt: number;
+}
+
+export interface Storage {
+  /** Create or upgrade the schema. Idempotent. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // ---- users and devices ----
+  /** False if the user id is taken. */
+  createUser(user: UserRecord): Promise<boolean>;
+  getUser(userId: string): Promise<UserRecord | null>;
+  /** False if the device id is taken for this user. */
+  addDevice(device: DeviceRecord): Promise<boolean>;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null>;
+  listDevices(userId: string): Promise<DeviceRecord[]>;
+
+  // ---- key directory ----
+  setSignedPrekey(userId: string, deviceId: string, prekey: SignedPrekey): Promise<void>;
+  getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null>;
+  /** Adds prekeys; ids already present are ignored. Returns how many the device now has. */
+  addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number>;
+  countOneTimePrekeys(userId: string, deviceId: string): Promise<number>;
+  /** Atomically remove and return one prekey (each is handed out exactly once), or null. */
+  claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null>;
+  setPqPrekey(userId: string, deviceId: string, prekey: PqPrekey): Promise<void>;
+  getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null>;
+  addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number>;
+  countKeyPackages(userId: string, deviceId: string): Promise<number>;
+  /** Atomically remove and return one KeyPackage, or null. */
+  claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null>;
+
+  // ---- rooms and membership ----
+  /** False if the room id is taken. */
+  createRoom(room: RoomRecord): Promise<boolean>;
+  getRoom(roomId: string): Promise<RoomRecord | null>;
+  /** Insert or update a member's role. */
+  setMember(roomId: string, member: Member): Promise<void>;
+  /** False if the user was not a member. */
+  removeMember(roomId: string, userId: string): Promise<boolean>;
+  getMember(roomId: string, userId: string): Promise<Member | null>;
+  listMembers(roomId: string): Promise<Member[]>;
+  listRoomsOf(userId: string): Promise<RoomRecord[]>;
+  countRoomsOf(userId: string): Promise<number>;
+
+  // ---- the room log ----
+  /**
+   * Append an entry with the next sequence number, or return the existing
+   * entry if (roomId, senderDeviceId, clientId) was appended before.
+   * Sequence numbers have no gaps even under concurrent appends.
+   */
+  append(roomId: string, input: RoomEntryInput): Promise<AppendResult>;
+  /** Entries with seq > afterSeq, ascending, at most `limit`. */
+  readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
+  /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */
+  readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]>;
+  lastSeq(roomId: string): Promise<number>;
+
+  // ---- per-device mailbox ----
+  /** Null if the recipient's mailbox is full (`max` entries) — nothing written. A repeat clientId returns the stored entry. */
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null>;
+  /** Entries with id > afterId, ascending, at most `limit`. */
+  readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]>;
+  /** Delete entries with id ≤ upToId. Returns how many were deleted. */
+  ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number>;
+
+  // ---- refresh tokens (rotated on use) ----
+  putRefreshToken(record: RefreshTokenRecord): Promise<void>;
+  /** Atomically delete and return the record (so a token can be used once), or null. */
+  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>;
+  deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number>;
+
+  // ---- key backup (opaque, sealed by the client) ----
+  putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void>;
+  getKeyBackup(userId: string): Promise<{ backup: Uint8Array; updatedAt: number } | null>;
+}

@@ -1,0 +1,260 @@
+/**
+ * The Themis tutorial chat: every connection on `/` runs its own Secure
+ * Session with the server; every chat line is unwrapped with the sender's
+ * session and re-wrapped for each recipient with *that recipient's* session
+ * (the tutorial's reference server wraps with the sender's session, which
+ * nobody else can read), prefixed by the sender's name. Lines go to every
+ * established client, the sender included, as the reference server does.
+ *
+ * A failing client — bad hello, bad handshake, garbage frames, flooding —
+ * only ever loses its own connection.
+ *
+ * @module
+ */
+import type { WebSocket } from 'ws';
+import { SecureSession, PublicKey, ThemisError, type KeyPair } from '@parley/themis';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import {
+  INVALID_FRAMES_MAX,
+  TUTORIAL_CLIENTS_MAX,
+  TUTORIAL_LINE_BYTES_MAX,
+  TUTORIAL_LINES_PER_SECOND,
+  UNAUTHENTICATED_LIFETIME_MS,
+} from '../limits.ts';
+import { decodeBase64Lenient, encodeBase64, parseHello } from './frames.ts';
+
+const SERVER_ID = new TextEncoder().encode('server');
+const PROTOCOL = 'tutorial';
+
+/** WebSocket close codes used here (RFC 6455 §7.4.1, 4000+ private). */
+export const CLOSE = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  POLICY: 1008,
+  TRY_AGAIN_LATER: 1013,
+  REPLACED: 4000,
+});
+
+type Phase = 'hello' | 'handshake' | 'chat' | 'closed';
+
+interface Client {
+  ws: WebSocket;
+  phase: Phase;
+  name: string;
+  publicKey: PublicKey | null;
+  session: SecureSession | null;
+  invalid: number;
+  tokens: number;
+  lastRefill: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface TutorialChatOptions {
+  keyPair: KeyPair;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export class TutorialChat {
+  readonly #keyPair: KeyPair;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #byName = new Map<string, Client>();
+  readonly #all = new Set<Client>();
+  readonly #decoder = new TextDecoder();
+  readonly #encoder = new TextEncoder();
+
+  constructor(options: TutorialChatOptions) {
+    this.#keyPair = options.keyPair;
+    this.#log = options.log.child({ protocol: PROTOCOL });
+    this.#metrics = options.metrics;
+  }
+
+  get connectedCount(): number {
+    return this.#all.size;
+  }
+
+  /** Take over a freshly upgraded WebSocket. */
+  accept(ws: WebSocket): void {
+    if (this.#all.size >= TUTORIAL_CLIENTS_MAX) {
+      ws.close(CLOSE.TRY_AGAIN_LATER, 'server full');
+      return;
+    }
+    const c: Client = { ws, phase: 'hello', name: '', publicKey: null, session: null, invalid: 0, tokens: TUTORIAL_LINES_PER_SECOND, lastRefill: Date.now(), timer: null };
+    this.#all.add(c);
+    this.#metrics.connections.inc({ protocol: PROTOCOL });
+    c.timer = setTimeout(() => this.#close(c, CLOSE.POLICY, 'handshake timeout'), UNAUTHENTICATED_LIFETIME_MS);
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.#onFrame(c, data as Buffer, isBinary);
+      } catch (err) {
+        // A bug here must cost one connection, never the process.
+        this.#log.error({ err: err instanceof Error ? err.message : String(err), client: c.name }, 'tutorial frame handler failed');
+        this.#close(c, 1011, 'internal error');
+      }
+    });
+    ws.on('close', () => this.#forget(c));
+    ws.on('error', () => this.#forget(c));
+  }
+
+  #onFrame(c: Client, data: Buffer, isBinary: boolean): void {
+    if (c.phase === 'closed') return;
+    if (isBinary) {
+      this.#invalid(c, 'binary frame');
+      return;
+    }
+    const text = data.toString('utf8');
+    switch (c.phase) {
+      case 'hello':
+        this.#onHello(c, text);
+        return;
+      case 'handshake':
+        this.#onHandshake(c, text);
+        return;
+      case 'chat':
+        this.#onChat(c, text);
+        return;
+    }
+  }
+
+  #onHello(c: Client, text: string): void {
+    const hello = parseHello(text);
+    let key: PublicKey | null = null;
+    if (hello !== null) {
+      try {
+        key = new PublicKey(hello.publicKey);
+        if (key.kind !== 'ec-public') key = null;
+      } catch {
+        key = null;
+      }
+    }
+    if (hello === null || key === null) {
+      this.#close(c, CLOSE.POLICY, 'expected <name>:<base64 EC public key>');
+      return;
+    }
+    const existing = this.#byName.get(hello.name);
+    if (existing !== undefined) {
+      if (!sameBytes(existing.publicKey, key)) {
+        this.#log.info({ client: hello.name }, 'name already connected with a different key; refused');
+        this.#close(c, CLOSE.POLICY, 'name in use');
+        return;
+      }
+      this.#close(existing, CLOSE.REPLACED, 'replaced by a new connection');
+    }
+    c.name = hello.name;
+    c.publicKey = key;
+    const nameBytes = hello.nameBytes;
+    c.session = new SecureSession(SERVER_ID, this.#keyPair.privateKey, (id) => (sameBytes(id, nameBytes) ? key : null));
+    c.phase = 'handshake';
+    this.#byName.set(c.name, c);
+    this.#log.info({ client: c.name }, 'tutorial client announced');
+  }
+
+  #onHandshake(c: Client, text: string): void {
+    const msg = decodeBase64Lenient(text);
+    const session = c.session;
+    if (msg === null || session === null) {
+      this.#invalid(c, 'handshake frame is not base64');
+      return;
+    }
+    let reply: Uint8Array;
+    try {
+      reply = session.negotiateReply(msg);
+    } catch (err) {
+      const code = err instanceof ThemisError ? err.code : 'INTERNAL';
+      this.#metrics.errors.inc({ protocol: PROTOCOL, code });
+      this.#log.info({ client: c.name, code }, 'tutorial handshake failed');
+      this.#close(c, CLOSE.POLICY, 'handshake failed');
+      return;
+    }
+    if (reply.length > 0) c.ws.send(encodeBase64(reply));
+    if (session.established()) {
+      c.phase = 'chat';
+      if (c.timer !== null) clearTimeout(c.timer);
+      c.timer = null;
+      this.#log.info({ client: c.name }, 'tutorial session established');
+    }
+  }
+
+  #onChat(c: Client, text: string): void {
+    const session = c.session;
+    const msg = decodeBase64Lenient(text);
+    if (msg === null || session === null) {
+      this.#invalid(c, 'chat frame is not base64');
+      return;
+    }
+    if (!this.#takeToken(c)) {
+      this.#invalid(c, 'rate limit');
+      return;
+    }
+    let line: Uint8Array;
+    try {
+      line = session.unwrap(msg);
+    } catch (err) {
+      this.#invalid(c, err instanceof ThemisError ? err.code : 'unwrap failed');
+      return;
+    }
+    if (line.length > TUTORIAL_LINE_BYTES_MAX) {
+      this.#invalid(c, 'line too long');
+      return;
+    }
+    const started = process.hrtime.bigint();
+    this.#metrics.messages.inc({ protocol: PROTOCOL });
+    const out = this.#encoder.encode(`${c.name}: ${this.#decoder.decode(line)}`);
+    let delivered = 0;
+    for (const r of this.#all) {
+      if (r.phase !== 'chat' || r.session === null) continue;
+      r.ws.send(encodeBase64(r.session.wrap(out)));
+      delivered++;
+    }
+    this.#metrics.deliveries.inc({ protocol: PROTOCOL }, delivered);
+    this.#metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  #takeToken(c: Client): boolean {
+    const now = Date.now();
+    c.tokens = Math.min(TUTORIAL_LINES_PER_SECOND, c.tokens + ((now - c.lastRefill) / 1000) * TUTORIAL_LINES_PER_SECOND);
+    c.lastRefill = now;
+    if (c.tokens < 1) return false;
+    c.tokens -= 1;
+    return true;
+  }
+
+  #invalid(c: Client, why: string): void {
+    c.invalid++;
+    this.#metrics.errors.inc({ protocol: PROTOCOL, code: 'INVALID_FRAME' });
+    this.#log.debug({ client: c.name, why }, 'invalid tutorial frame dropped');
+    if (c.invalid > INVALID_FRAMES_MAX) this.#close(c, CLOSE.POLICY, 'too many invalid frames');
+  }
+
+  #close(c: Client, code: number, reason: string): void {
+    if (c.phase === 'closed') return;
+    this.#forget(c);
+    c.ws.close(code, reason);
+  }
+
+  #forget(c: Client): void {
+    if (c.phase === 'closed') return;
+    c.phase = 'closed';
+    if (c.timer !== null) clearTimeout(c.timer);
+    c.timer = null;
+    if (this.#byName.get(c.name) === c) this.#byName.delete(c.name);
+    this.#all.delete(c);
+    c.session?.destroy();
+    c.session = null;
+    this.#metrics.connections.dec({ protocol: PROTOCOL });
+  }
+
+  /** Close every connection (graceful shutdown). */
+  closeAll(code: number = CLOSE.GOING_AWAY, reason = 'server shutting down'): void {
+    for (const c of [...this.#all]) this.#close(c, code, reason);
+  }
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
+  if (a === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
