@@ -227,3 +227,25 @@ describe('keys: ours → peer', () => {
     assert.deepEqual(plain(out), message);
   });
 });
+
+describe('RSA key generation at every size Themis generates', () => {
+  // 4096-bit generation takes ~1 s on node:crypto and ~5 s in pure JS: one pair per size.
+  for (const bits of [1024, 2048, 4096]) {
+    test(`KeyPair.generateRSA(${bits}): canonical sizes, accepted by the peer, and working with it both ways`, () => {
+      const ours = KeyPair.generateRSA(bits);
+      const k = bits / 8;
+      assert.equal(ours.privateKey.length, 12 + 4.5 * k + 4);
+      assert.equal(ours.publicKey.length, 12 + k + 4);
+      assert.equal(String.fromCharCode(...ours.privateKey.subarray(0, 4)), `RRA${{ 1024: '1', 2048: '2', 4096: '4' }[bits]}`);
+      const pSk = peerOk('peer PrivateKey', () => new peer.PrivateKey(ours.privateKey));
+      const pPk = peerOk('peer PublicKey', () => new peer.PublicKey(ours.publicKey));
+      const m = pattern(100, bits);
+      const signed = new SecureMessageSign(ours.privateKey).sign(m);
+      assert.deepEqual(plain(peerOk('peer verifies', () => new peer.SecureMessageVerify(pPk).verify(signed))), m);
+      const peerSigned: Uint8Array = plain(peerOk('peer signs', () => new peer.SecureMessageSign(pSk).sign(m)));
+      assert.deepEqual(new SecureMessageVerify(ours.publicKey).verify(peerSigned), m);
+      const toPeer = new SecureMessage(ours.privateKey, ours.publicKey).encrypt(m);
+      assert.deepEqual(plain(peerOk('peer decrypts', () => new peer.SecureMessage(new peer.KeyPair(pSk, pPk)).decrypt(toPeer))), m);
+    });
+  }
+});
