@@ -21,6 +21,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Milliseconds to wait for connections to close on shutdown. Env PARLEY_SHUTDOWN_GRACE_MS. */
   shutdownGraceMs: number;
+  /** Shared secret (≥ 32 bytes, base64) with which a host application may mint access tokens. Env PARLEY_TRUSTED_TOKEN_SECRET. */
+  trustedTokenSecret: Uint8Array | undefined;
 }
 
 export type ConfigInput = Partial<ServerConfig>;
@@ -31,6 +33,13 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function trustedSecret(v: string | undefined): Uint8Array | undefined {
+  if (v === undefined || v === '') return undefined;
+  const b = Buffer.from(v, 'base64');
+  if (b.length < 32) throw new Error('PARLEY_TRUSTED_TOKEN_SECRET must be base64 of at least 32 bytes');
+  return new Uint8Array(b);
 }
 
 /** Merge flags over environment over defaults, validating as we go. */
@@ -47,5 +56,6 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
+    trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
   };
 }

@@ -27,3 +27,66 @@ export const TUTORIAL_LINES_PER_SECOND = 20;
 
 /** Invalid frames tolerated on one connection before it is closed. */
 export const INVALID_FRAMES_MAX = 10;
+
+// ---- Parley protocol v1 ----
+
+/** Protocol versions this server speaks. */
+export const PROTOCOL_VERSIONS: readonly number[] = Object.freeze([1]);
+
+/** Largest decoded message body (ciphertext) a client may publish. */
+export const BODY_BYTES_MAX = 64 * 1024;
+
+/** Messages a connection may publish per second (token bucket; burst = this). */
+export const MESSAGES_PER_SECOND = 50;
+
+/** Frames of any kind a connection may send per second before `rate_limited`. */
+export const FRAMES_PER_SECOND = 200;
+
+/** Rooms a user may belong to. */
+export const ROOMS_PER_USER_MAX = 1000;
+
+/** Members per room at creation (more can be added up to the same bound). */
+export const ROOM_MEMBERS_MAX = 1000;
+
+/** Failed login/register/auth attempts on one connection before it is closed. */
+export const LOGIN_ATTEMPTS_MAX = 5;
+
+/** Failed logins per user per minute, across connections (then `rate_limited`). */
+export const LOGIN_FAILURES_PER_USER_PER_MINUTE = 10;
+
+/** Access-token lifetime. */
+export const ACCESS_TOKEN_TTL_S = 900;
+
+/** Refresh-token lifetime (single use, rotated). */
+export const REFRESH_TOKEN_TTL_S = 30 * 24 * 3600;
+
+/** Entries returned per history page. */
+export const HISTORY_PAGE_MAX = 200;
+
+/** Entries sent per room in one sync before the client must ask again. */
+export const SYNC_ENTRIES_PER_ROOM_MAX = 1000;
+
+/** Pending mailbox entries per device. */
+export const MAILBOX_MAX = 1000;
+
+/** Length of the nonce in a login challenge. */
+export const CHALLENGE_BYTES = 32;
+
+/** One-time prekeys stored per device, and per upload frame. */
+export const ONE_TIME_PREKEYS_MAX = 1000;
+export const ONE_TIME_PREKEYS_PER_UPLOAD_MAX = 200;
+
+/** MLS KeyPackages stored per device, per upload frame, and the size of one. */
+export const KEY_PACKAGES_MAX = 1000;
+export const KEY_PACKAGES_PER_UPLOAD_MAX = 100;
+export const KEY_PACKAGE_BYTES_MAX = 8 * 1024;
+
+/** Largest public prekey accepted (X25519 is 32 bytes; ML-KEM-1024 public keys are 1568). */
+export const PREKEY_BYTES_MAX = 32;
+export const PQ_PREKEY_BYTES_MAX = 1568;
+
+/** Largest decoded mailbox payload (e.g. a PQXDH initial message or an MLS Welcome). */
+export const MAILBOX_PAYLOAD_BYTES_MAX = 128 * 1024;
+
+/** Mailbox entries pushed per page (at login and after each `mailbox.ack`). */
+export const MAILBOX_PAGE = 100;

@@ -8,6 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { KeyPair, PrivateKey, PublicKey } from '@parley/themis';
 
 const PRIVATE_FILE = 'server-key.private';
@@ -42,4 +43,20 @@ export function loadOrCreateServerKey(dataDir: string): { keyPair: KeyPair; crea
   chmodSync(privPath, 0o600);
   writeFileSync(pubPath, keyPair.publicKey);
   return { keyPair, created: true };
+}
+
+const TOKEN_SECRET_FILE = 'token-secret';
+
+/** The HMAC secret for the server's own access tokens, created on first start (mode 0600). */
+export function loadOrCreateTokenSecret(dataDir: string): Uint8Array {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, TOKEN_SECRET_FILE);
+  if (existsSync(path)) {
+    const s = readFileSync(path);
+    if (s.length >= 32) return new Uint8Array(s);
+  }
+  const secret = new Uint8Array(randomBytes(32));
+  writeFileSync(path, secret, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return secret;
 }

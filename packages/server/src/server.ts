@@ -17,7 +17,15 @@ import { resolveConfig, type ConfigInput, type ServerConfig } from './config.ts'
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { FRAME_BYTES_MAX } from './limits.ts';
-import { demoKeyPair, loadOrCreateServerKey } from './server-key.ts';
+import { demoKeyPair, loadOrCreateServerKey, loadOrCreateTokenSecret } from './server-key.ts';
+import { openStorage } from './storage/open.ts';
+import type { Storage } from './storage/types.ts';
+import { TokenIssuer } from './v1/auth.ts';
+import { CLOSE_V1, V1Connection } from './v1/connection.ts';
+import { Hub } from './v1/hub.ts';
+import { InProcessFanOut } from './fanout/in-process.ts';
+import { FailureWindow } from './v1/token-bucket.ts';
+import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
 import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
 
 export interface RunningServer {
@@ -26,6 +34,7 @@ export interface RunningServer {
   readonly serverPublicKey: Uint8Array;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly storage: Storage;
   /** Graceful stop; resolves when every socket is closed or the grace period ends. */
   stop(): Promise<void>;
 }
@@ -56,6 +65,18 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const serverPublicKeyB64 = Buffer.from(keyPair.publicKey).toString('base64');
 
   const tutorial = new TutorialChat({ keyPair, log, metrics });
+  const { storage, kind: storageKind } = await openStorage(config);
+  const fanout = new InProcessFanOut();
+  const hub = new Hub(storage, fanout);
+  const v1Deps = {
+    storage,
+    hub,
+    tokens: new TokenIssuer(loadOrCreateTokenSecret(config.dataDir), config.trustedTokenSecret ?? null),
+    log: log.child({ protocol: 'v1' }),
+    metrics,
+    loginFailures: new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE),
+  };
+  const v1Connections = new Set<V1Connection>();
   let ready = false;
   let stopping = false;
 
@@ -84,6 +105,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws));
       return;
     }
+    if (path === '/v1') {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const c = new V1Connection(ws, v1Deps);
+        v1Connections.add(c);
+        ws.once('close', () => v1Connections.delete(c));
+      });
+      return;
+    }
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
@@ -96,7 +125,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   });
   const port = (http.address() as AddressInfo).port;
   ready = true;
-  log.info({ host: config.host, port, dataDir: config.dataDir, serverPublicKey: serverPublicKeyB64 }, 'parley server listening');
+  log.info({ host: config.host, port, dataDir: config.dataDir, storage: storageKind, serverPublicKey: serverPublicKeyB64 }, 'parley server listening');
 
   async function stop(): Promise<void> {
     if (stopping) return;
@@ -104,14 +133,19 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     log.info({}, 'shutting down');
     http.close();
     tutorial.closeAll(CLOSE.GOING_AWAY, 'server shutting down');
+    // Let frames already received finish (their writes are acknowledged only once durable), then close.
+    await Promise.all([...v1Connections].map((c) => c.drain()));
+    for (const c of [...v1Connections]) c.close(CLOSE_V1.GOING_AWAY, 'server shutting down');
     const deadline = Date.now() + config.shutdownGraceMs;
-    while (tutorial.connectedCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((tutorial.connectedCount > 0 || v1Connections.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     http.closeAllConnections();
     wss.close();
+    await fanout.close();
+    await storage.close();
     log.info({}, 'stopped');
   }
 
-  return { config, port, serverPublicKey: keyPair.publicKey, log, metrics, stop };
+  return { config, port, serverPublicKey: keyPair.publicKey, log, metrics, storage, stop };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -11,8 +11,21 @@
  * rooms) or by the client (message client ids); the server validates their
  * shape before calling storage.
  *
+ * Misuse (a page size outside 0..STORAGE_PAGE_MAX, a negative or fractional
+ * number where a count or sequence number is expected) rejects with a
+ * RangeError; the server's own, tighter limits live in `../limits.ts`.
+ * Lists come back in a fixed order (byte order of the ids, unless a method
+ * says otherwise), the same on every backend.
+ *
  * @module
  */
+
+/**
+ * Largest `limit` any paged read accepts. A backstop against a caller bug
+ * (a limit of Infinity would load a whole room): the protocol's page sizes
+ * in `../limits.ts` are far smaller.
+ */
+export const STORAGE_PAGE_MAX = 10_000;
 
 export type RoomKind = 'direct' | 'group';
 export type Role = 'owner' | 'admin' | 'member';
@@ -73,7 +86,11 @@ export interface RoomEntryInput {
   kind: RoomEntryKind;
   senderUserId: string;
   senderDeviceId: string;
-  /** Client-chosen id; (roomId, senderDeviceId, clientId) is unique — a repeat returns the stored entry. */
+  /**
+   * Client-chosen id; (roomId, senderUserId, senderDeviceId, clientId) is
+   * unique — a repeat returns the stored entry. (Device ids are unique per
+   * user only, so the user is part of the key.)
+   */
   clientId: string;
   /** Opaque: ciphertext for messages, a small JSON for events. */
   body: Uint8Array;
@@ -88,21 +105,25 @@ export interface RoomEntry extends RoomEntryInput {
 
 export interface AppendResult {
   entry: RoomEntry;
-  /** True if (roomId, senderDeviceId, clientId) already existed: nothing was written. */
+  /** True if (roomId, senderUserId, senderDeviceId, clientId) already existed: nothing was written. */
   duplicate: boolean;
 }
 
 export interface MailboxInput {
   fromUserId: string;
   fromDeviceId: string;
-  /** Client-chosen id, unique per (recipient device, sender device). */
+  /** Client-chosen id, unique per (recipient device, sender user and device). */
   clientId: string;
   payload: Uint8Array;
   createdAt: number;
 }
 
 export interface MailboxEntry extends MailboxInput {
-  /** Per-device increasing id, assigned by storage. */
+  /**
+   * Per-device id assigned by storage: 1, 2, 3, … for each recipient device,
+   * never reused (acknowledging does not rewind it), and committed in order,
+   * so a reader never sees id n+1 before id n exists.
+   */
   id: number;
 }
 
@@ -117,6 +138,7 @@ export interface RefreshTokenRecord {
 export interface Storage {
   /** Create or upgrade the schema. Idempotent. */
   migrate(): Promise<void>;
+  /** Idempotent. */
   close(): Promise<void>;
 
   // ---- users and devices ----
@@ -126,6 +148,7 @@ export interface Storage {
   /** False if the device id is taken for this user. */
   addDevice(device: DeviceRecord): Promise<boolean>;
   getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null>;
+  /** Ordered by deviceId. */
   listDevices(userId: string): Promise<DeviceRecord[]>;
 
   // ---- key directory ----
@@ -134,13 +157,17 @@ export interface Storage {
   /** Adds prekeys; ids already present are ignored. Returns how many the device now has. */
   addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number>;
   countOneTimePrekeys(userId: string, deviceId: string): Promise<number>;
-  /** Atomically remove and return one prekey (each is handed out exactly once), or null. */
+  /** Atomically remove and return one prekey (each is handed out exactly once; lowest keyId first), or null. */
   claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null>;
   setPqPrekey(userId: string, deviceId: string, prekey: PqPrekey): Promise<void>;
   getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null>;
+  /** Adds KeyPackages; refs already present are ignored. Returns how many the device now has. */
   addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number>;
   countKeyPackages(userId: string, deviceId: string): Promise<number>;
-  /** Atomically remove and return one KeyPackage, or null. */
+  /**
+   * Atomically remove and return one KeyPackage (each handed out exactly
+   * once; earlier batches first, by ref within a batch), or null.
+   */
   claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null>;
 
   // ---- rooms and membership ----
@@ -152,25 +179,32 @@ export interface Storage {
   /** False if the user was not a member. */
   removeMember(roomId: string, userId: string): Promise<boolean>;
   getMember(roomId: string, userId: string): Promise<Member | null>;
+  /** Ordered by userId. */
   listMembers(roomId: string): Promise<Member[]>;
+  /** Ordered by roomId. */
   listRoomsOf(userId: string): Promise<RoomRecord[]>;
   countRoomsOf(userId: string): Promise<number>;
 
   // ---- the room log ----
   /**
    * Append an entry with the next sequence number, or return the existing
-   * entry if (roomId, senderDeviceId, clientId) was appended before.
-   * Sequence numbers have no gaps even under concurrent appends.
+   * entry if (roomId, senderUserId, senderDeviceId, clientId) was appended before.
+   * Sequence numbers have no gaps even under concurrent appends, and entry
+   * n+1 is never visible before entry n. Rejects if the room does not exist.
    */
   append(roomId: string, input: RoomEntryInput): Promise<AppendResult>;
   /** Entries with seq > afterSeq, ascending, at most `limit`. */
   readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
   /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */
   readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]>;
+  /** The highest seq in the room; 0 for an empty or unknown room. */
   lastSeq(roomId: string): Promise<number>;
 
   // ---- per-device mailbox ----
-  /** Null if the recipient's mailbox is full (`max` entries) — nothing written. A repeat clientId returns the stored entry. */
+  /**
+   * Null if the recipient's mailbox is full (`max` entries) — nothing written.
+   * A repeat clientId returns the stored entry (even when the mailbox is full).
+   */
   enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null>;
   /** Entries with id > afterId, ascending, at most `limit`. */
   readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]>;
@@ -178,8 +212,9 @@ export interface Storage {
   ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number>;
 
   // ---- refresh tokens (rotated on use) ----
+  /** Rejects if the hash is already stored (tokens are random: a repeat is a bug, never silently rebound). */
   putRefreshToken(record: RefreshTokenRecord): Promise<void>;
-  /** Atomically delete and return the record (so a token can be used once), or null. */
+  /** Atomically delete and return the record (so a token can be used once), or null. Expiry is the caller's check. */
   takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>;
   deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number>;
 

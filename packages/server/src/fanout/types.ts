@@ -1,0 +1,31 @@
+/**
+ * The fan-out port: how a delivery made on one server process reaches the
+ * recipients' connections on every process. One process uses the in-process
+ * implementation; several processes sharing rooms use a broker (Redis or
+ * NATS, next) behind the same interface.
+ *
+ * A delivery carries the frame already serialised, so every node writes the
+ * same bytes to each socket without rebuilding it.
+ *
+ * @module
+ */
+
+export interface Delivery {
+  /** Users whose connected devices receive the frame. */
+  users: readonly string[];
+  /** Only this device of the (single) user, for mailbox deliveries. */
+  device?: string;
+  /** The serialised outgoing frame. */
+  frame: string;
+  /** A connection to skip (the publisher's own), identified across nodes. */
+  skip?: { node: string; connId: number };
+}
+
+export interface FanOut {
+  /** This node's id (to recognise its own connections in `skip`). */
+  readonly node: string;
+  publish(delivery: Delivery): void;
+  /** Register the local handler that writes deliveries to this node's sockets. */
+  subscribe(handler: (delivery: Delivery) => void): void;
+  close(): Promise<void>;
+}

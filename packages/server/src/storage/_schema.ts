@@ -1,0 +1,180 @@
+/**
+ * The schema, as numbered migrations written once for both backends. Each
+ * migration is a function of the dialect's column types, so SQLite and
+ * PostgreSQL get the same tables, keys, constraints and indexes by
+ * construction. Applied versions are recorded in `schema_migrations`.
+ *
+ * Append-only: never edit a migration that has shipped; add the next one.
+ *
+ * @module
+ */
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface ColumnTypes {
+  /** Identifiers: compared and ordered byte-wise on both backends. */
+  id: string;
+  bytes: string;
+  /** 64-bit integers (timestamps in ms, sequence numbers, key ids). */
+  int: string;
+  /** An integer primary key the database assigns in increasing order. */
+  autoId: string;
+  /** What closes a CREATE TABLE (SQLite tables are STRICT: declared types are enforced). */
+  end: string;
+}
+
+const TYPES: Record<Dialect, ColumnTypes> = {
+  sqlite: { id: 'TEXT', bytes: 'BLOB', int: 'INTEGER', autoId: 'INTEGER PRIMARY KEY', end: ') STRICT' },
+  postgres: {
+    id: 'TEXT COLLATE "C"',
+    bytes: 'BYTEA',
+    int: 'BIGINT',
+    autoId: 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
+    end: ')',
+  },
+};
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql(t: ColumnTypes): string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: (t) => `
+CREATE TABLE users (
+  user_id ${t.id} PRIMARY KEY,
+  created_at ${t.int} NOT NULL
+${t.end};
+
+CREATE TABLE devices (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  identity_key ${t.bytes} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+${t.end};
+
+CREATE TABLE signed_prekeys (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  key_id ${t.int} NOT NULL,
+  public_key ${t.bytes} NOT NULL,
+  signature ${t.bytes} NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+${t.end};
+
+CREATE TABLE pq_prekeys (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  key_id ${t.int} NOT NULL,
+  public_key ${t.bytes} NOT NULL,
+  signature ${t.bytes} NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+${t.end};
+
+CREATE TABLE one_time_prekeys (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  key_id ${t.int} NOT NULL,
+  public_key ${t.bytes} NOT NULL,
+  PRIMARY KEY (user_id, device_id, key_id)
+${t.end};
+
+CREATE TABLE key_packages (
+  id ${t.autoId},
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  ref ${t.id} NOT NULL,
+  data ${t.bytes} NOT NULL,
+  UNIQUE (user_id, device_id, ref)
+${t.end};
+CREATE INDEX key_packages_by_device ON key_packages (user_id, device_id, id);
+
+CREATE TABLE rooms (
+  room_id ${t.id} PRIMARY KEY,
+  kind ${t.id} NOT NULL CHECK (kind IN ('direct', 'group')),
+  created_by ${t.id} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  -- The room log's sequence counter: bumped under the row's write lock in
+  -- the same transaction that inserts the entry, so seqs are gap-free.
+  last_seq ${t.int} NOT NULL DEFAULT 0
+${t.end};
+
+CREATE TABLE members (
+  room_id ${t.id} NOT NULL,
+  user_id ${t.id} NOT NULL,
+  role ${t.id} NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+  PRIMARY KEY (room_id, user_id)
+${t.end};
+CREATE INDEX members_by_user ON members (user_id, room_id);
+
+CREATE TABLE room_entries (
+  room_id ${t.id} NOT NULL,
+  seq ${t.int} NOT NULL,
+  kind ${t.id} NOT NULL CHECK (kind IN ('message', 'member-added', 'member-removed', 'role-changed')),
+  sender_user_id ${t.id} NOT NULL,
+  sender_device_id ${t.id} NOT NULL,
+  client_id ${t.id} NOT NULL,
+  body ${t.bytes} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  PRIMARY KEY (room_id, seq),
+  UNIQUE (room_id, sender_user_id, sender_device_id, client_id)
+${t.end};
+
+-- One row per recipient device: the last mailbox id handed out. Like
+-- rooms.last_seq it is the per-device lock that orders enqueues.
+CREATE TABLE mailbox_counters (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  last_id ${t.int} NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+${t.end};
+
+CREATE TABLE mailbox (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  id ${t.int} NOT NULL,
+  from_user_id ${t.id} NOT NULL,
+  from_device_id ${t.id} NOT NULL,
+  client_id ${t.id} NOT NULL,
+  payload ${t.bytes} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  PRIMARY KEY (user_id, device_id, id),
+  UNIQUE (user_id, device_id, from_user_id, from_device_id, client_id)
+${t.end};
+
+CREATE TABLE refresh_tokens (
+  token_hash ${t.id} PRIMARY KEY,
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  expires_at ${t.int} NOT NULL
+${t.end};
+CREATE INDEX refresh_tokens_by_device ON refresh_tokens (user_id, device_id);
+
+CREATE TABLE key_backups (
+  user_id ${t.id} PRIMARY KEY,
+  backup ${t.bytes} NOT NULL,
+  updated_at ${t.int} NOT NULL
+${t.end};
+`,
+  },
+];
+
+/** The bookkeeping table itself; created before any migration runs. */
+export function migrationsTableSql(dialect: Dialect): string {
+  const t = TYPES[dialect];
+  return `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version ${t.int} PRIMARY KEY,
+  name ${t.id} NOT NULL,
+  applied_at ${t.int} NOT NULL
+${t.end}`;
+}
+
+/** The SQL of one migration for one backend. */
+export function migrationSql(m: Migration, dialect: Dialect): string {
+  return m.sql(TYPES[dialect]);
+}

@@ -1,0 +1,199 @@
+/**
+ * Internals shared by the SQLite and PostgreSQL backends: argument checks,
+ * the column lists both backends select (aliased to the record field names),
+ * and the row → record mappers. Not part of the storage port.
+ *
+ * @module
+ */
+
+import {
+  STORAGE_PAGE_MAX,
+  type DeviceRecord,
+  type KeyPackage,
+  type MailboxEntry,
+  type OneTimePrekey,
+  type PqPrekey,
+  type RefreshTokenRecord,
+  type RoomEntry,
+  type RoomEntryKind,
+  type RoomKind,
+  type RoomRecord,
+  type SignedPrekey,
+  type UserRecord,
+  type Member,
+  type Role,
+} from './types.ts';
+
+/** A page size: an integer in 0..STORAGE_PAGE_MAX. */
+export function assertPage(limit: number, name = 'limit'): void {
+  if (!Number.isSafeInteger(limit) || limit < 0 || limit > STORAGE_PAGE_MAX) {
+    throw new RangeError(`${name} must be an integer in 0..${STORAGE_PAGE_MAX}, got ${String(limit)}`);
+  }
+}
+
+/** A count, sequence number or id bound: a non-negative safe integer. */
+export function assertNonNegative(n: number, name: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${String(n)}`);
+  }
+}
+
+/**
+ * A fresh plain Uint8Array with the same bytes. Drivers hand back Node
+ * Buffers (which may share a pooled slab); callers get their own copy, and
+ * records never alias a caller's input.
+ */
+export function bytes(v: Uint8Array): Uint8Array {
+  return new Uint8Array(v);
+}
+
+/**
+ * A prekey batch in key-id order. Both backends insert batches in one
+ * canonical order: the same outcome everywhere, and on PostgreSQL two
+ * overlapping concurrent batches cannot deadlock.
+ */
+export function sortedPrekeys(prekeys: readonly OneTimePrekey[]): OneTimePrekey[] {
+  return [...prekeys].sort((a, b) => a.keyId - b.keyId);
+}
+
+/** A KeyPackage batch in ref order (see `sortedPrekeys`); a batch is claimed in this order. */
+export function sortedKeyPackages(packages: readonly KeyPackage[]): KeyPackage[] {
+  return [...packages].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+}
+
+export function unknownRoom(roomId: string): Error {
+  return new Error(`storage: unknown room ${JSON.stringify(roomId)}`);
+}
+
+// ---- column lists (identical SQL on both backends) ----
+
+export const USER_COLUMNS = 'user_id AS "userId", created_at AS "createdAt"';
+export const DEVICE_COLUMNS =
+  'user_id AS "userId", device_id AS "deviceId", identity_key AS "identityKey", created_at AS "createdAt"';
+export const SIGNED_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey", signature';
+export const ONE_TIME_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey"';
+export const KEY_PACKAGE_COLUMNS = 'ref, data';
+export const ROOM_COLUMNS = 'room_id AS "roomId", kind, created_by AS "createdBy", created_at AS "createdAt"';
+export const MEMBER_COLUMNS = 'user_id AS "userId", role';
+export const ENTRY_COLUMNS =
+  'room_id AS "roomId", seq, kind, sender_user_id AS "senderUserId", sender_device_id AS "senderDeviceId", ' +
+  'client_id AS "clientId", body, created_at AS "createdAt"';
+export const MAILBOX_COLUMNS =
+  'id, from_user_id AS "fromUserId", from_device_id AS "fromDeviceId", client_id AS "clientId", payload, ' +
+  'created_at AS "createdAt"';
+export const REFRESH_TOKEN_COLUMNS =
+  'token_hash AS "tokenHash", user_id AS "userId", device_id AS "deviceId", expires_at AS "expiresAt"';
+
+// ---- rows as the drivers return them (BLOB/BYTEA as Buffer, integers as number) ----
+
+export interface UserRow {
+  userId: string;
+  createdAt: number;
+}
+export interface DeviceRow {
+  userId: string;
+  deviceId: string;
+  identityKey: Uint8Array;
+  createdAt: number;
+}
+export interface SignedPrekeyRow {
+  keyId: number;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+export interface OneTimePrekeyRow {
+  keyId: number;
+  publicKey: Uint8Array;
+}
+export interface KeyPackageRow {
+  ref: string;
+  data: Uint8Array;
+}
+export interface RoomRow {
+  roomId: string;
+  kind: string;
+  createdBy: string;
+  createdAt: number;
+}
+export interface MemberRow {
+  userId: string;
+  role: string;
+}
+export interface EntryRow {
+  roomId: string;
+  seq: number;
+  kind: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  clientId: string;
+  body: Uint8Array;
+  createdAt: number;
+}
+export interface MailboxRow {
+  id: number;
+  fromUserId: string;
+  fromDeviceId: string;
+  clientId: string;
+  payload: Uint8Array;
+  createdAt: number;
+}
+export interface CountRow {
+  n: number;
+}
+
+// ---- mappers (the CHECK constraints in the schema guarantee the enum casts) ----
+
+export const toUser = (r: UserRow): UserRecord => ({ userId: r.userId, createdAt: r.createdAt });
+
+export const toDevice = (r: DeviceRow): DeviceRecord => ({
+  userId: r.userId,
+  deviceId: r.deviceId,
+  identityKey: bytes(r.identityKey),
+  createdAt: r.createdAt,
+});
+
+export const toSignedPrekey = (r: SignedPrekeyRow): SignedPrekey & PqPrekey => ({
+  keyId: r.keyId,
+  publicKey: bytes(r.publicKey),
+  signature: bytes(r.signature),
+});
+
+export const toOneTimePrekey = (r: OneTimePrekeyRow): OneTimePrekey => ({ keyId: r.keyId, publicKey: bytes(r.publicKey) });
+
+export const toKeyPackage = (r: KeyPackageRow): KeyPackage => ({ ref: r.ref, data: bytes(r.data) });
+
+export const toRoom = (r: RoomRow): RoomRecord => ({
+  roomId: r.roomId,
+  kind: r.kind as RoomKind,
+  createdBy: r.createdBy,
+  createdAt: r.createdAt,
+});
+
+export const toMember = (r: MemberRow): Member => ({ userId: r.userId, role: r.role as Role });
+
+export const toEntry = (r: EntryRow): RoomEntry => ({
+  roomId: r.roomId,
+  seq: r.seq,
+  kind: r.kind as RoomEntryKind,
+  senderUserId: r.senderUserId,
+  senderDeviceId: r.senderDeviceId,
+  clientId: r.clientId,
+  body: bytes(r.body),
+  createdAt: r.createdAt,
+});
+
+export const toMailboxEntry = (r: MailboxRow): MailboxEntry => ({
+  id: r.id,
+  fromUserId: r.fromUserId,
+  fromDeviceId: r.fromDeviceId,
+  clientId: r.clientId,
+  payload: bytes(r.payload),
+  createdAt: r.createdAt,
+});
+
+export const toRefreshToken = (r: RefreshTokenRecord): RefreshTokenRecord => ({
+  tokenHash: r.tokenHash,
+  userId: r.userId,
+  deviceId: r.deviceId,
+  expiresAt: r.expiresAt,
+});

@@ -1,0 +1,338 @@
+/**
+ * The storage conformance suite: one set of node:test cases that every
+ * `Storage` backend must pass. A backend's test file is a few lines that
+ * call `storageConformance` with a factory for fresh, isolated stores.
+ *
+ * Each test gets its own store from `make()`, migrates it, and cleans it up
+ * afterwards, so tests never see each other's data.
+ *
+ * @module
+ */
+
+import { deepStrictEqual, equal, rejects } from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { roomLogConformance } from './_conformance-log.ts';
+import type { Storage } from './types.ts';
+
+/** What a backend's test file hands the suite for each test. */
+export interface StorageFixture {
+  /** A fresh, empty store (not yet migrated: the suite calls `migrate()`). */
+  storage: Storage;
+  /** Opens another `Storage` on the same data, as a restarted server would. Not yet migrated. */
+  reopen(): Promise<Storage>;
+  /** Closes every store this fixture opened and deletes its data. */
+  cleanup(): Promise<void>;
+}
+
+export type StorageFactory = () => Promise<StorageFixture>;
+
+/** Runs `fn` on a fresh migrated store and always cleans up. */
+export async function withStorage(make: StorageFactory, fn: (s: Storage, f: StorageFixture) => Promise<void>): Promise<void> {
+  const f = await make();
+  try {
+    await f.storage.migrate();
+    await fn(f.storage, f);
+  } finally {
+    await f.cleanup();
+  }
+}
+
+/** Bytes from numbers; covers 0x00 and 0xff in the fixtures. */
+export const b = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
+
+/**
+ * Three rounds of: stock 20 items, fire 50 claims at once. Each round must
+ * hand out all 20, each exactly once, and answer the other 30 with nothing
+ * (`claim` returns '' for null).
+ */
+async function claimRace(stock: (round: number) => Promise<string[]>, claim: () => Promise<string>): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const ids = await stock(round);
+    const claims = await Promise.all(Array.from({ length: 50 }, claim));
+    const got = claims.filter((c) => c !== '');
+    equal(claims.length - got.length, 30, `round ${round}: nulls`);
+    deepStrictEqual(got.sort(), [...ids].sort(), `round ${round}: each item exactly once`);
+  }
+}
+
+export function storageConformance(name: string, make: StorageFactory): void {
+  const run = (fn: (s: Storage, f: StorageFixture) => Promise<void>) => () => withStorage(make, fn);
+
+  describe(`storage conformance: ${name}`, () => {
+    describe('schema', () => {
+      test('migrate() twice is harmless and keeps data', run(async (s) => {
+        equal(await s.createUser({ userId: 'u1', createdAt: 1 }), true);
+        await s.migrate();
+        await s.migrate();
+        deepStrictEqual(await s.getUser('u1'), { userId: 'u1', createdAt: 1 });
+      }));
+
+      test('two stores on the same data migrate at once, then share it', async () => {
+        const f = await make();
+        try {
+          const other = await f.reopen();
+          await Promise.all([f.storage.migrate(), other.migrate()]);
+          equal(await f.storage.createUser({ userId: 'u', createdAt: 1 }), true);
+          equal(await other.createUser({ userId: 'u', createdAt: 2 }), false);
+          deepStrictEqual(await other.getUser('u'), { userId: 'u', createdAt: 1 });
+        } finally {
+          await f.cleanup();
+        }
+      });
+
+      test('close() is idempotent', run(async (s) => {
+        await s.close();
+        await s.close();
+      }));
+    });
+
+    describe('users and devices', () => {
+      test('user ids are unique; unknown user is null', run(async (s) => {
+        equal(await s.createUser({ userId: 'alice', createdAt: 1000 }), true);
+        equal(await s.createUser({ userId: 'alice', createdAt: 2000 }), false);
+        deepStrictEqual(await s.getUser('alice'), { userId: 'alice', createdAt: 1000 });
+        equal(await s.getUser('bob'), null);
+        equal(await s.getUser('ALICE'), null, 'ids are case-sensitive');
+      }));
+
+      test('concurrent createUser of one id: exactly one succeeds', run(async (s) => {
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.createUser({ userId: 'x', createdAt: i })));
+        equal(results.filter((r) => r).length, 1);
+      }));
+
+      test('device ids are unique per user, not globally; bytes round-trip', run(async (s) => {
+        const key = b(0, 1, 2, 254, 255);
+        await s.createUser({ userId: 'alice', createdAt: 1 });
+        await s.createUser({ userId: 'bob', createdAt: 1 });
+        equal(await s.addDevice({ userId: 'alice', deviceId: 'd1', identityKey: key, createdAt: 5 }), true);
+        equal(await s.addDevice({ userId: 'alice', deviceId: 'd1', identityKey: b(9), createdAt: 6 }), false);
+        equal(await s.addDevice({ userId: 'bob', deviceId: 'd1', identityKey: b(7), createdAt: 7 }), true);
+        deepStrictEqual(await s.getDevice('alice', 'd1'), { userId: 'alice', deviceId: 'd1', identityKey: key, createdAt: 5 });
+        deepStrictEqual((await s.getDevice('bob', 'd1'))?.identityKey, b(7));
+        equal(await s.getDevice('alice', 'd2'), null);
+        equal(await s.getDevice('carol', 'd1'), null);
+      }));
+
+      test('listDevices: only that user, ordered by device id byte-wise', run(async (s) => {
+        for (const d of ['b', 'B', 'á', 'a', 'a0']) {
+          await s.addDevice({ userId: 'alice', deviceId: d, identityKey: b(1), createdAt: 1 });
+        }
+        await s.addDevice({ userId: 'bob', deviceId: 'z', identityKey: b(1), createdAt: 1 });
+        deepStrictEqual((await s.listDevices('alice')).map((d) => d.deviceId), ['B', 'a', 'a0', 'b', 'á']);
+        deepStrictEqual(await s.listDevices('nobody'), []);
+      }));
+    });
+
+    describe('key directory', () => {
+      test('signed prekey and PQ prekey: set, get, replace, per device', run(async (s) => {
+        equal(await s.getSignedPrekey('u', 'd'), null);
+        equal(await s.getPqPrekey('u', 'd'), null);
+        await s.setSignedPrekey('u', 'd', { keyId: 1, publicKey: b(1, 2), signature: b(3) });
+        await s.setPqPrekey('u', 'd', { keyId: 7, publicKey: b(7, 7), signature: b(8) });
+        deepStrictEqual(await s.getSignedPrekey('u', 'd'), { keyId: 1, publicKey: b(1, 2), signature: b(3) });
+        deepStrictEqual(await s.getPqPrekey('u', 'd'), { keyId: 7, publicKey: b(7, 7), signature: b(8) });
+        await s.setSignedPrekey('u', 'd', { keyId: 2, publicKey: b(4), signature: b(5, 6) });
+        await s.setPqPrekey('u', 'd', { keyId: 2 ** 32, publicKey: b(0), signature: b(255) });
+        deepStrictEqual(await s.getSignedPrekey('u', 'd'), { keyId: 2, publicKey: b(4), signature: b(5, 6) });
+        deepStrictEqual(await s.getPqPrekey('u', 'd'), { keyId: 2 ** 32, publicKey: b(0), signature: b(255) });
+        equal(await s.getSignedPrekey('u', 'other'), null);
+        equal(await s.getPqPrekey('other', 'd'), null);
+      }));
+
+      test('one-time prekeys: add ignores known ids, count, claim lowest first, then null', run(async (s) => {
+        equal(await s.addOneTimePrekeys('u', 'd', [{ keyId: 3, publicKey: b(3) }, { keyId: 1, publicKey: b(1) }]), 2);
+        // 1 is already stored and 5 appears twice in the batch: both count once.
+        const again = [{ keyId: 1, publicKey: b(99) }, { keyId: 5, publicKey: b(5) }, { keyId: 5, publicKey: b(55) }];
+        equal(await s.addOneTimePrekeys('u', 'd', again), 3);
+        equal(await s.addOneTimePrekeys('u', 'd', []), 3);
+        equal(await s.addOneTimePrekeys('u', 'other', [{ keyId: 1, publicKey: b(42) }]), 1);
+        equal(await s.countOneTimePrekeys('u', 'd'), 3);
+        deepStrictEqual(await s.claimOneTimePrekey('u', 'd'), { keyId: 1, publicKey: b(1) });
+        deepStrictEqual(await s.claimOneTimePrekey('u', 'd'), { keyId: 3, publicKey: b(3) });
+        equal((await s.claimOneTimePrekey('u', 'd'))?.keyId, 5);
+        equal(await s.claimOneTimePrekey('u', 'd'), null);
+        equal(await s.countOneTimePrekeys('u', 'd'), 0);
+        equal(await s.countOneTimePrekeys('u', 'other'), 1, 'another device keeps its keys');
+        equal(await s.countOneTimePrekeys('nobody', 'd'), 0);
+      }));
+
+      test('50 concurrent prekey claims on 20 keys: 20 distinct keys and 30 nulls (3 rounds)', run(async (s) => {
+        await claimRace(
+          async (round) => {
+            const keys = Array.from({ length: 20 }, (_, i) => ({ keyId: round * 100 + i, publicKey: b(i) }));
+            equal(await s.addOneTimePrekeys('u', 'd', keys), 20);
+            return keys.map((k) => String(k.keyId));
+          },
+          async () => String((await s.claimOneTimePrekey('u', 'd'))?.keyId ?? ''),
+        );
+        equal(await s.countOneTimePrekeys('u', 'd'), 0);
+      }));
+
+      test('concurrent overlapping prekey batches neither fail nor double-store', run(async (s) => {
+        const batch = (from: number) => Array.from({ length: 30 }, (_, i) => ({ keyId: from + i, publicKey: b(i) }));
+        const reversed = (xs: { keyId: number; publicKey: Uint8Array }[]) => [...xs].reverse();
+        await Promise.all([
+          s.addOneTimePrekeys('u', 'd', batch(0)),
+          s.addOneTimePrekeys('u', 'd', reversed(batch(10))),
+          s.addOneTimePrekeys('u', 'd', batch(20)),
+          s.addOneTimePrekeys('u', 'd', reversed(batch(5))),
+        ]);
+        equal(await s.countOneTimePrekeys('u', 'd'), 50);
+      }));
+
+      test('KeyPackages: add ignores known refs, count, claim earlier batches first, then null', run(async (s) => {
+        equal(await s.addKeyPackages('u', 'd', [{ ref: 'r2', data: b(2) }, { ref: 'r1', data: b(1) }]), 2);
+        equal(await s.addKeyPackages('u', 'd', [{ ref: 'r0', data: b(0) }, { ref: 'r1', data: b(9) }]), 3);
+        equal(await s.addKeyPackages('u', 'other', [{ ref: 'r1', data: b(7) }]), 1);
+        equal(await s.countKeyPackages('u', 'd'), 3);
+        deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 'r1', data: b(1) });
+        deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 'r2', data: b(2) });
+        deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 'r0', data: b(0) });
+        equal(await s.claimKeyPackage('u', 'd'), null);
+        equal(await s.countKeyPackages('u', 'other'), 1);
+        // A claimed ref may be uploaded again (the client decides what is fresh).
+        equal(await s.addKeyPackages('u', 'd', [{ ref: 'r1', data: b(1) }]), 1);
+      }));
+
+      test('50 concurrent KeyPackage claims on 20 packages: 20 distinct and 30 nulls (3 rounds)', run(async (s) => {
+        await claimRace(
+          async (round) => {
+            const pkgs = Array.from({ length: 20 }, (_, i) => ({ ref: `kp${round}-${String(i).padStart(2, '0')}`, data: b(i) }));
+            equal(await s.addKeyPackages('u', 'd', pkgs), 20);
+            return pkgs.map((p) => p.ref);
+          },
+          async () => (await s.claimKeyPackage('u', 'd'))?.ref ?? '',
+        );
+        equal(await s.countKeyPackages('u', 'd'), 0);
+      }));
+    });
+
+    describe('rooms and membership', () => {
+      test('room ids are unique; unknown room is null', run(async (s) => {
+        const room = { roomId: 'r1', kind: 'group' as const, createdBy: 'alice', createdAt: 10 };
+        equal(await s.createRoom(room), true);
+        equal(await s.createRoom({ ...room, kind: 'direct', createdAt: 11 }), false);
+        deepStrictEqual(await s.getRoom('r1'), room);
+        equal(await s.getRoom('r2'), null);
+      }));
+
+      test('setMember inserts and updates; removeMember; getMember; listMembers ordered', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'carol', createdAt: 1 });
+        await s.setMember('r', { userId: 'carol', role: 'owner' });
+        await s.setMember('r', { userId: 'alice', role: 'member' });
+        await s.setMember('r', { userId: 'bob', role: 'member' });
+        await s.setMember('r', { userId: 'alice', role: 'admin' });
+        deepStrictEqual(await s.getMember('r', 'alice'), { userId: 'alice', role: 'admin' });
+        deepStrictEqual(await s.listMembers('r'), [
+          { userId: 'alice', role: 'admin' },
+          { userId: 'bob', role: 'member' },
+          { userId: 'carol', role: 'owner' },
+        ]);
+        equal(await s.removeMember('r', 'bob'), true);
+        equal(await s.removeMember('r', 'bob'), false);
+        equal(await s.removeMember('r', 'nobody'), false);
+        equal(await s.getMember('r', 'bob'), null);
+        deepStrictEqual((await s.listMembers('r')).map((m) => m.userId), ['alice', 'carol']);
+        deepStrictEqual(await s.listMembers('unknown'), []);
+      }));
+
+      test('listRoomsOf and countRoomsOf follow membership', run(async (s) => {
+        const rooms = ['r3', 'r1', 'r2'].map((roomId, i) => ({ roomId, kind: 'group' as const, createdBy: 'a', createdAt: i }));
+        for (const r of rooms) await s.createRoom(r);
+        await s.setMember('r3', { userId: 'a', role: 'owner' });
+        await s.setMember('r1', { userId: 'a', role: 'member' });
+        await s.setMember('r2', { userId: 'b', role: 'member' });
+        await s.setMember('r1', { userId: 'a', role: 'admin' });
+        deepStrictEqual(await s.listRoomsOf('a'), [rooms[1], rooms[0]]);
+        equal(await s.countRoomsOf('a'), 2);
+        equal(await s.countRoomsOf('b'), 1);
+        await s.removeMember('r3', 'a');
+        deepStrictEqual((await s.listRoomsOf('a')).map((r) => r.roomId), ['r1']);
+        equal(await s.countRoomsOf('a'), 1);
+        deepStrictEqual(await s.listRoomsOf('nobody'), []);
+        equal(await s.countRoomsOf('nobody'), 0);
+      }));
+    });
+
+    roomLogConformance(run);
+
+    describe('refresh tokens', () => {
+      const rec = (tokenHash: string, deviceId = 'd1') => ({ tokenHash, userId: 'u', deviceId, expiresAt: 1_700_000_000_000 });
+
+      test('put then take once; unknown is null; a repeated hash is rejected', run(async (s) => {
+        await s.putRefreshToken(rec('h1'));
+        await rejects(s.putRefreshToken(rec('h1', 'd2')));
+        deepStrictEqual(await s.takeRefreshToken('h1'), rec('h1'));
+        equal(await s.takeRefreshToken('h1'), null);
+        equal(await s.takeRefreshToken('never'), null);
+      }));
+
+      test('20 concurrent takes of one token: exactly one wins', run(async (s) => {
+        await s.putRefreshToken(rec('h'));
+        const takes = await Promise.all(Array.from({ length: 20 }, () => s.takeRefreshToken('h')));
+        deepStrictEqual(takes.filter((t) => t !== null), [rec('h')]);
+      }));
+
+      test('deleteRefreshTokensOf removes only that device', run(async (s) => {
+        await s.putRefreshToken(rec('a', 'd1'));
+        await s.putRefreshToken(rec('b', 'd1'));
+        await s.putRefreshToken(rec('c', 'd2'));
+        equal(await s.deleteRefreshTokensOf('u', 'd1'), 2);
+        equal(await s.deleteRefreshTokensOf('u', 'd1'), 0);
+        equal(await s.takeRefreshToken('a'), null);
+        deepStrictEqual(await s.takeRefreshToken('c'), rec('c', 'd2'));
+      }));
+    });
+
+    describe('key backup', () => {
+      test('get before put is null; put, get, overwrite; per user', run(async (s) => {
+        equal(await s.getKeyBackup('u'), null);
+        await s.putKeyBackup('u', b(1, 2, 3), 100);
+        deepStrictEqual(await s.getKeyBackup('u'), { backup: b(1, 2, 3), updatedAt: 100 });
+        const big = new Uint8Array(256 * 1024).map((_, i) => i * 7);
+        await s.putKeyBackup('u', big, 200);
+        deepStrictEqual(await s.getKeyBackup('u'), { backup: big, updatedAt: 200 });
+        equal(await s.getKeyBackup('v'), null);
+      }));
+    });
+
+    describe('persistence', () => {
+      test('everything survives close() and reopening', run(async (s, f) => {
+        await s.createUser({ userId: 'u', createdAt: 1 });
+        await s.addDevice({ userId: 'u', deviceId: 'd', identityKey: b(1), createdAt: 2 });
+        await s.setSignedPrekey('u', 'd', { keyId: 1, publicKey: b(2), signature: b(3) });
+        await s.setPqPrekey('u', 'd', { keyId: 2, publicKey: b(4), signature: b(5) });
+        await s.addOneTimePrekeys('u', 'd', [{ keyId: 1, publicKey: b(6) }, { keyId: 2, publicKey: b(7) }]);
+        await s.addKeyPackages('u', 'd', [{ ref: 'k', data: b(8) }]);
+        await s.createRoom({ roomId: 'r', kind: 'direct', createdBy: 'u', createdAt: 3 });
+        await s.setMember('r', { userId: 'u', role: 'owner' });
+        const msg = { kind: 'message' as const, senderUserId: 'u', senderDeviceId: 'd', body: b(9), createdAt: 4 };
+        await s.append('r', { ...msg, clientId: 'c1' });
+        await s.append('r', { ...msg, clientId: 'c2' });
+        const mail = { fromUserId: 'v', fromDeviceId: 'e', clientId: 'm1', payload: b(10), createdAt: 5 };
+        await s.enqueueMailbox('u', 'd', mail, 10);
+        await s.putRefreshToken({ tokenHash: 't', userId: 'u', deviceId: 'd', expiresAt: 6 });
+        await s.putKeyBackup('u', b(11), 7);
+        await s.close();
+
+        const r = await f.reopen();
+        await r.migrate();
+        deepStrictEqual(await r.getUser('u'), { userId: 'u', createdAt: 1 });
+        deepStrictEqual((await r.listDevices('u')).map((d) => d.deviceId), ['d']);
+        deepStrictEqual(await r.getSignedPrekey('u', 'd'), { keyId: 1, publicKey: b(2), signature: b(3) });
+        deepStrictEqual(await r.getPqPrekey('u', 'd'), { keyId: 2, publicKey: b(4), signature: b(5) });
+        equal(await r.countOneTimePrekeys('u', 'd'), 2);
+        equal(await r.countKeyPackages('u', 'd'), 1);
+        deepStrictEqual(await r.listMembers('r'), [{ userId: 'u', role: 'owner' }]);
+        equal(await r.lastSeq('r'), 2);
+        // The counters carry on where they stopped.
+        equal((await r.append('r', { ...msg, clientId: 'c3' })).entry.seq, 3);
+        equal((await r.append('r', { ...msg, clientId: 'c1' })).duplicate, true);
+        deepStrictEqual(await r.readMailbox('u', 'd', 0, 10), [{ id: 1, ...mail }]);
+        equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.id, 2);
+        equal((await r.takeRefreshToken('t'))?.userId, 'u');
+        deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), updatedAt: 7 });
+      }));
+    });
+  });
+}

@@ -1,0 +1,16 @@
+/**
+ * Pick the storage backend from the configuration: PostgreSQL when a
+ * DATABASE_URL is set, embedded SQLite in the data directory otherwise.
+ *
+ * @module
+ */
+import type { ServerConfig } from '../config.ts';
+import type { Storage } from './types.ts';
+import { PostgresStorage } from './postgres.ts';
+import { SqliteStorage } from './sqlite.ts';
+
+export async function openStorage(config: ServerConfig): Promise<{ storage: Storage; kind: 'sqlite' | 'postgres' }> {
+  const storage: Storage = config.databaseUrl !== undefined ? new PostgresStorage({ connectionString: config.databaseUrl }) : new SqliteStorage(config.dataDir);
+  await storage.migrate();
+  return { storage, kind: config.databaseUrl !== undefined ? 'postgres' : 'sqlite' };
+}

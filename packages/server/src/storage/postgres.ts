@@ -1,0 +1,539 @@
+/**
+ * The production storage backend: PostgreSQL through node-postgres (`pg`),
+ * with a connection pool, the same schema as SQLite (`_schema.ts`), and
+ * READ COMMITTED transactions made safe by explicit row locks:
+ *
+ * - Room log: `UPDATE rooms SET last_seq = last_seq + 1 … RETURNING` takes
+ *   the room row's lock and hands out the next seq inside the transaction
+ *   that inserts the entry. Appends to one room therefore run one after
+ *   another, each commits before the next gets its seq, and a rollback
+ *   returns the seq with it: gap-free, and entry n+1 is never visible
+ *   before entry n. The unique index (room, sender user, sender device,
+ *   client id) with `ON CONFLICT DO NOTHING` turns a repeat into a rollback
+ *   and a read of the stored entry.
+ * - Mailbox: the recipient device's `mailbox_counters` row plays the same
+ *   role, so the fullness check, the id and the insert are one critical
+ *   section per device.
+ * - Claims: `DELETE … WHERE id = (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED)
+ *   RETURNING`: each concurrent claimer locks a different row and deletes
+ *   it, so a prekey or KeyPackage is handed out exactly once; a claimer
+ *   that finds every remaining row locked gets null (they are all taken).
+ * - Refresh tokens: `DELETE … RETURNING` on the primary key; a second,
+ *   concurrent delete waits for the first and then finds nothing.
+ *
+ * Durability is PostgreSQL's: a COMMIT returns after its WAL record is
+ * flushed (keep `synchronous_commit` on, the default).
+ *
+ * @module
+ */
+
+import pg from 'pg';
+import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
+import {
+  DEVICE_COLUMNS,
+  ENTRY_COLUMNS,
+  KEY_PACKAGE_COLUMNS,
+  MAILBOX_COLUMNS,
+  MEMBER_COLUMNS,
+  ONE_TIME_PREKEY_COLUMNS,
+  REFRESH_TOKEN_COLUMNS,
+  ROOM_COLUMNS,
+  SIGNED_PREKEY_COLUMNS,
+  USER_COLUMNS,
+  assertNonNegative,
+  assertPage,
+  bytes,
+  sortedKeyPackages,
+  sortedPrekeys,
+  toDevice,
+  toEntry,
+  toKeyPackage,
+  toMailboxEntry,
+  toMember,
+  toOneTimePrekey,
+  toRefreshToken,
+  toRoom,
+  toSignedPrekey,
+  toUser,
+  unknownRoom,
+  type CountRow,
+  type DeviceRow,
+  type EntryRow,
+  type KeyPackageRow,
+  type MailboxRow,
+  type MemberRow,
+  type OneTimePrekeyRow,
+  type RoomRow,
+  type SignedPrekeyRow,
+  type UserRow,
+} from './_shared.ts';
+import type {
+  AppendResult,
+  DeviceRecord,
+  KeyPackage,
+  MailboxEntry,
+  MailboxInput,
+  Member,
+  OneTimePrekey,
+  PqPrekey,
+  RefreshTokenRecord,
+  RoomEntry,
+  RoomEntryInput,
+  RoomRecord,
+  SignedPrekey,
+  Storage,
+  UserRecord,
+} from './types.ts';
+
+export interface PostgresOptions {
+  /** `postgres://user@host:port/database` (any libpq-style URL node-postgres accepts). */
+  connectionString: string;
+  /**
+   * Keep Parley's tables in this schema (created by `migrate()` if absent)
+   * instead of the connection's default `search_path`. Lower-case letters,
+   * digits and `_`, starting with a letter or `_`, at most 63 characters.
+   */
+  schema?: string;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** BIGINT arrives as text; every BIGINT here (ms timestamps, seqs, ids, counts) fits a double exactly. */
+function parseBigint(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`storage: integer ${text} is beyond 2^53`);
+  return n;
+}
+
+const TYPES = new pg.TypeOverrides();
+TYPES.setTypeParser(pg.types.builtins.INT8, parseBigint);
+
+/** Returned by a transaction body to end it with ROLLBACK and still yield a value. */
+class Rollback<T> {
+  readonly value: T;
+  constructor(value: T) {
+    this.value = value;
+  }
+}
+
+type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string)[];
+
+export class PostgresStorage implements Storage {
+  readonly #pool: pg.Pool;
+  readonly #schema: string | undefined;
+  #closed = false;
+
+  constructor(options: PostgresOptions) {
+    const { connectionString, schema, maxConnections = 10 } = options;
+    if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+      throw new RangeError(`schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`);
+    }
+    this.#schema = schema;
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: maxConnections,
+      types: TYPES,
+      ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    });
+    // An idle connection that dies (server restart, network) is dropped by
+    // the pool and replaced on next use; without a listener the 'error'
+    // event would crash the process.
+    this.#pool.on('error', () => {});
+  }
+
+  async #query<R extends object>(sql: string, params: readonly Param[] = [], c?: pg.PoolClient): Promise<pg.QueryResult<R>> {
+    return (c ?? this.#pool).query<R>(sql, params as unknown[]);
+  }
+
+  async #one<R extends object>(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<R | undefined> {
+    return (await this.#query<R>(sql, params, c)).rows[0];
+  }
+
+  async #changed(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<number> {
+    return (await this.#query(sql, params, c)).rowCount ?? 0;
+  }
+
+  async #count(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<number> {
+    return (await this.#one<CountRow>(sql, params, c))?.n ?? 0;
+  }
+
+  /**
+   * Runs `fn` on one pooled connection inside BEGIN … COMMIT; if `fn`
+   * returns a `Rollback`, the transaction is rolled back instead. On any error
+   * the connection is destroyed rather than returned to the pool, which
+   * also aborts whatever transaction it had open.
+   */
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const r = await fn(c);
+      if (r instanceof Rollback) {
+        await c.query('ROLLBACK');
+        c.release();
+        return r.value as T;
+      }
+      await c.query('COMMIT');
+      c.release();
+      return r;
+    } catch (e) {
+      c.release(e instanceof Error ? e : true);
+      throw e;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.#tx(async (c) => {
+      // Several servers may start at once: one migrates, the others wait
+      // here (also around CREATE SCHEMA IF NOT EXISTS, which races otherwise).
+      const key = "hashtext('parley:migrate:' || coalesce($1::text, current_schema(), ''))";
+      await this.#query(`SELECT pg_advisory_xact_lock(${key})`, [this.#schema ?? null], c);
+      if (this.#schema !== undefined) await this.#query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`, [], c);
+      await this.#query(migrationsTableSql('postgres'), [], c);
+      const applied = new Set(
+        (await this.#query<{ version: number }>('SELECT version FROM schema_migrations', [], c)).rows.map((r) => r.version),
+      );
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await this.#query(migrationSql(m, 'postgres'), [], c);
+        const record = 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)';
+        await this.#query(record, [m.version, m.name, Date.now()], c);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  // ---- users and devices ----
+
+  async createUser(user: UserRecord): Promise<boolean> {
+    const sql = 'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+    return (await this.#changed(sql, [user.userId, user.createdAt])) === 1;
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    const r = await this.#one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
+    return r ? toUser(r) : null;
+  }
+
+  async addDevice(d: DeviceRecord): Promise<boolean> {
+    const sql =
+      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
+    return (await this.#changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt])) === 1;
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2`;
+    const r = await this.#one<DeviceRow>(sql, [userId, deviceId]);
+    return r ? toDevice(r) : null;
+  }
+
+  async listDevices(userId: string): Promise<DeviceRecord[]> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id`;
+    return (await this.#query<DeviceRow>(sql, [userId])).rows.map(toDevice);
+  }
+
+  // ---- key directory ----
+
+  async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
+    await this.#query(
+      `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (user_id, device_id) DO UPDATE
+       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      [userId, deviceId, p.keyId, p.publicKey, p.signature],
+    );
+  }
+
+  async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
+    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = $1 AND device_id = $2`;
+    const r = await this.#one<SignedPrekeyRow>(sql, [userId, deviceId]);
+    return r ? toSignedPrekey(r) : null;
+  }
+
+  async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
+    // One statement for the whole batch; a repeated key id (stored, or twice
+    // in the batch) is skipped by ON CONFLICT DO NOTHING. Rows go in key
+    // order so that two overlapping batches cannot deadlock on each other.
+    const batch = sortedPrekeys(prekeys);
+    await this.#query(
+      `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
+       SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
+       ON CONFLICT DO NOTHING`,
+      [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)],
+    );
+    return this.countOneTimePrekeys(userId, deviceId);
+  }
+
+  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2';
+    return this.#count(sql, [userId, deviceId]);
+  }
+
+  async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
+    const r = await this.#one<OneTimePrekeyRow>(
+      `DELETE FROM one_time_prekeys
+       WHERE user_id = $1 AND device_id = $2 AND key_id = (
+         SELECT key_id FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2
+         ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${ONE_TIME_PREKEY_COLUMNS}`,
+      [userId, deviceId],
+    );
+    return r ? toOneTimePrekey(r) : null;
+  }
+
+  async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
+    await this.#query(
+      `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (user_id, device_id) DO UPDATE
+       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      [userId, deviceId, p.keyId, p.publicKey, p.signature],
+    );
+  }
+
+  async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
+    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = $1 AND device_id = $2`;
+    const r = await this.#one<SignedPrekeyRow>(sql, [userId, deviceId]);
+    return r ? toSignedPrekey(r) : null;
+  }
+
+  async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
+    // Rows go in ref order (the identity column follows it, so a batch is
+    // claimed in that order), which also rules out deadlocks between two
+    // overlapping batches.
+    const batch = sortedKeyPackages(packages);
+    await this.#query(
+      `INSERT INTO key_packages (user_id, device_id, ref, data)
+       SELECT $1, $2, r, d FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS t(r, d, i) ORDER BY i
+       ON CONFLICT DO NOTHING`,
+      [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data)],
+    );
+    return this.countKeyPackages(userId, deviceId);
+  }
+
+  async countKeyPackages(userId: string, deviceId: string): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
+    return this.#count(sql, [userId, deviceId]);
+  }
+
+  async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
+    const r = await this.#one<KeyPackageRow>(
+      `DELETE FROM key_packages
+       WHERE id = (
+         SELECT id FROM key_packages WHERE user_id = $1 AND device_id = $2
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${KEY_PACKAGE_COLUMNS}`,
+      [userId, deviceId],
+    );
+    return r ? toKeyPackage(r) : null;
+  }
+
+  // ---- rooms and membership ----
+
+  async createRoom(room: RoomRecord): Promise<boolean> {
+    const sql =
+      'INSERT INTO rooms (room_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
+    return (await this.#changed(sql, [room.roomId, room.kind, room.createdBy, room.createdAt])) === 1;
+  }
+
+  async getRoom(roomId: string): Promise<RoomRecord | null> {
+    const r = await this.#one<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = $1`, [roomId]);
+    return r ? toRoom(r) : null;
+  }
+
+  async setMember(roomId: string, member: Member): Promise<void> {
+    await this.#query(
+      `INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)
+       ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
+      [roomId, member.userId, member.role],
+    );
+  }
+
+  async removeMember(roomId: string, userId: string): Promise<boolean> {
+    return (await this.#changed('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId])) === 1;
+  }
+
+  async getMember(roomId: string, userId: string): Promise<Member | null> {
+    const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 AND user_id = $2`;
+    const r = await this.#one<MemberRow>(sql, [roomId, userId]);
+    return r ? toMember(r) : null;
+  }
+
+  async listMembers(roomId: string): Promise<Member[]> {
+    const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`;
+    return (await this.#query<MemberRow>(sql, [roomId])).rows.map(toMember);
+  }
+
+  async listRoomsOf(userId: string): Promise<RoomRecord[]> {
+    const sql = `SELECT ${ROOM_COLUMNS} FROM rooms
+      WHERE room_id IN (SELECT room_id FROM members WHERE user_id = $1) ORDER BY room_id`;
+    return (await this.#query<RoomRow>(sql, [userId])).rows.map(toRoom);
+  }
+
+  async countRoomsOf(userId: string): Promise<number> {
+    return this.#count('SELECT count(*) AS n FROM members WHERE user_id = $1', [userId]);
+  }
+
+  // ---- the room log ----
+
+  async append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+    const body = bytes(input.body);
+    const inserted = await this.#tx(async (c): Promise<RoomEntry | null | Rollback<null>> => {
+      const bumped = await this.#one<{ seq: number }>(
+        'UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq AS seq',
+        [roomId],
+        c,
+      );
+      if (!bumped) throw unknownRoom(roomId);
+      const entry: RoomEntry = {
+        roomId,
+        seq: bumped.seq,
+        kind: input.kind,
+        senderUserId: input.senderUserId,
+        senderDeviceId: input.senderDeviceId,
+        clientId: input.clientId,
+        body,
+        createdAt: input.createdAt,
+      };
+      const n = await this.#changed(
+        `INSERT INTO room_entries
+           (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (room_id, sender_user_id, sender_device_id, client_id) DO NOTHING`,
+        [roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, body, entry.createdAt],
+        c,
+      );
+      // A repeat: roll back, which also returns the seq we took.
+      return n === 1 ? entry : new Rollback(null);
+    });
+    if (inserted) return { entry: inserted, duplicate: false };
+    const existing = await this.#one<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM room_entries
+       WHERE room_id = $1 AND sender_user_id = $2 AND sender_device_id = $3 AND client_id = $4`,
+      [roomId, input.senderUserId, input.senderDeviceId, input.clientId],
+    );
+    // The conflicting row was committed before we got the room lock, and entries are never deleted.
+    if (!existing) throw new Error('storage: append conflicted with an entry that is not there');
+    return { entry: toEntry(existing), duplicate: true };
+  }
+
+  async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+    assertNonNegative(afterSeq, 'afterSeq');
+    assertPage(limit);
+    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`;
+    return (await this.#query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
+  }
+
+  async readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]> {
+    assertNonNegative(beforeSeq, 'beforeSeq');
+    assertPage(limit);
+    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`;
+    return (await this.#query<EntryRow>(sql, [roomId, beforeSeq, limit])).rows.map(toEntry);
+  }
+
+  async lastSeq(roomId: string): Promise<number> {
+    return (await this.#one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1', [roomId]))?.seq ?? 0;
+  }
+
+  // ---- per-device mailbox ----
+
+  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
+    assertNonNegative(max, 'max');
+    const payload = bytes(input.payload);
+    return this.#tx(async (c): Promise<MailboxEntry | null | Rollback<MailboxEntry | null>> => {
+      // Create-or-lock the device's counter row: concurrent enqueues for one
+      // device queue here, so the checks below and the insert see each other.
+      const counter = await this.#one<{ last: number }>(
+        `INSERT INTO mailbox_counters (user_id, device_id, last_id) VALUES ($1, $2, 0)
+         ON CONFLICT (user_id, device_id) DO UPDATE SET last_id = mailbox_counters.last_id
+         RETURNING last_id AS last`,
+        [userId, deviceId],
+        c,
+      );
+      if (!counter) throw new Error('storage: mailbox counter upsert returned nothing');
+      const existing = await this.#one<MailboxRow>(
+        `SELECT ${MAILBOX_COLUMNS} FROM mailbox
+         WHERE user_id = $1 AND device_id = $2 AND from_user_id = $3 AND from_device_id = $4 AND client_id = $5`,
+        [userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId],
+        c,
+      );
+      if (existing) return new Rollback(toMailboxEntry(existing));
+      const held = await this.#count('SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+      if (held >= max) return new Rollback(null);
+      const entry: MailboxEntry = {
+        id: counter.last + 1,
+        fromUserId: input.fromUserId,
+        fromDeviceId: input.fromDeviceId,
+        clientId: input.clientId,
+        payload,
+        createdAt: input.createdAt,
+      };
+      await this.#query(
+        'UPDATE mailbox_counters SET last_id = $3 WHERE user_id = $1 AND device_id = $2',
+        [userId, deviceId, entry.id],
+        c,
+      );
+      await this.#query(
+        `INSERT INTO mailbox (user_id, device_id, id, from_user_id, from_device_id, client_id, payload, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, payload, entry.createdAt],
+        c,
+      );
+      return entry;
+    });
+  }
+
+  async readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]> {
+    assertNonNegative(afterId, 'afterId');
+    assertPage(limit);
+    const sql = `SELECT ${MAILBOX_COLUMNS} FROM mailbox
+      WHERE user_id = $1 AND device_id = $2 AND id > $3 ORDER BY id LIMIT $4`;
+    return (await this.#query<MailboxRow>(sql, [userId, deviceId, afterId, limit])).rows.map(toMailboxEntry);
+  }
+
+  async ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
+    assertNonNegative(upToId, 'upToId');
+    const sql = 'DELETE FROM mailbox WHERE user_id = $1 AND device_id = $2 AND id <= $3';
+    return this.#changed(sql, [userId, deviceId, upToId]);
+  }
+
+  // ---- refresh tokens ----
+
+  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+    await this.#query(
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES ($1, $2, $3, $4)',
+      [r.tokenHash, r.userId, r.deviceId, r.expiresAt],
+    );
+  }
+
+  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    const sql = `DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING ${REFRESH_TOKEN_COLUMNS}`;
+    const r = await this.#one<RefreshTokenRecord>(sql, [tokenHash]);
+    return r ? toRefreshToken(r) : null;
+  }
+
+  async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#changed('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
+  }
+
+  // ---- key backup ----
+
+  async putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
+    await this.#query(
+      `INSERT INTO key_backups (user_id, backup, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, updated_at = excluded.updated_at`,
+      [userId, backup, updatedAt],
+    );
+  }
+
+  async getKeyBackup(userId: string): Promise<{ backup: Uint8Array; updatedAt: number } | null> {
+    const sql = 'SELECT backup, updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
+    const r = await this.#one<{ backup: Uint8Array; updatedAt: number }>(sql, [userId]);
+    return r ? { backup: bytes(r.backup), updatedAt: r.updatedAt } : null;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Device authentication: Ed25519 proof of possession over a single-use
+ * server challenge, short-lived JWT access tokens (jose) and single-use,
+ * rotated refresh tokens stored only as SHA-256 hashes.
+ *
+ * Signed message (docs/protocol.md):
+ * ```
+ * UTF-8(purpose) ‖ 0x0A ‖ nonce (32) ‖ UTF-8(userId "\n" deviceId)
+ * ```
+ *
+ * @module
+ */
+import { createHash, createPublicKey, randomBytes, verify as edVerify } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { ACCESS_TOKEN_TTL_S } from '../limits.ts';
+
+export type Purpose = 'parley-register-v1' | 'parley-login-v1';
+
+export function signedChallenge(purpose: Purpose, nonce: Uint8Array, userId: string, deviceId: string): Uint8Array {
+  return Buffer.concat([Buffer.from(purpose + '\n', 'utf8'), nonce, Buffer.from(`${userId}\n${deviceId}`, 'utf8')]);
+}
+
+/** Verify an Ed25519 signature; false for any malformed key or signature. */
+export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+    return edVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+export function newRefreshToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashToken(token) };
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export interface TokenClaims {
+  userId: string;
+  deviceId: string;
+  /** Seconds since the epoch. */
+  expiresAt: number;
+}
+
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'expired' | 'invalid' };
+
+/**
+ * Issues and checks access tokens. The server's own tokens are HS256 under a
+ * secret kept in the data directory; a host application's tokens are
+ * accepted when signed with the configured trusted secret.
+ */
+export class TokenIssuer {
+  readonly #own: Uint8Array;
+  readonly #trusted: Uint8Array | null;
+
+  constructor(ownSecret: Uint8Array, trustedSecret: Uint8Array | null) {
+    this.#own = ownSecret;
+    this.#trusted = trustedSecret;
+  }
+
+  async issue(userId: string, deviceId: string, now = Date.now()): Promise<{ token: string; expiresIn: number }> {
+    const iat = Math.floor(now / 1000);
+    const token = await new SignJWT({ did: deviceId })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuer('parley')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ACCESS_TOKEN_TTL_S)
+      .sign(this.#own);
+    return { token, expiresIn: ACCESS_TOKEN_TTL_S };
+  }
+
+  async check(token: string): Promise<TokenCheck> {
+    for (const key of this.#trusted === null ? [this.#own] : [this.#own, this.#trusted]) {
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'] });
+        const did = payload['did'];
+        if (typeof payload.sub !== 'string' || typeof did !== 'string' || typeof payload.exp !== 'number') return { ok: false, reason: 'invalid' };
+        return { ok: true, claims: { userId: payload.sub, deviceId: did, expiresAt: payload.exp } };
+      } catch (e) {
+        if (e instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired' };
+      }
+    }
+    return { ok: false, reason: 'invalid' };
+  }
+}

@@ -1,0 +1,462 @@
+/**
+ * One Parley v1 connection: version negotiation, authentication, then
+ * rooms and messages (docs/protocol.md). Every inbound frame is parsed by
+ * `frames.ts` first; handlers only ever see valid frames. A failing or
+ * abusive client loses its own connection and nothing else.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { RoomEntry } from '../storage/types.ts';
+import {
+  BODY_BYTES_MAX,
+  CHALLENGE_BYTES,
+  FRAME_BYTES_MAX,
+  FRAMES_PER_SECOND,
+  HISTORY_PAGE_MAX,
+  INVALID_FRAMES_MAX,
+  LOGIN_ATTEMPTS_MAX,
+  MESSAGES_PER_SECOND,
+  PROTOCOL_VERSIONS,
+  REFRESH_TOKEN_TTL_S,
+  ROOM_MEMBERS_MAX,
+  ROOMS_PER_USER_MAX,
+  SYNC_ENTRIES_PER_ROOM_MAX,
+  UNAUTHENTICATED_LIFETIME_MS,
+} from '../limits.ts';
+import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import { parseFrame, type ErrorCode, type InboundFrame } from './frames.ts';
+import type { Conn } from './hub.ts';
+import { TokenBucket } from './token-bucket.ts';
+import type { HandlerContext, Me, V1Deps } from './context.ts';
+import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
+import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
+import { announcePresence, onReceipt, onTyping } from './ephemeral.ts';
+
+export type { V1Deps } from './context.ts';
+
+const PROTOCOL = 'v1';
+
+export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, TOKEN_EXPIRED: 4001 });
+
+type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
+
+type Frame<T extends InboundFrame['t']> = Extract<InboundFrame, { t: T }>;
+
+export function entryFrame(e: RoomEntry): Record<string, unknown> {
+  return {
+    roomId: e.roomId,
+    seq: e.seq,
+    kind: e.kind,
+    from: { userId: e.senderUserId, deviceId: e.senderDeviceId },
+    clientId: e.clientId,
+    body: Buffer.from(e.body).toString('base64'),
+    ts: e.createdAt,
+  };
+}
+
+export class V1Connection implements Conn {
+  readonly connId: number;
+  readonly ws: WebSocket;
+  userId: string | null = null;
+  deviceId: string | null = null;
+  readonly #d: V1Deps;
+  #phase: Phase = 'hello';
+  #nonce: Uint8Array | null = null;
+  #invalid = 0;
+  #loginFailures = 0;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #frames = new TokenBucket(FRAMES_PER_SECOND);
+  readonly #messages = new TokenBucket(MESSAGES_PER_SECOND);
+  /** Frames are handled one at a time, in arrival order. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(ws: WebSocket, deps: V1Deps) {
+    this.ws = ws;
+    this.#d = deps;
+    this.connId = deps.hub.newConnId();
+    deps.metrics.connections.inc({ protocol: PROTOCOL });
+    this.#timer = setTimeout(() => this.close(CLOSE_V1.POLICY, 'authentication timeout'), UNAUTHENTICATED_LIFETIME_MS);
+    ws.on('message', (data, isBinary) => {
+      if (this.#phase === 'closed') return;
+      if (!this.#frames.take()) {
+        this.#error(undefined, 'rate_limited', 'too many frames');
+        this.#strike();
+        return;
+      }
+      if (isBinary) {
+        this.#error(undefined, 'bad_frame', 'binary frames are not part of the protocol');
+        this.#strike();
+        return;
+      }
+      const text = (data as Buffer).toString('utf8');
+      this.#queue = this.#queue.then(() => this.#handleText(text)).catch((err: unknown) => {
+        this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'v1 handler failed');
+        this.close(CLOSE_V1.INTERNAL, 'internal error');
+      });
+    });
+    ws.on('close', () => this.#forget());
+    ws.on('error', () => this.#forget());
+  }
+
+  #send(obj: Record<string, unknown>): void {
+    this.#sendRaw(JSON.stringify(obj));
+  }
+
+  #sendRaw(frame: string): void {
+    if (this.ws.readyState === 1) this.ws.send(frame);
+  }
+
+  #ctx(me: Me): HandlerContext {
+    return {
+      me,
+      deps: this.#d,
+      reply: (re, frame) => this.#send({ ...frame, ...(re !== undefined && { re }) }),
+      error: (re, code, message) => this.#error(re, code, message),
+    };
+  }
+
+  #error(re: string | undefined, code: ErrorCode, message: string): void {
+    this.#d.metrics.errors.inc({ protocol: PROTOCOL, code });
+    this.#send({ t: 'error', ...(re !== undefined && { re }), code, message });
+  }
+
+  #strike(): void {
+    this.#invalid++;
+    if (this.#invalid >= INVALID_FRAMES_MAX) this.close(CLOSE_V1.POLICY, 'too many invalid frames');
+  }
+
+  async #handleText(text: string): Promise<void> {
+    if (this.#phase === 'closed') return;
+    const parsed = parseFrame(text);
+    if (!parsed.ok) {
+      this.#error(parsed.id, 'bad_frame', parsed.message);
+      this.#strike();
+      return;
+    }
+    const f = parsed.frame;
+    if (this.#phase === 'hello') {
+      if (f.t !== 'hello') {
+        this.#error(f.id, 'bad_frame', 'the first frame must be hello');
+        this.#strike();
+        return;
+      }
+      return this.#onHello(f);
+    }
+    switch (f.t) {
+      case 'hello':
+        return this.#error(f.id, 'bad_frame', 'hello was already received');
+      case 'challenge':
+        return this.#onChallenge(f);
+      case 'register':
+        return this.#onRegister(f);
+      case 'login':
+        return this.#onLogin(f);
+      case 'auth':
+        return this.#onAuth(f);
+      case 'refresh':
+        return this.#onRefresh(f);
+      default:
+        break;
+    }
+    if (this.#phase !== 'authenticated' || this.userId === null || this.deviceId === null) {
+      this.#error(f.id, 'unauthenticated', 'authenticate first');
+      return;
+    }
+    const me = { userId: this.userId, deviceId: this.deviceId };
+    switch (f.t) {
+      case 'room.create':
+        return this.#onRoomCreate(f, me);
+      case 'room.add':
+        return this.#onRoomAdd(f, me);
+      case 'room.remove':
+        return this.#onRoomRemove(f.id, f.roomId, f.userId, me);
+      case 'room.leave':
+        return this.#onRoomRemove(f.id, f.roomId, me.userId, me);
+      case 'room.list':
+        return this.#onRoomList(f, me);
+      case 'room.members':
+        return this.#onRoomMembers(f, me);
+      case 'publish':
+        return this.#onPublish(f, me);
+      case 'sync':
+        return this.#onSync(f, me);
+      case 'history':
+        return this.#onHistory(f, me);
+      case 'keys.upload':
+        return onKeysUpload(this.#ctx(me), f);
+      case 'keys.fetch':
+        return onKeysFetch(this.#ctx(me), f);
+      case 'keys.claimKeyPackage':
+        return onClaimKeyPackage(this.#ctx(me), f);
+      case 'mailbox.send':
+        return onMailboxSend(this.#ctx(me), f);
+      case 'mailbox.ack':
+        return onMailboxAck(this.#ctx(me), f, (frame) => this.#sendRaw(frame));
+      case 'typing':
+        return onTyping(this.#ctx(me), f, this);
+      case 'receipt':
+        return onReceipt(this.#ctx(me), f, this);
+    }
+  }
+
+  #onHello(f: Frame<'hello'>): void {
+    const common = f.versions.filter((v) => PROTOCOL_VERSIONS.includes(v));
+    if (common.length === 0) {
+      this.#error(f.id, 'unsupported_version', `server speaks ${PROTOCOL_VERSIONS.join(', ')}`);
+      this.close(CLOSE_V1.PROTOCOL_ERROR, 'unsupported version');
+      return;
+    }
+    this.#phase = 'unauthenticated';
+    this.#send({
+      t: 'welcome',
+      ...(f.id !== undefined && { re: f.id }),
+      version: Math.max(...common),
+      limits: { frameBytes: FRAME_BYTES_MAX, bodyBytes: BODY_BYTES_MAX, messagesPerSecond: MESSAGES_PER_SECOND, historyPage: HISTORY_PAGE_MAX, roomsPerUser: ROOMS_PER_USER_MAX },
+    });
+  }
+
+  // ---------------------------------------------------------------- auth
+
+  #onChallenge(f: Frame<'challenge'>): void {
+    this.#nonce = new Uint8Array(randomBytes(CHALLENGE_BYTES));
+    this.#send({ t: 'challenge', ...(f.id !== undefined && { re: f.id }), nonce: Buffer.from(this.#nonce).toString('base64') });
+  }
+
+  /** Take the connection's nonce (single use). */
+  #takeNonce(): Uint8Array | null {
+    const n = this.#nonce;
+    this.#nonce = null;
+    return n;
+  }
+
+  #failLogin(re: string | undefined, message: string): void {
+    this.#loginFailures++;
+    this.#error(re, 'invalid_credentials', message);
+    if (this.#loginFailures >= LOGIN_ATTEMPTS_MAX) this.close(CLOSE_V1.POLICY, 'too many failed attempts');
+  }
+
+  async #onRegister(f: Frame<'register'>): Promise<void> {
+    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
+    const nonce = this.#takeNonce();
+    if (nonce === null) return this.#failLogin(f.id, 'ask for a challenge first');
+    if (!verifyEd25519(f.identityKey, signedChallenge('parley-register-v1', nonce, f.userId, f.deviceId), f.signature)) {
+      return this.#failLogin(f.id, 'signature does not verify');
+    }
+    const now = Date.now();
+    if (!(await this.#d.storage.createUser({ userId: f.userId, createdAt: now }))) return this.#error(f.id, 'conflict', 'user id taken');
+    await this.#d.storage.addDevice({ userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now });
+    this.#d.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
+    await this.#startSession(f.id, f.userId, f.deviceId, true);
+  }
+
+  async #onLogin(f: Frame<'login'>): Promise<void> {
+    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
+    const nonce = this.#takeNonce();
+    if (nonce === null) return this.#failLogin(f.id, 'ask for a challenge first');
+    if (!this.#d.loginFailures.allowed(f.userId)) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user; wait a minute');
+    const device = await this.#d.storage.getDevice(f.userId, f.deviceId);
+    if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
+      this.#d.loginFailures.fail(f.userId);
+      return this.#failLogin(f.id, 'unknown device or bad signature');
+    }
+    await this.#startSession(f.id, f.userId, f.deviceId, true);
+  }
+
+  async #onAuth(f: Frame<'auth'>): Promise<void> {
+    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
+    const r = await this.#d.tokens.check(f.accessToken);
+    if (!r.ok) return r.reason === 'expired' ? this.#error(f.id, 'token_expired', 'access token expired') : this.#failLogin(f.id, 'invalid access token');
+    if ((await this.#d.storage.getDevice(r.claims.userId, r.claims.deviceId)) === null) return this.#failLogin(f.id, 'unknown device');
+    await this.#startSession(f.id, r.claims.userId, r.claims.deviceId, false, r.claims.expiresAt);
+  }
+
+  async #onRefresh(f: Frame<'refresh'>): Promise<void> {
+    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
+    const rec = await this.#d.storage.takeRefreshToken(hashToken(f.refreshToken));
+    if (rec === null || rec.expiresAt < Date.now()) return this.#failLogin(f.id, 'refresh token not valid');
+    await this.#startSession(f.id, rec.userId, rec.deviceId, true);
+  }
+
+  async #startSession(re: string | undefined, userId: string, deviceId: string, issueTokens: boolean, tokenExpiresAt?: number): Promise<void> {
+    let tokens: Record<string, unknown> = {};
+    let expiresAtMs: number;
+    if (issueTokens) {
+      const access = await this.#d.tokens.issue(userId, deviceId);
+      const refresh = newRefreshToken();
+      await this.#d.storage.putRefreshToken({ tokenHash: refresh.hash, userId, deviceId, expiresAt: Date.now() + REFRESH_TOKEN_TTL_S * 1000 });
+      tokens = { accessToken: access.token, refreshToken: refresh.token, expiresIn: access.expiresIn };
+      expiresAtMs = Date.now() + access.expiresIn * 1000;
+    } else {
+      expiresAtMs = (tokenExpiresAt ?? 0) * 1000;
+      tokens = { expiresIn: Math.max(0, Math.floor((expiresAtMs - Date.now()) / 1000)) };
+    }
+    if (this.#phase === 'closed') return;
+    this.userId = userId;
+    this.deviceId = deviceId;
+    this.#phase = 'authenticated';
+    if (this.#d.hub.attach(this)) void announcePresence(this.#d, userId, true).catch(() => undefined);
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    // Close when the credential this connection rests on expires (max 24.8 days for setTimeout).
+    this.#timer = setTimeout(() => {
+      this.#error(undefined, 'token_expired', 'access token expired; refresh and reconnect');
+      this.close(CLOSE_V1.TOKEN_EXPIRED, 'token expired');
+    }, Math.min(Math.max(0, expiresAtMs - Date.now()), 2_000_000_000));
+    this.#send({ t: 'session', ...(re !== undefined && { re }), userId, deviceId, ...tokens });
+    await pushMailbox(this.#d, { userId, deviceId }, 0, (frame) => this.#sendRaw(frame));
+  }
+
+  // ---------------------------------------------------------------- rooms
+
+  async #onRoomCreate(f: Frame<'room.create'>, me: { userId: string; deviceId: string }): Promise<void> {
+    const others = [...new Set(f.members.filter((u) => u !== me.userId))];
+    if (f.kind === 'direct' && others.length !== 1) return this.#error(f.id, 'bad_frame', 'a direct room has exactly one other member');
+    if (others.length + 1 > ROOM_MEMBERS_MAX) return this.#error(f.id, 'limit_exceeded', 'too many members');
+    for (const u of [me.userId, ...others]) {
+      if (u !== me.userId && (await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
+      if ((await this.#d.storage.countRoomsOf(u)) >= ROOMS_PER_USER_MAX) return this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
+    }
+    const roomId = randomBytes(16).toString('base64url');
+    const now = Date.now();
+    await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: now });
+    await this.#d.hub.inRoomOrder(roomId, async () => {
+      await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
+      for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
+    });
+    this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(roomId) } });
+  }
+
+  /** Apply a membership change and append + deliver its event, in room order (caller holds the room's order). */
+  async #changeMembership(roomId: string, me: { userId: string; deviceId: string }, userId: string, role: 'owner' | 'admin' | 'member' | null, kind: 'member-added' | 'member-removed' | 'role-changed'): Promise<void> {
+    const recipientsBefore = await this.#d.hub.members(roomId);
+    if (role === null) await this.#d.storage.removeMember(roomId, userId);
+    else await this.#d.storage.setMember(roomId, { userId, role });
+    this.#d.hub.invalidateMembers(roomId);
+    const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
+    const { entry } = await this.#d.storage.append(roomId, {
+      kind,
+      senderUserId: me.userId,
+      senderDeviceId: me.deviceId,
+      clientId: `ev-${randomBytes(12).toString('base64url')}`,
+      body,
+      createdAt: Date.now(),
+    });
+    // A removed member still learns of its removal; a new member sees its addition.
+    const recipients = new Set([...recipientsBefore, ...(await this.#d.hub.members(roomId))]);
+    this.#d.hub.deliver(recipients, JSON.stringify({ t: 'msg', ...entryFrame(entry) }));
+  }
+
+  async #role(roomId: string, userId: string): Promise<'owner' | 'admin' | 'member' | null> {
+    return (await this.#d.storage.getMember(roomId, userId))?.role ?? null;
+  }
+
+  async #onRoomAdd(f: Frame<'room.add'>, me: { userId: string; deviceId: string }): Promise<void> {
+    const room = await this.#d.storage.getRoom(f.roomId);
+    const myRole = await this.#role(f.roomId, me.userId);
+    if (room === null || myRole === null) return this.#error(f.id, 'not_found', 'no such room');
+    if (myRole === 'member') return this.#error(f.id, 'forbidden', 'only owners and admins add members');
+    if (room.kind === 'direct') return this.#error(f.id, 'forbidden', 'a direct room has fixed members');
+    if ((await this.#d.storage.getUser(f.userId)) === null) return this.#error(f.id, 'not_found', 'no such user');
+    if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return this.#error(f.id, 'limit_exceeded', 'user is in too many rooms');
+    const role = f.role ?? 'member';
+    if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
+    const existing = await this.#role(f.roomId, f.userId);
+    if (existing === 'owner') return this.#error(f.id, 'forbidden', 'cannot change an owner');
+    if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX && existing === null) return this.#error(f.id, 'limit_exceeded', 'room is full');
+    await this.#d.hub.inRoomOrder(f.roomId, () => this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed'));
+    this.#send({ t: 'ok', ...(f.id !== undefined && { re: f.id }) });
+  }
+
+  async #onRoomRemove(re: string | undefined, roomId: string, userId: string, me: { userId: string; deviceId: string }): Promise<void> {
+    const myRole = await this.#role(roomId, me.userId);
+    if (myRole === null) return this.#error(re, 'not_found', 'no such room');
+    const theirRole = await this.#role(roomId, userId);
+    if (theirRole === null) return this.#error(re, 'not_found', 'not a member');
+    const self = userId === me.userId;
+    if (!self) {
+      if (myRole === 'member') return this.#error(re, 'forbidden', 'only owners and admins remove members');
+      if (theirRole === 'owner' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove owners');
+      if (theirRole === 'admin' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove admins');
+    }
+    await this.#d.hub.inRoomOrder(roomId, () => this.#changeMembership(roomId, me, userId, null, 'member-removed'));
+    this.#send({ t: 'ok', ...(re !== undefined && { re }) });
+  }
+
+  async #onRoomList(f: Frame<'room.list'>, me: { userId: string }): Promise<void> {
+    const rooms = await this.#d.storage.listRoomsOf(me.userId);
+    const out = [];
+    for (const r of rooms) out.push({ roomId: r.roomId, kind: r.kind, role: await this.#role(r.roomId, me.userId), lastSeq: await this.#d.storage.lastSeq(r.roomId) });
+    this.#send({ t: 'rooms', ...(f.id !== undefined && { re: f.id }), rooms: out });
+  }
+
+  async #onRoomMembers(f: Frame<'room.members'>, me: { userId: string }): Promise<void> {
+    if ((await this.#role(f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
+    this.#send({ t: 'members', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, members: await this.#d.storage.listMembers(f.roomId) });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  async #onPublish(f: Frame<'publish'>, me: { userId: string; deviceId: string }): Promise<void> {
+    if (!this.#messages.take()) return this.#error(f.id, 'rate_limited', 'too many messages per second');
+    const members = await this.#d.hub.members(f.roomId);
+    if (!members.has(me.userId)) return this.#error(f.id, 'forbidden', 'not a member of this room');
+    const started = process.hrtime.bigint();
+    const { entry, duplicate } = await this.#d.hub.inRoomOrder(f.roomId, async () => {
+      const r = await this.#d.storage.append(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() });
+      if (!r.duplicate) {
+        // Build the outgoing frame once; every recipient gets the same string.
+        const before = this.#d.hub.delivered;
+        this.#d.hub.deliver(await this.#d.hub.members(f.roomId), JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), this);
+        this.#d.metrics.deliveries.inc({ protocol: PROTOCOL }, this.#d.hub.delivered - before);
+      }
+      return r;
+    });
+    if (!duplicate) {
+      this.#d.metrics.messages.inc({ protocol: PROTOCOL });
+      this.#d.metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
+  }
+
+  async #onSync(f: Frame<'sync'>, me: { userId: string }): Promise<void> {
+    const rooms = await this.#d.storage.listRoomsOf(me.userId);
+    const result: Record<string, number> = {};
+    for (const r of rooms) {
+      const after = f.rooms[r.roomId] ?? 0;
+      const entries = await this.#d.storage.readAfter(r.roomId, after, SYNC_ENTRIES_PER_ROOM_MAX);
+      for (const e of entries) this.#send({ t: 'msg', ...entryFrame(e) });
+      result[r.roomId] = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
+    }
+    this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result });
+  }
+
+  async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
+    if ((await this.#role(f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
+    const limit = f.limit ?? 50;
+    const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit);
+    this.#send({ t: 'history', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, entries: entries.map(entryFrame) });
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  close(code: number, reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.#forget();
+    this.ws.close(code, reason);
+  }
+
+  #forget(): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#d.hub.detach(this) && this.userId !== null) void announcePresence(this.#d, this.userId, false).catch(() => undefined);
+    this.#d.metrics.connections.dec({ protocol: PROTOCOL });
+  }
+
+  /** Resolves when every frame received so far has been handled. */
+  drain(): Promise<void> {
+    return this.#queue;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * What a v1 request handler gets: who is asking, the server's parts, and
+ * how to answer. Keeps handler files free of connection plumbing.
+ *
+ * @module
+ */
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Storage } from '../storage/types.ts';
+import type { TokenIssuer } from './auth.ts';
+import type { ErrorCode } from './frames.ts';
+import type { Hub } from './hub.ts';
+import type { FailureWindow } from './token-bucket.ts';
+
+export interface V1Deps {
+  storage: Storage;
+  hub: Hub;
+  tokens: TokenIssuer;
+  log: Logger;
+  metrics: Metrics;
+  /** Failed logins per user, shared by all connections. */
+  loginFailures: FailureWindow;
+}
+
+export interface Me {
+  userId: string;
+  deviceId: string;
+}
+
+export interface HandlerContext {
+  me: Me;
+  deps: V1Deps;
+  /** Answer the request (adds `re`). */
+  reply(re: string | undefined, frame: Record<string, unknown>): void;
+  error(re: string | undefined, code: ErrorCode, message: string): void;
+}
+
+export const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');

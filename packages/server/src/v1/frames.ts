@@ -1,0 +1,159 @@
+/**
+ * Inbound frames of the Parley protocol v1 (docs/protocol.md), as zod
+ * schemas: every frame a client sends is parsed here before anything else
+ * looks at it. Strings are bounded, bytes are base64 bounded before decoding.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import {
+  BODY_BYTES_MAX,
+  HISTORY_PAGE_MAX,
+  KEY_PACKAGE_BYTES_MAX,
+  KEY_PACKAGES_PER_UPLOAD_MAX,
+  MAILBOX_PAYLOAD_BYTES_MAX,
+  ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+  PQ_PREKEY_BYTES_MAX,
+  PREKEY_BYTES_MAX,
+  ROOM_MEMBERS_MAX,
+} from '../limits.ts';
+
+export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const requestId = z.string().max(64).optional();
+const userId = z.string().regex(USER_ID);
+const deviceId = z.string().regex(DEVICE_ID);
+const roomId = z.string().regex(ROOM_ID);
+const clientId = z.string().regex(CLIENT_ID);
+const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** Base64 of at most `max` decoded bytes (checked on the encoded length first). */
+function b64(max: number, min = 1) {
+  return z
+    .string()
+    .max(Math.ceil(max / 3) * 4)
+    .regex(BASE64)
+    .transform((s) => new Uint8Array(Buffer.from(s, 'base64')))
+    .refine((b) => b.length >= min && b.length <= max, { message: `must decode to ${min}..${max} bytes` });
+}
+
+export const Hello = z.object({ t: z.literal('hello'), id: requestId, versions: z.array(z.number().int().min(1).max(1000)).min(1).max(16) });
+export const Challenge = z.object({ t: z.literal('challenge'), id: requestId });
+export const Register = z.object({
+  t: z.literal('register'),
+  id: requestId,
+  userId,
+  deviceId,
+  identityKey: b64(32, 32),
+  signature: b64(64, 64),
+});
+export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
+export const Auth = z.object({ t: z.literal('auth'), id: requestId, accessToken: z.string().min(1).max(4096) });
+export const Refresh = z.object({ t: z.literal('refresh'), id: requestId, refreshToken: z.string().min(1).max(256) });
+
+export const RoomCreate = z.object({
+  t: z.literal('room.create'),
+  id: requestId,
+  kind: z.enum(['direct', 'group']),
+  members: z.array(userId).max(ROOM_MEMBERS_MAX),
+});
+export const RoomAdd = z.object({ t: z.literal('room.add'), id: requestId, roomId, userId, role: z.enum(['admin', 'member']).optional() });
+export const RoomRemove = z.object({ t: z.literal('room.remove'), id: requestId, roomId, userId });
+export const RoomLeave = z.object({ t: z.literal('room.leave'), id: requestId, roomId });
+export const RoomList = z.object({ t: z.literal('room.list'), id: requestId });
+export const RoomMembers = z.object({ t: z.literal('room.members'), id: requestId, roomId });
+
+export const Publish = z.object({ t: z.literal('publish'), id: requestId, roomId, clientId, body: b64(BODY_BYTES_MAX) });
+export const Sync = z.object({
+  t: z.literal('sync'),
+  id: requestId,
+  rooms: z.record(z.string().regex(ROOM_ID), seq).refine((r) => Object.keys(r).length <= 10_000, { message: 'too many rooms' }),
+});
+export const History = z
+  .object({
+    t: z.literal('history'),
+    id: requestId,
+    roomId,
+    before: seq.optional(),
+    after: seq.optional(),
+    limit: z.number().int().min(1).max(HISTORY_PAGE_MAX).optional(),
+  })
+  .refine((f) => (f.before === undefined) !== (f.after === undefined), { message: 'exactly one of before/after' });
+
+const keyId = z.number().int().min(0).max(0xffffffff);
+const signature = b64(64, 64);
+export const KeysUpload = z.object({
+  t: z.literal('keys.upload'),
+  id: requestId,
+  signedPrekey: z.object({ keyId, publicKey: b64(PREKEY_BYTES_MAX), signature }).optional(),
+  oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES_MAX) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).optional(),
+  pqPrekey: z.object({ keyId, publicKey: b64(PQ_PREKEY_BYTES_MAX), signature }).optional(),
+  keyPackages: z.array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature })).max(KEY_PACKAGES_PER_UPLOAD_MAX).optional(),
+});
+export const KeysFetch = z.object({ t: z.literal('keys.fetch'), id: requestId, userId });
+export const KeysClaimKeyPackage = z.object({ t: z.literal('keys.claimKeyPackage'), id: requestId, userId, deviceId });
+export const MailboxSend = z.object({ t: z.literal('mailbox.send'), id: requestId, userId, deviceId, clientId, payload: b64(MAILBOX_PAYLOAD_BYTES_MAX) });
+export const MailboxAck = z.object({ t: z.literal('mailbox.ack'), id: requestId, upTo: seq });
+
+export const Typing = z.object({ t: z.literal('typing'), id: requestId, roomId });
+export const Receipt = z.object({ t: z.literal('receipt'), id: requestId, roomId, seq: seq.min(1), kind: z.enum(['delivered', 'read']) });
+
+export const Inbound = z.discriminatedUnion('t', [
+  Hello,
+  Challenge,
+  Register,
+  Login,
+  Auth,
+  Refresh,
+  RoomCreate,
+  RoomAdd,
+  RoomRemove,
+  RoomLeave,
+  RoomList,
+  RoomMembers,
+  Publish,
+  Sync,
+  History,
+  KeysUpload,
+  KeysFetch,
+  KeysClaimKeyPackage,
+  MailboxSend,
+  MailboxAck,
+  Typing,
+  Receipt,
+]);
+
+export type InboundFrame = z.infer<typeof Inbound>;
+
+export type ErrorCode =
+  | 'bad_frame'
+  | 'unsupported_version'
+  | 'unauthenticated'
+  | 'invalid_credentials'
+  | 'token_expired'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'limit_exceeded'
+  | 'internal';
+
+/** Parse one text frame; the error message never echoes the input. */
+export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { ok: false; message: string; id?: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'not JSON' };
+  }
+  const r = Inbound.safeParse(json);
+  if (r.success) return { ok: true, frame: r.data };
+  const id = typeof json === 'object' && json !== null && typeof (json as { id?: unknown }).id === 'string' ? ((json as { id: string }).id.slice(0, 64)) : undefined;
+  const issue = r.error.issues[0];
+  const where = issue?.path.join('.') ?? '';
+  return { ok: false, message: `invalid frame${where ? ` at ${where}` : ''}`, ...(id !== undefined && { id }) };
+}

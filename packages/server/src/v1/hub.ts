@@ -1,0 +1,123 @@
+/**
+ * Who is connected, and delivery to them. Outgoing frames are serialised
+ * once per message and the same string is written to every recipient
+ * socket — never rebuilt per recipient.
+ *
+ * Room membership is cached in memory (read through from storage,
+ * invalidated on every change this node makes). Publishes are serialised
+ * per room so that deliveries leave in sequence order.
+ *
+ * @module
+ */
+import type { WebSocket } from 'ws';
+import type { Storage } from '../storage/types.ts';
+import type { Delivery, FanOut } from '../fanout/types.ts';
+
+export interface Conn {
+  readonly connId: number;
+  readonly ws: WebSocket;
+  userId: string | null;
+  deviceId: string | null;
+}
+
+export class Hub {
+  readonly #byUser = new Map<string, Set<Conn>>();
+  readonly #members = new Map<string, Set<string>>();
+  readonly #roomTails = new Map<string, Promise<unknown>>();
+  readonly #storage: Storage;
+  readonly #fanout: FanOut;
+  #nextConnId = 1;
+
+  constructor(storage: Storage, fanout: FanOut) {
+    this.#storage = storage;
+    this.#fanout = fanout;
+    fanout.subscribe((d) => this.#deliverLocal(d));
+  }
+
+  newConnId(): number {
+    return this.#nextConnId++;
+  }
+
+  /** Returns true if this is the user's first connection on this node (they came online). */
+  attach(c: Conn): boolean {
+    if (c.userId === null) return false;
+    let set = this.#byUser.get(c.userId);
+    if (set === undefined) this.#byUser.set(c.userId, (set = new Set()));
+    set.add(c);
+    return set.size === 1;
+  }
+
+  /** Returns true if this was the user's last connection on this node (they went offline). */
+  detach(c: Conn): boolean {
+    if (c.userId === null) return false;
+    const set = this.#byUser.get(c.userId);
+    if (set === undefined || !set.delete(c)) return false;
+    if (set.size === 0) {
+      this.#byUser.delete(c.userId);
+      return true;
+    }
+    return false;
+  }
+
+  /** Every open authenticated connection (for shutdown). */
+  *connections(): Iterable<Conn> {
+    for (const set of this.#byUser.values()) yield* set;
+  }
+
+  /** Deliver one prebuilt frame to every connection of `userIds` on every node, except `skip`. */
+  deliver(userIds: Iterable<string>, frame: string, skip?: Conn): void {
+    this.#fanout.publish({ users: [...userIds], frame, ...(skip !== undefined && { skip: { node: this.#fanout.node, connId: skip.connId } }) });
+  }
+
+  /** Deliver a frame to one device of one user (mailbox), wherever it is connected. */
+  deliverToDevice(userId: string, deviceId: string, frame: string): void {
+    this.#fanout.publish({ users: [userId], device: deviceId, frame });
+  }
+
+  /** Write a delivery to this node's sockets. */
+  #deliverLocal(d: Delivery): void {
+    const skipId = d.skip !== undefined && d.skip.node === this.#fanout.node ? d.skip.connId : -1;
+    let n = 0;
+    for (const u of d.users) {
+      const set = this.#byUser.get(u);
+      if (set === undefined) continue;
+      for (const c of set) {
+        if (c.connId === skipId || c.ws.readyState !== 1 || (d.device !== undefined && c.deviceId !== d.device)) continue;
+        c.ws.send(d.frame);
+        n++;
+      }
+    }
+    this.delivered += n;
+  }
+
+  /** Sockets written so far (for metrics). */
+  delivered = 0;
+
+  async members(roomId: string): Promise<Set<string>> {
+    let m = this.#members.get(roomId);
+    if (m === undefined) {
+      m = new Set((await this.#storage.listMembers(roomId)).map((x) => x.userId));
+      this.#members.set(roomId, m);
+    }
+    return m;
+  }
+
+  invalidateMembers(roomId: string): void {
+    this.#members.delete(roomId);
+  }
+
+  /** Run `task` after every earlier task of the same room (per-room ordering). */
+  inRoomOrder<T>(roomId: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
+    const run = prev.then(task, task);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#roomTails.set(roomId, tail);
+    void tail.then(() => {
+      if (this.#roomTails.get(roomId) === tail) this.#roomTails.delete(roomId);
+    });
+    return run;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Per-device mailbox: messages addressed to one device (key agreement
+ * messages, MLS Welcomes). Stored until the device acknowledges them; pushed
+ * live when the device is connected and in pages at login and after each ack.
+ *
+ * @module
+ */
+import { MAILBOX_MAX, MAILBOX_PAGE } from '../limits.ts';
+import type { MailboxEntry } from '../storage/types.ts';
+import { b64, type HandlerContext, type Me, type V1Deps } from './context.ts';
+import type { MailboxAck, MailboxSend } from './frames.ts';
+import type { z } from 'zod';
+
+export function mailFrame(e: MailboxEntry): string {
+  return JSON.stringify({ t: 'mail', id: e.id, from: { userId: e.fromUserId, deviceId: e.fromDeviceId }, clientId: e.clientId, payload: b64(e.payload), ts: e.createdAt });
+}
+
+export async function onMailboxSend(ctx: HandlerContext, f: z.infer<typeof MailboxSend>): Promise<void> {
+  const { storage, hub } = ctx.deps;
+  if ((await storage.getDevice(f.userId, f.deviceId)) === null) return ctx.error(f.id, 'not_found', 'no such device');
+  const entry = await storage.enqueueMailbox(
+    f.userId,
+    f.deviceId,
+    { fromUserId: ctx.me.userId, fromDeviceId: ctx.me.deviceId, clientId: f.clientId, payload: f.payload, createdAt: Date.now() },
+    MAILBOX_MAX,
+  );
+  if (entry === null) return ctx.error(f.id, 'limit_exceeded', "the recipient's mailbox is full");
+  hub.deliverToDevice(f.userId, f.deviceId, mailFrame(entry));
+  ctx.reply(f.id, { t: 'ack', userId: f.userId, deviceId: f.deviceId, clientId: f.clientId, mailboxId: entry.id });
+}
+
+/** Push the next page of pending entries after `afterId` to this connection. */
+export async function pushMailbox(deps: V1Deps, me: Me, afterId: number, send: (frame: string) => void): Promise<void> {
+  for (const e of await deps.storage.readMailbox(me.userId, me.deviceId, afterId, MAILBOX_PAGE)) send(mailFrame(e));
+}
+
+export async function onMailboxAck(ctx: HandlerContext, f: z.infer<typeof MailboxAck>, send: (frame: string) => void): Promise<void> {
+  const deleted = await ctx.deps.storage.ackMailbox(ctx.me.userId, ctx.me.deviceId, f.upTo);
+  ctx.reply(f.id, { t: 'ok', deleted });
+  await pushMailbox(ctx.deps, ctx.me, f.upTo, send);
+}

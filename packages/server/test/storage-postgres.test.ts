@@ -1,0 +1,58 @@
+// The storage conformance suite on PostgreSQL: a fresh schema per test in
+// the database named by PARLEY_TEST_DATABASE_URL, dropped afterwards, so
+// parallel runs never collide. Unreachable server: a loud skip locally, a
+// failure under CI=true.
+import { randomBytes } from 'node:crypto';
+import { after, test } from 'node:test';
+import pg from 'pg';
+import { storageConformance } from '../src/storage/conformance.ts';
+import { PostgresStorage } from '../src/storage/postgres.ts';
+import type { Storage } from '../src/storage/types.ts';
+
+const url = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The URL for messages, without its password. */
+const shown = url.replace(/^(\w+:\/\/[^:@/]+):[^@/]*@/, '$1:***@');
+
+async function reachable(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const problem = await reachable();
+if (problem === null) {
+  const admin = new pg.Pool({ connectionString: url, max: 2 });
+  storageConformance('postgres', async () => {
+    const schema = `parley_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+    const opened: Storage[] = [];
+    const open = async (): Promise<Storage> => {
+      const s = new PostgresStorage({ connectionString: url, schema, maxConnections: 8 });
+      opened.push(s);
+      return s;
+    };
+    return {
+      storage: await open(),
+      reopen: open,
+      async cleanup() {
+        for (const s of opened) await s.close();
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      },
+    };
+  });
+  after(() => admin.end());
+} else if (process.env['CI'] === 'true') {
+  test('PostgreSQL is reachable (required under CI)', () => {
+    throw new Error(`PostgreSQL at ${shown} is unreachable: ${problem}`);
+  });
+} else {
+  const banner = `PostgreSQL at ${shown} is unreachable (${problem}): the PostgreSQL storage suite is SKIPPED`;
+  console.error(`\n${'!'.repeat(banner.length)}\n${banner}\n${'!'.repeat(banner.length)}\n`);
+  test('storage conformance: postgres', { skip: banner }, () => {});
+}
