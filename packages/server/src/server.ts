@@ -67,7 +67,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const tutorial = new TutorialChat({ keyPair, log, metrics });
   const { storage, kind: storageKind } = await openStorage(config);
   const fanout = new InProcessFanOut();
-  const hub = new Hub(storage, fanout);
+  const hub = new Hub(storage, fanout, (n) => metrics.deliveries.inc({ protocol: 'v1' }, n));
   const v1Deps = {
     storage,
     hub,

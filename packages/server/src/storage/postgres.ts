@@ -121,6 +121,8 @@ class Rollback<T> {
 type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string)[];
 
 export class PostgresStorage implements Storage {
+  /** Concurrent transactions may commit out of call order: the server serialises appends per room. */
+  readonly appendsInCallOrder = false;
   readonly #pool: pg.Pool;
   readonly #schema: string | undefined;
   #closed = false;

@@ -136,6 +136,15 @@ export interface RefreshTokenRecord {
 }
 
 export interface Storage {
+  /**
+   * True if appends to one room commit in the order `append` was called and
+   * their promises resolve in that order (so seq order = call order). The
+   * server then starts appends without waiting for the previous one, which
+   * lets a backend batch them into one durable commit. False: the server
+   * serialises appends per room.
+   */
+  readonly appendsInCallOrder: boolean;
+
   /** Create or upgrade the schema. Idempotent. */
   migrate(): Promise<void>;
   /** Idempotent. */

@@ -27,7 +27,7 @@ import {
 } from '../limits.ts';
 import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame } from './frames.ts';
-import type { Conn } from './hub.ts';
+import { entryFrame, type Conn } from './hub.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -44,17 +44,6 @@ type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
 type Frame<T extends InboundFrame['t']> = Extract<InboundFrame, { t: T }>;
 
-export function entryFrame(e: RoomEntry): Record<string, unknown> {
-  return {
-    roomId: e.roomId,
-    seq: e.seq,
-    kind: e.kind,
-    from: { userId: e.senderUserId, deviceId: e.senderDeviceId },
-    clientId: e.clientId,
-    body: Buffer.from(e.body).toString('base64'),
-    ts: e.createdAt,
-  };
-}
 
 export class V1Connection implements Conn {
   readonly connId: number;
@@ -71,6 +60,8 @@ export class V1Connection implements Conn {
   readonly #messages = new TokenBucket(MESSAGES_PER_SECOND);
   /** Frames are handled one at a time, in arrival order. */
   #queue: Promise<void> = Promise.resolve();
+  /** Publishes accepted but not yet acknowledged. */
+  readonly #inFlight = new Set<Promise<void>>();
 
   constructor(ws: WebSocket, deps: V1Deps) {
     this.ws = ws;
@@ -320,31 +311,20 @@ export class V1Connection implements Conn {
     const roomId = randomBytes(16).toString('base64url');
     const now = Date.now();
     await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: now });
-    await this.#d.hub.inRoomOrder(roomId, async () => {
-      await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
-      for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
-    });
+    await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
+    for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
     this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(roomId) } });
   }
 
-  /** Apply a membership change and append + deliver its event, in room order (caller holds the room's order). */
+  /** Apply a membership change, then append its event to the room log and deliver it in order. */
   async #changeMembership(roomId: string, me: { userId: string; deviceId: string }, userId: string, role: 'owner' | 'admin' | 'member' | null, kind: 'member-added' | 'member-removed' | 'role-changed'): Promise<void> {
-    const recipientsBefore = await this.#d.hub.members(roomId);
     if (role === null) await this.#d.storage.removeMember(roomId, userId);
     else await this.#d.storage.setMember(roomId, { userId, role });
     this.#d.hub.invalidateMembers(roomId);
     const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
-    const { entry } = await this.#d.storage.append(roomId, {
-      kind,
-      senderUserId: me.userId,
-      senderDeviceId: me.deviceId,
-      clientId: `ev-${randomBytes(12).toString('base64url')}`,
-      body,
-      createdAt: Date.now(),
-    });
+    const clientId = `ev-${randomBytes(12).toString('base64url')}`;
     // A removed member still learns of its removal; a new member sees its addition.
-    const recipients = new Set([...recipientsBefore, ...(await this.#d.hub.members(roomId))]);
-    this.#d.hub.deliver(recipients, JSON.stringify({ t: 'msg', ...entryFrame(entry) }));
+    await this.#d.hub.appendAndDeliver(roomId, { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() }, undefined, role === null ? [userId] : []);
   }
 
   async #role(roomId: string, userId: string): Promise<'owner' | 'admin' | 'member' | null> {
@@ -363,8 +343,9 @@ export class V1Connection implements Conn {
     if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
     const existing = await this.#role(f.roomId, f.userId);
     if (existing === 'owner') return this.#error(f.id, 'forbidden', 'cannot change an owner');
+    if (existing === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners change an admin');
     if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX && existing === null) return this.#error(f.id, 'limit_exceeded', 'room is full');
-    await this.#d.hub.inRoomOrder(f.roomId, () => this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed'));
+    await this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed');
     this.#send({ t: 'ok', ...(f.id !== undefined && { re: f.id }) });
   }
 
@@ -379,7 +360,7 @@ export class V1Connection implements Conn {
       if (theirRole === 'owner' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove owners');
       if (theirRole === 'admin' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove admins');
     }
-    await this.#d.hub.inRoomOrder(roomId, () => this.#changeMembership(roomId, me, userId, null, 'member-removed'));
+    await this.#changeMembership(roomId, me, userId, null, 'member-removed');
     this.#send({ t: 'ok', ...(re !== undefined && { re }) });
   }
 
@@ -402,21 +383,26 @@ export class V1Connection implements Conn {
     const members = await this.#d.hub.members(f.roomId);
     if (!members.has(me.userId)) return this.#error(f.id, 'forbidden', 'not a member of this room');
     const started = process.hrtime.bigint();
-    const { entry, duplicate } = await this.#d.hub.inRoomOrder(f.roomId, async () => {
-      const r = await this.#d.storage.append(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() });
-      if (!r.duplicate) {
-        // Build the outgoing frame once; every recipient gets the same string.
-        const before = this.#d.hub.delivered;
-        this.#d.hub.deliver(await this.#d.hub.members(f.roomId), JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), this);
-        this.#d.metrics.deliveries.inc({ protocol: PROTOCOL }, this.#d.hub.delivered - before);
-      }
-      return r;
-    });
-    if (!duplicate) {
-      this.#d.metrics.messages.inc({ protocol: PROTOCOL });
-      this.#d.metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
-    this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
+    // Not awaited: the next frame (often the next publish) is handled while
+    // this one commits, so a pipelining client's messages share one durable
+    // commit. Acks still leave in order (appends complete in call order).
+    const done = this.#d.hub
+      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, this)
+      .then(
+        ({ entry, duplicate }) => {
+          if (!duplicate) {
+            this.#d.metrics.messages.inc({ protocol: PROTOCOL });
+            this.#d.metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
+          }
+          this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
+        },
+        (err: unknown) => {
+          this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'publish failed');
+          this.#error(f.id, 'internal', 'could not store the message; retry with the same clientId');
+        },
+      );
+    this.#inFlight.add(done);
+    void done.finally(() => this.#inFlight.delete(done));
   }
 
   async #onSync(f: Frame<'sync'>, me: { userId: string }): Promise<void> {
@@ -455,8 +441,9 @@ export class V1Connection implements Conn {
     this.#d.metrics.connections.dec({ protocol: PROTOCOL });
   }
 
-  /** Resolves when every frame received so far has been handled. */
-  drain(): Promise<void> {
-    return this.#queue;
+  /** Resolves when every frame received so far has been handled and every accepted publish acknowledged. */
+  async drain(): Promise<void> {
+    await this.#queue;
+    await Promise.all([...this.#inFlight]);
   }
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import type { WebSocket } from 'ws';
-import type { Storage } from '../storage/types.ts';
+import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
 import type { Delivery, FanOut } from '../fanout/types.ts';
 
 export interface Conn {
@@ -28,9 +28,12 @@ export class Hub {
   readonly #fanout: FanOut;
   #nextConnId = 1;
 
-  constructor(storage: Storage, fanout: FanOut) {
+  readonly #onDelivered: (n: number) => void;
+
+  constructor(storage: Storage, fanout: FanOut, onDelivered: (n: number) => void = () => undefined) {
     this.#storage = storage;
     this.#fanout = fanout;
+    this.#onDelivered = onDelivered;
     fanout.subscribe((d) => this.#deliverLocal(d));
   }
 
@@ -87,11 +90,8 @@ export class Hub {
         n++;
       }
     }
-    this.delivered += n;
+    if (n > 0) this.#onDelivered(n);
   }
-
-  /** Sockets written so far (for metrics). */
-  delivered = 0;
 
   async members(roomId: string): Promise<Set<string>> {
     let m = this.#members.get(roomId);
@@ -110,7 +110,12 @@ export class Hub {
   inRoomOrder<T>(roomId: string, task: () => Promise<T>): Promise<T> {
     const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
     const run = prev.then(task, task);
-    const tail = run.then(
+    this.#setTail(roomId, run);
+    return run;
+  }
+
+  #setTail(roomId: string, p: Promise<unknown>): void {
+    const tail = p.then(
       () => undefined,
       () => undefined,
     );
@@ -118,6 +123,46 @@ export class Hub {
     void tail.then(() => {
       if (this.#roomTails.get(roomId) === tail) this.#roomTails.delete(roomId);
     });
+  }
+
+  /**
+   * Append an entry and deliver it, with deliveries leaving in sequence
+   * order. When storage commits appends in call order, the append starts at
+   * once (so concurrent publishes share one durable commit) and only the
+   * deliveries are chained; otherwise appends are serialised per room.
+   * `extraRecipients` also receive it (a member being removed).
+   */
+  appendAndDeliver(roomId: string, input: RoomEntryInput, skip?: Conn, extraRecipients: readonly string[] = []): Promise<AppendResult> {
+    const deliver = async (r: AppendResult): Promise<AppendResult> => {
+      if (!r.duplicate) {
+        const users = new Set(await this.members(roomId));
+        for (const u of extraRecipients) users.add(u);
+        this.deliver(users, JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), skip);
+      }
+      return r;
+    };
+    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
+    let run: Promise<AppendResult>;
+    if (this.#storage.appendsInCallOrder) {
+      const appended = this.#storage.append(roomId, input);
+      run = prev.then(() => appended).then(deliver);
+    } else {
+      run = prev.then(() => this.#storage.append(roomId, input)).then(deliver);
+    }
+    this.#setTail(roomId, run);
     return run;
   }
+}
+
+/** The `msg` frame body for a room entry (without `t`). */
+export function entryFrame(e: RoomEntry): Record<string, unknown> {
+  return {
+    roomId: e.roomId,
+    seq: e.seq,
+    kind: e.kind,
+    from: { userId: e.senderUserId, deviceId: e.senderDeviceId },
+    clientId: e.clientId,
+    body: Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength).toString('base64'),
+    ts: e.createdAt,
+  };
 }
