@@ -5,6 +5,7 @@
  * @module
  */
 import { resolve } from 'node:path';
+import { ACCESS_TOKEN_TTL_S } from './limits.ts';
 
 export interface ServerConfig {
   /** Interface to listen on. Env PARLEY_HOST. Default 0.0.0.0. */
@@ -21,6 +22,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Milliseconds to wait for connections to close on shutdown. Env PARLEY_SHUTDOWN_GRACE_MS. */
   shutdownGraceMs: number;
+  /** Access-token lifetime in seconds. Env PARLEY_ACCESS_TOKEN_TTL_S. Default ACCESS_TOKEN_TTL_S (900). */
+  accessTokenTtlS: number;
   /** Shared secret (≥ 32 bytes, base64) with which a host application may mint access tokens. Env PARLEY_TRUSTED_TOKEN_SECRET. */
   trustedTokenSecret: Uint8Array | undefined;
 }
@@ -33,6 +36,11 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function ttl(v: number): number {
+  if (!Number.isInteger(v) || v < 1 || v > 86_400) throw new Error('access token lifetime must be 1..86400 seconds');
+  return v;
 }
 
 function trustedSecret(v: string | undefined): Uint8Array | undefined {
@@ -57,5 +65,6 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
+    accessTokenTtlS: ttl(flags.accessTokenTtlS ?? envInt(env, 'PARLEY_ACCESS_TOKEN_TTL_S') ?? ACCESS_TOKEN_TTL_S),
   };
 }

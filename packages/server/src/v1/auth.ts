@@ -57,10 +57,12 @@ export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason
 export class TokenIssuer {
   readonly #own: Uint8Array;
   readonly #trusted: Uint8Array | null;
+  readonly #ttlS: number;
 
-  constructor(ownSecret: Uint8Array, trustedSecret: Uint8Array | null) {
+  constructor(ownSecret: Uint8Array, trustedSecret: Uint8Array | null, ttlS: number = ACCESS_TOKEN_TTL_S) {
     this.#own = ownSecret;
     this.#trusted = trustedSecret;
+    this.#ttlS = ttlS;
   }
 
   async issue(userId: string, deviceId: string, now = Date.now()): Promise<{ token: string; expiresIn: number }> {
@@ -70,9 +72,9 @@ export class TokenIssuer {
       .setSubject(userId)
       .setIssuer('parley')
       .setIssuedAt(iat)
-      .setExpirationTime(iat + ACCESS_TOKEN_TTL_S)
+      .setExpirationTime(iat + this.#ttlS)
       .sign(this.#own);
-    return { token, expiresIn: ACCESS_TOKEN_TTL_S };
+    return { token, expiresIn: this.#ttlS };
   }
 
   async check(token: string): Promise<TokenCheck> {
