@@ -1,0 +1,231 @@
+/**
+ * Key directory, mailbox, ephemeral signals and token expiry over a real
+ * server process, and the core flow once more on PostgreSQL.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from './_server-process.ts';
+import { b64, deviceKey, registered, authed, type Frame, type SessionFrame, type V1Client } from './_v1-client.ts';
+import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
+
+function prekeyMessage(purpose: string, keyId: number, pub: Uint8Array): Buffer {
+  const id = Buffer.alloc(4);
+  id.writeUInt32BE(keyId);
+  return Buffer.concat([Buffer.from(purpose + '\n'), id, pub]);
+}
+
+function signWith(key: KeyObject, message: Uint8Array): string {
+  return sign(null, message, key).toString('base64');
+}
+
+describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
+  let server: ServerProcess;
+  let url: string;
+  const clients: V1Client[] = [];
+  before(async () => {
+    server = await startServerProcess();
+    url = `ws://127.0.0.1:${server.port}/v1`;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+  async function user(id: string, device = 'dev1'): Promise<{ client: V1Client; session: SessionFrame }> {
+    const r = await registered(url, id, device);
+    clients.push(r.client);
+    return r;
+  }
+
+  test('uploads are verified against the identity key; one-time prekeys and KeyPackages are handed out exactly once', async () => {
+    const { client: bob } = await user('kd-bob');
+    const { client: alice } = await user('kd-alice');
+    const key = deviceKey('kd-bob', 'dev1').privateKey;
+    const spk = new Uint8Array(randomBytes(32));
+    const pq = new Uint8Array(randomBytes(1184));
+    const otks = Array.from({ length: 3 }, (_, i) => ({ keyId: 100 + i, publicKey: b64(randomBytes(32)) }));
+    const kpData = new Uint8Array(randomBytes(300));
+    const bad = await bob.request({ t: 'keys.upload', signedPrekey: { keyId: 1, publicKey: b64(spk), signature: signWith(generateKeyPairSync('ed25519').privateKey, prekeyMessage('parley-signed-prekey-v1', 1, spk)) } });
+    assert.equal((bad as Frame & { code?: string }).code, 'invalid_credentials', 'a prekey signed by another key is refused');
+    const up = await bob.request({
+      t: 'keys.upload',
+      signedPrekey: { keyId: 1, publicKey: b64(spk), signature: signWith(key, prekeyMessage('parley-signed-prekey-v1', 1, spk)) },
+      pqPrekey: { keyId: 7, publicKey: b64(pq), signature: signWith(key, prekeyMessage('parley-pq-prekey-v1', 7, pq)) },
+      oneTimePrekeys: otks,
+      keyPackages: [{ ref: 'kp-1', data: b64(kpData), signature: signWith(key, Buffer.concat([Buffer.from('parley-key-package-v1\n'), kpData])) }],
+    });
+    assert.deepEqual({ t: up.t, oneTimePrekeys: up['oneTimePrekeys'], keyPackages: up['keyPackages'] }, { t: 'keys.uploaded', oneTimePrekeys: 3, keyPackages: 1 });
+    const seen = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const r = (await alice.request({ t: 'keys.fetch', userId: 'kd-bob' })) as Frame & { devices: { identityKey: string; signedPrekey: { publicKey: string }; oneTimePrekey: { keyId: number } | null; pqPrekey: { keyId: number } }[] };
+      assert.equal(r.t, 'keys');
+      const d = r.devices[0];
+      assert.ok(d);
+      assert.equal(d.signedPrekey.publicKey, b64(spk));
+      assert.equal(d.pqPrekey.keyId, 7);
+      if (i < 3) {
+        assert.ok(d.oneTimePrekey !== null && !seen.has(d.oneTimePrekey.keyId), 'a fresh one-time prekey each time');
+        seen.add(d.oneTimePrekey.keyId);
+      } else assert.equal(d.oneTimePrekey, null, 'none left after three fetches');
+    }
+    const kp1 = await alice.request({ t: 'keys.claimKeyPackage', userId: 'kd-bob', deviceId: 'dev1' });
+    assert.deepEqual(kp1['keyPackage'], { ref: 'kp-1', data: b64(kpData) });
+    const kp2 = await alice.request({ t: 'keys.claimKeyPackage', userId: 'kd-bob', deviceId: 'dev1' });
+    assert.equal(kp2['keyPackage'], null);
+    const tooMany = await bob.request({ t: 'keys.upload', oneTimePrekeys: Array.from({ length: ONE_TIME_PREKEYS_PER_UPLOAD_MAX + 1 }, (_, i) => ({ keyId: i, publicKey: b64(randomBytes(32)) })) });
+    assert.equal(tooMany['code'], 'bad_frame');
+    const kpsTooMany = await bob.request({ t: 'keys.upload', keyPackages: Array.from({ length: KEY_PACKAGES_PER_UPLOAD_MAX + 1 }, (_, i) => ({ ref: `r${i}`, data: b64(kpData), signature: b64(new Uint8Array(64)) })) });
+    assert.equal(kpsTooMany['code'], 'bad_frame');
+  });
+
+  test('mailbox: stored while offline, pushed at login and live, deleted on ack, idempotent by clientId', async () => {
+    const { client: carol, session: cs } = await user('mb-carol');
+    const { client: dave } = await user('mb-dave', 'phone');
+    dave.close();
+    const payload = new Uint8Array(randomBytes(200));
+    const a1 = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'phone', clientId: 'w-1', payload: b64(payload) });
+    assert.equal(a1.t, 'ack');
+    const again = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'phone', clientId: 'w-1', payload: b64(payload) });
+    assert.equal(again['mailboxId'], a1['mailboxId'], 'same clientId, same entry');
+    const missing = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'nope', clientId: 'w-2', payload: b64(payload) });
+    assert.equal(missing['code'], 'not_found');
+    const { client: dave2 } = await (async () => {
+      const r = await registered(url, 'mb-dave-other', 'x'); // an unrelated user, to prove mail is per device
+      clients.push(r.client);
+      return r;
+    })();
+    assert.equal(dave2.inbox.filter((f) => f.t === 'mail').length, 0);
+    const back = await (await import('./_v1-client.ts')).loggedIn(url, 'mb-dave', 'phone');
+    clients.push(back.client);
+    const mail = await back.client.waitFor((f) => f.t === 'mail');
+    assert.equal(mail['payload'], b64(payload));
+    assert.deepEqual(mail['from'], { userId: cs.userId, deviceId: cs.deviceId });
+    const live = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'phone', clientId: 'w-3', payload: b64(payload) });
+    assert.equal(live.t, 'ack');
+    const liveMail = await back.client.waitFor((f) => f.t === 'mail' && f['clientId'] === 'w-3');
+    const acked = await back.client.request({ t: 'mailbox.ack', upTo: liveMail['id'] as number });
+    assert.equal(acked['deleted'], 2);
+    assert.ok(MAILBOX_PAGE >= 2);
+  });
+
+  test('typing and receipts reach the other members only; presence follows connections', async () => {
+    const { client: e } = await user('sig-erin');
+    const { client: f } = await user('sig-frank');
+    const room = (await e.createRoom('group', ['sig-frank'])) as Frame & { room: { roomId: string } };
+    const roomId = room.room.roomId;
+    const ack = await e.publish(roomId, 'c1', new Uint8Array([1, 2, 3]));
+    e.send({ t: 'typing', roomId });
+    const typing = await f.waitFor((x) => x.t === 'typing');
+    assert.deepEqual(typing['from'], { userId: 'sig-erin', deviceId: 'dev1' });
+    f.send({ t: 'receipt', roomId, seq: ack['seq'] as number, kind: 'read' });
+    const receipt = await e.waitFor((x) => x.t === 'receipt');
+    assert.equal(receipt['kind'], 'read');
+    assert.equal(receipt['seq'], ack['seq']);
+    f.close();
+    const offline = await e.waitFor((x) => x.t === 'presence' && x['userId'] === 'sig-frank');
+    assert.equal(offline['online'], false);
+  });
+
+});
+
+describe('v1 access-token expiry', () => {
+  let server: ServerProcess;
+  let url: string;
+  const clients: V1Client[] = [];
+  before(async () => {
+    server = await startServerProcess([], { env: { PARLEY_ACCESS_TOKEN_TTL_S: '2' } });
+    url = `ws://127.0.0.1:${server.port}/v1`;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+  async function user(id: string, device = 'dev1'): Promise<{ client: V1Client; session: SessionFrame }> {
+    const r = await registered(url, id, device);
+    clients.push(r.client);
+    return r;
+  }
+
+  test('a connection closes with 4001 when its access token expires; the refresh token still works once', async () => {
+    const { client, session } = await user('exp-gina');
+    assert.equal(session.expiresIn, 2);
+    const closed = await client.closed;
+    assert.equal(closed.code, 4001);
+    const again = await authed(url, session.accessToken as string).catch((e: Error) => e);
+    assert.ok(again instanceof Error, 'an expired access token is refused');
+    const { V1Client } = await import('./_v1-client.ts');
+    const c = await V1Client.connect(url, 'refresher');
+    clients.push(c);
+    await c.hello();
+    const r = await c.refresh(session.refreshToken as string);
+    assert.equal(r.t, 'session');
+    const c2 = await V1Client.connect(url, 'refresher-2');
+    clients.push(c2);
+    await c2.hello();
+    assert.equal((await c2.refresh(session.refreshToken as string))['code'], 'invalid_credentials', 'a refresh token is single-use');
+  });
+});
+
+describe('v1 on PostgreSQL (DATABASE_URL)', () => {
+  const adminUrl = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const dbName = `parley_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
+  let available = true;
+  before(async () => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    try {
+      await c.connect();
+      await c.query(`CREATE DATABASE ${dbName}`);
+    } catch (e) {
+      available = false;
+      if (process.env['CI'] === 'true') throw e;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  });
+  after(async () => {
+    if (!available) return;
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await c.end();
+  });
+
+  test('register, room, publish, deliver, restart, resume — all stored in PostgreSQL', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
+    const server = await startServerProcess([], { env: { DATABASE_URL: dbUrl } });
+    try {
+      assert.equal(server.logs.find((l) => l.msg === 'parley server listening')?.['storage'], 'postgres');
+      const url = `ws://127.0.0.1:${server.port}/v1`;
+      const { client: a, session } = await registered(url, 'pg-alice');
+      const { client: b } = await registered(url, 'pg-bob');
+      const room = (await a.createRoom('direct', ['pg-bob'])) as Frame & { room: { roomId: string } };
+      const roomId = room.room.roomId;
+      const acks = [];
+      for (let i = 0; i < 20; i++) acks.push(a.publish(roomId, `m${i}`, new TextEncoder().encode(`body-${i}`)));
+      const seqs = (await Promise.all(acks)).map((x) => x['seq'] as number);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+      // Bob joined at seq 2 (his own member-added event); he gets everything from there, live, in order.
+      const got = await b.takeMsgs(roomId, 21);
+      assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 21 }, (_, i) => i + 2));
+      a.close();
+      b.close();
+      await server.stop();
+      const again = await startServerProcess([], { env: { DATABASE_URL: dbUrl }, dataDir: server.dataDir });
+      try {
+        const { client } = await authed(`ws://127.0.0.1:${again.port}/v1`, session.accessToken as string);
+        const synced = await client.sync({});
+        assert.equal(synced.entries.filter((m) => m.roomId === roomId).length, 22);
+        client.close();
+      } finally {
+        await again.stop();
+        again.cleanup();
+      }
+    } finally {
+      server.cleanup();
+    }
+  });
+});
