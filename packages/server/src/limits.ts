@@ -69,6 +69,9 @@ export const SYNC_ENTRIES_PER_ROOM_MAX = 1000;
 /** Pending mailbox entries per device. */
 export const MAILBOX_MAX = 1000;
 
+/** Rooms whose member sets are cached in memory (oldest evicted first). */
+export const MEMBERS_CACHE_MAX = 100_000;
+
 /** Length of the nonce in a login challenge. */
 export const CHALLENGE_BYTES = 32;
 

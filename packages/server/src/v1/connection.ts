@@ -24,6 +24,8 @@ import {
   ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
   UNAUTHENTICATED_LIFETIME_MS,
+  MAILBOX_MAX,
+  MAILBOX_PAYLOAD_BYTES_MAX,
 } from '../limits.ts';
 import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame } from './frames.ts';
@@ -204,7 +206,19 @@ export class V1Connection implements Conn {
       t: 'welcome',
       ...(f.id !== undefined && { re: f.id }),
       version: Math.max(...common),
-      limits: { frameBytes: FRAME_BYTES_MAX, bodyBytes: BODY_BYTES_MAX, messagesPerSecond: MESSAGES_PER_SECOND, historyPage: HISTORY_PAGE_MAX, roomsPerUser: ROOMS_PER_USER_MAX },
+      limits: {
+        frameBytes: FRAME_BYTES_MAX,
+        bodyBytes: BODY_BYTES_MAX,
+        messagesPerSecond: MESSAGES_PER_SECOND,
+        framesPerSecond: FRAMES_PER_SECOND,
+        historyPage: HISTORY_PAGE_MAX,
+        syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
+        roomsPerUser: ROOMS_PER_USER_MAX,
+        roomMembers: ROOM_MEMBERS_MAX,
+        mailbox: MAILBOX_MAX,
+        mailboxPayloadBytes: MAILBOX_PAYLOAD_BYTES_MAX,
+        unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
+      },
     });
   }
 
@@ -316,15 +330,29 @@ export class V1Connection implements Conn {
     this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(roomId) } });
   }
 
-  /** Apply a membership change, then append its event to the room log and deliver it in order. */
+  /**
+   * Apply a membership change, then queue its event in the room log. Changes
+   * to one room are serialised; the new member set is computed and cached
+   * and the event queued in the same synchronous step after the store is
+   * updated, so no message can slip between the change and its event.
+   */
   async #changeMembership(roomId: string, me: { userId: string; deviceId: string }, userId: string, role: 'owner' | 'admin' | 'member' | null, kind: 'member-added' | 'member-removed' | 'role-changed'): Promise<void> {
-    if (role === null) await this.#d.storage.removeMember(roomId, userId);
-    else await this.#d.storage.setMember(roomId, { userId, role });
-    this.#d.hub.invalidateMembers(roomId);
-    const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
-    const clientId = `ev-${randomBytes(12).toString('base64url')}`;
-    // A removed member still learns of its removal; a new member sees its addition.
-    await this.#d.hub.appendAndDeliver(roomId, { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() }, undefined, role === null ? [userId] : []);
+    const hub = this.#d.hub;
+    const event = await hub.inRoomOrder(`members:${roomId}`, async () => {
+      const before = await hub.members(roomId);
+      if (role === null) await this.#d.storage.removeMember(roomId, userId);
+      else await this.#d.storage.setMember(roomId, { userId, role });
+      const after = new Set(before);
+      if (role === null) after.delete(userId);
+      else after.add(userId);
+      hub.setMembers(roomId, after);
+      // A removed member still learns of its removal; a new member sees its addition.
+      const recipients = role === null ? new Set([...after, userId]) : after;
+      const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
+      const clientId = `ev-${randomBytes(12).toString('base64url')}`;
+      return { done: hub.appendAndDeliver(roomId, { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() }, recipients) };
+    });
+    await event.done;
   }
 
   async #role(roomId: string, userId: string): Promise<'owner' | 'admin' | 'member' | null> {
@@ -387,7 +415,7 @@ export class V1Connection implements Conn {
     // this one commits, so a pipelining client's messages share one durable
     // commit. Acks still leave in order (appends complete in call order).
     const done = this.#d.hub
-      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, this)
+      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, members, this)
       .then(
         ({ entry, duplicate }) => {
           if (!duplicate) {

@@ -12,6 +12,7 @@
 import type { WebSocket } from 'ws';
 import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
 import type { Delivery, FanOut } from '../fanout/types.ts';
+import { MEMBERS_CACHE_MAX } from '../limits.ts';
 
 export interface Conn {
   readonly connId: number;
@@ -97,13 +98,28 @@ export class Hub {
     let m = this.#members.get(roomId);
     if (m === undefined) {
       m = new Set((await this.#storage.listMembers(roomId)).map((x) => x.userId));
-      this.#members.set(roomId, m);
+      // Unknown rooms (ids made up by a client) are not cached, so they cannot grow memory.
+      if (m.size > 0) this.#cacheMembers(roomId, m);
     }
     return m;
   }
 
+  #cacheMembers(roomId: string, m: Set<string>): void {
+    this.#members.delete(roomId);
+    this.#members.set(roomId, m);
+    if (this.#members.size > MEMBERS_CACHE_MAX) {
+      const oldest = this.#members.keys().next();
+      if (oldest.done !== true) this.#members.delete(oldest.value);
+    }
+  }
+
   invalidateMembers(roomId: string): void {
     this.#members.delete(roomId);
+  }
+
+  /** Replace the cached member set (after a change this node made). Cached sets are never mutated: they are snapshots. */
+  setMembers(roomId: string, members: ReadonlySet<string>): void {
+    this.#cacheMembers(roomId, members as Set<string>);
   }
 
   /** Run `task` after every earlier task of the same room (per-room ordering). */
@@ -130,15 +146,14 @@ export class Hub {
    * order. When storage commits appends in call order, the append starts at
    * once (so concurrent publishes share one durable commit) and only the
    * deliveries are chained; otherwise appends are serialised per room.
-   * `extraRecipients` also receive it (a member being removed).
+   *
+   * `recipients` is the membership snapshot taken when the entry was queued:
+   * an entry goes to exactly the users who were members at its place in the
+   * log, however membership changes while it commits.
    */
-  appendAndDeliver(roomId: string, input: RoomEntryInput, skip?: Conn, extraRecipients: readonly string[] = []): Promise<AppendResult> {
-    const deliver = async (r: AppendResult): Promise<AppendResult> => {
-      if (!r.duplicate) {
-        const users = new Set(await this.members(roomId));
-        for (const u of extraRecipients) users.add(u);
-        this.deliver(users, JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), skip);
-      }
+  appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn): Promise<AppendResult> {
+    const deliver = (r: AppendResult): AppendResult => {
+      if (!r.duplicate) this.deliver(recipients, JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), skip);
       return r;
     };
     const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
