@@ -22,9 +22,12 @@ function walk(dir, out) {
 }
 
 const files = [];
-for (const root of ['packages', 'apps']) {
+// The pure-JS backend only changes code running in the test process itself;
+// server tests drive separate server processes, so --pure runs the crypto suite.
+for (const root of pure ? ['packages/themis'] : ['packages', 'apps']) {
   if (!existsSync(root)) continue;
-  for (const pkg of readdirSync(root)) {
+  const pkgs = root.includes('/') ? [''] : readdirSync(root);
+  for (const pkg of pkgs) {
     const t = join(root, pkg, 'dist', 'test');
     if (existsSync(t)) walk(t, files);
   }
