@@ -436,13 +436,18 @@ export class V1Connection implements Conn {
   async #onSync(f: Frame<'sync'>, me: { userId: string }): Promise<void> {
     const rooms = await this.#d.storage.listRoomsOf(me.userId);
     const result: Record<string, number> = {};
+    const more: string[] = [];
     for (const r of rooms) {
       const after = f.rooms[r.roomId] ?? 0;
       const entries = await this.#d.storage.readAfter(r.roomId, after, SYNC_ENTRIES_PER_ROOM_MAX);
       for (const e of entries) this.#send({ t: 'msg', ...entryFrame(e) });
       result[r.roomId] = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
+      if (entries.length === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
+      // Storage reads are synchronous on SQLite: yield between rooms so one
+      // large sync cannot hold the event loop (and new connections) hostage.
+      if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result });
+    this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
   }
 
   async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
