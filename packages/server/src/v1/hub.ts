@@ -81,13 +81,16 @@ export class Hub {
   /** Write a delivery to this node's sockets. */
   #deliverLocal(d: Delivery): void {
     const skipId = d.skip !== undefined && d.skip.node === this.#fanout.node ? d.skip.connId : -1;
+    // Encode the frame to bytes once; every recipient gets the same buffer
+    // (a string would be re-encoded per socket).
+    const bytes = Buffer.from(d.frame, 'utf8');
     let n = 0;
     for (const u of d.users) {
       const set = this.#byUser.get(u);
       if (set === undefined) continue;
       for (const c of set) {
         if (c.connId === skipId || c.ws.readyState !== 1 || (d.device !== undefined && c.deviceId !== d.device)) continue;
-        c.ws.send(d.frame);
+        c.ws.send(bytes, { binary: false });
         n++;
       }
     }
