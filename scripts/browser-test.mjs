@@ -284,7 +284,7 @@ async function bundle(fixtures, outDir, tmp) {
     const t0 = Date.now();
     const res = await build({
       configFile: false,
-      envFile: false,
+      envDir: false,
       root: join(ROOT, 'scripts'),
       cacheDir: join(tmp, 'vite-cache'),
       publicDir: false,
