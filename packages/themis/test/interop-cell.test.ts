@@ -114,8 +114,13 @@ describe('Secure Cell Token Protect', () => {
       for (const [what, ctx] of wrongContexts(c.context)) {
         bothReject(what, () => ours.decrypt(data, token, ctx), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
       }
-      const otherToken = ours.encrypt(other, c.context).token;
-      bothReject('token of another message', () => ours.decrypt(data, otherToken, c.context), () => theirs.decrypt(data, otherToken, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      const o = ours.encrypt(other, c.context);
+      // With 1-byte messages the two ciphertexts coincide 1 time in 256; the
+      // other token then legitimately authenticates this data (GCM tags cover
+      // the ciphertext, not the plaintext) on both implementations.
+      if (!sameBytes(o.data, data)) {
+        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      }
     });
 
     test(`peer → ours: ${c.name}`, () => {
@@ -129,8 +134,10 @@ describe('Secure Cell Token Protect', () => {
       for (const [what, ctx] of wrongContexts(c.context)) {
         bothReject(what, () => ours.decrypt(data, token, ctx), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
       }
-      const otherToken: Uint8Array = peerOk('peer encrypt', () => theirs.encrypt(other, ...ctxArgs(c.context)).token);
-      bothReject('token of another message', () => ours.decrypt(data, otherToken, c.context), () => theirs.decrypt(data, otherToken, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      const o = peerOk('peer encrypt', () => theirs.encrypt(other, ...ctxArgs(c.context))) as { data: Uint8Array; token: Uint8Array };
+      if (!sameBytes(o.data, data)) {
+        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      }
     });
   }
 });
@@ -292,3 +299,7 @@ describe('Secure Cell Seal (passphrase)', () => {
     });
   });
 });
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
