@@ -24,7 +24,7 @@ import { TokenIssuer } from './v1/auth.ts';
 import { CLOSE_V1, V1Connection } from './v1/connection.ts';
 import { Hub } from './v1/hub.ts';
 import { InProcessFanOut } from './fanout/in-process.ts';
-import { FailureWindow } from './v1/token-bucket.ts';
+import { FailureWindow } from './rate-limit.ts';
 import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
 import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
 

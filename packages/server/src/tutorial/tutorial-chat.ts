@@ -13,6 +13,8 @@
  */
 import type { WebSocket } from 'ws';
 import { SecureSession, PublicKey, ThemisError, type KeyPair } from '@parley/themis';
+import { equalBytes } from '@parley/themis/hazmat';
+import { TokenBucket } from '../rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import {
@@ -46,8 +48,7 @@ interface Client {
   publicKey: PublicKey | null;
   session: SecureSession | null;
   invalid: number;
-  tokens: number;
-  lastRefill: number;
+  lines: TokenBucket;
   timer: NodeJS.Timeout | null;
 }
 
@@ -82,7 +83,7 @@ export class TutorialChat {
       ws.close(CLOSE.TRY_AGAIN_LATER, 'server full');
       return;
     }
-    const c: Client = { ws, phase: 'hello', name: '', publicKey: null, session: null, invalid: 0, tokens: TUTORIAL_LINES_PER_SECOND, lastRefill: Date.now(), timer: null };
+    const c: Client = { ws, phase: 'hello', name: '', publicKey: null, session: null, invalid: 0, lines: new TokenBucket(TUTORIAL_LINES_PER_SECOND), timer: null };
     this.#all.add(c);
     this.#metrics.connections.inc({ protocol: PROTOCOL });
     c.timer = setTimeout(() => this.#close(c, CLOSE.POLICY, 'handshake timeout'), UNAUTHENTICATED_LIFETIME_MS);
@@ -136,7 +137,7 @@ export class TutorialChat {
     }
     const existing = this.#byName.get(hello.name);
     if (existing !== undefined) {
-      if (!sameBytes(existing.publicKey, key)) {
+      if (existing.publicKey === null || !equalBytes(existing.publicKey, key)) {
         this.#log.info({ client: hello.name }, 'name already connected with a different key; refused');
         this.#close(c, CLOSE.POLICY, 'name in use');
         return;
@@ -146,7 +147,7 @@ export class TutorialChat {
     c.name = hello.name;
     c.publicKey = key;
     const nameBytes = hello.nameBytes;
-    c.session = new SecureSession(SERVER_ID, this.#keyPair.privateKey, (id) => (sameBytes(id, nameBytes) ? key : null));
+    c.session = new SecureSession(SERVER_ID, this.#keyPair.privateKey, (id) => (equalBytes(id, nameBytes) ? key : null));
     c.phase = 'handshake';
     this.#byName.set(c.name, c);
     this.#log.info({ client: c.name }, 'tutorial client announced');
@@ -185,7 +186,7 @@ export class TutorialChat {
       this.#invalid(c, 'chat frame is not base64');
       return;
     }
-    if (!this.#takeToken(c)) {
+    if (!c.lines.take()) {
       this.#invalid(c, 'rate limit');
       return;
     }
@@ -211,15 +212,6 @@ export class TutorialChat {
     }
     this.#metrics.deliveries.inc({ protocol: PROTOCOL }, delivered);
     this.#metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
-  }
-
-  #takeToken(c: Client): boolean {
-    const now = Date.now();
-    c.tokens = Math.min(TUTORIAL_LINES_PER_SECOND, c.tokens + ((now - c.lastRefill) / 1000) * TUTORIAL_LINES_PER_SECOND);
-    c.lastRefill = now;
-    if (c.tokens < 1) return false;
-    c.tokens -= 1;
-    return true;
   }
 
   #invalid(c: Client, why: string): void {
@@ -251,10 +243,4 @@ export class TutorialChat {
   closeAll(code: number = CLOSE.GOING_AWAY, reason = 'server shutting down'): void {
     for (const c of [...this.#all]) this.#close(c, code, reason);
   }
-}
-
-function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
-  if (a === null || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

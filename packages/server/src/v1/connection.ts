@@ -30,7 +30,7 @@ import {
 import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame } from './frames.ts';
 import { entryFrame, type Conn } from './hub.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
 import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';

@@ -10,7 +10,7 @@ import type { Storage } from '../storage/types.ts';
 import type { TokenIssuer } from './auth.ts';
 import type { ErrorCode } from './frames.ts';
 import type { Hub } from './hub.ts';
-import type { FailureWindow } from './token-bucket.ts';
+import type { FailureWindow } from '../rate-limit.ts';
 
 export interface V1Deps {
   storage: Storage;

@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
 import type { Delivery, FanOut } from '../fanout/types.ts';
 import { MEMBERS_CACHE_MAX } from '../limits.ts';
+import { b64 } from './context.ts';
 
 export interface Conn {
   readonly connId: number;
@@ -180,7 +181,7 @@ export function entryFrame(e: RoomEntry): Record<string, unknown> {
     kind: e.kind,
     from: { userId: e.senderUserId, deviceId: e.senderDeviceId },
     clientId: e.clientId,
-    body: Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength).toString('base64'),
+    body: b64(e.body),
     ts: e.createdAt,
   };
 }
