@@ -23,8 +23,8 @@ function walk(dir, out) {
 
 const files = [];
 // The pure-JS backend only changes code running in the test process itself;
-// server tests drive separate server processes, so --pure runs the crypto suite.
-for (const root of pure ? ['packages/themis'] : ['packages', 'apps']) {
+// server tests drive separate server processes, so --pure runs the crypto suites (themis, protocol).
+for (const root of pure ? ['packages/themis', 'packages/protocol'] : ['packages', 'apps']) {
   if (!existsSync(root)) continue;
   const pkgs = root.includes('/') ? [''] : readdirSync(root);
   for (const pkg of pkgs) {
