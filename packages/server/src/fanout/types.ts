@@ -11,8 +11,8 @@
  */
 
 export interface Delivery {
-  /** Users whose connected devices receive the frame. */
-  users: readonly string[];
+  /** Users whose connected devices receive the frame (a broker serialises it as an array). */
+  users: Iterable<string>;
   /** Only this device of the (single) user, for mailbox deliveries. */
   device?: string;
   /** The serialised outgoing frame. */

@@ -11,7 +11,7 @@
  *
  * Concurrency: better-sqlite3 is synchronous, so within this process every
  * method runs to completion before the next starts; multi-step operations
- * (append, mailbox enqueue, batch inserts) are still wrapped in
+ * (append batches, mailbox enqueue, batch inserts) are still wrapped in
  * `BEGIN IMMEDIATE` transactions, which take the database write lock up
  * front and so also stay correct if another process opens the same file.
  * Every method is `async` only to fit the port: results are already there.
@@ -22,6 +22,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Checkpointer } from './sqlite-checkpointer.ts';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
 import {
   DEVICE_COLUMNS,
@@ -91,6 +92,7 @@ export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
   /** Prepared statements by SQL text (prepared on first use: tables must exist first). */
   readonly #statements = new Map<string, Database.Statement<Param[]>>();
+  readonly #checkpointer: Checkpointer;
 
   /** Opens (creating if needed) `dir/parley.db`. Call `migrate()` before anything else. */
   constructor(dir: string) {
@@ -103,6 +105,10 @@ export class SqliteStorage implements Storage {
     }
     this.#db.pragma('synchronous = FULL');
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Checkpoints run in a worker thread (sqlite-checkpointer.ts), never
+    // inside a commit on the event loop.
+    this.#db.pragma('wal_autocheckpoint = 0');
+    this.#checkpointer = new Checkpointer(join(dir, SQLITE_FILE_NAME));
   }
 
   #stmt(sql: string): Database.Statement<Param[]> {
@@ -155,12 +161,17 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  async close(): Promise<void> {
-    if (!this.#db.open) return;
-    // Commit appends already accepted before closing.
-    this.#flushAppends();
-    this.#statements.clear();
-    this.#db.close();
+  #closed: Promise<void> | null = null;
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      // Commit appends already accepted before closing.
+      this.#flushAppends();
+      await this.#checkpointer.stop();
+      this.#statements.clear();
+      this.#db.close();
+    })();
+    return this.#closed;
   }
 
   // ---- users and devices ----
@@ -331,14 +342,27 @@ export class SqliteStorage implements Storage {
   /**
    * Group commit: appends made in the same event-loop turn are written in one
    * transaction — one fsync for the batch instead of one per message — in
-   * call order, each inside its own savepoint so one failure does not undo
-   * the others. Every promise resolves only after the batch is durable.
+   * call order, and every promise settles only after the batch is durable.
+   *
+   * One INSERT per entry: the next seq comes from an in-memory counter per
+   * room (read from `rooms.last_seq` on first use), a repeated client id is
+   * caught by the UNIQUE index (then the stored entry is returned), and
+   * `rooms.last_seq` is written once per room per batch. A failing INSERT
+   * undoes only itself (SQLite's statement-level ABORT), so one bad entry
+   * does not fail the batch. If the commit fails, every entry of the batch
+   * fails and the counters are reloaded from the database.
+   *
+   * The counters assume this process is the file's only writer (one
+   * `parley serve` per data directory); if another writer took seqs
+   * meanwhile, the INSERT hits the primary key, the counter is reloaded and
+   * the entry retried once — never a gap or a reused seq.
    */
   readonly appendsInCallOrder = true;
   #appendQueue: { roomId: string; input: RoomEntryInput; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[] = [];
   #appendScheduled = false;
+  readonly #lastSeq = new Map<string, number>();
 
-  async append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+  append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#appendQueue.push({ roomId, input, resolve, reject });
       if (!this.#appendScheduled) {
@@ -350,49 +374,54 @@ export class SqliteStorage implements Storage {
 
   #flushAppends(): void {
     this.#appendScheduled = false;
-    const batch = this.#appendQueue.splice(0);
+    const batch = this.#appendQueue;
     if (batch.length === 0) return;
-    let results: ({ ok: true; r: AppendResult } | { ok: false; e: unknown })[];
+    this.#appendQueue = [];
+    const results: (AppendResult | { error: unknown })[] = new Array(batch.length);
+    const touched = new Set<string>();
     try {
-      results = this.#tx(() =>
-        batch.map((item) => {
+      this.#tx(() => {
+        for (let i = 0; i < batch.length; i++) {
+          const item = batch[i] as (typeof batch)[number];
           try {
-            // A nested transaction is a savepoint in better-sqlite3.
-            return { ok: true as const, r: this.#db.transaction(() => this.#appendOne(item.roomId, item.input))() };
-          } catch (e) {
-            return { ok: false as const, e };
+            const r = this.#appendOne(item.roomId, item.input);
+            if (!r.duplicate) touched.add(item.roomId);
+            results[i] = r;
+          } catch (error) {
+            results[i] = { error };
           }
-        }),
-      );
+        }
+        for (const roomId of touched) this.#run('UPDATE rooms SET last_seq = ? WHERE room_id = ?', this.#lastSeq.get(roomId) ?? 0, roomId);
+      });
     } catch (e) {
+      for (const roomId of touched) this.#lastSeq.delete(roomId);
       for (const item of batch) item.reject(e);
       return;
     }
-    results.forEach((res, i) => {
-      const item = batch[i];
-      if (item === undefined) return;
-      if (res.ok) item.resolve(res.r);
-      else item.reject(res.e);
-    });
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i] as (typeof batch)[number];
+      const r = results[i] as AppendResult | { error: unknown };
+      if ('error' in r) item.reject(r.error);
+      else item.resolve(r);
+    }
   }
 
-  #appendOne(roomId: string, input: RoomEntryInput): AppendResult {
-    const existing = this.#get<EntryRow>(
-      `SELECT ${ENTRY_COLUMNS} FROM room_entries
-       WHERE room_id = ? AND sender_user_id = ? AND sender_device_id = ? AND client_id = ?`,
-      roomId, input.senderUserId, input.senderDeviceId, input.clientId,
-    );
-    if (existing) return { entry: toEntry(existing), duplicate: true };
-    // The counter bump and the insert commit together or not at all, under
-    // the database write lock: seqs are 1, 2, 3, … with no gaps.
-    const bumped = this.#get<{ seq: number }>(
-      'UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = ? RETURNING last_seq AS seq',
-      roomId,
-    );
-    if (!bumped) throw unknownRoom(roomId);
+  #loadLastSeq(roomId: string): number {
+    const row = this.#get<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = ?', roomId);
+    if (row === undefined) throw unknownRoom(roomId);
+    // max(seq) as well: covers entries another writer committed without the
+    // counter (it is written in the same transaction, so normally equal).
+    const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_entries WHERE room_id = ?', roomId)?.seq ?? 0;
+    const seq = Math.max(row.seq, max);
+    this.#lastSeq.set(roomId, seq);
+    return seq;
+  }
+
+  #appendOne(roomId: string, input: RoomEntryInput, retried = false): AppendResult {
+    const last = this.#lastSeq.get(roomId) ?? this.#loadLastSeq(roomId);
     const entry: RoomEntry = {
       roomId,
-      seq: bumped.seq,
+      seq: last + 1,
       kind: input.kind,
       senderUserId: input.senderUserId,
       senderDeviceId: input.senderDeviceId,
@@ -400,14 +429,32 @@ export class SqliteStorage implements Storage {
       body: bytes(input.body),
       createdAt: input.createdAt,
     };
-    this.#run(
-      `INSERT INTO room_entries
-         (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
-      entry.createdAt,
+    let changes: number;
+    try {
+      changes = this.#run(
+        `INSERT INTO room_entries
+           (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (room_id, sender_user_id, sender_device_id, client_id) DO NOTHING`,
+        roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
+        entry.createdAt,
+      );
+    } catch (e) {
+      if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw e;
+      this.#loadLastSeq(roomId);
+      return this.#appendOne(roomId, input, true);
+    }
+    if (changes === 1) {
+      this.#lastSeq.set(roomId, entry.seq);
+      return { entry, duplicate: false };
+    }
+    const existing = this.#get<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM room_entries
+       WHERE room_id = ? AND sender_user_id = ? AND sender_device_id = ? AND client_id = ?`,
+      roomId, input.senderUserId, input.senderDeviceId, input.clientId,
     );
-    return { entry, duplicate: false };
+    if (existing === undefined) throw new Error('storage: entry neither inserted nor found');
+    return { entry: toEntry(existing), duplicate: true };
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
@@ -425,6 +472,8 @@ export class SqliteStorage implements Storage {
   }
 
   async lastSeq(roomId: string): Promise<number> {
+    const cached = this.#lastSeq.get(roomId);
+    if (cached !== undefined) return cached;
     return this.#get<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = ?', roomId)?.seq ?? 0;
   }
 

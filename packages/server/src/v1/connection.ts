@@ -28,8 +28,9 @@ import {
   MAILBOX_PAYLOAD_BYTES_MAX,
 } from '../limits.ts';
 import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
-import { parseFrame, type ErrorCode, type InboundFrame } from './frames.ts';
+import { parseFrame, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import { entryFrame, type Conn } from './hub.ts';
+import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -62,6 +63,8 @@ export class V1Connection implements Conn {
   readonly #messages = new TokenBucket(MESSAGES_PER_SECOND);
   /** Frames are handled one at a time, in arrival order. */
   #queue: Promise<void> = Promise.resolve();
+  /** Frames whose handling has not finished (0: the next one runs at once). */
+  #queued = 0;
   /** Publishes accepted but not yet acknowledged. */
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -83,14 +86,41 @@ export class V1Connection implements Conn {
         this.#strike();
         return;
       }
-      const text = (data as Buffer).toString('utf8');
-      this.#queue = this.#queue.then(() => this.#handleText(text)).catch((err: unknown) => {
-        this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'v1 handler failed');
-        this.close(CLOSE_V1.INTERNAL, 'internal error');
-      });
+      this.#enqueue((data as Buffer).toString('utf8'));
     });
     ws.on('close', () => this.#forget());
     ws.on('error', () => this.#forget());
+  }
+
+  /**
+   * Handle frames strictly in order. A handler that finishes synchronously
+   * (a publish to a room whose members are cached) costs no promise; one
+   * that awaits makes the following frames wait behind it.
+   */
+  #enqueue(text: string): void {
+    if (this.#queued === 0) {
+      let r: void | Promise<void>;
+      try {
+        r = this.#handleText(text);
+      } catch (err) {
+        this.#failed(err);
+        return;
+      }
+      if (r === undefined) return;
+      this.#queued++;
+      this.#queue = r.catch((err: unknown) => this.#failed(err)).finally(() => void this.#queued--);
+      return;
+    }
+    this.#queued++;
+    this.#queue = this.#queue
+      .then(() => this.#handleText(text))
+      .catch((err: unknown) => this.#failed(err))
+      .finally(() => void this.#queued--);
+  }
+
+  #failed(err: unknown): void {
+    this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'v1 handler failed');
+    this.close(CLOSE_V1.INTERNAL, 'internal error');
   }
 
   #send(obj: Record<string, unknown>): void {
@@ -98,7 +128,7 @@ export class V1Connection implements Conn {
   }
 
   #sendRaw(frame: string): void {
-    if (this.ws.readyState === 1) this.ws.send(frame);
+    sendText(this.ws, frame);
   }
 
   #ctx(me: Me): HandlerContext {
@@ -120,7 +150,7 @@ export class V1Connection implements Conn {
     if (this.#invalid >= INVALID_FRAMES_MAX) this.close(CLOSE_V1.POLICY, 'too many invalid frames');
   }
 
-  async #handleText(text: string): Promise<void> {
+  #handleText(text: string): void | Promise<void> {
     if (this.#phase === 'closed') return;
     const parsed = parseFrame(text);
     if (!parsed.ok) {
@@ -406,16 +436,21 @@ export class V1Connection implements Conn {
 
   // ---------------------------------------------------------------- messages
 
-  async #onPublish(f: Frame<'publish'>, me: { userId: string; deviceId: string }): Promise<void> {
+  #onPublish(f: PublishFrame, me: Me): void | Promise<void> {
     if (!this.#messages.take()) return this.#error(f.id, 'rate_limited', 'too many messages per second');
-    const members = await this.#d.hub.members(f.roomId);
+    const members = this.#d.hub.cachedMembers(f.roomId);
+    if (members === undefined) return this.#d.hub.members(f.roomId).then((m) => this.#publishTo(f, me, m));
+    this.#publishTo(f, me, members);
+  }
+
+  #publishTo(f: PublishFrame, me: Me, members: ReadonlySet<string>): void {
     if (!members.has(me.userId)) return this.#error(f.id, 'forbidden', 'not a member of this room');
     const started = process.hrtime.bigint();
     // Not awaited: the next frame (often the next publish) is handled while
     // this one commits, so a pipelining client's messages share one durable
     // commit. Acks still leave in order (appends complete in call order).
     const done = this.#d.hub
-      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, members, this)
+      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, members, this, f.bodyB64)
       .then(
         ({ entry, duplicate }) => {
           if (!duplicate) {

@@ -14,6 +14,7 @@ import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from '../storag
 import type { Delivery, FanOut } from '../fanout/types.ts';
 import { MEMBERS_CACHE_MAX } from '../limits.ts';
 import { b64 } from './context.ts';
+import { PrebuiltFrame } from './prebuilt-frame.ts';
 
 export interface Conn {
   readonly connId: number;
@@ -71,7 +72,7 @@ export class Hub {
 
   /** Deliver one prebuilt frame to every connection of `userIds` on every node, except `skip`. */
   deliver(userIds: Iterable<string>, frame: string, skip?: Conn): void {
-    this.#fanout.publish({ users: [...userIds], frame, ...(skip !== undefined && { skip: { node: this.#fanout.node, connId: skip.connId } }) });
+    this.#fanout.publish({ users: userIds, frame, ...(skip !== undefined && { skip: { node: this.#fanout.node, connId: skip.connId } }) });
   }
 
   /** Deliver a frame to one device of one user (mailbox), wherever it is connected. */
@@ -82,20 +83,24 @@ export class Hub {
   /** Write a delivery to this node's sockets. */
   #deliverLocal(d: Delivery): void {
     const skipId = d.skip !== undefined && d.skip.node === this.#fanout.node ? d.skip.connId : -1;
-    // Encode the frame to bytes once; every recipient gets the same buffer
-    // (a string would be re-encoded per socket).
-    const bytes = Buffer.from(d.frame, 'utf8');
+    // Framed once; every recipient socket gets the same bytes.
+    let frame: PrebuiltFrame | null = null;
     let n = 0;
     for (const u of d.users) {
       const set = this.#byUser.get(u);
       if (set === undefined) continue;
       for (const c of set) {
-        if (c.connId === skipId || c.ws.readyState !== 1 || (d.device !== undefined && c.deviceId !== d.device)) continue;
-        c.ws.send(bytes, { binary: false });
-        n++;
+        if (c.connId === skipId || (d.device !== undefined && c.deviceId !== d.device)) continue;
+        frame ??= new PrebuiltFrame(d.frame);
+        if (frame.sendTo(c.ws)) n++;
       }
     }
     if (n > 0) this.#onDelivered(n);
+  }
+
+  /** The cached member set of a room, if cached (a snapshot: never mutated). */
+  cachedMembers(roomId: string): ReadonlySet<string> | undefined {
+    return this.#members.get(roomId);
   }
 
   async members(roomId: string): Promise<Set<string>> {
@@ -147,30 +152,41 @@ export class Hub {
 
   /**
    * Append an entry and deliver it, with deliveries leaving in sequence
-   * order. When storage commits appends in call order, the append starts at
-   * once (so concurrent publishes share one durable commit) and only the
-   * deliveries are chained; otherwise appends are serialised per room.
+   * order. When storage commits appends in call order (SQLite) nothing needs
+   * chaining; otherwise (PostgreSQL) appends are serialised per room.
    *
    * `recipients` is the membership snapshot taken when the entry was queued:
    * an entry goes to exactly the users who were members at its place in the
-   * log, however membership changes while it commits.
+   * log, however membership changes while it commits. `bodyB64` is the
+   * body as the publisher sent it (validated base64 of the same bytes), so
+   * it need not be encoded again.
    */
-  appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn): Promise<AppendResult> {
+  appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn, bodyB64?: string): Promise<AppendResult> {
     const deliver = (r: AppendResult): AppendResult => {
-      if (!r.duplicate) this.deliver(recipients, JSON.stringify({ t: 'msg', ...entryFrame(r.entry) }), skip);
+      if (!r.duplicate) this.deliver(recipients, msgFrame(r.entry, bodyB64), skip);
       return r;
     };
-    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
-    let run: Promise<AppendResult>;
     if (this.#storage.appendsInCallOrder) {
-      const appended = this.#storage.append(roomId, input);
-      run = prev.then(() => appended).then(deliver);
-    } else {
-      run = prev.then(() => this.#storage.append(roomId, input)).then(deliver);
+      // Appends commit — and their promises settle — in call order, so the
+      // deliveries already leave in sequence order: no per-room chain, and
+      // concurrent publishes share one durable commit.
+      return this.#storage.append(roomId, input).then(deliver);
     }
+    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
+    const run = prev.then(() => this.#storage.append(roomId, input)).then(deliver);
     this.#setTail(roomId, run);
     return run;
   }
+}
+
+/**
+ * The serialised `msg` frame for a room entry: the fields of `entryFrame`,
+ * in its order, written without a generic serialiser walking the body
+ * (base64 never needs escaping; the strings are escaped as JSON).
+ */
+export function msgFrame(e: RoomEntry, bodyB64: string = b64(e.body)): string {
+  const q = JSON.stringify;
+  return `{"t":"msg","roomId":${q(e.roomId)},"seq":${e.seq},"kind":${q(e.kind)},"from":{"userId":${q(e.senderUserId)},"deviceId":${q(e.senderDeviceId)}},"clientId":${q(e.clientId)},"body":"${bodyB64}","ts":${e.createdAt}}`;
 }
 
 /** The `msg` frame body for a room entry (without `t`). */

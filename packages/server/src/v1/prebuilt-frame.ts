@@ -1,0 +1,96 @@
+/**
+ * Outgoing v1 frames: built once per message, written to every recipient
+ * socket, and coalesced per socket within one event-loop turn.
+ *
+ * Built once: `ws.send(data)` frames the payload again for each socket (a
+ * header Buffer plus the payload, two chunks under cork/uncork). For a
+ * message going to a thousand sockets that is a thousand identical frames,
+ * and the per-socket work was the largest cost in our profiles
+ * (bench/SERVER-RESULTS.md). Here `ws`'s own framing (`Sender.frame`, what
+ * `ws.send` uses) builds the complete unmasked text frame once, and the same
+ * bytes are written straight to each connection's TCP socket.
+ *
+ * Coalesced: a group commit settles many publishes at once, so one socket
+ * is often owed several frames in the same turn (its acks and other
+ * members' messages). The first write of a turn corks the socket and the
+ * uncork is queued with `process.nextTick`, which runs after the current
+ * promise jobs: all of the turn's frames leave in one `writev` — one system
+ * call instead of one per frame, and no added delay.
+ *
+ * Why writing past `ws` is safe: a server-side `ws` Sender writes each frame
+ * to the socket synchronously unless it is compressing (permessage-deflate)
+ * or reading a `Blob`. Parley's v1 server turns permessage-deflate off and
+ * never sends Blobs, so frames `ws` itself writes (pong, close) are on the
+ * socket in call order, and a frame written here lands between them exactly
+ * as `ws.send` would have put it (`ws`'s own cork/uncork nests inside ours).
+ * If `ws` ever changes shape (no `_socket` or no `Sender.frame`), frames go
+ * through `ws.send` instead.
+ *
+ * @module
+ */
+import WebSocketModule, { type WebSocket } from 'ws';
+
+/** The part of `ws`'s Sender this module uses (public in `ws`, not in @types/ws). */
+interface SenderStatics {
+  frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[];
+}
+
+interface SocketLike {
+  writable: boolean;
+  writableCorked: number;
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+const Sender = (WebSocketModule as unknown as { Sender?: SenderStatics }).Sender;
+
+const OPCODE_TEXT = 1;
+const OPEN = 1;
+
+function socketOf(ws: WebSocket): SocketLike | null {
+  const socket = (ws as unknown as { _socket?: SocketLike })._socket;
+  return socket !== undefined && typeof socket.write === 'function' && typeof socket.cork === 'function' ? socket : null;
+}
+
+const uncork = (socket: SocketLike): void => socket.uncork();
+
+/** A text message framed once, for one or many sockets. */
+export class PrebuiltFrame {
+  /** The UTF-8 payload (for the fallback path). */
+  readonly payload: Buffer;
+  /** The complete frame (header ‖ payload), or null if `ws`'s framing is unavailable. */
+  readonly wire: Buffer | null;
+
+  constructor(text: string) {
+    this.payload = Buffer.from(text, 'utf8');
+    if (Sender === undefined) {
+      this.wire = null;
+      return;
+    }
+    const parts = Sender.frame(this.payload, { fin: true, opcode: OPCODE_TEXT, mask: false, readOnly: true, rsv1: false });
+    this.wire = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  /** Write the frame to one connection. Returns false if it was not open. */
+  sendTo(ws: WebSocket): boolean {
+    if (ws.readyState !== OPEN) return false;
+    const socket = this.wire === null ? null : socketOf(ws);
+    if (socket === null || this.wire === null) {
+      ws.send(this.payload, { binary: false });
+      return true;
+    }
+    if (!socket.writable) return false;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
+    socket.write(this.wire);
+    return true;
+  }
+}
+
+/** Send one text frame to one connection (framed, coalesced like a fan-out frame). */
+export function sendText(ws: WebSocket, text: string): void {
+  new PrebuiltFrame(text).sendTo(ws);
+}

@@ -1,0 +1,92 @@
+// The hand-written `publish` check must accept and produce exactly what the
+// `Publish` schema does, for any input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Publish, parsePublish, parseFrame } from '../src/v1/frames.ts';
+import { BODY_BYTES_MAX } from '../src/limits.ts';
+import { entryFrame, msgFrame } from '../src/v1/hub.ts';
+import type { RoomEntry } from '../src/storage/types.ts';
+
+const idChars = fc.constantFrom(...'abcXYZ019_-.+/= é'.split(''));
+const validId = fc.string({ unit: fc.constantFrom(...'aZ09_-'.split('')), minLength: 1, maxLength: 64 });
+const idLike = fc.oneof({ arbitrary: validId, weight: 12 }, fc.string({ unit: idChars, minLength: 0, maxLength: 70 }), fc.integer(), fc.constant(null), fc.constant(undefined));
+const b64Like = fc.oneof(
+  // Near-misses the decoder might take: base64url, inner padding, whitespace, non-ASCII.
+  fc.constantFrom('QQ==', 'QR==', 'QUI=', 'QUJD', 'Q-I=', 'Q_I=', 'QQ==QQ==', 'A===', '====', 'QUJ', 'QU JD', 'QUJD\n', 'QUJé', '', '=QUJ'),
+  { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b).toString('base64')), weight: 12 },
+  fc.uint8Array({ minLength: 0, maxLength: 40 }).map((b) => Buffer.from(b).toString('base64')),
+  fc.string({ unit: fc.constantFrom(...'AQz+/=\n '.split('')), maxLength: 12 }),
+  fc.integer(),
+);
+
+let accepted = 0;
+function agree(input: unknown): void {
+  const fast = parsePublish(input);
+  const slow = Publish.safeParse(input);
+  if (slow.success) accepted++;
+  // (An explicit `id: undefined` is kept by the schema and dropped by hand: the same frame.)
+  // The fast path also keeps the body's text, which must be what was sent.
+  const defined = (o: object | null) => (o === null ? null : Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'bodyB64')));
+  if (slow.success) assert.deepEqual(defined(fast), defined(slow.data));
+  if (fast !== null) assert.equal(fast.bodyB64, (input as { body: unknown }).body);
+  else assert.equal(fast, null);
+}
+
+test('parsePublish agrees with the Publish schema on arbitrary objects', () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.record({ t: fc.constantFrom('publish', 'publish', 'sync'), id: idLike, roomId: idLike, clientId: idLike, body: b64Like, extra: fc.anything() }, { requiredKeys: ['t', 'roomId', 'clientId', 'body'] }),
+        fc.record({ t: fc.constantFrom('publish', 'sync', 1), id: idLike, roomId: idLike, clientId: idLike, body: b64Like, extra: fc.anything() }, { requiredKeys: [] }),
+      ),
+      agree,
+    ),
+    { numRuns: 3000 },
+  );
+  // The generators must reach both outcomes often enough to mean something.
+  assert.ok(accepted > 300, `only ${accepted} valid publishes generated`);
+});
+
+test('parsePublish agrees with the schema on non-objects and at the body limit', () => {
+  for (const v of [null, 1, 'publish', [], [{ t: 'publish' }], true]) agree(v);
+  const base = { t: 'publish', roomId: 'r1', clientId: 'c1' };
+  for (const n of [0, 1, BODY_BYTES_MAX - 1, BODY_BYTES_MAX, BODY_BYTES_MAX + 1]) {
+    const input = { ...base, body: Buffer.alloc(n, 7).toString('base64') };
+    agree(input);
+    assert.equal(parsePublish(input) !== null, n >= 1 && n <= BODY_BYTES_MAX);
+  }
+  agree({ ...base, id: 'x'.repeat(64), body: 'AA==' });
+  agree({ ...base, id: 'x'.repeat(65), body: 'AA==' });
+});
+
+test('parseFrame reports an invalid publish through the schema', () => {
+  const r = parseFrame(JSON.stringify({ t: 'publish', id: 'q', roomId: 'r1', clientId: 'c1', body: 'not base64!' }));
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.id, 'q');
+    assert.match(r.message, /body/);
+  }
+});
+
+test('msgFrame writes exactly what JSON.stringify of the entry frame would', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        roomId: fc.string(),
+        seq: fc.nat(),
+        kind: fc.constantFrom('message', 'member-added', 'member-removed', 'role-changed'),
+        senderUserId: fc.string(),
+        senderDeviceId: fc.string(),
+        clientId: fc.string({ unit: 'binary' }),
+        body: fc.uint8Array({ maxLength: 64 }),
+        createdAt: fc.nat(),
+      }),
+      (e) => {
+        const expected = JSON.stringify({ t: 'msg', ...entryFrame(e as RoomEntry) });
+        assert.equal(msgFrame(e as RoomEntry), expected);
+        assert.equal(msgFrame(e as RoomEntry, Buffer.from(e.body).toString('base64')), expected);
+      },
+    ),
+  );
+});
