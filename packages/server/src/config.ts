@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ACCESS_TOKEN_TTL_S } from './limits.ts';
 
@@ -26,6 +28,13 @@ export interface ServerConfig {
   accessTokenTtlS: number;
   /** Shared secret (≥ 32 bytes, base64) with which a host application may mint access tokens. Env PARLEY_TRUSTED_TOKEN_SECRET. */
   trustedTokenSecret: Uint8Array | undefined;
+  /**
+   * Public key (EC P-256, Ed25519 or RSA ≥ 2048 bits) with which a host
+   * application may sign access tokens (ES256, EdDSA, RS256/PS256): a PEM
+   * (SPKI) or a JWK, inline or as `@/path/to/file`. Env
+   * PARLEY_TRUSTED_TOKEN_PUBLIC_KEY.
+   */
+  trustedTokenPublicKey: KeyObject | undefined;
 }
 
 export type ConfigInput = Partial<ServerConfig>;
@@ -50,6 +59,27 @@ function trustedSecret(v: string | undefined): Uint8Array | undefined {
   return new Uint8Array(b);
 }
 
+/** Parse a trusted token public key (PEM or JWK, inline or `@file`); refuses private keys and weak ones. */
+export function trustedPublicKey(v: string | undefined): KeyObject | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const text = v.startsWith('@') ? readFileSync(v.slice(1), 'utf8') : v;
+  let key: KeyObject;
+  try {
+    const trimmed = text.trim();
+    key = trimmed.startsWith('{') ? createPublicKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' }) : createPublicKey(trimmed);
+  } catch {
+    throw new Error('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY must be a public key as PEM (SPKI) or JWK');
+  }
+  // createPublicKey also derives a public key from a private one: refuse
+  // that, so a private key is never handed to the server by mistake.
+  if (/PRIVATE KEY/.test(text) || /"d"\s*:/.test(text)) throw new Error('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY must be a public key, not a private key');
+  const t = key.asymmetricKeyType;
+  const d = key.asymmetricKeyDetails;
+  const ok = (t === 'ec' && d?.namedCurve === 'prime256v1') || t === 'ed25519' || (t === 'rsa' && (d?.modulusLength ?? 0) >= 2048);
+  if (!ok) throw new Error('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY must be EC P-256, Ed25519 or RSA of at least 2048 bits');
+  return key;
+}
+
 /** Merge flags over environment over defaults, validating as we go. */
 export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = flags.port ?? envInt(env, 'PARLEY_PORT') ?? envInt(env, 'PORT') ?? 8080;
@@ -65,6 +95,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
+    trustedTokenPublicKey: flags.trustedTokenPublicKey ?? trustedPublicKey(env['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY']),
     accessTokenTtlS: ttl(flags.accessTokenTtlS ?? envInt(env, 'PARLEY_ACCESS_TOKEN_TTL_S') ?? ACCESS_TOKEN_TTL_S),
   };
 }

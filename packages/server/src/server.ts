@@ -71,7 +71,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const v1Deps = {
     storage,
     hub,
-    tokens: new TokenIssuer(loadOrCreateTokenSecret(config.dataDir), config.trustedTokenSecret ?? null, config.accessTokenTtlS),
+    tokens: new TokenIssuer(loadOrCreateTokenSecret(config.dataDir), { secret: config.trustedTokenSecret ?? null, publicKey: config.trustedTokenPublicKey ?? null }, config.accessTokenTtlS),
     log: log.child({ protocol: 'v1' }),
     metrics,
     loginFailures: new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE),

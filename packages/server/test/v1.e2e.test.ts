@@ -10,7 +10,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1392,6 +1392,66 @@ describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_SECRET)', () => {
   test('the logs hold none of the host tokens', () => {
     const logText = JSON.stringify(server.logs) + server.stderr.join('');
     for (const s of secrets) assert.ok(!logText.includes(s), `the logs contain ${s.slice(0, 24)}…`);
+  });
+});
+
+// ================================================================ host tokens, public key
+
+describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_PUBLIC_KEY)', () => {
+  let server: ServerProcess;
+  let url: string;
+  const host = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = host.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const open: V1Client[] = [];
+  const u = 'hosted-pk';
+
+  before(async () => {
+    server = await startServerProcess([], { env: { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: pem } });
+    url = `ws://127.0.0.1:${server.port}/v1`;
+    const r = await registered(url, u, 'web');
+    open.push(r.client);
+    rememberSession(r.session);
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+
+  const inMinutes = (m: number): number => Math.floor(Date.now() / 1000) + m * 60;
+  function mint(key: KeyObject | Uint8Array, alg: string, exp = inMinutes(5), did = 'web'): Promise<string> {
+    return new SignJWT({ did }).setProtectedHeader({ alg, typ: 'JWT' }).setSubject(u).setIssuedAt().setExpirationTime(exp).sign(key).then((t) => {
+      secrets.add(t);
+      return t;
+    });
+  }
+  async function tryAuth(token: string): Promise<{ c: V1Client; f: Frame }> {
+    const c = await V1Client.connect(url, 'host-pk');
+    open.push(c);
+    expectFrame(await c.hello(), 'welcome');
+    return { c, f: await c.auth(token) };
+  }
+
+  test('an ES256 token signed by the host key is accepted and usable', async () => {
+    const { c, f } = await tryAuth(await mint(host.privateKey, 'ES256'));
+    const s = expectFrame<SessionFrame>(f, 'session');
+    assert.equal(s.userId, u);
+    assert.equal(s.deviceId, 'web');
+    const room = roomOf(await c.createRoom('group', []));
+    expectFrame(await c.publish(room.roomId, 'hosted-pk-1', marker('hosted-pk')), 'ack');
+  });
+
+  test('refused: another key, HS256 keyed with the public key (algorithm confusion), alg none, an unknown device', async () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expectError((await tryAuth(await mint(other.privateKey, 'ES256'))).f, 'invalid_credentials', 'another key');
+    expectError((await tryAuth(await mint(new TextEncoder().encode(pem), 'HS256'))).f, 'invalid_credentials', 'HS256 with the public key as secret');
+    const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: u, did: 'web', exp: inMinutes(5) })).toString('base64url')}.`;
+    expectError((await tryAuth(none)).f, 'invalid_credentials', 'alg none');
+    expectError((await tryAuth(await mint(host.privateKey, 'ES256', inMinutes(5), 'phone'))).f, 'invalid_credentials', 'device not registered');
+  });
+
+  test('an expired host token → token_expired', async () => {
+    expectError((await tryAuth(await mint(host.privateKey, 'ES256', Math.floor(Date.now() / 1000) - 5))).f, 'token_expired', 'expired');
   });
 });
 

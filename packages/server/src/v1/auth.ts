@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { createHash, createPublicKey, randomBytes, verify as edVerify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify as edVerify, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { ACCESS_TOKEN_TTL_S } from '../limits.ts';
 
@@ -49,20 +49,44 @@ export interface TokenClaims {
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'expired' | 'invalid' };
 
+/** What a host application may sign access tokens with. */
+export interface TrustedTokenKeys {
+  /** HS256 shared secret. */
+  secret?: Uint8Array | null;
+  /** Public key: EC P-256 (ES256), Ed25519 (EdDSA) or RSA (RS256, PS256). */
+  publicKey?: KeyObject | null;
+}
+
+/** The JWS algorithms a public key is trusted for — fixed by its type, never by the token's header. */
+function algorithmsFor(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'ec':
+      return ['ES256'];
+    case 'ed25519':
+      return ['EdDSA'];
+    case 'rsa':
+      return ['RS256', 'PS256'];
+    default:
+      return [];
+  }
+}
+
 /**
  * Issues and checks access tokens. The server's own tokens are HS256 under a
  * secret kept in the data directory; a host application's tokens are
- * accepted when signed with the configured trusted secret.
+ * accepted when signed with the configured trusted secret or public key.
  */
 export class TokenIssuer {
   readonly #own: Uint8Array;
-  readonly #trusted: Uint8Array | null;
+  readonly #verifiers: { key: Uint8Array | KeyObject; algorithms: string[] }[];
   readonly #ttlS: number;
 
-  constructor(ownSecret: Uint8Array, trustedSecret: Uint8Array | null, ttlS: number = ACCESS_TOKEN_TTL_S) {
+  constructor(ownSecret: Uint8Array, trusted: TrustedTokenKeys = {}, ttlS: number = ACCESS_TOKEN_TTL_S) {
     this.#own = ownSecret;
-    this.#trusted = trustedSecret;
     this.#ttlS = ttlS;
+    this.#verifiers = [{ key: ownSecret, algorithms: ['HS256'] }];
+    if (trusted.secret) this.#verifiers.push({ key: trusted.secret, algorithms: ['HS256'] });
+    if (trusted.publicKey) this.#verifiers.push({ key: trusted.publicKey, algorithms: algorithmsFor(trusted.publicKey) });
   }
 
   async issue(userId: string, deviceId: string, now = Date.now()): Promise<{ token: string; expiresIn: number }> {
@@ -78,9 +102,9 @@ export class TokenIssuer {
   }
 
   async check(token: string): Promise<TokenCheck> {
-    for (const key of this.#trusted === null ? [this.#own] : [this.#own, this.#trusted]) {
+    for (const { key, algorithms } of this.#verifiers) {
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'] });
+        const { payload } = await jwtVerify(token, key, { algorithms });
         const did = payload['did'];
         if (typeof payload.sub !== 'string' || typeof did !== 'string' || typeof payload.exp !== 'number') return { ok: false, reason: 'invalid' };
         return { ok: true, claims: { userId: payload.sub, deviceId: did, expiresAt: payload.exp } };
