@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ACCESS_TOKEN_TTL_S } from './limits.ts';
@@ -66,7 +66,7 @@ export function trustedPublicKey(v: string | undefined): KeyObject | undefined {
   let key: KeyObject;
   try {
     const trimmed = text.trim();
-    key = trimmed.startsWith('{') ? createPublicKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' }) : createPublicKey(trimmed);
+    key = trimmed.startsWith('{') ? createPublicKey({ key: JSON.parse(trimmed) as JsonWebKey, format: 'jwk' }) : createPublicKey(trimmed);
   } catch {
     throw new Error('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY must be a public key as PEM (SPKI) or JWK');
   }
