@@ -78,8 +78,9 @@ export async function register(port, user, device = DEVICE_ID) {
   const ws = await openWs(port, '/v1');
   const s = new JsonSession(ws);
   await s.request({ t: 'hello', versions: [1] });
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const identityKey = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+  // Node 20 can deadlock exporting a freshly generated key as JWK (the export holds the key's mutex while allocating; a GC then finalises the keygen job, which takes the same mutex) — so the public key is encoded by the keygen job itself.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519', { publicKeyEncoding: { format: 'jwk' } });
+  const identityKey = Buffer.from(publicKey.x, 'base64url');
   const { nonce } = await s.request({ t: 'challenge' });
   const msg = Buffer.concat([Buffer.from('parley-register-v1\n'), Buffer.from(nonce, 'base64'), Buffer.from(`${user}\n${device}`)]);
   await s.request({

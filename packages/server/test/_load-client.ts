@@ -17,8 +17,9 @@
  * and without gaps (see `Conn.got`), so that a lost live delivery is caught
  * even though a later sync would repair it.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
+import { generateEd25519 } from './_v1-client.ts';
 import { HISTORY_PAGE_MAX, SYNC_ENTRIES_PER_ROOM_MAX } from '../src/limits.ts';
 
 export interface Frame {
@@ -298,8 +299,8 @@ export class LoadClient {
     this.userId = userId;
     this.#o = options;
     this.#tokens = options.burst;
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const jwk = publicKey.export({ format: 'jwk' });
+    // Public key encoded by the keygen job: see newDeviceKey in _v1-client.ts (a Node 20 deadlock).
+    const { privateKey, publicKey: jwk } = generateEd25519();
     if (typeof jwk.x !== 'string') throw new Error('Ed25519 JWK without x');
     this.#privateKey = privateKey;
     this.identityKeyB64 = Buffer.from(jwk.x, 'base64url').toString('base64');

@@ -8,7 +8,7 @@
  * module-wide key ring so a test can log the same device in again from a new
  * connection.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 
@@ -85,10 +85,16 @@ export interface DeviceKey {
 
 const keyRing = new Map<string, DeviceKey>();
 
+/** An Ed25519 key pair, the public half as JWK encoded by the keygen job (see newDeviceKey). */
+export function generateEd25519(): { privateKey: KeyObject; publicKey: JsonWebKey } {
+  const generate = generateKeyPairSync as unknown as (type: 'ed25519', options: object) => { privateKey: KeyObject; publicKey: JsonWebKey };
+  return generate('ed25519', { publicKeyEncoding: { format: 'jwk' } });
+}
+
 /** A fresh Ed25519 identity key for (userId, deviceId); remembered in the key ring. */
 export function newDeviceKey(userId: string, deviceId: string): DeviceKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const jwk = publicKey.export({ format: 'jwk' });
+  // Node 20 can deadlock exporting a freshly generated key as JWK (the export holds the key's mutex while allocating; a GC then finalises the keygen job, which takes the same mutex) — so the public key is encoded by the keygen job itself.
+  const { privateKey, publicKey: jwk } = generateEd25519();
   if (typeof jwk.x !== 'string') throw new Error('Ed25519 JWK without x');
   const identityKey = new Uint8Array(Buffer.from(jwk.x, 'base64url'));
   if (identityKey.length !== 32) throw new Error(`Ed25519 public key of ${identityKey.length} bytes`);

@@ -1,16 +1,19 @@
 // Settings that refuse bad values at start, before anything listens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, trustedPublicKey } from '../src/config.ts';
 
 test('trusted token public key: PEM, JWK and @file accepted for P-256, Ed25519 and RSA-2048', () => {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-  const ed = generateKeyPairSync('ed25519').publicKey;
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  // Re-imported from PEM: exporting a freshly generated KeyObject as JWK can
+  // deadlock Node 20 (see generateEd25519 in _v1-client.ts).
+  const pem = { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
+  const ec = createPublicKey(generateKeyPairSync('ec', { namedCurve: 'P-256', ...pem }).publicKey);
+  const ed = createPublicKey(generateKeyPairSync('ed25519', pem).publicKey);
+  const rsa = createPublicKey(generateKeyPairSync('rsa', { modulusLength: 2048, ...pem }).publicKey);
   for (const k of [ec, ed, rsa]) {
     const pem = k.export({ type: 'spki', format: 'pem' }).toString();
     assert.equal(trustedPublicKey(pem)?.asymmetricKeyType, k.asymmetricKeyType);
@@ -30,12 +33,13 @@ test('trusted token public key: PEM, JWK and @file accepted for P-256, Ed25519 a
 });
 
 test('trusted token public key: private keys, weak or other curves and garbage are refused', () => {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  assert.throws(() => trustedPublicKey(ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), /not a private key/);
-  assert.throws(() => trustedPublicKey(JSON.stringify(ec.privateKey.export({ format: 'jwk' }))), /not a private key/);
-  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  assert.throws(() => trustedPublicKey(ec.privateKey), /not a private key/);
+  const ecPrivate = createPrivateKey(ec.privateKey);
+  assert.throws(() => trustedPublicKey(JSON.stringify(ecPrivate.export({ format: 'jwk' }))), /not a private key/);
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }).publicKey;
   assert.throws(() => trustedPublicKey(p384), /P-256/);
-  const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }).publicKey;
   assert.throws(() => trustedPublicKey(rsa1024), /2048/);
   assert.throws(() => trustedPublicKey('not a key'), /PEM \(SPKI\) or JWK/);
   assert.throws(() => trustedPublicKey('{"kty":"EC"'), /PEM \(SPKI\) or JWK/);

@@ -10,7 +10,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1400,8 +1400,10 @@ describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_SECRET)', () => {
 describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_PUBLIC_KEY)', () => {
   let server: ServerProcess;
   let url: string;
-  const host = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const pem = host.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  // Encoded by the keygen job (exporting a fresh KeyObject can deadlock Node 20; see _v1-client.ts).
+  const hostPem = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  const host = { privateKey: createPrivateKey(hostPem.privateKey) };
+  const pem = hostPem.publicKey;
   const open: V1Client[] = [];
   const u = 'hosted-pk';
 
@@ -1442,8 +1444,8 @@ describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_PUBLIC_KEY)', () => {
   });
 
   test('refused: another key, HS256 keyed with the public key (algorithm confusion), alg none, an unknown device', async () => {
-    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expectError((await tryAuth(await mint(other.privateKey, 'ES256'))).f, 'invalid_credentials', 'another key');
+    const other = createPrivateKey(generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }).privateKey);
+    expectError((await tryAuth(await mint(other, 'ES256'))).f, 'invalid_credentials', 'another key');
     expectError((await tryAuth(await mint(new TextEncoder().encode(pem), 'HS256'))).f, 'invalid_credentials', 'HS256 with the public key as secret');
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: u, did: 'web', exp: inMinutes(5) })).toString('base64url')}.`;
     expectError((await tryAuth(none)).f, 'invalid_credentials', 'alg none');

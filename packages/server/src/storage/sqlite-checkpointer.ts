@@ -24,6 +24,8 @@ import Database from 'better-sqlite3';
 export const CHECKPOINT_INTERVAL_MS = 250;
 
 interface CheckpointerData {
+  /** Tells this worker apart from other Parley workers that import this module. */
+  role: 'parley-sqlite-checkpointer';
   file: string;
 }
 
@@ -34,7 +36,7 @@ export class Checkpointer {
   #exited = false;
 
   constructor(file: string) {
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { file } satisfies CheckpointerData });
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { role: 'parley-sqlite-checkpointer', file } satisfies CheckpointerData });
     // A failing checkpointer must never take the server down: the WAL then
     // grows until the next start, when SQLite checkpoints it on open.
     this.#worker.on('error', () => undefined);
@@ -79,4 +81,4 @@ function runWorker(data: CheckpointerData): void {
   });
 }
 
-if (!isMainThread && parentPort !== null) runWorker(workerData as CheckpointerData);
+if (!isMainThread && (workerData as Partial<CheckpointerData> | null)?.role === 'parley-sqlite-checkpointer') runWorker(workerData as CheckpointerData);

@@ -92,10 +92,15 @@ export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
   /** Prepared statements by SQL text (prepared on first use: tables must exist first). */
   readonly #statements = new Map<string, Database.Statement<Param[]>>();
-  readonly #checkpointer: Checkpointer;
+  readonly #checkpointer: Checkpointer | null;
 
-  /** Opens (creating if needed) `dir/parley.db`. Call `migrate()` before anything else. */
-  constructor(dir: string) {
+  /**
+   * Opens (creating if needed) `dir/parley.db`. Call `migrate()` before
+   * anything else. A `reader` connection refuses writes (`query_only`) and
+   * leaves checkpoints to the writer: `ThreadedSqliteStorage` reads through
+   * one on the event loop while its writer thread owns a `writer`.
+   */
+  constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
     mkdirSync(dir, { recursive: true });
     this.#db = new Database(join(dir, SQLITE_FILE_NAME));
     const mode = this.#db.pragma('journal_mode = WAL', { simple: true });
@@ -108,7 +113,12 @@ export class SqliteStorage implements Storage {
     // Checkpoints run in a worker thread (sqlite-checkpointer.ts), never
     // inside a commit on the event loop.
     this.#db.pragma('wal_autocheckpoint = 0');
-    this.#checkpointer = new Checkpointer(join(dir, SQLITE_FILE_NAME));
+    if (options.role === 'reader') {
+      this.#db.pragma('query_only = ON');
+      this.#checkpointer = null;
+    } else {
+      this.#checkpointer = new Checkpointer(join(dir, SQLITE_FILE_NAME));
+    }
   }
 
   #stmt(sql: string): Database.Statement<Param[]> {
@@ -167,7 +177,7 @@ export class SqliteStorage implements Storage {
     this.#closed ??= (async () => {
       // Commit appends already accepted before closing.
       this.#flushAppends();
-      await this.#checkpointer.stop();
+      await this.#checkpointer?.stop();
       this.#statements.clear();
       this.#db.close();
     })();

@@ -1,0 +1,373 @@
+/**
+ * The server's SQLite store: reads on the event loop, writes on a thread.
+ *
+ * better-sqlite3 is synchronous, and with `synchronous = FULL` every commit
+ * waits for an fsync of the WAL. On the event loop that wait stops every
+ * connection: in the 2-member-room benchmark the loop spent a quarter of its
+ * time inside commits, and each publish's latency included every other
+ * publish's fsync (bench/SERVER-RESULTS.md). Here a writer thread owns the
+ * write connection — a plain `SqliteStorage`, group commit included — and
+ * every method that writes is a message to it; while it commits, the event
+ * loop keeps reading frames, and what arrives meanwhile joins the next
+ * commit. Reads stay synchronous on a `query_only` connection of the event
+ * loop's own: WAL readers never wait for the writer, and they see every
+ * commit whose result has come back.
+ *
+ *   event loop                         writer thread
+ *   ──────────                         ─────────────
+ *   append(), setMember(), …  ─calls─▶  SqliteStorage (BEGIN IMMEDIATE …
+ *     (batched per loop turn)           COMMIT + fsync, one per batch)
+ *   promises settle in order ◀results─  (batched per thread turn)
+ *   getRoom(), readAfter(), …
+ *     on the reader connection
+ *
+ * Calls reach the thread in call order and results come back in completion
+ * order, which for appends is call order: `appendsInCallOrder` holds.
+ *
+ * @module
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { mkdirSync } from 'node:fs';
+import { SqliteStorage } from './sqlite.ts';
+import type {
+  AppendResult,
+  DeviceRecord,
+  KeyPackage,
+  MailboxInput,
+  MailboxEntry,
+  Member,
+  OneTimePrekey,
+  PqPrekey,
+  RefreshTokenRecord,
+  RoomEntryInput,
+  RoomRecord,
+  SignedPrekey,
+  Storage,
+  UserRecord,
+} from './types.ts';
+
+/** Storage methods that write: only these are sent to the writer thread. */
+export const WRITE_METHODS = [
+  'migrate',
+  'createUser',
+  'addDevice',
+  'setSignedPrekey',
+  'addOneTimePrekeys',
+  'claimOneTimePrekey',
+  'setPqPrekey',
+  'addKeyPackages',
+  'claimKeyPackage',
+  'createRoom',
+  'setMember',
+  'removeMember',
+  'append',
+  'enqueueMailbox',
+  'ackMailbox',
+  'putRefreshToken',
+  'takeRefreshToken',
+  'deleteRefreshTokensOf',
+  'putKeyBackup',
+] as const satisfies readonly (keyof Storage)[];
+
+/** Tells the writer thread apart from other Parley workers that import this module. */
+const WRITER_ROLE = 'parley-sqlite-writer';
+
+type WriteMethod = (typeof WRITE_METHODS)[number];
+
+interface Call {
+  id: number;
+  method: WriteMethod;
+  args: unknown[];
+}
+
+type Result = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string; code?: unknown } };
+
+type ToWorker = { calls: Call[] } | { close: true };
+type FromWorker = { results: Result[] } | { closed: true };
+
+/** An error from the thread, rebuilt with its class (Error, RangeError, TypeError), message and code. */
+function rebuild(e: { name: string; message: string; code?: unknown }): Error {
+  const err = e.name === 'RangeError' ? new RangeError(e.message) : e.name === 'TypeError' ? new TypeError(e.message) : new Error(e.message);
+  if (e.code !== undefined) (err as Error & { code?: unknown }).code = e.code;
+  return err;
+}
+
+export class ThreadedSqliteStorage implements Storage {
+  readonly appendsInCallOrder = true;
+  readonly #reader: SqliteStorage;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  #outbox: Call[] = [];
+  #scheduled = false;
+  #nextId = 1;
+  #failure: Error | null = null;
+  #closed: Promise<void> | null = null;
+  #onClosed: (() => void) | null = null;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    // The reader first: it creates the file and switches it to WAL before
+    // the writer thread opens it.
+    this.#reader = new SqliteStorage(dir, { role: 'reader' });
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { role: WRITER_ROLE, dir } });
+    this.#worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    this.#worker.on('error', (err) => this.#fail(new Error(`storage: writer thread failed: ${err.message}`)));
+    this.#worker.on('exit', () => {
+      this.#fail(new Error('storage: writer thread stopped'));
+      this.#onClosed?.();
+    });
+  }
+
+  #call(method: WriteMethod, args: unknown[]): Promise<unknown> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#closed !== null) return Promise.reject(new Error('storage: closed'));
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve, reject });
+      this.#outbox.push({ id, method, args });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#post());
+      }
+    });
+  }
+
+  #post(): void {
+    this.#scheduled = false;
+    if (this.#outbox.length === 0 || this.#failure !== null) return;
+    const calls = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage({ calls } satisfies ToWorker);
+  }
+
+  #onMessage(m: FromWorker): void {
+    if ('closed' in m) return;
+    for (const r of m.results) {
+      const p = this.#pending.get(r.id);
+      if (p === undefined) continue;
+      this.#pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(rebuild(r.error));
+    }
+  }
+
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    for (const p of this.#pending.values()) p.reject(this.#failure);
+    this.#pending.clear();
+    this.#outbox = [];
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#post();
+      if (this.#failure === null) {
+        const exited = new Promise<void>((resolve) => {
+          this.#onClosed = resolve;
+        });
+        this.#worker.postMessage({ close: true } satisfies ToWorker);
+        await exited;
+      }
+      await this.#reader.close();
+    })();
+    return this.#closed;
+  }
+
+  // ---- writes: on the writer thread ----
+
+  migrate(): Promise<void> {
+    return this.#call('migrate', []) as Promise<void>;
+  }
+
+  createUser(user: UserRecord): Promise<boolean> {
+    return this.#call('createUser', [user]) as Promise<boolean>;
+  }
+
+  addDevice(device: DeviceRecord): Promise<boolean> {
+    return this.#call('addDevice', [device]) as Promise<boolean>;
+  }
+
+  setSignedPrekey(userId: string, deviceId: string, prekey: SignedPrekey): Promise<void> {
+    return this.#call('setSignedPrekey', [userId, deviceId, prekey]) as Promise<void>;
+  }
+
+  addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
+    return this.#call('addOneTimePrekeys', [userId, deviceId, prekeys]) as Promise<number>;
+  }
+
+  claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
+    return this.#call('claimOneTimePrekey', [userId, deviceId]) as Promise<OneTimePrekey | null>;
+  }
+
+  setPqPrekey(userId: string, deviceId: string, prekey: PqPrekey): Promise<void> {
+    return this.#call('setPqPrekey', [userId, deviceId, prekey]) as Promise<void>;
+  }
+
+  addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
+    return this.#call('addKeyPackages', [userId, deviceId, packages]) as Promise<number>;
+  }
+
+  claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
+    return this.#call('claimKeyPackage', [userId, deviceId]) as Promise<KeyPackage | null>;
+  }
+
+  createRoom(room: RoomRecord): Promise<boolean> {
+    return this.#call('createRoom', [room]) as Promise<boolean>;
+  }
+
+  setMember(roomId: string, member: Member): Promise<void> {
+    return this.#call('setMember', [roomId, member]) as Promise<void>;
+  }
+
+  removeMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#call('removeMember', [roomId, userId]) as Promise<boolean>;
+  }
+
+  append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+    return this.#call('append', [roomId, input]) as Promise<AppendResult>;
+  }
+
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
+    return this.#call('enqueueMailbox', [userId, deviceId, input, max]) as Promise<MailboxEntry | null>;
+  }
+
+  ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
+    return this.#call('ackMailbox', [userId, deviceId, upToId]) as Promise<number>;
+  }
+
+  putRefreshToken(record: RefreshTokenRecord): Promise<void> {
+    return this.#call('putRefreshToken', [record]) as Promise<void>;
+  }
+
+  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    return this.#call('takeRefreshToken', [tokenHash]) as Promise<RefreshTokenRecord | null>;
+  }
+
+  deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#call('deleteRefreshTokensOf', [userId, deviceId]) as Promise<number>;
+  }
+
+  putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
+    return this.#call('putKeyBackup', [userId, backup, updatedAt]) as Promise<void>;
+  }
+
+  // ---- reads: on the event loop ----
+
+  getUser(userId: string): ReturnType<Storage['getUser']> {
+    return this.#reader.getUser(userId);
+  }
+
+  getDevice(userId: string, deviceId: string): ReturnType<Storage['getDevice']> {
+    return this.#reader.getDevice(userId, deviceId);
+  }
+
+  listDevices(userId: string): ReturnType<Storage['listDevices']> {
+    return this.#reader.listDevices(userId);
+  }
+
+  getSignedPrekey(userId: string, deviceId: string): ReturnType<Storage['getSignedPrekey']> {
+    return this.#reader.getSignedPrekey(userId, deviceId);
+  }
+
+  countOneTimePrekeys(userId: string, deviceId: string): ReturnType<Storage['countOneTimePrekeys']> {
+    return this.#reader.countOneTimePrekeys(userId, deviceId);
+  }
+
+  getPqPrekey(userId: string, deviceId: string): ReturnType<Storage['getPqPrekey']> {
+    return this.#reader.getPqPrekey(userId, deviceId);
+  }
+
+  countKeyPackages(userId: string, deviceId: string): ReturnType<Storage['countKeyPackages']> {
+    return this.#reader.countKeyPackages(userId, deviceId);
+  }
+
+  getRoom(roomId: string): ReturnType<Storage['getRoom']> {
+    return this.#reader.getRoom(roomId);
+  }
+
+  getMember(roomId: string, userId: string): ReturnType<Storage['getMember']> {
+    return this.#reader.getMember(roomId, userId);
+  }
+
+  listMembers(roomId: string): ReturnType<Storage['listMembers']> {
+    return this.#reader.listMembers(roomId);
+  }
+
+  listRoomsOf(userId: string): ReturnType<Storage['listRoomsOf']> {
+    return this.#reader.listRoomsOf(userId);
+  }
+
+  countRoomsOf(userId: string): ReturnType<Storage['countRoomsOf']> {
+    return this.#reader.countRoomsOf(userId);
+  }
+
+  readAfter(roomId: string, afterSeq: number, limit: number): ReturnType<Storage['readAfter']> {
+    return this.#reader.readAfter(roomId, afterSeq, limit);
+  }
+
+  readBefore(roomId: string, beforeSeq: number, limit: number): ReturnType<Storage['readBefore']> {
+    return this.#reader.readBefore(roomId, beforeSeq, limit);
+  }
+
+  lastSeq(roomId: string): ReturnType<Storage['lastSeq']> {
+    return this.#reader.lastSeq(roomId);
+  }
+
+  readMailbox(userId: string, deviceId: string, afterId: number, limit: number): ReturnType<Storage['readMailbox']> {
+    return this.#reader.readMailbox(userId, deviceId, afterId, limit);
+  }
+
+  getKeyBackup(userId: string): ReturnType<Storage['getKeyBackup']> {
+    return this.#reader.getKeyBackup(userId);
+  }
+}
+
+// ---------------------------------------------------------------- the thread
+
+function runWriter(dir: string): void {
+  const storage = new SqliteStorage(dir, { role: 'writer' });
+  const port = parentPort;
+  if (port === null) return;
+  let results: Result[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (results.length === 0) return;
+    const out = results;
+    results = [];
+    port.postMessage({ results: out } satisfies FromWorker);
+  };
+  const settle = (r: Result): void => {
+    results.push(r);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  port.on('message', (m: ToWorker) => {
+    if ('close' in m) {
+      void storage.close().finally(() => {
+        flush();
+        port.close();
+      });
+      return;
+    }
+    for (const c of m.calls) {
+      let p: Promise<unknown>;
+      try {
+        p = (storage[c.method] as (...a: unknown[]) => Promise<unknown>).apply(storage, c.args);
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then(
+        (value) => settle({ id: c.id, ok: true, value }),
+        (e: unknown) => {
+          const err = e instanceof Error ? e : new Error(String(e));
+          settle({ id: c.id, ok: false, error: { name: err.name, message: err.message, code: (err as { code?: unknown }).code } });
+        },
+      );
+    }
+  });
+}
+
+if (!isMainThread && (workerData as { role?: unknown } | null)?.role === WRITER_ROLE) runWriter((workerData as { dir: string }).dir);
