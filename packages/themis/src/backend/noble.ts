@@ -16,9 +16,12 @@
  *
  * @module
  */
-import { gcm, ctr } from '@noble/ciphers/aes.js';
+import { cbc, gcm, ctr } from '@noble/ciphers/aes.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { invert, pow } from '@noble/curves/abstract/modular.js';
+import { invert, mod, pow } from '@noble/curves/abstract/modular.js';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2, pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
@@ -26,8 +29,9 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { IFCPrimes, OAEP, PSS, mgf1 } from 'micro-rsa-dsa-dh/rsa.js';
 import { isProbablePrime } from 'micro-rsa-dsa-dh/primality.js';
-import type { Backend, RsaPrivateComponents, RsaPublicComponents } from './types.ts';
-import { bigIntToBytes, bytesToBigInt, equalBytes } from '../_bytes.ts';
+import { ed25519PublicToX25519 } from './_ed25519-to-x25519.ts';
+import { ed25519PublicKeyRejected, HKDF_INFO_LENGTH_MAX, HKDF_SHA256_LENGTH_MAX, type Backend, type RsaPrivateComponents, type RsaPublicComponents } from './types.ts';
+import { bigIntToBytes, bytesToBigInt, concatBytes, equalBytes } from '../_bytes.ts';
 
 const oaepSha1 = OAEP(sha1, mgf1(sha1));
 const mgf1Sha256 = mgf1(sha256);
@@ -102,6 +106,34 @@ function pssVerifyAutoSalt(key: RsaPublicComponents, message: Uint8Array, signat
   return equalBytes(sha256(mPrime), h);
 }
 
+/** Order L of the Ed25519 prime-order subgroup. */
+const ED25519_L = ed25519.Point.Fn.ORDER;
+
+/**
+ * Ed25519 verification in OpenSSL's form, so both backends accept exactly the
+ * same signatures: noble's own `verify` checks the cofactored equation
+ * ([8][S]B = [8]R + [8][k]A), which accepts some signatures with torsion
+ * components that OpenSSL's cofactorless check refuses.
+ */
+function ed25519VerifyCofactorless(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64 || ed25519PublicKeyRejected(publicKey)) return false;
+  const r = signature.subarray(0, 32);
+  const s = bytesToNumberLE(signature.subarray(32, 64));
+  if (s >= ED25519_L) return false;
+  try {
+    const a = ed25519.Point.fromBytes(publicKey, false);
+    const k = mod(bytesToNumberLE(sha512(concatBytes(r, publicKey, message))), ED25519_L);
+    const check = ed25519.Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k));
+    return equalBytes(check.toBytes(), r);
+  } catch {
+    return false;
+  }
+}
+
+function assertLength(b: Uint8Array, length: number, name: string): void {
+  if (b.length !== length) throw new RangeError(`${name} must be ${length} bytes`);
+}
+
 export const backend: Backend = {
   name: 'noble',
 
@@ -162,6 +194,58 @@ export const backend: Backend = {
     } catch {
       return false;
     }
+  },
+
+  hkdfSha256(ikm, salt, info, length) {
+    if (info.length > HKDF_INFO_LENGTH_MAX) throw new RangeError(`HKDF info must be at most ${HKDF_INFO_LENGTH_MAX} bytes`);
+    if (!Number.isInteger(length) || length < 1 || length > HKDF_SHA256_LENGTH_MAX) throw new RangeError(`HKDF length must be 1…${HKDF_SHA256_LENGTH_MAX}`);
+    return hkdf(sha256, ikm, salt, info, length);
+  },
+
+  aesCbcEncrypt(key, iv, plaintext) {
+    assertLength(key, 32, 'AES-256 key');
+    assertLength(iv, 16, 'CBC IV');
+    return cbc(key, iv).encrypt(plaintext);
+  },
+  aesCbcDecrypt(key, iv, ciphertext) {
+    assertLength(key, 32, 'AES-256 key');
+    assertLength(iv, 16, 'CBC IV');
+    if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) return null;
+    try {
+      return cbc(key, iv).decrypt(ciphertext);
+    } catch {
+      return null;
+    }
+  },
+
+  x25519GeneratePrivate: () => randomBytes(32),
+  x25519PublicFromPrivate(privateKey) {
+    assertLength(privateKey, 32, 'X25519 private key');
+    return x25519.getPublicKey(privateKey);
+  },
+  x25519(privateKey, publicKey) {
+    if (privateKey.length !== 32 || publicKey.length !== 32) return null;
+    try {
+      // noble throws on an all-zero result (a low-order peer key).
+      return x25519.getSharedSecret(privateKey, publicKey);
+    } catch {
+      return null;
+    }
+  },
+
+  ed25519PublicFromSeed(seed) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    return ed25519.getPublicKey(seed);
+  },
+  ed25519Sign(seed, message) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    return ed25519.sign(message, seed);
+  },
+  ed25519Verify: (publicKey, message, signature) => ed25519VerifyCofactorless(publicKey, message, signature),
+  ed25519PublicToX25519,
+  ed25519SeedToX25519(seed) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    return ed25519.utils.toMontgomerySecret(seed);
   },
 
   rsaGenerate(bits) {

@@ -12,7 +12,8 @@
  */
 import * as crypto from 'node:crypto';
 import * as v8 from 'node:v8';
-import type { Backend, RsaPrivateComponents, RsaPublicComponents } from './types.ts';
+import { ed25519PublicToX25519 } from './_ed25519-to-x25519.ts';
+import { ed25519PublicKeyRejected, HKDF_INFO_LENGTH_MAX, HKDF_SHA256_LENGTH_MAX, type Backend, type RsaPrivateComponents, type RsaPublicComponents } from './types.ts';
 import { equalBytes } from '../_bytes.ts';
 
 /** A fresh, unpooled Uint8Array holding `b`'s bytes (pooled Buffers share memory with unrelated data). */
@@ -89,6 +90,44 @@ function rsaPrivateKey(k: RsaPrivateComponents): crypto.KeyObject {
 
 function rsaPublicKey(k: RsaPublicComponents): crypto.KeyObject {
   return cached(rsaPublicCache, k.n, () => crypto.createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: b64u(k.n), e: b64u(k.e) } }));
+}
+
+// ---- Curve25519 (RFC 7748 / RFC 8032) ----
+
+// DER prefixes that wrap 32 raw key bytes as PKCS#8 / SPKI (RFC 8410).
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+const x25519PrivateCache = new WeakMap<Uint8Array, CacheEntry>();
+const x25519PublicCache = new WeakMap<Uint8Array, CacheEntry>();
+const ed25519PrivateCache = new WeakMap<Uint8Array, CacheEntry>();
+const ed25519PublicCache = new WeakMap<Uint8Array, CacheEntry>();
+
+function x25519PrivateKey(d: Uint8Array): crypto.KeyObject {
+  return cached(x25519PrivateCache, d, () => crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, d]), format: 'der', type: 'pkcs8' }));
+}
+function x25519PublicKey(u: Uint8Array): crypto.KeyObject {
+  return cached(x25519PublicCache, u, () => crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, u]), format: 'der', type: 'spki' }));
+}
+function ed25519PrivateKey(seed: Uint8Array): crypto.KeyObject {
+  return cached(ed25519PrivateCache, seed, () => crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
+}
+function ed25519PublicKey(a: Uint8Array): crypto.KeyObject {
+  return cached(ed25519PublicCache, a, () => crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, a]), format: 'der', type: 'spki' }));
+}
+/** The raw 32-byte public key inside a KeyObject's SPKI encoding. */
+function rawPublic(key: crypto.KeyObject): Uint8Array {
+  return own(crypto.createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32));
+}
+function assertLength(b: Uint8Array, length: number, name: string): void {
+  if (b.length !== length) throw new RangeError(`${name} must be ${length} bytes`);
+}
+function isZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
 }
 
 function gcmName(key: Uint8Array): crypto.CipherGCMTypes {
@@ -218,9 +257,89 @@ export const backend: Backend = {
     }
   },
 
+  hkdfSha256(ikm, salt, info, length) {
+    if (info.length > HKDF_INFO_LENGTH_MAX) throw new RangeError(`HKDF info must be at most ${HKDF_INFO_LENGTH_MAX} bytes`);
+    if (!Number.isInteger(length) || length < 1 || length > HKDF_SHA256_LENGTH_MAX) throw new RangeError(`HKDF length must be 1…${HKDF_SHA256_LENGTH_MAX}`);
+    return new Uint8Array(crypto.hkdfSync('sha256', ikm, salt, info, length));
+  },
+
+  aesCbcEncrypt(key, iv, plaintext) {
+    assertLength(key, 32, 'AES-256 key');
+    assertLength(iv, 16, 'CBC IV');
+    const c = crypto.createCipheriv('aes-256-cbc', key, iv);
+    return own(Buffer.concat([c.update(plaintext), c.final()]));
+  },
+  aesCbcDecrypt(key, iv, ciphertext) {
+    assertLength(key, 32, 'AES-256 key');
+    assertLength(iv, 16, 'CBC IV');
+    if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) return null;
+    const d = crypto.createDecipheriv('aes-256-cbc', key, iv);
+    const head = d.update(ciphertext);
+    try {
+      return own(Buffer.concat([head, d.final()]));
+    } catch {
+      head.fill(0);
+      return null;
+    }
+  },
+
+  x25519GeneratePrivate: () => own(crypto.randomBytes(32)),
+  x25519PublicFromPrivate(privateKey) {
+    assertLength(privateKey, 32, 'X25519 private key');
+    return rawPublic(x25519PrivateKey(privateKey));
+  },
+  x25519(privateKey, publicKey) {
+    if (privateKey.length !== 32 || publicKey.length !== 32) return null;
+    let shared: Uint8Array;
+    try {
+      shared = own(crypto.diffieHellman({ privateKey: x25519PrivateKey(privateKey), publicKey: x25519PublicKey(publicKey) }));
+    } catch {
+      // OpenSSL refuses an all-zero result ("failed during derivation").
+      return null;
+    }
+    return isZero(shared) ? null : shared;
+  },
+
+  ed25519PublicFromSeed(seed) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    return rawPublic(ed25519PrivateKey(seed));
+  },
+  ed25519Sign(seed, message) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    return own(crypto.sign(null, message, ed25519PrivateKey(seed)));
+  },
+  ed25519Verify(publicKey, message, signature) {
+    // OpenSSL checks S < L and compares the re-encoded [S]B − [k]A with R;
+    // the key rule is ours (OpenSSL accepts non-canonical and small-order keys).
+    if (signature.length !== 64 || ed25519PublicKeyRejected(publicKey)) return false;
+    try {
+      return crypto.verify(null, message, ed25519PublicKey(publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+  // node:crypto has no Edwards-to-Montgomery map: shared with the pure backend.
+  ed25519PublicToX25519,
+  ed25519SeedToX25519(seed) {
+    assertLength(seed, 32, 'Ed25519 seed');
+    const h = crypto.createHash('sha512').update(seed).digest();
+    const out = new Uint8Array(32);
+    out.set(h.subarray(0, 32));
+    h.fill(0);
+    // RFC 7748 §5 clamping, as RFC 8032 §5.1.5 prunes the signing scalar.
+    out[0] = (out[0] as number) & 248;
+    out[31] = ((out[31] as number) & 127) | 64;
+    return out;
+  },
+
   rsaGenerate(bits) {
-    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
-    const j = privateKey.export({ format: 'jwk' });
+    // The keygen job encodes the key itself: exporting a freshly generated
+    // KeyObject as JWK can deadlock Node 20 (the export holds the key's
+    // mutex while allocating; a GC then finalises the keygen job, which
+    // takes the same mutex — seen with Ed25519 in our benchmark).
+    // (@types/node has no overload for JWK output; Node 20 supports it.)
+    const generate = crypto.generateKeyPairSync as unknown as (type: 'rsa', options: object) => { privateKey: crypto.JsonWebKey };
+    const { privateKey: j } = generate('rsa', { modulusLength: bits, publicExponent: 65537, publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } });
     return { n: fromB64u(j.n), e: fromB64u(j.e), d: fromB64u(j.d), p: fromB64u(j.p), q: fromB64u(j.q), dp: fromB64u(j.dp), dq: fromB64u(j.dq), qi: fromB64u(j.qi) };
   },
   rsaOaepSha1Encrypt: (key, plaintext) =>
