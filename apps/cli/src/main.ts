@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * `parley` — the command line. Today: `parley serve`. Client commands
- * (register, login, chat, …) arrive with the SDK.
+ * `parley` — the command line. Today: `parley serve` and the Themis
+ * developer tools (`parley themis …`, see `themis-tools.ts`). Client
+ * commands (register, login, chat, …) arrive with the SDK.
  *
  * @module
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { startServer } from '@parley/server';
+import { themisCommand } from './themis-tools.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -26,6 +27,8 @@ program
   .option('--tutorial-demo-key', "use the Themis tutorial's published demo key pair (testing only!)")
   .option('--log-level <level>', 'trace|debug|info|warn|error (env PARLEY_LOG_LEVEL; default info)')
   .action(async (opts: { port?: number; host?: string; data?: string; databaseUrl?: string; tutorialDemoKey?: boolean; logLevel?: string }) => {
+    // Loaded here, not at start-up: the other commands need none of the server (nor its native modules).
+    const { startServer } = await import('@parley/server');
     const server = await startServer({
       config: {
         ...(opts.port !== undefined && { port: opts.port }),
@@ -51,6 +54,8 @@ program
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
   });
+
+program.addCommand(themisCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`parley: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,0 +1,76 @@
+/**
+ * How the `parley themis` commands fail: one line on stderr (`parley: …`),
+ * a documented exit code, never a stack trace, never a secret.
+ *
+ * Exit codes:
+ * - 0 success;
+ * - 1 the operation failed on the data: decryption or verification failed,
+ *   the input is empty or not valid base64, output could not be written;
+ * - 2 usage: the invocation must be fixed (options, key or passphrase
+ *   sources, unreadable input, existing output without `--force`, input over
+ *   the size limit);
+ * - 130 interrupted at the passphrase prompt.
+ *
+ * @module
+ */
+
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
+
+export type ExitCode = typeof EXIT_FAILED | typeof EXIT_USAGE | typeof EXIT_INTERRUPTED;
+
+/** An expected failure. Its message is shown to the user as is: it must never contain secret material. */
+export class CliError extends Error {
+  readonly exitCode: ExitCode;
+
+  constructor(message: string, exitCode: ExitCode) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export function usageError(message: string): CliError {
+  return new CliError(message, EXIT_USAGE);
+}
+
+export function failure(message: string): CliError {
+  return new CliError(message, EXIT_FAILED);
+}
+
+/** Longest message shown for an unexpected error (they are not ours, so they are cut). */
+const UNEXPECTED_MESSAGE_MAX = 200;
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** Writes the one error line for `e` to stderr and returns the exit code to use. */
+export function reportError(e: unknown): ExitCode {
+  if (e instanceof CliError) {
+    process.stderr.write(`parley: ${oneLine(e.message)}\n`);
+    return e.exitCode;
+  }
+  // A bug or an environment failure we did not anticipate: name it, briefly, without the stack.
+  const name = e instanceof Error ? e.name : typeof e;
+  const rawCode = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  const code = typeof rawCode === 'string' ? ` [${rawCode}]` : '';
+  const first = e instanceof Error ? (oneLine(e.message).slice(0, UNEXPECTED_MESSAGE_MAX) || '(no message)') : '';
+  process.stderr.write(`parley: unexpected error: ${name}${code}${first === '' ? '' : `: ${first}`}\n`);
+  return EXIT_FAILED;
+}
+
+/**
+ * Wraps a command action: any error becomes one line on stderr and an exit
+ * code (set on `process.exitCode`, so pending output is flushed normally).
+ */
+export function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      process.exitCode = reportError(e);
+    }
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Where Secure Cell passphrases come from. Never the command line: the
+ * arguments of a process are visible to every user of the machine (`ps`,
+ * `/proc/<pid>/cmdline`) and end up in shell history. The sources are
+ *
+ * - `--passphrase-env VAR`: the value of an environment variable (UTF-8);
+ * - `--passphrase-file FILE`: the file's bytes, minus one trailing newline;
+ * - an interactive prompt (no echo) when stdin is a terminal.
+ *
+ * @module
+ */
+import { CliError, EXIT_INTERRUPTED, usageError } from './cli-error.ts';
+import { readFileBounded } from './io.ts';
+import { formatSize, MAX_PASSPHRASE_BYTES } from './limits.ts';
+
+export interface PassphraseOptions {
+  passphraseEnv?: string;
+  passphraseFile?: string;
+}
+
+function checkLength(bytes: Uint8Array, where: string): Uint8Array {
+  if (bytes.length === 0) throw usageError(`${where} is empty`);
+  if (bytes.length > MAX_PASSPHRASE_BYTES) throw usageError(`${where} is longer than the ${formatSize(MAX_PASSPHRASE_BYTES)} limit`);
+  return bytes;
+}
+
+/** Strips one trailing `\n` or `\r\n` (what editors and `echo` add). */
+function stripNewline(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  if (bytes[end - 1] === 0x0a) end--;
+  if (end < bytes.length && bytes[end - 1] === 0x0d) end--;
+  return bytes.subarray(0, end);
+}
+
+/** Reads the passphrase from the environment variable or file named in `options`; `undefined` when neither is given. */
+export async function passphraseFromOptions(options: PassphraseOptions): Promise<Uint8Array | undefined> {
+  if (options.passphraseEnv !== undefined) {
+    const name = options.passphraseEnv;
+    const value = process.env[name];
+    if (value === undefined) throw usageError(`--passphrase-env: environment variable ${name} is not set`);
+    return checkLength(Buffer.from(value, 'utf8'), `the passphrase in ${name}`);
+  }
+  if (options.passphraseFile !== undefined) {
+    const raw = await readFileBounded(options.passphraseFile, MAX_PASSPHRASE_BYTES + 2, '--passphrase-file');
+    return checkLength(stripNewline(raw), `the passphrase in ${JSON.stringify(options.passphraseFile)}`);
+  }
+  return undefined;
+}
+
+/** Whether a passphrase can be asked for interactively. */
+export function canPrompt(): boolean {
+  return process.stdin.isTTY === true;
+}
+
+/** Reads one line from the terminal without echoing it. */
+function promptHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  // Echo off before the prompt shows, so that nothing typed early is echoed.
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  process.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let chars: string[] = [];
+    const finish = (error: CliError | undefined): void => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (error === undefined) resolve(chars.join(''));
+      else reject(error);
+      chars = [];
+    };
+    const onEnd = (): void => finish(usageError('no passphrase entered'));
+    const onData = (chunk: string): void => {
+      if (chunk.startsWith('\u001b')) return; // arrow keys and other escape sequences
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish(undefined);
+        if (ch === '\u0003') return finish(new CliError('interrupted', EXIT_INTERRUPTED)); // Ctrl-C
+        if (ch === '\u0004') return finish(chars.length === 0 ? usageError('no passphrase entered') : undefined); // Ctrl-D
+        if (ch === '\u007f' || ch === '\b') chars.pop();
+        else if (ch === '\u0015') chars = []; // Ctrl-U
+        else if (ch >= ' ') chars.push(ch);
+        if (chars.length > MAX_PASSPHRASE_BYTES) return finish(usageError(`the passphrase is longer than the ${formatSize(MAX_PASSPHRASE_BYTES)} limit`));
+      }
+      return undefined;
+    };
+    stdin.on('data', onData);
+    stdin.on('end', onEnd);
+  });
+}
+
+/** Asks for the passphrase on the terminal; with `confirm`, twice, and refuses a mismatch. */
+export async function promptPassphrase(confirm: boolean): Promise<Uint8Array> {
+  const first = await promptHidden('Passphrase: ');
+  const bytes = checkLength(Buffer.from(first, 'utf8'), 'the passphrase');
+  if (confirm) {
+    const second = await promptHidden('Repeat passphrase: ');
+    if (second !== first) {
+      bytes.fill(0);
+      throw usageError('the passphrases do not match');
+    }
+  }
+  return bytes;
+}
