@@ -26,6 +26,13 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** Access-token lifetime in seconds. Env PARLEY_ACCESS_TOKEN_TTL_S. Default ACCESS_TOKEN_TTL_S (900). */
   accessTokenTtlS: number;
+  /**
+   * Where SQLite writes run: `thread` (default: a writer thread, so commits
+   * and their fsyncs never stall the event loop) or `inline` (on the event
+   * loop: less CPU per write when the server has a single core to itself).
+   * Env PARLEY_SQLITE_WRITER.
+   */
+  sqliteWriter: 'thread' | 'inline';
   /** Shared secret (≥ 32 bytes, base64) with which a host application may mint access tokens. Env PARLEY_TRUSTED_TOKEN_SECRET. */
   trustedTokenSecret: Uint8Array | undefined;
   /**
@@ -80,6 +87,12 @@ export function trustedPublicKey(v: string | undefined): KeyObject | undefined {
   return key;
 }
 
+function sqliteWriter(v: string | undefined): 'thread' | 'inline' {
+  if (v === undefined || v === '' || v === 'thread') return 'thread';
+  if (v === 'inline') return 'inline';
+  throw new Error('PARLEY_SQLITE_WRITER must be thread or inline');
+}
+
 /** Merge flags over environment over defaults, validating as we go. */
 export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = flags.port ?? envInt(env, 'PARLEY_PORT') ?? envInt(env, 'PORT') ?? 8080;
@@ -94,6 +107,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
+    sqliteWriter: sqliteWriter(flags.sqliteWriter ?? env['PARLEY_SQLITE_WRITER']),
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
     trustedTokenPublicKey: flags.trustedTokenPublicKey ?? trustedPublicKey(env['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY']),
     accessTokenTtlS: ttl(flags.accessTokenTtlS ?? envInt(env, 'PARLEY_ACCESS_TOKEN_TTL_S') ?? ACCESS_TOKEN_TTL_S),

@@ -7,10 +7,16 @@
 import type { ServerConfig } from '../config.ts';
 import type { Storage } from './types.ts';
 import { PostgresStorage } from './postgres.ts';
+import { SqliteStorage } from './sqlite.ts';
 import { ThreadedSqliteStorage } from './sqlite-threaded.ts';
 
 export async function openStorage(config: ServerConfig): Promise<{ storage: Storage; kind: 'sqlite' | 'postgres' }> {
-  const storage: Storage = config.databaseUrl !== undefined ? new PostgresStorage({ connectionString: config.databaseUrl }) : new ThreadedSqliteStorage(config.dataDir);
+  const storage: Storage =
+    config.databaseUrl !== undefined
+      ? new PostgresStorage({ connectionString: config.databaseUrl })
+      : config.sqliteWriter === 'inline'
+        ? new SqliteStorage(config.dataDir)
+        : new ThreadedSqliteStorage(config.dataDir);
   await storage.migrate();
   return { storage, kind: config.databaseUrl !== undefined ? 'postgres' : 'sqlite' };
 }

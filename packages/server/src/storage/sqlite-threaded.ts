@@ -224,7 +224,13 @@ export class ThreadedSqliteStorage implements Storage {
   }
 
   append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
-    return this.#call('append', [roomId, input]) as Promise<AppendResult>;
+    // A new entry comes back as its seq alone (the rest is the input), so
+    // the body crosses the thread boundary once, not twice.
+    return (this.#call('append', [roomId, input]) as Promise<AppendResult | { seq: number }>).then((r) =>
+      'seq' in r
+        ? { entry: { roomId, seq: r.seq, kind: input.kind, senderUserId: input.senderUserId, senderDeviceId: input.senderDeviceId, clientId: input.clientId, body: input.body, createdAt: input.createdAt }, duplicate: false }
+        : r,
+    );
   }
 
   enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
@@ -360,7 +366,7 @@ function runWriter(dir: string): void {
         p = Promise.reject(e);
       }
       p.then(
-        (value) => settle({ id: c.id, ok: true, value }),
+        (value) => settle({ id: c.id, ok: true, value: c.method === 'append' && !(value as AppendResult).duplicate ? { seq: (value as AppendResult).entry.seq } : value }),
         (e: unknown) => {
           const err = e instanceof Error ? e : new Error(String(e));
           settle({ id: c.id, ok: false, error: { name: err.name, message: err.message, code: (err as { code?: unknown }).code } });
