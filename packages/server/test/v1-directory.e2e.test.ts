@@ -128,6 +128,39 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(offline['online'], false);
   });
 
+  test('read markers: kept while the sender is offline, only rising, members only', async () => {
+    const { client: g } = await user('rm-gina');
+    const { client: h } = await user('rm-hugo');
+    const roomId = ((await g.createRoom('group', ['rm-hugo'])) as Frame & { room: { roomId: string } }).room.roomId;
+    const seqs: number[] = [];
+    for (const c of ['m1', 'm2', 'm3']) seqs.push((await g.publish(roomId, c, new Uint8Array([9]))).seq as number);
+    g.close();
+    // gina is offline: hugo's receipts are kept, not lost.
+    const ok = await h.request({ t: 'receipt', roomId, seq: seqs[2] as number, kind: 'delivered' });
+    assert.equal(ok.t, 'receipted');
+    assert.equal((await h.request({ t: 'receipt', roomId, seq: seqs[1] as number, kind: 'read' })).t, 'receipted');
+    // Lower than what is kept: changes nothing.
+    assert.equal((await h.request({ t: 'receipt', roomId, seq: seqs[0] as number, kind: 'read' })).t, 'receipted');
+    const { client: g2 } = await (await import('./_v1-client.ts')).loggedIn(url, 'rm-gina', 'dev1').then((r) => {
+      clients.push(r.client);
+      return r;
+    });
+    const markers = await g2.request({ t: 'receipts', roomId });
+    assert.equal(markers.t, 'receipts');
+    assert.deepEqual(markers['members'], [{ userId: 'rm-hugo', delivered: seqs[2], read: seqs[1] }]);
+    // A receipt that moves nothing is not relayed; one that does is.
+    h.send({ t: 'receipt', roomId, seq: seqs[0] as number, kind: 'read' });
+    h.send({ t: 'receipt', roomId, seq: seqs[2] as number, kind: 'read' });
+    const relayed = await g2.waitFor((x) => x.t === 'receipt');
+    assert.equal(relayed['seq'], seqs[2]);
+    assert.equal(relayed['kind'], 'read');
+    // Not a member: not_found, nothing leaks.
+    const { client: outsider } = await user('rm-ivan');
+    const refused = await outsider.request({ t: 'receipts', roomId });
+    assert.equal(refused.t, 'error');
+    assert.equal(refused['code'], 'not_found');
+  });
+
 });
 
 describe('v1 access-token expiry', () => {

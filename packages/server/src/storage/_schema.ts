@@ -162,6 +162,22 @@ CREATE TABLE key_backups (
 ${t.end};
 `,
   },
+  {
+    version: 2,
+    name: 'read markers',
+    sql: (t) => `
+-- Per member of a room: the highest seq it reported delivered and read
+-- (receipts). Only ever raised; read implies delivered.
+CREATE TABLE read_markers (
+  room_id ${t.id} NOT NULL,
+  user_id ${t.id} NOT NULL,
+  delivered_seq ${t.int} NOT NULL,
+  read_seq ${t.int} NOT NULL,
+  updated_at ${t.int} NOT NULL,
+  PRIMARY KEY (room_id, user_id)
+${t.end};
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

@@ -13,6 +13,7 @@ import {
   type MailboxEntry,
   type OneTimePrekey,
   type PqPrekey,
+  type ReadMarker,
   type RefreshTokenRecord,
   type RoomEntry,
   type RoomEntryKind,
@@ -197,3 +198,27 @@ export const toRefreshToken = (r: RefreshTokenRecord): RefreshTokenRecord => ({
   deviceId: r.deviceId,
   expiresAt: r.expiresAt,
 });
+
+// ---- read markers ----
+
+export const READ_MARKER_COLUMNS = 'user_id AS "userId", delivered_seq AS "delivered", read_seq AS "read", updated_at AS "updatedAt"';
+
+export interface ReadMarkerRow {
+  userId: string;
+  delivered: number | string;
+  read: number | string;
+  updatedAt: number | string;
+}
+
+export function toReadMarker(r: ReadMarkerRow): ReadMarker {
+  return { userId: r.userId, delivered: Number(r.delivered), read: Number(r.read), updatedAt: Number(r.updatedAt) };
+}
+
+/** The markers after raising `kind` to `seq` (read raises delivered too); never lowered. */
+export function raisedMarker(prev: ReadMarker | undefined, userId: string, kind: 'delivered' | 'read', seq: number, at: number): { marker: ReadMarker; changed: boolean } {
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError(`seq must be a positive integer, got ${String(seq)}`);
+  const delivered = Math.max(prev?.delivered ?? 0, seq);
+  const read = Math.max(prev?.read ?? 0, kind === 'read' ? seq : 0);
+  const changed = prev === undefined || delivered !== prev.delivered || read !== prev.read;
+  return { marker: { userId, delivered, read, updatedAt: changed ? at : (prev?.updatedAt ?? at) }, changed };
+}

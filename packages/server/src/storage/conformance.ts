@@ -284,6 +284,37 @@ export function storageConformance(name: string, make: StorageFactory): void {
       }));
     });
 
+    describe('read markers', () => {
+      test('markers only rise; read raises delivered; per room and user; listed by user id', run(async (s) => {
+        deepStrictEqual(await s.listReceipts('r'), []);
+        deepStrictEqual(await s.setReceipt('r', 'bob', 'delivered', 3, 10), { marker: { userId: 'bob', delivered: 3, read: 0, updatedAt: 10 }, changed: true });
+        deepStrictEqual(await s.setReceipt('r', 'bob', 'delivered', 2, 11), { marker: { userId: 'bob', delivered: 3, read: 0, updatedAt: 10 }, changed: false });
+        deepStrictEqual(await s.setReceipt('r', 'bob', 'read', 5, 12), { marker: { userId: 'bob', delivered: 5, read: 5, updatedAt: 12 }, changed: true });
+        deepStrictEqual(await s.setReceipt('r', 'bob', 'read', 4, 13), { marker: { userId: 'bob', delivered: 5, read: 5, updatedAt: 12 }, changed: false });
+        deepStrictEqual(await s.setReceipt('r', 'bob', 'delivered', 7, 14), { marker: { userId: 'bob', delivered: 7, read: 5, updatedAt: 14 }, changed: true });
+        await s.setReceipt('r', 'alice', 'read', 1, 15);
+        await s.setReceipt('other', 'bob', 'read', 9, 16);
+        deepStrictEqual(await s.listReceipts('r'), [
+          { userId: 'alice', delivered: 1, read: 1, updatedAt: 15 },
+          { userId: 'bob', delivered: 7, read: 5, updatedAt: 14 },
+        ]);
+        deepStrictEqual(await s.listReceipts('other'), [{ userId: 'bob', delivered: 9, read: 9, updatedAt: 16 }]);
+      }));
+
+      test('seq must be a positive integer', run(async (s) => {
+        for (const bad of [0, -1, 1.5, Number.NaN]) await rejects(s.setReceipt('r', 'u', 'read', bad, 1), RangeError);
+        deepStrictEqual(await s.listReceipts('r'), []);
+      }));
+
+      test('concurrent receipts of one member end at the highest', run(async (s) => {
+        const seqs = Array.from({ length: 40 }, (_, i) => ((i * 17) % 40) + 1);
+        await Promise.all(seqs.map((q, i) => s.setReceipt('r', 'u', i % 2 === 0 ? 'read' : 'delivered', q, 100 + i)));
+        const [m] = await s.listReceipts('r');
+        equal(m?.delivered, 40);
+        equal(m?.read, Math.max(...seqs.filter((_, i) => i % 2 === 0)));
+      }));
+    });
+
     describe('key backup', () => {
       test('get before put is null; put, get, overwrite; per user', run(async (s) => {
         equal(await s.getKeyBackup('u'), null);

@@ -36,6 +36,7 @@ import {
   MAILBOX_COLUMNS,
   MEMBER_COLUMNS,
   ONE_TIME_PREKEY_COLUMNS,
+  READ_MARKER_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
   ROOM_COLUMNS,
   SIGNED_PREKEY_COLUMNS,
@@ -51,7 +52,9 @@ import {
   toMailboxEntry,
   toMember,
   toOneTimePrekey,
+  toReadMarker,
   toRefreshToken,
+  raisedMarker,
   toRoom,
   toSignedPrekey,
   toUser,
@@ -63,6 +66,7 @@ import {
   type MailboxRow,
   type MemberRow,
   type OneTimePrekeyRow,
+  type ReadMarkerRow,
   type RoomRow,
   type SignedPrekeyRow,
   type UserRow,
@@ -76,6 +80,7 @@ import type {
   Member,
   OneTimePrekey,
   PqPrekey,
+  ReadMarker,
   RefreshTokenRecord,
   RoomEntry,
   RoomEntryInput,
@@ -524,6 +529,34 @@ export class PostgresStorage implements Storage {
   }
 
   // ---- key backup ----
+
+  async setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
+    return this.#tx(async (c) => {
+      // Make sure the row exists, then lock it: concurrent receipts of one
+      // member are applied one after the other and never lower a marker.
+      await this.#query(
+        `INSERT INTO read_markers (room_id, user_id, delivered_seq, read_seq, updated_at) VALUES ($1, $2, 0, 0, $3)
+         ON CONFLICT (room_id, user_id) DO NOTHING`,
+        [roomId, userId, at], c,
+      );
+      const prev = await this.#one<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = $1 AND user_id = $2 FOR UPDATE`, [roomId, userId], c);
+      const prevMarker = prev === undefined ? undefined : toReadMarker(prev);
+      // A row just created above counts as no marker before.
+      const next = raisedMarker(prevMarker !== undefined && (prevMarker.delivered > 0 || prevMarker.read > 0) ? prevMarker : undefined, userId, kind, seq, at);
+      if (next.changed) {
+        await this.#query(
+          'UPDATE read_markers SET delivered_seq = $3, read_seq = $4, updated_at = $5 WHERE room_id = $1 AND user_id = $2',
+          [roomId, userId, next.marker.delivered, next.marker.read, next.marker.updatedAt], c,
+        );
+      }
+      return next;
+    });
+  }
+
+  async listReceipts(roomId: string): Promise<ReadMarker[]> {
+    const sql = `SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = $1 AND (delivered_seq > 0 OR read_seq > 0) ORDER BY user_id`;
+    return (await this.#query<ReadMarkerRow>(sql, [roomId])).rows.map(toReadMarker);
+  }
 
   async putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
     await this.#query(

@@ -38,6 +38,7 @@ import type {
   Member,
   OneTimePrekey,
   PqPrekey,
+  ReadMarker,
   RefreshTokenRecord,
   RoomEntryInput,
   RoomRecord,
@@ -67,6 +68,7 @@ export const WRITE_METHODS = [
   'takeRefreshToken',
   'deleteRefreshTokensOf',
   'putKeyBackup',
+  'setReceipt',
 ] as const satisfies readonly (keyof Storage)[];
 
 /** Tells the writer thread apart from other Parley workers that import this module. */
@@ -257,7 +259,15 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('putKeyBackup', [userId, backup, updatedAt]) as Promise<void>;
   }
 
+  setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
+    return this.#call('setReceipt', [roomId, userId, kind, seq, at]) as Promise<{ marker: ReadMarker; changed: boolean }>;
+  }
+
   // ---- reads: on the event loop ----
+
+  listReceipts(roomId: string): Promise<ReadMarker[]> {
+    return this.#reader.listReceipts(roomId);
+  }
 
   getUser(userId: string): ReturnType<Storage['getUser']> {
     return this.#reader.getUser(userId);

@@ -31,6 +31,7 @@ import {
   MAILBOX_COLUMNS,
   MEMBER_COLUMNS,
   ONE_TIME_PREKEY_COLUMNS,
+  READ_MARKER_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
   ROOM_COLUMNS,
   SIGNED_PREKEY_COLUMNS,
@@ -46,7 +47,9 @@ import {
   toMailboxEntry,
   toMember,
   toOneTimePrekey,
+  toReadMarker,
   toRefreshToken,
+  raisedMarker,
   toRoom,
   toSignedPrekey,
   toUser,
@@ -58,6 +61,7 @@ import {
   type MailboxRow,
   type MemberRow,
   type OneTimePrekeyRow,
+  type ReadMarkerRow,
   type RoomRow,
   type SignedPrekeyRow,
   type UserRow,
@@ -71,6 +75,7 @@ import type {
   Member,
   OneTimePrekey,
   PqPrekey,
+  ReadMarker,
   RefreshTokenRecord,
   RoomEntry,
   RoomEntryInput,
@@ -555,6 +560,29 @@ export class SqliteStorage implements Storage {
 
   async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
     return this.#run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
+  }
+
+  // ---- read markers ----
+
+  async setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
+    return this.#tx(() => {
+      const prev = this.#get<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? AND user_id = ?`, roomId, userId);
+      const next = raisedMarker(prev === undefined ? undefined : toReadMarker(prev), userId, kind, seq, at);
+      if (next.changed) {
+        this.#run(
+          `INSERT INTO read_markers (room_id, user_id, delivered_seq, read_seq, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (room_id, user_id) DO UPDATE
+           SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq, updated_at = excluded.updated_at`,
+          roomId, userId, next.marker.delivered, next.marker.read, next.marker.updatedAt,
+        );
+      }
+      return next;
+    });
+  }
+
+  async listReceipts(roomId: string): Promise<ReadMarker[]> {
+    const sql = `SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? ORDER BY user_id`;
+    return this.#all<ReadMarkerRow>(sql, roomId).map(toReadMarker);
   }
 
   // ---- key backup ----

@@ -135,6 +135,14 @@ export interface RefreshTokenRecord {
   expiresAt: number;
 }
 
+/** How far one member of a room has received and read its log. */
+export interface ReadMarker {
+  userId: string;
+  delivered: number;
+  read: number;
+  updatedAt: number;
+}
+
 export interface Storage {
   /**
    * True if appends to one room commit in the order `append` was called and
@@ -226,6 +234,16 @@ export interface Storage {
   /** Atomically delete and return the record (so a token can be used once), or null. Expiry is the caller's check. */
   takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>;
   deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number>;
+
+  // ---- read markers (receipts) ----
+  /**
+   * Raise a member's delivered or read marker to `seq` (never lowers it; a
+   * read marker raises the delivered marker too). Returns the markers after
+   * the change and whether they moved.
+   */
+  setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }>;
+  /** Every marker of a room, by user id. */
+  listReceipts(roomId: string): Promise<ReadMarker[]>;
 
   // ---- key backup (opaque, sealed by the client) ----
   putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void>;

@@ -35,7 +35,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
 import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
-import { announcePresence, onReceipt, onTyping } from './ephemeral.ts';
+import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.ts';
 
 export type { V1Deps } from './context.ts';
 
@@ -221,6 +221,8 @@ export class V1Connection implements Conn {
         return onTyping(this.#ctx(me), f, this);
       case 'receipt':
         return onReceipt(this.#ctx(me), f, this);
+      case 'receipts':
+        return onReceipts(this.#ctx(me), f);
     }
   }
 

@@ -1,12 +1,13 @@
 /**
- * Ephemeral signals, never stored: typing indicators, delivery/read
- * receipts and presence. They reach the room's (or contacts') connected
- * devices only; a device that is offline simply misses them.
+ * Signals beside the room log: typing indicators and presence (ephemeral:
+ * only connected devices get them; an offline one simply misses them) and
+ * delivery/read receipts, which are relayed the same way and also kept as
+ * each member's read markers, so an offline member can ask for them later.
  *
  * @module
  */
 import type { HandlerContext, V1Deps } from './context.ts';
-import type { Receipt, Typing } from './frames.ts';
+import type { Receipt, Receipts, Typing } from './frames.ts';
 import type { Conn } from './hub.ts';
 import type { z } from 'zod';
 
@@ -21,7 +22,19 @@ export async function onReceipt(ctx: HandlerContext, f: z.infer<typeof Receipt>,
   const members = await ctx.deps.hub.members(f.roomId);
   if (!members.has(ctx.me.userId)) return ctx.error(f.id, 'not_found', 'no such room');
   if (f.seq > (await ctx.deps.storage.lastSeq(f.roomId))) return ctx.error(f.id, 'bad_frame', 'no such entry');
-  ctx.deps.hub.deliver(members, JSON.stringify({ t: 'receipt', roomId: f.roomId, seq: f.seq, kind: f.kind, from: ctx.me }), self);
+  // Kept as the member's read marker (so a member who was offline learns it
+  // with `receipts`), relayed live only when it moved the marker.
+  const { changed } = await ctx.deps.storage.setReceipt(f.roomId, ctx.me.userId, f.kind, f.seq, Date.now());
+  if (changed) ctx.deps.hub.deliver(members, JSON.stringify({ t: 'receipt', roomId: f.roomId, seq: f.seq, kind: f.kind, from: ctx.me }), self);
+  if (f.id !== undefined) ctx.reply(f.id, { t: 'receipted', roomId: f.roomId });
+}
+
+/** Every member's delivered and read markers of a room (members only). */
+export async function onReceipts(ctx: HandlerContext, f: z.infer<typeof Receipts>): Promise<void> {
+  const members = await ctx.deps.hub.members(f.roomId);
+  if (!members.has(ctx.me.userId)) return ctx.error(f.id, 'not_found', 'no such room');
+  const markers = (await ctx.deps.storage.listReceipts(f.roomId)).filter((m) => members.has(m.userId));
+  ctx.reply(f.id, { t: 'receipts', roomId: f.roomId, members: markers.map(({ userId, delivered, read }) => ({ userId, delivered, read })) });
 }
 
 /** Tell everyone who shares a room with `userId` that it came online or went offline. */

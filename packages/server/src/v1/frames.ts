@@ -101,6 +101,7 @@ export const MailboxAck = z.object({ t: z.literal('mailbox.ack'), id: requestId,
 
 export const Typing = z.object({ t: z.literal('typing'), id: requestId, roomId });
 export const Receipt = z.object({ t: z.literal('receipt'), id: requestId, roomId, seq: seq.min(1), kind: z.enum(['delivered', 'read']) });
+export const Receipts = z.object({ t: z.literal('receipts'), id: requestId, roomId });
 
 export const Inbound = z.discriminatedUnion('t', [
   Hello,
@@ -125,6 +126,7 @@ export const Inbound = z.discriminatedUnion('t', [
   MailboxAck,
   Typing,
   Receipt,
+  Receipts,
 ]);
 
 export type InboundFrame = z.infer<typeof Inbound>;
