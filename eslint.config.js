@@ -16,7 +16,7 @@ export default tseslint.config(
   },
   {
     // Library code: no console, no Node's global Buffer (it must run in browsers).
-    files: ['packages/themis/src/**/*.ts', 'packages/protocol/src/**/*.ts'],
+    files: ['packages/themis/src/**/*.ts', 'packages/protocol/src/**/*.ts', 'packages/sdk/src/**/*.ts'],
     ignores: ['packages/themis/src/backend/node.ts'],
     rules: {
       'no-console': 'error',

@@ -1,0 +1,156 @@
+/**
+ * Everything a device keeps between connections — and, with a persistent
+ * implementation, between runs: its identity and private prekeys, its
+ * sessions and the identity keys it trusts (the three stores of
+ * `@parley/protocol`), which account it is, how far it has read each room,
+ * and the messages it has decrypted or sent (for `history`).
+ *
+ * This slice ships only {@link MemoryClientStore}. A store that writes to
+ * disk must keep sessions sealed (`Session.seal`) and prekeys and messages
+ * encrypted; that is the next slice.
+ *
+ * @module
+ */
+import {
+  IdentityKeyPair,
+  InMemoryIdentityStore,
+  InMemoryPrekeyStore,
+  InMemorySessionStore,
+  type OneTimePrekey,
+  type PqPrekey,
+  type ProtocolStores,
+  type SignedPrekey,
+} from '@parley/protocol';
+import type { Account } from './auth.ts';
+import type { ChatMessage } from './events.ts';
+import { MESSAGE_CACHE_MAX } from './limits.ts';
+
+/** The symbol Node's `util.inspect` looks for: the store prints a redacted summary. */
+const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
+
+export interface ClientStore extends ProtocolStores {
+  /** The account this store belongs to, once registered or logged in. */
+  account(): Account | null;
+  setAccount(account: Account): void;
+
+  /** Keep private prekeys (before their public halves are uploaded: the server may hand them out at once). */
+  addSignedPrekey(key: SignedPrekey): void;
+  addPqPrekey(key: PqPrekey): void;
+  addOneTimePrekeys(keys: readonly OneTimePrekey[]): void;
+  /** Reserve `count` consecutive one-time prekey ids and return the first (ids are never reused). */
+  reserveOneTimePrekeyIds(count: number): number;
+  /** Whether the server has accepted this device's signed and PQ prekeys. */
+  prekeysPublished(): boolean;
+  setPrekeysPublished(published: boolean): void;
+
+  /** The highest seq this device has processed in `roomId` (0 for a room it has not seen). */
+  roomCursor(roomId: string): number;
+  /** The same for every room seen, to resume with `sync`. */
+  roomCursors(): Record<string, number>;
+  /** Record progress; a seq below the stored one is ignored. */
+  setRoomCursor(roomId: string, seq: number): void;
+
+  /** Messages this device decrypted or sent, by room and seq. */
+  loadMessage(roomId: string, seq: number): ChatMessage | undefined;
+  storeMessage(message: ChatMessage): void;
+}
+
+/**
+ * A ClientStore in memory: for tests, tools and short-lived clients. Keep
+ * the object to resume the same device later in the same process (pass it
+ * to `ParleyClient.login`); nothing survives the process.
+ */
+export class MemoryClientStore implements ClientStore {
+  readonly identity: InMemoryIdentityStore;
+  readonly prekeys = new InMemoryPrekeyStore();
+  readonly sessions = new InMemorySessionStore();
+  #account: Account | null = null;
+  #nextPrekeyId = 1;
+  #published = false;
+  readonly #cursors = new Map<string, number>();
+  /** Insertion-ordered, so the oldest entry is evicted first. */
+  readonly #messages = new Map<string, ChatMessage>();
+  readonly #messagesMax: number;
+
+  constructor(identity: IdentityKeyPair, options: { messagesMax?: number } = {}) {
+    this.identity = new InMemoryIdentityStore(identity);
+    this.#messagesMax = options.messagesMax ?? MESSAGE_CACHE_MAX;
+  }
+
+  /** A store for a new device, with a fresh identity key pair. */
+  static create(): MemoryClientStore {
+    return new MemoryClientStore(IdentityKeyPair.generate());
+  }
+
+  /** This device's Ed25519 identity key (what the server registers and peers pin). */
+  get identityPublicKey(): Uint8Array {
+    return this.identity.identityKeyPair().publicKey.slice();
+  }
+
+  account(): Account | null {
+    return this.#account;
+  }
+  setAccount(account: Account): void {
+    this.#account = { userId: account.userId, deviceId: account.deviceId };
+  }
+
+  addSignedPrekey(key: SignedPrekey): void {
+    this.prekeys.addSignedPrekey(key);
+  }
+  addPqPrekey(key: PqPrekey): void {
+    this.prekeys.addPqPrekey(key);
+  }
+  addOneTimePrekeys(keys: readonly OneTimePrekey[]): void {
+    this.prekeys.addOneTimePrekeys(keys);
+  }
+  reserveOneTimePrekeyIds(count: number): number {
+    const first = this.#nextPrekeyId;
+    this.#nextPrekeyId += count;
+    return first;
+  }
+  prekeysPublished(): boolean {
+    return this.#published;
+  }
+  setPrekeysPublished(published: boolean): void {
+    this.#published = published;
+  }
+
+  roomCursor(roomId: string): number {
+    return this.#cursors.get(roomId) ?? 0;
+  }
+  roomCursors(): Record<string, number> {
+    return Object.fromEntries(this.#cursors);
+  }
+  setRoomCursor(roomId: string, seq: number): void {
+    if (seq > (this.#cursors.get(roomId) ?? 0)) this.#cursors.set(roomId, seq);
+  }
+
+  loadMessage(roomId: string, seq: number): ChatMessage | undefined {
+    return this.#messages.get(messageKey(roomId, seq));
+  }
+  storeMessage(message: ChatMessage): void {
+    const key = messageKey(message.roomId, message.seq);
+    this.#messages.delete(key);
+    this.#messages.set(key, message);
+    while (this.#messages.size > this.#messagesMax) {
+      const oldest = this.#messages.keys().next();
+      if (oldest.done === true) break;
+      this.#messages.delete(oldest.value);
+    }
+  }
+
+  toString(): string {
+    const who = this.#account === null ? 'unregistered' : `${this.#account.userId}/${this.#account.deviceId}`;
+    return `MemoryClientStore(${who}, secrets redacted)`;
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [inspectSymbol](): string {
+    return this.toString();
+  }
+}
+
+function messageKey(roomId: string, seq: number): string {
+  return `${roomId}\n${seq}`;
+}

@@ -1,0 +1,75 @@
+/**
+ * What a client reports: decrypted messages, messages it could not decrypt,
+ * room membership changes, and its connection's ups and downs. These are
+ * also the items `history` returns.
+ *
+ * @module
+ */
+import type { DecryptionFailureReason, SdkError } from './errors.ts';
+import type { DeviceRef } from './frames.ts';
+import type { PayloadContent } from './payload.ts';
+
+/** A message this device decrypted (or sent). */
+export type ChatMessage = PayloadContent & {
+  readonly roomId: string;
+  /** Position in the room's log (server-assigned, gapless per room). */
+  readonly seq: number;
+  /** The sender's message id (from inside the encrypted payload). */
+  readonly id: string;
+  /** The sending device, as authenticated by the envelope. */
+  readonly sender: DeviceRef;
+  /** True when the sender is this user (this device or another of the user's devices). */
+  readonly outgoing: boolean;
+  /** The sender's clock, ms since the epoch (authenticated, but only as honest as the sender). */
+  readonly sentAt: number;
+  /** The server's clock when it stored the message, ms since the epoch. */
+  readonly serverTs: number;
+};
+
+/** A room message this device cannot show. The stream goes on. */
+export interface DecryptionFailure {
+  readonly roomId: string;
+  readonly seq: number;
+  /** The sending device as the server names it (not authenticated: the envelope did not open). */
+  readonly from: DeviceRef;
+  readonly clientId: string;
+  readonly serverTs: number;
+  readonly reason: DecryptionFailureReason;
+}
+
+/** A membership change in a room's log (`member-added`, `member-removed`, `role-changed`). */
+export interface MembershipEvent {
+  readonly roomId: string;
+  readonly seq: number;
+  readonly kind: string;
+  /** The member concerned. */
+  readonly userId: string;
+  readonly role: string | null;
+  /** Who made the change. */
+  readonly by: string | null;
+  readonly serverTs: number;
+}
+
+export type HistoryEntry =
+  | ({ readonly type: 'message' } & ChatMessage)
+  | ({ readonly type: 'undecryptable' } & DecryptionFailure)
+  | ({ readonly type: 'membership' } & MembershipEvent);
+
+export type ConnectionEvent =
+  /** Authenticated (first time, after a reconnect, or after renewing the access token). */
+  | { readonly state: 'connected'; readonly renewal: boolean }
+  /** The initial sync after connecting is done: everything stored while away has been delivered. */
+  | { readonly state: 'synced' }
+  /** The connection was lost. */
+  | { readonly state: 'disconnected'; readonly code: number; readonly reason: string }
+  /** The next connection attempt is scheduled. */
+  | { readonly state: 'reconnecting'; readonly attempt: number; readonly delayMs: number };
+
+export interface ClientEvents {
+  message: ChatMessage;
+  decryptionError: DecryptionFailure;
+  membership: MembershipEvent;
+  connection: ConnectionEvent;
+  /** Background failures (a reconnect attempt, prekey upkeep, a listener that threw): reported, never fatal. */
+  error: SdkError;
+}

@@ -1,0 +1,187 @@
+/**
+ * The receiving side: room entries in (live `msg` frames, `sync` replays,
+ * `history` pages), typed events out.
+ *
+ * Order and exactly-once. The server numbers each room's entries 1, 2, 3, …
+ * and delivers a room's entries to a connection in that order, but a `sync`
+ * replays stored entries while live ones keep coming, and during a token
+ * renewal two connections deliver the same entries. So while a connection
+ * catches up, entries are held; when its sync is done they are processed
+ * sorted by seq. Every entry at or below the room's cursor (the highest seq
+ * processed, kept in the store) is a repeat and dropped, so each entry is
+ * processed once, in order, however often it arrives. On top of that, a
+ * message whose id (from inside the encrypted payload) was already shown in
+ * the room is dropped.
+ *
+ * Failure is per entry. Whatever an entry holds — a body that does not
+ * parse, no envelope for this device, an envelope that does not decrypt, a
+ * replay, a payload from a future version — it becomes one
+ * `decryptionError` event and the stream goes on.
+ *
+ * Decrypted messages are kept in the store by (room, seq), because a
+ * message key is deleted once used: `history` and a later replay of the
+ * same entry read the kept copy instead of decrypting again.
+ *
+ * @module
+ */
+import { fromBase64, fromUtf8 } from './_bytes.ts';
+import type { ClientStore } from './client-store.ts';
+import { asSdkError } from './errors.ts';
+import type { ChatMessage, ClientEvents, DecryptionFailure, HistoryEntry, MembershipEvent } from './events.ts';
+import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
+import { SEEN_IDS_MAX } from './limits.ts';
+import type { PayloadContent } from './payload.ts';
+import { openRoomMessage } from './room-cipher.ts';
+
+export interface InboundHooks {
+  emit<K extends keyof ClientEvents>(event: K, value: ClientEvents[K]): void;
+  /** A first message of a new session decrypted: one of our one-time prekeys may be spent. */
+  prekeyMessageOpened(): void;
+  /** A membership event was processed for `roomId`. */
+  membershipChanged(roomId: string): void;
+  /** A message decrypted from `from` (to notice devices the directory does not list yet). */
+  messageFrom(from: DeviceRef): void;
+}
+
+export type OpenOutcome = { readonly ok: true; readonly message: ChatMessage } | { readonly ok: false; readonly failure: DecryptionFailure };
+
+export class Inbound {
+  readonly #store: ClientStore;
+  readonly #me: DeviceRef;
+  readonly #hooks: InboundHooks;
+  #held: RoomEntry[] | null = null;
+  /** Insertion-ordered, so the oldest id is forgotten first. */
+  readonly #seen = new Set<string>();
+
+  constructor(store: ClientStore, me: DeviceRef, hooks: InboundHooks) {
+    this.#store = store;
+    this.#me = me;
+    this.#hooks = hooks;
+  }
+
+  /** Hold entries from now until `flush` (a connection is catching up). */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  get holding(): boolean {
+    return this.#held !== null;
+  }
+
+  receive(entry: RoomEntry): void {
+    if (this.#held !== null) this.#held.push(entry);
+    else this.#process(entry);
+  }
+
+  /** Process everything held, by seq (stable, so each room's entries stay in order), and stop holding. */
+  flush(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    held.sort((a, b) => a.seq - b.seq);
+    for (const entry of held) this.#process(entry);
+  }
+
+  #process(entry: RoomEntry): void {
+    if (entry.seq <= this.#store.roomCursor(entry.roomId)) return;
+    try {
+      this.#deliver(entry);
+    } catch (e) {
+      this.#hooks.emit('error', asSdkError(e));
+    }
+    this.#store.setRoomCursor(entry.roomId, entry.seq);
+  }
+
+  #deliver(entry: RoomEntry): void {
+    if (entry.kind !== 'message') {
+      const event = membershipEvent(entry);
+      this.#hooks.membershipChanged(entry.roomId);
+      if (event !== null) this.#hooks.emit('membership', event);
+      return;
+    }
+    // This device's own message, replayed by a sync: the copy was kept when it was acknowledged.
+    if (this.#isMe(entry.from)) return;
+    const r = this.open(entry);
+    if (!r.ok) {
+      this.#hooks.emit('decryptionError', r.failure);
+      return;
+    }
+    const key = JSON.stringify([entry.roomId, r.message.sender.userId, r.message.id]);
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
+    if (this.#seen.size > SEEN_IDS_MAX) {
+      const oldest = this.#seen.values().next();
+      if (oldest.done !== true) this.#seen.delete(oldest.value);
+    }
+    this.#hooks.emit('message', r.message);
+  }
+
+  /** The message an entry holds for this device: the kept copy, or decrypted now (and kept). Never throws for bad input. */
+  open(entry: RoomEntry): OpenOutcome {
+    const kept = this.#store.loadMessage(entry.roomId, entry.seq);
+    if (kept !== undefined) return { ok: true, message: kept };
+    const fail = (reason: DecryptionFailure['reason']): OpenOutcome => ({
+      ok: false,
+      failure: { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason },
+    });
+    if (this.#isMe(entry.from)) return fail('NO_LOCAL_COPY');
+    const r = openRoomMessage(this.#store, this.#me, entry.from, entry.roomId, entry.body);
+    if (!r.ok) return fail(r.reason);
+    if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
+    this.#hooks.messageFrom(entry.from);
+    const p = r.payload;
+    const content: PayloadContent = p.kind === 'text' ? { kind: 'text', text: p.text } : { kind: 'binary', bytes: p.bytes };
+    const message: ChatMessage = {
+      ...content,
+      roomId: entry.roomId,
+      seq: entry.seq,
+      id: p.id,
+      sender: { userId: entry.from.userId, deviceId: entry.from.deviceId },
+      outgoing: entry.from.userId === this.#me.userId,
+      sentAt: p.sentAt,
+      serverTs: entry.ts,
+    };
+    this.#store.storeMessage(message);
+    return { ok: true, message };
+  }
+
+  /** An entry as `history` returns it. */
+  historyEntry(entry: RoomEntry): HistoryEntry {
+    if (entry.kind !== 'message') {
+      const event = membershipEvent(entry);
+      if (event !== null) return { type: 'membership', ...event };
+      return { type: 'undecryptable', roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason: 'MALFORMED_BODY' };
+    }
+    const r = this.open(entry);
+    return r.ok ? { type: 'message', ...r.message } : { type: 'undecryptable', ...r.failure };
+  }
+
+  #isMe(d: DeviceRef): boolean {
+    return d.userId === this.#me.userId && d.deviceId === this.#me.deviceId;
+  }
+}
+
+/** A membership event's body: base64 of UTF-8 JSON `{ userId, role?, by }` (docs/protocol.md, "Messages"); null if it is not one. */
+function membershipEvent(entry: RoomEntry): MembershipEvent | null {
+  const bytes = fromBase64(entry.body);
+  const text = bytes === null ? null : fromUtf8(bytes);
+  if (text === null) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const userId = o['userId'];
+  if (typeof userId !== 'string' || !USER_ID.test(userId)) return null;
+  return {
+    roomId: entry.roomId,
+    seq: entry.seq,
+    kind: entry.kind,
+    userId,
+    role: typeof o['role'] === 'string' ? o['role'] : null,
+    by: typeof o['by'] === 'string' ? o['by'] : null,
+    serverTs: entry.ts,
+  };
+}

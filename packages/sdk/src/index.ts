@@ -1,0 +1,28 @@
+/**
+ * `@parley/sdk`: a Parley device in a few calls — register or log in,
+ * start a direct conversation, send and receive end-to-end encrypted
+ * messages through a Parley server that only ever relays ciphertext.
+ *
+ * @example
+ * ```ts
+ * import { ParleyClient } from '@parley/sdk';
+ * const alice = await ParleyClient.register('ws://localhost:8080', 'alice', 'laptop');
+ * alice.on('message', (m) => console.log(m.sender.userId, m.kind === 'text' ? m.text : m.bytes));
+ * const room = await alice.startDirect('bob');
+ * await alice.send(room, 'hi bob');
+ * ```
+ *
+ * @module
+ */
+export { ParleyClient, type ClientOptions, type SendResult } from './client.ts';
+export { MemoryClientStore, type ClientStore } from './client-store.ts';
+export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
+export type { ChatMessage, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents } from './events.ts';
+export type { Listener } from './emitter.ts';
+export type { Account } from './auth.ts';
+export type { DeviceRef } from './frames.ts';
+export type { SkippedDevice } from './room-cipher.ts';
+export type { Transport, TransportEvents, TransportFactory } from './transport.ts';
+export { webSocketTransport } from './transport.ts';
+export { CONTENT_BYTES_MAX } from './payload.ts';
+export * as limits from './limits.ts';

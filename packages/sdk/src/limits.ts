@@ -1,0 +1,92 @@
+/**
+ * Every tunable and every bound of the SDK, in one place. Values the server
+ * also enforces are mirrored here (with the server's name) and replaced by
+ * what the server announces in `welcome.limits` when it is smaller.
+ *
+ * @module
+ */
+
+// ---- requests and connections ----
+
+/** How long a request waits for its answer before failing with `TIMEOUT`. */
+export const REQUEST_TIMEOUT_MS = 15_000;
+
+/** How long a `sync` (which streams up to SYNC_ENTRIES_PER_ROOM_MAX entries per room first) may take. */
+export const SYNC_TIMEOUT_MS = 60_000;
+
+/** How long opening the WebSocket may take. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Largest frame accepted from the server. A `history` page can carry
+ * HISTORY_PAGE_MAX bodies of BODY_BYTES_MAX each, base64-encoded (≈ 17.5 MB).
+ */
+export const INBOUND_FRAME_BYTES_MAX = 32 * 1024 * 1024;
+
+/** How often a request interrupted by a lost connection is re-sent on the next one. */
+export const REQUEST_RETRIES_MAX = 3;
+
+/** First reconnect delay; doubles per failed attempt (with jitter) up to RECONNECT_DELAY_MAX_MS. */
+export const RECONNECT_DELAY_MIN_MS = 250;
+export const RECONNECT_DELAY_MAX_MS = 30_000;
+
+/** How long a replaced connection may finish its pending requests before it is closed. */
+export const RETIRE_GRACE_MS = 5_000;
+
+/**
+ * The access token is renewed (a new connection authenticated with the
+ * refresh token replaces the old one) this long before it expires: a quarter
+ * of its lifetime, at most a minute. The server closes a connection whose
+ * token expires (4001), so renewing early means no gap in delivery.
+ */
+export const TOKEN_REFRESH_LEAD_MAX_MS = 60_000;
+export const TOKEN_REFRESH_LEAD_FRACTION = 0.25;
+
+/** Wait before re-sending a publish the server refused with `rate_limited` or `internal`. */
+export const PUBLISH_RETRY_DELAY_MS = 1_000;
+
+// ---- the server's limits (packages/server/src/limits.ts) ----
+
+/** The server's BODY_BYTES_MAX: largest room message body, decoded. */
+export const BODY_BYTES_MAX = 64 * 1024;
+
+/** The server's HISTORY_PAGE_MAX: entries per history page. */
+export const HISTORY_PAGE_MAX = 200;
+
+/** The server's ONE_TIME_PREKEYS_PER_UPLOAD_MAX: one-time prekeys per `keys.upload` frame. */
+export const ONE_TIME_PREKEYS_PER_UPLOAD_MAX = 200;
+
+/** Longest user, device, room and message id (the server's id patterns, docs/protocol.md). */
+export const ID_LENGTH_MAX = 64;
+
+// ---- prekeys ----
+
+/** One-time prekeys the server should hold for this device; topped up to this. */
+export const ONE_TIME_PREKEYS_TARGET = 100;
+
+/** Top up when the server holds fewer than this. */
+export const ONE_TIME_PREKEYS_LOW_WATER = 25;
+
+// ---- messages ----
+
+/**
+ * Largest envelope overhead over its plaintext (packages/protocol/README.md,
+ * "Wire format"): 74 bytes of framing, header and tags, up to 16 bytes of
+ * CBC padding, and 1,645 bytes of PQXDH fields in a prekey message.
+ */
+export const ENVELOPE_OVERHEAD_MAX = 74 + 16 + 1645;
+
+/** Entries in one room body container: a bound on parsing work, well above any direct room's device count. */
+export const CONTAINER_ENTRIES_MAX = 1024;
+
+/** Messages waiting to be published (across reconnects); `send` fails with `LIMIT` beyond. */
+export const OUTBOUND_QUEUE_MAX = 1000;
+
+/** Message ids remembered to drop duplicates (oldest forgotten first). */
+export const SEEN_IDS_MAX = 10_000;
+
+/** Decrypted and sent messages the memory store keeps for `history` (oldest evicted first). */
+export const MESSAGE_CACHE_MAX = 10_000;
+
+/** How long a user's device list from the key directory is reused before it is fetched again. */
+export const DEVICE_LIST_TTL_MS = 5 * 60_000;

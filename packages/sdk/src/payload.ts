@@ -1,0 +1,78 @@
+/**
+ * The plaintext inside every envelope: a small typed payload, so a receiver
+ * knows what it got and can drop a message it has already shown (by id).
+ * Everything here is encrypted and authenticated by the envelope; the
+ * server never sees it. All integers big-endian.
+ *
+ * ```
+ *  offset  size  field
+ *  0       1     version = 0x01
+ *  1       1     kind: 0x01 text (UTF-8) | 0x02 binary
+ *  2       1     L: length of the message id, 1 … 64
+ *  3       L     message id (ASCII [A-Za-z0-9_-]; also the room entry's clientId)
+ *  3+L     8     sentAt: the sender's clock, ms since the epoch, u64be ≤ 2^53 − 1
+ *  11+L    …     content (kind 0x01: strict UTF-8; kind 0x02: bytes; may be empty)
+ * ```
+ *
+ * The id is chosen by the sender's SDK (16 random bytes, base64url), never
+ * by the server, so a relay cannot make two different messages look like one.
+ *
+ * @module
+ */
+import { limits as protocolLimits } from '@parley/protocol';
+import { ByteReader, ByteWriter, fromUtf8, utf8 } from './_bytes.ts';
+import { SdkError } from './errors.ts';
+import { CLIENT_ID } from './frames.ts';
+import { ID_LENGTH_MAX } from './limits.ts';
+
+export const PAYLOAD_VERSION = 0x01;
+const KIND_TEXT = 0x01;
+const KIND_BINARY = 0x02;
+
+/** Largest payload header: version, kind, id length, the longest id, sentAt. */
+export const PAYLOAD_HEADER_MAX = 1 + 1 + 1 + ID_LENGTH_MAX + 8;
+
+/** Largest message content: what fits one envelope after the header (one device; more devices may lower it, see client.send). */
+export const CONTENT_BYTES_MAX = protocolLimits.PLAINTEXT_BYTES_MAX - PAYLOAD_HEADER_MAX;
+
+export type PayloadContent = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'binary'; readonly bytes: Uint8Array };
+
+export type Payload = PayloadContent & {
+  readonly id: string;
+  /** Sender's clock, ms since the epoch. */
+  readonly sentAt: number;
+};
+
+export function encodePayload(p: Payload): Uint8Array {
+  if (!CLIENT_ID.test(p.id)) throw new SdkError('INVALID_ARGUMENT', 'message id must match [A-Za-z0-9_-]{1,64}');
+  if (!Number.isSafeInteger(p.sentAt) || p.sentAt < 0) throw new SdkError('INVALID_ARGUMENT', 'sentAt must be a non-negative safe integer');
+  const content = p.kind === 'text' ? utf8(p.text) : p.bytes;
+  if (content.length > CONTENT_BYTES_MAX) throw new SdkError('LIMIT', `message content is longer than ${CONTENT_BYTES_MAX} bytes`);
+  const id = utf8(p.id);
+  return new ByteWriter()
+    .u8(PAYLOAD_VERSION)
+    .u8(p.kind === 'text' ? KIND_TEXT : KIND_BINARY)
+    .u8(id.length)
+    .bytes(id)
+    .u53be(p.sentAt)
+    .bytes(content)
+    .finish();
+}
+
+/** Parse a decrypted payload; throws `MALFORMED`. Binary content is a copy. */
+export function decodePayload(bytes: Uint8Array): Payload {
+  const r = new ByteReader(bytes, 'message payload');
+  if (r.u8() !== PAYLOAD_VERSION) throw r.malformed('unknown version');
+  const kind = r.u8();
+  if (kind !== KIND_TEXT && kind !== KIND_BINARY) throw r.malformed('unknown kind');
+  const idLength = r.u8();
+  if (idLength === 0 || idLength > ID_LENGTH_MAX) throw r.malformed('id length out of range');
+  const id = fromUtf8(r.bytes(idLength));
+  if (id === null || !CLIENT_ID.test(id)) throw r.malformed('invalid id');
+  const sentAt = r.u53be();
+  const content = r.rest();
+  if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), id, sentAt };
+  const text = fromUtf8(content);
+  if (text === null) throw r.malformed('text is not UTF-8');
+  return { kind: 'text', text, id, sentAt };
+}

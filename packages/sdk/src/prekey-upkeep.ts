@@ -1,0 +1,75 @@
+/**
+ * Keeping this device reachable: its signed prekey, its post-quantum prekey
+ * and a stock of one-time prekeys in the server's key directory
+ * (docs/protocol.md, "Key directory"; the signed messages are built by
+ * `@parley/protocol`, byte for byte what the server verifies).
+ *
+ * Private halves go to the store BEFORE the public halves are uploaded: the
+ * server may hand a key out the moment it has it, and a first message using
+ * a key this device forgot could never be read.
+ *
+ * The server's count of one-time prekeys is learned from `keys.uploaded`
+ * (an upload with no keys just reports it). It drops when peers fetch
+ * bundles, whether or not they then write; the client checks it on every
+ * connection and after every first message of a new session, and tops it up
+ * to ONE_TIME_PREKEYS_TARGET when it falls below ONE_TIME_PREKEYS_LOW_WATER.
+ *
+ * @module
+ */
+import { OneTimePrekey, PqPrekey, SignedPrekey } from '@parley/protocol';
+import { toBase64 } from './_bytes.ts';
+import type { ClientStore } from './client-store.ts';
+import { intField, type ServerFrame } from './frames.ts';
+import { ONE_TIME_PREKEYS_LOW_WATER, ONE_TIME_PREKEYS_PER_UPLOAD_MAX, ONE_TIME_PREKEYS_TARGET } from './limits.ts';
+
+/** Ids of the signed and PQ prekeys (rotation, with new ids, is a later slice). */
+const SIGNED_PREKEY_ID = 1;
+const PQ_PREKEY_ID = 1;
+
+/** Sends one `keys.upload` and resolves with the `keys.uploaded` answer. */
+export type KeyUploader = (frame: { t: 'keys.upload'; [field: string]: unknown }) => Promise<ServerFrame>;
+
+function uploadedCount(f: ServerFrame): number {
+  return intField(f, 'oneTimePrekeys', 'keys.uploaded');
+}
+
+function newOneTimePrekeys(store: ClientStore, count: number): OneTimePrekey[] {
+  const keys = OneTimePrekey.generate(store.reserveOneTimePrekeyIds(count), count);
+  store.addOneTimePrekeys(keys);
+  return keys;
+}
+
+async function uploadOneTimePrekeys(upload: KeyUploader, keys: readonly OneTimePrekey[], first: Record<string, unknown> = {}): Promise<number> {
+  let count = 0;
+  let extra = first;
+  for (let i = 0; i < keys.length || i === 0; i += ONE_TIME_PREKEYS_PER_UPLOAD_MAX) {
+    const batch = keys.slice(i, i + ONE_TIME_PREKEYS_PER_UPLOAD_MAX).map((k) => ({ keyId: k.keyId, publicKey: toBase64(k.publicKey) }));
+    count = uploadedCount(await upload({ t: 'keys.upload', ...extra, ...(batch.length > 0 && { oneTimePrekeys: batch }) }));
+    extra = {};
+  }
+  return count;
+}
+
+/**
+ * Publish this device's keys if it never has, else top up its one-time
+ * prekeys. Resolves with the number the server holds afterwards.
+ */
+export async function maintainPrekeys(store: ClientStore, upload: KeyUploader): Promise<number> {
+  if (!store.prekeysPublished()) {
+    const identity = store.identity.identityKeyPair();
+    const spk = SignedPrekey.generate(identity, SIGNED_PREKEY_ID);
+    const pq = PqPrekey.generate(identity, PQ_PREKEY_ID);
+    store.addSignedPrekey(spk);
+    store.addPqPrekey(pq);
+    const otks = newOneTimePrekeys(store, ONE_TIME_PREKEYS_TARGET);
+    const count = await uploadOneTimePrekeys(upload, otks, {
+      signedPrekey: { keyId: spk.keyId, publicKey: toBase64(spk.publicKey), signature: toBase64(spk.signature) },
+      pqPrekey: { keyId: pq.keyId, publicKey: toBase64(pq.publicKey), signature: toBase64(pq.signature) },
+    });
+    store.setPrekeysPublished(true);
+    return count;
+  }
+  const held = uploadedCount(await upload({ t: 'keys.upload' }));
+  if (held >= ONE_TIME_PREKEYS_LOW_WATER) return held;
+  return uploadOneTimePrekeys(upload, newOneTimePrekeys(store, ONE_TIME_PREKEYS_TARGET - held));
+}

@@ -1,0 +1,169 @@
+/**
+ * Test harness for the SDK's end-to-end tests: a real `parley serve`
+ * process (the server package's own helper), a TCP proxy that can cut or
+ * black-hole connections, device provisioning, and event recorders.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+// Types from the server's compiled test helper (built before this package: see tsconfig references).
+import type * as ServerProcessModule from '../../server/dist/test/_server-process.js';
+import type { ServerProcess } from '../../server/dist/test/_server-process.js';
+import type { ParleyClient } from '../src/client.ts';
+import type { ChatMessage, ConnectionEvent, DecryptionFailure, MembershipEvent } from '../src/events.ts';
+import type { SdkError } from '../src/errors.ts';
+
+export type { ServerProcess };
+
+// The compiled helper, next to the compiled server tests (this file runs from packages/sdk/dist/test).
+const SERVER_PROCESS_JS = new URL('../../../server/dist/test/_server-process.js', import.meta.url);
+
+/** Start `parley serve` on a free port with a fresh data directory. */
+export async function startServer(options: { env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess & { url: string }> {
+  const mod = (await import(SERVER_PROCESS_JS.href)) as typeof ServerProcessModule;
+  const server = await mod.startServerProcess([], { env: { PARLEY_LOG_LEVEL: 'info', ...options.env } });
+  return Object.assign(server, { url: `ws://127.0.0.1:${server.port}/v1` });
+}
+
+/**
+ * Add a second device to an existing user. The protocol has no frame for
+ * this yet (`register` creates a new user), so the test writes the device
+ * row the server's `register` would have written, straight into its SQLite
+ * database — the stand-in for a future device-linking frame.
+ */
+export function provisionDevice(dataDir: string, userId: string, deviceId: string, identityKey: Uint8Array): void {
+  const db = new Database(join(dataDir, 'parley.db'));
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.prepare('INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?)').run(userId, deviceId, Buffer.from(identityKey), Date.now());
+  } finally {
+    db.close();
+  }
+}
+
+/** Everything a client emits, recorded; pass `on` to ParleyClient.register/login. */
+export interface Recorder {
+  readonly messages: ChatMessage[];
+  readonly failures: DecryptionFailure[];
+  readonly membership: MembershipEvent[];
+  readonly connection: ConnectionEvent[];
+  readonly errors: SdkError[];
+  readonly on: {
+    message: (m: ChatMessage) => void;
+    decryptionError: (f: DecryptionFailure) => void;
+    membership: (m: MembershipEvent) => void;
+    connection: (c: ConnectionEvent) => void;
+    error: (e: SdkError) => void;
+  };
+}
+
+export function recorder(): Recorder {
+  const messages: ChatMessage[] = [];
+  const failures: DecryptionFailure[] = [];
+  const membership: MembershipEvent[] = [];
+  const connection: ConnectionEvent[] = [];
+  const errors: SdkError[] = [];
+  return {
+    messages,
+    failures,
+    membership,
+    connection,
+    errors,
+    on: {
+      message: (m) => messages.push(m),
+      decryptionError: (f) => failures.push(f),
+      membership: (m) => membership.push(m),
+      connection: (c) => connection.push(c),
+      error: (e) => errors.push(e),
+    },
+  };
+}
+
+/** The text of each message (binary ones as `<n bytes>`). */
+export function texts(messages: readonly ChatMessage[]): string[] {
+  return messages.map((m) => (m.kind === 'text' ? m.text : `<${m.bytes.length} bytes>`));
+}
+
+/** Poll `condition` every 20 ms until it holds; fail after `ms`. */
+export async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A distinctive random marker to look for in the server's files. */
+export function marker(label: string): string {
+  return `${label}-${Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(12))).toString('hex')}`;
+}
+
+/** Close every client, ignoring failures (for `after` hooks). */
+export async function closeAll(clients: readonly (ParleyClient | undefined)[]): Promise<void> {
+  await Promise.all(clients.map((c) => c?.close().catch(() => undefined)));
+}
+
+/**
+ * A TCP proxy in front of the server: `dropAll()` cuts every connection
+ * (both sides, no closing handshake), `blackhole` silently discards what the
+ * server sends (so a client never sees an answer).
+ */
+export class TcpProxy {
+  readonly port: number;
+  blackhole = false;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(server: Server, port: number) {
+    this.#server = server;
+    this.port = port;
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    let proxy: TcpProxy | null = null;
+    const server = createServer((client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      if (proxy !== null) proxy.#track(client, upstream);
+      client.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => {
+        if (proxy?.blackhole !== true) client.write(d);
+      });
+      const end = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end).on('error', end);
+      upstream.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+    proxy = new TcpProxy(server, address.port);
+    return proxy;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/v1`;
+  }
+
+  #track(...sockets: Socket[]): void {
+    for (const s of sockets) {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    }
+  }
+
+  /** Cut every connection now. */
+  dropAll(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { fromBase64, randomId, toBase64 } from '../src/_bytes.ts';
+import { SdkError } from '../src/errors.ts';
+import { CLIENT_ID } from '../src/frames.ts';
+import { CONTENT_BYTES_MAX, decodePayload, encodePayload, type Payload } from '../src/payload.ts';
+
+const isMalformed = (e: unknown): boolean => SdkError.is(e, 'MALFORMED');
+const messageId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+const sentAt = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const payload: fc.Arbitrary<Payload> = fc.oneof(
+  fc.record({ kind: fc.constant('text' as const), text: fc.string({ unit: 'grapheme', maxLength: 50 }), id: messageId, sentAt }),
+  fc.record({ kind: fc.constant('binary' as const), bytes: fc.uint8Array({ maxLength: 100 }), id: messageId, sentAt }),
+);
+
+describe('message payload', () => {
+  it('has the documented layout', () => {
+    const bytes = encodePayload({ kind: 'text', text: 'hé', id: 'm1', sentAt: 0x0102_0304_0506 });
+    assert.deepEqual([...bytes], [0x01, 0x01, 2, 0x6d, 0x31, 0, 0, 1, 2, 3, 4, 5, 6, 0x68, 0xc3, 0xa9]);
+  });
+
+  it('round-trips text and binary payloads', () => {
+    fc.assert(
+      fc.property(payload, (p) => {
+        const back = decodePayload(encodePayload(p));
+        assert.deepEqual(back, p.kind === 'binary' ? { ...p, bytes: new Uint8Array(p.bytes) } : { ...p });
+      }),
+    );
+  });
+
+  it('refuses content above CONTENT_BYTES_MAX, bad ids and times', () => {
+    assert.doesNotThrow(() => encodePayload({ kind: 'binary', bytes: new Uint8Array(CONTENT_BYTES_MAX), id: 'x'.repeat(64), sentAt: 1 }));
+    assert.throws(() => encodePayload({ kind: 'binary', bytes: new Uint8Array(CONTENT_BYTES_MAX + 1), id: 'a', sentAt: 1 }), (e) => SdkError.is(e, 'LIMIT'));
+    assert.throws(() => encodePayload({ kind: 'text', text: '', id: 'not ok', sentAt: 1 }), (e) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    assert.throws(() => encodePayload({ kind: 'text', text: '', id: 'a', sentAt: -1 }), (e) => SdkError.is(e, 'INVALID_ARGUMENT'));
+  });
+
+  it('refuses malformed payloads: version, kind, id, truncated time, invalid UTF-8', () => {
+    const good = encodePayload({ kind: 'text', text: 'hi', id: 'abc', sentAt: 5 });
+    const patched = (at: number, v: number): Uint8Array => {
+      const b = good.slice();
+      b[at] = v;
+      return b;
+    };
+    assert.throws(() => decodePayload(patched(0, 2)), isMalformed);
+    assert.throws(() => decodePayload(patched(1, 3)), isMalformed);
+    assert.throws(() => decodePayload(patched(2, 0)), isMalformed);
+    assert.throws(() => decodePayload(patched(3, 0x20)), isMalformed, 'id outside the pattern');
+    for (let n = 0; n < 3 + 3 + 8; n++) assert.throws(() => decodePayload(good.subarray(0, n)), isMalformed, `truncated to ${n}`);
+    assert.throws(() => decodePayload(new Uint8Array([...good.subarray(0, 14), 0xff])), isMalformed, 'text not UTF-8');
+    assert.throws(() => decodePayload(patched(6, 0x20)), isMalformed, 'sentAt above 2^53 − 1');
+  });
+});
+
+describe('byte helpers', () => {
+  it('base64 matches the platform encoder and refuses non-canonical text', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        const s = toBase64(b);
+        assert.equal(s, Buffer.from(b).toString('base64'));
+        assert.deepEqual(fromBase64(s), b);
+      }),
+    );
+    for (const bad of ['A', 'AB=', 'A===', 'AB==AB==', 'AB-_', 'AR==', 'ABC=x', 'AB\u00e9=']) assert.equal(fromBase64(bad), null, bad);
+    assert.deepEqual(fromBase64(''), new Uint8Array(0));
+  });
+
+  it('message ids are fresh and fit the clientId pattern', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => randomId()));
+    assert.equal(ids.size, 1000);
+    for (const id of ids) assert.match(id, CLIENT_ID);
+  });
+});

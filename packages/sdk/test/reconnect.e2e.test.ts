@@ -1,0 +1,138 @@
+/**
+ * Being away and coming back: a device that was offline catches up in
+ * order, exactly once; a dropped connection is re-established with the
+ * outbound queue intact; a publish whose ack was lost is stored once; and
+ * access tokens are renewed before they expire without a disconnect.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ParleyClient } from '../src/client.ts';
+import { closeAll, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
+
+describe('offline, reconnect and resume', () => {
+  let server: ServerProcess & { url: string };
+  const clients: ParleyClient[] = [];
+  const proxies: TcpProxy[] = [];
+
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await closeAll(clients);
+    for (const p of proxies) await p.close();
+    server.cleanup();
+  });
+
+  async function pair(a: string, b: string, urls: { a?: string; b?: string } = {}) {
+    const ra = recorder();
+    const rb = recorder();
+    const alice = await ParleyClient.register(urls.a ?? server.url, a, 'dev1', { on: ra.on });
+    const bob = await ParleyClient.register(urls.b ?? server.url, b, 'dev1', { on: rb.on });
+    clients.push(alice, bob);
+    const room = await alice.startDirect(b);
+    return { alice, bob, ra, rb, room };
+  }
+
+  it('bob, offline while alice sends 5 messages, gets them in order exactly once when he comes back', async () => {
+    const { alice, bob, ra, rb, room } = await pair('off-alice', 'off-bob');
+    await alice.send(room, 'before');
+    await until(() => rb.messages.length === 1, 'bob to get the first message');
+    await bob.send(room, 'ack from bob');
+
+    await bob.close();
+    const expected = ['one', 'two', 'three', 'four', 'five'];
+    for (const t of expected) await alice.send(room, t);
+
+    const again = recorder();
+    const bobAgain = await ParleyClient.login(server.url, 'off-bob', 'dev1', { store: bob.store, on: again.on });
+    clients.push(bobAgain);
+    await bobAgain.synced();
+    await until(() => again.messages.length >= 5, 'the five messages');
+    await sleep(300); // anything more would be a duplicate
+    assert.deepEqual(texts(again.messages), expected);
+    const seqs = again.messages.map((m) => m.seq);
+    assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+    assert.equal(new Set(again.messages.map((m) => m.id)).size, 5);
+    assert.deepEqual(again.failures, []);
+
+    // And the conversation goes on from the restored sessions.
+    await bobAgain.send(room, 'back');
+    await until(() => ra.messages.length === 2, 'alice to read the answer');
+    assert.deepEqual(texts(ra.messages), ['ack from bob', 'back']);
+    assert.deepEqual(ra.messages[1]?.sender, { userId: 'off-bob', deviceId: 'dev1' });
+  });
+
+  it('re-establishes dropped connections; messages sent meanwhile wait in the queue and arrive once', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    proxies.push(proxy);
+    const { alice, ra, rb, room } = await pair('rc-alice', 'rc-bob', { a: proxy.url, b: proxy.url });
+    await alice.send(room, 'warm-up');
+    await until(() => rb.messages.length === 1, 'warm-up');
+
+    proxy.dropAll();
+    await until(() => !alice.connected, 'alice to notice');
+    const sends = ['while', 'away', 'queued'].map((t) => alice.send(room, t));
+    const results = await Promise.all(sends);
+    assert.deepEqual(
+      results.map((r) => r.seq),
+      [...results.map((r) => r.seq)].sort((x, y) => x - y),
+      'stored in call order',
+    );
+    await until(() => rb.messages.length === 4, 'bob to get the queued messages');
+    await sleep(300);
+    assert.deepEqual(texts(rb.messages), ['warm-up', 'while', 'away', 'queued']);
+    assert.ok(ra.connection.some((c) => c.state === 'disconnected'));
+    assert.ok(ra.connection.some((c) => c.state === 'reconnecting'));
+    assert.ok(ra.connection.filter((c) => c.state === 'connected').length >= 2);
+    assert.deepEqual(rb.failures, []);
+  });
+
+  it('a publish whose ack was lost is sent again with the same clientId and stored once', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    proxies.push(proxy);
+    const { alice, bob, rb, room } = await pair('ack-alice', 'ack-bob', { a: proxy.url });
+    await alice.send(room, 'warm-up');
+    await until(() => rb.messages.length === 1, 'warm-up');
+
+    proxy.blackhole = true; // alice's frames reach the server; its answers never reach alice
+    const pending = alice.send(room, 'ack lost');
+    await until(() => rb.messages.length === 2, 'bob to get it (the server stored it)');
+    proxy.dropAll();
+    proxy.blackhole = false;
+    const result = await pending; // after reconnecting, re-published; the server answers with the original ack
+    assert.equal(result.seq, rb.messages[1]?.seq);
+    await sleep(300);
+    assert.deepEqual(texts(rb.messages), ['warm-up', 'ack lost']);
+    const page = await bob.history(room, { limit: 50 });
+    const copies = page.filter((e) => (e.type === 'message' ? e.id : e.type === 'undecryptable' ? e.clientId : null) === result.id);
+    assert.equal(copies.length, 1, 'one room entry for the message');
+  });
+
+  it('renews access tokens before they expire, without losing the connection', async () => {
+    const short = await startServer({ env: { PARLEY_ACCESS_TOKEN_TTL_S: '3' } });
+    try {
+      const ra = recorder();
+      const rb = recorder();
+      const alice = await ParleyClient.register(short.url, 'tk-alice', 'dev1', { on: ra.on });
+      const bob = await ParleyClient.register(short.url, 'tk-bob', 'dev1', { on: rb.on });
+      clients.push(alice, bob);
+      const room = await alice.startDirect('tk-bob');
+      const expected: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        expected.push(`tick ${i}`);
+        await alice.send(room, `tick ${i}`);
+        await sleep(1000);
+      }
+      await until(() => rb.messages.length === expected.length, 'every tick');
+      assert.deepEqual(texts(rb.messages), expected);
+      for (const r of [ra, rb]) {
+        assert.deepEqual(r.connection.filter((c) => c.state === 'disconnected'), [], 'never disconnected');
+        assert.ok(r.connection.filter((c) => c.state === 'connected' && c.renewal).length >= 2, 'renewed at least twice');
+      }
+      await alice.close();
+      await bob.close();
+    } finally {
+      short.cleanup();
+    }
+  });
+});
