@@ -39,6 +39,14 @@ export function challengeMessage(purpose: AuthPurpose, nonce: Uint8Array, userId
   return concatBytes(utf8(purpose), Uint8Array.of(0x0a), nonce, utf8(`${userId}\n${deviceId}`));
 }
 
+/**
+ * The bytes a new device signs so that one of the user's devices can add it
+ * (`device.add`, docs/protocol.md): `parley-add-device-v1 \n userId \n deviceId`.
+ */
+export function deviceLinkMessage(userId: string, deviceId: string): Uint8Array {
+  return utf8(`parley-add-device-v1\n${userId}\n${deviceId}`);
+}
+
 /** A device's credentials for resuming. Times are this machine's clock. */
 export interface Tokens {
   readonly accessToken: string;

@@ -22,7 +22,7 @@
  */
 import type { DeviceAddress } from '@parley/protocol';
 import { randomId, toBase64 } from './_bytes.ts';
-import type { Account } from './auth.ts';
+import { deviceLinkMessage, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
@@ -69,6 +69,16 @@ function checkAccount(userId: unknown, deviceId: unknown): Account {
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
   if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) throw new SdkError('INVALID_ARGUMENT', 'deviceId must match [A-Za-z0-9_-]{1,64}');
   return { userId, deviceId };
+}
+
+/** What a new device hands an existing one so it can be added (`ParleyClient.deviceLinkRequest`). */
+export interface DeviceLinkRequest {
+  readonly userId: string;
+  readonly deviceId: string;
+  /** The new device's Ed25519 identity key. */
+  readonly identityKey: Uint8Array;
+  /** Its signature over `parley-add-device-v1 \n userId \n deviceId`. */
+  readonly signature: Uint8Array;
 }
 
 export class ParleyClient {
@@ -130,6 +140,27 @@ export class ParleyClient {
     const client = new ParleyClient(v1Url(url), account, store, options);
     await client.#start('register');
     return client;
+  }
+
+  /**
+   * On a new device: the request that lets one of the user's existing
+   * devices add it (pass it to `addDevice` there, e.g. through a QR code).
+   * `store` holds the new device's identity (a fresh `MemoryClientStore`
+   * makes one); it signs the user and device id with it, proving the key is
+   * held. Afterwards the new device logs in with `login` and that store.
+   */
+  static deviceLinkRequest(store: ClientStore, userId: string, deviceId: string): DeviceLinkRequest {
+    const account = checkAccount(userId, deviceId);
+    const identity = store.identity.identityKeyPair();
+    return { userId: account.userId, deviceId: account.deviceId, identityKey: identity.publicKey.slice(), signature: identity.sign(deviceLinkMessage(account.userId, account.deviceId)) };
+  }
+
+  /** Add another device of this user (see `deviceLinkRequest`). Resolves once the server stored it. */
+  async addDevice(request: DeviceLinkRequest): Promise<void> {
+    if (request.userId !== this.userId) throw new SdkError('INVALID_ARGUMENT', 'the request is for another user');
+    checkAccount(request.userId, request.deviceId);
+    await this.#link.request({ t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature) }, ['device.added']);
+    this.#directory.invalidate(this.userId);
   }
 
   /** Log in a registered device whose identity `options.store` holds, and stay connected. */

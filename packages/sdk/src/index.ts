@@ -14,7 +14,7 @@
  *
  * @module
  */
-export { ParleyClient, type ClientOptions, type SendResult } from './client.ts';
+export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SendResult } from './client.ts';
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
 export type { ChatMessage, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents } from './events.ts';

@@ -4,12 +4,11 @@
  * black-hole connections, device provisioning, and event recorders.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 // Types from the server's compiled test helper (built before this package: see tsconfig references).
 import type * as ServerProcessModule from '../../server/dist/test/_server-process.js';
 import type { ServerProcess } from '../../server/dist/test/_server-process.js';
-import type { ParleyClient } from '../src/client.ts';
+import { ParleyClient as ParleyClientClass, type ParleyClient } from '../src/client.ts';
+import type { ClientStore } from '../src/client-store.ts';
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, MembershipEvent } from '../src/events.ts';
 import type { SdkError } from '../src/errors.ts';
 
@@ -26,19 +25,12 @@ export async function startServer(options: { env?: NodeJS.ProcessEnv } = {}): Pr
 }
 
 /**
- * Add a second device to an existing user. The protocol has no frame for
- * this yet (`register` creates a new user), so the test writes the device
- * row the server's `register` would have written, straight into its SQLite
- * database — the stand-in for a future device-linking frame.
+ * Add a device to an existing user the way an application does: the new
+ * device's store makes a signed link request, one of the user's connected
+ * devices (`existing`) sends it with `device.add`.
  */
-export function provisionDevice(dataDir: string, userId: string, deviceId: string, identityKey: Uint8Array): void {
-  const db = new Database(join(dataDir, 'parley.db'));
-  try {
-    db.pragma('busy_timeout = 5000');
-    db.prepare('INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?)').run(userId, deviceId, Buffer.from(identityKey), Date.now());
-  } finally {
-    db.close();
-  }
+export async function provisionDevice(existing: ParleyClient, store: ClientStore, deviceId: string): Promise<void> {
+  await existing.addDevice(ParleyClientClass.deviceLinkRequest(store, existing.userId, deviceId));
 }
 
 /** Everything a client emits, recorded; pass `on` to ParleyClient.register/login. */

@@ -63,7 +63,7 @@ describe('the server at rest', () => {
     const [ra, rb, rb2] = [recorder(), recorder(), recorder()];
     const alice = await ParleyClient.register(server.url, 'alice', 'laptop', { store: stores.alice, on: ra.on });
     const bob = await ParleyClient.register(server.url, 'bob', 'phone', { store: stores.bob, on: rb.on });
-    provisionDevice(server.dataDir, 'bob', 'tablet', stores.bob2.identityPublicKey);
+    await provisionDevice(bob, stores.bob2, 'tablet');
     const bob2 = await ParleyClient.login(server.url, 'bob', 'tablet', { store: stores.bob2, on: rb2.on });
     clients.push(alice, bob, bob2);
     const secrets = [...privateKeys(stores.alice), ...privateKeys(stores.bob), ...privateKeys(stores.bob2)];

@@ -23,9 +23,10 @@ describe('a direct conversation between alice and bob, two devices each', () => 
     server.cleanup();
   });
 
-  async function secondDevice(userId: string, deviceId: string, rec: Recorder): Promise<ParleyClient> {
+  async function secondDevice(first: ParleyClient, deviceId: string, rec: Recorder): Promise<ParleyClient> {
+    const userId = first.userId;
     const store = MemoryClientStore.create();
-    provisionDevice(server.dataDir, userId, deviceId, store.identityPublicKey);
+    await provisionDevice(first, store, deviceId);
     const c = await ParleyClient.login(server.url, userId, deviceId, { store, on: rec.on });
     clients.push(c);
     return c;
@@ -35,10 +36,10 @@ describe('a direct conversation between alice and bob, two devices each', () => 
     const [ra1, ra2, rb1, rb2] = [recorder(), recorder(), recorder(), recorder()];
     const alice1 = await ParleyClient.register(server.url, 'alice', 'laptop', { on: ra1.on });
     clients.push(alice1);
-    const alice2 = await secondDevice('alice', 'phone', ra2);
+    const alice2 = await secondDevice(alice1, 'phone', ra2);
     const bob1 = await ParleyClient.register(server.url, 'bob', 'phone', { on: rb1.on });
     clients.push(bob1);
-    const bob2 = await secondDevice('bob', 'tablet', rb2);
+    const bob2 = await secondDevice(bob1, 'tablet', rb2);
     await Promise.all(clients.map((c) => c.synced()));
 
     const room = await alice1.startDirect('bob');

@@ -74,7 +74,7 @@ describe('upkeep and limits', () => {
     const alice = await ParleyClient.register(server.url, 'lim-alice', 'dev1', { on: ra.on });
     const bob = await ParleyClient.register(server.url, 'lim-bob', 'dev1', { on: rb.on });
     const store = MemoryClientStore.create();
-    provisionDevice(server.dataDir, 'lim-alice', 'dev2', store.identityPublicKey);
+    await provisionDevice(alice, store, 'dev2');
     const alice2 = await ParleyClient.login(server.url, 'lim-alice', 'dev2', { store });
     clients.push(alice, bob, alice2);
     const room = await alice.startDirect('lim-bob');

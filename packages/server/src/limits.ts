@@ -93,3 +93,6 @@ export const MAILBOX_PAYLOAD_BYTES_MAX = 128 * 1024;
 
 /** Mailbox entries pushed per page (at login and after each `mailbox.ack`). */
 export const MAILBOX_PAGE = 100;
+
+/** Devices one user may have (the first from `register`, the others from `device.add`). */
+export const DEVICES_PER_USER_MAX = 16;

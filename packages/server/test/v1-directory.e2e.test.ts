@@ -128,6 +128,48 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(offline['online'], false);
   });
 
+  test('device.add: an existing device adds another, which then logs in; bad proofs, duplicates and the device limit refused', async () => {
+    const { client: first } = await user('dv-jo');
+    const { newDeviceKey, loggedIn } = await import('./_v1-client.ts');
+    const { sign } = await import('node:crypto');
+    const { deviceLinkMessage } = await import('../src/v1/auth.ts');
+    const { DEVICES_PER_USER_MAX } = await import('../src/limits.ts');
+    const phone = newDeviceKey('dv-jo', 'phone');
+    const proof = (key: typeof phone, userId: string, deviceId: string) => b64(sign(null, deviceLinkMessage(userId, deviceId), key.privateKey));
+    const add = (deviceId: string, key: typeof phone, signature: string) => first.request({ t: 'device.add', deviceId, identityKey: b64(key.identityKey), signature });
+    // The new key must have signed this very user and device id.
+    const wrongUser = await add('phone', phone, proof(phone, 'dv-someone', 'phone'));
+    assert.equal(wrongUser['code'], 'invalid_credentials');
+    const wrongDevice = await add('phone', phone, proof(phone, 'dv-jo', 'tablet'));
+    assert.equal(wrongDevice['code'], 'invalid_credentials');
+    const other = newDeviceKey('dv-jo', 'other');
+    assert.equal((await add('phone', phone, proof(other, 'dv-jo', 'phone')))['code'], 'invalid_credentials');
+    const added = await add('phone', phone, proof(phone, 'dv-jo', 'phone'));
+    assert.deepEqual({ t: added.t, userId: added['userId'], deviceId: added['deviceId'] }, { t: 'device.added', userId: 'dv-jo', deviceId: 'phone' });
+    assert.equal((await add('phone', phone, proof(phone, 'dv-jo', 'phone')))['code'], 'conflict');
+    const { client: onPhone } = await loggedIn(url, 'dv-jo', 'phone');
+    clients.push(onPhone);
+    const keys = await onPhone.request({ t: 'keys.fetch', userId: 'dv-jo' });
+    assert.deepEqual((keys['devices'] as { deviceId: string }[]).map((d) => d.deviceId), ['dev1', 'phone']);
+    // Up to the limit, then refused.
+    for (let i = 3; i <= DEVICES_PER_USER_MAX; i++) {
+      const k = newDeviceKey('dv-jo', `d${i}`);
+      assert.equal((await add(`d${i}`, k, proof(k, 'dv-jo', `d${i}`))).t, 'device.added', `device ${i}`);
+    }
+    const over = newDeviceKey('dv-jo', 'over');
+    assert.equal((await add('over', over, proof(over, 'dv-jo', 'over')))['code'], 'limit_exceeded');
+  });
+
+  test('device.add needs an authenticated device', async () => {
+    const { V1Client: Client, newDeviceKey } = await import('./_v1-client.ts');
+    const c = await Client.connect(url, 'anon-add');
+    clients.push(c);
+    await c.hello();
+    const k = newDeviceKey('nobody', 'x');
+    const r = await c.request({ t: 'device.add', deviceId: 'x', identityKey: b64(k.identityKey), signature: b64(new Uint8Array(64)) });
+    assert.equal(r['code'], 'unauthenticated');
+  });
+
   test('read markers: kept while the sender is offline, only rising, members only', async () => {
     const { client: g } = await user('rm-gina');
     const { client: h } = await user('rm-hugo');

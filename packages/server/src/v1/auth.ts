@@ -20,6 +20,18 @@ export function signedChallenge(purpose: Purpose, nonce: Uint8Array, userId: str
   return Buffer.concat([Buffer.from(purpose + '\n', 'utf8'), nonce, Buffer.from(`${userId}\n${deviceId}`, 'utf8')]);
 }
 
+/**
+ * What a new device signs with its identity key so that one of the user's
+ * existing devices can add it (`device.add`): proof that whoever adds the
+ * key holds it, bound to the user and the device id.
+ * ```
+ * UTF-8("parley-add-device-v1") ‖ 0x0A ‖ UTF-8(userId "\n" deviceId)
+ * ```
+ */
+export function deviceLinkMessage(userId: string, deviceId: string): Uint8Array {
+  return Buffer.from(`parley-add-device-v1\n${userId}\n${deviceId}`, 'utf8');
+}
+
 /** Verify an Ed25519 signature; false for any malformed key or signature. */
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;

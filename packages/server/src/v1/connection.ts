@@ -12,6 +12,7 @@ import type { RoomEntry } from '../storage/types.ts';
 import {
   BODY_BYTES_MAX,
   CHALLENGE_BYTES,
+  DEVICES_PER_USER_MAX,
   FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
   HISTORY_PAGE_MAX,
@@ -27,7 +28,7 @@ import {
   MAILBOX_MAX,
   MAILBOX_PAYLOAD_BYTES_MAX,
 } from '../limits.ts';
-import { hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import { entryFrame, type Conn } from './hub.ts';
 import { sendText } from './prebuilt-frame.ts';
@@ -189,6 +190,8 @@ export class V1Connection implements Conn {
     }
     const me = { userId: this.userId, deviceId: this.deviceId };
     switch (f.t) {
+      case 'device.add':
+        return this.#onDeviceAdd(f, me);
       case 'room.create':
         return this.#onRoomCreate(f, me);
       case 'room.add':
@@ -247,6 +250,7 @@ export class V1Connection implements Conn {
         syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
         roomsPerUser: ROOMS_PER_USER_MAX,
         roomMembers: ROOM_MEMBERS_MAX,
+        devicesPerUser: DEVICES_PER_USER_MAX,
         mailbox: MAILBOX_MAX,
         mailboxPayloadBytes: MAILBOX_PAYLOAD_BYTES_MAX,
         unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
@@ -299,6 +303,31 @@ export class V1Connection implements Conn {
       return this.#failLogin(f.id, 'unknown device or bad signature');
     }
     await this.#startSession(f.id, f.userId, f.deviceId, true);
+  }
+
+  /**
+   * An authenticated device adds another device of the same user. The new
+   * device's signature over `deviceLinkMessage` proves the key is held by
+   * whoever asked for it to be added (typically shown on the new device as
+   * a QR code); the new device then logs in with the usual challenge.
+   */
+  async #onDeviceAdd(f: Frame<'device.add'>, me: Me): Promise<void> {
+    // One add at a time per user, so concurrent adds cannot pass the limit together.
+    await this.#d.hub.inRoomOrder(`devices:${me.userId}`, () => this.#addDevice(f, me));
+  }
+
+  async #addDevice(f: Frame<'device.add'>, me: Me): Promise<void> {
+    if (!verifyEd25519(f.identityKey, deviceLinkMessage(me.userId, f.deviceId), f.signature)) {
+      return this.#error(f.id, 'invalid_credentials', 'the new device key did not sign this request');
+    }
+    if ((await this.#d.storage.listDevices(me.userId)).length >= DEVICES_PER_USER_MAX) {
+      return this.#error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
+    }
+    if (!(await this.#d.storage.addDevice({ userId: me.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: Date.now() }))) {
+      return this.#error(f.id, 'conflict', 'device id taken');
+    }
+    this.#d.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device added');
+    this.#send({ t: 'device.added', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
   }
 
   async #onAuth(f: Frame<'auth'>): Promise<void> {

@@ -51,6 +51,7 @@ export const Register = z.object({
   identityKey: b64(32, 32),
   signature: b64(64, 64),
 });
+export const DeviceAdd = z.object({ t: z.literal('device.add'), id: requestId, deviceId, identityKey: b64(32, 32), signature: b64(64, 64) });
 export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
 export const Auth = z.object({ t: z.literal('auth'), id: requestId, accessToken: z.string().min(1).max(4096) });
 export const Refresh = z.object({ t: z.literal('refresh'), id: requestId, refreshToken: z.string().min(1).max(256) });
@@ -110,6 +111,7 @@ export const Inbound = z.discriminatedUnion('t', [
   Login,
   Auth,
   Refresh,
+  DeviceAdd,
   RoomCreate,
   RoomAdd,
   RoomRemove,
