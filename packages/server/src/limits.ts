@@ -96,3 +96,8 @@ export const MAILBOX_PAGE = 100;
 
 /** Devices one user may have (the first from `register`, the others from `device.add`). */
 export const DEVICES_PER_USER_MAX = 16;
+
+/** Largest key backup (sealed by the client) the server keeps per user. */
+export const KEY_BACKUP_BYTES_MAX = 64 * 1024;
+/** Length of the backup fetch secret a client derives from its passphrase. */
+export const BACKUP_FETCH_SECRET_BYTES = 32;

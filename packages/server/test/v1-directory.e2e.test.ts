@@ -160,6 +160,40 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal((await add('over', over, proof(over, 'dv-jo', 'over')))['code'], 'limit_exceeded');
   });
 
+  test('key backup: put and get by the user; fetched before login only with the secret; limits at the edge', async () => {
+    const { client: k } = await user('kb-kim');
+    const { KEY_BACKUP_BYTES_MAX } = await import('../src/limits.ts');
+    const { V1Client: Client } = await import('./_v1-client.ts');
+    const { randomBytes } = await import('node:crypto');
+    const secret = randomBytes(32);
+    const sealed = randomBytes(KEY_BACKUP_BYTES_MAX);
+    assert.equal((await k.request({ t: 'backup.get' }))['backup'], null);
+    const stored = await k.request({ t: 'backup.put', backup: b64(sealed), fetchSecret: b64(secret) });
+    assert.equal(stored.t, 'backup.stored');
+    const got = await k.request({ t: 'backup.get' });
+    assert.equal(got['backup'], b64(sealed));
+    assert.equal(got['updatedAt'], stored['updatedAt']);
+    const over = await k.request({ t: 'backup.put', backup: b64(randomBytes(KEY_BACKUP_BYTES_MAX + 1)) });
+    assert.equal(over['code'], 'bad_frame');
+    // A new machine, not logged in: the secret fetches it, anything else does not.
+    const anon = await Client.connect(url, 'kb-anon');
+    clients.push(anon);
+    await anon.hello();
+    const fetched = await anon.request({ t: 'backup.fetch', userId: 'kb-kim', fetchSecret: b64(secret) });
+    assert.equal(fetched.t, 'backup');
+    assert.equal(fetched['backup'], b64(sealed));
+    for (const [userId, s] of [['kb-kim', randomBytes(32)], ['kb-nobody', secret]] as const) {
+      const r = await anon.request({ t: 'backup.fetch', userId, fetchSecret: b64(s) });
+      assert.equal(r['code'], 'invalid_credentials', userId);
+    }
+    // Replaced without a secret: no longer fetchable before login.
+    await k.request({ t: 'backup.put', backup: b64(sealed.subarray(0, 10)) });
+    const anon2 = await Client.connect(url, 'kb-anon2');
+    clients.push(anon2);
+    await anon2.hello();
+    assert.equal((await anon2.request({ t: 'backup.fetch', userId: 'kb-kim', fetchSecret: b64(secret) }))['code'], 'invalid_credentials');
+  });
+
   test('device.add needs an authenticated device', async () => {
     const { V1Client: Client, newDeviceKey } = await import('./_v1-client.ts');
     const c = await Client.connect(url, 'anon-add');

@@ -178,6 +178,15 @@ CREATE TABLE read_markers (
 ${t.end};
 `,
   },
+  {
+    version: 3,
+    name: 'key backup fetch secret',
+    sql: (t) => `
+-- SHA-256 of the secret a client derives from its backup passphrase; lets a
+-- device that has no key yet fetch the sealed backup (null: not fetchable).
+ALTER TABLE key_backups ADD COLUMN auth_hash ${t.bytes};
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

@@ -316,13 +316,14 @@ export function storageConformance(name: string, make: StorageFactory): void {
     });
 
     describe('key backup', () => {
-      test('get before put is null; put, get, overwrite; per user', run(async (s) => {
+      test('get before put is null; put, get, overwrite; per user; the fetch-secret hash is optional', run(async (s) => {
         equal(await s.getKeyBackup('u'), null);
-        await s.putKeyBackup('u', b(1, 2, 3), 100);
-        deepStrictEqual(await s.getKeyBackup('u'), { backup: b(1, 2, 3), updatedAt: 100 });
+        await s.putKeyBackup('u', { backup: b(1, 2, 3), authHash: null, updatedAt: 100 });
+        deepStrictEqual(await s.getKeyBackup('u'), { backup: b(1, 2, 3), authHash: null, updatedAt: 100 });
         const big = new Uint8Array(256 * 1024).map((_, i) => i * 7);
-        await s.putKeyBackup('u', big, 200);
-        deepStrictEqual(await s.getKeyBackup('u'), { backup: big, updatedAt: 200 });
+        const hash = new Uint8Array(32).map((_, i) => 255 - i);
+        await s.putKeyBackup('u', { backup: big, authHash: hash, updatedAt: 200 });
+        deepStrictEqual(await s.getKeyBackup('u'), { backup: big, authHash: hash, updatedAt: 200 });
         equal(await s.getKeyBackup('v'), null);
       }));
     });
@@ -343,7 +344,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         const mail = { fromUserId: 'v', fromDeviceId: 'e', clientId: 'm1', payload: b(10), createdAt: 5 };
         await s.enqueueMailbox('u', 'd', mail, 10);
         await s.putRefreshToken({ tokenHash: 't', userId: 'u', deviceId: 'd', expiresAt: 6 });
-        await s.putKeyBackup('u', b(11), 7);
+        await s.putKeyBackup('u', { backup: b(11), authHash: b(12), updatedAt: 7 });
         await s.close();
 
         const r = await f.reopen();
@@ -362,7 +363,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await r.readMailbox('u', 'd', 0, 10), [{ id: 1, ...mail }]);
         equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.id, 2);
         equal((await r.takeRefreshToken('t'))?.userId, 'u');
-        deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), updatedAt: 7 });
+        deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), authHash: b(12), updatedAt: 7 });
       }));
     });
   });

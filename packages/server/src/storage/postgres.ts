@@ -79,6 +79,7 @@ import type {
   MailboxInput,
   Member,
   OneTimePrekey,
+  KeyBackupRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -558,17 +559,17 @@ export class PostgresStorage implements Storage {
     return (await this.#query<ReadMarkerRow>(sql, [roomId])).rows.map(toReadMarker);
   }
 
-  async putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
+  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
     await this.#query(
-      `INSERT INTO key_backups (user_id, backup, updated_at) VALUES ($1, $2, $3)
-       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, updated_at = excluded.updated_at`,
-      [userId, backup, updatedAt],
+      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
+      [userId, r.backup, r.authHash, r.updatedAt],
     );
   }
 
-  async getKeyBackup(userId: string): Promise<{ backup: Uint8Array; updatedAt: number } | null> {
-    const sql = 'SELECT backup, updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
-    const r = await this.#one<{ backup: Uint8Array; updatedAt: number }>(sql, [userId]);
-    return r ? { backup: bytes(r.backup), updatedAt: r.updatedAt } : null;
+  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
+    const r = await this.#one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
+    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
   }
 }

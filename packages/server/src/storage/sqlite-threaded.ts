@@ -37,6 +37,7 @@ import type {
   MailboxEntry,
   Member,
   OneTimePrekey,
+  KeyBackupRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -255,8 +256,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('deleteRefreshTokensOf', [userId, deviceId]) as Promise<number>;
   }
 
-  putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
-    return this.#call('putKeyBackup', [userId, backup, updatedAt]) as Promise<void>;
+  putKeyBackup(userId: string, record: KeyBackupRecord): Promise<void> {
+    return this.#call('putKeyBackup', [userId, record]) as Promise<void>;
   }
 
   setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {

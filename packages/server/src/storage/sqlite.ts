@@ -74,6 +74,7 @@ import type {
   MailboxInput,
   Member,
   OneTimePrekey,
+  KeyBackupRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -587,17 +588,17 @@ export class SqliteStorage implements Storage {
 
   // ---- key backup ----
 
-  async putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void> {
+  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
     this.#run(
-      `INSERT INTO key_backups (user_id, backup, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, updated_at = excluded.updated_at`,
-      userId, backup, updatedAt,
+      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
+      userId, r.backup, r.authHash, r.updatedAt,
     );
   }
 
-  async getKeyBackup(userId: string): Promise<{ backup: Uint8Array; updatedAt: number } | null> {
-    const sql = 'SELECT backup, updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
-    const r = this.#get<{ backup: Uint8Array; updatedAt: number }>(sql, userId);
-    return r ? { backup: bytes(r.backup), updatedAt: r.updatedAt } : null;
+  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
+    const r = this.#get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
+    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
   }
 }

@@ -135,6 +135,14 @@ export interface RefreshTokenRecord {
   expiresAt: number;
 }
 
+/** A user's key backup: sealed by the client; the server keeps it opaque. */
+export interface KeyBackupRecord {
+  backup: Uint8Array;
+  /** SHA-256 of the fetch secret the client derived from its passphrase, or null. */
+  authHash: Uint8Array | null;
+  updatedAt: number;
+}
+
 /** How far one member of a room has received and read its log. */
 export interface ReadMarker {
   userId: string;
@@ -246,6 +254,6 @@ export interface Storage {
   listReceipts(roomId: string): Promise<ReadMarker[]>;
 
   // ---- key backup (opaque, sealed by the client) ----
-  putKeyBackup(userId: string, backup: Uint8Array, updatedAt: number): Promise<void>;
-  getKeyBackup(userId: string): Promise<{ backup: Uint8Array; updatedAt: number } | null>;
+  putKeyBackup(userId: string, record: KeyBackupRecord): Promise<void>;
+  getKeyBackup(userId: string): Promise<KeyBackupRecord | null>;
 }

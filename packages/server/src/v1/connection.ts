@@ -34,6 +34,7 @@ import { entryFrame, type Conn } from './hub.ts';
 import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
+import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
 import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
 import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.ts';
@@ -181,6 +182,8 @@ export class V1Connection implements Conn {
         return this.#onAuth(f);
       case 'refresh':
         return this.#onRefresh(f);
+      case 'backup.fetch':
+        return onBackupFetch(this.#d, f, (frame) => this.#send(frame), (re, code, message) => (code === 'invalid_credentials' ? this.#failLogin(re, message) : this.#error(re, code, message)));
       default:
         break;
     }
@@ -192,6 +195,10 @@ export class V1Connection implements Conn {
     switch (f.t) {
       case 'device.add':
         return this.#onDeviceAdd(f, me);
+      case 'backup.put':
+        return onBackupPut(this.#ctx(me), f);
+      case 'backup.get':
+        return onBackupGet(this.#ctx(me), f);
       case 'room.create':
         return this.#onRoomCreate(f, me);
       case 'room.add':

@@ -7,7 +7,9 @@
  */
 import { z } from 'zod';
 import {
+  BACKUP_FETCH_SECRET_BYTES,
   BODY_BYTES_MAX,
+  KEY_BACKUP_BYTES_MAX,
   HISTORY_PAGE_MAX,
   KEY_PACKAGE_BYTES_MAX,
   KEY_PACKAGES_PER_UPLOAD_MAX,
@@ -51,6 +53,9 @@ export const Register = z.object({
   identityKey: b64(32, 32),
   signature: b64(64, 64),
 });
+export const BackupPut = z.object({ t: z.literal('backup.put'), id: requestId, backup: b64(KEY_BACKUP_BYTES_MAX), fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES).optional() });
+export const BackupGet = z.object({ t: z.literal('backup.get'), id: requestId });
+export const BackupFetch = z.object({ t: z.literal('backup.fetch'), id: requestId, userId, fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES) });
 export const DeviceAdd = z.object({ t: z.literal('device.add'), id: requestId, deviceId, identityKey: b64(32, 32), signature: b64(64, 64) });
 export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
 export const Auth = z.object({ t: z.literal('auth'), id: requestId, accessToken: z.string().min(1).max(4096) });
@@ -112,6 +117,9 @@ export const Inbound = z.discriminatedUnion('t', [
   Auth,
   Refresh,
   DeviceAdd,
+  BackupPut,
+  BackupGet,
+  BackupFetch,
   RoomCreate,
   RoomAdd,
   RoomRemove,
