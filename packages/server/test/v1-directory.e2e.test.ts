@@ -194,6 +194,28 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal((await anon2.request({ t: 'backup.fetch', userId: 'kb-kim', fetchSecret: b64(secret) }))['code'], 'invalid_credentials');
   });
 
+  test('keys.fetch claimFor: one-time prekeys are claimed only for the named devices', async () => {
+    const { client: owner } = await user('cf-lee');
+    const { newDeviceKey, loggedIn } = await import('./_v1-client.ts');
+    const { sign } = await import('node:crypto');
+    const { deviceLinkMessage } = await import('../src/v1/auth.ts');
+    const tab = newDeviceKey('cf-lee', 'tab');
+    await owner.request({ t: 'device.add', deviceId: 'tab', identityKey: b64(tab.identityKey), signature: b64(sign(null, deviceLinkMessage('cf-lee', 'tab'), tab.privateKey)) });
+    const { client: onTab } = await loggedIn(url, 'cf-lee', 'tab');
+    clients.push(onTab);
+    const otks = (base: number) => Array.from({ length: 3 }, (_, i) => ({ keyId: base + i, publicKey: b64(new Uint8Array(32).fill(base + i)) }));
+    assert.equal((await owner.request({ t: 'keys.upload', oneTimePrekeys: otks(10) })).t, 'keys.uploaded');
+    assert.equal((await onTab.request({ t: 'keys.upload', oneTimePrekeys: otks(20) })).t, 'keys.uploaded');
+    const { client: asker } = await user('cf-max');
+    const only = await asker.request({ t: 'keys.fetch', userId: 'cf-lee', claimFor: ['tab'] });
+    const byDevice = Object.fromEntries((only['devices'] as { deviceId: string; oneTimePrekey: { keyId: number } | null }[]).map((d) => [d.deviceId, d.oneTimePrekey?.keyId ?? null]));
+    assert.deepEqual(byDevice, { dev1: null, tab: 20 });
+    const none = await asker.request({ t: 'keys.fetch', userId: 'cf-lee', claimFor: [] });
+    assert.ok((none['devices'] as { oneTimePrekey: unknown }[]).every((d) => d.oneTimePrekey === null));
+    const all = await asker.request({ t: 'keys.fetch', userId: 'cf-lee' });
+    assert.deepEqual((all['devices'] as { oneTimePrekey: { keyId: number } }[]).map((d) => d.oneTimePrekey.keyId), [10, 21]);
+  });
+
   test('device.add needs an authenticated device', async () => {
     const { V1Client: Client, newDeviceKey } = await import('./_v1-client.ts');
     const c = await Client.connect(url, 'anon-add');

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import {
   BACKUP_FETCH_SECRET_BYTES,
   BODY_BYTES_MAX,
+  DEVICES_PER_USER_MAX,
   KEY_BACKUP_BYTES_MAX,
   HISTORY_PAGE_MAX,
   KEY_PACKAGE_BYTES_MAX,
@@ -100,7 +101,13 @@ export const KeysUpload = z.object({
   pqPrekey: z.object({ keyId, publicKey: b64(PQ_PREKEY_BYTES_MAX), signature }).optional(),
   keyPackages: z.array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature })).max(KEY_PACKAGES_PER_UPLOAD_MAX).optional(),
 });
-export const KeysFetch = z.object({ t: z.literal('keys.fetch'), id: requestId, userId });
+export const KeysFetch = z.object({
+  t: z.literal('keys.fetch'),
+  id: requestId,
+  userId,
+  /** Claim one-time prekeys only for these devices (default: all); others come without one. */
+  claimFor: z.array(deviceId).max(DEVICES_PER_USER_MAX).optional(),
+});
 export const KeysClaimKeyPackage = z.object({ t: z.literal('keys.claimKeyPackage'), id: requestId, userId, deviceId });
 export const MailboxSend = z.object({ t: z.literal('mailbox.send'), id: requestId, userId, deviceId, clientId, payload: b64(MAILBOX_PAYLOAD_BYTES_MAX) });
 export const MailboxAck = z.object({ t: z.literal('mailbox.ack'), id: requestId, upTo: seq });

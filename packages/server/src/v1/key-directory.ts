@@ -66,10 +66,14 @@ export async function onKeysFetch(ctx: HandlerContext, f: z.infer<typeof KeysFet
   const { storage } = ctx.deps;
   if ((await storage.getUser(f.userId)) === null) return ctx.error(f.id, 'not_found', 'no such user');
   const devices = [];
+  // A client that already has sessions with some devices (refreshing a
+  // device list) names the ones it needs prekeys for, so the others' one-time
+  // prekeys are not spent for nothing.
+  const claimFor = f.claimFor === undefined ? null : new Set(f.claimFor);
   for (const d of await storage.listDevices(f.userId)) {
     const spk = await storage.getSignedPrekey(f.userId, d.deviceId);
     const pq = await storage.getPqPrekey(f.userId, d.deviceId);
-    const otk = await storage.claimOneTimePrekey(f.userId, d.deviceId);
+    const otk = claimFor === null || claimFor.has(d.deviceId) ? await storage.claimOneTimePrekey(f.userId, d.deviceId) : null;
     devices.push({
       deviceId: d.deviceId,
       identityKey: b64(d.identityKey),
