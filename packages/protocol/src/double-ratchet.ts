@@ -117,12 +117,19 @@ export function initResponder(sharedSecret: Uint8Array, signedPrekeyPrivate: Uin
   };
 }
 
+/**
+ * A copy to try a decryption on. Every secret is copied except the ratchet
+ * private key, which is shared: a DH step replaces it rather than writing
+ * to it, and sharing it keeps the backend's key-object cache warm (a fresh
+ * copy would cost OpenSSL a key import on every message). Whoever drops one
+ * of the two states passes the other as `keep` to `wipeRatchet`.
+ */
 export function cloneRatchet(s: RatchetState): RatchetState {
   const skipped = new Map<string, SkippedKey>();
   for (const [id, k] of s.skipped) skipped.set(id, { ratchetKey: k.ratchetKey, messageNumber: k.messageNumber, messageKey: copyBytes(k.messageKey) });
   return {
     rootKey: copyBytes(s.rootKey),
-    ratchetPrivate: copyBytes(s.ratchetPrivate),
+    ratchetPrivate: s.ratchetPrivate,
     ratchetPublic: s.ratchetPublic,
     remoteRatchetKey: s.remoteRatchetKey,
     sending: s.sending === null ? null : { chainKey: copyBytes(s.sending.chainKey), headerKey: copyBytes(s.sending.headerKey), index: s.sending.index },
@@ -138,10 +145,13 @@ export function cloneRatchet(s: RatchetState): RatchetState {
 
 /**
  * Wipe every secret of a state that is being dropped. Public keys are shared
- * between a state and its clones (they are never written to), secrets never.
+ * between a state and its clones (they are never written to), and so is the
+ * ratchet private key until a DH step replaces it: it is left alone when
+ * `keep` (the state that lives on) still holds it.
  */
-export function wipeRatchet(s: RatchetState): void {
-  wipe(s.rootKey, s.ratchetPrivate, s.sending?.chainKey, s.sending?.headerKey, s.receiving?.chainKey, s.receiving?.headerKey);
+export function wipeRatchet(s: RatchetState, keep?: RatchetState): void {
+  wipe(s.rootKey, s.sending?.chainKey, s.sending?.headerKey, s.receiving?.chainKey, s.receiving?.headerKey);
+  if (keep === undefined || keep.ratchetPrivate !== s.ratchetPrivate) wipe(s.ratchetPrivate);
   for (const c of s.closedChains) wipe(c.headerKey);
   for (const k of s.skipped.values()) wipe(k.messageKey);
   s.skipped.clear();
@@ -215,7 +225,10 @@ function dhRatchetStep(s: RatchetState, header: MessageHeader, rootKey: Uint8Arr
     closeChain(s, s.receiving);
   }
   s.previousSendingLength = s.sending?.index ?? 0;
-  wipe(s.rootKey, s.ratchetPrivate, s.sending?.chainKey, s.sending?.headerKey);
+  // The old ratchet private key is not wiped here: it may be shared with
+  // the state this one was cloned from (see cloneRatchet), which wipes it
+  // when it is dropped.
+  wipe(s.rootKey, s.sending?.chainKey, s.sending?.headerKey);
   s.remoteRatchetKey = header.ratchetKey;
   s.receiving = receiving;
   s.ratchetPrivate = backend.x25519GeneratePrivate();

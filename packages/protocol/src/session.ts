@@ -185,13 +185,13 @@ export class Session {
       try {
         plaintext = ratchetDecrypt(trial, env, state.associatedData, ad);
       } catch (e) {
-        wipeRatchet(trial);
+        wipeRatchet(trial, state.ratchet);
         if (!(e instanceof ProtocolError)) throw e;
         // DUPLICATE / TOO_MANY_SKIPPED come from a header that authenticated under this state: report that one.
         if (e.code !== 'DECRYPT_FAILED' && authentic === null) authentic = e;
         continue;
       }
-      wipeRatchet(state.ratchet);
+      wipeRatchet(state.ratchet, trial);
       state.ratchet = trial;
       // Anything that decrypts in an initiator's state came from the responder: the reply has arrived.
       state.pending = null;
