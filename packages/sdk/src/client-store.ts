@@ -5,9 +5,16 @@
  * `@parley/protocol`), which account it is, how far it has read each room,
  * and the messages it has decrypted or sent (for `history`).
  *
- * This slice ships only {@link MemoryClientStore}. A store that writes to
- * disk must keep sessions sealed (`Session.seal`) and prekeys and messages
- * encrypted; that is the next slice.
+ * Two implementations: {@link MemoryClientStore} (here, everywhere) and
+ * `SqliteClientStore` (Node only, from `@parley/sdk/node`: every record
+ * sealed with Secure Cell under a passphrase, see sqlite-store.ts).
+ *
+ * Two capabilities are optional, for stores that outlive the process:
+ * `transaction` (the client runs each received entry, each sealed send and
+ * each history page in one, so a crash leaves either all of its writes or
+ * none) and the outbound queue (`queuedMessages`, `addQueuedMessage`,
+ * `removeQueuedMessage`: messages accepted by `send` and not yet stored by
+ * the server are published by the next client on this store).
  *
  * @module
  */
@@ -24,6 +31,7 @@ import {
 import type { Account } from './auth.ts';
 import type { ChatMessage } from './events.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
+import type { QueuedMessage } from './outbound-queue.ts';
 
 /** The symbol Node's `util.inspect` looks for: the store prints a redacted summary. */
 const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
@@ -53,12 +61,29 @@ export interface ClientStore extends ProtocolStores {
   /** Messages this device decrypted or sent, by room and seq. */
   loadMessage(roomId: string, seq: number): ChatMessage | undefined;
   storeMessage(message: ChatMessage): void;
+
+  /**
+   * Optional. Run `fn`, which must be synchronous, so that every write it
+   * makes to this store takes effect together, or (when it throws, or the
+   * process dies) none does; nested calls join the outer one. Returns what
+   * `fn` returns.
+   */
+  transaction?<T>(fn: () => T): T;
+
+  /** Optional (with the next two): the messages waiting to be published, in queue order. */
+  queuedMessages?(): QueuedMessage[];
+  /** Keep a message `send` accepted, until `removeQueuedMessage`. */
+  addQueuedMessage?(message: QueuedMessage): void;
+  /** The server stored the message (or refused it for good): forget it. */
+  removeQueuedMessage?(clientId: string): void;
 }
 
 /**
  * A ClientStore in memory: for tests, tools and short-lived clients. Keep
  * the object to resume the same device later in the same process (pass it
- * to `ParleyClient.login`); nothing survives the process.
+ * to `ParleyClient.login`); nothing survives the process. It has neither
+ * optional capability: messages still queued when the client closes are
+ * dropped.
  */
 export class MemoryClientStore implements ClientStore {
   readonly identity: InMemoryIdentityStore;
@@ -151,6 +176,7 @@ export class MemoryClientStore implements ClientStore {
   }
 }
 
-function messageKey(roomId: string, seq: number): string {
+/** The logical key of a kept message (shared by every store). */
+export function messageKey(roomId: string, seq: number): string {
   return `${roomId}\n${seq}`;
 }

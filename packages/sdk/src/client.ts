@@ -33,7 +33,7 @@ import { DEVICE_ID, readEntry, readMembers, readRooms, readSynced, ROOM_ID, stri
 import { Inbound } from './inbound.ts';
 import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
-import { OutboundQueue, type Ack } from './outbound-queue.ts';
+import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { encodePayload, type PayloadContent } from './payload.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
@@ -120,7 +120,16 @@ export class ParleyClient {
       },
     );
     this.#directory = new DeviceDirectory((userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']));
-    this.#queue = new OutboundQueue((frame) => this.#link.request(frame, ['ack']), () => this.#link.connected);
+    this.#queue = new OutboundQueue((frame) => this.#link.request(frame, ['ack']), () => this.#link.connected, {
+      queued: (m) => store.addQueuedMessage?.(m),
+      settled: (m, ack) => this.#settled(m, ack),
+    });
+    // Messages an earlier client on this store accepted and never saw stored go first, with their clientId and bytes.
+    for (const m of store.queuedMessages?.() ?? []) {
+      this.#queue.restore(m).catch((e: unknown) => {
+        if (!SdkError.is(e, 'CLOSED')) this.#report(e);
+      });
+    }
     this.#inbound = new Inbound(store, account, {
       emit: (event, value) => this.#events.emit(event, value),
       prekeyMessageOpened: () => this.#checkPrekeysSoon(),
@@ -242,25 +251,45 @@ export class ParleyClient {
     const sentAt = Date.now();
     const payload = encodePayload({ ...c, id, sentAt });
     // Sealing is serialised so messages are queued (and numbered by the server) in call order.
-    const step = this.#sendChain.then(() => this.#seal(roomId, id, payload));
+    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: c }, payload));
     this.#sendChain = step.catch(() => undefined);
     const sealed = await step;
-    const ack = await sealed.ack;
-    const me = { userId: this.userId, deviceId: this.deviceId };
-    this.store.storeMessage({ ...c, roomId, seq: ack.seq, id, sender: me, outgoing: true, sentAt, serverTs: ack.ts });
+    const ack = await sealed.ack; // this device's copy is kept by #settled, before this resolves
     return { id, roomId, seq: ack.seq, sentAt, serverTs: ack.ts, recipients: sealed.recipients, skipped: sealed.skipped };
   }
 
-  async #seal(roomId: string, id: string, payload: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
+  async #seal(draft: Omit<QueuedMessage, 'body'>, payload: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
+    const { roomId } = draft;
     const members = await this.#roomMembers(roomId);
     const devices = (await Promise.all(members.map((u) => this.#directory.devices(u)))).flat();
     const me = { userId: this.userId, deviceId: this.deviceId };
     const bodyMax = Math.min(BODY_BYTES_MAX, this.#link.limits.bodyBytes ?? BODY_BYTES_MAX);
-    const sealed = sealRoomMessage(this.store, me, devices, roomId, payload, bodyMax);
-    // Queued in the same step as the encryption, so queue order is encryption order.
-    const ack = this.#queue.push(roomId, id, toBase64(sealed.body));
-    ack.catch(() => undefined); // awaited by send(); this only keeps an early rejection from counting as unhandled
-    return { ack, recipients: sealed.recipients, skipped: sealed.skipped };
+    // Queued in the same step (and store transaction) as the encryption: queue order is encryption order,
+    // and advanced sessions are kept only together with the message they encrypted.
+    return this.#atomically(() => {
+      const sealed = sealRoomMessage(this.store, me, devices, roomId, payload, bodyMax);
+      const ack = this.#queue.push({ ...draft, body: sealed.body });
+      ack.catch(() => undefined); // awaited by send(); this only keeps an early rejection from counting as unhandled
+      return { ack, recipients: sealed.recipients, skipped: sealed.skipped };
+    });
+  }
+
+  /** The server stored a queued message (keep this device's copy) or refused it for good; either way the store forgets it. */
+  #settled(m: QueuedMessage, ack: Ack | null): void {
+    const me = { userId: this.userId, deviceId: this.deviceId };
+    try {
+      this.#atomically(() => {
+        if (ack !== null) this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
+        this.store.removeQueuedMessage?.(m.clientId);
+      });
+    } catch (e) {
+      this.#report(e);
+    }
+  }
+
+  /** `fn` in one store transaction, when the store has them. */
+  #atomically<T>(fn: () => T): T {
+    return this.store.transaction === undefined ? fn() : this.store.transaction(fn);
   }
 
   /**
@@ -282,7 +311,7 @@ export class ParleyClient {
     if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
     const entries = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < before);
     entries.sort((a, b) => a.seq - b.seq);
-    return entries.map((e) => this.#inbound.historyEntry(e));
+    return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)));
   }
 
   /** Forget the cached device list of `userId`: the next message fetches it from the key directory again. */
@@ -290,7 +319,12 @@ export class ParleyClient {
     this.#directory.invalidate(userId);
   }
 
-  /** Disconnect for good; queued messages fail with `CLOSED`. The store keeps everything needed to `login` again. */
+  /**
+   * Disconnect for good; queued messages fail with `CLOSED`. The store keeps
+   * everything needed to `login` again — with a store that keeps the
+   * outbound queue (`SqliteClientStore`), those messages too: the next
+   * client on the store publishes them.
+   */
   async close(): Promise<void> {
     if (this.#link.ended) return;
     const error = new SdkError('CLOSED', 'client closed');
@@ -342,7 +376,7 @@ export class ParleyClient {
       }
       // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
       if (!this.#link.isCurrent(conn) || this.#link.ended) return;
-      this.#inbound.flush();
+      this.#atomically(() => this.#inbound.flush());
       this.#events.emit('connection', { state: 'synced' });
       for (const w of this.#syncWaiters.splice(0)) w.resolve();
     } catch (e) {
@@ -362,7 +396,11 @@ export class ParleyClient {
         this.#report(e);
         return;
       }
-      this.#inbound.receive(entry);
+      try {
+        this.#atomically(() => this.#inbound.receive(entry));
+      } catch (e) {
+        this.#report(e);
+      }
     } else if (f.t === 'error') {
       const code = typeof f['code'] === 'string' ? f['code'] : 'unknown';
       // token_expired is followed by a 4001 close, which the link handles.

@@ -11,6 +11,9 @@
  *   `AUTH_FAILED`, `BAD_RESPONSE` (a frame that does not follow
  *   docs/protocol.md), `MALFORMED` (bytes from the wire that do not parse),
  *   `NO_RECIPIENTS` (no device of any other room member can be encrypted to).
+ * - **The store on disk and key backups**: `BAD_PASSPHRASE` (the passphrase does not open
+ *   the store file or a key backup), `STORE` (not a Parley store, a newer format, in use by another
+ *   process, a record that does not open, or an error from the database).
  * - **`INTERNAL`**: a bug in the SDK; please report it.
  *
  * A message this device cannot decrypt is not an error of any call: it is a
@@ -38,6 +41,10 @@ export type SdkErrorCode =
   | 'MALFORMED'
   /** No device of any other room member could be encrypted to. */
   | 'NO_RECIPIENTS'
+  /** The passphrase does not open the store file (nothing was changed). */
+  | 'BAD_PASSPHRASE'
+  /** The store file cannot be used: not a Parley store, a newer format, locked by another process, a corrupt or tampered record, a database error. */
+  | 'STORE'
   /** A bug. */
   | 'INTERNAL';
 

@@ -16,6 +16,7 @@
  */
 export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SendResult } from './client.ts';
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
+export type { QueuedMessage } from './outbound-queue.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
 export type { ChatMessage, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents } from './events.ts';
 export type { Listener } from './emitter.ts';
@@ -26,3 +27,16 @@ export type { Transport, TransportEvents, TransportFactory } from './transport.t
 export { webSocketTransport } from './transport.ts';
 export { CONTENT_BYTES_MAX } from './payload.ts';
 export * as limits from './limits.ts';
+export { safetyNumber, formatSafetyNumber, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
+export {
+  VerificationSession,
+  decodeVerificationMessage,
+  type VerificationMessage,
+  type VerificationParties,
+  type VerificationState,
+  type VerificationUpdate,
+  type VerificationIgnored,
+  type VerificationAbortReason,
+  type PeerAbortReason,
+} from './verification.ts';
+export { exportKeyBackup, importKeyBackup, openKeyBackup, readKeyBackupOwner, backupFetchSecret, type KeyBackupOwner, type RestoredKeys } from './key-backup.ts';

@@ -12,11 +12,20 @@
  * `rate_limited` and `internal` wait PUBLISH_RETRY_DELAY_MS and retry; any
  * other refusal (not a member, no such room) fails that message only.
  *
+ * Surviving a restart: a {@link QueueJournal} hears of every message when it
+ * is queued and when it is settled (stored by the server, or refused for
+ * good). A store that keeps the journal's messages lets the next client
+ * `restore` them, so they are published with the same clientId and bytes.
+ * Closing the client fails the waiting `push` promises but settles nothing:
+ * the journal still holds those messages.
+ *
  * @module
  */
+import { toBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { intField, type ServerFrame } from './frames.ts';
 import { OUTBOUND_QUEUE_MAX, PUBLISH_RETRY_DELAY_MS } from './limits.ts';
+import type { PayloadContent } from './payload.ts';
 
 export interface Ack {
   readonly roomId: string;
@@ -28,9 +37,29 @@ export interface Ack {
   readonly duplicate: boolean;
 }
 
-interface Outgoing {
+/** A message waiting to be published: what it takes to publish it again after a restart, and to keep this device's copy once stored. */
+export interface QueuedMessage {
   readonly roomId: string;
+  /** The message id: the payload's id and the room entry's clientId. */
   readonly clientId: string;
+  /** The finished room body (the container of envelopes), published byte for byte as first encrypted. */
+  readonly body: Uint8Array;
+  /** The sender's clock when `send` was called (also inside the payload). */
+  readonly sentAt: number;
+  /** What was sent, for this device's own copy (`history`). */
+  readonly content: PayloadContent;
+}
+
+/** Hears of every message the queue takes and settles (a store keeps them across restarts). */
+export interface QueueJournal {
+  /** Called synchronously by `push` before the message can be published; a throw refuses the message. Not called for `restore`. */
+  queued(message: QueuedMessage): void;
+  /** The server stored the message (`ack`) or refused it for good (`null`). Called once, before the push settles; must not throw. */
+  settled(message: QueuedMessage, ack: Ack | null): void;
+}
+
+interface Outgoing {
+  readonly message: QueuedMessage;
   readonly bodyB64: string;
   readonly resolve: (ack: Ack) => void;
   readonly reject: (e: SdkError) => void;
@@ -44,26 +73,47 @@ const RETRIED_SERVER_CODES: readonly string[] = ['rate_limited', 'internal'];
 export class OutboundQueue {
   readonly #publish: Publisher;
   readonly #isConnected: () => boolean;
+  readonly #journal: QueueJournal | null;
   readonly #items: Outgoing[] = [];
   #running = false;
   #again = false;
   #failed: SdkError | null = null;
 
-  constructor(publish: Publisher, isConnected: () => boolean) {
+  constructor(publish: Publisher, isConnected: () => boolean, journal: QueueJournal | null = null) {
     this.#publish = publish;
     this.#isConnected = isConnected;
+    this.#journal = journal;
   }
 
   get size(): number {
     return this.#items.length;
   }
 
-  /** Queue a finished body; resolves with its ack once the server has stored it. */
-  push(roomId: string, clientId: string, bodyB64: string): Promise<Ack> {
+  /**
+   * Queue a finished body; the promise resolves with its ack once the server
+   * has stored it. Throws (synchronously: `CLOSED`, `LIMIT`, or the
+   * journal's error) when the message is not taken, so a caller can undo
+   * what it did to make it. Publishing starts only after the caller's
+   * synchronous code has run (a store transaction that queued it commits
+   * before its bytes leave).
+   */
+  push(message: QueuedMessage): Promise<Ack> {
+    if (this.#failed !== null) throw this.#failed;
+    if (this.#items.length >= OUTBOUND_QUEUE_MAX) throw new SdkError('LIMIT', `more than ${OUTBOUND_QUEUE_MAX} messages waiting to be sent`);
+    this.#journal?.queued(message);
+    return this.#enqueue(message);
+  }
+
+  /** Queue a message an earlier client journaled and never settled (after a restart), ahead of anything new. */
+  restore(message: QueuedMessage): Promise<Ack> {
     if (this.#failed !== null) return Promise.reject(this.#failed);
-    if (this.#items.length >= OUTBOUND_QUEUE_MAX) return Promise.reject(new SdkError('LIMIT', `more than ${OUTBOUND_QUEUE_MAX} messages waiting to be sent`));
-    const done = new Promise<Ack>((resolve, reject) => this.#items.push({ roomId, clientId, bodyB64, resolve, reject }));
-    this.kick();
+    return this.#enqueue(message);
+  }
+
+  #enqueue(message: QueuedMessage): Promise<Ack> {
+    const bodyB64 = toBase64(message.body);
+    const done = new Promise<Ack>((resolve, reject) => this.#items.push({ message, bodyB64, resolve, reject }));
+    queueMicrotask(() => this.kick());
     return done;
   }
 
@@ -76,7 +126,7 @@ export class OutboundQueue {
     void this.#pump();
   }
 
-  /** Fail everything queued, and everything queued later, with `error` (the client was closed). */
+  /** Fail everything queued, and everything queued later, with `error` (the client was closed). The journal keeps what it holds. */
   failAll(error: SdkError): void {
     this.#failed = error;
     for (const item of this.#items.splice(0)) item.reject(error);
@@ -89,9 +139,10 @@ export class OutboundQueue {
         this.#again = false;
         while (this.#items.length > 0 && this.#isConnected() && this.#failed === null) {
           const item = this.#items[0] as Outgoing;
+          const m = item.message;
           let ack: Ack;
           try {
-            ack = readAck(await this.#publish({ t: 'publish', roomId: item.roomId, clientId: item.clientId, body: item.bodyB64 }), item);
+            ack = readAck(await this.#publish({ t: 'publish', roomId: m.roomId, clientId: m.clientId, body: item.bodyB64 }), m);
           } catch (e) {
             const err = e instanceof SdkError ? e : new SdkError('INTERNAL', String(e), { cause: e });
             if (err.code === 'CLOSED') continue; // the loop re-checks the connection; a new one resumes.
@@ -100,10 +151,12 @@ export class OutboundQueue {
               continue;
             }
             if (this.#items[0] === item) this.#items.shift();
+            this.#journal?.settled(m, null);
             item.reject(err);
             continue;
           }
           if (this.#items[0] === item) this.#items.shift();
+          this.#journal?.settled(m, ack);
           item.resolve(ack);
         }
       } while (this.#again && this.#items.length > 0 && this.#isConnected());
@@ -113,7 +166,7 @@ export class OutboundQueue {
   }
 }
 
-function readAck(f: ServerFrame, item: Outgoing): Ack {
+function readAck(f: ServerFrame, item: QueuedMessage): Ack {
   if (f['roomId'] !== item.roomId || f['clientId'] !== item.clientId) throw new SdkError('BAD_RESPONSE', 'ack for another message');
   return { roomId: item.roomId, clientId: item.clientId, seq: intField(f, 'seq', 'ack', 1), ts: intField(f, 'ts', 'ack'), duplicate: f['duplicate'] === true };
 }
