@@ -18,6 +18,8 @@ export interface ServerConfig {
   dataDir: string;
   /** PostgreSQL URL; when set, PostgreSQL replaces SQLite. Env DATABASE_URL. */
   databaseUrl: string | undefined;
+  /** Redis URL; when set, deliveries fan out through Redis so several processes can share rooms. Env PARLEY_REDIS_URL. */
+  redisUrl: string | undefined;
   /** Use the tutorial's published demo key pair (testing only). Env PARLEY_TUTORIAL_DEMO_KEY=1. */
   tutorialDemoKey: boolean;
   /** pino level. Env PARLEY_LOG_LEVEL. Default info. */
@@ -87,6 +89,12 @@ export function trustedPublicKey(v: string | undefined): KeyObject | undefined {
   return key;
 }
 
+function redisUrl(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^rediss?:\/\//.test(v)) throw new Error('PARLEY_REDIS_URL must be a redis:// or rediss:// URL');
+  return v;
+}
+
 function sqliteWriter(v: string | undefined): 'thread' | 'inline' {
   if (v === undefined || v === '' || v === 'thread') return 'thread';
   if (v === 'inline') return 'inline';
@@ -104,6 +112,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     port,
     dataDir: resolve(flags.dataDir ?? env['PARLEY_DATA'] ?? './data'),
     databaseUrl,
+    redisUrl: redisUrl(flags.redisUrl ?? (env['PARLEY_REDIS_URL'] || undefined)),
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,

@@ -101,3 +101,6 @@ export const DEVICES_PER_USER_MAX = 16;
 export const KEY_BACKUP_BYTES_MAX = 64 * 1024;
 /** Length of the backup fetch secret a client derives from its passphrase. */
 export const BACKUP_FETCH_SECRET_BYTES = 32;
+
+/** Largest fan-out message accepted from Redis (a frame plus its recipient list; frames are at most ~256 KiB). */
+export const FANOUT_MESSAGE_BYTES_MAX = 1024 * 1024;

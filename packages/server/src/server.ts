@@ -24,6 +24,8 @@ import { TokenIssuer } from './v1/auth.ts';
 import { CLOSE_V1, V1Connection } from './v1/connection.ts';
 import { Hub } from './v1/hub.ts';
 import { InProcessFanOut } from './fanout/in-process.ts';
+import { RedisFanOut } from './fanout/redis.ts';
+import type { FanOut } from './fanout/types.ts';
 import { FailureWindow } from './rate-limit.ts';
 import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
 import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
@@ -66,8 +68,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const tutorial = new TutorialChat({ keyPair, log, metrics });
   const { storage, kind: storageKind } = await openStorage(config);
-  const fanout = new InProcessFanOut();
-  const hub = new Hub(storage, fanout, (n) => metrics.deliveries.inc({ protocol: 'v1' }, n));
+  // One process: in-process fan-out. Several sharing rooms (one PostgreSQL): Redis.
+  const fanout: FanOut = config.redisUrl !== undefined ? await RedisFanOut.connect(config.redisUrl) : new InProcessFanOut();
+  const hub = new Hub(storage, fanout, (n) => metrics.deliveries.inc({ protocol: 'v1' }, n), { cacheMembers: config.redisUrl === undefined });
   const v1Deps = {
     storage,
     hub,
@@ -125,7 +128,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   });
   const port = (http.address() as AddressInfo).port;
   ready = true;
-  log.info({ host: config.host, port, dataDir: config.dataDir, storage: storageKind, serverPublicKey: serverPublicKeyB64 }, 'parley server listening');
+  log.info({ host: config.host, port, dataDir: config.dataDir, storage: storageKind, fanout: config.redisUrl !== undefined ? 'redis' : 'in-process', serverPublicKey: serverPublicKeyB64 }, 'parley server listening');
 
   async function stop(): Promise<void> {
     if (stopping) return;

@@ -359,4 +359,37 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
       server.cleanup();
     }
   });
+
+  test('two server processes share rooms through PostgreSQL and Redis fan-out', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
+    const env = { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+    const one = await startServerProcess([], { env });
+    const two = await startServerProcess([], { env });
+    try {
+      const { client: a } = await registered(`ws://127.0.0.1:${one.port}/v1`, 'rx-alice');
+      const { client: b } = await registered(`ws://127.0.0.1:${two.port}/v1`, 'rx-bob');
+      const roomId = ((await a.createRoom('group', ['rx-bob'])) as Frame & { room: { roomId: string } }).room.roomId;
+      // Live across processes, in order: bob's own member-added event (seq 2), then alice's messages.
+      for (let i = 0; i < 10; i++) await a.publish(roomId, `a${i}`, new Uint8Array([i]));
+      const atBob = await b.takeMsgs(roomId, 11);
+      assert.deepEqual(atBob.map((m) => m.seq), Array.from({ length: 11 }, (_, i) => i + 2));
+      const fromBob = await b.publish(roomId, 'b0', new Uint8Array([42]));
+      // Alice (on the other process) had the two membership events, then bob's message.
+      const atAlice = await a.takeMsgs(roomId, 3);
+      assert.deepEqual(atAlice.map((m) => m.seq), [1, 2, fromBob['seq']]);
+      // A removal made on one process is enforced by the other at once.
+      const removed = await a.request({ t: 'room.remove', roomId, userId: 'rx-bob' });
+      assert.notEqual(removed.t, 'error', JSON.stringify(removed));
+      const refused = await b.request({ t: 'publish', roomId, clientId: 'b1', body: b64(new Uint8Array([1])) });
+      assert.equal(refused['code'], 'forbidden');
+      a.close();
+      b.close();
+    } finally {
+      await one.stop();
+      await two.stop();
+      one.cleanup();
+      two.cleanup();
+    }
+  });
 });

@@ -33,10 +33,19 @@ export class Hub {
 
   readonly #onDelivered: (n: number) => void;
 
-  constructor(storage: Storage, fanout: FanOut, onDelivered: (n: number) => void = () => undefined) {
+  /**
+   * Member sets are cached only when this process is the only one changing
+   * them: with several processes sharing rooms (a broker fan-out), another
+   * process's change would leave this cache stale, so every check reads the
+   * store.
+   */
+  readonly #cacheEnabled: boolean;
+
+  constructor(storage: Storage, fanout: FanOut, onDelivered: (n: number) => void = () => undefined, options: { cacheMembers?: boolean } = {}) {
     this.#storage = storage;
     this.#fanout = fanout;
     this.#onDelivered = onDelivered;
+    this.#cacheEnabled = options.cacheMembers ?? true;
     fanout.subscribe((d) => this.#deliverLocal(d));
   }
 
@@ -114,6 +123,7 @@ export class Hub {
   }
 
   #cacheMembers(roomId: string, m: Set<string>): void {
+    if (!this.#cacheEnabled) return;
     this.#members.delete(roomId);
     this.#members.set(roomId, m);
     if (this.#members.size > MEMBERS_CACHE_MAX) {
