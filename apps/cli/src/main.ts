@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * `parley` — the command line. Today: `parley serve` and the Themis
- * developer tools (`parley themis …`, see `themis-tools.ts`). Client
- * commands (register, login, chat, …) arrive with the SDK.
+ * `parley` — the command line: `parley serve`, the chat commands
+ * (`register`, `login`, `chat`, `history`, `verify`, `backup`, `restore`;
+ * see `chat-commands.ts`) and the Themis developer tools (`parley themis …`,
+ * see `themis-tools.ts`).
  *
  * @module
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { chatCommands } from './chat-commands.ts';
+import { reportError } from './cli-error.ts';
 import { themisCommand } from './themis-tools.ts';
 
 function port(value: string): number {
@@ -55,7 +58,13 @@ program
     process.on('SIGINT', () => shutdown('SIGINT'));
   });
 
+for (const cmd of chatCommands()) program.addCommand(cmd);
 program.addCommand(themisCommand());
+
+// Whatever escapes a command's own handling is still one line, never a stack trace.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (e: unknown) => process.exit(reportError(e)));
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`parley: ${err instanceof Error ? err.message : String(err)}\n`);

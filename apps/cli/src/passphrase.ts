@@ -32,16 +32,24 @@ function stripNewline(bytes: Uint8Array): Uint8Array {
   return bytes.subarray(0, end);
 }
 
+/** The option names to mention in messages (commands with two passphrases have two pairs). */
+export interface PassphraseFlags {
+  env: string;
+  file: string;
+}
+
+const DEFAULT_FLAGS: PassphraseFlags = { env: '--passphrase-env', file: '--passphrase-file' };
+
 /** Reads the passphrase from the environment variable or file named in `options`; `undefined` when neither is given. */
-export async function passphraseFromOptions(options: PassphraseOptions): Promise<Uint8Array | undefined> {
+export async function passphraseFromOptions(options: PassphraseOptions, flags: PassphraseFlags = DEFAULT_FLAGS): Promise<Uint8Array | undefined> {
   if (options.passphraseEnv !== undefined) {
     const name = options.passphraseEnv;
     const value = process.env[name];
-    if (value === undefined) throw usageError(`--passphrase-env: environment variable ${name} is not set`);
+    if (value === undefined) throw usageError(`${flags.env}: environment variable ${name} is not set`);
     return checkLength(Buffer.from(value, 'utf8'), `the passphrase in ${name}`);
   }
   if (options.passphraseFile !== undefined) {
-    const raw = await readFileBounded(options.passphraseFile, MAX_PASSPHRASE_BYTES + 2, '--passphrase-file');
+    const raw = await readFileBounded(options.passphraseFile, MAX_PASSPHRASE_BYTES + 2, flags.file);
     return checkLength(stripNewline(raw), `the passphrase in ${JSON.stringify(options.passphraseFile)}`);
   }
   return undefined;
@@ -92,11 +100,19 @@ function promptHidden(prompt: string): Promise<string> {
 }
 
 /** Asks for the passphrase on the terminal; with `confirm`, twice, and refuses a mismatch. */
-export async function promptPassphrase(confirm: boolean): Promise<Uint8Array> {
-  const first = await promptHidden('Passphrase: ');
+export function promptPassphrase(confirm: boolean): Promise<Uint8Array> {
+  return promptPassphraseAs('Passphrase', confirm);
+}
+
+/**
+ * The same, naming the passphrase (`label`, capitalised, e.g. "Backup
+ * passphrase"): the prompt is `label: `, the confirmation `Repeat label: `.
+ */
+export async function promptPassphraseAs(label: string, confirm: boolean): Promise<Uint8Array> {
+  const first = await promptHidden(`${label}: `);
   const bytes = checkLength(Buffer.from(first, 'utf8'), 'the passphrase');
   if (confirm) {
-    const second = await promptHidden('Repeat passphrase: ');
+    const second = await promptHidden(`Repeat ${label.charAt(0).toLowerCase()}${label.slice(1)}: `);
     if (second !== first) {
       bytes.fill(0);
       throw usageError('the passphrases do not match');

@@ -30,7 +30,7 @@ export function formatCommanderError(text: string, commandPath: string): string 
   return `parley: ${body} (see: ${commandPath} --help)\n`;
 }
 
-function exitOnCommanderError(err: CommanderError): never {
+export function exitOnCommanderError(err: CommanderError): never {
   // Help and version requests exit 0; every parse error is a usage error.
   process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
 }

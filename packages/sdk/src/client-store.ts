@@ -61,6 +61,12 @@ export interface ClientStore extends ProtocolStores {
   /** Messages this device decrypted or sent, by room and seq. */
   loadMessage(roomId: string, seq: number): ChatMessage | undefined;
   storeMessage(message: ChatMessage): void;
+  /**
+   * Optional: every kept message of `roomId` (of every room without it), in
+   * no particular order — what `client.search` scans. Both stores of the
+   * SDK have it.
+   */
+  keptMessages?(roomId?: string): ChatMessage[];
 
   /**
    * Optional. Run `fn`, which must be synchronous, so that every write it
@@ -162,6 +168,11 @@ export class MemoryClientStore implements ClientStore {
       if (oldest.done === true) break;
       this.#messages.delete(oldest.value);
     }
+  }
+
+  keptMessages(roomId?: string): ChatMessage[] {
+    const all = [...this.#messages.values()];
+    return roomId === undefined ? all : all.filter((m) => m.roomId === roomId);
   }
 
   toString(): string {

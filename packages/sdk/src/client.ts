@@ -21,22 +21,25 @@
  * @module
  */
 import type { DeviceAddress } from '@parley/protocol';
-import { randomId, toBase64 } from './_bytes.ts';
-import { deviceLinkMessage, type Account } from './auth.ts';
+import { fromBase64, randomId, toBase64 } from './_bytes.ts';
+import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
-import type { Connection } from './connection.ts';
+import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
-import type { ClientEvents, HistoryEntry } from './events.ts';
-import { DEVICE_ID, readEntry, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type ServerFrame } from './frames.ts';
+import type { ChatMessage, ClientEvents, HistoryEntry } from './events.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
-import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
+import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
+import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { encodePayload, type PayloadContent } from './payload.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
+import { formatSafetyNumber, safetyNumber } from './safety-number.ts';
+import { parseSearchQuery, searchLimit, searchMessages, type SearchOptions } from './search.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
 
 export interface ClientOptions {
@@ -64,6 +67,45 @@ export interface SendResult {
 }
 
 const HISTORY_PAGE_DEFAULT = 50;
+/** How long `fetchKeyBackup` waits for its connection to close. */
+const FETCH_CLOSE_WAIT_MS = 2_000;
+
+/** One device in a safety number: its id and its Ed25519 identity key from the key directory. */
+export interface SafetyNumberDevice {
+  readonly deviceId: string;
+  readonly identityKey: Uint8Array;
+  /**
+   * False when this device already trusts another identity key for that
+   * device (a key changed since first contact: messages to it are refused).
+   */
+  readonly trusted: boolean;
+}
+
+/** What `client.safetyNumber` returns: the number, and the key sets it covers. */
+export interface SafetyNumberReport {
+  /** 60 digits. */
+  readonly digits: string;
+  /** The same as 12 groups of 5 digits. */
+  readonly formatted: string;
+  /** This user and every one of its devices in the key directory. */
+  readonly local: { readonly userId: string; readonly devices: readonly SafetyNumberDevice[] };
+  /** The other user and every one of its devices. */
+  readonly remote: { readonly userId: string; readonly devices: readonly SafetyNumberDevice[] };
+}
+
+/** A key backup as the server keeps it. */
+export interface StoredKeyBackup {
+  readonly backup: Uint8Array;
+  /** When it was stored (server clock). */
+  readonly updatedAt: number;
+}
+
+function readStoredBackup(f: ServerFrame): StoredKeyBackup | null {
+  if (f['backup'] === null) return null;
+  const backup = typeof f['backup'] === 'string' ? fromBase64(f['backup']) : null;
+  if (backup === null || backup.length === 0 || backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('BAD_RESPONSE', 'server sent an invalid backup');
+  return { backup, updatedAt: intField(f, 'updatedAt', 'backup') };
+}
 
 function checkAccount(userId: unknown, deviceId: unknown): Account {
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
@@ -93,6 +135,8 @@ export class ParleyClient {
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
   readonly #directs = new Map<string, Promise<string>>();
+  /** When a typing frame was last sent, per room. */
+  readonly #typingSentAt = new Map<string, number>();
   #sendChain: Promise<unknown> = Promise.resolve();
   #prekeyCheck: Promise<void> | null = null;
 
@@ -182,6 +226,43 @@ export class ParleyClient {
     return client;
   }
 
+  /**
+   * Before login, on a machine without the device's keys: download the
+   * user's key backup from the server with its fetch secret
+   * (`backupFetchSecret(passphrase, userId)`; docs/protocol.md, "Key
+   * backup"), over a connection of its own that is closed afterwards. Then
+   * `importKeyBackup` / `openKeyBackup` it and `login`. `AUTH_FAILED`
+   * (serverCode `invalid_credentials`) when the server has no backup of that
+   * user for that secret — a wrong passphrase, an unknown user or no backup
+   * look the same, and count as failed logins of the user; `SERVER`
+   * `rate_limited` after too many.
+   */
+  static async fetchKeyBackup(url: string, userId: string, fetchSecret: Uint8Array, options: { readonly transport?: TransportFactory } = {}): Promise<StoredKeyBackup> {
+    if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
+    if (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES) throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
+    const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: () => undefined }, options.transport);
+    try {
+      await hello(conn);
+      let f: ServerFrame;
+      try {
+        f = await conn.request({ t: 'backup.fetch', userId, fetchSecret: toBase64(fetchSecret) }, ['backup']);
+      } catch (e) {
+        if (SdkError.is(e, 'SERVER') && e.serverCode === 'invalid_credentials') {
+          throw new SdkError('AUTH_FAILED', `no key backup of ${userId} for this fetch secret`, { cause: e, serverCode: 'invalid_credentials' });
+        }
+        throw e;
+      }
+      const stored = readStoredBackup(f);
+      if (stored === null) throw new SdkError('BAD_RESPONSE', 'backup.fetch answered without a backup');
+      return stored;
+    } finally {
+      conn.close(CLOSE_NORMAL, 'done');
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([conn.closed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FETCH_CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+  }
+
   // ------------------------------------------------------------ events
 
   on<K extends keyof ClientEvents>(event: K, listener: Listener<ClientEvents[K]>): () => void {
@@ -221,12 +302,25 @@ export class ParleyClient {
     return p;
   }
 
-  async #findOrCreateDirect(userId: string): Promise<string> {
+  /** The direct room with `userId` if this user is in one, else null; never creates one (unlike `startDirect`). */
+  async findDirect(userId: string): Promise<string | null> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'findDirect needs another user id');
+    return this.#findDirect(userId);
+  }
+
+  async #findDirect(userId: string): Promise<string | null> {
     for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
       if (room.kind !== 'direct') continue;
       const members = await this.#roomMembers(room.roomId);
       if (members.includes(userId) && members.includes(this.userId)) return room.roomId;
     }
+    return null;
+  }
+
+  async #findOrCreateDirect(userId: string): Promise<string> {
+    const existing = await this.#findDirect(userId);
+    if (existing !== null) return existing;
     const f = await this.#link.request({ t: 'room.create', kind: 'direct', members: [userId] }, ['room']);
     const room = f['room'];
     if (typeof room !== 'object' || room === null) throw new SdkError('BAD_RESPONSE', 'room.create answered without a room');
@@ -312,6 +406,129 @@ export class ParleyClient {
     const entries = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < before);
     entries.sort((a, b) => a.seq - b.seq);
     return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)));
+  }
+
+  /**
+   * Tell the room's other connected devices that this user is typing
+   * (ephemeral: never stored; devices offline miss it; not end-to-end
+   * encrypted — the server sees who types where and when). Call it on
+   * keystrokes: at most one frame per room goes out every
+   * TYPING_INTERVAL_MS, the rest are dropped. Returns whether a frame was
+   * sent (false when throttled or disconnected). Receivers get a `typing`
+   * event and should let it expire after a few seconds: there is no
+   * "stopped typing".
+   */
+  typing(roomId: string): boolean {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    const now = Date.now();
+    const last = this.#typingSentAt.get(roomId);
+    if (last !== undefined && now - last < TYPING_INTERVAL_MS) return false;
+    if (!this.#link.notify({ t: 'typing', roomId })) return false;
+    this.#typingSentAt.set(roomId, now);
+    return true;
+  }
+
+  /**
+   * Search the messages this device keeps (decrypted and sent ones, see
+   * `history`) for `query`: every word must occur, as the start of a word,
+   * case, accents and Unicode forms aside (search.ts). Newest first, at
+   * most `options.limit` (default 50, at most 1,000), text messages only,
+   * in one room or in all. Local: nothing is sent to the server, and
+   * nothing extra is kept on disk (a scan of the sealed kept messages, no
+   * index). Finds what this device has processed: await `synced()` first
+   * to include everything that arrived while away. Works without a
+   * connection, after `close()` too while the store is open.
+   */
+  async search(query: string | readonly string[], options: SearchOptions = {}): Promise<ChatMessage[]> {
+    const q = parseSearchQuery(query);
+    const limit = searchLimit(options.limit);
+    const roomId = options.roomId;
+    if (roomId !== undefined && (typeof roomId !== 'string' || !ROOM_ID.test(roomId))) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    const store = this.store;
+    if (store.keptMessages === undefined) throw new SdkError('INVALID_ARGUMENT', 'this store cannot list its kept messages (ClientStore.keptMessages)');
+    const kept = this.#atomically(() => store.keptMessages?.(roomId) ?? []);
+    return searchMessages(kept, q, limit);
+  }
+
+  /**
+   * The safety number of this user and `userId` (safety-number.ts), over
+   * every device's identity key of both as the key directory lists them
+   * now (`keys.fetch`, claiming no one-time prekey). Compare it with the
+   * other user's, out of band: equal numbers mean both see the same keys.
+   * `SERVER` (`not_found`) for an unknown user; `BAD_RESPONSE` when the
+   * directory lists another key for this very device.
+   */
+  async safetyNumber(userId: string): Promise<SafetyNumberReport> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'safetyNumber needs another user id');
+    const [local, remote] = await Promise.all([this.#directoryKeys(this.userId), this.#directoryKeys(userId)]);
+    const own = this.store.identity.identityKeyPair().publicKey;
+    const listed = local.find((d) => d.deviceId === this.deviceId);
+    if (listed === undefined || listed.identityKey.length !== own.length || listed.identityKey.some((b, i) => b !== own[i])) {
+      throw new SdkError('BAD_RESPONSE', 'the key directory does not list this device with its identity key');
+    }
+    if (remote.length === 0) throw new SdkError('SERVER', `${userId} has no devices`, { serverCode: 'not_found' });
+    const digits = safetyNumber({ userId: this.userId, identityKeys: local.map((d) => d.identityKey) }, { userId, identityKeys: remote.map((d) => d.identityKey) });
+    return { digits, formatted: formatSafetyNumber(digits), local: { userId: this.userId, devices: local }, remote: { userId, devices: remote } };
+  }
+
+  async #directoryKeys(userId: string): Promise<SafetyNumberDevice[]> {
+    // claimFor [] : list the devices without spending their one-time prekeys.
+    const entries = readKeys(await this.#link.request({ t: 'keys.fetch', userId, claimFor: [] }, ['keys']), userId);
+    return entries
+      .map((e) => ({ deviceId: e.deviceId, identityKey: e.identityKey, trusted: this.store.identity.isTrustedIdentity({ userId, deviceId: e.deviceId }, e.identityKey) }))
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  }
+
+  /**
+   * Keep a key backup (from `exportKeyBackup`) on the server, replacing the
+   * user's previous one, with the fetch secret that lets a device without
+   * keys download it before login (`backupFetchSecret(passphrase, userId)`;
+   * without it, only `loadKeyBackup` from a logged-in device can).
+   */
+  async storeKeyBackup(backup: Uint8Array, fetchSecret?: Uint8Array): Promise<{ readonly updatedAt: number }> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (!(backup instanceof Uint8Array) || backup.length === 0 || backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('INVALID_ARGUMENT', `a key backup is 1…${KEY_BACKUP_BYTES_MAX} bytes`);
+    if (fetchSecret !== undefined && (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES)) {
+      throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
+    }
+    const f = await this.#link.request({ t: 'backup.put', backup: toBase64(backup), ...(fetchSecret !== undefined && { fetchSecret: toBase64(fetchSecret) }) }, ['backup.stored']);
+    return { updatedAt: intField(f, 'updatedAt', 'backup.stored') };
+  }
+
+  /**
+   * After restoring this device from a key backup (and logging in): the
+   * one-time prekeys its earlier copy published are still in the key
+   * directory, and their private halves are gone (a backup holds none, for
+   * forward secrecy). The server hands out the lowest ids first, so every
+   * new contact would get one of those and write a first message this
+   * device cannot read. This claims them, this device's only (`keys.fetch`
+   * with `claimFor`), until it reaches one of its own — an id at or above
+   * `firstOwnId`, i.e. `RestoredKeys.nextOneTimePrekeyId` — or none is
+   * left; requests are paced under the server's frame rate (about 1 s per
+   * 100 keys). Then tops the stock up. Resolves with the number of stale
+   * keys removed.
+   */
+  async discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (!Number.isSafeInteger(firstOwnId) || firstOwnId < 1) throw new SdkError('INVALID_ARGUMENT', 'firstOwnId must be a positive integer');
+    let stale = 0;
+    for (let i = 0; i < STALE_PREKEY_CLAIMS_MAX; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, STALE_PREKEY_CLAIM_INTERVAL_MS));
+      const devices = readKeys(await this.#link.request({ t: 'keys.fetch', userId: this.userId, claimFor: [this.deviceId] }, ['keys']), this.userId);
+      const claimed = devices.find((d) => d.deviceId === this.deviceId)?.oneTimePrekey ?? null;
+      if (claimed === null || claimed.keyId >= firstOwnId) break;
+      stale++;
+    }
+    await this.#checkPrekeys();
+    return stale;
+  }
+
+  /** The user's key backup on the server (`backup.get`), or null when there is none. */
+  async loadKeyBackup(): Promise<StoredKeyBackup | null> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    return readStoredBackup(await this.#link.request({ t: 'backup.get' }, ['backup']));
   }
 
   /** Forget the cached device list of `userId`: the next message fetches it from the key directory again. */
@@ -405,10 +622,14 @@ export class ParleyClient {
       const code = typeof f['code'] === 'string' ? f['code'] : 'unknown';
       // token_expired is followed by a 4001 close, which the link handles.
       if (code !== 'token_expired') this.#report(new SdkError('SERVER', `server error: ${code}`, { serverCode: code }));
+    } else if (f.t === 'typing') {
+      const event = readTyping(f);
+      if (event === null) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid typing frame'));
+      else if (event.from.userId !== this.userId || event.from.deviceId !== this.deviceId) this.#events.emit('typing', event);
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }
-    // presence, typing, receipts and mailbox entries are later slices.
+    // presence, receipts and mailbox entries are later slices.
   }
 
   #report(e: unknown): void {
@@ -444,4 +665,13 @@ export class ParleyClient {
   toString(): string {
     return `ParleyClient(${this.userId}/${this.deviceId}, ${this.#link.ended ? 'closed' : this.connected ? 'connected' : 'connecting'})`;
   }
+}
+
+/** A `typing` frame from the server, checked; null when it is not one. */
+function readTyping(f: ServerFrame): { roomId: string; from: DeviceRef } | null {
+  const from = f['from'];
+  if (typeof f['roomId'] !== 'string' || !ROOM_ID.test(f['roomId']) || typeof from !== 'object' || from === null) return null;
+  const { userId, deviceId } = from as Record<string, unknown>;
+  if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return null;
+  return { roomId: f['roomId'], from: { userId, deviceId } };
 }

@@ -106,6 +106,21 @@ export class Connection {
     });
   }
 
+  /**
+   * Send a frame that gets no answer when it succeeds (`typing`): no `id`, so
+   * an error about it arrives as an unsolicited `error` frame. False when
+   * the connection is closed or the socket refused it.
+   */
+  notify(frame: { t: string; [field: string]: unknown }): boolean {
+    if (this.#closed !== null) return false;
+    try {
+      this.#transport.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Close now; pending requests reject with `CLOSED` once the socket is closed. */
   close(code = CLOSE_NORMAL, reason = ''): void {
     if (this.#closed !== null) return;

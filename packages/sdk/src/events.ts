@@ -55,6 +55,13 @@ export type HistoryEntry =
   | ({ readonly type: 'undecryptable' } & DecryptionFailure)
   | ({ readonly type: 'membership' } & MembershipEvent);
 
+/** Someone in a room is typing (ephemeral: sent by `client.typing`, relayed to connected devices only, never stored). */
+export interface TypingEvent {
+  readonly roomId: string;
+  /** The typing device, as the server names it (not end-to-end authenticated). */
+  readonly from: DeviceRef;
+}
+
 export type ConnectionEvent =
   /** Authenticated (first time, after a reconnect, or after renewing the access token). */
   | { readonly state: 'connected'; readonly renewal: boolean }
@@ -69,6 +76,8 @@ export interface ClientEvents {
   message: ChatMessage;
   decryptionError: DecryptionFailure;
   membership: MembershipEvent;
+  /** Another member's device (or another device of this user) is typing in a room. */
+  typing: TypingEvent;
   connection: ConnectionEvent;
   /** Background failures (a reconnect attempt, prekey upkeep, a listener that threw): reported, never fatal. */
   error: SdkError;

@@ -14,11 +14,11 @@
  *
  * @module
  */
-export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SendResult } from './client.ts';
+export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SendResult, type SafetyNumberReport, type SafetyNumberDevice, type StoredKeyBackup } from './client.ts';
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
 export type { QueuedMessage } from './outbound-queue.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
-export type { ChatMessage, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents } from './events.ts';
+export type { ChatMessage, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents, TypingEvent } from './events.ts';
 export type { Listener } from './emitter.ts';
 export type { Account } from './auth.ts';
 export type { DeviceRef } from './frames.ts';
@@ -40,3 +40,14 @@ export {
   type PeerAbortReason,
 } from './verification.ts';
 export { exportKeyBackup, importKeyBackup, openKeyBackup, readKeyBackupOwner, backupFetchSecret, type KeyBackupOwner, type RestoredKeys } from './key-backup.ts';
+export {
+  searchMessages,
+  matchesQuery,
+  parseSearchQuery,
+  normaliseForSearch,
+  SEARCH_RESULTS_DEFAULT,
+  SEARCH_RESULTS_MAX,
+  SEARCH_WORDS_MAX,
+  type SearchQuery,
+  type SearchOptions,
+} from './search.ts';

@@ -90,3 +90,16 @@ export const MESSAGE_CACHE_MAX = 10_000;
 
 /** How long a user's device list from the key directory is reused before it is fetched again. */
 export const DEVICE_LIST_TTL_MS = 5 * 60_000;
+
+// ---- ephemeral signals ----
+
+/** `client.typing` sends at most one `typing` frame per room this often (the rest are dropped), so keystrokes cannot flood the server's frame limit. */
+export const TYPING_INTERVAL_MS = 3_000;
+
+// ---- after a restore ----
+
+/** Most one-time prekeys `discardStaleOneTimePrekeys` claims (the server keeps at most 1,000 per device), plus one of the device's own. */
+export const STALE_PREKEY_CLAIMS_MAX = 1_001;
+
+/** Pause between its claims: 100 a second, half the server's FRAMES_PER_SECOND. */
+export const STALE_PREKEY_CLAIM_INTERVAL_MS = 10;

@@ -118,6 +118,12 @@ export class Link {
     }
   }
 
+  /** A frame without an answer (ephemeral signals) on the current connection; false, and dropped, while there is none. */
+  notify(frame: { t: string; [field: string]: unknown }): boolean {
+    if (this.#ended || this.#conn === null || !this.#conn.isOpen) return false;
+    return this.#conn.notify(frame);
+  }
+
   /** Drop the current connection so a new one is made (e.g. after a failed catch-up). */
   restart(conn: Connection, reason: string): void {
     if (conn === this.#conn) conn.close(CLOSE_NORMAL, reason);

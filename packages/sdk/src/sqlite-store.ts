@@ -443,6 +443,21 @@ export class SqliteClientStore implements ClientStore {
     });
   }
 
+  /**
+   * Every kept message of `roomId` (of every room without it), oldest kept
+   * first. Row ids name no room, so this opens every message record (a
+   * scan; at most `messagesMax`) and keeps those of the room: nothing about
+   * rooms or words is written to the file for it.
+   */
+  keptMessages(roomId?: string): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    for (const r of this.#all('message')) {
+      if (roomId !== undefined && r.header['roomId'] !== roomId) continue;
+      out.push(readMessage(r));
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------ optional capabilities
 
   /** Run `fn` (synchronous) as one SQLite transaction; nested calls become savepoints. `fn`'s own errors pass through unchanged. */

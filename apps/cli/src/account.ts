@@ -1,0 +1,213 @@
+/**
+ * What the chat commands share: the passphrases (store and backup), opening
+ * an account's sealed store and logging its device in, closing both, and
+ * turning the SDK's errors into one clear line.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
+import { SqliteClientStore } from '@parley/sdk/node';
+import { CliError, failure, usageError } from './cli-error.ts';
+import { canPrompt, passphraseFromOptions, promptPassphraseAs, type PassphraseOptions } from './passphrase.ts';
+import { profileDir, readConfig, resolveServer, resolveUser, storePath, type ProfileOptions } from './profile.ts';
+
+/** Options of every command that opens an account's store. */
+export interface StoreOptions extends ProfileOptions, PassphraseOptions {
+  /** Refused: a passphrase is never taken from the command line. */
+  passphrase?: string | boolean;
+  password?: string | boolean;
+}
+
+/** Options of the commands that also need a backup passphrase. */
+export interface BackupPassphraseOptions {
+  backupPassphraseEnv?: string;
+  backupPassphraseFile?: string;
+}
+
+export function refuseArgvPassphrase(options: StoreOptions): void {
+  if (options.passphrase !== undefined || options.password !== undefined) {
+    throw usageError(
+      'a passphrase is never accepted on the command line (other users can see it, e.g. with ps); use --passphrase-env VAR, --passphrase-file FILE, or type it at the prompt',
+    );
+  }
+}
+
+/**
+ * The passphrase of `userId`'s store: from --passphrase-env / --passphrase-file,
+ * else asked on the terminal (twice with `confirm`, for a new store). Bytes,
+ * taken as they are.
+ */
+export async function storePassphrase(options: StoreOptions, userId: string, confirm: boolean): Promise<Uint8Array> {
+  refuseArgvPassphrase(options);
+  const given = await passphraseFromOptions(options);
+  if (given !== undefined) return given;
+  if (!canPrompt()) throw usageError(`no passphrase for ${userId}'s store: give --passphrase-env VAR or --passphrase-file FILE (stdin is not a terminal)`);
+  if (confirm) process.stderr.write(`Choose a passphrase for ${userId}'s store on this machine (it seals keys and messages on disk).\n`);
+  return promptPassphraseAs(`Passphrase for ${userId}`, confirm);
+}
+
+/**
+ * The key backup's passphrase: from --backup-passphrase-env /
+ * --backup-passphrase-file, else asked on the terminal. As text when it is
+ * UTF-8 (the SDK NFKC-normalises it, so the same characters typed on
+ * another machine open the backup), else as bytes.
+ */
+export async function backupPassphrase(options: BackupPassphraseOptions, confirm: boolean): Promise<string | Uint8Array> {
+  let bytes = await passphraseFromOptions(
+    { passphraseEnv: options.backupPassphraseEnv, passphraseFile: options.backupPassphraseFile },
+    { env: '--backup-passphrase-env', file: '--backup-passphrase-file' },
+  );
+  if (bytes === undefined) {
+    if (!canPrompt()) throw usageError('no backup passphrase: give --backup-passphrase-env VAR or --backup-passphrase-file FILE (stdin is not a terminal)');
+    bytes = await promptPassphraseAs('Backup passphrase', confirm);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes;
+  }
+  // The text cannot be wiped (JavaScript strings are immutable); the bytes at least are.
+  bytes.fill(0);
+  return text;
+}
+
+/** What a failure was about, to word its message. */
+export interface FailureContext {
+  server?: string;
+  user?: string;
+  device?: string;
+  /** The other user of a conversation. */
+  peer?: string;
+  /** "registration", "login", … (for refusals). */
+  action?: string;
+}
+
+/** The SDK's message without its "Parley SDK: " prefix. */
+function sdkMessage(e: SdkError): string {
+  return e.message.replace(/^Parley SDK: /, '');
+}
+
+/**
+ * An SdkError as a CliError with a message that says what to do; anything
+ * else unchanged (reportError names unexpected errors briefly).
+ */
+export function explain(e: unknown, ctx: FailureContext): unknown {
+  if (e instanceof CliError || !(e instanceof SdkError)) return e;
+  const msg = sdkMessage(e);
+  const serverName = ctx.server ?? 'the server';
+  const at = ctx.server === undefined ? 'the server' : `the server at ${ctx.server}`;
+  const who = ctx.user === undefined ? 'this account' : ctx.device === undefined ? ctx.user : `${ctx.user} (device ${ctx.device})`;
+  switch (e.code) {
+    case 'CLOSED':
+      if (/cannot connect|before it opened/.test(msg)) return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')}`);
+      return failure(`lost the connection to ${at} (${msg})`);
+    case 'TIMEOUT':
+      return failure(`${at} did not answer in time (${msg})`);
+    case 'BAD_PASSPHRASE':
+      return failure(`the passphrase does not open ${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`}`);
+    case 'STORE':
+      if (/in use/.test(msg)) return failure(`${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`} is in use by another parley process (a running chat?); close it first`);
+      return failure(`${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`} cannot be used: ${msg}`);
+    case 'AUTH_FAILED':
+      if (e.serverCode === 'conflict') return failure(`${ctx.user ?? 'this user'} already exists on ${serverName}: pick another user id (or, if it is yours, 'parley restore' it from its key backup)`);
+      if (e.serverCode === 'invalid_credentials') return failure(`${at} refused the ${ctx.action ?? 'login'} of ${who} (unknown user or device, or another key)`);
+      if (e.serverCode === 'rate_limited') return failure('too many failed attempts for this user; wait a minute and try again');
+      return failure(`${at} refused the ${ctx.action ?? 'login'}: ${msg}`);
+    case 'SERVER':
+      if (e.serverCode === 'not_found' && ctx.peer !== undefined) return failure(`there is no user ${ctx.peer} on ${serverName}`);
+      if (e.serverCode === 'rate_limited') return failure(`${at} asks to slow down (rate limited); try again shortly`);
+      return failure(`${at} refused: ${msg}`);
+    case 'NO_RECIPIENTS':
+      return failure(`${ctx.peer ?? 'the other user'} has no device that can receive messages yet`);
+    case 'INVALID_ARGUMENT':
+      return usageError(msg);
+    default:
+      return failure(msg);
+  }
+}
+
+/** An account's store and its logged-in device. */
+export interface Session {
+  readonly client: ParleyClient;
+  readonly store: SqliteClientStore;
+  readonly dir: string;
+  readonly user: string;
+  readonly device: string;
+  readonly server: string;
+  /** The context for {@link explain}. */
+  readonly ctx: FailureContext;
+}
+
+/**
+ * Opens `userId`'s store (the passphrase from the options or the prompt)
+ * and opens the store file; the caller closes it. `BAD_PASSPHRASE`, a store
+ * in use, a missing account: one clear CliError.
+ */
+export async function openStore(options: StoreOptions, dir: string, userId: string): Promise<SqliteClientStore> {
+  const path = storePath(dir, userId);
+  if (!existsSync(path)) {
+    throw usageError(`the profile ${JSON.stringify(dir)} has no account ${userId}: run 'parley register ${userId}' or 'parley restore ${userId}' (or give --profile)`);
+  }
+  const passphrase = await storePassphrase(options, userId, false);
+  try {
+    return await SqliteClientStore.open(path, passphrase, { mustExist: true });
+  } catch (e) {
+    throw explain(e, { user: userId });
+  } finally {
+    passphrase.fill(0);
+  }
+}
+
+/**
+ * The account the options name (--user, PARLEY_USER, the profile's
+ * default), its store opened and its device logged in to the server; stays
+ * connected until {@link closeSession}. Listeners in `on` see everything,
+ * catching up included.
+ */
+export async function openSession(options: StoreOptions, on: ClientOptions['on'] = {}): Promise<Session> {
+  refuseArgvPassphrase(options);
+  const dir = profileDir(options);
+  const config = readConfig(dir);
+  const user = resolveUser(options, dir, config);
+  const account = config.accounts[user];
+  const server = resolveServer(options, account);
+  const store = await openStore(options, dir, user);
+  const device = store.account()?.deviceId ?? account?.device;
+  if (device === undefined) {
+    store.close();
+    throw usageError(`${user}'s store has no device yet: run 'parley login ${user} --device <id>'`);
+  }
+  const ctx: FailureContext = { server, user, device, action: 'login' };
+  try {
+    const client = await ParleyClient.login(server, user, device, { store, on });
+    return { client, store, dir, user, device, server, ctx };
+  } catch (e) {
+    store.close();
+    throw explain(e, ctx);
+  }
+}
+
+/** Disconnects, then closes the store (which checkpoints it). Never throws. */
+export async function closeSession(session: Session | undefined): Promise<void> {
+  if (session === undefined) return;
+  await session.client.close().catch(() => undefined);
+  try {
+    session.store.close();
+  } catch {
+    // Closing is best effort: the file is consistent after every transaction.
+  }
+}
+
+/** Runs `fn` on an open session and always closes it; SDK errors explained. */
+export async function withSession<T>(options: StoreOptions, fn: (s: Session) => Promise<T>, on?: ClientOptions['on']): Promise<T> {
+  const session = await openSession(options, on);
+  try {
+    return await fn(session);
+  } catch (e) {
+    throw explain(e, session.ctx);
+  } finally {
+    await closeSession(session);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The chat commands — `register`, `login`, `chat`, `history`, `verify`,
+ * `backup`, `restore` — as commander commands. This file declares options
+ * and help; the work is in `register.ts`, `chat.ts`, `history.ts`,
+ * `verify.ts` and `backup.ts`.
+ *
+ * @module
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
+import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
+import { runAction } from './cli-error.ts';
+import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
+import { DEFAULT_SERVER } from './profile.ts';
+import { login, register, type AccountOptions } from './register.ts';
+import { exitOnCommanderError, formatCommanderError } from './themis-tools.ts';
+import { verify } from './verify.ts';
+import type { StoreOptions } from './account.ts';
+
+function count(max: number, min = 1): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
+    return n;
+  };
+}
+
+const COMMON_HELP = `
+Where and who:
+  --server <url>   the Parley server (env PARLEY_SERVER; else the account's, from
+                   register/login/restore; else ${DEFAULT_SERVER})
+  --profile <dir>  where accounts are kept (env PARLEY_HOME; default ~/.parley):
+                   <dir>/accounts/<user>.parley, the device's keys, sessions and
+                   messages sealed under your passphrase; <dir>/config.json, the
+                   default account, its device id and server (nothing secret)
+  --user <user>    act as this account of the profile (env PARLEY_USER; default:
+                   the last one registered, logged in or restored)
+
+The store's passphrase comes from --passphrase-env VAR, --passphrase-file FILE
+or, on a terminal, a prompt without echo -- never from the command line (other
+users can see it, e.g. with ps).`;
+
+function base(name: string, description: string, options: { account: boolean }): Command {
+  const cmd = new Command(name)
+    .description(description)
+    .exitOverride(exitOnCommanderError)
+    .configureOutput({ outputError: (text, write) => write(formatCommanderError(text, `parley ${name}`)) })
+    .option('--server <url>', `server URL (env PARLEY_SERVER; default: the account's, else ${DEFAULT_SERVER})`)
+    .option('--profile <dir>', 'profile directory (env PARLEY_HOME; default ~/.parley)');
+  if (options.account) cmd.option('--user <user>', "act as this account of the profile (env PARLEY_USER; default: the profile's)");
+  return cmd
+    .addOption(new Option('--passphrase-env <var>', "read the store's passphrase from environment variable <var>").conflicts('passphraseFile'))
+    .option('--passphrase-file <file>', "read the store's passphrase from <file> (minus one trailing newline)")
+    .addOption(new Option('--passphrase [text]').hideHelp())
+    .addOption(new Option('--password [text]').hideHelp());
+}
+
+function backupPassphraseOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--backup-passphrase-env <var>', "read the backup's passphrase from environment variable <var>").conflicts('backupPassphraseFile'))
+    .option('--backup-passphrase-file <file>', "read the backup's passphrase from <file>");
+}
+
+/** The chat commands, ready for `program.addCommand()`. */
+export function chatCommands(): Command[] {
+  const registerCmd = base('register', 'create an account: a new user on the server with this machine as its first device', { account: false })
+    .argument('<user>', 'the user id to register (a-z, 0-9, ".", "_", "-")')
+    .option('--device <id>', "this device's id (default: from the host name)")
+    .addHelpText(
+      'after',
+      `
+Creates <profile>/accounts/<user>.parley (the device's identity key and, later,
+its sessions and messages, sealed under the passphrase you choose; asked twice
+at the prompt), registers the user and device, and publishes the device's
+prekeys. The account becomes the profile's default.
+${COMMON_HELP}
+
+Examples:
+  parley register alice --server wss://chat.example.org
+  PASS=... parley register alice --device laptop --passphrase-env PASS`,
+    )
+    .action(runAction((user: string, options: AccountOptions) => register(user, options)));
+
+  const loginCmd = base('login', "log an account's device in: check its passphrase and the server's acceptance, and make it the default", { account: false })
+    .argument('<user>', 'an account of this profile')
+    .option('--device <id>', 'the device id (default: the one in the store)')
+    .addHelpText('after', COMMON_HELP)
+    .action(runAction((user: string, options: AccountOptions) => login(user, options)));
+
+  const chatCmd = base('chat', 'chat with a user: recent history, then live messages; each line you type is sent', { account: true })
+    .argument('<user>', 'who to chat with')
+    .option('-n, --limit <n>', `messages of history shown first (default ${CHAT_HISTORY_DEFAULT}; 0 for none)`, count(HISTORY_LIMIT_MAX, 0))
+    .addHelpText(
+      'after',
+      `
+On a terminal: type a message and press Enter. Incoming messages appear above
+the prompt; "<user> is typing…" shows in it while they type. /quit, Ctrl-D or
+Ctrl-C leave; /help lists the commands; //text sends a line starting with "/".
+
+Not on a terminal (a pipe, a script): every input line is sent, in order; the
+conversation goes to stdout and notes to stderr; at the end of the input it
+waits for the server to store the messages, and exits 0 (all stored) or 1.
+
+Messages are end-to-end encrypted for each of the user's devices (and your
+other devices). Text from others is shown with control characters escaped.
+${COMMON_HELP}
+
+Examples:
+  parley chat bob
+  printf 'hello\\nsee you at 5\\n' | parley chat bob --passphrase-file ~/.parley-pass`,
+    )
+    .action(runAction((user: string, options: ChatOptions) => chat(user, options)));
+
+  const historyCmd = base('history', 'print the conversation with a user, or (--search) the messages matching words', { account: true })
+    .argument('<user>', 'the other user of the conversation')
+    .option('-s, --search <words>', 'only messages containing every word (case, accents and Unicode forms aside; a word matches the start of a word)')
+    .option('-n, --limit <n>', `at most the newest <n> messages (default ${HISTORY_LIMIT_DEFAULT}; with --search at most 1000)`, count(HISTORY_LIMIT_MAX))
+    .option('--json', 'one JSON object per line (seq, time, sentAt, from, device, outgoing, text)')
+    .addHelpText(
+      'after',
+      `
+Oldest first; times are the server's, in local time. Messages sent before this
+device existed, or before it was restored from a backup, are listed as not
+decryptable. --search scans the messages this device keeps (up to 10,000),
+decrypting them here: nothing is sent to the server, and no search index is
+written to disk.
+${COMMON_HELP}
+
+Examples:
+  parley history bob --limit 200 > bob.txt
+  parley history bob --search "dinner friday"`,
+    )
+    .action(runAction((user: string, options: HistoryOptions) => history(user, options)));
+
+  const verifyCmd = base('verify', 'print the safety number of you and a user, to compare with theirs', { account: true })
+    .argument('<user>', 'the user to verify')
+    .addHelpText(
+      'after',
+      `
+The safety number covers the identity keys of every device of both users, as
+the server's key directory lists them. Compare it with the one
+'parley verify <you>' shows the other user, in person or over a channel you
+trust: if it is the same, no one (the server included) substituted keys. It
+changes when either of you adds, removes or restores a device.
+${COMMON_HELP}`,
+    )
+    .action(runAction((user: string, options: StoreOptions) => verify(user, options)));
+
+  const backupCmd = backupPassphraseOptions(base('backup', "keep a key backup of this device on the server, sealed under a backup passphrase", { account: true }))
+    .addHelpText(
+      'after',
+      `
+The backup holds the device's identity key, sealed (Themis Secure Cell,
+PBKDF2) under a backup passphrase -- choose a different, long one: the server
+keeps the backup and could try to guess it offline. It is asked twice at the
+prompt, or read from --backup-passphrase-env / --backup-passphrase-file. The
+server keeps one backup per user (a new one replaces it). Restore it on a new
+machine with 'parley restore <user>'.
+${COMMON_HELP}`,
+    )
+    .action(runAction((options: BackupOptions) => backup(options)));
+
+  const restoreCmd = backupPassphraseOptions(base('restore', "on a new machine: fetch a user's key backup from the server, restore its device, log in", { account: false }))
+    .argument('<user>', 'whose backup to restore')
+    .option('--device <id>', 'the device the backup must be of (default: the one in the backup)')
+    .addHelpText(
+      'after',
+      `
+Asks for the backup passphrase (or reads --backup-passphrase-env / -file),
+downloads the backup (the server hands it only to whoever derives the right
+secret from that passphrase), opens it, creates the account's store under a new
+store passphrase (asked twice), and logs in as the backed-up device, publishing
+fresh prekeys. Messages sent before the restore cannot be read on this machine:
+the backup holds no sessions (forward secrecy).
+${COMMON_HELP}
+
+Example:
+  parley restore alice --device laptop --server wss://chat.example.org`,
+    )
+    .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
+
+  return [registerCmd, loginCmd, chatCmd, historyCmd, verifyCmd, backupCmd, restoreCmd];
+}

@@ -1,0 +1,397 @@
+/**
+ * `parley chat <user>`: a direct conversation in the terminal.
+ *
+ * It logs in, catches up, shows the last messages (decrypted here), then
+ * live messages as they arrive, and sends every line typed. Two modes:
+ *
+ * - **Terminal** (stdin and stdout are TTYs): a `> ` prompt that incoming
+ *   messages never break (they are printed above it, the line being typed
+ *   is kept), your own lines rewritten as chat lines, "bob is typing…" in
+ *   the prompt while typing frames arrive (and typing frames sent, at most
+ *   one every 3 s, while you type). `/quit`, Ctrl-D or Ctrl-C leave.
+ * - **Lines** (anything else, e.g. a script or a test): every input line is
+ *   sent, in order; the conversation (history, incoming and sent messages)
+ *   goes to stdout, notes (typing, connection) to stderr; at the end of the
+ *   input (or `/quit`) it waits for the messages to be stored by the server
+ *   and exits — 0 if all were, 1 otherwise.
+ *
+ * Lost connections are re-established by the SDK without a word; only one
+ * that stays down more than a few seconds is mentioned. Messages typed
+ * meanwhile are queued in the store and sent when the connection returns —
+ * even on a later run, if you quit first.
+ *
+ * @module
+ */
+import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
+import type { ChatMessage, ConnectionEvent, DecryptionFailure, SdkError, TypingEvent } from '@parley/sdk';
+import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
+import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
+import { lastMessages } from './history.ts';
+import { checkUserId } from './profile.ts';
+import { chatLine, failureLine, inert, shortTime, textLine } from './render.ts';
+
+export interface ChatOptions extends StoreOptions {
+  limit?: number;
+}
+
+/** Messages of history shown when the chat starts, without --limit. */
+export const CHAT_HISTORY_DEFAULT = 20;
+/** How long "is typing…" stays after the last typing frame (senders repeat it every 3 s while typing). */
+const TYPING_SHOWN_MS = 6_000;
+/** A lost connection is mentioned only if it stays lost this long. */
+const OFFLINE_NOTICE_MS = 4_000;
+/** At the end, how long to wait for messages still being sent. */
+const SEND_WAIT_MS = 15_000;
+
+const HELP = [
+  'Commands:',
+  '  /quit, /exit   leave (Ctrl-D and Ctrl-C too)',
+  '  /help          this list',
+  '  //text         send "/text" (a line starting with one /word is a command)',
+];
+
+/** Where the conversation is shown. */
+interface Screen {
+  /** A line of the conversation. */
+  line(text: string): void;
+  /** A note (typing, connection, errors). */
+  status(text: string): void;
+  /** Who is typing now (null: nobody). */
+  typing(name: string | null): void;
+  /** A line the user entered (the terminal shows it as a chat line instead of the echo). */
+  entered(text: string, shown: string): void;
+  close(): void;
+}
+
+/** Columns a string takes on a terminal: wide East Asian characters 2, combining marks 0, others 1. */
+function displayWidth(text: string): number {
+  let n = 0;
+  for (const ch of text) {
+    if (/\p{M}/u.test(ch)) continue;
+    n += /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u{ff00}-\u{ff60}\u{ffe0}-\u{ffe6}\p{Extended_Pictographic}]/u.test(ch) ? 2 : 1;
+  }
+  return n;
+}
+
+const PROMPT = '> ';
+
+/** An interactive terminal: readline with a prompt that output never breaks. */
+class TerminalScreen implements Screen {
+  readonly #rl: Interface;
+  readonly #out = process.stdout;
+  #closed = false;
+
+  constructor(rl: Interface) {
+    this.#rl = rl;
+  }
+
+  /** Prints `text` above the prompt and redraws the prompt with what is being typed. */
+  #above(text: string): void {
+    if (this.#closed) {
+      this.#out.write(`${text}\n`);
+      return;
+    }
+    clearLine(this.#out, 0);
+    cursorTo(this.#out, 0);
+    this.#out.write(`${text}\n`);
+    this.#rl.prompt(true);
+  }
+
+  line(text: string): void {
+    this.#above(text);
+  }
+  status(text: string): void {
+    this.#above(text);
+  }
+  typing(name: string | null): void {
+    if (this.#closed) return;
+    this.#rl.setPrompt(name === null ? PROMPT : `(${name} is typing…) ${PROMPT}`);
+    clearLine(this.#out, 0);
+    cursorTo(this.#out, 0);
+    this.#rl.prompt(true);
+  }
+  entered(text: string, shown: string): void {
+    if (this.#closed) return;
+    // Replace the echoed "> text" (which may have wrapped) by the chat line.
+    const columns = this.#out.columns > 0 ? this.#out.columns : 80;
+    const rows = Math.max(1, Math.ceil((displayWidth(this.#rl.getPrompt()) + displayWidth(text)) / columns));
+    moveCursor(this.#out, 0, -rows);
+    cursorTo(this.#out, 0);
+    clearScreenDown(this.#out);
+    this.#above(shown);
+  }
+  close(): void {
+    this.#closed = true;
+  }
+}
+
+/** Lines: the conversation on stdout, notes on stderr. */
+class LineScreen implements Screen {
+  #typingShown = false;
+
+  line(text: string): void {
+    process.stdout.write(`${text}\n`);
+  }
+  status(text: string): void {
+    process.stderr.write(`${text}\n`);
+  }
+  typing(name: string | null): void {
+    // One note per burst of typing, not one per frame.
+    if (name !== null && !this.#typingShown) this.status(`· ${name} is typing…`);
+    this.#typingShown = name !== null;
+  }
+  entered(): void {
+    // Sent lines are printed once the server has stored them.
+  }
+  close(): void {}
+}
+
+type Early = { kind: 'message'; m: ChatMessage } | { kind: 'failure'; f: DecryptionFailure };
+
+/** A one-line reason for a failed send, without the SDK's prefix. */
+function sendFailure(e: unknown, session: Session, peer: string): string {
+  const explained = explain(e, { ...session.ctx, peer });
+  if (explained instanceof CliError) return explained.message;
+  return explained instanceof Error ? explained.message : String(explained);
+}
+
+export async function chat(peerArg: string, options: ChatOptions): Promise<void> {
+  const peer = checkUserId(peerArg);
+  const limit = options.limit ?? CHAT_HISTORY_DEFAULT;
+  const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
+
+  // Everything the client reports before the conversation is on screen waits here.
+  let view: View | null = null;
+  const early: Early[] = [];
+  const session = await openSession(options, {
+    message: (m) => (view === null ? early.push({ kind: 'message', m }) : view.message(m)),
+    decryptionError: (f) => (view === null ? early.push({ kind: 'failure', f }) : view.failure(f)),
+    typing: (t) => view?.typingFrame(t),
+    connection: (c) => view?.connection(c),
+    // Background errors (a reconnect attempt that failed, …) are the SDK's to retry; shown only with PARLEY_DEBUG.
+    error: (e: SdkError) => {
+      if (process.env['PARLEY_DEBUG'] !== undefined) process.stderr.write(`parley: (debug) ${e.code}: ${e.message}\n`);
+    },
+  });
+  try {
+    if (peer === session.user) throw usageError(`${peer} is you: give the user to chat with`);
+    session.ctx.peer = peer;
+    await session.client.synced();
+    const roomId = await session.client.startDirect(peer);
+    const history = limit > 0 ? await lastMessages(session.client, roomId, limit) : [];
+    view = new View(session, peer, roomId, terminal);
+    await view.run(history, early);
+    if (view.failedSends > 0) process.exitCode = EXIT_FAILED;
+  } catch (e) {
+    throw explain(e, session.ctx);
+  } finally {
+    view?.dispose();
+    await closeSession(session);
+    // Stop reading, so that nothing keeps the process alive.
+    process.stdin.pause();
+    if (!terminal) process.stdin.destroy();
+  }
+}
+
+/** The conversation on screen, and the input loop. */
+class View {
+  readonly #s: Session;
+  readonly #peer: string;
+  readonly #roomId: string;
+  readonly #terminal: boolean;
+  #screen: Screen = new LineScreen();
+  #rl: Interface | null = null;
+  #lastSeq = 0;
+  #typingTimer: ReturnType<typeof setTimeout> | null = null;
+  #offlineTimer: ReturnType<typeof setTimeout> | null = null;
+  #offlineShown = false;
+  readonly #sends = new Set<Promise<void>>();
+  failedSends = 0;
+  #quit: (() => void) | null = null;
+  #quitting = false;
+  #settled = false;
+
+  constructor(session: Session, peer: string, roomId: string, terminal: boolean) {
+    this.#s = session;
+    this.#peer = peer;
+    this.#roomId = roomId;
+    this.#terminal = terminal;
+  }
+
+  /** Shows history and what arrived meanwhile, then reads lines until the end. */
+  async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[]): Promise<void> {
+    const done = new Promise<void>((resolve) => (this.#quit = resolve));
+    const rl = createInterface({ input: process.stdin, output: this.#terminal ? process.stdout : undefined, terminal: this.#terminal, prompt: PROMPT, crlfDelay: Infinity });
+    this.#rl = rl;
+    if (this.#terminal) this.#screen = new TerminalScreen(rl);
+    // A reader that went away (`parley chat bob | head`) ends the chat instead of crashing it.
+    process.stdout.on('error', () => this.#end());
+
+    const s = this.#s;
+    this.#screen.status(`· Chat with ${this.#peer} as ${s.user} on ${s.server}. ${this.#terminal ? 'Type a message and press Enter; /quit to leave, /help for more.' : 'Sending each input line.'}`);
+    for (const item of history) {
+      if (item.type === 'message') this.#screen.line(chatLine(item, shortTime(item.serverTs)));
+      else this.#screen.line(failureLine(item, shortTime(item.serverTs)));
+      this.#lastSeq = Math.max(this.#lastSeq, item.seq);
+    }
+    const elsewhere = new Set<string>();
+    let elsewhereCount = 0;
+    for (const e of early) {
+      const roomId = e.kind === 'message' ? e.m.roomId : e.f.roomId;
+      if (roomId !== this.#roomId) {
+        elsewhereCount++;
+        elsewhere.add(e.kind === 'message' ? e.m.sender.userId : e.f.from.userId);
+      } else if (e.kind === 'message') this.message(e.m);
+      else this.failure(e.f);
+    }
+    if (elsewhereCount > 0) this.#screen.status(`· ${elsewhereCount} new message${elsewhereCount === 1 ? '' : 's'} in other conversations (from ${[...elsewhere].join(', ')}).`);
+
+    rl.on('line', (line) => this.#onLine(line));
+    rl.on('close', () => this.#end());
+    rl.on('SIGINT', () => rl.close());
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.once(signal, () => this.#end());
+    if (!this.#terminal) process.once('SIGINT', () => this.#end());
+    if (this.#terminal) {
+      process.stdin.on('keypress', this.#onKeypress);
+      rl.prompt();
+    }
+    await done;
+    await this.#settleSends();
+  }
+
+  readonly #onKeypress = (_text: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean } | undefined): void => {
+    if (this.#quitting || key === undefined || key.ctrl === true || key.meta === true) return;
+    if (key.name === 'return' || key.name === 'enter') return;
+    if ((this.#rl?.line ?? '').length === 0 && key.name === 'backspace') return;
+    try {
+      this.#s.client.typing(this.#roomId);
+    } catch {
+      // Typing is a courtesy: a closed client simply sends none.
+    }
+  };
+
+  #onLine(raw: string): void {
+    if (this.#quitting) return;
+    const line = raw.replace(/\r$/, '');
+    const command = /^\/([A-Za-z]+)(?:\s|$)/.exec(line);
+    if (command !== null) {
+      const name = (command[1] ?? '').toLowerCase();
+      if (name === 'quit' || name === 'exit' || name === 'q') {
+        this.#end(true);
+        return;
+      }
+      if (name === 'help') {
+        for (const h of HELP) this.#screen.status(h);
+        return;
+      }
+      this.#screen.status(`· unknown command /${inert(command[1] ?? '')}: /help lists them; //${inert(command[1] ?? '')} sends the text`);
+      return;
+    }
+    const text = line.startsWith('//') ? line.slice(1) : line;
+    if (text.trim() === '') {
+      if (this.#terminal) this.#rl?.prompt();
+      return;
+    }
+    this.#send(text, line);
+  }
+
+  #send(text: string, typed: string): void {
+    const client = this.#s.client;
+    const me = this.#s.user;
+    if (this.#terminal) this.#screen.entered(typed, textLine(me, text, shortTime(Date.now())));
+    const p = client.send(this.#roomId, text).then(
+      (r) => {
+        if (!this.#terminal) this.#screen.line(textLine(me, text, shortTime(r.serverTs)));
+        this.#lastSeq = Math.max(this.#lastSeq, r.seq);
+        const others = r.skipped.filter((d) => d.userId !== me);
+        if (others.length > 0) this.#screen.status(`· not delivered to ${others.map((d) => `${d.userId}/${d.deviceId}`).join(', ')} (no usable keys, or an identity key that changed: see 'parley verify ${this.#peer}')`);
+      },
+      (e: unknown) => {
+        if (this.#settled) return; // counted and reported by #settleSends
+        this.failedSends++;
+        this.#screen.status(`! not sent: ${inert(text.length > 40 ? `${text.slice(0, 40)}…` : text)} — ${sendFailure(e, this.#s, this.#peer)}`);
+      },
+    );
+    this.#sends.add(p);
+    void p.finally(() => this.#sends.delete(p));
+  }
+
+  /** A live message (any room). */
+  message(m: ChatMessage): void {
+    if (m.roomId !== this.#roomId) {
+      this.#screen.status(`· new message from ${m.sender.userId} in another conversation ('parley chat ${m.sender.userId}')`);
+      return;
+    }
+    if (m.seq <= this.#lastSeq) return;
+    this.#lastSeq = m.seq;
+    if (m.sender.userId === this.#peer) this.#setTyping(false);
+    this.#screen.line(chatLine(m, shortTime(m.serverTs)));
+  }
+
+  failure(f: DecryptionFailure): void {
+    if (f.roomId !== this.#roomId || f.seq <= this.#lastSeq) return;
+    this.#lastSeq = f.seq;
+    this.#screen.line(failureLine(f, shortTime(f.serverTs)));
+  }
+
+  typingFrame(t: TypingEvent): void {
+    if (t.roomId !== this.#roomId || t.from.userId !== this.#peer || this.#quitting) return;
+    this.#setTyping(true);
+  }
+
+  #setTyping(on: boolean): void {
+    if (this.#typingTimer !== null) clearTimeout(this.#typingTimer);
+    this.#typingTimer = null;
+    if (on) this.#typingTimer = setTimeout(() => this.#setTyping(false), TYPING_SHOWN_MS);
+    this.#screen.typing(on ? this.#peer : null);
+  }
+
+  connection(c: ConnectionEvent): void {
+    if (c.state === 'disconnected' && this.#offlineTimer === null && !this.#quitting) {
+      this.#offlineTimer = setTimeout(() => {
+        this.#offlineShown = true;
+        this.#screen.status('· connection lost; reconnecting… (messages you type are queued)');
+      }, OFFLINE_NOTICE_MS);
+    } else if (c.state === 'connected') {
+      if (this.#offlineTimer !== null) clearTimeout(this.#offlineTimer);
+      this.#offlineTimer = null;
+      if (this.#offlineShown) this.#screen.status('· reconnected');
+      this.#offlineShown = false;
+    }
+  }
+
+  /** Stops reading; `atLineStart` when the cursor is already on a fresh line (after Enter). */
+  #end(atLineStart = false): void {
+    if (this.#quitting) return;
+    this.#quitting = true;
+    // Ctrl-D or Ctrl-C leave the cursor after the prompt: end that line.
+    if (this.#terminal && !atLineStart) process.stdout.write('\n');
+    this.#rl?.close();
+    this.#quit?.();
+  }
+
+  /** Waits (boundedly) for messages still being sent. */
+  async #settleSends(): Promise<void> {
+    if (this.#sends.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([...this.#sends]), new Promise<void>((resolve) => (timer = setTimeout(resolve, SEND_WAIT_MS)))]);
+    clearTimeout(timer);
+    this.#settled = true;
+    const left = this.#sends.size;
+    if (left > 0) {
+      this.failedSends += left;
+      this.#screen.status(`· ${left} message${left === 1 ? ' is' : 's are'} not stored by the server yet; kept in the store, ${left === 1 ? 'it goes' : 'they go'} out the next time ${this.#s.user} runs parley.`);
+    }
+  }
+
+  dispose(): void {
+    if (this.#typingTimer !== null) clearTimeout(this.#typingTimer);
+    if (this.#offlineTimer !== null) clearTimeout(this.#offlineTimer);
+    process.stdin.off('keypress', this.#onKeypress);
+    this.#screen.close();
+    if (!this.#quitting) {
+      this.#quitting = true;
+      this.#rl?.close();
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * `parley register <user>` and `parley login <user>`: an account in the
+ * profile, its device on the server.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { ParleyClient } from '@parley/sdk';
+import { SqliteClientStore } from '@parley/sdk/node';
+import { explain, openStore, refuseArgvPassphrase, storePassphrase, type StoreOptions } from './account.ts';
+import { usageError } from './cli-error.ts';
+import { writeLine } from './output.ts';
+import {
+  checkDeviceId,
+  checkUserId,
+  createPrivateFile,
+  defaultDeviceId,
+  ensureProfileDir,
+  profileDir,
+  readConfig,
+  rememberAccount,
+  removeStore,
+  resolveServer,
+  storePath,
+} from './profile.ts';
+
+export interface AccountOptions extends StoreOptions {
+  device?: string;
+}
+
+/** A new user with this machine as its first device: the store, the registration, the published keys. */
+export async function register(userArg: string, options: AccountOptions): Promise<void> {
+  refuseArgvPassphrase(options);
+  const user = checkUserId(userArg);
+  const device = checkDeviceId(options.device ?? defaultDeviceId());
+  const dir = profileDir(options);
+  readConfig(dir); // a damaged config fails now, before anything is created
+  const server = resolveServer(options, undefined);
+  const path = storePath(dir, user);
+  if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}'`);
+  const passphrase = await storePassphrase(options, user, true);
+  ensureProfileDir(dir);
+  createPrivateFile(path);
+  let store: SqliteClientStore | undefined;
+  let done = false;
+  try {
+    store = await SqliteClientStore.open(path, passphrase);
+    passphrase.fill(0);
+    const client = await ParleyClient.register(server, user, device, { store });
+    await client.close();
+    done = true;
+  } catch (e) {
+    throw explain(e, { server, user, device, action: 'registration' });
+  } finally {
+    passphrase.fill(0);
+    store?.close();
+    // A failed registration leaves nothing behind, so that it can simply be run again.
+    if (!done) removeStore(path);
+  }
+  rememberAccount(dir, user, { device, server });
+  await writeLine(`Registered ${user} (device ${device}) on ${server}.`);
+  await writeLine(`Its keys are in ${path}, sealed under your passphrase. Next: 'parley chat <user>'; 'parley backup' keeps a key backup on the server.`);
+}
+
+/** Logs an account's device in (checking the store's passphrase and the server's acceptance) and makes it the profile's default. */
+export async function login(userArg: string, options: AccountOptions): Promise<void> {
+  refuseArgvPassphrase(options);
+  const user = checkUserId(userArg);
+  const dir = profileDir(options);
+  const config = readConfig(dir);
+  const account = config.accounts[user];
+  const server = resolveServer(options, account);
+  const store = await openStore(options, dir, user);
+  const known = store.account()?.deviceId;
+  const device = checkDeviceId(options.device ?? known ?? account?.device ?? defaultDeviceId());
+  try {
+    if (known !== undefined && known !== device) throw usageError(`${user}'s store in this profile is device ${known}, not ${device}`);
+    const client = await ParleyClient.login(server, user, device, { store });
+    await client.close();
+  } catch (e) {
+    throw explain(e, { server, user, device, action: 'login' });
+  } finally {
+    store.close();
+  }
+  rememberAccount(dir, user, { device, server });
+  await writeLine(`Logged in as ${user} (device ${device}) on ${server}.`);
+}

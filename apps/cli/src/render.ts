@@ -1,0 +1,117 @@
+/**
+ * How messages are shown on a terminal. Everything a peer sends is shown
+ * *inert*: control characters (escape sequences could move the cursor,
+ * rewrite the screen, set the window title or worse) and bidirectional
+ * overrides (which can make text read differently from what it is) are
+ * replaced by visible `\u{…}` escapes. Times are the server's (the order
+ * everyone sees), in local time.
+ *
+ * @module
+ */
+import type { ChatMessage, DecryptionFailure } from '@parley/sdk';
+
+/**
+ * C0 controls but tab and newline, DEL, C1 controls, and the bidi
+ * embedding/override/isolate characters (U+202A…U+202E, U+2066…U+2069),
+ * plus line and paragraph separators (they end lines on some terminals).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/** `text` with every unsafe character as a visible `\u{…}` escape. */
+export function inert(text: string): string {
+  return text.replace(UNSAFE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+}
+
+/** A message text for one line of output: inert, its line breaks followed by `indent`, tabs as spaces. */
+export function displayText(text: string, indent: string): string {
+  return inert(text.replace(/\r\n?/g, '\n')).replace(/\t/g, '    ').replace(/\n/g, `\n${indent}`);
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** `HH:MM` (local time). */
+export function clock(ts: number): string {
+  const d = new Date(ts);
+  return `${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/** `YYYY-MM-DD HH:MM` (local time). */
+export function dateTime(ts: number): string {
+  const d = new Date(ts);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${clock(ts)}`;
+}
+
+/** `HH:MM` today, `YYYY-MM-DD HH:MM` otherwise. */
+export function shortTime(ts: number, now = Date.now()): string {
+  return new Date(ts).toDateString() === new Date(now).toDateString() ? clock(ts) : dateTime(ts);
+}
+
+/** The body of a message: its text, or what a binary message is. */
+function body(m: ChatMessage, indent: string): string {
+  return m.kind === 'text' ? displayText(m.text, indent) : `(a file or binary message of ${m.bytes.length} bytes; not shown)`;
+}
+
+/** `[time] user: text` — a chat line. */
+export function chatLine(m: ChatMessage, time: string): string {
+  const head = `[${time}] ${m.sender.userId}: `;
+  return head + body(m, ' '.repeat(head.length));
+}
+
+/** The same for a text of one's own (not yet a stored message). */
+export function textLine(userId: string, text: string, time: string): string {
+  const head = `[${time}] ${userId}: `;
+  return head + displayText(text, ' '.repeat(head.length));
+}
+
+/** Why a message cannot be shown, in words (the SDK's reason code follows in brackets). */
+export function failureReason(f: DecryptionFailure): string {
+  switch (f.reason) {
+    case 'NOT_ADDRESSED':
+      return 'sent before this device existed';
+    case 'NO_LOCAL_COPY':
+      return 'sent from this device, which keeps no copy of it (sent before a restore?)';
+    case 'DECRYPT_FAILED':
+      return `cannot be decrypted here (sent to this device before a restore, or altered)`;
+    case 'DUPLICATE':
+      return 'a replayed message';
+    case 'UNTRUSTED_IDENTITY':
+      return `the identity key of ${f.from.userId}/${f.from.deviceId} changed; check 'parley verify ${f.from.userId}'`;
+    default:
+      return 'cannot be read on this device';
+  }
+}
+
+/** `[time] user: (why it cannot be shown) [REASON]`. */
+export function failureLine(f: DecryptionFailure, time: string): string {
+  return `[${time}] ${f.from.userId}: (message ${failureReason(f)}) [${f.reason}]`;
+}
+
+/** A history line: `YYYY-MM-DD HH:MM  user: text`. */
+export function historyLine(m: ChatMessage): string {
+  const head = `${dateTime(m.serverTs)}  ${m.sender.userId}: `;
+  return head + body(m, ' '.repeat(head.length));
+}
+
+/** A history line for a message this device cannot read. */
+export function historyFailureLine(f: DecryptionFailure): string {
+  return `${dateTime(f.serverTs)}  ${f.from.userId}: (message ${failureReason(f)}) [${f.reason}]`;
+}
+
+/** One JSON line per history item, for scripts (`--json`). */
+export function jsonLine(item: ({ type: 'message' } & ChatMessage) | ({ type: 'undecryptable' } & DecryptionFailure)): string {
+  if (item.type === 'undecryptable') {
+    return JSON.stringify({ seq: item.seq, time: new Date(item.serverTs).toISOString(), from: item.from.userId, device: item.from.deviceId, undecryptable: item.reason });
+  }
+  return JSON.stringify({
+    seq: item.seq,
+    time: new Date(item.serverTs).toISOString(),
+    sentAt: new Date(item.sentAt).toISOString(),
+    from: item.sender.userId,
+    device: item.sender.deviceId,
+    outgoing: item.outgoing,
+    ...(item.kind === 'text' ? { text: item.text } : { bytes: item.bytes.length }),
+  });
+}

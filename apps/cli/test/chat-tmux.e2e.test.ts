@@ -1,0 +1,128 @@
+/**
+ * `parley chat` on real terminals: two tmux sessions (their own tmux
+ * server, on a socket of their own) run `parley chat` for alice and bob
+ * against a real `parley serve`, passphrases from the environment. A line
+ * typed in one terminal appears in the other; while it is being typed, the
+ * other shows "<user> is typing…"; the reverse; then /quit and Ctrl-D end
+ * both with exit 0 and no stack trace. Skipped where tmux is missing.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, childEnv } from './_cli.ts';
+import { assertServerHoldsNone, marker, ok, PASS_VAR, Profile, startServer, until, type ServerProcess } from './_chat.ts';
+
+const TMUX = 'tmux';
+const hasTmux = spawnSync(TMUX, ['-V'], { stdio: 'ignore' }).status === 0;
+/** A tmux server of our own: never the user's, never another test's. */
+const SOCKET = `parley-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+const WAIT_MS = 20_000;
+
+function tmuxEnv(): NodeJS.ProcessEnv {
+  const env = childEnv();
+  delete env['TMUX']; // when the tests themselves run inside tmux
+  delete env['TMUX_PANE'];
+  return env;
+}
+
+function tmux(...args: string[]): string {
+  const r = spawnSync(TMUX, ['-L', SOCKET, '-f', '/dev/null', ...args], { env: tmuxEnv(), encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`tmux ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What a session's terminal shows, its scrollback included, wrapped lines joined. */
+function screen(session: string): string {
+  return tmux('capture-pane', '-p', '-J', '-S', '-', '-t', session);
+}
+
+async function waitForScreen(session: string, pattern: RegExp): Promise<void> {
+  let last = '';
+  try {
+    await until(() => pattern.test((last = screen(session))), `${pattern} in ${session}`, WAIT_MS);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the terminal shows:\n${last}`);
+  }
+}
+
+describe('parley chat between two terminals (tmux)', { skip: hasTmux ? false : 'tmux is not installed' }, () => {
+  let server: ServerProcess & { url: string };
+  let root: string;
+  let alice: Profile;
+  let bob: Profile;
+  const sessions = { alice: `alice-${randomBytes(3).toString('hex')}`, bob: `bob-${randomBytes(3).toString('hex')}` };
+  const fromAlice = marker('from-alice');
+  const fromBob = marker('from-bob');
+
+  before(async () => {
+    server = await startServer();
+    root = mkdtempSync(join(tmpdir(), 'parley-tmux-test-'));
+    alice = new Profile(join(root, 'alice'), 'alice', server.url);
+    bob = new Profile(join(root, 'bob'), 'bob', server.url);
+    ok(await alice.run(['register', 'alice', '--device', 'laptop']), 'register alice');
+    ok(await bob.run(['register', 'bob', '--device', 'phone']), 'register bob');
+  });
+  after(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    server.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** `parley chat <peer>` in a new detached tmux session; the exit code is printed when it ends, and the pane stays. */
+  function startChat(session: string, me: Profile, peer: string): void {
+    const command = [process.execPath, CLI, 'chat', peer, ...me.flags].map(shellQuote).join(' ');
+    tmux(
+      'new-session', '-d', '-s', session, '-x', '160', '-y', '40',
+      '-e', `${PASS_VAR}=${me.passphrase}`,
+      `${command}; echo "[exited $?]"; sleep 120`,
+    );
+  }
+
+  it('a line typed in one terminal appears in the other, typing shows, both ways; /quit and Ctrl-D leave', async () => {
+    startChat(sessions.alice, alice, 'bob');
+    await waitForScreen(sessions.alice, /Chat with bob as alice[\s\S]*^> $/m);
+    // bob starts once alice's chat has made the room (two at once could make two).
+    startChat(sessions.bob, bob, 'alice');
+    await waitForScreen(sessions.bob, /Chat with alice as bob[\s\S]*^> $/m);
+
+    tmux('send-keys', '-t', sessions.alice, '-l', fromAlice);
+    await waitForScreen(sessions.bob, /\(alice is typing…\) > /);
+    tmux('send-keys', '-t', sessions.alice, 'Enter');
+    await waitForScreen(sessions.bob, new RegExp(`^\\[\\d\\d:\\d\\d\\] alice: ${fromAlice}$`, 'm'));
+    await waitForScreen(sessions.alice, new RegExp(`^\\[\\d\\d:\\d\\d\\] alice: ${fromAlice}$`, 'm'));
+
+    tmux('send-keys', '-t', sessions.bob, '-l', fromBob);
+    await waitForScreen(sessions.alice, /\(bob is typing…\) > /);
+    tmux('send-keys', '-t', sessions.bob, 'Enter');
+    await waitForScreen(sessions.alice, new RegExp(`^\\[\\d\\d:\\d\\d\\] bob: ${fromBob}$`, 'm'));
+    // The message ended bob's typing indicator on alice's screen.
+    await waitForScreen(sessions.alice, new RegExp(`bob: ${fromBob}\\n> $`, 'm'));
+
+    tmux('send-keys', '-t', sessions.alice, '-l', '/quit');
+    tmux('send-keys', '-t', sessions.alice, 'Enter');
+    tmux('send-keys', '-t', sessions.bob, 'C-d');
+    await waitForScreen(sessions.alice, /^\[exited 0\]$/m);
+    await waitForScreen(sessions.bob, /^\[exited 0\]$/m);
+    for (const s of [sessions.alice, sessions.bob]) {
+      const shown = screen(s);
+      assert.doesNotMatch(shown, /\n\s+at |Error:/, `${s}: ${shown}`);
+      assert.ok(!shown.includes(alice.passphrase) && !shown.includes(bob.passphrase));
+    }
+    // And what the terminals showed is what the stores kept.
+    const h = ok(await bob.run(['history', 'alice']), 'history');
+    assert.ok(h.includes(`alice: ${fromAlice}`) && h.includes(`bob: ${fromBob}`), h);
+    assertServerHoldsNone(server, [fromAlice, fromBob, alice.passphrase, bob.passphrase], ['alice', 'bob']);
+  });
+});
