@@ -1,6 +1,7 @@
 // Timing, statistics and machine-noise helpers for the benchmarks in this
 // folder. No crypto here; see themis.bench.mjs for what is measured.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * Calls `fn` in batches of `batch` until `seconds` have passed (at least one
@@ -116,4 +117,37 @@ export function fmtTime(opsPerSecond) {
   if (s >= 1) return `${s.toPrecision(3)} s`;
   if (s >= 1e-3) return `${(s * 1e3).toPrecision(3)} ms`;
   return `${(s * 1e6).toPrecision(3)} µs`;
+}
+
+/** Kernel clock ticks per second (for /proc/stat CPU times). */
+export function clockTicks() {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return n > 0 ? n : 100;
+}
+
+/** How to pin a child process to `cpu` (taskset), or why it is not pinned. */
+export function pinning(cpu, { disabled = false } = {}) {
+  if (disabled) return { cmd: [], cpu: null, note: 'not pinned (--no-pin)' };
+  const r = spawnSync('taskset', ['-c', String(cpu), 'true']);
+  if (r.status === 0) return { cmd: ['taskset', '-c', String(cpu)], cpu, note: `pinned to CPU ${cpu} with taskset` };
+  return { cmd: [], cpu: null, note: 'not pinned (taskset unavailable)' };
+}
+
+/** Replace the `<!-- bench:begin key -->…<!-- bench:end key -->` section of `file` (or append it). */
+export function replaceSection(file, key, section, initial = '') {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = initial;
+  }
+  const begin = `<!-- bench:begin ${key} -->`;
+  const end = `<!-- bench:end ${key} -->`;
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  if (i >= 0 && j > i) text = text.slice(0, i) + section + text.slice(j + end.length);
+  else text = `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, text);
+  return file;
 }

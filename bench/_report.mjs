@@ -1,8 +1,7 @@
 // Turns the children's JSON into the markdown table, the target verdicts and
 // the dated section of bench/RESULTS.md.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { fmtRate, fmtTime, median } from './_measure.mjs';
+import { fmtRate, fmtTime, median, replaceSection } from './_measure.mjs';
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
@@ -78,7 +77,8 @@ function verdictTable(report) {
   return lines.join('\n');
 }
 
-function loadLines(report) {
+/** The load lines of a report: loadavg and each child's foreign CPU. */
+export function loadLines(report) {
   const e = report.env;
   const lines = [`- /proc/loadavg (1/5/15 min): start ${e.loadStart ?? 'n/a'}, end ${e.loadEnd ?? 'n/a'}.`];
   for (const run of report.runs) {
@@ -160,14 +160,5 @@ sittings; the ratios, measured in the same process, are what to compare.
 
 /** Replaces the section with the same key, or appends it. Returns the path. */
 export function writeResults(section, report) {
-  const key = sectionKey(report);
-  let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : HEADER;
-  const begin = `<!-- bench:begin ${key} -->`;
-  const end = `<!-- bench:end ${key} -->`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + section + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(RESULTS, text);
-  return RESULTS;
+  return replaceSection(RESULTS, sectionKey(report), section, HEADER);
 }

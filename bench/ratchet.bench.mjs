@@ -51,10 +51,11 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { cpuTimes, foreignLoad, fmtRate, fmtTime, loadavg, median } from './_measure.mjs';
+import { clockTicks, cpuTimes, foreignLoad, fmtRate, fmtTime, loadavg, median, pinning, replaceSection } from './_measure.mjs';
+import { loadLines as sharedLoadLines, quietness } from './_report.mjs';
 import { makeStores } from './_libsignal-stores.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -75,7 +76,6 @@ const option = (name) => {
 
 const MESSAGE_BYTES = 1024;
 /** Foreign CPU (machine-wide, vCPUs) above which a run is not "quiet" (performance-anchors §2.1). */
-const QUIET_FOREIGN_VCPU = 0.15;
 
 const ROWS = [
   {
@@ -692,19 +692,6 @@ function ensureOurs() {
   process.exit(2);
 }
 
-function clockTicks() {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return n > 0 ? n : 100;
-}
-
-function pinning(cpu) {
-  if (flag('--no-pin')) return { cmd: [], cpu: null, note: 'not pinned (--no-pin)' };
-  const r = spawnSync('taskset', ['-c', String(cpu), 'true']);
-  if (r.status === 0) return { cmd: ['taskset', '-c', String(cpu)], cpu, note: `pinned to CPU ${cpu} with taskset` };
-  return { cmd: [], cpu: null, note: 'not pinned (taskset unavailable)' };
-}
-
 function runChild(backend, cfg, pin, hz) {
   const nodeArgs = ['--expose-gc', ...(backend === 'noble' ? ['--conditions=parley-pure'] : []), SELF, '--child', '--expect', backend];
   const [cmd, ...cmdArgs] = pin.cmd.length ? [...pin.cmd, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
@@ -832,27 +819,13 @@ function factLines(report) {
   return lines;
 }
 
+/** The shared load lines, plus trials the prekey pool cut short. */
 function loadLines(report) {
-  const e = report.env;
-  const lines = [`- /proc/loadavg (1/5/15 min): start ${e.loadStart ?? 'n/a'}, end ${e.loadEnd ?? 'n/a'}.`];
+  const lines = sharedLoadLines(report);
   for (const run of report.runs) {
-    const f = run.foreign;
-    const pinned = f?.pinnedCpu === undefined ? '' : `, on the pinned CPU ${f.pinnedCpu.toFixed(2)} vCPU`;
-    lines.push(
-      `- Foreign CPU during the ${run.backend} child (machine busy time from /proc/stat minus the child's own CPU time): ` +
-        (f ? `machine ${f.machine.toFixed(2)} vCPU${pinned}` : 'n/a') +
-        `; child ran ${run.wallSeconds.toFixed(0)} s.`,
-    );
     for (const row of run.rows) if (row.shortTrials?.length) lines.push(`- ${run.backend} ${row.id}: trials cut short by the prekey pool: ${row.shortTrials.join('; ')}.`);
   }
   return lines;
-}
-
-function quietness(report) {
-  if (report.env.quick) return { quiet: false, why: 'quick (smoke) mode: durations too short for reporting' };
-  const worst = Math.max(...report.runs.map((r) => r.foreign?.machine ?? Infinity));
-  if (worst <= QUIET_FOREIGN_VCPU) return { quiet: true, why: `foreign load ≤ ${QUIET_FOREIGN_VCPU} vCPU throughout` };
-  return { quiet: false, why: `foreign load up to ${Number.isFinite(worst) ? worst.toFixed(2) : 'unknown'} vCPU (quiet gate: ≤ ${QUIET_FOREIGN_VCPU})` };
 }
 
 function profileTable(report) {
@@ -939,16 +912,7 @@ function renderSection(report) {
 
 /** Replaces this run's section (same key) or appends it; nothing else in the file changes. */
 function writeResults(section, report) {
-  const key = sectionKey(report);
-  let text = readFileSync(RESULTS, 'utf8');
-  const begin = `<!-- bench:begin ${key} -->`;
-  const end = `<!-- bench:end ${key} -->`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + section + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(RESULTS, text);
-  return RESULTS;
+  return replaceSection(RESULTS, sectionKey(report), section);
 }
 
 function printReport(report) {
@@ -982,7 +946,7 @@ async function parent() {
   const { backend } = await import('@parley/themis/hazmat');
   const backends = option('--backend') ? [option('--backend')] : backend.name === 'noble' ? ['noble'] : ['node', 'noble'];
   for (const b of backends) if (b !== 'node' && b !== 'noble') throw new Error(`--backend must be node or noble, got ${b}`);
-  const pin = pinning(Number(process.env.BENCH_CPU ?? 1));
+  const pin = pinning(Number(process.env.BENCH_CPU ?? 1), { disabled: flag('--no-pin') });
   const hz = clockTicks();
   const loadStart = loadavg();
   const env = environment(pin, cfg, quick);

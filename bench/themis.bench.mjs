@@ -18,7 +18,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes, createCipheriv, createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { cpuTimes, foreignLoad, loadavg, measureRow } from './_measure.mjs';
+import { clockTicks, cpuTimes, foreignLoad, loadavg, measureRow, pinning } from './_measure.mjs';
 import { printTable, renderSection, targetVerdicts, writeResults } from './_report.mjs';
 
 const require = createRequire(import.meta.url);
@@ -507,19 +507,6 @@ async function makeKeys() {
   };
 }
 
-function clockTicks() {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return n > 0 ? n : 100;
-}
-
-function pinning(cpu) {
-  if (flag('--no-pin')) return { cmd: [], cpu: null, note: 'not pinned (--no-pin)' };
-  const r = spawnSync('taskset', ['-c', String(cpu), 'true']);
-  if (r.status === 0) return { cmd: ['taskset', '-c', String(cpu)], cpu, note: `pinned to CPU ${cpu} with taskset` };
-  return { cmd: [], cpu: null, note: 'not pinned (taskset unavailable)' };
-}
-
 function runChild(backend, cfg, keys, pin, hz) {
   const nodeArgs = ['--expose-gc', ...(backend === 'noble' ? ['--conditions=parley-pure'] : []), SELF, '--child', '--expect', backend];
   const [cmd, ...cmdArgs] = pin.cmd.length ? [...pin.cmd, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
@@ -566,7 +553,7 @@ async function parent() {
   const cfg = { ...settings(quick), only: option('--only') ?? null };
   const backends = option('--backend') ? [option('--backend')] : ['node', 'noble'];
   for (const b of backends) if (b !== 'node' && b !== 'noble') throw new Error(`--backend must be node or noble, got ${b}`);
-  const pin = pinning(Number(process.env.BENCH_CPU ?? 1));
+  const pin = pinning(Number(process.env.BENCH_CPU ?? 1), { disabled: flag('--no-pin') });
   const hz = clockTicks();
   const loadStart = loadavg();
   const env = environment(pin, cfg, quick);
