@@ -32,7 +32,7 @@ import type { ChatMessage, ClientEvents, HistoryEntry } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { encodePayload, type PayloadContent } from './payload.ts';
@@ -181,6 +181,12 @@ export class ParleyClient {
       messageFrom: (from) => {
         // A device the cached list does not have: the user added one; fetch the list again next time.
         if (!this.#directory.knows(from)) this.#directory.invalidate(from.userId);
+      },
+      gap: () => {
+        // Inbound holds from now on; a sync on the current connection fills the hole and flushes.
+        const conn = this.#link.current;
+        if (conn !== null) void this.#catchUp(conn, 'gap');
+        // Without a connection, the next one's catch-up does it.
       },
     });
   }
@@ -373,7 +379,10 @@ export class ParleyClient {
     const me = { userId: this.userId, deviceId: this.deviceId };
     try {
       this.#atomically(() => {
-        if (ack !== null) this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
+        if (ack !== null) {
+          this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
+          this.#inbound.sent(m.roomId, ack.seq);
+        }
         this.store.removeQueuedMessage?.(m.clientId);
       });
     } catch (e) {
@@ -569,7 +578,7 @@ export class ParleyClient {
       throw asSdkError(e);
     }
     // On the next turn, so listeners attached right after this resolves see the catch-up.
-    setTimeout(() => void this.#catchUp(conn, false), 0);
+    setTimeout(() => void this.#catchUp(conn, 'connect'), 0);
   }
 
   /** A connection became current: hold deliveries until it has caught up, and resume publishing. */
@@ -577,24 +586,32 @@ export class ParleyClient {
     this.#inbound.hold();
     this.#queue.kick();
     // A first connection catches up once #start is done; later ones at once.
-    if (mode === 'resume' || mode === 'renew') void this.#catchUp(conn, mode === 'resume');
+    if (mode === 'resume' || mode === 'renew') void this.#catchUp(conn, mode === 'resume' ? 'resume' : 'connect');
   }
 
-  /** After authenticating: keep prekeys stocked, replay what was missed, then deliver live. */
-  async #catchUp(conn: Connection, checkPrekeys: boolean): Promise<void> {
+  /**
+   * Replay what was missed, then deliver live: after authenticating
+   * (`connect`; `resume` also checks the prekey stock), or when a live
+   * entry showed a hole in a room (`gap`, see inbound.ts).
+   */
+  async #catchUp(conn: Connection, why: 'connect' | 'resume' | 'gap'): Promise<void> {
     try {
-      if (checkPrekeys) this.#checkPrekeysSoon();
-      let rooms = this.store.roomCursors();
-      for (;;) {
-        const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
-        if (synced.more.length === 0) break;
-        // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history").
-        rooms = { ...rooms, ...synced.rooms };
+      if (why === 'resume') this.#checkPrekeysSoon();
+      for (let attempt = 1; ; attempt++) {
+        let rooms = this.store.roomCursors();
+        for (;;) {
+          const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
+          if (synced.more.length === 0) break;
+          // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history").
+          rooms = { ...rooms, ...synced.rooms };
+        }
+        // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
+        if (!this.#link.isCurrent(conn) || this.#link.ended) return;
+        // A room still holed lost part of the replay too: sync again (inbound.ts, "Gaps").
+        const holed = this.#atomically(() => this.#inbound.flush(attempt >= HOLE_SYNCS_MAX));
+        if (holed === 0) break;
       }
-      // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
-      if (!this.#link.isCurrent(conn) || this.#link.ended) return;
-      this.#atomically(() => this.#inbound.flush());
-      this.#events.emit('connection', { state: 'synced' });
+      if (why !== 'gap') this.#events.emit('connection', { state: 'synced' });
       for (const w of this.#syncWaiters.splice(0)) w.resolve();
     } catch (e) {
       if (this.#link.ended || SdkError.is(e, 'CLOSED')) return; // the next connection catches up

@@ -13,6 +13,18 @@
  * message whose id (from inside the encrypted payload) was already shown in
  * the room is dropped.
  *
+ * Gaps. A live entry more than one past the room's cursor means something
+ * in between has not arrived (a frame lost below us, or — with several
+ * server processes sharing a room — two processes' deliveries crossing).
+ * Processing it would move the cursor past the missing entry and drop it
+ * for good when it comes, so instead the pipeline starts holding and asks
+ * for a `sync` (hooks.gap): the replay fills the hole, and the flush after
+ * it processes everything by seq. The server numbers entries without gaps,
+ * so a hole left after a sync means the replay was lost too: the client
+ * syncs again, up to HOLE_SYNCS_MAX times, and only then passes over it.
+ * The server does not echo a device's own messages to it live, so the
+ * seqs of this device's acknowledged messages (`sent`) fill holes too.
+ *
  * Failure is per entry. Whatever an entry holds — a body that does not
  * parse, no envelope for this device, an envelope that does not decrypt, a
  * replay, a payload from a future version — it becomes one
@@ -29,7 +41,7 @@ import type { ClientStore } from './client-store.ts';
 import { asSdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, DecryptionFailure, HistoryEntry, MembershipEvent } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
-import { SEEN_IDS_MAX } from './limits.ts';
+import { OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
 import type { PayloadContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
@@ -41,6 +53,8 @@ export interface InboundHooks {
   membershipChanged(roomId: string): void;
   /** A message decrypted from `from` (to notice devices the directory does not list yet). */
   messageFrom(from: DeviceRef): void;
+  /** A live entry skipped past the room's cursor: the pipeline now holds; `sync`, then `flush`. */
+  gap(roomId: string): void;
 }
 
 export type OpenOutcome = { readonly ok: true; readonly message: ChatMessage } | { readonly ok: false; readonly failure: DecryptionFailure };
@@ -52,6 +66,9 @@ export class Inbound {
   #held: RoomEntry[] | null = null;
   /** Insertion-ordered, so the oldest id is forgotten first. */
   readonly #seen = new Set<string>();
+  /** Per room, seqs of this device's own acknowledged messages above the cursor (never delivered to it live). */
+  readonly #own = new Map<string, Set<number>>();
+  #ownCount = 0;
 
   constructor(store: ClientStore, me: DeviceRef, hooks: InboundHooks) {
     this.#store = store;
@@ -68,21 +85,74 @@ export class Inbound {
     return this.#held !== null;
   }
 
-  receive(entry: RoomEntry): void {
-    if (this.#held !== null) this.#held.push(entry);
-    else this.#process(entry);
+  /** This device's message was stored at `seq`: it will not come back live, so it is no hole. */
+  sent(roomId: string, seq: number): void {
+    if (seq <= this.#store.roomCursor(roomId)) return;
+    // Bounded: forgetting costs one sync that replays them, nothing more.
+    if (this.#ownCount >= OWN_SEQS_MAX) {
+      this.#own.clear();
+      this.#ownCount = 0;
+    }
+    let seqs = this.#own.get(roomId);
+    if (seqs === undefined) this.#own.set(roomId, (seqs = new Set()));
+    if (!seqs.has(seq)) this.#ownCount++;
+    seqs.add(seq);
   }
 
-  /** Process everything held, by seq (stable, so each room's entries stay in order), and stop holding. */
-  flush(): void {
+  /** The room's cursor, first moved over this device's own entries right above it. */
+  #cursor(roomId: string): number {
+    let cursor = this.#store.roomCursor(roomId);
+    const seqs = this.#own.get(roomId);
+    if (seqs === undefined) return cursor;
+    const start = cursor;
+    while (seqs.delete(cursor + 1)) {
+      cursor++;
+      this.#ownCount--;
+    }
+    if (seqs.size === 0) this.#own.delete(roomId);
+    if (cursor !== start) this.#store.setRoomCursor(roomId, cursor);
+    return cursor;
+  }
+
+  receive(entry: RoomEntry): void {
+    if (this.#held !== null) {
+      this.#held.push(entry);
+      return;
+    }
+    if (entry.seq > this.#cursor(entry.roomId) + 1) {
+      this.#held = [entry];
+      this.#hooks.gap(entry.roomId);
+      return;
+    }
+    this.#process(entry);
+  }
+
+  /**
+   * Process everything held, by seq (stable, so each room's entries stay in
+   * order), and stop holding. A room whose held entries still start past a
+   * hole keeps them held unless `passOverHoles`: the caller syncs again.
+   * Returns the number of rooms left with a hole (0 when no longer holding).
+   */
+  flush(passOverHoles = true): number {
     const held = this.#held ?? [];
     this.#held = null;
     held.sort((a, b) => a.seq - b.seq);
-    for (const entry of held) this.#process(entry);
+    const holed = new Set<string>();
+    const kept: RoomEntry[] = [];
+    for (const entry of held) {
+      if (!holed.has(entry.roomId) && (passOverHoles || entry.seq <= this.#cursor(entry.roomId) + 1)) {
+        this.#process(entry);
+        continue;
+      }
+      holed.add(entry.roomId);
+      kept.push(entry);
+    }
+    if (kept.length > 0) this.#held = kept;
+    return holed.size;
   }
 
   #process(entry: RoomEntry): void {
-    if (entry.seq <= this.#store.roomCursor(entry.roomId)) return;
+    if (entry.seq <= this.#cursor(entry.roomId)) return;
     try {
       this.#deliver(entry);
     } catch (e) {

@@ -14,6 +14,17 @@ export const REQUEST_TIMEOUT_MS = 15_000;
 /** How long a `sync` (which streams up to SYNC_ENTRIES_PER_ROOM_MAX entries per room first) may take. */
 export const SYNC_TIMEOUT_MS = 60_000;
 
+/**
+ * Syncs in a row that may leave a hole in a room (its replay lost on the
+ * way) before the hole is passed over. The server numbers a room's entries
+ * without gaps, so a hole is always a loss below the SDK; passing over it
+ * skips an entry for good, so it is the last resort.
+ */
+export const HOLE_SYNCS_MAX = 3;
+
+/** Seqs of this device's own messages remembered above room cursors (inbound.ts, "Gaps"); beyond, forgotten (one extra sync). */
+export const OWN_SEQS_MAX = 10_000;
+
 /** How long opening the WebSocket may take. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 

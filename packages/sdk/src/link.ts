@@ -91,6 +91,11 @@ export class Link {
     return this.#limits;
   }
 
+  /** The connection frames are sent on now, if one is open. */
+  get current(): Connection | null {
+    return this.#conn?.isOpen === true ? this.#conn : null;
+  }
+
   /** The current connection, if it is this one (for hooks that must not act for a replaced connection). */
   isCurrent(conn: Connection): boolean {
     return conn === this.#conn;

@@ -11,6 +11,7 @@ import { ParleyClient as ParleyClientClass, type ParleyClient } from '../src/cli
 import type { ClientStore } from '../src/client-store.ts';
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, MembershipEvent } from '../src/events.ts';
 import type { SdkError } from '../src/errors.ts';
+import { webSocketTransport, type TransportFactory } from '../src/transport.ts';
 
 export type { ServerProcess };
 
@@ -77,9 +78,9 @@ export function texts(messages: readonly ChatMessage[]): string[] {
 }
 
 /** Poll `condition` every 20 ms until it holds; fail after `ms`. */
-export async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(20);
   }
@@ -158,4 +159,37 @@ export class TcpProxy {
     this.dropAll();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** What `FaultyTransport` does with one frame from the server. */
+export type FrameFault = 'pass' | 'drop' | { readonly delayMs: number };
+
+/**
+ * The real `ws` transport with faults injected below the SDK: each frame
+ * the server sends is shown to `fault` (parsed), which passes it, drops it
+ * or delays it (so later frames overtake it). Only the client side is
+ * touched: the server and its socket are real.
+ */
+export function faultyTransport(fault: (frame: { t?: unknown; [k: string]: unknown }) => FrameFault): TransportFactory {
+  return (url, events) => {
+    let closed = false;
+    return webSocketTransport(url, {
+      message: (text) => {
+        let frame: { t?: unknown };
+        try {
+          frame = JSON.parse(text) as { t?: unknown };
+        } catch {
+          frame = {};
+        }
+        const f = fault(frame);
+        if (f === 'pass') events.message(text);
+        // A socket delivers nothing after its close: neither does a delayed frame.
+        else if (f !== 'drop') setTimeout(() => closed || events.message(text), f.delayMs);
+      },
+      close: (code, reason) => {
+        closed = true;
+        events.close(code, reason);
+      },
+    });
+  };
 }

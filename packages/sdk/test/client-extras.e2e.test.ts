@@ -58,6 +58,7 @@ describe('client extras', () => {
     await alice.send(room, 'or lunch on Saturday');
     await bob.send(room, 'Friday DINNER works');
     await until(() => rb.messages.length === 2, "bob's deliveries");
+    await until(() => alice.search('works').then((r) => r.length === 1), "alice's delivery");
     const a = await alice.search('dinner friday');
     assert.deepEqual(
       a.map((m) => (m.kind === 'text' ? m.text : '')),

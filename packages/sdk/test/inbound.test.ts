@@ -25,6 +25,7 @@ function entry(roomId: string, seq: number, kind = 'member-added'): RoomEntry {
 function pipeline() {
   const store = MemoryClientStore.create();
   const events: { event: keyof ClientEvents; value: unknown }[] = [];
+  const gaps: string[] = [];
   const inbound = new Inbound(
     store,
     { userId: 'bob', deviceId: 'phone' },
@@ -33,10 +34,11 @@ function pipeline() {
       prekeyMessageOpened: () => undefined,
       membershipChanged: () => undefined,
       messageFrom: () => undefined,
+      gap: (roomId) => gaps.push(roomId),
     },
   );
   const seen = (): string[] => events.map((e) => `${e.event}:${(e.value as { roomId: string; seq: number }).roomId}#${(e.value as { seq: number }).seq}`);
-  return { store, inbound, events, seen };
+  return { store, inbound, events, seen, gaps };
 }
 
 describe('inbound ordering', () => {
@@ -72,6 +74,82 @@ describe('inbound ordering', () => {
     inbound.receive(entry('r1', 5));
     inbound.receive(entry('r1', 6));
     assert.deepEqual(seen().slice(order.length), ['membership:r1#6']);
+  });
+
+  it('a live entry past a hole is held and asks for a sync once; the replay fills the hole in order', () => {
+    const { store, inbound, seen, gaps } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.receive(entry('r1', 2));
+    inbound.receive(entry('r1', 4)); // 3 lost on the way
+    assert.deepEqual(gaps, ['r1']);
+    assert.equal(inbound.holding, true);
+    assert.equal(store.roomCursor('r1'), 2, 'the cursor must not jump the hole');
+    // More live entries while the sync runs: held, no second request.
+    inbound.receive(entry('r1', 5));
+    inbound.receive(entry('r2', 7));
+    assert.deepEqual(gaps, ['r1']);
+    // The sync replays 3 … 5 (and r2 from 0); repeats are harmless.
+    for (const seq of [3, 4, 5]) inbound.receive(entry('r1', seq));
+    for (let seq = 1; seq <= 7; seq++) inbound.receive(entry('r2', seq));
+    inbound.flush();
+    assert.deepEqual(
+      seen().filter((s) => s.includes('r1#')),
+      [1, 2, 3, 4, 5].map((n) => `membership:r1#${n}`),
+    );
+    assert.deepEqual(
+      seen().filter((s) => s.includes('r2#')),
+      [1, 2, 3, 4, 5, 6, 7].map((n) => `membership:r2#${n}`),
+    );
+    assert.equal(inbound.holding, false);
+    // Live again: the next entry passes at once.
+    inbound.receive(entry('r1', 6));
+    assert.equal(store.roomCursor('r1'), 6);
+    assert.deepEqual(gaps, ['r1']);
+  });
+
+  it('a hole the sync did not fill stays held for another sync, and is passed over only when told', () => {
+    const { store, inbound, seen, gaps } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.receive(entry('r1', 3));
+    inbound.receive(entry('r2', 1));
+    assert.deepEqual(gaps, ['r1']);
+    assert.equal(inbound.flush(false), 1, 'r1 still has a hole');
+    assert.equal(inbound.holding, true);
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r2#1'], 'other rooms go on');
+    assert.equal(store.roomCursor('r1'), 1);
+    inbound.receive(entry('r1', 4)); // held, no second request while holding
+    assert.deepEqual(gaps, ['r1']);
+    assert.equal(inbound.flush(true), 0); // the last attempt: passed over
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r2#1', 'membership:r1#3', 'membership:r1#4']);
+    assert.equal(store.roomCursor('r1'), 4);
+    inbound.receive(entry('r1', 2)); // a straggler behind the cursor is a repeat
+    assert.equal(seen().length, 4);
+  });
+
+  it('this device’s own stored messages (never echoed live) are no hole', () => {
+    const { store, inbound, seen, gaps } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.sent('r1', 2);
+    inbound.sent('r1', 3);
+    inbound.receive(entry('r1', 4));
+    assert.deepEqual(gaps, []);
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r1#4']);
+    assert.equal(store.roomCursor('r1'), 4);
+    // An own seq above a real hole does not bridge it.
+    inbound.sent('r1', 6);
+    inbound.receive(entry('r1', 7));
+    assert.deepEqual(gaps, ['r1']);
+    inbound.receive(entry('r1', 5)); // the replay
+    inbound.receive(entry('r1', 6, 'message')); // the own entry, replayed: skipped
+    assert.equal(inbound.flush(false), 0);
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r1#4', 'membership:r1#5', 'membership:r1#7']);
+    assert.equal(store.roomCursor('r1'), 7);
+  });
+
+  it('a room it has never seen, joined at seq 9, asks for the room from the start', () => {
+    const { inbound, gaps } = pipeline();
+    inbound.receive(entry('r9', 9));
+    assert.deepEqual(gaps, ['r9']);
   });
 
   it('an entry it cannot read is one decryptionError, and the cursor still advances', () => {
