@@ -29,7 +29,8 @@ import {
   type SignedPrekey,
 } from '@parley/protocol';
 import type { Account } from './auth.ts';
-import type { ChatMessage } from './events.ts';
+import type { KeptMessage } from './events.ts';
+import type { PeerRecord } from './peer-keys.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
 
@@ -59,14 +60,18 @@ export interface ClientStore extends ProtocolStores {
   setRoomCursor(roomId: string, seq: number): void;
 
   /** Messages this device decrypted or sent, by room and seq. */
-  loadMessage(roomId: string, seq: number): ChatMessage | undefined;
-  storeMessage(message: ChatMessage): void;
+  loadMessage(roomId: string, seq: number): KeptMessage | undefined;
+  storeMessage(message: KeptMessage): void;
+
+  /** What this device knows of a user's device keys, and whether it verified them (peer-keys.ts). */
+  peerRecord(userId: string): PeerRecord | undefined;
+  setPeerRecord(userId: string, record: PeerRecord): void;
   /**
    * Optional: every kept message of `roomId` (of every room without it), in
    * no particular order — what `client.search` scans. Both stores of the
    * SDK have it.
    */
-  keptMessages?(roomId?: string): ChatMessage[];
+  keptMessages?(roomId?: string): KeptMessage[];
 
   /**
    * Optional. Run `fn`, which must be synchronous, so that every write it
@@ -100,7 +105,8 @@ export class MemoryClientStore implements ClientStore {
   #published = false;
   readonly #cursors = new Map<string, number>();
   /** Insertion-ordered, so the oldest entry is evicted first. */
-  readonly #messages = new Map<string, ChatMessage>();
+  readonly #messages = new Map<string, KeptMessage>();
+  readonly #peers = new Map<string, PeerRecord>();
   readonly #messagesMax: number;
 
   constructor(identity: IdentityKeyPair, options: { messagesMax?: number } = {}) {
@@ -156,10 +162,10 @@ export class MemoryClientStore implements ClientStore {
     if (seq > (this.#cursors.get(roomId) ?? 0)) this.#cursors.set(roomId, seq);
   }
 
-  loadMessage(roomId: string, seq: number): ChatMessage | undefined {
+  loadMessage(roomId: string, seq: number): KeptMessage | undefined {
     return this.#messages.get(messageKey(roomId, seq));
   }
-  storeMessage(message: ChatMessage): void {
+  storeMessage(message: KeptMessage): void {
     const key = messageKey(message.roomId, message.seq);
     this.#messages.delete(key);
     this.#messages.set(key, message);
@@ -170,7 +176,14 @@ export class MemoryClientStore implements ClientStore {
     }
   }
 
-  keptMessages(roomId?: string): ChatMessage[] {
+  peerRecord(userId: string): PeerRecord | undefined {
+    return this.#peers.get(userId);
+  }
+  setPeerRecord(userId: string, record: PeerRecord): void {
+    this.#peers.set(userId, record);
+  }
+
+  keptMessages(roomId?: string): KeptMessage[] {
     const all = [...this.#messages.values()];
     return roomId === undefined ? all : all.filter((m) => m.roomId === roomId);
   }

@@ -29,13 +29,15 @@ import { DeviceDirectory } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
-import { encodePayload, type PayloadContent } from './payload.ts';
+import { CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
+import { matchesVerified, reviewPeerKeys, type DeviceKey } from './peer-keys.ts';
+import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
 import { formatSafetyNumber, safetyNumber } from './safety-number.ts';
@@ -138,6 +140,9 @@ export class ParleyClient {
   /** When a typing frame was last sent, per room. */
   readonly #typingSentAt = new Map<string, number>();
   #sendChain: Promise<unknown> = Promise.resolve();
+  readonly #verifications: PeerVerifications;
+  /** Users whose keys are being reviewed in the background. */
+  readonly #reviewing = new Set<string>();
   #prekeyCheck: Promise<void> | null = null;
 
   private constructor(url: string, account: Account, store: ClientStore, options: ClientOptions) {
@@ -163,7 +168,25 @@ export class ParleyClient {
         ended: (error) => this.#ended(error),
       },
     );
-    this.#directory = new DeviceDirectory((userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']));
+    this.#directory = new DeviceDirectory(
+      (userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']),
+      (userId, entries) => this.#reviewKeys(userId, entries),
+    );
+    this.#verifications = new PeerVerifications(account.userId, {
+      parties: (userId) => this.#verificationParties(userId),
+      room: (userId) => this.startDirect(userId),
+      send: async (roomId, control) => {
+        await this.#sendContent(roomId, { kind: 'control', bytes: control });
+      },
+      verified: (userId, remote, at) => {
+        const record = this.store.peerRecord(userId);
+        if (record !== undefined) this.store.setPeerRecord(userId, { ...record, verified: { at, devices: remote } });
+      },
+      request: (r) => this.#events.emit('verificationRequest', r),
+      outcome: (o) => this.#events.emit('verification', o),
+      error: (e) => this.#report(e),
+      now: () => Date.now(),
+    });
     this.#queue = new OutboundQueue((frame) => this.#link.request(frame, ['ack']), () => this.#link.connected, {
       queued: (m) => store.addQueuedMessage?.(m),
       settled: (m, ack) => this.#settled(m, ack),
@@ -181,6 +204,12 @@ export class ParleyClient {
       messageFrom: (from) => {
         // A device the cached list does not have: the user added one; fetch the list again next time.
         if (!this.#directory.knows(from)) this.#directory.invalidate(from.userId);
+        // A device this store has not reviewed: look at the user's keys now, so a new device is reported when it first writes.
+        if (this.store.peerRecord(from.userId)?.devices.some((d) => d.deviceId === from.deviceId) !== true) this.#reviewSoon(from.userId);
+      },
+      control: (meta, bytes) => {
+        // Unknown control types come from newer clients: ignored.
+        if (bytes[0] === CONTROL_VERIFICATION) this.#verifications.receive(meta.roomId, meta.sender, meta.serverTs, bytes.subarray(1));
       },
       gap: () => {
         // Inbound holds from now on; a sync on the current connection fills the hole and flushes.
@@ -347,11 +376,18 @@ export class ParleyClient {
     if (typeof content === 'string') c = { kind: 'text', text: content };
     else if (content instanceof Uint8Array) c = { kind: 'binary', bytes: content.slice() };
     else throw new SdkError('INVALID_ARGUMENT', 'content must be a string or a Uint8Array');
+    return this.#sendContent(roomId, c);
+  }
+
+  async #sendContent(roomId: string, c: AnyContent): Promise<SendResult> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     const id = randomId();
     const sentAt = Date.now();
     const payload = encodePayload({ ...c, id, sentAt });
+    // A control message's content is not kept: it is the client's, and spent once sent.
+    const kept: StoredContent = c.kind === 'control' ? { kind: 'control' } : c;
     // Sealing is serialised so messages are queued (and numbered by the server) in call order.
-    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: c }, payload));
+    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, payload));
     this.#sendChain = step.catch(() => undefined);
     const sealed = await step;
     const ack = await sealed.ack; // this device's copy is kept by #settled, before this resolves
@@ -485,8 +521,9 @@ export class ParleyClient {
   async #directoryKeys(userId: string): Promise<SafetyNumberDevice[]> {
     // claimFor [] : list the devices without spending their one-time prekeys.
     const entries = readKeys(await this.#link.request({ t: 'keys.fetch', userId, claimFor: [] }, ['keys']), userId);
+    const refused = this.#reviewKeys(userId, entries);
     return entries
-      .map((e) => ({ deviceId: e.deviceId, identityKey: e.identityKey, trusted: this.store.identity.isTrustedIdentity({ userId, deviceId: e.deviceId }, e.identityKey) }))
+      .map((e) => ({ deviceId: e.deviceId, identityKey: e.identityKey, trusted: !refused.has(e.deviceId) }))
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
   }
 
@@ -540,6 +577,107 @@ export class ParleyClient {
     return readStoredBackup(await this.#link.request({ t: 'backup.get' }, ['backup']));
   }
 
+  // ------------------------------------------------------------ identity verification
+
+  /**
+   * Verify `userId` with a secret both users know (a word said on a call, a
+   * phrase agreed in person), with Themis Secure Comparator inside the
+   * direct conversation (peer-verification.ts): neither side learns the
+   * other's secret, only whether they are equal — and they are only equal
+   * if both also see the same device keys of both users. Starts an attempt,
+   * or answers `userId`'s open request. Resolves when it ends: `verified`
+   * marks the user's current device keys verified in the store
+   * (`verificationStatus`); `failed` means different secrets or someone in
+   * the middle. The other user answers on one of its devices within
+   * VERIFICATION_TIMEOUT_MS. `IDENTITY_CHANGED` when the key directory lists
+   * a refused key for either user.
+   */
+  verify(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
+    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) return Promise.reject(new SdkError('INVALID_ARGUMENT', 'verify needs another user id'));
+    return this.#verifications.verify(userId, secret);
+  }
+
+  /** Answer `userId`'s open verification request (a `verificationRequest` event) with the secret. */
+  acceptVerification(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
+    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    return this.#verifications.accept(userId, secret);
+  }
+
+  /** Give up the verification with `userId`, or decline its request; the other side is told. */
+  cancelVerification(userId: string): void {
+    this.#verifications.cancel(userId);
+  }
+
+  /** `userId`'s request that waits for an answer here, if any. */
+  verificationRequest(userId: string): VerificationRequest | null {
+    return this.#verifications.request(userId);
+  }
+
+  /**
+   * What this device knows of `userId`'s device keys (local, no request):
+   * `verified` while the keys verified last are still all of them.
+   * `devices` is the key set as last reviewed, empty for a user not met yet.
+   */
+  verificationStatus(userId: string): { readonly verified: boolean; readonly verifiedAt: number | null; readonly devices: readonly DeviceKey[] } {
+    if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId is not a user id');
+    const record = this.store.peerRecord(userId);
+    if (record === undefined) return { verified: false, verifiedAt: null, devices: [] };
+    const verified = matchesVerified(record.verified, record.devices);
+    return { verified, verifiedAt: verified ? (record.verified?.at ?? null) : null, devices: record.devices };
+  }
+
+  /** Review a fresh device list of `userId` against the store (peer-keys.ts); the ids of refused devices. */
+  #reviewKeys(userId: string, entries: readonly DirectoryEntry[]): ReadonlySet<string> {
+    if (entries.length > PEER_DEVICES_MAX) throw new SdkError('BAD_RESPONSE', `the key directory lists more than ${PEER_DEVICES_MAX} devices for ${userId}`);
+    const identity = this.store.identity;
+    const { record, change } = this.#atomically(() => {
+      const own = identity.identityKeyPair().publicKey;
+      const isTrusted = (deviceId: string, key: Uint8Array): boolean =>
+        // This device's own key is known for certain; any other listed for it is a lie.
+        userId === this.userId && deviceId === this.deviceId ? key.length === own.length && key.every((x, i) => x === own[i]) : identity.isTrustedIdentity({ userId, deviceId }, key);
+      const r = reviewPeerKeys(userId, this.store.peerRecord(userId), entries, isTrusted);
+      this.store.setPeerRecord(userId, r.record);
+      // Pin every accepted key now, so a first message claiming another key for the device is refused too.
+      for (const d of r.record.devices) {
+        if (!(userId === this.userId && d.deviceId === this.deviceId)) identity.saveIdentity({ userId, deviceId: d.deviceId }, d.identityKey);
+      }
+      return r;
+    });
+    if (change !== null) this.#events.emit('keysChanged', change);
+    const accepted = new Set(record.devices.map((d) => d.deviceId));
+    const refused = new Set<string>();
+    for (const e of entries) {
+      const d = record.devices.find((x) => x.deviceId === e.deviceId);
+      if (!accepted.has(e.deviceId) || d === undefined || d.identityKey.length !== e.identityKey.length || d.identityKey.some((b, i) => b !== e.identityKey[i])) refused.add(e.deviceId);
+    }
+    return refused;
+  }
+
+  /** Review `userId`'s keys in the background (once at a time per user). */
+  #reviewSoon(userId: string): void {
+    if (this.#reviewing.has(userId) || this.#link.ended) return;
+    this.#reviewing.add(userId);
+    this.#directoryKeys(userId)
+      .catch((e: unknown) => {
+        if (!SdkError.is(e, 'CLOSED')) this.#report(e);
+      })
+      .finally(() => this.#reviewing.delete(userId));
+  }
+
+  /** Both users' device keys for a verification, fresh from the directory; refused keys make it impossible. */
+  async #verificationParties(userId: string) {
+    const [local, remote] = await Promise.all([this.#directoryKeys(this.userId), this.#directoryKeys(userId)]);
+    const refused = [...local, ...remote].filter((d) => !d.trusted);
+    if (refused.length > 0) throw new SdkError('IDENTITY_CHANGED', `the key directory lists refused identity keys (${refused.map((d) => d.deviceId).join(', ')}): not verifying`);
+    if (remote.length === 0) throw new SdkError('SERVER', `${userId} has no devices`, { serverCode: 'not_found' });
+    const keys = (ds: readonly SafetyNumberDevice[]) => ds.map((d) => d.identityKey);
+    return {
+      parties: { local: { userId: this.userId, identityKeys: keys(local) }, remote: { userId, identityKeys: keys(remote) } },
+      remote: remote.map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey })),
+    };
+  }
+
   /** Forget the cached device list of `userId`: the next message fetches it from the key directory again. */
   refreshDevices(userId: string): void {
     this.#directory.invalidate(userId);
@@ -560,6 +698,7 @@ export class ParleyClient {
 
   /** Everything waiting on the client fails with `error`. */
   #ended(error: SdkError): void {
+    this.#verifications.closeAll();
     this.#queue.failAll(error);
     for (const w of this.#syncWaiters.splice(0)) w.reject(error);
   }

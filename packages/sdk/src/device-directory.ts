@@ -16,7 +16,7 @@
  * @module
  */
 import { verifyPrekeyBundle, type DeviceAddress, type PrekeyBundle } from '@parley/protocol';
-import { readKeys, type ServerFrame } from './frames.ts';
+import { readKeys, type DirectoryEntry, type ServerFrame } from './frames.ts';
 import { DEVICE_LIST_TTL_MS } from './limits.ts';
 
 /** One device of a user: a verified bundle, or why there is none. */
@@ -31,15 +31,20 @@ interface CachedList {
   readonly fetchedAt: number;
 }
 
+/** Looks at each fresh list: returns the ids of devices whose listed identity key is refused (peer-keys.ts). */
+export type DirectoryReview = (userId: string, entries: readonly DirectoryEntry[]) => ReadonlySet<string>;
+
 export class DeviceDirectory {
   readonly #fetch: (userId: string) => Promise<ServerFrame>;
+  readonly #review: DirectoryReview;
   readonly #now: () => number;
   readonly #cache = new Map<string, CachedList>();
   readonly #inFlight = new Map<string, Promise<readonly DirectoryDevice[]>>();
 
   /** `fetch` sends `keys.fetch` for a user and resolves with the `keys` answer. */
-  constructor(fetch: (userId: string) => Promise<ServerFrame>, now: () => number = Date.now) {
+  constructor(fetch: (userId: string) => Promise<ServerFrame>, review: DirectoryReview = () => new Set(), now: () => number = Date.now) {
     this.#fetch = fetch;
+    this.#review = review;
     this.#now = now;
   }
 
@@ -68,8 +73,12 @@ export class DeviceDirectory {
   async #load(userId: string): Promise<readonly DirectoryDevice[]> {
     const fetchedAt = this.#now();
     const answer = await this.#fetch(userId);
-    const devices = readKeys(answer, userId).map((entry): DirectoryDevice => {
+    const entries = readKeys(answer, userId);
+    const refused = this.#review(userId, entries);
+    const devices = entries.map((entry): DirectoryDevice => {
       const address = { userId, deviceId: entry.deviceId };
+      // Existing sessions (with the key trusted before) still work; no new one with the listed key.
+      if (refused.has(entry.deviceId)) return { ...address, bundle: null, problem: 'identity key changed (refused)' };
       if (entry.signedPrekey === null || entry.pqPrekey === null) return { ...address, bundle: null, problem: 'no prekeys published' };
       try {
         const bundle = verifyPrekeyBundle({

@@ -41,6 +41,8 @@ export type SdkErrorCode =
   | 'MALFORMED'
   /** No device of any other room member could be encrypted to. */
   | 'NO_RECIPIENTS'
+  /** The key directory lists another identity key for a device than the one this device trusts (refused; see `keysChanged`). */
+  | 'IDENTITY_CHANGED'
   /** The passphrase does not open the store file (nothing was changed). */
   | 'BAD_PASSPHRASE'
   /** The store file cannot be used: not a Parley store, a newer format, locked by another process, a corrupt or tampered record, a database error. */

@@ -8,9 +8,16 @@
 import type { DecryptionFailureReason, SdkError } from './errors.ts';
 import type { DeviceRef } from './frames.ts';
 import type { PayloadContent } from './payload.ts';
+import type { KeysChange } from './peer-keys.ts';
+import type { VerificationOutcome, VerificationRequest } from './peer-verification.ts';
 
 /** A message this device decrypted (or sent). */
-export type ChatMessage = PayloadContent & {
+export type ChatMessage = PayloadContent & MessageMeta;
+
+/** What the store keeps of a room message: a ChatMessage, or the trace of a control message (verification), without its content. */
+export type KeptMessage = ChatMessage | ({ readonly kind: 'control' } & MessageMeta);
+
+export interface MessageMeta {
   readonly roomId: string;
   /** Position in the room's log (server-assigned, gapless per room). */
   readonly seq: number;
@@ -24,7 +31,7 @@ export type ChatMessage = PayloadContent & {
   readonly sentAt: number;
   /** The server's clock when it stored the message, ms since the epoch. */
   readonly serverTs: number;
-};
+}
 
 /** A room message this device cannot show. The stream goes on. */
 export interface DecryptionFailure {
@@ -52,6 +59,8 @@ export interface MembershipEvent {
 
 export type HistoryEntry =
   | ({ readonly type: 'message' } & ChatMessage)
+  /** A step of an identity verification (its content is the client's, and not kept). */
+  | ({ readonly type: 'verification' } & MessageMeta)
   | ({ readonly type: 'undecryptable' } & DecryptionFailure)
   | ({ readonly type: 'membership' } & MembershipEvent);
 
@@ -79,6 +88,17 @@ export interface ClientEvents {
   /** Another member's device (or another device of this user) is typing in a room. */
   typing: TypingEvent;
   connection: ConnectionEvent;
+  /**
+   * A user's device keys (this user's too) are not what they were: devices
+   * added or removed, or — never accepted — a device listed with another
+   * identity key. Show it: an added device the user does not expect may be
+   * someone reading along.
+   */
+  keysChanged: KeysChange;
+  /** Another user asks to verify with a shared secret: answer with `verify` / `acceptVerification`, or `cancelVerification`. */
+  verificationRequest: VerificationRequest;
+  /** A verification ended (started here or answered here). */
+  verification: VerificationOutcome;
   /** Background failures (a reconnect attempt, prekey upkeep, a listener that threw): reported, never fatal. */
   error: SdkError;
 }

@@ -39,10 +39,10 @@
 import { fromBase64, fromUtf8 } from './_bytes.ts';
 import type { ClientStore } from './client-store.ts';
 import { asSdkError } from './errors.ts';
-import type { ChatMessage, ClientEvents, DecryptionFailure, HistoryEntry, MembershipEvent } from './events.ts';
+import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
 import { OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
-import type { PayloadContent } from './payload.ts';
+import type { StoredContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
 export interface InboundHooks {
@@ -55,9 +55,14 @@ export interface InboundHooks {
   messageFrom(from: DeviceRef): void;
   /** A live entry skipped past the room's cursor: the pipeline now holds; `sync`, then `flush`. */
   gap(roomId: string): void;
+  /** A control message (payload.ts) decrypted, in room order: `bytes` is its content, type byte first. */
+  control(meta: MessageMeta, bytes: Uint8Array): void;
 }
 
-export type OpenOutcome = { readonly ok: true; readonly message: ChatMessage } | { readonly ok: false; readonly failure: DecryptionFailure };
+export type OpenOutcome =
+  /** `control`: a control message's content when it was decrypted just now (null from a kept copy, which has none). */
+  | { readonly ok: true; readonly message: KeptMessage; readonly control: Uint8Array | null }
+  | { readonly ok: false; readonly failure: DecryptionFailure };
 
 export class Inbound {
   readonly #store: ClientStore;
@@ -182,13 +187,14 @@ export class Inbound {
       const oldest = this.#seen.values().next();
       if (oldest.done !== true) this.#seen.delete(oldest.value);
     }
-    this.#hooks.emit('message', r.message);
+    if (r.message.kind !== 'control') this.#hooks.emit('message', r.message);
+    else if (r.control !== null) this.#hooks.control(r.message, r.control);
   }
 
   /** The message an entry holds for this device: the kept copy, or decrypted now (and kept). Never throws for bad input. */
   open(entry: RoomEntry): OpenOutcome {
     const kept = this.#store.loadMessage(entry.roomId, entry.seq);
-    if (kept !== undefined) return { ok: true, message: kept };
+    if (kept !== undefined) return { ok: true, message: kept, control: null };
     const fail = (reason: DecryptionFailure['reason']): OpenOutcome => ({
       ok: false,
       failure: { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason },
@@ -199,8 +205,8 @@ export class Inbound {
     if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
     this.#hooks.messageFrom(entry.from);
     const p = r.payload;
-    const content: PayloadContent = p.kind === 'text' ? { kind: 'text', text: p.text } : { kind: 'binary', bytes: p.bytes };
-    const message: ChatMessage = {
+    const content: StoredContent = p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : { kind: 'control' };
+    const message: KeptMessage = {
       ...content,
       roomId: entry.roomId,
       seq: entry.seq,
@@ -211,7 +217,7 @@ export class Inbound {
       serverTs: entry.ts,
     };
     this.#store.storeMessage(message);
-    return { ok: true, message };
+    return { ok: true, message, control: p.kind === 'control' ? p.bytes : null };
   }
 
   /** An entry as `history` returns it. */
@@ -222,7 +228,10 @@ export class Inbound {
       return { type: 'undecryptable', roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason: 'MALFORMED_BODY' };
     }
     const r = this.open(entry);
-    return r.ok ? { type: 'message', ...r.message } : { type: 'undecryptable', ...r.failure };
+    if (!r.ok) return { type: 'undecryptable', ...r.failure };
+    const m = r.message;
+    if (m.kind !== 'control') return { type: 'message', ...m };
+    return { type: 'verification', roomId: m.roomId, seq: m.seq, id: m.id, sender: m.sender, outgoing: m.outgoing, sentAt: m.sentAt, serverTs: m.serverTs };
   }
 
   #isMe(d: DeviceRef): boolean {

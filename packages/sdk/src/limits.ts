@@ -114,3 +114,19 @@ export const STALE_PREKEY_CLAIMS_MAX = 1_001;
 
 /** Pause between its claims: 100 a second, half the server's FRAMES_PER_SECOND. */
 export const STALE_PREKEY_CLAIM_INTERVAL_MS = 10;
+
+/** Devices per user a peer record keeps (well above the server's DEVICES_PER_USER_MAX, 16). */
+export const PEER_DEVICES_MAX = 256;
+
+/** Refused identity keys remembered per user, so each is reported once (the oldest forgotten first). */
+export const PEER_REFUSED_KEYS_MAX = 64;
+
+/**
+ * How long a verification may run, and how old a received `start` may be
+ * (by the server's clock) to be offered: a request older than this, replayed
+ * after a device was away, is dropped.
+ */
+export const VERIFICATION_TIMEOUT_MS = 5 * 60_000;
+
+/** Verification requests waiting for an answer at once (one per user; beyond, new ones are refused). */
+export const VERIFICATION_PENDING_MAX = 32;

@@ -25,7 +25,7 @@ import { toBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { intField, type ServerFrame } from './frames.ts';
 import { OUTBOUND_QUEUE_MAX, PUBLISH_RETRY_DELAY_MS } from './limits.ts';
-import type { PayloadContent } from './payload.ts';
+import type { StoredContent } from './payload.ts';
 
 export interface Ack {
   readonly roomId: string;
@@ -47,7 +47,7 @@ export interface QueuedMessage {
   /** The sender's clock when `send` was called (also inside the payload). */
   readonly sentAt: number;
   /** What was sent, for this device's own copy (`history`). */
-  readonly content: PayloadContent;
+  readonly content: StoredContent;
 }
 
 /** Hears of every message the queue takes and settles (a store keeps them across restarts). */

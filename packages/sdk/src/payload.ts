@@ -7,12 +7,17 @@
  * ```
  *  offset  size  field
  *  0       1     version = 0x01
- *  1       1     kind: 0x01 text (UTF-8) | 0x02 binary
+ *  1       1     kind: 0x01 text (UTF-8) | 0x02 binary | 0x03 control
  *  2       1     L: length of the message id, 1 … 64
  *  3       L     message id (ASCII [A-Za-z0-9_-]; also the room entry's clientId)
  *  3+L     8     sentAt: the sender's clock, ms since the epoch, u64be ≤ 2^53 − 1
- *  11+L    …     content (kind 0x01: strict UTF-8; kind 0x02: bytes; may be empty)
+ *  11+L    …     content (kind 0x01: strict UTF-8; kind 0x02: bytes; may be empty;
+ *                kind 0x03: a control message, below)
  * ```
+ *
+ * A control message is for the client, not the user: it never becomes a
+ * `message` event. Its content starts with its type (0x01: a verification
+ * message, verification.ts) and is at most CONTROL_BYTES_MAX long.
  *
  * The id is chosen by the sender's SDK (16 random bytes, base64url), never
  * by the server, so a relay cannot make two different messages look like one.
@@ -24,10 +29,16 @@ import { ByteReader, ByteWriter, fromUtf8, utf8 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { CLIENT_ID } from './frames.ts';
 import { ID_LENGTH_MAX } from './limits.ts';
+import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification.ts';
 
 export const PAYLOAD_VERSION = 0x01;
 const KIND_TEXT = 0x01;
 const KIND_BINARY = 0x02;
+const KIND_CONTROL = 0x03;
+/** Control message types (the first content byte of kind 0x03). */
+export const CONTROL_VERIFICATION = 0x01;
+/** Largest control content: a type byte and the largest verification message. */
+export const CONTROL_BYTES_MAX = 1 + VERIFICATION_MESSAGE_BYTES_MAX;
 
 /** Largest payload header: version, kind, id length, the longest id, sentAt. */
 export const PAYLOAD_HEADER_MAX = 1 + 1 + 1 + ID_LENGTH_MAX + 8;
@@ -37,7 +48,13 @@ export const CONTENT_BYTES_MAX = protocolLimits.PLAINTEXT_BYTES_MAX - PAYLOAD_HE
 
 export type PayloadContent = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'binary'; readonly bytes: Uint8Array };
 
-export type Payload = PayloadContent & {
+/** What a payload may carry: a user's content, or a control message (type byte first). */
+export type AnyContent = PayloadContent | { readonly kind: 'control'; readonly bytes: Uint8Array };
+
+/** What the client keeps of a payload: a user's content; of a control message, only that there was one. */
+export type StoredContent = PayloadContent | { readonly kind: 'control' };
+
+export type Payload = AnyContent & {
   readonly id: string;
   /** Sender's clock, ms since the epoch. */
   readonly sentAt: number;
@@ -48,10 +65,11 @@ export function encodePayload(p: Payload): Uint8Array {
   if (!Number.isSafeInteger(p.sentAt) || p.sentAt < 0) throw new SdkError('INVALID_ARGUMENT', 'sentAt must be a non-negative safe integer');
   const content = p.kind === 'text' ? utf8(p.text) : p.bytes;
   if (content.length > CONTENT_BYTES_MAX) throw new SdkError('LIMIT', `message content is longer than ${CONTENT_BYTES_MAX} bytes`);
+  if (p.kind === 'control' && (content.length === 0 || content.length > CONTROL_BYTES_MAX)) throw new SdkError('LIMIT', `a control message is 1…${CONTROL_BYTES_MAX} bytes`);
   const id = utf8(p.id);
   return new ByteWriter()
     .u8(PAYLOAD_VERSION)
-    .u8(p.kind === 'text' ? KIND_TEXT : KIND_BINARY)
+    .u8(p.kind === 'text' ? KIND_TEXT : p.kind === 'binary' ? KIND_BINARY : KIND_CONTROL)
     .u8(id.length)
     .bytes(id)
     .u53be(p.sentAt)
@@ -64,7 +82,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const r = new ByteReader(bytes, 'message payload');
   if (r.u8() !== PAYLOAD_VERSION) throw r.malformed('unknown version');
   const kind = r.u8();
-  if (kind !== KIND_TEXT && kind !== KIND_BINARY) throw r.malformed('unknown kind');
+  if (kind !== KIND_TEXT && kind !== KIND_BINARY && kind !== KIND_CONTROL) throw r.malformed('unknown kind');
   const idLength = r.u8();
   if (idLength === 0 || idLength > ID_LENGTH_MAX) throw r.malformed('id length out of range');
   const id = fromUtf8(r.bytes(idLength));
@@ -72,6 +90,10 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const sentAt = r.u53be();
   const content = r.rest();
   if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), id, sentAt };
+  if (kind === KIND_CONTROL) {
+    if (content.length === 0 || content.length > CONTROL_BYTES_MAX) throw r.malformed('control message length out of range');
+    return { kind: 'control', bytes: content.slice(), id, sentAt };
+  }
   const text = fromUtf8(content);
   if (text === null) throw r.malformed('text is not UTF-8');
   return { kind: 'text', text, id, sentAt };

@@ -64,7 +64,8 @@ export type RecordKind =
   | 'state'
   | 'room-cursor'
   | 'message'
-  | 'outbound';
+  | 'outbound'
+  | 'peer';
 
 /** A record in the clear: a JSON header and a few byte strings. */
 export interface PlainRecord {

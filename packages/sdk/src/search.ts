@@ -31,7 +31,7 @@
  * @module
  */
 import { SdkError } from './errors.ts';
-import type { ChatMessage } from './events.ts';
+import type { ChatMessage, KeptMessage } from './events.ts';
 
 /** Results `search` returns unless asked for fewer or more. */
 export const SEARCH_RESULTS_DEFAULT = 50;
@@ -122,7 +122,7 @@ export function searchLimit(limit: number | undefined): number {
  * The text messages among `messages` that match `query`, newest first, at
  * most `limit` (a scan; `messages` in any order).
  */
-export function searchMessages(messages: Iterable<ChatMessage>, query: string | readonly string[] | SearchQuery, limit: number = SEARCH_RESULTS_DEFAULT): ChatMessage[] {
+export function searchMessages(messages: Iterable<KeptMessage>, query: string | readonly string[] | SearchQuery, limit: number = SEARCH_RESULTS_DEFAULT): ChatMessage[] {
   const q = typeof query === 'object' && !Array.isArray(query) && 'words' in query ? query : parseSearchQuery(query as string | readonly string[]);
   const n = searchLimit(limit);
   const found: ChatMessage[] = [];

@@ -37,10 +37,11 @@ import { fromUtf8, utf8 } from './_bytes.ts';
 import type { Account } from './auth.ts';
 import { messageKey, type ClientStore } from './client-store.ts';
 import { SdkError } from './errors.ts';
-import type { ChatMessage } from './events.ts';
+import type { KeptMessage } from './events.ts';
+import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
-import type { PayloadContent } from './payload.ts';
+import type { StoredContent } from './payload.ts';
 import { headerInt, headerString, recordPart, RecordKeys, type Passphrase, type PlainRecord, type RecordKind } from './sealed-records.ts';
 
 /** The file format this code writes and reads. */
@@ -419,11 +420,11 @@ export class SqliteClientStore implements ClientStore {
     });
   }
 
-  loadMessage(roomId: string, seq: number): ChatMessage | undefined {
+  loadMessage(roomId: string, seq: number): KeptMessage | undefined {
     const r = this.#get('message', messageKey(roomId, seq));
     return r === undefined ? undefined : readMessage(r);
   }
-  storeMessage(message: ChatMessage): void {
+  storeMessage(message: KeptMessage): void {
     const content = contentBytes(message);
     const header = {
       roomId: message.roomId,
@@ -449,13 +450,21 @@ export class SqliteClientStore implements ClientStore {
    * scan; at most `messagesMax`) and keeps those of the room: nothing about
    * rooms or words is written to the file for it.
    */
-  keptMessages(roomId?: string): ChatMessage[] {
-    const out: ChatMessage[] = [];
+  keptMessages(roomId?: string): KeptMessage[] {
+    const out: KeptMessage[] = [];
     for (const r of this.#all('message')) {
       if (roomId !== undefined && r.header['roomId'] !== roomId) continue;
       out.push(readMessage(r));
     }
     return out;
+  }
+
+  peerRecord(userId: string): PeerRecord | undefined {
+    const r = this.#get('peer', userId);
+    return r === undefined ? undefined : peerRecordFromJson(r.header['record']);
+  }
+  setPeerRecord(userId: string, record: PeerRecord): void {
+    this.#put('peer', userId, { header: { record: peerRecordToJson(record) }, parts: [] });
   }
 
   // ------------------------------------------------------------ optional capabilities
@@ -557,20 +566,21 @@ export class SqliteClientStore implements ClientStore {
   }
 }
 
-function contentBytes(c: PayloadContent): Uint8Array {
-  return c.kind === 'text' ? utf8(c.text) : c.bytes;
+function contentBytes(c: StoredContent): Uint8Array {
+  return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : new Uint8Array(0);
 }
 
-function readContent(r: PlainRecord, part: number, kind: RecordKind): PayloadContent {
+function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredContent {
   const bytes = recordPart(r, part, kind);
   const k = r.header['kind'];
   if (k === 'binary') return { kind: 'binary', bytes };
+  if (k === 'control') return { kind: 'control' };
   const text = k === 'text' ? fromUtf8(bytes) : null;
   if (text === null) throw new SdkError('STORE', `a ${kind} record has no valid content`);
   return { kind: 'text', text };
 }
 
-function readMessage(r: PlainRecord): ChatMessage {
+function readMessage(r: PlainRecord): KeptMessage {
   const kind = 'message';
   const outgoing = r.header['outgoing'];
   if (typeof outgoing !== 'boolean') throw new SdkError('STORE', 'a message record lacks outgoing');

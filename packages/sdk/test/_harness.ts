@@ -193,3 +193,10 @@ export function faultyTransport(fault: (frame: { t?: unknown; [k: string]: unkno
     });
   };
 }
+
+/** `xs[i]`, failing the test when there is none. */
+export function nth<T>(xs: readonly T[], i: number): T {
+  const x = xs[i];
+  if (x === undefined) throw new Error(`no item ${i} (of ${xs.length})`);
+  return x;
+}

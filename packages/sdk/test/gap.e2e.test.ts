@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
-import { closeAll, faultyTransport, recorder, sleep, startServer, texts, until, type FrameFault, type ServerProcess } from './_harness.ts';
+import { closeAll, faultyTransport, nth, recorder, sleep, startServer, texts, until, type FrameFault, type ServerProcess } from './_harness.ts';
 
 describe('gaps in the live stream', () => {
   let server: ServerProcess & { url: string };
@@ -49,7 +49,7 @@ describe('gaps in the live stream', () => {
     assert.equal(msgFrames >= 4, true, 'the fault saw the live frames');
     assert.deepEqual(texts(rb.messages), ['warm-up', ...sent]);
     const seqs = rb.messages.map((m) => m.seq);
-    assert.deepEqual(seqs, seqs.map((_, i) => seqs[0]! + i), 'gapless, in room order');
+    assert.deepEqual(seqs, seqs.map((_, i) => nth(seqs, 0) + i), 'gapless, in room order');
     assert.deepEqual(rb.failures, []);
     assert.deepEqual(rb.errors, []);
   });

@@ -35,6 +35,7 @@ function pipeline() {
       membershipChanged: () => undefined,
       messageFrom: () => undefined,
       gap: (roomId) => gaps.push(roomId),
+      control: () => undefined,
     },
   );
   const seen = (): string[] => events.map((e) => `${e.event}:${(e.value as { roomId: string; seq: number }).roomId}#${(e.value as { seq: number }).seq}`);

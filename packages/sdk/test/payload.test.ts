@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { fromBase64, randomId, toBase64 } from '../src/_bytes.ts';
 import { SdkError } from '../src/errors.ts';
 import { CLIENT_ID } from '../src/frames.ts';
-import { CONTENT_BYTES_MAX, decodePayload, encodePayload, type Payload } from '../src/payload.ts';
+import { CONTENT_BYTES_MAX, CONTROL_BYTES_MAX, CONTROL_VERIFICATION, decodePayload, encodePayload, type Payload } from '../src/payload.ts';
 
 const isMalformed = (e: unknown): boolean => SdkError.is(e, 'MALFORMED');
 const messageId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
@@ -44,12 +44,36 @@ describe('message payload', () => {
       return b;
     };
     assert.throws(() => decodePayload(patched(0, 2)), isMalformed);
-    assert.throws(() => decodePayload(patched(1, 3)), isMalformed);
+    assert.throws(() => decodePayload(patched(1, 4)), isMalformed, 'unknown kind');
+    assert.throws(() => decodePayload(patched(1, 0)), isMalformed, 'kind 0');
     assert.throws(() => decodePayload(patched(2, 0)), isMalformed);
     assert.throws(() => decodePayload(patched(3, 0x20)), isMalformed, 'id outside the pattern');
     for (let n = 0; n < 3 + 3 + 8; n++) assert.throws(() => decodePayload(good.subarray(0, n)), isMalformed, `truncated to ${n}`);
     assert.throws(() => decodePayload(new Uint8Array([...good.subarray(0, 14), 0xff])), isMalformed, 'text not UTF-8');
     assert.throws(() => decodePayload(patched(6, 0x20)), isMalformed, 'sentAt above 2^53 − 1');
+  });
+});
+
+describe('control payloads', () => {
+  it('round-trip, and their content is bounded at both ends', () => {
+    const bytes = Uint8Array.of(CONTROL_VERIFICATION, 1, 2, 3);
+    const p = decodePayload(encodePayload({ kind: 'control', bytes, id: 'ctl', sentAt: 9 }));
+    assert.deepEqual(p, { kind: 'control', bytes, id: 'ctl', sentAt: 9 });
+    const biggest = new Uint8Array(CONTROL_BYTES_MAX).fill(1);
+    assert.equal(decodePayload(encodePayload({ kind: 'control', bytes: biggest, id: 'ctl', sentAt: 9 })).kind, 'control');
+    const isLimit = (e: unknown): boolean => SdkError.is(e, 'LIMIT');
+    assert.throws(() => encodePayload({ kind: 'control', bytes: new Uint8Array(CONTROL_BYTES_MAX + 1), id: 'ctl', sentAt: 9 }), isLimit);
+    assert.throws(() => encodePayload({ kind: 'control', bytes: new Uint8Array(0), id: 'ctl', sentAt: 9 }), isLimit);
+    // Forged on the wire (a peer's own encoder): refused as malformed, one byte over and empty.
+    const text = encodePayload({ kind: 'binary', bytes: biggest, id: 'ctl', sentAt: 9 });
+    const asControl = (b: Uint8Array): Uint8Array => {
+      const c = b.slice();
+      c[1] = 0x03;
+      return c;
+    };
+    assert.equal(decodePayload(asControl(text)).kind, 'control');
+    assert.throws(() => decodePayload(asControl(encodePayload({ kind: 'binary', bytes: new Uint8Array(CONTROL_BYTES_MAX + 1), id: 'ctl', sentAt: 9 }))), isMalformed);
+    assert.throws(() => decodePayload(asControl(encodePayload({ kind: 'binary', bytes: new Uint8Array(0), id: 'ctl', sentAt: 9 }))), isMalformed);
   });
 });
 

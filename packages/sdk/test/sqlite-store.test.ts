@@ -18,8 +18,9 @@ import Database from 'better-sqlite3';
 import { decryptFromDevice, encryptForDevices, IdentityKeyPair, makePrekeyBundle, OneTimePrekey, PqPrekey, SignedPrekey, type DeviceAddress } from '@parley/protocol';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
-import type { ChatMessage } from '../src/events.ts';
+import type { ChatMessage, KeptMessage } from '../src/events.ts';
 import type { QueuedMessage } from '../src/outbound-queue.ts';
+import type { PeerRecord } from '../src/peer-keys.ts';
 import { RECORD_PAD_BYTES } from '../src/sealed-records.ts';
 import { SqliteClientStore } from '../src/sqlite-store.ts';
 import { marker } from './_harness.ts';
@@ -112,10 +113,18 @@ describe('SqliteClientStore', () => {
 
     const text = marker('kept-text');
     const binary = globalThis.crypto.getRandomValues(new Uint8Array(40));
-    const messages: ChatMessage[] = [
+    const messages: KeptMessage[] = [
       { kind: 'text', text: `hello ${text}`, roomId: room1, seq: 7, id: marker('id'), sender: aliceAddress, outgoing: false, sentAt: 1_700_000_000_000, serverTs: 1_700_000_000_050 },
       { kind: 'binary', bytes: binary, roomId: room2, seq: 3, id: marker('id'), sender: bob, outgoing: true, sentAt: 1_700_000_000_100, serverTs: 1_700_000_000_150 },
+      { kind: 'control', roomId: room1, seq: 6, id: marker('id'), sender: aliceAddress, outgoing: false, sentAt: 1_700_000_000_200, serverTs: 1_700_000_000_250 },
     ];
+    const peer: PeerRecord = {
+      devices: [{ deviceId: 'laptop', identityKey: alice.identityPublicKey }],
+      verified: { at: 1_700_000_000_300, devices: [{ deviceId: 'laptop', identityKey: alice.identityPublicKey }] },
+      refused: [{ deviceId: 'laptop', identityKey: new Uint8Array(32).fill(9) }],
+      former: [{ deviceId: 'old-phone', identityKey: new Uint8Array(32).fill(8) }],
+    };
+    store.setPeerRecord(aliceAddress.userId, peer);
     for (const m of messages) store.storeMessage(m);
     store.setRoomCursor(room1, 7);
     store.setRoomCursor(room2, 3);
@@ -136,6 +145,7 @@ describe('SqliteClientStore', () => {
       aliceAddress,
       rooms: [room1, room2],
       messages,
+      peer,
       queued,
       publicKey: store.identityPublicKey,
       secrets,
@@ -165,6 +175,8 @@ describe('SqliteClientStore', () => {
       for (const m of p.messages) assert.deepEqual(s.loadMessage(m.roomId, m.seq), m, `${label}: kept message`);
       assert.equal(s.loadMessage(p.rooms[0] as string, 8), undefined);
       assert.deepEqual(s.queuedMessages(), p.queued, `${label}: outbound queue, in order`);
+      assert.deepEqual(s.peerRecord(p.aliceAddress.userId), p.peer, `${label}: peer record`);
+      assert.equal(s.peerRecord('nobody'), undefined);
     };
     check(p.store, 'open');
     p.store.close();

@@ -101,7 +101,7 @@ describe('undecryptable messages', () => {
     // History shows the same picture.
     const page = await bob.history(room, { limit: 50 });
     assert.deepEqual(
-      page.filter((e) => e.type !== 'membership').map((e) => (e.type === 'message' ? (e.kind === 'text' ? e.text : '?') : e.reason)),
+      page.filter((e) => e.type !== 'membership').map((e) => (e.type === 'message' ? (e.kind === 'text' ? e.text : '?') : e.type === 'undecryptable' ? e.reason : e.type)),
       ['genuine 1', 'MALFORMED_BODY', 'DECRYPT_FAILED', 'NOT_ADDRESSED', 'DUPLICATE', 'MALFORMED_BODY', 'genuine 2', 'still here'],
     );
   });

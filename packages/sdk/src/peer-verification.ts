@@ -1,0 +1,350 @@
+/**
+ * Identity verification inside conversations: the client's side of
+ * verification.ts. One attempt at a time per peer user, carried as control
+ * messages (payload.ts) in the direct room with that user — end-to-end
+ * encrypted, in room order, to every device of both users like any message.
+ *
+ * ```
+ *  verify(bob, secret) ── start ──▶ bob's devices: `verificationRequest`
+ *                                   acceptVerification(alice, secret) on one
+ *                       ◀── step 2 ─ (the first device to answer runs it)
+ *                       ── step 3 ──▶
+ *                       ◀── step 4 ─
+ *  `verification` {verified | failed | aborted} on both sides
+ * ```
+ *
+ * What is compared is bound to both users' device keys, fetched fresh from
+ * the key directory when an attempt starts here or is accepted here (a man
+ * in the middle who substituted a key makes the two sides compare different
+ * values: `failed`). `verified` records the peer's device keys as they were
+ * bound; a later device added to the peer, or a changed key, ends it
+ * (peer-keys.ts).
+ *
+ * Rules that keep a peer (or a replaying server) from steering a device:
+ * control messages from this user's own devices are ignored (they go to the
+ * peer, and reach us only as copies); a `start` older than
+ * VERIFICATION_TIMEOUT_MS by the server's clock is ignored (a replay after
+ * being away); at most VERIFICATION_PENDING_MAX users may have an open
+ * attempt; a request nobody answers expires; messages that arrive before
+ * the local session exists (while the key sets are fetched) are held, at
+ * most PENDING_MESSAGES_MAX per attempt.
+ *
+ * @module
+ */
+import type { Listener } from './emitter.ts';
+import { SdkError } from './errors.ts';
+import type { DeviceRef } from './frames.ts';
+import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from './limits.ts';
+import { CONTROL_VERIFICATION } from './payload.ts';
+import type { DeviceKey } from './peer-keys.ts';
+import { decodeVerificationMessage, encodeVerificationMessage, VerificationSession, type PeerAbortReason, type VerificationAbortReason, type VerificationParties } from './verification.ts';
+
+/** Messages held per attempt until its session exists (start, steps and aborts of one run are at most 4). */
+const PENDING_MESSAGES_MAX = 8;
+
+/** A user's device asks this device to verify with a shared secret. */
+export interface VerificationRequest {
+  readonly userId: string;
+  readonly roomId: string;
+  /** The device that asked. */
+  readonly from: DeviceRef;
+  /** The attempt's id, hex. */
+  readonly verificationId: string;
+  /** When the server stored the request (ms since the epoch). */
+  readonly requestedAt: number;
+}
+
+/** Why an attempt ended without a result: verification.ts's reasons, or the client's own. */
+export type VerificationEndReason =
+  | VerificationAbortReason
+  /** Another device of this user answered the request. */
+  | 'answered-elsewhere'
+  /** The peer started another attempt, which replaced this one. */
+  | 'replaced'
+  /** Sending a control message failed (see the `error` event). */
+  | 'send-failed';
+
+/** How an attempt ended. */
+export interface VerificationOutcome {
+  readonly userId: string;
+  /** `verified`: both typed the same secret and see the same device keys; `failed`: they did not (or someone is in the middle); `aborted`: no result. */
+  readonly state: 'verified' | 'failed' | 'aborted';
+  readonly reason: VerificationEndReason | null;
+  /** The peer's own reason when it aborted. */
+  readonly peerReason: PeerAbortReason | null;
+  /** The peer device the comparison ran with, when one answered. */
+  readonly peerDevice: DeviceRef | null;
+}
+
+export interface VerificationHooks {
+  /** Both users' device keys, fresh from the key directory (and reviewed); throws when a key is refused. */
+  parties(userId: string): Promise<{ readonly parties: VerificationParties; readonly remote: readonly DeviceKey[] }>;
+  /** The direct room with `userId` (created when there is none). */
+  room(userId: string): Promise<string>;
+  /** Send a control message in `roomId`; resolves once the server stored it. */
+  send(roomId: string, control: Uint8Array): Promise<void>;
+  /** Record the peer's device keys as verified. */
+  verified(userId: string, remote: readonly DeviceKey[], at: number): void;
+  request: Listener<VerificationRequest>;
+  outcome: Listener<VerificationOutcome>;
+  error(e: unknown): void;
+  now(): number;
+}
+
+interface Attempt {
+  readonly userId: string;
+  roomId: string;
+  session: VerificationSession | null;
+  /** The peer's key set the session is bound to. */
+  remote: readonly DeviceKey[] | null;
+  /** An incoming request, until it is accepted here. */
+  request: VerificationRequest | null;
+  /** The id (hex) of the start that made the request. */
+  requestId: string | null;
+  /** Messages taken before the session existed, in order. */
+  readonly pending: { message: Uint8Array; from: string }[];
+  /** True while this device fetches key sets to start or accept. */
+  preparing: boolean;
+  timer: ReturnType<typeof setTimeout> | null;
+  readonly waiters: ((o: VerificationOutcome) => void)[];
+  ended: boolean;
+}
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+function deviceName(d: DeviceRef): string {
+  return `${d.userId}/${d.deviceId}`;
+}
+
+function parseDeviceName(name: string | null): DeviceRef | null {
+  if (name === null) return null;
+  const i = name.indexOf('/');
+  return { userId: name.slice(0, i), deviceId: name.slice(i + 1) };
+}
+
+export class PeerVerifications {
+  readonly #me: string;
+  readonly #hooks: VerificationHooks;
+  readonly #attempts = new Map<string, Attempt>();
+
+  constructor(userId: string, hooks: VerificationHooks) {
+    this.#me = userId;
+    this.#hooks = hooks;
+  }
+
+  /** The open request from `userId`, if one waits for an answer here. */
+  request(userId: string): VerificationRequest | null {
+    return this.#attempts.get(userId)?.request ?? null;
+  }
+
+  /** Start verifying `userId` (or answer its open request) with `secret`. */
+  async verify(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
+    const open = this.#attempts.get(userId);
+    if (open !== undefined && open.request !== null && !open.preparing) return this.accept(userId, secret);
+    if (open !== undefined) throw new SdkError('INVALID_ARGUMENT', `a verification with ${userId} is already running`);
+    const attempt = this.#open(userId, '');
+    attempt.preparing = true;
+    try {
+      attempt.roomId = await this.#hooks.room(userId);
+      const { parties, remote } = await this.#hooks.parties(userId);
+      if (attempt.ended) return this.#outcomeOf(attempt);
+      const session = new VerificationSession(parties);
+      const started = session.start(secret);
+      attempt.session = session;
+      attempt.remote = remote;
+      attempt.preparing = false;
+      const result = this.#wait(attempt);
+      if (started.reply !== null) this.#send(attempt, started.reply);
+      // A start of the peer's that came while we prepared: the session settles the tie.
+      this.#drain(attempt);
+      return await result;
+    } catch (e) {
+      this.#end(attempt, 'aborted', 'internal');
+      throw e;
+    }
+  }
+
+  /** Answer `userId`'s open request with `secret`. */
+  async accept(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
+    const attempt = this.#attempts.get(userId);
+    if (attempt === undefined || attempt.request === null || attempt.preparing) throw new SdkError('INVALID_ARGUMENT', `no verification request from ${userId} waits for an answer`);
+    attempt.preparing = true;
+    const result = this.#wait(attempt);
+    try {
+      const { parties, remote } = await this.#hooks.parties(userId);
+      if (attempt.ended) return await result;
+      const session = new VerificationSession(parties);
+      attempt.session = session;
+      attempt.remote = remote;
+      attempt.request = null;
+      attempt.preparing = false;
+      // The start first: it puts the session in `awaiting-secret`.
+      const start = attempt.pending.shift();
+      if (start !== undefined) this.#take(attempt, start.message, start.from);
+      if (!attempt.ended && session.state === 'awaiting-secret') {
+        const answered = session.accept(secret);
+        if (answered.reply !== null) this.#send(attempt, answered.reply);
+        this.#settle(attempt);
+      }
+      this.#drain(attempt);
+    } catch (e) {
+      this.#end(attempt, 'aborted', 'internal');
+      throw e;
+    }
+    return result;
+  }
+
+  /** Give up the attempt with `userId` (or decline its request); the peer is told. */
+  cancel(userId: string): void {
+    const attempt = this.#attempts.get(userId);
+    if (attempt === undefined) return;
+    let abort: Uint8Array | null = null;
+    if (attempt.session !== null) abort = attempt.session.abort('cancelled');
+    else if (attempt.requestId !== null) abort = encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'cancelled' });
+    if (abort !== null && attempt.roomId !== '') this.#send(attempt, abort);
+    this.#end(attempt, 'aborted', 'cancelled');
+  }
+
+  /** A control message of type verification from `from` in `roomId` (room order). */
+  receive(roomId: string, from: DeviceRef, serverTs: number, message: Uint8Array): void {
+    if (from.userId === this.#me) return; // our own devices' messages to the peer
+    const name = deviceName(from);
+    const attempt = this.#attempts.get(from.userId);
+    let decoded;
+    try {
+      decoded = decodeVerificationMessage(message);
+    } catch {
+      // Garbage ends a running attempt (the session aborts as `malformed`); with none, it is dropped.
+      if (attempt?.session != null) this.#take(attempt, message, name);
+      return;
+    }
+    if (attempt === undefined) {
+      if (decoded.kind !== 'start' || this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
+      if (this.#attempts.size >= VERIFICATION_PENDING_MAX) return;
+      this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, hex(decoded.id));
+      return;
+    }
+    if (attempt.session === null) {
+      if (attempt.request !== null && !attempt.preparing) {
+        const id = hex(decoded.id);
+        if (decoded.kind === 'start' && id !== attempt.requestId) {
+          if (this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
+          // The peer gave its request up for a new one.
+          this.#end(attempt, 'aborted', 'replaced');
+          this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, id);
+          return;
+        }
+        if (id === attempt.requestId && decoded.kind === 'abort') {
+          this.#end(attempt, 'aborted', 'peer-aborted', decoded.reason);
+          return;
+        }
+        if (id === attempt.requestId && decoded.kind === 'step') {
+          // The peer goes on with the answer of another device of this user.
+          this.#end(attempt, 'aborted', 'answered-elsewhere');
+          return;
+        }
+      }
+      if (attempt.pending.length < PENDING_MESSAGES_MAX) attempt.pending.push({ message: message.slice(), from: name });
+      return;
+    }
+    this.#take(attempt, message, name);
+  }
+
+  /** End every attempt (the client closed). */
+  closeAll(): void {
+    for (const a of [...this.#attempts.values()]) this.#end(a, 'aborted', 'cancelled');
+  }
+
+  #open(userId: string, roomId: string): Attempt {
+    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, timer: null, waiters: [], ended: false };
+    attempt.timer = setTimeout(() => this.#timeout(attempt), VERIFICATION_TIMEOUT_MS);
+    this.#attempts.set(userId, attempt);
+    return attempt;
+  }
+
+  #offer(attempt: Attempt, roomId: string, from: DeviceRef, serverTs: number, message: Uint8Array, id: string): void {
+    attempt.roomId = roomId;
+    attempt.requestId = id;
+    attempt.pending.push({ message: message.slice(), from: deviceName(from) });
+    attempt.request = { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId: id, requestedAt: serverTs };
+    this.#hooks.request(attempt.request);
+  }
+
+  /** Feed one message to the session; send its reply; end the attempt if that settled it. */
+  #take(attempt: Attempt, message: Uint8Array, from: string): void {
+    const session = attempt.session;
+    if (session === null || attempt.ended) return;
+    const update = session.receive(message, from);
+    if (update.ignored === 'new-verification') {
+      // The peer started over: this attempt ends, the new start becomes a request.
+      const abort = session.abort('cancelled');
+      if (abort !== null) this.#send(attempt, abort);
+      this.#end(attempt, 'aborted', 'replaced');
+      const sender = parseDeviceName(from);
+      if (sender !== null) this.receive(attempt.roomId, sender, this.#hooks.now(), message);
+      return;
+    }
+    if (update.reply !== null) this.#send(attempt, update.reply);
+    this.#settle(attempt);
+  }
+
+  #drain(attempt: Attempt): void {
+    for (const p of attempt.pending.splice(0)) this.#take(attempt, p.message, p.from);
+  }
+
+  #settle(attempt: Attempt): void {
+    const s = attempt.session;
+    if (s === null || !s.finished) return;
+    if (s.state === 'verified' && attempt.remote !== null) this.#hooks.verified(attempt.userId, attempt.remote, this.#hooks.now());
+    this.#end(attempt, s.state as 'verified' | 'failed' | 'aborted', s.abortReason, s.peerAbortReason);
+  }
+
+  #timeout(attempt: Attempt): void {
+    attempt.timer = null;
+    if (attempt.ended) return;
+    const abort = attempt.session?.abort('timeout') ?? null;
+    if (abort !== null) this.#send(attempt, abort);
+    this.#end(attempt, 'aborted', 'timeout');
+  }
+
+  #send(attempt: Attempt, control: Uint8Array): void {
+    const bytes = new Uint8Array(1 + control.length);
+    bytes[0] = CONTROL_VERIFICATION;
+    bytes.set(control, 1);
+    this.#hooks.send(attempt.roomId, bytes).catch((e: unknown) => {
+      this.#hooks.error(e);
+      if (!attempt.ended) {
+        attempt.session?.abort('cancelled');
+        this.#end(attempt, 'aborted', 'send-failed');
+      }
+    });
+  }
+
+  #wait(attempt: Attempt): Promise<VerificationOutcome> {
+    return new Promise((resolve) => attempt.waiters.push(resolve));
+  }
+
+  #outcomeOf(attempt: Attempt, state: VerificationOutcome['state'] = 'aborted', reason: VerificationEndReason | null = null, peerReason: PeerAbortReason | null = null): VerificationOutcome {
+    return { userId: attempt.userId, state, reason, peerReason, peerDevice: parseDeviceName(attempt.session?.peer ?? null) };
+  }
+
+  #end(attempt: Attempt, state: VerificationOutcome['state'], reason: VerificationEndReason | null, peerReason: PeerAbortReason | null = null): void {
+    if (attempt.ended) return;
+    attempt.ended = true;
+    if (attempt.timer !== null) clearTimeout(attempt.timer);
+    if (this.#attempts.get(attempt.userId) === attempt) this.#attempts.delete(attempt.userId);
+    const outcome = this.#outcomeOf(attempt, state, reason, peerReason);
+    for (const w of attempt.waiters.splice(0)) w(outcome);
+    this.#hooks.outcome(outcome);
+  }
+}
+
+function fromHex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}

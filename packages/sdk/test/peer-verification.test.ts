@@ -1,0 +1,177 @@
+/**
+ * The client's verification rules (peer-verification.ts) with two real
+ * `VerificationSession`s (real Secure Comparator) and the room between them
+ * played by the test, so delivery order, delay and replay are in its hands:
+ * both sides starting at once, a stale request replayed, this user's own
+ * devices' messages, a peer starting over, the pending limit, timeouts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it, mock } from 'node:test';
+import type { DeviceRef } from '../src/frames.ts';
+import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from '../src/limits.ts';
+import { nth } from './_harness.ts';
+import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from '../src/peer-verification.ts';
+
+const KEYS: Record<string, Uint8Array[]> = { alice: [new Uint8Array(32).fill(1)], bob: [new Uint8Array(32).fill(2)] };
+
+function keysOf(userId: string): Uint8Array[] {
+  const keys = KEYS[userId];
+  if (keys === undefined) throw new Error(`no keys for ${userId}`);
+  return keys;
+}
+
+interface Side {
+  readonly me: DeviceRef;
+  readonly manager: PeerVerifications;
+  readonly requests: VerificationRequest[];
+  readonly outcomes: VerificationOutcome[];
+  readonly verified: string[];
+  /** Control messages sent, not yet delivered. */
+  readonly outbox: Uint8Array[];
+}
+
+function side(userId: string, deviceId: string, now: () => number = Date.now): Side {
+  const me = { userId, deviceId };
+  const requests: VerificationRequest[] = [];
+  const outcomes: VerificationOutcome[] = [];
+  const verified: string[] = [];
+  const outbox: Uint8Array[] = [];
+  const manager = new PeerVerifications(userId, {
+    parties: async (peer) => ({
+      parties: { local: { userId, identityKeys: keysOf(userId) }, remote: { userId: peer, identityKeys: keysOf(peer) } },
+      remote: [{ deviceId: 'd', identityKey: nth(keysOf(peer), 0) }],
+    }),
+    room: async () => 'room',
+    send: async (_room, control) => {
+      outbox.push(control);
+    },
+    verified: (peer) => verified.push(peer),
+    request: (r) => requests.push(r),
+    outcome: (o) => outcomes.push(o),
+    error: (e) => assert.fail(String(e)),
+    now,
+  });
+  return { me, manager, requests, outcomes, verified, outbox };
+}
+
+/** Deliver everything `from` has sent to `to` (the type byte stripped, as the client does), until both are quiet. */
+async function pump(a: Side, b: Side): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (a.outbox.length === 0 && b.outbox.length === 0) return;
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      for (const m of from.outbox.splice(0)) to.manager.receive('room', from.me, Date.now(), m.subarray(1));
+    }
+  }
+}
+
+describe('verification in conversations (rules)', () => {
+  it('a request, answered: both verified, the peer recorded', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const started = a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    assert.equal(b.requests.length, 1);
+    const answered = b.manager.accept('alice', 'secret');
+    await pump(a, b);
+    assert.equal((await started).state, 'verified');
+    assert.equal((await answered).state, 'verified');
+    assert.deepEqual(a.verified, ['bob']);
+    assert.deepEqual(b.verified, ['alice']);
+  });
+
+  it('both start at once: one attempt wins the tie, both verified', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const pa = a.manager.verify('bob', 'same words');
+    const pb = b.manager.verify('alice', 'same words');
+    await pump(a, b);
+    assert.equal((await pa).state, 'verified');
+    assert.equal((await pb).state, 'verified');
+  });
+
+  it('a start older than VERIFICATION_TIMEOUT_MS (a replay after being away) is not offered', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    void a.manager.verify('bob', 'x');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const start = nth(a.outbox.splice(0, 1), 0);
+    b.manager.receive('room', a.me, Date.now() - VERIFICATION_TIMEOUT_MS - 1, start.subarray(1));
+    assert.deepEqual(b.requests, []);
+    b.manager.receive('room', a.me, Date.now() - VERIFICATION_TIMEOUT_MS + 1000, start.subarray(1));
+    assert.equal(b.requests.length, 1);
+    a.manager.closeAll();
+    b.manager.closeAll();
+  });
+
+  it("ignores this user's own devices' messages, and garbage when nothing runs", async () => {
+    const a = side('alice', 'laptop');
+    const a2 = side('alice', 'tablet');
+    void a.manager.verify('bob', 'x');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    a2.manager.receive('room', a.me, Date.now(), nth(a.outbox, 0).subarray(1));
+    a2.manager.receive('room', { userId: 'bob', deviceId: 'phone' }, Date.now(), Uint8Array.of(1, 2, 3));
+    assert.deepEqual(a2.requests, []);
+    assert.equal(a2.manager.request('alice'), null);
+    a.manager.closeAll();
+  });
+
+  it('a peer that starts over replaces its open request', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    void a.manager.verify('bob', 'one');
+    await pump(a, b);
+    a.manager.cancel('bob');
+    const second = a.manager.verify('bob', 'two');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The abort is lost; only the new start arrives.
+    const [abort, start] = a.outbox.splice(0);
+    assert.ok(abort !== undefined && start !== undefined);
+    b.manager.receive('room', a.me, Date.now(), start.subarray(1));
+    assert.equal(b.requests.length, 2);
+    assert.deepEqual(b.outcomes.map((o) => o.reason), ['replaced']);
+    const answered = b.manager.accept('alice', 'two');
+    await pump(a, b);
+    assert.equal((await second).state, 'verified');
+    assert.equal((await answered).state, 'verified');
+  });
+
+  it(`at most VERIFICATION_PENDING_MAX (${VERIFICATION_PENDING_MAX}) users have an open attempt`, async () => {
+    const b = side('bob', 'phone');
+    const starters = Array.from({ length: VERIFICATION_PENDING_MAX + 1 }, (_, i) => side(`u${i}`, 'd'));
+    for (const s of starters) KEYS[s.me.userId] = [new Uint8Array(32).fill(3)];
+    for (const s of starters) void s.manager.verify('bob', 'x');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const s of starters) b.manager.receive('room', s.me, Date.now(), nth(s.outbox, 0).subarray(1));
+    assert.equal(b.requests.length, VERIFICATION_PENDING_MAX);
+    assert.equal(b.manager.request(`u${VERIFICATION_PENDING_MAX}`), null);
+    for (const s of starters) s.manager.closeAll();
+    b.manager.closeAll();
+  });
+
+  it('an attempt nobody answers times out and tells the peer', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const a = side('alice', 'laptop');
+      const b = side('bob', 'phone');
+      const started = a.manager.verify('bob', 'x');
+      await pump(a, b);
+      assert.equal(b.requests.length, 1);
+      mock.timers.tick(VERIFICATION_TIMEOUT_MS);
+      const result = await started;
+      assert.deepEqual([result.state, result.reason], ['aborted', 'timeout']);
+      assert.deepEqual(b.outcomes.map((o) => o.reason), ['timeout'], "bob's unanswered request expired too");
+      await pump(a, b); // alice's abort reaches bob, whose request is already gone: nothing happens
+      assert.equal(b.outcomes.length, 1);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * Identity verification and key-change warnings in `ParleyClient`, against
+ * a real `parley serve`: Secure Comparator runs inside the encrypted direct
+ * conversation (same secret → verified on both sides; different → failed;
+ * declined → aborted; answered on one of two devices → the other's request
+ * ends), a device added to a verified user ends the verification with a
+ * `keysChanged` warning, and a key the server swaps for a device (its
+ * database edited under it, as a compromised server would) is reported and
+ * refused — never used, and verification is refused while it is listed.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { ParleyClient } from '../src/client.ts';
+import { MemoryClientStore } from '../src/client-store.ts';
+import { SdkError } from '../src/errors.ts';
+import type { KeysChange } from '../src/peer-keys.ts';
+import type { VerificationOutcome, VerificationRequest } from '../src/peer-verification.ts';
+import { closeAll, nth, provisionDevice, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
+
+interface Party {
+  client: ParleyClient;
+  requests: VerificationRequest[];
+  outcomes: VerificationOutcome[];
+  changes: KeysChange[];
+  rec: ReturnType<typeof recorder>;
+}
+
+describe('verification in the client', () => {
+  let server: ServerProcess & { url: string };
+  const clients: ParleyClient[] = [];
+
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await closeAll(clients);
+    server.cleanup();
+  });
+
+  async function party(userId: string, deviceId: string, how: 'register' | 'login' = 'register', store = MemoryClientStore.create()): Promise<Party> {
+    const requests: VerificationRequest[] = [];
+    const outcomes: VerificationOutcome[] = [];
+    const changes: KeysChange[] = [];
+    const rec = recorder();
+    const on = { ...rec.on, verificationRequest: (r: VerificationRequest) => requests.push(r), verification: (o: VerificationOutcome) => outcomes.push(o), keysChanged: (c: KeysChange) => changes.push(c) };
+    const client = how === 'register' ? await ParleyClient.register(server.url, userId, deviceId, { on, store }) : await ParleyClient.login(server.url, userId, deviceId, { on, store });
+    clients.push(client);
+    return { client, requests, outcomes, changes, rec };
+  }
+
+  /** Two users who have exchanged a message each (so both have sessions). */
+  async function pair(name: string): Promise<{ a: Party; b: Party; room: string }> {
+    const a = await party(`${name}-a`, 'laptop');
+    const b = await party(`${name}-b`, 'phone');
+    const room = await a.client.startDirect(b.client.userId);
+    await a.client.send(room, 'hello');
+    await until(() => b.rec.messages.length === 1, 'the first message');
+    await b.client.send(room, 'hi');
+    await until(() => a.rec.messages.length === 1, 'the reply');
+    return { a, b, room };
+  }
+
+  it('the same secret on both sides: verified on both, recorded, and no control message shows as a message', async () => {
+    const { a, b, room } = await pair('same');
+    assert.equal(a.client.verificationStatus(b.client.userId).verified, false);
+    const started = a.client.verify(b.client.userId, 'purple elephant 42');
+    await until(() => b.requests.length === 1, 'the request');
+    const request = nth(b.requests, 0);
+    assert.equal(request.userId, a.client.userId);
+    assert.equal(request.roomId, room);
+    assert.deepEqual(request.from, { userId: a.client.userId, deviceId: 'laptop' });
+    assert.deepEqual(b.client.verificationRequest(a.client.userId), request);
+    // Typed a little differently: NFKC and trimming make it the same secret.
+    const answered = await b.client.acceptVerification(a.client.userId, '  purple elephant 42 ');
+    const result = await started;
+    assert.equal(result.state, 'verified');
+    assert.deepEqual(result.peerDevice, { userId: b.client.userId, deviceId: 'phone' });
+    assert.equal(answered.state, 'verified');
+    assert.deepEqual(answered.peerDevice, { userId: a.client.userId, deviceId: 'laptop' });
+    assert.equal(a.client.verificationStatus(b.client.userId).verified, true);
+    assert.equal(b.client.verificationStatus(a.client.userId).verified, true);
+    assert.deepEqual(a.outcomes.map((o) => o.state), ['verified']);
+    assert.deepEqual(b.outcomes.map((o) => o.state), ['verified']);
+    // Four control messages went through the room; none surfaced as a message or a failure.
+    await a.client.send(room, 'after');
+    await until(() => b.rec.messages.length === 2, 'the message after');
+    assert.deepEqual(texts(b.rec.messages), ['hello', 'after']);
+    assert.deepEqual([...a.rec.failures, ...b.rec.failures], []);
+    const page = await b.client.history(room, { limit: 50 });
+    assert.deepEqual(
+      page.filter((e) => e.type !== 'membership').map((e) => e.type),
+      ['message', 'message', 'verification', 'verification', 'verification', 'verification', 'message'],
+    );
+  });
+
+  it('different secrets: failed on both sides, nothing recorded', async () => {
+    const { a, b } = await pair('diff');
+    const started = a.client.verify(b.client.userId, 'our dog is called Rex');
+    await until(() => b.requests.length === 1, 'the request');
+    const answered = await b.client.verify(a.client.userId, 'our dog is called Max'); // verify answers an open request
+    assert.equal((await started).state, 'failed');
+    assert.equal(answered.state, 'failed');
+    assert.equal(a.client.verificationStatus(b.client.userId).verified, false);
+    assert.equal(b.client.verificationStatus(a.client.userId).verified, false);
+  });
+
+  it('declined: the initiator sees aborted, with the peer’s reason', async () => {
+    const { a, b } = await pair('decline');
+    const started = a.client.verify(b.client.userId, 'whatever');
+    await until(() => b.requests.length === 1, 'the request');
+    b.client.cancelVerification(a.client.userId);
+    const result = await started;
+    assert.equal(result.state, 'aborted');
+    assert.equal(result.reason, 'peer-aborted');
+    assert.equal(result.peerReason, 'cancelled');
+    assert.equal(b.client.verificationRequest(a.client.userId), null);
+    await assert.rejects(b.client.acceptVerification(a.client.userId, 'whatever'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+  });
+
+  it('a request reaches both of the peer’s devices; answered on one, it ends on the other; a new device then ends the verification with a warning', async () => {
+    const { a, b, room } = await pair('multi');
+    const tabletStore = MemoryClientStore.create();
+    await provisionDevice(b.client, tabletStore, 'tablet');
+    const tablet = await party(b.client.userId, 'tablet', 'login', tabletStore);
+    // Alice learns of the tablet when it writes: a device added, reported (not verified yet, so nothing lapses).
+    await tablet.client.send(room, 'from the tablet');
+    await until(() => a.rec.messages.length === 2, "the tablet's message");
+    await until(() => a.changes.length === 1, 'the key change');
+    assert.deepEqual(nth(a.changes, 0).added.map((d) => d.deviceId), ['tablet']);
+    assert.equal(nth(a.changes, 0).wasVerified, false);
+
+    const started = a.client.verify(b.client.userId, 'the blue door');
+    await until(() => b.requests.length === 1 && tablet.requests.length === 1, 'the request on both devices');
+    assert.equal((await b.client.acceptVerification(a.client.userId, 'the blue door')).state, 'verified');
+    assert.equal((await started).state, 'verified');
+    await until(() => tablet.outcomes.length === 1, "the tablet's request to end");
+    assert.deepEqual(tablet.outcomes[0], { userId: a.client.userId, state: 'aborted', reason: 'answered-elsewhere', peerReason: null, peerDevice: null });
+    const status = a.client.verificationStatus(b.client.userId);
+    assert.equal(status.verified, true);
+    assert.deepEqual(status.devices.map((d) => d.deviceId).sort(), ['phone', 'tablet']);
+
+    // A third device appears: the verification covered two, so it ends, and alice is warned.
+    const deskStore = MemoryClientStore.create();
+    await provisionDevice(b.client, deskStore, 'desk');
+    const desk = await party(b.client.userId, 'desk', 'login', deskStore);
+    await desk.client.send(room, 'from the desk');
+    await until(() => a.changes.length === 2, 'the second key change');
+    assert.deepEqual(nth(a.changes, 1).added.map((d) => d.deviceId), ['desk']);
+    assert.equal(nth(a.changes, 1).wasVerified, true);
+    assert.equal(nth(a.changes, 1).verified, false);
+    assert.equal(a.client.verificationStatus(b.client.userId).verified, false);
+  });
+
+  it('a key the server swaps for a known device is reported once, refused, and blocks verification', async () => {
+    const { a, b, room } = await pair('swap');
+    assert.equal((await a.client.safetyNumber(b.client.userId)).remote.devices[0]?.trusted, true);
+    // The server's database, edited under it: bob's phone gets another identity key.
+    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
+    assert.ok(file !== undefined, 'the server keeps a SQLite file');
+    const forged = new Uint8Array(32).fill(7);
+    const db = new Database(join(server.dataDir, file));
+    try {
+      const changed = db.prepare('UPDATE devices SET identity_key = ? WHERE user_id = ? AND device_id = ?').run(forged, b.client.userId, 'phone').changes;
+      assert.equal(changed, 1);
+    } finally {
+      db.close();
+    }
+    const report = await a.client.safetyNumber(b.client.userId);
+    assert.equal(report.remote.devices[0]?.trusted, false, 'the listed key is not the trusted one');
+    await until(() => a.changes.length === 1, 'the warning');
+    const change = nth(a.changes, 0);
+    assert.equal(change.userId, b.client.userId);
+    assert.deepEqual(change.added, []);
+    assert.equal(change.changed.length, 1);
+    assert.equal(nth(change.changed, 0).deviceId, 'phone');
+    assert.deepEqual(nth(change.changed, 0).listedKey, forged);
+    assert.notDeepEqual(nth(change.changed, 0).trustedKey, forged);
+    await assert.rejects(a.client.verify(b.client.userId, 'anything'), (e: unknown) => SdkError.is(e, 'IDENTITY_CHANGED'));
+    // Reported once: looking again says nothing new.
+    await a.client.safetyNumber(b.client.userId);
+    assert.equal(a.changes.length, 1);
+    // Messages still go to bob's real phone over the session made with its real key.
+    a.client.refreshDevices(b.client.userId);
+    const sent = await a.client.send(room, 'still to the real phone');
+    assert.deepEqual(sent.recipients, [{ userId: b.client.userId, deviceId: 'phone' }]);
+    await until(() => b.rec.messages.length === 2, 'bob reads it');
+    assert.deepEqual(texts(b.rec.messages), ['hello', 'still to the real phone']);
+  });
+});
