@@ -121,6 +121,8 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
       return failure(`${at} refused: ${msg}`);
     case 'NO_RECIPIENTS':
       return failure(`${ctx.peer ?? 'the other user'} has no device that can receive messages yet`);
+    case 'IDENTITY_CHANGED':
+      return failure(`the server lists an identity key for ${ctx.peer ?? 'a device'} that differs from the one this device trusts (refused): ${msg}. Compare safety numbers ('parley verify ${ctx.peer ?? '<user>'}') in person before anything else`);
     case 'INVALID_ARGUMENT':
       return usageError(msg);
     default:

@@ -14,8 +14,7 @@ import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions 
 import { DEFAULT_SERVER } from './profile.ts';
 import { login, register, type AccountOptions } from './register.ts';
 import { exitOnCommanderError, formatCommanderError } from './themis-tools.ts';
-import { verify } from './verify.ts';
-import type { StoreOptions } from './account.ts';
+import { verify, type VerifyOptions } from './verify.ts';
 
 function count(max: number, min = 1): (value: string) => number {
   return (value) => {
@@ -132,19 +131,33 @@ Examples:
     )
     .action(runAction((user: string, options: HistoryOptions) => history(user, options)));
 
-  const verifyCmd = base('verify', 'print the safety number of you and a user, to compare with theirs', { account: true })
+  const verifyCmd = base('verify', 'compare safety numbers with a user, or verify them with a secret you both know', { account: true })
     .argument('<user>', 'the user to verify')
+    .option('--secret', 'verify with a shared secret typed at a prompt (Secure Comparator)')
+    .option('--secret-env <var>', 'the shared secret from an environment variable')
+    .option('--secret-file <file>', 'the shared secret from a file (one trailing newline ignored)')
     .addHelpText(
       'after',
       `
-The safety number covers the identity keys of every device of both users, as
-the server's key directory lists them. Compare it with the one
-'parley verify <you>' shows the other user, in person or over a channel you
-trust: if it is the same, no one (the server included) substituted keys. It
+Without a secret: prints the safety number, over the identity keys of every
+device of both users as the server's key directory lists them. Compare it with
+the one 'parley verify <you>' shows the other user, in person or over a channel
+you trust: if it is the same, no one (the server included) substituted keys. It
 changes when either of you adds, removes or restores a device.
-${COMMON_HELP}`,
+
+With a secret: both of you run 'parley verify <the other> --secret' within 5
+minutes and type a secret you agreed on (a phrase said on a call). Themis Secure
+Comparator, inside your encrypted conversation, tells each side whether both
+typed the same secret AND see the same device keys — without revealing the
+secret. The result is kept: 'parley chat' warns when a verified user's devices
+change. Exit status 0 when verified, 1 otherwise.
+${COMMON_HELP}
+
+Examples:
+  parley verify bob
+  parley verify bob --secret`,
     )
-    .action(runAction((user: string, options: StoreOptions) => verify(user, options)));
+    .action(runAction((user: string, options: VerifyOptions) => verify(user, options)));
 
   const backupCmd = backupPassphraseOptions(base('backup', "keep a key backup of this device on the server, sealed under a backup passphrase", { account: true }))
     .addHelpText(

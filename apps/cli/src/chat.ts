@@ -23,7 +23,7 @@
  * @module
  */
 import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
-import type { ChatMessage, ConnectionEvent, DecryptionFailure, SdkError, TypingEvent } from '@parley/sdk';
+import type { ChatMessage, ConnectionEvent, DecryptionFailure, KeysChange, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
 import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
 import { lastMessages } from './history.ts';
@@ -148,6 +148,16 @@ class LineScreen implements Screen {
 
 type Early = { kind: 'message'; m: ChatMessage } | { kind: 'failure'; f: DecryptionFailure };
 
+/** What a `keysChanged` event means, in one line. */
+export function keysChangedNotice(c: KeysChange): string {
+  const parts: string[] = [];
+  if (c.added.length > 0) parts.push(`new device${c.added.length === 1 ? '' : 's'} ${c.added.map((d) => inert(d.deviceId)).join(', ')}`);
+  if (c.removed.length > 0) parts.push(`device${c.removed.length === 1 ? '' : 's'} ${c.removed.map((d) => inert(d.deviceId)).join(', ')} removed`);
+  if (c.changed.length > 0) parts.push(`ANOTHER IDENTITY KEY listed for ${c.changed.map((d) => inert(d.deviceId)).join(', ')} (refused: nothing is sent to it)`);
+  const verified = c.wasVerified && !c.verified ? ` ${c.userId} is no longer verified.` : '';
+  return `${c.userId}'s keys changed: ${parts.join('; ')}.${verified} If you did not expect this, compare safety numbers ('parley verify ${c.userId}').`;
+}
+
 /** A one-line reason for a failed send, without the SDK's prefix. */
 function sendFailure(e: unknown, session: Session, peer: string): string {
   const explained = explain(e, { ...session.ctx, peer });
@@ -163,7 +173,14 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
   // Everything the client reports before the conversation is on screen waits here.
   let view: View | null = null;
   const early: Early[] = [];
+  const notices: string[] = [];
+  const notice = (text: string): void => (view === null ? void notices.push(text) : view.notice(text));
   const session = await openSession(options, {
+    keysChanged: (c) => notice(keysChangedNotice(c)),
+    verificationRequest: (r) => notice(`${r.userId} asks to verify with a secret you both know: leave (/quit) and run 'parley verify ${r.userId} --secret' within 5 minutes.`),
+    verification: (o) => {
+      if (o.state !== 'verified' && o.reason === 'answered-elsewhere') notice(`${o.userId}'s verification request was answered on another of your devices.`);
+    },
     message: (m) => (view === null ? early.push({ kind: 'message', m }) : view.message(m)),
     decryptionError: (f) => (view === null ? early.push({ kind: 'failure', f }) : view.failure(f)),
     typing: (t) => view?.typingFrame(t),
@@ -180,7 +197,7 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     const roomId = await session.client.startDirect(peer);
     const history = limit > 0 ? await lastMessages(session.client, roomId, limit) : [];
     view = new View(session, peer, roomId, terminal);
-    await view.run(history, early);
+    await view.run(history, early, notices);
     if (view.failedSends > 0) process.exitCode = EXIT_FAILED;
   } catch (e) {
     throw explain(e, session.ctx);
@@ -219,7 +236,7 @@ class View {
   }
 
   /** Shows history and what arrived meanwhile, then reads lines until the end. */
-  async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[]): Promise<void> {
+  async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[], notices: readonly string[]): Promise<void> {
     const done = new Promise<void>((resolve) => (this.#quit = resolve));
     const rl = createInterface({ input: process.stdin, output: this.#terminal ? process.stdout : undefined, terminal: this.#terminal, prompt: PROMPT, crlfDelay: Infinity });
     this.#rl = rl;
@@ -244,6 +261,7 @@ class View {
       } else if (e.kind === 'message') this.message(e.m);
       else this.failure(e.f);
     }
+    for (const n of notices) this.notice(n);
     if (elsewhereCount > 0) this.#screen.status(`· ${elsewhereCount} new message${elsewhereCount === 1 ? '' : 's'} in other conversations (from ${[...elsewhere].join(', ')}).`);
 
     rl.on('line', (line) => this.#onLine(line));
@@ -314,6 +332,11 @@ class View {
     );
     this.#sends.add(p);
     void p.finally(() => this.#sends.delete(p));
+  }
+
+  /** A warning or request from the client (key changes, verification). */
+  notice(text: string): void {
+    this.#screen.status(`! ${text}`);
   }
 
   /** A live message (any room). */

@@ -37,7 +37,8 @@ export async function lastMessages(client: ParleyClient, roomId: string, limit: 
   while (out.length < limit) {
     const page: HistoryEntry[] = await client.history(roomId, { ...(before !== undefined && { before }), limit: PAGE });
     if (page.length === 0) break;
-    const shown = page.filter((e): e is Shown => e.type !== 'membership');
+    // Membership changes and verification steps are not messages.
+    const shown = page.filter((e): e is Shown => e.type === 'message' || e.type === 'undecryptable');
     out.unshift(...shown.slice(Math.max(0, shown.length - (limit - out.length))));
     const first = page[0]?.seq ?? 1;
     if (first <= 1) break;

@@ -149,6 +149,28 @@ describe('parley chat commands', () => {
     assert.match(a, /^bob: 1 device \(/m);
   });
 
+  it('verify --secret: both run it, the same secret verifies both, a different one verifies neither — and the secret stays off the server', async () => {
+    const secret = marker('shared-secret');
+    secrets.push(secret);
+    // Alice asks and waits; bob answers from his own machine.
+    const asking = new Running(['verify', 'bob', '--secret-env', 'SHARED', ...alice.flags], { ...alice.env, SHARED: secret });
+    await asking.waitFor(/Waiting for them to run 'parley verify alice --secret'/, 'stderr');
+    const answer = await bob.run(['verify', 'alice', '--secret-env', 'SHARED'], { env: { SHARED: `  ${secret}\n` } });
+    assert.match(ok(answer, 'bob verifies'), /^alice is verified: you typed the same secret and see the same device keys \(laptop\)\.$/m);
+    assert.match(answer.stderr, /Answering alice's request \(from device laptop\)/);
+    assert.equal(await asking.exited, 0, asking.stderr);
+    assert.match(asking.stdout, /^bob is verified/m);
+
+    const wrong = new Running(['verify', 'bob', '--secret-env', 'SHARED', ...alice.flags], { ...alice.env, SHARED: 'one thing' });
+    await wrong.waitFor(/Waiting for them/, 'stderr');
+    const other = await bob.run(['verify', 'alice', '--secret-env', 'SHARED'], { env: { SHARED: 'another thing' } });
+    assert.equal(await wrong.exited, 1);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /^parley: alice is NOT verified: the secrets differ, or someone between you changed keys/m);
+    assert.match(wrong.stderr, /bob is NOT verified/);
+    assertFails(await alice.run(['verify', 'bob', '--secret']), 2, /no shared secret: give --secret-env VAR or --secret-file FILE/);
+  });
+
   it('failures and usage errors: one line, the right exit code, no secret echoed', async () => {
     const argv = await parley(['chat', 'bob', '--profile', alice.dir, '--passphrase', 'hunter2'], { input: '' });
     assertFails(argv, 2, /a passphrase is never accepted on the command line/);

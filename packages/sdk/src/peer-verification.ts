@@ -106,6 +106,8 @@ interface Attempt {
   /** True while this device fetches key sets to start or accept. */
   preparing: boolean;
   timer: ReturnType<typeof setTimeout> | null;
+  /** The last control message's send: an outcome is reported once it is stored, so the peer gets it even if we close right after. */
+  lastSend: Promise<void>;
   readonly waiters: ((o: VerificationOutcome) => void)[];
   ended: boolean;
 }
@@ -260,7 +262,7 @@ export class PeerVerifications {
   }
 
   #open(userId: string, roomId: string): Attempt {
-    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, timer: null, waiters: [], ended: false };
+    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, timer: null, lastSend: Promise.resolve(), waiters: [], ended: false };
     attempt.timer = setTimeout(() => this.#timeout(attempt), VERIFICATION_TIMEOUT_MS);
     this.#attempts.set(userId, attempt);
     return attempt;
@@ -315,7 +317,7 @@ export class PeerVerifications {
     const bytes = new Uint8Array(1 + control.length);
     bytes[0] = CONTROL_VERIFICATION;
     bytes.set(control, 1);
-    this.#hooks.send(attempt.roomId, bytes).catch((e: unknown) => {
+    attempt.lastSend = this.#hooks.send(attempt.roomId, bytes).catch((e: unknown) => {
       this.#hooks.error(e);
       if (!attempt.ended) {
         attempt.session?.abort('cancelled');
@@ -338,8 +340,12 @@ export class PeerVerifications {
     if (attempt.timer !== null) clearTimeout(attempt.timer);
     if (this.#attempts.get(attempt.userId) === attempt) this.#attempts.delete(attempt.userId);
     const outcome = this.#outcomeOf(attempt, state, reason, peerReason);
-    for (const w of attempt.waiters.splice(0)) w(outcome);
-    this.#hooks.outcome(outcome);
+    const report = (): void => {
+      for (const w of attempt.waiters.splice(0)) w(outcome);
+      this.#hooks.outcome(outcome);
+    };
+    // After our last message is stored (or failed): a caller that closes on the outcome does not cut it off.
+    void attempt.lastSend.then(report);
   }
 }
 

@@ -135,6 +135,7 @@ describe('verification in conversations (rules)', () => {
     assert.ok(abort !== undefined && start !== undefined);
     b.manager.receive('room', a.me, Date.now(), start.subarray(1));
     assert.equal(b.requests.length, 2);
+    await new Promise((resolve) => setImmediate(resolve)); // outcomes are reported after the last send settles
     assert.deepEqual(b.outcomes.map((o) => o.reason), ['replaced']);
     const answered = b.manager.accept('alice', 'two');
     await pump(a, b);
