@@ -1,0 +1,457 @@
+/**
+ * The ClientStore both persistent stores share: every record sealed with
+ * Secure Cell under keys only the passphrase opens (key hierarchy, row ids
+ * and record format: sealed-records.ts), kept in a {@link RecordTable} —
+ * a few synchronous operations on rows `(kind, id, ord, cell)` that each
+ * storage engine provides: SQLite in Node (sqlite-store.ts), memory written
+ * through to IndexedDB in browsers (indexeddb-store.ts).
+ *
+ * `kind` is the record kind in clear, `id` the HMAC row id, `cell` the
+ * sealed record; `ord` orders the kinds that need it (kept messages, oldest
+ * evicted first; the outbound queue) and is 0 for the others. Every method
+ * is one table operation or one transaction, and `transaction(fn)` makes
+ * everything `fn` writes one transaction.
+ *
+ * @module
+ */
+import { IdentityKeyPair, OneTimePrekey, PqPrekey, Session, SignedPrekey, type DeviceAddress, type IdentityStore, type PrekeyStore, type SessionStore } from '@parley/protocol';
+import { equalBytes, wipe } from '@parley/themis/hazmat';
+import { fromUtf8, utf8 } from './_bytes.ts';
+import type { Account } from './auth.ts';
+import { messageKey, type ClientStore } from './client-store.ts';
+import { SdkError } from './errors.ts';
+import type { KeptMessage } from './events.ts';
+import { MESSAGE_CACHE_MAX } from './limits.ts';
+import type { QueuedMessage } from './outbound-queue.ts';
+import type { StoredContent } from './payload.ts';
+import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
+import type { RecordKeys} from './sealed-records.ts';
+import { headerInt, headerString, recordPart, type Passphrase, type PlainRecord, type RecordKind } from './sealed-records.ts';
+
+/** One row of a record table. */
+export interface RecordRow {
+  readonly kind: RecordKind;
+  readonly id: Uint8Array;
+  readonly ord: number;
+  readonly cell: Uint8Array;
+}
+
+/** What a storage engine provides. Failures are `SdkError` `STORE`. */
+export interface RecordTable {
+  get(kind: RecordKind, id: Uint8Array): Uint8Array | undefined;
+  /** Insert or replace the row with this kind and id. */
+  put(row: RecordRow): void;
+  /** Delete a row; true iff it was there. */
+  remove(kind: RecordKind, id: Uint8Array): boolean;
+  /** Every row of a kind, by `ord`, then id. */
+  all(kind: RecordKind): readonly RecordRow[];
+  /** One more than the kind's highest `ord` (1 when it has none). */
+  nextOrd(kind: RecordKind): number;
+  count(kind: RecordKind): number;
+  /** Delete the kind's first `n` rows in (`ord`, id) order. */
+  evict(kind: RecordKind, n: number): void;
+  /** Every row of every kind (to re-seal them all). */
+  rows(): readonly RecordRow[];
+  /** Replace every row (inside a transaction). */
+  replaceAll(rows: readonly RecordRow[]): void;
+  /** Run `fn` so its writes take effect together or not at all; nested calls join the outer one; `fn`'s errors pass through. */
+  transaction<T>(fn: () => T): T;
+}
+
+export interface SealedStoreOptions {
+  /** Kept messages (for `history`), oldest evicted first; default MESSAGE_CACHE_MAX. */
+  readonly messagesMax?: number;
+  /**
+   * The identity of a new store (e.g. from `openKeyBackup`), instead of a
+   * fresh one; copied, the caller keeps its object. `INVALID_ARGUMENT` when
+   * the store already exists.
+   */
+  readonly identity?: IdentityKeyPair;
+}
+
+const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
+
+function addressKey(a: DeviceAddress): string {
+  return JSON.stringify([a.userId, a.deviceId]);
+}
+
+/** Checks what every persistent store's `open` takes; returns messagesMax. */
+export function checkOpenArguments(passphrase: Passphrase, options: SealedStoreOptions): number {
+  if (!(typeof passphrase === 'string' || passphrase instanceof Uint8Array) || passphrase.length === 0) throw new SdkError('INVALID_ARGUMENT', 'passphrase must be a non-empty string or Uint8Array');
+  const messagesMax = options.messagesMax ?? MESSAGE_CACHE_MAX;
+  if (!Number.isSafeInteger(messagesMax) || messagesMax < 1) throw new SdkError('INVALID_ARGUMENT', 'messagesMax must be a positive integer');
+  if (options.identity !== undefined && !(options.identity instanceof IdentityKeyPair)) throw new SdkError('INVALID_ARGUMENT', 'identity must be an IdentityKeyPair');
+  return messagesMax;
+}
+
+/** The first row of a new store: its identity (a fresh key pair, or a copy of `given`), sealed. */
+export function identityRow(keys: RecordKeys, given: IdentityKeyPair | undefined): RecordRow {
+  let seed: Uint8Array;
+  if (given !== undefined) seed = given.exportSeed();
+  else {
+    const identity = IdentityKeyPair.generate();
+    seed = identity.exportSeed();
+    identity.destroy();
+  }
+  try {
+    const id = keys.rowId('identity', '');
+    return { kind: 'identity', id, ord: 0, cell: keys.seal('identity', id, '', { header: {}, parts: [seed] }) };
+  } finally {
+    wipe(seed);
+  }
+}
+
+export abstract class SealedClientStore implements ClientStore {
+  readonly identity: IdentityStore;
+  readonly prekeys: PrekeyStore;
+  readonly sessions: SessionStore;
+  readonly #table: RecordTable;
+  #keys: RecordKeys;
+  readonly #identityKeyPair: IdentityKeyPair;
+  readonly #messagesMax: number;
+  #closed = false;
+  /** Who the store belongs to, for toString only (account() reads the record). */
+  #label: string;
+
+  protected constructor(table: RecordTable, keys: RecordKeys, messagesMax: number) {
+    this.#table = table;
+    this.#keys = keys;
+    this.#messagesMax = messagesMax;
+    const identity = this.#get('identity', '');
+    if (identity === undefined) throw new SdkError('STORE', 'the store has no identity record');
+    const seed = recordPart(identity, 0, 'identity');
+    try {
+      this.#identityKeyPair = IdentityKeyPair.fromSeed(seed);
+    } catch {
+      throw new SdkError('STORE', 'the identity record does not hold an identity seed');
+    } finally {
+      wipe(seed);
+    }
+    const account = this.account();
+    this.#label = account === null ? 'unregistered' : `${account.userId}/${account.deviceId}`;
+    this.identity = this.#identityStore();
+    this.prekeys = this.#prekeyStore();
+    this.sessions = this.#sessionStore();
+  }
+
+  /** The engine's name, for toString. */
+  protected abstract readonly storeName: string;
+
+  /** Whether `close` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Throws `CLOSED` after close. */
+  protected assertOpen(): void {
+    this.#live();
+  }
+
+  /**
+   * Re-seal every record under `keys` (one transaction; `beforeCommit` runs
+   * in it, e.g. to store the new sealed master key), then use them.
+   */
+  protected reseal(keys: RecordKeys, beforeCommit: () => void): void {
+    this.#live();
+    this.transaction(() => {
+      const rows = this.#table.rows().map((row) => {
+        const { key, record } = this.#keys.open(row.kind, row.id, row.cell);
+        const id = keys.rowId(row.kind, key);
+        const cell = keys.seal(row.kind, id, key, record);
+        for (const p of record.parts) wipe(p);
+        return { kind: row.kind, id, ord: row.ord, cell };
+      });
+      this.#table.replaceAll(rows);
+      beforeCommit();
+    });
+    const old = this.#keys;
+    this.#keys = keys;
+    old.destroy();
+  }
+
+  /** Mark closed and wipe the keys (subclasses close their engine around it). Idempotent. */
+  protected markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#keys.destroy();
+    this.#identityKeyPair.destroy();
+  }
+
+  // ------------------------------------------------------------ records
+
+  #live(): void {
+    if (this.#closed) throw new SdkError('CLOSED', 'store closed');
+  }
+
+  #get(kind: RecordKind, key: string): PlainRecord | undefined {
+    this.#live();
+    const id = this.#keys.rowId(kind, key);
+    const cell = this.#table.get(kind, id);
+    return cell === undefined ? undefined : this.#keys.open(kind, id, cell, key).record;
+  }
+
+  #put(kind: RecordKind, key: string, record: PlainRecord, ord = 0): void {
+    this.#live();
+    const id = this.#keys.rowId(kind, key);
+    this.#table.put({ kind, id, ord, cell: this.#keys.seal(kind, id, key, record) });
+  }
+
+  /** Delete a record; true iff it was there (of two racing callers, one sees true). */
+  #remove(kind: RecordKind, key: string): boolean {
+    this.#live();
+    return this.#table.remove(kind, this.#keys.rowId(kind, key));
+  }
+
+  /** Every record of a kind, in `ord` order. */
+  #all(kind: RecordKind): PlainRecord[] {
+    this.#live();
+    return this.#table.all(kind).map((r) => this.#keys.open(kind, r.id, r.cell).record);
+  }
+
+  // ------------------------------------------------------------ the protocol's stores
+
+  #identityStore(): IdentityStore {
+    return {
+      identityKeyPair: () => {
+        this.#live();
+        return this.#identityKeyPair;
+      },
+      isTrustedIdentity: (address, identityKey) => {
+        const known = this.#get('trusted-identity', addressKey(address));
+        return known === undefined || equalBytes(recordPart(known, 0, 'trusted-identity'), identityKey);
+      },
+      saveIdentity: (address, identityKey) => {
+        this.#put('trusted-identity', addressKey(address), { header: {}, parts: [identityKey] });
+      },
+    };
+  }
+
+  #prekeyStore(): PrekeyStore {
+    const load = <T>(kind: RecordKind, keyId: number, fromBytes: (b: Uint8Array) => T): T | undefined => {
+      const r = this.#get(kind, String(keyId));
+      if (r === undefined) return undefined;
+      const bytes = recordPart(r, 0, kind);
+      try {
+        return fromBytes(bytes);
+      } catch {
+        throw new SdkError('STORE', `a ${kind} record does not hold a prekey`);
+      } finally {
+        wipe(bytes);
+      }
+    };
+    return {
+      loadSignedPrekey: (keyId) => load('signed-prekey', keyId, (b) => SignedPrekey.fromBytes(b)),
+      loadPqPrekey: (keyId) => load('pq-prekey', keyId, (b) => PqPrekey.fromBytes(b)),
+      loadOneTimePrekey: (keyId) => load('one-time-prekey', keyId, (b) => OneTimePrekey.fromBytes(b)),
+      removeOneTimePrekey: (keyId) => this.#remove('one-time-prekey', String(keyId)),
+    };
+  }
+
+  #sessionStore(): SessionStore {
+    return {
+      loadSession: (address) => {
+        const r = this.#get('session', addressKey(address));
+        if (r === undefined) return undefined;
+        const bytes = recordPart(r, 0, 'session');
+        try {
+          return Session.deserialize(bytes);
+        } catch {
+          throw new SdkError('STORE', 'a session record does not hold a session');
+        } finally {
+          wipe(bytes);
+        }
+      },
+      storeSession: (session) => {
+        const bytes = session.serialize();
+        try {
+          this.#put('session', addressKey(session.remoteAddress), { header: {}, parts: [bytes] });
+        } finally {
+          wipe(bytes);
+        }
+      },
+    };
+  }
+
+  // ------------------------------------------------------------ the client's records
+
+  /** This device's Ed25519 identity key (what the server registers and peers pin). */
+  get identityPublicKey(): Uint8Array {
+    return this.#identityKeyPair.publicKey.slice();
+  }
+
+  account(): Account | null {
+    const r = this.#get('state', 'account');
+    return r === undefined ? null : { userId: headerString(r, 'userId', 'state'), deviceId: headerString(r, 'deviceId', 'state') };
+  }
+  setAccount(account: Account): void {
+    this.#put('state', 'account', { header: { userId: account.userId, deviceId: account.deviceId }, parts: [] });
+    this.#label = `${account.userId}/${account.deviceId}`;
+  }
+
+  addSignedPrekey(key: SignedPrekey): void {
+    this.#putKey('signed-prekey', key.keyId, key.toBytes());
+  }
+  addPqPrekey(key: PqPrekey): void {
+    this.#putKey('pq-prekey', key.keyId, key.toBytes());
+  }
+  addOneTimePrekeys(keys: readonly OneTimePrekey[]): void {
+    this.transaction(() => {
+      for (const k of keys) this.#putKey('one-time-prekey', k.keyId, k.toBytes());
+    });
+  }
+  #putKey(kind: RecordKind, keyId: number, bytes: Uint8Array): void {
+    try {
+      this.#put(kind, String(keyId), { header: {}, parts: [bytes] });
+    } finally {
+      wipe(bytes);
+    }
+  }
+  reserveOneTimePrekeyIds(count: number): number {
+    if (!Number.isSafeInteger(count) || count < 0) throw new SdkError('INVALID_ARGUMENT', 'count must be a non-negative integer');
+    return this.transaction(() => {
+      const r = this.#get('state', 'next-prekey-id');
+      const first = r === undefined ? 1 : headerInt(r, 'value', 'state');
+      this.#put('state', 'next-prekey-id', { header: { value: first + count }, parts: [] });
+      return first;
+    });
+  }
+  prekeysPublished(): boolean {
+    return this.#get('state', 'prekeys-published')?.header['value'] === true;
+  }
+  setPrekeysPublished(published: boolean): void {
+    this.#put('state', 'prekeys-published', { header: { value: published }, parts: [] });
+  }
+
+  roomCursor(roomId: string): number {
+    const r = this.#get('room-cursor', roomId);
+    return r === undefined ? 0 : headerInt(r, 'seq', 'room-cursor');
+  }
+  roomCursors(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.#all('room-cursor')) out[headerString(r, 'roomId', 'room-cursor')] = headerInt(r, 'seq', 'room-cursor');
+    return out;
+  }
+  setRoomCursor(roomId: string, seq: number): void {
+    this.transaction(() => {
+      if (seq > this.roomCursor(roomId)) this.#put('room-cursor', roomId, { header: { roomId, seq }, parts: [] });
+    });
+  }
+
+  loadMessage(roomId: string, seq: number): KeptMessage | undefined {
+    const r = this.#get('message', messageKey(roomId, seq));
+    return r === undefined ? undefined : readMessage(r);
+  }
+  storeMessage(message: KeptMessage): void {
+    const content = contentBytes(message);
+    const header = {
+      roomId: message.roomId,
+      seq: message.seq,
+      id: message.id,
+      userId: message.sender.userId,
+      deviceId: message.sender.deviceId,
+      outgoing: message.outgoing,
+      sentAt: message.sentAt,
+      serverTs: message.serverTs,
+      kind: message.kind,
+    };
+    this.transaction(() => {
+      this.#put('message', messageKey(message.roomId, message.seq), { header, parts: [content] }, this.#table.nextOrd('message'));
+      const excess = this.#table.count('message') - this.#messagesMax;
+      if (excess > 0) this.#table.evict('message', excess);
+    });
+  }
+
+  /**
+   * Every kept message of `roomId` (of every room without it), oldest kept
+   * first. Row ids name no room, so this opens every message record (a
+   * scan; at most `messagesMax`) and keeps those of the room: nothing about
+   * rooms or words is written to the file for it.
+   */
+  keptMessages(roomId?: string): KeptMessage[] {
+    const out: KeptMessage[] = [];
+    for (const r of this.#all('message')) {
+      if (roomId !== undefined && r.header['roomId'] !== roomId) continue;
+      out.push(readMessage(r));
+    }
+    return out;
+  }
+
+  peerRecord(userId: string): PeerRecord | undefined {
+    const r = this.#get('peer', userId);
+    return r === undefined ? undefined : peerRecordFromJson(r.header['record']);
+  }
+  setPeerRecord(userId: string, record: PeerRecord): void {
+    this.#put('peer', userId, { header: { record: peerRecordToJson(record) }, parts: [] });
+  }
+
+  // ------------------------------------------------------------ optional capabilities
+
+  /** Run `fn` (synchronous) so that its writes take effect together or not at all; nested calls join. `fn`'s own errors pass through unchanged. */
+  transaction<T>(fn: () => T): T {
+    this.#live();
+    return this.#table.transaction(fn);
+  }
+
+  queuedMessages(): QueuedMessage[] {
+    return this.#all('outbound').map(readQueued);
+  }
+  addQueuedMessage(message: QueuedMessage): void {
+    const header = { roomId: message.roomId, clientId: message.clientId, sentAt: message.sentAt, kind: message.content.kind };
+    this.transaction(() => this.#put('outbound', message.clientId, { header, parts: [message.body, contentBytes(message.content)] }, this.#table.nextOrd('outbound')));
+  }
+  removeQueuedMessage(clientId: string): void {
+    this.#remove('outbound', clientId);
+  }
+
+
+  toString(): string {
+    return `${this.storeName}(${this.#label}, ${this.#closed ? 'closed' : 'open'}, secrets redacted)`;
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [inspectSymbol](): string {
+    return this.toString();
+  }
+}
+
+function contentBytes(c: StoredContent): Uint8Array {
+  return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : new Uint8Array(0);
+}
+
+function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredContent {
+  const bytes = recordPart(r, part, kind);
+  const k = r.header['kind'];
+  if (k === 'binary') return { kind: 'binary', bytes };
+  if (k === 'control') return { kind: 'control' };
+  const text = k === 'text' ? fromUtf8(bytes) : null;
+  if (text === null) throw new SdkError('STORE', `a ${kind} record has no valid content`);
+  return { kind: 'text', text };
+}
+
+function readMessage(r: PlainRecord): KeptMessage {
+  const kind = 'message';
+  const outgoing = r.header['outgoing'];
+  if (typeof outgoing !== 'boolean') throw new SdkError('STORE', 'a message record lacks outgoing');
+  return {
+    ...readContent(r, 0, kind),
+    roomId: headerString(r, 'roomId', kind),
+    seq: headerInt(r, 'seq', kind),
+    id: headerString(r, 'id', kind),
+    sender: { userId: headerString(r, 'userId', kind), deviceId: headerString(r, 'deviceId', kind) },
+    outgoing,
+    sentAt: headerInt(r, 'sentAt', kind),
+    serverTs: headerInt(r, 'serverTs', kind),
+  };
+}
+
+function readQueued(r: PlainRecord): QueuedMessage {
+  const kind = 'outbound';
+  return {
+    roomId: headerString(r, 'roomId', kind),
+    clientId: headerString(r, 'clientId', kind),
+    body: recordPart(r, 0, kind),
+    sentAt: headerInt(r, 'sentAt', kind),
+    content: readContent(r, 1, kind),
+  };
+}
