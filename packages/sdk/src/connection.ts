@@ -15,7 +15,8 @@
 import { SdkError } from './errors.ts';
 import { parseServerFrame, type ServerFrame } from './frames.ts';
 import { REQUEST_TIMEOUT_MS } from './limits.ts';
-import { webSocketTransport, type Transport, type TransportFactory } from './transport.ts';
+import { defaultTransport } from '#default-transport';
+import type { Transport, TransportFactory } from './transport.ts';
 
 export interface ConnectionHandlers {
   /** A frame that answers no pending request. */
@@ -50,7 +51,7 @@ export class Connection {
   }
 
   /** Open a socket to `url` (a `/v1` URL). */
-  static async open(url: string, handlers: ConnectionHandlers, transport: TransportFactory = webSocketTransport): Promise<Connection> {
+  static async open(url: string, handlers: ConnectionHandlers, transport: TransportFactory = defaultTransport): Promise<Connection> {
     // The transport calls back into the connection, which exists only once the socket is open.
     let conn: Connection | null = null;
     const early: string[] = [];

@@ -26,7 +26,7 @@ export type { Account } from './auth.ts';
 export type { DeviceRef } from './frames.ts';
 export type { SkippedDevice } from './room-cipher.ts';
 export type { Transport, TransportEvents, TransportFactory } from './transport.ts';
-export { webSocketTransport } from './transport.ts';
+export { browserWebSocketTransport } from './transport-browser.ts';
 export { CONTENT_BYTES_MAX } from './payload.ts';
 export * as limits from './limits.ts';
 export { safetyNumber, formatSafetyNumber, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
@@ -53,3 +53,5 @@ export {
   type SearchQuery,
   type SearchOptions,
 } from './search.ts';
+export { IndexedDbClientStore, INDEXEDDB_STORE_FORMAT, STORE_NAME_MAX, type IndexedDbStoreOptions } from './indexeddb-store.ts';
+export type { Passphrase } from './sealed-records.ts';

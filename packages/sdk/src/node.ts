@@ -1,6 +1,8 @@
 /**
  * `@parley/sdk/node`: what only runs in Node. Kept out of the main entry
- * point so that browser bundles of the SDK never pull in better-sqlite3.
+ * point so that browser bundles of the SDK never pull in better-sqlite3
+ * (nor `ws`: the main entry's default transport comes from
+ * `#default-transport`, which is `ws` only under the `node` condition).
  *
  * @example
  * ```ts
@@ -16,3 +18,4 @@
  */
 export { SqliteClientStore, STORE_FORMAT, type SqliteStoreOptions } from './sqlite-store.ts';
 export type { Passphrase } from './sealed-records.ts';
+export { webSocketTransport } from './transport-ws.ts';

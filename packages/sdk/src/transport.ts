@@ -1,16 +1,16 @@
 /**
  * The socket under a connection, behind a three-method interface so the
- * client does not depend on one WebSocket implementation: the default uses
- * `ws` (Node); a browser build can pass one over the global `WebSocket`.
+ * client does not depend on one WebSocket implementation: `ws` in Node
+ * (transport-ws.ts), the platform's `WebSocket` in browsers
+ * (transport-browser.ts); the default is picked by the `#default-transport`
+ * import (package.json `imports`: `node` → ws, anything else → browser).
  *
  * The protocol uses text frames only (docs/protocol.md, "Framing"); a binary
  * frame from the server closes the socket.
  *
  * @module
  */
-import WebSocket from 'ws';
 import { SdkError } from './errors.ts';
-import { CONNECT_TIMEOUT_MS, INBOUND_FRAME_BYTES_MAX } from './limits.ts';
 
 export interface Transport {
   send(text: string): void;
@@ -26,47 +26,6 @@ export interface TransportEvents {
 
 /** Opens a socket to `url`; resolves once it is open, rejects with `CLOSED` when it cannot be opened. */
 export type TransportFactory = (url: string, events: TransportEvents) => Promise<Transport>;
-
-const CLOSE_UNSUPPORTED_DATA = 1003;
-const textDecoder = new TextDecoder();
-
-/** The default transport: a `ws` WebSocket without compression, bounded inbound frames. */
-export const webSocketTransport: TransportFactory = (url, events) =>
-  new Promise<Transport>((resolve, reject) => {
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: INBOUND_FRAME_BYTES_MAX, handshakeTimeout: CONNECT_TIMEOUT_MS });
-    } catch (e) {
-      reject(new SdkError('INVALID_ARGUMENT', `cannot open ${url}`, { cause: e }));
-      return;
-    }
-    let opened = false;
-    ws.on('open', () => {
-      opened = true;
-      resolve({
-        send: (text) => ws.send(text),
-        close: (code, reason) => ws.close(code, reason),
-      });
-    });
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) {
-        ws.close(CLOSE_UNSUPPORTED_DATA, 'binary frames are not part of the protocol');
-        return;
-      }
-      events.message(textDecoder.decode(data as Uint8Array));
-    });
-    ws.on('error', (err) => {
-      // Before 'open' the connection attempt failed; after it, 'close' follows.
-      if (!opened) reject(new SdkError('CLOSED', `cannot connect to ${url}: ${err.message}`, { cause: err }));
-    });
-    ws.on('close', (code, reason) => {
-      if (!opened) {
-        reject(new SdkError('CLOSED', `connection to ${url} closed before it opened (${code})`));
-        return;
-      }
-      events.close(code, textDecoder.decode(reason));
-    });
-  });
 
 /**
  * The `/v1` endpoint for a server address: `ws://host:port`, `http://…` and

@@ -11,7 +11,8 @@ import { ParleyClient as ParleyClientClass, type ParleyClient } from '../src/cli
 import type { ClientStore } from '../src/client-store.ts';
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, MembershipEvent } from '../src/events.ts';
 import type { SdkError } from '../src/errors.ts';
-import { webSocketTransport, type TransportFactory } from '../src/transport.ts';
+import type { TransportFactory } from '../src/transport.ts';
+import { webSocketTransport } from '../src/transport-ws.ts';
 
 export type { ServerProcess };
 

@@ -1,0 +1,323 @@
+#!/usr/bin/env node
+// Proves that `@parley/sdk` works in a browser as shipped: Vite bundles
+// scripts/browser-sdk-page.js (the `#default-transport` import must resolve
+// to the browser's WebSocket, themis to its pure-JS backend, and nothing of
+// `ws`, better-sqlite3 or Node may be in the bundle); Debian's Chromium,
+// driven by playwright-core, runs it against a real `parley serve` process,
+// with a Node SDK client on the other side:
+//
+//  - the browser registers on an IndexedDbClientStore and chats with Node
+//    both ways (PQXDH + Double Ratchet on @noble in the page, node:crypto in
+//    Node), and verifies the Node user with Secure Comparator;
+//  - the page is reloaded: a wrong passphrase opens nothing, the right one
+//    restores the device from IndexedDB, which logs in and receives what was
+//    sent while it was away; history and the verified state survived;
+//  - a second open of the same store is refused (Web Lock);
+//  - IndexedDB holds none of the plaintexts, user ids or room id.
+//
+// Needs `npm run build` first. Never downloads a browser: without
+// /usr/bin/chromium the browser part fails under CI=true, else it is skipped.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { clearTimeout } from 'node:timers';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const PAGE = join(ROOT, 'scripts', 'browser-sdk-page.js');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const DEADLINE_MS = 180_000;
+
+const results = [];
+function record(section, name, ok, detail = '') {
+  results.push({ section, name, ok, detail });
+  console.log(`${ok ? 'ok  ' : 'FAIL'} [${section}] ${name}${detail ? ` — ${detail}` : ''}`);
+}
+function short(e) {
+  const s = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return s.replace(/\s+/g, ' ').slice(0, 400);
+}
+function assert(cond, what) {
+  if (!cond) throw new Error(what);
+}
+/** Runs a check; later checks of a flow are skipped once one failed. */
+let broken = false;
+async function step(section, name, fn) {
+  if (broken) {
+    record(section, name, false, 'skipped: an earlier step failed');
+    return undefined;
+  }
+  try {
+    const detail = await fn();
+    record(section, name, true, typeof detail === 'string' ? detail : '');
+    return detail ?? true;
+  } catch (e) {
+    record(section, name, false, short(e));
+    broken = true;
+    return undefined;
+  }
+}
+
+const started = Date.now();
+const watchdog = setTimeout(() => {
+  console.error(`browser-sdk-test: gave up after ${DEADLINE_MS / 1000} s`);
+  process.exit(1);
+}, DEADLINE_MS);
+const cleanups = [];
+try {
+  await main();
+} catch (e) {
+  record('harness', 'unexpected error', false, short(e));
+} finally {
+  for (const f of cleanups.reverse()) {
+    try {
+      await f();
+    } catch {
+      // best effort
+    }
+  }
+  clearTimeout(watchdog);
+}
+const failed = results.filter((r) => !r.ok);
+console.log(`\n# browser-sdk-test: ${results.length - failed.length}/${results.length} checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+process.exit(failed.length > 0 ? 1 : 0);
+
+async function main() {
+  for (const f of ['packages/sdk/dist/src/index.js', 'packages/server/dist/test/_server-process.js']) {
+    if (!existsSync(join(ROOT, f))) {
+      record('setup', `${f} is built`, false, 'run `npm run build` first');
+      return;
+    }
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'parley-browser-sdk-'));
+  cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+  const outDir = join(tmp, 'dist');
+  if (!(await bundle(outDir, tmp))) return;
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI === 'true') record('browser', `${CHROMIUM} exists`, false, 'Chromium is missing under CI=true');
+    else console.warn(`WARNING: ${CHROMIUM} not found: skipping the in-browser run`);
+    return;
+  }
+  await conversation(outDir, tmp);
+}
+
+async function bundle(outDir, tmp) {
+  const { build } = await import('vite');
+  let graph = [];
+  const warnings = [];
+  let chunks = [];
+  const ok = await step('bundle', 'vite build of scripts/browser-sdk-page.js', async () => {
+    const t0 = Date.now();
+    const res = await build({
+      configFile: false,
+      envDir: false,
+      root: join(ROOT, 'scripts'),
+      cacheDir: join(tmp, 'vite-cache'),
+      publicDir: false,
+      logLevel: 'warn',
+      mode: 'production',
+      plugins: [
+        {
+          name: 'module-graph',
+          buildEnd() {
+            graph = [...this.getModuleIds()];
+          },
+        },
+      ],
+      build: {
+        outDir,
+        emptyOutDir: true,
+        reportCompressedSize: false,
+        rollupOptions: {
+          input: PAGE,
+          onwarn: (w, warn) => {
+            warnings.push(w.message);
+            warn(w);
+          },
+          output: { entryFileNames: 'page.js', chunkFileNames: '[name]-[hash].js' },
+        },
+      },
+    });
+    chunks = (Array.isArray(res) ? res : [res]).flatMap((r) => r.output).filter((o) => o.type === 'chunk');
+    return `${((Date.now() - t0) / 1000).toFixed(1)} s, ${(chunks.reduce((n, c) => n + c.code.length, 0) / 1024).toFixed(0)} KiB`;
+  });
+  if (!ok) return false;
+  const rel = (id) => id.replace(/^\0/, '').split(sep).join('/').replace(`${ROOT.split(sep).join('/')}/`, '');
+  await step('bundle', '`#default-transport` resolved to the browser WebSocket transport; `ws` and better-sqlite3 absent', () => {
+    const transports = graph.filter((id) => /transport-(ws|browser)\.js$/.test(id)).map(rel);
+    assert(transports.length === 1 && transports[0].endsWith('transport-browser.js'), `transport modules: ${JSON.stringify(transports)}`);
+    const banned = graph.filter((id) => /node_modules[\\/](ws|better-sqlite3)[\\/]/.test(id) || /sqlite-store\.js$/.test(id)).map(rel);
+    assert(banned.length === 0, `in the bundle: ${JSON.stringify(banned)}`);
+  });
+  await step('bundle', 'themis on its pure-JS backend; no Node built-in (no node:* import, no browser-external shim)', () => {
+    const backends = graph.filter((id) => /backend[\\/](node|noble)\.js$/.test(id)).map(rel);
+    assert(backends.length === 1 && backends[0].endsWith('backend/noble.js'), `backend modules: ${JSON.stringify(backends)}`);
+    const shims = graph.filter((id) => id.includes('__vite-browser-external') || /(^|\0)node:/.test(id)).map(rel);
+    assert(shims.length === 0, `Node built-ins stubbed: ${JSON.stringify(shims)}`);
+    assert(!warnings.some((w) => /externalized for browser|node:/.test(w)), `build warnings: ${JSON.stringify(warnings.slice(0, 3))}`);
+    for (const c of chunks) assert(!/\bnode:[a-z_]+/.test(c.code), `${c.fileName} mentions a node: module`);
+  });
+  return !broken;
+}
+
+async function serveDir(dir) {
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
+  const html = '<!doctype html><meta charset="utf-8"><title>@parley/sdk browser test</title><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>';
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/' || path === '/index.html') return void res.writeHead(200, { 'content-type': types['.html'] }).end(html);
+    const file = resolve(dir, `.${path}`);
+    if (!file.startsWith(dir + sep) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  cleanups.push(() => new Promise((ok) => server.close(ok)));
+  return `http://127.0.0.1:${server.address().port}/`;
+}
+
+async function until(condition, what, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function conversation(outDir, tmp) {
+  const { startServerProcess } = await import(pathToFileURL(join(ROOT, 'packages/server/dist/test/_server-process.js')).href);
+  const { ParleyClient } = await import(pathToFileURL(join(ROOT, 'packages/sdk/dist/src/index.js')).href);
+  const { chromium } = await import('playwright-core');
+
+  const server = await startServerProcess([], { env: { PARLEY_LOG_LEVEL: 'info' } });
+  cleanups.push(() => server.stop().then(() => server.cleanup()));
+  const wsUrl = `ws://127.0.0.1:${server.port}/v1`;
+  const tag = randomBytes(6).toString('hex');
+  const marks = { first: `from the browser ${tag}-1`, reply: `from node ${tag}-2`, away: `while the tab was closed ${tag}-3` };
+  const names = { alice: `alice-${tag}`, bob: `bob-${tag}` };
+  const PASS = `browser passphrase ${tag}`;
+
+  const url = await serveDir(outDir);
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmp, 'chromium-profile-')), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  cleanups.push(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(short(e)));
+  const load = async () => {
+    await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
+    await page.waitForFunction(() => globalThis.__sdkReady === true, null, { timeout: 20_000 });
+  };
+
+  const bobEvents = { messages: [], requests: [] };
+  let bob;
+  let room;
+
+  await step('browser', `Chromium ${context.browser()?.version() ?? ''} loads the bundle`, load);
+  await step('browser', 'registers a device on an IndexedDbClientStore (browser WebSocket, @noble crypto)', () =>
+    page.evaluate(
+      async ({ wsUrl, user, pass }) => {
+        const { sdk } = globalThis.parleyTest;
+        const store = await sdk.IndexedDbClientStore.open(user, pass);
+        globalThis.store = store;
+        globalThis.client = await sdk.ParleyClient.register(wsUrl, user, 'browser', { store, on: globalThis.parleyTest.on() });
+        return String(store);
+      },
+      { wsUrl, user: names.alice, pass: PASS },
+    ),
+  );
+  await step('node', 'a Node client registers', async () => {
+    bob = await ParleyClient.register(wsUrl, names.bob, 'node', {
+      on: { message: (m) => bobEvents.messages.push(m), verificationRequest: (r) => bobEvents.requests.push(r) },
+    });
+    cleanups.push(() => bob.close());
+  });
+  await step('browser', 'starts a direct conversation and sends; Node reads it', async () => {
+    room = await page.evaluate(
+      async ({ bob, text }) => {
+        const roomId = await globalThis.client.startDirect(bob);
+        await globalThis.client.send(roomId, text);
+        return roomId;
+      },
+      { bob: names.bob, text: marks.first },
+    );
+    await until(() => bobEvents.messages.some((m) => m.text === marks.first), 'Node to read the browser message');
+  });
+  await step('browser', 'Node answers; the browser reads it', async () => {
+    await bob.send(room, marks.reply);
+    await page.waitForFunction((text) => globalThis.parleyTest.events.message.some((m) => m.text === text), marks.reply, { timeout: 20_000 });
+  });
+  await step('browser', 'verifies the Node user with a shared secret (Secure Comparator in the conversation): verified on both sides', async () => {
+    await page.evaluate((bob) => {
+      globalThis.verifying = globalThis.client.verify(bob, 'the cat sat on the mat');
+    }, names.bob);
+    await until(() => bobEvents.requests.length === 1, 'the request in Node');
+    const answered = await bob.acceptVerification(names.alice, 'the cat sat on the mat');
+    const result = await page.evaluate(() => globalThis.verifying.then((o) => o.state));
+    assert(answered.state === 'verified' && result === 'verified', `node: ${answered.state}, browser: ${result}`);
+  });
+  await step('browser', 'closes the client and the store (flushed to IndexedDB)', () =>
+    page.evaluate(async () => {
+      await globalThis.client.close();
+      await globalThis.store.close();
+      return String(globalThis.store);
+    }),
+  );
+  await step('node', 'sends while the browser is away', () => bob.send(room, marks.away).then(() => undefined));
+  await step('browser', 'after a reload, a wrong passphrase opens nothing (BAD_PASSPHRASE)', async () => {
+    await load();
+    const code = await page.evaluate(
+      ({ user }) =>
+        globalThis.parleyTest.sdk.IndexedDbClientStore.open(user, 'not the passphrase', { mustExist: true }).then(
+          () => 'opened',
+          (e) => e.code,
+        ),
+      { user: names.alice },
+    );
+    assert(code === 'BAD_PASSPHRASE', `got ${code}`);
+  });
+  await step('browser', 'the right passphrase restores the device: it logs in and receives what it missed, once', async () => {
+    const texts = await page.evaluate(
+      async ({ wsUrl, user, pass }) => {
+        const { sdk, on, events } = globalThis.parleyTest;
+        const store = await sdk.IndexedDbClientStore.open(user, pass, { mustExist: true });
+        globalThis.store = store;
+        globalThis.client = await sdk.ParleyClient.login(wsUrl, user, 'browser', { store, on: on() });
+        await globalThis.client.synced();
+        await new Promise((r) => setTimeout(r, 200));
+        return events.message.map((m) => m.text);
+      },
+      { wsUrl, user: names.alice, pass: PASS },
+    );
+    assert(JSON.stringify(texts) === JSON.stringify([marks.away]), `messages after the reload: ${JSON.stringify(texts)}`);
+  });
+  await step('browser', 'history (own message from the kept copy) and the verified state survived the reload', async () => {
+    const r = await page.evaluate(
+      async ({ room, bob }) => {
+        const page = await globalThis.client.history(room, { limit: 50 });
+        return { texts: page.filter((e) => e.type === 'message').map((e) => e.text), verified: globalThis.client.verificationStatus(bob).verified };
+      },
+      { room, bob: names.bob },
+    );
+    assert(JSON.stringify(r.texts) === JSON.stringify([marks.first, marks.reply, marks.away]), `history: ${JSON.stringify(r.texts)}`);
+    assert(r.verified === true, 'not verified after the reload');
+  });
+  await step('browser', 'a second open of the same store is refused while it is open (Web Lock): STORE', async () => {
+    const code = await page.evaluate(({ user, pass }) => globalThis.parleyTest.sdk.IndexedDbClientStore.open(user, pass).then(() => 'opened', (e) => e.code), { user: names.alice, pass: PASS });
+    assert(code === 'STORE', `got ${code}`);
+  });
+  await step('browser', 'IndexedDB holds no plaintext, user id or room id', async () => {
+    await page.evaluate(() => globalThis.store.flush());
+    const raw = await page.evaluate((user) => globalThis.parleyTest.rawBytes(user), names.alice);
+    const bytes = Buffer.from(raw.bytes);
+    for (const needle of [...Object.values(marks), names.alice, names.bob, room]) assert(bytes.indexOf(Buffer.from(needle)) === -1, `"${needle}" found in IndexedDB`);
+    return `${raw.records} sealed records (${raw.kinds.join(', ')}), ${bytes.length} bytes scanned`;
+  });
+  await page.evaluate(async () => {
+    await globalThis.client.close();
+    await globalThis.store.close();
+  });
+  record('browser', 'no page errors', pageErrors.length === 0, JSON.stringify(pageErrors));
+}
