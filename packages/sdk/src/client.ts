@@ -28,11 +28,11 @@ import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
-import type { ChatMessage, ClientEvents, HistoryEntry } from './events.ts';
+import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -53,6 +53,12 @@ export interface ClientOptions {
   readonly transport?: TransportFactory;
   /** Re-establish lost connections (default true). When false, a lost connection closes the client. */
   readonly reconnect?: boolean;
+  /**
+   * Tell senders their messages reached this device: a `delivered` receipt
+   * per room, for the newest seq, at most every RECEIPT_INTERVAL_MS
+   * (default true). Read receipts are the application's: `markRead`.
+   */
+  readonly deliveryReceipts?: boolean;
 }
 
 export interface SendResult {
@@ -143,12 +149,19 @@ export class ParleyClient {
   readonly #verifications: PeerVerifications;
   /** Users whose keys are being reviewed in the background. */
   readonly #reviewing = new Set<string>();
+  readonly #deliveryReceipts: boolean;
+  /** Per room, the newest seq delivered and not yet reported, and the timer that reports it. */
+  readonly #delivered = new Map<string, number>();
+  #receiptTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The last presence heard of each user (null: nothing heard on this connection). */
+  readonly #presence = new Map<string, boolean>();
   #prekeyCheck: Promise<void> | null = null;
 
   private constructor(url: string, account: Account, store: ClientStore, options: ClientOptions) {
     this.userId = account.userId;
     this.deviceId = account.deviceId;
     this.store = store;
+    this.#deliveryReceipts = options.deliveryReceipts ?? true;
     this.#events = new Emitter<ClientEvents>((event, e) => {
       if (event !== 'error') this.#events.emit('error', new SdkError('INTERNAL', `a ${String(event)} listener threw`, { cause: e }));
     });
@@ -163,7 +176,11 @@ export class ParleyClient {
       {
         frame: (f) => this.#onFrame(f),
         established: (conn, mode) => this.#established(conn, mode),
-        connection: (event) => this.#events.emit('connection', event),
+        connection: (event) => {
+          // Presence heard on a lost connection may be stale by the next one.
+          if (event.state === 'disconnected') this.#presence.clear();
+          this.#events.emit('connection', event);
+        },
         error: (e) => this.#report(e),
         ended: (error) => this.#ended(error),
       },
@@ -198,7 +215,10 @@ export class ParleyClient {
       });
     }
     this.#inbound = new Inbound(store, account, {
-      emit: (event, value) => this.#events.emit(event, value),
+      emit: (event, value) => {
+        if (event === 'message') this.#noteDelivered(value as ChatMessage);
+        this.#events.emit(event, value);
+      },
       prekeyMessageOpened: () => this.#checkPrekeysSoon(),
       membershipChanged: (roomId) => this.#members.delete(roomId),
       messageFrom: (from) => {
@@ -678,6 +698,55 @@ export class ParleyClient {
     };
   }
 
+  // ------------------------------------------------------------ receipts and presence
+
+  /**
+   * Report messages of `roomId` up to `seq` read by this user (raises the
+   * user's read marker, and its delivered one; a lower seq changes
+   * nothing). Resolves once the server took it. Receipts are metadata the
+   * server sees and relays; they are not end-to-end encrypted.
+   */
+  async markRead(roomId: string, seq: number): Promise<void> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new SdkError('INVALID_ARGUMENT', 'seq must be a positive integer');
+    await this.#link.request({ t: 'receipt', roomId, seq, kind: 'read' }, ['receipted']);
+  }
+
+  /** Every member's read marker in `roomId` (members that never reported are absent). */
+  async receipts(roomId: string): Promise<ReadMarker[]> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    const f = await this.#link.request({ t: 'receipts', roomId }, ['receipts']);
+    const raw = f['members'];
+    if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'receipts answer for another room or without members');
+    return raw.map((m: unknown) => {
+      const o = typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
+      return { userId: stringField(o, 'userId', 'receipts', USER_ID), delivered: intField(o, 'delivered', 'receipts'), read: intField(o, 'read', 'receipts') };
+    });
+  }
+
+  /** Whether `userId` is online as far as this connection heard (`presence` events); null before anything was heard. */
+  isOnline(userId: string): boolean | null {
+    return this.#presence.get(userId) ?? null;
+  }
+
+  #noteDelivered(m: ChatMessage): void {
+    if (!this.#deliveryReceipts || m.sender.userId === this.userId) return;
+    if (m.seq <= (this.#delivered.get(m.roomId) ?? 0)) return;
+    this.#delivered.set(m.roomId, m.seq);
+    this.#receiptTimer ??= setTimeout(() => this.#sendDelivered(), RECEIPT_INTERVAL_MS);
+  }
+
+  #sendDelivered(): void {
+    this.#receiptTimer = null;
+    for (const [roomId, seq] of this.#delivered) {
+      // Fire and forget; one lost with a connection is superseded by the next.
+      if (this.#link.notify({ t: 'receipt', roomId, seq, kind: 'delivered' })) this.#delivered.delete(roomId);
+    }
+    if (this.#delivered.size > 0 && !this.#link.ended) this.#receiptTimer = setTimeout(() => this.#sendDelivered(), RECEIPT_INTERVAL_MS);
+  }
+
   /** Forget the cached device list of `userId`: the next message fetches it from the key directory again. */
   refreshDevices(userId: string): void {
     this.#directory.invalidate(userId);
@@ -699,6 +768,8 @@ export class ParleyClient {
   /** Everything waiting on the client fails with `error`. */
   #ended(error: SdkError): void {
     this.#verifications.closeAll();
+    if (this.#receiptTimer !== null) clearTimeout(this.#receiptTimer);
+    this.#receiptTimer = null;
     this.#queue.failAll(error);
     for (const w of this.#syncWaiters.splice(0)) w.reject(error);
   }
@@ -782,10 +853,21 @@ export class ParleyClient {
       const event = readTyping(f);
       if (event === null) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid typing frame'));
       else if (event.from.userId !== this.userId || event.from.deviceId !== this.deviceId) this.#events.emit('typing', event);
+    } else if (f.t === 'receipt') {
+      const event = readReceipt(f);
+      if (event === null) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid receipt frame'));
+      else this.#events.emit('receipt', event);
+    } else if (f.t === 'presence') {
+      const userId = f['userId'];
+      if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof f['online'] !== 'boolean') this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid presence frame'));
+      else {
+        this.#presence.set(userId, f['online']);
+        this.#events.emit('presence', { userId, online: f['online'] });
+      }
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }
-    // presence, receipts and mailbox entries are later slices.
+    // Mailbox entries are a later slice.
   }
 
   #report(e: unknown): void {
@@ -821,6 +903,18 @@ export class ParleyClient {
   toString(): string {
     return `ParleyClient(${this.userId}/${this.deviceId}, ${this.#link.ended ? 'closed' : this.connected ? 'connected' : 'connecting'})`;
   }
+}
+
+/** A `receipt` frame from the server, checked; null when it is not one. */
+function readReceipt(f: ServerFrame): ReceiptEvent | null {
+  const from = f['from'];
+  const seq = f['seq'];
+  const kind = f['kind'];
+  if (typeof f['roomId'] !== 'string' || !ROOM_ID.test(f['roomId']) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return null;
+  if ((kind !== 'delivered' && kind !== 'read') || typeof from !== 'object' || from === null) return null;
+  const { userId, deviceId } = from as Record<string, unknown>;
+  if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return null;
+  return { roomId: f['roomId'], seq, kind, from: { userId, deviceId } };
 }
 
 /** A `typing` frame from the server, checked; null when it is not one. */

@@ -71,6 +71,27 @@ export interface TypingEvent {
   readonly from: DeviceRef;
 }
 
+/** A room member's device reported messages up to `seq` delivered to it, or read (not end-to-end authenticated: the server relays it). */
+export interface ReceiptEvent {
+  readonly roomId: string;
+  readonly seq: number;
+  readonly kind: 'delivered' | 'read';
+  readonly from: DeviceRef;
+}
+
+/** A user who shares a room with this one came online (its first connection) or went offline (its last one closed). */
+export interface PresenceEvent {
+  readonly userId: string;
+  readonly online: boolean;
+}
+
+/** A member's read marker in a room (`client.receipts`): the highest seq delivered to and read by any of its devices. */
+export interface ReadMarker {
+  readonly userId: string;
+  readonly delivered: number;
+  readonly read: number;
+}
+
 export type ConnectionEvent =
   /** Authenticated (first time, after a reconnect, or after renewing the access token). */
   | { readonly state: 'connected'; readonly renewal: boolean }
@@ -87,6 +108,10 @@ export interface ClientEvents {
   membership: MembershipEvent;
   /** Another member's device (or another device of this user) is typing in a room. */
   typing: TypingEvent;
+  /** Another member's delivery or read receipt. */
+  receipt: ReceiptEvent;
+  /** A user sharing a room came online or went offline. */
+  presence: PresenceEvent;
   connection: ConnectionEvent;
   /**
    * A user's device keys (this user's too) are not what they were: devices

@@ -18,6 +18,7 @@ export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SendResu
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
 export type { QueuedMessage } from './outbound-queue.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
+export type { ReceiptEvent, PresenceEvent, ReadMarker } from './events.ts';
 export type { ChatMessage, KeptMessage, MessageMeta, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents, TypingEvent } from './events.ts';
 export type { KeysChange, ChangedKey, DeviceKey, PeerRecord, VerifiedKeys } from './peer-keys.ts';
 export type { VerificationOutcome, VerificationRequest, VerificationEndReason } from './peer-verification.ts';

@@ -107,6 +107,9 @@ export const DEVICE_LIST_TTL_MS = 5 * 60_000;
 /** `client.typing` sends at most one `typing` frame per room this often (the rest are dropped), so keystrokes cannot flood the server's frame limit. */
 export const TYPING_INTERVAL_MS = 3_000;
 
+/** Delivery receipts are sent at most this often per room (for the newest seq delivered meanwhile). */
+export const RECEIPT_INTERVAL_MS = 1_000;
+
 // ---- after a restore ----
 
 /** Most one-time prekeys `discardStaleOneTimePrekeys` claims (the server keeps at most 1,000 per device), plus one of the device's own. */
