@@ -99,6 +99,18 @@ export const DEVICES_PER_USER_MAX = 16;
 
 /** Largest key backup (sealed by the client) the server keeps per user. */
 export const KEY_BACKUP_BYTES_MAX = 64 * 1024;
+
+/** Largest blob (a file, encrypted by the client) — uploaded and fetched in BLOB_CHUNK_BYTES chunks. */
+export const BLOB_BYTES_MAX = 16 * 1024 * 1024;
+
+/** Every chunk of a blob but the last is exactly this long (its base64 fits a frame). */
+export const BLOB_CHUNK_BYTES = 128 * 1024;
+
+/** Bytes of blobs a user may have stored (complete or not). */
+export const BLOB_BYTES_PER_USER_MAX = 256 * 1024 * 1024;
+
+/** Blobs a user may have started and not completed at once. */
+export const BLOB_UPLOADS_OPEN_MAX = 8;
 /** Length of the backup fetch secret a client derives from its passphrase. */
 export const BACKUP_FETCH_SECRET_BYTES = 32;
 

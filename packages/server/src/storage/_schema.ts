@@ -187,6 +187,28 @@ ${t.end};
 ALTER TABLE key_backups ADD COLUMN auth_hash ${t.bytes};
 `,
   },
+  {
+    version: 4,
+    name: 'blobs',
+    sql: (t) => `
+-- Files, encrypted by the client: opaque bytes in fixed-size chunks, by a
+-- random id. complete: 0 while uploading, 1 once every chunk is stored.
+CREATE TABLE blobs (
+  blob_id ${t.id} PRIMARY KEY,
+  owner_user_id ${t.id} NOT NULL,
+  size ${t.int} NOT NULL,
+  complete ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL
+${t.end};
+CREATE INDEX blobs_by_owner ON blobs (owner_user_id);
+CREATE TABLE blob_chunks (
+  blob_id ${t.id} NOT NULL,
+  idx ${t.int} NOT NULL,
+  data ${t.bytes} NOT NULL,
+  PRIMARY KEY (blob_id, idx)
+${t.end};
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

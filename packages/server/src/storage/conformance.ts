@@ -328,6 +328,32 @@ export function storageConformance(name: string, make: StorageFactory): void {
       }));
     });
 
+    describe('blobs', () => {
+      test('create, chunks in any order (a chunk replaced), count, complete, read back; usage per user', run(async (s) => {
+        equal(await s.getBlob('x'), null);
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 0, open: 0 });
+        await s.createBlob({ blobId: 'x', ownerUserId: 'u', size: 300_000, createdAt: 7 });
+        deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: false, createdAt: 7 });
+        const chunk = (n: number, len: number): Uint8Array => new Uint8Array(len).map((_, i) => (i * 31 + n) & 0xff);
+        await s.putBlobChunk('x', 2, chunk(2, 10));
+        await s.putBlobChunk('x', 0, chunk(9, 128 * 1024));
+        await s.putBlobChunk('x', 0, chunk(0, 128 * 1024));
+        equal(await s.countBlobChunks('x'), 2);
+        await s.putBlobChunk('x', 1, chunk(1, 128 * 1024));
+        equal(await s.countBlobChunks('x'), 3);
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 300_000, open: 1 });
+        await s.completeBlob('x');
+        equal((await s.getBlob('x'))?.complete, true);
+        deepStrictEqual(await s.getBlobChunk('x', 0), chunk(0, 128 * 1024));
+        deepStrictEqual(await s.getBlobChunk('x', 2), chunk(2, 10));
+        equal(await s.getBlobChunk('x', 3), null);
+        equal(await s.getBlobChunk('y', 0), null);
+        await s.createBlob({ blobId: 'y', ownerUserId: 'u', size: 5, createdAt: 8 });
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 300_005, open: 1 });
+        deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
+      }));
+    });
+
     describe('persistence', () => {
       test('everything survives close() and reopening', run(async (s, f) => {
         await s.createUser({ userId: 'u', createdAt: 1 });

@@ -80,6 +80,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -571,5 +572,39 @@ export class PostgresStorage implements Storage {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
     const r = await this.#one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
+  }
+
+  // ---- blobs ----
+
+  async createBlob(b: Omit<BlobRecord, 'complete'>): Promise<void> {
+    await this.#query('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES ($1, $2, $3, 0, $4)', [b.blobId, b.ownerUserId, b.size, b.createdAt]);
+  }
+
+  async getBlob(blobId: string): Promise<BlobRecord | null> {
+    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt" FROM blobs WHERE blob_id = $1';
+    const r = await this.#one<{ blobId: string; ownerUserId: string; size: number | string; complete: number | string; createdAt: number | string }>(sql, [blobId]);
+    return r ? { blobId: r.blobId, ownerUserId: r.ownerUserId, size: Number(r.size), complete: Number(r.complete) === 1, createdAt: Number(r.createdAt) } : null;
+  }
+
+  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
+    await this.#query('INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', [blobId, index, data]);
+  }
+
+  async countBlobChunks(blobId: string): Promise<number> {
+    return Number((await this.#one<{ n: number | string }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = $1', [blobId]))?.n ?? 0);
+  }
+
+  async completeBlob(blobId: string): Promise<void> {
+    await this.#query('UPDATE blobs SET complete = 1 WHERE blob_id = $1', [blobId]);
+  }
+
+  async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
+    const r = await this.#one<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2', [blobId, index]);
+    return r ? bytes(r.data) : null;
+  }
+
+  async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
+    const r = await this.#one<{ bytes: number | string | null; open: number | string | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = $1', [userId]);
+    return { bytes: Number(r?.bytes ?? 0), open: Number(r?.open ?? 0) };
   }
 }

@@ -38,6 +38,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -70,6 +71,9 @@ export const WRITE_METHODS = [
   'deleteRefreshTokensOf',
   'putKeyBackup',
   'setReceipt',
+  'createBlob',
+  'putBlobChunk',
+  'completeBlob',
 ] as const satisfies readonly (keyof Storage)[];
 
 /** Tells the writer thread apart from other Parley workers that import this module. */
@@ -264,6 +268,18 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('setReceipt', [roomId, userId, kind, seq, at]) as Promise<{ marker: ReadMarker; changed: boolean }>;
   }
 
+  createBlob(blob: Omit<BlobRecord, 'complete'>): Promise<void> {
+    return this.#call('createBlob', [blob]) as Promise<void>;
+  }
+
+  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
+    return this.#call('putBlobChunk', [blobId, index, data]) as Promise<void>;
+  }
+
+  completeBlob(blobId: string): Promise<void> {
+    return this.#call('completeBlob', [blobId]) as Promise<void>;
+  }
+
   // ---- reads: on the event loop ----
 
   listReceipts(roomId: string): Promise<ReadMarker[]> {
@@ -336,6 +352,22 @@ export class ThreadedSqliteStorage implements Storage {
 
   getKeyBackup(userId: string): ReturnType<Storage['getKeyBackup']> {
     return this.#reader.getKeyBackup(userId);
+  }
+
+  getBlob(blobId: string): ReturnType<Storage['getBlob']> {
+    return this.#reader.getBlob(blobId);
+  }
+
+  countBlobChunks(blobId: string): ReturnType<Storage['countBlobChunks']> {
+    return this.#reader.countBlobChunks(blobId);
+  }
+
+  getBlobChunk(blobId: string, index: number): ReturnType<Storage['getBlobChunk']> {
+    return this.#reader.getBlobChunk(blobId, index);
+  }
+
+  blobUsage(userId: string): ReturnType<Storage['blobUsage']> {
+    return this.#reader.blobUsage(userId);
   }
 }
 

@@ -75,6 +75,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobRecord,
   PqPrekey,
   ReadMarker,
   RefreshTokenRecord,
@@ -600,5 +601,39 @@ export class SqliteStorage implements Storage {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
     const r = this.#get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
+  }
+
+  // ---- blobs ----
+
+  async createBlob(b: Omit<BlobRecord, 'complete'>): Promise<void> {
+    this.#run('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, ?, 0, ?)', b.blobId, b.ownerUserId, b.size, b.createdAt);
+  }
+
+  async getBlob(blobId: string): Promise<BlobRecord | null> {
+    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt" FROM blobs WHERE blob_id = ?';
+    const r = this.#get<{ blobId: string; ownerUserId: string; size: number; complete: number; createdAt: number }>(sql, blobId);
+    return r ? { ...r, complete: r.complete === 1 } : null;
+  }
+
+  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
+    this.#run('INSERT INTO blob_chunks (blob_id, idx, data) VALUES (?, ?, ?) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', blobId, index, data);
+  }
+
+  async countBlobChunks(blobId: string): Promise<number> {
+    return this.#get<{ n: number }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = ?', blobId)?.n ?? 0;
+  }
+
+  async completeBlob(blobId: string): Promise<void> {
+    this.#run('UPDATE blobs SET complete = 1 WHERE blob_id = ?', blobId);
+  }
+
+  async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
+    const r = this.#get<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?', blobId, index);
+    return r ? bytes(r.data) : null;
+  }
+
+  async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
+    const r = this.#get<{ bytes: number | null; open: number | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
+    return { bytes: r?.bytes ?? 0, open: r?.open ?? 0 };
   }
 }

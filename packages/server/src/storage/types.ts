@@ -143,6 +143,16 @@ export interface KeyBackupRecord {
   updatedAt: number;
 }
 
+/** A blob (a file encrypted by its uploader): opaque bytes in chunks. */
+export interface BlobRecord {
+  blobId: string;
+  ownerUserId: string;
+  size: number;
+  /** True once every chunk is stored; only complete blobs are served. */
+  complete: boolean;
+  createdAt: number;
+}
+
 /** How far one member of a room has received and read its log. */
 export interface ReadMarker {
   userId: string;
@@ -256,4 +266,18 @@ export interface Storage {
   // ---- key backup (opaque, sealed by the client) ----
   putKeyBackup(userId: string, record: KeyBackupRecord): Promise<void>;
   getKeyBackup(userId: string): Promise<KeyBackupRecord | null>;
+
+  // ---- blobs (opaque, encrypted by the client) ----
+  /** A new, empty, incomplete blob. */
+  createBlob(blob: Omit<BlobRecord, 'complete'>): Promise<void>;
+  getBlob(blobId: string): Promise<BlobRecord | null>;
+  /** Store (or replace) chunk `index` of an incomplete blob. */
+  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void>;
+  /** How many chunks of the blob are stored. */
+  countBlobChunks(blobId: string): Promise<number>;
+  /** Mark the blob complete (the caller checked every chunk is there). */
+  completeBlob(blobId: string): Promise<void>;
+  getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null>;
+  /** The user's blobs: total size of all, and how many are incomplete. */
+  blobUsage(userId: string): Promise<{ bytes: number; open: number }>;
 }
