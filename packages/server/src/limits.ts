@@ -107,7 +107,7 @@ export const BLOB_BYTES_MAX = 16 * 1024 * 1024;
 export const BLOB_CHUNK_BYTES = 128 * 1024;
 
 /** Bytes of blobs a user may have stored (complete or not). */
-export const BLOB_BYTES_PER_USER_MAX = 256 * 1024 * 1024;
+export const BLOB_BYTES_PER_USER_MAX = 64 * 1024 * 1024;
 
 /** Blobs a user may have started and not completed at once. */
 export const BLOB_UPLOADS_OPEN_MAX = 8;

@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { RoomEntry } from '../storage/types.ts';
 import {
+  BLOB_BYTES_MAX,
+  BLOB_CHUNK_BYTES,
   BODY_BYTES_MAX,
   CHALLENGE_BYTES,
   DEVICES_PER_USER_MAX,
@@ -35,6 +37,7 @@ import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
+import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
 import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
 import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.ts';
@@ -199,6 +202,14 @@ export class V1Connection implements Conn {
         return onBackupPut(this.#ctx(me), f);
       case 'backup.get':
         return onBackupGet(this.#ctx(me), f);
+      case 'blob.create':
+        return onBlobCreate(this.#ctx(me), f);
+      case 'blob.chunk':
+        return onBlobChunk(this.#ctx(me), f);
+      case 'blob.complete':
+        return onBlobComplete(this.#ctx(me), f);
+      case 'blob.get':
+        return onBlobGet(this.#ctx(me), f);
       case 'room.create':
         return this.#onRoomCreate(f, me);
       case 'room.add':
@@ -260,6 +271,8 @@ export class V1Connection implements Conn {
         devicesPerUser: DEVICES_PER_USER_MAX,
         mailbox: MAILBOX_MAX,
         mailboxPayloadBytes: MAILBOX_PAYLOAD_BYTES_MAX,
+        blobBytes: BLOB_BYTES_MAX,
+        blobChunkBytes: BLOB_CHUNK_BYTES,
         unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
       },
     });

@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import {
   BACKUP_FETCH_SECRET_BYTES,
+  BLOB_BYTES_MAX,
+  BLOB_CHUNK_BYTES,
   BODY_BYTES_MAX,
   DEVICES_PER_USER_MAX,
   KEY_BACKUP_BYTES_MAX,
@@ -56,6 +58,15 @@ export const Register = z.object({
 });
 export const BackupPut = z.object({ t: z.literal('backup.put'), id: requestId, backup: b64(KEY_BACKUP_BYTES_MAX), fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES).optional() });
 export const BackupGet = z.object({ t: z.literal('backup.get'), id: requestId });
+
+/** Blob ids: 22 characters of base64url (128 random bits), made by the server. */
+export const BLOB_ID = /^[A-Za-z0-9_-]{22}$/;
+const blobId = z.string().regex(BLOB_ID);
+const chunkIndex = z.number().int().min(0).max(Math.ceil(BLOB_BYTES_MAX / BLOB_CHUNK_BYTES) - 1);
+export const BlobCreate = z.object({ t: z.literal('blob.create'), id: requestId, size: z.number().int().min(1).max(BLOB_BYTES_MAX) });
+export const BlobChunk = z.object({ t: z.literal('blob.chunk'), id: requestId, blobId, index: chunkIndex, data: b64(BLOB_CHUNK_BYTES) });
+export const BlobComplete = z.object({ t: z.literal('blob.complete'), id: requestId, blobId });
+export const BlobGet = z.object({ t: z.literal('blob.get'), id: requestId, blobId, index: chunkIndex });
 export const BackupFetch = z.object({ t: z.literal('backup.fetch'), id: requestId, userId, fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES) });
 export const DeviceAdd = z.object({ t: z.literal('device.add'), id: requestId, deviceId, identityKey: b64(32, 32), signature: b64(64, 64) });
 export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
@@ -127,6 +138,10 @@ export const Inbound = z.discriminatedUnion('t', [
   BackupPut,
   BackupGet,
   BackupFetch,
+  BlobCreate,
+  BlobChunk,
+  BlobComplete,
+  BlobGet,
   RoomCreate,
   RoomAdd,
   RoomRemove,

@@ -1,0 +1,94 @@
+/**
+ * Blobs over a real server process: upload in chunks (every chunk but the
+ * last exactly BLOB_CHUNK_BYTES), complete, read back by another user;
+ * everything a client controls refused at its edge — sizes, chunk lengths
+ * and indexes, someone else's upload, reading an incomplete blob, open
+ * uploads per user.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startServerProcess, type ServerProcess } from './_server-process.ts';
+import { b64, registered, type V1Client } from './_v1-client.ts';
+import { BLOB_BYTES_MAX, BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_UPLOADS_OPEN_MAX } from '../src/limits.ts';
+
+describe('v1 blobs', () => {
+  let server: ServerProcess;
+  let url: string;
+  const clients: V1Client[] = [];
+  before(async () => {
+    server = await startServerProcess();
+    url = `ws://127.0.0.1:${server.port}/v1`;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+  async function user(id: string): Promise<V1Client> {
+    const r = await registered(url, id, 'dev1');
+    clients.push(r.client);
+    return r.client;
+  }
+  const code = (f: Record<string, unknown>): unknown => f['code'];
+
+  test('upload in chunks, complete, read back by another user', async () => {
+    const owner = await user('bl-owner');
+    const reader = await user('bl-reader');
+    const data = randomBytes(2 * BLOB_CHUNK_BYTES + 1234);
+    const created = await owner.request({ t: 'blob.create', size: data.length });
+    assert.equal(created.t, 'blob.created');
+    const blobId = created['blobId'] as string;
+    assert.match(blobId, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(created['chunkBytes'], BLOB_CHUNK_BYTES);
+    // Not readable while incomplete, and not completable with a chunk missing.
+    assert.equal(code(await reader.request({ t: 'blob.get', blobId, index: 0 })), 'not_found');
+    for (const index of [2, 0]) assert.equal((await owner.request({ t: 'blob.chunk', blobId, index, data: b64(data.subarray(index * BLOB_CHUNK_BYTES, (index + 1) * BLOB_CHUNK_BYTES)) })).t, 'blob.stored');
+    assert.equal(code(await owner.request({ t: 'blob.complete', blobId })), 'conflict');
+    // Someone else cannot add to it; it looks like no upload.
+    assert.equal(code(await reader.request({ t: 'blob.chunk', blobId, index: 1, data: b64(data.subarray(BLOB_CHUNK_BYTES, 2 * BLOB_CHUNK_BYTES)) })), 'not_found');
+    await owner.request({ t: 'blob.chunk', blobId, index: 1, data: b64(data.subarray(BLOB_CHUNK_BYTES, 2 * BLOB_CHUNK_BYTES)) });
+    const done = await owner.request({ t: 'blob.complete', blobId });
+    assert.deepEqual([done.t, done['size']], ['blob.completed', data.length]);
+    assert.equal(code(await owner.request({ t: 'blob.chunk', blobId, index: 0, data: b64(data.subarray(0, BLOB_CHUNK_BYTES)) })), 'conflict', 'complete blobs are immutable');
+    const parts = [];
+    for (let index = 0; index < 3; index++) {
+      const f = await reader.request({ t: 'blob.get', blobId, index });
+      assert.deepEqual([f.t, f['index'], f['size']], ['blob', index, data.length]);
+      parts.push(Buffer.from(f['data'] as string, 'base64'));
+    }
+    assert.ok(Buffer.concat(parts).equals(data));
+    assert.equal(code(await reader.request({ t: 'blob.get', blobId, index: 3 })), 'not_found');
+    assert.equal(code(await reader.request({ t: 'blob.get', blobId: 'AAAAAAAAAAAAAAAAAAAAAA', index: 0 })), 'not_found');
+  });
+
+  test('every limit at its edge: size, chunk length, index, blob id, open uploads', async () => {
+    const u = await user('bl-limits');
+    assert.equal(code(await u.request({ t: 'blob.create', size: 0 })), 'bad_frame');
+    assert.equal(code(await u.request({ t: 'blob.create', size: BLOB_BYTES_MAX + 1 })), 'bad_frame');
+    const max = await u.request({ t: 'blob.create', size: BLOB_BYTES_MAX });
+    assert.equal(max.t, 'blob.created', 'exactly BLOB_BYTES_MAX is accepted');
+    const blobId = max['blobId'] as string;
+    const lastIndex = Math.ceil(BLOB_BYTES_MAX / BLOB_CHUNK_BYTES) - 1;
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId, index: 0, data: b64(randomBytes(BLOB_CHUNK_BYTES - 1)) })), 'bad_frame', 'a short middle chunk');
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId, index: 0, data: b64(randomBytes(BLOB_CHUNK_BYTES + 1)) })), 'bad_frame', 'a chunk over BLOB_CHUNK_BYTES');
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId, index: lastIndex + 1, data: b64(randomBytes(10)) })), 'bad_frame', 'past the last index');
+    assert.equal((await u.request({ t: 'blob.chunk', blobId, index: lastIndex, data: b64(randomBytes(BLOB_CHUNK_BYTES)) })).t, 'blob.stored');
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId: 'not-an-id', index: 0, data: b64(randomBytes(1)) })), 'bad_frame');
+    const small = await u.request({ t: 'blob.create', size: 10 });
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId: small['blobId'], index: 0, data: b64(randomBytes(11)) })), 'bad_frame', 'the last chunk holds exactly the rest');
+    // Open uploads: two so far; fill to the limit, then one more is refused.
+    for (let i = 2; i < BLOB_UPLOADS_OPEN_MAX; i++) assert.equal((await u.request({ t: 'blob.create', size: 1 })).t, 'blob.created');
+    assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+  });
+
+  test('bytes per user: blobs up to BLOB_BYTES_PER_USER_MAX in all, not one byte more', async () => {
+    const u = await user('bl-quota');
+    const whole = Math.floor(BLOB_BYTES_PER_USER_MAX / BLOB_BYTES_MAX);
+    assert.ok(whole < BLOB_UPLOADS_OPEN_MAX, 'the byte limit is reached before the open-upload limit');
+    for (let i = 0; i < whole; i++) assert.equal((await u.request({ t: 'blob.create', size: BLOB_BYTES_MAX })).t, 'blob.created');
+    const rest = BLOB_BYTES_PER_USER_MAX - whole * BLOB_BYTES_MAX;
+    if (rest > 0) assert.equal((await u.request({ t: 'blob.create', size: rest })).t, 'blob.created');
+    assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+  });
+});
