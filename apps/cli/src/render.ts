@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ChatMessage, DecryptionFailure } from '@parley/sdk';
+import { SEAL_OVERHEAD_BYTES, type ChatMessage, type DecryptionFailure } from '@parley/sdk';
 
 /**
  * C0 controls but tab and newline, DEL, C1 controls, and the bidi
@@ -51,7 +51,9 @@ export function shortTime(ts: number, now = Date.now()): string {
 
 /** The body of a message: its text, or what a binary message is. */
 function body(m: ChatMessage, indent: string): string {
-  return m.kind === 'text' ? displayText(m.text, indent) : `(a file or binary message of ${m.bytes.length} bytes; not shown)`;
+  if (m.kind === 'text') return displayText(m.text, indent);
+  if (m.kind === 'file') return `(a file${m.file.name === '' ? '' : ` "${displayText(m.file.name, indent)}"`} of ${m.file.blobSize - SEAL_OVERHEAD_BYTES} bytes; not downloaded)`;
+  return `(a binary message of ${m.bytes.length} bytes; not shown)`;
 }
 
 /** `[time] user: text` — a chat line. */
@@ -112,6 +114,6 @@ export function jsonLine(item: ({ type: 'message' } & ChatMessage) | ({ type: 'u
     from: item.sender.userId,
     device: item.sender.deviceId,
     outgoing: item.outgoing,
-    ...(item.kind === 'text' ? { text: item.text } : { bytes: item.bytes.length }),
+    ...(item.kind === 'text' ? { text: item.text } : item.kind === 'file' ? { file: { name: item.file.name, mediaType: item.file.mediaType, bytes: item.file.blobSize - SEAL_OVERHEAD_BYTES } } : { bytes: item.bytes.length }),
   });
 }

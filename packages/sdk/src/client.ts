@@ -31,8 +31,9 @@ import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
+import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -696,6 +697,69 @@ export class ParleyClient {
       parties: { local: { userId: this.userId, identityKeys: keys(local) }, remote: { userId, identityKeys: keys(remote) } },
       remote: remote.map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey })),
     };
+  }
+
+  // ------------------------------------------------------------ files
+
+  /**
+   * Send a file as an encrypted blob (file-transfer.ts): sealed here under
+   * a fresh key, uploaded to the server in chunks, then announced in the
+   * room by a message carrying the blob id and the key — receivers get a
+   * `message` with `kind: 'file'` and fetch it with `downloadFile`. Up to
+   * FILE_BYTES_MAX (16 MiB less the seal's overhead). Resolves when the
+   * message is stored; an upload cut by a lost connection fails with
+   * `CLOSED` (send it again: a new blob).
+   */
+  async sendFile(roomId: string, file: Uint8Array, options: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    const name = options.name ?? '';
+    const mediaType = options.mediaType ?? '';
+    checkFileMeta(name, mediaType);
+    const blobMax = Math.min(BLOB_BYTES_MAX, this.#link.limits.blobBytes ?? BLOB_BYTES_MAX);
+    if (file instanceof Uint8Array && file.length + SEAL_OVERHEAD_BYTES > blobMax) throw new SdkError('LIMIT', `this server takes files of at most ${blobMax - SEAL_OVERHEAD_BYTES} bytes`);
+    const sealed = sealFile(file, name, mediaType);
+    const blobId = await this.#upload(sealed.sealed);
+    return this.#sendContent(roomId, { kind: 'file', file: sealed.ref(blobId) });
+  }
+
+  /** Download the file a `file` message names, check it is the blob the sender stored, and open it. */
+  async downloadFile(file: FileRef): Promise<Uint8Array> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    for (let index = 0; received < file.blobSize; index++) {
+      const f = await this.#link.request({ t: 'blob.get', blobId: file.blobId, index }, ['blob']);
+      const data = typeof f['data'] === 'string' ? fromBase64(f['data']) : null;
+      if (f['blobId'] !== file.blobId || f['index'] !== index || data === null || data.length === 0 || received + data.length > file.blobSize) {
+        throw new SdkError('BAD_RESPONSE', 'the server sent an invalid blob chunk');
+      }
+      chunks.push(data);
+      received += data.length;
+    }
+    const sealed = new Uint8Array(received);
+    let at = 0;
+    for (const c of chunks) {
+      sealed.set(c, at);
+      at += c.length;
+    }
+    return openFile(file, sealed);
+  }
+
+  async #upload(sealed: Uint8Array): Promise<string> {
+    const created = await this.#link.request({ t: 'blob.create', size: sealed.length }, ['blob.created']);
+    const blobId = stringField(created, 'blobId', 'blob.created');
+    const chunkBytes = intField(created, 'chunkBytes', 'blob.created');
+    if (chunkBytes < 1) throw new SdkError('BAD_RESPONSE', 'blob.created with an invalid chunk size');
+    // A chunk is not re-sent on a new connection (Link.request would): the upload fails with CLOSED instead.
+    const conn = this.#link.current;
+    if (conn === null) throw new SdkError('CLOSED', 'not connected');
+    for (let index = 0; index * chunkBytes < sealed.length; index++) {
+      const data = sealed.subarray(index * chunkBytes, (index + 1) * chunkBytes);
+      await conn.request({ t: 'blob.chunk', blobId, index, data: toBase64(data) }, ['blob.stored']);
+    }
+    await conn.request({ t: 'blob.complete', blobId }, ['blob.completed']);
+    return blobId;
   }
 
   // ------------------------------------------------------------ receipts and presence

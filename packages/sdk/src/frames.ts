@@ -199,10 +199,11 @@ export function readKeys(f: ServerFrame, userId: string): DirectoryEntry[] {
 export interface ServerLimits {
   readonly bodyBytes: number | null;
   readonly historyPage: number | null;
+  readonly blobBytes: number | null;
 }
 
 export function readWelcome(f: ServerFrame): ServerLimits {
   const limits = typeof f['limits'] === 'object' && f['limits'] !== null ? (f['limits'] as Record<string, unknown>) : {};
   const positive = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null);
-  return { bodyBytes: positive(limits['bodyBytes']), historyPage: positive(limits['historyPage']) };
+  return { bodyBytes: positive(limits['bodyBytes']), historyPage: positive(limits['historyPage']), blobBytes: positive(limits['blobBytes']) };
 }

@@ -205,7 +205,8 @@ export class Inbound {
     if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
     this.#hooks.messageFrom(entry.from);
     const p = r.payload;
-    const content: StoredContent = p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : { kind: 'control' };
+    const content: StoredContent =
+      p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : p.kind === 'file' ? { kind: 'file', file: p.file } : { kind: 'control' };
     const message: KeptMessage = {
       ...content,
       roomId: entry.roomId,

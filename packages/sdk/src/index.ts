@@ -29,6 +29,7 @@ export type { SkippedDevice } from './room-cipher.ts';
 export type { Transport, TransportEvents, TransportFactory } from './transport.ts';
 export { browserWebSocketTransport } from './transport-browser.ts';
 export { CONTENT_BYTES_MAX } from './payload.ts';
+export { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 export * as limits from './limits.ts';
 export { safetyNumber, formatSafetyNumber, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
 export {

@@ -107,6 +107,15 @@ export const DEVICE_LIST_TTL_MS = 5 * 60_000;
 /** `client.typing` sends at most one `typing` frame per room this often (the rest are dropped), so keystrokes cannot flood the server's frame limit. */
 export const TYPING_INTERVAL_MS = 3_000;
 
+/** Largest blob the server takes (its BLOB_BYTES_MAX); `welcome.limits.blobBytes` may lower it. */
+export const BLOB_BYTES_MAX = 16 * 1024 * 1024;
+
+/** A file name in a file message, in UTF-8 bytes. */
+export const FILE_NAME_BYTES_MAX = 255;
+
+/** A media type in a file message ("image/png"), in ASCII characters. */
+export const MEDIA_TYPE_BYTES_MAX = 127;
+
 /** Delivery receipts are sent at most this often per room (for the newest seq delivered meanwhile). */
 export const RECEIPT_INTERVAL_MS = 1_000;
 

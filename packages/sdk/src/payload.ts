@@ -7,12 +7,13 @@
  * ```
  *  offset  size  field
  *  0       1     version = 0x01
- *  1       1     kind: 0x01 text (UTF-8) | 0x02 binary | 0x03 control
+ *  1       1     kind: 0x01 text (UTF-8) | 0x02 binary | 0x03 control | 0x04 file
  *  2       1     L: length of the message id, 1 … 64
  *  3       L     message id (ASCII [A-Za-z0-9_-]; also the room entry's clientId)
  *  3+L     8     sentAt: the sender's clock, ms since the epoch, u64be ≤ 2^53 − 1
  *  11+L    …     content (kind 0x01: strict UTF-8; kind 0x02: bytes; may be empty;
- *                kind 0x03: a control message, below)
+ *                kind 0x03: a control message, below; kind 0x04: a FileRef,
+ *                file-transfer.ts)
  * ```
  *
  * A control message is for the client, not the user: it never becomes a
@@ -30,11 +31,13 @@ import { SdkError } from './errors.ts';
 import { CLIENT_ID } from './frames.ts';
 import { ID_LENGTH_MAX } from './limits.ts';
 import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification.ts';
+import { decodeFileRef, encodeFileRef, type FileRef } from './file-transfer.ts';
 
 export const PAYLOAD_VERSION = 0x01;
 const KIND_TEXT = 0x01;
 const KIND_BINARY = 0x02;
 const KIND_CONTROL = 0x03;
+const KIND_FILE = 0x04;
 /** Control message types (the first content byte of kind 0x03). */
 export const CONTROL_VERIFICATION = 0x01;
 /** Largest control content: a type byte and the largest verification message. */
@@ -46,7 +49,11 @@ export const PAYLOAD_HEADER_MAX = 1 + 1 + 1 + ID_LENGTH_MAX + 8;
 /** Largest message content: what fits one envelope after the header (one device; more devices may lower it, see client.send). */
 export const CONTENT_BYTES_MAX = protocolLimits.PLAINTEXT_BYTES_MAX - PAYLOAD_HEADER_MAX;
 
-export type PayloadContent = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'binary'; readonly bytes: Uint8Array };
+export type PayloadContent =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'binary'; readonly bytes: Uint8Array }
+  /** A file stored as an encrypted blob: `client.downloadFile(file)` fetches and opens it. */
+  | { readonly kind: 'file'; readonly file: FileRef };
 
 /** What a payload may carry: a user's content, or a control message (type byte first). */
 export type AnyContent = PayloadContent | { readonly kind: 'control'; readonly bytes: Uint8Array };
@@ -63,13 +70,13 @@ export type Payload = AnyContent & {
 export function encodePayload(p: Payload): Uint8Array {
   if (!CLIENT_ID.test(p.id)) throw new SdkError('INVALID_ARGUMENT', 'message id must match [A-Za-z0-9_-]{1,64}');
   if (!Number.isSafeInteger(p.sentAt) || p.sentAt < 0) throw new SdkError('INVALID_ARGUMENT', 'sentAt must be a non-negative safe integer');
-  const content = p.kind === 'text' ? utf8(p.text) : p.bytes;
+  const content = p.kind === 'text' ? utf8(p.text) : p.kind === 'file' ? encodeFileRef(p.file) : p.bytes;
   if (content.length > CONTENT_BYTES_MAX) throw new SdkError('LIMIT', `message content is longer than ${CONTENT_BYTES_MAX} bytes`);
   if (p.kind === 'control' && (content.length === 0 || content.length > CONTROL_BYTES_MAX)) throw new SdkError('LIMIT', `a control message is 1…${CONTROL_BYTES_MAX} bytes`);
   const id = utf8(p.id);
   return new ByteWriter()
     .u8(PAYLOAD_VERSION)
-    .u8(p.kind === 'text' ? KIND_TEXT : p.kind === 'binary' ? KIND_BINARY : KIND_CONTROL)
+    .u8(p.kind === 'text' ? KIND_TEXT : p.kind === 'binary' ? KIND_BINARY : p.kind === 'file' ? KIND_FILE : KIND_CONTROL)
     .u8(id.length)
     .bytes(id)
     .u53be(p.sentAt)
@@ -82,7 +89,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const r = new ByteReader(bytes, 'message payload');
   if (r.u8() !== PAYLOAD_VERSION) throw r.malformed('unknown version');
   const kind = r.u8();
-  if (kind !== KIND_TEXT && kind !== KIND_BINARY && kind !== KIND_CONTROL) throw r.malformed('unknown kind');
+  if (kind !== KIND_TEXT && kind !== KIND_BINARY && kind !== KIND_CONTROL && kind !== KIND_FILE) throw r.malformed('unknown kind');
   const idLength = r.u8();
   if (idLength === 0 || idLength > ID_LENGTH_MAX) throw r.malformed('id length out of range');
   const id = fromUtf8(r.bytes(idLength));
@@ -90,6 +97,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const sentAt = r.u53be();
   const content = r.rest();
   if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), id, sentAt };
+  if (kind === KIND_FILE) return { kind: 'file', file: decodeFileRef(content), id, sentAt };
   if (kind === KIND_CONTROL) {
     if (content.length === 0 || content.length > CONTROL_BYTES_MAX) throw r.malformed('control message length out of range');
     return { kind: 'control', bytes: content.slice(), id, sentAt };

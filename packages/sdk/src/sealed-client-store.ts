@@ -24,6 +24,7 @@ import type { KeptMessage } from './events.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
 import type { StoredContent } from './payload.ts';
+import { decodeFileRef, encodeFileRef } from './file-transfer.ts';
 import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
 import type { RecordKeys} from './sealed-records.ts';
 import { headerInt, headerString, recordPart, type Passphrase, type PlainRecord, type RecordKind } from './sealed-records.ts';
@@ -416,7 +417,7 @@ export abstract class SealedClientStore implements ClientStore {
 }
 
 function contentBytes(c: StoredContent): Uint8Array {
-  return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : new Uint8Array(0);
+  return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : c.kind === 'file' ? encodeFileRef(c.file) : new Uint8Array(0);
 }
 
 function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredContent {
@@ -424,6 +425,13 @@ function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredCont
   const k = r.header['kind'];
   if (k === 'binary') return { kind: 'binary', bytes };
   if (k === 'control') return { kind: 'control' };
+  if (k === 'file') {
+    try {
+      return { kind: 'file', file: decodeFileRef(bytes) };
+    } catch {
+      throw new SdkError('STORE', `a ${kind} record holds an invalid file reference`);
+    }
+  }
   const text = k === 'text' ? fromUtf8(bytes) : null;
   if (text === null) throw new SdkError('STORE', `a ${kind} record has no valid content`);
   return { kind: 'text', text };

@@ -75,7 +75,7 @@ export function recorder(): Recorder {
 
 /** The text of each message (binary ones as `<n bytes>`). */
 export function texts(messages: readonly ChatMessage[]): string[] {
-  return messages.map((m) => (m.kind === 'text' ? m.text : `<${m.bytes.length} bytes>`));
+  return messages.map((m) => (m.kind === 'text' ? m.text : m.kind === 'binary' ? `<${m.bytes.length} bytes>` : `<file ${m.file.name}>`));
 }
 
 /** Poll `condition` every 20 ms until it holds; fail after `ms`. */

@@ -111,7 +111,7 @@ describe('a direct conversation between alice and bob, two devices each', () => 
       );
       const messages = page.filter((e) => e.type === 'message');
       assert.deepEqual(
-        messages.map((e) => (e.kind === 'text' ? e.text : `<${e.bytes.length} bytes>`)),
+        messages.map((e) => (e.kind === 'text' ? e.text : e.kind === 'binary' ? `<${e.bytes.length} bytes>` : '<file>')),
         sent.map((s) => label(s.text)),
         `history of ${client.userId}/${client.deviceId}`,
       );

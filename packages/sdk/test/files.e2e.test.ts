@@ -1,0 +1,96 @@
+/**
+ * Files as encrypted blobs through a real `parley serve`: sealed and
+ * uploaded by the sender, announced in the conversation, downloaded and
+ * opened by the receiver; the server's database holds none of the file's
+ * bytes; a blob altered on the server is refused; limits at their edge.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { ParleyClient } from '../src/client.ts';
+import { SdkError } from '../src/errors.ts';
+import type { ChatMessage } from '../src/events.ts';
+import { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES } from '../src/file-transfer.ts';
+import { FILE_NAME_BYTES_MAX } from '../src/limits.ts';
+import { closeAll, marker, recorder, startServer, until, type ServerProcess } from './_harness.ts';
+
+describe('files as encrypted blobs', () => {
+  let server: ServerProcess & { url: string };
+  const clients: ParleyClient[] = [];
+  let alice: ParleyClient;
+  let bob: ParleyClient;
+  const rb = recorder();
+  let room: string;
+
+  before(async () => {
+    server = await startServer();
+    alice = await ParleyClient.register(server.url, 'fa', 'laptop');
+    bob = await ParleyClient.register(server.url, 'fb', 'phone', { on: rb.on });
+    clients.push(alice, bob);
+    room = await alice.startDirect('fb');
+  });
+  after(async () => {
+    await closeAll(clients);
+    server.cleanup();
+  });
+
+  const fileMessages = (): (ChatMessage & { kind: 'file' })[] => rb.messages.filter((m): m is ChatMessage & { kind: 'file' } => m.kind === 'file');
+
+  it('a 300 KiB file goes up in chunks and comes out the same; its bytes never reach the server in clear', async () => {
+    const text = marker('file-content');
+    const file = new TextEncoder().encode(text.repeat(Math.ceil((300 * 1024) / text.length)));
+    const sent = await alice.sendFile(room, file, { name: 'notes — été.txt', mediaType: 'text/plain' });
+    await until(() => fileMessages().length === 1, 'the file message');
+    const m = fileMessages()[0];
+    assert.ok(m !== undefined);
+    assert.equal(m.seq, sent.seq);
+    assert.equal(m.file.name, 'notes — été.txt');
+    assert.equal(m.file.mediaType, 'text/plain');
+    assert.equal(m.file.blobSize, file.length + SEAL_OVERHEAD_BYTES);
+    assert.deepEqual(await bob.downloadFile(m.file), file);
+    // The sender's history keeps the reference too, so it can download its own file.
+    const own = (await alice.history(room)).find((e) => e.type === 'message' && e.kind === 'file');
+    assert.ok(own !== undefined && own.type === 'message' && own.kind === 'file');
+    assert.deepEqual(await alice.downloadFile(own.file), file);
+    // Nothing of the file in the server's files.
+    const bytes = Buffer.concat(readdirSync(server.dataDir).filter((f) => !f.endsWith('.key')).map((f) => readFileSync(join(server.dataDir, f))));
+    assert.equal(bytes.indexOf(Buffer.from(text)), -1);
+  });
+
+  it('a blob altered on the server is refused (BAD_RESPONSE), never opened', async () => {
+    const file = new Uint8Array(5000).fill(42);
+    await alice.sendFile(room, file, { name: 'x.bin' });
+    await until(() => fileMessages().length === 2, 'the second file');
+    const m = fileMessages()[1];
+    assert.ok(m !== undefined);
+    const dbFile = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
+    assert.ok(dbFile !== undefined);
+    const db = new Database(join(server.dataDir, dbFile));
+    try {
+      const row = db.prepare<[string], { data: Buffer }>('SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = 0').get(m.file.blobId);
+      assert.ok(row !== undefined);
+      const flipped = Buffer.from(row.data);
+      flipped[100] = (flipped[100] ?? 0) ^ 1;
+      db.prepare('UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND idx = 0').run(flipped, m.file.blobId);
+    } finally {
+      db.close();
+    }
+    await assert.rejects(bob.downloadFile(m.file), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE'));
+  });
+
+  it('limits: an empty file, one byte over FILE_BYTES_MAX, a name over FILE_NAME_BYTES_MAX, a media type that is not ASCII', async () => {
+    await assert.rejects(alice.sendFile(room, new Uint8Array(0)), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(alice.sendFile(room, new Uint8Array(FILE_BYTES_MAX + 1)), (e: unknown) => SdkError.is(e, 'LIMIT'));
+    await assert.rejects(alice.sendFile(room, Uint8Array.of(1), { name: 'é'.repeat(FILE_NAME_BYTES_MAX / 2 + 1) }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(alice.sendFile(room, Uint8Array.of(1), { mediaType: 'imäge/png' }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    // Exactly FILE_BYTES_MAX fits one blob of BLOB_BYTES_MAX.
+    const biggest = new Uint8Array(FILE_BYTES_MAX).fill(7);
+    await alice.sendFile(room, biggest, { name: 'max.bin' });
+    await until(() => fileMessages().length === 3, 'the largest file');
+    const m = fileMessages()[2];
+    assert.ok(m !== undefined);
+    assert.deepEqual(await bob.downloadFile(m.file), biggest);
+  });
+});
