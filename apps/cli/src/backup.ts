@@ -58,7 +58,7 @@ export async function backup(options: BackupOptions): Promise<void> {
     await writeLine(`Key backup of ${s.user} (device ${s.device}) stored on ${s.server}.`);
     note(
       `To restore it on a new machine: parley restore ${s.user} --device ${s.device} --server ${s.server}. ` +
-        'It holds the identity key only: messages from before the restore cannot be read there; a conversation resumes once the restored device sends in it.',
+        'It holds the identity key only: messages from before the restore cannot be read there; after the restore your contacts are told to start new sessions.',
     );
   });
 }
@@ -120,6 +120,13 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
       await client.discardStaleOneTimePrekeys(keys.nextOneTimePrekeyId);
     } catch {
       note("warning: could not remove the old device's one-time prekeys from the server; until they are used up, a new contact's first message may be unreadable here");
+    }
+    try {
+      // Peers still hold sessions with the old copy: tell them to start over with this one.
+      const rooms = await client.resetSessions();
+      if (rooms > 0) note(`Told the members of ${rooms} conversation${rooms === 1 ? '' : 's'} to start new sessions with this device.`);
+    } catch {
+      note("warning: could not tell your contacts to start over; their messages stay unreadable here until you write to them");
     } finally {
       await client.close();
     }

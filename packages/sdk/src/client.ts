@@ -36,7 +36,7 @@ import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts
 import { BLOB_BYTES_MAX, BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
-import { CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
+import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
 import { matchesVerified, reviewPeerKeys, type DeviceKey } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
@@ -229,7 +229,7 @@ export class ParleyClient {
         if (this.store.peerRecord(from.userId)?.devices.some((d) => d.deviceId === from.deviceId) !== true) this.#reviewSoon(from.userId);
       },
       control: (meta, bytes) => {
-        // Unknown control types come from newer clients: ignored.
+        // A session reset did its work by being decrypted; unknown control types come from newer clients: ignored.
         if (bytes[0] === CONTROL_VERIFICATION) this.#verifications.receive(meta.roomId, meta.sender, meta.serverTs, bytes.subarray(1));
       },
       gap: () => {
@@ -590,6 +590,31 @@ export class ParleyClient {
     }
     await this.#checkPrekeys();
     return stale;
+  }
+
+  /**
+   * After restoring this device from a key backup (and logging in): its
+   * sessions are gone, and peers would keep encrypting to it on theirs,
+   * which it cannot read. This sends a session-reset control message in
+   * every room this user is in — encrypted from fresh prekey bundles, so
+   * each peer device that decrypts it replaces its session with the new
+   * one, and what it sends next is readable here. Messages sent before
+   * that stay unreadable on this device (forward secrecy). Resolves with
+   * the number of rooms told.
+   */
+  async resetSessions(): Promise<number> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    let told = 0;
+    for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
+      try {
+        await this.#sendContent(room.roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) });
+        told++;
+      } catch (e) {
+        // A room with no one else to tell is not a failure.
+        if (!SdkError.is(e, 'NO_RECIPIENTS')) throw e;
+      }
+    }
+    return told;
   }
 
   /** The user's key backup on the server (`backup.get`), or null when there is none. */

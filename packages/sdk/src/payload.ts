@@ -18,7 +18,8 @@
  *
  * A control message is for the client, not the user: it never becomes a
  * `message` event. Its content starts with its type (0x01: a verification
- * message, verification.ts) and is at most CONTROL_BYTES_MAX long.
+ * message, verification.ts; 0x02: session reset, nothing after it) and is
+ * at most CONTROL_BYTES_MAX long; unknown types are ignored.
  *
  * The id is chosen by the sender's SDK (16 random bytes, base64url), never
  * by the server, so a relay cannot make two different messages look like one.
@@ -40,6 +41,8 @@ const KIND_CONTROL = 0x03;
 const KIND_FILE = 0x04;
 /** Control message types (the first content byte of kind 0x03). */
 export const CONTROL_VERIFICATION = 0x01;
+/** "Start over with me": sent after a restore; decrypting it is what replaces the receiver's session. */
+export const CONTROL_SESSION_RESET = 0x02;
 /** Largest control content: a type byte and the largest verification message. */
 export const CONTROL_BYTES_MAX = 1 + VERIFICATION_MESSAGE_BYTES_MAX;
 

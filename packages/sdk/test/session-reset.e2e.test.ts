@@ -1,0 +1,59 @@
+/**
+ * A device restored from its key backup has no sessions; its peers still
+ * have theirs. Against a real server: before `resetSessions` a peer's
+ * message is undecryptable on the restored device; after it, the peer's
+ * device has replaced its session (by decrypting the reset) and the
+ * conversation goes on both ways.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ParleyClient } from '../src/client.ts';
+import { exportKeyBackup, importKeyBackup } from '../src/key-backup.ts';
+import { closeAll, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
+
+describe('session reset after a restore', () => {
+  let server: ServerProcess & { url: string };
+  const clients: ParleyClient[] = [];
+
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await closeAll(clients);
+    server.cleanup();
+  });
+
+  it('peers start over with the restored device', async () => {
+    const alice = await ParleyClient.register(server.url, 'sr-alice', 'laptop');
+    const rb = recorder();
+    const bob = await ParleyClient.register(server.url, 'sr-bob', 'phone', { on: rb.on });
+    clients.push(alice, bob);
+    const room = await alice.startDirect('sr-bob');
+    await alice.send(room, 'before');
+    await until(() => rb.messages.length === 1, 'bob reads alice');
+    await bob.send(room, 'bob on the old session');
+
+    const passphrase = 'a long passphrase for the backup';
+    const restored = await importKeyBackup(await exportKeyBackup(alice.store, passphrase), passphrase, { userId: 'sr-alice', deviceId: 'laptop' });
+    const firstOwnId = restored.reserveOneTimePrekeyIds(0);
+    await alice.close();
+    const ra = recorder();
+    const again = await ParleyClient.login(server.url, 'sr-alice', 'laptop', { store: restored, on: ra.on });
+    clients.push(again);
+    await again.discardStaleOneTimePrekeys(firstOwnId);
+    await again.synced();
+    assert.deepEqual(ra.messages, [], 'nothing readable from before');
+
+    await bob.send(room, 'still on the old session');
+    await until(() => ra.failures.length === 2, 'the two undecryptable ones (its own earlier message is skipped as its own)');
+    assert.equal(await again.resetSessions(), 1);
+    await until(() => rb.messages.length === 1 && rb.failures.length === 0, 'bob took the reset quietly');
+    await bob.send(room, 'after the reset');
+    await until(() => ra.messages.length === 1, 'alice reads bob again');
+    assert.deepEqual(texts(ra.messages), ['after the reset']);
+    await again.send(room, 'and back');
+    await until(() => rb.messages.length === 2, 'bob reads the restored alice');
+    assert.deepEqual(texts(rb.messages), ['before', 'and back']);
+    assert.deepEqual(rb.failures, []);
+  });
+});
