@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
+import { ml_kem1024, type KEMPrepared } from '@noble/post-quantum/ml-kem.js';
 import { backend, wipe } from '@parley/themis/hazmat';
 
 export const KEM_PUBLIC_KEY_LENGTH = 1568;
@@ -53,11 +53,22 @@ export function kemEncapsulate(publicKey: Uint8Array): { ciphertext: Uint8Array;
  * secret, and the AEAD of the first message catches it. Null only for a
  * wrong length.
  */
-export function kemDecapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array | null {
+export function kemDecapsulate(ciphertext: Uint8Array, secretKey: Uint8Array, prepared?: KemPrepared): Uint8Array | null {
   if (ciphertext.length !== KEM_CIPHERTEXT_LENGTH) return null;
   try {
-    return ml_kem1024.decapsulate(ciphertext, secretKey);
+    return prepared === undefined ? ml_kem1024.decapsulate(ciphertext, secretKey) : prepared.decapsulate(ciphertext, secretKey);
   } catch {
     return null;
   }
+}
+
+/** A public key expanded once for repeated decapsulation (public data only: Â, t̂, H(ek)). */
+export type KemPrepared = KEMPrepared;
+
+/**
+ * Expand `publicKey` for repeated use (noble's `prepare`; it checks the key
+ * like encapsulation does, and refuses a secret key of another public key).
+ */
+export function kemPrepare(publicKey: Uint8Array): KemPrepared {
+  return ml_kem1024.prepare(publicKey);
 }

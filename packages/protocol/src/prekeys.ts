@@ -36,7 +36,7 @@ import { ByteReader, ByteWriter, concatBytes, copyBytes, isU32, u32be, utf8 } fr
 import { inspectSymbol } from './_redact.ts';
 import { ProtocolError } from './errors.ts';
 import { IDENTITY_KEY_LENGTH, SIGNATURE_LENGTH, verifyIdentitySignature, type IdentityKeyPair } from './identity.ts';
-import { kemDecapsulate, kemGenerateSeed, kemKeyPair, KEM_PUBLIC_KEY_LENGTH, KEM_SEED_LENGTH } from './kem.ts';
+import { kemDecapsulate, kemGenerateSeed, kemKeyPair, kemPrepare, KEM_PUBLIC_KEY_LENGTH, KEM_SEED_LENGTH, type KemPrepared } from './kem.ts';
 import { ONE_TIME_PREKEYS_PER_BATCH_MAX } from './limits.ts';
 
 export const X25519_KEY_LENGTH = 32;
@@ -208,14 +208,20 @@ export class PqPrekey {
   readonly publicKey: Uint8Array;
   readonly signature: Uint8Array;
   #seed: Uint8Array;
-  /** The expanded decapsulation key, made on first use: this key is reused, and expanding it costs as much as decapsulating. */
-  #secretKey: Uint8Array | null = null;
+  /** The expanded decapsulation key, kept from the key generation that gives the public key (it is the same work). */
+  #secretKey: Uint8Array | null;
+  /**
+   * This public key, expanded once for decapsulation (noble's `prepare`: Â
+   * and H(ek), public data only). A PQ prekey — the last-resort one above
+   * all — is decapsulated against by every peer that starts a session.
+   */
+  #prepared: KemPrepared | null = null;
 
   private constructor(keyId: number, seed: Uint8Array, signature: Uint8Array | ((publicKey: Uint8Array) => Uint8Array)) {
     this.keyId = keyId;
     this.#seed = seed;
     const { publicKey, secretKey } = kemKeyPair(seed);
-    wipe(secretKey);
+    this.#secretKey = secretKey;
     this.publicKey = publicKey;
     this.signature = typeof signature === 'function' ? signature(publicKey) : signature;
   }
@@ -231,8 +237,10 @@ export class PqPrekey {
 
   /** The shared secret for a KEM ciphertext (never fails on the right length: implicit rejection). */
   decapsulate(ciphertext: Uint8Array): Uint8Array | null {
-    this.#secretKey ??= kemKeyPair(this.#live()).secretKey;
-    return kemDecapsulate(ciphertext, this.#secretKey);
+    this.#live();
+    this.#secretKey ??= kemKeyPair(this.#seed).secretKey;
+    this.#prepared ??= kemPrepare(this.publicKey);
+    return kemDecapsulate(ciphertext, this.#secretKey, this.#prepared);
   }
 
   toBytes(): Uint8Array {
@@ -252,6 +260,8 @@ export class PqPrekey {
     wipe(this.#seed, this.#secretKey ?? undefined);
     this.#seed = new Uint8Array(0);
     this.#secretKey = null;
+    this.#prepared?.clean();
+    this.#prepared = null;
   }
 
   #live(): Uint8Array {
