@@ -177,3 +177,17 @@ export class ByteWriter {
     return concatBytes(...this.#parts);
   }
 }
+
+/** Lowercase hex of `b` (ids in logs, keys of maps). */
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** The bytes of lowercase or uppercase hex made by `toHex` (the caller checks where it came from). */
+export function fromHex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}

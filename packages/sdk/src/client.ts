@@ -21,6 +21,7 @@
  * @module
  */
 import type { DeviceAddress } from '@parley/protocol';
+import { equalBytes } from '@parley/themis/hazmat';
 import { fromBase64, randomId, toBase64 } from './_bytes.ts';
 import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
@@ -681,7 +682,7 @@ export class ParleyClient {
       const own = identity.identityKeyPair().publicKey;
       const isTrusted = (deviceId: string, key: Uint8Array): boolean =>
         // This device's own key is known for certain; any other listed for it is a lie.
-        userId === this.userId && deviceId === this.deviceId ? key.length === own.length && key.every((x, i) => x === own[i]) : identity.isTrustedIdentity({ userId, deviceId }, key);
+        userId === this.userId && deviceId === this.deviceId ? equalBytes(key, own) : identity.isTrustedIdentity({ userId, deviceId }, key);
       const r = reviewPeerKeys(userId, this.store.peerRecord(userId), entries, isTrusted);
       this.store.setPeerRecord(userId, r.record);
       // Pin every accepted key now, so a first message claiming another key for the device is refused too.
@@ -691,11 +692,12 @@ export class ParleyClient {
       return r;
     });
     if (change !== null) this.#events.emit('keysChanged', change);
-    const accepted = new Set(record.devices.map((d) => d.deviceId));
+    // Refused: listed with a key other than the one the record accepted for the device (or none).
+    const accepted = new Map(record.devices.map((d) => [d.deviceId, d.identityKey]));
     const refused = new Set<string>();
     for (const e of entries) {
-      const d = record.devices.find((x) => x.deviceId === e.deviceId);
-      if (!accepted.has(e.deviceId) || d === undefined || d.identityKey.length !== e.identityKey.length || d.identityKey.some((b, i) => b !== e.identityKey[i])) refused.add(e.deviceId);
+      const key = accepted.get(e.deviceId);
+      if (key === undefined || !equalBytes(key, e.identityKey)) refused.add(e.deviceId);
     }
     return refused;
   }

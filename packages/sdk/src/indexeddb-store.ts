@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { toHex } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { checkOpenArguments, identityRow, SealedClientStore, type RecordRow, type RecordTable, type SealedStoreOptions } from './sealed-client-store.ts';
 import { RecordKeys, type Passphrase, type RecordKind } from './sealed-records.ts';
@@ -44,20 +45,15 @@ export interface IndexedDbStoreOptions extends SealedStoreOptions {
   readonly indexedDB?: IDBFactory;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
 
 function rowKey(kind: RecordKind, id: Uint8Array): string {
-  return `${kind}:${hex(id)}`;
+  return `${kind}:${toHex(id)}`;
 }
 
 function compareRows(a: RecordRow, b: RecordRow): number {
   if (a.ord !== b.ord) return a.ord - b.ord;
-  const x = hex(a.id);
-  const y = hex(b.id);
+  const x = toHex(a.id);
+  const y = toHex(b.id);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

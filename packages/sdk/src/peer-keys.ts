@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { equalBytes } from '@parley/themis/hazmat';
 import { fromBase64, toBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { DEVICE_ID } from './frames.ts';
@@ -76,12 +77,7 @@ export interface KeysChange {
   readonly verified: boolean;
 }
 
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
-  return d === 0;
-}
+const sameKey = equalBytes;
 
 /**
  * Review the directory's list of `userId`'s devices against `previous`

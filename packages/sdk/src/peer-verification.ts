@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { fromHex, toHex } from './_bytes.ts';
 import type { Listener } from './emitter.ts';
 import { SdkError } from './errors.ts';
 import type { DeviceRef } from './frames.ts';
@@ -112,11 +113,6 @@ interface Attempt {
   ended: boolean;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
 
 function deviceName(d: DeviceRef): string {
   return `${d.userId}/${d.deviceId}`;
@@ -227,12 +223,12 @@ export class PeerVerifications {
     if (attempt === undefined) {
       if (decoded.kind !== 'start' || this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
       if (this.#attempts.size >= VERIFICATION_PENDING_MAX) return;
-      this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, hex(decoded.id));
+      this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, toHex(decoded.id));
       return;
     }
     if (attempt.session === null) {
       if (attempt.request !== null && !attempt.preparing) {
-        const id = hex(decoded.id);
+        const id = toHex(decoded.id);
         if (decoded.kind === 'start' && id !== attempt.requestId) {
           if (this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
           // The peer gave its request up for a new one.
@@ -349,8 +345,3 @@ export class PeerVerifications {
   }
 }
 
-function fromHex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}

@@ -72,7 +72,7 @@
  */
 import { SecureComparator, ThemisError } from '@parley/themis';
 import { backend, concatBytes, equalBytes, wipe } from '@parley/themis/hazmat';
-import { ByteReader, ByteWriter, utf8 } from './_bytes.ts';
+import { ByteReader, ByteWriter, toHex, utf8 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { compareBytes, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
 
@@ -277,7 +277,7 @@ export class VerificationSession {
   }
   /** The current attempt's id in hex, for logs and UI; null while idle. */
   get verificationId(): string | null {
-    return this.#id === null ? null : hex(this.#id);
+    return this.#id === null ? null : toHex(this.#id);
   }
   /** The device this session runs with (the `from` of its first peer message); null before one. */
   get peer(): string | null {
@@ -484,8 +484,3 @@ function update(state: VerificationState, reply: Uint8Array | null): Verificatio
   return { state, reply, ignored: null };
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
