@@ -66,7 +66,11 @@ export interface RatchetState {
   ratchetPublic: Uint8Array;
   /** DHr, or null before the first message from the peer (responder side). */
   remoteRatchetKey: Uint8Array | null;
-  /** CKs; null on the responder's side until its first DH ratchet step. */
+  /**
+   * CKs; null after a DH ratchet step's receiving half until the next
+   * encryption runs its sending half (and on the responder's side until its
+   * first message from the initiator, when DHr is null too).
+   */
   sending: SendingChain | null;
   /** CKr; null until the first message from the peer. */
   receiving: ReceivingChain | null;
@@ -171,8 +175,11 @@ function cipherAd(ad: Uint8Array, callerAd: Uint8Array, authenticated: Uint8Arra
 
 /** RatchetEncrypt (§3.4). Throws `INVALID_STATE` before the responder has received anything. */
 export function ratchetEncrypt(s: RatchetState, prekey: PrekeyMessageFields | null, ad: Uint8Array, callerAd: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  const chain = s.sending;
-  if (chain === null) throw new ProtocolError('INVALID_STATE', 'the responder cannot send before it has received a message');
+  let chain = s.sending;
+  if (chain === null) {
+    if (s.remoteRatchetKey === null) throw new ProtocolError('INVALID_STATE', 'the responder cannot send before it has received a message');
+    chain = startSendingChain(s, s.remoteRatchetKey);
+  }
   if (chain.index >= CHAIN_LENGTH_MAX) throw new ProtocolError('LIMIT', 'sending chain exhausted; the peer must reply first');
   const header: MessageHeader = { ratchetKey: s.ratchetPublic, previousChainLength: s.previousSendingLength, messageNumber: chain.index };
   const head = writeEnvelopeHead(prekey, header);
@@ -215,9 +222,14 @@ function duplicate(): ProtocolError {
 }
 
 /**
- * DHRatchet (§3.5) for an authenticated header with a new ratchet key:
- * close the current receiving chain at PN, derive the new receiving chain,
- * then a new ratchet key pair and sending chain.
+ * DHRatchet (§3.5), receiving half, for an authenticated header with a new
+ * ratchet key: close the current receiving chain at PN and install the new
+ * one. The sending half (a new ratchet key pair and sending chain) is left to
+ * the next `ratchetEncrypt` — as libolm and vodozemac do — so a device that
+ * only reads (a user's other devices, most first messages) never pays for a
+ * key pair it would not use. The secrets held in between are the ones the
+ * spec holds (RK after the receiving half, the current DHs), and the next
+ * message sent carries a fresh ratchet key exactly as in the spec.
  */
 function dhRatchetStep(s: RatchetState, header: MessageHeader, rootKey: Uint8Array, receiving: ReceivingChain): void {
   if (s.receiving !== null) {
@@ -225,21 +237,33 @@ function dhRatchetStep(s: RatchetState, header: MessageHeader, rootKey: Uint8Arr
     closeChain(s, s.receiving);
   }
   s.previousSendingLength = s.sending?.index ?? 0;
-  // The old ratchet private key is not wiped here: it may be shared with
-  // the state this one was cloned from (see cloneRatchet), which wipes it
-  // when it is dropped.
   wipe(s.rootKey, s.sending?.chainKey, s.sending?.headerKey);
   s.remoteRatchetKey = header.ratchetKey;
   s.receiving = receiving;
+  s.rootKey = rootKey;
+  s.sending = null;
+}
+
+/**
+ * DHRatchet (§3.5), sending half, run by the first encryption after a
+ * receiving half: a new ratchet key pair and, from DH(DHs, DHr), the new
+ * sending chain.
+ */
+function startSendingChain(s: RatchetState, remoteRatchetKey: Uint8Array): SendingChain {
+  // No state shares the old private key any more (a decryption's trial state
+  // replaced the one it was cloned from), so it can be wiped here.
+  wipe(s.ratchetPrivate);
   s.ratchetPrivate = backend.x25519GeneratePrivate();
   s.ratchetPublic = backend.x25519PublicFromPrivate(s.ratchetPrivate);
-  const dh = backend.x25519(s.ratchetPrivate, header.ratchetKey);
-  // The same key just gave a non-zero result with the old private key, so it is not of low order.
+  const dh = backend.x25519(s.ratchetPrivate, remoteRatchetKey);
+  // DHr gave a non-zero result with the previous private key, so it is not of low order.
   if (dh === null) throw new ProtocolError('INTERNAL', 'X25519 failed on a key it accepted');
-  const next = kdfRootKey(rootKey, dh);
-  wipe(dh, rootKey);
+  const next = kdfRootKey(s.rootKey, dh);
+  wipe(dh, s.rootKey);
   s.rootKey = next.rootKey;
-  s.sending = { chainKey: next.chainKey, headerKey: headerKey(next.chainKey), index: 0 };
+  const chain = { chainKey: next.chainKey, headerKey: headerKey(next.chainKey), index: 0 };
+  s.sending = chain;
+  return chain;
 }
 
 /**

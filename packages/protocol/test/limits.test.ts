@@ -217,6 +217,8 @@ describe('sizes', () => {
 
   test(`a sending chain carries at most CHAIN_LENGTH_MAX messages`, () => {
     const { a } = started();
+    // A's sending chain starts with its first message after the reply (the DH step's sending half).
+    a.encrypt(text('opens the chain'));
     const record = deserializeSessionRecord(a.serialize());
     const sending = record.states[0]?.ratchet.sending;
     assert.ok(sending !== undefined && sending !== null);

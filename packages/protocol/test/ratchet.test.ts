@@ -17,7 +17,8 @@ import { ciphertextLength, decryptMessage, encryptMessage, MAC_LENGTH } from '..
 import { pqxdhRespond } from '../src/pqxdh.ts';
 import { headerKey, kdfChainKey, kdfRootKey } from '../src/ratchet-kdf.ts';
 import { Session } from '../src/session.ts';
-import { flipBit, hex, makeDevice, text } from './_helpers.ts';
+import { deserializeSessionRecord } from '../src/session-state.ts';
+import { flipBit, hex, makeDevice, str, text } from './_helpers.ts';
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
@@ -115,5 +116,62 @@ describe('the first message, by hand', () => {
     assert.equal(hex(env.headerTag), hex(hmac(sha256, hk, concat(lp(ad), env.head)).subarray(0, 16)));
     const plaintext = decryptMessage(mk, env.ciphertext, concat(lp(ad), lp(text('extra')), env.authenticated));
     assert.equal(hex(plaintext ?? new Uint8Array()), hex(text('by hand')));
+  });
+});
+
+describe('the DH ratchet step, receiving half now and sending half on the next send', () => {
+  const responder = (d: ReturnType<typeof makeDevice>) => ({ identity: d.identity, prekeys: d.prekeys, isTrustedIdentity: () => true });
+  const current = (s: Session) => {
+    const state = deserializeSessionRecord(s.serialize()).states[0];
+    assert.ok(state !== undefined);
+    return state.ratchet;
+  };
+
+  test('a device that only receives holds no sending chain; its first reply starts one under a fresh ratchet key, kept across serialization', () => {
+    const alice = makeDevice('alice', 'laptop');
+    const bob = makeDevice('bob', 'phone');
+    const a = Session.initiate(alice.identity, bob.bundle(), alice.address, bob.address);
+    const b = Session.create(bob.address, alice.address);
+    const first = a.encrypt(text('one'));
+    const aliceKey = readEnvelope(first).header.ratchetKey;
+    assert.equal(str(b.decrypt(first, responder(bob))), 'one');
+    for (const t of ['two', 'three']) assert.equal(str(b.decrypt(a.encrypt(text(t)))), t);
+    const waiting = current(b);
+    assert.equal(waiting.sending, null);
+    assert.equal(hex(waiting.remoteRatchetKey ?? new Uint8Array()), hex(aliceKey));
+    // Still the signed prekey: nothing generated yet.
+    assert.equal(hex(waiting.ratchetPublic), hex(bob.signedPrekey.public.publicKey));
+
+    const restored = Session.deserialize(b.serialize());
+    const replies = ['r0', 'r1', 'r2'].map((t) => restored.encrypt(text(t)));
+    const headers = replies.map((r) => readEnvelope(r).header);
+    const bobKey = hex(headers[0]?.ratchetKey ?? new Uint8Array());
+    assert.notEqual(bobKey, hex(bob.signedPrekey.public.publicKey));
+    assert.deepEqual(
+      headers.map((h) => [hex(h.ratchetKey), h.messageNumber, h.previousChainLength]),
+      [0, 1, 2].map((n) => [bobKey, n, 0]),
+    );
+    // Out of order at Alice, all three decrypt.
+    for (const i of [2, 0, 1]) assert.equal(str(a.decrypt(replies[i] ?? new Uint8Array())), `r${i}`);
+    assert.equal(hex(current(restored).ratchetPublic), bobKey);
+  });
+
+  test('alternating turns: every message after a turn carries a new ratchet key and PN counts the previous chain', () => {
+    const alice = makeDevice('alice', 'laptop');
+    const bob = makeDevice('bob', 'phone');
+    const a = Session.initiate(alice.identity, bob.bundle(), alice.address, bob.address);
+    const b = Session.create(bob.address, alice.address);
+    const seen = new Set<string>();
+    let from = a;
+    let to = b;
+    for (let turn = 0; turn < 6; turn++) {
+      const burst = Array.from({ length: turn + 1 }, (_, i) => from.encrypt(text(`${turn}.${i}`)));
+      const key = hex(readEnvelope(burst[0] ?? new Uint8Array()).header.ratchetKey);
+      assert.ok(!seen.has(key), `turn ${turn} reuses a ratchet key`);
+      seen.add(key);
+      if (turn > 0) assert.equal(readEnvelope(burst[0] ?? new Uint8Array()).header.previousChainLength, turn - 1);
+      for (const [i, env] of burst.entries()) assert.equal(str(to.decrypt(env, turn === 0 ? responder(bob) : undefined)), `${turn}.${i}`);
+      [from, to] = [to, from];
+    }
   });
 });

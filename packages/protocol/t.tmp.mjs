@@ -1,0 +1,16 @@
+import { backend } from '@parley/themis/hazmat';
+import * as P from './dist/src/index.js';
+const t=(name,n,f)=>{for(let i=0;i<Math.min(n,50);i++)f();const s=process.hrtime.bigint();for(let i=0;i<n;i++)f();const e=Number(process.hrtime.bigint()-s)/n/1000;console.log(name.padEnd(40),e.toFixed(1),'µs');};
+const id = P.IdentityKeyPair.generate();
+t('ed->x25519 same buf',1000,()=>backend.ed25519PublicToX25519(id.publicKey));
+t('ed->x25519 copy',1000,()=>backend.ed25519PublicToX25519(Uint8Array.from(id.publicKey)));
+const sig = backend.ed25519Sign(backend.randomBytes(32), new Uint8Array(100));
+const seed = backend.randomBytes(32); const pub = backend.ed25519PublicFromSeed(seed); const s2 = backend.ed25519Sign(seed, new Uint8Array(100));
+t('ed verify same buf',1000,()=>backend.ed25519Verify(pub,new Uint8Array(100),s2));
+t('ed verify copy',1000,()=>backend.ed25519Verify(Uint8Array.from(pub),new Uint8Array(100),s2));
+t('x25519 gen+pub',1000,()=>backend.x25519PublicFromPrivate(backend.x25519GeneratePrivate()));
+const k=backend.x25519GeneratePrivate(), p=backend.x25519PublicFromPrivate(backend.x25519GeneratePrivate());
+t('x25519 dh cached',1000,()=>backend.x25519(k,p));
+t('x25519 dh fresh pub',1000,()=>backend.x25519(k,Uint8Array.from(p)));
+t('x25519 dh fresh priv',1000,()=>backend.x25519(Uint8Array.from(k),p));
+t('hkdf',3000,()=>backend.hkdfSha256(new Uint8Array(160),new Uint8Array(32),new Uint8Array(40),32));
