@@ -1,16 +1,20 @@
 /**
- * The chat commands — `register`, `login`, `chat`, `history`, `verify`,
- * `backup`, `restore` — as commander commands. This file declares options
- * and help; the work is in `register.ts`, `chat.ts`, `history.ts`,
- * `verify.ts` and `backup.ts`.
+ * The chat commands — `register`, `login`, `chat`, `history`,
+ * `send-file`, `download`, `verify`, `backup`, `restore` — as commander
+ * commands. This file declares options and help; the work is in
+ * `register.ts`, `chat.ts`, `history.ts`, `files.ts`, `verify.ts` and
+ * `backup.ts`.
  *
  * @module
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { FILE_BYTES_MAX } from '@parley/sdk';
 import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
 import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
 import { runAction } from './cli-error.ts';
+import { download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
 import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
+import { formatSize } from './limits.ts';
 import { DEFAULT_SERVER } from './profile.ts';
 import { login, register, type AccountOptions } from './register.ts';
 import { exitOnCommanderError, formatCommanderError } from './themis-tools.ts';
@@ -131,6 +135,50 @@ Examples:
     )
     .action(runAction((user: string, options: HistoryOptions) => history(user, options)));
 
+  const sendFileCmd = base('send-file', 'send a file to a user, end-to-end encrypted', { account: true })
+    .argument('<user>', 'who to send it to')
+    .argument('<path>', 'the file')
+    .option('--name <name>', 'the name the file is sent under (default: the last component of <path>)')
+    .option('--type <media-type>', 'its media type, e.g. image/png (default: guessed from the extension, else none)')
+    .addHelpText(
+      'after',
+      `
+The file is sealed here (Themis Secure Cell, a new key for every file) and
+uploaded in chunks; the key, the name, the media type and a SHA-256 of the
+sealed bytes travel inside an end-to-end encrypted message. The server stores
+the sealed bytes and learns their size, not the name or the content. At most
+${formatSize(FILE_BYTES_MAX)} (the server may allow less). Prints the message number;
+the recipient saves the file with 'parley download <you> <number>'.
+${COMMON_HELP}
+
+Examples:
+  parley send-file bob ./photo.jpg
+  parley send-file bob report-final-v3.pdf --name report.pdf`,
+    )
+    .action(runAction((user: string, path: string, options: SendFileOptions) => sendFile(user, path, options)));
+
+  const downloadCmd = base('download', 'save a file a conversation carries', { account: true })
+    .argument('<user>', 'the other user of the conversation')
+    .argument('<seq>', "the file message's number (shown in 'parley chat' and 'parley history')")
+    .option('-o, --output <path>', 'where to write it ("-" for standard output; default: the file\'s name, in the current directory)')
+    .option('-f, --force', 'overwrite an existing file')
+    .addHelpText(
+      'after',
+      `
+Downloads the sealed bytes, checks them against the SHA-256 the encrypted
+message carries (a server that altered or swapped them is caught), and opens
+them. Without --output the file gets the name it was sent with: only its last
+path component, without control characters or leading dots; an existing file
+is never overwritten without --force. The file is created readable by you only
+(mode 0600).
+${COMMON_HELP}
+
+Examples:
+  parley download bob 42
+  parley download bob 42 -o - | less`,
+    )
+    .action(runAction((user: string, seq: string, options: DownloadOptions) => download(user, seq, options)));
+
   const verifyCmd = base('verify', 'compare safety numbers with a user, or verify them with a secret you both know', { account: true })
     .argument('<user>', 'the user to verify')
     .option('--secret', 'verify with a shared secret typed at a prompt (Secure Comparator)')
@@ -192,5 +240,5 @@ Example:
     )
     .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
 
-  return [registerCmd, loginCmd, chatCmd, historyCmd, verifyCmd, backupCmd, restoreCmd];
+  return [registerCmd, loginCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, verifyCmd, backupCmd, restoreCmd];
 }

@@ -26,6 +26,7 @@ import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, KeysChange, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
 import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
+import { downloadTo, sendFileAt } from './files.ts';
 import { lastMessages } from './history.ts';
 import { checkUserId } from './profile.ts';
 import { chatLine, failureLine, inert, shortTime, textLine } from './render.ts';
@@ -46,6 +47,8 @@ const SEND_WAIT_MS = 15_000;
 const HELP = [
   'Commands:',
   '  /quit, /exit   leave (Ctrl-D and Ctrl-C too)',
+  '  /file <path>   send a file (end-to-end encrypted, like messages)',
+  '  /download <n> [path]   save the file of message #n (default: its name, here)',
   '  /help          this list',
   '  //text         send "/text" (a line starting with one /word is a command)',
 ];
@@ -223,6 +226,8 @@ class View {
   #offlineTimer: ReturnType<typeof setTimeout> | null = null;
   #offlineShown = false;
   readonly #sends = new Set<Promise<void>>();
+  /** Downloads under way (waited for at the end, like sends, but not counted as unsent). */
+  readonly #downloads = new Set<Promise<void>>();
   failedSends = 0;
   #quit: (() => void) | null = null;
   #quitting = false;
@@ -302,6 +307,18 @@ class View {
         for (const h of HELP) this.#screen.status(h);
         return;
       }
+      const rest = line.slice(command[0].length).trim();
+      if (name === 'file') {
+        if (rest === '') this.#screen.status('· /file <path>: which file?');
+        else this.#sendFile(rest);
+        return;
+      }
+      if (name === 'download') {
+        const m = /^(\d+)(?:\s+(.+))?$/.exec(rest);
+        if (m === null) this.#screen.status('· /download <n> [path]: n is the number shown with the file');
+        else this.#download(Number(m[1]), m[2]);
+        return;
+      }
       this.#screen.status(`· unknown command /${inert(command[1] ?? '')}: /help lists them; //${inert(command[1] ?? '')} sends the text`);
       return;
     }
@@ -332,6 +349,33 @@ class View {
     );
     this.#sends.add(p);
     void p.finally(() => this.#sends.delete(p));
+  }
+
+  #sendFile(path: string): void {
+    const me = this.#s.user;
+    this.#screen.status(`· sending ${inert(path)}…`);
+    const p = sendFileAt(this.#s.client, this.#roomId, path).then(
+      ({ result, name, bytes }) => {
+        this.#lastSeq = Math.max(this.#lastSeq, result.seq);
+        this.#screen.line(`[${shortTime(result.serverTs)}] ${me}: (file #${result.seq} "${inert(name)}", ${bytes} bytes)`);
+      },
+      (e: unknown) => {
+        if (this.#settled) return;
+        this.failedSends++;
+        this.#screen.status(`! file not sent: ${inert(path)} — ${sendFailure(e, this.#s, this.#peer)}`);
+      },
+    );
+    this.#sends.add(p);
+    void p.finally(() => this.#sends.delete(p));
+  }
+
+  #download(seq: number, dest: string | undefined): void {
+    const p = downloadTo(this.#s.client, this.#roomId, seq, dest, false).then(
+      (saved) => this.#screen.status(`· saved file #${seq} (${saved.bytes} bytes) to ${inert(saved.path)}`),
+      (e: unknown) => this.#screen.status(`! file #${seq} not saved — ${sendFailure(e, this.#s, this.#peer)}`),
+    );
+    this.#downloads.add(p);
+    void p.finally(() => this.#downloads.delete(p));
   }
 
   /** A warning or request from the client (key changes, verification). */
@@ -395,9 +439,9 @@ class View {
 
   /** Waits (boundedly) for messages still being sent. */
   async #settleSends(): Promise<void> {
-    if (this.#sends.size === 0) return;
+    if (this.#sends.size === 0 && this.#downloads.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.allSettled([...this.#sends]), new Promise<void>((resolve) => (timer = setTimeout(resolve, SEND_WAIT_MS)))]);
+    await Promise.race([Promise.allSettled([...this.#sends, ...this.#downloads]), new Promise<void>((resolve) => (timer = setTimeout(resolve, SEND_WAIT_MS)))]);
     clearTimeout(timer);
     this.#settled = true;
     const left = this.#sends.size;

@@ -52,7 +52,7 @@ export function shortTime(ts: number, now = Date.now()): string {
 /** The body of a message: its text, or what a binary message is. */
 function body(m: ChatMessage, indent: string): string {
   if (m.kind === 'text') return displayText(m.text, indent);
-  if (m.kind === 'file') return `(a file${m.file.name === '' ? '' : ` "${displayText(m.file.name, indent)}"`} of ${m.file.blobSize - SEAL_OVERHEAD_BYTES} bytes; not downloaded)`;
+  if (m.kind === 'file') return `(file #${m.seq}${m.file.name === '' ? '' : ` "${displayText(m.file.name, indent)}"`}, ${m.file.blobSize - SEAL_OVERHEAD_BYTES} bytes)`;
   return `(a binary message of ${m.bytes.length} bytes; not shown)`;
 }
 

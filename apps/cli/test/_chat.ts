@@ -66,8 +66,8 @@ export class Profile {
   }
 
   /** `parley <command> <args…> <this profile's flags>`. */
-  run(args: readonly string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
-    return parley([...args, ...this.flags], { input: options.input, env: { ...this.env, ...options.env } });
+  run(args: readonly string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+    return parley([...args, ...this.flags], { input: options.input, env: { ...this.env, ...options.env }, cwd: options.cwd });
   }
 }
 

@@ -1,0 +1,157 @@
+/**
+ * Files in a direct conversation: `parley send-file <user> <path>` and
+ * `parley download <user> <seq>`, and the same steps for `parley chat`'s
+ * `/file` and `/download` commands.
+ *
+ * The SDK does the cryptography (a fresh Secure Cell key per file, the
+ * sealed bytes uploaded as a blob, the key and digest inside the end-to-end
+ * encrypted message). This file reads and writes local files: the name a
+ * file arrives with is the sender's choice, so it only ever suggests the
+ * *last* path component, cleaned, in the current directory, and an existing
+ * file is never overwritten without `--force`.
+ *
+ * @module
+ */
+import { basename, extname } from 'node:path';
+import { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES, type ChatMessage, type FileRef, type ParleyClient, type SendResult } from '@parley/sdk';
+import { withSession, type StoreOptions } from './account.ts';
+import { failure, usageError } from './cli-error.ts';
+import { checkBinaryOutput, checkOutput, readFileBounded, STDIO, writeOutput } from './io.ts';
+import { formatSize } from './limits.ts';
+import { note } from './output.ts';
+import { checkUserId } from './profile.ts';
+import { inert } from './render.ts';
+
+export interface SendFileOptions extends StoreOptions {
+  name?: string;
+  type?: string;
+}
+
+export interface DownloadOptions extends StoreOptions {
+  output?: string;
+  force?: boolean;
+}
+
+/** Media types guessed from a file's extension when `--type` is not given (unknown: none is sent). */
+const MEDIA_TYPES: Readonly<Record<string, string>> = {
+  '.txt': 'text/plain',
+  '.md': 'text/markdown',
+  '.csv': 'text/csv',
+  '.html': 'text/html',
+  '.json': 'application/json',
+  '.pdf': 'application/pdf',
+  '.zip': 'application/zip',
+  '.gz': 'application/gzip',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.svg': 'image/svg+xml',
+  '.mp3': 'audio/mpeg',
+  '.ogg': 'audio/ogg',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+};
+
+/** The media type for `path`: its extension's, or '' when unknown. */
+export function guessMediaType(path: string): string {
+  return MEDIA_TYPES[extname(path).toLowerCase()] ?? '';
+}
+
+/** Bytes of the file a message names (the sealed blob less the Secure Cell overhead). */
+export function fileSize(file: FileRef): number {
+  return file.blobSize - SEAL_OVERHEAD_BYTES;
+}
+
+/** Characters never put in a suggested file name: controls, bidi overrides, path separators and what Windows refuses. */
+// eslint-disable-next-line no-control-regex -- removing control characters is the point
+const NAME_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029<>:"|?*]/g;
+/** Longest suggested name, in UTF-16 units (file systems take 255 bytes; this stays under it for most scripts). */
+const SUGGESTED_NAME_MAX = 120;
+
+/**
+ * A local file name for a received file: the last component of the sender's
+ * name (after `/` or `\`), unsafe characters dropped, no leading dots (no
+ * hidden files, never `.` or `..`), at most SUGGESTED_NAME_MAX characters
+ * (the extension kept); `parley-file-<seq>` when nothing is left.
+ */
+export function suggestedName(file: FileRef, seq: number): string {
+  const last = file.name.split(/[/\\]/).pop() ?? '';
+  let name = last.replace(NAME_UNSAFE, '').trim().replace(/^\.+/, '');
+  if (name.length > SUGGESTED_NAME_MAX) {
+    const ext = extname(name).slice(0, 16);
+    name = name.slice(0, SUGGESTED_NAME_MAX - ext.length) + ext;
+  }
+  return name === '' ? `parley-file-${seq}` : name;
+}
+
+/** Send the file at `path` in a room; its name is the path's last component unless `name` is given. */
+export async function sendFileAt(client: ParleyClient, roomId: string, path: string, options: { name?: string; type?: string } = {}): Promise<{ result: SendResult; name: string; bytes: number }> {
+  const data = await readFileBounded(path, FILE_BYTES_MAX, 'file');
+  const name = options.name ?? basename(path);
+  const result = await client.sendFile(roomId, data, { name, mediaType: options.type ?? guessMediaType(path) });
+  return { result, name, bytes: data.length };
+}
+
+/** The file message numbered `seq` in a room, or a clear error. */
+export async function fileMessage(client: ParleyClient, roomId: string, seq: number): Promise<ChatMessage & { kind: 'file' }> {
+  const [entry] = await client.history(roomId, { before: seq + 1, limit: 1 });
+  if (entry === undefined || entry.seq !== seq) throw failure(`there is no message #${seq} in this conversation`);
+  if (entry.type === 'undecryptable') throw failure(`message #${seq} cannot be decrypted on this device (${entry.reason})`);
+  if (entry.type !== 'message' || entry.kind !== 'file') throw failure(`message #${seq} is not a file`);
+  return entry;
+}
+
+/** Download, check and open the file of message `seq`, and write it to `dest` (a path, or `-` for stdout). */
+export async function downloadTo(client: ParleyClient, roomId: string, seq: number, dest: string | undefined, force: boolean): Promise<{ path: string; bytes: number; from: string }> {
+  const m = await fileMessage(client, roomId, seq);
+  const path = dest ?? suggestedName(m.file, seq);
+  checkBinaryOutput(path, false);
+  await checkOutput(path, force);
+  const data = await client.downloadFile(m.file);
+  try {
+    // A received file is plaintext that was end-to-end encrypted: only its owner may read it.
+    await writeOutput(path, data, { force, secret: true });
+  } finally {
+    data.fill(0);
+  }
+  return { path, bytes: data.length, from: m.sender.userId };
+}
+
+function parseSeq(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw usageError(`${JSON.stringify(value)} is not a message number (see 'parley history <user> --json', field seq)`);
+  return n;
+}
+
+/** `parley send-file <user> <path>`. */
+export async function sendFile(peerArg: string, path: string, options: SendFileOptions): Promise<void> {
+  const peer = checkUserId(peerArg);
+  await withSession(options, async (s) => {
+    if (peer === s.user) throw usageError(`${peer} is you: give the user to send the file to`);
+    s.ctx.peer = peer;
+    await s.client.synced();
+    const roomId = await s.client.startDirect(peer);
+    const { result, name, bytes } = await sendFileAt(s.client, roomId, path, options);
+    note(`Sent ${JSON.stringify(inert(name))} (${formatSize(bytes)}) to ${peer} as message #${result.seq}.`);
+    const others = result.skipped.filter((d) => d.userId !== s.user);
+    if (others.length > 0) note(`Not delivered to ${others.map((d) => `${d.userId}/${d.deviceId}`).join(', ')} (no usable keys, or an identity key that changed: see 'parley verify ${peer}').`);
+  });
+}
+
+/** `parley download <user> <seq> [--output <path>] [--force]`. */
+export async function download(peerArg: string, seqArg: string, options: DownloadOptions): Promise<void> {
+  const peer = checkUserId(peerArg);
+  const seq = parseSeq(seqArg);
+  if (options.output !== undefined && options.output !== STDIO) await checkOutput(options.output, options.force === true);
+  await withSession(options, async (s) => {
+    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
+    s.ctx.peer = peer;
+    await s.client.synced();
+    const roomId = await s.client.findDirect(peer);
+    if (roomId === null) throw failure(`no conversation with ${peer} yet`);
+    const saved = await downloadTo(s.client, roomId, seq, options.output, options.force === true);
+    if (saved.path !== STDIO) note(`Saved ${formatSize(saved.bytes)} from ${saved.from} to ${JSON.stringify(saved.path)}.`);
+  });
+}
