@@ -106,11 +106,15 @@ export function initInitiator(sharedSecret: Uint8Array, remoteSignedPrekey: Uint
   };
 }
 
-/** RatchetInitBob (§3.3): the signed prekey pair is the first ratchet key pair. */
+/**
+ * RatchetInitBob (§3.3): the signed prekey pair is the first ratchet key
+ * pair. The state takes ownership of `signedPrekeyPrivate` (a copy made for
+ * it: see SignedPrekey.exportPrivateKey) and wipes it when it moves on.
+ */
 export function initResponder(sharedSecret: Uint8Array, signedPrekeyPrivate: Uint8Array, signedPrekeyPublic: Uint8Array): RatchetState {
   return {
     rootKey: copyBytes(sharedSecret),
-    ratchetPrivate: copyBytes(signedPrekeyPrivate),
+    ratchetPrivate: signedPrekeyPrivate,
     ratchetPublic: copyBytes(signedPrekeyPublic),
     remoteRatchetKey: null,
     sending: null,

@@ -115,7 +115,7 @@ abstract class X25519Prekey {
 
   /** A copy of the private key (the responder's first ratchet key is its signed prekey). */
   exportPrivateKey(): Uint8Array {
-    return copyBytes(this.secret);
+    return backend.x25519CopyPrivate(this.secret);
   }
 
   /** The private key itself, for serialization by subclasses. */

@@ -210,9 +210,9 @@ export class Session {
     const identity = identityArgument(options.identity);
     const response = pqxdhRespond(identity, prekeys, fields);
     if (response === null) throw decryptFailed();
-    const spkPrivate = response.signedPrekey.exportPrivateKey();
-    const ratchet = initResponder(response.sharedSecret, spkPrivate, response.signedPrekey.publicKey);
-    wipe(response.sharedSecret, spkPrivate);
+    // The state owns (and will wipe) this copy of the signed prekey's private half.
+    const ratchet = initResponder(response.sharedSecret, response.signedPrekey.exportPrivateKey(), response.signedPrekey.publicKey);
+    wipe(response.sharedSecret);
     const localIdentityKey = copyBytes(identity.publicKey);
     const state: SessionState = {
       role: 'responder',

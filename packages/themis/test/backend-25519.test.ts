@@ -104,6 +104,25 @@ describe('X25519 (RFC 7748)', () => {
       high[31] = (high[31] as number) | 0x80;
       assert.equal(hex(b.x25519(priv, high)), hex(b.x25519(priv, pub)));
     });
+
+    test(`${b.name}: a copied private key is its own buffer and agrees with the original, before and after the original is wiped or changed`, () => {
+      const priv = b.x25519GeneratePrivate();
+      const peer = b.x25519PublicFromPrivate(b.x25519GeneratePrivate());
+      const expected = hex(b.x25519(priv, peer));
+      const copy = b.x25519CopyPrivate(priv);
+      assert.notEqual(copy, priv);
+      assert.equal(hex(copy), hex(priv));
+      assert.equal(hex(b.x25519(copy, peer)), expected);
+      assert.equal(hex(b.x25519PublicFromPrivate(copy)), hex(b.x25519PublicFromPrivate(priv)));
+      priv.fill(0);
+      assert.equal(hex(b.x25519(copy, peer)), expected, 'wiping the original leaves the copy usable');
+      // A copy changed afterwards is a different key (the shared parse must not outlive the bytes).
+      copy[0] = (copy[0] as number) ^ 0x40;
+      const other = Uint8Array.from(copy);
+      assert.equal(hex(b.x25519(copy, peer)), hex(b.x25519(other, peer)));
+      assert.notEqual(hex(b.x25519(copy, peer)), expected);
+      assert.throws(() => b.x25519CopyPrivate(new Uint8Array(31)), RangeError);
+    });
   }
 });
 

@@ -232,6 +232,10 @@ export const backend: Backend = {
       return null;
     }
   },
+  x25519CopyPrivate(privateKey) {
+    assertLength(privateKey, 32, 'X25519 private key');
+    return Uint8Array.from(privateKey);
+  },
 
   ed25519PublicFromSeed(seed) {
     assertLength(seed, 32, 'Ed25519 seed');

@@ -317,6 +317,14 @@ export const backend: Backend = {
     return isZero(shared) ? null : shared;
   },
 
+  x25519CopyPrivate(privateKey) {
+    assertLength(privateKey, 32, 'X25519 private key');
+    const copy = Uint8Array.from(privateKey);
+    const hit = x25519PrivateCache.get(privateKey);
+    if (hit !== undefined && equalBytes(hit.snapshot, privateKey)) x25519PrivateCache.set(copy, { snapshot: Uint8Array.from(hit.snapshot), key: hit.key });
+    return copy;
+  },
+
   ed25519PublicFromSeed(seed) {
     assertLength(seed, 32, 'Ed25519 seed');
     return rawPublic(ed25519PrivateKey(seed));

@@ -91,6 +91,13 @@ export interface Backend {
    * contributes nothing secret (RFC 7748 §6.1) — or when a length is wrong.
    */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
+  /**
+   * A copy of a 32-byte X25519 private key for a holder with another
+   * lifetime (one that will wipe it). The copy shares whatever the backend
+   * parsed of the original (node: its OpenSSL key object), so using it costs
+   * no second key import.
+   */
+  x25519CopyPrivate(privateKey: Uint8Array): Uint8Array;
 
   /** The Ed25519 public key (RFC 8032 §5.1.5) of a 32-byte seed. */
   ed25519PublicFromSeed(seed: Uint8Array): Uint8Array;
