@@ -28,7 +28,8 @@
  *
  * @module
  */
-import WebSocketModule, { type WebSocket } from 'ws';
+import * as wsExports from 'ws';
+import type { WebSocket } from 'ws';
 
 /** The part of `ws`'s Sender this module uses (public in `ws`, not in @types/ws). */
 interface SenderStatics {
@@ -43,7 +44,12 @@ interface SocketLike {
   uncork(): void;
 }
 
-const Sender = (WebSocketModule as unknown as { Sender?: SenderStatics }).Sender;
+// A named export of `ws`'s ESM entry (wrapper.mjs). Not a property of the
+// default export there: `WebSocket.Sender` exists only under require('ws').
+const Sender = (wsExports as unknown as { Sender?: SenderStatics }).Sender;
+
+/** Whether frames are built once and written past `ws` (false: the `ws.send` fallback). */
+export const PREBUILT_FRAMES = Sender !== undefined && typeof Sender.frame === 'function';
 
 const OPCODE_TEXT = 1;
 const OPEN = 1;
@@ -64,7 +70,7 @@ export class PrebuiltFrame {
 
   constructor(text: string) {
     this.payload = Buffer.from(text, 'utf8');
-    if (Sender === undefined) {
+    if (!PREBUILT_FRAMES || Sender === undefined) {
       this.wire = null;
       return;
     }

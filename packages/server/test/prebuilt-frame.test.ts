@@ -1,0 +1,109 @@
+/**
+ * Frames built once and written past `ws` (prebuilt-frame.ts), against a
+ * real `ws` server and client: the fast path is the one in use under ESM
+ * (it once silently was not: `ws`'s ESM default export has no `Sender`),
+ * every payload length class arrives intact and in call order with frames
+ * `ws` writes itself, a turn's frames leave in one `writev`, and a closed
+ * connection is reported, not written to.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import { PREBUILT_FRAMES, PrebuiltFrame, sendText } from '../src/v1/prebuilt-frame.ts';
+
+/** A connected pair: the server side's socket and a client that collects text messages. */
+async function pair(): Promise<{ server: WebSocket; client: WebSocket; received: string[]; close: () => Promise<void> }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await once(wss, 'listening');
+  const { port } = wss.address() as AddressInfo;
+  const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
+  const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  const received: string[] = [];
+  client.on('message', (data, isBinary) => {
+    assert.equal(isBinary, false);
+    received.push((data as Buffer).toString('utf8'));
+  });
+  await once(client, 'open');
+  const [server] = await accepted;
+  return {
+    server,
+    client,
+    received,
+    close: async () => {
+      client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('PrebuiltFrame', () => {
+  test('the frame is built once (ws framing reachable from ESM), as the exact RFC 6455 bytes', () => {
+    assert.equal(PREBUILT_FRAMES, true);
+    assert.deepEqual([...(new PrebuiltFrame('hi').wire ?? [])], [0x81, 0x02, 0x68, 0x69]);
+    const medium = new PrebuiltFrame('x'.repeat(300)).wire;
+    assert.deepEqual([...(medium ?? Buffer.alloc(0)).subarray(0, 4)], [0x81, 126, 0x01, 0x2c]);
+    const large = new PrebuiltFrame('y'.repeat(70_000)).wire;
+    assert.deepEqual([...(large ?? Buffer.alloc(0)).subarray(0, 10)], [0x81, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]);
+  });
+
+  test('every length class arrives intact, in call order with frames ws writes itself', async () => {
+    const p = await pair();
+    try {
+      const texts = ['a', 'é ✓ 𝄞', 'm'.repeat(125), 'n'.repeat(126), 'o'.repeat(65_535), 'p'.repeat(65_536), 'q'.repeat(200_000)];
+      const shared = new PrebuiltFrame('shared');
+      assert.equal(shared.sendTo(p.server), true);
+      for (const [i, t] of texts.entries()) {
+        if (i % 2 === 0) assert.equal(new PrebuiltFrame(t).sendTo(p.server), true);
+        else p.server.send(t);
+        sendText(p.server, `after ${i}`);
+      }
+      assert.equal(shared.sendTo(p.server), true);
+      const expected = ['shared', ...texts.flatMap((t, i) => [t, `after ${i}`]), 'shared'];
+      await until(() => p.received.length === expected.length);
+      assert.deepEqual(p.received, expected);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("one event-loop turn's frames to a socket leave in one writev", async () => {
+    const p = await pair();
+    try {
+      const socket = (p.server as unknown as { _socket: { _writev: (...args: unknown[]) => unknown; _write: (...args: unknown[]) => unknown } })._socket;
+      let writevs = 0;
+      let writes = 0;
+      const writev = socket._writev.bind(socket);
+      const write = socket._write.bind(socket);
+      socket._writev = (...args: unknown[]) => (writevs++, writev(...args));
+      socket._write = (...args: unknown[]) => (writes++, write(...args));
+      const frame = new PrebuiltFrame('one of five');
+      for (let i = 0; i < 5; i++) frame.sendTo(p.server);
+      await until(() => p.received.length === 5);
+      assert.equal(writevs + writes, 1, `${writevs} writev and ${writes} write calls for five frames`);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a closed connection gets nothing and is reported as not sent', async () => {
+    const p = await pair();
+    try {
+      p.server.close();
+      await once(p.client, 'close');
+      assert.equal(new PrebuiltFrame('late').sendTo(p.server), false);
+    } finally {
+      await p.close();
+    }
+  });
+});
