@@ -17,74 +17,21 @@
 //
 // Needs `npm run build` first. Never downloads a browser: without
 // /usr/bin/chromium the browser part fails under CI=true, else it is skipped.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Buffer } from 'node:buffer';
-import { clearTimeout } from 'node:timers';
+import { setTimeout } from 'node:timers';
+import { assert, checks, chromiumPresent, launchChromium, serveBundle, short, viteBundle } from './_browser-harness.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PAGE = join(ROOT, 'scripts', 'browser-sdk-page.js');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const DEADLINE_MS = 180_000;
 
-const results = [];
-function record(section, name, ok, detail = '') {
-  results.push({ section, name, ok, detail });
-  console.log(`${ok ? 'ok  ' : 'FAIL'} [${section}] ${name}${detail ? ` — ${detail}` : ''}`);
-}
-function short(e) {
-  const s = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return s.replace(/\s+/g, ' ').slice(0, 400);
-}
-function assert(cond, what) {
-  if (!cond) throw new Error(what);
-}
-/** Runs a check; later checks of a flow are skipped once one failed. */
-let broken = false;
-async function step(section, name, fn) {
-  if (broken) {
-    record(section, name, false, 'skipped: an earlier step failed');
-    return undefined;
-  }
-  try {
-    const detail = await fn();
-    record(section, name, true, typeof detail === 'string' ? detail : '');
-    return detail ?? true;
-  } catch (e) {
-    record(section, name, false, short(e));
-    broken = true;
-    return undefined;
-  }
-}
-
-const started = Date.now();
-const watchdog = setTimeout(() => {
-  console.error(`browser-sdk-test: gave up after ${DEADLINE_MS / 1000} s`);
-  process.exit(1);
-}, DEADLINE_MS);
-const cleanups = [];
-try {
-  await main();
-} catch (e) {
-  record('harness', 'unexpected error', false, short(e));
-} finally {
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch {
-      // best effort
-    }
-  }
-  clearTimeout(watchdog);
-}
-const failed = results.filter((r) => !r.ok);
-console.log(`\n# browser-sdk-test: ${results.length - failed.length}/${results.length} checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-process.exit(failed.length > 0 ? 1 : 0);
+const suite = checks('browser-sdk-test', { deadlineMs: 180_000, stopAfterFailure: true });
+const { record, step, cleanups, run } = suite;
+await run(main);
 
 async function main() {
   for (const f of ['packages/sdk/dist/src/index.js', 'packages/server/dist/test/_server-process.js']) {
@@ -97,52 +44,17 @@ async function main() {
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
   const outDir = join(tmp, 'dist');
   if (!(await bundle(outDir, tmp))) return;
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') record('browser', `${CHROMIUM} exists`, false, 'Chromium is missing under CI=true');
-    else console.warn(`WARNING: ${CHROMIUM} not found: skipping the in-browser run`);
-    return;
-  }
+  if (!chromiumPresent(record)) return;
   await conversation(outDir, tmp);
 }
 
 async function bundle(outDir, tmp) {
-  const { build } = await import('vite');
   let graph = [];
-  const warnings = [];
+  let warnings = [];
   let chunks = [];
   const ok = await step('bundle', 'vite build of scripts/browser-sdk-page.js', async () => {
     const t0 = Date.now();
-    const res = await build({
-      configFile: false,
-      envDir: false,
-      root: join(ROOT, 'scripts'),
-      cacheDir: join(tmp, 'vite-cache'),
-      publicDir: false,
-      logLevel: 'warn',
-      mode: 'production',
-      plugins: [
-        {
-          name: 'module-graph',
-          buildEnd() {
-            graph = [...this.getModuleIds()];
-          },
-        },
-      ],
-      build: {
-        outDir,
-        emptyOutDir: true,
-        reportCompressedSize: false,
-        rollupOptions: {
-          input: PAGE,
-          onwarn: (w, warn) => {
-            warnings.push(w.message);
-            warn(w);
-          },
-          output: { entryFileNames: 'page.js', chunkFileNames: '[name]-[hash].js' },
-        },
-      },
-    });
-    chunks = (Array.isArray(res) ? res : [res]).flatMap((r) => r.output).filter((o) => o.type === 'chunk');
+    ({ graph, warnings, chunks } = await viteBundle({ root: join(ROOT, 'scripts'), page: PAGE, outDir, tmp }));
     return `${((Date.now() - t0) / 1000).toFixed(1)} s, ${(chunks.reduce((n, c) => n + c.code.length, 0) / 1024).toFixed(0)} KiB`;
   });
   if (!ok) return false;
@@ -161,22 +73,7 @@ async function bundle(outDir, tmp) {
     assert(!warnings.some((w) => /externalized for browser|node:/.test(w)), `build warnings: ${JSON.stringify(warnings.slice(0, 3))}`);
     for (const c of chunks) assert(!/\bnode:[a-z_]+/.test(c.code), `${c.fileName} mentions a node: module`);
   });
-  return !broken;
-}
-
-async function serveDir(dir) {
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
-  const html = '<!doctype html><meta charset="utf-8"><title>@parley/sdk browser test</title><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>';
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/' || path === '/index.html') return void res.writeHead(200, { 'content-type': types['.html'] }).end(html);
-    const file = resolve(dir, `.${path}`);
-    if (!file.startsWith(dir + sep) || !existsSync(file)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  cleanups.push(() => new Promise((ok) => server.close(ok)));
-  return `http://127.0.0.1:${server.address().port}/`;
+  return !suite.broken;
 }
 
 async function until(condition, what, ms = 20_000) {
@@ -190,7 +87,6 @@ async function until(condition, what, ms = 20_000) {
 async function conversation(outDir, tmp) {
   const { startServerProcess } = await import(pathToFileURL(join(ROOT, 'packages/server/dist/test/_server-process.js')).href);
   const { ParleyClient } = await import(pathToFileURL(join(ROOT, 'packages/sdk/dist/src/index.js')).href);
-  const { chromium } = await import('playwright-core');
 
   const server = await startServerProcess([], { env: { PARLEY_LOG_LEVEL: 'info' } });
   cleanups.push(() => server.stop().then(() => server.cleanup()));
@@ -200,9 +96,8 @@ async function conversation(outDir, tmp) {
   const names = { alice: `alice-${tag}`, bob: `bob-${tag}` };
   const PASS = `browser passphrase ${tag}`;
 
-  const url = await serveDir(outDir);
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmp, 'chromium-profile-')), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
-  cleanups.push(() => context.close());
+  const url = await serveBundle(outDir, '@parley/sdk browser test', cleanups);
+  const context = await launchChromium(mkdtempSync(join(tmp, 'chromium-profile-')), cleanups);
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(short(e)));

@@ -15,55 +15,22 @@
 // /usr/bin/chromium the browser run fails under CI=true, else it is skipped
 // with a warning (the plain-Node checks and the bundle checks still run).
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { clearTimeout } from 'node:timers';
 import { Buffer } from 'node:buffer';
+import { assert, checks, CHROMIUM, chromiumPresent, launchChromium, serveBundle, short, viteBundle } from './_browser-harness.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PKG = join(ROOT, 'packages', 'themis');
 const PAGE = join(ROOT, 'scripts', 'browser-test-page.js');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const DEADLINE_MS = 120_000;
 
-const results = []; // { section, name, ok, detail }
-function record(section, name, ok, detail = '') {
-  results.push({ section, name, ok, detail });
-  console.log(`${ok ? 'ok  ' : 'FAIL'} [${section}] ${name}${detail ? ` — ${detail}` : ''}`);
-}
-/** Runs `fn`; a throw becomes a failed check with a short message (never a wasm-themis dump). */
-async function step(section, name, fn) {
-  try {
-    const detail = await fn();
-    record(section, name, true, typeof detail === 'string' ? detail : '');
-    return true;
-  } catch (e) {
-    record(section, name, false, short(e));
-    return false;
-  }
-}
-function short(e) {
-  const s = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return s.replace(/\s+/g, ' ').slice(0, 300);
-}
-function assert(cond, what) {
-  if (!cond) throw new Error(what);
-}
+const { results, record, step: check, cleanups, run } = checks('browser-test', { deadlineMs: 120_000 });
+/** Runs `fn` as one check; true when it passed. */
+const step = async (section, name, fn) => (await check(section, name, fn)) !== undefined;
 const hex = (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (s) => new Uint8Array(Buffer.from(s, 'hex'));
 function assertBytes(actual, expected, what) {
@@ -71,35 +38,7 @@ function assertBytes(actual, expected, what) {
   assert(hex(actual) === hex(expected), `${what}: got ${hex(actual).slice(0, 48)}…, expected ${hex(expected).slice(0, 48)}…`);
 }
 
-const started = Date.now();
-const watchdog = setTimeout(() => {
-  console.error(`browser-test: gave up after ${DEADLINE_MS / 1000} s`);
-  process.exit(1);
-}, DEADLINE_MS);
-const cleanups = [];
-
-try {
-  await main();
-} catch (e) {
-  record('harness', 'unexpected error', false, short(e));
-} finally {
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch {
-      // best effort
-    }
-  }
-  clearTimeout(watchdog);
-}
-
-const failed = results.filter((r) => !r.ok);
-console.log(`\n# browser-test: ${results.length - failed.length}/${results.length} checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-if (failed.length > 0) {
-  console.log('# FAILED:');
-  for (const r of failed) console.log(`#   [${r.section}] ${r.name}${r.detail ? ` — ${r.detail}` : ''}`);
-}
-process.exit(failed.length > 0 ? 1 : 0);
+await run(main);
 
 async function main() {
   if (!existsSync(join(PKG, 'dist', 'src', 'index.js')) || !existsSync(join(PKG, 'dist', 'src', 'backend', 'noble.js'))) {
@@ -121,14 +60,7 @@ async function main() {
   const built = await bundle(fixtures, outDir, tmp);
   if (!built) return;
 
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') {
-      record('browser', `${CHROMIUM} exists`, false, 'Chromium is missing under CI=true (.ci/run installs the Debian package `chromium`)');
-    } else {
-      console.warn(`WARNING: ${CHROMIUM} not found: skipping the in-browser run (install Debian's \`chromium\`; no browser is ever downloaded)`);
-    }
-    return;
-  }
+  if (!chromiumPresent(record)) return;
   const pageResult = await runInChromium(outDir, tmp);
   if (!pageResult) return;
   checkPageResult(pageResult, themis, peer, fixtures, toPeerSecrets);
@@ -275,54 +207,24 @@ function makeFixtures(t, peer) {
 // 2. the browser bundle
 
 async function bundle(fixtures, outDir, tmp) {
-  const { build } = await import('vite');
   const VIRTUAL = 'virtual:themis-fixtures';
-  let output;
-  let graphIds = []; // every module Rollup saw, including stubs and externals
-  const warnings = [];
+  let chunks = [];
+  let graph = []; // every module Rollup saw, including stubs and externals
+  let warnings = [];
   const ok = await step('bundle', 'vite build of scripts/browser-test-page.js', async () => {
     const t0 = Date.now();
-    const res = await build({
-      configFile: false,
-      envDir: false,
-      root: join(ROOT, 'scripts'),
-      cacheDir: join(tmp, 'vite-cache'),
-      publicDir: false,
-      logLevel: 'warn',
-      mode: 'production',
-      plugins: [
-        {
-          name: 'themis-fixtures',
-          resolveId: (id) => (id === VIRTUAL ? `\0${VIRTUAL}` : null),
-          load: (id) => (id === `\0${VIRTUAL}` ? `export default ${JSON.stringify(fixtures)};` : null),
-          buildEnd() {
-            graphIds = [...this.getModuleIds()];
-          },
-        },
-      ],
-      build: {
-        outDir,
-        emptyOutDir: true,
-        write: true,
-        reportCompressedSize: false,
-        rollupOptions: {
-          input: PAGE,
-          onwarn: (w, warn) => {
-            warnings.push(w.message);
-            warn(w);
-          },
-          output: { entryFileNames: 'page.js', chunkFileNames: '[name]-[hash].js' },
-        },
-      },
-    });
-    output = (Array.isArray(res) ? res : [res]).flatMap((r) => r.output);
+    const fixturesPlugin = {
+      name: 'themis-fixtures',
+      resolveId: (id) => (id === VIRTUAL ? `\0${VIRTUAL}` : null),
+      load: (id) => (id === `\0${VIRTUAL}` ? `export default ${JSON.stringify(fixtures)};` : null),
+    };
+    ({ chunks, graph, warnings } = await viteBundle({ root: join(ROOT, 'scripts'), page: PAGE, outDir, tmp, plugins: [fixturesPlugin] }));
     return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   });
   if (!ok) return false;
 
-  const chunks = output.filter((o) => o.type === 'chunk');
+
   const moduleIds = chunks.flatMap((c) => Object.keys(c.modules));
-  const graph = [...new Set([...graphIds, ...moduleIds])];
   const rel = (id) => id.replace(/^\0/, '').split(sep).join('/').replace(`${ROOT.split(sep).join('/')}/`, '');
   const fixturesCode = `export default ${JSON.stringify(fixtures)};`;
 
@@ -355,37 +257,14 @@ async function bundle(fixtures, outDir, tmp) {
   return results.filter((r) => r.section === 'bundle').every((r) => r.ok);
 }
 
-async function serve(dir) {
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
-  const html = '<!doctype html><meta charset="utf-8"><title>@parley/themis browser test</title><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>';
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'content-type': types['.html'] }).end(html);
-      return;
-    }
-    const file = resolve(dir, `.${path}`);
-    if (!file.startsWith(dir + sep) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  cleanups.push(() => new Promise((ok) => server.close(ok)));
-  return `http://127.0.0.1:${server.address().port}/`;
-}
-
 async function runInChromium(outDir, tmp) {
-  const { chromium } = await import('playwright-core');
-  const url = await serve(outDir);
+  const url = await serveBundle(outDir, '@parley/themis browser test', cleanups);
   const userDataDir = mkdtempSync(join(tmp, 'chromium-profile-'));
   let result;
   const pageErrors = [];
   await step('browser', `Chromium (${CHROMIUM}) runs the bundle`, async () => {
     const t0 = Date.now();
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
-    cleanups.push(() => context.close());
+    const context = await launchChromium(userDataDir, cleanups);
     const version = context.browser()?.version() ?? 'unknown version';
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => pageErrors.push(short(e)));
