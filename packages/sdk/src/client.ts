@@ -773,6 +773,24 @@ export class ParleyClient {
     return openFile(file, sealed);
   }
 
+  /**
+   * Delete from the server the blob of a file this user sent (any of the
+   * user's devices may), freeing its bytes from the user's blob quota.
+   * Recipients who have not downloaded it yet no longer can; the message
+   * itself stays. False when the server has no such blob of this user
+   * (deleted already, expired, or someone else's).
+   */
+  async deleteFile(file: FileRef): Promise<boolean> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    try {
+      const f = await this.#link.request({ t: 'blob.delete', blobId: file.blobId }, ['blob.deleted']);
+      return f['blobId'] === file.blobId;
+    } catch (e) {
+      if (e instanceof SdkError && e.serverCode === 'not_found') return false;
+      throw e;
+    }
+  }
+
   async #upload(sealed: Uint8Array): Promise<string> {
     const created = await this.#link.request({ t: 'blob.create', size: sealed.length }, ['blob.created']);
     const blobId = stringField(created, 'blobId', 'blob.created');

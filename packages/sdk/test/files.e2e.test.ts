@@ -2,7 +2,8 @@
  * Files as encrypted blobs through a real `parley serve`: sealed and
  * uploaded by the sender, announced in the conversation, downloaded and
  * opened by the receiver; the server's database holds none of the file's
- * bytes; a blob altered on the server is refused; limits at their edge.
+ * bytes; a blob altered on the server is refused; limits at their edge; the
+ * sender deletes a blob.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -92,5 +93,20 @@ describe('files as encrypted blobs', () => {
     const m = fileMessages()[2];
     assert.ok(m !== undefined);
     assert.deepEqual(await bob.downloadFile(m.file), biggest);
+  });
+
+  it("deleteFile: the sender's blob goes (freeing its quota); the message stays; only the sender's user may delete", async () => {
+    const file = new TextEncoder().encode(marker('to-delete'));
+    const sent = await alice.sendFile(room, file, { name: 'gone.txt' });
+    await until(() => fileMessages().some((m) => m.seq === sent.seq), 'the file message');
+    const m = fileMessages().find((x) => x.seq === sent.seq);
+    assert.ok(m !== undefined);
+    assert.equal(await bob.deleteFile(m.file), false, "bob cannot delete alice's blob");
+    assert.deepEqual(await bob.downloadFile(m.file), file);
+    assert.equal(await alice.deleteFile(m.file), true);
+    assert.equal(await alice.deleteFile(m.file), false, 'deleted once');
+    await assert.rejects(bob.downloadFile(m.file), (e: unknown) => e instanceof SdkError && e.serverCode === 'not_found');
+    const kept = (await bob.history(room)).find((e) => e.seq === sent.seq);
+    assert.equal(kept?.type === 'message' && kept.kind === 'file' ? kept.file.name : null, 'gone.txt', 'the message itself stays');
   });
 });

@@ -7,7 +7,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ACCESS_TOKEN_TTL_S } from './limits.ts';
+import { ACCESS_TOKEN_TTL_S, BLOB_RETENTION_DAYS_DEFAULT, BLOB_UPLOAD_TTL_S_DEFAULT } from './limits.ts';
 
 export interface ServerConfig {
   /** Interface to listen on. Env PARLEY_HOST. Default 0.0.0.0. */
@@ -44,6 +44,10 @@ export interface ServerConfig {
    * PARLEY_TRUSTED_TOKEN_PUBLIC_KEY.
    */
   trustedTokenPublicKey: KeyObject | undefined;
+  /** Seconds an upload may stay incomplete before it is removed. Env PARLEY_BLOB_UPLOAD_TTL_S. Default BLOB_UPLOAD_TTL_S_DEFAULT (3600). */
+  blobUploadTtlS: number;
+  /** Days a complete blob is kept; 0: until its uploader deletes it. Env PARLEY_BLOB_RETENTION_DAYS. Default BLOB_RETENTION_DAYS_DEFAULT (30). */
+  blobRetentionDays: number;
 }
 
 export type ConfigInput = Partial<ServerConfig>;
@@ -58,6 +62,11 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
 
 function ttl(v: number): number {
   if (!Number.isInteger(v) || v < 1 || v > 86_400) throw new Error('access token lifetime must be 1..86400 seconds');
+  return v;
+}
+
+function inRange(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer ${min}..${max}, got ${v}`);
   return v;
 }
 
@@ -120,5 +129,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
     trustedTokenPublicKey: flags.trustedTokenPublicKey ?? trustedPublicKey(env['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY']),
     accessTokenTtlS: ttl(flags.accessTokenTtlS ?? envInt(env, 'PARLEY_ACCESS_TOKEN_TTL_S') ?? ACCESS_TOKEN_TTL_S),
+    blobUploadTtlS: inRange('PARLEY_BLOB_UPLOAD_TTL_S', flags.blobUploadTtlS ?? envInt(env, 'PARLEY_BLOB_UPLOAD_TTL_S') ?? BLOB_UPLOAD_TTL_S_DEFAULT, 1, 7 * 86_400),
+    blobRetentionDays: inRange('PARLEY_BLOB_RETENTION_DAYS', flags.blobRetentionDays ?? envInt(env, 'PARLEY_BLOB_RETENTION_DAYS') ?? BLOB_RETENTION_DAYS_DEFAULT, 0, 36_500),
   };
 }

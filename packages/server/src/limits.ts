@@ -111,6 +111,15 @@ export const BLOB_BYTES_PER_USER_MAX = 64 * 1024 * 1024;
 
 /** Blobs a user may have started and not completed at once. */
 export const BLOB_UPLOADS_OPEN_MAX = 8;
+
+/** Default seconds an upload may stay incomplete before it is removed (PARLEY_BLOB_UPLOAD_TTL_S). */
+export const BLOB_UPLOAD_TTL_S_DEFAULT = 60 * 60;
+
+/** Default days a complete blob is kept (PARLEY_BLOB_RETENTION_DAYS; 0 keeps it until its uploader deletes it). */
+export const BLOB_RETENTION_DAYS_DEFAULT = 30;
+
+/** Longest pause between two sweeps of expired blobs. */
+export const BLOB_SWEEP_INTERVAL_MS_MAX = 10 * 60 * 1000;
 /** Length of the backup fetch secret a client derives from its passphrase. */
 export const BACKUP_FETCH_SECRET_BYTES = 32;
 

@@ -21,6 +21,7 @@ import { demoKeyPair, loadOrCreateServerKey, loadOrCreateTokenSecret } from './s
 import { openStorage } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { TokenIssuer } from './v1/auth.ts';
+import { blobPolicy, startBlobSweeper } from './v1/blobs.ts';
 import { CLOSE_V1, V1Connection } from './v1/connection.ts';
 import { Hub } from './v1/hub.ts';
 import { InProcessFanOut } from './fanout/in-process.ts';
@@ -78,7 +79,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     log: log.child({ protocol: 'v1' }),
     metrics,
     loginFailures: new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE),
+    blobs: blobPolicy(config),
   };
+  const blobSweeper = startBlobSweeper(storage, v1Deps.blobs, v1Deps.log);
   const v1Connections = new Set<V1Connection>();
   let ready = false;
   let stopping = false;
@@ -143,6 +146,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     while ((tutorial.connectedCount > 0 || v1Connections.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     http.closeAllConnections();
     wss.close();
+    await blobSweeper.stop();
     await fanout.close();
     await storage.close();
     log.info({}, 'stopped');

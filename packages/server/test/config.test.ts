@@ -1,4 +1,4 @@
-// Settings that refuse bad values at start, before anything listens.
+// Settings that refuse bad values at start, before anything listens; the blob lifetimes they set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, trustedPublicKey } from '../src/config.ts';
+import { BLOB_RETENTION_DAYS_DEFAULT, BLOB_UPLOAD_TTL_S_DEFAULT } from '../src/limits.ts';
+import { blobCutoffs, blobExpired, blobPolicy } from '../src/v1/blobs.ts';
 
 test('trusted token public key: PEM, JWK and @file accepted for P-256, Ed25519 and RSA-2048', () => {
   // Re-imported from PEM: exporting a freshly generated KeyObject as JWK can
@@ -43,4 +45,33 @@ test('trusted token public key: private keys, weak or other curves and garbage a
   assert.throws(() => trustedPublicKey(rsa1024), /2048/);
   assert.throws(() => trustedPublicKey('not a key'), /PEM \(SPKI\) or JWK/);
   assert.throws(() => trustedPublicKey('{"kty":"EC"'), /PEM \(SPKI\) or JWK/);
+});
+
+test('blob lifetimes: defaults, environment, flags over environment, and the edges of each range', () => {
+  const base = resolveConfig({}, {});
+  assert.equal(base.blobUploadTtlS, BLOB_UPLOAD_TTL_S_DEFAULT);
+  assert.equal(base.blobRetentionDays, BLOB_RETENTION_DAYS_DEFAULT);
+  const env = resolveConfig({}, { PARLEY_BLOB_UPLOAD_TTL_S: '1', PARLEY_BLOB_RETENTION_DAYS: '0' });
+  assert.deepEqual([env.blobUploadTtlS, env.blobRetentionDays], [1, 0]);
+  const flags = resolveConfig({ blobUploadTtlS: 604_800, blobRetentionDays: 36_500 }, { PARLEY_BLOB_UPLOAD_TTL_S: '5', PARLEY_BLOB_RETENTION_DAYS: '5' });
+  assert.deepEqual([flags.blobUploadTtlS, flags.blobRetentionDays], [604_800, 36_500]);
+  assert.throws(() => resolveConfig({}, { PARLEY_BLOB_UPLOAD_TTL_S: '0' }), /PARLEY_BLOB_UPLOAD_TTL_S must be an integer 1\.\.604800/);
+  assert.throws(() => resolveConfig({}, { PARLEY_BLOB_UPLOAD_TTL_S: '604801' }), /PARLEY_BLOB_UPLOAD_TTL_S/);
+  assert.throws(() => resolveConfig({}, { PARLEY_BLOB_RETENTION_DAYS: '36501' }), /PARLEY_BLOB_RETENTION_DAYS must be an integer 0\.\.36500/);
+  assert.throws(() => resolveConfig({}, { PARLEY_BLOB_RETENTION_DAYS: '1.5' }), /PARLEY_BLOB_RETENTION_DAYS/);
+  assert.deepEqual(blobPolicy({ blobUploadTtlS: 2, blobRetentionDays: 0 }), { uploadTtlMs: 2000, retentionMs: null });
+  assert.deepEqual(blobPolicy({ blobUploadTtlS: 2, blobRetentionDays: 1 }), { uploadTtlMs: 2000, retentionMs: 86_400_000 });
+});
+
+test('blob expiry is strict at the cutoff, and complete blobs outlive the upload lifetime', () => {
+  const policy = blobPolicy({ blobUploadTtlS: 10, blobRetentionDays: 1 });
+  const now = 1_000_000_000;
+  const blob = (createdAt: number, complete: boolean) => ({ blobId: 'b', ownerUserId: 'u', size: 1, complete, createdAt });
+  assert.equal(blobExpired(policy, blob(now - 10_000, false), now), false, 'exactly the lifetime: still open');
+  assert.equal(blobExpired(policy, blob(now - 10_001, false), now), true);
+  assert.equal(blobExpired(policy, blob(now - 10_001, true), now), false);
+  assert.equal(blobExpired(policy, blob(now - 86_400_000, true), now), false);
+  assert.equal(blobExpired(policy, blob(now - 86_400_001, true), now), true);
+  assert.equal(blobExpired(blobPolicy({ blobUploadTtlS: 10, blobRetentionDays: 0 }), blob(0, true), now), false, 'retention 0 keeps complete blobs');
+  assert.deepEqual(blobCutoffs(policy, now, 'u'), { incompleteBefore: now - 10_000, completeBefore: now - 86_400_000, ownerUserId: 'u' });
 });

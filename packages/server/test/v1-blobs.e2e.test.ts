@@ -3,11 +3,15 @@
  * last exactly BLOB_CHUNK_BYTES), complete, read back by another user;
  * everything a client controls refused at its edge — sizes, chunk lengths
  * and indexes, someone else's upload, reading an incomplete blob, open
- * uploads per user.
+ * uploads per user. Deleting frees the uploader's quota at once; on a
+ * server with a one-second upload lifetime, abandoned uploads stop counting
+ * and are swept away.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
 import { b64, registered, type V1Client } from './_v1-client.ts';
 import { BLOB_BYTES_MAX, BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_UPLOADS_OPEN_MAX } from '../src/limits.ts';
@@ -90,5 +94,83 @@ describe('v1 blobs', () => {
     const rest = BLOB_BYTES_PER_USER_MAX - whole * BLOB_BYTES_MAX;
     if (rest > 0) assert.equal((await u.request({ t: 'blob.create', size: rest })).t, 'blob.created');
     assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+  });
+
+  test('delete: only the uploader, complete or not; the blob is gone and its bytes no longer count', async () => {
+    const u = await user('bl-delete');
+    const other = await user('bl-delete-other');
+    const whole = Math.floor(BLOB_BYTES_PER_USER_MAX / BLOB_BYTES_MAX);
+    const ids: string[] = [];
+    for (let i = 0; i < whole; i++) ids.push((await u.request({ t: 'blob.create', size: BLOB_BYTES_MAX }))['blobId'] as string);
+    assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+    // A small complete one, read by someone else, then deleted.
+    const big = ids.pop() as string;
+    assert.equal(code(await other.request({ t: 'blob.delete', blobId: big })), 'not_found', "someone else's blob looks like none");
+    const gone = await u.request({ t: 'blob.delete', blobId: big });
+    assert.deepEqual([gone.t, gone['blobId']], ['blob.deleted', big]);
+    assert.equal(code(await u.request({ t: 'blob.delete', blobId: big })), 'not_found', 'deleted once');
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId: big, index: 0, data: b64(randomBytes(BLOB_CHUNK_BYTES)) })), 'not_found');
+    const small = (await u.request({ t: 'blob.create', size: 3 }))['blobId'] as string;
+    await u.request({ t: 'blob.chunk', blobId: small, index: 0, data: b64(Buffer.from('abc')) });
+    await u.request({ t: 'blob.complete', blobId: small });
+    assert.equal((await other.request({ t: 'blob.get', blobId: small, index: 0 })).t, 'blob');
+    assert.equal((await u.request({ t: 'blob.delete', blobId: small })).t, 'blob.deleted');
+    assert.equal(code(await other.request({ t: 'blob.get', blobId: small, index: 0 })), 'not_found');
+    assert.equal(code(await u.request({ t: 'blob.delete', blobId: 'AAAAAAAAAAAAAAAAAAAAAA' })), 'not_found');
+    assert.equal(code(await u.request({ t: 'blob.delete', blobId: 'not-an-id' })), 'bad_frame');
+  });
+});
+
+describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=1)', () => {
+  let server: ServerProcess;
+  let url: string;
+  const clients: V1Client[] = [];
+  before(async () => {
+    server = await startServerProcess([], { env: { PARLEY_BLOB_UPLOAD_TTL_S: '1', PARLEY_LOG_LEVEL: 'info' } });
+    url = `ws://127.0.0.1:${server.port}/v1`;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+  const code = (f: Record<string, unknown>): unknown => f['code'];
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  test('abandoned uploads stop counting once expired, refuse chunks, and are swept from the store; complete blobs stay', async () => {
+    const r = await registered(url, 'bl-expiry', 'dev1');
+    clients.push(r.client);
+    const u = r.client;
+    const kept = (await u.request({ t: 'blob.create', size: 2 }))['blobId'] as string;
+    await u.request({ t: 'blob.chunk', blobId: kept, index: 0, data: b64(Buffer.from('ok')) });
+    assert.equal((await u.request({ t: 'blob.complete', blobId: kept })).t, 'blob.completed');
+    const open: string[] = [];
+    for (let i = 0; i < BLOB_UPLOADS_OPEN_MAX; i++) open.push((await u.request({ t: 'blob.create', size: 1 }))['blobId'] as string);
+    assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+    await sleep(1100);
+    assert.equal(code(await u.request({ t: 'blob.chunk', blobId: open[0], index: 0, data: b64(Buffer.from('x')) })), 'not_found', 'an expired upload takes no chunk');
+    assert.equal(code(await u.request({ t: 'blob.complete', blobId: open[1] })), 'not_found');
+    const fresh = await u.request({ t: 'blob.create', size: 1 });
+    assert.equal(fresh.t, 'blob.created', 'expired uploads no longer count against BLOB_UPLOADS_OPEN_MAX');
+    // Another user's abandoned upload goes in the periodic sweep (every second here).
+    const r2 = await registered(url, 'bl-expiry-2', 'dev1');
+    clients.push(r2.client);
+    await r2.client.request({ t: 'blob.create', size: 5 });
+    // Both users' remaining uploads (bl-expiry's fresh one too) expire and are swept from the database.
+    const db = new Database(join(server.dataDir, 'parley.db'), { readonly: true });
+    try {
+      const count = (complete: number): number => (db.prepare('SELECT COUNT(*) AS n FROM blobs WHERE complete = ?').get(complete) as { n: number }).n;
+      assert.ok(count(0) >= 2);
+      const deadline = Date.now() + 10_000;
+      while (count(0) > 0 && Date.now() < deadline) await sleep(100);
+      assert.equal(count(0), 0, 'every abandoned upload was swept');
+      assert.equal(count(1), 1, 'the complete blob stays');
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id <> ?').get(kept) as { n: number }).n, 0, 'with their chunks');
+    } finally {
+      db.close();
+    }
+    assert.ok(server.logs.some((l) => l.msg === 'expired blobs removed'));
+    // The complete blob has no retention limit this short: still there.
+    assert.equal((await u.request({ t: 'blob.get', blobId: kept, index: 0 })).t, 'blob');
   });
 });

@@ -36,6 +36,8 @@ import {
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import {
   ACCESS_TOKEN_TTL_S,
+  BLOB_RETENTION_DAYS_DEFAULT,
+  BLOB_UPLOAD_TTL_S_DEFAULT,
   BODY_BYTES_MAX,
   CHALLENGE_BYTES,
   FRAME_BYTES_MAX,
@@ -225,6 +227,9 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal(limits['messagesPerSecond'], MESSAGES_PER_SECOND);
       assert.equal(limits['historyPage'], HISTORY_PAGE_MAX);
       assert.equal(limits['roomsPerUser'], ROOMS_PER_USER_MAX);
+      // The blob lifetimes of this server (defaults: no environment set them).
+      assert.equal(limits['blobUploadTtlS'], BLOB_UPLOAD_TTL_S_DEFAULT);
+      assert.equal(limits['blobRetentionDays'], BLOB_RETENTION_DAYS_DEFAULT);
     });
 
     test('the highest common version is picked: hello [99, 1] → version 1', async () => {

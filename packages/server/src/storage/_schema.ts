@@ -209,6 +209,14 @@ CREATE TABLE blob_chunks (
 ${t.end};
 `,
   },
+  {
+    version: 5,
+    name: 'blob expiry',
+    sql: () => `
+-- Abandoned uploads and blobs past the retention period are removed by age.
+CREATE INDEX blobs_by_age ON blobs (complete, created_at);
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

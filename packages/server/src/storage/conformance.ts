@@ -352,6 +352,55 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await s.blobUsage('u'), { bytes: 300_005, open: 1 });
         deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
       }));
+
+      test('delete removes a blob with its chunks, once', run(async (s) => {
+        await s.createBlob({ blobId: 'x', ownerUserId: 'u', size: 20, createdAt: 7 });
+        await s.putBlobChunk('x', 0, new Uint8Array(20).fill(1));
+        await s.completeBlob('x');
+        await s.createBlob({ blobId: 'y', ownerUserId: 'u', size: 5, createdAt: 8 });
+        await s.putBlobChunk('y', 0, new Uint8Array(5).fill(2));
+        equal(await s.deleteBlob('x'), true);
+        equal(await s.deleteBlob('x'), false);
+        equal(await s.getBlob('x'), null);
+        equal(await s.getBlobChunk('x', 0), null);
+        equal(await s.countBlobChunks('x'), 0);
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 5, open: 1 });
+        deepStrictEqual(await s.getBlobChunk('y', 0), new Uint8Array(5).fill(2));
+        equal(await s.deleteBlob('nope'), false);
+      }));
+
+      test('expiry: incomplete and complete blobs by age (strictly before the cutoff), optionally of one owner', run(async (s) => {
+        const make = async (blobId: string, ownerUserId: string, createdAt: number, complete: boolean): Promise<void> => {
+          await s.createBlob({ blobId, ownerUserId, size: 3, createdAt });
+          await s.putBlobChunk(blobId, 0, new Uint8Array(3).fill(createdAt & 0xff));
+          if (complete) await s.completeBlob(blobId);
+        };
+        await make('open-old', 'u', 100, false);
+        await make('open-edge', 'u', 200, false);
+        await make('open-new', 'u', 300, false);
+        await make('done-old', 'u', 100, true);
+        await make('done-edge', 'u', 200, true);
+        await make('v-open-old', 'v', 100, false);
+        await make('v-done-old', 'v', 100, true);
+        const left = async (): Promise<string[]> => {
+          const ids = ['open-old', 'open-edge', 'open-new', 'done-old', 'done-edge', 'v-open-old', 'v-done-old'];
+          const out: string[] = [];
+          for (const id of ids) if ((await s.getBlob(id)) !== null) out.push(id);
+          return out;
+        };
+        // One owner, complete blobs kept (no retention): only u's incomplete blobs before 200.
+        equal(await s.expireBlobs({ incompleteBefore: 200, completeBefore: null, ownerUserId: 'u' }), 1);
+        deepStrictEqual(await left(), ['open-edge', 'open-new', 'done-old', 'done-edge', 'v-open-old', 'v-done-old']);
+        equal(await s.countBlobChunks('open-old'), 0);
+        // Everyone: incomplete before 201, complete before 200.
+        equal(await s.expireBlobs({ incompleteBefore: 201, completeBefore: 200 }), 4);
+        deepStrictEqual(await left(), ['open-new', 'done-edge']);
+        equal(await s.getBlobChunk('done-old', 0), null);
+        deepStrictEqual(await s.getBlobChunk('done-edge', 0), new Uint8Array(3).fill(200));
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 6, open: 1 });
+        deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
+        equal(await s.expireBlobs({ incompleteBefore: 0, completeBefore: 0 }), 0);
+      }));
     });
 
     describe('persistence', () => {

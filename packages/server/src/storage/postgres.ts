@@ -80,6 +80,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobCutoffs,
   BlobRecord,
   PqPrekey,
   ReadMarker,
@@ -606,5 +607,24 @@ export class PostgresStorage implements Storage {
   async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
     const r = await this.#one<{ bytes: number | string | null; open: number | string | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = $1', [userId]);
     return { bytes: Number(r?.bytes ?? 0), open: Number(r?.open ?? 0) };
+  }
+
+  async deleteBlob(blobId: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      await this.#query('DELETE FROM blob_chunks WHERE blob_id = $1', [blobId], c);
+      return (await this.#changed('DELETE FROM blobs WHERE blob_id = $1', [blobId], c)) === 1;
+    });
+  }
+
+  async expireBlobs(cut: BlobCutoffs): Promise<number> {
+    const owner = cut.ownerUserId === undefined ? '' : 'owner_user_id = $3 AND ';
+    const params: Param[] = [cut.incompleteBefore, cut.completeBefore ?? Number.MIN_SAFE_INTEGER, ...(cut.ownerUserId === undefined ? [] : [cut.ownerUserId])];
+    return this.#tx(async (c) => {
+      const ids = (await this.#query<{ id: string }>(`SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < $1) OR (complete = 1 AND created_at < $2)) FOR UPDATE`, params, c)).rows.map((r) => r.id);
+      if (ids.length === 0) return 0;
+      await this.#query('DELETE FROM blob_chunks WHERE blob_id = ANY($1)', [ids], c);
+      await this.#query('DELETE FROM blobs WHERE blob_id = ANY($1)', [ids], c);
+      return ids.length;
+    });
   }
 }

@@ -38,6 +38,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobCutoffs,
   BlobRecord,
   PqPrekey,
   ReadMarker,
@@ -74,6 +75,8 @@ export const WRITE_METHODS = [
   'createBlob',
   'putBlobChunk',
   'completeBlob',
+  'deleteBlob',
+  'expireBlobs',
 ] as const satisfies readonly (keyof Storage)[];
 
 /** Tells the writer thread apart from other Parley workers that import this module. */
@@ -278,6 +281,14 @@ export class ThreadedSqliteStorage implements Storage {
 
   completeBlob(blobId: string): Promise<void> {
     return this.#call('completeBlob', [blobId]) as Promise<void>;
+  }
+
+  deleteBlob(blobId: string): Promise<boolean> {
+    return this.#call('deleteBlob', [blobId]) as Promise<boolean>;
+  }
+
+  expireBlobs(cutoffs: BlobCutoffs): Promise<number> {
+    return this.#call('expireBlobs', [cutoffs]) as Promise<number>;
   }
 
   // ---- reads: on the event loop ----

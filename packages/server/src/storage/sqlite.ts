@@ -75,6 +75,7 @@ import type {
   Member,
   OneTimePrekey,
   KeyBackupRecord,
+  BlobCutoffs,
   BlobRecord,
   PqPrekey,
   ReadMarker,
@@ -635,5 +636,26 @@ export class SqliteStorage implements Storage {
   async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
     const r = this.#get<{ bytes: number | null; open: number | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
     return { bytes: r?.bytes ?? 0, open: r?.open ?? 0 };
+  }
+
+  async deleteBlob(blobId: string): Promise<boolean> {
+    return this.#tx(() => {
+      this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', blobId);
+      return this.#run('DELETE FROM blobs WHERE blob_id = ?', blobId) === 1;
+    });
+  }
+
+  async expireBlobs(c: BlobCutoffs): Promise<number> {
+    const owner = c.ownerUserId === undefined ? '' : 'owner_user_id = ? AND ';
+    const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < ?) OR (complete = 1 AND created_at < ?))`;
+    const params = [...(c.ownerUserId === undefined ? [] : [c.ownerUserId]), c.incompleteBefore, c.completeBefore ?? Number.MIN_SAFE_INTEGER];
+    return this.#tx(() => {
+      const ids = this.#all<{ id: string }>(sql, ...params);
+      for (const { id } of ids) {
+        this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', id);
+        this.#run('DELETE FROM blobs WHERE blob_id = ?', id);
+      }
+      return ids.length;
+    });
   }
 }

@@ -280,4 +280,20 @@ export interface Storage {
   getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null>;
   /** The user's blobs: total size of all, and how many are incomplete. */
   blobUsage(userId: string): Promise<{ bytes: number; open: number }>;
+  /** Remove a blob and its chunks. False if there was none. */
+  deleteBlob(blobId: string): Promise<boolean>;
+  /**
+   * Remove, with their chunks, the incomplete blobs created before
+   * `incompleteBefore` and (unless null) the complete ones created before
+   * `completeBefore` — of one owner when `ownerUserId` is given. Returns how
+   * many blobs were removed.
+   */
+  expireBlobs(cutoffs: BlobCutoffs): Promise<number>;
+}
+
+/** What {@link Storage.expireBlobs} removes (times in ms since the epoch). */
+export interface BlobCutoffs {
+  incompleteBefore: number;
+  completeBefore: number | null;
+  ownerUserId?: string;
 }

@@ -10,19 +10,86 @@
  * → blob.chunk {blobId, index, data}   ← blob.stored {blobId, index}      (the uploader, until complete)
  * → blob.complete {blobId}             ← blob.completed {blobId, size}    (every chunk stored)
  * → blob.get {blobId, index}           ← blob {blobId, index, size, data} (complete blobs only)
+ * → blob.delete {blobId}               ← blob.deleted {blobId}            (the uploader)
  * ```
  *
  * Every chunk but the last is exactly BLOB_CHUNK_BYTES long; the last holds
  * the rest. A user may have BLOB_UPLOADS_OPEN_MAX incomplete blobs and
  * BLOB_BYTES_PER_USER_MAX bytes of blobs in all.
  *
+ * Nothing is kept forever by accident: an upload not completed within the
+ * upload lifetime (PARLEY_BLOB_UPLOAD_TTL_S) and a complete blob older than
+ * the retention period (PARLEY_BLOB_RETENTION_DAYS, unless 0) are gone —
+ * refused at once, removed by a periodic sweep, and the uploader's own are
+ * removed before each new upload is counted against the limits. So an
+ * abandoned upload cannot hold a user's quota, and the quota is of bytes
+ * stored now; an uploader can also free space at once with `blob.delete`.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
+import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
+import type { Logger } from '../log.ts';
+import type { BlobCutoffs, BlobRecord, Storage } from '../storage/types.ts';
 import { b64, type HandlerContext } from './context.ts';
-import type { BlobChunk, BlobComplete, BlobCreate, BlobGet } from './frames.ts';
+import type { BlobChunk, BlobComplete, BlobCreate, BlobDelete, BlobGet } from './frames.ts';
+
+/** How long blobs live (from the server's configuration). */
+export interface BlobPolicy {
+  /** An upload incomplete this long after blob.create is removed. */
+  readonly uploadTtlMs: number;
+  /** A complete blob this long after blob.create is removed; null: kept until its uploader deletes it. */
+  readonly retentionMs: number | null;
+}
+
+export function blobPolicy(config: { blobUploadTtlS: number; blobRetentionDays: number }): BlobPolicy {
+  return { uploadTtlMs: config.blobUploadTtlS * 1000, retentionMs: config.blobRetentionDays === 0 ? null : config.blobRetentionDays * 86_400_000 };
+}
+
+/** What has expired at `now` (of one owner, if given). */
+export function blobCutoffs(policy: BlobPolicy, now: number, ownerUserId?: string): BlobCutoffs {
+  return { incompleteBefore: now - policy.uploadTtlMs, completeBefore: policy.retentionMs === null ? null : now - policy.retentionMs, ...(ownerUserId !== undefined && { ownerUserId }) };
+}
+
+/** Whether a blob has expired at `now` (it may not have been swept yet). */
+export function blobExpired(policy: BlobPolicy, blob: BlobRecord, now: number): boolean {
+  const c = blobCutoffs(policy, now);
+  return blob.complete ? c.completeBefore !== null && blob.createdAt < c.completeBefore : blob.createdAt < c.incompleteBefore;
+}
+
+/**
+ * Remove expired blobs now and then: every half upload lifetime, at most
+ * every BLOB_SWEEP_INTERVAL_MS_MAX, at least every second. Several servers
+ * sharing a database each sweep; removing is idempotent.
+ */
+export function startBlobSweeper(storage: Storage, policy: BlobPolicy, log: Logger): { stop(): Promise<void> } {
+  const interval = Math.max(1000, Math.min(BLOB_SWEEP_INTERVAL_MS_MAX, Math.floor(policy.uploadTtlMs / 2)));
+  let running: Promise<void> = Promise.resolve();
+  const sweep = (): void => {
+    running = storage.expireBlobs(blobCutoffs(policy, Date.now())).then(
+      (n) => {
+        if (n > 0) log.info({ blobs: n }, 'expired blobs removed');
+      },
+      (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'blob sweep failed'),
+    );
+  };
+  const timer = setInterval(sweep, interval);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/** The caller's own live upload, or null (someone else's, or an expired one, looks like none at all). */
+async function ownUpload(ctx: HandlerContext, blobId: string): Promise<BlobRecord | null> {
+  const blob = await ctx.deps.storage.getBlob(blobId);
+  if (blob === null || blob.ownerUserId !== ctx.me.userId || blobExpired(ctx.deps.blobs, blob, Date.now())) return null;
+  return blob;
+}
 
 /** How many chunks a blob of `size` bytes has, and how long chunk `index` must be. */
 export function chunkCount(size: number): number {
@@ -34,6 +101,8 @@ function chunkLength(size: number, index: number): number {
 }
 
 export async function onBlobCreate(ctx: HandlerContext, f: z.infer<typeof BlobCreate>): Promise<void> {
+  // The user's own expired blobs go first, so they never count against the limits.
+  await ctx.deps.storage.expireBlobs(blobCutoffs(ctx.deps.blobs, Date.now(), ctx.me.userId));
   const usage = await ctx.deps.storage.blobUsage(ctx.me.userId);
   if (usage.open >= BLOB_UPLOADS_OPEN_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_UPLOADS_OPEN_MAX} uploads may be open at once`);
   if (usage.bytes + f.size > BLOB_BYTES_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `blobs are limited to ${BLOB_BYTES_PER_USER_MAX} bytes per user`);
@@ -43,9 +112,8 @@ export async function onBlobCreate(ctx: HandlerContext, f: z.infer<typeof BlobCr
 }
 
 export async function onBlobChunk(ctx: HandlerContext, f: z.infer<typeof BlobChunk>): Promise<void> {
-  const blob = await ctx.deps.storage.getBlob(f.blobId);
-  // Someone else's upload looks like no upload at all.
-  if (blob === null || blob.ownerUserId !== ctx.me.userId) return ctx.error(f.id, 'not_found', 'no such upload');
+  const blob = await ownUpload(ctx, f.blobId);
+  if (blob === null) return ctx.error(f.id, 'not_found', 'no such upload');
   if (blob.complete) return ctx.error(f.id, 'conflict', 'the blob is complete');
   if (f.index >= chunkCount(blob.size)) return ctx.error(f.id, 'bad_frame', `index ${f.index} is past the blob's last chunk`);
   const expected = chunkLength(blob.size, f.index);
@@ -55,8 +123,8 @@ export async function onBlobChunk(ctx: HandlerContext, f: z.infer<typeof BlobChu
 }
 
 export async function onBlobComplete(ctx: HandlerContext, f: z.infer<typeof BlobComplete>): Promise<void> {
-  const blob = await ctx.deps.storage.getBlob(f.blobId);
-  if (blob === null || blob.ownerUserId !== ctx.me.userId) return ctx.error(f.id, 'not_found', 'no such upload');
+  const blob = await ownUpload(ctx, f.blobId);
+  if (blob === null) return ctx.error(f.id, 'not_found', 'no such upload');
   if (!blob.complete) {
     const stored = await ctx.deps.storage.countBlobChunks(f.blobId);
     if (stored !== chunkCount(blob.size)) return ctx.error(f.id, 'conflict', `${stored} of ${chunkCount(blob.size)} chunks are stored`);
@@ -68,8 +136,16 @@ export async function onBlobComplete(ctx: HandlerContext, f: z.infer<typeof Blob
 
 export async function onBlobGet(ctx: HandlerContext, f: z.infer<typeof BlobGet>): Promise<void> {
   const blob = await ctx.deps.storage.getBlob(f.blobId);
-  if (blob === null || !blob.complete) return ctx.error(f.id, 'not_found', 'no such blob');
+  if (blob === null || !blob.complete || blobExpired(ctx.deps.blobs, blob, Date.now())) return ctx.error(f.id, 'not_found', 'no such blob');
   const data = f.index < chunkCount(blob.size) ? await ctx.deps.storage.getBlobChunk(f.blobId, f.index) : null;
   if (data === null) return ctx.error(f.id, 'not_found', 'no such chunk');
   ctx.reply(f.id, { t: 'blob', blobId: f.blobId, index: f.index, size: blob.size, data: b64(data) });
+}
+
+export async function onBlobDelete(ctx: HandlerContext, f: z.infer<typeof BlobDelete>): Promise<void> {
+  const blob = await ctx.deps.storage.getBlob(f.blobId);
+  // Only the uploader may delete; to anyone else the blob does not exist.
+  if (blob === null || blob.ownerUserId !== ctx.me.userId || !(await ctx.deps.storage.deleteBlob(f.blobId))) return ctx.error(f.id, 'not_found', 'no such blob');
+  ctx.deps.log.info({ userId: ctx.me.userId, deviceId: ctx.me.deviceId, bytes: blob.size }, 'blob deleted');
+  ctx.reply(f.id, { t: 'blob.deleted', blobId: f.blobId });
 }

@@ -37,7 +37,7 @@ import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
-import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobGet } from './blobs.ts';
+import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
 import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
 import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.ts';
@@ -210,6 +210,8 @@ export class V1Connection implements Conn {
         return onBlobComplete(this.#ctx(me), f);
       case 'blob.get':
         return onBlobGet(this.#ctx(me), f);
+      case 'blob.delete':
+        return onBlobDelete(this.#ctx(me), f);
       case 'room.create':
         return this.#onRoomCreate(f, me);
       case 'room.add':
@@ -273,6 +275,8 @@ export class V1Connection implements Conn {
         mailboxPayloadBytes: MAILBOX_PAYLOAD_BYTES_MAX,
         blobBytes: BLOB_BYTES_MAX,
         blobChunkBytes: BLOB_CHUNK_BYTES,
+        blobUploadTtlS: this.#d.blobs.uploadTtlMs / 1000,
+        blobRetentionDays: this.#d.blobs.retentionMs === null ? 0 : this.#d.blobs.retentionMs / 86_400_000,
         unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
       },
     });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { BlobPolicy } from './blobs.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Storage } from '../storage/types.ts';
@@ -20,6 +21,8 @@ export interface V1Deps {
   metrics: Metrics;
   /** Failed logins per user, shared by all connections. */
   loginFailures: FailureWindow;
+  /** How long blobs live. */
+  blobs: BlobPolicy;
 }
 
 export interface Me {

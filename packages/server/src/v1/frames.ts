@@ -67,6 +67,7 @@ export const BlobCreate = z.object({ t: z.literal('blob.create'), id: requestId,
 export const BlobChunk = z.object({ t: z.literal('blob.chunk'), id: requestId, blobId, index: chunkIndex, data: b64(BLOB_CHUNK_BYTES) });
 export const BlobComplete = z.object({ t: z.literal('blob.complete'), id: requestId, blobId });
 export const BlobGet = z.object({ t: z.literal('blob.get'), id: requestId, blobId, index: chunkIndex });
+export const BlobDelete = z.object({ t: z.literal('blob.delete'), id: requestId, blobId });
 export const BackupFetch = z.object({ t: z.literal('backup.fetch'), id: requestId, userId, fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES) });
 export const DeviceAdd = z.object({ t: z.literal('device.add'), id: requestId, deviceId, identityKey: b64(32, 32), signature: b64(64, 64) });
 export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
@@ -142,6 +143,7 @@ export const Inbound = z.discriminatedUnion('t', [
   BlobChunk,
   BlobComplete,
   BlobGet,
+  BlobDelete,
   RoomCreate,
   RoomAdd,
   RoomRemove,
