@@ -342,8 +342,9 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await s.putBlobChunk('x', 1, chunk(1, 128 * 1024));
         equal(await s.countBlobChunks('x'), 3);
         deepStrictEqual(await s.blobUsage('u'), { bytes: 300_000, open: 1 });
-        await s.completeBlob('x');
+        equal(await s.completeBlob('x'), true);
         equal((await s.getBlob('x'))?.complete, true);
+        equal(await s.completeBlob('nope'), false, 'a blob that is gone is not completed');
         deepStrictEqual(await s.getBlobChunk('x', 0), chunk(0, 128 * 1024));
         deepStrictEqual(await s.getBlobChunk('x', 2), chunk(2, 10));
         equal(await s.getBlobChunk('x', 3), null);

@@ -595,8 +595,8 @@ export class PostgresStorage implements Storage {
     return Number((await this.#one<{ n: number | string }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = $1', [blobId]))?.n ?? 0);
   }
 
-  async completeBlob(blobId: string): Promise<void> {
-    await this.#query('UPDATE blobs SET complete = 1 WHERE blob_id = $1', [blobId]);
+  async completeBlob(blobId: string): Promise<boolean> {
+    return (await this.#changed('UPDATE blobs SET complete = 1 WHERE blob_id = $1', [blobId])) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {

@@ -279,8 +279,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('putBlobChunk', [blobId, index, data]) as Promise<void>;
   }
 
-  completeBlob(blobId: string): Promise<void> {
-    return this.#call('completeBlob', [blobId]) as Promise<void>;
+  completeBlob(blobId: string): Promise<boolean> {
+    return this.#call('completeBlob', [blobId]) as Promise<boolean>;
   }
 
   deleteBlob(blobId: string): Promise<boolean> {

@@ -624,8 +624,8 @@ export class SqliteStorage implements Storage {
     return this.#get<{ n: number }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = ?', blobId)?.n ?? 0;
   }
 
-  async completeBlob(blobId: string): Promise<void> {
-    this.#run('UPDATE blobs SET complete = 1 WHERE blob_id = ?', blobId);
+  async completeBlob(blobId: string): Promise<boolean> {
+    return this.#run('UPDATE blobs SET complete = 1 WHERE blob_id = ?', blobId) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {

@@ -275,8 +275,8 @@ export interface Storage {
   putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void>;
   /** How many chunks of the blob are stored. */
   countBlobChunks(blobId: string): Promise<number>;
-  /** Mark the blob complete (the caller checked every chunk is there). */
-  completeBlob(blobId: string): Promise<void>;
+  /** Mark the blob complete (the caller checked every chunk is there). False if the blob is gone (deleted or expired meanwhile). */
+  completeBlob(blobId: string): Promise<boolean>;
   getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null>;
   /** The user's blobs: total size of all, and how many are incomplete. */
   blobUsage(userId: string): Promise<{ bytes: number; open: number }>;

@@ -128,7 +128,8 @@ export async function onBlobComplete(ctx: HandlerContext, f: z.infer<typeof Blob
   if (!blob.complete) {
     const stored = await ctx.deps.storage.countBlobChunks(f.blobId);
     if (stored !== chunkCount(blob.size)) return ctx.error(f.id, 'conflict', `${stored} of ${chunkCount(blob.size)} chunks are stored`);
-    await ctx.deps.storage.completeBlob(f.blobId);
+    // Swept (or deleted from another device) since the check above: gone, not completed.
+    if (!(await ctx.deps.storage.completeBlob(f.blobId))) return ctx.error(f.id, 'not_found', 'no such upload');
     ctx.deps.log.info({ userId: ctx.me.userId, deviceId: ctx.me.deviceId, bytes: blob.size }, 'blob stored');
   }
   ctx.reply(f.id, { t: 'blob.completed', blobId: f.blobId, size: blob.size });
