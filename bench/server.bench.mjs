@@ -256,6 +256,8 @@ const report = {
     cpus: cpus().length,
     pin: pin ? `server pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU} (taskset)` : 'not pinned',
     wsVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
+    // PARLEY_SQLITE_WRITER as the server gets it (auto: a writer thread with ≥ 2 CPUs, the event loop on one).
+    sqliteWriter: process.env.PARLEY_SQLITE_WRITER || `auto (${pin ? 'inline: pinned to one CPU' : cpus().length >= 2 ? 'thread' : 'inline'})`,
     quick,
     settings: S,
     loadStart: loadavg(),

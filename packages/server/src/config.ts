@@ -6,6 +6,7 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ACCESS_TOKEN_TTL_S, BLOB_RETENTION_DAYS_DEFAULT, BLOB_UPLOAD_TTL_S_DEFAULT } from './limits.ts';
 
@@ -29,10 +30,12 @@ export interface ServerConfig {
   /** Access-token lifetime in seconds. Env PARLEY_ACCESS_TOKEN_TTL_S. Default ACCESS_TOKEN_TTL_S (900). */
   accessTokenTtlS: number;
   /**
-   * Where SQLite writes run: `thread` (default: a writer thread, so commits
-   * and their fsyncs never stall the event loop) or `inline` (on the event
-   * loop: less CPU per write when the server has a single core to itself).
-   * Env PARLEY_SQLITE_WRITER.
+   * Where SQLite writes run: `thread` (a writer thread, so commits and their
+   * fsyncs never stall the event loop) or `inline` (on the event loop).
+   * Env PARLEY_SQLITE_WRITER: `thread`, `inline`, or `auto` (the default):
+   * `thread` when the process may run on two CPUs or more, `inline` on one —
+   * where the thread cannot run beside the event loop and only adds a copy
+   * and two thread hops per batch (bench/SERVER-RESULTS.md).
    */
   sqliteWriter: 'thread' | 'inline';
   /** Shared secret (≥ 32 bytes, base64) with which a host application may mint access tokens. Env PARLEY_TRUSTED_TOKEN_SECRET. */
@@ -104,14 +107,14 @@ function redisUrl(v: string | undefined): string | undefined {
   return v;
 }
 
-function sqliteWriter(v: string | undefined): 'thread' | 'inline' {
-  if (v === undefined || v === '' || v === 'thread') return 'thread';
-  if (v === 'inline') return 'inline';
-  throw new Error('PARLEY_SQLITE_WRITER must be thread or inline');
+function sqliteWriter(v: string | undefined, cpus: number): 'thread' | 'inline' {
+  if (v === 'thread' || v === 'inline') return v;
+  if (v === undefined || v === '' || v === 'auto') return cpus >= 2 ? 'thread' : 'inline';
+  throw new Error('PARLEY_SQLITE_WRITER must be thread, inline or auto');
 }
 
 /** Merge flags over environment over defaults, validating as we go. */
-export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, cpus: number = availableParallelism()): ServerConfig {
   const port = flags.port ?? envInt(env, 'PARLEY_PORT') ?? envInt(env, 'PORT') ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port must be 0..65535, got ${port}`);
   const databaseUrl = flags.databaseUrl ?? (env['DATABASE_URL'] || undefined);
@@ -125,7 +128,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
     logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
-    sqliteWriter: sqliteWriter(flags.sqliteWriter ?? env['PARLEY_SQLITE_WRITER']),
+    sqliteWriter: sqliteWriter(flags.sqliteWriter ?? env['PARLEY_SQLITE_WRITER'], cpus),
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
     trustedTokenPublicKey: flags.trustedTokenPublicKey ?? trustedPublicKey(env['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY']),
     accessTokenTtlS: ttl(flags.accessTokenTtlS ?? envInt(env, 'PARLEY_ACCESS_TOKEN_TTL_S') ?? ACCESS_TOKEN_TTL_S),

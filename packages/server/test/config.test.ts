@@ -75,3 +75,14 @@ test('blob expiry is strict at the cutoff, and complete blobs outlive the upload
   assert.equal(blobExpired(blobPolicy({ blobUploadTtlS: 10, blobRetentionDays: 0 }), blob(0, true), now), false, 'retention 0 keeps complete blobs');
   assert.deepEqual(blobCutoffs(policy, now, 'u'), { incompleteBefore: now - 10_000, completeBefore: now - 86_400_000, ownerUserId: 'u' });
 });
+
+test('SQLite writer: auto picks a writer thread with two CPUs or more and the event loop on one; explicit values win', () => {
+  assert.equal(resolveConfig({}, {}, 2).sqliteWriter, 'thread');
+  assert.equal(resolveConfig({}, {}, 8).sqliteWriter, 'thread');
+  assert.equal(resolveConfig({}, {}, 1).sqliteWriter, 'inline');
+  assert.equal(resolveConfig({}, { PARLEY_SQLITE_WRITER: 'auto' }, 1).sqliteWriter, 'inline');
+  assert.equal(resolveConfig({}, { PARLEY_SQLITE_WRITER: 'thread' }, 1).sqliteWriter, 'thread');
+  assert.equal(resolveConfig({}, { PARLEY_SQLITE_WRITER: 'inline' }, 4).sqliteWriter, 'inline');
+  assert.equal(resolveConfig({ sqliteWriter: 'thread' }, { PARLEY_SQLITE_WRITER: 'inline' }, 1).sqliteWriter, 'thread');
+  assert.throws(() => resolveConfig({}, { PARLEY_SQLITE_WRITER: 'threads' }), /PARLEY_SQLITE_WRITER must be thread, inline or auto/);
+});

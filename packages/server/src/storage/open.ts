@@ -10,7 +10,7 @@ import { PostgresStorage } from './postgres.ts';
 import { SqliteStorage } from './sqlite.ts';
 import { ThreadedSqliteStorage } from './sqlite-threaded.ts';
 
-export async function openStorage(config: ServerConfig): Promise<{ storage: Storage; kind: 'sqlite' | 'postgres' }> {
+export async function openStorage(config: ServerConfig): Promise<{ storage: Storage; kind: 'sqlite' | 'sqlite (writer thread)' | 'postgres' }> {
   const storage: Storage =
     config.databaseUrl !== undefined
       ? new PostgresStorage({ connectionString: config.databaseUrl })
@@ -18,5 +18,5 @@ export async function openStorage(config: ServerConfig): Promise<{ storage: Stor
         ? new SqliteStorage(config.dataDir)
         : new ThreadedSqliteStorage(config.dataDir);
   await storage.migrate();
-  return { storage, kind: config.databaseUrl !== undefined ? 'postgres' : 'sqlite' };
+  return { storage, kind: config.databaseUrl !== undefined ? 'postgres' : config.sqliteWriter === 'inline' ? 'sqlite' : 'sqlite (writer thread)' };
 }
