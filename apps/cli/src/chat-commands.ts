@@ -1,6 +1,6 @@
 /**
  * The chat commands — `register`, `login`, `chat`, `history`,
- * `send-file`, `download`, `verify`, `backup`, `restore` — as commander
+ * `send-file`, `download`, `delete-file`, `verify`, `backup`, `restore` — as commander
  * commands. This file declares options and help; the work is in
  * `register.ts`, `chat.ts`, `history.ts`, `files.ts`, `verify.ts` and
  * `backup.ts`.
@@ -9,10 +9,11 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FILE_BYTES_MAX } from '@parley/sdk';
+import type { StoreOptions } from './account.ts';
 import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
 import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
 import { runAction } from './cli-error.ts';
-import { download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
+import { deleteFile, download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
 import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
 import { formatSize } from './limits.ts';
 import { DEFAULT_SERVER } from './profile.ts';
@@ -179,6 +180,24 @@ Examples:
     )
     .action(runAction((user: string, seq: string, options: DownloadOptions) => download(user, seq, options)));
 
+  const deleteFileCmd = base('delete-file', 'remove from the server a file you sent', { account: true })
+    .argument('<user>', 'the other user of the conversation')
+    .argument('<seq>', "the file message's number")
+    .addHelpText(
+      'after',
+      `
+Deletes the sealed bytes of a file you sent (from any of your devices) and
+frees their space in your quota on the server. The message stays in the
+conversation; whoever has not downloaded the file can no longer. The server
+also removes files by itself after its retention period (30 days unless its
+operator set another).
+${COMMON_HELP}
+
+Example:
+  parley delete-file bob 42`,
+    )
+    .action(runAction((user: string, seq: string, options: StoreOptions) => deleteFile(user, seq, options)));
+
   const verifyCmd = base('verify', 'compare safety numbers with a user, or verify them with a secret you both know', { account: true })
     .argument('<user>', 'the user to verify')
     .option('--secret', 'verify with a shared secret typed at a prompt (Secure Comparator)')
@@ -240,5 +259,5 @@ Example:
     )
     .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
 
-  return [registerCmd, loginCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, verifyCmd, backupCmd, restoreCmd];
+  return [registerCmd, loginCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, deleteFileCmd, verifyCmd, backupCmd, restoreCmd];
 }

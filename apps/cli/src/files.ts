@@ -1,7 +1,7 @@
 /**
- * Files in a direct conversation: `parley send-file <user> <path>` and
- * `parley download <user> <seq>`, and the same steps for `parley chat`'s
- * `/file` and `/download` commands.
+ * Files in a direct conversation: `parley send-file <user> <path>`,
+ * `parley download <user> <seq>` and `parley delete-file <user> <seq>`, and
+ * the same steps for `parley chat`'s `/file` and `/download` commands.
  *
  * The SDK does the cryptography (a fresh Secure Cell key per file, the
  * sealed bytes uploaded as a blob, the key and digest inside the end-to-end
@@ -13,7 +13,7 @@
  * @module
  */
 import { basename, extname } from 'node:path';
-import { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES, type ChatMessage, type FileRef, type ParleyClient, type SendResult } from '@parley/sdk';
+import { FILE_BYTES_MAX, SdkError, SEAL_OVERHEAD_BYTES, type ChatMessage, type FileRef, type ParleyClient, type SendResult } from '@parley/sdk';
 import { withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { checkBinaryOutput, checkOutput, readFileBounded, STDIO, writeOutput } from './io.ts';
@@ -109,7 +109,13 @@ export async function downloadTo(client: ParleyClient, roomId: string, seq: numb
   const path = dest ?? suggestedName(m.file, seq);
   checkBinaryOutput(path, false);
   await checkOutput(path, force);
-  const data = await client.downloadFile(m.file);
+  let data: Uint8Array;
+  try {
+    data = await client.downloadFile(m.file);
+  } catch (e) {
+    if (e instanceof SdkError && e.serverCode === 'not_found') throw failure(`the file of message #${seq} is no longer on the server (deleted by its sender, or older than the server keeps files)`);
+    throw e;
+  }
   try {
     // A received file is plaintext that was end-to-end encrypted: only its owner may read it.
     await writeOutput(path, data, { force, secret: true });
@@ -153,5 +159,22 @@ export async function download(peerArg: string, seqArg: string, options: Downloa
     if (roomId === null) throw failure(`no conversation with ${peer} yet`);
     const saved = await downloadTo(s.client, roomId, seq, options.output, options.force === true);
     if (saved.path !== STDIO) note(`Saved ${formatSize(saved.bytes)} from ${saved.from} to ${JSON.stringify(saved.path)}.`);
+  });
+}
+
+/** `parley delete-file <user> <seq>`: remove from the server the blob of a file this user sent. */
+export async function deleteFile(peerArg: string, seqArg: string, options: StoreOptions): Promise<void> {
+  const peer = checkUserId(peerArg);
+  const seq = parseSeq(seqArg);
+  await withSession(options, async (s) => {
+    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
+    s.ctx.peer = peer;
+    await s.client.synced();
+    const roomId = await s.client.findDirect(peer);
+    if (roomId === null) throw failure(`no conversation with ${peer} yet`);
+    const m = await fileMessage(s.client, roomId, seq);
+    if (m.sender.userId !== s.user) throw failure(`message #${seq} is a file ${m.sender.userId} sent: only its sender can delete it`);
+    if (!(await s.client.deleteFile(m.file))) throw failure(`the file of message #${seq} is no longer on the server`);
+    note(`Deleted the file of message #${seq} from the server; the message stays, and whoever has not downloaded the file can no longer.`);
   });
 }

@@ -4,7 +4,8 @@
  * arrives byte for byte, is listed by history, is saved under a cleaned name
  * (never outside the current directory, never over an existing file without
  * --force, mode 0600), goes to stdout with `-o -`; wrong numbers and
- * non-files are one clear error; and the server's files and logs hold
+ * non-files are one clear error; the sender deletes it (delete-file) and a
+ * download then says so; and the server's files and logs hold
  * neither the file's content nor its name.
  */
 import assert from 'node:assert/strict';
@@ -32,7 +33,7 @@ function items(out: string): JsonItem[] {
     .map((l) => JSON.parse(l) as JsonItem);
 }
 
-describe('parley send-file / download', () => {
+describe('parley send-file / download / delete-file', () => {
   let server: ServerProcess & { url: string };
   let root: string;
   let alice: Profile;
@@ -152,6 +153,17 @@ describe('parley send-file / download', () => {
     writeFileSync(big, Buffer.alloc(FILE_BYTES_MAX + 1));
     assertFails(await alice.run(['send-file', 'bob', big]), 2, /too large|larger than|at most/);
     assertFails(await alice.run(['send-file', 'bob', join(root, 'missing.bin')]), 2, /no such file/);
+  });
+
+  it('delete-file: only the sender deletes; then a download says the file is gone; the message stays', async () => {
+    assertFails(await bob.run(['delete-file', 'alice', String(seq)]), 1, /only its sender can delete it/);
+    const r = await alice.run(['delete-file', 'bob', String(seq)]);
+    ok(r, 'delete-file');
+    assert.match(r.stderr, new RegExp(`Deleted the file of message #${seq} from the server`));
+    assertFails(await alice.run(['delete-file', 'bob', String(seq)]), 1, /no longer on the server/);
+    assertFails(await bob.run(['download', 'alice', String(seq), '-o', '-']), 1, /no longer on the server \(deleted by its sender/);
+    const list = items(ok(await bob.run(['history', 'alice', '--json']), 'history'));
+    assert.equal(list.find((i) => i.seq === seq)?.file?.name, name, 'the message itself stays');
   });
 
   it("the server's files and logs hold neither the content nor the name", () => {
