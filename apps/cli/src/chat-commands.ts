@@ -162,16 +162,16 @@ Examples:
     .argument('<user>', 'the other user of the conversation')
     .argument('<seq>', "the file message's number (shown in 'parley chat' and 'parley history')")
     .option('-o, --output <path>', 'where to write it ("-" for standard output; default: the file\'s name, in the current directory)')
-    .option('-f, --force', 'overwrite an existing file')
+    .option('-f, --force', 'overwrite an existing file (with --output only)')
     .addHelpText(
       'after',
       `
 Downloads the sealed bytes, checks them against the SHA-256 the encrypted
 message carries (a server that altered or swapped them is caught), and opens
 them. Without --output the file gets the name it was sent with: only its last
-path component, without control characters or leading dots; an existing file
-is never overwritten without --force. The file is created readable by you only
-(mode 0600).
+path component, without control characters, leading dots or names Windows
+reserves; an existing file is never overwritten (--force overwrites only the
+file --output names). The file is created readable by you only (mode 0600).
 ${COMMON_HELP}
 
 Examples:

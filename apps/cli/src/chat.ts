@@ -371,8 +371,12 @@ class View {
 
   #download(seq: number, dest: string | undefined): void {
     const p = downloadTo(this.#s.client, this.#roomId, seq, dest, false).then(
-      (saved) => this.#screen.status(`· saved file #${seq} (${saved.bytes} bytes) to ${inert(saved.path)}`),
-      (e: unknown) => this.#screen.status(`! file #${seq} not saved — ${sendFailure(e, this.#s, this.#peer)}`),
+      (saved) => {
+        if (!this.#settled) this.#screen.status(`· saved file #${seq} (${saved.bytes} bytes) to ${inert(saved.path)}`);
+      },
+      (e: unknown) => {
+        if (!this.#settled) this.#screen.status(`! file #${seq} not saved — ${sendFailure(e, this.#s, this.#peer)}`);
+      },
     );
     this.#downloads.add(p);
     void p.finally(() => this.#downloads.delete(p));

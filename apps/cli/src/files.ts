@@ -64,26 +64,53 @@ export function fileSize(file: FileRef): number {
   return file.blobSize - SEAL_OVERHEAD_BYTES;
 }
 
-/** Characters never put in a suggested file name: controls, bidi overrides, path separators and what Windows refuses. */
+/**
+ * Characters never put in a suggested file name: controls, bidi marks,
+ * embeddings, overrides and isolates, line separators, and what Windows
+ * refuses in names.
+ */
 // eslint-disable-next-line no-control-regex -- removing control characters is the point
-const NAME_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029<>:"|?*]/g;
-/** Longest suggested name, in UTF-16 units (file systems take 255 bytes; this stays under it for most scripts). */
-const SUGGESTED_NAME_MAX = 120;
+const NAME_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029<>:"|?*]/gu;
+/** Names Windows reserves, with any extension (`nul.txt` too). */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+/** Longest suggested name in UTF-8 bytes (file systems take 255). */
+const SUGGESTED_NAME_BYTES_MAX = 200;
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** `text` cut to at most `max` UTF-8 bytes, at a code point boundary. */
+function cutUtf8(text: string, max: number): string {
+  let out = '';
+  let n = 0;
+  for (const ch of text) {
+    const len = utf8Length(ch);
+    if (n + len > max) break;
+    out += ch;
+    n += len;
+  }
+  return out;
+}
 
 /**
- * A local file name for a received file: the last component of the sender's
- * name (after `/` or `\`), unsafe characters dropped, no leading dots (no
- * hidden files, never `.` or `..`), at most SUGGESTED_NAME_MAX characters
- * (the extension kept); `parley-file-<seq>` when nothing is left.
+ * A local file name for a received file, whose name the sender chose: the
+ * last component (after `/` or `\`), unsafe characters dropped, no leading
+ * dots (no hidden files, never `.` or `..`) and no trailing dots or spaces,
+ * never `-` (stdout) nor a name Windows reserves, at most
+ * SUGGESTED_NAME_BYTES_MAX UTF-8 bytes (the extension kept);
+ * `parley-file-<seq>` when nothing usable is left.
  */
 export function suggestedName(file: FileRef, seq: number): string {
+  const fallback = `parley-file-${seq}`;
   const last = file.name.split(/[/\\]/).pop() ?? '';
-  let name = last.replace(NAME_UNSAFE, '').trim().replace(/^\.+/, '');
-  if (name.length > SUGGESTED_NAME_MAX) {
-    const ext = extname(name).slice(0, 16);
-    name = name.slice(0, SUGGESTED_NAME_MAX - ext.length) + ext;
+  let name = last.replace(NAME_UNSAFE, '').trim().replace(/^\.+/, '').replace(/[. ]+$/, '');
+  if (utf8Length(name) > SUGGESTED_NAME_BYTES_MAX) {
+    const ext = cutUtf8(extname(name), 16);
+    name = cutUtf8(name, SUGGESTED_NAME_BYTES_MAX - utf8Length(ext)) + ext;
   }
-  return name === '' ? `parley-file-${seq}` : name;
+  if (name === '' || name === STDIO) return fallback;
+  return WINDOWS_RESERVED.test(name) ? `_${name}` : name;
 }
 
 /** Send the file at `path` in a room; its name is the path's last component unless `name` is given. */
@@ -150,6 +177,8 @@ export async function sendFile(peerArg: string, path: string, options: SendFileO
 export async function download(peerArg: string, seqArg: string, options: DownloadOptions): Promise<void> {
   const peer = checkUserId(peerArg);
   const seq = parseSeq(seqArg);
+  // The sender chose the default name: it alone must never pick a file to overwrite.
+  if (options.force === true && options.output === undefined) throw usageError('--force needs --output <path>: a file is overwritten only where you say');
   if (options.output !== undefined && options.output !== STDIO) await checkOutput(options.output, options.force === true);
   await withSession(options, async (s) => {
     if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);

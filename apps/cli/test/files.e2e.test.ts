@@ -42,6 +42,8 @@ describe('parley send-file / download / delete-file', () => {
   let inbox: string;
   const name = `${marker('report')}.pdf`;
   const contentMarker = marker('file-content');
+  /** The content of the file sent from a chat. */
+  const chatMarker = marker('chat-file');
   /** 300 KiB: several upload chunks; a marker inside so the scan can look for it. */
   const content = Buffer.concat([Buffer.from(contentMarker), randomBytes(300 * 1024), Buffer.from(contentMarker)]);
   let seq = 0;
@@ -95,7 +97,9 @@ describe('parley send-file / download / delete-file', () => {
     writeFileSync(saved, 'mine');
     assertFails(await bob.run(['download', 'alice', String(seq)], { cwd: inbox }), 2, /already exists; use --force/);
     assert.equal(readFileSync(saved, 'utf8'), 'mine');
-    ok(await bob.run(['download', 'alice', String(seq), '--force'], { cwd: inbox }), 'download --force');
+    assertFails(await bob.run(['download', 'alice', String(seq), '--force'], { cwd: inbox }), 2, /--force needs --output/);
+    assert.equal(readFileSync(saved, 'utf8'), 'mine', 'the sender never chooses which file is overwritten');
+    ok(await bob.run(['download', 'alice', String(seq), '--force', '-o', name], { cwd: inbox }), 'download --force -o');
     assert.ok(readFileSync(saved).equals(content));
     const out = await bob.run(['download', 'alice', String(seq), '-o', '-']);
     ok(out, 'download -o -');
@@ -109,10 +113,15 @@ describe('parley send-file / download / delete-file', () => {
     const small = join(root, 'small.txt');
     writeFileSync(small, 'small file');
     const cases: Array<[string, string]> = [
-      ['../../escape\u0007\u202e.sh', 'escape.sh'],
+      ['../../escape\u0007\u202e\u200f.sh', 'escape.sh'],
       ['C:\\Windows\\evil.bat', 'evil.bat'],
       ['..', ''],
       ['.bashrc', 'bashrc'],
+      ['-', ''],
+      ['NUL.txt', '_NUL.txt'],
+      ['trailing. . ', 'trailing'],
+      // 80 CJK characters are 240 UTF-8 bytes (a sender may use 255): cut at a character, under 200 bytes, the extension kept.
+      [`${'文'.repeat(80)}.txt`, `${'文'.repeat(65)}.txt`],
     ];
     for (const [sent, expected] of cases) {
       const r = await alice.run(['send-file', 'bob', small, '--name', sent]);
@@ -127,7 +136,7 @@ describe('parley send-file / download / delete-file', () => {
 
   it('chat: /file sends one, /download saves one (scripted, not on a terminal)', async () => {
     const path = join(root, 'from-chat.txt');
-    const text = marker('chat-file');
+    const text = chatMarker;
     writeFileSync(path, text);
     const out = ok(await alice.run(['chat', 'bob', '--limit', '0'], { input: `/file ${path}\n` }), 'chat /file');
     const m = /alice: \(file #(\d+) "from-chat\.txt", (\d+) bytes\)/.exec(out);
@@ -155,6 +164,10 @@ describe('parley send-file / download / delete-file', () => {
     assertFails(await alice.run(['send-file', 'bob', join(root, 'missing.bin')]), 2, /no such file/);
   });
 
+  it("the server's files and logs hold neither the contents nor the names (before any delete)", () => {
+    assertServerHoldsNone(server, [contentMarker, name, chatMarker, alice.passphrase, bob.passphrase], ['alice', 'bob']);
+  });
+
   it('delete-file: only the sender deletes; then a download says the file is gone; the message stays', async () => {
     assertFails(await bob.run(['delete-file', 'alice', String(seq)]), 1, /only its sender can delete it/);
     const r = await alice.run(['delete-file', 'bob', String(seq)]);
@@ -166,7 +179,4 @@ describe('parley send-file / download / delete-file', () => {
     assert.equal(list.find((i) => i.seq === seq)?.file?.name, name, 'the message itself stays');
   });
 
-  it("the server's files and logs hold neither the content nor the name", () => {
-    assertServerHoldsNone(server, [contentMarker, name, alice.passphrase, bob.passphrase], ['alice', 'bob']);
-  });
 });

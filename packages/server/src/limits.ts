@@ -120,6 +120,9 @@ export const BLOB_RETENTION_DAYS_DEFAULT = 30;
 
 /** Longest pause between two sweeps of expired blobs. */
 export const BLOB_SWEEP_INTERVAL_MS_MAX = 10 * 60 * 1000;
+
+/** Expired blobs removed per storage transaction (a 16 MiB blob is 128 chunks). */
+export const BLOB_EXPIRY_BATCH = 16;
 /** Length of the backup fetch secret a client derives from its passphrase. */
 export const BACKUP_FETCH_SECRET_BYTES = 32;
 

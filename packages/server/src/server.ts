@@ -122,13 +122,21 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  await new Promise<void>((resolveListen, reject) => {
-    http.once('error', reject);
-    http.listen(config.port, config.host, () => {
-      http.off('error', reject);
-      resolveListen();
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      http.once('error', reject);
+      http.listen(config.port, config.host, () => {
+        http.off('error', reject);
+        resolveListen();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing listens (port taken, no permission): release what was opened, then report.
+    await blobSweeper.stop();
+    await fanout.close();
+    await storage.close();
+    throw err;
+  }
   const port = (http.address() as AddressInfo).port;
   ready = true;
   log.info({ host: config.host, port, dataDir: config.dataDir, storage: storageKind, fanout: config.redisUrl !== undefined ? 'redis' : 'in-process', serverPublicKey: serverPublicKeyB64 }, 'parley server listening');

@@ -63,16 +63,17 @@ test('blob lifetimes: defaults, environment, flags over environment, and the edg
   assert.deepEqual(blobPolicy({ blobUploadTtlS: 2, blobRetentionDays: 1 }), { uploadTtlMs: 2000, retentionMs: 86_400_000 });
 });
 
-test('blob expiry is strict at the cutoff, and complete blobs outlive the upload lifetime', () => {
+test('blob expiry is strict at the cutoff, counts retention from completion, and complete blobs outlive the upload lifetime', () => {
   const policy = blobPolicy({ blobUploadTtlS: 10, blobRetentionDays: 1 });
   const now = 1_000_000_000;
-  const blob = (createdAt: number, complete: boolean) => ({ blobId: 'b', ownerUserId: 'u', size: 1, complete, createdAt });
+  const blob = (createdAt: number, complete: boolean, completedAt: number | null = complete ? createdAt : null) => ({ blobId: 'b', ownerUserId: 'u', size: 1, complete, createdAt, completedAt });
   assert.equal(blobExpired(policy, blob(now - 10_000, false), now), false, 'exactly the lifetime: still open');
   assert.equal(blobExpired(policy, blob(now - 10_001, false), now), true);
   assert.equal(blobExpired(policy, blob(now - 10_001, true), now), false);
   assert.equal(blobExpired(policy, blob(now - 86_400_000, true), now), false);
   assert.equal(blobExpired(policy, blob(now - 86_400_001, true), now), true);
   assert.equal(blobExpired(blobPolicy({ blobUploadTtlS: 10, blobRetentionDays: 0 }), blob(0, true), now), false, 'retention 0 keeps complete blobs');
+  assert.equal(blobExpired(policy, blob(now - 5 * 86_400_000, true, now - 1000), now), false, 'retention counts from completion, not creation');
   assert.deepEqual(blobCutoffs(policy, now, 'u'), { incompleteBefore: now - 10_000, completeBefore: now - 86_400_000, ownerUserId: 'u' });
 });
 

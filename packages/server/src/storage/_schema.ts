@@ -212,9 +212,12 @@ ${t.end};
   {
     version: 5,
     name: 'blob expiry',
-    sql: () => `
--- Abandoned uploads and blobs past the retention period are removed by age.
+    sql: (t) => `
+-- Abandoned uploads are removed by age since creation, complete blobs by
+-- age since completion (the retention period).
+ALTER TABLE blobs ADD COLUMN completed_at ${t.int};
 CREATE INDEX blobs_by_age ON blobs (complete, created_at);
+CREATE INDEX blobs_by_completion ON blobs (complete, completed_at);
 `,
   },
 ];

@@ -333,18 +333,21 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getBlob('x'), null);
         deepStrictEqual(await s.blobUsage('u'), { bytes: 0, open: 0 });
         await s.createBlob({ blobId: 'x', ownerUserId: 'u', size: 300_000, createdAt: 7 });
-        deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: false, createdAt: 7 });
+        deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: false, createdAt: 7, completedAt: null });
         const chunk = (n: number, len: number): Uint8Array => new Uint8Array(len).map((_, i) => (i * 31 + n) & 0xff);
-        await s.putBlobChunk('x', 2, chunk(2, 10));
+        equal(await s.putBlobChunk('x', 2, chunk(2, 10)), true);
         await s.putBlobChunk('x', 0, chunk(9, 128 * 1024));
         await s.putBlobChunk('x', 0, chunk(0, 128 * 1024));
         equal(await s.countBlobChunks('x'), 2);
         await s.putBlobChunk('x', 1, chunk(1, 128 * 1024));
         equal(await s.countBlobChunks('x'), 3);
         deepStrictEqual(await s.blobUsage('u'), { bytes: 300_000, open: 1 });
-        equal(await s.completeBlob('x'), true);
-        equal((await s.getBlob('x'))?.complete, true);
-        equal(await s.completeBlob('nope'), false, 'a blob that is gone is not completed');
+        equal(await s.completeBlob('x', 50), true);
+        deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: true, createdAt: 7, completedAt: 50 });
+        equal(await s.completeBlob('x', 60), true, 'completing again is harmless ...');
+        equal((await s.getBlob('x'))?.completedAt, 50, '... and keeps the first completion time');
+        equal(await s.completeBlob('nope', 50), false, 'a blob that is gone is not completed');
+        equal(await s.putBlobChunk('x', 0, chunk(5, 128 * 1024)), false, 'a complete blob takes no chunk');
         deepStrictEqual(await s.getBlobChunk('x', 0), chunk(0, 128 * 1024));
         deepStrictEqual(await s.getBlobChunk('x', 2), chunk(2, 10));
         equal(await s.getBlobChunk('x', 3), null);
@@ -354,10 +357,10 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
       }));
 
-      test('delete removes a blob with its chunks, once', run(async (s) => {
+      test('delete removes a blob with its chunks, once; a chunk for a deleted blob is not stored', run(async (s) => {
         await s.createBlob({ blobId: 'x', ownerUserId: 'u', size: 20, createdAt: 7 });
         await s.putBlobChunk('x', 0, new Uint8Array(20).fill(1));
-        await s.completeBlob('x');
+        await s.completeBlob('x', 9);
         await s.createBlob({ blobId: 'y', ownerUserId: 'u', size: 5, createdAt: 8 });
         await s.putBlobChunk('y', 0, new Uint8Array(5).fill(2));
         equal(await s.deleteBlob('x'), true);
@@ -368,39 +371,60 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await s.blobUsage('u'), { bytes: 5, open: 1 });
         deepStrictEqual(await s.getBlobChunk('y', 0), new Uint8Array(5).fill(2));
         equal(await s.deleteBlob('nope'), false);
+        // An upload deleted while its chunks are still coming: nothing outlives it.
+        equal(await s.deleteBlob('y'), true);
+        equal(await s.putBlobChunk('y', 0, new Uint8Array(5).fill(3)), false);
+        equal(await s.putBlobChunk('never', 0, new Uint8Array(5).fill(3)), false);
+        equal(await s.countBlobChunks('y'), 0);
+        equal(await s.countBlobChunks('never'), 0);
       }));
 
-      test('expiry: incomplete and complete blobs by age (strictly before the cutoff), optionally of one owner', run(async (s) => {
-        const make = async (blobId: string, ownerUserId: string, createdAt: number, complete: boolean): Promise<void> => {
+      test('a delete racing chunk writes leaves no chunk behind', run(async (s) => {
+        await s.createBlob({ blobId: 'r', ownerUserId: 'u', size: 40 * 1024, createdAt: 1 });
+        const writes = Array.from({ length: 40 }, (_, i) => s.putBlobChunk('r', i, new Uint8Array(1024).fill(i)));
+        const deleted = s.deleteBlob('r');
+        const more = Array.from({ length: 10 }, (_, i) => s.putBlobChunk('r', 40 + i, new Uint8Array(10)));
+        await Promise.all([...writes, deleted, ...more]);
+        equal(await deleted, true);
+        equal(await s.countBlobChunks('r'), 0);
+        equal(await s.getBlob('r'), null);
+      }));
+
+      test('expiry: incomplete blobs by creation, complete ones by completion (strictly before the cutoff), optionally of one owner, in batches', run(async (s) => {
+        const make = async (blobId: string, ownerUserId: string, createdAt: number, completedAt: number | null): Promise<void> => {
           await s.createBlob({ blobId, ownerUserId, size: 3, createdAt });
           await s.putBlobChunk(blobId, 0, new Uint8Array(3).fill(createdAt & 0xff));
-          if (complete) await s.completeBlob(blobId);
+          if (completedAt !== null) await s.completeBlob(blobId, completedAt);
         };
-        await make('open-old', 'u', 100, false);
-        await make('open-edge', 'u', 200, false);
-        await make('open-new', 'u', 300, false);
-        await make('done-old', 'u', 100, true);
-        await make('done-edge', 'u', 200, true);
-        await make('v-open-old', 'v', 100, false);
-        await make('v-done-old', 'v', 100, true);
+        await make('open-old', 'u', 100, null);
+        await make('open-edge', 'u', 200, null);
+        await make('open-new', 'u', 300, null);
+        // Created long ago, completed recently: retention counts from completion.
+        await make('done-slow', 'u', 10, 250);
+        await make('done-old', 'u', 100, 150);
+        await make('done-edge', 'u', 100, 200);
+        await make('v-open-old', 'v', 100, null);
+        await make('v-done-old', 'v', 100, 150);
+        const ids = ['open-old', 'open-edge', 'open-new', 'done-slow', 'done-old', 'done-edge', 'v-open-old', 'v-done-old'];
         const left = async (): Promise<string[]> => {
-          const ids = ['open-old', 'open-edge', 'open-new', 'done-old', 'done-edge', 'v-open-old', 'v-done-old'];
           const out: string[] = [];
           for (const id of ids) if ((await s.getBlob(id)) !== null) out.push(id);
           return out;
         };
-        // One owner, complete blobs kept (no retention): only u's incomplete blobs before 200.
-        equal(await s.expireBlobs({ incompleteBefore: 200, completeBefore: null, ownerUserId: 'u' }), 1);
-        deepStrictEqual(await left(), ['open-edge', 'open-new', 'done-old', 'done-edge', 'v-open-old', 'v-done-old']);
+        // One owner, complete blobs kept (no retention): only u's incomplete blobs created before 200.
+        equal(await s.expireBlobs({ incompleteBefore: 200, completeBefore: null, ownerUserId: 'u' }, 100), 1);
+        deepStrictEqual(await left(), ['open-edge', 'open-new', 'done-slow', 'done-old', 'done-edge', 'v-open-old', 'v-done-old']);
         equal(await s.countBlobChunks('open-old'), 0);
-        // Everyone: incomplete before 201, complete before 200.
-        equal(await s.expireBlobs({ incompleteBefore: 201, completeBefore: 200 }), 4);
-        deepStrictEqual(await left(), ['open-new', 'done-edge']);
+        // Everyone: incomplete created before 201, complete completed before 200 — two at a time.
+        equal(await s.expireBlobs({ incompleteBefore: 201, completeBefore: 200 }, 2), 2);
+        equal(await s.expireBlobs({ incompleteBefore: 201, completeBefore: 200 }, 2), 2);
+        equal(await s.expireBlobs({ incompleteBefore: 201, completeBefore: 200 }, 2), 0);
+        deepStrictEqual(await left(), ['open-new', 'done-slow', 'done-edge']);
         equal(await s.getBlobChunk('done-old', 0), null);
-        deepStrictEqual(await s.getBlobChunk('done-edge', 0), new Uint8Array(3).fill(200));
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 6, open: 1 });
+        deepStrictEqual(await s.getBlobChunk('done-edge', 0), new Uint8Array(3).fill(100));
+        deepStrictEqual(await s.blobUsage('u'), { bytes: 9, open: 1 });
         deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
-        equal(await s.expireBlobs({ incompleteBefore: 0, completeBefore: 0 }), 0);
+        equal(await s.expireBlobs({ incompleteBefore: 0, completeBefore: 0 }, 100), 0);
       }));
     });
 

@@ -576,27 +576,38 @@ export class PostgresStorage implements Storage {
   }
 
   // ---- blobs ----
+  // Lock order, everywhere: the blob row, then its chunks. A chunk is
+  // written only under a share lock on its (incomplete) blob row, and a
+  // blob's chunks are deleted only after its row, so no chunk outlives its
+  // blob and no two of these transactions wait on each other in a cycle.
 
-  async createBlob(b: Omit<BlobRecord, 'complete'>): Promise<void> {
+  async createBlob(b: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void> {
     await this.#query('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES ($1, $2, $3, 0, $4)', [b.blobId, b.ownerUserId, b.size, b.createdAt]);
   }
 
   async getBlob(blobId: string): Promise<BlobRecord | null> {
-    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt" FROM blobs WHERE blob_id = $1';
-    const r = await this.#one<{ blobId: string; ownerUserId: string; size: number | string; complete: number | string; createdAt: number | string }>(sql, [blobId]);
-    return r ? { blobId: r.blobId, ownerUserId: r.ownerUserId, size: Number(r.size), complete: Number(r.complete) === 1, createdAt: Number(r.createdAt) } : null;
+    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt", completed_at AS "completedAt" FROM blobs WHERE blob_id = $1';
+    const r = await this.#one<{ blobId: string; ownerUserId: string; size: number | string; complete: number | string; createdAt: number | string; completedAt: number | string | null }>(sql, [blobId]);
+    return r
+      ? { blobId: r.blobId, ownerUserId: r.ownerUserId, size: Number(r.size), complete: Number(r.complete) === 1, createdAt: Number(r.createdAt), completedAt: r.completedAt === null ? null : Number(r.completedAt) }
+      : null;
   }
 
-  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
-    await this.#query('INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', [blobId, index, data]);
+  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<boolean> {
+    return this.#tx(async (c) => {
+      const live = await this.#one('SELECT 1 AS one FROM blobs WHERE blob_id = $1 AND complete = 0 FOR SHARE', [blobId], c);
+      if (live === undefined) return false;
+      await this.#query('INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', [blobId, index, data], c);
+      return true;
+    });
   }
 
   async countBlobChunks(blobId: string): Promise<number> {
     return Number((await this.#one<{ n: number | string }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = $1', [blobId]))?.n ?? 0);
   }
 
-  async completeBlob(blobId: string): Promise<boolean> {
-    return (await this.#changed('UPDATE blobs SET complete = 1 WHERE blob_id = $1', [blobId])) === 1;
+  async completeBlob(blobId: string, at: number): Promise<boolean> {
+    return (await this.#changed('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, $2) WHERE blob_id = $1', [blobId, at])) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
@@ -611,19 +622,22 @@ export class PostgresStorage implements Storage {
 
   async deleteBlob(blobId: string): Promise<boolean> {
     return this.#tx(async (c) => {
+      const gone = (await this.#changed('DELETE FROM blobs WHERE blob_id = $1', [blobId], c)) === 1;
       await this.#query('DELETE FROM blob_chunks WHERE blob_id = $1', [blobId], c);
-      return (await this.#changed('DELETE FROM blobs WHERE blob_id = $1', [blobId], c)) === 1;
+      return gone;
     });
   }
 
-  async expireBlobs(cut: BlobCutoffs): Promise<number> {
-    const owner = cut.ownerUserId === undefined ? '' : 'owner_user_id = $3 AND ';
-    const params: Param[] = [cut.incompleteBefore, cut.completeBefore ?? Number.MIN_SAFE_INTEGER, ...(cut.ownerUserId === undefined ? [] : [cut.ownerUserId])];
+  async expireBlobs(cut: BlobCutoffs, limit: number): Promise<number> {
+    const owner = cut.ownerUserId === undefined ? '' : 'owner_user_id = $4 AND ';
+    const params: Param[] = [cut.incompleteBefore, cut.completeBefore ?? Number.MIN_SAFE_INTEGER, limit, ...(cut.ownerUserId === undefined ? [] : [cut.ownerUserId])];
     return this.#tx(async (c) => {
-      const ids = (await this.#query<{ id: string }>(`SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < $1) OR (complete = 1 AND created_at < $2)) FOR UPDATE`, params, c)).rows.map((r) => r.id);
+      // SKIP LOCKED: a blob another transaction holds (a chunk being written, another sweeper) waits for the next sweep.
+      const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < $1) OR (complete = 1 AND completed_at < $2)) ORDER BY blob_id LIMIT $3 FOR UPDATE SKIP LOCKED`;
+      const ids = (await this.#query<{ id: string }>(sql, params, c)).rows.map((r) => r.id);
       if (ids.length === 0) return 0;
-      await this.#query('DELETE FROM blob_chunks WHERE blob_id = ANY($1)', [ids], c);
       await this.#query('DELETE FROM blobs WHERE blob_id = ANY($1)', [ids], c);
+      await this.#query('DELETE FROM blob_chunks WHERE blob_id = ANY($1)', [ids], c);
       return ids.length;
     });
   }

@@ -271,24 +271,24 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('setReceipt', [roomId, userId, kind, seq, at]) as Promise<{ marker: ReadMarker; changed: boolean }>;
   }
 
-  createBlob(blob: Omit<BlobRecord, 'complete'>): Promise<void> {
+  createBlob(blob: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void> {
     return this.#call('createBlob', [blob]) as Promise<void>;
   }
 
-  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
-    return this.#call('putBlobChunk', [blobId, index, data]) as Promise<void>;
+  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<boolean> {
+    return this.#call('putBlobChunk', [blobId, index, data]) as Promise<boolean>;
   }
 
-  completeBlob(blobId: string): Promise<boolean> {
-    return this.#call('completeBlob', [blobId]) as Promise<boolean>;
+  completeBlob(blobId: string, at: number): Promise<boolean> {
+    return this.#call('completeBlob', [blobId, at]) as Promise<boolean>;
   }
 
   deleteBlob(blobId: string): Promise<boolean> {
     return this.#call('deleteBlob', [blobId]) as Promise<boolean>;
   }
 
-  expireBlobs(cutoffs: BlobCutoffs): Promise<number> {
-    return this.#call('expireBlobs', [cutoffs]) as Promise<number>;
+  expireBlobs(cutoffs: BlobCutoffs, limit: number): Promise<number> {
+    return this.#call('expireBlobs', [cutoffs, limit]) as Promise<number>;
   }
 
   // ---- reads: on the event loop ----

@@ -605,27 +605,33 @@ export class SqliteStorage implements Storage {
   }
 
   // ---- blobs ----
+  // One writer (this connection, on the event loop or the writer thread)
+  // runs every statement below in turn, so a check and the write it guards
+  // in one statement cannot be split by a delete or a sweep.
 
-  async createBlob(b: Omit<BlobRecord, 'complete'>): Promise<void> {
+  async createBlob(b: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void> {
     this.#run('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, ?, 0, ?)', b.blobId, b.ownerUserId, b.size, b.createdAt);
   }
 
   async getBlob(blobId: string): Promise<BlobRecord | null> {
-    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt" FROM blobs WHERE blob_id = ?';
-    const r = this.#get<{ blobId: string; ownerUserId: string; size: number; complete: number; createdAt: number }>(sql, blobId);
+    const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt", completed_at AS "completedAt" FROM blobs WHERE blob_id = ?';
+    const r = this.#get<{ blobId: string; ownerUserId: string; size: number; complete: number; createdAt: number; completedAt: number | null }>(sql, blobId);
     return r ? { ...r, complete: r.complete === 1 } : null;
   }
 
-  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void> {
-    this.#run('INSERT INTO blob_chunks (blob_id, idx, data) VALUES (?, ?, ?) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', blobId, index, data);
+  async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<boolean> {
+    const sql = `INSERT INTO blob_chunks (blob_id, idx, data)
+                 SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM blobs WHERE blob_id = ? AND complete = 0)
+                 ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data`;
+    return this.#run(sql, blobId, index, data, blobId) === 1;
   }
 
   async countBlobChunks(blobId: string): Promise<number> {
     return this.#get<{ n: number }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = ?', blobId)?.n ?? 0;
   }
 
-  async completeBlob(blobId: string): Promise<boolean> {
-    return this.#run('UPDATE blobs SET complete = 1 WHERE blob_id = ?', blobId) === 1;
+  async completeBlob(blobId: string, at: number): Promise<boolean> {
+    return this.#run('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, ?) WHERE blob_id = ?', at, blobId) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
@@ -640,20 +646,21 @@ export class SqliteStorage implements Storage {
 
   async deleteBlob(blobId: string): Promise<boolean> {
     return this.#tx(() => {
+      const gone = this.#run('DELETE FROM blobs WHERE blob_id = ?', blobId) === 1;
       this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', blobId);
-      return this.#run('DELETE FROM blobs WHERE blob_id = ?', blobId) === 1;
+      return gone;
     });
   }
 
-  async expireBlobs(c: BlobCutoffs): Promise<number> {
+  async expireBlobs(c: BlobCutoffs, limit: number): Promise<number> {
     const owner = c.ownerUserId === undefined ? '' : 'owner_user_id = ? AND ';
-    const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < ?) OR (complete = 1 AND created_at < ?))`;
-    const params = [...(c.ownerUserId === undefined ? [] : [c.ownerUserId]), c.incompleteBefore, c.completeBefore ?? Number.MIN_SAFE_INTEGER];
+    const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < ?) OR (complete = 1 AND completed_at < ?)) LIMIT ?`;
+    const params = [...(c.ownerUserId === undefined ? [] : [c.ownerUserId]), c.incompleteBefore, c.completeBefore ?? Number.MIN_SAFE_INTEGER, limit];
     return this.#tx(() => {
       const ids = this.#all<{ id: string }>(sql, ...params);
       for (const { id } of ids) {
-        this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', id);
         this.#run('DELETE FROM blobs WHERE blob_id = ?', id);
+        this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', id);
       }
       return ids.length;
     });

@@ -151,6 +151,8 @@ export interface BlobRecord {
   /** True once every chunk is stored; only complete blobs are served. */
   complete: boolean;
   createdAt: number;
+  /** When it was completed (retention counts from here); null while incomplete. */
+  completedAt: number | null;
 }
 
 /** How far one member of a room has received and read its log. */
@@ -269,14 +271,18 @@ export interface Storage {
 
   // ---- blobs (opaque, encrypted by the client) ----
   /** A new, empty, incomplete blob. */
-  createBlob(blob: Omit<BlobRecord, 'complete'>): Promise<void>;
+  createBlob(blob: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void>;
   getBlob(blobId: string): Promise<BlobRecord | null>;
-  /** Store (or replace) chunk `index` of an incomplete blob. */
-  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<void>;
+  /**
+   * Store (or replace) chunk `index` of an incomplete blob. False, storing
+   * nothing, when the blob is gone or complete — checked atomically with
+   * the write, so a chunk never outlives its blob.
+   */
+  putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<boolean>;
   /** How many chunks of the blob are stored. */
   countBlobChunks(blobId: string): Promise<number>;
-  /** Mark the blob complete (the caller checked every chunk is there). False if the blob is gone (deleted or expired meanwhile). */
-  completeBlob(blobId: string): Promise<boolean>;
+  /** Mark the blob complete at `at` (the caller checked every chunk is there). False if the blob is gone (deleted or expired meanwhile). */
+  completeBlob(blobId: string, at: number): Promise<boolean>;
   getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null>;
   /** The user's blobs: total size of all, and how many are incomplete. */
   blobUsage(userId: string): Promise<{ bytes: number; open: number }>;
@@ -284,11 +290,11 @@ export interface Storage {
   deleteBlob(blobId: string): Promise<boolean>;
   /**
    * Remove, with their chunks, the incomplete blobs created before
-   * `incompleteBefore` and (unless null) the complete ones created before
-   * `completeBefore` — of one owner when `ownerUserId` is given. Returns how
-   * many blobs were removed.
+   * `incompleteBefore` and (unless null) the complete ones completed before
+   * `completeBefore` — of one owner when `ownerUserId` is given — at most
+   * `limit` of them (so one call stays short). Returns how many were removed.
    */
-  expireBlobs(cutoffs: BlobCutoffs): Promise<number>;
+  expireBlobs(cutoffs: BlobCutoffs, limit: number): Promise<number>;
 }
 
 /** What {@link Storage.expireBlobs} removes (times in ms since the epoch). */

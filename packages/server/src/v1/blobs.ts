@@ -18,8 +18,8 @@
  * BLOB_BYTES_PER_USER_MAX bytes of blobs in all.
  *
  * Nothing is kept forever by accident: an upload not completed within the
- * upload lifetime (PARLEY_BLOB_UPLOAD_TTL_S) and a complete blob older than
- * the retention period (PARLEY_BLOB_RETENTION_DAYS, unless 0) are gone —
+ * upload lifetime (PARLEY_BLOB_UPLOAD_TTL_S) and a blob completed longer
+ * ago than the retention period (PARLEY_BLOB_RETENTION_DAYS, unless 0) are gone —
  * refused at once, removed by a periodic sweep, and the uploader's own are
  * removed before each new upload is counted against the limits. So an
  * abandoned upload cannot hold a user's quota, and the quota is of bytes
@@ -29,7 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
+import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_EXPIRY_BATCH, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
 import type { Logger } from '../log.ts';
 import type { BlobCutoffs, BlobRecord, Storage } from '../storage/types.ts';
 import { b64, type HandlerContext } from './context.ts';
@@ -39,7 +39,7 @@ import type { BlobChunk, BlobComplete, BlobCreate, BlobDelete, BlobGet } from '.
 export interface BlobPolicy {
   /** An upload incomplete this long after blob.create is removed. */
   readonly uploadTtlMs: number;
-  /** A complete blob this long after blob.create is removed; null: kept until its uploader deletes it. */
+  /** A complete blob this long after blob.complete is removed; null: kept until its uploader deletes it. */
   readonly retentionMs: number | null;
 }
 
@@ -55,30 +55,56 @@ export function blobCutoffs(policy: BlobPolicy, now: number, ownerUserId?: strin
 /** Whether a blob has expired at `now` (it may not have been swept yet). */
 export function blobExpired(policy: BlobPolicy, blob: BlobRecord, now: number): boolean {
   const c = blobCutoffs(policy, now);
-  return blob.complete ? c.completeBefore !== null && blob.createdAt < c.completeBefore : blob.createdAt < c.incompleteBefore;
+  return blob.complete ? c.completeBefore !== null && (blob.completedAt ?? blob.createdAt) < c.completeBefore : blob.createdAt < c.incompleteBefore;
 }
 
 /**
- * Remove expired blobs now and then: every half upload lifetime, at most
- * every BLOB_SWEEP_INTERVAL_MS_MAX, at least every second. Several servers
- * sharing a database each sweep; removing is idempotent.
+ * Remove what has expired, BLOB_EXPIRY_BATCH blobs per transaction (so no
+ * single one holds the writer long), at most `batches` of them. Returns how
+ * many were removed.
+ */
+export async function expireBlobsNow(storage: Storage, cutoffs: BlobCutoffs, batches: number): Promise<number> {
+  let removed = 0;
+  for (let i = 0; i < batches; i++) {
+    const n = await storage.expireBlobs(cutoffs, BLOB_EXPIRY_BATCH);
+    removed += n;
+    if (n < BLOB_EXPIRY_BATCH) break;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return removed;
+}
+
+/**
+ * Remove expired blobs now and then: a sweep every half upload lifetime (at
+ * most every BLOB_SWEEP_INTERVAL_MS_MAX, at least every second), the next
+ * one scheduled only when the last has finished, each in batches. Several
+ * servers sharing a database each sweep; removing is idempotent.
  */
 export function startBlobSweeper(storage: Storage, policy: BlobPolicy, log: Logger): { stop(): Promise<void> } {
   const interval = Math.max(1000, Math.min(BLOB_SWEEP_INTERVAL_MS_MAX, Math.floor(policy.uploadTtlMs / 2)));
   let running: Promise<void> = Promise.resolve();
-  const sweep = (): void => {
-    running = storage.expireBlobs(blobCutoffs(policy, Date.now())).then(
-      (n) => {
-        if (n > 0) log.info({ blobs: n }, 'expired blobs removed');
-      },
-      (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'blob sweep failed'),
-    );
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(sweep, interval);
+    timer.unref();
   };
-  const timer = setInterval(sweep, interval);
-  timer.unref();
+  const sweep = (): void => {
+    running = expireBlobsNow(storage, blobCutoffs(policy, Date.now()), Number.MAX_SAFE_INTEGER)
+      .then(
+        (n) => {
+          if (n > 0) log.info({ blobs: n }, 'expired blobs removed');
+        },
+        (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'blob sweep failed'),
+      )
+      .finally(schedule);
+  };
+  schedule();
   return {
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
       await running;
     },
   };
@@ -101,8 +127,9 @@ function chunkLength(size: number, index: number): number {
 }
 
 export async function onBlobCreate(ctx: HandlerContext, f: z.infer<typeof BlobCreate>): Promise<void> {
-  // The user's own expired blobs go first, so they never count against the limits.
-  await ctx.deps.storage.expireBlobs(blobCutoffs(ctx.deps.blobs, Date.now(), ctx.me.userId));
+  // The user's own expired blobs go first, so they never count against the limits
+  // (a few batches here; anything beyond waits for the sweep).
+  await expireBlobsNow(ctx.deps.storage, blobCutoffs(ctx.deps.blobs, Date.now(), ctx.me.userId), 4);
   const usage = await ctx.deps.storage.blobUsage(ctx.me.userId);
   if (usage.open >= BLOB_UPLOADS_OPEN_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_UPLOADS_OPEN_MAX} uploads may be open at once`);
   if (usage.bytes + f.size > BLOB_BYTES_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `blobs are limited to ${BLOB_BYTES_PER_USER_MAX} bytes per user`);
@@ -118,7 +145,8 @@ export async function onBlobChunk(ctx: HandlerContext, f: z.infer<typeof BlobChu
   if (f.index >= chunkCount(blob.size)) return ctx.error(f.id, 'bad_frame', `index ${f.index} is past the blob's last chunk`);
   const expected = chunkLength(blob.size, f.index);
   if (f.data.length !== expected) return ctx.error(f.id, 'bad_frame', `chunk ${f.index} must be ${expected} bytes`);
-  await ctx.deps.storage.putBlobChunk(f.blobId, f.index, f.data);
+  // Deleted or swept since the check above: nothing is stored.
+  if (!(await ctx.deps.storage.putBlobChunk(f.blobId, f.index, f.data))) return ctx.error(f.id, 'not_found', 'no such upload');
   ctx.reply(f.id, { t: 'blob.stored', blobId: f.blobId, index: f.index });
 }
 
@@ -129,7 +157,7 @@ export async function onBlobComplete(ctx: HandlerContext, f: z.infer<typeof Blob
     const stored = await ctx.deps.storage.countBlobChunks(f.blobId);
     if (stored !== chunkCount(blob.size)) return ctx.error(f.id, 'conflict', `${stored} of ${chunkCount(blob.size)} chunks are stored`);
     // Swept (or deleted from another device) since the check above: gone, not completed.
-    if (!(await ctx.deps.storage.completeBlob(f.blobId))) return ctx.error(f.id, 'not_found', 'no such upload');
+    if (!(await ctx.deps.storage.completeBlob(f.blobId, Date.now()))) return ctx.error(f.id, 'not_found', 'no such upload');
     ctx.deps.log.info({ userId: ctx.me.userId, deviceId: ctx.me.deviceId, bytes: blob.size }, 'blob stored');
   }
   ctx.reply(f.id, { t: 'blob.completed', blobId: f.blobId, size: blob.size });
