@@ -112,6 +112,9 @@ export const BLOB_BYTES_PER_USER_MAX = 64 * 1024 * 1024;
 /** Blobs a user may have started and not completed at once. */
 export const BLOB_UPLOADS_OPEN_MAX = 8;
 
+/** Blobs a user may have stored at once, complete or not (so tiny files cannot pile up rows). */
+export const BLOB_COUNT_PER_USER_MAX = 1000;
+
 /** Default seconds an upload may stay incomplete before it is removed (PARLEY_BLOB_UPLOAD_TTL_S). */
 export const BLOB_UPLOAD_TTL_S_DEFAULT = 60 * 60;
 

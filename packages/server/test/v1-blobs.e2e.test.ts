@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
 import { b64, registered, type V1Client } from './_v1-client.ts';
-import { BLOB_BYTES_MAX, BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_UPLOADS_OPEN_MAX } from '../src/limits.ts';
+import { BLOB_BYTES_MAX, BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_COUNT_PER_USER_MAX, BLOB_UPLOADS_OPEN_MAX } from '../src/limits.ts';
 
 describe('v1 blobs', () => {
   let server: ServerProcess;
@@ -94,6 +94,27 @@ describe('v1 blobs', () => {
     const rest = BLOB_BYTES_PER_USER_MAX - whole * BLOB_BYTES_MAX;
     if (rest > 0) assert.equal((await u.request({ t: 'blob.create', size: rest })).t, 'blob.created');
     assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+  });
+
+  test(`blobs per user: BLOB_COUNT_PER_USER_MAX (${BLOB_COUNT_PER_USER_MAX}) in all, then limit_exceeded; a delete makes room`, async () => {
+    const u = await user('bl-count');
+    // All but one stored already (tiny complete blobs, written into the server's database beside it).
+    const db = new Database(join(server.dataDir, 'parley.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      const insert = db.prepare('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at, completed_at) VALUES (?, ?, 1, 1, ?, ?)');
+      const now = Date.now();
+      db.transaction(() => {
+        for (let i = 0; i < BLOB_COUNT_PER_USER_MAX - 1; i++) insert.run(`count-${String(i).padStart(16, '0')}`, 'bl-count', now, now);
+      })();
+    } finally {
+      db.close();
+    }
+    const last = await u.request({ t: 'blob.create', size: 1 });
+    assert.equal(last.t, 'blob.created', 'the last one fits');
+    assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+    assert.equal((await u.request({ t: 'blob.delete', blobId: last['blobId'] })).t, 'blob.deleted');
+    assert.equal((await u.request({ t: 'blob.create', size: 1 })).t, 'blob.created');
   });
 
   test('delete: only the uploader, complete or not; the blob is gone and its bytes no longer count', async () => {

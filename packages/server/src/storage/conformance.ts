@@ -331,7 +331,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
     describe('blobs', () => {
       test('create, chunks in any order (a chunk replaced), count, complete, read back; usage per user', run(async (s) => {
         equal(await s.getBlob('x'), null);
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 0, open: 0 });
+        deepStrictEqual(await s.blobUsage('u'), { count: 0, bytes: 0, open: 0 });
         await s.createBlob({ blobId: 'x', ownerUserId: 'u', size: 300_000, createdAt: 7 });
         deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: false, createdAt: 7, completedAt: null });
         const chunk = (n: number, len: number): Uint8Array => new Uint8Array(len).map((_, i) => (i * 31 + n) & 0xff);
@@ -341,7 +341,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.countBlobChunks('x'), 2);
         await s.putBlobChunk('x', 1, chunk(1, 128 * 1024));
         equal(await s.countBlobChunks('x'), 3);
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 300_000, open: 1 });
+        deepStrictEqual(await s.blobUsage('u'), { count: 1, bytes: 300_000, open: 1 });
         equal(await s.completeBlob('x', 50), true);
         deepStrictEqual(await s.getBlob('x'), { blobId: 'x', ownerUserId: 'u', size: 300_000, complete: true, createdAt: 7, completedAt: 50 });
         equal(await s.completeBlob('x', 60), true, 'completing again is harmless ...');
@@ -353,8 +353,8 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getBlobChunk('x', 3), null);
         equal(await s.getBlobChunk('y', 0), null);
         await s.createBlob({ blobId: 'y', ownerUserId: 'u', size: 5, createdAt: 8 });
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 300_005, open: 1 });
-        deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
+        deepStrictEqual(await s.blobUsage('u'), { count: 2, bytes: 300_005, open: 1 });
+        deepStrictEqual(await s.blobUsage('v'), { count: 0, bytes: 0, open: 0 });
       }));
 
       test('delete removes a blob with its chunks, once; a chunk for a deleted blob is not stored', run(async (s) => {
@@ -368,7 +368,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getBlob('x'), null);
         equal(await s.getBlobChunk('x', 0), null);
         equal(await s.countBlobChunks('x'), 0);
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 5, open: 1 });
+        deepStrictEqual(await s.blobUsage('u'), { count: 1, bytes: 5, open: 1 });
         deepStrictEqual(await s.getBlobChunk('y', 0), new Uint8Array(5).fill(2));
         equal(await s.deleteBlob('nope'), false);
         // An upload deleted while its chunks are still coming: nothing outlives it.
@@ -422,8 +422,8 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await left(), ['open-new', 'done-slow', 'done-edge']);
         equal(await s.getBlobChunk('done-old', 0), null);
         deepStrictEqual(await s.getBlobChunk('done-edge', 0), new Uint8Array(3).fill(100));
-        deepStrictEqual(await s.blobUsage('u'), { bytes: 9, open: 1 });
-        deepStrictEqual(await s.blobUsage('v'), { bytes: 0, open: 0 });
+        deepStrictEqual(await s.blobUsage('u'), { count: 3, bytes: 9, open: 1 });
+        deepStrictEqual(await s.blobUsage('v'), { count: 0, bytes: 0, open: 0 });
         equal(await s.expireBlobs({ incompleteBefore: 0, completeBefore: 0 }, 100), 0);
       }));
     });

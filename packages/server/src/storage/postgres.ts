@@ -615,9 +615,10 @@ export class PostgresStorage implements Storage {
     return r ? bytes(r.data) : null;
   }
 
-  async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
-    const r = await this.#one<{ bytes: number | string | null; open: number | string | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = $1', [userId]);
-    return { bytes: Number(r?.bytes ?? 0), open: Number(r?.open ?? 0) };
+  async blobUsage(userId: string): Promise<{ count: number; bytes: number; open: number }> {
+    const sql = 'SELECT COUNT(*) AS count, SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = $1';
+    const r = await this.#one<{ count: number | string; bytes: number | string | null; open: number | string | null }>(sql, [userId]);
+    return { count: Number(r?.count ?? 0), bytes: Number(r?.bytes ?? 0), open: Number(r?.open ?? 0) };
   }
 
   async deleteBlob(blobId: string): Promise<boolean> {

@@ -639,9 +639,9 @@ export class SqliteStorage implements Storage {
     return r ? bytes(r.data) : null;
   }
 
-  async blobUsage(userId: string): Promise<{ bytes: number; open: number }> {
-    const r = this.#get<{ bytes: number | null; open: number | null }>('SELECT SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
-    return { bytes: r?.bytes ?? 0, open: r?.open ?? 0 };
+  async blobUsage(userId: string): Promise<{ count: number; bytes: number; open: number }> {
+    const r = this.#get<{ count: number; bytes: number | null; open: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
+    return { count: r?.count ?? 0, bytes: r?.bytes ?? 0, open: r?.open ?? 0 };
   }
 
   async deleteBlob(blobId: string): Promise<boolean> {

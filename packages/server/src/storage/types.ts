@@ -284,8 +284,8 @@ export interface Storage {
   /** Mark the blob complete at `at` (the caller checked every chunk is there). False if the blob is gone (deleted or expired meanwhile). */
   completeBlob(blobId: string, at: number): Promise<boolean>;
   getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null>;
-  /** The user's blobs: total size of all, and how many are incomplete. */
-  blobUsage(userId: string): Promise<{ bytes: number; open: number }>;
+  /** The user's blobs: how many, their total size, and how many are incomplete. */
+  blobUsage(userId: string): Promise<{ count: number; bytes: number; open: number }>;
   /** Remove a blob and its chunks. False if there was none. */
   deleteBlob(blobId: string): Promise<boolean>;
   /**

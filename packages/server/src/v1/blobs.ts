@@ -14,8 +14,9 @@
  * ```
  *
  * Every chunk but the last is exactly BLOB_CHUNK_BYTES long; the last holds
- * the rest. A user may have BLOB_UPLOADS_OPEN_MAX incomplete blobs and
- * BLOB_BYTES_PER_USER_MAX bytes of blobs in all.
+ * the rest. A user may have BLOB_UPLOADS_OPEN_MAX incomplete blobs,
+ * BLOB_COUNT_PER_USER_MAX blobs and BLOB_BYTES_PER_USER_MAX bytes of blobs
+ * in all.
  *
  * Nothing is kept forever by accident: an upload not completed within the
  * upload lifetime (PARLEY_BLOB_UPLOAD_TTL_S) and a blob completed longer
@@ -29,7 +30,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_EXPIRY_BATCH, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
+import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_COUNT_PER_USER_MAX, BLOB_EXPIRY_BATCH, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
 import type { Logger } from '../log.ts';
 import type { BlobCutoffs, BlobRecord, Storage } from '../storage/types.ts';
 import { b64, type HandlerContext } from './context.ts';
@@ -132,6 +133,7 @@ export async function onBlobCreate(ctx: HandlerContext, f: z.infer<typeof BlobCr
   await expireBlobsNow(ctx.deps.storage, blobCutoffs(ctx.deps.blobs, Date.now(), ctx.me.userId), 4);
   const usage = await ctx.deps.storage.blobUsage(ctx.me.userId);
   if (usage.open >= BLOB_UPLOADS_OPEN_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_UPLOADS_OPEN_MAX} uploads may be open at once`);
+  if (usage.count >= BLOB_COUNT_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_COUNT_PER_USER_MAX} blobs per user`);
   if (usage.bytes + f.size > BLOB_BYTES_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `blobs are limited to ${BLOB_BYTES_PER_USER_MAX} bytes per user`);
   const blobId = randomBytes(16).toString('base64url');
   await ctx.deps.storage.createBlob({ blobId, ownerUserId: ctx.me.userId, size: f.size, createdAt: Date.now() });
