@@ -362,10 +362,12 @@ export class SqliteStorage implements Storage {
    * transaction — one fsync for the batch instead of one per message — in
    * call order, and every promise settles only after the batch is durable.
    *
-   * One INSERT per entry: the next seq comes from an in-memory counter per
-   * room (read from `rooms.last_seq` on first use), a repeated client id is
-   * caught by the UNIQUE index (then the stored entry is returned), and
-   * `rooms.last_seq` is written once per room per batch. A failing INSERT
+   * One INSERT per entry and nothing else: the next seq comes from an
+   * in-memory counter per room (on first use, the larger of `rooms.last_seq`
+   * and the log's max(seq) — entries are never removed, so the log itself is
+   * the counter's durable form and `rooms.last_seq`, PostgreSQL's counter,
+   * is not kept up to date here), and a repeated client id is caught by the
+   * UNIQUE index (then the stored entry is returned). A failing INSERT
    * undoes only itself (SQLite's statement-level ABORT), so one bad entry
    * does not fail the batch. If the commit fails, every entry of the batch
    * fails and the counters are reloaded from the database.
@@ -409,7 +411,6 @@ export class SqliteStorage implements Storage {
             results[i] = { error };
           }
         }
-        for (const roomId of touched) this.#run('UPDATE rooms SET last_seq = ? WHERE room_id = ?', this.#lastSeq.get(roomId) ?? 0, roomId);
       });
     } catch (e) {
       for (const roomId of touched) this.#lastSeq.delete(roomId);
@@ -427,8 +428,8 @@ export class SqliteStorage implements Storage {
   #loadLastSeq(roomId: string): number {
     const row = this.#get<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = ?', roomId);
     if (row === undefined) throw unknownRoom(roomId);
-    // max(seq) as well: covers entries another writer committed without the
-    // counter (it is written in the same transaction, so normally equal).
+    // The log's max(seq) is the durable counter here; rooms.last_seq (written
+    // by PostgreSQL, and by SQLite before it stopped keeping it) can only be behind.
     const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_entries WHERE room_id = ?', roomId)?.seq ?? 0;
     const seq = Math.max(row.seq, max);
     this.#lastSeq.set(roomId, seq);
@@ -492,7 +493,8 @@ export class SqliteStorage implements Storage {
   async lastSeq(roomId: string): Promise<number> {
     const cached = this.#lastSeq.get(roomId);
     if (cached !== undefined) return cached;
-    return this.#get<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = ?', roomId)?.seq ?? 0;
+    // The log is the counter's durable form (entries are never removed); the primary key answers this.
+    return this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_entries WHERE room_id = ?', roomId)?.seq ?? 0;
   }
 
   // ---- per-device mailbox ----
