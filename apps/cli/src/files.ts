@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { FILE_BYTES_MAX, SdkError, SEAL_OVERHEAD_BYTES, type ChatMessage, type FileRef, type ParleyClient, type SendResult } from '@parley/sdk';
 import { withSession, type StoreOptions } from './account.ts';
@@ -72,7 +73,7 @@ export function fileSize(file: FileRef): number {
 // eslint-disable-next-line no-control-regex -- removing control characters is the point
 const NAME_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029<>:"|?*]/gu;
 /** Names Windows reserves, with any extension (`nul.txt` too). */
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 /** Longest suggested name in UTF-8 bytes (file systems take 255). */
 const SUGGESTED_NAME_BYTES_MAX = 200;
 
@@ -96,7 +97,7 @@ function cutUtf8(text: string, max: number): string {
 /**
  * A local file name for a received file, whose name the sender chose: the
  * last component (after `/` or `\`), unsafe characters dropped, no leading
- * dots (no hidden files, never `.` or `..`) and no trailing dots or spaces,
+ * dots or spaces (no hidden files, never `.` or `..`) and no trailing ones,
  * never `-` (stdout) nor a name Windows reserves, at most
  * SUGGESTED_NAME_BYTES_MAX UTF-8 bytes (the extension kept);
  * `parley-file-<seq>` when nothing usable is left.
@@ -104,10 +105,11 @@ function cutUtf8(text: string, max: number): string {
 export function suggestedName(file: FileRef, seq: number): string {
   const fallback = `parley-file-${seq}`;
   const last = file.name.split(/[/\\]/).pop() ?? '';
-  let name = last.replace(NAME_UNSAFE, '').trim().replace(/^\.+/, '').replace(/[. ]+$/, '');
+  const tidy = (n: string): string => n.replace(/^[. ]+/, '').replace(/[. ]+$/, '');
+  let name = tidy(last.replace(NAME_UNSAFE, ''));
   if (utf8Length(name) > SUGGESTED_NAME_BYTES_MAX) {
     const ext = cutUtf8(extname(name), 16);
-    name = cutUtf8(name, SUGGESTED_NAME_BYTES_MAX - utf8Length(ext)) + ext;
+    name = tidy(cutUtf8(name, SUGGESTED_NAME_BYTES_MAX - utf8Length(ext)) + ext);
   }
   if (name === '' || name === STDIO) return fallback;
   return WINDOWS_RESERVED.test(name) ? `_${name}` : name;
@@ -135,6 +137,7 @@ export async function downloadTo(client: ParleyClient, roomId: string, seq: numb
   const m = await fileMessage(client, roomId, seq);
   const path = dest ?? suggestedName(m.file, seq);
   checkBinaryOutput(path, false);
+  if (dest === undefined && existsSync(path)) throw usageError(`${JSON.stringify(path)} already exists here; save the file elsewhere with -o <path> (add --force to overwrite that path)`);
   await checkOutput(path, force);
   let data: Uint8Array;
   try {

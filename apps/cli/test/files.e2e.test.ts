@@ -95,7 +95,7 @@ describe('parley send-file / download / delete-file', () => {
   it('an existing file is not overwritten without --force; -o - writes to stdout', async () => {
     const saved = join(inbox, name);
     writeFileSync(saved, 'mine');
-    assertFails(await bob.run(['download', 'alice', String(seq)], { cwd: inbox }), 2, /already exists; use --force/);
+    assertFails(await bob.run(['download', 'alice', String(seq)], { cwd: inbox }), 2, /already exists here; save the file elsewhere with -o <path>/);
     assert.equal(readFileSync(saved, 'utf8'), 'mine');
     assertFails(await bob.run(['download', 'alice', String(seq), '--force'], { cwd: inbox }), 2, /--force needs --output/);
     assert.equal(readFileSync(saved, 'utf8'), 'mine', 'the sender never chooses which file is overwritten');
@@ -120,6 +120,8 @@ describe('parley send-file / download / delete-file', () => {
       ['-', ''],
       ['NUL.txt', '_NUL.txt'],
       ['trailing. . ', 'trailing'],
+      ['. x', 'x'],
+      ['CONOUT$', '_CONOUT$'],
       // 80 CJK characters are 240 UTF-8 bytes (a sender may use 255): cut at a character, under 200 bytes, the extension kept.
       [`${'文'.repeat(80)}.txt`, `${'文'.repeat(65)}.txt`],
     ];

@@ -212,11 +212,19 @@ ${t.end};
   {
     version: 5,
     name: 'blob expiry',
-    sql: (t) => `
--- Abandoned uploads are removed by age since creation, complete blobs by
--- age since completion (the retention period).
-ALTER TABLE blobs ADD COLUMN completed_at ${t.int};
+    sql: () => `
+-- Abandoned uploads and blobs past the retention period are removed by age.
 CREATE INDEX blobs_by_age ON blobs (complete, created_at);
+`,
+  },
+  {
+    version: 6,
+    name: 'blob completion time',
+    sql: (t) => `
+-- Retention counts from completion. Blobs completed before this migration
+-- count from their creation (the best this database knows).
+ALTER TABLE blobs ADD COLUMN completed_at ${t.int};
+UPDATE blobs SET completed_at = created_at WHERE complete = 1;
 CREATE INDEX blobs_by_completion ON blobs (complete, completed_at);
 `,
   },

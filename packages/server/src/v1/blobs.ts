@@ -62,11 +62,11 @@ export function blobExpired(policy: BlobPolicy, blob: BlobRecord, now: number): 
 /**
  * Remove what has expired, BLOB_EXPIRY_BATCH blobs per transaction (so no
  * single one holds the writer long), at most `batches` of them. Returns how
- * many were removed.
+ * many were removed. `stopped` ends it between batches (a server shutting down).
  */
-export async function expireBlobsNow(storage: Storage, cutoffs: BlobCutoffs, batches: number): Promise<number> {
+export async function expireBlobsNow(storage: Storage, cutoffs: BlobCutoffs, batches: number, stopped: () => boolean = () => false): Promise<number> {
   let removed = 0;
-  for (let i = 0; i < batches; i++) {
+  for (let i = 0; i < batches && !stopped(); i++) {
     const n = await storage.expireBlobs(cutoffs, BLOB_EXPIRY_BATCH);
     removed += n;
     if (n < BLOB_EXPIRY_BATCH) break;
@@ -92,7 +92,7 @@ export function startBlobSweeper(storage: Storage, policy: BlobPolicy, log: Logg
     timer.unref();
   };
   const sweep = (): void => {
-    running = expireBlobsNow(storage, blobCutoffs(policy, Date.now()), Number.MAX_SAFE_INTEGER)
+    running = expireBlobsNow(storage, blobCutoffs(policy, Date.now()), Number.MAX_SAFE_INTEGER, () => stopped)
       .then(
         (n) => {
           if (n > 0) log.info({ blobs: n }, 'expired blobs removed');
