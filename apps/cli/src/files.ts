@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { FILE_BYTES_MAX, SdkError, SEAL_OVERHEAD_BYTES, type ChatMessage, type FileRef, type ParleyClient, type SendResult } from '@parley/sdk';
-import { withSession, type StoreOptions } from './account.ts';
+import { withSession, type Session, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { checkBinaryOutput, checkOutput, readFileBounded, STDIO, writeOutput } from './io.ts';
 import { formatSize } from './limits.ts';
@@ -77,8 +77,10 @@ const WINDOWS_RESERVED = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[
 /** Longest suggested name in UTF-8 bytes (file systems take 255). */
 const SUGGESTED_NAME_BYTES_MAX = 200;
 
+const encoder = new TextEncoder();
+
 function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  return encoder.encode(text).length;
 }
 
 /** `text` cut to at most `max` UTF-8 bytes, at a code point boundary. */
@@ -161,6 +163,18 @@ function parseSeq(value: string): number {
   return n;
 }
 
+/** Runs `fn` in the existing direct conversation with `peer`, caught up first; a clear error when there is none. */
+async function inConversation(peer: string, options: StoreOptions, fn: (s: Session, roomId: string) => Promise<void>): Promise<void> {
+  await withSession(options, async (s) => {
+    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
+    s.ctx.peer = peer;
+    await s.client.synced();
+    const roomId = await s.client.findDirect(peer);
+    if (roomId === null) throw failure(`no conversation with ${peer} yet`);
+    await fn(s, roomId);
+  });
+}
+
 /** `parley send-file <user> <path>`. */
 export async function sendFile(peerArg: string, path: string, options: SendFileOptions): Promise<void> {
   const peer = checkUserId(peerArg);
@@ -183,12 +197,7 @@ export async function download(peerArg: string, seqArg: string, options: Downloa
   // The sender chose the default name: it alone must never pick a file to overwrite.
   if (options.force === true && options.output === undefined) throw usageError('--force needs --output <path>: a file is overwritten only where you say');
   if (options.output !== undefined && options.output !== STDIO) await checkOutput(options.output, options.force === true);
-  await withSession(options, async (s) => {
-    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
-    s.ctx.peer = peer;
-    await s.client.synced();
-    const roomId = await s.client.findDirect(peer);
-    if (roomId === null) throw failure(`no conversation with ${peer} yet`);
+  await inConversation(peer, options, async (s, roomId) => {
     const saved = await downloadTo(s.client, roomId, seq, options.output, options.force === true);
     if (saved.path !== STDIO) note(`Saved ${formatSize(saved.bytes)} from ${saved.from} to ${JSON.stringify(saved.path)}.`);
   });
@@ -198,12 +207,7 @@ export async function download(peerArg: string, seqArg: string, options: Downloa
 export async function deleteFile(peerArg: string, seqArg: string, options: StoreOptions): Promise<void> {
   const peer = checkUserId(peerArg);
   const seq = parseSeq(seqArg);
-  await withSession(options, async (s) => {
-    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
-    s.ctx.peer = peer;
-    await s.client.synced();
-    const roomId = await s.client.findDirect(peer);
-    if (roomId === null) throw failure(`no conversation with ${peer} yet`);
+  await inConversation(peer, options, async (s, roomId) => {
     const m = await fileMessage(s.client, roomId, seq);
     if (m.sender.userId !== s.user) throw failure(`message #${seq} is a file ${m.sender.userId} sent: only its sender can delete it`);
     if (!(await s.client.deleteFile(m.file))) throw failure(`the file of message #${seq} is no longer on the server`);
