@@ -13,7 +13,10 @@ const validId = fc.string({ unit: fc.constantFrom(...'aZ09_-'.split('')), minLen
 const idLike = fc.oneof({ arbitrary: validId, weight: 12 }, fc.string({ unit: idChars, minLength: 0, maxLength: 70 }), fc.integer(), fc.constant(null), fc.constant(undefined));
 const b64Like = fc.oneof(
   // Near-misses the decoder might take: base64url, inner padding, whitespace, non-ASCII.
-  fc.constantFrom('QQ==', 'QR==', 'QUI=', 'QUJD', 'Q-I=', 'Q_I=', 'QQ==QQ==', 'A===', '====', 'QUJ', 'QU JD', 'QUJD\n', 'QUJé', '', '=QUJ'),
+  fc.constantFrom('QQ==', 'QR==', 'QUI=', 'QUJ=', 'QUJD', 'Q-I=', 'Q_I=', 'QQ==QQ==', 'A===', '====', 'QUJ', 'QU JD', 'QUJD\n', 'QUJé', '', '=QUJ'),
+  // Characters whose low byte is in the alphabet (Node's decoder reads only that byte): Ł is U+0141 ("A").
+  fc.constantFrom('ŁŁŁŁ', 'AB乁=', '\ud841AAA', 'QUJĄ', 'QUJDŁŁŁŁ'),
+  fc.string({ unit: fc.constantFrom(...'AQz+/=ŁĄ乁'.split('')), maxLength: 12 }),
   { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b).toString('base64')), weight: 12 },
   fc.uint8Array({ minLength: 0, maxLength: 40 }).map((b) => Buffer.from(b).toString('base64')),
   fc.string({ unit: fc.constantFrom(...'AQz+/=\n '.split('')), maxLength: 12 }),
@@ -58,6 +61,22 @@ test('parsePublish agrees with the schema on non-objects and at the body limit',
   }
   agree({ ...base, id: 'x'.repeat(64), body: 'AA==' });
   agree({ ...base, id: 'x'.repeat(65), body: 'AA==' });
+});
+
+test('a publish body is accepted only as the one canonical encoding of its bytes', () => {
+  const base = { t: 'publish', roomId: 'r1', clientId: 'c1' };
+  // Each of these decodes (leniently) to bytes whose encoding is different text:
+  // relayed as sent, live recipients and history would disagree.
+  for (const body of ['ŁŁŁŁ', 'AB乁=', '\ud841AAA', 'QUJ=', 'QR==', 'QUJDQR==']) {
+    assert.equal(parsePublish({ ...base, body }), null, body);
+    assert.equal(parseFrame(JSON.stringify({ ...base, body })).ok, false, body);
+  }
+  for (const bytes of [[0], [0, 1], [0, 1, 2], [255, 254, 253, 252]]) {
+    const body = Buffer.from(bytes).toString('base64');
+    const r = parsePublish({ ...base, body });
+    assert.ok(r !== null);
+    assert.equal(Buffer.from(r.body).toString('base64'), body);
+  }
 });
 
 test('parseFrame reports an invalid publish through the schema', () => {

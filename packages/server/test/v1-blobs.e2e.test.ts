@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
-import { b64, registered, type V1Client } from './_v1-client.ts';
+import { authed, b64, registered, type V1Client } from './_v1-client.ts';
 import { BLOB_BYTES_MAX, BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_COUNT_PER_USER_MAX, BLOB_UPLOADS_OPEN_MAX } from '../src/limits.ts';
 
 describe('v1 blobs', () => {
@@ -84,6 +84,24 @@ describe('v1 blobs', () => {
     // Open uploads: two so far; fill to the limit, then one more is refused.
     for (let i = 2; i < BLOB_UPLOADS_OPEN_MAX; i++) assert.equal((await u.request({ t: 'blob.create', size: 1 })).t, 'blob.created');
     assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
+  });
+
+  test('concurrent creates from several connections of one user stop at the limits (counted and created in one step)', async () => {
+    const r = await registered(url, 'bl-race', 'dev1');
+    clients.push(r.client);
+    const more = await Promise.all(Array.from({ length: BLOB_UPLOADS_OPEN_MAX + 3 }, async (_, i) => (await authed(url, r.session.accessToken as string, `bl-race#${i}`)).client));
+    clients.push(...more);
+    const small = await Promise.all(more.map((c) => c.request({ t: 'blob.create', size: 1 })));
+    assert.equal(small.filter((f) => f.t === 'blob.created').length, BLOB_UPLOADS_OPEN_MAX, 'open uploads');
+    for (const f of small) if (f.t !== 'blob.created') assert.equal(code(f), 'limit_exceeded');
+    // Bytes: a fresh user, creates that each fit alone but not all together.
+    const q = await registered(url, 'bl-race-bytes', 'dev1');
+    clients.push(q.client);
+    const n = Math.min(BLOB_UPLOADS_OPEN_MAX, Math.floor(BLOB_BYTES_PER_USER_MAX / BLOB_BYTES_MAX) + 2);
+    const conns = await Promise.all(Array.from({ length: n }, async (_, i) => (await authed(url, q.session.accessToken as string, `bl-race-bytes#${i}`)).client));
+    clients.push(...conns);
+    const big = await Promise.all(conns.map((c) => c.request({ t: 'blob.create', size: BLOB_BYTES_MAX })));
+    assert.equal(big.filter((f) => f.t === 'blob.created').length, Math.floor(BLOB_BYTES_PER_USER_MAX / BLOB_BYTES_MAX), 'bytes per user');
   });
 
   test('bytes per user: blobs up to BLOB_BYTES_PER_USER_MAX in all, not one byte more', async () => {

@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:cry
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
 import { b64, deviceKey, registered, authed, type Frame, type SessionFrame, type V1Client } from './_v1-client.ts';
-import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
+import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_MAX, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
 
 function prekeyMessage(purpose: string, keyId: number, pub: Uint8Array): Buffer {
   const id = Buffer.alloc(4);
@@ -80,6 +80,24 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(kpsTooMany['code'], 'bad_frame');
   });
 
+  test('one-time prekeys and KeyPackages: concurrent uploads from two connections of a device stop at the per-device limit', async () => {
+    const r = await registered(url, 'kd-race', 'dev1');
+    clients.push(r.client);
+    const second = (await authed(url, r.session.accessToken as string, 'kd-race#2')).client;
+    clients.push(second);
+    // Fill to within one upload of the limit, then both connections upload a batch that fits alone.
+    const batch = ONE_TIME_PREKEYS_PER_UPLOAD_MAX;
+    let keyId = 0;
+    const otks = (n: number) => Array.from({ length: n }, () => ({ keyId: keyId++, publicKey: b64(randomBytes(32)) }));
+    while (keyId + 2 * batch <= ONE_TIME_PREKEYS_MAX) assert.equal((await r.client.request({ t: 'keys.upload', oneTimePrekeys: otks(batch) })).t, 'keys.uploaded');
+    const fill = ONE_TIME_PREKEYS_MAX - batch - keyId;
+    if (fill > 0) assert.equal((await r.client.request({ t: 'keys.upload', oneTimePrekeys: otks(fill) })).t, 'keys.uploaded');
+    const both = await Promise.all([r.client, second].map((c) => c.request({ t: 'keys.upload', oneTimePrekeys: otks(batch) })));
+    assert.deepEqual(both.map((f) => f.t).sort(), ['error', 'keys.uploaded'], 'exactly one of the two fits');
+    assert.equal(both.find((f) => f.t === 'error')?.['code'], 'limit_exceeded');
+    assert.equal(both.find((f) => f.t === 'keys.uploaded')?.['oneTimePrekeys'], ONE_TIME_PREKEYS_MAX);
+  });
+
   test('mailbox: stored while offline, pushed at login and live, deleted on ack, idempotent by clientId', async () => {
     const { client: carol, session: cs } = await user('mb-carol');
     const { client: dave } = await user('mb-dave', 'phone');
@@ -105,6 +123,13 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     const live = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'phone', clientId: 'w-3', payload: b64(payload) });
     assert.equal(live.t, 'ack');
     const liveMail = await back.client.waitFor((f) => f.t === 'mail' && f['clientId'] === 'w-3');
+    // A retry of a stored entry answers with the same id and is not pushed again.
+    const retry = await carol.request({ t: 'mailbox.send', userId: 'mb-dave', deviceId: 'phone', clientId: 'w-3', payload: b64(payload) });
+    assert.equal(retry['mailboxId'], liveMail['id']);
+    assert.equal(retry['duplicate'], true);
+    const probe = await back.client.request({ t: 'room.list' }); // a round trip after the retry: a push would be in by now
+    assert.equal(probe.t, 'rooms');
+    assert.equal(back.client.inbox.filter((f) => f.t === 'mail' && f['clientId'] === 'w-3').length, 0, 'pushed once (the first push was taken above)');
     const acked = await back.client.request({ t: 'mailbox.ack', upTo: liveMail['id'] as number });
     assert.equal(acked['deleted'], 2);
     assert.ok(MAILBOX_PAGE >= 2);

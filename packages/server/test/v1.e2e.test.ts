@@ -544,8 +544,38 @@ describe('Parley v1 on /v1 (one server process)', () => {
         { userId: b, role: 'member' },
       ].sort((x, y) => (x.userId < y.userId ? -1 : 1)));
       expectError(await A.roomAdd(room.roomId, c), 'forbidden', 'add to a direct room');
+      expectError(await A.roomAdd(room.roomId, b, 'admin'), 'forbidden', 'change a role in a direct room');
+      expectError(await A.roomRemove(room.roomId, b), 'forbidden', 'the owner removes the other member');
       expectFrame(await A.publish(room.roomId, 'd1', marker('direct')), 'ack');
       assert.equal((await B.takeMsgs(room.roomId, 2)).map((m) => m.kind).join(), 'member-added,message');
+    });
+
+    test('the last owner leaving hands the room on: the first admin by user id, else the first member, becomes owner', async () => {
+      const [o, m, x, y] = [uid('ho'), uid('hm'), uid('hx'), uid('hy')];
+      const O = (await reg(o)).client;
+      const M = (await reg(m)).client;
+      const X = (await reg(x)).client;
+      await reg(y);
+      const members = async (C: V1Client, r: string): Promise<{ userId: string; role: string }[]> => expectFrame(await C.roomMembers(r), 'members')['members'] as { userId: string; role: string }[];
+      // With an admin: the admin inherits, logged as a role change.
+      const r1 = roomOf(await O.createRoom('group', [m])).roomId;
+      expectFrame(await O.roomAdd(r1, x, 'admin'), 'ok');
+      expectFrame(await O.roomLeave(r1), 'ok');
+      assert.deepEqual((await members(M, r1)).find((e) => e.userId === x)?.role, 'owner');
+      assert.deepEqual((await members(M, r1)).find((e) => e.userId === m)?.role, 'member');
+      const h = expectFrame(await M.history(r1, { after: 0 }), 'history')['entries'] as Entry[];
+      assert.deepEqual(h.slice(-2).map((e) => e.kind), ['member-removed', 'role-changed']);
+      // The new owner can run the room.
+      expectFrame(await X.roomAdd(r1, y, 'admin'), 'ok', 'the heir makes an admin');
+      // Members only: the first by user id inherits.
+      const r2 = roomOf(await O.createRoom('group', [m, x])).roomId;
+      expectFrame(await O.roomLeave(r2), 'ok');
+      const heir = [m, x].sort()[0];
+      assert.deepEqual(await members(M, r2), [m, x].sort().map((u) => ({ userId: u, role: u === heir ? 'owner' : 'member' })));
+      // Alone: the room is simply left.
+      const r3 = roomOf(await O.createRoom('group', [])).roomId;
+      expectFrame(await O.roomLeave(r3), 'ok');
+      expectError(await O.roomMembers(r3), 'not_found', 'after leaving');
     });
 
     test('a non-member cannot publish (forbidden), read history, list members, add or remove (not_found), nor sync the room', async () => {
@@ -1110,9 +1140,19 @@ describe('Parley v1 on /v1 (one server process)', () => {
       expectError(await F.roomAdd(fr, u), 'limit_exceeded', 'room.add');
       const list = expectFrame(await A.request({ t: 'room.list' }, 20_000), 'rooms')['rooms'] as RoomInfo[];
       assert.equal(list.length, ROOMS_PER_USER_MAX);
+      // A role change adds no room: allowed at the limit, and a repeat of it changes nothing (no event).
+      const lastSeq = async (): Promise<number> => ((expectFrame(await F.request({ t: 'room.list' }), 'rooms')['rooms'] as RoomInfo[]).find((r) => r.roomId === lastRoom.roomId) as RoomInfo).lastSeq;
+      expectFrame(await F.roomAdd(lastRoom.roomId, u, 'admin'), 'ok', 'promotion at the limit');
+      const seqAfterPromotion = await lastSeq();
+      expectFrame(await F.roomAdd(lastRoom.roomId, u, 'admin'), 'ok', 'the same role again');
+      assert.equal(await lastSeq(), seqAfterPromotion, 'no role-changed event for no change');
       expectFrame(await A.roomLeave(lastRoom.roomId), 'ok');
-      roomOf(await A.createRoom('group', []), 'after leaving one');
-      for (const c of conns) c.close();
+      // One room free, five connections of the user create at once: exactly one gets it.
+      const racers = conns.length >= 5 ? conns.slice(0, 5) : [...conns, ...(await Promise.all(range(conns.length, 4).map((i) => auth(session.accessToken as string, `roomy#${i}`))))];
+      const raced = await Promise.all(racers.map((c) => c.createRoom('group', [])));
+      assert.equal(raced.filter((f) => f.t === 'room').length, 1, 'one creation fits');
+      for (const f of raced) if (f.t !== 'room') expectError(f, 'limit_exceeded', 'the others');
+      for (const c of [...conns, ...racers]) c.close();
     });
 
     test('huge arrays and over-long fields → bad_frame', async () => {

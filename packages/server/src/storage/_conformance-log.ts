@@ -174,10 +174,10 @@ export function roomLogConformance(run: Run): void {
 
   describe('mailbox', () => {
     test('enqueue assigns ids 1, 2, 3 per device; read after id with limit; fields round-trip', run(async (s) => {
-      const e1 = await s.enqueueMailbox('u', 'd', mail('m1'), 100);
-      const e2 = await s.enqueueMailbox('u', 'd', mail('m2', { fromUserId: 'carol', payload: new Uint8Array(0) }), 100);
-      const e3 = await s.enqueueMailbox('u', 'd', mail('m3'), 100);
-      const other = await s.enqueueMailbox('u', 'd2', mail('m1'), 100);
+      const e1 = (await s.enqueueMailbox('u', 'd', mail('m1'), 100))?.entry;
+      const e2 = (await s.enqueueMailbox('u', 'd', mail('m2', { fromUserId: 'carol', payload: new Uint8Array(0) }), 100))?.entry;
+      const e3 = (await s.enqueueMailbox('u', 'd', mail('m3'), 100))?.entry;
+      const other = (await s.enqueueMailbox('u', 'd2', mail('m1'), 100))?.entry;
       deepStrictEqual([e1?.id, e2?.id, e3?.id, other?.id], [1, 2, 3, 1]);
       deepStrictEqual(e2, { id: 2, ...mail('m2', { fromUserId: 'carol', payload: new Uint8Array(0) }) });
       deepStrictEqual(await s.readMailbox('u', 'd', 0, 10), [e1, e2, e3]);
@@ -192,30 +192,31 @@ export function roomLogConformance(run: Run): void {
       const max = 5;
       for (let i = 1; i < max; i++) ok(await s.enqueueMailbox('u', 'd', mail(`m${i}`), max));
       // max-1 held: one more fits.
-      equal((await s.enqueueMailbox('u', 'd', mail(`m${max}`), max))?.id, max);
+      equal((await s.enqueueMailbox('u', 'd', mail(`m${max}`), max))?.entry.id, max);
       // max held: the (max+1)th is refused and leaves no trace.
       equal(await s.enqueueMailbox('u', 'd', mail('over'), max), null);
       equal((await s.readMailbox('u', 'd', 0, 100)).length, max);
       // A bigger max for the same device takes it, with the next id (the refusal used none).
-      equal((await s.enqueueMailbox('u', 'd', mail('over'), max + 1))?.id, max + 1);
+      equal((await s.enqueueMailbox('u', 'd', mail('over'), max + 1))?.entry.id, max + 1);
       equal(await s.enqueueMailbox('u', 'd', mail('over2'), max + 1), null);
       // Another device's mailbox is separate.
       ok(await s.enqueueMailbox('u', 'd2', mail('m1'), 1));
       // Acking frees room; ids keep increasing.
       equal(await s.ackMailbox('u', 'd', 2), 2);
-      equal((await s.enqueueMailbox('u', 'd', mail('after-ack'), max + 1))?.id, max + 2);
+      equal((await s.enqueueMailbox('u', 'd', mail('after-ack'), max + 1))?.entry.id, max + 2);
       equal(await s.enqueueMailbox('u', 'd', mail('x'), 0), null, 'max 0 refuses everything');
     }));
 
     test('a repeated clientId returns the stored entry, even when full; other senders are separate', run(async (s) => {
       const first = await s.enqueueMailbox('u', 'd', mail('m1'), 2);
-      deepStrictEqual(await s.enqueueMailbox('u', 'd', mail('m1', { payload: enc.encode('retry') }), 2), first);
+      equal(first?.duplicate, false);
+      deepStrictEqual(await s.enqueueMailbox('u', 'd', mail('m1', { payload: enc.encode('retry') }), 2), { entry: first?.entry, duplicate: true });
       equal((await s.readMailbox('u', 'd', 0, 10)).length, 1);
       // Same clientId from another device of the same user, or another user's device of the same name.
-      equal((await s.enqueueMailbox('u', 'd', mail('m1', { fromDeviceId: 'e2' }), 2))?.id, 2);
-      deepStrictEqual(await s.enqueueMailbox('u', 'd', mail('m1'), 2), first, 'full, but a repeat still answers');
+      equal((await s.enqueueMailbox('u', 'd', mail('m1', { fromDeviceId: 'e2' }), 2))?.entry.id, 2);
+      deepStrictEqual(await s.enqueueMailbox('u', 'd', mail('m1'), 2), { entry: first?.entry, duplicate: true }, 'full, but a repeat still answers');
       equal(await s.enqueueMailbox('u', 'd', mail('m1', { fromUserId: 'carol' }), 2), null);
-      equal((await s.enqueueMailbox('u', 'd', mail('m1', { fromUserId: 'carol' }), 3))?.id, 3);
+      equal((await s.enqueueMailbox('u', 'd', mail('m1', { fromUserId: 'carol' }), 3))?.entry.id, 3);
     }));
 
     test('ack deletes ids up to the bound and reports how many', run(async (s) => {
@@ -228,20 +229,21 @@ export function roomLogConformance(run: Run): void {
       equal(await s.ackMailbox('u', 'd', 100), 3);
       deepStrictEqual((await s.readMailbox('u', 'd2', 0, 10)).map((e) => e.id), [1]);
       // After everything is acked, a repeat of an acked clientId is a new entry.
-      equal((await s.enqueueMailbox('u', 'd', mail('m1'), 100))?.id, 7);
+      equal((await s.enqueueMailbox('u', 'd', mail('m1'), 100))?.entry.id, 7);
     }));
 
     test('50 concurrent enqueues with max 30: 30 stored with ids 1..30, 20 refused', run(async (s) => {
       const results = await Promise.all(range(1, 50).map((i) => s.enqueueMailbox('u', 'd', mail(`m${i}`, { fromDeviceId: `e${i % 4}` }), 30)));
       const stored = results.filter((r) => r !== null);
       equal(stored.length, 30);
-      deepStrictEqual(stored.map((e) => e.id).sort((x, y) => x - y), range(1, 30));
+      deepStrictEqual(stored.map((e) => e.entry.id).sort((x, y) => x - y), range(1, 30));
       deepStrictEqual((await s.readMailbox('u', 'd', 0, 100)).map((e) => e.id), range(1, 30));
     }));
 
     test('10 concurrent enqueues of one clientId store it once', run(async (s) => {
       const results = await Promise.all(range(1, 10).map(() => s.enqueueMailbox('u', 'd', mail('same'), 100)));
-      deepStrictEqual(new Set(results.map((r) => r?.id)), new Set([1]));
+      deepStrictEqual(new Set(results.map((r) => r?.entry.id)), new Set([1]));
+      equal(results.filter((r) => r?.duplicate === false).length, 1, 'exactly one was new');
       equal((await s.readMailbox('u', 'd', 0, 100)).length, 1);
     }));
   });

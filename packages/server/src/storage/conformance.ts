@@ -461,7 +461,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal((await r.append('r', { ...msg, clientId: 'c3' })).entry.seq, 3);
         equal((await r.append('r', { ...msg, clientId: 'c1' })).duplicate, true);
         deepStrictEqual(await r.readMailbox('u', 'd', 0, 10), [{ id: 1, ...mail }]);
-        equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.id, 2);
+        equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.entry.id, 2);
         equal((await r.takeRefreshToken('t'))?.userId, 'u');
         deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), authHash: b(12), updatedAt: 7 });
       }));

@@ -76,6 +76,7 @@ import type {
   DeviceRecord,
   KeyPackage,
   MailboxEntry,
+  MailboxEnqueued,
   MailboxInput,
   Member,
   OneTimePrekey,
@@ -452,10 +453,10 @@ export class PostgresStorage implements Storage {
 
   // ---- per-device mailbox ----
 
-  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
+  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
     const payload = bytes(input.payload);
-    return this.#tx(async (c): Promise<MailboxEntry | null | Rollback<MailboxEntry | null>> => {
+    return this.#tx(async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
       // Create-or-lock the device's counter row: concurrent enqueues for one
       // device queue here, so the checks below and the insert see each other.
       const counter = await this.#one<{ last: number }>(
@@ -472,7 +473,7 @@ export class PostgresStorage implements Storage {
         [userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId],
         c,
       );
-      if (existing) return new Rollback(toMailboxEntry(existing));
+      if (existing) return new Rollback({ entry: toMailboxEntry(existing), duplicate: true });
       const held = await this.#count('SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
       if (held >= max) return new Rollback(null);
       const entry: MailboxEntry = {
@@ -494,7 +495,7 @@ export class PostgresStorage implements Storage {
         [userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, payload, entry.createdAt],
         c,
       );
-      return entry;
+      return { entry, duplicate: false };
     });
   }
 

@@ -34,7 +34,7 @@ import type {
   DeviceRecord,
   KeyPackage,
   MailboxInput,
-  MailboxEntry,
+  MailboxEnqueued,
   Member,
   OneTimePrekey,
   KeyBackupRecord,
@@ -243,8 +243,8 @@ export class ThreadedSqliteStorage implements Storage {
     );
   }
 
-  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
-    return this.#call('enqueueMailbox', [userId, deviceId, input, max]) as Promise<MailboxEntry | null>;
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
+    return this.#call('enqueueMailbox', [userId, deviceId, input, max]) as Promise<MailboxEnqueued | null>;
   }
 
   ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {

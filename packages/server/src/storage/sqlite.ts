@@ -71,6 +71,7 @@ import type {
   DeviceRecord,
   KeyPackage,
   MailboxEntry,
+  MailboxEnqueued,
   MailboxInput,
   Member,
   OneTimePrekey,
@@ -499,15 +500,15 @@ export class SqliteStorage implements Storage {
 
   // ---- per-device mailbox ----
 
-  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null> {
+  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
-    return this.#tx((): MailboxEntry | null => {
+    return this.#tx((): MailboxEnqueued | null => {
       const existing = this.#get<MailboxRow>(
         `SELECT ${MAILBOX_COLUMNS} FROM mailbox
          WHERE user_id = ? AND device_id = ? AND from_user_id = ? AND from_device_id = ? AND client_id = ?`,
         userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId,
       );
-      if (existing) return toMailboxEntry(existing);
+      if (existing) return { entry: toMailboxEntry(existing), duplicate: true };
       const held = this.#count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ?', userId, deviceId);
       if (held >= max) return null;
       const next = this.#get<{ id: number }>(
@@ -531,7 +532,7 @@ export class SqliteStorage implements Storage {
         userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, entry.payload,
         entry.createdAt,
       );
-      return entry;
+      return { entry, duplicate: false };
     });
   }
 

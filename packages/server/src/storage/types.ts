@@ -127,6 +127,12 @@ export interface MailboxEntry extends MailboxInput {
   id: number;
 }
 
+/** What `enqueueMailbox` did: the entry, and whether it was already there (a repeated clientId). */
+export interface MailboxEnqueued {
+  entry: MailboxEntry;
+  duplicate: boolean;
+}
+
 export interface RefreshTokenRecord {
   /** SHA-256 of the token (hex); the token itself is never stored. */
   tokenHash: string;
@@ -240,9 +246,10 @@ export interface Storage {
   // ---- per-device mailbox ----
   /**
    * Null if the recipient's mailbox is full (`max` entries) — nothing written.
-   * A repeat clientId returns the stored entry (even when the mailbox is full).
+   * A repeat clientId returns the stored entry with `duplicate` set (even
+   * when the mailbox is full), so the caller pushes only what is new.
    */
-  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEntry | null>;
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null>;
   /** Entries with id > afterId, ascending, at most `limit`. */
   readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]>;
   /** Delete entries with id ≤ upToId. Returns how many were deleted. */

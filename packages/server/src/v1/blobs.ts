@@ -131,12 +131,23 @@ export async function onBlobCreate(ctx: HandlerContext, f: z.infer<typeof BlobCr
   // The user's own expired blobs go first, so they never count against the limits
   // (a few batches here; anything beyond waits for the sweep).
   await expireBlobsNow(ctx.deps.storage, blobCutoffs(ctx.deps.blobs, Date.now(), ctx.me.userId), 4);
-  const usage = await ctx.deps.storage.blobUsage(ctx.me.userId);
-  if (usage.open >= BLOB_UPLOADS_OPEN_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_UPLOADS_OPEN_MAX} uploads may be open at once`);
-  if (usage.count >= BLOB_COUNT_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `at most ${BLOB_COUNT_PER_USER_MAX} blobs per user`);
-  if (usage.bytes + f.size > BLOB_BYTES_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `blobs are limited to ${BLOB_BYTES_PER_USER_MAX} bytes per user`);
-  const blobId = randomBytes(16).toString('base64url');
-  await ctx.deps.storage.createBlob({ blobId, ownerUserId: ctx.me.userId, size: f.size, createdAt: Date.now() });
+  // Usage is read and the blob created under one key per user: concurrent
+  // creates from several connections cannot all pass the same check.
+  const blobId = await ctx.deps.hub.inOrder(`blobs:${ctx.me.userId}`, async () => {
+    const usage = await ctx.deps.storage.blobUsage(ctx.me.userId);
+    let refusal: string | null = null;
+    if (usage.open >= BLOB_UPLOADS_OPEN_MAX) refusal = `at most ${BLOB_UPLOADS_OPEN_MAX} uploads may be open at once`;
+    else if (usage.count >= BLOB_COUNT_PER_USER_MAX) refusal = `at most ${BLOB_COUNT_PER_USER_MAX} blobs per user`;
+    else if (usage.bytes + f.size > BLOB_BYTES_PER_USER_MAX) refusal = `blobs are limited to ${BLOB_BYTES_PER_USER_MAX} bytes per user`;
+    if (refusal !== null) {
+      ctx.error(f.id, 'limit_exceeded', refusal);
+      return null;
+    }
+    const id = randomBytes(16).toString('base64url');
+    await ctx.deps.storage.createBlob({ blobId: id, ownerUserId: ctx.me.userId, size: f.size, createdAt: Date.now() });
+    return id;
+  });
+  if (blobId === null) return;
   ctx.reply(f.id, { t: 'blob.created', blobId, chunkBytes: BLOB_CHUNK_BYTES });
 }
 

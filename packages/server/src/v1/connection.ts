@@ -46,6 +46,9 @@ export type { V1Deps } from './context.ts';
 
 const PROTOCOL = 'v1';
 
+/** The `Hub.inOrder` key of every change that adds a room membership (the rooms-per-user and room-size limits). */
+const ROOM_LIMITS_KEY = 'limits:rooms';
+
 export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, TOKEN_EXPIRED: 4001 });
 
 type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
@@ -337,7 +340,7 @@ export class V1Connection implements Conn {
    */
   async #onDeviceAdd(f: Frame<'device.add'>, me: Me): Promise<void> {
     // One add at a time per user, so concurrent adds cannot pass the limit together.
-    await this.#d.hub.inRoomOrder(`devices:${me.userId}`, () => this.#addDevice(f, me));
+    await this.#d.hub.inOrder(`devices:${me.userId}`, () => this.#addDevice(f, me));
   }
 
   async #addDevice(f: Frame<'device.add'>, me: Me): Promise<void> {
@@ -403,16 +406,24 @@ export class V1Connection implements Conn {
     const others = [...new Set(f.members.filter((u) => u !== me.userId))];
     if (f.kind === 'direct' && others.length !== 1) return this.#error(f.id, 'bad_frame', 'a direct room has exactly one other member');
     if (others.length + 1 > ROOM_MEMBERS_MAX) return this.#error(f.id, 'limit_exceeded', 'too many members');
-    for (const u of [me.userId, ...others]) {
-      if (u !== me.userId && (await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
-      if ((await this.#d.storage.countRoomsOf(u)) >= ROOMS_PER_USER_MAX) return this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
-    }
-    const roomId = randomBytes(16).toString('base64url');
-    const now = Date.now();
-    await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: now });
-    await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
-    for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
-    this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(roomId) } });
+    for (const u of others) if ((await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
+    // Every change that adds a membership runs under one key: the count and
+    // the write cannot interleave with another connection's.
+    const room = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, async () => {
+      for (const u of [me.userId, ...others]) {
+        if ((await this.#d.storage.countRoomsOf(u)) >= ROOMS_PER_USER_MAX) {
+          this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
+          return null;
+        }
+      }
+      const roomId = randomBytes(16).toString('base64url');
+      await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: Date.now() });
+      await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
+      for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
+      return roomId;
+    });
+    if (room === null) return;
+    this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId: room, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(room) } });
   }
 
   /**
@@ -423,7 +434,7 @@ export class V1Connection implements Conn {
    */
   async #changeMembership(roomId: string, me: { userId: string; deviceId: string }, userId: string, role: 'owner' | 'admin' | 'member' | null, kind: 'member-added' | 'member-removed' | 'role-changed'): Promise<void> {
     const hub = this.#d.hub;
-    const event = await hub.inRoomOrder(`members:${roomId}`, async () => {
+    const event = await hub.inOrder(`members:${roomId}`, async () => {
       const before = await hub.members(roomId);
       if (role === null) await this.#d.storage.removeMember(roomId, userId);
       else await this.#d.storage.setMember(roomId, { userId, role });
@@ -451,29 +462,53 @@ export class V1Connection implements Conn {
     if (myRole === 'member') return this.#error(f.id, 'forbidden', 'only owners and admins add members');
     if (room.kind === 'direct') return this.#error(f.id, 'forbidden', 'a direct room has fixed members');
     if ((await this.#d.storage.getUser(f.userId)) === null) return this.#error(f.id, 'not_found', 'no such user');
-    if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return this.#error(f.id, 'limit_exceeded', 'user is in too many rooms');
     const role = f.role ?? 'member';
     if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
-    const existing = await this.#role(f.roomId, f.userId);
-    if (existing === 'owner') return this.#error(f.id, 'forbidden', 'cannot change an owner');
-    if (existing === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners change an admin');
-    if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX && existing === null) return this.#error(f.id, 'limit_exceeded', 'room is full');
-    await this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed');
+    const failure = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, async (): Promise<[ErrorCode, string] | null | 'unchanged'> => {
+      const existing = await this.#role(f.roomId, f.userId);
+      if (existing === 'owner') return ['forbidden', 'cannot change an owner'];
+      if (existing === 'admin' && myRole !== 'owner') return ['forbidden', 'only owners change an admin'];
+      // Nothing changes: no event in the log.
+      if (existing === role) return 'unchanged';
+      // Only a new membership counts against the limits (a role change adds no room).
+      if (existing === null) {
+        if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return ['limit_exceeded', 'user is in too many rooms'];
+        if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
+      }
+      await this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed');
+      return null;
+    });
+    if (Array.isArray(failure)) return this.#error(f.id, failure[0], failure[1]);
     this.#send({ t: 'ok', ...(f.id !== undefined && { re: f.id }) });
   }
 
   async #onRoomRemove(re: string | undefined, roomId: string, userId: string, me: { userId: string; deviceId: string }): Promise<void> {
+    const room = await this.#d.storage.getRoom(roomId);
     const myRole = await this.#role(roomId, me.userId);
-    if (myRole === null) return this.#error(re, 'not_found', 'no such room');
+    if (room === null || myRole === null) return this.#error(re, 'not_found', 'no such room');
     const theirRole = await this.#role(roomId, userId);
     if (theirRole === null) return this.#error(re, 'not_found', 'not a member');
     const self = userId === me.userId;
     if (!self) {
+      if (room.kind === 'direct') return this.#error(re, 'forbidden', 'a direct room has fixed members');
       if (myRole === 'member') return this.#error(re, 'forbidden', 'only owners and admins remove members');
       if (theirRole === 'owner' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove owners');
       if (theirRole === 'admin' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove admins');
     }
-    await this.#changeMembership(roomId, me, userId, null, 'member-removed');
+    if (theirRole !== 'owner') {
+      await this.#changeMembership(roomId, me, userId, null, 'member-removed');
+    } else {
+      // An owner leaving (or removed) must not leave the room without one:
+      // nobody could then make admins. The first admin by user id (else the
+      // first member) becomes owner, logged as a role change by the same user.
+      await this.#d.hub.inOrder(`owners:${roomId}`, async () => {
+        await this.#changeMembership(roomId, me, userId, null, 'member-removed');
+        const rest = await this.#d.storage.listMembers(roomId);
+        if (rest.length === 0 || rest.some((m) => m.role === 'owner')) return;
+        const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
+        if (heir !== undefined) await this.#changeMembership(roomId, me, heir.userId, 'owner', 'role-changed');
+      });
+    }
     this.#send({ t: 'ok', ...(re !== undefined && { re }) });
   }
 

@@ -27,7 +27,7 @@ export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_ALPHABET = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const requestId = z.string().max(64).optional();
 const userId = z.string().regex(USER_ID);
@@ -41,8 +41,14 @@ function b64(max: number, min = 1) {
   return z
     .string()
     .max(Math.ceil(max / 3) * 4)
-    .regex(BASE64)
-    .transform((s) => new Uint8Array(Buffer.from(s, 'base64')))
+    .transform((s, ctx) => {
+      const bytes = decodeBase64(s);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be canonical base64 (RFC 4648 §4, padded)' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
     .refine((b) => b.length >= min && b.length <= max, { message: `must decode to ${min}..${max} bytes` });
 }
 
@@ -198,7 +204,7 @@ export function parsePublish(json: unknown): PublishFrame | null {
   if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) return null;
   if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) return null;
   if (typeof body !== 'string' || body.length > BODY_B64_MAX) return null;
-  const bytes = strictBase64(body);
+  const bytes = decodeBase64(body);
   if (bytes === null || bytes.length < 1 || bytes.length > BODY_BYTES_MAX) return null;
   // Like the schema, unknown keys are dropped. `bodyB64` keeps the validated
   // text so the delivery need not encode the bytes again.
@@ -206,17 +212,21 @@ export function parsePublish(json: unknown): PublishFrame | null {
 }
 
 /**
- * Decode base64 accepted by the `BASE64` pattern, without running it: the
- * decoder skips anything outside the alphabet and stops at `=`, so a decoded
- * length short of what the text's length and padding promise means the text
- * was not canonical base64; `-` and `_` are the only characters the decoder
- * takes that the pattern does not (base64url), so they are refused first.
+ * Decode canonical base64 (RFC 4648 §4, padded), or null. Node's decoder is
+ * lenient — it skips characters outside the alphabet, stops at `=`, takes
+ * base64url, and reads only the low byte of each UTF-16 unit (so "Ł",
+ * U+0141, decodes as "A") — so the text is checked first: only alphabet
+ * characters with at most two `=` at the end, a length that is a multiple of
+ * four, a decoded length that matches it, and zero bits after the last byte
+ * (the last group re-encodes to itself). Then the text is the one encoding
+ * of the bytes, and relaying it as it came equals encoding the stored bytes.
  */
-function strictBase64(s: string): Uint8Array<ArrayBuffer> | null {
-  if (s.length % 4 !== 0 || s.indexOf('-') !== -1 || s.indexOf('_') !== -1) return null;
+export function decodeBase64(s: string): Uint8Array<ArrayBuffer> | null {
+  if (s.length % 4 !== 0 || !BASE64_ALPHABET.test(s)) return null;
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
   const bytes = Buffer.from(s, 'base64');
   if (bytes.length !== (s.length / 4) * 3 - pad) return null;
+  if (pad !== 0 && bytes.subarray(bytes.length - (3 - pad)).toString('base64') !== s.slice(-4)) return null;
   return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
 }
 

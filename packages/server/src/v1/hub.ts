@@ -141,11 +141,18 @@ export class Hub {
     this.#cacheMembers(roomId, members as Set<string>);
   }
 
-  /** Run `task` after every earlier task of the same room (per-room ordering). */
-  inRoomOrder<T>(roomId: string, task: () => Promise<T>): Promise<T> {
-    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
+  /**
+   * Run `task` after every earlier task queued under the same key, in this
+   * process: membership changes of a room (`members:<room>`), and every
+   * check-then-write of a per-user or per-device limit (`limits:<user>`,
+   * `devices:<user>`, `keys:<user>/<device>`, `blobs:<user>`), so that
+   * concurrent requests from several connections cannot all pass the check
+   * before any of them writes.
+   */
+  inOrder<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.#roomTails.get(key) ?? Promise.resolve();
     const run = prev.then(task, task);
-    this.#setTail(roomId, run);
+    this.#setTail(key, run);
     return run;
   }
 

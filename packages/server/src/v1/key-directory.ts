@@ -47,17 +47,26 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
     if (!verifyEd25519(idKey, keyPackageSignedMessage(kp.data), kp.signature)) return ctx.error(f.id, 'invalid_credentials', `KeyPackage ${kp.ref} signature does not verify`);
   }
   const otks = f.oneTimePrekeys ?? [];
-  if (otks.length > 0 && (await storage.countOneTimePrekeys(userId, deviceId)) + otks.length > ONE_TIME_PREKEYS_MAX) {
-    return ctx.error(f.id, 'limit_exceeded', `at most ${ONE_TIME_PREKEYS_MAX} one-time prekeys per device`);
-  }
   const kps = f.keyPackages ?? [];
-  if (kps.length > 0 && (await storage.countKeyPackages(userId, deviceId)) + kps.length > KEY_PACKAGES_MAX) {
-    return ctx.error(f.id, 'limit_exceeded', `at most ${KEY_PACKAGES_MAX} KeyPackages per device`);
-  }
-  if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
-  if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
-  const oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
-  const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data }))) : await storage.countKeyPackages(userId, deviceId);
+  // Counted and written under one key per device: two connections of the
+  // device cannot both pass the count before either writes.
+  const counts = await ctx.deps.hub.inOrder(`keys:${userId}/${deviceId}`, async () => {
+    if (otks.length > 0 && (await storage.countOneTimePrekeys(userId, deviceId)) + otks.length > ONE_TIME_PREKEYS_MAX) {
+      ctx.error(f.id, 'limit_exceeded', `at most ${ONE_TIME_PREKEYS_MAX} one-time prekeys per device`);
+      return null;
+    }
+    if (kps.length > 0 && (await storage.countKeyPackages(userId, deviceId)) + kps.length > KEY_PACKAGES_MAX) {
+      ctx.error(f.id, 'limit_exceeded', `at most ${KEY_PACKAGES_MAX} KeyPackages per device`);
+      return null;
+    }
+    if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
+    if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
+    const oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
+    const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data }))) : await storage.countKeyPackages(userId, deviceId);
+    return { oneTimePrekeys, keyPackages };
+  });
+  if (counts === null) return;
+  const { oneTimePrekeys, keyPackages } = counts;
   ctx.reply(f.id, { t: 'keys.uploaded', oneTimePrekeys, keyPackages });
 }
 

@@ -18,15 +18,16 @@ export function mailFrame(e: MailboxEntry): string {
 export async function onMailboxSend(ctx: HandlerContext, f: z.infer<typeof MailboxSend>): Promise<void> {
   const { storage, hub } = ctx.deps;
   if ((await storage.getDevice(f.userId, f.deviceId)) === null) return ctx.error(f.id, 'not_found', 'no such device');
-  const entry = await storage.enqueueMailbox(
+  const r = await storage.enqueueMailbox(
     f.userId,
     f.deviceId,
     { fromUserId: ctx.me.userId, fromDeviceId: ctx.me.deviceId, clientId: f.clientId, payload: f.payload, createdAt: Date.now() },
     MAILBOX_MAX,
   );
-  if (entry === null) return ctx.error(f.id, 'limit_exceeded', "the recipient's mailbox is full");
-  hub.deliverToDevice(f.userId, f.deviceId, mailFrame(entry));
-  ctx.reply(f.id, { t: 'ack', userId: f.userId, deviceId: f.deviceId, clientId: f.clientId, mailboxId: entry.id });
+  if (r === null) return ctx.error(f.id, 'limit_exceeded', "the recipient's mailbox is full");
+  // A repeat (the sender retrying) was pushed when it was first stored.
+  if (!r.duplicate) hub.deliverToDevice(f.userId, f.deviceId, mailFrame(r.entry));
+  ctx.reply(f.id, { t: 'ack', userId: f.userId, deviceId: f.deviceId, clientId: f.clientId, mailboxId: r.entry.id, ...(r.duplicate && { duplicate: true }) });
 }
 
 /** Push the next page of pending entries after `afterId` to this connection. */
