@@ -11,6 +11,13 @@ export const FRAME_BYTES_MAX = 256 * 1024;
 /** How long a connection may stay without completing its handshake / login. */
 export const UNAUTHENTICATED_LIFETIME_MS = 10_000;
 
+/**
+ * Bytes queued for one connection that it has not read yet. A write finding
+ * more than this closes the connection (1008 "too slow") instead of queueing
+ * without bound; a v1 client resumes from its last seq when it reconnects.
+ */
+export const SEND_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
+
 // ---- Themis tutorial protocol ----
 
 /** Longest tutorial client name, in UTF-8 bytes (it is also the Secure Session id). */
@@ -22,7 +29,10 @@ export const TUTORIAL_LINE_BYTES_MAX = 16 * 1024;
 /** Tutorial clients connected at once (each costs a Secure Session and a re-wrap per line). */
 export const TUTORIAL_CLIENTS_MAX = 1000;
 
-/** Chat lines per second per tutorial connection (token bucket, burst = this). */
+/** Connections from one address still before the end of their handshake (the rest wait with 1013). */
+export const TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX = 16;
+
+/** Chat lines per second per tutorial connection (token bucket, burst = this); lines beyond it are not relayed. */
 export const TUTORIAL_LINES_PER_SECOND = 20;
 
 /** Invalid frames tolerated on one connection before it is closed. */

@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { KeyPair, PrivateKey, PublicKey } from '@parley/themis';
+import { KeyPair, PrivateKey, PublicKey, SecureMessageSign, SecureMessageVerify } from '@parley/themis';
+import { equalBytes } from '@parley/themis/hazmat';
 
 const PRIVATE_FILE = 'server-key.private';
 const PUBLIC_FILE = 'server-key.public';
@@ -30,19 +31,52 @@ export function demoKeyPair(): KeyPair {
   );
 }
 
-/** Load the key pair from `dataDir`, creating it on first start. */
+/**
+ * Load the key pair from `dataDir`, creating it on first start.
+ *
+ * The private key file is the server's identity: it is never replaced once
+ * it exists. A public key file that is missing or does not belong to it
+ * stops the start with a clear error (clients pin the public key; printing
+ * the wrong one would break every pinned client). Files are written to a
+ * temporary name and renamed, the public one first: a crash in between
+ * leaves no private key, so the next start simply makes a new pair.
+ */
 export function loadOrCreateServerKey(dataDir: string): { keyPair: KeyPair; created: boolean } {
   mkdirSync(dataDir, { recursive: true });
   const privPath = join(dataDir, PRIVATE_FILE);
   const pubPath = join(dataDir, PUBLIC_FILE);
-  if (existsSync(privPath) && existsSync(pubPath)) {
-    return { keyPair: new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath))), created: false };
+  if (existsSync(privPath)) {
+    if (!existsSync(pubPath)) {
+      throw new Error(`${pubPath} is missing next to ${privPath}: restore it (or remove both files to make the server a new identity, which every pinned client will refuse)`);
+    }
+    const keyPair = new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath)));
+    if (!belongTogether(keyPair)) {
+      throw new Error(`${pubPath} is not the public key of ${privPath}: restore the right file (clients pin the public key)`);
+    }
+    return { keyPair, created: false };
   }
   const keyPair = new KeyPair();
-  writeFileSync(privPath, keyPair.privateKey, { mode: 0o600 });
-  chmodSync(privPath, 0o600);
-  writeFileSync(pubPath, keyPair.publicKey);
+  writeAtomically(pubPath, keyPair.publicKey, 0o644);
+  writeAtomically(privPath, keyPair.privateKey, 0o600);
   return { keyPair, created: true };
+}
+
+/** Whether the public key verifies what the private key signs. */
+function belongTogether(keyPair: KeyPair): boolean {
+  const probe = randomBytes(32);
+  try {
+    const signed = new SecureMessageSign(keyPair.privateKey).sign(probe);
+    return equalBytes(new SecureMessageVerify(keyPair.publicKey).verify(signed), probe);
+  } catch {
+    return false;
+  }
+}
+
+function writeAtomically(path: string, data: Uint8Array, mode: number): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
 }
 
 const TOKEN_SECRET_FILE = 'token-secret';

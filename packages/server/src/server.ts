@@ -94,8 +94,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-    if (req.method === 'GET' && path === '/readyz') return send(res, ready && !stopping ? 200 : 503, 'text/plain', ready && !stopping ? 'ready\n' : 'not ready\n');
+    if (req.method === 'GET' && (path === '/healthz' || path === '/health')) return send(res, 200, 'text/plain', 'ok\n');
+    if (req.method === 'GET' && (path === '/readyz' || path === '/ready')) return send(res, ready && !stopping ? 200 : 503, 'text/plain', ready && !stopping ? 'ready\n' : 'not ready\n');
     if (req.method === 'GET' && path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
     if (req.method === 'GET' && path === '/server-key') return send(res, 200, 'text/plain', serverPublicKeyB64 + '\n');
     send(res, 404, 'text/plain', 'not found\n');
@@ -107,19 +107,16 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    if (path === '/' || path === '') {
-      wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws));
+    if (path !== '/v1') {
+      // Any other path is the tutorial protocol, as for the tutorial's reference server (its clients use `/`).
+      wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws, req.socket.remoteAddress ?? ''));
       return;
     }
-    if (path === '/v1') {
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        const c = new V1Connection(ws, v1Deps);
-        v1Connections.add(c);
-        ws.once('close', () => v1Connections.delete(c));
-      });
-      return;
-    }
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const c = new V1Connection(ws, v1Deps);
+      v1Connections.add(c);
+      ws.once('close', () => v1Connections.delete(c));
+    });
   });
 
   try {

@@ -42,6 +42,8 @@ export function encodeStyled(bytes: Uint8Array, style: Style): string {
 export interface TutorialClient {
   name: string;
   ws: WebSocket;
+  /** The client's public key (what it announces unless told otherwise). */
+  publicKey: Uint8Array;
   /** Lines received and decrypted, in order. */
   lines: string[];
   /** Frames that failed to unwrap (must stay empty with a correct server). */
@@ -60,16 +62,19 @@ export interface ClientOptions {
   serverKeyB64: string;
   /** Announce this public key instead of our own (to provoke a handshake failure). */
   announceKey?: Uint8Array;
+  /** Use this wasm-themis KeyPair instead of a new one (the same user on a second connection). */
+  keys?: Peer;
 }
 
 export async function connectTutorialClient(url: string, name: string, options: ClientOptions): Promise<TutorialClient> {
   const peer = await loadPeer();
-  const keys = new peer.KeyPair();
+  const keys = options.keys ?? new peer.KeyPair();
   const serverKey = new peer.PublicKey(Buffer.from(options.serverKeyB64, 'base64'));
   const session = new peer.SecureSession(new TextEncoder().encode(name), keys.privateKey, (id: Uint8Array) =>
     new TextDecoder().decode(id) === 'server' ? serverKey : null,
   );
   const ws = new WebSocket(url);
+  let destroyed = false;
   const lines: string[] = [];
   const waiters: (() => void)[] = [];
   let resolveEstablished!: () => void;
@@ -89,6 +94,7 @@ export async function connectTutorialClient(url: string, name: string, options: 
   const client: TutorialClient = {
     name,
     ws,
+    publicKey: keys.publicKey,
     lines,
     unreadable: 0,
     established,
@@ -110,7 +116,8 @@ export async function connectTutorialClient(url: string, name: string, options: 
     },
     close() {
       ws.close();
-      session.destroy();
+      if (!destroyed) session.destroy();
+      destroyed = true;
     },
   };
   ws.on('message', (data: Buffer) => {

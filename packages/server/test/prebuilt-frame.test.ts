@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PREBUILT_FRAMES, PrebuiltFrame, sendText } from '../src/v1/prebuilt-frame.ts';
+import { SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
 
 /** A connected pair: the server side's socket and a client that collects text messages. */
 async function pair(): Promise<{ server: WebSocket; client: WebSocket; received: string[]; close: () => Promise<void> }> {
@@ -102,6 +103,32 @@ describe('PrebuiltFrame', () => {
       p.server.close();
       await once(p.client, 'close');
       assert.equal(new PrebuiltFrame('late').sendTo(p.server), false);
+    } finally {
+      await p.close();
+    }
+  });
+  test(`a connection that stops reading is closed once more than SEND_BUFFER_BYTES_MAX (${SEND_BUFFER_BYTES_MAX}) bytes wait for it`, async () => {
+    const p = await pair();
+    try {
+      // The client stops reading: what the server writes piles up in the kernel, then in Node.
+      (p.client as unknown as { _socket: { pause(): void } })._socket.pause();
+      const socket = (p.server as unknown as { _socket: { writableLength: number } })._socket;
+      const frame = new PrebuiltFrame('z'.repeat(1024 * 1024));
+      let sent = 0;
+      let queuedAtRefusal = -1;
+      for (let i = 0; i < 400 && queuedAtRefusal < 0; i++) {
+        const before = socket.writableLength;
+        if (frame.sendTo(p.server)) {
+          assert.ok(before <= SEND_BUFFER_BYTES_MAX, `written with ${before} bytes already waiting`);
+          sent++;
+        } else queuedAtRefusal = before;
+        // Let the kernel take what it will, as between event-loop turns.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(queuedAtRefusal > SEND_BUFFER_BYTES_MAX, `refused at ${queuedAtRefusal} bytes`);
+      assert.ok(sent * 1024 * 1024 > SEND_BUFFER_BYTES_MAX, 'everything up to the limit was queued');
+      assert.equal(p.server.readyState, WebSocket.CLOSING, 'the server closes it');
+      assert.equal(frame.sendTo(p.server), false, 'and writes nothing more');
     } finally {
       await p.close();
     }

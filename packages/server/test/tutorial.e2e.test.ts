@@ -9,7 +9,19 @@ import WebSocket from 'ws';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
 import { connectTutorialClient, loadPeer, type TutorialClient } from './_tutorial-client.ts';
 import { TUTORIAL_DEMO_PUBLIC_KEY_B64 } from '../src/index.ts';
-import { INVALID_FRAMES_MAX, TUTORIAL_NAME_BYTES_MAX } from '../src/limits.ts';
+import { INVALID_FRAMES_MAX, TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX, TUTORIAL_LINES_PER_SECOND, TUTORIAL_NAME_BYTES_MAX } from '../src/limits.ts';
+
+/** A raw WebSocket on the tutorial path, open. */
+async function rawSocket(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  return ws;
+}
+const closeCode = (ws: WebSocket): Promise<number> => new Promise((r) => ws.once('close', (c) => r(c)));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('Themis tutorial protocol on /', () => {
   let server: ServerProcess;
@@ -26,7 +38,7 @@ describe('Themis tutorial protocol on /', () => {
     server.cleanup();
   });
 
-  async function client(name: string, style: 'android' | 'ios', extra: { announceKey?: Uint8Array } = {}): Promise<TutorialClient> {
+  async function client(name: string, style: 'android' | 'ios', extra: { announceKey?: Uint8Array; keys?: unknown } = {}): Promise<TutorialClient> {
     const c = await connectTutorialClient(url, name, { style, serverKeyB64: server.serverPublicKeyB64, ...extra });
     open.push(c);
     return c;
@@ -66,6 +78,99 @@ describe('Themis tutorial protocol on /', () => {
     assert.equal(closed.code, 1008);
     first.say('still here');
     assert.deepEqual(await first.waitForLines(1), ['Same Name: still here']);
+  });
+
+  test('announcing a connected name, even with its own public key, takes nothing until a handshake proves the key', async () => {
+    const owner = await client('Owner', 'ios');
+    await owner.established;
+    // Public keys are public: anyone can send this frame. It must not cut the owner off.
+    const claimer = await rawSocket(url);
+    claimer.send(`Owner:${Buffer.from(owner.publicKey).toString('base64')}`);
+    // A pending claim of another name does not block its real owner either.
+    const squatter = await rawSocket(url);
+    const peer = await loadPeer();
+    squatter.send(`Dave:${Buffer.from(new peer.KeyPair().publicKey).toString('base64')}`);
+    await sleep(200);
+    const dave = await client('Dave', 'android');
+    await dave.established;
+    owner.say('still mine');
+    assert.deepEqual(await owner.waitForLines(1), ['Owner: still mine']);
+    assert.equal(owner.ws.readyState, WebSocket.OPEN);
+    claimer.close();
+    squatter.close();
+  });
+
+  test('the same name and key on a new connection replaces the old one (4000) once its handshake completes', async () => {
+    const peer = await loadPeer();
+    const keys = new peer.KeyPair();
+    const first = await client('Twin', 'ios', { keys });
+    await first.established;
+    const second = await client('Twin', 'android', { keys });
+    await second.established;
+    assert.equal((await first.closed).code, 4000);
+    second.say('moved');
+    assert.deepEqual(await second.waitForLines(1), ['Twin: moved']);
+  });
+
+  test(`a burst over TUTORIAL_LINES_PER_SECOND (${TUTORIAL_LINES_PER_SECOND}): the excess is not relayed, the sender is told, and its session keeps working`, async () => {
+    const sender = await client('Paster', 'ios');
+    const reader = await client('Watcher', 'android');
+    await Promise.all([sender.established, reader.established]);
+    const burst = TUTORIAL_LINES_PER_SECOND + 9; // more than Secure Session's replay window (8) beyond the limit
+    for (let i = 0; i < burst; i++) sender.say(`line ${i}`);
+    await sleep(1500);
+    const relayed = reader.lines.filter((l) => l.startsWith('Paster: line '));
+    assert.ok(relayed.length >= TUTORIAL_LINES_PER_SECOND && relayed.length < burst, `${relayed.length} of ${burst} relayed`);
+    const notices = sender.lines.filter((l) => l.startsWith('server: '));
+    const dropped = notices.reduce((n, l) => n + Number(/^server: (\d+) line/.exec(l)?.[1] ?? NaN), 0);
+    assert.equal(dropped, burst - relayed.length, `the sender was told about every dropped line: ${JSON.stringify(notices)}`);
+    assert.equal(reader.lines.filter((l) => l.startsWith('server: ')).length, 0, 'only the sender is told');
+    sender.say('calm again');
+    await reader.waitForLines(relayed.length + 1);
+    assert.equal(reader.lines.at(-1), 'Paster: calm again');
+    assert.equal(sender.unreadable + reader.unreadable, 0);
+    assert.equal(sender.ws.readyState, WebSocket.OPEN, 'no strike for going too fast');
+  });
+
+  test('names that hide or mimic others are refused: bidi and zero-width characters, outer spaces, "server"', async () => {
+    const peer = await loadPeer();
+    const key = Buffer.from(new peer.KeyPair().publicKey).toString('base64');
+    for (const name of ['evil\u202Egnp', 'Bo\u200Bb', '\uFEFFBob', ' padded', 'padded ', 'server', 'Server', 'line\u2028break']) {
+      const ws = await rawSocket(url);
+      ws.send(`${name}:${key}`);
+      assert.equal(await closeCode(ws), 1008, `name ${JSON.stringify(name)} refused`);
+    }
+  });
+
+  test(`at most TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX (${TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX}) connections per address before their handshake; established ones do not count`, async () => {
+    const idle = await Promise.all(Array.from({ length: TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX }, () => rawSocket(url)));
+    const refused = await rawSocket(url);
+    assert.equal(await closeCode(refused), 1013);
+    (idle.pop() as WebSocket).close();
+    await sleep(100);
+    const next = await client('After A Slot Freed', 'ios');
+    await next.established;
+    for (const ws of idle) ws.close();
+    await sleep(100);
+    // Established connections hold no handshake slot.
+    const many: TutorialClient[] = [];
+    for (const wave of [0, 1]) {
+      const half = Math.ceil(TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX / 2) + 1;
+      const joined = await Promise.all(Array.from({ length: half }, (_, i) => client(`Crowd ${wave}-${i}`, i % 2 === 0 ? 'ios' : 'android')));
+      await Promise.all(joined.map((c) => c.established));
+      many.push(...joined);
+    }
+    assert.ok(many.length > TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX);
+    for (const c of many) c.close();
+  });
+
+  test('any path but /v1 speaks the tutorial protocol, as the reference server does', async () => {
+    const c = await connectTutorialClient(`ws://127.0.0.1:${server.port}/chat?x=1`, 'Elsewhere', { style: 'ios', serverKeyB64: server.serverPublicKeyB64 });
+    open.push(c);
+    await c.established;
+    c.say('found it');
+    assert.deepEqual(await c.waitForLines(1), ['Elsewhere: found it']);
+    for (const p of ['/health', '/ready']) assert.equal((await fetch(`http://127.0.0.1:${server.port}${p}`)).status, 200, p);
   });
 
   test('a handshake failure (announced key ≠ signing key) closes only that connection', async () => {

@@ -31,12 +31,19 @@ export function encodeBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-function hasControlCharacter(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
+/**
+ * Characters a name may not hold: control characters (Cc), format
+ * characters (Cf: bidi overrides, zero-width joiners and spaces, which make
+ * two different names look alike or reorder what a client shows), and line
+ * or paragraph separators.
+ */
+const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** Names no client may take: the server's own lines are signed with it. */
+const RESERVED_NAMES = new Set(['server']);
+
+function validName(name: string): boolean {
+  return name.length > 0 && name === name.trim() && !NAME_FORBIDDEN.test(name) && !RESERVED_NAMES.has(name.toLowerCase());
 }
 
 export interface Hello {
@@ -48,15 +55,15 @@ export interface Hello {
 /**
  * Parse frame 1. The name is everything before the first `:` (the reference
  * server splits on `:`, so names cannot contain one); it must be non-empty
- * valid text of at most TUTORIAL_NAME_BYTES_MAX bytes without control
- * characters.
+ * text of at most TUTORIAL_NAME_BYTES_MAX bytes, without leading or trailing
+ * white space, control, format or separator characters, and not `server`.
  */
 export function parseHello(text: string): Hello | null {
   const colon = text.indexOf(':');
   if (colon <= 0) return null;
   const name = text.slice(0, colon);
   const nameBytes = new TextEncoder().encode(name);
-  if (nameBytes.length > TUTORIAL_NAME_BYTES_MAX || hasControlCharacter(name) || name.trim().length === 0) return null;
+  if (nameBytes.length > TUTORIAL_NAME_BYTES_MAX || !validName(name)) return null;
   const publicKey = decodeBase64Lenient(text.slice(colon + 1));
   if (publicKey === null) return null;
   return { name, nameBytes, publicKey };

@@ -30,6 +30,7 @@
  */
 import * as wsExports from 'ws';
 import type { WebSocket } from 'ws';
+import { SEND_BUFFER_BYTES_MAX } from '../limits.ts';
 
 /** The part of `ws`'s Sender this module uses (public in `ws`, not in @types/ws). */
 interface SenderStatics {
@@ -39,6 +40,7 @@ interface SenderStatics {
 interface SocketLike {
   writable: boolean;
   writableCorked: number;
+  writableLength: number;
   write(chunk: Uint8Array): boolean;
   cork(): void;
   uncork(): void;
@@ -53,6 +55,8 @@ export const PREBUILT_FRAMES = Sender !== undefined && typeof Sender.frame === '
 
 const OPCODE_TEXT = 1;
 const OPEN = 1;
+/** Policy violation (RFC 6455 §7.4.1): the peer does not read what it is sent. */
+const CLOSE_TOO_SLOW = 1008;
 
 function socketOf(ws: WebSocket): SocketLike | null {
   const socket = (ws as unknown as { _socket?: SocketLike })._socket;
@@ -78,10 +82,18 @@ export class PrebuiltFrame {
     this.wire = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
-  /** Write the frame to one connection. Returns false if it was not open. */
+  /**
+   * Write the frame to one connection. Returns false if it was not open, or
+   * if it has more than SEND_BUFFER_BYTES_MAX unread: then it is closed
+   * instead (a reader that stopped must not make the server queue without bound).
+   */
   sendTo(ws: WebSocket): boolean {
     if (ws.readyState !== OPEN) return false;
     const socket = this.wire === null ? null : socketOf(ws);
+    if ((socket === null ? ws.bufferedAmount : socket.writableLength) > SEND_BUFFER_BYTES_MAX) {
+      ws.close(CLOSE_TOO_SLOW, 'too slow');
+      return false;
+    }
     if (socket === null || this.wire === null) {
       ws.send(this.payload, { binary: false });
       return true;
