@@ -94,8 +94,9 @@ export const KEY_PACKAGES_MAX = 1000;
 export const KEY_PACKAGES_PER_UPLOAD_MAX = 100;
 export const KEY_PACKAGE_BYTES_MAX = 8 * 1024;
 
-/** Largest public prekey accepted (X25519 is 32 bytes; ML-KEM-1024 public keys are 1568). */
-export const PREKEY_BYTES_MAX = 32;
+/** Signed and one-time prekeys are X25519 public keys: exactly this many bytes. */
+export const PREKEY_BYTES = 32;
+/** Largest PQ prekey accepted (an ML-KEM-1024 encapsulation key is 1568 bytes; ML-KEM-768's, 1184). */
 export const PQ_PREKEY_BYTES_MAX = 1568;
 
 /** Largest decoded mailbox payload (e.g. a PQXDH initial message or an MLS Welcome). */

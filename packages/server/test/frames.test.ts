@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Publish, parsePublish, parseFrame } from '../src/v1/frames.ts';
-import { BODY_BYTES_MAX } from '../src/limits.ts';
+import { BODY_BYTES_MAX, PQ_PREKEY_BYTES_MAX, PREKEY_BYTES } from '../src/limits.ts';
 import { entryFrame, msgFrame } from '../src/v1/hub.ts';
 import type { RoomEntry } from '../src/storage/types.ts';
 
@@ -86,6 +86,32 @@ test('parseFrame reports an invalid publish through the schema', () => {
     assert.equal(r.id, 'q');
     assert.match(r.message, /body/);
   }
+});
+
+test('hello: any positive 31-bit versions may be offered (the server picks from the ones it knows)', () => {
+  for (const versions of [[1], [1, 5000], [2 ** 31 - 1, 1]]) assert.equal(parseFrame(JSON.stringify({ t: 'hello', versions })).ok, true, JSON.stringify(versions));
+  for (const versions of [[], [0], [1.5], [2 ** 31], [-1]]) assert.equal(parseFrame(JSON.stringify({ t: 'hello', versions })).ok, false, JSON.stringify(versions));
+});
+
+test('X25519 prekeys are exactly PREKEY_BYTES; PQ prekeys at most PQ_PREKEY_BYTES_MAX', () => {
+  const sig = Buffer.alloc(64).toString('base64');
+  const up = (n: number, pq = 1568) => parseFrame(JSON.stringify({ t: 'keys.upload', signedPrekey: { keyId: 1, publicKey: Buffer.alloc(n, 1).toString('base64'), signature: sig }, oneTimePrekeys: [{ keyId: 2, publicKey: Buffer.alloc(n, 2).toString('base64') }], pqPrekey: { keyId: 3, publicKey: Buffer.alloc(pq, 3).toString('base64'), signature: sig } })).ok;
+  assert.equal(up(PREKEY_BYTES), true);
+  assert.equal(up(PREKEY_BYTES - 1), false);
+  assert.equal(up(PREKEY_BYTES + 1), false);
+  assert.equal(up(1), false);
+  assert.equal(up(PREKEY_BYTES, PQ_PREKEY_BYTES_MAX), true);
+  assert.equal(up(PREKEY_BYTES, PQ_PREKEY_BYTES_MAX + 1), false);
+  const otk = (n: number) => parseFrame(JSON.stringify({ t: 'keys.upload', oneTimePrekeys: [{ keyId: 2, publicKey: Buffer.alloc(n, 2).toString('base64') }] })).ok;
+  assert.deepEqual([otk(31), otk(32), otk(33)], [false, true, false]);
+});
+
+test('an invalid frame is answered with its id only when the id itself is valid (≤ 64 characters)', () => {
+  const bad = (id: string) => parseFrame(JSON.stringify({ t: 'publish', id, roomId: 'r1', clientId: 'c1', body: '!' }));
+  const ok64 = bad('x'.repeat(64));
+  const long = bad('x'.repeat(65));
+  assert.equal(!ok64.ok && ok64.id, 'x'.repeat(64));
+  assert.equal(!long.ok && long.id, undefined);
 });
 
 test('msgFrame writes exactly what JSON.stringify of the entry frame would', () => {

@@ -19,7 +19,7 @@ import {
   MAILBOX_PAYLOAD_BYTES_MAX,
   ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
   PQ_PREKEY_BYTES_MAX,
-  PREKEY_BYTES_MAX,
+  PREKEY_BYTES,
   ROOM_MEMBERS_MAX,
 } from '../limits.ts';
 
@@ -52,7 +52,7 @@ function b64(max: number, min = 1) {
     .refine((b) => b.length >= min && b.length <= max, { message: `must decode to ${min}..${max} bytes` });
 }
 
-export const Hello = z.object({ t: z.literal('hello'), id: requestId, versions: z.array(z.number().int().min(1).max(1000)).min(1).max(16) });
+export const Hello = z.object({ t: z.literal('hello'), id: requestId, versions: z.array(z.number().int().min(1).max(0x7fffffff)).min(1).max(16) });
 export const Challenge = z.object({ t: z.literal('challenge'), id: requestId });
 export const Register = z.object({
   t: z.literal('register'),
@@ -114,8 +114,8 @@ const signature = b64(64, 64);
 export const KeysUpload = z.object({
   t: z.literal('keys.upload'),
   id: requestId,
-  signedPrekey: z.object({ keyId, publicKey: b64(PREKEY_BYTES_MAX), signature }).optional(),
-  oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES_MAX) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).optional(),
+  signedPrekey: z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES), signature }).optional(),
+  oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).optional(),
   pqPrekey: z.object({ keyId, publicKey: b64(PQ_PREKEY_BYTES_MAX), signature }).optional(),
   keyPackages: z.array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature })).max(KEY_PACKAGES_PER_UPLOAD_MAX).optional(),
 });
@@ -242,7 +242,10 @@ export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { 
   if (fast !== null) return { ok: true, frame: fast };
   const r = Inbound.safeParse(json);
   if (r.success) return { ok: true, frame: r.data };
-  const id = typeof json === 'object' && json !== null && typeof (json as { id?: unknown }).id === 'string' ? ((json as { id: string }).id.slice(0, 64)) : undefined;
+  // The error answers the request's id only if it is a valid one: a cut-down
+  // id could be another request's and pair the error with the wrong request.
+  const rawId = typeof json === 'object' && json !== null ? (json as { id?: unknown }).id : undefined;
+  const id = typeof rawId === 'string' && rawId.length <= 64 ? rawId : undefined;
   const issue = r.error.issues[0];
   const where = issue?.path.join('.') ?? '';
   return { ok: false, message: `invalid frame${where ? ` at ${where}` : ''}`, ...(id !== undefined && { id }) };

@@ -143,9 +143,9 @@ export class Hub {
 
   /**
    * Run `task` after every earlier task queued under the same key, in this
-   * process: membership changes of a room (`members:<room>`), and every
-   * check-then-write of a per-user or per-device limit (`limits:<user>`,
-   * `devices:<user>`, `keys:<user>/<device>`, `blobs:<user>`), so that
+   * process: membership changes of a room (`members:<room>`, `owners:<room>`),
+   * and every check-then-write of a per-user or per-device limit
+   * (`limits:rooms`, `devices:<user>`, `keys:<user>/<device>`, `blobs:<user>`), so that
    * concurrent requests from several connections cannot all pass the check
    * before any of them writes.
    */
