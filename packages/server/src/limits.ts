@@ -61,7 +61,11 @@ export const ROOM_MEMBERS_MAX = 1000;
 /** Failed login/register/auth attempts on one connection before it is closed. */
 export const LOGIN_ATTEMPTS_MAX = 5;
 
-/** Failed logins per user per minute, across connections (then `rate_limited`). */
+/**
+ * Failed logins per user and peer address per minute, across connections
+ * (then `rate_limited`); also failed `backup.fetch` per user, from any address
+ * (its secret can be guessed, a device key cannot).
+ */
 export const LOGIN_FAILURES_PER_USER_PER_MINUTE = 10;
 
 /** Access-token lifetime. */

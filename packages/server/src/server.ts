@@ -113,7 +113,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const c = new V1Connection(ws, v1Deps);
+      const c = new V1Connection(ws, v1Deps, req.socket.remoteAddress ?? '');
       v1Connections.add(c);
       ws.once('close', () => v1Connections.delete(c));
     });

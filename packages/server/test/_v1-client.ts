@@ -186,8 +186,8 @@ export class V1Client {
     });
   }
 
-  static async connect(url: string, label = 'client'): Promise<V1Client> {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+  static async connect(url: string, label = 'client', localAddress?: string): Promise<V1Client> {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }) });
     const c = new V1Client(ws, label);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

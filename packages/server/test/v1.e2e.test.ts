@@ -396,10 +396,16 @@ describe('Parley v1 on /v1 (one server process)', () => {
       expectFrame(ok, 'session', `right key after ${failures} failures`);
       rememberSession(ok);
 
-      // … one more failure reaches the limit: even the right key is rate_limited for this user.
+      // … one more failure reaches the limit: even the right key is rate_limited for this user from this address.
       const d = await hello();
       expectError(await d.login(u, 'dev1', wrong), 'invalid_credentials');
       expectError(await d.login(u, 'dev1'), 'rate_limited', 'right key after the per-user limit');
+      // From another address the user still logs in: bad signatures sent in someone's name cannot lock them out.
+      const elsewhere = track(await V1Client.connect(url, 'elsewhere', '127.0.0.2'));
+      expectFrame(await elsewhere.hello(), 'welcome');
+      const there = await elsewhere.login(u, 'dev1');
+      expectFrame(there, 'session', 'the same user from another address');
+      rememberSession(there);
       // Other users are unaffected.
       const v = uid('bystander');
       await reg(v);

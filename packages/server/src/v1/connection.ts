@@ -76,8 +76,12 @@ export class V1Connection implements Conn {
   /** Publishes accepted but not yet acknowledged. */
   readonly #inFlight = new Set<Promise<void>>();
 
-  constructor(ws: WebSocket, deps: V1Deps) {
+  /** The peer's address: failed logins are counted per user and address. */
+  readonly #address: string;
+
+  constructor(ws: WebSocket, deps: V1Deps, address = '') {
     this.ws = ws;
+    this.#address = address;
     this.#d = deps;
     this.connId = deps.hub.newConnId();
     deps.metrics.connections.inc({ protocol: PROTOCOL });
@@ -323,10 +327,14 @@ export class V1Connection implements Conn {
     if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
     const nonce = this.#takeNonce();
     if (nonce === null) return this.#failLogin(f.id, 'ask for a challenge first');
-    if (!this.#d.loginFailures.allowed(f.userId)) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user; wait a minute');
+    // Per user *and address*: a login proves possession of the device key, so
+    // failures guess nothing; counting them per user alone would let anyone
+    // lock a user out by sending bad signatures in their name.
+    const failureKey = `${f.userId}@${this.#address}`;
+    if (!this.#d.loginFailures.allowed(failureKey)) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
     const device = await this.#d.storage.getDevice(f.userId, f.deviceId);
     if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
-      this.#d.loginFailures.fail(f.userId);
+      this.#d.loginFailures.fail(failureKey);
       return this.#failLogin(f.id, 'unknown device or bad signature');
     }
     await this.#startSession(f.id, f.userId, f.deviceId, true);
