@@ -58,6 +58,8 @@ export interface ClientStore extends ProtocolStores {
   roomCursors(): Record<string, number>;
   /** Record progress; a seq below the stored one is ignored. */
   setRoomCursor(roomId: string, seq: number): void;
+  /** Move the cursor back to `seq` (the server's log ends below it: the seq was a false one). */
+  rewindRoomCursor(roomId: string, seq: number): void;
 
   /** Messages this device decrypted or sent, by room and seq. */
   loadMessage(roomId: string, seq: number): KeptMessage | undefined;
@@ -66,6 +68,15 @@ export interface ClientStore extends ProtocolStores {
   /** What this device knows of a user's device keys, and whether it verified them (peer-keys.ts). */
   peerRecord(userId: string): PeerRecord | undefined;
   setPeerRecord(userId: string, record: PeerRecord): void;
+
+  /**
+   * The other member of a direct room, pinned when this device first took
+   * the room as its direct room with that user (null: none pinned). Messages
+   * in a pinned room are encrypted to that user and this one only, whatever
+   * member list the server gives.
+   */
+  directPeer(roomId: string): string | null;
+  setDirectPeer(roomId: string, userId: string): void;
   /**
    * Optional: every kept message of `roomId` (of every room without it), in
    * no particular order — what `client.search` scans. Both stores of the
@@ -107,6 +118,7 @@ export class MemoryClientStore implements ClientStore {
   /** Insertion-ordered, so the oldest entry is evicted first. */
   readonly #messages = new Map<string, KeptMessage>();
   readonly #peers = new Map<string, PeerRecord>();
+  readonly #directPeers = new Map<string, string>();
   readonly #messagesMax: number;
 
   constructor(identity: IdentityKeyPair, options: { messagesMax?: number } = {}) {
@@ -161,6 +173,9 @@ export class MemoryClientStore implements ClientStore {
   setRoomCursor(roomId: string, seq: number): void {
     if (seq > (this.#cursors.get(roomId) ?? 0)) this.#cursors.set(roomId, seq);
   }
+  rewindRoomCursor(roomId: string, seq: number): void {
+    if (seq < (this.#cursors.get(roomId) ?? 0)) this.#cursors.set(roomId, seq);
+  }
 
   loadMessage(roomId: string, seq: number): KeptMessage | undefined {
     return this.#messages.get(messageKey(roomId, seq));
@@ -181,6 +196,13 @@ export class MemoryClientStore implements ClientStore {
   }
   setPeerRecord(userId: string, record: PeerRecord): void {
     this.#peers.set(userId, record);
+  }
+
+  directPeer(roomId: string): string | null {
+    return this.#directPeers.get(roomId) ?? null;
+  }
+  setDirectPeer(roomId: string, userId: string): void {
+    this.#directPeers.set(roomId, userId);
   }
 
   keptMessages(roomId?: string): KeptMessage[] {

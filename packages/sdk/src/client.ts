@@ -38,7 +38,7 @@ import { BLOB_BYTES_MAX, BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
-import { matchesVerified, reviewPeerKeys, type DeviceKey } from './peer-keys.ts';
+import { matchesVerified, reviewPeerKeys, type DeviceKey, type PeerRecord } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
@@ -226,8 +226,13 @@ export class ParleyClient {
       messageFrom: (from) => {
         // A device the cached list does not have: the user added one; fetch the list again next time.
         if (!this.#directory.knows(from)) this.#directory.invalidate(from.userId);
-        // A device this store has not reviewed: look at the user's keys now, so a new device is reported when it first writes.
-        if (this.store.peerRecord(from.userId)?.devices.some((d) => d.deviceId === from.deviceId) !== true) this.#reviewSoon(from.userId);
+        const record = this.store.peerRecord(from.userId);
+        if (record?.devices.some((d) => d.deviceId === from.deviceId) === true) return;
+        // A device of a known user that this store has not seen wrote: recorded and reported now,
+        // whatever the directory says (a server could leave it out of the list).
+        if (record !== undefined) this.#unlistedDeviceWrote(from, record);
+        // Look at the user's keys now, so the list is reviewed when a new device first writes.
+        this.#reviewSoon(from.userId);
       },
       control: (meta, bytes) => {
         // A session reset did its work by being decrypted; unknown control types come from newer clients: ignored.
@@ -369,8 +374,16 @@ export class ParleyClient {
   async #findDirect(userId: string): Promise<string | null> {
     for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
       if (room.kind !== 'direct') continue;
+      const pinned = this.store.directPeer(room.roomId);
+      if (pinned !== null) {
+        if (pinned === userId) return room.roomId;
+        continue;
+      }
       const members = await this.#roomMembers(room.roomId);
-      if (members.includes(userId) && members.includes(this.userId)) return room.roomId;
+      if (members.length === 2 && members.includes(userId) && members.includes(this.userId)) {
+        this.store.setDirectPeer(room.roomId, userId);
+        return room.roomId;
+      }
     }
     return null;
   }
@@ -382,7 +395,7 @@ export class ParleyClient {
     const room = f['room'];
     if (typeof room !== 'object' || room === null) throw new SdkError('BAD_RESPONSE', 'room.create answered without a room');
     const roomId = stringField(room as Record<string, unknown>, 'roomId', 'room', ROOM_ID);
-    this.#members.set(roomId, Promise.resolve([this.userId, userId]));
+    this.store.setDirectPeer(roomId, userId);
     return roomId;
   }
 
@@ -418,7 +431,11 @@ export class ParleyClient {
 
   async #seal(draft: Omit<QueuedMessage, 'body'>, payload: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
     const { roomId } = draft;
-    const members = await this.#roomMembers(roomId);
+    // A direct room this device pinned is this user and the peer, whatever
+    // the server lists: a server that added someone to it would otherwise
+    // be handed every message encrypted for them.
+    const peer = this.store.directPeer(roomId);
+    const members = peer !== null ? [this.userId, peer] : await this.#roomMembers(roomId);
     const devices = (await Promise.all(members.map((u) => this.#directory.devices(u)))).flat();
     const me = { userId: this.userId, deviceId: this.deviceId };
     const bodyMax = Math.min(BODY_BYTES_MAX, this.#link.limits.bodyBytes ?? BODY_BYTES_MAX);
@@ -438,8 +455,15 @@ export class ParleyClient {
     try {
       this.#atomically(() => {
         if (ack !== null) {
-          this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
-          this.#inbound.sent(m.roomId, ack.seq);
+          // A seq this device already holds another message for: the ack is false (an honest server
+          // numbers each entry once). The kept message stays; this one keeps no copy.
+          const there = this.store.loadMessage(m.roomId, ack.seq);
+          if (there !== undefined && !(there.id === m.clientId && there.outgoing && there.sender.deviceId === me.deviceId)) {
+            this.#report(new SdkError('BAD_RESPONSE', `the server acknowledged a message with seq ${ack.seq} of room ${m.roomId}, which another message holds`));
+          } else {
+            this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
+            this.#inbound.sent(m.roomId, ack.seq);
+          }
         }
         this.store.removeQueuedMessage?.(m.clientId);
       });
@@ -702,6 +726,28 @@ export class ParleyClient {
     return refused;
   }
 
+  /**
+   * A message decrypted from a device of `from.userId` that the peer record
+   * does not have: its key (pinned by the session) joins the record, a
+   * verification ends — the verified set is no longer the whole — and
+   * `keysChanged` reports it, before the message itself is delivered.
+   */
+  #unlistedDeviceWrote(from: DeviceRef, record: PeerRecord): void {
+    const session = this.store.sessions.loadSession(from);
+    const key = session?.remoteIdentityKey ?? null;
+    session?.destroy();
+    if (key === null) return;
+    const device = { deviceId: from.deviceId, identityKey: key.slice() };
+    const next: PeerRecord = {
+      devices: [...record.devices, device],
+      verified: null,
+      refused: record.refused,
+      former: record.former.filter((d) => d.deviceId !== from.deviceId),
+    };
+    this.store.setPeerRecord(from.userId, next);
+    this.#events.emit('keysChanged', { userId: from.userId, added: [device], removed: [], changed: [], wasVerified: record.verified !== null, verified: false });
+  }
+
   /** Review `userId`'s keys in the background (once at a time per user). */
   #reviewSoon(userId: string): void {
     if (this.#reviewing.has(userId) || this.#link.ended) return;
@@ -917,7 +963,7 @@ export class ParleyClient {
     try {
       if (why === 'resume') this.#checkPrekeysSoon();
       for (let attempt = 1; ; attempt++) {
-        let rooms = this.store.roomCursors();
+        let rooms = await this.#syncCursors(conn);
         for (;;) {
           const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
           if (synced.more.length === 0) break;
@@ -938,6 +984,28 @@ export class ParleyClient {
       // A sync that failed leaves a hole: start over on a new connection.
       this.#link.restart(conn, 'sync failed');
     }
+  }
+
+  /**
+   * The cursors to sync from: only rooms the server lists this user in (a
+   * room left, or one a server made up, does not grow every sync), each
+   * moved back to the room's last seq if it is past it — an honest server's
+   * log never shrinks, so a cursor beyond its end came from a false seq and
+   * would make this device skip every real entry up to it.
+   */
+  async #syncCursors(conn: Connection): Promise<Record<string, number>> {
+    const stored = this.store.roomCursors();
+    const rooms: Record<string, number> = {};
+    for (const room of readRooms(await conn.request({ t: 'room.list' }, ['rooms']))) {
+      const cursor = stored[room.roomId];
+      if (cursor === undefined) continue; // synced from 0 by the server anyway
+      if (cursor > room.lastSeq) {
+        this.#atomically(() => this.store.rewindRoomCursor(room.roomId, room.lastSeq));
+        this.#report(new SdkError('BAD_RESPONSE', `room ${room.roomId} ends at seq ${room.lastSeq}, below this device's cursor ${cursor}: a false seq was received; the cursor moves back`));
+      }
+      rooms[room.roomId] = Math.min(cursor, room.lastSeq);
+    }
+    return rooms;
   }
 
   #onFrame(f: ServerFrame): void {

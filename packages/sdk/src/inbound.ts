@@ -71,6 +71,12 @@ export class Inbound {
   #held: RoomEntry[] | null = null;
   /** Insertion-ordered, so the oldest id is forgotten first. */
   readonly #seen = new Set<string>();
+  /**
+   * Control messages `history` decrypted before the stream reached them: the
+   * kept copy holds no content, so the content waits here for `#deliver`
+   * (bounded like `#seen`; by room and seq).
+   */
+  readonly #earlyControls = new Map<string, Uint8Array>();
   /** Per room, seqs of this device's own acknowledged messages above the cursor (never delivered to it live). */
   readonly #own = new Map<string, Set<number>>();
   #ownCount = 0;
@@ -187,8 +193,14 @@ export class Inbound {
       const oldest = this.#seen.values().next();
       if (oldest.done !== true) this.#seen.delete(oldest.value);
     }
-    if (r.message.kind !== 'control') this.#hooks.emit('message', r.message);
-    else if (r.control !== null) this.#hooks.control(r.message, r.control);
+    if (r.message.kind !== 'control') {
+      this.#hooks.emit('message', r.message);
+      return;
+    }
+    const early = JSON.stringify([entry.roomId, entry.seq]);
+    const control = r.control ?? this.#earlyControls.get(early) ?? null;
+    this.#earlyControls.delete(early);
+    if (control !== null) this.#hooks.control(r.message, control);
   }
 
   /** The message an entry holds for this device: the kept copy, or decrypted now (and kept). Never throws for bad input. */
@@ -231,6 +243,14 @@ export class Inbound {
     const r = this.open(entry);
     if (!r.ok) return { type: 'undecryptable', ...r.failure };
     const m = r.message;
+    // Opened here before the stream got to it: its content is for `#deliver` (a verification step, in order).
+    if (r.control !== null && entry.seq > this.#store.roomCursor(entry.roomId)) {
+      this.#earlyControls.set(JSON.stringify([entry.roomId, entry.seq]), r.control);
+      if (this.#earlyControls.size > SEEN_IDS_MAX) {
+        const oldest = this.#earlyControls.keys().next();
+        if (oldest.done !== true) this.#earlyControls.delete(oldest.value);
+      }
+    }
     if (m.kind !== 'control') return { type: 'message', ...m };
     return { type: 'verification', roomId: m.roomId, seq: m.seq, id: m.id, sender: m.sender, outgoing: m.outgoing, sentAt: m.sentAt, serverTs: m.serverTs };
   }

@@ -41,6 +41,12 @@ export const REQUEST_RETRIES_MAX = 3;
 export const RECONNECT_DELAY_MIN_MS = 250;
 export const RECONNECT_DELAY_MAX_MS = 30_000;
 
+/** A connection that lasted this long resets the reconnect backoff when it closes; one closed sooner does not. */
+export const CONNECTION_STABLE_MS = 10_000;
+
+/** The soonest an access token is renewed after it is issued, whatever lifetime the server gives it (0 would renew in a loop). */
+export const RENEWAL_DELAY_MIN_MS = 1_000;
+
 /** How long a replaced connection may finish its pending requests before it is closed. */
 export const RETIRE_GRACE_MS = 5_000;
 

@@ -28,7 +28,7 @@ import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import type { ConnectionEvent } from './events.ts';
 import type { ServerFrame, ServerLimits } from './frames.ts';
-import { RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, REQUEST_RETRIES_MAX, RETIRE_GRACE_MS } from './limits.ts';
+import { CONNECTION_STABLE_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, RENEWAL_DELAY_MIN_MS, REQUEST_RETRIES_MAX, RETIRE_GRACE_MS } from './limits.ts';
 import type { TransportFactory } from './transport.ts';
 
 export type EstablishMode = 'register' | 'login' | 'resume' | 'renew';
@@ -70,6 +70,8 @@ export class Link {
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #renewTimer: ReturnType<typeof setTimeout> | null = null;
   #attempt = 0;
+  /** When the current connection was established (ms), to tell a stable connection from one that fails at once. */
+  #establishedAt = 0;
   readonly #waiters: { resolve: (c: Connection) => void; reject: (e: SdkError) => void }[] = [];
 
   constructor(options: LinkOptions, hooks: LinkHooks) {
@@ -181,6 +183,7 @@ export class Link {
       this.#tokens = tokens;
       const old = this.#conn;
       this.#conn = conn;
+      if (old !== conn) this.#establishedAt = Date.now();
       this.#hooks.established(conn, mode);
       // The replaced connection finishes what it has in flight; its deliveries are deduplicated.
       if (old !== null && old !== conn) old.closeWhenIdle(RETIRE_GRACE_MS);
@@ -197,6 +200,9 @@ export class Link {
   #onClose(conn: Connection | null, code: number, reason: string): void {
     if (conn === null || conn !== this.#conn) return; // not established yet, or replaced
     this.#conn = null;
+    // The backoff starts over only after a connection that lasted: one that fails right after
+    // login (a catch-up the server keeps answering wrongly) keeps backing off.
+    if (Date.now() - this.#establishedAt >= CONNECTION_STABLE_MS) this.#attempt = 0;
     this.#clearTimers();
     if (this.#ended) return;
     this.#hooks.connection({ state: 'disconnected', code, reason });
@@ -224,7 +230,6 @@ export class Link {
     if (this.#ended || this.connected) return;
     try {
       await this.#establish('resume');
-      this.#attempt = 0;
     } catch (e) {
       if (this.#ended) return;
       this.#hooks.error(e);
@@ -236,7 +241,8 @@ export class Link {
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     this.#renewTimer = null;
     if (this.#tokens === null) return;
-    const delay = Math.max(0, Math.min(renewalTime(this.#tokens) - Date.now(), TIMER_MAX_MS));
+    // Never sooner than RENEWAL_DELAY_MIN_MS: a token issued already due (expiresIn 0) must not renew in a loop.
+    const delay = Math.max(RENEWAL_DELAY_MIN_MS, Math.min(renewalTime(this.#tokens) - Date.now(), TIMER_MAX_MS));
     this.#renewTimer = setTimeout(() => {
       this.#renewTimer = null;
       void this.#renew();

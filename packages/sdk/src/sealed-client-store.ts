@@ -113,6 +113,7 @@ export abstract class SealedClientStore implements ClientStore {
   #closed = false;
   /** Who the store belongs to, for toString only (account() reads the record). */
   #label: string;
+  #damaged = 0;
 
   protected constructor(table: RecordTable, keys: RecordKeys, messagesMax: number) {
     this.#table = table;
@@ -207,6 +208,32 @@ export abstract class SealedClientStore implements ClientStore {
   #all(kind: RecordKind): PlainRecord[] {
     this.#live();
     return this.#table.all(kind).map((r) => this.#keys.open(kind, r.id, r.cell).record);
+  }
+
+  /**
+   * Every record of `kind` that opens and reads, skipping (and counting in
+   * `damagedRecords`) one that does not: a scan over many records — room
+   * cursors, kept messages — must not fail as a whole for one damaged row.
+   * (A damaged cursor means that room syncs from the start again; a damaged
+   * kept message is left out of search.)
+   */
+  #allReadable<T>(kind: RecordKind, read: (r: PlainRecord) => T): T[] {
+    this.#live();
+    const out: T[] = [];
+    for (const row of this.#table.all(kind)) {
+      try {
+        out.push(read(this.#keys.open(kind, row.id, row.cell).record));
+      } catch (e) {
+        if (!SdkError.is(e, 'STORE')) throw e;
+        this.#damaged++;
+      }
+    }
+    return out;
+  }
+
+  /** Records a scan skipped because they did not open or read (corrupt or tampered), since this store was opened. */
+  get damagedRecords(): number {
+    return this.#damaged;
   }
 
   // ------------------------------------------------------------ the protocol's stores
@@ -324,17 +351,38 @@ export abstract class SealedClientStore implements ClientStore {
   }
 
   roomCursor(roomId: string): number {
-    const r = this.#get('room-cursor', roomId);
-    return r === undefined ? 0 : headerInt(r, 'seq', 'room-cursor');
+    // A damaged cursor reads as 0 (the room syncs from its start; kept copies and ids deduplicate)
+    // and is overwritten by the next one: one bad row must not stop the room for good.
+    try {
+      const r = this.#get('room-cursor', roomId);
+      return r === undefined ? 0 : headerInt(r, 'seq', 'room-cursor');
+    } catch (e) {
+      if (!SdkError.is(e, 'STORE')) throw e;
+      this.#damaged++;
+      return 0;
+    }
   }
+  directPeer(roomId: string): string | null {
+    const r = this.#get('state', `direct-peer:${roomId}`);
+    return r === undefined ? null : headerString(r, 'userId', 'state');
+  }
+  setDirectPeer(roomId: string, userId: string): void {
+    this.#put('state', `direct-peer:${roomId}`, { header: { userId }, parts: [] });
+  }
+
   roomCursors(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const r of this.#all('room-cursor')) out[headerString(r, 'roomId', 'room-cursor')] = headerInt(r, 'seq', 'room-cursor');
+    for (const [roomId, seq] of this.#allReadable('room-cursor', (r) => [headerString(r, 'roomId', 'room-cursor'), headerInt(r, 'seq', 'room-cursor')] as const)) out[roomId] = seq;
     return out;
   }
   setRoomCursor(roomId: string, seq: number): void {
     this.transaction(() => {
       if (seq > this.roomCursor(roomId)) this.#put('room-cursor', roomId, { header: { roomId, seq }, parts: [] });
+    });
+  }
+  rewindRoomCursor(roomId: string, seq: number): void {
+    this.transaction(() => {
+      if (seq < this.roomCursor(roomId)) this.#put('room-cursor', roomId, { header: { roomId, seq }, parts: [] });
     });
   }
 
@@ -369,12 +417,8 @@ export abstract class SealedClientStore implements ClientStore {
    * rooms or words is written to the file for it.
    */
   keptMessages(roomId?: string): KeptMessage[] {
-    const out: KeptMessage[] = [];
-    for (const r of this.#all('message')) {
-      if (roomId !== undefined && r.header['roomId'] !== roomId) continue;
-      out.push(readMessage(r));
-    }
-    return out;
+    const all = this.#allReadable('message', (r) => (roomId !== undefined && r.header['roomId'] !== roomId ? null : readMessage(r)));
+    return all.filter((m): m is KeptMessage => m !== null);
   }
 
   peerRecord(userId: string): PeerRecord | undefined {

@@ -272,8 +272,11 @@ describe('SqliteClientStore', () => {
     update.run(a.cell, b.id);
     db.close();
     const swapped = track(await SqliteClientStore.open(path, PASS));
-    assert.throws(() => swapped.roomCursor('room-a'), (e: unknown) => SdkError.is(e, 'STORE'));
-    assert.throws(() => swapped.roomCursors(), (e: unknown) => SdkError.is(e, 'STORE'));
+    // Detected, never taken for the other room's value: a damaged cursor reads as 0 (that room syncs
+    // from its start), a scan skips it, and both are counted; nothing fails as a whole.
+    assert.equal(swapped.roomCursor('room-a'), 0);
+    assert.deepEqual(swapped.roomCursors(), {});
+    assert.equal(swapped.damagedRecords, 3);
     swapped.close();
 
     const db2 = new Database(path);
@@ -282,7 +285,10 @@ describe('SqliteClientStore', () => {
     db2.prepare("UPDATE records SET cell = ? WHERE kind = 'room-cursor' AND id = ?").run(flipped, a.id);
     db2.close();
     const tampered = track(await SqliteClientStore.open(path, PASS));
-    assert.throws(() => tampered.roomCursor('room-a'), (e: unknown) => SdkError.is(e, 'STORE'));
+    assert.equal(tampered.roomCursor('room-a'), 0);
+    assert.equal(tampered.damagedRecords, 1);
+    tampered.setRoomCursor('room-a', 5);
+    assert.equal(tampered.roomCursor('room-a'), 5, 'the next cursor replaces the damaged one');
   });
 
   it('transactions are all or nothing, on disk too; nested ones join the outer one', async () => {

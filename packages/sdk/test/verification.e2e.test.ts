@@ -189,4 +189,62 @@ describe('verification in the client', () => {
     await until(() => b.rec.messages.length === 2, 'bob reads it');
     assert.deepEqual(texts(b.rec.messages), ['hello', 'still to the real phone']);
   });
+  it('a device the key directory does not list, writing as the peer, is reported before its message and ends the verification', async () => {
+    const { a, b, room } = await pair('hidden');
+    const started = a.client.verify(b.client.userId, 'green kettle');
+    await until(() => b.requests.length === 1, 'the request');
+    assert.equal((await b.client.acceptVerification(a.client.userId, 'green kettle')).state, 'verified');
+    assert.equal((await started).state, 'verified');
+    // A device of bob's writes to alice, and the server then leaves it out of the directory (its row removed).
+    const shadowStore = MemoryClientStore.create();
+    await provisionDevice(b.client, shadowStore, 'shadow');
+    const shadow = await party(b.client.userId, 'shadow', 'login', shadowStore);
+    const order: string[] = [];
+    a.client.on('keysChanged', () => order.push('keysChanged'));
+    a.client.on('message', () => order.push('message'));
+    await shadow.client.send(room, 'from a device you were not shown');
+    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
+    assert.ok(file !== undefined);
+    const db = new Database(join(server.dataDir, file));
+    try {
+      db.pragma('foreign_keys = OFF');
+      db.prepare('DELETE FROM devices WHERE user_id = ? AND device_id = ?').run(b.client.userId, 'shadow');
+    } finally {
+      db.close();
+    }
+    await until(() => a.rec.messages.length === 2, "the shadow device's message");
+    const added = a.changes.find((c) => c.added.some((d) => d.deviceId === 'shadow'));
+    assert.ok(added !== undefined, 'the new device is reported');
+    assert.equal(added.wasVerified, true);
+    assert.equal(added.verified, false);
+    assert.deepEqual(order.slice(0, 2), ['keysChanged', 'message'], 'reported before its message is delivered');
+    assert.equal(a.client.verificationStatus(b.client.userId).verified, false, 'the verification ended');
+  });
+
+  it('a server that adds a user to a direct room gets nothing encrypted for them, even by a restarted client', async () => {
+    const aliceStore = MemoryClientStore.create();
+    const first = await party('inject-a', 'laptop', 'register', aliceStore);
+    const b = await party('inject-b', 'phone');
+    const room = await first.client.startDirect(b.client.userId);
+    await first.client.send(room, 'hello');
+    await until(() => b.rec.messages.length === 1, 'the first message');
+    await first.client.close();
+    const m = await party('inject-mallory', 'pc');
+    // The server's database, edited under it: mallory joins the direct room (the server itself refuses that).
+    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
+    assert.ok(file !== undefined);
+    const db = new Database(join(server.dataDir, file));
+    try {
+      db.prepare("INSERT INTO members (room_id, user_id, role) VALUES (?, ?, 'member')").run(room, m.client.userId);
+    } finally {
+      db.close();
+    }
+    // A restarted client (no member list in memory) asks the server, which now lists mallory too.
+    const a = await party('inject-a', 'laptop', 'login', aliceStore);
+    const sent = await a.client.send(room, 'for bob only');
+    assert.deepEqual(sent.recipients.map((r) => r.userId).sort(), [b.client.userId].sort());
+    await until(() => b.rec.messages.length === 2, 'bob reads it');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(m.rec.messages.length, 0, 'mallory reads nothing');
+  });
 });
