@@ -195,6 +195,29 @@ export function faultyTransport(fault: (frame: { t?: unknown; [k: string]: unkno
   };
 }
 
+/**
+ * The real `ws` transport below a server that lies: each frame the real
+ * server sends is shown to `rewrite` (parsed, and as its text), which
+ * returns the texts the client gets instead — none to drop it, a changed
+ * one, or extra frames the server never sent. The server is real; only
+ * what reaches the client is forged.
+ */
+export function hostileTransport(rewrite: (frame: { t?: unknown; [k: string]: unknown }, text: string) => readonly string[]): TransportFactory {
+  return (url, events) =>
+    webSocketTransport(url, {
+      message: (text) => {
+        let frame: { t?: unknown };
+        try {
+          frame = JSON.parse(text) as { t?: unknown };
+        } catch {
+          frame = {};
+        }
+        for (const t of rewrite(frame, text)) events.message(t);
+      },
+      close: (code, reason) => events.close(code, reason),
+    });
+}
+
 /** `xs[i]`, failing the test when there is none. */
 export function nth<T>(xs: readonly T[], i: number): T {
   const x = xs[i];

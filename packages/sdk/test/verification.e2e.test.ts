@@ -247,4 +247,22 @@ describe('verification in the client', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(m.rec.messages.length, 0, 'mallory reads nothing');
   });
+  it('a request that arrived while offline still reaches the user when the app loads history first', async () => {
+    const aliceStore = MemoryClientStore.create();
+    const first = await party('early-a', 'laptop', 'register', aliceStore);
+    const b = await party('early-b', 'phone');
+    const room = await first.client.startDirect(b.client.userId);
+    await first.client.send(room, 'hi');
+    await until(() => b.rec.messages.length === 1, 'bob has the room');
+    await first.client.close();
+    const started = b.client.verify(first.client.userId, 'shared words');
+    await new Promise((r) => setTimeout(r, 500)); // the request is stored while alice is away
+    const a = await party('early-a', 'laptop', 'login', aliceStore);
+    // The app loads the room at once, before the catch-up has delivered the request.
+    const page = await a.client.history(room, { limit: 20 });
+    assert.ok(page.some((e) => e.type === 'verification'), 'history shows the verification step');
+    await until(() => a.requests.length === 1, 'the request is still delivered');
+    assert.equal((await a.client.acceptVerification(b.client.userId, 'shared words')).state, 'verified');
+    assert.equal((await started).state, 'verified');
+  });
 });

@@ -1,0 +1,105 @@
+/**
+ * A server that lies, below the SDK (a real server; the frames that reach
+ * the client are forged by `hostileTransport`): an acknowledgement naming
+ * the seq of a message already kept, a seq far past the room's end, and a
+ * catch-up the server keeps answering wrongly. What is kept stays kept, the
+ * room keeps working once the server is honest again, and reconnecting backs
+ * off instead of hammering.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ParleyClient } from '../src/client.ts';
+import { MemoryClientStore } from '../src/client-store.ts';
+import { SdkError } from '../src/errors.ts';
+import { closeAll, hostileTransport, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
+
+describe('a lying server', () => {
+  let server: ServerProcess & { url: string };
+  const clients: ParleyClient[] = [];
+
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await closeAll(clients);
+    server.cleanup();
+  });
+
+  it('an ack naming the seq of a message already kept overwrites nothing, and is reported', async () => {
+    const ra = recorder();
+    const rb = recorder();
+    const lie = { seq: 0 };
+    const alice = await ParleyClient.register(server.url, 'ack-a', 'dev1', {
+      on: ra.on,
+      transport: hostileTransport((f, text) => (f.t === 'ack' && lie.seq > 0 ? [JSON.stringify({ ...f, seq: lie.seq })] : [text])),
+    });
+    const bob = await ParleyClient.register(server.url, 'ack-b', 'dev1', { on: rb.on });
+    clients.push(alice, bob);
+    const room = await alice.startDirect('ack-b');
+    await alice.send(room, 'first');
+    await until(() => rb.messages.length === 1, 'bob has the room');
+    await bob.send(room, 'bob 4711');
+    await until(() => ra.messages.length === 1, "alice has bob's message");
+    const bobsSeq = ra.messages[0]?.seq ?? 0;
+    lie.seq = bobsSeq;
+    await alice.send(room, 'acknowledged with the wrong seq');
+    await until(() => ra.errors.some((e) => SdkError.is(e, 'BAD_RESPONSE')), 'the false ack is reported');
+    const kept = (await alice.history(room, { limit: 10 })).find((e) => e.type === 'message' && e.seq === bobsSeq);
+    assert.ok(kept !== undefined && kept.type === 'message' && kept.kind === 'text');
+    assert.equal(kept.text, 'bob 4711', "bob's message is still the one kept at its seq");
+    assert.equal((await alice.search('4711')).length, 1);
+  });
+
+  it('a seq far past the room’s end does not silence the room: against an honest server it moves back and later messages arrive', async () => {
+    const store = MemoryClientStore.create();
+    const ra = recorder();
+    const rb = recorder();
+    const inject = { room: '' };
+    const first = await ParleyClient.register(server.url, 'far-a', 'dev1', {
+      store,
+      on: ra.on,
+      transport: hostileTransport((f, text) => {
+        if (inject.room === '' || f.t !== 'msg') return [text];
+        const forged = { ...f, seq: 2 ** 53 - 1, clientId: 'forged', body: 'AAAA' };
+        inject.room = '';
+        return [text, JSON.stringify(forged)];
+      }),
+    });
+    const bob = await ParleyClient.register(server.url, 'far-b', 'dev1', { on: rb.on });
+    clients.push(first, bob);
+    const room = await first.startDirect('far-b');
+    await first.send(room, 'hello');
+    await until(() => rb.messages.length === 1, 'bob has the room');
+    inject.room = room;
+    await bob.send(room, 'before the lie');
+    await until(() => ra.messages.length === 1, 'the message before the lie');
+    await sleep(300);
+    await first.close();
+    // The same store against the honest server.
+    const rc = recorder();
+    const again = await ParleyClient.login(server.url, 'far-a', 'dev1', { store, on: rc.on });
+    clients.push(again);
+    await again.synced();
+    await bob.send(room, 'after the lie');
+    await until(() => rc.messages.some((m) => m.kind === 'text' && m.text === 'after the lie'), 'a message after the lie');
+    assert.ok(rc.errors.some((e) => SdkError.is(e, 'BAD_RESPONSE')), 'the moved-back cursor is reported');
+    assert.deepEqual(texts(rc.messages).filter((t) => t === 'after the lie'), ['after the lie'], 'once');
+  });
+
+  it('a catch-up the server keeps answering wrongly backs off instead of reconnecting at once', async () => {
+    const ra = recorder();
+    const alice = await ParleyClient.register(server.url, 'storm-a', 'dev1', {
+      on: ra.on,
+      transport: hostileTransport((f, text) => (f.t === 'synced' ? [JSON.stringify({ ...f, rooms: 'not an object' })] : [text])),
+    });
+    clients.push(alice);
+    await sleep(4000);
+    const connects = ra.connection.filter((c) => c.state === 'connected').length;
+    // With the backoff growing from 250 ms (125–250, 250–500, 500–1000, 1000–2000 …) at most ~6 fit in 4 s;
+    // without it (the old behaviour) it was one every 125–250 ms.
+    assert.ok(connects <= 7, `${connects} connections in 4 s`);
+    const delays = ra.connection.flatMap((c) => (c.state === 'reconnecting' ? [c.delayMs] : []));
+    assert.ok(delays.length >= 2 && (delays.at(-1) ?? 0) > (delays[0] ?? 0) * 2, `growing delays: ${JSON.stringify(delays)}`);
+    await alice.close();
+  });
+});
