@@ -25,6 +25,11 @@ export default tseslint.config(
     },
   },
   {
+    // The SQLite store is Node-only (better-sqlite3, never in the browser bundle): it may read a file's header.
+    files: ['packages/sdk/src/sqlite-store.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '!node:fs'], message: 'only node:fs, for the file header check' }] }] },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', globalThis: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' } },

@@ -177,6 +177,8 @@ export class Inbound {
       const event = membershipEvent(entry);
       this.#hooks.membershipChanged(entry.roomId);
       if (event !== null) this.#hooks.emit('membership', event);
+      // Not a membership event (an unknown kind, or a message relabelled): surfaced, never dropped unseen.
+      else this.#hooks.emit('decryptionError', { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason: 'MALFORMED_BODY' });
       return;
     }
     // This device's own message, replayed by a sync: the copy was kept when it was acknowledged.

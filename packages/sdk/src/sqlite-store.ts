@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { IdentityKeyPair } from '@parley/protocol';
 import { SdkError } from './errors.ts';
@@ -164,6 +165,9 @@ export class SqliteClientStore extends SealedClientStore {
   static async open(path: string, passphrase: Passphrase, options: SqliteStoreOptions = {}): Promise<SqliteClientStore> {
     if (typeof path !== 'string' || path.length === 0) throw new SdkError('INVALID_ARGUMENT', 'path must be a non-empty string');
     const messagesMax = checkOpenArguments(passphrase, options);
+    // SQLite takes a file too short for its header for an empty database and would write a new
+    // store over it: anything but a missing or empty file must start as an SQLite file does.
+    if (!startsLikeSqlite(path)) throw new SdkError('STORE', `${path} is not an SQLite file (left as it was)`);
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: options.mustExist === true });
@@ -265,5 +269,26 @@ export class SqliteClientStore extends SealedClientStore {
     } catch (e) {
       throw storeError('checkpoint', e);
     }
+  }
+}
+
+const SQLITE_MAGIC = new TextEncoder().encode('SQLite format 3\0');
+
+/** Whether the file at `path` is missing, empty, or begins with the SQLite header string. */
+function startsLikeSqlite(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return true;
+    throw storeError(`cannot open ${path}`, e);
+  }
+  try {
+    if (fstatSync(fd).size === 0) return true;
+    const head = new Uint8Array(SQLITE_MAGIC.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return n === head.length && head.every((b, i) => b === SQLITE_MAGIC[i]);
+  } finally {
+    closeSync(fd);
   }
 }

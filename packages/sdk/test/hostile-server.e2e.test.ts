@@ -102,4 +102,22 @@ describe('a lying server', () => {
     assert.ok(delays.length >= 2 && (delays.at(-1) ?? 0) > (delays[0] ?? 0) * 2, `growing delays: ${JSON.stringify(delays)}`);
     await alice.close();
   });
+  it('a message relabelled as a membership event is surfaced as undecryptable, not dropped unseen', async () => {
+    const ra = recorder();
+    const rb = recorder();
+    const relabel = { on: false };
+    const alice = await ParleyClient.register(server.url, 'kind-a', 'dev1', { on: ra.on });
+    const bob = await ParleyClient.register(server.url, 'kind-b', 'dev1', {
+      on: rb.on,
+      transport: hostileTransport((f, text) => (relabel.on && f.t === 'msg' && f['kind'] === 'message' ? [JSON.stringify({ ...f, kind: 'member-added' })] : [text])),
+    });
+    clients.push(alice, bob);
+    const room = await alice.startDirect('kind-b');
+    await alice.send(room, 'seen');
+    await until(() => rb.messages.length === 1, 'the first message');
+    relabel.on = true;
+    const sent = await alice.send(room, 'relabelled');
+    await until(() => rb.failures.length === 1, 'surfaced');
+    assert.deepEqual([rb.failures[0]?.seq, rb.failures[0]?.reason], [sent.seq, 'MALFORMED_BODY']);
+  });
 });

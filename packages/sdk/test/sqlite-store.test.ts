@@ -340,6 +340,13 @@ describe('SqliteClientStore', () => {
     const before = readFileSync(foreign);
     await rejectsWith(SqliteClientStore.open(foreign, PASS), 'STORE');
     assert.deepEqual(readFileSync(foreign), before);
+    // Shorter than an SQLite header: SQLite would take it for an empty database and write a store over it.
+    for (const bytes of [Buffer.from([0x53]), Buffer.from('SQLite format'), Buffer.alloc(100, 1)]) {
+      const short = file();
+      writeFileSync(short, bytes);
+      await rejectsWith(SqliteClientStore.open(short, PASS), 'STORE');
+      assert.deepEqual(readFileSync(short), bytes, 'left as it was');
+    }
     const missing = file();
     await rejectsWith(SqliteClientStore.open(missing, PASS, { mustExist: true }), 'STORE');
     assert.equal(existsSync(missing), false);
