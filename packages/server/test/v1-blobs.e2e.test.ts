@@ -209,6 +209,9 @@ describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=1)', () => {
     } finally {
       db.close();
     }
+    // The sweep logs after its commit, and the line crosses a pipe: it may come a moment after the rows went.
+    const logDeadline = Date.now() + 5_000;
+    while (!server.logs.some((l) => l.msg === 'expired blobs removed') && Date.now() < logDeadline) await sleep(50);
     assert.ok(server.logs.some((l) => l.msg === 'expired blobs removed'));
     // The complete blob has no retention limit this short: still there.
     assert.equal((await u.request({ t: 'blob.get', blobId: kept, index: 0 })).t, 'blob');
