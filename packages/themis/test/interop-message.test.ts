@@ -284,6 +284,63 @@ describe('Secure Message RSA-PSS', () => {
   });
 });
 
+describe('Secure Message signed type and RSA blob length, as the peer decides', () => {
+  for (const f of families) {
+    test(`${f.name}: every low byte of the signed type, and a changed high byte, accepted exactly when the peer accepts`, () => {
+      const m = pattern(20, 410);
+      const signed = new SecureMessageSign(f.ours.privateKey).sign(m);
+      const verdict = (b: Uint8Array): [boolean, boolean] => {
+        let ours = true;
+        let theirs = true;
+        try {
+          new SecureMessageVerify(f.ours.publicKey).verify(b);
+        } catch {
+          ours = false;
+        }
+        try {
+          peerVerifier(f).verify(b);
+        } catch {
+          theirs = false;
+        }
+        return [ours, theirs];
+      };
+      let accepted = 0;
+      for (let low = 0; low < 256; low++) {
+        const b = signed.slice();
+        b[0] = low;
+        const [ours, theirs] = verdict(b);
+        assert.equal(ours, theirs, `type low byte 0x${low.toString(16)}: ours ${ours}, peer ${theirs}`);
+        if (ours) accepted++;
+      }
+      assert.equal(accepted, 255, 'all but the other family\'s type');
+      for (const byte of [1, 2, 3]) {
+        const b = signed.slice();
+        b[byte] = (b[byte] as number) ^ 1;
+        assert.deepEqual(verdict(b), [false, false], `high byte ${byte} changed`);
+      }
+    });
+  }
+
+  test('RSA: a PSS signature one byte short (its leading zero stripped) is refused by both, on every backend', () => {
+    const signer = new SecureMessageSign(rsaFamily.ours.privateKey);
+    let signed: Uint8Array | null = null;
+    // About one signature in 256 starts with a zero byte.
+    for (let i = 0; i < 5000 && signed === null; i++) {
+      const s = signer.sign(pattern(16, 5000 + i));
+      if (s[12 + 16] === 0) signed = s;
+    }
+    assert.ok(signed !== null, 'a signature with a leading zero byte');
+    const short = new Uint8Array(signed.length - 1);
+    short.set(signed.subarray(0, 12 + 16));
+    short.set(signed.subarray(12 + 16 + 1), 12 + 16);
+    new DataView(short.buffer).setUint32(8, 255, true);
+    bothRejectVerify('short PSS signature', () => new SecureMessageVerify(rsaFamily.ours.publicKey).verify(short), () => peerVerifier(rsaFamily).verify(short));
+    // The original still verifies in both.
+    assert.deepEqual(new SecureMessageVerify(rsaFamily.ours.publicKey).verify(signed), signed.slice(12, 28));
+    assert.deepEqual(plain(peerOk('peer verify', () => peerVerifier(rsaFamily).verify(signed))), signed.slice(12, 28));
+  });
+});
+
 describe('Secure Message wrong key family', () => {
   test('mixed EC/RSA key pairs are refused by both (ours: WRONG_KEY_KIND)', () => {
     const m = pattern(10, 400);

@@ -88,6 +88,13 @@ function rsaPrivateKey(k: RsaPrivateComponents): crypto.KeyObject {
   );
 }
 
+/** k: the length in bytes of the modulus `n` (big-endian, leading zero bytes not counted). */
+function modulusBytes(n: Uint8Array): number {
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  return n.length - i;
+}
+
 function rsaPublicKey(k: RsaPublicComponents): crypto.KeyObject {
   return cached(rsaPublicCache, k.n, () => crypto.createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: b64u(k.n), e: b64u(k.e) } }));
 }
@@ -370,6 +377,8 @@ export const backend: Backend = {
   rsaOaepSha1Encrypt: (key, plaintext) =>
     own(crypto.publicEncrypt({ key: rsaPublicKey(key), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, plaintext)),
   rsaOaepSha1Decrypt(key, ciphertext) {
+    // OpenSSL left-pads a short input; RFC 8017 §7.1.2 (and the pure backend, and Themis) refuse it.
+    if (ciphertext.length !== modulusBytes(key.n)) return null;
     try {
       return own(crypto.privateDecrypt({ key: rsaPrivateKey(key), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ciphertext));
     } catch {
@@ -385,6 +394,8 @@ export const backend: Backend = {
       }),
     ),
   rsaPssSha256Verify(key, message, signature) {
+    // RFC 8017 §8.1.2: a signature is exactly k bytes (OpenSSL would left-pad a shorter one).
+    if (signature.length !== modulusBytes(key.n)) return false;
     try {
       return crypto.verify(
         'sha256',

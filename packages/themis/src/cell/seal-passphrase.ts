@@ -89,14 +89,14 @@ export function encryptWithPassphraseIterations(passphrase: Uint8Array, message:
 export class SecureCellSealWithPassphrase {
   readonly #passphrase: Uint8Array;
 
-  constructor(passphrase: string | Uint8Array) {
+  constructor(passphrase: string | Uint8Array | ArrayBuffer) {
     if (typeof passphrase === 'string') {
       if (passphrase.length === 0) throw new ThemisError(S, 'EMPTY_INPUT', 'passphrase must be non-empty');
       this.#passphrase = utf8(passphrase);
-    } else if (isBytes(passphrase)) {
+    } else if (isBytes(passphrase) || passphrase instanceof ArrayBuffer) {
       this.#passphrase = Uint8Array.from(abytes(S, passphrase, 'passphrase'));
     } else {
-      throw new ThemisError(S, 'INVALID_ARGUMENT', 'passphrase must be a string or a Uint8Array');
+      throw new ThemisError(S, 'INVALID_ARGUMENT', 'passphrase must be a string, a Uint8Array or an ArrayBuffer');
     }
   }
 

@@ -96,7 +96,7 @@ export class SecureCellSeal {
   }
 
   /** A Seal cell under a passphrase (a string is encoded as UTF-8; bytes are used as given). */
-  static withPassphrase(passphrase: string | Uint8Array): SecureCellSealWithPassphrase {
+  static withPassphrase(passphrase: string | Uint8Array | ArrayBuffer): SecureCellSealWithPassphrase {
     return new SecureCellSealWithPassphrase(passphrase);
   }
 
