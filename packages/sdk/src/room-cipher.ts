@@ -59,7 +59,10 @@ export function sealRoomMessage(store: ClientStore, me: DeviceAddress, targets: 
     }
     reachable.push(t);
   }
-  if (!reachable.some((t) => t.userId !== me.userId)) throw new SdkError('NO_RECIPIENTS', 'no device of another room member can be encrypted to');
+  if (!reachable.some((t) => t.userId !== me.userId)) {
+    const why = skipped.filter((x) => x.userId !== me.userId).map((x) => `${x.userId}/${x.deviceId}: ${x.reason}`);
+    throw new SdkError('NO_RECIPIENTS', `no device of another room member can be encrypted to${why.length > 0 ? ` (${why.join(', ')})` : ' (none listed)'}`);
+  }
   // Worst case per device: a prekey message. Refuse before any session advances.
   const bound = containerSize(reachable.map((t) => ({ userId: t.userId, deviceId: t.deviceId, envelopeLength: payload.length + ENVELOPE_OVERHEAD_MAX })));
   if (bound > bodyMax) throw new SdkError('LIMIT', `message too large for ${reachable.length} devices (up to ${bound} bytes; the server takes ${bodyMax})`);
