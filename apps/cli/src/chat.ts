@@ -451,7 +451,11 @@ class View {
     const left = this.#sends.size;
     if (left > 0) {
       this.failedSends += left;
-      this.#screen.status(`· ${left} message${left === 1 ? ' is' : 's are'} not stored by the server yet; kept in the store, ${left === 1 ? 'it goes' : 'they go'} out the next time ${this.#s.user} runs parley.`);
+      // Only what reached the outbound queue is in the store; a line still waiting to be encrypted is not.
+      const kept = Math.min(left, this.#s.store.queuedMessages().length);
+      if (kept > 0) this.#screen.status(`· ${kept} message${kept === 1 ? ' is' : 's are'} not stored by the server yet; kept in the store, ${kept === 1 ? 'it goes' : 'they go'} out the next time ${this.#s.user} runs parley.`);
+      const lost = left - kept;
+      if (lost > 0) this.#screen.status(`! ${lost} message${lost === 1 ? ' was' : 's were'} not sent and not kept: ${lost === 1 ? 'it' : 'they'} could not be encrypted without the server; send ${lost === 1 ? 'it' : 'them'} again.`);
     }
   }
 

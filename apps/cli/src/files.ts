@@ -120,6 +120,7 @@ export function suggestedName(file: FileRef, seq: number): string {
 /** Send the file at `path` in a room; its name is the path's last component unless `name` is given. */
 export async function sendFileAt(client: ParleyClient, roomId: string, path: string, options: { name?: string; type?: string } = {}): Promise<{ result: SendResult; name: string; bytes: number }> {
   const data = await readFileBounded(path, FILE_BYTES_MAX, 'file');
+  if (data.length === 0) throw failure(`${path} is empty: there is nothing to send`);
   const name = options.name ?? basename(path);
   const result = await client.sendFile(roomId, data, { name, mediaType: options.type ?? guessMediaType(path) });
   return { result, name, bytes: data.length };

@@ -45,10 +45,24 @@ async function readKeyBytes(source: string, option: string, role: Role): Promise
     bytes = decoded;
   } else {
     bytes = await readFileBounded(source, MAX_KEY_BYTES, `${option} key file`);
+    // A key file holds raw bytes (as keygen writes them); base64 text in one is surely keygen's
+    // printed output saved to a file, and would be taken byte for byte as a different key.
+    if (looksLikeBase64Text(bytes)) {
+      throw usageError(`${option}: ${source} holds base64 text, not raw key bytes; decode it into the file (base64 -d) or pass it as env:VAR`);
+    }
   }
   if (bytes.length === 0) throw usageError(`${option}: the key is empty`);
   if (bytes.length > MAX_KEY_BYTES) throw usageError(`${option}: the key is larger than the ${formatSize(MAX_KEY_BYTES)} limit`);
   return bytes;
+}
+
+/** Whether `bytes` is base64 text of at least 16 bytes, with at most a line break after it. */
+function looksLikeBase64Text(bytes: Uint8Array): boolean {
+  let text = new TextDecoder('latin1').decode(bytes);
+  text = text.replace(/\r?\n$/, '');
+  if (text.length < 24 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return false;
+  const decoded = decodeBase64(text);
+  return decoded !== null && decoded.length >= 16;
 }
 
 function parses(f: () => unknown): boolean {

@@ -120,6 +120,15 @@ describe('seal/open failures', () => {
     assertFails(await themis(['open', '--key', keyFile, '--base64'], { input: text }), 1, /input is not valid base64/);
   });
 
+  test("a key file holding base64 text (keygen's printed key saved to a file) is refused, not taken as other key bytes", async () => {
+    const b64File = tmp.path('cell.key.b64');
+    writeFileSync(b64File, `${readFileSync(keyFile).toString('base64')}\n`);
+    assertFails(await themis(['seal', '--key', b64File], { input: 'x' }), 2, /holds base64 text, not raw key bytes/);
+    // The same key decoded is the raw file: accepted.
+    writeFileSync(b64File, Buffer.from(readFileSync(b64File, 'utf8').trim(), 'base64'));
+    assertOk(await themis(['seal', '--key', b64File], { input: 'x' }));
+  });
+
   test('empty input cannot be sealed', async () => {
     assertFails(await themis(['seal', '--key', keyFile], { input: '' }), 1, /input is empty/);
   });

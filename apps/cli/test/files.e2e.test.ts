@@ -164,6 +164,9 @@ describe('parley send-file / download / delete-file', () => {
     writeFileSync(big, Buffer.alloc(FILE_BYTES_MAX + 1));
     assertFails(await alice.run(['send-file', 'bob', big]), 2, /too large|larger than|at most/);
     assertFails(await alice.run(['send-file', 'bob', join(root, 'missing.bin')]), 2, /no such file/);
+    const empty = join(root, 'empty.bin');
+    writeFileSync(empty, '');
+    assertFails(await alice.run(['send-file', 'bob', empty]), 1, /is empty: there is nothing to send/);
   });
 
   it("the server's files and logs hold neither the contents nor the names (before any delete)", () => {

@@ -26,7 +26,7 @@ import { fromBase64, randomId, toBase64 } from './_bytes.ts';
 import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
-import { DeviceDirectory } from './device-directory.ts';
+import { DeviceDirectory, type DirectoryDevice } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
@@ -436,7 +436,7 @@ export class ParleyClient {
     // be handed every message encrypted for them.
     const peer = this.store.directPeer(roomId);
     const members = peer !== null ? [this.userId, peer] : await this.#roomMembers(roomId);
-    const devices = (await Promise.all(members.map((u) => this.#directory.devices(u)))).flat();
+    const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
     const me = { userId: this.userId, deviceId: this.deviceId };
     const bodyMax = Math.min(BODY_BYTES_MAX, this.#link.limits.bodyBytes ?? BODY_BYTES_MAX);
     // Queued in the same step (and store transaction) as the encryption: queue order is encryption order,
@@ -447,6 +447,23 @@ export class ParleyClient {
       ack.catch(() => undefined); // awaited by send(); this only keeps an early rejection from counting as unhandled
       return { ack, recipients: sealed.recipients, skipped: sealed.skipped };
     });
+  }
+
+  /**
+   * The devices to encrypt a message for: the key directory's list, or —
+   * while there is no connection — the devices this store has recorded for
+   * the user, so a message typed offline is encrypted over the sessions that
+   * exist and kept in the outbound queue (and the store) until the server
+   * is back, instead of waiting for a device list it cannot fetch. A device
+   * without a session then is skipped (`skipped` in the result). A user never
+   * met still needs the directory (a first message needs a prekey bundle);
+   * this user's other devices, when none is recorded, are left out.
+   */
+  #devicesToSealFor(userId: string): Promise<readonly DirectoryDevice[]> {
+    if (this.#link.connected) return this.#directory.devices(userId);
+    const record = this.store.peerRecord(userId);
+    if (record === undefined) return userId === this.userId ? Promise.resolve([]) : this.#directory.devices(userId);
+    return Promise.resolve(record.devices.map((d) => ({ userId, deviceId: d.deviceId, bundle: null, problem: 'offline: no key directory to make a session' })));
   }
 
   /** The server stored a queued message (keep this device's copy) or refused it for good; either way the store forgets it. */

@@ -157,6 +157,32 @@ describe('restart from a SQLite store', () => {
     assert.deepEqual(texts(alice2.rec.messages), ['got them all']);
   });
 
+  it("a process's first message, typed while the server is out of reach, is encrypted over the existing sessions, kept and delivered by the next run", async () => {
+    const alice = await device('cold-alice', 'cold-alice', 'register');
+    const bob = await device('cold-bob', 'cold-bob', 'register');
+    const room = await alice.client.startDirect('cold-bob');
+    await alice.client.send(room, 'hello');
+    await until(() => bob.rec.messages.length === 1, 'bob has the room');
+    await bob.client.send(room, 'hi');
+    await until(() => alice.rec.messages.length === 1, 'alice has the reply');
+    await shutDown(alice);
+    // A new process: nothing in memory, no device list cached. Connected through a proxy, which then goes away.
+    const proxy = await TcpProxy.start(server.port);
+    proxies.push(proxy);
+    const alice2 = await device('cold-alice', 'cold-alice', 'login', proxy.url);
+    await proxy.close();
+    await until(() => !alice2.client.connected, 'alice to notice');
+    const pending = alice2.client.send(room, 'typed offline');
+    pending.catch(() => undefined);
+    await until(() => alice2.store.queuedMessages().length === 1, 'kept in the store although no device list could be fetched');
+    await shutDown(alice2);
+    await assert.rejects(pending, { code: 'CLOSED' });
+    const alice3 = await device('cold-alice', 'cold-alice', 'login');
+    await until(() => bob.rec.messages.length === 2, 'bob gets it from the next run');
+    assert.deepEqual(texts(bob.rec.messages), ['hello', 'typed offline']);
+    await until(() => alice3.store.queuedMessages().length === 0, 'and the store forgets it once stored');
+  });
+
   it('a process killed (SIGKILL) with messages queued: the next process on the file delivers them once', async () => {
     const proxy = await TcpProxy.start(server.port);
     proxies.push(proxy);

@@ -284,43 +284,7 @@ describe('Secure Message RSA-PSS', () => {
   });
 });
 
-describe('Secure Message signed type and RSA blob length, as the peer decides', () => {
-  for (const f of families) {
-    test(`${f.name}: every low byte of the signed type, and a changed high byte, accepted exactly when the peer accepts`, () => {
-      const m = pattern(20, 410);
-      const signed = new SecureMessageSign(f.ours.privateKey).sign(m);
-      const verdict = (b: Uint8Array): [boolean, boolean] => {
-        let ours = true;
-        let theirs = true;
-        try {
-          new SecureMessageVerify(f.ours.publicKey).verify(b);
-        } catch {
-          ours = false;
-        }
-        try {
-          peerVerifier(f).verify(b);
-        } catch {
-          theirs = false;
-        }
-        return [ours, theirs];
-      };
-      let accepted = 0;
-      for (let low = 0; low < 256; low++) {
-        const b = signed.slice();
-        b[0] = low;
-        const [ours, theirs] = verdict(b);
-        assert.equal(ours, theirs, `type low byte 0x${low.toString(16)}: ours ${ours}, peer ${theirs}`);
-        if (ours) accepted++;
-      }
-      assert.equal(accepted, 255, 'all but the other family\'s type');
-      for (const byte of [1, 2, 3]) {
-        const b = signed.slice();
-        b[byte] = (b[byte] as number) ^ 1;
-        assert.deepEqual(verdict(b), [false, false], `high byte ${byte} changed`);
-      }
-    });
-  }
-
+describe('Secure Message RSA blob length, as the peer decides', () => {
   test('RSA: a PSS signature one byte short (its leading zero stripped) is refused by both, on every backend', () => {
     const signer = new SecureMessageSign(rsaFamily.ours.privateKey);
     let signed: Uint8Array | null = null;

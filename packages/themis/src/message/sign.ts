@@ -56,11 +56,8 @@ export class SecureMessageVerify {
     // the legacy numbers then match Themis (INVALID_PARAMETER), as does FAIL for a bad signature.
     if (signed === 'malformed') throw new ThemisError(S, 'MALFORMED', 'malformed signed message');
     if (signed === 'invalid') throw new ThemisError(S, 'MALFORMED', 'signed message has an empty part', { legacyCode: ThemisErrorCode.FAIL });
-    // As Themis checks it (measured against wasm-themis: all 256 low bytes tried on both key
-    // kinds): the three high bytes must say "signed"; the low byte may be anything but the other
-    // key family's. The key alone chooses the algorithm.
     const isEc = this.#pub.kind === 'ec-public';
-    if (signed.type >>> 8 !== TYPE_EC_SIGNED >>> 8 || signed.type === (isEc ? TYPE_RSA_SIGNED : TYPE_EC_SIGNED)) {
+    if (signed.type !== (isEc ? TYPE_EC_SIGNED : TYPE_RSA_SIGNED)) {
       throw new ThemisError(S, 'WRONG_KEY_KIND', 'signed message type does not match the key');
     }
     const ok =
