@@ -15,11 +15,9 @@ import { SEAL_OVERHEAD_BYTES, type ChatMessage, type DecryptionFailure } from '@
  * embedding/override/isolate characters (U+202A…U+202E, U+2066…U+2069),
  * plus line and paragraph separators (they end lines on some terminals).
  */
+// Also bidi marks, the zero-width space, word joiner, invisible operators and the BOM (they hide
+// or reorder text). The zero-width (non-)joiner stay: emoji sequences and several scripts need them.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-// Controls (C0 but tab and newline, DEL, C1), bidi embeddings, overrides, isolates and marks,
-// the zero-width space, word joiner, invisible operators and BOM, line and paragraph separators:
-// shown escaped, never acted on. The zero-width (non-)joiner stay: emoji sequences and several
-// scripts need them to render.
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u2028\u2029\ufeff]/g;
 
 /** `text` with every unsafe character as a visible `\u{…}` escape. */
