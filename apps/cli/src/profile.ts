@@ -187,6 +187,11 @@ export function resolveServer(options: ProfileOptions, account: AccountConfig | 
     throw usageError(`${JSON.stringify(server)} is not a server URL (for example ws://localhost:8080 or wss://chat.example.org)`);
   }
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw usageError(`the server URL must start with ws://, wss://, http:// or https:// (got ${url.protocol})`);
+  // No path means /v1; any other path but one ending in /v1 (behind a proxy prefix) is not the Parley
+  // protocol (a Parley server speaks the Themis tutorial chat there), and would fail confusingly.
+  if (url.pathname !== '/' && url.pathname !== '' && !/\/v1\/?$/.test(url.pathname)) {
+    throw usageError(`the server URL's path must be empty or end in /v1, the Parley protocol (got ${JSON.stringify(url.pathname)})`);
+  }
   return server;
 }
 

@@ -187,6 +187,9 @@ describe('parley chat commands', () => {
     assertFails(await parley(['history', 'bob', '--profile', join(root, 'empty')]), 2, /no account in the profile/);
     const down = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', 'ws://127.0.0.1:9', '--passphrase-env', PASS_VAR], { env: alice.env });
     assertFails(down, 1, /cannot reach the server at ws:\/\/127\.0\.0\.1:9/);
+    // A path that is not the Parley protocol's (a Parley server speaks the tutorial chat there).
+    const elsewhere = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', 'http://127.0.0.1:9/chat', '--passphrase-env', PASS_VAR], { env: alice.env });
+    assertFails(elsewhere, 2, /path must be empty or end in \/v1/);
   });
 
   it('a running chat rides out a server restart quietly: what was typed meanwhile is sent, what arrives is shown', async () => {
