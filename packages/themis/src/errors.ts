@@ -18,7 +18,7 @@
  */
 
 /** Themis numeric status codes, as in `<themis/themis_error.h>` and `wasm-themis`. */
-export const ThemisErrorCode = Object.freeze({
+const CODES = {
   SUCCESS: 0,
   FAIL: 11,
   INVALID_PARAMETER: 12,
@@ -36,8 +36,18 @@ export const ThemisErrorCode = Object.freeze({
   SCOMPARE_MATCH: 21,
   SCOMPARE_NO_MATCH: 22,
   SCOMPARE_NOT_READY: 0,
-} as const);
-export type ThemisErrorCode = (typeof ThemisErrorCode)[keyof typeof ThemisErrorCode];
+} as const;
+/**
+ * Themis' legacy status numbers by name — and, as in wasm-themis (a
+ * TypeScript enum), names by number: `ThemisErrorCode[12]` is
+ * `'INVALID_PARAMETER'`; where numbers overlap, the last name wins there
+ * too (`ThemisErrorCode[21]` is `'SCOMPARE_MATCH'`).
+ */
+export const ThemisErrorCode: typeof CODES & Readonly<Record<number, string>> = Object.freeze({
+  ...CODES,
+  ...Object.fromEntries(Object.entries(CODES).map(([name, value]) => [value, name])),
+}) as typeof CODES & Readonly<Record<number, string>>;
+export type ThemisErrorCode = (typeof CODES)[keyof typeof CODES];
 
 /**
  * Stable string codes. Each maps to exactly one legacy number (see {@link LEGACY_CODE}).
