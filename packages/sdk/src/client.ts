@@ -979,8 +979,11 @@ export class ParleyClient {
   async #catchUp(conn: Connection, why: 'connect' | 'resume' | 'gap'): Promise<void> {
     try {
       if (why === 'resume') this.#checkPrekeysSoon();
+      const listed = await this.#listedRooms(conn);
       for (let attempt = 1; ; attempt++) {
-        let rooms = await this.#syncCursors(conn);
+        const stored = this.store.roomCursors();
+        let rooms: Record<string, number> = {};
+        for (const roomId of listed) if (stored[roomId] !== undefined) rooms[roomId] = stored[roomId];
         for (;;) {
           const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
           if (synced.more.length === 0) break;
@@ -1004,25 +1007,23 @@ export class ParleyClient {
   }
 
   /**
-   * The cursors to sync from: only rooms the server lists this user in (a
-   * room left, or one a server made up, does not grow every sync), each
-   * moved back to the room's last seq if it is past it — an honest server's
-   * log never shrinks, so a cursor beyond its end came from a false seq and
-   * would make this device skip every real entry up to it.
+   * The rooms to sync (asked once per catch-up): only those the server
+   * lists this user in — a room left, or one a server made up, does not
+   * grow every sync (the server syncs a member room not named from 0). A
+   * cursor past a listed room's last seq is moved back to it: an honest
+   * server's log never shrinks, so it came from a false seq and would make
+   * this device skip every real entry up to it.
    */
-  async #syncCursors(conn: Connection): Promise<Record<string, number>> {
+  async #listedRooms(conn: Connection): Promise<string[]> {
     const stored = this.store.roomCursors();
-    const rooms: Record<string, number> = {};
-    for (const room of readRooms(await conn.request({ t: 'room.list' }, ['rooms']))) {
+    const listed = readRooms(await conn.request({ t: 'room.list' }, ['rooms']));
+    for (const room of listed) {
       const cursor = stored[room.roomId];
-      if (cursor === undefined) continue; // synced from 0 by the server anyway
-      if (cursor > room.lastSeq) {
-        this.#atomically(() => this.store.rewindRoomCursor(room.roomId, room.lastSeq));
-        this.#report(new SdkError('BAD_RESPONSE', `room ${room.roomId} ends at seq ${room.lastSeq}, below this device's cursor ${cursor}: a false seq was received; the cursor moves back`));
-      }
-      rooms[room.roomId] = Math.min(cursor, room.lastSeq);
+      if (cursor === undefined || cursor <= room.lastSeq) continue;
+      this.#atomically(() => this.store.rewindRoomCursor(room.roomId, room.lastSeq));
+      this.#report(new SdkError('BAD_RESPONSE', `room ${room.roomId} ends at seq ${room.lastSeq}, below this device's cursor ${cursor}: a false seq was received; the cursor moves back`));
     }
-    return rooms;
+    return listed.map((room) => room.roomId);
   }
 
   #onFrame(f: ServerFrame): void {

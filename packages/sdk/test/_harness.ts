@@ -162,6 +162,15 @@ export class TcpProxy {
   }
 }
 
+/** A frame from the server as the fault injectors see it: parsed, or `{}` when it is not JSON. */
+function parsed(text: string): { t?: unknown; [k: string]: unknown } {
+  try {
+    return JSON.parse(text) as { t?: unknown };
+  } catch {
+    return {};
+  }
+}
+
 /** What `FaultyTransport` does with one frame from the server. */
 export type FrameFault = 'pass' | 'drop' | { readonly delayMs: number };
 
@@ -176,13 +185,7 @@ export function faultyTransport(fault: (frame: { t?: unknown; [k: string]: unkno
     let closed = false;
     return webSocketTransport(url, {
       message: (text) => {
-        let frame: { t?: unknown };
-        try {
-          frame = JSON.parse(text) as { t?: unknown };
-        } catch {
-          frame = {};
-        }
-        const f = fault(frame);
+        const f = fault(parsed(text));
         if (f === 'pass') events.message(text);
         // A socket delivers nothing after its close: neither does a delayed frame.
         else if (f !== 'drop') setTimeout(() => closed || events.message(text), f.delayMs);
@@ -206,13 +209,7 @@ export function hostileTransport(rewrite: (frame: { t?: unknown; [k: string]: un
   return (url, events) =>
     webSocketTransport(url, {
       message: (text) => {
-        let frame: { t?: unknown };
-        try {
-          frame = JSON.parse(text) as { t?: unknown };
-        } catch {
-          frame = {};
-        }
-        for (const t of rewrite(frame, text)) events.message(t);
+        for (const t of rewrite(parsed(text), text)) events.message(t);
       },
       close: (code, reason) => events.close(code, reason),
     });

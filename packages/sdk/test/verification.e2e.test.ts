@@ -51,6 +51,18 @@ describe('verification in the client', () => {
     return { client, requests, outcomes, changes, rec };
   }
 
+  /** Edit the server's SQLite database under it (a server that lies, or was broken into). */
+  function editServerDb(edit: (db: Database.Database) => void): void {
+    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
+    assert.ok(file !== undefined, 'the server keeps a SQLite file');
+    const db = new Database(join(server.dataDir, file));
+    try {
+      edit(db);
+    } finally {
+      db.close();
+    }
+  }
+
   /** Two users who have exchanged a message each (so both have sessions). */
   async function pair(name: string): Promise<{ a: Party; b: Party; room: string }> {
     const a = await party(`${name}-a`, 'laptop');
@@ -158,16 +170,11 @@ describe('verification in the client', () => {
     const { a, b, room } = await pair('swap');
     assert.equal((await a.client.safetyNumber(b.client.userId)).remote.devices[0]?.trusted, true);
     // The server's database, edited under it: bob's phone gets another identity key.
-    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
-    assert.ok(file !== undefined, 'the server keeps a SQLite file');
     const forged = new Uint8Array(32).fill(7);
-    const db = new Database(join(server.dataDir, file));
-    try {
+    editServerDb((db) => {
       const changed = db.prepare('UPDATE devices SET identity_key = ? WHERE user_id = ? AND device_id = ?').run(forged, b.client.userId, 'phone').changes;
       assert.equal(changed, 1);
-    } finally {
-      db.close();
-    }
+    });
     const report = await a.client.safetyNumber(b.client.userId);
     assert.equal(report.remote.devices[0]?.trusted, false, 'the listed key is not the trusted one');
     await until(() => a.changes.length === 1, 'the warning');
@@ -203,15 +210,10 @@ describe('verification in the client', () => {
     a.client.on('keysChanged', () => order.push('keysChanged'));
     a.client.on('message', () => order.push('message'));
     await shadow.client.send(room, 'from a device you were not shown');
-    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
-    assert.ok(file !== undefined);
-    const db = new Database(join(server.dataDir, file));
-    try {
+    editServerDb((db) => {
       db.pragma('foreign_keys = OFF');
       db.prepare('DELETE FROM devices WHERE user_id = ? AND device_id = ?').run(b.client.userId, 'shadow');
-    } finally {
-      db.close();
-    }
+    });
     await until(() => a.rec.messages.length === 2, "the shadow device's message");
     const added = a.changes.find((c) => c.added.some((d) => d.deviceId === 'shadow'));
     assert.ok(added !== undefined, 'the new device is reported');
@@ -231,14 +233,9 @@ describe('verification in the client', () => {
     await first.client.close();
     const m = await party('inject-mallory', 'pc');
     // The server's database, edited under it: mallory joins the direct room (the server itself refuses that).
-    const file = readdirSync(server.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f));
-    assert.ok(file !== undefined);
-    const db = new Database(join(server.dataDir, file));
-    try {
+    editServerDb((db) => {
       db.prepare("INSERT INTO members (room_id, user_id, role) VALUES (?, ?, 'member')").run(room, m.client.userId);
-    } finally {
-      db.close();
-    }
+    });
     // A restarted client (no member list in memory) asks the server, which now lists mallory too.
     const a = await party('inject-a', 'laptop', 'login', aliceStore);
     const sent = await a.client.send(room, 'for bob only');
