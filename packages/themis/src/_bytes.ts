@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ThemisError, type Subsystem } from './errors.ts';
+import { ThemisError, typeMismatch, type Subsystem } from './errors.ts';
 
 /** True for any `Uint8Array` (including Node `Buffer` and our key subclasses). */
 export function isBytes(a: unknown): a is Uint8Array {
@@ -26,11 +26,11 @@ export function abytes(subsystem: Subsystem, value: unknown, name: string, allow
   try {
     if (isBytes(value)) bytes = speciesIsUint8Array(value) ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
-    else throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array, got ${describe(value)}`);
+    else throw typeMismatch(subsystem, `${name} must be a Uint8Array, got ${describe(value)}`);
   } catch (e) {
     if (e instanceof ThemisError) throw e;
     // e.g. a Proxy around a Uint8Array: it passes instanceof but its fields throw.
-    throw new ThemisError(subsystem, 'INVALID_ARGUMENT', `${name} must be a Uint8Array`, { cause: e });
+    throw typeMismatch(subsystem, `${name} must be a Uint8Array`, e);
   }
   if (!allowEmpty && bytes.length === 0) throw new ThemisError(subsystem, 'EMPTY_INPUT', `${name} must be non-empty`);
   return bytes;

@@ -16,7 +16,7 @@ const SECRET = utf8('correct horse battery staple / parley');
 const OTHER = utf8('incorrect horse');
 
 /** `fn` must throw our ThemisError with `code` from the SecureComparator subsystem, and nothing else. */
-function expectError(fn: () => unknown, code: ThemisErrorCodeName, what: string): ThemisError {
+function expectError(fn: () => unknown, code: ThemisErrorCodeName, what: string, legacy: number = ThemisErrorCode.INVALID_PARAMETER): ThemisError {
   let thrown: unknown;
   let threw = false;
   try {
@@ -28,12 +28,14 @@ function expectError(fn: () => unknown, code: ThemisErrorCodeName, what: string)
   assert.ok(threw, `${what}: no exception`);
   assert.ok(thrown instanceof ThemisError, `${what}: threw ${describeError(thrown)}, not a ThemisError`);
   assert.equal(thrown.code, code, `${what}: ${describeError(thrown)}`);
-  assert.equal(thrown.errorCode, ThemisErrorCode.INVALID_PARAMETER, `${what}: legacy errorCode`);
+  assert.equal(thrown.errorCode, legacy, `${what}: legacy errorCode`);
   assert.equal(thrown.subsystem, 'SecureComparator', `${what}: subsystem`);
   return thrown;
 }
 
 const expectInvalidState = (fn: () => unknown, what: string): ThemisError => expectError(fn, 'INVALID_STATE', what);
+/** compareEqual() before the end: INVALID_STATE, with the peer's number for it (SCOMPARE_NOT_READY, 0). */
+const expectNotReady = (fn: () => unknown, what: string): ThemisError => expectError(fn, 'INVALID_STATE', what, ThemisErrorCode.SCOMPARE_NOT_READY);
 
 /** A finished comparison between two of ours; returns both sides and every message. */
 function finished(aliceSecret = SECRET, bobSecret = SECRET) {
@@ -111,7 +113,7 @@ describe('comparator: call order', () => {
     const alice = new SecureComparator(SECRET);
     const bob = new SecureComparator(SECRET);
     const notYet = (c: SecureComparator, what: string): void => {
-      expectInvalidState(() => c.compareEqual(), what);
+      expectNotReady(() => c.compareEqual(), what);
       assert.equal(c.complete(), false, what);
       assert.equal(c.result(), ThemisErrorCode.SCOMPARE_NOT_READY, what);
     };
@@ -294,7 +296,7 @@ describe('comparator: secrets hygiene', () => {
     const errors = [
       expectInvalidState(() => c.begin(), 'begin twice'),
       expectInvalidState(() => c.append(SECRET), 'append after begin'),
-      expectInvalidState(() => c.compareEqual(), 'compareEqual mid-protocol'),
+      expectNotReady(() => c.compareEqual(), 'compareEqual mid-protocol'),
       expectError(() => c.proceed(SECRET), 'MALFORMED', 'the secret sent as message 2'),
     ];
     for (const e of errors) {
@@ -376,15 +378,15 @@ describe('comparator: misuse, side by side with the peer', () => {
   });
 
   test('documented divergences from the peer (asserted, so a change on either side is noticed)', () => {
-    // 1. compareEqual() before complete: the peer throws with errorCode 0
-    //    (SCOMPARE_NOT_READY); ours throws INVALID_STATE, legacy 12.
+    // 1. (Now the same.) compareEqual() before complete: the peer throws with
+    //    errorCode 0 (SCOMPARE_NOT_READY); ours throws INVALID_STATE, legacy 0 too.
     const p = new peer.SecureComparator(SECRET);
     try {
       assert.equal(peerErrorCode(() => p.compareEqual(), 'peer compareEqual() before begin'), peer.ThemisErrorCode.SCOMPARE_NOT_READY);
     } finally {
       p.destroy();
     }
-    expectInvalidState(() => new SecureComparator(SECRET).compareEqual(), 'ours compareEqual() before begin');
+    expectNotReady(() => new SecureComparator(SECRET).compareEqual(), 'ours compareEqual() before begin');
 
     // 2. A rejected proceed() after complete rewrites the peer's result (its C
     //    core re-runs Bob's first step, which fails a proof check and sets

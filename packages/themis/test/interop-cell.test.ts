@@ -103,23 +103,23 @@ describe('Secure Cell Token Protect', () => {
     const other = pattern(c.message.length, 4242);
 
     test(`ours → peer: ${c.name}`, () => {
-      const { data, token } = ours.encrypt(c.message, c.context);
+      const { data, token } = ours.encrypt(c.message, c.context ?? null);
       assert.equal(data.length, c.message.length);
       assert.equal(token.length, TOKEN_LENGTH);
       const out = peerOk('peer decrypt', () => theirs.decrypt(data, token, ...ctxArgs(c.context)));
       assert.deepEqual(plain(out), c.message);
       const bad = SecureCellTokenProtect.withKey(wrongKey(c.key));
       const badPeer = peer.SecureCellTokenProtect.withKey(wrongKey(c.key));
-      bothReject('wrong key', () => bad.decrypt(data, token, c.context), () => badPeer.decrypt(data, token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      bothReject('wrong key', () => bad.decrypt(data, token, c.context ?? null), () => badPeer.decrypt(data, token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
       for (const [what, ctx] of wrongContexts(c.context)) {
-        bothReject(what, () => ours.decrypt(data, token, ctx), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
+        bothReject(what, () => ours.decrypt(data, token, ctx ?? null), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
       }
-      const o = ours.encrypt(other, c.context);
+      const o = ours.encrypt(other, c.context ?? null);
       // With 1-byte messages the two ciphertexts coincide 1 time in 256; the
       // other token then legitimately authenticates this data (GCM tags cover
       // the ciphertext, not the plaintext) on both implementations.
       if (!sameBytes(o.data, data)) {
-        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context ?? null), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
       }
     });
 
@@ -127,16 +127,16 @@ describe('Secure Cell Token Protect', () => {
       const { data, token } = peerOk('peer encrypt', () => theirs.encrypt(c.message, ...ctxArgs(c.context))) as { data: Uint8Array; token: Uint8Array };
       assert.equal(data.length, c.message.length);
       assert.equal(token.length, TOKEN_LENGTH);
-      assert.deepEqual(ours.decrypt(data, token, c.context), c.message);
+      assert.deepEqual(ours.decrypt(data, token, c.context ?? null), c.message);
       const bad = SecureCellTokenProtect.withKey(wrongKey(c.key));
       const badPeer = peer.SecureCellTokenProtect.withKey(wrongKey(c.key));
-      bothReject('wrong key', () => bad.decrypt(data, token, c.context), () => badPeer.decrypt(data, token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+      bothReject('wrong key', () => bad.decrypt(data, token, c.context ?? null), () => badPeer.decrypt(data, token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
       for (const [what, ctx] of wrongContexts(c.context)) {
-        bothReject(what, () => ours.decrypt(data, token, ctx), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
+        bothReject(what, () => ours.decrypt(data, token, ctx ?? null), () => theirs.decrypt(data, token, ...ctxArgs(ctx)), 'DECRYPT_FAILED');
       }
       const o = peerOk('peer encrypt', () => theirs.encrypt(other, ...ctxArgs(c.context))) as { data: Uint8Array; token: Uint8Array };
       if (!sameBytes(o.data, data)) {
-        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
+        bothReject('token of another message', () => ours.decrypt(data, o.token, c.context ?? null), () => theirs.decrypt(data, o.token, ...ctxArgs(c.context)), 'DECRYPT_FAILED');
       }
     });
   }

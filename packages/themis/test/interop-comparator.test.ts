@@ -742,9 +742,3 @@ describe('comparator interop: a dishonest party sending the identity with valid 
     });
   }
 });
-
-test('ThemisErrorCode is the same object as the peer’s enum: names by number and numbers by name', () => {
-  assert.deepEqual({ ...ThemisErrorCode }, { ...(peer.ThemisErrorCode as Record<string, unknown>) });
-  assert.equal(ThemisErrorCode[12], 'INVALID_PARAMETER');
-  assert.equal(ThemisErrorCode.INVALID_PARAMETER, 12);
-});

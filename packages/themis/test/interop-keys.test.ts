@@ -73,7 +73,7 @@ describe('keys: peer → ours', () => {
 
   test('peer-generated EC private keys sign correctly in ours (peer verifies with its public key)', () => {
     for (const p of pairs) {
-      const signed = new SecureMessageSign(p.privateKey).sign(message);
+      const signed = new SecureMessageSign(new PrivateKey(p.privateKey)).sign(message);
       const out = peerOk('peer verify', () => new peer.SecureMessageVerify(p.publicKey).verify(signed));
       assert.deepEqual(plain(out), message);
     }
@@ -119,9 +119,9 @@ describe('keys: peer → ours', () => {
     const p = pairs[0];
     const u = uncompressedContainer(p.publicKey);
     const signed = peerOk('peer sign', () => new peer.SecureMessageSign(p.privateKey).sign(message));
-    assert.deepEqual(new SecureMessageVerify(u).verify(signed), message);
+    assert.deepEqual(new SecureMessageVerify(new PublicKey(u)).verify(signed), message);
     const ours = new KeyPair();
-    const encrypted = new SecureMessage(ours.privateKey, u).encrypt(message);
+    const encrypted = new SecureMessage(ours.privateKey, new PublicKey(u)).encrypt(message);
     const opened = peerOk('peer decrypt', () => new peer.SecureMessage(new peer.KeyPair(p.privateKey, new peer.PublicKey(ours.publicKey))).decrypt(encrypted));
     assert.deepEqual(plain(opened), message);
   });
@@ -134,7 +134,7 @@ describe('keys: peer → ours', () => {
       const sk = new PrivateKey(short);
       assert.equal(sk.length, 45);
       assert.deepEqual(plain(sk), plain(p.privateKey));
-      const signed = new SecureMessageSign(short).sign(message);
+      const signed = new SecureMessageSign(sk).sign(message);
       assert.deepEqual(plain(peerOk('peer verify', () => new peer.SecureMessageVerify(p.publicKey).verify(signed))), message);
     }
   });

@@ -114,15 +114,15 @@ describe('KAT: Themis key pairs (vectors/keys.json)', () => {
 
       it('sign/verify round trip: ours, ours → peer, peer → ours', async () => {
         const msg = utf8(`known-answer key ${v.id}`);
-        const signed = new SecureMessageSign(sk).sign(msg);
-        assertBytes(new SecureMessageVerify(pk).verify(signed), toHex(msg), 'our verify');
+        const signed = new SecureMessageSign(new PrivateKey(sk)).sign(msg);
+        assertBytes(new SecureMessageVerify(new PublicKey(pk)).verify(signed), toHex(msg), 'our verify');
         const peer = await loadPeer();
         const r = peerCall(peer, () => new peer.SecureMessageVerify(new peer.PublicKey(pk)).verify(signed));
         assert.ok(r.ok, 'wasm-themis verifies our signature made with this private key');
         assertBytes(r.value, toHex(msg), 'wasm-themis verified message');
         const s = peerCall(peer, () => new peer.SecureMessageSign(new peer.PrivateKey(sk)).sign(msg));
         assert.ok(s.ok, 'wasm-themis signs with this private key');
-        assertBytes(new SecureMessageVerify(pk).verify(s.value), toHex(msg), 'our verify of the peer signature');
+        assertBytes(new SecureMessageVerify(new PublicKey(pk)).verify(s.value), toHex(msg), 'our verify of the peer signature');
       });
 
       it('encrypt/decrypt round trip with the pair: ours, ours → peer', async () => {

@@ -27,7 +27,7 @@ const encrypted = loadVectors<{ vectors: EncryptedVector[] }>('message-encrypted
 describe('KAT: Secure Message verify (vectors/message-signed.json)', () => {
   for (const v of signed) {
     it(v.id, async () => {
-      const run = (): Uint8Array => new SecureMessageVerify(hex(v.publicKey)).verify(hex(v.signed));
+      const run = (): Uint8Array => new SecureMessageVerify(new PublicKey(hex(v.publicKey))).verify(hex(v.signed));
       if (v.expect === 'fail') assertFailsLike('message-signed', v, run);
       else assertOursLike(v, run());
       const peer = await loadPeer();

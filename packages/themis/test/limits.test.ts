@@ -290,7 +290,7 @@ describe('RSA key sizes', () => {
     const key = writeContainer('URA8', concat(n, new Uint8Array([0, 1, 0, 1])));
     assert.ok(peerOutcome(() => new peer.PublicKey(key)).ok, 'peer accepts URA8');
     assert.equal(new PublicKey(key).kind, 'rsa-public');
-    new SecureMessageVerify(key);
+    new SecureMessageVerify(new PublicKey(key));
   });
 
   test('no RSA container size beyond RSA_BITS_MAX is recognised', () => {

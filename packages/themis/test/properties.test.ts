@@ -169,10 +169,10 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, message, context, (k, m, ctx) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
         assert.equal(data.length, m.length);
         assert.equal(token.length, 44);
-        assert.deepEqual(cell.decrypt(data, token, ctx), m);
+        assert.deepEqual(cell.decrypt(data, token, ctx ?? null), m);
       }),
       { numRuns: SYM_RUNS },
     );
@@ -182,14 +182,14 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, message, context, anyBit, (k, m, ctx, bit) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
         // Bits [0, data) flip the data; the rest flip token bytes 16..43.
         const b = bit % ((data.length + 28) * 8);
         if (b < data.length * 8) {
-          expectThemisError(() => cell.decrypt(flipBit(data, b), token, ctx), 'DECRYPT_FAILED', `data bit ${b}`);
+          expectThemisError(() => cell.decrypt(flipBit(data, b), token, ctx ?? null), 'DECRYPT_FAILED', `data bit ${b}`);
         } else {
           const tb = 16 * 8 + (b - data.length * 8);
-          expectThemisError(() => cell.decrypt(data, flipBit(token, tb), ctx), 'DECRYPT_FAILED', `token bit ${tb}`);
+          expectThemisError(() => cell.decrypt(data, flipBit(token, tb), ctx ?? null), 'DECRYPT_FAILED', `token bit ${tb}`);
         }
       }),
       { numRuns: SYM_RUNS },
@@ -200,9 +200,9 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, fc.uint8Array({ minLength: 1, maxLength: 64 }), context, (k, m, ctx) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
         for (let b = 0; b < 16 * 8; b++) {
-          expectThemisError(() => cell.decrypt(data, flipBit(token, b), ctx), 'DECRYPT_FAILED', `token header bit ${b} (byte ${b >> 3})`);
+          expectThemisError(() => cell.decrypt(data, flipBit(token, b), ctx ?? null), 'DECRYPT_FAILED', `token header bit ${b} (byte ${b >> 3})`);
         }
       }),
       { numRuns: EXHAUSTIVE_RUNS },
@@ -213,13 +213,13 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, message, context, anyCut, fc.boolean(), (k, m, ctx, cut, cutToken) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
         if (cutToken) {
           const len = cut % token.length;
-          expectThemisError(() => cell.decrypt(data, token.subarray(0, len), ctx), decryptCodes(len), `token truncated to ${len}`);
+          expectThemisError(() => cell.decrypt(data, token.subarray(0, len), ctx ?? null), decryptCodes(len), `token truncated to ${len}`);
         } else {
           const len = cut % data.length;
-          expectThemisError(() => cell.decrypt(data.subarray(0, len), token, ctx), decryptCodes(len), `data truncated to ${len}`);
+          expectThemisError(() => cell.decrypt(data.subarray(0, len), token, ctx ?? null), decryptCodes(len), `data truncated to ${len}`);
         }
       }),
       { numRuns: SYM_RUNS },
@@ -230,8 +230,8 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, message, context, appended, (k, m, ctx, extra) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
-        expectThemisError(() => cell.decrypt(concat(data, extra), token, ctx), 'DECRYPT_FAILED', `${extra.length} appended to data`);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
+        expectThemisError(() => cell.decrypt(concat(data, extra), token, ctx ?? null), 'DECRYPT_FAILED', `${extra.length} appended to data`);
       }),
       { numRuns: SYM_RUNS },
     );
@@ -242,8 +242,8 @@ describe('Secure Cell Token Protect', () => {
     fc.assert(
       fc.property(key, message, context, appended, (k, m, ctx, extra) => {
         const cell = SecureCellTokenProtect.withKey(k);
-        const { data, token } = cell.encrypt(m, ctx);
-        assert.deepEqual(cell.decrypt(data, concat(token, extra), ctx), m);
+        const { data, token } = cell.encrypt(m, ctx ?? null);
+        assert.deepEqual(cell.decrypt(data, concat(token, extra), ctx ?? null), m);
       }),
       { numRuns: SYM_RUNS },
     );
@@ -257,9 +257,9 @@ describe('Secure Cell Token Protect', () => {
   test('a wrong key or a wrong context is rejected', () => {
     fc.assert(
       fc.property(differentKeys, message, differentContexts, ([k1, k2], m, [c1, c2]) => {
-        const { data, token } = SecureCellTokenProtect.withKey(k1).encrypt(m, c1);
-        expectThemisError(() => SecureCellTokenProtect.withKey(k2).decrypt(data, token, c1), 'DECRYPT_FAILED', 'wrong key');
-        expectThemisError(() => SecureCellTokenProtect.withKey(k1).decrypt(data, token, c2), 'DECRYPT_FAILED', 'wrong context');
+        const { data, token } = SecureCellTokenProtect.withKey(k1).encrypt(m, c1 ?? null);
+        expectThemisError(() => SecureCellTokenProtect.withKey(k2).decrypt(data, token, c1 ?? null), 'DECRYPT_FAILED', 'wrong key');
+        expectThemisError(() => SecureCellTokenProtect.withKey(k1).decrypt(data, token, c2 ?? null), 'DECRYPT_FAILED', 'wrong context');
       }),
       { numRuns: SYM_RUNS },
     );

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
+import { PrivateKey, SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
 import { readContainer, writeContainer } from '../src/hazmat.ts';
 import { assertSameBytes, flipByte, handshake, IV_TAIL, numbered, ourSession, OVERHEAD, party, readU32BE, oursRejects, type Party, withU32BE, Rng, utf8 } from './_session.ts';
 
@@ -90,7 +90,7 @@ test('data both ways, sizes 1 B to 64 KiB: wrapped = n + 52, both directions car
   oursRejects('empty message', () => c.wrap(new Uint8Array(0)), 'EMPTY_INPUT');
 });
 
-test('NOT_ESTABLISHED (errorCode 19) for wrap, unwrap and save in every handshake state; INVALID_STATE after destroy()', () => {
+test('NOT_ESTABLISHED for wrap, unwrap and save in every handshake state (errorCode 19; unwrap 12, the peer\'s number); INVALID_STATE after destroy()', () => {
   const c = ourSession(client, [server]);
   const s = ourSession(server, [client]);
   const data = (() => {
@@ -100,7 +100,7 @@ test('NOT_ESTABLISHED (errorCode 19) for wrap, unwrap and save in every handshak
   const check = (x: SecureSession): void => {
     const st = x.state;
     assert.equal(oursRejects(`wrap in ${st}`, () => x.wrap(numbered(0)), 'NOT_ESTABLISHED').errorCode, 19);
-    assert.equal(oursRejects(`unwrap in ${st}`, () => x.unwrap(data), 'NOT_ESTABLISHED').errorCode, 19);
+    assert.equal(oursRejects(`unwrap in ${st}`, () => x.unwrap(data), 'NOT_ESTABLISHED').errorCode, 12);
     oursRejects(`save in ${st}`, () => x.save(), 'NOT_ESTABLISHED');
     assert.equal(x.state, st);
   };
@@ -129,37 +129,43 @@ test('NOT_ESTABLISHED (errorCode 19) for wrap, unwrap and save in every handshak
   assert.equal(c.established(), false);
 });
 
-test('unknown peers: UNKNOWN_PEER / errorCode 21 when the callback returns null (server on M1, client on M2), throws, or returns something other than an EC public key; state unchanged', () => {
+test('unknown peers: UNKNOWN_PEER when the callback returns null (errorCode 21) or something other than an EC public key (12, as the peer); a callback that throws has its own error come back (as the peer); state unchanged', () => {
   const rsaPublic = staticKey('static-rsa-1024', 'publicKey');
-  const callbacks: Array<[string, (id: Uint8Array) => Uint8Array | null, ThemisError['code'][]]> = [
-    ['null', () => null, ['UNKNOWN_PEER']],
-    [
-      'throws',
-      () => {
-        throw new Error('lookup failed');
-      },
-      ['UNKNOWN_PEER'],
-    ],
-    ['an EC private key', () => client.keys.privateKey, ['UNKNOWN_PEER']],
-    ['an RSA public key (static, from the Themis repository)', () => rsaPublic, ['UNKNOWN_PEER']],
-    ['a corrupted EC public key', () => flipByte(client.keys.publicKey, 20), ['UNKNOWN_PEER', 'INVALID_KEY']],
+  const callbacks: Array<[string, (id: Uint8Array) => Uint8Array | null, ThemisError['code'][], number]> = [
+    ['null', () => null, ['UNKNOWN_PEER'], 21],
+    ['an EC private key', () => client.keys.privateKey, ['UNKNOWN_PEER'], 12],
+    ['an RSA public key (static, from the Themis repository)', () => rsaPublic, ['UNKNOWN_PEER'], 12],
+    ['a corrupted EC public key', () => flipByte(client.keys.publicKey, 20), ['UNKNOWN_PEER', 'INVALID_KEY'], 12],
   ];
-  for (const [what, cb, codes] of callbacks) {
+  for (const [what, cb, codes, legacy] of callbacks) {
     const c = ourSession(client, [server]);
     const s = new SecureSession(server.id, server.keys.privateKey, cb);
     const m1 = c.connectionRequest();
     const e = oursRejects(`server, callback ${what}`, () => s.negotiateReply(m1), codes);
-    if (e.code === 'UNKNOWN_PEER') assert.equal(e.errorCode, 21);
+    assert.equal(e.errorCode, legacy, `server, callback ${what}`);
     assert.equal(s.state, 'idle');
 
     const c2 = new SecureSession(client.id, client.keys.privateKey, cb);
     const s2 = ourSession(server, [client]);
     const m2 = s2.negotiateReply(c2.connectionRequest());
     const e2 = oursRejects(`client, callback ${what}`, () => c2.negotiateReply(m2), codes);
-    if (e2.code === 'UNKNOWN_PEER') assert.equal(e2.errorCode, 21);
+    assert.equal(e2.errorCode, legacy, `client, callback ${what}`);
     assert.equal(c2.state, 'wait-m2');
   }
-  // The callback sees exactly the peer's id, and a wrong key for a known id fails the signature.
+  const failure = new Error('lookup failed');
+  const throwing = (): never => {
+    throw failure;
+  };
+  const s = new SecureSession(server.id, server.keys.privateKey, throwing);
+  assert.throws(() => s.negotiateReply(ourSession(client, [server]).connectionRequest()), (e) => e === failure);
+  assert.equal(s.state, 'idle');
+  const c2 = new SecureSession(client.id, client.keys.privateKey, throwing);
+  const m2 = ourSession(server, [client]).negotiateReply(c2.connectionRequest());
+  assert.throws(() => c2.negotiateReply(m2), (e) => e === failure);
+  assert.equal(c2.state, 'wait-m2');
+});
+
+test('the callback sees exactly the peer\'s id; a wrong key for a known id fails the signature', () => {
   const asked: string[] = [];
   const s = new SecureSession(server.id, server.keys.privateKey, (id) => {
     asked.push(new TextDecoder().decode(id));
@@ -172,9 +178,10 @@ test('unknown peers: UNKNOWN_PEER / errorCode 21 when the callback returns null 
 test('construction: EC private key only (static RSA key from the Themis repository → WRONG_KEY_KIND), non-empty id up to 4096 bytes', () => {
   const rsaPrivate = staticKey('static-rsa-1024', 'privateKey');
   const cb = (): null => null;
-  const wrongKind = (): SecureSession => new SecureSession(client.id, rsaPrivate, cb);
+  const wrongKind = (): SecureSession => new SecureSession(client.id, new PrivateKey(rsaPrivate), cb);
   oursRejects('RSA private key', wrongKind, 'WRONG_KEY_KIND');
-  oursRejects('EC public key', () => new SecureSession(client.id, client.keys.publicKey, cb), 'WRONG_KEY_KIND');
+  oursRejects('EC public key', () => new SecureSession(client.id, client.keys.publicKey as unknown as PrivateKey, cb), 'WRONG_KEY_KIND');
+  oursRejects('raw bytes of an EC private key (wasm-themis wants a PrivateKey too)', () => new SecureSession(client.id, Uint8Array.from(client.keys.privateKey) as PrivateKey, cb), 'INVALID_ARGUMENT');
   oursRejects('empty id', () => new SecureSession(new Uint8Array(0), client.keys.privateKey, cb), 'EMPTY_INPUT');
   oursRejects('4097-byte id', () => new SecureSession(new Uint8Array(4097), client.keys.privateKey, cb), 'LIMIT_EXCEEDED');
   // 1-byte and 4096-byte binary ids work end to end.

@@ -17,7 +17,7 @@
  */
 import { backend } from '#backend';
 import { abytes, acontext, isBytes, readU32LE, utf8, wipe } from '../_bytes.ts';
-import { decryptFailed, ThemisError } from '../errors.ts';
+import { decryptFailed, ThemisError, typeMismatch } from '../errors.ts';
 import { MESSAGE_LENGTH_MAX, PBKDF2_ITERATIONS_DEFAULT } from '../limits.ts';
 import { deriveMessageKey, derivePassphrasePrekey, derivePassphrasePrekeyAsync } from './derive.ts';
 import { NONCE_LENGTH, PASSPHRASE_SALT_LENGTH, PASSPHRASE_TOKEN_LENGTH, readPassphraseToken, writePassphraseToken, type PassphraseToken } from './format.ts';
@@ -96,7 +96,7 @@ export class SecureCellSealWithPassphrase {
     } else if (isBytes(passphrase) || passphrase instanceof ArrayBuffer) {
       this.#passphrase = Uint8Array.from(abytes(S, passphrase, 'passphrase'));
     } else {
-      throw new ThemisError(S, 'INVALID_ARGUMENT', 'passphrase must be a string, a Uint8Array or an ArrayBuffer');
+      throw typeMismatch(S, 'passphrase must be a string, a Uint8Array or an ArrayBuffer');
     }
   }
 

@@ -120,3 +120,9 @@ export class SecureCellSeal {
     return this.toString();
   }
 }
+
+// wasm-themis's passphrase cell is a subclass of SecureCellSeal
+// (`withPassphrase(p) instanceof SecureCellSeal`); ours lives in its own file,
+// which must not import this one, so the chain is linked here.
+Object.setPrototypeOf(SecureCellSealWithPassphrase.prototype, SecureCellSeal.prototype);
+Object.setPrototypeOf(SecureCellSealWithPassphrase, SecureCellSeal);

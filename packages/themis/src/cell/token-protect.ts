@@ -7,12 +7,21 @@
  */
 import { backend } from '#backend';
 import { abytes, acontext } from '../_bytes.ts';
-import { decryptFailed } from '../errors.ts';
+import { decryptFailed, typeMismatch } from '../errors.ts';
 import { deriveMessageKey } from './derive.ts';
 import { KEY_TOKEN_LENGTH, NONCE_LENGTH, readKeyToken, writeKeyToken } from './format.ts';
 import { assertMessageLength, compatOption, gcmOpen, type CellCompatOptions } from './seal.ts';
 
 const S = 'SecureCellTokenProtect' as const;
+
+/**
+ * The optional context: omitted or `null` is none. An explicit `undefined`
+ * is a wrong type here, as in wasm-themis (whose Seal takes it, and so does ours).
+ */
+function optionalContext(rest: readonly unknown[]): Uint8Array {
+  if (rest.length > 0 && rest[0] === undefined) throw typeMismatch(S, 'context must be a Uint8Array or null, got undefined');
+  return acontext(S, rest[0]);
+}
 
 export class SecureCellTokenProtect {
   readonly #key: Uint8Array;
@@ -28,10 +37,11 @@ export class SecureCellTokenProtect {
     return new SecureCellTokenProtect(masterKey, options);
   }
 
-  encrypt(message: Uint8Array, context?: Uint8Array | null): { data: Uint8Array; token: Uint8Array } {
+  encrypt(message: Uint8Array, context?: Uint8Array | null): { data: Uint8Array; token: Uint8Array };
+  encrypt(message: Uint8Array, ...context: unknown[]): { data: Uint8Array; token: Uint8Array } {
     const msg = abytes(S, message, 'message');
     assertMessageLength(S, msg);
-    const ctx = acontext(S, context);
+    const ctx = optionalContext(context);
     const dk = deriveMessageKey(this.#key, msg.length, ctx, 32);
     const nonce = backend.randomBytes(NONCE_LENGTH);
     const { ciphertext, tag } = backend.aesGcmEncrypt(dk, nonce, msg, ctx);
@@ -41,10 +51,11 @@ export class SecureCellTokenProtect {
     return { data: ciphertext, token };
   }
 
-  decrypt(message: Uint8Array, token: Uint8Array, context?: Uint8Array | null): Uint8Array {
+  decrypt(message: Uint8Array, token: Uint8Array, context?: Uint8Array | null): Uint8Array;
+  decrypt(message: Uint8Array, token: Uint8Array, ...context: unknown[]): Uint8Array {
     const data = abytes(S, message, 'message');
     const tok = abytes(S, token, 'token');
-    const ctx = acontext(S, context);
+    const ctx = optionalContext(context);
     const t = readKeyToken(tok);
     if (t === null || t.messageLength !== data.length) throw decryptFailed(S);
     const out = gcmOpen(this.#key, t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);

@@ -259,7 +259,11 @@ export class SecureComparator {
 
   /** The result; throws if the comparison is not complete. */
   compareEqual(): boolean {
-    if (this.#step !== 'done') throw new ThemisError(S, 'INVALID_STATE', 'comparison is not complete');
+    if (this.#step === 'destroyed') throw new ThemisError(S, 'INVALID_STATE', 'comparator destroyed');
+    // The peer reports its result code here: SCOMPARE_NOT_READY (0) until the comparison is done.
+    if (this.#step !== 'done') {
+      throw new ThemisError(S, 'INVALID_STATE', 'comparison is not complete', { legacyCode: ThemisErrorCode.SCOMPARE_NOT_READY });
+    }
     return this.#match;
   }
 

@@ -122,17 +122,21 @@ export class KeyPair {
   readonly #privateKey: PrivateKey;
   readonly #publicKey: PublicKey;
 
-  constructor(privateKey?: PrivateKey | Uint8Array, publicKey?: PublicKey | Uint8Array) {
-    if (privateKey === undefined && publicKey === undefined) {
+  constructor();
+  constructor(privateKey: PrivateKey | Uint8Array | ArrayBuffer, publicKey: PublicKey | Uint8Array | ArrayBuffer);
+  constructor(...keys: unknown[]) {
+    // As in wasm-themis, the argument count decides: none generates, two import.
+    if (keys.length === 0) {
       const { privateKey: sk, publicKey: pk } = generateEcKeyPair();
       this.#privateKey = new PrivateKey(sk);
       this.#publicKey = new PublicKey(pk);
       sk.fill(0);
       return;
     }
-    if (privateKey === undefined || publicKey === undefined) {
-      throw new ThemisError('KeyPair', 'INVALID_ARGUMENT', 'pass both a private and a public key, or neither');
+    if (keys.length !== 2) {
+      throw new ThemisError('KeyPair', 'INVALID_ARGUMENT', `expected no arguments, or a private and a public key; got ${keys.length} arguments`);
     }
+    const [privateKey, publicKey] = keys as [Uint8Array | ArrayBuffer, Uint8Array | ArrayBuffer];
     const sk = privateKey instanceof PrivateKey ? privateKey : new PrivateKey(privateKey);
     const pk = publicKey instanceof PublicKey ? publicKey : new PublicKey(publicKey);
     if (sk.kind.split('-')[0] !== pk.kind.split('-')[0]) {

@@ -14,30 +14,37 @@
 import { backend } from '#backend';
 import { abytes, EMPTY, wipe } from '../_bytes.ts';
 import { decryptFailed, ThemisError } from '../errors.ts';
-import { keyKindOf, type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
+import { type ParsedPrivateKey, type ParsedPublicKey } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
-import { KeyPair } from '../keys/key-classes.ts';
+import { KeyPair, PrivateKey, PublicKey } from '../keys/key-classes.ts';
 import { assertMessageLength, sealDecrypt, sealEncrypt } from '../cell/seal.ts';
 import { readEcEncrypted, readRsaEncrypted, RSA_PASSWORD_LENGTH, writeEcEncrypted, writeRsaEncrypted } from './format.ts';
 
 const S = 'SecureMessage' as const;
 
-/** Sort (a, b) into a private and a public key, whichever order they came in. */
-export function splitKeys(a: unknown, b: unknown): { priv: ParsedPrivateKey; pub: ParsedPublicKey } {
-  let first = a;
-  let second = b;
-  if (a instanceof KeyPair) {
-    if (b !== undefined) throw new ThemisError(S, 'INVALID_ARGUMENT', 'pass a KeyPair or two keys, not both');
-    first = a.privateKey;
-    second = a.publicKey;
+/**
+ * The constructor's arguments: one `KeyPair`, or a `PrivateKey` and a
+ * `PublicKey` in either order. Raw bytes are refused, as by wasm-themis.
+ */
+export function splitKeys(args: readonly unknown[]): { priv: ParsedPrivateKey; pub: ParsedPublicKey } {
+  let privKey: PrivateKey;
+  let pubKey: PublicKey;
+  const [a, b] = args;
+  if (args.length === 1) {
+    if (!(a instanceof KeyPair)) throw new ThemisError(S, 'INVALID_ARGUMENT', 'expected a KeyPair, or a PrivateKey and a PublicKey');
+    privKey = a.privateKey;
+    pubKey = a.publicKey;
+  } else if (args.length === 2) {
+    if (a instanceof PrivateKey && b instanceof PublicKey) [privKey, pubKey] = [a, b];
+    else if (a instanceof PublicKey && b instanceof PrivateKey) [privKey, pubKey] = [b, a];
+    else if ((a instanceof PrivateKey || a instanceof PublicKey) && (b instanceof PrivateKey || b instanceof PublicKey)) {
+      throw new ThemisError(S, 'WRONG_KEY_KIND', 'expected one private and one public key');
+    } else throw new ThemisError(S, 'INVALID_ARGUMENT', 'expected a PrivateKey and a PublicKey');
+  } else {
+    throw new ThemisError(S, 'INVALID_ARGUMENT', `expected one KeyPair, or a PrivateKey and a PublicKey; got ${args.length} arguments`);
   }
-  const x = abytes(S, first, 'key');
-  const y = abytes(S, second, 'key');
-  const kx = keyKindOf(x);
-  const privBytes = kx === 'ec-private' || kx === 'rsa-private' ? x : y;
-  const pubBytes = privBytes === x ? y : x;
-  const priv = sharedPrivateKey(S, privBytes);
-  const pub = sharedPublicKey(S, pubBytes);
+  const priv = sharedPrivateKey(S, privKey);
+  const pub = sharedPublicKey(S, pubKey);
   if (priv.kind.split('-')[0] !== pub.kind.split('-')[0]) {
     throw new ThemisError(S, 'WRONG_KEY_KIND', 'private and public keys must both be EC or both be RSA');
   }
@@ -58,8 +65,11 @@ export class SecureMessage {
   #ecShared: Uint8Array | null = null;
 
   /** `new SecureMessage(keyPair)` or `new SecureMessage(privateKey, publicKey)` (either order). */
-  constructor(keyPairOrKey: KeyPair | Uint8Array, otherKey?: Uint8Array) {
-    const { priv, pub } = splitKeys(keyPairOrKey, otherKey);
+  constructor(keyPair: KeyPair);
+  constructor(privateKey: PrivateKey, publicKey: PublicKey);
+  constructor(publicKey: PublicKey, privateKey: PrivateKey);
+  constructor(...keys: unknown[]) {
+    const { priv, pub } = splitKeys(keys);
     this.#priv = priv;
     this.#pub = pub;
   }

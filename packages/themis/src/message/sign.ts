@@ -14,16 +14,26 @@ import { abytes } from '../_bytes.ts';
 import { ThemisError, ThemisErrorCode } from '../errors.ts';
 import type { ParsedPrivateKey, ParsedPublicKey } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
+import { PrivateKey, PublicKey } from '../keys/key-classes.ts';
 import { assertMessageLength } from '../cell/seal.ts';
 import { readSigned, TYPE_EC_SIGNED, TYPE_RSA_SIGNED, writeSigned } from './format.ts';
 
 const S = 'SecureMessage' as const;
 
+/** A key object of the expected class (raw bytes are refused, as by wasm-themis). */
+function keyArgument<K extends PrivateKey | PublicKey>(key: unknown, expected: abstract new (...args: never[]) => K): K {
+  if (key instanceof expected) return key;
+  if (key instanceof PrivateKey || key instanceof PublicKey) {
+    throw new ThemisError(S, 'WRONG_KEY_KIND', `expected a ${expected.name}, got a ${key.constructor.name}`);
+  }
+  throw new ThemisError(S, 'INVALID_ARGUMENT', `expected a ${expected.name}`);
+}
+
 export class SecureMessageSign {
   readonly #priv: ParsedPrivateKey;
 
-  constructor(privateKey: Uint8Array) {
-    this.#priv = sharedPrivateKey(S, abytes(S, privateKey, 'private key'));
+  constructor(privateKey: PrivateKey) {
+    this.#priv = sharedPrivateKey(S, keyArgument(privateKey, PrivateKey));
   }
 
   sign(message: Uint8Array): Uint8Array {
@@ -44,8 +54,8 @@ export class SecureMessageSign {
 export class SecureMessageVerify {
   readonly #pub: ParsedPublicKey;
 
-  constructor(publicKey: Uint8Array) {
-    this.#pub = sharedPublicKey(S, abytes(S, publicKey, 'public key'));
+  constructor(publicKey: PublicKey) {
+    this.#pub = sharedPublicKey(S, keyArgument(publicKey, PublicKey));
   }
 
   /** Returns the signed message; throws `INVALID_SIGNATURE` if it does not verify. */

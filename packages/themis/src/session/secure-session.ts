@@ -16,10 +16,11 @@
  */
 import { backend } from '#backend';
 import { abytes, concatBytes, EMPTY, equalBytes, isBytes, wipe } from '../_bytes.ts';
-import { decryptFailed, ThemisError } from '../errors.ts';
+import { decryptFailed, ThemisError, ThemisErrorCode } from '../errors.ts';
 import { readEcPrivateKey, readEcPublicKey } from '../keys/ec-key.ts';
 import { keyKindOf } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
+import { PrivateKey, PublicKey } from '../keys/key-classes.ts';
 import { generateEcKeyPair } from '../keys/ec-key.ts';
 import { MESSAGE_LENGTH_MAX, SESSION_ID_LENGTH_MAX, SESSION_TIMESTAMP_WINDOW_SECONDS } from '../limits.ts';
 import { DATA_OVERHEAD } from './format.ts';
@@ -93,10 +94,16 @@ export class SecureSession {
   #pending: { sidRaw: Uint8Array; masterKey: Uint8Array } | null = null;
   #keys: Keys | null = null;
 
-  constructor(id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options?: SecureSessionOptions | null) {
+  constructor(id: Uint8Array, privateKey: PrivateKey, keyCallback: KeyCallback, options?: SecureSessionOptions | null) {
     const sid = abytes(S, id, 'session id');
     if (sid.length > SESSION_ID_LENGTH_MAX) throw new ThemisError(S, 'LIMIT_EXCEEDED', 'session id too long');
-    const sk = abytes(S, privateKey, 'private key');
+    // A key object, as wasm-themis requires (raw bytes are refused there too).
+    const key: unknown = privateKey;
+    if (!(key instanceof PrivateKey)) {
+      if (key instanceof PublicKey) throw new ThemisError(S, 'WRONG_KEY_KIND', 'expected a PrivateKey, got a PublicKey');
+      throw new ThemisError(S, 'INVALID_ARGUMENT', 'expected a PrivateKey as the second argument');
+    }
+    const sk: Uint8Array = privateKey;
     if (keyKindOf(sk) !== 'ec-private') throw new ThemisError(S, 'WRONG_KEY_KIND', 'Secure Session needs an EC private key');
     if (typeof keyCallback !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'keyCallback must be a function');
     this.#id = Uint8Array.from(sid);
@@ -112,6 +119,11 @@ export class SecureSession {
     if (opts.clock !== undefined && typeof opts.clock !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'clock must be a function');
     this.#replay = replay;
     this.#clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** The key callback this session was made with (a property in wasm-themis). */
+  get keyCallback(): KeyCallback {
+    return this.#callback;
   }
 
   /** Current state; `established()` is the wasm-themis spelling of `state === 'established'`. */
@@ -139,17 +151,15 @@ export class SecureSession {
   /** Look up and validate a peer's static key; throws UNKNOWN_PEER when the callback has none. */
   #lookup(peerId: Uint8Array): Uint8Array {
     if (peerId.length > SESSION_ID_LENGTH_MAX) throw new ThemisError(S, 'LIMIT_EXCEEDED', 'peer id too long');
-    let key: unknown;
-    try {
-      key = this.#callback(peerId.slice());
-    } catch (cause) {
-      throw new ThemisError(S, 'UNKNOWN_PEER', 'key callback failed', { cause });
-    }
+    // An exception from the callback (the app's own code) propagates as it is, as in wasm-themis.
+    const key: unknown = this.#callback(peerId.slice());
     if (key === null || key === undefined) throw new ThemisError(S, 'UNKNOWN_PEER', 'no public key for peer id');
-    if (!isBytes(key)) throw new ThemisError(S, 'UNKNOWN_PEER', 'key callback must return a public key or null');
-    if (keyKindOf(key) !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key');
+    // A key of the wrong kind is the app's mistake, not an unknown peer: the peer says 12 for it.
+    const wrongKind = { legacyCode: ThemisErrorCode.INVALID_PARAMETER };
+    if (!isBytes(key)) throw new ThemisError(S, 'UNKNOWN_PEER', 'key callback must return a public key or null', wrongKind);
+    if (keyKindOf(key) !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key', wrongKind);
     const parsed = sharedPublicKey(S, abytes(S, key, 'peer public key'));
-    if (parsed.kind !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key');
+    if (parsed.kind !== 'ec-public') throw new ThemisError(S, 'UNKNOWN_PEER', 'peer key must be an EC public key', wrongKind);
     return parsed.point;
   }
 
@@ -308,9 +318,12 @@ export class SecureSession {
     return Math.floor(t);
   }
 
-  #established(): Keys {
+  /** `legacyCode`: the peer's number for this call (its unwrap reads an early data message as a bad handshake message: 12). */
+  #established(legacyCode?: ThemisErrorCode): Keys {
     this.#assertAlive();
-    if (this.#state !== 'established' || this.#keys === null) throw new ThemisError(S, 'NOT_ESTABLISHED', 'session is not established');
+    if (this.#state !== 'established' || this.#keys === null) {
+      throw new ThemisError(S, 'NOT_ESTABLISHED', 'session is not established', legacyCode === undefined ? undefined : { legacyCode });
+    }
     return this.#keys;
   }
 
@@ -330,7 +343,7 @@ export class SecureSession {
 
   /** Decrypt a message from the peer. Replays, stale or tampered messages throw and change nothing. */
   unwrap(message: Uint8Array): Uint8Array {
-    const k = this.#established();
+    const k = this.#established(ThemisErrorCode.INVALID_PARAMETER);
     const msg = abytes(S, message, 'message');
     const env = readDataMessage(msg);
     if (env === null || env.sessionId !== k.sessionId) throw decryptFailed(S);
@@ -383,7 +396,7 @@ export class SecureSession {
    * saved one counts as already received, so nothing can be replayed across
    * the restart.
    */
-  static restore(saved: Uint8Array, id: Uint8Array, privateKey: Uint8Array, keyCallback: KeyCallback, options?: SecureSessionOptions | null): SecureSession {
+  static restore(saved: Uint8Array, id: Uint8Array, privateKey: PrivateKey, keyCallback: KeyCallback, options?: SecureSessionOptions | null): SecureSession {
     const st = readSavedState(abytes(S, saved, 'saved session'));
     if (st === null) throw new ThemisError(S, 'MALFORMED', 'malformed saved session');
     const s = new SecureSession(id, privateKey, keyCallback, options);
