@@ -82,15 +82,17 @@ function writeAtomically(path: string, data: Uint8Array, mode: number): void {
 const TOKEN_SECRET_FILE = 'token-secret';
 
 /** The HMAC secret for the server's own access tokens, created on first start (mode 0600). */
-export function loadOrCreateTokenSecret(dataDir: string): Uint8Array {
-  mkdirSync(dataDir, { recursive: true });
+/**
+ * The first value for the access-token signing secret, which lives in the
+ * store (shared by every process on one database). A secret that an earlier
+ * version kept in the data directory is taken over, so tokens it issued stay
+ * valid; otherwise a new random one.
+ */
+export function tokenSecretSeed(dataDir: string): Uint8Array {
   const path = join(dataDir, TOKEN_SECRET_FILE);
   if (existsSync(path)) {
     const s = readFileSync(path);
     if (s.length >= 32) return new Uint8Array(s);
   }
-  const secret = new Uint8Array(randomBytes(32));
-  writeFileSync(path, secret, { mode: 0o600 });
-  chmodSync(path, 0o600);
-  return secret;
+  return new Uint8Array(randomBytes(32));
 }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,15 +18,15 @@ import { resolveConfig, type ConfigInput, type ServerConfig } from './config.ts'
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { FRAME_BYTES_MAX } from './limits.ts';
-import { demoKeyPair, loadOrCreateServerKey, loadOrCreateTokenSecret } from './server-key.ts';
+import { demoKeyPair, loadOrCreateServerKey, tokenSecretSeed } from './server-key.ts';
 import { openStorage } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
-import { TokenIssuer } from './v1/auth.ts';
+import { TOKEN_SECRET_NAME, TokenIssuer } from './v1/auth.ts';
 import { blobPolicy, startBlobSweeper } from './v1/blobs.ts';
 import { CLOSE_V1, V1Connection } from './v1/connection.ts';
 import { Hub } from './v1/hub.ts';
 import { InProcessFanOut } from './fanout/in-process.ts';
-import { RedisFanOut } from './fanout/redis.ts';
+import { DEPLOYMENT_ID_NAME, RedisFanOut, fanoutChannel } from './fanout/redis.ts';
 import type { FanOut } from './fanout/types.ts';
 import { FailureWindow } from './rate-limit.ts';
 import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
@@ -69,13 +70,20 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const tutorial = new TutorialChat({ keyPair, log, metrics });
   const { storage, kind: storageKind } = await openStorage(config);
-  // One process: in-process fan-out. Several sharing rooms (one PostgreSQL): Redis.
-  const fanout: FanOut = config.redisUrl !== undefined ? await RedisFanOut.connect(config.redisUrl) : new InProcessFanOut();
+  // Shared by every process on this store: tokens one issues, the others accept.
+  const tokenSecret = await storage.serverSecret(TOKEN_SECRET_NAME, tokenSecretSeed(config.dataDir));
+  // One process: in-process fan-out. Several sharing rooms (one PostgreSQL): Redis,
+  // on a channel named after this deployment (its store), so that deployments
+  // sharing one Redis never see each other's traffic.
+  const fanout: FanOut =
+    config.redisUrl !== undefined
+      ? await RedisFanOut.connect(config.redisUrl, fanoutChannel(await storage.serverSecret(DEPLOYMENT_ID_NAME, new Uint8Array(randomBytes(16)))))
+      : new InProcessFanOut();
   const hub = new Hub(storage, fanout, (n) => metrics.deliveries.inc({ protocol: 'v1' }, n), { cacheMembers: config.redisUrl === undefined });
   const v1Deps = {
     storage,
     hub,
-    tokens: new TokenIssuer(loadOrCreateTokenSecret(config.dataDir), { secret: config.trustedTokenSecret ?? null, publicKey: config.trustedTokenPublicKey ?? null }, config.accessTokenTtlS),
+    tokens: new TokenIssuer(tokenSecret, { secret: config.trustedTokenSecret ?? null, publicKey: config.trustedTokenPublicKey ?? null }, config.accessTokenTtlS),
     log: log.child({ protocol: 'v1' }),
     metrics,
     loginFailures: new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE),
@@ -84,6 +92,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const blobSweeper = startBlobSweeper(storage, v1Deps.blobs, v1Deps.log);
   const v1Connections = new Set<V1Connection>();
   let ready = false;
+  // While the fan-out is down, deliveries from other processes are lost to this
+  // one's clients (they are stored): not ready, and once it is back every client
+  // is asked to reconnect (1012), which makes it sync what it missed.
+  fanout.onHealth((healthy) => {
+    if (!healthy) {
+      log.warn({ fanout: 'redis' }, 'fan-out lost its Redis connection: deliveries from other processes are missed until it is back');
+      return;
+    }
+    log.warn({ fanout: 'redis', connections: v1Connections.size }, 'fan-out reconnected: asking every client to reconnect and sync');
+    for (const c of [...v1Connections]) c.close(CLOSE_V1.RESYNC, 'reconnect and sync');
+  });
   let stopping = false;
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: FRAME_BYTES_MAX, perMessageDeflate: false, clientTracking: false });
@@ -95,7 +114,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/healthz' || path === '/health')) return send(res, 200, 'text/plain', 'ok\n');
-    if (req.method === 'GET' && (path === '/readyz' || path === '/ready')) return send(res, ready && !stopping ? 200 : 503, 'text/plain', ready && !stopping ? 'ready\n' : 'not ready\n');
+    if (req.method === 'GET' && (path === '/readyz' || path === '/ready')) {
+      const ok = ready && !stopping && fanout.healthy;
+      return send(res, ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n');
+    }
     if (req.method === 'GET' && path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
     if (req.method === 'GET' && path === '/server-key') return send(res, 200, 'text/plain', serverPublicKeyB64 + '\n');
     send(res, 404, 'text/plain', 'not found\n');

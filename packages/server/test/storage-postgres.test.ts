@@ -3,6 +3,7 @@
 // parallel runs never collide. Unreachable server: a loud skip locally, a
 // failure under CI=true.
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { storageConformance } from '../src/storage/conformance.ts';
@@ -45,6 +46,27 @@ if (problem === null) {
         await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       },
     };
+  });
+  test('postgres: a transaction left open holding a room lock (a frozen process) makes an append fail after lock_timeout, not hang', async () => {
+    const schema = `parley_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+    const s = new PostgresStorage({ connectionString: url, schema, lockTimeoutMs: 300 });
+    const frozen = new pg.Client({ connectionString: url });
+    try {
+      await s.migrate();
+      await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'u', createdAt: 1 });
+      await frozen.connect();
+      await frozen.query('BEGIN');
+      await frozen.query(`SELECT last_seq FROM ${schema}.rooms WHERE room_id = 'r' FOR UPDATE`);
+      const started = Date.now();
+      await assert.rejects(s.append('r', { kind: 'message', senderUserId: 'u', senderDeviceId: 'd', clientId: 'c', body: new Uint8Array([1]), createdAt: 2 }), /lock timeout/);
+      assert.ok(Date.now() - started < 5000);
+      await frozen.query('ROLLBACK');
+      assert.equal((await s.append('r', { kind: 'message', senderUserId: 'u', senderDeviceId: 'd', clientId: 'c', body: new Uint8Array([1]), createdAt: 2 })).entry.seq, 1);
+    } finally {
+      await frozen.end().catch(() => {});
+      await s.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
   });
   after(() => admin.end());
 } else if (process.env['CI'] === 'true') {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
-import { b64, deviceKey, registered, authed, type Frame, type SessionFrame, type V1Client } from './_v1-client.ts';
+import { b64, deviceKey, registered, authed, type Frame, type MsgFrame, type SessionFrame, type V1Client } from './_v1-client.ts';
 import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_MAX, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
 
 function prekeyMessage(purpose: string, keyId: number, pub: Uint8Array): Buffer {
@@ -385,6 +385,78 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
     }
   });
 
+  test('two server processes: membership changes racing publishes and each other stay consistent with the room log', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
+    const env = { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+    const one = await startServerProcess([], { env });
+    const two = await startServerProcess([], { env });
+    const onA = `ws://127.0.0.1:${one.port}/v1`;
+    const onB = `ws://127.0.0.1:${two.port}/v1`;
+    const clients: V1Client[] = [];
+    try {
+      const owner = (await registered(onA, 'mr-owner')).client;
+      const leaver = (await registered(onB, 'mr-leaver')).client;
+      const publisher = (await registered(onB, 'mr-pub')).client;
+      const joiner = (await registered(onB, 'mr-joiner')).client;
+      const twice = (await registered(onB, 'mr-admin2')).client;
+      clients.push(owner, leaver, publisher, joiner, twice);
+      const decode = (m: MsgFrame): { userId: string; role?: string } => JSON.parse(Buffer.from(m.body as string, 'base64').toString('utf8')) as { userId: string; role?: string };
+      for (let round = 0; round < 4; round++) {
+        const roomId = ((await owner.createRoom('group', ['mr-leaver', 'mr-pub'])) as Frame & { room: { roomId: string } }).room.roomId;
+        await owner.roomAdd(roomId, 'mr-admin2', 'admin');
+        await new Promise((r) => setTimeout(r, 100));
+        for (const c of clients) c.drainMsgs(roomId);
+        // On B: a burst of publishes and the leaver leaving; on A, at once: a promotion of the
+        // leaver, a removal of it, and an addition (twice, from A and from B's admin).
+        const burst = Array.from({ length: 30 }, (_, i) => publisher.publish(roomId, `r${round}-${i}`, new Uint8Array([i])));
+        const changes = await Promise.all([
+          owner.roomAdd(roomId, 'mr-leaver', 'admin'),
+          leaver.roomLeave(roomId),
+          owner.roomRemove(roomId, 'mr-leaver'),
+          owner.roomAdd(roomId, 'mr-joiner'),
+          twice.roomAdd(roomId, 'mr-joiner'),
+        ]);
+        await Promise.all(burst);
+        await new Promise((r) => setTimeout(r, 300));
+        const log = (await owner.sync({ [roomId]: 0 })).entries.filter((e) => e['roomId'] === roomId);
+        assert.deepEqual(log.map((e) => e.seq), log.map((_, i) => i + 1), 'gapless log');
+        // Replaying the log's membership events gives the member table, and never changes someone who is not in.
+        const state = new Map<string, string>();
+        for (const e of log) {
+          if (e.kind === 'message') continue;
+          const { userId, role } = decode(e);
+          if (e.kind === 'member-added') {
+            assert.ok(!state.has(userId), `round ${round}: ${userId} added twice`);
+            state.set(userId, role ?? 'member');
+          } else if (e.kind === 'member-removed') {
+            assert.ok(state.delete(userId), `round ${round}: ${userId} removed while not a member`);
+          } else {
+            assert.ok(state.has(userId), `round ${round}: role change of ${userId}, not a member (resurrected)`);
+            state.set(userId, role ?? '');
+          }
+        }
+        const table = (await owner.roomMembers(roomId))['members'] as { userId: string; role: string }[];
+        assert.deepEqual(Object.fromEntries(table.map((m) => [m.userId, m.role])), Object.fromEntries(state), `round ${round}: the member table is the log replayed`);
+        assert.ok(!state.has('mr-leaver'), `round ${round}: the leaver is out (leave or removal won last)`);
+        assert.equal(changes.filter((c) => c.t === 'ok').length >= 3, true, JSON.stringify(changes));
+        // Live deliveries: the leaver got nothing after its removal; the joiner everything from its addition on.
+        const removedAt = Math.max(...log.filter((e) => e.kind === 'member-removed' && decode(e).userId === 'mr-leaver').map((e) => e.seq));
+        const addedAt = log.find((e) => e.kind === 'member-added' && decode(e).userId === 'mr-joiner')?.seq ?? Infinity;
+        const atLeaver = leaver.drainMsgs(roomId).map((m) => m.seq);
+        assert.ok(atLeaver.every((seq) => seq <= removedAt), `round ${round}: the leaver (removed at ${removedAt}) got ${atLeaver.filter((x) => x > removedAt).join(',')}`);
+        const atJoiner = joiner.drainMsgs(roomId).map((m) => m.seq).sort((x, y) => x - y);
+        assert.deepEqual(atJoiner, log.filter((e) => e.seq >= addedAt).map((e) => e.seq), `round ${round}: the joiner (added at ${addedAt}) got exactly the rest`);
+      }
+    } finally {
+      for (const c of clients) c.close();
+      await one.stop();
+      await two.stop();
+      one.cleanup();
+      two.cleanup();
+    }
+  });
+
   test('two server processes share rooms through PostgreSQL and Redis fan-out', async (t) => {
     if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
     const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
@@ -392,8 +464,13 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
     const one = await startServerProcess([], { env });
     const two = await startServerProcess([], { env });
     try {
-      const { client: a } = await registered(`ws://127.0.0.1:${one.port}/v1`, 'rx-alice');
+      const { client: a, session: aliceSession } = await registered(`ws://127.0.0.1:${one.port}/v1`, 'rx-alice');
       const { client: b } = await registered(`ws://127.0.0.1:${two.port}/v1`, 'rx-bob');
+      // The access-token secret is in the shared store: a token one process issued, the other accepts
+      // (each process has its own data directory here, as separate machines would).
+      const elsewhere = await authed(`ws://127.0.0.1:${two.port}/v1`, aliceSession.accessToken as string, 'rx-alice@two');
+      assert.equal(elsewhere.session.userId, 'rx-alice');
+      elsewhere.client.close();
       const roomId = ((await a.createRoom('group', ['rx-bob'])) as Frame & { room: { roomId: string } }).room.roomId;
       // Live across processes, in order: bob's own member-added event (seq 2), then alice's messages.
       for (let i = 0; i < 10; i++) await a.publish(roomId, `a${i}`, new Uint8Array([i]));

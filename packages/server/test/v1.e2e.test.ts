@@ -584,6 +584,42 @@ describe('Parley v1 on /v1 (one server process)', () => {
       expectError(await O.roomMembers(r3), 'not_found', 'after leaving');
     });
 
+    test('racing membership requests from several connections: one removal, one addition and one event each; a promotion racing a leave never brings the member back', async () => {
+      const [o, a, m, n] = [uid('ro'), uid('ra'), uid('rm'), uid('rn')];
+      const O = (await reg(o)).client;
+      const A = (await reg(a)).client;
+      const M = (await reg(m)).client;
+      await reg(n);
+      const O2 = (await login(o, 'dev1', 'owner-second-connection')).client;
+      const decode = (e: Entry): { userId: string } => JSON.parse(Buffer.from(e.body as string, 'base64').toString('utf8')) as { userId: string };
+      for (let round = 0; round < 3; round++) {
+        const r = roomOf(await O.createRoom('group', [m])).roomId;
+        expectFrame(await O.roomAdd(r, a, 'admin'), 'ok');
+        const removals = await Promise.all([O.roomRemove(r, m), A.roomRemove(r, m), O2.roomRemove(r, m)]);
+        assert.equal(removals.filter((f) => f.t === 'ok').length, 1, JSON.stringify(removals));
+        for (const f of removals) if (f.t !== 'ok') expectError(f, 'not_found', 'the later removals');
+        const adds = await Promise.all([O.roomAdd(r, n), A.roomAdd(r, n), O2.roomAdd(r, n)]);
+        for (const f of adds) expectFrame(f, 'ok');
+        expectFrame(await O.roomAdd(r, m), 'ok');
+        await Promise.all([O.roomAdd(r, m, 'admin'), M.roomLeave(r)]);
+        const h = expectFrame(await O.history(r, { after: 0 }), 'history')['entries'] as Entry[];
+        const events = h.filter((e) => e.kind !== 'message').map((e) => `${e.kind}:${decode(e).userId}`);
+        assert.ok(events.filter((e) => e === `member-removed:${m}`).length >= 1, events.join(' '));
+        assert.equal(events.slice(0, events.indexOf(`member-added:${n}`)).filter((e) => e === `member-removed:${m}`).length, 1, events.join(' '));
+        assert.equal(events.filter((e) => e === `member-added:${n}`).length, 1, events.join(' '));
+        // Replaying the events about m gives the table: a role change never follows its removal
+        // (the promotion, if it came second, is an addition, logged as one).
+        let inRoom = false;
+        for (const e of events.filter((x) => x.endsWith(`:${m}`))) {
+          if (e.startsWith('member-added')) inRoom = true;
+          else if (e.startsWith('member-removed')) inRoom = false;
+          else assert.ok(inRoom, `round ${round}: ${e} while not a member: ${events.join(' ')}`);
+        }
+        const table = expectFrame(await O.roomMembers(r), 'members')['members'] as { userId: string }[];
+        assert.equal(table.some((x) => x.userId === m), inRoom, `round ${round}: table vs log for ${m}`);
+      }
+    });
+
     test('a non-member cannot publish (forbidden), read history, list members, add or remove (not_found), nor sync the room', async () => {
       const [a, m] = [uid('ma'), uid('mm')];
       const A = (await reg(a)).client;

@@ -18,6 +18,10 @@ export class InProcessFanOut implements FanOut {
     this.#handlers.push(handler);
   }
 
+  /** Nothing between publisher and subscriber can fail. */
+  readonly healthy = true;
+  onHealth(): void {}
+
   async close(): Promise<void> {
     this.#handlers = [];
   }

@@ -9,13 +9,17 @@
  * in the order they were made, so each node's deliveries reach every other
  * node in publish order — the order the hub relies on for one room when one
  * node serialises it. Deliveries of one room published by two nodes may
- * interleave differently on a third: clients already order by `seq` and fill
+ * interleave out of seq order on any node (a node's own go to its sockets at
+ * once, the other's a round trip later): clients order by `seq` and fill
  * gaps with `sync` (docs/protocol.md).
  *
  * Pub/sub is fire-and-forget: a node that loses its Redis connection misses
  * deliveries meanwhile. Nothing durable rides on this path — every entry is
  * in the store before it is published — so such clients catch up with
- * `sync`, as after any disconnect.
+ * `sync`, as after any disconnect. `healthy` turns false when the
+ * subscription's connection drops and true once ioredis has reconnected
+ * and subscribed again; the server then makes its clients reconnect, so
+ * they sync what they missed.
  *
  * Wire message (JSON, bounded on receipt):
  * `{ "n": node, "u": [userId…], "d"?: deviceId, "f": frame, "s"?: [node, connId] }`
@@ -27,7 +31,24 @@ import { Redis } from 'ioredis';
 import type { Delivery, FanOut } from './types.ts';
 import { FANOUT_MESSAGE_BYTES_MAX } from '../limits.ts';
 
-export const FANOUT_CHANNEL = 'parley:fanout:v1';
+/** The channel of one deployment: its id (from the shared store) keeps deployments that share a Redis apart. */
+export function fanoutChannel(deploymentId: Uint8Array): string {
+  return `parley:${Buffer.from(deploymentId).toString('hex')}:fanout:v1`;
+}
+
+/** The store's name for the deployment id (`Storage.serverSecret`). */
+export const DEPLOYMENT_ID_NAME = 'deployment-id';
+
+/** A Redis URL with any password replaced, for error messages and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
 
 interface WireDelivery {
   n: string;
@@ -69,23 +90,47 @@ export class RedisFanOut implements FanOut {
   readonly node: string;
   readonly #pub: Redis;
   readonly #sub: Redis;
+  readonly #channel: string;
   #handlers: ((d: Delivery) => void)[] = [];
+  #healthHandlers: ((healthy: boolean) => void)[] = [];
+  #healthy = true;
   #closed = false;
 
-  private constructor(pub: Redis, sub: Redis, node: string) {
+  private constructor(pub: Redis, sub: Redis, channel: string, node: string) {
     this.#pub = pub;
     this.#sub = sub;
+    this.#channel = channel;
     this.node = node;
-    sub.on('message', (channel: string, text: string) => {
-      if (channel !== FANOUT_CHANNEL || this.#closed) return;
+    sub.on('message', (from: string, text: string) => {
+      if (from !== this.#channel || this.#closed) return;
       const d = decodeWireDelivery(text);
       if (d === null || d.from === this.node) return;
       for (const h of this.#handlers) h(d);
     });
+    sub.on('close', () => this.#setHealthy(false));
+    // ioredis re-subscribes before it reports ready again.
+    sub.on('ready', () => this.#setHealthy(true));
   }
 
-  /** Connect both connections and subscribe; rejects if Redis is unreachable. */
-  static async connect(url: string, node = `n-${randomBytes(6).toString('hex')}`): Promise<RedisFanOut> {
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  onHealth(handler: (healthy: boolean) => void): void {
+    this.#healthHandlers.push(handler);
+  }
+
+  #setHealthy(healthy: boolean): void {
+    if (this.#closed || healthy === this.#healthy) return;
+    this.#healthy = healthy;
+    for (const h of this.#healthHandlers) h(healthy);
+  }
+
+  /**
+   * Connect both connections and subscribe to `channel` (one per deployment:
+   * {@link fanoutChannel}); rejects, naming Redis and the URL, if it is unreachable.
+   */
+  static async connect(url: string, channel: string, node = `n-${randomBytes(6).toString('hex')}`): Promise<RedisFanOut> {
     const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true } as const;
     const pub = new Redis(url, options);
     const sub = new Redis(url, options);
@@ -94,13 +139,13 @@ export class RedisFanOut implements FanOut {
     sub.on('error', () => undefined);
     try {
       await Promise.all([pub.connect(), sub.connect()]);
-      await sub.subscribe(FANOUT_CHANNEL);
+      await sub.subscribe(channel);
     } catch (e) {
       pub.disconnect();
       sub.disconnect();
-      throw e;
+      throw new Error(`fan-out: cannot use Redis at ${redactedUrl(url)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    return new RedisFanOut(pub, sub, node);
+    return new RedisFanOut(pub, sub, channel, node);
   }
 
   publish(delivery: Delivery): void {
@@ -110,7 +155,7 @@ export class RedisFanOut implements FanOut {
     const text = encode(this.node, d);
     for (const h of this.#handlers) h(d);
     // Other nodes: best effort (see the module comment); a failure is not this node's delivery.
-    this.#pub.publish(FANOUT_CHANNEL, text).catch(() => undefined);
+    this.#pub.publish(this.#channel, text).catch(() => undefined);
   }
 
   subscribe(handler: (delivery: Delivery) => void): void {
@@ -121,6 +166,7 @@ export class RedisFanOut implements FanOut {
     if (this.#closed) return;
     this.#closed = true;
     this.#handlers = [];
+    this.#healthHandlers = [];
     await Promise.allSettled([this.#sub.quit(), this.#pub.quit()]);
   }
 }

@@ -27,5 +27,12 @@ export interface FanOut {
   publish(delivery: Delivery): void;
   /** Register the local handler that writes deliveries to this node's sockets. */
   subscribe(handler: (delivery: Delivery) => void): void;
+  /**
+   * False while deliveries from other nodes cannot arrive (a broker
+   * connection is down). Deliveries made meanwhile are lost to this node's
+   * sockets (they are in the store); `onHealth` tells when it changes.
+   */
+  readonly healthy: boolean;
+  onHealth(handler: (healthy: boolean) => void): void;
   close(): Promise<void>;
 }

@@ -228,6 +228,28 @@ UPDATE blobs SET completed_at = created_at WHERE complete = 1;
 CREATE INDEX blobs_by_completion ON blobs (complete, completed_at);
 `,
   },
+  {
+    version: 7,
+    name: 'server secrets',
+    sql: (t) => `
+-- Values every server process on this database must share: the access-token
+-- signing secret and the deployment id that names its fan-out channel.
+CREATE TABLE server_secrets (
+  name ${t.id} PRIMARY KEY,
+  value ${t.bytes} NOT NULL
+${t.end};
+`,
+  },
+  {
+    version: 8,
+    name: 'membership version',
+    sql: (t) => `
+-- Bumped in the transaction of every membership change, under the room's
+-- lock: a process that appends an entry learns from it whether the member
+-- set it has is still the one at the entry's place in the log.
+ALTER TABLE rooms ADD COLUMN members_version ${t.int} NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

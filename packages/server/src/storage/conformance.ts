@@ -254,6 +254,72 @@ export function storageConformance(name: string, make: StorageFactory): void {
       }));
     });
 
+    describe('membership changes in the log (changeMember)', () => {
+      const ev = (kind: 'member-added' | 'member-removed' | 'role-changed', clientId: string) =>
+        ({ kind, senderUserId: 'owner', senderDeviceId: 'd', clientId, body: b(1), createdAt: 5 });
+      const msg = (userId: string, clientId: string) => ({ kind: 'message' as const, senderUserId: userId, senderDeviceId: 'd', clientId, body: b(2), createdAt: 6 });
+
+      test('add, change role, remove: each logs its event at the next seq and returns the members after it; a stale expectation writes nothing', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
+        const added = await s.changeMember('r', 'owner', null, 'owner', ev('member-added', 'e1'));
+        deepStrictEqual(added && [added.entry.seq, added.entry.kind, added.members], [1, 'member-added', ['owner']]);
+        equal((await s.append('r', msg('owner', 'm1'))).entry.seq, 2);
+        const bob = await s.changeMember('r', 'bob', null, 'member', ev('member-added', 'e2'));
+        deepStrictEqual(bob && [bob.entry.seq, bob.members], [3, ['bob', 'owner']]);
+        equal(await s.changeMember('r', 'bob', null, 'admin', ev('member-added', 'e3')), null, 'bob is already a member');
+        equal(await s.changeMember('r', 'carol', 'member', null, ev('member-removed', 'e4')), null, 'carol is not a member');
+        const promoted = await s.changeMember('r', 'bob', 'member', 'admin', ev('role-changed', 'e5'));
+        deepStrictEqual(promoted && [promoted.entry.seq, promoted.entry.kind], [4, 'role-changed']);
+        deepStrictEqual(await s.getMember('r', 'bob'), { userId: 'bob', role: 'admin' });
+        const removed = await s.changeMember('r', 'bob', 'admin', null, ev('member-removed', 'e6'));
+        deepStrictEqual(removed && [removed.entry.seq, removed.members], [5, ['owner']]);
+        equal(await s.getMember('r', 'bob'), null);
+        equal(await s.lastSeq('r'), 5);
+        deepStrictEqual((await s.readAfter('r', 0, 10)).map((e) => e.clientId), ['e1', 'm1', 'e2', 'e5', 'e6']);
+        await rejects(s.changeMember('nope', 'bob', null, 'member', ev('member-added', 'e7')));
+        await rejects(s.changeMember('r', 'bob', null, null, ev('member-removed', 'e8')));
+      }));
+
+      test('racing changes: 10 removals of one member log one event; a promotion racing a removal never brings the member back', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
+        await s.changeMember('r', 'm', null, 'member', ev('member-added', 'add'));
+        const removals = await Promise.all(Array.from({ length: 10 }, (_, i) => s.changeMember('r', 'm', 'member', null, ev('member-removed', `rm${i}`))));
+        equal(removals.filter((r) => r !== null).length, 1);
+        for (let round = 0; round < 5; round++) {
+          await s.changeMember('r', 'm', null, 'member', ev('member-added', `again${round}`));
+          const [promote, leave] = await Promise.all([
+            s.changeMember('r', 'm', 'member', 'admin', ev('role-changed', `up${round}`)),
+            s.changeMember('r', 'm', 'member', null, ev('member-removed', `leave${round}`)),
+          ]);
+          equal([promote, leave].filter((r) => r !== null).length, 1, `round ${round}: exactly one applies`);
+          // Whatever won, the log replays to the member table.
+          const role = (await s.getMember('r', 'm'))?.role ?? null;
+          equal(role, promote !== null ? 'admin' : null);
+          if (role !== null) await s.changeMember('r', 'm', 'admin', null, ev('member-removed', `tidy${round}`));
+        }
+        const log = await s.readAfter('r', 0, 100);
+        deepStrictEqual(log.map((e) => e.seq), log.map((_, i) => i + 1), 'gapless');
+      }));
+
+      test('append with requireMember refuses (NOT_A_MEMBER) a sender who is not a member at that point, writing nothing; members come back where the store reads them', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
+        await s.changeMember('r', 'a', null, 'member', ev('member-added', 'e1'));
+        const ok = await s.append('r', msg('a', 'm1'), { requireMember: true });
+        equal(ok.entry.seq, 2);
+        if (ok.members !== undefined) deepStrictEqual(ok.members, ['a']);
+        await rejects(s.append('r', msg('b', 'm2'), { requireMember: true }), (e: Error) => (e as { code?: unknown }).code === 'NOT_A_MEMBER');
+        // Queued behind a removal: refused too.
+        const [removal, late] = await Promise.allSettled([
+          s.changeMember('r', 'a', 'member', null, ev('member-removed', 'e2')),
+          s.append('r', msg('a', 'm3'), { requireMember: true }),
+        ]);
+        equal(removal.status, 'fulfilled');
+        if (s.appendsInCallOrder) equal(late.status, 'rejected', 'in call order, the append comes after the removal');
+        equal(await s.lastSeq('r'), late.status === 'fulfilled' ? 4 : 3);
+        deepStrictEqual((await s.readAfter('r', 0, 10)).map((e) => e.clientId).filter((c) => c !== 'm3'), ['e1', 'm1', 'e2']);
+      }));
+    });
+
     roomLogConformance(run);
 
     describe('refresh tokens', () => {
@@ -325,6 +391,16 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await s.putKeyBackup('u', { backup: big, authHash: hash, updatedAt: 200 });
         deepStrictEqual(await s.getKeyBackup('u'), { backup: big, authHash: hash, updatedAt: 200 });
         equal(await s.getKeyBackup('v'), null);
+      }));
+    });
+
+    describe('server secrets', () => {
+      test('the first value stored wins, also when callers race; names are separate', run(async (s) => {
+        const racers = await Promise.all(Array.from({ length: 8 }, (_, i) => s.serverSecret('token', b(i, 0xff, 0x00))));
+        const first = racers[0] as Uint8Array;
+        for (const r of racers) deepStrictEqual(r, first);
+        deepStrictEqual(await s.serverSecret('token', b(9, 9)), first);
+        deepStrictEqual(await s.serverSecret('other', b(7)), b(7));
       }));
     });
 

@@ -28,6 +28,7 @@
  */
 
 import pg from 'pg';
+import { MEMBERS_CACHE_MAX as MEMBER_SETS_CACHED_MAX } from '../limits.ts';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
 import {
   DEVICE_COLUMNS,
@@ -71,8 +72,12 @@ import {
   type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
+import { NotAMemberError } from './types.ts';
 import type {
+  AppendOptions,
   AppendResult,
+  MembershipChange,
+  Role,
   DeviceRecord,
   KeyPackage,
   MailboxEntry,
@@ -105,6 +110,8 @@ export interface PostgresOptions {
   schema?: string;
   /** Pool size (default 10). */
   maxConnections?: number;
+  /** Row-lock wait before a statement fails (default {@link LOCK_TIMEOUT_MS}). */
+  lockTimeoutMs?: number;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -129,6 +136,13 @@ class Rollback<T> {
 
 type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string)[];
 
+/** How long a session may sit idle inside a transaction before PostgreSQL ends it (ms). */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+/** How long a statement waits for a row lock before failing (ms). */
+export const LOCK_TIMEOUT_MS = 10_000;
+/** The longest any one statement may run (ms). */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
 export class PostgresStorage implements Storage {
   /** Concurrent transactions may commit out of call order: the server serialises appends per room. */
   readonly appendsInCallOrder = false;
@@ -137,7 +151,7 @@ export class PostgresStorage implements Storage {
   #closed = false;
 
   constructor(options: PostgresOptions) {
-    const { connectionString, schema, maxConnections = 10 } = options;
+    const { connectionString, schema, maxConnections = 10, lockTimeoutMs = LOCK_TIMEOUT_MS } = options;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
       throw new RangeError(`schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`);
     }
@@ -146,6 +160,13 @@ export class PostgresStorage implements Storage {
       connectionString,
       max: maxConnections,
       types: TYPES,
+      // A process that stops mid-transaction (paused VM, partition) would hold
+      // its room's row lock for ever and stall that room on every process:
+      // PostgreSQL ends such a session, and a waiter gives up with an error
+      // (the client retries) rather than hang.
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      lock_timeout: lockTimeoutMs,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
       ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
     });
     // An idle connection that dies (server restart, network) is dropped by
@@ -357,16 +378,25 @@ export class PostgresStorage implements Storage {
     return r ? toRoom(r) : null;
   }
 
+  // Both bump members_version in the same statement (see #members).
   async setMember(roomId: string, member: Member): Promise<void> {
     await this.#query(
-      `INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)
-       ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
+      `WITH up AS (
+         INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role RETURNING 1)
+       UPDATE rooms SET members_version = members_version + 1 WHERE room_id = $1 AND EXISTS (SELECT 1 FROM up)`,
       [roomId, member.userId, member.role],
     );
   }
 
   async removeMember(roomId: string, userId: string): Promise<boolean> {
-    return (await this.#changed('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId])) === 1;
+    const r = await this.#one<{ n: number }>(
+      `WITH del AS (DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING 1),
+            bump AS (UPDATE rooms SET members_version = members_version + 1 WHERE room_id = $1 AND EXISTS (SELECT 1 FROM del))
+       SELECT count(*)::int AS n FROM del`,
+      [roomId, userId],
+    );
+    return r?.n === 1;
   }
 
   async getMember(roomId: string, userId: string): Promise<Member | null> {
@@ -392,15 +422,52 @@ export class PostgresStorage implements Storage {
 
   // ---- the room log ----
 
-  async append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+  /**
+   * Member sets by room, each with the `members_version` it was read at. The
+   * version is bumped in every membership change's transaction, so a set
+   * whose version matches the row locked by an append is exactly the set at
+   * that append's place in the log, whichever process changed it last.
+   */
+  readonly #members = new Map<string, { version: number; members: readonly string[] }>();
+
+  async #membersAt(c: pg.PoolClient, roomId: string, version: number): Promise<readonly string[]> {
+    const cached = this.#members.get(roomId);
+    if (cached !== undefined && cached.version === version) return cached.members;
+    const rows = await this.#query<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = $1 ORDER BY user_id', [roomId], c);
+    const members = rows.rows.map((r) => r.userId);
+    this.#members.delete(roomId);
+    this.#members.set(roomId, { version, members });
+    if (this.#members.size > MEMBER_SETS_CACHED_MAX) {
+      const oldest = this.#members.keys().next();
+      if (oldest.done !== true) this.#members.delete(oldest.value);
+    }
+    return members;
+  }
+
+  async #insertEntry(c: pg.PoolClient, entry: RoomEntry): Promise<boolean> {
+    const n = await this.#changed(
+      `INSERT INTO room_entries
+         (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (room_id, sender_user_id, sender_device_id, client_id) DO NOTHING`,
+      [entry.roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body, entry.createdAt],
+      c,
+    );
+    return n === 1;
+  }
+
+  async append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     const body = bytes(input.body);
-    const inserted = await this.#tx(async (c): Promise<RoomEntry | null | Rollback<null>> => {
-      const bumped = await this.#one<{ seq: number }>(
-        'UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq AS seq',
+    const inserted = await this.#tx(async (c): Promise<{ entry: RoomEntry; members: readonly string[] } | null | Rollback<null>> => {
+      // Takes the room row's lock until commit: appends and membership changes of a room queue here.
+      const bumped = await this.#one<{ seq: number; version: number }>(
+        'UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
         [roomId],
         c,
       );
       if (!bumped) throw unknownRoom(roomId);
+      const members = await this.#membersAt(c, roomId, bumped.version);
+      if (options.requireMember === true && !members.includes(input.senderUserId)) throw new NotAMemberError(roomId, input.senderUserId);
       const entry: RoomEntry = {
         roomId,
         seq: bumped.seq,
@@ -411,18 +478,10 @@ export class PostgresStorage implements Storage {
         body,
         createdAt: input.createdAt,
       };
-      const n = await this.#changed(
-        `INSERT INTO room_entries
-           (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (room_id, sender_user_id, sender_device_id, client_id) DO NOTHING`,
-        [roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, body, entry.createdAt],
-        c,
-      );
       // A repeat: roll back, which also returns the seq we took.
-      return n === 1 ? entry : new Rollback(null);
+      return (await this.#insertEntry(c, entry)) ? { entry, members } : new Rollback(null);
     });
-    if (inserted) return { entry: inserted, duplicate: false };
+    if (inserted) return { entry: inserted.entry, duplicate: false, members: inserted.members };
     const existing = await this.#one<EntryRow>(
       `SELECT ${ENTRY_COLUMNS} FROM room_entries
        WHERE room_id = $1 AND sender_user_id = $2 AND sender_device_id = $3 AND client_id = $4`,
@@ -431,6 +490,28 @@ export class PostgresStorage implements Storage {
     // The conflicting row was committed before we got the room lock, and entries are never deleted.
     if (!existing) throw new Error('storage: append conflicted with an entry that is not there');
     return { entry: toEntry(existing), duplicate: true };
+  }
+
+  async changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+    if (expected === role) throw new RangeError('changeMember: expected and new role are the same');
+    return this.#tx(async (c): Promise<MembershipChange | Rollback<null>> => {
+      const locked = await this.#one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1 FOR UPDATE', [roomId], c);
+      if (!locked) throw unknownRoom(roomId);
+      const current = (await this.#one<{ role: Role }>('SELECT role FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c))?.role ?? null;
+      if (current !== expected) return new Rollback(null);
+      if (role === null) await this.#query('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c);
+      else if (current === null) await this.#query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
+      else await this.#query('UPDATE members SET role = $3 WHERE room_id = $1 AND user_id = $2', [roomId, userId, role], c);
+      const bumped = await this.#one<{ seq: number; version: number }>(
+        'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
+        [roomId],
+        c,
+      );
+      if (!bumped) throw unknownRoom(roomId);
+      const entry: RoomEntry = { roomId, seq: bumped.seq, ...event, body: bytes(event.body) };
+      if (!(await this.#insertEntry(c, entry))) throw new Error('storage: a membership event repeated a client id');
+      return { entry, members: await this.#membersAt(c, roomId, bumped.version) };
+    });
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
@@ -574,6 +655,15 @@ export class PostgresStorage implements Storage {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
     const r = await this.#one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
+  }
+
+  // ---- server secrets ----
+
+  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    await this.#query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, initial]);
+    const row = await this.#one<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = $1', [name]);
+    if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
+    return bytes(row.value);
   }
 
   // ---- blobs ----

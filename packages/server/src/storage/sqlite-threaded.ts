@@ -30,7 +30,10 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { mkdirSync } from 'node:fs';
 import { SqliteStorage } from './sqlite.ts';
 import type {
+  AppendOptions,
   AppendResult,
+  MembershipChange,
+  Role,
   DeviceRecord,
   KeyPackage,
   MailboxInput,
@@ -71,6 +74,8 @@ export const WRITE_METHODS = [
   'takeRefreshToken',
   'deleteRefreshTokensOf',
   'putKeyBackup',
+  'serverSecret',
+  'changeMember',
   'setReceipt',
   'createBlob',
   'putBlobChunk',
@@ -233,10 +238,10 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('removeMember', [roomId, userId]) as Promise<boolean>;
   }
 
-  append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+  append(roomId: string, input: RoomEntryInput, options?: AppendOptions): Promise<AppendResult> {
     // A new entry comes back as its seq alone (the rest is the input), so
     // the body crosses the thread boundary once, not twice.
-    return (this.#call('append', [roomId, input]) as Promise<AppendResult | { seq: number }>).then((r) =>
+    return (this.#call('append', options === undefined ? [roomId, input] : [roomId, input, options]) as Promise<AppendResult | { seq: number }>).then((r) =>
       'seq' in r
         ? { entry: { roomId, seq: r.seq, kind: input.kind, senderUserId: input.senderUserId, senderDeviceId: input.senderDeviceId, clientId: input.clientId, body: input.body, createdAt: input.createdAt }, duplicate: false }
         : r,
@@ -265,6 +270,14 @@ export class ThreadedSqliteStorage implements Storage {
 
   putKeyBackup(userId: string, record: KeyBackupRecord): Promise<void> {
     return this.#call('putKeyBackup', [userId, record]) as Promise<void>;
+  }
+
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+    return this.#call('changeMember', [roomId, userId, expected, role, event]) as Promise<MembershipChange | null>;
+  }
+
+  serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    return this.#call('serverSecret', [name, initial]) as Promise<Uint8Array>;
   }
 
   setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {

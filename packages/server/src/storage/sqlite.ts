@@ -66,8 +66,12 @@ import {
   type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
+import { NotAMemberError } from './types.ts';
 import type {
+  AppendOptions,
   AppendResult,
+  MembershipChange,
+  Role,
   DeviceRecord,
   KeyPackage,
   MailboxEntry,
@@ -324,15 +328,22 @@ export class SqliteStorage implements Storage {
   }
 
   async setMember(roomId: string, member: Member): Promise<void> {
-    this.#run(
-      `INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)
-       ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
-      roomId, member.userId, member.role,
-    );
+    this.#tx(() => {
+      this.#run(
+        `INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
+        roomId, member.userId, member.role,
+      );
+      this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+    });
   }
 
   async removeMember(roomId: string, userId: string): Promise<boolean> {
-    return this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, userId) === 1;
+    return this.#tx(() => {
+      const removed = this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, userId) === 1;
+      if (removed) this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+      return removed;
+    });
   }
 
   async getMember(roomId: string, userId: string): Promise<Member | null> {
@@ -379,18 +390,53 @@ export class SqliteStorage implements Storage {
    * the entry retried once — never a gap or a reused seq.
    */
   readonly appendsInCallOrder = true;
-  #appendQueue: { roomId: string; input: RoomEntryInput; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[] = [];
+  /** Appends and membership changes (`member`), run in call order inside one transaction per batch. */
+  #appendQueue: {
+    roomId: string;
+    input: RoomEntryInput;
+    requireMember?: boolean;
+    member?: { userId: string; expected: Role | null; role: Role | null };
+    resolve: (r: never) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   #appendScheduled = false;
   readonly #lastSeq = new Map<string, number>();
 
-  append(roomId: string, input: RoomEntryInput): Promise<AppendResult> {
+  append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#appendQueue.push({ roomId, input, resolve, reject });
-      if (!this.#appendScheduled) {
-        this.#appendScheduled = true;
-        setImmediate(() => this.#flushAppends());
-      }
+      this.#appendQueue.push({ roomId, input, ...(options.requireMember === true && { requireMember: true }), resolve, reject });
+      this.#scheduleFlush();
     });
+  }
+
+  /** Queued with the appends, so its event takes its place in call order among them. */
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+    if (expected === role) return Promise.reject(new RangeError('changeMember: expected and new role are the same'));
+    return new Promise<MembershipChange | null>((resolve, reject) => {
+      this.#appendQueue.push({ roomId, input: event, member: { userId, expected, role }, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (!this.#appendScheduled) {
+      this.#appendScheduled = true;
+      setImmediate(() => this.#flushAppends());
+    }
+  }
+
+  #changeMemberNow(roomId: string, change: { userId: string; expected: Role | null; role: Role | null }, event: RoomEntryInput): MembershipChange | null {
+    const current = this.#get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId)?.role ?? null;
+    if (current !== change.expected) return null;
+    if (this.#get<{ one: number }>('SELECT 1 AS one FROM rooms WHERE room_id = ?', roomId) === undefined) throw unknownRoom(roomId);
+    if (change.role === null) this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId);
+    else if (current === null) this.#run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
+    else this.#run('UPDATE members SET role = ? WHERE room_id = ? AND user_id = ?', change.role, roomId, change.userId);
+    this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+    const { entry, duplicate } = this.#appendOne(roomId, event);
+    if (duplicate) throw new Error('storage: a membership event repeated a client id');
+    const members = this.#all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
+    return { entry, members };
   }
 
   #flushAppends(): void {
@@ -398,13 +444,23 @@ export class SqliteStorage implements Storage {
     const batch = this.#appendQueue;
     if (batch.length === 0) return;
     this.#appendQueue = [];
-    const results: (AppendResult | { error: unknown })[] = new Array(batch.length);
+    const results: (AppendResult | MembershipChange | null | { error: unknown })[] = new Array(batch.length);
     const touched = new Set<string>();
     try {
       this.#tx(() => {
         for (let i = 0; i < batch.length; i++) {
           const item = batch[i] as (typeof batch)[number];
           try {
+            if (item.member !== undefined) {
+              // A failing change undoes only its own statements (a savepoint), as a failing INSERT does.
+              const r = this.#db.transaction(() => this.#changeMemberNow(item.roomId, item.member as NonNullable<typeof item.member>, item.input))();
+              if (r !== null) touched.add(item.roomId);
+              results[i] = r;
+              continue;
+            }
+            if (item.requireMember === true && this.#get<{ one: number }>('SELECT 1 AS one FROM members WHERE room_id = ? AND user_id = ?', item.roomId, item.input.senderUserId) === undefined) {
+              throw new NotAMemberError(item.roomId, item.input.senderUserId);
+            }
             const r = this.#appendOne(item.roomId, item.input);
             if (!r.duplicate) touched.add(item.roomId);
             results[i] = r;
@@ -420,9 +476,9 @@ export class SqliteStorage implements Storage {
     }
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i] as (typeof batch)[number];
-      const r = results[i] as AppendResult | { error: unknown };
-      if ('error' in r) item.reject(r.error);
-      else item.resolve(r);
+      const r = results[i] as AppendResult | MembershipChange | null | { error: unknown };
+      if (r !== null && 'error' in r) item.reject(r.error);
+      else item.resolve(r as never);
     }
   }
 
@@ -605,6 +661,17 @@ export class SqliteStorage implements Storage {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
     const r = this.#get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
+  }
+
+  // ---- server secrets ----
+
+  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    return this.#tx(() => {
+      this.#run('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, initial);
+      const row = this.#get<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = ?', name);
+      if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
+      return bytes(row.value);
+    });
   }
 
   // ---- blobs ----

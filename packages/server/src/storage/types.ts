@@ -107,6 +107,43 @@ export interface AppendResult {
   entry: RoomEntry;
   /** True if (roomId, senderUserId, senderDeviceId, clientId) already existed: nothing was written. */
   duplicate: boolean;
+  /**
+   * The room's members (user ids, sorted) at this entry's place in the log,
+   * where the store reads them inside the append (PostgreSQL, which several
+   * processes change at once). Absent where one process orders every change
+   * itself (SQLite): its caller's own snapshot is already exact.
+   */
+  members?: readonly string[];
+}
+
+export interface AppendOptions {
+  /**
+   * Refuse (reject with a `NotAMemberError`, nothing written) unless the
+   * sender is a member at the entry's place in the log. For a server whose
+   * processes change membership concurrently; one process checks its own
+   * ordered snapshot instead.
+   */
+  requireMember?: boolean;
+}
+
+/** What `changeMember` wrote: the membership event, and the members right after it (sorted). */
+export interface MembershipChange {
+  entry: RoomEntry;
+  members: readonly string[];
+}
+
+/** `append` with `requireMember`: the sender was not a member at that point. */
+export class NotAMemberError extends Error {
+  /** Stable across a thread boundary (the threaded SQLite store rebuilds errors by name, message and code). */
+  readonly code = 'NOT_A_MEMBER';
+  constructor(roomId: string, userId: string) {
+    super(`storage: ${userId} is not a member of room ${roomId}`);
+    this.name = 'NotAMemberError';
+  }
+}
+
+export function isNotAMember(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'NOT_A_MEMBER';
 }
 
 export interface MailboxInput {
@@ -217,7 +254,7 @@ export interface Storage {
   /** False if the room id is taken. */
   createRoom(room: RoomRecord): Promise<boolean>;
   getRoom(roomId: string): Promise<RoomRecord | null>;
-  /** Insert or update a member's role. */
+  /** Insert or update a member's role (no event; the server uses `changeMember`). */
   setMember(roomId: string, member: Member): Promise<void>;
   /** False if the user was not a member. */
   removeMember(roomId: string, userId: string): Promise<boolean>;
@@ -235,7 +272,17 @@ export interface Storage {
    * Sequence numbers have no gaps even under concurrent appends, and entry
    * n+1 is never visible before entry n. Rejects if the room does not exist.
    */
-  append(roomId: string, input: RoomEntryInput): Promise<AppendResult>;
+  append(roomId: string, input: RoomEntryInput, options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Set `userId`'s role to `role` (null: remove them) and append `event`
+   * (a membership entry), as one step in log order with `append`: only if
+   * their role is still `expected` (null: not a member) — otherwise nothing
+   * is written and the result is null, so two racing changes never both
+   * apply (a removal and a promotion cannot resurrect a member; two equal
+   * additions log one event). `expected === role` is a caller error.
+   * Rejects if the room does not exist.
+   */
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null>;
   /** Entries with seq > afterSeq, ascending, at most `limit`. */
   readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
   /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */
@@ -274,6 +321,13 @@ export interface Storage {
 
   // ---- key backup (opaque, sealed by the client) ----
   putKeyBackup(userId: string, record: KeyBackupRecord): Promise<void>;
+
+  // ---- values shared by every server process on this store ----
+  /**
+   * The stored value of `name`; if there is none, stores `initial` first.
+   * Atomic: processes racing to create it all get the one that was stored.
+   */
+  serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array>;
   getKeyBackup(userId: string): Promise<KeyBackupRecord | null>;
 
   // ---- blobs (opaque, encrypted by the client) ----

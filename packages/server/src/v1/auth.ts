@@ -83,6 +83,9 @@ function algorithmsFor(key: KeyObject): string[] {
   }
 }
 
+/** The store's name for the HS256 secret of the server's own access tokens (`Storage.serverSecret`). */
+export const TOKEN_SECRET_NAME = 'access-token-hs256';
+
 /**
  * Issues and checks access tokens. The server's own tokens are HS256 under a
  * secret kept in the data directory; a host application's tokens are

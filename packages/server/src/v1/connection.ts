@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { RoomEntry } from '../storage/types.ts';
+import type { Role, RoomEntry } from '../storage/types.ts';
 import {
   BLOB_BYTES_MAX,
   BLOB_CHUNK_BYTES,
@@ -49,7 +49,13 @@ const PROTOCOL = 'v1';
 /** The `Hub.inOrder` key of every change that adds a room membership (the rooms-per-user and room-size limits). */
 const ROOM_LIMITS_KEY = 'limits:rooms';
 
-export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, TOKEN_EXPIRED: 4001 });
+/**
+ * How many times a membership request is decided again when a concurrent
+ * change (another connection or process) made its decision stale.
+ */
+const MEMBERSHIP_ATTEMPTS_MAX = 5;
+
+export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, RESYNC: 1012, TOKEN_EXPIRED: 4001 });
 
 type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
@@ -426,8 +432,8 @@ export class V1Connection implements Conn {
       }
       const roomId = randomBytes(16).toString('base64url');
       await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: Date.now() });
-      await this.#changeMembership(roomId, me, me.userId, 'owner', 'member-added');
-      for (const u of others) await this.#changeMembership(roomId, me, u, 'member', 'member-added');
+      await this.#changeMembership(roomId, me, me.userId, null, 'owner', 'member-added');
+      for (const u of others) await this.#changeMembership(roomId, me, u, null, 'member', 'member-added');
       return roomId;
     });
     if (room === null) return;
@@ -435,28 +441,46 @@ export class V1Connection implements Conn {
   }
 
   /**
-   * Apply a membership change, then queue its event in the room log. Changes
-   * to one room are serialised; the new member set is computed and cached
-   * and the event queued in the same synchronous step after the store is
-   * updated, so no message can slip between the change and its event.
+   * Change one membership and log it (`Hub.changeMemberAndDeliver`): applied
+   * only if the user's role is still `expected`, the role every check of the
+   * caller was made against. False when it was not (a concurrent change, here
+   * or on another process, got there first): the caller decides again.
    */
-  async #changeMembership(roomId: string, me: { userId: string; deviceId: string }, userId: string, role: 'owner' | 'admin' | 'member' | null, kind: 'member-added' | 'member-removed' | 'role-changed'): Promise<void> {
-    const hub = this.#d.hub;
-    const event = await hub.inOrder(`members:${roomId}`, async () => {
-      const before = await hub.members(roomId);
-      if (role === null) await this.#d.storage.removeMember(roomId, userId);
-      else await this.#d.storage.setMember(roomId, { userId, role });
-      const after = new Set(before);
-      if (role === null) after.delete(userId);
-      else after.add(userId);
-      hub.setMembers(roomId, after);
-      // A removed member still learns of its removal; a new member sees its addition.
-      const recipients = role === null ? new Set([...after, userId]) : after;
-      const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
-      const clientId = `ev-${randomBytes(12).toString('base64url')}`;
-      return { done: hub.appendAndDeliver(roomId, { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() }, recipients) };
-    });
-    await event.done;
+  async #changeMembership(
+    roomId: string,
+    me: { userId: string; deviceId: string },
+    userId: string,
+    expected: Role | null,
+    role: Role | null,
+    kind: 'member-added' | 'member-removed' | 'role-changed',
+  ): Promise<boolean> {
+    const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
+    const clientId = `ev-${randomBytes(12).toString('base64url')}`;
+    const event = { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() };
+    return (await this.#d.hub.changeMemberAndDeliver(roomId, userId, expected, role, event)) !== null;
+  }
+
+  /**
+   * Decide a membership change and make it, inside the room's `members:`
+   * section; if a concurrent change made the decision stale, decide again
+   * (it sees that change). `decide` answers an error to send, 'done', or the
+   * change to make.
+   */
+  async #membershipStep(
+    roomId: string,
+    decide: () => Promise<[ErrorCode, string] | 'done' | { userId: string; expected: Role | null; role: Role | null; kind: 'member-added' | 'member-removed' | 'role-changed' }>,
+    me: { userId: string; deviceId: string },
+  ): Promise<[ErrorCode, string] | null> {
+    for (let attempt = 0; attempt < MEMBERSHIP_ATTEMPTS_MAX; attempt++) {
+      const outcome = await this.#d.hub.inOrder(`members:${roomId}`, async () => {
+        const d = await decide();
+        if (d === 'done' || Array.isArray(d)) return d;
+        return (await this.#changeMembership(roomId, me, d.userId, d.expected, d.role, d.kind)) ? 'done' : 'stale';
+      });
+      if (outcome === 'done') return null;
+      if (outcome !== 'stale') return outcome;
+    }
+    return ['internal', 'the room kept changing; try again'];
   }
 
   async #role(roomId: string, userId: string): Promise<'owner' | 'admin' | 'member' | null> {
@@ -472,50 +496,71 @@ export class V1Connection implements Conn {
     if ((await this.#d.storage.getUser(f.userId)) === null) return this.#error(f.id, 'not_found', 'no such user');
     const role = f.role ?? 'member';
     if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
-    const failure = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, async (): Promise<[ErrorCode, string] | null | 'unchanged'> => {
-      const existing = await this.#role(f.roomId, f.userId);
-      if (existing === 'owner') return ['forbidden', 'cannot change an owner'];
-      if (existing === 'admin' && myRole !== 'owner') return ['forbidden', 'only owners change an admin'];
-      // Nothing changes: no event in the log.
-      if (existing === role) return 'unchanged';
-      // Only a new membership counts against the limits (a role change adds no room).
-      if (existing === null) {
-        if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return ['limit_exceeded', 'user is in too many rooms'];
-        if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
-      }
-      await this.#changeMembership(f.roomId, me, f.userId, role, existing === null ? 'member-added' : 'role-changed');
-      return null;
-    });
-    if (Array.isArray(failure)) return this.#error(f.id, failure[0], failure[1]);
+    const failure = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, () =>
+      this.#membershipStep(
+        f.roomId,
+        async () => {
+          // Read again on every attempt: the caller's own role too may have changed.
+          const mine = await this.#role(f.roomId, me.userId);
+          if (mine === null) return ['not_found', 'no such room'];
+          if (mine === 'member') return ['forbidden', 'only owners and admins add members'];
+          if (role === 'admin' && mine !== 'owner') return ['forbidden', 'only owners make admins'];
+          const existing = await this.#role(f.roomId, f.userId);
+          if (existing === 'owner') return ['forbidden', 'cannot change an owner'];
+          if (existing === 'admin' && mine !== 'owner') return ['forbidden', 'only owners change an admin'];
+          // Nothing changes: no event in the log.
+          if (existing === role) return 'done';
+          // Only a new membership counts against the limits (a role change adds no room).
+          if (existing === null) {
+            if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return ['limit_exceeded', 'user is in too many rooms'];
+            if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
+          }
+          return { userId: f.userId, expected: existing, role, kind: existing === null ? 'member-added' : 'role-changed' };
+        },
+        me,
+      ),
+    );
+    if (failure !== null) return this.#error(f.id, failure[0], failure[1]);
     this.#send({ t: 'ok', ...(f.id !== undefined && { re: f.id }) });
   }
 
   async #onRoomRemove(re: string | undefined, roomId: string, userId: string, me: { userId: string; deviceId: string }): Promise<void> {
     const room = await this.#d.storage.getRoom(roomId);
-    const myRole = await this.#role(roomId, me.userId);
-    if (room === null || myRole === null) return this.#error(re, 'not_found', 'no such room');
-    const theirRole = await this.#role(roomId, userId);
-    if (theirRole === null) return this.#error(re, 'not_found', 'not a member');
-    const self = userId === me.userId;
-    if (!self) {
-      if (room.kind === 'direct') return this.#error(re, 'forbidden', 'a direct room has fixed members');
-      if (myRole === 'member') return this.#error(re, 'forbidden', 'only owners and admins remove members');
-      if (theirRole === 'owner' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove owners');
-      if (theirRole === 'admin' && myRole !== 'owner') return this.#error(re, 'forbidden', 'only owners remove admins');
-    }
-    if (theirRole !== 'owner') {
-      await this.#changeMembership(roomId, me, userId, null, 'member-removed');
-    } else {
+    if (room === null) return this.#error(re, 'not_found', 'no such room');
+    let removedOwner = false;
+    const failure = await this.#membershipStep(
+      roomId,
+      async () => {
+        const myRole = await this.#role(roomId, me.userId);
+        if (myRole === null) return ['not_found', 'no such room'];
+        const theirRole = await this.#role(roomId, userId);
+        if (theirRole === null) return ['not_found', 'not a member'];
+        if (userId !== me.userId) {
+          if (room.kind === 'direct') return ['forbidden', 'a direct room has fixed members'];
+          if (myRole === 'member') return ['forbidden', 'only owners and admins remove members'];
+          if (theirRole === 'owner' && myRole !== 'owner') return ['forbidden', 'only owners remove owners'];
+          if (theirRole === 'admin' && myRole !== 'owner') return ['forbidden', 'only owners remove admins'];
+        }
+        removedOwner = theirRole === 'owner';
+        return { userId, expected: theirRole, role: null, kind: 'member-removed' };
+      },
+      me,
+    );
+    if (failure !== null) return this.#error(re, failure[0], failure[1]);
+    if (removedOwner) {
       // An owner leaving (or removed) must not leave the room without one:
       // nobody could then make admins. The first admin by user id (else the
       // first member) becomes owner, logged as a role change by the same user.
-      await this.#d.hub.inOrder(`owners:${roomId}`, async () => {
-        await this.#changeMembership(roomId, me, userId, null, 'member-removed');
-        const rest = await this.#d.storage.listMembers(roomId);
-        if (rest.length === 0 || rest.some((m) => m.role === 'owner')) return;
-        const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
-        if (heir !== undefined) await this.#changeMembership(roomId, me, heir.userId, 'owner', 'role-changed');
-      });
+      await this.#membershipStep(
+        roomId,
+        async () => {
+          const rest = await this.#d.storage.listMembers(roomId);
+          const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
+          if (heir === undefined || rest.some((m) => m.role === 'owner')) return 'done';
+          return { userId: heir.userId, expected: heir.role, role: 'owner', kind: 'role-changed' };
+        },
+        me,
+      );
     }
     this.#send({ t: 'ok', ...(re !== undefined && { re }) });
   }

@@ -10,7 +10,7 @@
  * @module
  */
 import type { WebSocket } from 'ws';
-import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
+import type { AppendResult, MembershipChange, Role, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
 import type { Delivery, FanOut } from '../fanout/types.ts';
 import { MEMBERS_CACHE_MAX } from '../limits.ts';
 import { b64 } from './context.ts';
@@ -143,7 +143,7 @@ export class Hub {
 
   /**
    * Run `task` after every earlier task queued under the same key, in this
-   * process: membership changes of a room (`members:<room>`, `owners:<room>`),
+   * process: membership decisions of a room (`members:<room>`),
    * and every check-then-write of a per-user or per-device limit
    * (`limits:rooms`, `devices:<user>`, `keys:<user>/<device>`, `blobs:<user>`), so that
    * concurrent requests from several connections cannot all pass the check
@@ -168,31 +168,69 @@ export class Hub {
   }
 
   /**
-   * Append an entry and deliver it, with deliveries leaving in sequence
-   * order. When storage commits appends in call order (SQLite) nothing needs
-   * chaining; otherwise (PostgreSQL) appends are serialised per room.
-   *
-   * `recipients` is the membership snapshot taken when the entry was queued:
-   * an entry goes to exactly the users who were members at its place in the
-   * log, however membership changes while it commits. `bodyB64` is the
-   * body as the publisher sent it (validated base64 of the same bytes), so
-   * it need not be encoded again.
+   * Run a step on the room log in this process's order for the room: when
+   * storage commits in call order (SQLite) steps start at once and settle in
+   * order; otherwise (PostgreSQL) they are chained per room, so deliveries
+   * leave in sequence order.
    */
-  appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn, bodyB64?: string): Promise<AppendResult> {
-    const deliver = (r: AppendResult): AppendResult => {
-      if (!r.duplicate) this.deliver(recipients, msgFrame(r.entry, bodyB64), skip);
-      return r;
-    };
-    if (this.#storage.appendsInCallOrder) {
-      // Appends commit — and their promises settle — in call order, so the
-      // deliveries already leave in sequence order: no per-room chain, and
-      // concurrent publishes share one durable commit.
-      return this.#storage.append(roomId, input).then(deliver);
-    }
+  #onLog<T>(roomId: string, step: () => Promise<T>): Promise<T> {
+    if (this.#storage.appendsInCallOrder) return step();
     const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
-    const run = prev.then(() => this.#storage.append(roomId, input)).then(deliver);
+    const run = prev.then(step);
     this.#setTail(roomId, run);
     return run;
+  }
+
+  /**
+   * Append a message and deliver it. `recipients` is this process's
+   * membership snapshot taken when the message was queued — exact when this
+   * process makes every membership change of the room (one server), since
+   * changes take their place in the same order. With several processes
+   * (`cacheMembers` off) the store checks that the sender is still a member
+   * at the message's place in the log and names the members there, and
+   * those are the recipients. `bodyB64` is the body as the publisher sent
+   * it (validated base64 of the same bytes), so it need not be encoded again.
+   */
+  appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn, bodyB64?: string): Promise<AppendResult> {
+    const options = this.#cacheEnabled ? undefined : { requireMember: true };
+    return this.#onLog(roomId, () => this.#storage.append(roomId, input, options)).then((r) => {
+      if (!r.duplicate) this.deliver(r.members ?? recipients, msgFrame(r.entry, bodyB64), skip);
+      return r;
+    });
+  }
+
+  /**
+   * Change one membership and log it (`Storage.changeMember`: applied only if
+   * the user's role is still `expected`; null when it was not), then deliver
+   * the event to the members after it and to a removed member.
+   */
+  async changeMemberAndDeliver(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+    const before = await this.members(roomId);
+    // One synchronous step: the cached snapshot changes and the change is
+    // queued on the log before any later publish reads the one or queues
+    // behind the other, so a message goes to exactly the members at its
+    // place in the log. (Callers decide `expected` inside the room's
+    // `members:` section, so in one process the change cannot be stale.)
+    const after = new Set(before);
+    if (role === null) after.delete(userId);
+    else after.add(userId);
+    this.setMembers(roomId, after);
+    let r: MembershipChange | null;
+    try {
+      r = await this.#onLog(roomId, () => this.#storage.changeMember(roomId, userId, expected, role, event));
+    } catch (e) {
+      this.invalidateMembers(roomId);
+      throw e;
+    }
+    if (r === null) {
+      this.invalidateMembers(roomId);
+      return null;
+    }
+    const members = new Set(r.members);
+    this.setMembers(roomId, members);
+    // A removed member still learns of its removal; a new member sees its addition.
+    this.deliver(role === null ? [...members, userId] : members, msgFrame(r.entry));
+    return r;
   }
 }
 

@@ -1,0 +1,46 @@
+// A real server process on a private redis-server that goes away and comes
+// back: readiness says so, the process keeps running, and once Redis is back
+// every client is asked to reconnect (1012) so it syncs what it missed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { CLOSE_V1 } from '../src/v1/connection.ts';
+import { startServerProcess } from './_server-process.ts';
+import { freePort, startRedis } from './_redis-server.ts';
+import { registered } from './_v1-client.ts';
+
+test('Redis outage: /readyz is 503 and a warning is logged while it is down; once it is back, clients are closed with 1012 (resync), and new ones work', async () => {
+  const port = await freePort();
+  let redis = await startRedis(port);
+  const server = await startServerProcess([], { env: { PARLEY_REDIS_URL: `redis://127.0.0.1:${port}` } });
+  const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${server.port}/readyz`)).status;
+  const until = async (cond: () => Promise<boolean> | boolean, what: string): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    const url = `ws://127.0.0.1:${server.port}/v1`;
+    const { client } = await registered(url, 'outage-alice');
+    assert.equal(await ready(), 200);
+    redis.kill('SIGKILL');
+    await once(redis, 'exit');
+    await until(async () => (await ready()) === 503, 'readyz 503');
+    await until(() => server.logs.some((l) => l.level === 40 && String(l.msg).includes('fan-out lost its Redis connection')), 'the warning');
+    assert.equal(client.isOpen, true, 'clients stay connected while Redis is down');
+    redis = await startRedis(port);
+    const closed = await client.closed;
+    assert.equal(closed.code, CLOSE_V1.RESYNC);
+    await until(async () => (await ready()) === 200, 'readyz 200 again');
+    const again = await registered(url, 'outage-bob');
+    const room = (await again.client.createRoom('group', [])) as { t: string };
+    assert.equal(room.t, 'room');
+    again.client.close();
+  } finally {
+    await server.stop();
+    server.cleanup();
+    redis.kill('SIGKILL');
+  }
+});
