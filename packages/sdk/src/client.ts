@@ -28,13 +28,14 @@ import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory, type DirectoryDevice } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
+import { fileRefArg, objectArg, optionsArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BODY_BYTES_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -248,8 +249,9 @@ export class ParleyClient {
   }
 
   /** Register a new user with this device as its first, publish its prekeys, and stay connected. */
-  static async register(url: string, userId: string, deviceId: string, options: ClientOptions = {}): Promise<ParleyClient> {
+  static async register(url: string, userId: string, deviceId: string, optionsIn: ClientOptions = {}): Promise<ParleyClient> {
     const account = checkAccount(userId, deviceId);
+    const options = optionsArg(optionsIn, 'options');
     const store = options.store ?? MemoryClientStore.create();
     if (store.account() !== null) throw new SdkError('INVALID_ARGUMENT', 'this store already belongs to a registered device');
     const client = new ParleyClient(v1Url(url), account, store, options);
@@ -265,6 +267,7 @@ export class ParleyClient {
    * held. Afterwards the new device logs in with `login` and that store.
    */
   static deviceLinkRequest(store: ClientStore, userId: string, deviceId: string): DeviceLinkRequest {
+    objectArg(store, 'store');
     const account = checkAccount(userId, deviceId);
     const identity = store.identity.identityKeyPair();
     return { userId: account.userId, deviceId: account.deviceId, identityKey: identity.publicKey.slice(), signature: identity.sign(deviceLinkMessage(account.userId, account.deviceId)) };
@@ -272,6 +275,8 @@ export class ParleyClient {
 
   /** Add another device of this user (see `deviceLinkRequest`). Resolves once the server stored it. */
   async addDevice(request: DeviceLinkRequest): Promise<void> {
+    objectArg(request, 'request');
+    if (!(request.identityKey instanceof Uint8Array) || !(request.signature instanceof Uint8Array)) throw new SdkError('INVALID_ARGUMENT', 'request.identityKey and request.signature must be bytes');
     if (request.userId !== this.userId) throw new SdkError('INVALID_ARGUMENT', 'the request is for another user');
     checkAccount(request.userId, request.deviceId);
     await this.#link.request({ t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature) }, ['device.added']);
@@ -281,6 +286,8 @@ export class ParleyClient {
   /** Log in a registered device whose identity `options.store` holds, and stay connected. */
   static async login(url: string, userId: string, deviceId: string, options: ClientOptions & { readonly store: ClientStore }): Promise<ParleyClient> {
     const account = checkAccount(userId, deviceId);
+    objectArg(options, 'options');
+    if (typeof options.store !== 'object' || options.store === null) throw new SdkError('INVALID_ARGUMENT', 'login needs options.store, the store that holds the device identity');
     const known = options.store.account();
     if (known !== null && (known.userId !== userId || known.deviceId !== deviceId)) throw new SdkError('INVALID_ARGUMENT', `this store belongs to ${known.userId}/${known.deviceId}`);
     const client = new ParleyClient(v1Url(url), account, options.store, options);
@@ -500,7 +507,8 @@ export class ParleyClient {
    * its own sent messages from the copies it keeps, others decrypted (and
    * kept) — the rest are `undecryptable` items with a reason.
    */
-  async history(roomId: string, options: { readonly before?: number; readonly limit?: number } = {}): Promise<HistoryEntry[]> {
+  async history(roomId: string, optionsIn: { readonly before?: number; readonly limit?: number } = {}): Promise<HistoryEntry[]> {
+    const options = optionsArg(optionsIn, 'options');
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const pageMax = Math.min(HISTORY_PAGE_MAX, this.#link.limits.historyPage ?? HISTORY_PAGE_MAX);
@@ -548,7 +556,8 @@ export class ParleyClient {
    * to include everything that arrived while away. Works without a
    * connection, after `close()` too while the store is open.
    */
-  async search(query: string | readonly string[], options: SearchOptions = {}): Promise<ChatMessage[]> {
+  async search(query: string | readonly string[], optionsIn: SearchOptions = {}): Promise<ChatMessage[]> {
+    const options = optionsArg(optionsIn, 'options');
     const q = parseSearchQuery(query);
     const limit = searchLimit(options.limit);
     const roomId = options.roomId;
@@ -800,8 +809,9 @@ export class ParleyClient {
    * message is stored; an upload cut by a lost connection fails with
    * `CLOSED` (send it again: a new blob).
    */
-  async sendFile(roomId: string, file: Uint8Array, options: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
+  async sendFile(roomId: string, file: Uint8Array, optionsIn: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    const options = optionsArg(optionsIn, 'options');
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const name = options.name ?? '';
     const mediaType = options.mediaType ?? '';
@@ -815,6 +825,7 @@ export class ParleyClient {
 
   /** Download the file a `file` message names, check it is the blob the sender stored, and open it. */
   async downloadFile(file: FileRef): Promise<Uint8Array> {
+    fileRefArg(file);
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     const chunks: Uint8Array[] = [];
     let received = 0;
@@ -844,6 +855,7 @@ export class ParleyClient {
    * (deleted already, expired, or someone else's).
    */
   async deleteFile(file: FileRef): Promise<boolean> {
+    fileRefArg(file);
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     try {
       const f = await this.#link.request({ t: 'blob.delete', blobId: file.blobId }, ['blob.deleted']);
@@ -854,20 +866,46 @@ export class ParleyClient {
     }
   }
 
+  /** Uploads in progress and those waiting for a turn (`FILE_UPLOADS_CONCURRENT_MAX` at a time). */
+  #uploading = 0;
+  readonly #uploadTurns: (() => void)[] = [];
+
   async #upload(sealed: Uint8Array): Promise<string> {
+    // The server lets a user have only a few uploads open at once (all devices
+    // together): more files than that sent at once wait for a turn here.
+    if (this.#uploading >= FILE_UPLOADS_CONCURRENT_MAX) await new Promise<void>((resolve) => this.#uploadTurns.push(resolve));
+    else this.#uploading++;
+    try {
+      return await this.#uploadNow(sealed);
+    } finally {
+      const next = this.#uploadTurns.shift();
+      if (next !== undefined) next();
+      else this.#uploading--;
+    }
+  }
+
+  async #uploadNow(sealed: Uint8Array): Promise<string> {
     const created = await this.#link.request({ t: 'blob.create', size: sealed.length }, ['blob.created']);
     const blobId = stringField(created, 'blobId', 'blob.created');
-    const chunkBytes = intField(created, 'chunkBytes', 'blob.created');
-    if (chunkBytes < 1) throw new SdkError('BAD_RESPONSE', 'blob.created with an invalid chunk size');
-    // A chunk is not re-sent on a new connection (Link.request would): the upload fails with CLOSED instead.
-    const conn = this.#link.current;
-    if (conn === null) throw new SdkError('CLOSED', 'not connected');
-    for (let index = 0; index * chunkBytes < sealed.length; index++) {
-      const data = sealed.subarray(index * chunkBytes, (index + 1) * chunkBytes);
-      await conn.request({ t: 'blob.chunk', blobId, index, data: toBase64(data) }, ['blob.stored']);
+    try {
+      const chunkBytes = intField(created, 'chunkBytes', 'blob.created');
+      if (chunkBytes < 1) throw new SdkError('BAD_RESPONSE', 'blob.created with an invalid chunk size');
+      // A chunk is not re-sent on a new connection (Link.request would): the upload fails with CLOSED instead.
+      const conn = this.#link.current;
+      if (conn === null) throw new SdkError('CLOSED', 'not connected');
+      for (let index = 0; index * chunkBytes < sealed.length; index++) {
+        const data = sealed.subarray(index * chunkBytes, (index + 1) * chunkBytes);
+        await conn.request({ t: 'blob.chunk', blobId, index, data: toBase64(data) }, ['blob.stored']);
+      }
+      await conn.request({ t: 'blob.complete', blobId }, ['blob.completed']);
+      return blobId;
+    } catch (e) {
+      // The half-made blob would count against the user's open uploads until
+      // the server expires it (an hour): delete it, on the next connection if
+      // this one is gone. Best effort; the app sees the upload's own error.
+      if (!this.#link.ended) void this.#link.request({ t: 'blob.delete', blobId }, ['blob.deleted']).catch(() => undefined);
+      throw e;
     }
-    await conn.request({ t: 'blob.complete', blobId }, ['blob.completed']);
-    return blobId;
   }
 
   // ------------------------------------------------------------ receipts and presence

@@ -148,3 +148,9 @@ export const VERIFICATION_TIMEOUT_MS = 5 * 60_000;
 
 /** Verification requests waiting for an answer at once (one per user; beyond, new ones are refused). */
 export const VERIFICATION_PENDING_MAX = 32;
+
+/**
+ * Files this client uploads at once; more wait for a turn. The server lets a
+ * user have 8 uploads open at once across all devices (BLOB_UPLOADS_OPEN_MAX).
+ */
+export const FILE_UPLOADS_CONCURRENT_MAX = 4;

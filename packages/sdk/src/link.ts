@@ -28,7 +28,7 @@ import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import type { ConnectionEvent } from './events.ts';
 import type { ServerFrame, ServerLimits } from './frames.ts';
-import { CONNECTION_STABLE_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, RENEWAL_DELAY_MIN_MS, REQUEST_RETRIES_MAX, RETIRE_GRACE_MS } from './limits.ts';
+import { CONNECTION_STABLE_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, RENEWAL_DELAY_MIN_MS, REQUEST_RETRIES_MAX, REQUEST_TIMEOUT_MS, RETIRE_GRACE_MS } from './limits.ts';
 import type { TransportFactory } from './transport.ts';
 
 export type EstablishMode = 'register' | 'login' | 'resume' | 'renew';
@@ -113,12 +113,17 @@ export class Link {
     }
   }
 
-  /** A request on the current connection, waiting for one and re-sent if it drops first. */
-  async request(frame: { t: string; [field: string]: unknown }, expect: readonly string[], timeoutMs?: number): Promise<ServerFrame> {
+  /**
+   * A request on the current connection, waiting for one and re-sent if it
+   * drops first. `timeoutMs` bounds the whole: waiting for a connection (the
+   * server may be down for long) and the answer; then `TIMEOUT`.
+   */
+  async request(frame: { t: string; [field: string]: unknown }, expect: readonly string[], timeoutMs: number = REQUEST_TIMEOUT_MS): Promise<ServerFrame> {
+    const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const conn = await this.#connection();
+      const conn = await this.#connection(deadline);
       try {
-        return await conn.request(frame, expect, timeoutMs);
+        return await conn.request(frame, expect, Math.max(1, deadline - Date.now()));
       } catch (e) {
         if (!SdkError.is(e, 'CLOSED') || this.#ended || attempt >= REQUEST_RETRIES_MAX) throw e;
       }
@@ -149,10 +154,27 @@ export class Link {
     clearTimeout(timer);
   }
 
-  #connection(): Promise<Connection> {
+  #connection(deadline: number): Promise<Connection> {
     if (this.#ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
     if (this.#conn !== null && this.#conn.isOpen) return Promise.resolve(this.#conn);
-    return new Promise<Connection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise<Connection>((resolve, reject) => {
+      const waiter = {
+        resolve: (c: Connection) => {
+          clearTimeout(timer);
+          resolve(c);
+        },
+        reject: (e: SdkError) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new SdkError('TIMEOUT', 'no connection to the server in time'));
+      }, Math.max(0, deadline - Date.now()));
+      this.#waiters.push(waiter);
+    });
   }
 
   /** Open, negotiate and authenticate a connection, then make it the current one. One at a time. */

@@ -43,6 +43,26 @@ describe('client extras', () => {
     await assert.rejects(alice.findDirect('alice'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
   });
 
+  it('misused arguments are SdkError INVALID_ARGUMENT, never a TypeError from inside, and nothing reaches the server', async () => {
+    const room = await alice.startDirect('bob');
+    const calls: [string, () => unknown][] = [
+      ['downloadFile(undefined)', () => alice.downloadFile(undefined as never)],
+      ['downloadFile({})', () => alice.downloadFile({} as never)],
+      ['deleteFile(undefined)', () => alice.deleteFile(undefined as never)],
+      ['addDevice(null)', () => alice.addDevice(null as never)],
+      ['history(room, null)', () => alice.history(room, null as never)],
+      ['search("x", null)', () => alice.search('x', null as never)],
+      ['sendFile(room, bytes, null)', () => alice.sendFile(room, new Uint8Array(1), null as never)],
+      ['login(url, u, d, {})', () => ParleyClient.login(server.url, 'alice', 'laptop', {} as never)],
+      ['register(url, u, d, null)', () => ParleyClient.register(server.url, 'argless', 'dev', null as never)],
+      ['deviceLinkRequest(null, u, d)', () => ParleyClient.deviceLinkRequest(null as never, 'alice', 'x')],
+      ['exportKeyBackup(null, pass)', () => exportKeyBackup(null as never, 'pass')],
+    ];
+    for (const [what, call] of calls) {
+      await assert.rejects(Promise.resolve().then(call), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'), what);
+    }
+  });
+
   it('typing reaches the other member as an event, at most once per interval', async () => {
     const room = await alice.startDirect('bob');
     assert.equal(alice.typing(room), true);

@@ -14,8 +14,8 @@ import { ParleyClient } from '../src/client.ts';
 import { SdkError } from '../src/errors.ts';
 import type { ChatMessage } from '../src/events.ts';
 import { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES } from '../src/file-transfer.ts';
-import { FILE_NAME_BYTES_MAX } from '../src/limits.ts';
-import { closeAll, marker, recorder, startServer, until, type ServerProcess } from './_harness.ts';
+import { FILE_NAME_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX } from '../src/limits.ts';
+import { closeAll, faultyTransport, marker, recorder, startServer, until, type ServerProcess } from './_harness.ts';
 
 describe('files as encrypted blobs', () => {
   let server: ServerProcess & { url: string };
@@ -108,5 +108,28 @@ describe('files as encrypted blobs', () => {
     await assert.rejects(bob.downloadFile(m.file), (e: unknown) => e instanceof SdkError && e.serverCode === 'not_found');
     const kept = (await bob.history(room)).find((e) => e.seq === sent.seq);
     assert.equal(kept?.type === 'message' && kept.kind === 'file' ? kept.file.name : null, 'gone.txt', 'the message itself stays');
+  });
+  it('more files at once than the server lets a user have open uploads: all go up, FILE_UPLOADS_CONCURRENT_MAX at a time', async () => {
+    const files = Array.from({ length: 3 * FILE_UPLOADS_CONCURRENT_MAX }, (_, i) => new Uint8Array(40_000 + i).fill(i));
+    const sent = await Promise.all(files.map((bytes, i) => alice.sendFile(room, bytes, { name: `many-${i}.bin` })));
+    assert.equal(sent.length, files.length);
+    await until(() => fileMessages().filter((m) => m.file.name.startsWith('many-')).length === files.length, 'bob to see every file');
+  });
+
+  it('an upload that fails part-way deletes its half-made blob, so it does not hold one of the open uploads until it expires', async () => {
+    let dropped = 0;
+    const faulty = await ParleyClient.register(server.url, 'fz', 'laptop', {
+      transport: faultyTransport((f) => (f.t === 'blob.stored' && dropped++ < 1 ? 'drop' : 'pass')),
+    });
+    clients.push(faulty);
+    const faultyRoom = await faulty.startDirect('fb');
+    await assert.rejects(faulty.sendFile(faultyRoom, new Uint8Array(10_000).fill(7), { name: 'cut.bin' }), (e: SdkError) => e.code === 'TIMEOUT');
+    const db = new Database(join(server.dataDir, 'parley.db'), { readonly: true });
+    try {
+      await until(() => (db.prepare("SELECT count(*) AS n FROM blobs WHERE owner_user_id = 'fz' AND complete = 0").get() as { n: number }).n === 0, 'the half-made blob to be deleted');
+    } finally {
+      db.close();
+    }
+    await faulty.close();
   });
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
+import { REQUEST_TIMEOUT_MS } from '../src/limits.ts';
 import { closeAll, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
 
 describe('offline, reconnect and resume', () => {
@@ -32,6 +33,34 @@ describe('offline, reconnect and resume', () => {
     const room = await alice.startDirect(b);
     return { alice, bob, ra, rb, room };
   }
+
+  it('while the server is down, a request that needs it fails with TIMEOUT after REQUEST_TIMEOUT_MS instead of waiting for ever; sending still queues', async () => {
+    const own = await startServer();
+    try {
+      const r = recorder();
+      const alice = await ParleyClient.register(own.url, 'down-alice', 'dev1', { on: r.on });
+      clients.push(alice);
+      await ParleyClient.register(own.url, 'down-bob', 'dev1').then((c) => c.close());
+      const room = await alice.startDirect('down-bob');
+      await own.stop();
+      const started = Date.now();
+      const [history, receipts] = await Promise.allSettled([alice.history(room), alice.receipts(room)]);
+      const took = Date.now() - started;
+      for (const o of [history, receipts]) {
+        assert.equal(o.status, 'rejected');
+        assert.equal((o as PromiseRejectedResult).reason.code, 'TIMEOUT');
+      }
+      assert.ok(took >= REQUEST_TIMEOUT_MS - 100 && took < REQUEST_TIMEOUT_MS + 5000, `took ${took} ms`);
+      // A message is queued, not failed, while the server is away.
+      const sending = alice.send(room, 'later');
+      const outcome = await Promise.race([sending.then(() => 'sent', () => 'failed'), sleep(500).then(() => 'pending')]);
+      assert.equal(outcome, 'pending');
+      await alice.close();
+      await sending.catch(() => undefined);
+    } finally {
+      own.cleanup();
+    }
+  });
 
   it('bob, offline while alice sends 5 messages, gets them in order exactly once when he comes back', async () => {
     const { alice, bob, ra, rb, room } = await pair('off-alice', 'off-bob');
