@@ -427,7 +427,7 @@ export class ParleyClient {
     const sentAt = Date.now();
     const payload = encodePayload({ ...c, id, sentAt });
     // A control message's content is not kept: it is the client's, and spent once sent.
-    const kept: StoredContent = c.kind === 'control' ? { kind: 'control' } : c;
+    const kept: StoredContent = c.kind === 'control' ? { kind: 'control', controlType: c.bytes[0] } : c;
     // Sealing is serialised so messages are queued (and numbered by the server) in call order.
     const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, payload));
     this.#sendChain = step.catch(() => undefined);
@@ -521,7 +521,7 @@ export class ParleyClient {
     if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
     const entries = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < before);
     entries.sort((a, b) => a.seq - b.seq);
-    return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)));
+    return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)).filter((e): e is HistoryEntry => e !== null));
   }
 
   /**

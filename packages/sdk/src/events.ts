@@ -15,7 +15,7 @@ import type { VerificationOutcome, VerificationRequest } from './peer-verificati
 export type ChatMessage = PayloadContent & MessageMeta;
 
 /** What the store keeps of a room message: a ChatMessage, or the trace of a control message (verification), without its content. */
-export type KeptMessage = ChatMessage | ({ readonly kind: 'control' } & MessageMeta);
+export type KeptMessage = ChatMessage | ({ readonly kind: 'control'; readonly controlType?: number } & MessageMeta);
 
 export interface MessageMeta {
   readonly roomId: string;

@@ -42,7 +42,7 @@ import { asSdkError } from './errors.ts';
 import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
 import { OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
-import type { StoredContent } from './payload.ts';
+import { CONTROL_VERIFICATION, type StoredContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
 export interface InboundHooks {
@@ -220,7 +220,7 @@ export class Inbound {
     this.#hooks.messageFrom(entry.from);
     const p = r.payload;
     const content: StoredContent =
-      p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : p.kind === 'file' ? { kind: 'file', file: p.file } : { kind: 'control' };
+      p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : p.kind === 'file' ? { kind: 'file', file: p.file } : { kind: 'control', controlType: p.bytes[0] };
     const message: KeptMessage = {
       ...content,
       roomId: entry.roomId,
@@ -236,7 +236,7 @@ export class Inbound {
   }
 
   /** An entry as `history` returns it. */
-  historyEntry(entry: RoomEntry): HistoryEntry {
+  historyEntry(entry: RoomEntry): HistoryEntry | null {
     if (entry.kind !== 'message') {
       const event = membershipEvent(entry);
       if (event !== null) return { type: 'membership', ...event };
@@ -254,6 +254,8 @@ export class Inbound {
       }
     }
     if (m.kind !== 'control') return { type: 'message', ...m };
+    // Other control messages (a session reset) are the client's business alone: not in history.
+    if (m.controlType !== undefined && m.controlType !== CONTROL_VERIFICATION) return null;
     return { type: 'verification', roomId: m.roomId, seq: m.seq, id: m.id, sender: m.sender, outgoing: m.outgoing, sentAt: m.sentAt, serverTs: m.serverTs };
   }
 

@@ -61,8 +61,11 @@ export type PayloadContent =
 /** What a payload may carry: a user's content, or a control message (type byte first). */
 export type AnyContent = PayloadContent | { readonly kind: 'control'; readonly bytes: Uint8Array };
 
-/** What the client keeps of a payload: a user's content; of a control message, only that there was one. */
-export type StoredContent = PayloadContent | { readonly kind: 'control' };
+/**
+ * What the client keeps of a payload: a user's content; of a control message,
+ * its type byte (absent in records kept before it was: read as a verification step).
+ */
+export type StoredContent = PayloadContent | { readonly kind: 'control'; readonly controlType?: number };
 
 export type Payload = AnyContent & {
   readonly id: string;

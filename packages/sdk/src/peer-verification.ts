@@ -231,7 +231,12 @@ export class PeerVerifications {
         const id = toHex(decoded.id);
         if (decoded.kind === 'start' && id !== attempt.requestId) {
           if (this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
-          // The peer gave its request up for a new one.
+          // The peer gave its request up for a new one. If the new one comes from
+          // another of the peer's devices, the device that made the old one is still
+          // waiting for an answer: tell it that it lost its place.
+          if (attempt.requestId !== null && attempt.request.from.deviceId !== from.deviceId) {
+            this.#send(attempt, encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'superseded' }));
+          }
           this.#end(attempt, 'aborted', 'replaced');
           this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, id);
           return;
@@ -240,8 +245,10 @@ export class PeerVerifications {
           this.#end(attempt, 'aborted', 'peer-aborted', decoded.reason);
           return;
         }
-        if (id === attempt.requestId && decoded.kind === 'step') {
-          // The peer goes on with the answer of another device of this user.
+        if (decoded.kind === 'step') {
+          // The peer goes on with the answer of another device of this user —
+          // to this request, or to another attempt (one that device started,
+          // which won when both users started at once): this request is over.
           this.#end(attempt, 'aborted', 'answered-elsewhere');
           return;
         }

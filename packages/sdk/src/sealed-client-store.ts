@@ -461,6 +461,7 @@ export abstract class SealedClientStore implements ClientStore {
 }
 
 function contentBytes(c: StoredContent): Uint8Array {
+  if (c.kind === 'control') return c.controlType === undefined ? new Uint8Array(0) : Uint8Array.of(c.controlType);
   return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : c.kind === 'file' ? encodeFileRef(c.file) : new Uint8Array(0);
 }
 
@@ -468,7 +469,7 @@ function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredCont
   const bytes = recordPart(r, part, kind);
   const k = r.header['kind'];
   if (k === 'binary') return { kind: 'binary', bytes };
-  if (k === 'control') return { kind: 'control' };
+  if (k === 'control') return bytes.length === 1 ? { kind: 'control', controlType: bytes[0] as number } : { kind: 'control' };
   if (k === 'file') {
     try {
       return { kind: 'file', file: decodeFileRef(bytes) };

@@ -92,9 +92,10 @@ const KIND_ABORT = 0x03;
 const SECRET_LABEL = utf8('parley-verification-v1\n');
 
 /** Why the peer said it aborted (informational: the outcome is `aborted` either way). */
-export type PeerAbortReason = 'cancelled' | 'timeout' | 'malformed' | 'unexpected' | 'unspecified';
+/** `superseded`: another device of the same user started a newer attempt with this peer, which took its place. */
+export type PeerAbortReason = 'cancelled' | 'timeout' | 'malformed' | 'unexpected' | 'superseded' | 'unspecified';
 
-const ABORT_CODES: Readonly<Record<PeerAbortReason, number>> = { unspecified: 0x00, cancelled: 0x01, timeout: 0x02, malformed: 0x03, unexpected: 0x04 };
+const ABORT_CODES: Readonly<Record<PeerAbortReason, number>> = { unspecified: 0x00, cancelled: 0x01, timeout: 0x02, malformed: 0x03, unexpected: 0x04, superseded: 0x05 };
 
 export type VerificationMessage =
   | { readonly kind: 'start'; readonly id: Uint8Array; readonly data: Uint8Array }

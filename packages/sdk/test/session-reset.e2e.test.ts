@@ -55,5 +55,10 @@ describe('session reset after a restore', () => {
     await until(() => rb.messages.length === 2, 'bob reads the restored alice');
     assert.deepEqual(texts(rb.messages), ['before', 'and back']);
     assert.deepEqual(rb.failures, []);
+    // The reset is the clients' business: no history entry for it on either side (not a "verification").
+    for (const c of [again, bob]) {
+      const h = await c.history(room);
+      assert.deepEqual(h.filter((e) => e.type === 'verification'), [], 'no verification step in history');
+    }
   });
 });

@@ -117,6 +117,7 @@ describe('SqliteClientStore', () => {
       { kind: 'text', text: `hello ${text}`, roomId: room1, seq: 7, id: marker('id'), sender: aliceAddress, outgoing: false, sentAt: 1_700_000_000_000, serverTs: 1_700_000_000_050 },
       { kind: 'binary', bytes: binary, roomId: room2, seq: 3, id: marker('id'), sender: bob, outgoing: true, sentAt: 1_700_000_000_100, serverTs: 1_700_000_000_150 },
       { kind: 'control', roomId: room1, seq: 6, id: marker('id'), sender: aliceAddress, outgoing: false, sentAt: 1_700_000_000_200, serverTs: 1_700_000_000_250 },
+      { kind: 'control', controlType: 2, roomId: room2, seq: 1, id: marker('id'), sender: aliceAddress, outgoing: false, sentAt: 1_700_000_000_210, serverTs: 1_700_000_000_260 },
     ];
     const peer: PeerRecord = {
       devices: [{ deviceId: 'laptop', identityKey: alice.identityPublicKey }],

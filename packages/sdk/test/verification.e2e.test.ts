@@ -18,7 +18,7 @@ import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { KeysChange } from '../src/peer-keys.ts';
 import type { VerificationOutcome, VerificationRequest } from '../src/peer-verification.ts';
-import { closeAll, nth, provisionDevice, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { closeAll, nth, provisionDevice, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
 
 interface Party {
   client: ParleyClient;
@@ -164,6 +164,42 @@ describe('verification in the client', () => {
     assert.equal(nth(a.changes, 1).wasVerified, true);
     assert.equal(nth(a.changes, 1).verified, false);
     assert.equal(a.client.verificationStatus(b.client.userId).verified, false);
+  });
+
+  it('two devices of one user verifying the same peer at once: one runs, the other ends at once as superseded (not after the timeout)', async () => {
+    const { a, b, room } = await pair('twodev');
+    const tabletStore = MemoryClientStore.create();
+    await provisionDevice(a.client, tabletStore, 'tablet');
+    const tablet = await party(a.client.userId, 'tablet', 'login', tabletStore);
+    await tablet.client.send(room, 'from the tablet');
+    await until(() => b.rec.messages.length === 2, "the tablet's message");
+    const attempts = [a.client.verify(b.client.userId, 'same words'), tablet.client.verify(b.client.userId, 'same words')];
+    await until(() => b.requests.length >= 1, 'a request at bob');
+    await sleep(300); // both starts are in
+    const accepted = await b.client.acceptVerification(a.client.userId, 'same words');
+    assert.equal(accepted.state, 'verified');
+    const started = Date.now();
+    const outcomes = await Promise.all(attempts);
+    assert.ok(Date.now() - started < 10_000, 'both attempts settled promptly');
+    const states = outcomes.map((o) => o.state).sort();
+    assert.deepEqual(states, ['aborted', 'verified']);
+    const lost = outcomes.find((o) => o.state === 'aborted');
+    assert.deepEqual([lost?.reason, lost?.peerReason], ['peer-aborted', 'superseded']);
+  });
+
+  it('both users starting at once, in every tie-break: verified on both, and the request on a third device ends (answered elsewhere)', async () => {
+    const { a, b, room } = await pair('crossed');
+    const tabletStore = MemoryClientStore.create();
+    await provisionDevice(b.client, tabletStore, 'tablet');
+    const tablet = await party(b.client.userId, 'tablet', 'login', tabletStore);
+    await tablet.client.send(room, 'from the tablet');
+    await until(() => a.rec.messages.length === 2, "the tablet's message");
+    for (let trial = 0; trial < 4; trial++) {
+      const outcomes = await Promise.all([a.client.verify(b.client.userId, 'crossing'), b.client.verify(a.client.userId, 'crossing')]);
+      assert.deepEqual(outcomes.map((o) => o.state), ['verified', 'verified'], `trial ${trial}`);
+      await until(() => tablet.client.verificationRequest(a.client.userId) === null, `trial ${trial}: the tablet's request to end`);
+    }
+    assert.ok(tablet.outcomes.every((o) => o.state === 'aborted' && (o.reason === 'answered-elsewhere' || o.reason === 'replaced')), JSON.stringify(tablet.outcomes));
   });
 
   it('a key the server swaps for a known device is reported once, refused, and blocks verification', async () => {
