@@ -26,7 +26,9 @@
  * of letters, marks and digits; everything else separates them. In scripts
  * written without spaces between words (Chinese, Japanese, Thai, Lao,
  * Khmer, Myanmar), a query word matches anywhere inside a run, since runs
- * there are phrases, not words. Only text messages are searched.
+ * there are phrases, not words; where such a run meets letters or digits of
+ * another script ("用iPhone拍", "在3点"), a word boundary is there too.
+ * Only text messages are searched.
  *
  * @module
  */
@@ -61,9 +63,39 @@ export function normaliseForSearch(text: string): string {
   return folded.normalize('NFD').replace(FOLDABLE_ACCENTS, '$1').normalize('NFC');
 }
 
-/** The words of a normalised text. */
+const MARK = /\p{M}/u;
+
+/**
+ * The words of a normalised text. A run that mixes a script written without
+ * spaces with others ("我用iphone拍的照片") is cut where it changes between
+ * them, so "iphone" is a word of its own there ("我用", "iphone", "拍的照片");
+ * a mark stays with the letter before it.
+ */
 function wordsOf(normalised: string): string[] {
-  return normalised.split(WORD_SEPARATORS).filter((w) => w.length > 0);
+  const out: string[] = [];
+  for (const run of normalised.split(WORD_SEPARATORS)) {
+    if (run.length === 0) continue;
+    if (!UNSPACED_SCRIPT.test(run)) {
+      out.push(run);
+      continue;
+    }
+    let start = 0;
+    let at = 0;
+    let previous: boolean | null = null;
+    for (const ch of run) {
+      if (!MARK.test(ch)) {
+        const unspaced = UNSPACED_SCRIPT.test(ch);
+        if (previous !== null && unspaced !== previous) {
+          out.push(run.slice(start, at));
+          start = at;
+        }
+        previous = unspaced;
+      }
+      at += ch.length;
+    }
+    out.push(run.slice(start));
+  }
+  return out;
 }
 
 /** A parsed query: its normalised words, deduplicated, in order. */

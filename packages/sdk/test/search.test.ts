@@ -69,6 +69,18 @@ describe('search queries', () => {
     assert.ok(matches('ไปกินข้าวกัน', 'กินข้าว'));
     assert.ok(!matches('明日大阪へ行く', '東京'));
   });
+
+  it('latin words and numbers inside such a run are words of their own', () => {
+    assert.ok(matches('我用iPhone拍的照片', 'iphone'));
+    assert.ok(matches('我用iPhone拍的照片', '照片'));
+    assert.ok(matches('我用iPhone拍的照片', '我用iPhone'), 'a mixed query word is split the same way');
+    assert.ok(matches('会议在3点开始', '3'));
+    assert.ok(matches('東京でGoogleの面接を受けた', 'google'));
+    assert.ok(matches('東京でGoogleの面接を受けた', '面接'));
+    assert.ok(!matches('我用iPhone拍的照片', 'phone'), 'a latin word still matches from its start only');
+    // A combining mark stays with the kana before it (NFKC composes most; this one is spaced-script inherited).
+    assert.ok(matches('カ\u3099ラスとcafe', 'cafe'));
+  });
 });
 
 describe('searchMessages', () => {
