@@ -448,6 +448,25 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
         const atJoiner = joiner.drainMsgs(roomId).map((m) => m.seq).sort((x, y) => x - y);
         assert.deepEqual(atJoiner, log.filter((e) => e.seq >= addedAt).map((e) => e.seq), `round ${round}: the joiner (added at ${addedAt}) got exactly the rest`);
       }
+      // The owner makes an admin on one process while leaving on the other; an admin is removed while adding
+      // someone. A change made by someone who already left never applies, and the room always keeps an owner.
+      for (let round = 0; round < 6; round++) {
+        const { client: onB, session } = await registered(`ws://127.0.0.1:${two.port}/v1`, `mr-owner-b${round}`);
+        const onA = (await authed(`ws://127.0.0.1:${one.port}/v1`, session.accessToken as string, `owner-b${round}@one`)).client;
+        clients.push(onB, onA);
+        const roomId = ((await onB.createRoom('group', ['mr-pub', 'mr-admin2'])) as Frame & { room: { roomId: string } }).room.roomId;
+        await onB.roomAdd(roomId, 'mr-admin2', 'admin');
+        const results = await Promise.all([onA.roomAdd(roomId, 'mr-joiner', 'admin'), onB.roomLeave(roomId), twice.roomAdd(roomId, 'mr-leaver'), publisher.publish(roomId, `x${round}`, new Uint8Array([1]))]);
+        for (const f of results) assert.notEqual(f['code'], 'internal', JSON.stringify(f));
+        const table = (await twice.roomMembers(roomId))['members'] as { userId: string; role: string }[];
+        assert.ok(table.some((m) => m.role === 'owner'), `round ${round}: an owner is left: ${JSON.stringify(table)}`);
+      }
+      // A publish racing its sender's removal on the other process is refused as forbidden, never internal.
+      const roomId = ((await owner.createRoom('group', ['mr-pub'])) as Frame & { room: { roomId: string } }).room.roomId;
+      const outcomes = await Promise.all([owner.roomRemove(roomId, 'mr-pub'), ...Array.from({ length: 20 }, (_, i) => publisher.publish(roomId, `late${i}`, new Uint8Array([i])))]);
+      for (const f of outcomes.slice(1)) assert.ok(f.t === 'ack' || f['code'] === 'forbidden', JSON.stringify(f));
+      const errors = [...one.logs, ...two.logs].filter((l) => l.level >= 50);
+      assert.deepEqual(errors, [], 'no error logged');
     } finally {
       for (const c of clients) c.close();
       await one.stop();

@@ -620,6 +620,33 @@ describe('Parley v1 on /v1 (one server process)', () => {
       }
     });
 
+    test('membership changes amid a stream of messages: every member gets the entries live in seq order, and a hand-over is logged right after the owner leaves', async () => {
+      const [o, a, m, w, x] = [uid('so'), uid('sa'), uid('sm'), uid('sw'), uid('sx')];
+      const O = (await reg(o)).client;
+      const A = (await reg(a)).client;
+      const M = (await reg(m)).client;
+      const W = (await reg(w)).client;
+      await reg(x);
+      const decode = (e: Entry): { userId: string } => JSON.parse(Buffer.from(e.body as string, 'base64').toString('utf8')) as { userId: string };
+      for (let round = 0; round < 4; round++) {
+        const r = roomOf(await O.createRoom('group', [m, w])).roomId;
+        expectFrame(await O.roomAdd(r, a, 'admin'), 'ok');
+        await W.quiet(100);
+        W.drainMsgs(r);
+        const burst = Array.from({ length: 12 }, (_, i) => M.publish(r, `s${round}-${i}`, new Uint8Array([i])));
+        const changes = [A.roomAdd(r, x), A.roomRemove(r, x), O.roomLeave(r)];
+        await Promise.all([...burst, ...changes]);
+        await W.quiet(300);
+        const live = W.drainMsgs(r).map((e) => e.seq);
+        assert.deepEqual(live, [...live].sort((p, q) => p - q), `round ${round}: live order ${live.join(',')}`);
+        const h = expectFrame(await A.history(r, { after: 0 }), 'history')['entries'] as Entry[];
+        const left = h.findIndex((e) => e.kind === 'member-removed' && decode(e).userId === o);
+        assert.ok(left >= 0);
+        assert.equal(h[left + 1]?.kind, 'role-changed', `round ${round}: the hand-over right after the owner left`);
+        assert.equal(decode(h[left + 1] as Entry).userId, a);
+      }
+    });
+
     test('a non-member cannot publish (forbidden), read history, list members, add or remove (not_found), nor sync the room', async () => {
       const [a, m] = [uid('ma'), uid('mm')];
       const A = (await reg(a)).client;

@@ -16,6 +16,7 @@ import {
   type ReadMarker,
   type RefreshTokenRecord,
   type RoomEntry,
+  type RoomEntryInput,
   type RoomEntryKind,
   type RoomKind,
   type RoomRecord,
@@ -60,6 +61,23 @@ export function sortedPrekeys(prekeys: readonly OneTimePrekey[]): OneTimePrekey[
 /** A KeyPackage batch in ref order (see `sortedPrekeys`); a batch is claimed in this order. */
 export function sortedKeyPackages(packages: readonly KeyPackage[]): KeyPackage[] {
   return [...packages].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+}
+
+/** The body of a membership event (server-made, UTF-8 JSON): who, their new role (none when removed), and who did it. */
+export function membershipEventBody(userId: string, role: string | null, by: string): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by }));
+}
+
+/** The `role-changed` event that hands a room to `heir` after `removal` (same maker, same time). */
+export function handOverEvent(removal: RoomEntryInput, heir: string): RoomEntryInput {
+  return {
+    kind: 'role-changed',
+    senderUserId: removal.senderUserId,
+    senderDeviceId: removal.senderDeviceId,
+    clientId: `${removal.clientId.slice(0, 56)}-owner`,
+    body: membershipEventBody(heir, 'owner', removal.senderUserId),
+    createdAt: removal.createdAt,
+  };
 }
 
 export function unknownRoom(roomId: string): Error {

@@ -301,6 +301,36 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(log.map((e) => e.seq), log.map((_, i) => i + 1), 'gapless');
       }));
 
+      test('actorRole: a change applies only while its maker still has the role it was decided with; handOver: removing the last owner makes the first admin (else member) owner in the same step, logged right after', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
+        await s.changeMember('r', 'owner', null, 'owner', ev('member-added', 'e1'));
+        await s.changeMember('r', 'adm', null, 'admin', ev('member-added', 'e2'));
+        await s.changeMember('r', 'zed', null, 'member', ev('member-added', 'e3'));
+        const byAdm = (kind: 'member-added' | 'member-removed', clientId: string) => ({ ...ev(kind, clientId), senderUserId: 'adm' });
+        // adm decided as an admin, then was removed: its change does not apply.
+        await s.changeMember('r', 'adm', 'admin', null, ev('member-removed', 'e4'));
+        equal(await s.changeMember('r', 'newbie', null, 'member', byAdm('member-added', 'e5'), { actorRole: 'admin' }), null);
+        equal(await s.getMember('r', 'newbie'), null);
+        await s.changeMember('r', 'adm', null, 'admin', ev('member-added', 'e6'));
+        const ok = await s.changeMember('r', 'newbie', null, 'member', byAdm('member-added', 'e7'), { actorRole: 'admin' });
+        deepStrictEqual(ok?.members, ['adm', 'newbie', 'owner', 'zed']);
+        // The owner leaves: adm (the first admin) becomes owner, logged at the very next seq.
+        const left = await s.changeMember('r', 'owner', 'owner', null, { ...ev('member-removed', 'e8'), senderUserId: 'owner' }, { handOver: true, actorRole: 'owner' });
+        equal(left?.handedOver?.userId, 'adm');
+        equal(left?.handedOver?.entry.seq, (left?.entry.seq ?? 0) + 1);
+        equal(left?.handedOver?.entry.kind, 'role-changed');
+        deepStrictEqual(JSON.parse(new TextDecoder().decode(left?.handedOver?.entry.body)), { userId: 'adm', role: 'owner', by: 'owner' });
+        deepStrictEqual(await s.getMember('r', 'adm'), { userId: 'adm', role: 'owner' });
+        // Members only: the first by user id inherits. Alone: nothing to hand over.
+        const left2 = await s.changeMember('r', 'adm', 'owner', null, { ...ev('member-removed', 'e9'), senderUserId: 'adm' }, { handOver: true });
+        equal(left2?.handedOver?.userId, 'newbie');
+        await s.createRoom({ roomId: 'solo', kind: 'group', createdBy: 'o', createdAt: 1 });
+        await s.changeMember('solo', 'o', null, 'owner', ev('member-added', 's1'));
+        const alone = await s.changeMember('solo', 'o', 'owner', null, ev('member-removed', 's2'), { handOver: true });
+        equal(alone?.handedOver, undefined);
+        deepStrictEqual(alone?.members, []);
+      }));
+
       test('append with requireMember refuses (NOT_A_MEMBER) a sender who is not a member at that point, writing nothing; members come back where the store reads them', run(async (s) => {
         await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
         await s.changeMember('r', 'a', null, 'member', ev('member-added', 'e1'));

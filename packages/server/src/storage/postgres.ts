@@ -45,6 +45,7 @@ import {
   assertNonNegative,
   assertPage,
   bytes,
+  handOverEvent,
   sortedKeyPackages,
   sortedPrekeys,
   toDevice,
@@ -75,6 +76,7 @@ import {
 import { NotAMemberError } from './types.ts';
 import type {
   AppendOptions,
+  ChangeMemberOptions,
   AppendResult,
   MembershipChange,
   Role,
@@ -492,26 +494,44 @@ export class PostgresStorage implements Storage {
     return { entry: toEntry(existing), duplicate: true };
   }
 
-  async changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+  async changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options: ChangeMemberOptions = {}): Promise<MembershipChange | null> {
     if (expected === role) throw new RangeError('changeMember: expected and new role are the same');
     return this.#tx(async (c): Promise<MembershipChange | Rollback<null>> => {
       const locked = await this.#one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1 FOR UPDATE', [roomId], c);
       if (!locked) throw unknownRoom(roomId);
-      const current = (await this.#one<{ role: Role }>('SELECT role FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c))?.role ?? null;
-      if (current !== expected) return new Rollback(null);
+      const roleOf = async (u: string): Promise<Role | null> =>
+        (await this.#one<{ role: Role }>('SELECT role FROM members WHERE room_id = $1 AND user_id = $2', [roomId, u], c))?.role ?? null;
+      if ((await roleOf(userId)) !== expected) return new Rollback(null);
+      if (options.actorRole !== undefined && event.senderUserId !== userId && (await roleOf(event.senderUserId)) !== options.actorRole) return new Rollback(null);
       if (role === null) await this.#query('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c);
-      else if (current === null) await this.#query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
+      else if (expected === null) await this.#query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
       else await this.#query('UPDATE members SET role = $3 WHERE room_id = $1 AND user_id = $2', [roomId, userId, role], c);
-      const bumped = await this.#one<{ seq: number; version: number }>(
-        'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
-        [roomId],
-        c,
-      );
-      if (!bumped) throw unknownRoom(roomId);
-      const entry: RoomEntry = { roomId, seq: bumped.seq, ...event, body: bytes(event.body) };
-      if (!(await this.#insertEntry(c, entry))) throw new Error('storage: a membership event repeated a client id');
-      return { entry, members: await this.#membersAt(c, roomId, bumped.version) };
+      const entry = await this.#logMembership(c, roomId, event);
+      let handedOver: MembershipChange['handedOver'];
+      if (options.handOver === true && role === null && expected === 'owner') {
+        const rest = (await this.#query<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`, [roomId], c)).rows.map(toMember);
+        const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
+        if (heir !== undefined) {
+          await this.#query("UPDATE members SET role = 'owner' WHERE room_id = $1 AND user_id = $2", [roomId, heir.userId], c);
+          handedOver = { userId: heir.userId, entry: await this.#logMembership(c, roomId, handOverEvent(event, heir.userId)) };
+        }
+      }
+      const version = (await this.#one<{ version: number }>('SELECT members_version AS version FROM rooms WHERE room_id = $1', [roomId], c))?.version ?? 0;
+      return { entry, members: await this.#membersAt(c, roomId, version), ...(handedOver !== undefined && { handedOver }) };
     });
+  }
+
+  /** Within a membership change's transaction: the next seq (and a new member-set version), and the event. */
+  async #logMembership(c: pg.PoolClient, roomId: string, event: RoomEntryInput): Promise<RoomEntry> {
+    const bumped = await this.#one<{ seq: number }>(
+      'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq',
+      [roomId],
+      c,
+    );
+    if (!bumped) throw unknownRoom(roomId);
+    const entry: RoomEntry = { roomId, seq: bumped.seq, ...event, body: bytes(event.body) };
+    if (!(await this.#insertEntry(c, entry))) throw new Error('storage: a membership event repeated a client id');
+    return entry;
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {

@@ -31,6 +31,7 @@ import { mkdirSync } from 'node:fs';
 import { SqliteStorage } from './sqlite.ts';
 import type {
   AppendOptions,
+  ChangeMemberOptions,
   AppendResult,
   MembershipChange,
   Role,
@@ -272,8 +273,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('putKeyBackup', [userId, record]) as Promise<void>;
   }
 
-  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
-    return this.#call('changeMember', [roomId, userId, expected, role, event]) as Promise<MembershipChange | null>;
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options?: ChangeMemberOptions): Promise<MembershipChange | null> {
+    return this.#call('changeMember', options === undefined ? [roomId, userId, expected, role, event] : [roomId, userId, expected, role, event, options]) as Promise<MembershipChange | null>;
   }
 
   serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {

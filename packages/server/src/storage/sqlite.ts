@@ -39,6 +39,7 @@ import {
   assertNonNegative,
   assertPage,
   bytes,
+  handOverEvent,
   sortedKeyPackages,
   sortedPrekeys,
   toDevice,
@@ -69,6 +70,7 @@ import {
 import { NotAMemberError } from './types.ts';
 import type {
   AppendOptions,
+  ChangeMemberOptions,
   AppendResult,
   MembershipChange,
   Role,
@@ -395,7 +397,7 @@ export class SqliteStorage implements Storage {
     roomId: string;
     input: RoomEntryInput;
     requireMember?: boolean;
-    member?: { userId: string; expected: Role | null; role: Role | null };
+    member?: { userId: string; expected: Role | null; role: Role | null; options: ChangeMemberOptions };
     resolve: (r: never) => void;
     reject: (e: unknown) => void;
   }[] = [];
@@ -410,10 +412,10 @@ export class SqliteStorage implements Storage {
   }
 
   /** Queued with the appends, so its event takes its place in call order among them. */
-  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options: ChangeMemberOptions = {}): Promise<MembershipChange | null> {
     if (expected === role) return Promise.reject(new RangeError('changeMember: expected and new role are the same'));
     return new Promise<MembershipChange | null>((resolve, reject) => {
-      this.#appendQueue.push({ roomId, input: event, member: { userId, expected, role }, resolve, reject });
+      this.#appendQueue.push({ roomId, input: event, member: { userId, expected, role, options }, resolve, reject });
       this.#scheduleFlush();
     });
   }
@@ -425,19 +427,36 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #changeMemberNow(roomId: string, change: { userId: string; expected: Role | null; role: Role | null }, event: RoomEntryInput): MembershipChange | null {
-    const current = this.#get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId)?.role ?? null;
-    if (current !== change.expected) return null;
+  #changeMemberNow(roomId: string, change: { userId: string; expected: Role | null; role: Role | null; options: ChangeMemberOptions }, event: RoomEntryInput): MembershipChange | null {
+    const roleOf = (u: string): Role | null => this.#get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, u)?.role ?? null;
+    if (roleOf(change.userId) !== change.expected) return null;
+    const { actorRole, handOver } = change.options;
+    if (actorRole !== undefined && event.senderUserId !== change.userId && roleOf(event.senderUserId) !== actorRole) return null;
     if (this.#get<{ one: number }>('SELECT 1 AS one FROM rooms WHERE room_id = ?', roomId) === undefined) throw unknownRoom(roomId);
     if (change.role === null) this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId);
-    else if (current === null) this.#run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
+    else if (change.expected === null) this.#run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
     else this.#run('UPDATE members SET role = ? WHERE room_id = ? AND user_id = ?', change.role, roomId, change.userId);
+    const entry = this.#logMembership(roomId, event);
+    let handedOver: MembershipChange['handedOver'];
+    if (handOver === true && change.role === null && change.expected === 'owner') {
+      const rest = this.#all<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`, roomId).map(toMember);
+      const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
+      if (heir !== undefined) {
+        this.#run("UPDATE members SET role = 'owner' WHERE room_id = ? AND user_id = ?", roomId, heir.userId);
+        handedOver = { userId: heir.userId, entry: this.#logMembership(roomId, handOverEvent(event, heir.userId)) };
+      }
+    }
+    const members = this.#all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
+    return { entry, members, ...(handedOver !== undefined && { handedOver }) };
+  }
+
+  #logMembership(roomId: string, event: RoomEntryInput): RoomEntry {
     this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
     const { entry, duplicate } = this.#appendOne(roomId, event);
     if (duplicate) throw new Error('storage: a membership event repeated a client id');
-    const members = this.#all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
-    return { entry, members };
+    return entry;
   }
+
 
   #flushAppends(): void {
     this.#appendScheduled = false;

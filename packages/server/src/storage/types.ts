@@ -130,6 +130,24 @@ export interface AppendOptions {
 export interface MembershipChange {
   entry: RoomEntry;
   members: readonly string[];
+  /** With `handOver`: the heir made owner, and its `role-changed` event (logged right after `entry`). */
+  handedOver?: { userId: string; entry: RoomEntry };
+}
+
+export interface ChangeMemberOptions {
+  /**
+   * The role the change's maker (`event.senderUserId`) had when it was
+   * decided; the change applies only if they still have it (someone removed
+   * or demoted meanwhile cannot still act). Not checked when they change
+   * themselves (`expected` covers that).
+   */
+  actorRole?: Role;
+  /**
+   * When this removes an owner and the room keeps members but no owner: in
+   * the same step, the first admin by user id (else the first member)
+   * becomes owner, logged as a `role-changed` event by the same maker.
+   */
+  handOver?: boolean;
 }
 
 /** `append` with `requireMember`: the sender was not a member at that point. */
@@ -282,7 +300,7 @@ export interface Storage {
    * additions log one event). `expected === role` is a caller error.
    * Rejects if the room does not exist.
    */
-  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null>;
+  changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options?: ChangeMemberOptions): Promise<MembershipChange | null>;
   /** Entries with seq > afterSeq, ascending, at most `limit`. */
   readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
   /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */

@@ -8,7 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { Role, RoomEntry } from '../storage/types.ts';
+import { membershipEventBody } from '../storage/_shared.ts';
+import { isNotAMember, type ChangeMemberOptions, type Role, type RoomEntry } from '../storage/types.ts';
 import {
   BLOB_BYTES_MAX,
   BLOB_CHUNK_BYTES,
@@ -53,7 +54,17 @@ const ROOM_LIMITS_KEY = 'limits:rooms';
  * How many times a membership request is decided again when a concurrent
  * change (another connection or process) made its decision stale.
  */
-const MEMBERSHIP_ATTEMPTS_MAX = 5;
+const MEMBERSHIP_ATTEMPTS_MAX = 16;
+
+/** A membership change as decided: what to change, against which roles (`Storage.changeMember`). */
+interface MembershipDecision {
+  userId: string;
+  expected: Role | null;
+  role: Role | null;
+  kind: 'member-added' | 'member-removed' | 'role-changed';
+  actorRole?: Role;
+  handOver?: boolean;
+}
 
 export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, RESYNC: 1012, TOKEN_EXPIRED: 4001 });
 
@@ -453,11 +464,11 @@ export class V1Connection implements Conn {
     expected: Role | null,
     role: Role | null,
     kind: 'member-added' | 'member-removed' | 'role-changed',
+    options?: ChangeMemberOptions,
   ): Promise<boolean> {
-    const body = new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by: me.userId }));
     const clientId = `ev-${randomBytes(12).toString('base64url')}`;
-    const event = { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body, createdAt: Date.now() };
-    return (await this.#d.hub.changeMemberAndDeliver(roomId, userId, expected, role, event)) !== null;
+    const event = { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body: membershipEventBody(userId, role, me.userId), createdAt: Date.now() };
+    return (await this.#d.hub.changeMemberAndDeliver(roomId, userId, expected, role, event, options)) !== null;
   }
 
   /**
@@ -468,14 +479,18 @@ export class V1Connection implements Conn {
    */
   async #membershipStep(
     roomId: string,
-    decide: () => Promise<[ErrorCode, string] | 'done' | { userId: string; expected: Role | null; role: Role | null; kind: 'member-added' | 'member-removed' | 'role-changed' }>,
+    decide: () => Promise<[ErrorCode, string] | 'done' | MembershipDecision>,
     me: { userId: string; deviceId: string },
   ): Promise<[ErrorCode, string] | null> {
     for (let attempt = 0; attempt < MEMBERSHIP_ATTEMPTS_MAX; attempt++) {
+      // Another process changed the room between decision and change: wait a
+      // little (random, so racing processes fall out of step) and decide again.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * attempt)));
       const outcome = await this.#d.hub.inOrder(`members:${roomId}`, async () => {
         const d = await decide();
         if (d === 'done' || Array.isArray(d)) return d;
-        return (await this.#changeMembership(roomId, me, d.userId, d.expected, d.role, d.kind)) ? 'done' : 'stale';
+        const options: ChangeMemberOptions = { ...(d.actorRole !== undefined && { actorRole: d.actorRole }), ...(d.handOver === true && { handOver: true }) };
+        return (await this.#changeMembership(roomId, me, d.userId, d.expected, d.role, d.kind, options)) ? 'done' : 'stale';
       });
       if (outcome === 'done') return null;
       if (outcome !== 'stale') return outcome;
@@ -515,7 +530,7 @@ export class V1Connection implements Conn {
             if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return ['limit_exceeded', 'user is in too many rooms'];
             if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
           }
-          return { userId: f.userId, expected: existing, role, kind: existing === null ? 'member-added' : 'role-changed' };
+          return { userId: f.userId, expected: existing, role, kind: existing === null ? 'member-added' : 'role-changed', actorRole: mine };
         },
         me,
       ),
@@ -527,7 +542,6 @@ export class V1Connection implements Conn {
   async #onRoomRemove(re: string | undefined, roomId: string, userId: string, me: { userId: string; deviceId: string }): Promise<void> {
     const room = await this.#d.storage.getRoom(roomId);
     if (room === null) return this.#error(re, 'not_found', 'no such room');
-    let removedOwner = false;
     const failure = await this.#membershipStep(
       roomId,
       async () => {
@@ -541,27 +555,14 @@ export class V1Connection implements Conn {
           if (theirRole === 'owner' && myRole !== 'owner') return ['forbidden', 'only owners remove owners'];
           if (theirRole === 'admin' && myRole !== 'owner') return ['forbidden', 'only owners remove admins'];
         }
-        removedOwner = theirRole === 'owner';
-        return { userId, expected: theirRole, role: null, kind: 'member-removed' };
+        // An owner leaving (or removed) must not leave the room without one:
+        // nobody could then make admins. In the same step, the first admin by
+        // user id (else the first member) becomes owner (`handOver`).
+        return { userId, expected: theirRole, role: null, kind: 'member-removed', actorRole: myRole, handOver: theirRole === 'owner' };
       },
       me,
     );
     if (failure !== null) return this.#error(re, failure[0], failure[1]);
-    if (removedOwner) {
-      // An owner leaving (or removed) must not leave the room without one:
-      // nobody could then make admins. The first admin by user id (else the
-      // first member) becomes owner, logged as a role change by the same user.
-      await this.#membershipStep(
-        roomId,
-        async () => {
-          const rest = await this.#d.storage.listMembers(roomId);
-          const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
-          if (heir === undefined || rest.some((m) => m.role === 'owner')) return 'done';
-          return { userId: heir.userId, expected: heir.role, role: 'owner', kind: 'role-changed' };
-        },
-        me,
-      );
-    }
     this.#send({ t: 'ok', ...(re !== undefined && { re }) });
   }
 
@@ -603,6 +604,8 @@ export class V1Connection implements Conn {
           this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
         },
         (err: unknown) => {
+          // Removed by another process before the message's place in the log: refused, nothing stored.
+          if (isNotAMember(err)) return this.#error(f.id, 'forbidden', 'not a member of this room');
           this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'publish failed');
           this.#error(f.id, 'internal', 'could not store the message; retry with the same clientId');
         },

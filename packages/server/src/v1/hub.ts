@@ -10,7 +10,7 @@
  * @module
  */
 import type { WebSocket } from 'ws';
-import type { AppendResult, MembershipChange, Role, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
+import type { AppendResult, ChangeMemberOptions, MembershipChange, Role, RoomEntry, RoomEntryInput, Storage } from '../storage/types.ts';
 import type { Delivery, FanOut } from '../fanout/types.ts';
 import { MEMBERS_CACHE_MAX } from '../limits.ts';
 import { b64 } from './context.ts';
@@ -167,18 +167,51 @@ export class Hub {
     });
   }
 
+  /** Per room, the log steps started and not yet delivered, in call order (storage that commits in call order). */
+  readonly #undelivered = new Map<string, { deliver: (() => void) | null; settled: boolean }[]>();
+
   /**
-   * Run a step on the room log in this process's order for the room: when
-   * storage commits in call order (SQLite) steps start at once and settle in
-   * order; otherwise (PostgreSQL) they are chained per room, so deliveries
-   * leave in sequence order.
+   * Run a step on the room log and deliver its result, deliveries leaving in
+   * the order the steps were made (= seq order). When storage commits in call
+   * order (SQLite) steps start at once — concurrent ones share one commit —
+   * and each delivery waits only for the earlier steps' deliveries (their
+   * promises may settle a tick apart); otherwise (PostgreSQL) steps are
+   * chained per room.
    */
-  #onLog<T>(roomId: string, step: () => Promise<T>): Promise<T> {
-    if (this.#storage.appendsInCallOrder) return step();
-    const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
-    const run = prev.then(step);
-    this.#setTail(roomId, run);
-    return run;
+  #onLog<T>(roomId: string, step: () => Promise<T>, deliver: (r: T) => void): Promise<T> {
+    if (!this.#storage.appendsInCallOrder) {
+      const prev = this.#roomTails.get(roomId) ?? Promise.resolve();
+      const run = prev.then(step).then((r) => {
+        deliver(r);
+        return r;
+      });
+      this.#setTail(roomId, run);
+      return run;
+    }
+    const slot: { deliver: (() => void) | null; settled: boolean } = { deliver: null, settled: false };
+    let queue = this.#undelivered.get(roomId);
+    if (queue === undefined) this.#undelivered.set(roomId, (queue = []));
+    queue.push(slot);
+    return step().then(
+      (r) => {
+        slot.deliver = () => deliver(r);
+        slot.settled = true;
+        this.#flushUndelivered(roomId);
+        return r;
+      },
+      (e: unknown) => {
+        slot.settled = true;
+        this.#flushUndelivered(roomId);
+        throw e;
+      },
+    );
+  }
+
+  #flushUndelivered(roomId: string): void {
+    const queue = this.#undelivered.get(roomId);
+    if (queue === undefined) return;
+    while (queue.length > 0 && (queue[0] as (typeof queue)[number]).settled) (queue.shift() as (typeof queue)[number]).deliver?.();
+    if (queue.length === 0) this.#undelivered.delete(roomId);
   }
 
   /**
@@ -193,10 +226,13 @@ export class Hub {
    */
   appendAndDeliver(roomId: string, input: RoomEntryInput, recipients: ReadonlySet<string>, skip?: Conn, bodyB64?: string): Promise<AppendResult> {
     const options = this.#cacheEnabled ? undefined : { requireMember: true };
-    return this.#onLog(roomId, () => this.#storage.append(roomId, input, options)).then((r) => {
-      if (!r.duplicate) this.deliver(r.members ?? recipients, msgFrame(r.entry, bodyB64), skip);
-      return r;
-    });
+    return this.#onLog(
+      roomId,
+      () => this.#storage.append(roomId, input, options),
+      (r) => {
+        if (!r.duplicate) this.deliver(r.members ?? recipients, msgFrame(r.entry, bodyB64), skip);
+      },
+    );
   }
 
   /**
@@ -204,32 +240,36 @@ export class Hub {
    * the user's role is still `expected`; null when it was not), then deliver
    * the event to the members after it and to a removed member.
    */
-  async changeMemberAndDeliver(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput): Promise<MembershipChange | null> {
+  async changeMemberAndDeliver(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options?: ChangeMemberOptions): Promise<MembershipChange | null> {
     const before = await this.members(roomId);
     // One synchronous step: the cached snapshot changes and the change is
     // queued on the log before any later publish reads the one or queues
     // behind the other, so a message goes to exactly the members at its
     // place in the log. (Callers decide `expected` inside the room's
-    // `members:` section, so in one process the change cannot be stale.)
+    // `members:` section, so in one process the change is not stale.)
     const after = new Set(before);
     if (role === null) after.delete(userId);
     else after.add(userId);
     this.setMembers(roomId, after);
     let r: MembershipChange | null;
     try {
-      r = await this.#onLog(roomId, () => this.#storage.changeMember(roomId, userId, expected, role, event));
+      r = await this.#onLog(
+        roomId,
+        () => this.#storage.changeMember(roomId, userId, expected, role, event, options),
+        (change) => {
+          if (change === null) return;
+          const members = new Set(change.members);
+          // A removed member still learns of its removal; a new member sees its addition.
+          this.deliver(role === null ? [...members, userId] : members, msgFrame(change.entry));
+          if (change.handedOver !== undefined) this.deliver(members, msgFrame(change.handedOver.entry));
+        },
+      );
     } catch (e) {
       this.invalidateMembers(roomId);
       throw e;
     }
-    if (r === null) {
-      this.invalidateMembers(roomId);
-      return null;
-    }
-    const members = new Set(r.members);
-    this.setMembers(roomId, members);
-    // A removed member still learns of its removal; a new member sees its addition.
-    this.deliver(role === null ? [...members, userId] : members, msgFrame(r.entry));
+    if (r === null) this.invalidateMembers(roomId);
+    else this.setMembers(roomId, new Set(r.members));
     return r;
   }
 }
