@@ -92,7 +92,7 @@ async function conversation(outDir, tmp) {
   cleanups.push(() => server.stop().then(() => server.cleanup()));
   const wsUrl = `ws://127.0.0.1:${server.port}/v1`;
   const tag = randomBytes(6).toString('hex');
-  const marks = { first: `from the browser ${tag}-1`, reply: `from node ${tag}-2`, away: `while the tab was closed ${tag}-3` };
+  const marks = { first: `from the browser ${tag}-1`, reply: `from node ${tag}-2`, away: `while the tab was closed ${tag}-3`, held: `after the commit ${tag}-4` };
   const names = { alice: `alice-${tag}`, bob: `bob-${tag}` };
   const PASS = `browser passphrase ${tag}`;
 
@@ -202,6 +202,41 @@ async function conversation(outDir, tmp) {
   await step('browser', 'a second open of the same store is refused while it is open (Web Lock): STORE', async () => {
     const code = await page.evaluate(({ user, pass }) => globalThis.parleyTest.sdk.IndexedDbClientStore.open(user, pass).then(() => 'opened', (e) => e.code), { user: names.alice, pass: PASS });
     assert(code === 'STORE', `got ${code}`);
+  });
+  await step('browser', 'an open store cannot be deleted: STORE at once (the deletion is not left queued)', async () => {
+    const code = await page.evaluate(({ user }) => globalThis.parleyTest.sdk.IndexedDbClientStore.delete(user).then(() => 'deleted', (e) => e.code), { user: names.alice });
+    assert(code === 'STORE', `got ${code}`);
+  });
+  await step('browser', 'a message leaves only once the IndexedDB write of its ratchet step is committed (a slow disk: another connection holds the database)', async () => {
+    const started = await page.evaluate(
+      async ({ user, room, text }) => {
+        // A second connection keeps a readwrite transaction on the records busy: the store's writes queue behind it.
+        const db = await new Promise((resolve, reject) => {
+          const r = globalThis.indexedDB.open(`parley-store:${user}`);
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        });
+        const tx = db.transaction(['records'], 'readwrite');
+        globalThis.blocker = { stop: false };
+        const spin = () => {
+          if (!globalThis.blocker.stop) tx.objectStore('records').get('none').onsuccess = spin;
+        };
+        spin();
+        globalThis.blocker.done = new Promise((resolve) => (tx.oncomplete = () => resolve(db.close())));
+        globalThis.sending = globalThis.client.send(room, text);
+        return Date.now();
+      },
+      { user: names.alice, room, text: marks.held },
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert(!bobEvents.messages.some((m) => m.text === marks.held), 'the message reached the server before its ratchet step was committed');
+    await page.evaluate(async () => {
+      globalThis.blocker.stop = true;
+      await globalThis.blocker.done;
+      await globalThis.sending;
+    });
+    await until(() => bobEvents.messages.some((m) => m.text === marks.held), 'Node to read it once the write was committed');
+    return `held back ${Date.now() - started} ms`;
   });
   await step('browser', 'IndexedDB holds no plaintext, user id or room id', async () => {
     await page.evaluate(() => globalThis.store.flush());

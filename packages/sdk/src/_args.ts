@@ -28,3 +28,12 @@ export function fileRefArg<T extends { readonly blobId: string; readonly blobSiz
   if (!(value.key instanceof Uint8Array) || !(value.digest instanceof Uint8Array)) throw new SdkError('INVALID_ARGUMENT', 'file.key and file.digest must be bytes');
   return value;
 }
+
+/** A `ClientStore` (what `register`, `login` and the key backup take): checked by shape, as apps may bring their own. */
+export function storeArg<T>(value: T, what = 'store'): T {
+  const v = value as { account?: unknown; setAccount?: unknown; identity?: unknown } | null;
+  if (typeof v !== 'object' || v === null || typeof v.account !== 'function' || typeof v.setAccount !== 'function' || typeof v.identity !== 'object' || v.identity === null) {
+    throw new SdkError('INVALID_ARGUMENT', `${what} is not a ClientStore`);
+  }
+  return value;
+}

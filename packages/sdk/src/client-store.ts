@@ -38,6 +38,15 @@ import type { QueuedMessage } from './outbound-queue.ts';
 const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
 
 export interface ClientStore extends ProtocolStores {
+  /**
+   * Where writes reach the disk after the call returns (IndexedDB): resolves
+   * once everything written so far is durable. The client awaits it before
+   * anything leaves that depends on what was written — a message encrypted
+   * by a ratchet step, public prekeys whose private halves were stored, a
+   * registration — so a tab closed meanwhile cannot leave the server holding
+   * what the store lost. Absent where a write is durable when it returns.
+   */
+  flush?(): Promise<void>;
   /** The account this store belongs to, once registered or logged in. */
   account(): Account | null;
   setAccount(account: Account): void;

@@ -28,7 +28,7 @@ import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory, type DirectoryDevice } from './device-directory.ts';
 import { Emitter, type Listener } from './emitter.ts';
-import { fileRefArg, objectArg, optionsArg } from './_args.ts';
+import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
@@ -207,7 +207,7 @@ export class ParleyClient {
       error: (e) => this.#report(e),
       now: () => Date.now(),
     });
-    this.#queue = new OutboundQueue((frame) => this.#link.request(frame, ['ack']), () => this.#link.connected, {
+    this.#queue = new OutboundQueue((frame) => this.#durable().then(() => this.#link.request(frame, ['ack'])), () => this.#link.connected, {
       queued: (m) => store.addQueuedMessage?.(m),
       settled: (m, ack) => this.#settled(m, ack),
     });
@@ -252,7 +252,7 @@ export class ParleyClient {
   static async register(url: string, userId: string, deviceId: string, optionsIn: ClientOptions = {}): Promise<ParleyClient> {
     const account = checkAccount(userId, deviceId);
     const options = optionsArg(optionsIn, 'options');
-    const store = options.store ?? MemoryClientStore.create();
+    const store = options.store === undefined ? MemoryClientStore.create() : storeArg(options.store, 'options.store');
     if (store.account() !== null) throw new SdkError('INVALID_ARGUMENT', 'this store already belongs to a registered device');
     const client = new ParleyClient(v1Url(url), account, store, options);
     await client.#start('register');
@@ -267,7 +267,7 @@ export class ParleyClient {
    * held. Afterwards the new device logs in with `login` and that store.
    */
   static deviceLinkRequest(store: ClientStore, userId: string, deviceId: string): DeviceLinkRequest {
-    objectArg(store, 'store');
+    storeArg(store);
     const account = checkAccount(userId, deviceId);
     const identity = store.identity.identityKeyPair();
     return { userId: account.userId, deviceId: account.deviceId, identityKey: identity.publicKey.slice(), signature: identity.sign(deviceLinkMessage(account.userId, account.deviceId)) };
@@ -287,7 +287,7 @@ export class ParleyClient {
   static async login(url: string, userId: string, deviceId: string, options: ClientOptions & { readonly store: ClientStore }): Promise<ParleyClient> {
     const account = checkAccount(userId, deviceId);
     objectArg(options, 'options');
-    if (typeof options.store !== 'object' || options.store === null) throw new SdkError('INVALID_ARGUMENT', 'login needs options.store, the store that holds the device identity');
+    storeArg(options.store, 'options.store (the store that holds the device identity)');
     const known = options.store.account();
     if (known !== null && (known.userId !== userId || known.deviceId !== deviceId)) throw new SdkError('INVALID_ARGUMENT', `this store belongs to ${known.userId}/${known.deviceId}`);
     const client = new ParleyClient(v1Url(url), account, options.store, options);
@@ -467,10 +467,21 @@ export class ParleyClient {
    * this user's other devices, when none is recorded, are left out.
    */
   #devicesToSealFor(userId: string): Promise<readonly DirectoryDevice[]> {
-    if (this.#link.connected) return this.#directory.devices(userId);
     const record = this.store.peerRecord(userId);
-    if (record === undefined) return userId === this.userId ? Promise.resolve([]) : this.#directory.devices(userId);
-    return Promise.resolve(record.devices.map((d) => ({ userId, deviceId: d.deviceId, bundle: null, problem: 'offline: no key directory to make a session' })));
+    const recorded = (): readonly DirectoryDevice[] =>
+      (record?.devices ?? []).map((d) => ({ userId, deviceId: d.deviceId, bundle: null, problem: 'offline: no key directory to make a session' }));
+    if (!this.#link.connected) {
+      if (record === undefined) return userId === this.userId ? Promise.resolve([]) : this.#directory.devices(userId);
+      return Promise.resolve(recorded());
+    }
+    // A connection that looks open may be dead (a browser gone offline keeps
+    // its socket): if the directory does not answer, a known user's message
+    // is encrypted for the recorded devices and queued, as when offline.
+    if (record === undefined) return this.#directory.devices(userId);
+    return this.#directory.devices(userId).catch((e: unknown) => {
+      if (SdkError.is(e, 'TIMEOUT') || SdkError.is(e, 'CLOSED')) return recorded();
+      throw e;
+    });
   }
 
   /** The server stored a queued message (keep this device's copy) or refused it for good; either way the store forgets it. */
@@ -989,8 +1000,12 @@ export class ParleyClient {
   async #start(mode: 'register' | 'login'): Promise<void> {
     let conn: Connection;
     try {
+      // The identity the server is about to learn must outlive the tab.
+      this.store.identity.identityKeyPair();
+      await this.#durable();
       conn = await this.#link.start(mode);
       this.store.setAccount({ userId: this.userId, deviceId: this.deviceId });
+      await this.#durable();
       await this.#checkPrekeys();
     } catch (e) {
       this.#ended(asSdkError(e));
@@ -1122,8 +1137,13 @@ export class ParleyClient {
     return p;
   }
 
+  /** Everything written to the store so far is durable (see `ClientStore.flush`). */
+  #durable(): Promise<void> {
+    return this.store.flush?.() ?? Promise.resolve();
+  }
+
   #checkPrekeys(): Promise<void> {
-    this.#prekeyCheck ??= maintainPrekeys(this.store, (frame) => this.#link.request(frame, ['keys.uploaded']))
+    this.#prekeyCheck ??= maintainPrekeys(this.store, (frame) => this.#durable().then(() => this.#link.request(frame, ['keys.uploaded'])))
       .then(() => undefined)
       .finally(() => (this.#prekeyCheck = null));
     return this.#prekeyCheck;

@@ -282,12 +282,27 @@ export class IndexedDbClientStore extends SealedClientStore {
 
   /** Delete the store named `name` (it must not be open). */
   static async delete(name: string, options: { indexedDB?: IDBFactory } = {}): Promise<void> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > STORE_NAME_MAX) throw new SdkError('INVALID_ARGUMENT', `name must be 1…${STORE_NAME_MAX} characters`);
     const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined) throw new SdkError('INVALID_ARGUMENT', 'this platform has no IndexedDB');
+    const dbName = DB_PREFIX + name;
+    // An open store (this tab or another) holds the lock: refuse at once. Without
+    // this, IndexedDB queues the deletion until that store closes, and carries it
+    // out then — long after the caller gave up on it.
+    const lock = await holdLock(dbName);
+    if (!lock.held) throw new SdkError('STORE', `the store ${name} is open (in this or another tab): close it first`);
     try {
-      await request(factory.deleteDatabase(DB_PREFIX + name));
+      await new Promise<void>((resolve, reject) => {
+        const req = factory.deleteDatabase(dbName);
+        req.onsuccess = () => resolve();
+        req.onerror = () => reject(req.error ?? new Error('deleteDatabase failed'));
+        // Where the platform has no Web Locks, a store still open elsewhere
+        // blocks this until it closes (IndexedDB cannot cancel a deletion).
+      });
     } catch (e) {
       throw storeError(`cannot delete the store ${name}`, e);
+    } finally {
+      lock.release();
     }
   }
 

@@ -67,7 +67,7 @@ import { SecureCellSealWithPassphrase, ThemisError } from '@parley/themis';
 import { backend, concatBytes, equalBytes, wipe } from '@parley/themis/hazmat';
 import { ByteReader, ByteWriter, utf8 } from './_bytes.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
-import { objectArg } from './_args.ts';
+import { storeArg } from './_args.ts';
 import { SdkError } from './errors.ts';
 import { DEVICE_ID, USER_ID } from './frames.ts';
 
@@ -108,7 +108,7 @@ export interface KeyBackupOwner {
  * allows.
  */
 export async function exportKeyBackup(store: ClientStore, passphrase: string | Uint8Array): Promise<Uint8Array> {
-  objectArg(store, 'store');
+  storeArg(store);
   const owner = store.account();
   if (owner === null) throw new SdkError('INVALID_ARGUMENT', 'the store belongs to no account yet: register or log in first');
   const context = backupContext(owner);

@@ -125,6 +125,10 @@ export class Link {
       try {
         return await conn.request(frame, expect, Math.max(1, deadline - Date.now()));
       } catch (e) {
+        // No answer on a connection that looks open: it may be dead without a
+        // close (a browser gone offline keeps its socket). Make a new one; the
+        // reconnect logic takes over.
+        if (SdkError.is(e, 'TIMEOUT') && conn.isOpen) this.restart(conn, 'no answer in time');
         if (!SdkError.is(e, 'CLOSED') || this.#ended || attempt >= REQUEST_RETRIES_MAX) throw e;
       }
     }

@@ -79,6 +79,7 @@ function addressKey(a: DeviceAddress): string {
 /** Checks what every persistent store's `open` takes; returns messagesMax. */
 export function checkOpenArguments(passphrase: Passphrase, options: SealedStoreOptions): number {
   if (!(typeof passphrase === 'string' || passphrase instanceof Uint8Array) || passphrase.length === 0) throw new SdkError('INVALID_ARGUMENT', 'passphrase must be a non-empty string or Uint8Array');
+  if (typeof options !== 'object' || options === null) throw new SdkError('INVALID_ARGUMENT', 'options must be an object');
   const messagesMax = options.messagesMax ?? MESSAGE_CACHE_MAX;
   if (!Number.isSafeInteger(messagesMax) || messagesMax < 1) throw new SdkError('INVALID_ARGUMENT', 'messagesMax must be a positive integer');
   if (options.identity !== undefined && !(options.identity instanceof IdentityKeyPair)) throw new SdkError('INVALID_ARGUMENT', 'identity must be an IdentityKeyPair');

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
+import { SqliteClientStore } from '../src/sqlite-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { TypingEvent } from '../src/events.ts';
 import { backupFetchSecret, exportKeyBackup, importKeyBackup, readKeyBackupOwner } from '../src/key-backup.ts';
@@ -57,6 +58,10 @@ describe('client extras', () => {
       ['register(url, u, d, null)', () => ParleyClient.register(server.url, 'argless', 'dev', null as never)],
       ['deviceLinkRequest(null, u, d)', () => ParleyClient.deviceLinkRequest(null as never, 'alice', 'x')],
       ['exportKeyBackup(null, pass)', () => exportKeyBackup(null as never, 'pass')],
+      ['exportKeyBackup({}, pass)', () => exportKeyBackup({} as never, 'pass')],
+      ['register(url, u, d, { store: {} })', () => ParleyClient.register(server.url, 'argless2', 'dev', { store: {} as never })],
+      ['login(url, u, d, { store: {} })', () => ParleyClient.login(server.url, 'alice', 'laptop', { store: {} as never })],
+      ['SqliteClientStore.open(path, pass, null)', () => SqliteClientStore.open(':memory:', 'pass', null as never)],
     ];
     for (const [what, call] of calls) {
       await assert.rejects(Promise.resolve().then(call), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'), what);

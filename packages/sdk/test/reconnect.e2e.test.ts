@@ -137,6 +137,24 @@ describe('offline, reconnect and resume', () => {
     assert.equal(copies.length, 1, 'one room entry for the message');
   });
 
+  it('a connection that looks open but answers nothing (a dead socket): a send whose device list is due is encrypted for the recorded devices and queued, and the connection is made again', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    proxies.push(proxy);
+    const { alice, rb, room } = await pair('dead-alice', 'dead-bob', { a: proxy.url });
+    await alice.send(room, 'warm-up');
+    await until(() => rb.messages.length === 1, 'warm-up');
+    alice.refreshDevices('dead-bob'); // the cached device list is due: the send asks the directory
+    proxy.blackhole = true; // nothing comes back to alice, and her socket stays open
+    const sent = alice.send(room, 'through a dead socket');
+    sent.catch(() => undefined);
+    await sleep(REQUEST_TIMEOUT_MS + 1000);
+    proxy.blackhole = false;
+    proxy.dropAll();
+    await until(() => rb.messages.length === 2, 'bob to get the queued message', 20_000);
+    assert.deepEqual(texts(rb.messages), ['warm-up', 'through a dead socket']);
+    assert.equal((await sent).id, rb.messages[1]?.id);
+  });
+
   it('renews access tokens before they expire, without losing the connection', async () => {
     const short = await startServer({ env: { PARLEY_ACCESS_TOKEN_TTL_S: '3' } });
     try {
