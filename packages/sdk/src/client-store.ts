@@ -69,6 +69,8 @@ export interface ClientStore extends ProtocolStores {
   setRoomCursor(roomId: string, seq: number): void;
   /** Move the cursor back to `seq` (the server's log ends below it: the seq was a false one). */
   rewindRoomCursor(roomId: string, seq: number): void;
+  /** Forget a room's cursor (a room this device is no longer in, caught up to its removal). */
+  forgetRoomCursor(roomId: string): void;
 
   /** Messages this device decrypted or sent, by room and seq. */
   loadMessage(roomId: string, seq: number): KeptMessage | undefined;
@@ -184,6 +186,9 @@ export class MemoryClientStore implements ClientStore {
   }
   rewindRoomCursor(roomId: string, seq: number): void {
     if (seq < (this.#cursors.get(roomId) ?? 0)) this.#cursors.set(roomId, seq);
+  }
+  forgetRoomCursor(roomId: string): void {
+    this.#cursors.delete(roomId);
   }
 
   loadMessage(roomId: string, seq: number): KeptMessage | undefined {

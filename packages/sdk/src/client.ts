@@ -35,7 +35,7 @@ import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readS
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -369,6 +369,17 @@ export class ParleyClient {
       this.#directs.set(userId, p);
     }
     return p;
+  }
+
+  /**
+   * Leave a room (for every device of this user: membership is per user).
+   * Its `member-removed` event is the last entry this user gets from it; a
+   * device that was away gets what it missed up to there when it comes back.
+   */
+  async leave(roomId: string): Promise<void> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    await this.#link.request({ t: 'room.leave', roomId }, ['ok']);
   }
 
   /** The direct room with `userId` if this user is in one, else null; never creates one (unlike `startDirect`). */
@@ -1033,16 +1044,27 @@ export class ParleyClient {
     try {
       if (why === 'resume') this.#checkPrekeysSoon();
       const listed = await this.#listedRooms(conn);
+      const isListed = new Set(listed);
       for (let attempt = 1; ; attempt++) {
         const stored = this.store.roomCursors();
         let rooms: Record<string, number> = {};
         for (const roomId of listed) if (stored[roomId] !== undefined) rooms[roomId] = stored[roomId];
+        // Rooms this device was in and the server no longer lists: it was removed (or left
+        // elsewhere) while away; the server gives what it missed up to the removal.
+        const former = Object.keys(stored).filter((roomId) => !isListed.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
+        for (const roomId of former) rooms[roomId] = stored[roomId] as number;
+        const answered = new Set<string>();
         for (;;) {
           const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
+          for (const roomId of Object.keys(synced.rooms)) answered.add(roomId);
           if (synced.more.length === 0) break;
           // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history").
           rooms = { ...rooms, ...synced.rooms };
         }
+        // A former room with nothing more to give is done with: its cursor goes, so it is not asked for again.
+        if (this.#link.isCurrent(conn)) this.#atomically(() => {
+          for (const roomId of former) if (!answered.has(roomId)) this.store.forgetRoomCursor(roomId);
+        });
         // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
         if (!this.#link.isCurrent(conn) || this.#link.ended) return;
         // A room still holed lost part of the replay too: sync again (inbound.ts, "Gaps").

@@ -154,3 +154,10 @@ export const VERIFICATION_PENDING_MAX = 32;
  * user have 8 uploads open at once across all devices (BLOB_UPLOADS_OPEN_MAX).
  */
 export const FILE_UPLOADS_CONCURRENT_MAX = 4;
+
+/**
+ * Rooms this device was in, no longer listed by the server, named in one
+ * catch-up to get what it missed up to its removal (the server looks at as
+ * many: its SYNC_FORMER_ROOMS_MAX).
+ */
+export const SYNC_FORMER_ROOMS_MAX = 64;

@@ -386,6 +386,11 @@ export abstract class SealedClientStore implements ClientStore {
       if (seq < this.roomCursor(roomId)) this.#put('room-cursor', roomId, { header: { roomId, seq }, parts: [] });
     });
   }
+  forgetRoomCursor(roomId: string): void {
+    this.transaction(() => {
+      this.#remove('room-cursor', roomId);
+    });
+  }
 
   loadMessage(roomId: string, seq: number): KeptMessage | undefined {
     const r = this.#get('message', messageKey(roomId, seq));

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { REQUEST_TIMEOUT_MS } from '../src/limits.ts';
-import { closeAll, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
+import { MemoryClientStore } from '../src/client-store.ts';
+import { closeAll, provisionDevice, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
 
 describe('offline, reconnect and resume', () => {
   let server: ServerProcess & { url: string };
@@ -153,6 +154,34 @@ describe('offline, reconnect and resume', () => {
     await until(() => rb.messages.length === 2, 'bob to get the queued message', 20_000);
     assert.deepEqual(texts(rb.messages), ['warm-up', 'through a dead socket']);
     assert.equal((await sent).id, rb.messages[1]?.id);
+  });
+
+  it('a device away while its user left the room gets what it missed up to the leave, then forgets the room', async () => {
+    const { alice, bob, rb, room } = await pair('lv-alice', 'lv-bob');
+    await alice.send(room, 'one');
+    await until(() => rb.messages.length === 1, 'the first message');
+    const laptopStore = MemoryClientStore.create();
+    await provisionDevice(bob, laptopStore, 'laptop');
+    const laptop = await ParleyClient.login(server.url, 'lv-bob', 'laptop', { store: laptopStore });
+    clients.push(laptop);
+    await bob.close();
+    await alice.send(room, 'two');
+    await alice.send(room, 'three');
+    await laptop.leave(room);
+    const again = recorder();
+    const bobAgain = await ParleyClient.login(server.url, 'lv-bob', 'dev1', { store: bob.store, on: again.on });
+    clients.push(bobAgain);
+    await bobAgain.synced();
+    await until(() => again.messages.length >= 2, 'what it missed before the leave');
+    assert.deepEqual(texts(again.messages), ['two', 'three']);
+    const cursor = bob.store.roomCursors()[room];
+    assert.ok(cursor !== undefined && cursor > (again.messages[1]?.seq ?? 0), 'caught up through the removal event');
+    await bobAgain.close();
+    // The next catch-up has nothing more for it: the room is forgotten.
+    const third = await ParleyClient.login(server.url, 'lv-bob', 'dev1', { store: bob.store });
+    clients.push(third);
+    await third.synced();
+    assert.equal(bob.store.roomCursors()[room], undefined);
   });
 
   it('renews access tokens before they expire, without losing the connection', async () => {

@@ -79,6 +79,14 @@ export const HISTORY_PAGE_MAX = 200;
 
 /** Entries sent per room in one sync before the client must ask again. */
 export const SYNC_ENTRIES_PER_ROOM_MAX = 1000;
+/**
+ * Rooms named in one `sync` that the user is no longer in, looked up for what
+ * it missed before its removal (each costs a scan of the room's membership
+ * events); the rest are ignored.
+ */
+export const SYNC_FORMER_ROOMS_MAX = 64;
+/** Membership events read per scan when looking for a user's removal. */
+export const MEMBERSHIP_EVENTS_PAGE = 1000;
 
 /** Pending mailbox entries per device. */
 export const MAILBOX_MAX = 1000;

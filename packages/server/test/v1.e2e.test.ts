@@ -647,6 +647,31 @@ describe('Parley v1 on /v1 (one server process)', () => {
       }
     });
 
+    test('a member removed while offline gets, by sync, what it missed up to and including its removal, and nothing after', async () => {
+      const [o, m] = [uid('fo'), uid('fm')];
+      const O = (await reg(o)).client;
+      const { client: M, session } = await reg(m);
+      const r = roomOf(await O.createRoom('group', [m])).roomId;
+      await M.quiet(100);
+      const cursor = Math.max(...M.drainMsgs(r).map((e) => e.seq));
+      M.close();
+      for (let i = 0; i < 3; i++) expectFrame(await O.publish(r, `fm-${i}`, new Uint8Array([i])), 'ack');
+      expectFrame(await O.roomRemove(r, m), 'ok');
+      const after = expectFrame(await O.publish(r, 'fm-after', new Uint8Array([9])), 'ack');
+      const back = (await authed(url, session.accessToken as string, 'fm-back')).client;
+      track(back);
+      const { entries, reply } = await back.sync({ [r]: cursor });
+      const got = entries.filter((e) => e['roomId'] === r);
+      assert.deepEqual(got.map((e) => e.seq), [cursor + 1, cursor + 2, cursor + 3, cursor + 4]);
+      assert.equal(got.at(-1)?.kind, 'member-removed');
+      assert.ok(got.every((e) => e.seq < (after['seq'] as number)));
+      assert.equal((reply['rooms'] as Record<string, number>)[r], cursor + 4);
+      // Caught up: nothing more, and a room it was never in gives nothing.
+      const again = await back.sync({ [r]: cursor + 4, 'never-a-member-room': 0 });
+      assert.equal(again.entries.length, 0);
+      assert.deepEqual(again.reply['rooms'], {});
+    });
+
     test('a non-member cannot publish (forbidden), read history, list members, add or remove (not_found), nor sync the room', async () => {
       const [a, m] = [uid('ma'), uid('mm')];
       const A = (await reg(a)).client;

@@ -331,6 +331,19 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(alone?.members, []);
       }));
 
+      test('readMembershipEvents: only membership events, after a seq, ascending, bounded', run(async (s) => {
+        await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
+        await s.changeMember('r', 'owner', null, 'owner', ev('member-added', 'e1'));
+        await s.append('r', msg('owner', 'm1'));
+        await s.changeMember('r', 'b', null, 'member', ev('member-added', 'e2'));
+        await s.append('r', msg('b', 'm2'));
+        await s.changeMember('r', 'b', 'member', null, ev('member-removed', 'e3'));
+        deepStrictEqual((await s.readMembershipEvents('r', 0, 10)).map((e) => [e.seq, e.kind]), [[1, 'member-added'], [3, 'member-added'], [5, 'member-removed']]);
+        deepStrictEqual((await s.readMembershipEvents('r', 1, 1)).map((e) => e.seq), [3]);
+        deepStrictEqual(await s.readMembershipEvents('r', 5, 10), []);
+        deepStrictEqual(await s.readMembershipEvents('unknown', 0, 10), []);
+      }));
+
       test('append with requireMember refuses (NOT_A_MEMBER) a sender who is not a member at that point, writing nothing; members come back where the store reads them', run(async (s) => {
         await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });
         await s.changeMember('r', 'a', null, 'member', ev('member-added', 'e1'));

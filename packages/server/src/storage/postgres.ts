@@ -534,6 +534,13 @@ export class PostgresStorage implements Storage {
     return entry;
   }
 
+  async readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+    assertNonNegative(afterSeq, 'afterSeq');
+    assertPage(limit);
+    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq > $2 AND kind <> 'message' ORDER BY seq LIMIT $3`;
+    return (await this.#query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
+  }
+
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);

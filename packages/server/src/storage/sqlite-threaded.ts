@@ -359,6 +359,10 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#reader.countRoomsOf(userId);
   }
 
+  readMembershipEvents(roomId: string, afterSeq: number, limit: number): ReturnType<Storage['readMembershipEvents']> {
+    return this.#reader.readMembershipEvents(roomId, afterSeq, limit);
+  }
+
   readAfter(roomId: string, afterSeq: number, limit: number): ReturnType<Storage['readAfter']> {
     return this.#reader.readAfter(roomId, afterSeq, limit);
   }

@@ -552,6 +552,13 @@ export class SqliteStorage implements Storage {
     return { entry: toEntry(existing), duplicate: true };
   }
 
+  async readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+    assertNonNegative(afterSeq, 'afterSeq');
+    assertPage(limit);
+    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = ? AND seq > ? AND kind <> 'message' ORDER BY seq LIMIT ?`;
+    return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
+  }
+
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);

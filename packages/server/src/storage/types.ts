@@ -303,6 +303,8 @@ export interface Storage {
   changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options?: ChangeMemberOptions): Promise<MembershipChange | null>;
   /** Entries with seq > afterSeq, ascending, at most `limit`. */
   readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
+  /** Membership events (every kind but `message`) with seq > afterSeq, ascending, at most `limit`. */
+  readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
   /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */
   readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]>;
   /** The highest seq in the room; 0 for an empty or unknown room. */

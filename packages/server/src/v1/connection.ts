@@ -27,6 +27,8 @@ import {
   ROOM_MEMBERS_MAX,
   ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
+  SYNC_FORMER_ROOMS_MAX,
+  MEMBERSHIP_EVENTS_PAGE,
   UNAUTHENTICATED_LIFETIME_MS,
   MAILBOX_MAX,
   MAILBOX_PAYLOAD_BYTES_MAX,
@@ -628,7 +630,43 @@ export class V1Connection implements Conn {
       // large sync cannot hold the event loop (and new connections) hostage.
       if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    // Rooms named that this user has left or was removed from: what it missed
+    // before its removal, through the removal itself (it was a member then).
+    const memberOf = new Set(rooms.map((r) => r.roomId));
+    const former = Object.keys(f.rooms).filter((roomId) => !memberOf.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
+    for (const roomId of former) {
+      const after = f.rooms[roomId] ?? 0;
+      const removedAt = await this.#lastRemovalAfter(roomId, me.userId, after);
+      if (removedAt === null) continue;
+      const entries = (await this.#d.storage.readAfter(roomId, after, Math.min(SYNC_ENTRIES_PER_ROOM_MAX, removedAt - after))).filter((e) => e.seq <= removedAt);
+      for (const e of entries) this.#send({ t: 'msg', ...entryFrame(e) });
+      const last = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
+      result[roomId] = last;
+      if (last < removedAt) more.push(roomId);
+      if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
+  }
+
+  /** The seq of `userId`'s last removal from the room after `after`, if it is not a member since; null otherwise. */
+  async #lastRemovalAfter(roomId: string, userId: string, after: number): Promise<number | null> {
+    let removedAt: number | null = null;
+    for (let cursor = after; ; ) {
+      const events = await this.#d.storage.readMembershipEvents(roomId, cursor, MEMBERSHIP_EVENTS_PAGE);
+      for (const e of events) {
+        let who: unknown;
+        try {
+          who = (JSON.parse(new TextDecoder().decode(e.body)) as { userId?: unknown }).userId;
+        } catch {
+          continue;
+        }
+        if (who !== userId) continue;
+        if (e.kind === 'member-removed') removedAt = e.seq;
+        else if (e.kind === 'member-added') removedAt = null;
+      }
+      if (events.length < MEMBERSHIP_EVENTS_PAGE) return removedAt;
+      cursor = (events[events.length - 1] as RoomEntry).seq;
+    }
   }
 
   async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
