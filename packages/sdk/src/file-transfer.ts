@@ -40,7 +40,8 @@ const FILE_REF_VERSION = 0x01;
 const KEY_BYTES = 32;
 const DIGEST_BYTES = 32;
 const BLOB_ID = /^[A-Za-z0-9_-]{22}$/;
-const MEDIA_TYPE = /^[\x21-\x7e]*$/;
+/** Printable ASCII, spaces included (parameters: `text/plain; charset=utf-8`). */
+const MEDIA_TYPE = /^[\x20-\x7e]*$/;
 const SEAL_CONTEXT = utf8('parley-file-v1');
 /** Secure Cell Seal adds a fixed header and tag to what it seals. */
 export const SEAL_OVERHEAD_BYTES = 44;

@@ -42,13 +42,13 @@ describe('files as encrypted blobs', () => {
   it('a 300 KiB file goes up in chunks and comes out the same; its bytes never reach the server in clear', async () => {
     const text = marker('file-content');
     const file = new TextEncoder().encode(text.repeat(Math.ceil((300 * 1024) / text.length)));
-    const sent = await alice.sendFile(room, file, { name: 'notes — été.txt', mediaType: 'text/plain' });
+    const sent = await alice.sendFile(room, file, { name: 'notes — été.txt', mediaType: 'text/plain; charset=utf-8' });
     await until(() => fileMessages().length === 1, 'the file message');
     const m = fileMessages()[0];
     assert.ok(m !== undefined);
     assert.equal(m.seq, sent.seq);
     assert.equal(m.file.name, 'notes — été.txt');
-    assert.equal(m.file.mediaType, 'text/plain');
+    assert.equal(m.file.mediaType, 'text/plain; charset=utf-8');
     assert.equal(m.file.blobSize, file.length + SEAL_OVERHEAD_BYTES);
     assert.deepEqual(await bob.downloadFile(m.file), file);
     // The sender's history keeps the reference too, so it can download its own file.
@@ -86,6 +86,7 @@ describe('files as encrypted blobs', () => {
     await assert.rejects(alice.sendFile(room, new Uint8Array(FILE_BYTES_MAX + 1)), (e: unknown) => SdkError.is(e, 'LIMIT'));
     await assert.rejects(alice.sendFile(room, Uint8Array.of(1), { name: 'é'.repeat(FILE_NAME_BYTES_MAX / 2 + 1) }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
     await assert.rejects(alice.sendFile(room, Uint8Array.of(1), { mediaType: 'imäge/png' }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(alice.sendFile(room, Uint8Array.of(1), { mediaType: 'text/plain;\ncharset=utf-8' }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
     // Exactly FILE_BYTES_MAX fits one blob of BLOB_BYTES_MAX.
     const biggest = new Uint8Array(FILE_BYTES_MAX).fill(7);
     await alice.sendFile(room, biggest, { name: 'max.bin' });
