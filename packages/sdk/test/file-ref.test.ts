@@ -60,7 +60,9 @@ describe('file reference', () => {
     const longType = new Uint8Array([...base.subarray(0, 93), MEDIA_TYPE_BYTES_MAX + 1, ...new Uint8Array(MEDIA_TYPE_BYTES_MAX + 1).fill(0x61)]);
     assert.throws(() => decodeFileRef(longType), isMalformed);
     assert.equal(decodeFileRef(new Uint8Array([...base.subarray(0, 93), MEDIA_TYPE_BYTES_MAX, ...new Uint8Array(MEDIA_TYPE_BYTES_MAX).fill(0x61)])).mediaType.length, MEDIA_TYPE_BYTES_MAX);
-    assert.throws(() => decodeFileRef(encodeFileRef(ref({ mediaType: 'image png' }))), isMalformed);
+    assert.throws(() => decodeFileRef(encodeFileRef(ref({ mediaType: 'image\tpng' }))), isMalformed, 'a control character');
+    assert.throws(() => decodeFileRef(encodeFileRef(ref({ mediaType: 'imäge/png' }))), isMalformed, 'not ASCII');
+    assert.equal(decodeFileRef(encodeFileRef(ref({ mediaType: 'text/plain; charset=utf-8' }))).mediaType, 'text/plain; charset=utf-8', 'parameters, with a space');
   });
 
   it('seals with a fresh key each time; opens only the blob it names', () => {
