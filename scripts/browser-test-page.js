@@ -130,7 +130,7 @@ async function run() {
       assertBytes(sm.decrypt(unhex(f.sm.encrypted)), plain, 'secure message');
     });
     await check(`${origin}: verify SecureMessageSign (EC)`, () => {
-      assertBytes(new themis.SecureMessageVerify(unhex(f.signed.pub)).verify(unhex(f.signed.msg)), plain, 'verify');
+      assertBytes(new themis.SecureMessageVerify(new themis.PublicKey(unhex(f.signed.pub))).verify(unhex(f.signed.msg)), plain, 'verify');
     });
   }
   const p = fixtures.peer;
@@ -139,11 +139,11 @@ async function run() {
     assertBytes(await cell.decryptAsync(unhex(p.passSeal), unhex(p.context)), unhex(p.plaintext), 'passphrase seal');
   });
   await check('peer: decrypt SecureMessage (RSA-2048)', () => {
-    const sm = new themis.SecureMessage(unhex(p.rsa.recipientPriv), unhex(p.rsa.senderPub));
+    const sm = new themis.SecureMessage(new themis.PrivateKey(unhex(p.rsa.recipientPriv)), new themis.PublicKey(unhex(p.rsa.senderPub)));
     assertBytes(sm.decrypt(unhex(p.rsa.encrypted)), unhex(p.plaintext), 'rsa secure message');
   });
   await check('peer: verify SecureMessageSign (RSA-2048)', () => {
-    assertBytes(new themis.SecureMessageVerify(unhex(p.rsa.signerPub)).verify(unhex(p.rsa.signed)), unhex(p.plaintext), 'rsa verify');
+    assertBytes(new themis.SecureMessageVerify(new themis.PublicKey(unhex(p.rsa.signerPub))).verify(unhex(p.rsa.signed)), unhex(p.plaintext), 'rsa verify');
   });
 
   // --- data for Node to check with the peer ------------------------------------
@@ -160,7 +160,7 @@ async function run() {
     outputs.signerPub = hex(signer.publicKey);
     outputs.signed = hex(new themis.SecureMessageSign(signer.privateKey).sign(plain));
     outputs.senderPub = hex(signer.publicKey);
-    outputs.encrypted = hex(new themis.SecureMessage(signer.privateKey, unhex(t.recipientPub)).encrypt(plain));
+    outputs.encrypted = hex(new themis.SecureMessage(signer.privateKey, new themis.PublicKey(unhex(t.recipientPub))).encrypt(plain));
   });
 }
 

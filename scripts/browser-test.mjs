@@ -327,7 +327,7 @@ function checkPageResult(r, t, peer, fixtures, secrets) {
   // Our node:crypto backend too (the browser made it with @noble).
   try {
     assertBytes(t.SecureCellSeal.withKey(key).decrypt(unhex(o.seal), context), plaintext, 'seal');
-    assertBytes(new t.SecureMessageVerify(unhex(o.signerPub)).verify(unhex(o.signed)), plaintext, 'verify');
+    assertBytes(new t.SecureMessageVerify(new t.PublicKey(unhex(o.signerPub))).verify(unhex(o.signed)), plaintext, 'verify');
     record('node', 'node:crypto backend decrypts/verifies the browser-made Seal and signed message', true);
   } catch (e) {
     record('node', 'node:crypto backend decrypts/verifies the browser-made Seal and signed message', false, short(e));

@@ -20,20 +20,23 @@ import { readSigned, TYPE_EC_SIGNED, TYPE_RSA_SIGNED, writeSigned } from './form
 
 const S = 'SecureMessage' as const;
 
-/** A key object of the expected class (raw bytes are refused, as by wasm-themis). */
-function keyArgument<K extends PrivateKey | PublicKey>(key: unknown, expected: abstract new (...args: never[]) => K): K {
+/**
+ * A key object of the expected class (raw bytes are refused, as by wasm-themis).
+ * Class names are spelled out: a minifier renames classes.
+ */
+function keyArgument<K extends PrivateKey | PublicKey>(key: unknown, expected: abstract new (...args: never[]) => K, name: 'PrivateKey' | 'PublicKey'): K {
   if (key instanceof expected) return key;
   if (key instanceof PrivateKey || key instanceof PublicKey) {
-    throw new ThemisError(S, 'WRONG_KEY_KIND', `expected a ${expected.name}, got a ${key.constructor.name}`);
+    throw new ThemisError(S, 'WRONG_KEY_KIND', `expected a ${name}, got a ${key instanceof PrivateKey ? 'PrivateKey' : 'PublicKey'}`);
   }
-  throw new ThemisError(S, 'INVALID_ARGUMENT', `expected a ${expected.name}`);
+  throw new ThemisError(S, 'INVALID_ARGUMENT', `expected a ${name}`);
 }
 
 export class SecureMessageSign {
   readonly #priv: ParsedPrivateKey;
 
   constructor(privateKey: PrivateKey) {
-    this.#priv = sharedPrivateKey(S, keyArgument(privateKey, PrivateKey));
+    this.#priv = sharedPrivateKey(S, keyArgument(privateKey, PrivateKey, 'PrivateKey'));
   }
 
   sign(message: Uint8Array): Uint8Array {
@@ -55,7 +58,7 @@ export class SecureMessageVerify {
   readonly #pub: ParsedPublicKey;
 
   constructor(publicKey: PublicKey) {
-    this.#pub = sharedPublicKey(S, keyArgument(publicKey, PublicKey));
+    this.#pub = sharedPublicKey(S, keyArgument(publicKey, PublicKey, 'PublicKey'));
   }
 
   /** Returns the signed message; throws `INVALID_SIGNATURE` if it does not verify. */
