@@ -23,6 +23,13 @@ export interface Conn {
   deviceId: string | null;
 }
 
+/** A log step waiting for its turn to deliver (`Hub.#onLog`). */
+interface LogSlot {
+  settled: boolean;
+  deliver: (() => void) | null;
+  next: LogSlot | null;
+}
+
 export class Hub {
   readonly #byUser = new Map<string, Set<Conn>>();
   readonly #members = new Map<string, Set<string>>();
@@ -167,16 +174,22 @@ export class Hub {
     });
   }
 
-  /** Per room, the log steps started and not yet delivered, in call order (storage that commits in call order). */
-  readonly #undelivered = new Map<string, { deliver: (() => void) | null; settled: boolean }[]>();
+  /**
+   * Log steps started and not yet delivered, oldest first (storage that
+   * commits in call order): one queue for all rooms, as such storage settles
+   * every step in call order anyway — the queue only evens out the ticks
+   * between a step settling and its delivery.
+   */
+  #undeliveredHead: LogSlot | null = null;
+  #undeliveredTail: LogSlot | null = null;
 
   /**
    * Run a step on the room log and deliver its result, deliveries leaving in
-   * the order the steps were made (= seq order). When storage commits in call
-   * order (SQLite) steps start at once — concurrent ones share one commit —
-   * and each delivery waits only for the earlier steps' deliveries (their
-   * promises may settle a tick apart); otherwise (PostgreSQL) steps are
-   * chained per room.
+   * the order the steps were made (= seq order in each room). When storage
+   * commits in call order (SQLite) steps start at once — concurrent ones
+   * share one commit — and a delivery waits only for the earlier steps'
+   * deliveries (an append and a membership change settle a tick apart);
+   * otherwise (PostgreSQL) steps are chained per room.
    */
   #onLog<T>(roomId: string, step: () => Promise<T>, deliver: (r: T) => void): Promise<T> {
     if (!this.#storage.appendsInCallOrder) {
@@ -188,30 +201,39 @@ export class Hub {
       this.#setTail(roomId, run);
       return run;
     }
-    const slot: { deliver: (() => void) | null; settled: boolean } = { deliver: null, settled: false };
-    let queue = this.#undelivered.get(roomId);
-    if (queue === undefined) this.#undelivered.set(roomId, (queue = []));
-    queue.push(slot);
+    const slot: LogSlot = { settled: false, deliver: null, next: null };
+    if (this.#undeliveredTail === null) this.#undeliveredHead = slot;
+    else this.#undeliveredTail.next = slot;
+    this.#undeliveredTail = slot;
     return step().then(
       (r) => {
         slot.deliver = () => deliver(r);
         slot.settled = true;
-        this.#flushUndelivered(roomId);
+        this.#flushUndelivered();
         return r;
       },
       (e: unknown) => {
         slot.settled = true;
-        this.#flushUndelivered(roomId);
+        this.#flushUndelivered();
         throw e;
       },
     );
   }
 
-  #flushUndelivered(roomId: string): void {
-    const queue = this.#undelivered.get(roomId);
-    if (queue === undefined) return;
-    while (queue.length > 0 && (queue[0] as (typeof queue)[number]).settled) (queue.shift() as (typeof queue)[number]).deliver?.();
-    if (queue.length === 0) this.#undelivered.delete(roomId);
+  #flushUndelivered(): void {
+    let head = this.#undeliveredHead;
+    while (head !== null && head.settled) {
+      const deliver = head.deliver;
+      head = head.next;
+      this.#undeliveredHead = head;
+      if (head === null) this.#undeliveredTail = null;
+      // A delivery that throws (a bug) must not hold back the others: its entry is stored, and sync gives it.
+      try {
+        deliver?.();
+      } catch {
+        // nothing to undo
+      }
+    }
   }
 
   /**
