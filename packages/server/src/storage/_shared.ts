@@ -68,6 +68,16 @@ export function membershipEventBody(userId: string, role: string | null, by: str
   return new TextEncoder().encode(JSON.stringify({ userId, ...(role !== null && { role }), by }));
 }
 
+/** The user a membership event is about (`membershipEventBody`); null for a body that is not one. */
+export function membershipEventUser(body: Uint8Array): string | null {
+  try {
+    const userId = (JSON.parse(new TextDecoder().decode(body)) as { userId?: unknown } | null)?.userId;
+    return typeof userId === 'string' ? userId : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The `role-changed` event that hands a room to `heir` after `removal` (same maker, same time). */
 export function handOverEvent(removal: RoomEntryInput, heir: string): RoomEntryInput {
   return {

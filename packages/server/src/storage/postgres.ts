@@ -506,32 +506,35 @@ export class PostgresStorage implements Storage {
       if (role === null) await this.#query('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c);
       else if (expected === null) await this.#query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
       else await this.#query('UPDATE members SET role = $3 WHERE room_id = $1 AND user_id = $2', [roomId, userId, role], c);
-      const entry = await this.#logMembership(c, roomId, event);
+      const logged = await this.#logMembership(c, roomId, event);
+      const entry = logged.entry;
+      let version = logged.version;
       let handedOver: MembershipChange['handedOver'];
       if (options.handOver === true && role === null && expected === 'owner') {
         const rest = (await this.#query<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`, [roomId], c)).rows.map(toMember);
         const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
         if (heir !== undefined) {
           await this.#query("UPDATE members SET role = 'owner' WHERE room_id = $1 AND user_id = $2", [roomId, heir.userId], c);
-          handedOver = { userId: heir.userId, entry: await this.#logMembership(c, roomId, handOverEvent(event, heir.userId)) };
+          const heirLogged = await this.#logMembership(c, roomId, handOverEvent(event, heir.userId));
+          version = heirLogged.version;
+          handedOver = { userId: heir.userId, entry: heirLogged.entry };
         }
       }
-      const version = (await this.#one<{ version: number }>('SELECT members_version AS version FROM rooms WHERE room_id = $1', [roomId], c))?.version ?? 0;
       return { entry, members: await this.#membersAt(c, roomId, version), ...(handedOver !== undefined && { handedOver }) };
     });
   }
 
   /** Within a membership change's transaction: the next seq (and a new member-set version), and the event. */
-  async #logMembership(c: pg.PoolClient, roomId: string, event: RoomEntryInput): Promise<RoomEntry> {
-    const bumped = await this.#one<{ seq: number }>(
-      'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq',
+  async #logMembership(c: pg.PoolClient, roomId: string, event: RoomEntryInput): Promise<{ entry: RoomEntry; version: number }> {
+    const bumped = await this.#one<{ seq: number; version: number }>(
+      'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
       [roomId],
       c,
     );
     if (!bumped) throw unknownRoom(roomId);
     const entry: RoomEntry = { roomId, seq: bumped.seq, ...event, body: bytes(event.body) };
     if (!(await this.#insertEntry(c, entry))) throw new Error('storage: a membership event repeated a client id');
-    return entry;
+    return { entry, version: bumped.version };
   }
 
   async readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {

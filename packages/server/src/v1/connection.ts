@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { membershipEventBody } from '../storage/_shared.ts';
+import { membershipEventBody, membershipEventUser } from '../storage/_shared.ts';
 import { isNotAMember, type ChangeMemberOptions, type Role, type RoomEntry } from '../storage/types.ts';
 import {
   BLOB_BYTES_MAX,
@@ -654,13 +654,7 @@ export class V1Connection implements Conn {
     for (let cursor = after; ; ) {
       const events = await this.#d.storage.readMembershipEvents(roomId, cursor, MEMBERSHIP_EVENTS_PAGE);
       for (const e of events) {
-        let who: unknown;
-        try {
-          who = (JSON.parse(new TextDecoder().decode(e.body)) as { userId?: unknown }).userId;
-        } catch {
-          continue;
-        }
-        if (who !== userId) continue;
+        if (membershipEventUser(e.body) !== userId) continue;
         if (e.kind === 'member-removed') removedAt = e.seq;
         else if (e.kind === 'member-added') removedAt = null;
       }
