@@ -570,8 +570,15 @@ async function loadPeer(): Promise<Peer> {
   const saved = globalThis.fetch;
   (globalThis as { fetch: unknown }).fetch = undefined;
   try {
+    // While it initialises, its Emscripten glue installs process-wide handlers that rethrow every
+    // uncaught error and unhandled rejection, killing the test process with
+    // the module's whole source as the 'line' and hiding the real error;
+    // removed so node:test reports such errors against the failing test.
+    const before = new Set<unknown>([...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')]);
     const peer = createRequire(import.meta.url)('wasm-themis');
     await peer.initialized;
+    for (const l of process.listeners('uncaughtException')) if (!before.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.has(l)) process.removeListener('unhandledRejection', l);
     return peer;
   } finally {
     globalThis.fetch = saved;
