@@ -31,11 +31,11 @@ import { Emitter, type Listener } from './emitter.ts';
 import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -145,6 +145,8 @@ export class ParleyClient {
   readonly #inbound: Inbound;
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
+  /** Room kinds from the server's room lists (null: looked for, not listed); see #pinDirect. */
+  readonly #roomKinds = new Map<string, string | null>();
   readonly #directs = new Map<string, Promise<string>>();
   /** When a typing frame was last sent, per room. */
   readonly #typingSentAt = new Map<string, number>();
@@ -237,7 +239,7 @@ export class ParleyClient {
       },
       control: (meta, bytes) => {
         // A session reset did its work by being decrypted; unknown control types come from newer clients: ignored.
-        if (bytes[0] === CONTROL_VERIFICATION) this.#verifications.receive(meta.roomId, meta.sender, meta.serverTs, bytes.subarray(1));
+        if (bytes[0] === CONTROL_VERIFICATION) this.#verifications.receive(meta.roomId, meta.sender, meta, bytes.subarray(1));
       },
       gap: () => {
         // Inbound holds from now on; a sync on the current connection fills the hole and flushes.
@@ -280,6 +282,13 @@ export class ParleyClient {
     if (request.userId !== this.userId) throw new SdkError('INVALID_ARGUMENT', 'the request is for another user');
     checkAccount(request.userId, request.deviceId);
     await this.#link.request({ t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature) }, ['device.added']);
+    // The device this one added, with the key it proved: recorded, so its appearance in the list is no surprise.
+    const record = this.store.peerRecord(this.userId);
+    if (record !== undefined && !record.devices.some((d) => d.deviceId === request.deviceId)) {
+      const device = { deviceId: request.deviceId, identityKey: request.identityKey.slice() };
+      const verified = record.verified === null ? null : { ...record.verified, devices: [...record.verified.devices, device] };
+      this.store.setPeerRecord(this.userId, { ...record, devices: [...record.devices, device], verified, former: record.former.filter((d) => d.deviceId !== request.deviceId) });
+    }
     this.#directory.invalidate(this.userId);
   }
 
@@ -390,7 +399,9 @@ export class ParleyClient {
   }
 
   async #findDirect(userId: string): Promise<string | null> {
-    for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
+    const rooms = readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
+    this.#noteRoomKinds(rooms);
+    for (const room of rooms) {
       if (room.kind !== 'direct') continue;
       const pinned = this.store.directPeer(room.roomId);
       if (pinned !== null) {
@@ -404,6 +415,34 @@ export class ParleyClient {
       }
     }
     return null;
+  }
+
+  /**
+   * A room this device did not open but the server lists as direct (the
+   * peer opened it): pinned to its other member the first time this device
+   * sends there, so a member the server adds later gets nothing. Null for
+   * any other room, and for a direct room the peer has left.
+   */
+  async #pinDirect(roomId: string): Promise<string | null> {
+    if (!this.#roomKinds.has(roomId)) this.#noteRoomKinds(readRooms(await this.#link.request({ t: 'room.list' }, ['rooms'])), roomId);
+    if (this.#roomKinds.get(roomId) !== 'direct') return null;
+    const members = await this.#roomMembers(roomId);
+    const others = members.filter((u) => u !== this.userId);
+    if (members.length === 1 && others.length === 0) return null;
+    if (members.length !== 2 || others.length !== 1 || others[0] === undefined) {
+      this.#members.delete(roomId); // asked again next time
+      throw new SdkError('BAD_RESPONSE', `the server lists direct room ${roomId} with ${members.length} members: a direct room has two, this user and one other`);
+    }
+    const peer = others[0];
+    this.store.setDirectPeer(roomId, peer);
+    return peer;
+  }
+
+  /** Remember the kind of each listed room (`also`: a room looked for, remembered as not listed). */
+  #noteRoomKinds(rooms: readonly RoomSummary[], also?: string): void {
+    if (this.#roomKinds.size + rooms.length > ROOM_KINDS_MAX) this.#roomKinds.clear();
+    if (also !== undefined) this.#roomKinds.set(also, null);
+    for (const room of rooms) this.#roomKinds.set(room.roomId, room.kind);
   }
 
   async #findOrCreateDirect(userId: string): Promise<string> {
@@ -452,7 +491,7 @@ export class ParleyClient {
     // A direct room this device pinned is this user and the peer, whatever
     // the server lists: a server that added someone to it would otherwise
     // be handed every message encrypted for them.
-    const peer = this.store.directPeer(roomId);
+    const peer = this.store.directPeer(roomId) ?? (await this.#pinDirect(roomId));
     const members = peer !== null ? [this.userId, peer] : await this.#roomMembers(roomId);
     const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
     const me = { userId: this.userId, deviceId: this.deviceId };
@@ -1016,6 +1055,12 @@ export class ParleyClient {
       await this.#durable();
       conn = await this.#link.start(mode);
       this.store.setAccount({ userId: this.userId, deviceId: this.deviceId });
+      // A new user's device list is this device and nothing else, known for certain: recorded now,
+      // so a device the server later lists beside it is reported (keysChanged), not trusted on first sight.
+      if (mode === 'register' && this.store.peerRecord(this.userId) === undefined) {
+        const identityKey = this.store.identity.identityKeyPair().publicKey.slice();
+        this.store.setPeerRecord(this.userId, { devices: [{ deviceId: this.deviceId, identityKey }], verified: null, refused: [], former: [] });
+      }
       await this.#durable();
       await this.#checkPrekeys();
     } catch (e) {
@@ -1092,6 +1137,7 @@ export class ParleyClient {
   async #listedRooms(conn: Connection): Promise<string[]> {
     const stored = this.store.roomCursors();
     const listed = readRooms(await conn.request({ t: 'room.list' }, ['rooms']));
+    this.#noteRoomKinds(listed);
     for (const room of listed) {
       const cursor = stored[room.roomId];
       if (cursor === undefined || cursor <= room.lastSeq) continue;

@@ -38,7 +38,7 @@
  */
 import { fromBase64, fromUtf8 } from './_bytes.ts';
 import type { ClientStore } from './client-store.ts';
-import { asSdkError } from './errors.ts';
+import { asSdkError, SdkError } from './errors.ts';
 import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
 import { OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
@@ -110,19 +110,33 @@ export class Inbound {
     seqs.add(seq);
   }
 
-  /** The room's cursor, first moved over this device's own entries right above it. */
+  /**
+   * The room's cursor, first moved over this device's own entries right
+   * above it. The seqs stay remembered (see #claimedOwn) until OWN_SEQS_MAX
+   * clears them all.
+   */
   #cursor(roomId: string): number {
     let cursor = this.#store.roomCursor(roomId);
     const seqs = this.#own.get(roomId);
     if (seqs === undefined) return cursor;
     const start = cursor;
-    while (seqs.delete(cursor + 1)) {
-      cursor++;
-      this.#ownCount--;
-    }
-    if (seqs.size === 0) this.#own.delete(roomId);
+    while (seqs.has(cursor + 1)) cursor++;
     if (cursor !== start) this.#store.setRoomCursor(roomId, cursor);
     return cursor;
+  }
+
+  /**
+   * An entry of another device at a seq the cursor passed because the server
+   * acknowledged one of this device's messages with it: the ack or the entry
+   * is false (an honest server numbers each entry once). The entry is not
+   * dropped unseen: it is processed (once; the seq is forgotten), and `open`
+   * reports the clash with the copy kept at that seq.
+   */
+  #claimedOwn(entry: RoomEntry): boolean {
+    const seqs = this.#own.get(entry.roomId);
+    if (seqs === undefined || this.#isMe(entry.from) || !seqs.delete(entry.seq)) return false;
+    this.#ownCount--;
+    return true;
   }
 
   receive(entry: RoomEntry): void {
@@ -163,13 +177,14 @@ export class Inbound {
   }
 
   #process(entry: RoomEntry): void {
-    if (entry.seq <= this.#cursor(entry.roomId)) return;
+    const cursor = this.#cursor(entry.roomId);
+    if (entry.seq <= cursor && !this.#claimedOwn(entry)) return;
     try {
       this.#deliver(entry);
     } catch (e) {
       this.#hooks.emit('error', asSdkError(e));
     }
-    this.#store.setRoomCursor(entry.roomId, entry.seq);
+    if (entry.seq > cursor) this.#store.setRoomCursor(entry.roomId, entry.seq);
   }
 
   #deliver(entry: RoomEntry): void {
@@ -208,7 +223,12 @@ export class Inbound {
   /** The message an entry holds for this device: the kept copy, or decrypted now (and kept). Never throws for bad input. */
   open(entry: RoomEntry): OpenOutcome {
     const kept = this.#store.loadMessage(entry.roomId, entry.seq);
-    if (kept !== undefined) return { ok: true, message: kept, control: null };
+    if (kept !== undefined) {
+      if (this.#isKeptFor(kept, entry)) return { ok: true, message: kept, control: null };
+      // Another entry than the one kept for this seq: the server numbered two alike (a false ack or a
+      // false history page). Reported, and this entry is opened as if nothing were kept (nothing is overwritten).
+      this.#hooks.emit('error', new SdkError('BAD_RESPONSE', `seq ${entry.seq} of room ${entry.roomId} holds another entry than the message this device kept for it`));
+    }
     const fail = (reason: DecryptionFailure['reason']): OpenOutcome => ({
       ok: false,
       failure: { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason },
@@ -231,7 +251,7 @@ export class Inbound {
       sentAt: p.sentAt,
       serverTs: entry.ts,
     };
-    this.#store.storeMessage(message);
+    if (kept === undefined) this.#store.storeMessage(message);
     return { ok: true, message, control: p.kind === 'control' ? p.bytes : null };
   }
 
@@ -257,6 +277,11 @@ export class Inbound {
     // Other control messages (a session reset) are the client's business alone: not in history.
     if (m.controlType !== undefined && m.controlType !== CONTROL_VERIFICATION) return null;
     return { type: 'verification', roomId: m.roomId, seq: m.seq, id: m.id, sender: m.sender, outgoing: m.outgoing, sentAt: m.sentAt, serverTs: m.serverTs };
+  }
+
+  /** Whether `kept` is the message `entry` holds: same sending device, same id (the entry's clientId). */
+  #isKeptFor(kept: KeptMessage, entry: RoomEntry): boolean {
+    return kept.id === entry.clientId && kept.sender.userId === entry.from.userId && kept.sender.deviceId === entry.from.deviceId;
   }
 
   #isMe(d: DeviceRef): boolean {

@@ -102,6 +102,9 @@ export const OUTBOUND_QUEUE_MAX = 1000;
 /** Message ids remembered to drop duplicates (oldest forgotten first). */
 export const SEEN_IDS_MAX = 10_000;
 
+/** Room kinds remembered from the server's room lists (forgotten all at once beyond it; one `room.list` brings them back). */
+export const ROOM_KINDS_MAX = 10_000;
+
 /** Decrypted and sent messages the memory store keeps for `history` (oldest evicted first). */
 export const MESSAGE_CACHE_MAX = 10_000;
 

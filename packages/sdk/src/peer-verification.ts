@@ -23,8 +23,10 @@
  * Rules that keep a peer (or a replaying server) from steering a device:
  * control messages from this user's own devices are ignored (they go to the
  * peer, and reach us only as copies); a `start` older than
- * VERIFICATION_TIMEOUT_MS by the server's clock is ignored (a replay after
- * being away); at most VERIFICATION_PENDING_MAX users may have an open
+ * VERIFICATION_TIMEOUT_MS is ignored (a replay after being away, or a start
+ * the server held back) — its age taken from the older of the sender's
+ * clock (inside the encrypted payload) and the server's, so the server can
+ * make no start look fresher than its sender wrote it; at most VERIFICATION_PENDING_MAX users may have an open
  * attempt; a request nobody answers expires; messages that arrive before
  * the local session exists (while the key sets are fetched) are held, at
  * most PENDING_MESSAGES_MAX per attempt.
@@ -51,7 +53,7 @@ export interface VerificationRequest {
   readonly from: DeviceRef;
   /** The attempt's id, hex. */
   readonly verificationId: string;
-  /** When the server stored the request (ms since the epoch). */
+  /** When the request was made (ms since the epoch): the older of the sender's clock and the server's. */
   readonly requestedAt: number;
 }
 
@@ -207,9 +209,13 @@ export class PeerVerifications {
     this.#end(attempt, 'aborted', 'cancelled');
   }
 
-  /** A control message of type verification from `from` in `roomId` (room order). */
-  receive(roomId: string, from: DeviceRef, serverTs: number, message: Uint8Array): void {
+  /**
+   * A control message of type verification from `from` in `roomId` (room
+   * order), with the sender's clock and the server's (see the module comment).
+   */
+  receive(roomId: string, from: DeviceRef, clocks: { readonly sentAt: number; readonly serverTs: number }, message: Uint8Array): void {
     if (from.userId === this.#me) return; // our own devices' messages to the peer
+    const sentAt = Math.min(clocks.sentAt, clocks.serverTs);
     const name = deviceName(from);
     const attempt = this.#attempts.get(from.userId);
     let decoded;
@@ -221,16 +227,16 @@ export class PeerVerifications {
       return;
     }
     if (attempt === undefined) {
-      if (decoded.kind !== 'start' || this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
+      if (decoded.kind !== 'start' || this.#hooks.now() - sentAt > VERIFICATION_TIMEOUT_MS) return;
       if (this.#attempts.size >= VERIFICATION_PENDING_MAX) return;
-      this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, toHex(decoded.id));
+      this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, toHex(decoded.id));
       return;
     }
     if (attempt.session === null) {
       if (attempt.request !== null && !attempt.preparing) {
         const id = toHex(decoded.id);
         if (decoded.kind === 'start' && id !== attempt.requestId) {
-          if (this.#hooks.now() - serverTs > VERIFICATION_TIMEOUT_MS) return;
+          if (this.#hooks.now() - sentAt > VERIFICATION_TIMEOUT_MS) return;
           // The peer gave its request up for a new one. If the new one comes from
           // another of the peer's devices, the device that made the old one is still
           // waiting for an answer: tell it that it lost its place.
@@ -238,7 +244,7 @@ export class PeerVerifications {
             this.#send(attempt, encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'superseded' }));
           }
           this.#end(attempt, 'aborted', 'replaced');
-          this.#offer(this.#open(from.userId, roomId), roomId, from, serverTs, message, id);
+          this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, id);
           return;
         }
         if (id === attempt.requestId && decoded.kind === 'abort') {
@@ -271,11 +277,11 @@ export class PeerVerifications {
     return attempt;
   }
 
-  #offer(attempt: Attempt, roomId: string, from: DeviceRef, serverTs: number, message: Uint8Array, id: string): void {
+  #offer(attempt: Attempt, roomId: string, from: DeviceRef, sentAt: number, message: Uint8Array, id: string): void {
     attempt.roomId = roomId;
     attempt.requestId = id;
     attempt.pending.push({ message: message.slice(), from: deviceName(from) });
-    attempt.request = { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId: id, requestedAt: serverTs };
+    attempt.request = { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId: id, requestedAt: sentAt };
     this.#hooks.request(attempt.request);
   }
 
@@ -290,7 +296,7 @@ export class PeerVerifications {
       if (abort !== null) this.#send(attempt, abort);
       this.#end(attempt, 'aborted', 'replaced');
       const sender = parseDeviceName(from);
-      if (sender !== null) this.receive(attempt.roomId, sender, this.#hooks.now(), message);
+      if (sender !== null) this.receive(attempt.roomId, sender, { sentAt: this.#hooks.now(), serverTs: this.#hooks.now() }, message);
       return;
     }
     if (update.reply !== null) this.#send(attempt, update.reply);

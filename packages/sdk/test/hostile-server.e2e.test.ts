@@ -11,6 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
+import { maintainPrekeys } from '../src/prekey-upkeep.ts';
+import type { KeysChange } from '../src/peer-keys.ts';
+import { toBase64 } from '../src/_bytes.ts';
 import { closeAll, hostileTransport, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
 
 describe('a lying server', () => {
@@ -119,5 +122,63 @@ describe('a lying server', () => {
     const sent = await alice.send(room, 'relabelled');
     await until(() => rb.failures.length === 1, 'surfaced');
     assert.deepEqual([rb.failures[0]?.seq, rb.failures[0]?.reason], [sent.seq, 'MALFORMED_BODY']);
+  });
+
+  it('a device the directory lists beside a new user’s only device is reported to the device that registered the user', async () => {
+    // The attacker's device: a real identity with validly signed prekeys, never registered.
+    const ghost = MemoryClientStore.create();
+    let upload: Record<string, unknown> | undefined;
+    await maintainPrekeys(ghost, (frame) => {
+      upload ??= frame as unknown as Record<string, unknown>;
+      return Promise.resolve({ t: 'keys.uploaded', oneTimePrekeys: 100 });
+    });
+    const otks = [...((upload?.['oneTimePrekeys'] as unknown[] | undefined) ?? [])];
+    const ghostEntry = () => ({ deviceId: 'ghost', identityKey: toBase64(ghost.identity.identityKeyPair().publicKey), signedPrekey: upload?.['signedPrekey'], oneTimePrekey: otks.shift() ?? null, pqPrekey: upload?.['pqPrekey'] });
+    const changes: KeysChange[] = [];
+    const ra = recorder();
+    const alice = await ParleyClient.register(server.url, 'ghost-a', 'laptop', {
+      on: { ...ra.on, keysChanged: (c: KeysChange) => changes.push(c) },
+      transport: hostileTransport((f, text) => (f.t === 'keys' && f['userId'] === 'ghost-a' ? [JSON.stringify({ ...f, devices: [...(f['devices'] as unknown[]), ghostEntry()] })] : [text])),
+    });
+    const bob = await ParleyClient.register(server.url, 'ghost-b', 'phone');
+    clients.push(alice, bob);
+    const room = await alice.startDirect('ghost-b');
+    await alice.send(room, 'hello');
+    const own = changes.filter((c) => c.userId === 'ghost-a');
+    assert.deepEqual(
+      own.map((c) => c.added.map((d) => d.deviceId)),
+      [['ghost']],
+      'the extra device of this very user is reported, not trusted on first sight',
+    );
+    assert.deepEqual(
+      alice.verificationStatus('ghost-a').devices.map((d) => d.deviceId),
+      ['laptop', 'ghost'],
+    );
+  });
+
+  it('a direct room the peer opened is pinned when this device first sends there: a member the server adds is refused', async () => {
+    const addEve = { on: false };
+    const rb = recorder();
+    const alice = await ParleyClient.register(server.url, 'pin-a', 'dev1');
+    const eve = await ParleyClient.register(server.url, 'pin-e', 'dev1');
+    const bob = await ParleyClient.register(server.url, 'pin-b', 'dev1', {
+      on: rb.on,
+      transport: hostileTransport((f, text) =>
+        addEve.on && f.t === 'members' ? [JSON.stringify({ ...f, members: [...(f['members'] as unknown[]), { userId: 'pin-e', role: 'member' }] })] : [text],
+      ),
+    });
+    clients.push(alice, eve, bob);
+    const room = await alice.startDirect('pin-b');
+    await alice.send(room, 'hi bob');
+    await until(() => rb.messages.length === 1, 'bob has the message');
+    // Listed with a third member before bob ever sent there: refused, nothing sent.
+    addEve.on = true;
+    await assert.rejects(bob.send(room, 'for alice only'), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE'));
+    // Listed honestly: pinned to alice; a third member listed later changes nothing.
+    addEve.on = false;
+    const first = await bob.send(room, 'for alice only');
+    addEve.on = true;
+    const second = await bob.send(room, 'still for alice only');
+    for (const sent of [first, second]) assert.deepEqual([...new Set(sent.recipients.map((d) => d.userId))], ['pin-a']);
   });
 });

@@ -141,10 +141,45 @@ describe('inbound ordering', () => {
     inbound.receive(entry('r1', 7));
     assert.deepEqual(gaps, ['r1']);
     inbound.receive(entry('r1', 5)); // the replay
-    inbound.receive(entry('r1', 6, 'message')); // the own entry, replayed: skipped
+    inbound.receive({ ...entry('r1', 6, 'message'), from: { userId: 'bob', deviceId: 'phone' } }); // the own entry, replayed: skipped
     assert.equal(inbound.flush(false), 0);
     assert.deepEqual(seen(), ['membership:r1#1', 'membership:r1#4', 'membership:r1#5', 'membership:r1#7']);
     assert.equal(store.roomCursor('r1'), 7);
+  });
+
+  it('another device’s entry at a seq acknowledged as this device’s own is processed, not passed over', () => {
+    const { store, inbound, seen, gaps } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.sent('r1', 2); // a false ack: the server stores another device's entry at 2
+    inbound.receive(entry('r1', 2, 'message'));
+    inbound.receive(entry('r1', 3));
+    assert.deepEqual(gaps, []);
+    assert.deepEqual(seen(), ['membership:r1#1', 'decryptionError:r1#2', 'membership:r1#3']);
+    // Once: a replay of it is a repeat.
+    inbound.receive(entry('r1', 2, 'message'));
+    assert.deepEqual(seen(), ['membership:r1#1', 'decryptionError:r1#2', 'membership:r1#3']);
+    assert.equal(store.roomCursor('r1'), 3);
+  });
+
+  it('the copy kept for a seq stands only for that entry: another one there is reported and opened on its own', () => {
+    const { store, inbound, events } = pipeline();
+    const alice = { userId: 'alice', deviceId: 'laptop' };
+    store.storeMessage({ kind: 'text', text: 'kept', roomId: 'r1', seq: 1, id: 'c1', sender: alice, outgoing: false, sentAt: 1, serverTs: 1 });
+    // The same entry: the kept copy, nothing decrypted.
+    assert.deepEqual(inbound.historyEntry(entry('r1', 1, 'message')), { type: 'message', kind: 'text', text: 'kept', roomId: 'r1', seq: 1, id: 'c1', sender: alice, outgoing: false, sentAt: 1, serverTs: 1 });
+    assert.equal(events.length, 0);
+    // Another entry at that seq (another id, or another device): BAD_RESPONSE, and the entry itself is opened.
+    for (const other of [{ ...entry('r1', 1, 'message'), clientId: 'c9' }, { ...entry('r1', 1, 'message'), from: { userId: 'alice', deviceId: 'phone' } }]) {
+      events.length = 0;
+      const h = inbound.historyEntry(other);
+      assert.equal(h?.type, 'undecryptable');
+      assert.deepEqual(
+        events.map((e) => [e.event, (e.value as { code?: string }).code]),
+        [['error', 'BAD_RESPONSE']],
+      );
+    }
+    // The kept copy is not overwritten.
+    assert.equal((store.loadMessage('r1', 1) as { text?: string } | undefined)?.text, 'kept');
   });
 
   it('a room it has never seen, joined at seq 9, asks for the room from the start', () => {

@@ -14,6 +14,12 @@ import { PeerVerifications, type VerificationOutcome, type VerificationRequest }
 
 const KEYS: Record<string, Uint8Array[]> = { alice: [new Uint8Array(32).fill(1)], bob: [new Uint8Array(32).fill(2)] };
 
+/** Both clocks a control message carries, as of now. */
+function clocksNow(): { sentAt: number; serverTs: number } {
+  const t = Date.now();
+  return { sentAt: t, serverTs: t };
+}
+
 function keysOf(userId: string): Uint8Array[] {
   const keys = KEYS[userId];
   if (keys === undefined) throw new Error(`no keys for ${userId}`);
@@ -63,7 +69,7 @@ async function pump(a: Side, b: Side): Promise<void> {
       [a, b],
       [b, a],
     ] as const) {
-      for (const m of from.outbox.splice(0)) to.manager.receive('room', from.me, Date.now(), m.subarray(1));
+      for (const m of from.outbox.splice(0)) to.manager.receive('room', from.me, clocksNow(), m.subarray(1));
     }
   }
 }
@@ -93,17 +99,22 @@ describe('verification in conversations (rules)', () => {
     assert.equal((await pb).state, 'verified');
   });
 
-  it('a start older than VERIFICATION_TIMEOUT_MS (a replay after being away) is not offered', async () => {
+  it('a start older than VERIFICATION_TIMEOUT_MS by the sender’s clock or the server’s (a replay, or held back) is not offered', async () => {
     const a = side('alice', 'laptop');
     const b = side('bob', 'phone');
     void a.manager.verify('bob', 'x');
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     const start = nth(a.outbox.splice(0, 1), 0);
-    b.manager.receive('room', a.me, Date.now() - VERIFICATION_TIMEOUT_MS - 1, start.subarray(1));
-    assert.deepEqual(b.requests, []);
-    b.manager.receive('room', a.me, Date.now() - VERIFICATION_TIMEOUT_MS + 1000, start.subarray(1));
+    const old = Date.now() - VERIFICATION_TIMEOUT_MS - 1;
+    const fresh = Date.now() - VERIFICATION_TIMEOUT_MS + 1000;
+    // Old by the server's clock, or by the sender's (a start the server held back and delivers with a fresh ts).
+    b.manager.receive('room', a.me, { sentAt: fresh, serverTs: old }, start.subarray(1));
+    b.manager.receive('room', a.me, { sentAt: old, serverTs: Date.now() }, start.subarray(1));
+    assert.equal(b.requests.length, 0);
+    b.manager.receive('room', a.me, { sentAt: fresh, serverTs: Date.now() }, start.subarray(1));
     assert.equal(b.requests.length, 1);
+    assert.equal(b.requests[0]?.requestedAt, fresh, 'the older of the two clocks');
     a.manager.closeAll();
     b.manager.closeAll();
   });
@@ -114,8 +125,8 @@ describe('verification in conversations (rules)', () => {
     void a.manager.verify('bob', 'x');
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    a2.manager.receive('room', a.me, Date.now(), nth(a.outbox, 0).subarray(1));
-    a2.manager.receive('room', { userId: 'bob', deviceId: 'phone' }, Date.now(), Uint8Array.of(1, 2, 3));
+    a2.manager.receive('room', a.me, clocksNow(), nth(a.outbox, 0).subarray(1));
+    a2.manager.receive('room', { userId: 'bob', deviceId: 'phone' }, clocksNow(), Uint8Array.of(1, 2, 3));
     assert.deepEqual(a2.requests, []);
     assert.equal(a2.manager.request('alice'), null);
     a.manager.closeAll();
@@ -133,7 +144,7 @@ describe('verification in conversations (rules)', () => {
     // The abort is lost; only the new start arrives.
     const [abort, start] = a.outbox.splice(0);
     assert.ok(abort !== undefined && start !== undefined);
-    b.manager.receive('room', a.me, Date.now(), start.subarray(1));
+    b.manager.receive('room', a.me, clocksNow(), start.subarray(1));
     assert.equal(b.requests.length, 2);
     await new Promise((resolve) => setImmediate(resolve)); // outcomes are reported after the last send settles
     assert.deepEqual(b.outcomes.map((o) => o.reason), ['replaced']);
@@ -150,7 +161,7 @@ describe('verification in conversations (rules)', () => {
     for (const s of starters) void s.manager.verify('bob', 'x');
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    for (const s of starters) b.manager.receive('room', s.me, Date.now(), nth(s.outbox, 0).subarray(1));
+    for (const s of starters) b.manager.receive('room', s.me, clocksNow(), nth(s.outbox, 0).subarray(1));
     assert.equal(b.requests.length, VERIFICATION_PENDING_MAX);
     assert.equal(b.manager.request(`u${VERIFICATION_PENDING_MAX}`), null);
     for (const s of starters) s.manager.closeAll();
