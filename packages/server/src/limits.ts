@@ -18,6 +18,17 @@ export const UNAUTHENTICATED_LIFETIME_MS = 10_000;
  */
 export const SEND_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 
+/**
+ * A `sync` streams stored entries, far more than SEND_BUFFER_BYTES_MAX in
+ * all (1000 entries of 64 KiB per room): it pauses whenever this much is
+ * unsent and goes on once the client has read it, so the slow-reader close
+ * judges the client, not the server's own burst.
+ */
+export const SYNC_PAUSE_BYTES = 4 * 1024 * 1024;
+
+/** How long a paused `sync` waits for the client to read before the connection is closed (1008 "too slow"). */
+export const SYNC_DRAIN_TIMEOUT_MS = 30_000;
+
 // ---- Themis tutorial protocol ----
 
 /** Longest tutorial client name, in UTF-8 bytes (it is also the Secure Session id). */

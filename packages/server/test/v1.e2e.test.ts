@@ -50,7 +50,9 @@ import {
   PROTOCOL_VERSIONS,
   ROOM_MEMBERS_MAX,
   ROOMS_PER_USER_MAX,
+  SEND_BUFFER_BYTES_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
+  SYNC_PAUSE_BYTES,
   UNAUTHENTICATED_LIFETIME_MS,
 } from '../src/limits.ts';
 
@@ -1060,6 +1062,36 @@ describe('Parley v1 on /v1 (one server process)', () => {
       const page2 = expectFrame(await reader.history(r, { after: 0, limit: HISTORY_PAGE_MAX }), 'history')['entries'] as Entry[];
       assert.deepEqual(page2.map((e) => e.seq), range(1, HISTORY_PAGE_MAX));
       expectError(await reader.history(r, { after: 0, limit: HISTORY_PAGE_MAX + 1 }), 'bad_frame', 'HISTORY_PAGE_MAX + 1');
+    });
+
+    test(`a sync of more than SEND_BUFFER_BYTES_MAX (${SEND_BUFFER_BYTES_MAX} B) of full-size messages reaches a reader that keeps reading (it pauses at SYNC_PAUSE_BYTES)`, async () => {
+      const u = uid('bigsync');
+      const { client: owner, session: ownerSession } = await reg(u);
+      const r = roomOf(await owner.createRoom('group', [])).roomId; // seq 1
+      // More body bytes than the send buffer and a pause hold together (base64 makes them 4/3 more on the wire).
+      const toPublish = Math.ceil((SEND_BUFFER_BYTES_MAX + SYNC_PAUSE_BYTES) / BODY_BYTES_MAX) + 16;
+      assert.ok(toPublish <= SYNC_ENTRIES_PER_ROOM_MAX && toPublish * BODY_BYTES_MAX > SEND_BUFFER_BYTES_MAX + SYNC_PAUSE_BYTES);
+      const body = b64(randomBytes(BODY_BYTES_MAX));
+      // A few publishers, a burst of MESSAGES_PER_SECOND each per second: every publisher also receives the
+      // others' messages live, and must not be made a slow reader by the test itself.
+      const clients: V1Client[] = [];
+      for (let i = 0; i < 4; i++) clients.push((await login(u, 'dev1', `bigsync#${i}`)).client);
+      for (let published = 0, round = 0; published < toPublish; round++) {
+        const batch = clients.map((c, i) => {
+          const n = Math.max(0, Math.min(MESSAGES_PER_SECOND, toPublish - published - i * MESSAGES_PER_SECOND));
+          return Promise.all(range(1, n).map((k) => c.publish(r, `s${round}-${i}-${k}`, body)));
+        });
+        for (const a of (await Promise.all(batch)).flat()) expectFrame(a, 'ack');
+        published = Math.min(toPublish, published + clients.length * MESSAGES_PER_SECOND);
+        if (published < toPublish) await sleep(1_000);
+      }
+      for (const c of [owner, ...clients]) c.close();
+      const reader = await auth(ownerSession.accessToken as string, 'bigsync-reader');
+      const synced = await reader.sync({}, 60_000);
+      assert.deepEqual(expectFrame(synced.reply, 'synced')['rooms'], { [r]: toPublish + 1 });
+      assert.deepEqual(synced.entries.map((m) => m.seq), range(1, toPublish + 1));
+      assert.equal(reader.closeInfo, null, 'still connected');
+      reader.close();
     });
 
     test('history pages before (newest first) and after (oldest first) with limits', async () => {

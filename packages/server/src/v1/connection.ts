@@ -28,6 +28,8 @@ import {
   ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
   SYNC_FORMER_ROOMS_MAX,
+  SYNC_DRAIN_TIMEOUT_MS,
+  SYNC_PAUSE_BYTES,
   MEMBERSHIP_EVENTS_PAGE,
   UNAUTHENTICATED_LIFETIME_MS,
   MAILBOX_MAX,
@@ -36,7 +38,7 @@ import {
 import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import { entryFrame, type Conn } from './hub.ts';
-import { sendText } from './prebuilt-frame.ts';
+import { drained, sendText, unsentBytes } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
@@ -623,7 +625,7 @@ export class V1Connection implements Conn {
     for (const r of rooms) {
       const after = f.rooms[r.roomId] ?? 0;
       const entries = await this.#d.storage.readAfter(r.roomId, after, SYNC_ENTRIES_PER_ROOM_MAX);
-      for (const e of entries) this.#send({ t: 'msg', ...entryFrame(e) });
+      if (!(await this.#stream(entries))) return;
       result[r.roomId] = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
       if (entries.length === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
       // Storage reads are synchronous on SQLite: yield between rooms so one
@@ -639,13 +641,26 @@ export class V1Connection implements Conn {
       const removedAt = await this.#lastRemovalAfter(roomId, me.userId, after);
       if (removedAt === null) continue;
       const entries = (await this.#d.storage.readAfter(roomId, after, Math.min(SYNC_ENTRIES_PER_ROOM_MAX, removedAt - after))).filter((e) => e.seq <= removedAt);
-      for (const e of entries) this.#send({ t: 'msg', ...entryFrame(e) });
+      if (!(await this.#stream(entries))) return;
       const last = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
       result[roomId] = last;
       if (last < removedAt) more.push(roomId);
       if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
+  }
+
+  /**
+   * Send stored entries as `msg` frames, pausing while SYNC_PAUSE_BYTES are
+   * unsent until the client has read them. False if the connection closed
+   * (or read nothing for SYNC_DRAIN_TIMEOUT_MS, and was closed for it).
+   */
+  async #stream(entries: readonly RoomEntry[]): Promise<boolean> {
+    for (const e of entries) {
+      this.#send({ t: 'msg', ...entryFrame(e) });
+      if (unsentBytes(this.ws) > SYNC_PAUSE_BYTES && !(await drained(this.ws, SYNC_DRAIN_TIMEOUT_MS))) return false;
+    }
+    return this.#phase !== 'closed';
   }
 
   /** The seq of `userId`'s last removal from the room after `after`, if it is not a member since; null otherwise. */

@@ -44,6 +44,8 @@ interface SocketLike {
   write(chunk: Uint8Array): boolean;
   cork(): void;
   uncork(): void;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
 // A named export of `ws`'s ESM entry (wrapper.mjs). Not a property of the
@@ -106,6 +108,47 @@ export class PrebuiltFrame {
     socket.write(this.wire);
     return true;
   }
+}
+
+/** Bytes written to the connection and not yet handed to the network. */
+export function unsentBytes(ws: WebSocket): number {
+  const socket = socketOf(ws);
+  return socket === null ? ws.bufferedAmount : socket.writableLength;
+}
+
+/**
+ * Resolves true once the connection has handed what it holds to the network,
+ * false if it closed or `timeoutMs` passed first (it is then closed: 1008).
+ */
+export function drained(ws: WebSocket, timeoutMs: number): Promise<boolean> {
+  const socket = socketOf(ws);
+  if (ws.readyState !== OPEN || unsentBytes(ws) === 0) return Promise.resolve(ws.readyState === OPEN);
+  return new Promise<boolean>((resolve) => {
+    let poll: ReturnType<typeof setInterval> | undefined;
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      if (poll !== undefined) clearInterval(poll);
+      socket?.off('drain', onDrain);
+      socket?.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = (): void => finish(ws.readyState === OPEN);
+    const onClose = (): void => finish(false);
+    const timer = setTimeout(() => {
+      ws.close(CLOSE_TOO_SLOW, 'too slow');
+      finish(false);
+    }, timeoutMs);
+    if (socket !== null) {
+      socket.once('drain', onDrain);
+      socket.once('close', onClose);
+    } else {
+      // `ws`'s own queue (no socket reachable): watched, it has no event of its own.
+      poll = setInterval(() => {
+        if (ws.readyState !== OPEN) finish(false);
+        else if (ws.bufferedAmount === 0) finish(true);
+      }, 10);
+    }
+  });
 }
 
 /** Send one text frame to one connection (framed, coalesced like a fan-out frame). */
