@@ -73,9 +73,16 @@ function inRange(name: string, v: number, min: number, max: number): number {
   return v;
 }
 
+/** Base64 (standard or URL-safe alphabet, padding optional), nothing else: Buffer.from would skip stray characters silently. */
+const BASE64 = /^(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}$/;
+
 function trustedSecret(v: string | undefined): Uint8Array | undefined {
   if (v === undefined || v === '') return undefined;
-  const b = Buffer.from(v, 'base64');
+  const text = v.trim();
+  if (!BASE64.test(text) || text.replace(/=+$/, '').length % 4 === 1) {
+    throw new Error('PARLEY_TRUSTED_TOKEN_SECRET is not base64 (the host signs with the decoded bytes: give them base64-encoded)');
+  }
+  const b = Buffer.from(text, 'base64');
   if (b.length < 32) throw new Error('PARLEY_TRUSTED_TOKEN_SECRET must be base64 of at least 32 bytes');
   return new Uint8Array(b);
 }

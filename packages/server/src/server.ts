@@ -20,6 +20,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { FRAME_BYTES_MAX } from './limits.ts';
 import { demoKeyPair, loadOrCreateServerKey, tokenSecretSeed } from './server-key.ts';
 import { openStorage } from './storage/open.ts';
+import { openDataDir } from './data-dir.ts';
 import type { Storage } from './storage/types.ts';
 import { TOKEN_SECRET_NAME, TokenIssuer } from './v1/auth.ts';
 import { blobPolicy, startBlobSweeper } from './v1/blobs.ts';
@@ -54,6 +55,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const log = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();
 
+  // On SQLite, one process per data directory (data-dir.ts); released when it stops.
+  const dataDir = openDataDir(config.dataDir, { exclusive: config.databaseUrl === undefined });
   let keyPair: KeyPair;
   if (config.tutorialDemoKey) {
     keyPair = demoKeyPair();
@@ -154,6 +157,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     await blobSweeper.stop();
     await fanout.close();
     await storage.close();
+    dataDir.release();
     throw err;
   }
   const port = (http.address() as AddressInfo).port;
@@ -176,6 +180,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     await blobSweeper.stop();
     await fanout.close();
     await storage.close();
+    dataDir.release();
     log.info({}, 'stopped');
   }
 

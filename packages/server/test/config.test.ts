@@ -87,3 +87,14 @@ test('SQLite writer: auto picks a writer thread with two CPUs or more and the ev
   assert.equal(resolveConfig({ sqliteWriter: 'thread' }, { PARLEY_SQLITE_WRITER: 'inline' }, 1).sqliteWriter, 'thread');
   assert.throws(() => resolveConfig({}, { PARLEY_SQLITE_WRITER: 'threads' }), /PARLEY_SQLITE_WRITER must be thread, inline or auto/);
 });
+
+test('trusted token secret: base64 of ≥ 32 bytes (standard or URL-safe); anything else stops the start instead of being read leniently', () => {
+  const bytes = Buffer.from(Array.from({ length: 48 }, (_, i) => i * 5 + 251));
+  for (const text of [bytes.toString('base64'), bytes.toString('base64url'), ` ${bytes.toString('base64')}\n`]) {
+    assert.deepEqual(Buffer.from(resolveConfig({}, { PARLEY_TRUSTED_TOKEN_SECRET: text }).trustedTokenSecret ?? []), bytes);
+  }
+  for (const bad of ['correct horse battery staple! this is my host app HMAC secret (not base64)', `${bytes.toString('base64')}!`, `${bytes.toString('base64').slice(0, 20)} ${bytes.toString('base64').slice(20)}`, 'A'.repeat(45)]) {
+    assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_SECRET: bad }), /PARLEY_TRUSTED_TOKEN_SECRET is not base64/, bad);
+  }
+  assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_SECRET: Buffer.alloc(31, 7).toString('base64') }), /at least 32 bytes/);
+});

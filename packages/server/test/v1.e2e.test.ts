@@ -502,6 +502,26 @@ describe('Parley v1 on /v1 (one server process)', () => {
   // -------------------------------------------------------------- rooms
 
   describe('rooms and membership', () => {
+    test('a room.create with many members holds only those users’ room counts: another user’s room.add is not queued behind it', async () => {
+      const helpers = range(1, 150).map((i) => uid(`crowd${i}`));
+      for (let i = 0; i < helpers.length; i += 25) await Promise.all(helpers.slice(i, i + 25).map(async (u) => (await reg(u)).client.close()));
+      const attacker = (await reg(uid('crowder'))).client;
+      const [owner, friend] = [uid('calm'), uid('calmfriend')];
+      const O = (await reg(owner)).client;
+      await reg(friend);
+      const room = roomOf(await O.createRoom('group', [])).roomId;
+      const order: string[] = [];
+      const creates = range(1, 3).map(async (i) => {
+        expectFrame(await attacker.createRoom('group', helpers), 'room', `crowded room ${i}`);
+        order.push(`create ${i}`);
+      });
+      await sleep(20); // the creates are in the server first
+      expectFrame(await O.roomAdd(room, friend), 'ok');
+      order.push('add');
+      await Promise.all(creates);
+      assert.equal(order[0], 'add', `answered in the order ${order.join(', ')}`);
+    });
+
     test('create a group: owner role, members listed, every member sees the member-added events', async () => {
       const [a, b, c] = [uid('ga'), uid('gb'), uid('gc')];
       const A = (await reg(a)).client;

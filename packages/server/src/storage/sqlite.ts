@@ -20,6 +20,7 @@
  */
 
 import { mkdirSync } from 'node:fs';
+import { protectDatabaseFiles } from '../data-dir.ts';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Checkpointer } from './sqlite-checkpointer.ts';
@@ -116,7 +117,9 @@ export class SqliteStorage implements Storage {
    * one on the event loop while its writer thread owns a `writer`.
    */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // It holds the access-token secret (server_secrets): owner-only, whatever the umask.
+    protectDatabaseFiles(join(dir, SQLITE_FILE_NAME));
     this.#db = new Database(join(dir, SQLITE_FILE_NAME));
     const mode = this.#db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') {

@@ -51,8 +51,14 @@ export type { V1Deps } from './context.ts';
 
 const PROTOCOL = 'v1';
 
-/** The `Hub.inOrder` key of every change that adds a room membership (the rooms-per-user and room-size limits). */
-const ROOM_LIMITS_KEY = 'limits:rooms';
+/**
+ * The `Hub.inOrder` key of a user's room count (ROOMS_PER_USER_MAX): every
+ * change that adds a membership holds the key of each user it adds, so a
+ * count and its write cannot interleave with another's — and changes for
+ * other users never wait on it. (The room-size limit is decided inside the
+ * room's own `members:` section.)
+ */
+const roomsOfKey = (userId: string): string => `rooms-of:${userId}`;
 
 /**
  * How many times a membership request is decided again when a concurrent
@@ -436,9 +442,7 @@ export class V1Connection implements Conn {
     if (f.kind === 'direct' && others.length !== 1) return this.#error(f.id, 'bad_frame', 'a direct room has exactly one other member');
     if (others.length + 1 > ROOM_MEMBERS_MAX) return this.#error(f.id, 'limit_exceeded', 'too many members');
     for (const u of others) if ((await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
-    // Every change that adds a membership runs under one key: the count and
-    // the write cannot interleave with another connection's.
-    const room = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, async () => {
+    const room = await this.#holdingRoomCounts([me.userId, ...others], async () => {
       for (const u of [me.userId, ...others]) {
         if ((await this.#d.storage.countRoomsOf(u)) >= ROOMS_PER_USER_MAX) {
           this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
@@ -453,6 +457,20 @@ export class V1Connection implements Conn {
     });
     if (room === null) return;
     this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId: room, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(room) } });
+  }
+
+  /**
+   * Run `task` holding the room-count key of each of `userIds`, taken in
+   * sorted order so that two callers never wait on each other. Always taken
+   * before a room's `members:` key, never after it.
+   */
+  #holdingRoomCounts<T>(userIds: readonly string[], task: () => Promise<T>): Promise<T> {
+    const keys = [...new Set(userIds)].sort().map(roomsOfKey);
+    const hold = (i: number): Promise<T> => {
+      const key = keys[i];
+      return key === undefined ? task() : this.#d.hub.inOrder(key, () => hold(i + 1));
+    };
+    return hold(0);
   }
 
   /**
@@ -515,7 +533,7 @@ export class V1Connection implements Conn {
     if ((await this.#d.storage.getUser(f.userId)) === null) return this.#error(f.id, 'not_found', 'no such user');
     const role = f.role ?? 'member';
     if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
-    const failure = await this.#d.hub.inOrder(ROOM_LIMITS_KEY, () =>
+    const failure = await this.#holdingRoomCounts([f.userId], () =>
       this.#membershipStep(
         f.roomId,
         async () => {
