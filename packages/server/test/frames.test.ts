@@ -135,3 +135,21 @@ test('msgFrame writes exactly what JSON.stringify of the entry frame would', () 
     ),
   );
 });
+
+test('an invalid frame’s error names where, never what the client wrote: keys of its own choosing are not echoed', () => {
+  const long = 'k'.repeat(200_000);
+  for (const key of ['<script>alert(1)</script>', long, 'a\nb\u202e', 'rooms']) {
+    const r = parseFrame(JSON.stringify({ t: 'sync', rooms: { [key]: 'not a seq' } }));
+    assert.equal(r.ok, false);
+    if (r.ok) continue;
+    assert.ok(r.message.length < 100, r.message.slice(0, 100));
+    if (key !== 'rooms') assert.ok(!r.message.includes(key.slice(0, 8)), r.message);
+  }
+});
+
+test('a record’s own "__proto__" key is validated too (refused), not dropped unseen', () => {
+  for (const rooms of ['{"__proto__":"not a number"}', '{"__proto__":{"a":1}}', '{"__proto__":3}']) {
+    assert.equal(parseFrame(`{"t":"sync","rooms":${rooms}}`).ok, false, rooms);
+  }
+  assert.equal(parseFrame('{"t":"sync","rooms":{"room1":3}}').ok, true);
+});

@@ -34,6 +34,7 @@ import {
   type SessionFrame,
 } from './_v1-client.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
+import * as limitsTs from '../src/limits.ts';
 import {
   ACCESS_TOKEN_TTL_S,
   BLOB_RETENTION_DAYS_DEFAULT,
@@ -224,11 +225,38 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal(w['version'], 1);
       assert.deepEqual(PROTOCOL_VERSIONS, [1]);
       const limits = w['limits'] as Record<string, number>;
-      assert.equal(limits['frameBytes'], FRAME_BYTES_MAX);
-      assert.equal(limits['bodyBytes'], BODY_BYTES_MAX);
-      assert.equal(limits['messagesPerSecond'], MESSAGES_PER_SECOND);
-      assert.equal(limits['historyPage'], HISTORY_PAGE_MAX);
-      assert.equal(limits['roomsPerUser'], ROOMS_PER_USER_MAX);
+      // Every limit a client can run into, under its announced name.
+      const announced: Record<string, number> = {
+        frameBytes: FRAME_BYTES_MAX,
+        bodyBytes: BODY_BYTES_MAX,
+        messagesPerSecond: MESSAGES_PER_SECOND,
+        framesPerSecond: FRAMES_PER_SECOND,
+        historyPage: HISTORY_PAGE_MAX,
+        syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
+        syncFormerRooms: limitsTs.SYNC_FORMER_ROOMS_MAX,
+        roomsPerUser: ROOMS_PER_USER_MAX,
+        roomMembers: ROOM_MEMBERS_MAX,
+        devicesPerUser: limitsTs.DEVICES_PER_USER_MAX,
+        mailbox: limitsTs.MAILBOX_MAX,
+        mailboxPayloadBytes: limitsTs.MAILBOX_PAYLOAD_BYTES_MAX,
+        unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
+        invalidFrames: INVALID_FRAMES_MAX,
+        loginAttempts: LOGIN_ATTEMPTS_MAX,
+        loginFailuresPerUserPerMinute: LOGIN_FAILURES_PER_USER_PER_MINUTE,
+        oneTimePrekeys: limitsTs.ONE_TIME_PREKEYS_MAX,
+        oneTimePrekeysPerUpload: limitsTs.ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+        pqPrekeyBytes: limitsTs.PQ_PREKEY_BYTES_MAX,
+        keyPackages: limitsTs.KEY_PACKAGES_MAX,
+        keyPackagesPerUpload: limitsTs.KEY_PACKAGES_PER_UPLOAD_MAX,
+        keyPackageBytes: limitsTs.KEY_PACKAGE_BYTES_MAX,
+        keyBackupBytes: limitsTs.KEY_BACKUP_BYTES_MAX,
+        blobBytes: limitsTs.BLOB_BYTES_MAX,
+        blobChunkBytes: limitsTs.BLOB_CHUNK_BYTES,
+        blobBytesPerUser: limitsTs.BLOB_BYTES_PER_USER_MAX,
+        blobCountPerUser: limitsTs.BLOB_COUNT_PER_USER_MAX,
+        blobUploadsOpen: limitsTs.BLOB_UPLOADS_OPEN_MAX,
+      };
+      for (const [name, value] of Object.entries(announced)) assert.equal(limits[name], value, name);
       // The blob lifetimes of this server (defaults: no environment set them).
       assert.equal(limits['blobUploadTtlS'], BLOB_UPLOAD_TTL_S_DEFAULT);
       assert.equal(limits['blobRetentionDays'], BLOB_RETENTION_DAYS_DEFAULT);
@@ -1258,6 +1286,13 @@ describe('Parley v1 on /v1 (one server process)', () => {
       const B = await connect();
       for (let i = 0; i < INVALID_FRAMES_MAX; i++) B.sendRaw(Buffer.from('x'), true);
       assert.equal((await within(B.closed, 3000, 'close')).code, 1008);
+
+      // Well-formed frames refused as bad_frame by a later check count the same: a second hello, a login once authenticated.
+      const C = (await reg(uid('invalid2'))).client;
+      for (let i = 1; i < INVALID_FRAMES_MAX; i++) C.sendRaw(JSON.stringify(i % 2 === 0 ? { t: 'hello', versions: [1] } : { t: 'refresh', refreshToken: 'x'.repeat(43) }));
+      expectFrame(await C.roomList(), 'rooms', `after ${INVALID_FRAMES_MAX - 1} refused frames`);
+      C.sendRaw(JSON.stringify({ t: 'hello', versions: [1] }));
+      assert.equal((await within(C.closed, 3000, 'close')).code, 1008);
     });
 
     test(`ROOMS_PER_USER_MAX (${ROOMS_PER_USER_MAX}): the last room is allowed, one more → limit_exceeded`, async () => {
@@ -1399,14 +1434,17 @@ describe('Parley v1 on /v1 (one server process)', () => {
       U.sendRaw(Buffer.from([0x22, 0xff, 0xfe, 0x22]));
       assert.equal((await within(U.closed, 3000, 'close')).code, 1007);
 
-      // A __proto__ key that passes validation is a room id like any other.
+      // Keys that name Object.prototype's members: "constructor" is a room id like any other (not one of
+      // this user's), an own "__proto__" key (which a schema's record would drop unchecked) is refused.
       const P = await auth(ms.accessToken as string, 'proto');
-      const ps = await P.sync(JSON.parse('{"__proto__": 0, "constructor": 1}') as Record<string, number>);
+      const ps = await P.sync(JSON.parse('{"constructor": 1}') as Record<string, number>);
       assert.deepEqual(expectFrame(ps.reply, 'synced')['rooms'], {});
-      P.sendRaw('{"t":"sync","id":"pp","rooms":{"__proto__":{"polluted":1}}}');
-      const pp = await P.waitFor((f) => f.re === 'pp');
-      assert.ok(pp.t === 'synced' || (pp.t === 'error' && pp['code'] === 'bad_frame'), JSON.stringify(pp));
+      for (const [id, rooms] of [['pp', '{"__proto__":{"polluted":1}}'], ['p0', '{"__proto__":0}']]) {
+        P.sendRaw(`{"t":"sync","id":"${id}","rooms":${rooms}}`);
+        expectError(await P.waitFor((f) => f.re === id), 'bad_frame', rooms);
+      }
       expectFrame(await P.roomList(), 'rooms');
+      assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
 
       // The bystanders never noticed.
       expectFrame(await A.publish(r, 'post', marker('post')), 'ack');

@@ -34,6 +34,17 @@ import {
   UNAUTHENTICATED_LIFETIME_MS,
   MAILBOX_MAX,
   MAILBOX_PAYLOAD_BYTES_MAX,
+  LOGIN_FAILURES_PER_USER_PER_MINUTE,
+  ONE_TIME_PREKEYS_MAX,
+  ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+  PQ_PREKEY_BYTES_MAX,
+  KEY_PACKAGES_MAX,
+  KEY_PACKAGES_PER_UPLOAD_MAX,
+  KEY_PACKAGE_BYTES_MAX,
+  KEY_BACKUP_BYTES_MAX,
+  BLOB_BYTES_PER_USER_MAX,
+  BLOB_COUNT_PER_USER_MAX,
+  BLOB_UPLOADS_OPEN_MAX,
 } from '../limits.ts';
 import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
@@ -50,6 +61,9 @@ import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.t
 export type { V1Deps } from './context.ts';
 
 const PROTOCOL = 'v1';
+
+/** The longest delay setTimeout takes (2^31 − 1 ms; longer ones fire at once). */
+const TIMER_MS_MAX = 2_147_483_647;
 
 /**
  * The `Hub.inOrder` key of a user's room count (ROOMS_PER_USER_MAX): every
@@ -122,7 +136,6 @@ export class V1Connection implements Conn {
       }
       if (isBinary) {
         this.#error(undefined, 'bad_frame', 'binary frames are not part of the protocol');
-        this.#strike();
         return;
       }
       this.#enqueue((data as Buffer).toString('utf8'));
@@ -182,6 +195,8 @@ export class V1Connection implements Conn {
   #error(re: string | undefined, code: ErrorCode, message: string): void {
     this.#d.metrics.errors.inc({ protocol: PROTOCOL, code });
     this.#send({ t: 'error', ...(re !== undefined && { re }), code, message });
+    // Every frame answered bad_frame counts, whichever check refused it (docs/protocol.md, "Errors").
+    if (code === 'bad_frame') this.#strike();
   }
 
   #strike(): void {
@@ -194,14 +209,12 @@ export class V1Connection implements Conn {
     const parsed = parseFrame(text);
     if (!parsed.ok) {
       this.#error(parsed.id, 'bad_frame', parsed.message);
-      this.#strike();
       return;
     }
     const f = parsed.frame;
     if (this.#phase === 'hello') {
       if (f.t !== 'hello') {
         this.#error(f.id, 'bad_frame', 'the first frame must be hello');
-        this.#strike();
         return;
       }
       return this.#onHello(f);
@@ -312,6 +325,20 @@ export class V1Connection implements Conn {
         blobUploadTtlS: this.#d.blobs.uploadTtlMs / 1000,
         blobRetentionDays: this.#d.blobs.retentionMs === null ? 0 : this.#d.blobs.retentionMs / 86_400_000,
         unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
+        invalidFrames: INVALID_FRAMES_MAX,
+        loginAttempts: LOGIN_ATTEMPTS_MAX,
+        loginFailuresPerUserPerMinute: LOGIN_FAILURES_PER_USER_PER_MINUTE,
+        syncFormerRooms: SYNC_FORMER_ROOMS_MAX,
+        oneTimePrekeys: ONE_TIME_PREKEYS_MAX,
+        oneTimePrekeysPerUpload: ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+        pqPrekeyBytes: PQ_PREKEY_BYTES_MAX,
+        keyPackages: KEY_PACKAGES_MAX,
+        keyPackagesPerUpload: KEY_PACKAGES_PER_UPLOAD_MAX,
+        keyPackageBytes: KEY_PACKAGE_BYTES_MAX,
+        keyBackupBytes: KEY_BACKUP_BYTES_MAX,
+        blobBytesPerUser: BLOB_BYTES_PER_USER_MAX,
+        blobCountPerUser: BLOB_COUNT_PER_USER_MAX,
+        blobUploadsOpen: BLOB_UPLOADS_OPEN_MAX,
       },
     });
   }
@@ -425,14 +452,25 @@ export class V1Connection implements Conn {
     this.deviceId = deviceId;
     this.#phase = 'authenticated';
     if (this.#d.hub.attach(this)) void announcePresence(this.#d, userId, true).catch(() => undefined);
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    // Close when the credential this connection rests on expires (max 24.8 days for setTimeout).
-    this.#timer = setTimeout(() => {
-      this.#error(undefined, 'token_expired', 'access token expired; refresh and reconnect');
-      this.close(CLOSE_V1.TOKEN_EXPIRED, 'token expired');
-    }, Math.min(Math.max(0, expiresAtMs - Date.now()), 2_000_000_000));
+    this.#closeAt(expiresAtMs);
     this.#send({ t: 'session', ...(re !== undefined && { re }), userId, deviceId, ...tokens });
     await pushMailbox(this.#d, { userId, deviceId }, 0, (frame) => this.#sendRaw(frame));
+  }
+
+  /**
+   * Close when the credential this connection rests on expires. setTimeout
+   * waits at most ~24.8 days: a later expiry (a host-minted token) is
+   * reached in steps.
+   */
+  #closeAt(expiresAtMs: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    const wait = Math.max(0, expiresAtMs - Date.now());
+    this.#timer = setTimeout(() => {
+      if (this.#phase === 'closed') return;
+      if (Date.now() < expiresAtMs) return this.#closeAt(expiresAtMs);
+      this.#error(undefined, 'token_expired', 'access token expired; refresh and reconnect');
+      this.close(CLOSE_V1.TOKEN_EXPIRED, 'token expired');
+    }, Math.min(wait, TIMER_MS_MAX));
   }
 
   // ---------------------------------------------------------------- rooms

@@ -33,6 +33,15 @@ const requestId = z.string().max(64).optional();
 const userId = z.string().regex(USER_ID);
 const deviceId = z.string().regex(DEVICE_ID);
 const roomId = z.string().regex(ROOM_ID);
+
+/**
+ * JSON.parse makes `"__proto__"` an own key, and zod's records drop it
+ * without validating its value: such an object is refused instead (null
+ * fails the record), so every key of a record is checked.
+ */
+function withoutProtoKey(v: unknown): unknown {
+  return typeof v === 'object' && v !== null && Object.hasOwn(v, '__proto__') ? null : v;
+}
 const clientId = z.string().regex(CLIENT_ID);
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -96,7 +105,7 @@ export const Publish = z.object({ t: z.literal('publish'), id: requestId, roomId
 export const Sync = z.object({
   t: z.literal('sync'),
   id: requestId,
-  rooms: z.record(z.string().regex(ROOM_ID), seq).refine((r) => Object.keys(r).length <= 10_000, { message: 'too many rooms' }),
+  rooms: z.preprocess(withoutProtoKey, z.record(z.string().regex(ROOM_ID), seq).refine((r) => Object.keys(r).length <= 10_000, { message: 'too many rooms' })),
 });
 export const History = z
   .object({
@@ -231,6 +240,12 @@ export function decodeBase64(s: string): Uint8Array<ArrayBuffer> | null {
 }
 
 /** Parse one text frame; the error message never echoes the input. */
+/** A path element for an error message: indexes and short alphanumeric names as they are, any other key (a record's, chosen by the client) not echoed. */
+function pathPart(p: PropertyKey): string {
+  if (typeof p === 'number') return String(p);
+  return typeof p === 'string' && /^[a-zA-Z][a-zA-Z0-9]{0,31}$/.test(p) ? p : '<key>';
+}
+
 export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { ok: false; message: string; id?: string } {
   let json: unknown;
   try {
@@ -247,6 +262,6 @@ export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { 
   const rawId = typeof json === 'object' && json !== null ? (json as { id?: unknown }).id : undefined;
   const id = typeof rawId === 'string' && rawId.length <= 64 ? rawId : undefined;
   const issue = r.error.issues[0];
-  const where = issue?.path.join('.') ?? '';
+  const where = (issue?.path ?? []).map(pathPart).join('.');
   return { ok: false, message: `invalid frame${where ? ` at ${where}` : ''}`, ...(id !== undefined && { id }) };
 }
