@@ -44,6 +44,13 @@ program
     });
     const key = Buffer.from(server.serverPublicKey).toString('base64');
     process.stderr.write(`Parley server on port ${server.port}\nServer public key (pin it in clients): ${key}\n`);
+    // On stderr whatever the log level: the log's own warning can be filtered out.
+    if (server.config.tutorialDemoKey) {
+      process.stderr.write(
+        '\n*** WARNING: this server uses the Themis tutorial\'s PUBLISHED demo key pair (--tutorial-demo-key). ***\n' +
+          '*** Anyone can impersonate it. For testing the unmodified demo apps only; never in production. ***\n\n',
+      );
+    }
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) return;

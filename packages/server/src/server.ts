@@ -116,13 +116,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && (path === '/healthz' || path === '/health')) return send(res, 200, 'text/plain', 'ok\n');
-    if (req.method === 'GET' && (path === '/readyz' || path === '/ready')) {
+    // HEAD as GET (Node sends no body for it).
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && (path === '/healthz' || path === '/health')) return send(res, 200, 'text/plain', 'ok\n');
+    if (read && (path === '/readyz' || path === '/ready')) {
       const ok = ready && !stopping && fanout.healthy;
       return send(res, ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n');
     }
-    if (req.method === 'GET' && path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
-    if (req.method === 'GET' && path === '/server-key') return send(res, 200, 'text/plain', serverPublicKeyB64 + '\n');
+    if (read && path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+    if (read && path === '/server-key') return send(res, 200, 'text/plain', serverPublicKeyB64 + '\n');
     send(res, 404, 'text/plain', 'not found\n');
   }
 
@@ -168,13 +170,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     if (stopping) return;
     stopping = true;
     log.info({}, 'shutting down');
-    http.close();
+    // HTTP keeps answering through the grace period (/readyz: 503, /healthz: 200); new
+    // WebSocket sessions are refused (503) from now on. It closes once the sockets are gone.
     tutorial.closeAll(CLOSE.GOING_AWAY, 'server shutting down');
     // Let frames already received finish (their writes are acknowledged only once durable), then close.
     await Promise.all([...v1Connections].map((c) => c.drain()));
     for (const c of [...v1Connections]) c.close(CLOSE_V1.GOING_AWAY, 'server shutting down');
     const deadline = Date.now() + config.shutdownGraceMs;
     while ((tutorial.connectedCount > 0 || v1Connections.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    http.close();
     http.closeAllConnections();
     wss.close();
     await blobSweeper.stop();
