@@ -132,13 +132,22 @@ describe('Themis tutorial protocol on /', () => {
     assert.equal(sender.ws.readyState, WebSocket.OPEN, 'no strike for going too fast');
   });
 
-  test('names that hide or mimic others are refused: bidi and zero-width characters, outer spaces, "server"', async () => {
+  test('names that hide or mimic others are refused: bidi and zero-width characters, outer spaces, "server" in any guise, decomposed and mixed-script spellings', async () => {
     const peer = await loadPeer();
     const key = Buffer.from(new peer.KeyPair().publicKey).toString('base64');
-    for (const name of ['evil\u202Egnp', 'Bo\u200Bb', '\uFEFFBob', ' padded', 'padded ', 'server', 'Server', 'line\u2028break']) {
+    const refused = ['evil\u202Egnp', 'Bo\u200Bb', '\uFEFFBob', ' padded', 'padded ', 'server', 'Server', 'line\u2028break'];
+    // A Cyrillic dze in "server", fullwidth and long-s forms of it, a decomposed é (NFD beside an NFC "José"), Latin mixed with Cyrillic.
+    refused.push('\u0455erver', '\uFF53\uFF45\uFF52\uFF56\uFF45\uFF52', '\u017Ferver', 'Jose\u0301', 'Ivan \u0418\u0432\u0430\u043D');
+    for (const name of refused) {
       const ws = await rawSocket(url);
       ws.send(`${name}:${key}`);
       assert.equal(await closeCode(ws), 1008, `name ${JSON.stringify(name)} refused`);
+    }
+    // Names of one script (or Latin beside Han and kana), in NFC, are welcome.
+    for (const name of ['Jos\u00E9', '\u0418\u0432\u0430\u043D', '\u7530\u4E2D\u3055\u3093', '\u0395\u03BB\u03AD\u03BD\u03B7 2']) {
+      const c = await client(name, 'ios');
+      await c.established;
+      c.close();
     }
   });
 

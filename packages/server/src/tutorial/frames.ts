@@ -39,11 +39,47 @@ export function encodeBase64(bytes: Uint8Array): string {
  */
 const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
-/** Names no client may take: the server's own lines are signed with it. */
+/**
+ * Names no client may take: the server's own lines are signed with it.
+ * Compared after NFKC and lower-casing, so `Server`, `ｓｅｒｖｅｒ` and
+ * `ſerver` are it too.
+ */
 const RESERVED_NAMES = new Set(['server']);
 
+/**
+ * Scripts told apart when a name mixes them (UTS #39 "highly restrictive":
+ * one script, or Latin with the scripts written beside it in Chinese,
+ * Japanese and Korean). A letter of any other script counts as "other".
+ * Common and Inherited characters (digits, punctuation, combining marks)
+ * belong to every script.
+ */
+const SCRIPTS: readonly [string, RegExp][] = (
+  ['Latin', 'Cyrillic', 'Greek', 'Armenian', 'Georgian', 'Hebrew', 'Arabic', 'Devanagari', 'Thai', 'Han', 'Hiragana', 'Katakana', 'Hangul', 'Bopomofo', 'Cherokee'] as const
+).map((name) => [name, new RegExp(`\\p{Script=${name}}`, 'u')]);
+const SCRIPT_NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}]/u;
+const MIXES_ALLOWED: readonly ReadonlySet<string>[] = [new Set(['Latin', 'Han', 'Hiragana', 'Katakana']), new Set(['Latin', 'Han', 'Bopomofo']), new Set(['Latin', 'Han', 'Hangul'])];
+
+/** Whether the name's letters come from one script (or an allowed mix): `ѕerver`, with a Cyrillic dze, does not. */
+function singleScript(name: string): boolean {
+  const used = new Set<string>();
+  for (const ch of name) {
+    if (SCRIPT_NEUTRAL.test(ch)) continue;
+    used.add(SCRIPTS.find(([, re]) => re.test(ch))?.[0] ?? 'other');
+  }
+  if (used.size <= 1) return true;
+  return MIXES_ALLOWED.some((mix) => [...used].every((script) => mix.has(script)));
+}
+
 function validName(name: string): boolean {
-  return name.length > 0 && name === name.trim() && !NAME_FORBIDDEN.test(name) && !RESERVED_NAMES.has(name.toLowerCase());
+  return (
+    name.length > 0 &&
+    name === name.trim() &&
+    !NAME_FORBIDDEN.test(name) &&
+    // One spelling per name: a decomposed `José` would otherwise be a second `José`.
+    name === name.normalize('NFC') &&
+    !RESERVED_NAMES.has(name.normalize('NFKC').toLowerCase()) &&
+    singleScript(name)
+  );
 }
 
 export interface Hello {
@@ -56,7 +92,8 @@ export interface Hello {
  * Parse frame 1. The name is everything before the first `:` (the reference
  * server splits on `:`, so names cannot contain one); it must be non-empty
  * text of at most TUTORIAL_NAME_BYTES_MAX bytes, without leading or trailing
- * white space, control, format or separator characters, and not `server`.
+ * white space, control, format or separator characters, in NFC, of one
+ * script (see singleScript), and not `server` (see RESERVED_NAMES).
  */
 export function parseHello(text: string): Hello | null {
   const colon = text.indexOf(':');
