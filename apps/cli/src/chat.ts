@@ -29,7 +29,7 @@ import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
 import { downloadTo, sendFileAt } from './files.ts';
 import { lastMessages } from './history.ts';
 import { checkUserId } from './profile.ts';
-import { chatLine, failureLine, inert, shortTime, textLine } from './render.ts';
+import { chatLine, displayWidth, failureLine, inert, shortTime, textLine } from './render.ts';
 
 export interface ChatOptions extends StoreOptions {
   limit?: number;
@@ -64,16 +64,6 @@ interface Screen {
   /** A line the user entered (the terminal shows it as a chat line instead of the echo). */
   entered(text: string, shown: string): void;
   close(): void;
-}
-
-/** Columns a string takes on a terminal: wide East Asian characters 2, combining marks 0, others 1. */
-function displayWidth(text: string): number {
-  let n = 0;
-  for (const ch of text) {
-    if (/\p{M}/u.test(ch)) continue;
-    n += /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u{ff00}-\u{ff60}\u{ffe0}-\u{ffe6}\p{Extended_Pictographic}]/u.test(ch) ? 2 : 1;
-  }
-  return n;
 }
 
 const PROMPT = '> ';

@@ -139,7 +139,7 @@ export async function fileMessage(client: ParleyClient, roomId: string, seq: num
 export async function downloadTo(client: ParleyClient, roomId: string, seq: number, dest: string | undefined, force: boolean): Promise<{ path: string; bytes: number; from: string }> {
   const m = await fileMessage(client, roomId, seq);
   const path = dest ?? suggestedName(m.file, seq);
-  checkBinaryOutput(path, false);
+  checkBinaryOutput(path, false, 'use -o <file>, or pipe it (-o - | less)');
   if (dest === undefined && existsSync(path)) throw usageError(`${JSON.stringify(path)} already exists here; save the file elsewhere with -o <path> (add --force to overwrite that path)`);
   await checkOutput(path, force);
   let data: Uint8Array;

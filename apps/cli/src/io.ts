@@ -142,10 +142,14 @@ export async function checkOutput(dest: string, force: boolean): Promise<void> {
   if (!force) throw usageError(`${JSON.stringify(dest)} already exists; use --force to overwrite it`);
 }
 
-/** Refuses binary output to a terminal (it would garble the screen and cannot be copied back). */
-export function checkBinaryOutput(dest: string, base64: boolean): void {
+/**
+ * Refuses binary output to a terminal (it would garble the screen, or act on
+ * it: bytes from someone else can hold escape sequences, and cannot be
+ * copied back). `instead` names what the command offers instead.
+ */
+export function checkBinaryOutput(dest: string, base64: boolean, instead = 'use --out <file> or --base64'): void {
   if (dest === STDIO && !base64 && process.stdout.isTTY === true) {
-    throw usageError('refusing to write binary output to a terminal; use --out <file> or --base64');
+    throw usageError(`refusing to write binary output to a terminal; ${instead}`);
   }
 }
 

@@ -104,12 +104,21 @@ export function historyFailureLine(f: DecryptionFailure): string {
   return `${dateTime(f.serverTs)}  ${f.from.userId}: (message ${failureReason(f)}) [${f.reason}]`;
 }
 
-/** One JSON line per history item, for scripts (`--json`). */
+/**
+ * JSON text with every unsafe character (see UNSAFE) as a `\\uXXXX` escape:
+ * still the same JSON value, and inert on a terminal (JSON.stringify escapes
+ * C0 controls only, and leaves DEL, C1, bidi overrides and separators raw).
+ */
+function inertJson(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}
+
+/** One JSON line per history item, for scripts (`--json`); safe to print on a terminal. */
 export function jsonLine(item: ({ type: 'message' } & ChatMessage) | ({ type: 'undecryptable' } & DecryptionFailure)): string {
   if (item.type === 'undecryptable') {
-    return JSON.stringify({ seq: item.seq, time: new Date(item.serverTs).toISOString(), from: item.from.userId, device: item.from.deviceId, undecryptable: item.reason });
+    return inertJson({ seq: item.seq, time: new Date(item.serverTs).toISOString(), from: item.from.userId, device: item.from.deviceId, undecryptable: item.reason });
   }
-  return JSON.stringify({
+  return inertJson({
     seq: item.seq,
     time: new Date(item.serverTs).toISOString(),
     sentAt: new Date(item.sentAt).toISOString(),
@@ -119,3 +128,45 @@ export function jsonLine(item: ({ type: 'message' } & ChatMessage) | ({ type: 'u
     ...(item.kind === 'text' ? { text: item.text } : item.kind === 'file' ? { file: { name: item.file.name, mediaType: item.file.mediaType, bytes: item.file.blobSize - SEAL_OVERHEAD_BYTES } } : { bytes: item.bytes.length }),
   });
 }
+
+/**
+ * Columns `text` takes on a terminal, as wcwidth-style terminals count
+ * them: 2 for East Asian wide and fullwidth characters and for emoji shown
+ * as emoji (Emoji_Presentation, or followed by U+FE0F); 0 for combining
+ * marks, variation selectors, the zero-width joiner and an emoji joined to
+ * the one before it; 1 for the rest (©, ™, ❤ without U+FE0F are text
+ * symbols, one column). An estimate — terminals differ on rare characters —
+ * used to erase exactly the rows a typed line took.
+ */
+export function displayWidth(text: string): number {
+  let n = 0;
+  let joined = false;
+  let previous = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    if (cp === 0x200d) {
+      joined = true;
+      continue;
+    }
+    if (cp === 0xfe0f) {
+      // Emoji presentation asked for a text symbol counted 1: it becomes 2.
+      if (previous === 1) n++;
+      previous = 0;
+      continue;
+    }
+    let w: number;
+    if (ZERO_WIDTH.test(ch)) w = 0;
+    else if (joined && EMOJI.test(ch)) w = 0;
+    else w = WIDE.test(ch) ? 2 : 1;
+    joined = false;
+    previous = w === 1 && EMOJI.test(ch) ? 1 : 0;
+    n += w;
+  }
+  return n;
+}
+
+const ZERO_WIDTH = /[\p{M}\u{fe00}-\u{fe0e}\u{200b}\u{2060}\u{feff}]/u;
+const EMOJI = /\p{Extended_Pictographic}/u;
+/** East Asian Wide (W) and Fullwidth (F) blocks, and emoji presented as emoji by default. */
+const WIDE =
+  /[\p{Emoji_Presentation}\u{1100}-\u{115f}\u{231a}\u{231b}\u{2329}\u{232a}\u{2e80}-\u{303e}\u{3041}-\u{33ff}\u{3400}-\u{4dbf}\u{4e00}-\u{9fff}\u{a000}-\u{a4cf}\u{a960}-\u{a97f}\u{ac00}-\u{d7a3}\u{f900}-\u{faff}\u{fe10}-\u{fe19}\u{fe30}-\u{fe6f}\u{ff00}-\u{ff60}\u{ffe0}-\u{ffe6}\u{16fe0}-\u{18aff}\u{1b000}-\u{1b2ff}\u{20000}-\u{2fffd}\u{30000}-\u{3fffd}]/u;
