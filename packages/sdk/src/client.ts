@@ -1103,7 +1103,12 @@ export class ParleyClient {
           const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
           for (const roomId of Object.keys(synced.rooms)) answered.add(roomId);
           if (synced.more.length === 0) break;
-          // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history").
+          // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history");
+          // one it says is cut short without having moved on would be asked for again for ever.
+          for (const roomId of synced.more) {
+            const reached = synced.rooms[roomId];
+            if (reached === undefined || reached <= (rooms[roomId] ?? 0)) throw new SdkError('BAD_RESPONSE', `the server cut the sync of room ${roomId} short without moving on`);
+          }
           rooms = { ...rooms, ...synced.rooms };
         }
         // A former room with nothing more to give is done with: its cursor goes, so it is not asked for again.

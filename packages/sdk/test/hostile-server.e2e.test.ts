@@ -181,4 +181,36 @@ describe('a lying server', () => {
     const second = await bob.send(room, 'still for alice only');
     for (const sent of [first, second]) assert.deepEqual([...new Set(sent.recipients.map((d) => d.userId))], ['pin-a']);
   });
+
+  it('a sync the server keeps cutting short without moving on is refused, not asked again for ever', async () => {
+    const stall = { on: false, synced: 0, dropped: false };
+    const ra = recorder();
+    const alice = await ParleyClient.register(server.url, 'stall-a', 'dev1', {
+      on: ra.on,
+      transport: hostileTransport((f, text) => {
+        if (!stall.on) return [text];
+        // One live message lost: the next shows a hole, which makes a sync.
+        if (f.t === 'msg' && !stall.dropped) {
+          stall.dropped = true;
+          return [];
+        }
+        if (f.t !== 'synced') return [text];
+        stall.synced++;
+        const rooms = f['rooms'] as Record<string, number>;
+        return [JSON.stringify({ ...f, more: Object.keys(rooms) })];
+      }),
+    });
+    const bob = await ParleyClient.register(server.url, 'stall-b', 'dev1');
+    clients.push(alice, bob);
+    const room = await alice.startDirect('stall-b');
+    await alice.send(room, 'hi');
+    await alice.synced();
+    stall.on = true; // from now on every sync is "cut short" where it stands
+    await bob.send(room, 'lost on the way');
+    await bob.send(room, 'after the hole');
+    await until(() => ra.errors.some((e) => SdkError.is(e, 'BAD_RESPONSE') && /without moving on/.test(e.message)), 'the stalled sync is refused');
+    const seen = stall.synced;
+    await sleep(1_000);
+    assert.ok(stall.synced - seen < 10, `${stall.synced - seen} more syncs in 1 s: backing off, not looping`);
+  });
 });
