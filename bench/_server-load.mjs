@@ -401,8 +401,8 @@ async function memSample(lastFrameAt) {
     // Cross-check with what the server itself exports.
     const text = await (await globalThis.fetch(`http://127.0.0.1:${job.port}/metrics`)).text();
     const metric = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1]);
-    out.metricsRss = metric('parley_process_process_resident_memory_bytes') || metric('parley_process_resident_memory_bytes');
-    out.metricsHeapUsed = metric('parley_process_nodejs_heap_size_used_bytes');
+    out.metricsRss = metric('parley_process_resident_memory_bytes');
+    out.metricsHeapUsed = metric('parley_nodejs_heap_size_used_bytes');
     out.metricsConnections = metric('parley_connections');
   }
   return out;

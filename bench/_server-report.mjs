@@ -359,8 +359,8 @@ Based on docs/performance-anchors.md §2.1 and §3.3.
   WebSocket + \`hello\` + \`auth\`, so each is an authenticated session; bare:
   TCP + WebSocket), wait until no frame arrived for 0.5 s, then SIGUSR2 →
   GC → sample RSS (\`/proc/<pid>/status\`) and JS heap. Parley's
-  \`/metrics\` (\`parley_process_process_resident_memory_bytes\`,
-  \`parley_process_nodejs_heap_size_used_bytes\`) is recorded as a cross-check.
+  \`/metrics\` (\`parley_process_resident_memory_bytes\`,
+  \`parley_nodejs_heap_size_used_bytes\`) is recorded as a cross-check.
   The target is judged on the marginal RSS per connection between the first
   non-zero sample (1000) and 10,000 connections, which leaves out one-time
   warm-up (JIT code, SQLite page cache); growth from the fresh process is

@@ -114,6 +114,13 @@ function redisUrl(v: string | undefined): string | undefined {
   return v;
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function logLevel(v: string): string {
+  if (!LOG_LEVELS.includes(v)) throw new Error(`the log level (--log-level, PARLEY_LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}; got ${JSON.stringify(v.slice(0, 40))}`);
+  return v;
+}
+
 function sqliteWriter(v: string | undefined, cpus: number): 'thread' | 'inline' {
   if (v === 'thread' || v === 'inline') return v;
   if (v === undefined || v === '' || v === 'auto') return cpus >= 2 ? 'thread' : 'inline';
@@ -129,11 +136,12 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   return {
     host: flags.host ?? env['PARLEY_HOST'] ?? '0.0.0.0',
     port,
-    dataDir: resolve(flags.dataDir ?? env['PARLEY_DATA'] ?? './data'),
+    // Empty means unset, as for DATABASE_URL (not "the current directory").
+    dataDir: resolve(flags.dataDir ?? (env['PARLEY_DATA'] || undefined) ?? './data'),
     databaseUrl,
     redisUrl: redisUrl(flags.redisUrl ?? (env['PARLEY_REDIS_URL'] || undefined)),
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
-    logLevel: flags.logLevel ?? env['PARLEY_LOG_LEVEL'] ?? 'info',
+    logLevel: logLevel(flags.logLevel ?? (env['PARLEY_LOG_LEVEL'] || undefined) ?? 'info'),
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
     sqliteWriter: sqliteWriter(flags.sqliteWriter ?? env['PARLEY_SQLITE_WRITER'], cpus),
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),

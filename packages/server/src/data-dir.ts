@@ -43,6 +43,7 @@ export interface DataDir {
 
 /** Create `dir` (0700) if needed and, when `exclusive`, take its lock; DataDirInUseError if another process holds it. */
 export function openDataDir(dir: string, options: { exclusive: boolean }): DataDir {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`the data directory ${dir} is not a directory`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!options.exclusive) return { path: dir, release: () => undefined };
   const lockPath = join(dir, LOCK_FILE_NAME);

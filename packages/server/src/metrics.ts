@@ -17,7 +17,7 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'parley_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'parley_' });
   return {
     registry,
     connections: new Gauge({ name: 'parley_connections', help: 'Open WebSocket connections', labelNames: ['protocol'], registers: [registry] }),

@@ -49,7 +49,12 @@ export function loadOrCreateServerKey(dataDir: string): { keyPair: KeyPair; crea
     if (!existsSync(pubPath)) {
       throw new Error(`${pubPath} is missing next to ${privPath}: restore it (or remove both files to make the server a new identity, which every pinned client will refuse)`);
     }
-    const keyPair = new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath)));
+    let keyPair: KeyPair;
+    try {
+      keyPair = new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath)));
+    } catch (e) {
+      throw new Error(`${privPath} / ${pubPath}: not a Themis EC key pair (${e instanceof Error ? e.message : String(e)}); restore the files (clients pin the public key)`);
+    }
     if (!belongTogether(keyPair)) {
       throw new Error(`${pubPath} is not the public key of ${privPath}: restore the right file (clients pin the public key)`);
     }

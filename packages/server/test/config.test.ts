@@ -98,3 +98,11 @@ test('trusted token secret: base64 of ≥ 32 bytes (standard or URL-safe); anyth
   }
   assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_SECRET: Buffer.alloc(31, 7).toString('base64') }), /at least 32 bytes/);
 });
+
+test('log level: one of the known ones, else the start stops naming the setting; empty PARLEY_LOG_LEVEL and PARLEY_DATA mean unset', () => {
+  assert.equal(resolveConfig({}, { PARLEY_LOG_LEVEL: 'warn' }).logLevel, 'warn');
+  assert.equal(resolveConfig({}, { PARLEY_LOG_LEVEL: '' }).logLevel, 'info');
+  assert.throws(() => resolveConfig({ logLevel: 'bogus' }, {}), /--log-level, PARLEY_LOG_LEVEL/);
+  assert.throws(() => resolveConfig({}, { PARLEY_LOG_LEVEL: 'verbose' }), /must be one of trace, debug, info/);
+  assert.equal(resolveConfig({}, { PARLEY_DATA: '' }).dataDir, resolveConfig({}, {}).dataDir);
+});

@@ -53,6 +53,12 @@ describe('data directory', () => {
     }
   });
 
+  it('a data directory that is a file stops the start with a clear error', () => {
+    const file = join(tempDir(), 'not-a-dir');
+    writeFileSync(file, '');
+    assert.throws(() => openDataDir(file, { exclusive: false }), /is not a directory/);
+  });
+
   it('one holder at a time; released, it can be taken again; without `exclusive` nothing is locked', () => {
     const dir = tempDir();
     const first = openDataDir(dir, { exclusive: true });

@@ -318,7 +318,7 @@ test(`load and fault: ${CLIENTS} clients, ${TOTAL} messages, random disconnects,
     if (stats.connectErrors.size > 0) report(`failed connection attempts (when they started): ${[...stats.connectErrors].map(([why, n]) => `${n}× ${why}`).join('; ')}`);
     report(
       `CPU during the load: test process ${((clientCpuUsed.user + clientCpuUsed.system) / 1e6).toFixed(1)} s of ${loadSeconds.toFixed(1)} s (event-loop delay p99 ${(clientLag.percentile(99) / 1e6).toFixed(0)} / max ${(clientLag.max / 1e6).toFixed(0)} ms); ` +
-        `restarted server ${metric('parley_process_process_cpu_seconds_total').toFixed(1)} s of its ${restartedServerSeconds.toFixed(1)} s (event-loop lag p99 ${(metric('parley_process_nodejs_eventloop_lag_p99_seconds') * 1000).toFixed(0)} / max ${(metric('parley_process_nodejs_eventloop_lag_max_seconds') * 1000).toFixed(0)} ms)`,
+        `restarted server ${metric('parley_process_cpu_seconds_total').toFixed(1)} s of its ${restartedServerSeconds.toFixed(1)} s (event-loop lag p99 ${(metric('parley_nodejs_eventloop_lag_p99_seconds') * 1000).toFixed(0)} / max ${(metric('parley_nodejs_eventloop_lag_max_seconds') * 1000).toFixed(0)} ms)`,
     );
     report(`latency: (re)connect ${spread(stats.connectMs)}; sync ${spread(stats.syncMs)}`);
     report(`deliveries: ${stats.liveMsgs} live, ${stats.syncWindowMsgs} during syncs, ${stats.duplicateMsgs} duplicates deduplicated, ${stats.syncs} syncs (${stats.syncContinuations} continuing one cut at ${SYNC_ENTRIES_PER_ROOM_MAX} entries); ${stats.gapCheckedEpochs} connection epochs checked for live gaps (${excusedGaps} gaps excused: own publishes unanswered at close)`);
