@@ -1,5 +1,5 @@
 /**
- * The chat commands — `register`, `login`, `chat`, `history`,
+ * The chat commands — `register`, `login`, `link-device`, `add-device`, `chat`, `history`,
  * `send-file`, `download`, `delete-file`, `verify`, `backup`, `restore` — as commander
  * commands. This file declares options and help; the work is in
  * `register.ts`, `chat.ts`, `history.ts`, `files.ts`, `verify.ts` and
@@ -13,6 +13,7 @@ import type { StoreOptions } from './account.ts';
 import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
 import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
 import { runAction } from './cli-error.ts';
+import { addDevice, linkDevice, type LinkOptions } from './devices.ts';
 import { deleteFile, download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
 import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
 import { formatSize } from './limits.ts';
@@ -259,5 +260,38 @@ Example:
     )
     .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
 
-  return [registerCmd, loginCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, deleteFileCmd, verifyCmd, backupCmd, restoreCmd];
+  const linkDeviceCmd = base('link-device', "on a new machine: make a device for an existing account and print the request that adds it", { account: false })
+    .argument('<user>', 'the account to join')
+    .option('--device <id>', "this device's id (default: from the host name; must differ from the account's other devices)")
+    .addHelpText(
+      'after',
+      `
+Creates <profile>/accounts/<user>.parley with this device's own keys (sealed
+under the passphrase you choose; asked twice) and prints one line, the link
+request (the new key, signed by it: nothing secret), on stdout. Run
+'parley add-device <that line>' on a machine that has the account, check that
+both show the same fingerprint, then 'parley login <user>' here. Unlike
+'parley restore', the two machines are separate devices: each has its own
+keys, and messages are encrypted to both.
+${COMMON_HELP}
+
+Example:
+  parley link-device alice --device phone --server wss://chat.example.org`,
+    )
+    .action(runAction((user: string, options: LinkOptions) => linkDevice(user, options)));
+
+  const addDeviceCmd = base('add-device', "add the device a 'parley link-device' request names to this account", { account: true })
+    .argument('<request>', "the line 'parley link-device' printed (parley-link-v1:…)")
+    .addHelpText(
+      'after',
+      `
+Shows the new device's key fingerprint: compare it with the one the new
+machine showed (whoever could change the request on its way could add a
+device of their own). Your peers are told of the new device (a key-change
+warning) and encrypt to it from then on.
+${COMMON_HELP}`,
+    )
+    .action(runAction((request: string, options: StoreOptions) => addDevice(request, options)));
+
+  return [registerCmd, loginCmd, linkDeviceCmd, addDeviceCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, deleteFileCmd, verifyCmd, backupCmd, restoreCmd];
 }

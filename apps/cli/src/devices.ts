@@ -1,0 +1,127 @@
+/**
+ * A second device for an account: `parley link-device <user>` on the new
+ * machine makes its keys and prints a link request; `parley add-device
+ * <request>` on a machine that already has the account adds it; then
+ * `parley login <user>` on the new machine.
+ *
+ * The request carries the new device's identity key and its signature over
+ * the user and device id (proof that the key is held), nothing secret. It
+ * travels however the user carries it (copy and paste, a file): whoever
+ * could swap it on the way could add a device of their own, so both
+ * commands print the key's fingerprint for the user to compare.
+ *
+ * ```
+ * parley-link-v1:<base64url of UTF-8 JSON {"u": user, "d": device, "k": key (base64), "s": signature (base64)}>
+ * ```
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
+import { SqliteClientStore } from '@parley/sdk/node';
+import { explain, refuseArgvPassphrase, storePassphrase, withSession, type StoreOptions } from './account.ts';
+import { failure, usageError } from './cli-error.ts';
+import { writeLine } from './output.ts';
+import { checkDeviceId, checkUserId, createPrivateFile, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, removeStore, resolveServer, storePath } from './profile.ts';
+
+const PREFIX = 'parley-link-v1:';
+/** Longest request accepted (a request is about 250 characters). */
+const LINK_REQUEST_CHARS_MAX = 1024;
+const IDENTITY_KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+
+export interface LinkOptions extends StoreOptions {
+  device?: string;
+}
+
+/** The request as one line. */
+export function encodeLinkRequest(r: DeviceLinkRequest): string {
+  const json = JSON.stringify({ u: r.userId, d: r.deviceId, k: Buffer.from(r.identityKey).toString('base64'), s: Buffer.from(r.signature).toString('base64') });
+  return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
+}
+
+/** A request line back; a usage error for anything else. */
+export function decodeLinkRequest(text: string): DeviceLinkRequest {
+  const line = text.trim();
+  const bad = (why: string) => usageError(`not a device link request (${why}): copy the whole line 'parley link-device' printed, starting with ${PREFIX}`);
+  if (line.length > LINK_REQUEST_CHARS_MAX) throw bad('too long');
+  if (!line.startsWith(PREFIX)) throw bad(`no ${PREFIX} prefix`);
+  const body = line.slice(PREFIX.length);
+  if (!/^[A-Za-z0-9_-]+$/.test(body)) throw bad('not base64url');
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    throw bad('cut short or damaged');
+  }
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const { u, d, k, s } = o;
+  if (typeof u !== 'string' || typeof d !== 'string' || typeof k !== 'string' || typeof s !== 'string') throw bad('fields missing');
+  const identityKey = strictBase64(k);
+  const signature = strictBase64(s);
+  if (identityKey?.length !== IDENTITY_KEY_BYTES || signature?.length !== SIGNATURE_BYTES) throw bad('damaged key or signature');
+  return { userId: checkUserId(u), deviceId: checkDeviceId(d), identityKey, signature };
+}
+
+function strictBase64(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** A short, comparable fingerprint of an identity key: the first 20 bytes as hex in groups of four. */
+export function keyFingerprint(identityKey: Uint8Array): string {
+  const hex = Buffer.from(identityKey.subarray(0, 20)).toString('hex');
+  return (hex.match(/.{4}/g) ?? []).join(' ');
+}
+
+/** On the new machine: its store and keys, and the request to add it (printed). Nothing is sent. */
+export async function linkDevice(userArg: string, options: LinkOptions): Promise<void> {
+  refuseArgvPassphrase(options);
+  const user = checkUserId(userArg);
+  const device = checkDeviceId(options.device ?? defaultDeviceId());
+  const dir = profileDir(options);
+  readConfig(dir);
+  const server = resolveServer(options, undefined);
+  const path = storePath(dir, user);
+  if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
+  const passphrase = await storePassphrase(options, user, true);
+  ensureProfileDir(dir);
+  createPrivateFile(path);
+  let store: SqliteClientStore | undefined;
+  let request: DeviceLinkRequest;
+  let done = false;
+  try {
+    store = await SqliteClientStore.open(path, passphrase);
+    request = ParleyClient.deviceLinkRequest(store, user, device);
+    done = true;
+  } catch (e) {
+    throw explain(e, { server, user, device, action: 'login' });
+  } finally {
+    passphrase.fill(0);
+    store?.close();
+    if (!done) removeStore(path);
+  }
+  rememberAccount(dir, user, { device, server });
+  await writeLine(encodeLinkRequest(request));
+  process.stderr.write(
+    `Device ${device} of ${user} has its keys in ${path} (fingerprint ${keyFingerprint(request.identityKey)}).\n` +
+      `On a machine that has ${user} already, run: parley add-device '<the line above>'\n` +
+      `and check that it shows the same fingerprint. Then, here: parley login ${user}\n`,
+  );
+}
+
+/** On a device of the account: add the device a link request names. */
+export async function addDevice(requestText: string, options: StoreOptions): Promise<void> {
+  const request = decodeLinkRequest(requestText);
+  await withSession(options, async (s) => {
+    if (request.userId !== s.user) throw usageError(`the request is for ${request.userId}, and this is ${s.user}: add it from one of ${request.userId}'s devices`);
+    if (request.deviceId === s.device) throw usageError(`this device is ${s.device} already: the new device needs another id (parley link-device --device <id>)`);
+    try {
+      await s.client.addDevice(request);
+    } catch (e) {
+      if (e instanceof Error && 'serverCode' in e && e.serverCode === 'conflict') throw failure(`${s.user} already has a device ${request.deviceId}`);
+      throw e;
+    }
+    await writeLine(`Added device ${request.deviceId} to ${s.user} (fingerprint ${keyFingerprint(request.identityKey)}: compare it with the one the new device showed).`);
+  });
+}

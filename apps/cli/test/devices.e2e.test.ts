@@ -1,0 +1,77 @@
+/**
+ * A second device from the terminal: `link-device` on a new machine prints
+ * a request, `add-device` on the first machine adds it (both show the same
+ * key fingerprint), `login` on the new one; then a peer's messages reach
+ * both devices and what one device sends shows on the other. Damaged,
+ * foreign and repeated requests are refused with one clear line.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertFails } from './_cli.ts';
+import { marker, ok, Profile, startServer, type ServerProcess } from './_chat.ts';
+import { decodeLinkRequest, encodeLinkRequest } from '../src/devices.ts';
+
+describe('parley link-device / add-device', () => {
+  let server: ServerProcess & { url: string };
+  let root: string;
+  let laptop: Profile;
+  let phone: Profile;
+  let bob: Profile;
+
+  before(async () => {
+    server = await startServer();
+    root = mkdtempSync(join(tmpdir(), 'parley-devices-test-'));
+    laptop = new Profile(join(root, 'laptop'), 'alice', server.url);
+    phone = new Profile(join(root, 'phone'), 'alice', server.url);
+    bob = new Profile(join(root, 'bob'), 'bob', server.url);
+    ok(await laptop.run(['register', 'alice', '--device', 'laptop']), 'register alice');
+    ok(await bob.run(['register', 'bob', '--device', 'pc']), 'register bob');
+  });
+  after(() => {
+    server.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a linked device receives the conversation from then on, and what it sends shows on the first device', async () => {
+    const link = await phone.run(['link-device', 'alice', '--device', 'phone']);
+    const request = ok(link, 'link-device').trim();
+    assert.match(request, /^parley-link-v1:[A-Za-z0-9_-]+$/);
+    const fingerprint = /fingerprint ([0-9a-f ]+)\)/.exec(link.stderr)?.[1];
+    assert.ok(fingerprint !== undefined, link.stderr);
+
+    const added = ok(await laptop.run(['add-device', request]), 'add-device');
+    assert.ok(added.includes(`fingerprint ${fingerprint}`), 'the same fingerprint on both machines');
+    assertFails(await laptop.run(['add-device', request]), 1, /alice already has a device phone/);
+    ok(await phone.run(['login', 'alice']), 'login on the new device');
+
+    const m = { toBoth: marker('to-both'), fromPhone: marker('from-phone') };
+    ok(await bob.run(['chat', 'alice'], { input: `${m.toBoth}\n` }), 'bob writes');
+    for (const device of [laptop, phone]) assert.ok(ok(await device.run(['history', 'bob']), 'history').includes(m.toBoth));
+    ok(await phone.run(['chat', 'bob'], { input: `${m.fromPhone}\n` }), 'the phone writes');
+    assert.ok(ok(await bob.run(['history', 'alice']), 'bob reads').includes(m.fromPhone));
+    assert.ok(ok(await laptop.run(['history', 'bob']), 'the laptop sees it').includes(m.fromPhone));
+  });
+
+  it('damaged, foreign and same-device requests are refused with one line', async () => {
+    assertFails(await laptop.run(['add-device', 'parley-link-v1:garbage']), 2, /not a device link request/);
+    assertFails(await laptop.run(['add-device', 'hello']), 2, /no parley-link-v1: prefix/);
+    assertFails(await laptop.run(['add-device', `parley-link-v1:${'A'.repeat(2000)}`]), 2, /too long/);
+    const carol = new Profile(join(root, 'carol'), 'carol', server.url);
+    const foreign = ok(await carol.run(['link-device', 'carol', '--device', 'tablet']), 'carol link-device').trim();
+    assertFails(await laptop.run(['add-device', foreign]), 2, /the request is for carol/);
+    const again = new Profile(join(root, 'again'), 'alice', server.url);
+    const same = ok(await again.run(['link-device', 'alice', '--device', 'laptop']), 'same id').trim();
+    assertFails(await laptop.run(['add-device', same]), 2, /this device is laptop already/);
+  });
+
+  it('a request survives the round trip, and a signature or key of the wrong size is refused', () => {
+    const r = { userId: 'alice', deviceId: 'phone', identityKey: new Uint8Array(32).fill(7), signature: new Uint8Array(64).fill(9) };
+    assert.deepEqual(decodeLinkRequest(`  ${encodeLinkRequest(r)}\n`), r);
+    assert.throws(() => decodeLinkRequest(encodeLinkRequest({ ...r, signature: new Uint8Array(63) })), /damaged key or signature/);
+    assert.throws(() => decodeLinkRequest(encodeLinkRequest({ ...r, identityKey: new Uint8Array(33) })), /damaged key or signature/);
+    assert.throws(() => decodeLinkRequest(encodeLinkRequest({ ...r, userId: 'Not Valid' })));
+  });
+});
