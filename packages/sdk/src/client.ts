@@ -35,7 +35,7 @@ import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readS
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -890,11 +890,17 @@ export class ParleyClient {
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     const chunks: Uint8Array[] = [];
     let received = 0;
+    // Every chunk but the last is one size (docs/protocol.md, "Files"): the announced one, else the first's.
+    let chunkBytes = this.#link.limits.blobChunkBytes;
     for (let index = 0; received < file.blobSize; index++) {
       const f = await this.#link.request({ t: 'blob.get', blobId: file.blobId, index }, ['blob']);
       const data = typeof f['data'] === 'string' ? fromBase64(f['data']) : null;
       if (f['blobId'] !== file.blobId || f['index'] !== index || data === null || data.length === 0 || received + data.length > file.blobSize) {
         throw new SdkError('BAD_RESPONSE', 'the server sent an invalid blob chunk');
+      }
+      chunkBytes ??= data.length;
+      if (data.length !== Math.min(chunkBytes, file.blobSize - received) || (chunkBytes < BLOB_CHUNK_BYTES_MIN && data.length < file.blobSize - received)) {
+        throw new SdkError('BAD_RESPONSE', `the server sent a blob chunk of ${data.length} bytes (chunks are ${chunkBytes} bytes, at least ${BLOB_CHUNK_BYTES_MIN} but the last)`);
       }
       chunks.push(data);
       received += data.length;

@@ -200,10 +200,11 @@ export interface ServerLimits {
   readonly bodyBytes: number | null;
   readonly historyPage: number | null;
   readonly blobBytes: number | null;
+  readonly blobChunkBytes: number | null;
 }
 
 export function readWelcome(f: ServerFrame): ServerLimits {
   const limits = typeof f['limits'] === 'object' && f['limits'] !== null ? (f['limits'] as Record<string, unknown>) : {};
   const positive = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null);
-  return { bodyBytes: positive(limits['bodyBytes']), historyPage: positive(limits['historyPage']), blobBytes: positive(limits['blobBytes']) };
+  return { bodyBytes: positive(limits['bodyBytes']), historyPage: positive(limits['historyPage']), blobBytes: positive(limits['blobBytes']), blobChunkBytes: positive(limits['blobChunkBytes']) };
 }

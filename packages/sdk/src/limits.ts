@@ -116,6 +116,12 @@ export const DEVICE_LIST_TTL_MS = 5 * 60_000;
 /** `client.typing` sends at most one `typing` frame per room this often (the rest are dropped), so keystrokes cannot flood the server's frame limit. */
 export const TYPING_INTERVAL_MS = 3_000;
 
+/**
+ * Smallest chunk a download accepts (but the last): a server serving a blob
+ * in tiny chunks would make a download take one request per byte.
+ */
+export const BLOB_CHUNK_BYTES_MIN = 16 * 1024;
+
 /** Largest blob the server takes (its BLOB_BYTES_MAX); `welcome.limits.blobBytes` may lower it. */
 export const BLOB_BYTES_MAX = 16 * 1024 * 1024;
 

@@ -64,7 +64,7 @@ export class Link {
   readonly #hooks: LinkHooks;
   #conn: Connection | null = null;
   #tokens: Tokens | null = null;
-  #limits: ServerLimits = { bodyBytes: null, historyPage: null, blobBytes: null };
+  #limits: ServerLimits = { bodyBytes: null, historyPage: null, blobBytes: null, blobChunkBytes: null };
   #ended = false;
   #establishing: Promise<Connection> | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;

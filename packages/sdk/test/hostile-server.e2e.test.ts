@@ -213,4 +213,23 @@ describe('a lying server', () => {
     await sleep(1_000);
     assert.ok(stall.synced - seen < 10, `${stall.synced - seen} more syncs in 1 s: backing off, not looping`);
   });
+
+  it('a blob served in chunks shorter than the chunk size is refused at once (not one request per byte)', async () => {
+    const shrink = { on: false };
+    const rb = recorder();
+    const alice = await ParleyClient.register(server.url, 'chunk-a', 'dev1');
+    const bob = await ParleyClient.register(server.url, 'chunk-b', 'dev1', {
+      on: rb.on,
+      transport: hostileTransport((f, text) => (shrink.on && f.t === 'blob' && typeof f['data'] === 'string' ? [JSON.stringify({ ...f, data: (f['data'] as string).slice(0, 4) })] : [text])),
+    });
+    clients.push(alice, bob);
+    const room = await alice.startDirect('chunk-b');
+    await alice.sendFile(room, new Uint8Array(300_000).fill(7), { name: 'big.bin' });
+    await until(() => rb.messages.some((m) => m.kind === 'file'), 'bob has the file message');
+    const message = rb.messages.find((m) => m.kind === 'file');
+    assert.ok(message?.kind === 'file');
+    assert.equal((await bob.downloadFile(message.file)).length, 300_000, 'honest chunks: the file');
+    shrink.on = true;
+    await assert.rejects(bob.downloadFile(message.file), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE') && /blob chunk of 3 bytes/.test((e as Error).message));
+  });
 });
