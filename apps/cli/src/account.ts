@@ -1,6 +1,6 @@
 /**
  * What the chat commands share: the passphrases (store and backup), opening
- * an account's sealed store and logging its device in, closing both, and
+ * an account's sealed store (or making a new one) and logging its device in, closing both, and
  * turning the SDK's errors into one clear line.
  *
  * @module
@@ -10,7 +10,7 @@ import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
 import { SqliteClientStore } from '@parley/sdk/node';
 import { CliError, failure, usageError } from './cli-error.ts';
 import { canPrompt, passphraseFromOptions, promptPassphraseAs, type PassphraseOptions } from './passphrase.ts';
-import { profileDir, readConfig, resolveServer, resolveUser, storePath, type ProfileOptions } from './profile.ts';
+import { createPrivateFile, profileDir, readConfig, removeStore, resolveServer, resolveUser, storePath, type ProfileOptions } from './profile.ts';
 
 /** Options of every command that opens an account's store. */
 export interface StoreOptions extends ProfileOptions, PassphraseOptions {
@@ -127,6 +127,30 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
       return usageError(msg);
     default:
       return failure(msg);
+  }
+}
+
+/**
+ * A new account store at `path` (created 0600, sealed under `passphrase`,
+ * which is wiped), handed to `fn` and closed afterwards. If anything fails
+ * the file is removed, so that the command can simply be run again.
+ */
+export async function withNewStore<T>(path: string, passphrase: Uint8Array, ctx: FailureContext, fn: (store: SqliteClientStore) => Promise<T>): Promise<T> {
+  createPrivateFile(path);
+  let store: SqliteClientStore | undefined;
+  let done = false;
+  try {
+    store = await SqliteClientStore.open(path, passphrase);
+    passphrase.fill(0);
+    const result = await fn(store);
+    done = true;
+    return result;
+  } catch (e) {
+    throw explain(e, ctx);
+  } finally {
+    passphrase.fill(0);
+    store?.close();
+    if (!done) removeStore(path);
   }
 }
 

@@ -18,11 +18,10 @@
  */
 import { existsSync } from 'node:fs';
 import { ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
-import { SqliteClientStore } from '@parley/sdk/node';
-import { explain, refuseArgvPassphrase, storePassphrase, withSession, type StoreOptions } from './account.ts';
+import { refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { writeLine } from './output.ts';
-import { checkDeviceId, checkUserId, createPrivateFile, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, removeStore, resolveServer, storePath } from './profile.ts';
+import { checkDeviceId, checkUserId, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
 
 const PREFIX = 'parley-link-v1:';
 /** Longest request accepted (a request is about 250 characters). */
@@ -86,21 +85,7 @@ export async function linkDevice(userArg: string, options: LinkOptions): Promise
   if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
   const passphrase = await storePassphrase(options, user, true);
   ensureProfileDir(dir);
-  createPrivateFile(path);
-  let store: SqliteClientStore | undefined;
-  let request: DeviceLinkRequest;
-  let done = false;
-  try {
-    store = await SqliteClientStore.open(path, passphrase);
-    request = ParleyClient.deviceLinkRequest(store, user, device);
-    done = true;
-  } catch (e) {
-    throw explain(e, { server, user, device, action: 'login' });
-  } finally {
-    passphrase.fill(0);
-    store?.close();
-    if (!done) removeStore(path);
-  }
+  const request = await withNewStore(path, passphrase, { server, user, device, action: 'login' }, (store) => Promise.resolve(ParleyClient.deviceLinkRequest(store, user, device)));
   rememberAccount(dir, user, { device, server });
   await writeLine(encodeLinkRequest(request));
   process.stderr.write(

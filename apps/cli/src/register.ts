@@ -6,20 +6,17 @@
  */
 import { existsSync } from 'node:fs';
 import { ParleyClient } from '@parley/sdk';
-import { SqliteClientStore } from '@parley/sdk/node';
-import { explain, openStore, refuseArgvPassphrase, storePassphrase, type StoreOptions } from './account.ts';
+import { explain, openStore, refuseArgvPassphrase, storePassphrase, withNewStore, type StoreOptions } from './account.ts';
 import { usageError } from './cli-error.ts';
 import { writeLine } from './output.ts';
 import {
   checkDeviceId,
   checkUserId,
-  createPrivateFile,
   defaultDeviceId,
   ensureProfileDir,
   profileDir,
   readConfig,
   rememberAccount,
-  removeStore,
   resolveServer,
   storePath,
 } from './profile.ts';
@@ -40,23 +37,11 @@ export async function register(userArg: string, options: AccountOptions): Promis
   if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}'`);
   const passphrase = await storePassphrase(options, user, true);
   ensureProfileDir(dir);
-  createPrivateFile(path);
-  let store: SqliteClientStore | undefined;
-  let done = false;
-  try {
-    store = await SqliteClientStore.open(path, passphrase);
-    passphrase.fill(0);
+  // A failed registration leaves nothing behind, so that it can simply be run again.
+  await withNewStore(path, passphrase, { server, user, device, action: 'registration' }, async (store) => {
     const client = await ParleyClient.register(server, user, device, { store });
     await client.close();
-    done = true;
-  } catch (e) {
-    throw explain(e, { server, user, device, action: 'registration' });
-  } finally {
-    passphrase.fill(0);
-    store?.close();
-    // A failed registration leaves nothing behind, so that it can simply be run again.
-    if (!done) removeStore(path);
-  }
+  });
   rememberAccount(dir, user, { device, server });
   await writeLine(`Registered ${user} (device ${device}) on ${server}.`);
   await writeLine(`Its keys are in ${path}, sealed under your passphrase. Next: 'parley chat <user>'; 'parley backup' keeps a key backup on the server.`);
