@@ -237,6 +237,7 @@ export class ParleyClient {
         // Look at the user's keys now, so the list is reviewed when a new device first writes.
         this.#reviewSoon(from.userId);
       },
+      ownPending: (clientId) => this.#queue.has(clientId),
       control: (meta, bytes) => {
         // A session reset did its work by being decrypted; unknown control types come from newer clients: ignored.
         if (bytes[0] === CONTROL_VERIFICATION) this.#verifications.receive(meta.roomId, meta.sender, meta, bytes.subarray(1));

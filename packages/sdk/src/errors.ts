@@ -66,7 +66,7 @@ export type DecryptionFailureReason =
   | 'UNTRUSTED_IDENTITY'
   /** Decrypted, but the plaintext is not a payload this SDK understands. */
   | 'MALFORMED_PAYLOAD'
-  /** Sent by this very device, and no local copy is kept (history only). */
+  /** Sent by this very device, and no local copy is kept (an earlier store of the device, e.g. before a restore; or the server says so of another's entry). */
   | 'NO_LOCAL_COPY'
   /** A bug while decrypting. */
   | 'INTERNAL';

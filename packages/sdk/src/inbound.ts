@@ -57,6 +57,8 @@ export interface InboundHooks {
   gap(roomId: string): void;
   /** A control message (payload.ts) decrypted, in room order: `bytes` is its content, type byte first. */
   control(meta: MessageMeta, bytes: Uint8Array): void;
+  /** Whether this device's message `clientId` is still waiting for its ack (its copy is kept then). */
+  ownPending(clientId: string): boolean;
 }
 
 export type OpenOutcome =
@@ -196,8 +198,15 @@ export class Inbound {
       else this.#hooks.emit('decryptionError', { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason: 'MALFORMED_BODY' });
       return;
     }
-    // This device's own message, replayed by a sync: the copy was kept when it was acknowledged.
-    if (this.#isMe(entry.from)) return;
+    if (this.#isMe(entry.from)) {
+      // This device's own message, replayed by a sync: its copy was kept when it was acknowledged (or
+      // will be: it is still waiting for its ack). Otherwise it is reported, never passed over unseen:
+      // sent by an earlier store of this device (before a restore), or another's entry labelled as ours.
+      const kept = this.#store.loadMessage(entry.roomId, entry.seq);
+      if ((kept !== undefined && this.#isKeptFor(kept, entry)) || this.#hooks.ownPending(entry.clientId)) return;
+      this.#hooks.emit('decryptionError', { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason: 'NO_LOCAL_COPY' });
+      return;
+    }
     const r = this.open(entry);
     if (!r.ok) {
       this.#hooks.emit('decryptionError', r.failure);
@@ -239,6 +248,9 @@ export class Inbound {
     if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
     this.#hooks.messageFrom(entry.from);
     const p = r.payload;
+    // The entry's clientId is the id inside the payload (payload.ts): a sender or relay that makes them
+    // differ would make every later read of this seq look like another entry. Refused now, once.
+    if (p.id !== entry.clientId) return fail('MALFORMED_PAYLOAD');
     const content: StoredContent =
       p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : p.kind === 'file' ? { kind: 'file', file: p.file } : { kind: 'control', controlType: p.bytes[0] };
     const message: KeptMessage = {

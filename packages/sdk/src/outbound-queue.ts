@@ -89,6 +89,11 @@ export class OutboundQueue {
     return this.#items.length;
   }
 
+  /** Whether the message `clientId` is queued (not settled yet). */
+  has(clientId: string): boolean {
+    return this.#items.some((item) => item.message.clientId === clientId);
+  }
+
   /**
    * Queue a finished body; the promise resolves with its ack once the server
    * has stored it. Throws (synchronously: `CLOSED`, `LIMIT`, or the

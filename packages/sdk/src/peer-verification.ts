@@ -24,9 +24,12 @@
  * control messages from this user's own devices are ignored (they go to the
  * peer, and reach us only as copies); a `start` older than
  * VERIFICATION_TIMEOUT_MS is ignored (a replay after being away, or a start
- * the server held back) — its age taken from the older of the sender's
- * clock (inside the encrypted payload) and the server's, so the server can
- * make no start look fresher than its sender wrote it; at most VERIFICATION_PENDING_MAX users may have an open
+ * the server held back): older by this device's clock than the server's
+ * time for it, or stored by the server longer after the sender's clock
+ * (inside the encrypted payload) says it was written — so the server can
+ * make no start look fresher than its sender wrote it, and each check
+ * compares two clocks only (devices a few minutes off either way still
+ * verify); at most VERIFICATION_PENDING_MAX users may have an open
  * attempt; a request nobody answers expires; messages that arrive before
  * the local session exists (while the key sets are fetched) are held, at
  * most PENDING_MESSAGES_MAX per attempt.
@@ -215,6 +218,7 @@ export class PeerVerifications {
    */
   receive(roomId: string, from: DeviceRef, clocks: { readonly sentAt: number; readonly serverTs: number }, message: Uint8Array): void {
     if (from.userId === this.#me) return; // our own devices' messages to the peer
+    const stale = this.#hooks.now() - clocks.serverTs > VERIFICATION_TIMEOUT_MS || clocks.serverTs - clocks.sentAt > VERIFICATION_TIMEOUT_MS;
     const sentAt = Math.min(clocks.sentAt, clocks.serverTs);
     const name = deviceName(from);
     const attempt = this.#attempts.get(from.userId);
@@ -227,7 +231,7 @@ export class PeerVerifications {
       return;
     }
     if (attempt === undefined) {
-      if (decoded.kind !== 'start' || this.#hooks.now() - sentAt > VERIFICATION_TIMEOUT_MS) return;
+      if (decoded.kind !== 'start' || stale) return;
       if (this.#attempts.size >= VERIFICATION_PENDING_MAX) return;
       this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, toHex(decoded.id));
       return;
@@ -236,7 +240,7 @@ export class PeerVerifications {
       if (attempt.request !== null && !attempt.preparing) {
         const id = toHex(decoded.id);
         if (decoded.kind === 'start' && id !== attempt.requestId) {
-          if (this.#hooks.now() - sentAt > VERIFICATION_TIMEOUT_MS) return;
+          if (stale) return;
           // The peer gave its request up for a new one. If the new one comes from
           // another of the peer's devices, the device that made the old one is still
           // waiting for an answer: tell it that it lost its place.

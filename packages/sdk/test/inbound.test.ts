@@ -22,7 +22,7 @@ function entry(roomId: string, seq: number, kind = 'member-added'): RoomEntry {
   };
 }
 
-function pipeline() {
+function pipeline(hooks: { ownPending?: (clientId: string) => boolean } = {}) {
   const store = MemoryClientStore.create();
   const events: { event: keyof ClientEvents; value: unknown }[] = [];
   const gaps: string[] = [];
@@ -36,6 +36,7 @@ function pipeline() {
       messageFrom: () => undefined,
       gap: (roomId) => gaps.push(roomId),
       control: () => undefined,
+      ownPending: hooks.ownPending ?? (() => false),
     },
   );
   const seen = (): string[] => events.map((e) => `${e.event}:${(e.value as { roomId: string; seq: number }).roomId}#${(e.value as { seq: number }).seq}`);
@@ -203,9 +204,17 @@ describe('inbound ordering', () => {
     assert.equal(store.roomCursor('r1'), 2);
   });
 
-  it('ignores this device’s own messages replayed by a sync', () => {
-    const { inbound, events } = pipeline();
-    inbound.receive({ ...entry('r1', 1, 'message'), from: { userId: 'bob', deviceId: 'phone' } });
-    assert.deepEqual(events, []);
+  it('passes over this device’s own messages replayed by a sync (kept, or still waiting for their ack); reports one it has no copy of', () => {
+    const pending = new Set(['c2']);
+    const { store, inbound, events, seen } = pipeline({ ownPending: (id) => pending.has(id) });
+    const me = { userId: 'bob', deviceId: 'phone' };
+    store.storeMessage({ kind: 'text', text: 'mine', roomId: 'r1', seq: 1, id: 'c1', sender: me, outgoing: true, sentAt: 1, serverTs: 1 });
+    inbound.receive({ ...entry('r1', 1, 'message'), from: me }); // kept
+    inbound.receive({ ...entry('r1', 2, 'message'), from: me }); // in the outbound queue
+    assert.equal(events.length, 0);
+    // No copy and not queued: an earlier store's message, or another's entry labelled as this device's.
+    inbound.receive({ ...entry('r1', 3, 'message'), from: me });
+    assert.deepEqual(seen(), ['decryptionError:r1#3']);
+    assert.equal((events[0]?.value as { reason?: string }).reason, 'NO_LOCAL_COPY');
   });
 });

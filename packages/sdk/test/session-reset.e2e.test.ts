@@ -45,15 +45,25 @@ describe('session reset after a restore', () => {
     assert.deepEqual(ra.messages, [], 'nothing readable from before');
 
     await bob.send(room, 'still on the old session');
-    await until(() => ra.failures.length === 2, 'the two undecryptable ones (its own earlier message is skipped as its own)');
+    await until(() => ra.failures.length === 3, "the three undecryptable ones: bob's two, and its own earlier message (no copy in the restored store)");
+    assert.deepEqual(
+      ra.failures.map((f) => [f.from.userId, f.reason]),
+      [
+        ['sr-alice', 'NO_LOCAL_COPY'],
+        ['sr-bob', 'DECRYPT_FAILED'],
+        ['sr-bob', 'DECRYPT_FAILED'],
+      ],
+    );
     assert.equal(await again.resetSessions(), 1);
-    await until(() => rb.messages.length === 1 && rb.failures.length === 0, 'bob took the reset quietly');
+    // resetSessions resolves once the reset is stored; a message after it, in room order, shows bob processed it.
+    await again.send(room, 'after my reset');
+    await until(() => rb.messages.length === 2 && rb.failures.length === 0, 'bob took the reset quietly');
     await bob.send(room, 'after the reset');
     await until(() => ra.messages.length === 1, 'alice reads bob again');
     assert.deepEqual(texts(ra.messages), ['after the reset']);
     await again.send(room, 'and back');
-    await until(() => rb.messages.length === 2, 'bob reads the restored alice');
-    assert.deepEqual(texts(rb.messages), ['before', 'and back']);
+    await until(() => rb.messages.length === 3, 'bob reads the restored alice');
+    assert.deepEqual(texts(rb.messages), ['before', 'after my reset', 'and back']);
     assert.deepEqual(rb.failures, []);
     // The reset is the clients' business: no history entry for it on either side (not a "verification").
     for (const c of [again, bob]) {

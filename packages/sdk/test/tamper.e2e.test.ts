@@ -90,8 +90,12 @@ describe('undecryptable messages', () => {
       assert.deepEqual(f.from, { userId: 'alice', deviceId: 'laptop' });
     }
     assert.deepEqual(rb.errors, []);
-    // Alice's own client ignores what "its" device published elsewhere.
-    assert.deepEqual(ra.failures, []);
+    // Alice's own client has no copy of what "its" device published elsewhere: each reported once, never passed over unseen.
+    await until(() => ra.failures.length === bodies.length, "alice's client reports them");
+    assert.deepEqual(
+      ra.failures.map((f) => [f.clientId, f.reason]),
+      bodies.map(([label]) => [`raw-${label}`, 'NO_LOCAL_COPY']),
+    );
 
     // The session survived: bob answers, alice reads it.
     await bob.send(room, 'still here');

@@ -173,10 +173,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     // HTTP keeps answering through the grace period (/readyz: 503, /healthz: 200); new
     // WebSocket sessions are refused (503) from now on. It closes once the sockets are gone.
     tutorial.closeAll(CLOSE.GOING_AWAY, 'server shutting down');
-    // Let frames already received finish (their writes are acknowledged only once durable), then close.
-    await Promise.all([...v1Connections].map((c) => c.drain()));
-    for (const c of [...v1Connections]) c.close(CLOSE_V1.GOING_AWAY, 'server shutting down');
+    // Let frames already received finish (their writes are acknowledged only once durable), then close —
+    // within the grace period: a sync paused for a client that reads slowly does not hold the stop.
     const deadline = Date.now() + config.shutdownGraceMs;
+    let graceOver: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all([...v1Connections].map((c) => c.drain())), new Promise((r) => (graceOver = setTimeout(r, config.shutdownGraceMs)))]);
+    clearTimeout(graceOver);
+    for (const c of [...v1Connections]) c.close(CLOSE_V1.GOING_AWAY, 'server shutting down');
     while ((tutorial.connectedCount > 0 || v1Connections.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     http.close();
     http.closeAllConnections();

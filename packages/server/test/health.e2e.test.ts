@@ -2,7 +2,8 @@
  * Health, readiness and shutdown as an orchestrator sees them, against a
  * real server process: HEAD answers as GET; through the shutdown grace
  * period /readyz says 503, /healthz 200, and new WebSocket sessions are
- * refused; the demo-key warning reaches stderr whatever the log level.
+ * refused; a sync paused for a client that stopped reading does not hold
+ * the stop; the demo-key warning reaches stderr whatever the log level.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { startServerProcess } from './_server-process.ts';
+import { b64, loggedIn, registered } from './_v1-client.ts';
+import { BODY_BYTES_MAX, MESSAGES_PER_SECOND, SYNC_DRAIN_TIMEOUT_MS } from '../src/limits.ts';
 
 const CLI = fileURLToPath(new URL('../../../../apps/cli/dist/src/main.js', import.meta.url));
 
@@ -54,6 +57,32 @@ describe('health and shutdown', () => {
       assert.equal(server.child.exitCode, null, 'still in its grace period');
       stubborn.socket.destroy();
       assert.equal(await server.exited, 0);
+    } finally {
+      server.cleanup();
+    }
+  });
+
+  it('a sync paused for a client that stopped reading does not hold the stop past the grace period', async () => {
+    const server = await startServerProcess([], { env: { PARLEY_SHUTDOWN_GRACE_MS: '1000' } });
+    const url = `ws://127.0.0.1:${server.port}/v1`;
+    try {
+      const owner = await registered(url, 'sync-staller');
+      const room = (await owner.client.createRoom('group', [])).room as { roomId: string };
+      // About 13 MB of entries: far more than the kernel's socket buffers hold, so the sync pauses.
+      const body = b64(new Uint8Array(BODY_BYTES_MAX).fill(1));
+      const publishers = await Promise.all([1, 2, 3].map((i) => loggedIn(url, 'sync-staller', 'dev1', `publisher ${i}`)));
+      await Promise.all(publishers.map((p, i) => Promise.all(Array.from({ length: MESSAGES_PER_SECOND }, (_, k) => p.client.publish(room.roomId, `m${i}-${k}`, body)))));
+      for (const p of [owner, ...publishers]) p.client.close();
+      const reader = await loggedIn(url, 'sync-staller', 'dev1', 'stalled reader');
+      (reader.client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      reader.client.sendRaw(JSON.stringify({ t: 'sync', id: 's', rooms: {} }));
+      await new Promise((r) => setTimeout(r, 500));
+      const stoppedAt = Date.now();
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+      // Before, the stop waited for the paused sync: SYNC_DRAIN_TIMEOUT_MS (30 s) and more.
+      assert.ok(Date.now() - stoppedAt < SYNC_DRAIN_TIMEOUT_MS, `stopped after ${Date.now() - stoppedAt} ms`);
+      reader.client.ws.terminate();
     } finally {
       server.cleanup();
     }

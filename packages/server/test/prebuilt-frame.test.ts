@@ -12,7 +12,7 @@ import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { PREBUILT_FRAMES, PrebuiltFrame, sendText } from '../src/v1/prebuilt-frame.ts';
+import { drained, PREBUILT_FRAMES, PrebuiltFrame, sendText, unsentBytes } from '../src/v1/prebuilt-frame.ts';
 import { SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
 
 /** A connected pair: the server side's socket and a client that collects text messages. */
@@ -132,5 +132,43 @@ describe('PrebuiltFrame', () => {
     } finally {
       await p.close();
     }
+  });
+
+  test('drained: a reader that keeps reading, however slowly, is waited for; one that reads nothing for the idle time is closed (1008)', async () => {
+    const frame = new PrebuiltFrame('z'.repeat(256 * 1024));
+    const fill = (ws: WebSocket): void => {
+      for (let i = 0; i < 64; i++) frame.sendTo(ws);
+    };
+    const socketOf = (ws: WebSocket): { pause(): void; resume(): void } => (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+
+    // Slow but steady: reads a little every 40 ms; the idle limit is 300 ms.
+    const slow = await pair();
+    socketOf(slow.client).pause();
+    fill(slow.server);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(unsentBytes(slow.server) > 4 * 1024 * 1024, `a backlog to wait on: ${unsentBytes(slow.server)} B unsent`);
+    const reader = setInterval(() => {
+      socketOf(slow.client).resume();
+      setTimeout(() => socketOf(slow.client).pause(), 2);
+    }, 40);
+    try {
+      assert.equal(await drained(slow.server, 1024 * 1024, 300), true);
+      assert.ok(unsentBytes(slow.server) <= 1024 * 1024);
+      assert.equal(slow.server.readyState, WebSocket.OPEN);
+    } finally {
+      clearInterval(reader);
+      await slow.close();
+    }
+
+    // Stalled: never reads again.
+    const stalled = await pair();
+    socketOf(stalled.client).pause();
+    fill(stalled.server);
+    const closed = once(stalled.server, 'close') as Promise<[number, Buffer]>;
+    assert.equal(await drained(stalled.server, 1024 * 1024, 300), false);
+    socketOf(stalled.client).resume();
+    const [code] = await closed;
+    assert.equal(code, 1008);
+    await stalled.close();
   });
 });

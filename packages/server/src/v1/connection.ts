@@ -708,13 +708,13 @@ export class V1Connection implements Conn {
 
   /**
    * Send stored entries as `msg` frames, pausing while SYNC_PAUSE_BYTES are
-   * unsent until the client has read them. False if the connection closed
-   * (or read nothing for SYNC_DRAIN_TIMEOUT_MS, and was closed for it).
+   * unsent until the client has read half of them. False if the connection
+   * closed (or read nothing for SYNC_DRAIN_TIMEOUT_MS, and was closed for it).
    */
   async #stream(entries: readonly RoomEntry[]): Promise<boolean> {
     for (const e of entries) {
       this.#send({ t: 'msg', ...entryFrame(e) });
-      if (unsentBytes(this.ws) > SYNC_PAUSE_BYTES && !(await drained(this.ws, SYNC_DRAIN_TIMEOUT_MS))) return false;
+      if (unsentBytes(this.ws) > SYNC_PAUSE_BYTES && !(await drained(this.ws, SYNC_PAUSE_BYTES / 2, SYNC_DRAIN_TIMEOUT_MS))) return false;
     }
     return this.#phase !== 'closed';
   }

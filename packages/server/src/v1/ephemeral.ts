@@ -21,7 +21,7 @@ export async function onTyping(ctx: HandlerContext, f: z.infer<typeof Typing>, s
 export async function onReceipt(ctx: HandlerContext, f: z.infer<typeof Receipt>, self: Conn): Promise<void> {
   const members = await ctx.deps.hub.members(f.roomId);
   if (!members.has(ctx.me.userId)) return ctx.error(f.id, 'not_found', 'no such room');
-  if (f.seq > (await ctx.deps.storage.lastSeq(f.roomId))) return ctx.error(f.id, 'bad_frame', 'no such entry');
+  if (f.seq > (await ctx.deps.storage.lastSeq(f.roomId))) return ctx.error(f.id, 'not_found', 'no such entry');
   // Kept as the member's read marker (so a member who was offline learns it
   // with `receipts`), relayed live only when it moved the marker.
   const { changed } = await ctx.deps.storage.setReceipt(f.roomId, ctx.me.userId, f.kind, f.seq, Date.now());

@@ -44,8 +44,6 @@ interface SocketLike {
   write(chunk: Uint8Array): boolean;
   cork(): void;
   uncork(): void;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
-  off(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
 // A named export of `ws`'s ESM entry (wrapper.mjs). Not a property of the
@@ -117,39 +115,38 @@ export function unsentBytes(ws: WebSocket): number {
 }
 
 /**
- * Resolves true once the connection has handed what it holds to the network,
- * false if it closed or `timeoutMs` passed first (it is then closed: 1008).
+ * Resolves true once at most `belowBytes` are unsent on the connection;
+ * false if it closed first, or read nothing for `idleMs` (it is then closed:
+ * 1008 "too slow"). A client that keeps reading, however slowly, is waited
+ * for: only a standstill counts.
  */
-export function drained(ws: WebSocket, timeoutMs: number): Promise<boolean> {
-  const socket = socketOf(ws);
-  if (ws.readyState !== OPEN || unsentBytes(ws) === 0) return Promise.resolve(ws.readyState === OPEN);
+export function drained(ws: WebSocket, belowBytes: number, idleMs: number): Promise<boolean> {
+  if (ws.readyState !== OPEN) return Promise.resolve(false);
+  if (unsentBytes(ws) <= belowBytes) return Promise.resolve(true);
   return new Promise<boolean>((resolve) => {
-    let poll: ReturnType<typeof setInterval> | undefined;
+    let unsent = unsentBytes(ws);
+    let progressAt = Date.now();
+    // Polled: a paused sync is rare, and `ws` has no event for "this much left".
+    const poll = setInterval(() => {
+      if (ws.readyState !== OPEN) return finish(false);
+      const now = unsentBytes(ws);
+      if (now <= belowBytes) return finish(true);
+      if (now < unsent) progressAt = Date.now();
+      unsent = now;
+      if (Date.now() - progressAt >= idleMs) {
+        ws.close(CLOSE_TOO_SLOW, 'too slow');
+        finish(false);
+      }
+    }, DRAIN_POLL_MS);
     const finish = (ok: boolean): void => {
-      clearTimeout(timer);
-      if (poll !== undefined) clearInterval(poll);
-      socket?.off('drain', onDrain);
-      socket?.off('close', onClose);
+      clearInterval(poll);
       resolve(ok);
     };
-    const onDrain = (): void => finish(ws.readyState === OPEN);
-    const onClose = (): void => finish(false);
-    const timer = setTimeout(() => {
-      ws.close(CLOSE_TOO_SLOW, 'too slow');
-      finish(false);
-    }, timeoutMs);
-    if (socket !== null) {
-      socket.once('drain', onDrain);
-      socket.once('close', onClose);
-    } else {
-      // `ws`'s own queue (no socket reachable): watched, it has no event of its own.
-      poll = setInterval(() => {
-        if (ws.readyState !== OPEN) finish(false);
-        else if (ws.bufferedAmount === 0) finish(true);
-      }, 10);
-    }
   });
 }
+
+/** How often a paused sync looks at what is left to send. */
+const DRAIN_POLL_MS = 20;
 
 /** Send one text frame to one connection (framed, coalesced like a fan-out frame). */
 export function sendText(ws: WebSocket, text: string): void {
