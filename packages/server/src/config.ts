@@ -27,6 +27,12 @@ export interface ServerConfig {
   logLevel: string;
   /** Milliseconds to wait for connections to close on shutdown. Env PARLEY_SHUTDOWN_GRACE_MS. */
   shutdownGraceMs: number;
+  /**
+   * Take a client's address from the last `X-Forwarded-For` entry (a reverse
+   * proxy in front is the only way in; client-address.ts). Env
+   * PARLEY_TRUST_PROXY=1. Default off: the header is ignored.
+   */
+  trustProxy: boolean;
   /** Access-token lifetime in seconds. Env PARLEY_ACCESS_TOKEN_TTL_S. Default ACCESS_TOKEN_TTL_S (900). */
   accessTokenTtlS: number;
   /**
@@ -114,6 +120,12 @@ function redisUrl(v: string | undefined): string | undefined {
   return v;
 }
 
+function flag(name: string, v: string | undefined): boolean {
+  if (v === undefined || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new Error(`${name} must be 1 or 0`);
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 function logLevel(v: string): string {
@@ -143,6 +155,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
     logLevel: logLevel(flags.logLevel ?? (env['PARLEY_LOG_LEVEL'] || undefined) ?? 'info'),
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
+    trustProxy: flags.trustProxy ?? flag('PARLEY_TRUST_PROXY', env['PARLEY_TRUST_PROXY']),
     sqliteWriter: sqliteWriter(flags.sqliteWriter ?? env['PARLEY_SQLITE_WRITER'], cpus),
     trustedTokenSecret: flags.trustedTokenSecret ?? trustedSecret(env['PARLEY_TRUSTED_TOKEN_SECRET']),
     trustedTokenPublicKey: flags.trustedTokenPublicKey ?? trustedPublicKey(env['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY']),

@@ -21,6 +21,7 @@ import { FRAME_BYTES_MAX } from './limits.ts';
 import { demoKeyPair, loadOrCreateServerKey, tokenSecretSeed } from './server-key.ts';
 import { openStorage } from './storage/open.ts';
 import { openDataDir } from './data-dir.ts';
+import { clientAddress } from './client-address.ts';
 import type { Storage } from './storage/types.ts';
 import { TOKEN_SECRET_NAME, TokenIssuer } from './v1/auth.ts';
 import { blobPolicy, startBlobSweeper } from './v1/blobs.ts';
@@ -136,11 +137,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
     if (path !== '/v1') {
       // Any other path is the tutorial protocol, as for the tutorial's reference server (its clients use `/`).
-      wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws, req.socket.remoteAddress ?? ''));
+      wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws, clientAddress(req, config.trustProxy)));
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const c = new V1Connection(ws, v1Deps, req.socket.remoteAddress ?? '');
+      const c = new V1Connection(ws, v1Deps, clientAddress(req, config.trustProxy));
       v1Connections.add(c);
       ws.once('close', () => v1Connections.delete(c));
     });

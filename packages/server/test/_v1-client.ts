@@ -186,8 +186,8 @@ export class V1Client {
     });
   }
 
-  static async connect(url: string, label = 'client', localAddress?: string): Promise<V1Client> {
-    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }) });
+  static async connect(url: string, label = 'client', localAddress?: string, headers?: Record<string, string>): Promise<V1Client> {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }), ...(headers !== undefined && { headers }) });
     const c = new V1Client(ws, label);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -106,3 +106,9 @@ test('log level: one of the known ones, else the start stops naming the setting;
   assert.throws(() => resolveConfig({}, { PARLEY_LOG_LEVEL: 'verbose' }), /must be one of trace, debug, info/);
   assert.equal(resolveConfig({}, { PARLEY_DATA: '' }).dataDir, resolveConfig({}, {}).dataDir);
 });
+
+test('PARLEY_TRUST_PROXY: 1/true on, unset/empty/0/false off, anything else stops the start', () => {
+  for (const v of ['1', 'true']) assert.equal(resolveConfig({}, { PARLEY_TRUST_PROXY: v }).trustProxy, true, v);
+  for (const v of [undefined, '', '0', 'false']) assert.equal(resolveConfig({}, v === undefined ? {} : { PARLEY_TRUST_PROXY: v }).trustProxy, false, String(v));
+  assert.throws(() => resolveConfig({}, { PARLEY_TRUST_PROXY: 'yes' }), /PARLEY_TRUST_PROXY must be 1 or 0/);
+});

@@ -430,6 +430,10 @@ describe('Parley v1 on /v1 (one server process)', () => {
       const d = await hello();
       expectError(await d.login(u, 'dev1', wrong), 'invalid_credentials');
       expectError(await d.login(u, 'dev1'), 'rate_limited', 'right key after the per-user limit');
+      // A client cannot choose its address: without PARLEY_TRUST_PROXY, X-Forwarded-For is ignored.
+      const spoofed = track(await V1Client.connect(url, 'spoofed', undefined, { 'X-Forwarded-For': '10.9.9.9' }));
+      expectFrame(await spoofed.hello(), 'welcome');
+      expectError(await spoofed.login(u, 'dev1'), 'rate_limited', 'the same socket address, whatever the header says');
       // From another address the user still logs in: bad signatures sent in someone's name cannot lock them out.
       const elsewhere = track(await V1Client.connect(url, 'elsewhere', '127.0.0.2'));
       expectFrame(await elsewhere.hello(), 'welcome');
@@ -1538,6 +1542,42 @@ describe('access-token expiry (server started with PARLEY_ACCESS_TOKEN_TTL_S=2)'
 });
 
 // ================================================================ host-minted tokens
+
+describe('behind a reverse proxy (PARLEY_TRUST_PROXY=1)', () => {
+  let server: ServerProcess;
+  let url: string;
+  const clients: V1Client[] = [];
+  before(async () => {
+    server = await startServerProcess([], { env: { PARLEY_TRUST_PROXY: '1' } });
+    url = `ws://127.0.0.1:${server.port}/v1`;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    server.cleanup();
+  });
+
+  test('failed logins count per user and the address the proxy appended to X-Forwarded-For (its last entry)', async () => {
+    const u = `proxied-${randomBytes(4).toString('hex')}`;
+    clients.push((await registered(url, u)).client);
+    const wrong = newDeviceKey(u, 'wrong');
+    const via = async (forwardedFor: string): Promise<V1Client> => {
+      const c = await V1Client.connect(url, forwardedFor, undefined, { 'X-Forwarded-For': forwardedFor });
+      clients.push(c);
+      expectFrame(await c.hello(), 'welcome');
+      return c;
+    };
+    // An attacker behind the proxy: its own first entry is whatever it wrote; the last is the proxy's.
+    let failures = 0;
+    while (failures < LOGIN_FAILURES_PER_USER_PER_MINUTE) {
+      const c = await via('203.0.113.9, 198.51.100.7');
+      for (let i = 0; i < LOGIN_ATTEMPTS_MAX - 1 && failures < LOGIN_FAILURES_PER_USER_PER_MINUTE; i++, failures++) expectError(await c.login(u, 'dev1', wrong), 'invalid_credentials');
+    }
+    expectError(await (await via('192.0.2.1, 198.51.100.7')).login(u, 'dev1'), 'rate_limited', 'the attacker’s address (the last entry) is locked out, whatever it put first');
+    // The user, from its own address behind the same proxy, is not.
+    expectFrame(await (await via('198.51.100.8')).login(u, 'dev1'), 'session', 'the user from another address');
+  });
+});
 
 describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_SECRET)', () => {
   let server: ServerProcess;
