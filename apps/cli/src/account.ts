@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs';
 import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
 import { SqliteClientStore } from '@parley/sdk/node';
 import { CliError, failure, usageError } from './cli-error.ts';
+import { note } from './output.ts';
 import { canPrompt, passphraseFromOptions, promptPassphraseAs, type PassphraseOptions } from './passphrase.ts';
+import { keysChangedNotice } from './render.ts';
 import { createPrivateFile, profileDir, readConfig, removeStore, resolveServer, resolveUser, storePath, type ProfileOptions } from './profile.ts';
 
 /** Options of every command that opens an account's store. */
@@ -206,8 +208,10 @@ export async function openSession(options: StoreOptions, on: ClientOptions['on']
     throw usageError(`${user}'s store has no device yet: run 'parley login ${user} --device <id>'`);
   }
   const ctx: FailureContext = { server, user, device, action: 'login' };
+  // A key change is reported once (the store then knows the device): every command shows it, not only chat.
+  const listeners: ClientOptions['on'] = { keysChanged: (c) => note(keysChangedNotice(c)), ...on };
   try {
-    const client = await ParleyClient.login(server, user, device, { store, on });
+    const client = await ParleyClient.login(server, user, device, { store, on: listeners });
     return { client, store, dir, user, device, server, ctx };
   } catch (e) {
     store.close();

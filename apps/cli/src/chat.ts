@@ -23,13 +23,13 @@
  * @module
  */
 import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
-import type { ChatMessage, ConnectionEvent, DecryptionFailure, KeysChange, SdkError, TypingEvent } from '@parley/sdk';
+import type { ChatMessage, ConnectionEvent, DecryptionFailure, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
 import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
 import { downloadTo, sendFileAt } from './files.ts';
 import { lastMessages } from './history.ts';
 import { checkUserId } from './profile.ts';
-import { chatLine, displayWidth, failureLine, inert, shortTime, textLine } from './render.ts';
+import { chatLine, displayWidth, failureLine, inert, keysChangedNotice, shortTime, textLine } from './render.ts';
 
 export interface ChatOptions extends StoreOptions {
   limit?: number;
@@ -140,16 +140,6 @@ class LineScreen implements Screen {
 }
 
 type Early = { kind: 'message'; m: ChatMessage } | { kind: 'failure'; f: DecryptionFailure };
-
-/** What a `keysChanged` event means, in one line. */
-export function keysChangedNotice(c: KeysChange): string {
-  const parts: string[] = [];
-  if (c.added.length > 0) parts.push(`new device${c.added.length === 1 ? '' : 's'} ${c.added.map((d) => inert(d.deviceId)).join(', ')}`);
-  if (c.removed.length > 0) parts.push(`device${c.removed.length === 1 ? '' : 's'} ${c.removed.map((d) => inert(d.deviceId)).join(', ')} removed`);
-  if (c.changed.length > 0) parts.push(`ANOTHER IDENTITY KEY listed for ${c.changed.map((d) => inert(d.deviceId)).join(', ')} (refused: nothing is sent to it)`);
-  const verified = c.wasVerified && !c.verified ? ` ${c.userId} is no longer verified.` : '';
-  return `${c.userId}'s keys changed: ${parts.join('; ')}.${verified} If you did not expect this, compare safety numbers ('parley verify ${c.userId}').`;
-}
 
 /** A one-line reason for a failed send, without the SDK's prefix. */
 function sendFailure(e: unknown, session: Session, peer: string): string {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { ParleyClient } from '@parley/sdk';
 import { explain, openStore, refuseArgvPassphrase, storePassphrase, withNewStore, type StoreOptions } from './account.ts';
 import { usageError } from './cli-error.ts';
-import { writeLine } from './output.ts';
+import { note, writeLine } from './output.ts';
 import {
   checkDeviceId,
   checkUserId,
@@ -61,7 +61,18 @@ export async function login(userArg: string, options: AccountOptions): Promise<v
   try {
     if (known !== undefined && known !== device) throw usageError(`${user}'s store in this profile is device ${known}, not ${device}`);
     const client = await ParleyClient.login(server, user, device, { store });
-    await client.close();
+    try {
+      // A device's first login (one made by link-device): peers learn of it only when it writes, so it
+      // writes now — a control message in each conversation — and they encrypt to it from then on.
+      if (known === undefined) {
+        const rooms = await client.resetSessions();
+        if (rooms > 0) note(`Announced this device in ${rooms} conversation${rooms === 1 ? '' : 's'}: the other members now encrypt to it too.`);
+      }
+    } catch {
+      note('warning: could not announce this device in your conversations; the other members encrypt to it once it has written there');
+    } finally {
+      await client.close();
+    }
   } catch (e) {
     throw explain(e, { server, user, device, action: 'login' });
   } finally {

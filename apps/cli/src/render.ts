@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { SEAL_OVERHEAD_BYTES, type ChatMessage, type DecryptionFailure } from '@parley/sdk';
+import { SEAL_OVERHEAD_BYTES, type ChatMessage, type DecryptionFailure, type KeysChange } from '@parley/sdk';
 
 /**
  * C0 controls but tab and newline, DEL, C1 controls, and the bidi
@@ -74,7 +74,7 @@ export function textLine(userId: string, text: string, time: string): string {
 export function failureReason(f: DecryptionFailure): string {
   switch (f.reason) {
     case 'NOT_ADDRESSED':
-      return 'sent before this device existed';
+      return 'not encrypted for this device: sent before it existed, or before the sender knew of it';
     case 'NO_LOCAL_COPY':
       return 'sent from this device, which keeps no copy of it (sent before a restore?)';
     case 'DECRYPT_FAILED':
@@ -170,3 +170,13 @@ const EMOJI = /\p{Extended_Pictographic}/u;
 /** East Asian Wide (W) and Fullwidth (F) blocks, and emoji presented as emoji by default. */
 const WIDE =
   /[\p{Emoji_Presentation}\u{1100}-\u{115f}\u{231a}\u{231b}\u{2329}\u{232a}\u{2e80}-\u{303e}\u{3041}-\u{33ff}\u{3400}-\u{4dbf}\u{4e00}-\u{9fff}\u{a000}-\u{a4cf}\u{a960}-\u{a97f}\u{ac00}-\u{d7a3}\u{f900}-\u{faff}\u{fe10}-\u{fe19}\u{fe30}-\u{fe6f}\u{ff00}-\u{ff60}\u{ffe0}-\u{ffe6}\u{16fe0}-\u{18aff}\u{1b000}-\u{1b2ff}\u{20000}-\u{2fffd}\u{30000}-\u{3fffd}]/u;
+
+/** What a `keysChanged` event means, in one line. */
+export function keysChangedNotice(c: KeysChange): string {
+  const parts: string[] = [];
+  if (c.added.length > 0) parts.push(`new device${c.added.length === 1 ? '' : 's'} ${c.added.map((d) => inert(d.deviceId)).join(', ')}`);
+  if (c.removed.length > 0) parts.push(`device${c.removed.length === 1 ? '' : 's'} ${c.removed.map((d) => inert(d.deviceId)).join(', ')} removed`);
+  if (c.changed.length > 0) parts.push(`ANOTHER IDENTITY KEY listed for ${c.changed.map((d) => inert(d.deviceId)).join(', ')} (refused: nothing is sent to it)`);
+  const verified = c.wasVerified && !c.verified ? ` ${c.userId} is no longer verified.` : '';
+  return `${c.userId}'s keys changed: ${parts.join('; ')}.${verified} If you did not expect this, compare safety numbers ('parley verify ${c.userId}').`;
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertFails } from './_cli.ts';
-import { marker, ok, Profile, startServer, type ServerProcess } from './_chat.ts';
+import { marker, ok, Profile, Running, startServer, type ServerProcess } from './_chat.ts';
 import { decodeLinkRequest, encodeLinkRequest } from '../src/devices.ts';
 
 describe('parley link-device / add-device', () => {
@@ -53,6 +53,44 @@ describe('parley link-device / add-device', () => {
     ok(await phone.run(['chat', 'bob'], { input: `${m.fromPhone}\n` }), 'the phone writes');
     assert.ok(ok(await bob.run(['history', 'alice']), 'bob reads').includes(m.fromPhone));
     assert.ok(ok(await laptop.run(['history', 'bob']), 'the laptop sees it').includes(m.fromPhone));
+  });
+
+  it('a device’s first login announces it: a chat already running on the peer’s side encrypts to it from its next line, and any command shows the key change', async () => {
+    const dana = new Profile(join(root, 'dana'), 'dana', server.url);
+    const tablet = new Profile(join(root, 'tablet'), 'dana', server.url);
+    ok(await dana.run(['register', 'dana', '--device', 'desk']), 'register dana');
+    ok(await dana.run(['chat', 'bob'], { input: `${marker('hello')}\n` }), 'dana writes');
+    ok(await bob.run(['history', 'dana']), 'bob has met dana’s device list');
+    const running = new Running(['chat', 'dana', ...bob.flags], bob.env);
+    try {
+      running.write(marker('before'));
+      await running.waitFor(/before/);
+      const request = ok(await tablet.run(['link-device', 'dana', '--device', 'tablet']), 'link-device').trim();
+      ok(await dana.run(['add-device', request]), 'add-device');
+      const login = await tablet.run(['login', 'dana']);
+      ok(login, 'first login of the tablet');
+      assert.match(login.stderr, /Announced this device in 1 conversation/);
+      await running.waitFor(/dana's keys changed: new device tablet/, 'stderr');
+      const after = marker('after-the-tablet');
+      running.write(after);
+      await running.waitFor(new RegExp(after));
+      running.end();
+      assert.equal(await running.exited, 0);
+      assert.ok(ok(await tablet.run(['history', 'bob']), 'the tablet reads it').includes(after), 'the running chat encrypted to the announced device');
+    } finally {
+      running.kill();
+    }
+    // Bob's laptop… here, a command other than chat is the first to see a change: it shows it too.
+    const carl = new Profile(join(root, 'carl'), 'carl', server.url);
+    const carlPhone = new Profile(join(root, 'carl-phone'), 'carl', server.url);
+    ok(await carl.run(['register', 'carl', '--device', 'pc']), 'register carl');
+    ok(await carl.run(['chat', 'bob'], { input: `${marker('carl')}\n` }), 'carl writes');
+    ok(await bob.run(['history', 'carl']), 'bob has met carl');
+    ok(await carl.run(['add-device', ok(await carlPhone.run(['link-device', 'carl', '--device', 'phone']), 'link').trim()]), 'add');
+    ok(await carlPhone.run(['login', 'carl']), 'login');
+    const seen = await bob.run(['history', 'carl']);
+    ok(seen, 'history');
+    assert.match(seen.stderr, /carl's keys changed: new device phone/);
   });
 
   it('damaged, foreign and same-device requests are refused with one line', async () => {
