@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
 import { refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
+import { decodeBase64 } from './io.ts';
 import { writeLine } from './output.ts';
 import { checkDeviceId, checkUserId, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
 
@@ -56,15 +57,10 @@ export function decodeLinkRequest(text: string): DeviceLinkRequest {
   const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   const { u, d, k, s } = o;
   if (typeof u !== 'string' || typeof d !== 'string' || typeof k !== 'string' || typeof s !== 'string') throw bad('fields missing');
-  const identityKey = strictBase64(k);
-  const signature = strictBase64(s);
+  const identityKey = decodeBase64(k);
+  const signature = decodeBase64(s);
   if (identityKey?.length !== IDENTITY_KEY_BYTES || signature?.length !== SIGNATURE_BYTES) throw bad('damaged key or signature');
   return { userId: checkUserId(u), deviceId: checkDeviceId(d), identityKey, signature };
-}
-
-function strictBase64(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
-  return new Uint8Array(Buffer.from(text, 'base64'));
 }
 
 /** A short, comparable fingerprint of an identity key: the first 20 bytes as hex in groups of four. */
