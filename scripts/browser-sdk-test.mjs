@@ -207,6 +207,37 @@ async function conversation(outDir, tmp) {
     const code = await page.evaluate(({ user }) => globalThis.parleyTest.sdk.IndexedDbClientStore.delete(user).then(() => 'deleted', (e) => e.code), { user: names.alice });
     assert(code === 'STORE', `got ${code}`);
   });
+  await step('browser', 'close() resolves once the lock is free: the same tab opens, closes and deletes a store straight after', async () => {
+    const r = await page.evaluate(async ({ pass }) => {
+      const { IndexedDbClientStore } = globalThis.parleyTest.sdk;
+      const name = `scratch-${Date.now()}`;
+      const a = await IndexedDbClientStore.open(name, pass);
+      await a.close();
+      const b = await IndexedDbClientStore.open(name, pass, { mustExist: true });
+      await b.close();
+      await IndexedDbClientStore.delete(name);
+      return 'ok';
+    }, { pass: PASS }).catch((e) => String(e));
+    assert(r === 'ok', r);
+  });
+  await step('browser', 'without Web Locks (as in a page that is not a secure context) an open is refused with STORE, unless singleTab: true', async () => {
+    const r = await page.evaluate(async ({ pass }) => {
+      const { IndexedDbClientStore } = globalThis.parleyTest.sdk;
+      const locks = Object.getOwnPropertyDescriptor(globalThis.Navigator.prototype, 'locks');
+      Object.defineProperty(globalThis.Navigator.prototype, 'locks', { configurable: true, get: () => undefined });
+      try {
+        const name = `nolocks-${Date.now()}`;
+        const refused = await IndexedDbClientStore.open(name, pass).then(() => 'opened', (e) => e.code);
+        const store = await IndexedDbClientStore.open(name, pass, { singleTab: true });
+        await store.close();
+        await IndexedDbClientStore.delete(name);
+        return { refused, opened: true };
+      } finally {
+        Object.defineProperty(globalThis.Navigator.prototype, 'locks', locks);
+      }
+    }, { pass: PASS }).catch((e) => ({ error: String(e) }));
+    assert(r.refused === 'STORE' && r.opened === true, JSON.stringify(r));
+  });
   await step('browser', 'a message leaves only once the IndexedDB write of its ratchet step is committed (a slow disk: another connection holds the database)', async () => {
     const started = await page.evaluate(
       async ({ user, room, text }) => {

@@ -23,7 +23,7 @@
  * @module
  */
 import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
-import type { ChatMessage, ConnectionEvent, DecryptionFailure, SdkError, TypingEvent } from '@parley/sdk';
+import type { ChatMessage, ConnectionEvent, DecryptionFailure, PresenceEvent, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
 import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
 import { downloadTo, sendFileAt } from './files.ts';
@@ -163,10 +163,12 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     verificationRequest: (r) => notice(`${r.userId} asks to verify with a secret you both know: leave (/quit) and run 'parley verify ${r.userId} --secret' within 5 minutes.`),
     verification: (o) => {
       if (o.state !== 'verified' && o.reason === 'answered-elsewhere') notice(`${o.userId}'s verification request was answered on another of your devices.`);
+      if (o.state !== 'verified' && o.reason === 'crowded-out') notice(`${o.userId}'s verification request was not kept (too many were open at once): ask them to start again.`);
     },
     message: (m) => (view === null ? early.push({ kind: 'message', m }) : view.message(m)),
     decryptionError: (f) => (view === null ? early.push({ kind: 'failure', f }) : view.failure(f)),
     typing: (t) => view?.typingFrame(t),
+    presence: (p) => view?.presence(p),
     connection: (c) => view?.connection(c),
     // Background errors (a reconnect attempt that failed, …) are the SDK's to retry; shown only with PARLEY_DEBUG.
     error: (e: SdkError) => {
@@ -179,8 +181,10 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     await session.client.synced();
     const roomId = await session.client.startDirect(peer);
     const history = limit > 0 ? await lastMessages(session.client, roomId, limit) : [];
+    // Whether the peer is online now; not worth failing the chat over.
+    const online = await session.client.presence(roomId).then((m) => m.get(peer) ?? null, () => null);
     view = new View(session, peer, roomId, terminal);
-    await view.run(history, early, notices);
+    await view.run(history, early, notices, online);
     if (view.failedSends > 0) process.exitCode = EXIT_FAILED;
   } catch (e) {
     throw explain(e, session.ctx);
@@ -221,7 +225,7 @@ class View {
   }
 
   /** Shows history and what arrived meanwhile, then reads lines until the end. */
-  async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[], notices: readonly string[]): Promise<void> {
+  async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[], notices: readonly string[], online: boolean | null): Promise<void> {
     const done = new Promise<void>((resolve) => (this.#quit = resolve));
     const rl = createInterface({ input: process.stdin, output: this.#terminal ? process.stdout : undefined, terminal: this.#terminal, prompt: PROMPT, crlfDelay: Infinity });
     this.#rl = rl;
@@ -246,6 +250,7 @@ class View {
       } else if (e.kind === 'message') this.message(e.m);
       else this.failure(e.f);
     }
+    if (online !== null) this.#screen.status(`· ${this.#peer} is ${online ? 'online' : 'offline'}.`);
     for (const n of notices) this.notice(n);
     if (elsewhereCount > 0) this.#screen.status(`· ${elsewhereCount} new message${elsewhereCount === 1 ? '' : 's'} in other conversations (from ${[...elsewhere].join(', ')}).`);
 
@@ -383,6 +388,11 @@ class View {
     if (f.roomId !== this.#roomId || f.seq <= this.#lastSeq) return;
     this.#lastSeq = f.seq;
     this.#screen.line(failureLine(f, shortTime(f.serverTs)));
+  }
+
+  presence(p: PresenceEvent): void {
+    if (p.userId !== this.#peer || this.#quitting) return;
+    this.#screen.status(p.online ? `· ${this.#peer} is online.` : `· ${this.#peer} went offline.`);
   }
 
   typingFrame(t: TypingEvent): void {

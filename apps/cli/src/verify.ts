@@ -52,6 +52,7 @@ function describeOutcome(o: VerificationOutcome, peer: string): string {
     'answered-elsewhere': `${peer}'s request was answered on another of your devices`,
     replaced: `${peer} started another attempt`,
     'send-failed': 'a message could not be sent',
+    'crowded-out': `too many verification requests were open at once; ask ${peer} to start again`,
   };
   return `no result: ${why[o.reason ?? ''] ?? `the attempt ended (${o.reason ?? 'unknown'})`}`;
 }

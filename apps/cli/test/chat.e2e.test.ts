@@ -119,12 +119,16 @@ describe('parley chat commands', () => {
     const chat = new Running(['chat', 'bob', '--limit', '2', ...alice.flags], alice.env);
     try {
       await chat.waitFor(/Chat with bob as alice/, 'stderr');
+      await chat.waitFor(/· bob is offline\./, 'stderr');
       await chat.waitFor(new RegExp(m.reply));
       assert.ok(!chat.stdout.includes(m.first), '--limit 2 shows the last two messages only');
       const busy = await alice.run(['history', 'bob']);
       assertFails(busy, 1, /alice's store is in use by another parley process/);
       ok(await bob.run(['chat', 'alice', '--limit', '0'], { input: `${m.live}\n` }), 'bob sends');
       await chat.waitFor(new RegExp(`\\] bob: ${m.live}`));
+      // Presence as it changes: bob's chat came and went.
+      await chat.waitFor(/· bob is online\./, 'stderr');
+      await chat.waitFor(/· bob went offline\./, 'stderr');
       chat.write('/quit');
       assert.equal(await chat.exited, 0, chat.stderr);
     } finally {

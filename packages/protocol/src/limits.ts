@@ -16,12 +16,17 @@
 export const MAX_SKIP = 1000;
 
 /**
- * Skipped message keys kept per session state, across all chains. When a
- * message would take the store past this, the oldest keys are evicted (and
- * their messages become undecryptable, reported as `DUPLICATE` while their
- * chain is remembered). Eviction rather than refusal: refusing would let a
- * long-absent peer, or an attacker replaying nothing but gaps, wedge the
- * session for good; the evicted messages are the ones least likely to arrive.
+ * Skipped message keys kept per session (one peer device), across all
+ * chains of the current state and the archived ones. When a message would
+ * take the store past this, the oldest keys are evicted — an archived
+ * state's before the current one's — and their messages become
+ * undecryptable (reported as `DUPLICATE` while their chain is remembered).
+ * Eviction rather than refusal: refusing would let a long-absent peer, or
+ * an attacker replaying nothing but gaps, wedge the session for good; the
+ * evicted messages are the ones least likely to arrive. Per session rather
+ * than per state, so a peer that starts session after session cannot make
+ * the record (loaded, copied and sealed again for every message it sends)
+ * ARCHIVED_STATES_MAX + 1 times larger.
  */
 export const SKIPPED_KEYS_MAX = 2000;
 

@@ -29,7 +29,7 @@ import { cloneRatchet, initInitiator, initResponder, ratchetDecrypt, ratchetEncr
 import { readEnvelope, type DecodedEnvelope } from './envelope.ts';
 import { decryptFailed, ProtocolError } from './errors.ts';
 import { IdentityKeyPair } from './identity.ts';
-import { ARCHIVED_STATES_MAX, ASSOCIATED_DATA_BYTES_MAX, PLAINTEXT_BYTES_MAX } from './limits.ts';
+import { ARCHIVED_STATES_MAX, ASSOCIATED_DATA_BYTES_MAX, PLAINTEXT_BYTES_MAX, SKIPPED_KEYS_MAX } from './limits.ts';
 import { pqxdhInitiate, pqxdhRespond, type PrekeyMessageFields } from './pqxdh.ts';
 import type { PrekeyBundle } from './prekeys.ts';
 import { deserializeSessionRecord, openSessionRecord, sealSessionRecord, serializeSessionRecord, stateAssociatedData, type SessionState } from './session-state.ts';
@@ -196,6 +196,7 @@ export class Session {
       // Anything that decrypts in an initiator's state came from the responder: the reply has arrived.
       state.pending = null;
       if (i > 0) this.#states = [state, ...this.#states.filter((s) => s !== state)];
+      this.#trimSkipped();
       return plaintext;
     }
     throw authentic ?? decryptFailed();
@@ -245,6 +246,26 @@ export class Session {
     while (this.#states.length > 1 + ARCHIVED_STATES_MAX) {
       const dropped = this.#states.pop();
       if (dropped !== undefined) wipeRatchet(dropped.ratchet);
+    }
+    this.#trimSkipped();
+  }
+
+  /**
+   * SKIPPED_KEYS_MAX across every state: the oldest archived state's oldest
+   * keys go first, the current state's last (each state already keeps its
+   * own under the same bound).
+   */
+  #trimSkipped(): void {
+    let excess = -SKIPPED_KEYS_MAX;
+    for (const s of this.#states) excess += s.ratchet.skipped.size;
+    for (let i = this.#states.length - 1; i >= 0 && excess > 0; i--) {
+      const skipped = (this.#states[i] as SessionState).ratchet.skipped;
+      for (const [id, key] of skipped) {
+        if (excess <= 0) break;
+        wipe(key.messageKey);
+        skipped.delete(id);
+        excess--;
+      }
     }
   }
 

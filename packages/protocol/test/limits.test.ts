@@ -144,6 +144,33 @@ describe('SKIPPED_KEYS_MAX', () => {
   });
 });
 
+describe('SKIPPED_KEYS_MAX across the states of a session', () => {
+  const totalSkipped = (s: Session): number[] => deserializeSessionRecord(s.serialize()).states.map((st) => st.ratchet.skipped.size);
+
+  test('a peer starting session after session, each with the largest jumps, keeps the whole record at SKIPPED_KEYS_MAX keys: the archived states\' oldest go first', () => {
+    const { alice, bob, responder } = pair();
+    const b = Session.create(bob.address, alice.address);
+    const starts: { a: Session; skipped: Uint8Array[] }[] = [];
+    for (let i = 0; i < ARCHIVED_STATES_MAX + 1; i++) {
+      // Each new session: a first message at N = MAX_SKIP (skipping MAX_SKIP keys), read by Bob.
+      const a = Session.initiate(alice.identity, bob.bundle(), alice.address, bob.address);
+      const envs = burst(a, MAX_SKIP + 1, `s${i}-`);
+      assert.equal(str(b.decrypt(envs[MAX_SKIP] as Uint8Array, responder)), `s${i}-${MAX_SKIP}`);
+      starts.push({ a, skipped: envs });
+      const counts = totalSkipped(b);
+      assert.ok(counts.reduce((x, y) => x + y, 0) <= SKIPPED_KEYS_MAX, `after session ${i}: ${counts.join('+')}`);
+      assert.equal(counts[0], MAX_SKIP, 'the current state keeps all of its own');
+    }
+    assert.equal(totalSkipped(b).reduce((x, y) => x + y, 0), SKIPPED_KEYS_MAX);
+    // The newest archived state keeps its keys; the older ones lost theirs.
+    const newest = starts[starts.length - 2];
+    const oldest = starts[0];
+    assert.ok(newest !== undefined && oldest !== undefined);
+    assert.equal(str(b.decrypt(newest.skipped[0] as Uint8Array, responder)), `s${starts.length - 2}-0`);
+    expectCode(() => b.decrypt(oldest.skipped[0] as Uint8Array, responder), 'DUPLICATE');
+  });
+});
+
 describe('PREVIOUS_CHAINS_MAX', () => {
   test(`replays from the last ${PREVIOUS_CHAINS_MAX} closed chains are DUPLICATE; older ones DECRYPT_FAILED`, () => {
     const { a, b } = started();

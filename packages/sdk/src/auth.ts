@@ -107,7 +107,18 @@ export async function registerDevice(conn: Connection, identity: IdentityKeyPair
     );
     return sessionTokens(f, account, started);
   } catch (e) {
-    throw authFailed(e, 'registration');
+    const failed = authFailed(e, 'registration');
+    // The user and device exist: maybe registered by this very identity, on an
+    // attempt whose answer was lost (a tab closed, a connection dropped) — then
+    // its login works, and the registration stands. Anyone else's key fails it.
+    if (SdkError.is(failed, 'AUTH_FAILED') && failed.serverCode === 'conflict') {
+      try {
+        return await loginDevice(conn, identity, account);
+      } catch {
+        throw failed;
+      }
+    }
+    throw failed;
   }
 }
 

@@ -31,8 +31,9 @@ import {
 import type { Account } from './auth.ts';
 import type { KeptMessage } from './events.ts';
 import type { PeerRecord } from './peer-keys.ts';
-import { MESSAGE_CACHE_MAX } from './limits.ts';
+import { MESSAGE_CACHE_MAX, ONE_TIME_PREKEYS_DISCARD_SCAN_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
+import { SdkError } from './errors.ts';
 
 /** The symbol Node's `util.inspect` looks for: the store prints a redacted summary. */
 const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
@@ -57,6 +58,12 @@ export interface ClientStore extends ProtocolStores {
   addOneTimePrekeys(keys: readonly OneTimePrekey[]): void;
   /** Reserve `count` consecutive one-time prekey ids and return the first (ids are never reused). */
   reserveOneTimePrekeyIds(count: number): number;
+  /**
+   * Forget the private one-time prekeys with ids below `keyId` (at most
+   * ONE_TIME_PREKEYS_DISCARD_SCAN_MAX ids past the last call's bound);
+   * returns how many there were.
+   */
+  discardOneTimePrekeysBelow(keyId: number): number;
   /** Whether the server has accepted this device's signed and PQ prekeys. */
   prekeysPublished(): boolean;
   setPrekeysPublished(published: boolean): void;
@@ -118,6 +125,12 @@ export interface ClientStore extends ProtocolStores {
  * optional capability: messages still queued when the client closes are
  * dropped.
  */
+/** The ids [from, to) a discarding pass looks at, given the last pass's bound. */
+export function discardSpan(discardedBelow: number, keyId: number): [number, number] {
+  if (!Number.isSafeInteger(keyId)) throw new SdkError('INVALID_ARGUMENT', 'keyId must be an integer');
+  return [discardedBelow, Math.max(discardedBelow, Math.min(keyId, discardedBelow + ONE_TIME_PREKEYS_DISCARD_SCAN_MAX))];
+}
+
 export class MemoryClientStore implements ClientStore {
   readonly identity: InMemoryIdentityStore;
   readonly prekeys = new InMemoryPrekeyStore();
@@ -167,6 +180,14 @@ export class MemoryClientStore implements ClientStore {
     const first = this.#nextPrekeyId;
     this.#nextPrekeyId += count;
     return first;
+  }
+  #discardedBelow = 1;
+  discardOneTimePrekeysBelow(keyId: number): number {
+    const [from, to] = discardSpan(this.#discardedBelow, keyId);
+    let removed = 0;
+    for (let id = from; id < to; id++) if (this.prekeys.removeOneTimePrekey(id)) removed++;
+    this.#discardedBelow = Math.max(this.#discardedBelow, to);
+    return removed;
   }
   prekeysPublished(): boolean {
     return this.#published;

@@ -31,15 +31,16 @@ import { Emitter, type Listener } from './emitter.ts';
 import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, readPresenceVersion, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
 import { matchesVerified, reviewPeerKeys, type DeviceKey, type PeerRecord } from './peer-keys.ts';
+import { PresenceView } from './presence-view.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
@@ -134,6 +135,9 @@ export interface DeviceLinkRequest {
   readonly signature: Uint8Array;
 }
 
+/** Stores a live client uses (one client per store). */
+const storesInUse = new WeakSet<ClientStore>();
+
 export class ParleyClient {
   readonly userId: string;
   readonly deviceId: string;
@@ -158,11 +162,14 @@ export class ParleyClient {
   /** Per room, the newest seq delivered and not yet reported, and the timer that reports it. */
   readonly #delivered = new Map<string, number>();
   #receiptTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The last presence heard of each user (null: nothing heard on this connection). */
-  readonly #presence = new Map<string, boolean>();
+  /** The presence heard of each user on this connection. */
+  readonly #presence = new PresenceView();
   #prekeyCheck: Promise<void> | null = null;
 
   private constructor(url: string, account: Account, store: ClientStore, options: ClientOptions) {
+    // Two clients on one store would run the same ratchets and lose messages for good.
+    if (storesInUse.has(store)) throw new SdkError('INVALID_ARGUMENT', 'this store is in use by another ParleyClient: close that one first');
+    storesInUse.add(store);
     this.userId = account.userId;
     this.deviceId = account.deviceId;
     this.store = store;
@@ -390,6 +397,16 @@ export class ParleyClient {
     if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     await this.#link.request({ t: 'room.leave', roomId }, ['ok']);
+  }
+
+  /**
+   * Every room this user is in (direct and group), with the last seq of
+   * each — to find, and `leave`, rooms others put this user in (anyone can:
+   * there are no invitations, docs/protocol.md "Rooms").
+   */
+  async rooms(): Promise<RoomSummary[]> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    return readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
   }
 
   /** The direct room with `userId` if this user is in one, else null; never creates one (unlike `startDirect`). */
@@ -1004,9 +1021,27 @@ export class ParleyClient {
     });
   }
 
-  /** Whether `userId` is online as far as this connection heard (`presence` events); null before anything was heard. */
+  /**
+   * Who of the members of `roomId` is online now (any device connected),
+   * asked of the server; members only. What `isOnline` answers for them
+   * from then on, until `presence` events change it.
+   */
+  async presence(roomId: string): Promise<ReadonlyMap<string, boolean>> {
+    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
+    const f = await this.#link.request({ t: 'presence.get', roomId }, ['presence.state']);
+    if (f['roomId'] !== roomId) throw new SdkError('BAD_RESPONSE', 'presence answer for another room');
+    const answer = new Map<string, boolean>();
+    for (const [userId, { online, version }] of readPresence(f)) {
+      if (userId !== this.userId) this.#presence.note(userId, online, version, true);
+      answer.set(userId, userId === this.userId ? online : (this.#presence.get(userId) ?? online));
+    }
+    return answer;
+  }
+
+  /** Whether `userId` is online as far as this connection heard (`presence` events and answers); null before anything was heard. */
   isOnline(userId: string): boolean | null {
-    return this.#presence.get(userId) ?? null;
+    return this.#presence.get(userId);
   }
 
   #noteDelivered(m: ChatMessage): void {
@@ -1045,6 +1080,7 @@ export class ParleyClient {
 
   /** Everything waiting on the client fails with `error`. */
   #ended(error: SdkError): void {
+    storesInUse.delete(this.store);
     this.#verifications.closeAll();
     if (this.#receiptTimer !== null) clearTimeout(this.#receiptTimer);
     this.#receiptTimer = null;
@@ -1125,8 +1161,15 @@ export class ParleyClient {
         // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
         if (!this.#link.isCurrent(conn) || this.#link.ended) return;
         // A room still holed lost part of the replay too: sync again (inbound.ts, "Gaps").
-        const holed = this.#atomically(() => this.#inbound.flush(attempt >= HOLE_SYNCS_MAX));
-        if (holed === 0) break;
+        // A part at a time, giving the event loop back in between: a long catch-up (thousands of
+        // entries) would otherwise be one task that freezes a page for seconds.
+        let step = this.#atomically(() => this.#inbound.flushSome(attempt >= HOLE_SYNCS_MAX, CATCH_UP_PART));
+        while (step.more) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (!this.#link.isCurrent(conn) || this.#link.ended) return;
+          step = this.#atomically(() => this.#inbound.flushSome(attempt >= HOLE_SYNCS_MAX, CATCH_UP_PART));
+        }
+        if (step.holed === 0) break;
       }
       if (why !== 'gap') this.#events.emit('connection', { state: 'synced' });
       for (const w of this.#syncWaiters.splice(0)) w.resolve();
@@ -1187,11 +1230,16 @@ export class ParleyClient {
       else this.#events.emit('receipt', event);
     } else if (f.t === 'presence') {
       const userId = f['userId'];
-      if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof f['online'] !== 'boolean') this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid presence frame'));
-      else {
-        this.#presence.set(userId, f['online']);
-        this.#events.emit('presence', { userId, online: f['online'] });
+      // undefined: an invalid version (null: none given).
+      let version: number | null | undefined;
+      try {
+        version = readPresenceVersion(f, 'presence');
+      } catch {
+        version = undefined;
       }
+      if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof f['online'] !== 'boolean' || version === undefined) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid presence frame'));
+      // An announcement older than one heard already (two server processes' crossed) changes nothing.
+      else if (this.#presence.note(userId, f['online'], version)) this.#events.emit('presence', { userId, online: f['online'] });
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }

@@ -147,6 +147,28 @@ export function readMembers(f: ServerFrame): string[] {
   return members.map((m) => stringField(objectField(m, 'member'), 'userId', 'member', USER_ID));
 }
 
+/** A presence version (absent: the server could not tell one; null). */
+export function readPresenceVersion(o: Record<string, unknown>, what: string): number | null {
+  const v = o['version'];
+  if (v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${what} version`);
+  return v;
+}
+
+/** A `presence.state` answer: each member of the room, whether it is online, and the version of that. */
+export function readPresence(f: ServerFrame): Map<string, { online: boolean; version: number | null }> {
+  const members = f['members'];
+  if (!Array.isArray(members)) throw bad('presence.state.members');
+  const out = new Map<string, { online: boolean; version: number | null }>();
+  for (const m of members) {
+    const o = objectField(m, 'presence.state member');
+    const online = o['online'];
+    if (typeof online !== 'boolean') throw bad('presence.state member online');
+    out.set(stringField(o, 'userId', 'presence.state member', USER_ID), { online, version: readPresenceVersion(o, 'presence.state member') });
+  }
+  return out;
+}
+
 /** A `synced` answer: the seq each room was synced to, and the rooms cut short. */
 export function readSynced(f: ServerFrame): { rooms: Record<string, number>; more: string[] } {
   const rooms = objectField(f['rooms'], 'synced.rooms');

@@ -161,21 +161,41 @@ export class Inbound {
    * Returns the number of rooms left with a hole (0 when no longer holding).
    */
   flush(passOverHoles = true): number {
+    for (;;) {
+      const step = this.flushSome(passOverHoles, Infinity);
+      if (!step.more) return step.holed;
+    }
+  }
+
+  /**
+   * `flush` a part at a time: at most `max` entries processed, still holding
+   * (entries arriving meanwhile join the held ones, in seq order) while
+   * `more` is true — so a long catch-up can give the event loop back between
+   * parts. When `more` is false it has done what `flush` does.
+   */
+  flushSome(passOverHoles: boolean, max: number): { more: boolean; holed: number } {
     const held = this.#held ?? [];
-    this.#held = null;
     held.sort((a, b) => a.seq - b.seq);
     const holed = new Set<string>();
     const kept: RoomEntry[] = [];
-    for (const entry of held) {
+    let done = 0;
+    for (let i = 0; i < held.length; i++) {
+      const entry = held[i] as RoomEntry;
       if (!holed.has(entry.roomId) && (passOverHoles || entry.seq <= this.#cursor(entry.roomId) + 1)) {
+        if (done === max) {
+          // Out of this part's budget: what is left stays held for the next.
+          this.#held = [...kept, ...held.slice(i)];
+          return { more: true, holed: 0 };
+        }
         this.#process(entry);
+        done++;
         continue;
       }
       holed.add(entry.roomId);
       kept.push(entry);
     }
-    if (kept.length > 0) this.#held = kept;
-    return holed.size;
+    this.#held = kept.length > 0 ? kept : null;
+    return { more: false, holed: holed.size };
   }
 
   #process(entry: RoomEntry): void {

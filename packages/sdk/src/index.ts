@@ -24,7 +24,7 @@ export type { KeysChange, ChangedKey, DeviceKey, PeerRecord, VerifiedKeys } from
 export type { VerificationOutcome, VerificationRequest, VerificationEndReason } from './peer-verification.ts';
 export type { Listener } from './emitter.ts';
 export type { Account } from './auth.ts';
-export type { DeviceRef } from './frames.ts';
+export type { DeviceRef, RoomSummary } from './frames.ts';
 export type { SkippedDevice } from './room-cipher.ts';
 export type { Transport, TransportEvents, TransportFactory } from './transport.ts';
 export { browserWebSocketTransport } from './transport-browser.ts';

@@ -21,8 +21,10 @@
  * with state the disk does not have.
  *
  * One open per store name at a time, across the tabs of an origin: the
- * store holds a Web Lock (`navigator.locks`, where the platform has it)
- * named after the database until `close`; a second open gets `STORE`.
+ * store holds a Web Lock (`navigator.locks`) named after the database until
+ * `close` (which resolves once it is free again); a second open gets
+ * `STORE`. Where the platform has no Web Locks (not a secure context), an
+ * open is refused unless the application takes that on (`singleTab`).
  *
  * @module
  */
@@ -43,6 +45,14 @@ export interface IndexedDbStoreOptions extends SealedStoreOptions {
   readonly mustExist?: boolean;
   /** The IndexedDB to use (default: `globalThis.indexedDB`). */
   readonly indexedDB?: IDBFactory;
+  /**
+   * Open even where the platform has no Web Locks (`navigator.locks`: only
+   * secure contexts — https, localhost — have them), which alone keep a
+   * second tab from opening the same store. Two tabs on one store each run
+   * the same ratchets and lose messages for good, so this is for an
+   * application that makes sure of one tab itself. Default false: `STORE`.
+   */
+  readonly singleTab?: boolean;
 }
 
 
@@ -187,32 +197,49 @@ interface LockManagerLike {
   request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void>): Promise<void>;
 }
 
-/** Hold the Web Lock `name` until `release` is called; false when another holder has it. Without Web Locks, true. */
-async function holdLock(name: string): Promise<{ held: boolean; release: () => void }> {
+/**
+ * Hold the Web Lock `name` until `release` is called; `held` false when
+ * another holder has it, null when the platform has no Web Locks. `release`
+ * resolves once the lock manager has let go, so that an open or delete
+ * right after it finds the lock free.
+ */
+async function holdLock(name: string): Promise<{ held: boolean | null; release: () => Promise<void> }> {
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
-  if (locks === undefined) return { held: true, release: () => undefined };
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => (release = resolve));
+  if (locks === undefined) return { held: null, release: async () => undefined };
+  let letGo: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (letGo = resolve));
+  let finished: Promise<void> = Promise.resolve();
   const held = await new Promise<boolean>((resolve) => {
-    void locks.request(name, { ifAvailable: true }, async (lock) => {
-      resolve(lock !== null);
-      if (lock !== null) await released;
-    });
+    finished = locks
+      .request(name, { ifAvailable: true }, async (lock) => {
+        resolve(lock !== null);
+        if (lock !== null) await released;
+      })
+      .then(
+        () => undefined,
+        () => undefined,
+      );
   });
-  return { held, release };
+  return {
+    held,
+    release: async () => {
+      letGo();
+      await finished;
+    },
+  };
 }
 
 export class IndexedDbClientStore extends SealedClientStore {
   protected readonly storeName = 'IndexedDbClientStore';
   readonly #db: IDBDatabase;
-  readonly #releaseLock: () => void;
+  readonly #releaseLock: () => Promise<void>;
   /** Settles when every write started so far is committed (or one failed). */
   #written: Promise<void> = Promise.resolve();
   #failure: SdkError | null = null;
   /** A new sealed master key to write with the next commit (changePassphrase). */
   #pendingMaster: Uint8Array | null = null;
 
-  private constructor(db: IDBDatabase, rows: readonly RecordRow[], keys: RecordKeys, messagesMax: number, releaseLock: () => void) {
+  private constructor(db: IDBDatabase, rows: readonly RecordRow[], keys: RecordKeys, messagesMax: number, releaseLock: () => Promise<void>) {
     // The table reports commits to this store, which exists only after super() returns; nothing is written before.
     const target: { store: IndexedDbClientStore | null } = { store: null };
     super(new MemoryTable(rows, (changes) => target.store?.persist(changes)), keys, messagesMax);
@@ -235,7 +262,10 @@ export class IndexedDbClientStore extends SealedClientStore {
     if (factory === undefined) throw new SdkError('INVALID_ARGUMENT', 'this platform has no IndexedDB: pass options.indexedDB');
     const dbName = DB_PREFIX + name;
     const lock = await holdLock(dbName);
-    if (!lock.held) throw new SdkError('STORE', `the store ${name} is open elsewhere (another tab?)`);
+    if (lock.held === false) throw new SdkError('STORE', `the store ${name} is open elsewhere (another tab?)`);
+    if (lock.held === null && options.singleTab !== true) {
+      throw new SdkError('STORE', 'this page has no Web Locks (not a secure context?) to keep a second tab off the store: serve it over https or localhost, or pass singleTab: true if the application ensures one tab');
+    }
     let db: IDBDatabase | null = null;
     let keys: RecordKeys | null = null;
     try {
@@ -275,7 +305,7 @@ export class IndexedDbClientStore extends SealedClientStore {
     } catch (e) {
       keys?.destroy();
       db?.close();
-      lock.release();
+      await lock.release();
       throw storeError(`cannot open the store ${name}`, e);
     }
   }
@@ -290,7 +320,7 @@ export class IndexedDbClientStore extends SealedClientStore {
     // this, IndexedDB queues the deletion until that store closes, and carries it
     // out then — long after the caller gave up on it.
     const lock = await holdLock(dbName);
-    if (!lock.held) throw new SdkError('STORE', `the store ${name} is open (in this or another tab): close it first`);
+    if (lock.held === false) throw new SdkError('STORE', `the store ${name} is open (in this or another tab): close it first`);
     try {
       await new Promise<void>((resolve, reject) => {
         const req = factory.deleteDatabase(dbName);
@@ -302,7 +332,7 @@ export class IndexedDbClientStore extends SealedClientStore {
     } catch (e) {
       throw storeError(`cannot delete the store ${name}`, e);
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
@@ -368,7 +398,8 @@ export class IndexedDbClientStore extends SealedClientStore {
       await this.flush();
     } finally {
       this.#db.close();
-      this.#releaseLock();
+      // Resolves once the lock is free: this tab may open or delete the store right after.
+      await this.#releaseLock();
     }
   }
 }

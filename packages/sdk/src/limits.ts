@@ -22,6 +22,16 @@ export const SYNC_TIMEOUT_MS = 60_000;
  */
 export const HOLE_SYNCS_MAX = 3;
 
+/**
+ * Entries a catch-up processes before it gives the event loop back (a
+ * timer tick): about 60 ms of decryption in a browser, so that a backlog of
+ * thousands never runs as one task that freezes the page.
+ */
+export const CATCH_UP_PART = 100;
+
+/** Users whose presence is remembered (the longest unheard-of forgotten first): bounds what a server's presence frames can make the client keep. */
+export const PRESENCE_KNOWN_MAX = 10_000;
+
 /** Seqs of this device's own messages remembered above room cursors (inbound.ts, "Gaps"); beyond, forgotten (one extra sync). */
 export const OWN_SEQS_MAX = 10_000;
 
@@ -83,6 +93,20 @@ export const ONE_TIME_PREKEYS_TARGET = 100;
 
 /** Top up when the server holds fewer than this. */
 export const ONE_TIME_PREKEYS_LOW_WATER = 25;
+
+/**
+ * Private one-time prekeys kept: the newest ids, those on the server and
+ * those it handed out most recently. Older ones were handed out long ago
+ * (the server hands out the lowest ids first) and either used (removed
+ * then) or never will be — a peer fetching bundles it does not write with
+ * would otherwise grow the store without end. A first message using one
+ * discarded here fails to decrypt (`decryptionError`): the price of a bound,
+ * paid only by a peer that waited for this many hand-outs before writing.
+ */
+export const ONE_TIME_PREKEYS_KEPT_MAX = 1000;
+
+/** Ids looked at by one discarding pass (a store that predates it may hold many). */
+export const ONE_TIME_PREKEYS_DISCARD_SCAN_MAX = 10_000;
 
 // ---- messages ----
 

@@ -30,7 +30,8 @@
  * make no start look fresher than its sender wrote it, and each check
  * compares two clocks only (devices a few minutes off either way still
  * verify); at most VERIFICATION_PENDING_MAX users may have an open
- * attempt; a request nobody answers expires; messages that arrive before
+ * attempt (a newer request crowds out the oldest unanswered one, and both
+ * sides of that are reported); a request nobody answers expires; messages that arrive before
  * the local session exists (while the key sets are fetched) are held, at
  * most PENDING_MESSAGES_MAX per attempt.
  *
@@ -68,7 +69,13 @@ export type VerificationEndReason =
   /** The peer started another attempt, which replaced this one. */
   | 'replaced'
   /** Sending a control message failed (see the `error` event). */
-  | 'send-failed';
+  | 'send-failed'
+  /**
+   * More requests came than VERIFICATION_PENDING_MAX: the oldest one not
+   * yet answered was given up for a newer one (or, when every open attempt
+   * was under way, the new one was not kept). Ask the peer to start again.
+   */
+  | 'crowded-out';
 
 /** How an attempt ended. */
 export interface VerificationOutcome {
@@ -232,7 +239,10 @@ export class PeerVerifications {
     }
     if (attempt === undefined) {
       if (decoded.kind !== 'start' || stale) return;
-      if (this.#attempts.size >= VERIFICATION_PENDING_MAX) return;
+      if (this.#attempts.size >= VERIFICATION_PENDING_MAX && !this.#makeRoom()) {
+        this.#hooks.outcome({ userId: from.userId, state: 'aborted', reason: 'crowded-out', peerReason: null, peerDevice: { userId: from.userId, deviceId: from.deviceId } });
+        return;
+      }
       this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, toHex(decoded.id));
       return;
     }
@@ -272,6 +282,21 @@ export class PeerVerifications {
   /** End every attempt (the client closed). */
   closeAll(): void {
     for (const a of [...this.#attempts.values()]) this.#end(a, 'aborted', 'cancelled');
+  }
+
+  /**
+   * Give up the oldest request nobody has answered yet, so that users who
+   * keep sending starts cannot hold every place and make a newer request
+   * vanish unseen; false when every open attempt is under way.
+   */
+  #makeRoom(): boolean {
+    for (const a of this.#attempts.values()) {
+      if (a.request !== null && a.session === null && !a.preparing) {
+        this.#end(a, 'aborted', 'crowded-out');
+        return true;
+      }
+    }
+    return false;
   }
 
   #open(userId: string, roomId: string): Attempt {

@@ -12,7 +12,8 @@
  * (an upload with no keys just reports it). It drops when peers fetch
  * bundles, whether or not they then write; the client checks it on every
  * connection and after every first message of a new session, and tops it up
- * to ONE_TIME_PREKEYS_TARGET when it falls below ONE_TIME_PREKEYS_LOW_WATER.
+ * to ONE_TIME_PREKEYS_TARGET when it falls below ONE_TIME_PREKEYS_LOW_WATER,
+ * keeping the private halves of the newest ONE_TIME_PREKEYS_KEPT_MAX only.
  *
  * @module
  */
@@ -20,7 +21,7 @@ import { OneTimePrekey, PqPrekey, SignedPrekey } from '@parley/protocol';
 import { toBase64 } from './_bytes.ts';
 import type { ClientStore } from './client-store.ts';
 import { intField, type ServerFrame } from './frames.ts';
-import { ONE_TIME_PREKEYS_LOW_WATER, ONE_TIME_PREKEYS_PER_UPLOAD_MAX, ONE_TIME_PREKEYS_TARGET } from './limits.ts';
+import { ONE_TIME_PREKEYS_KEPT_MAX, ONE_TIME_PREKEYS_LOW_WATER, ONE_TIME_PREKEYS_PER_UPLOAD_MAX, ONE_TIME_PREKEYS_TARGET } from './limits.ts';
 
 /** Ids of the signed and PQ prekeys (rotation, with new ids, is a later slice). */
 const SIGNED_PREKEY_ID = 1;
@@ -34,8 +35,11 @@ function uploadedCount(f: ServerFrame): number {
 }
 
 function newOneTimePrekeys(store: ClientStore, count: number): OneTimePrekey[] {
-  const keys = OneTimePrekey.generate(store.reserveOneTimePrekeyIds(count), count);
+  const first = store.reserveOneTimePrekeyIds(count);
+  const keys = OneTimePrekey.generate(first, count);
   store.addOneTimePrekeys(keys);
+  // Only the newest ONE_TIME_PREKEYS_KEPT_MAX stay (see there).
+  store.discardOneTimePrekeysBelow(first + count - ONE_TIME_PREKEYS_KEPT_MAX);
   return keys;
 }
 

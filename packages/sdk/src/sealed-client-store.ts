@@ -18,7 +18,7 @@ import { IdentityKeyPair, OneTimePrekey, PqPrekey, Session, SignedPrekey, type D
 import { equalBytes, wipe } from '@parley/themis/hazmat';
 import { fromUtf8, utf8 } from './_bytes.ts';
 import type { Account } from './auth.ts';
-import { messageKey, type ClientStore } from './client-store.ts';
+import { discardSpan, messageKey, type ClientStore } from './client-store.ts';
 import { SdkError } from './errors.ts';
 import type { KeptMessage } from './events.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
@@ -334,6 +334,17 @@ export abstract class SealedClientStore implements ClientStore {
     } finally {
       wipe(bytes);
     }
+  }
+  discardOneTimePrekeysBelow(keyId: number): number {
+    return this.transaction(() => {
+      const r = this.#get('state', 'prekeys-discarded-below');
+      const [from, to] = discardSpan(r === undefined ? 1 : headerInt(r, 'value', 'state'), keyId);
+      if (to === from) return 0;
+      let removed = 0;
+      for (let id = from; id < to; id++) if (this.#remove('one-time-prekey', String(id))) removed++;
+      this.#put('state', 'prekeys-discarded-below', { header: { value: to }, parts: [] });
+      return removed;
+    });
   }
   reserveOneTimePrekeyIds(count: number): number {
     if (!Number.isSafeInteger(count) || count < 0) throw new SdkError('INVALID_ARGUMENT', 'count must be a non-negative integer');

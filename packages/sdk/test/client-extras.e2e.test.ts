@@ -8,7 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { hello, registerDevice } from '../src/auth.ts';
 import { ParleyClient } from '../src/client.ts';
+import { Connection } from '../src/connection.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SqliteClientStore } from '../src/sqlite-store.ts';
 import { SdkError } from '../src/errors.ts';
@@ -42,6 +44,35 @@ describe('client extras', () => {
     assert.equal(await alice.findDirect('bob'), room);
     assert.equal(await bob.findDirect('alice'), room);
     await assert.rejects(alice.findDirect('alice'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    // rooms(): every room the user is in, the direct one too.
+    const listed = await bob.rooms();
+    const direct = listed.find((r) => r.roomId === room);
+    assert.equal(direct?.kind, 'direct');
+    assert.ok((direct?.lastSeq ?? 0) >= 2, 'the two member-added events');
+  });
+
+  it('register again after an attempt whose answer was lost: the registration stands and the device logs in; a taken user id stays refused', async () => {
+    const store = MemoryClientStore.create();
+    // The first attempt reached the server, and its answer never reached the client.
+    const raw = await Connection.open(server.url, { onFrame: () => undefined, onClose: () => undefined });
+    await hello(raw);
+    await registerDevice(raw, store.identity.identityKeyPair(), { userId: 'lost-answer', deviceId: 'tab' });
+    raw.close();
+    assert.equal(store.account(), null);
+    const again = await ParleyClient.register(server.url, 'lost-answer', 'tab', { store });
+    clients.push(again);
+    assert.deepEqual(store.account(), { userId: 'lost-answer', deviceId: 'tab' });
+    // Another identity asking for the same user: still refused, as taken.
+    await assert.rejects(ParleyClient.register(server.url, 'lost-answer', 'tab'), (e: unknown) => SdkError.is(e, 'AUTH_FAILED') && e.serverCode === 'conflict');
+  });
+
+  it('one live client per store: a second on the same store is refused until the first is closed', async () => {
+    const store = MemoryClientStore.create();
+    const first = await ParleyClient.register(server.url, 'one-client', 'dev', { store });
+    await assert.rejects(ParleyClient.login(server.url, 'one-client', 'dev', { store }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await first.close();
+    const second = await ParleyClient.login(server.url, 'one-client', 'dev', { store });
+    clients.push(second);
   });
 
   it('misused arguments are SdkError INVALID_ARGUMENT, never a TypeError from inside, and nothing reaches the server', async () => {

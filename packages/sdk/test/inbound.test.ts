@@ -44,6 +44,30 @@ function pipeline(hooks: { ownPending?: (clientId: string) => boolean } = {}) {
 }
 
 describe('inbound ordering', () => {
+  it('flushSome: a part at a time, still holding in between (arrivals join in seq order); the end is what flush does, holes included', () => {
+    const { inbound, seen } = pipeline();
+    inbound.hold();
+    for (const seq of [3, 1, 2, 4, 5]) inbound.receive(entry('r1', seq));
+    inbound.receive(entry('r2', 3)); // r2 starts past a hole (cursor 0)
+    let step = inbound.flushSome(false, 2);
+    assert.deepEqual(step, { more: true, holed: 0 });
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r1#2']);
+    assert.equal(inbound.holding, true, 'still holding between parts');
+    // A live entry during the pause is held, and taken in its place.
+    inbound.receive(entry('r1', 7));
+    inbound.receive(entry('r1', 6));
+    assert.deepEqual(seen().length, 2, 'not processed live');
+    step = inbound.flushSome(false, 2);
+    assert.deepEqual(step, { more: true, holed: 0 });
+    step = inbound.flushSome(false, 100);
+    assert.deepEqual(step, { more: false, holed: 1 }, 'r2 left with its hole');
+    assert.deepEqual(seen(), [1, 2, 3, 4, 5, 6, 7].map((n) => `membership:r1#${n}`));
+    assert.equal(inbound.holding, true, 'r2 still held');
+    assert.equal(inbound.flush(true), 0, 'passed over at last');
+    assert.deepEqual(seen().at(-1), 'membership:r2#3');
+    assert.equal(inbound.holding, false);
+  });
+
   it('while holding, processes entries by seq per room, each once, then goes live', () => {
     const { store, inbound, seen } = pipeline();
     inbound.hold();

@@ -164,10 +164,38 @@ describe('verification in conversations (rules)', () => {
     for (const s of starters) void s.manager.verify('bob', 'x');
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    for (const s of starters) b.manager.receive('room', s.me, clocksNow(), nth(s.outbox, 0).subarray(1));
+    const deliver = (s: Side): void => b.manager.receive('room', s.me, clocksNow(), nth(s.outbox, 0).subarray(1));
+    for (const s of starters.slice(0, VERIFICATION_PENDING_MAX)) deliver(s);
     assert.equal(b.requests.length, VERIFICATION_PENDING_MAX);
-    assert.equal(b.manager.request(`u${VERIFICATION_PENDING_MAX}`), null);
+    assert.equal(b.outcomes.length, 0, 'all kept at the limit');
+    // One more: offered, and the oldest unanswered request is given up — reported, not silent.
+    deliver(nth(starters, VERIFICATION_PENDING_MAX));
+    assert.equal(b.requests.length, VERIFICATION_PENDING_MAX + 1);
+    assert.notEqual(b.manager.request(`u${VERIFICATION_PENDING_MAX}`), null);
+    assert.equal(b.manager.request('u0'), null);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(b.outcomes.map((o) => [o.userId, o.state, o.reason]), [['u0', 'aborted', 'crowded-out']]);
     for (const s of starters) s.manager.closeAll();
+    b.manager.closeAll();
+  });
+
+  it('when every open attempt is under way, a new request is not kept and that is reported', async () => {
+    const b = side('bob', 'phone');
+    const peers = Array.from({ length: VERIFICATION_PENDING_MAX }, (_, i) => `w${i}`);
+    for (const p of peers) KEYS[p] = [new Uint8Array(32).fill(4)];
+    KEYS['late'] = [new Uint8Array(32).fill(5)];
+    // Bob himself starts verifying every one of them (attempts under way, not requests).
+    for (const p of peers) void b.manager.verify(p, 'x');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const late = side('late', 'd');
+    void late.manager.verify('bob', 'y');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    b.manager.receive('room', late.me, clocksNow(), nth(late.outbox, 0).subarray(1));
+    assert.equal(b.manager.request('late'), null);
+    assert.deepEqual(b.outcomes.map((o) => [o.userId, o.state, o.reason]), [['late', 'aborted', 'crowded-out']]);
+    late.manager.closeAll();
     b.manager.closeAll();
   });
 

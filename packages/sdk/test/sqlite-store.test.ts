@@ -21,6 +21,7 @@ import { SdkError } from '../src/errors.ts';
 import type { ChatMessage, KeptMessage } from '../src/events.ts';
 import type { QueuedMessage } from '../src/outbound-queue.ts';
 import type { PeerRecord } from '../src/peer-keys.ts';
+import { ONE_TIME_PREKEYS_DISCARD_SCAN_MAX } from '../src/limits.ts';
 import { RECORD_PAD_BYTES } from '../src/sealed-records.ts';
 import { SqliteClientStore } from '../src/sqlite-store.ts';
 import { marker } from './_harness.ts';
@@ -367,6 +368,32 @@ describe('SqliteClientStore', () => {
       [3, 4, 5, 6].map((seq) => s.loadMessage('r', seq)?.seq ?? null),
       [3, null, 5, 6],
     );
+  });
+
+  it('discards private one-time prekeys below an id, each id once, at most ONE_TIME_PREKEYS_DISCARD_SCAN_MAX ids a pass; the memory store likewise', async () => {
+    const path = file();
+    const sealed = track(await SqliteClientStore.open(path, PASS));
+    for (const store of [sealed, MemoryClientStore.create()]) {
+      const first = store.reserveOneTimePrekeyIds(30);
+      store.addOneTimePrekeys(OneTimePrekey.generate(first, 30));
+      const held = (id: number): boolean => store.prekeys.loadOneTimePrekey(id) !== undefined;
+      assert.equal(store.discardOneTimePrekeysBelow(11), 10);
+      assert.deepEqual([1, 10, 11, 30].map(held), [false, false, true, true]);
+      assert.equal(store.discardOneTimePrekeysBelow(11), 0, 'done already');
+      assert.equal(store.discardOneTimePrekeysBelow(5), 0, 'the bound only rises');
+      assert.equal(store.discardOneTimePrekeysBelow(21), 10);
+      // A far bound: one pass looks at ONE_TIME_PREKEYS_DISCARD_SCAN_MAX ids only, the next goes on.
+      const later = store.reserveOneTimePrekeyIds(ONE_TIME_PREKEYS_DISCARD_SCAN_MAX + 10);
+      store.addOneTimePrekeys(OneTimePrekey.generate(later + ONE_TIME_PREKEYS_DISCARD_SCAN_MAX, 5));
+      assert.equal(store.discardOneTimePrekeysBelow(Number.MAX_SAFE_INTEGER), 10, 'ids 21 … 30 (the rest of the span held none)');
+      assert.equal(held(later + ONE_TIME_PREKEYS_DISCARD_SCAN_MAX), true);
+      assert.equal(store.discardOneTimePrekeysBelow(Number.MAX_SAFE_INTEGER), 5);
+      assert.throws(() => store.discardOneTimePrekeysBelow(Number.NaN), (e: unknown) => e instanceof SdkError && e.code === 'INVALID_ARGUMENT');
+    }
+    // The bound is kept in the file.
+    sealed.close();
+    const again = track(await SqliteClientStore.open(path, PASS));
+    assert.equal(again.discardOneTimePrekeysBelow(ONE_TIME_PREKEYS_DISCARD_SCAN_MAX), 0);
   });
 
   it('changePassphrase re-seals everything under a new master key; the old passphrase no longer opens the file', async () => {

@@ -10,7 +10,7 @@ import { hello, loginDevice } from '../src/auth.ts';
 import { ParleyClient } from '../src/client.ts';
 import { Connection } from '../src/connection.ts';
 import { SdkError } from '../src/errors.ts';
-import { ONE_TIME_PREKEYS_LOW_WATER, ONE_TIME_PREKEYS_TARGET } from '../src/limits.ts';
+import { ONE_TIME_PREKEYS_KEPT_MAX, ONE_TIME_PREKEYS_LOW_WATER, ONE_TIME_PREKEYS_TARGET } from '../src/limits.ts';
 import { CONTENT_BYTES_MAX } from '../src/payload.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { closeAll, provisionDevice, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
@@ -65,6 +65,37 @@ describe('upkeep and limits', () => {
       held = await count();
     }
     assert.equal(held, ONE_TIME_PREKEYS_TARGET);
+    assert.deepEqual(rb.errors, []);
+  });
+
+  it('keeps the private halves of the newest ONE_TIME_PREKEYS_KEPT_MAX one-time prekeys only, however often peers drain them', async () => {
+    const rb = recorder();
+    const store = MemoryClientStore.create();
+    const bob = await ParleyClient.register(server.url, 'pkx-bob', 'dev1', { store, on: rb.on });
+    const drainer = await ParleyClient.register(server.url, 'pkx-drain', 'dev1');
+    clients.push(bob, drainer);
+    const asBob = await rawAs(bob);
+    const asDrainer = await rawAs(drainer);
+    const count = async (): Promise<number> => (await asBob.request({ t: 'keys.upload' }, ['keys.uploaded']))['oneTimePrekeys'] as number;
+    const cycles = Math.ceil(ONE_TIME_PREKEYS_KEPT_MAX / ONE_TIME_PREKEYS_TARGET) + 3;
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      // Every one-time prekey on the server handed out (bundles fetched, never written with), paced under the frame rate …
+      for (let held = await count(); held > 0; held--) await asDrainer.request({ t: 'keys.fetch', userId: 'pkx-bob' }, ['keys']);
+      await sleep(600);
+      // … then a new peer's first message makes bob top up again.
+      const peer = await ParleyClient.register(server.url, `pkx-peer${cycle}`, 'dev1');
+      clients.push(peer);
+      await peer.send(await peer.startDirect('pkx-bob'), `hello ${cycle}`);
+      await until(() => rb.messages.length === cycle + 1, `bob to read peer ${cycle}`);
+      await until(async () => (await count()) === ONE_TIME_PREKEYS_TARGET, 'the top-up');
+    }
+    assert.ok(store.reserveOneTimePrekeyIds(0) > ONE_TIME_PREKEYS_KEPT_MAX + ONE_TIME_PREKEYS_TARGET, 'more were made than are kept');
+    assert.equal(store.prekeys.oneTimePrekeyCount, ONE_TIME_PREKEYS_KEPT_MAX, 'only the newest are kept');
+    // A new contact still gets a key bob holds.
+    const late = await ParleyClient.register(server.url, 'pkx-late', 'dev1');
+    clients.push(late);
+    await late.send(await late.startDirect('pkx-bob'), 'still reachable');
+    await until(() => rb.messages.length === cycles + 1, 'bob to read the late first message');
     assert.deepEqual(rb.errors, []);
   });
 

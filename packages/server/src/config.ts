@@ -152,7 +152,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     dataDir: resolve(flags.dataDir ?? (env['PARLEY_DATA'] || undefined) ?? './data'),
     databaseUrl,
     redisUrl: redisUrl(flags.redisUrl ?? (env['PARLEY_REDIS_URL'] || undefined)),
-    tutorialDemoKey: flags.tutorialDemoKey ?? env['PARLEY_TUTORIAL_DEMO_KEY'] === '1',
+    tutorialDemoKey: flags.tutorialDemoKey ?? flag('PARLEY_TUTORIAL_DEMO_KEY', env['PARLEY_TUTORIAL_DEMO_KEY']),
     logLevel: logLevel(flags.logLevel ?? (env['PARLEY_LOG_LEVEL'] || undefined) ?? 'info'),
     shutdownGraceMs: flags.shutdownGraceMs ?? envInt(env, 'PARLEY_SHUTDOWN_GRACE_MS') ?? 5000,
     trustProxy: flags.trustProxy ?? flag('PARLEY_TRUST_PROXY', env['PARLEY_TRUST_PROXY']),

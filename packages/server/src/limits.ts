@@ -66,6 +66,16 @@ export const FRAMES_PER_SECOND = 200;
 /** Rooms a user may belong to. */
 export const ROOMS_PER_USER_MAX = 1000;
 
+/**
+ * Others may put a user in a room (`room.create` naming it, `room.add`)
+ * only while it is in fewer rooms than this; the rest of ROOMS_PER_USER_MAX
+ * is the user's own, for rooms it creates. Anyone can add anyone (there are
+ * no invitations), so without it a stranger creating rooms with a user and
+ * leaving them could use up that user's whole quota and stop it from
+ * starting any conversation.
+ */
+export const ROOMS_ADDED_BY_OTHERS_MAX = 900;
+
 /** Members per room at creation (more can be added up to the same bound). */
 export const ROOM_MEMBERS_MAX = 1000;
 
@@ -165,3 +175,11 @@ export const BACKUP_FETCH_SECRET_BYTES = 32;
 
 /** Largest fan-out message accepted from Redis (a frame plus its recipient list; frames are at most ~256 KiB). */
 export const FANOUT_MESSAGE_BYTES_MAX = 1024 * 1024;
+
+/**
+ * Recipients per fan-out message: a delivery to more users (a presence
+ * change seen by everyone sharing a room with a busy user) is split, so no
+ * message nears FANOUT_MESSAGE_BYTES_MAX (1000 ids of ≤ 64 characters and
+ * the largest frame stay well under it).
+ */
+export const FANOUT_USERS_PER_MESSAGE = 1000;

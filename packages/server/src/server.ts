@@ -30,7 +30,13 @@ import { Hub } from './v1/hub.ts';
 import { InProcessFanOut } from './fanout/in-process.ts';
 import { DEPLOYMENT_ID_NAME, RedisFanOut, fanoutChannel } from './fanout/redis.ts';
 import type { FanOut } from './fanout/types.ts';
-import { FailureWindow } from './rate-limit.ts';
+import { InProcessPresence } from './presence/in-process.ts';
+import { RedisPresence, presencePrefix } from './presence/redis.ts';
+import type { Presence } from './presence/types.ts';
+import { PresenceAnnouncer } from './v1/presence.ts';
+import type { V1Deps } from './v1/context.ts';
+import { FailureWindow, type FailureCounter } from './rate-limit.ts';
+import { RedisFailureWindow, failuresPrefix } from './failure-window-redis.ts';
 import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
 import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
 
@@ -79,20 +85,43 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // One process: in-process fan-out. Several sharing rooms (one PostgreSQL): Redis,
   // on a channel named after this deployment (its store), so that deployments
   // sharing one Redis never see each other's traffic.
+  const deploymentId = config.redisUrl !== undefined ? await storage.serverSecret(DEPLOYMENT_ID_NAME, new Uint8Array(randomBytes(16))) : null;
   const fanout: FanOut =
-    config.redisUrl !== undefined
-      ? await RedisFanOut.connect(config.redisUrl, fanoutChannel(await storage.serverSecret(DEPLOYMENT_ID_NAME, new Uint8Array(randomBytes(16)))))
-      : new InProcessFanOut();
+    config.redisUrl !== undefined && deploymentId !== null ? await RedisFanOut.connect(config.redisUrl, fanoutChannel(deploymentId)) : new InProcessFanOut();
+  // Presence likewise: who is online on any process sharing the deployment.
+  let presence: Presence;
+  try {
+    presence = config.redisUrl !== undefined && deploymentId !== null ? await RedisPresence.connect(config.redisUrl, presencePrefix(deploymentId)) : new InProcessPresence();
+  } catch (e) {
+    await fanout.close();
+    throw e;
+  }
+  // And the failed logins (and backup fetches) per user, so N processes allow the limit, not N times it.
+  let loginFailures: FailureCounter;
+  try {
+    loginFailures =
+      config.redisUrl !== undefined && deploymentId !== null
+        ? await RedisFailureWindow.connect(config.redisUrl, failuresPrefix(deploymentId), LOGIN_FAILURES_PER_USER_PER_MINUTE)
+        : new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE);
+  } catch (e) {
+    await presence.close();
+    await fanout.close();
+    throw e;
+  }
   const hub = new Hub(storage, fanout, (n) => metrics.deliveries.inc({ protocol: 'v1' }, n), { cacheMembers: config.redisUrl === undefined });
-  const v1Deps = {
+  const v1Deps: V1Deps = {
     storage,
     hub,
     tokens: new TokenIssuer(tokenSecret, { secret: config.trustedTokenSecret ?? null, publicKey: config.trustedTokenPublicKey ?? null }, config.accessTokenTtlS),
     log: log.child({ protocol: 'v1' }),
     metrics,
-    loginFailures: new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE),
+    loginFailures,
     blobs: blobPolicy(config),
+    presence,
+    announcer: new PresenceAnnouncer(() => v1Deps),
   };
+  // Users of another process that stopped without saying so go offline; this process's own come back after a lapse.
+  presence.onChange((changes) => v1Deps.announcer.changed(changes));
   const blobSweeper = startBlobSweeper(storage, v1Deps.blobs, v1Deps.log);
   const v1Connections = new Set<V1Connection>();
   let ready = false;
@@ -158,6 +187,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   } catch (err) {
     // Nothing listens (port taken, no permission): release what was opened, then report.
     await blobSweeper.stop();
+    await loginFailures.close();
+    await presence.close();
     await fanout.close();
     await storage.close();
     dataDir.release();
@@ -186,6 +217,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     http.closeAllConnections();
     wss.close();
     await blobSweeper.stop();
+    // The last offline announcements go out before the fan-out closes.
+    await v1Deps.announcer.settled();
+    await loginFailures.close();
+    await presence.close();
     await fanout.close();
     await storage.close();
     dataDir.release();

@@ -107,6 +107,12 @@ test('log level: one of the known ones, else the start stops naming the setting;
   assert.equal(resolveConfig({}, { PARLEY_DATA: '' }).dataDir, resolveConfig({}, {}).dataDir);
 });
 
+test('PARLEY_TUTORIAL_DEMO_KEY: read like every switch (1/true on, unset/empty/0/false off, anything else stops the start)', () => {
+  for (const v of ['1', 'true']) assert.equal(resolveConfig({}, { PARLEY_TUTORIAL_DEMO_KEY: v }).tutorialDemoKey, true, v);
+  for (const v of [undefined, '', '0', 'false']) assert.equal(resolveConfig({}, v === undefined ? {} : { PARLEY_TUTORIAL_DEMO_KEY: v }).tutorialDemoKey, false, String(v));
+  assert.throws(() => resolveConfig({}, { PARLEY_TUTORIAL_DEMO_KEY: 'yes' }), /PARLEY_TUTORIAL_DEMO_KEY must be 1 or 0/);
+});
+
 test('PARLEY_TRUST_PROXY: 1/true on, unset/empty/0/false off, anything else stops the start', () => {
   for (const v of ['1', 'true']) assert.equal(resolveConfig({}, { PARLEY_TRUST_PROXY: v }).trustProxy, true, v);
   for (const v of [undefined, '', '0', 'false']) assert.equal(resolveConfig({}, v === undefined ? {} : { PARLEY_TRUST_PROXY: v }).trustProxy, false, String(v));

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { fanOutConformance } from '../src/fanout/conformance.ts';
 import { RedisFanOut, decodeWireDelivery, fanoutChannel, redactedUrl } from '../src/fanout/redis.ts';
 import type { Delivery } from '../src/fanout/types.ts';
-import { FANOUT_MESSAGE_BYTES_MAX } from '../src/limits.ts';
+import { FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../src/limits.ts';
 import { freePort, startRedis } from './_redis-server.ts';
 
 const url = process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -31,6 +31,28 @@ test('redis fan-out: malformed or oversized channel messages are dropped', () =>
   }
   assert.equal(decodeWireDelivery(JSON.stringify({ n: 'a', u: ['u'], f: 'x'.repeat(FANOUT_MESSAGE_BYTES_MAX) })), null);
   assert.deepEqual(decodeWireDelivery(JSON.stringify({ n: 'a', u: ['u'], f: 'x', d: 'dev', s: ['b', 3] })), { from: 'a', users: ['u'], frame: 'x', device: 'dev', skip: { node: 'b', connId: 3 } });
+});
+
+test('redis fan-out: a delivery to very many users (longest ids) reaches another node whole, split under the size limit', async () => {
+  const ch = channel();
+  const a = await RedisFanOut.connect(url, ch);
+  const b = await RedisFanOut.connect(url, ch);
+  try {
+    const users = Array.from({ length: 20_000 }, (_, i) => `u${String(i).padStart(63, '0')}`);
+    const frame = JSON.stringify({ t: 'presence', userId: 'busy', online: true });
+    assert.ok(JSON.stringify(users).length > FANOUT_MESSAGE_BYTES_MAX, 'one message would be refused');
+    const seen: Delivery[] = [];
+    b.subscribe((d) => seen.push(d));
+    a.publish({ users: new Set(users), frame });
+    const deadline = Date.now() + 10_000;
+    const count = (): number => seen.reduce((n, d) => n + [...d.users].length, 0);
+    while (count() < users.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen.flatMap((d) => [...d.users]), users, 'every user once, in order');
+    assert.ok(seen.every((d) => d.frame === frame));
+    assert.equal(seen.length, Math.ceil(users.length / FANOUT_USERS_PER_MESSAGE));
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
 });
 
 test('redis fan-out: an unreachable Redis is a clear error at start, naming Redis and the URL without its password', async () => {

@@ -68,6 +68,29 @@ if (problem === null) {
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     }
   });
+  test('postgres: sessions ended by PostgreSQL under load (pg_terminate_backend, a failover) fail those calls only; the process carries on', async () => {
+    const schema = `parley_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+    const s = new PostgresStorage({ connectionString: url, schema, maxConnections: 4 });
+    try {
+      await s.migrate();
+      await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'u', createdAt: 1 });
+      let n = 0;
+      const append = () => s.append('r', { kind: 'message', senderUserId: 'u', senderDeviceId: 'd', clientId: `c${n++}`, body: new Uint8Array(64), createdAt: 2 });
+      let failed = 0;
+      for (let round = 0; round < 40; round++) {
+        const load = Array.from({ length: 12 }, () => append().then(() => undefined, () => void failed++));
+        await new Promise((r) => setTimeout(r, round % 4));
+        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`parley:${schema}`]);
+        await Promise.all(load);
+      }
+      // Every failure was an error to the caller, never a crash; the pool serves again.
+      assert.equal((await append()).duplicate, false);
+      assert.ok(failed > 0, 'the terminations did hit calls in flight');
+    } finally {
+      await s.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
   after(() => admin.end());
 } else if (process.env['CI'] === 'true') {
   test('PostgreSQL is reachable (required under CI)', () => {

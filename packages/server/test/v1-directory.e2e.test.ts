@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
-import { b64, deviceKey, registered, authed, type Frame, type MsgFrame, type SessionFrame, type V1Client } from './_v1-client.ts';
+import { b64, deviceKey, loggedIn, registered, authed, type Frame, type MsgFrame, type SessionFrame, type V1Client } from './_v1-client.ts';
 import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_MAX, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
 
 function prekeyMessage(purpose: string, keyId: number, pub: Uint8Array): Buffer {
@@ -135,6 +135,36 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.ok(MAILBOX_PAGE >= 2);
   });
 
+  test('mailbox pages: each entry is pushed once per connection, a partial ack does not bring the rest of a page again', async () => {
+    const { client: sender } = await user('mbp-sender');
+    const { client: first } = await user('mbp-box', 'phone');
+    first.close();
+    const total = 2 * MAILBOX_PAGE + 10;
+    for (let i = 0; i < total; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, total - i) }, (_, k) => sender.request({ t: 'mailbox.send', userId: 'mbp-box', deviceId: 'phone', clientId: `p-${i + k}`, payload: b64(new Uint8Array([1])) })));
+      await new Promise((r) => setTimeout(r, 600));
+    }
+    const box = (await loggedIn(url, 'mbp-box', 'phone')).client;
+    clients.push(box);
+    const ids = async (n: number): Promise<number[]> => {
+      const deadline = Date.now() + 5000;
+      while (box.inbox.filter((f) => f.t === 'mail').length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return box.inbox.filter((f) => f.t === 'mail').map((f) => f['id'] as number);
+    };
+    const page1 = await ids(MAILBOX_PAGE);
+    assert.equal(page1.length, MAILBOX_PAGE);
+    // Half of the page acknowledged: the next page follows the first, nothing of it comes again.
+    await box.request({ t: 'mailbox.ack', upTo: page1[MAILBOX_PAGE / 2 - 1] as number });
+    const two = await ids(2 * MAILBOX_PAGE);
+    await box.request({ t: 'mailbox.ack', upTo: two[2 * MAILBOX_PAGE - 1] as number });
+    const all = await ids(total);
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = box.inbox.filter((f) => f.t === 'mail').map((f) => f['id'] as number);
+    assert.equal(seen.length, total, 'every entry once');
+    assert.equal(new Set(seen).size, total);
+    assert.deepEqual(seen, [...all].sort((a, b) => a - b), 'in id order');
+  });
+
   test('typing and receipts reach the other members only; presence follows connections', async () => {
     const { client: e } = await user('sig-erin');
     const { client: f } = await user('sig-frank');
@@ -151,6 +181,36 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     f.close();
     const offline = await e.waitFor((x) => x.t === 'presence' && x['userId'] === 'sig-frank');
     assert.equal(offline['online'], false);
+  });
+
+  test('presence.get: members see who of a room is online now, across a user\'s devices; others get not_found', async () => {
+    const { client: e } = await user('pg-erin');
+    const { client: f1 } = await user('pg-frank');
+    const { client: g } = await user('pg-outsider');
+    const roomId = ((await e.createRoom('group', ['pg-frank'])) as Frame & { room: { roomId: string } }).room.roomId;
+    const get = async (c: V1Client): Promise<Frame> => c.request({ t: 'presence.get', roomId });
+    const members = async (): Promise<{ userId: string; online: boolean; version: number }[]> => (await get(e))['members'] as { userId: string; online: boolean; version: number }[];
+    const state = async (): Promise<unknown> => (await members()).map(({ userId, online }) => ({ userId, online }));
+    assert.deepEqual(await state(), [{ userId: 'pg-erin', online: true }, { userId: 'pg-frank', online: true }]);
+    const answer = await get(f1);
+    assert.deepEqual({ t: answer.t, roomId: answer['roomId'] }, { t: 'presence.state', roomId });
+    // A second connection of frank; the first leaving is no change.
+    const f2 = (await loggedIn(url, 'pg-frank', 'dev1', 'frank again')).client;
+    clients.push(f2);
+    f1.close();
+    await f1.closed;
+    assert.deepEqual(await state(), [{ userId: 'pg-erin', online: true }, { userId: 'pg-frank', online: true }]);
+    assert.equal((await e.quiet(300)).filter((x) => x.t === 'presence').length, 0, 'no presence change while another device is on');
+    f2.close();
+    const offline = await e.waitFor((x) => x.t === 'presence' && x['userId'] === 'pg-frank');
+    assert.equal(offline['online'], false);
+    assert.deepEqual(await state(), [{ userId: 'pg-erin', online: true }, { userId: 'pg-frank', online: false }]);
+    // The answer names the version of frank's last change: the event's.
+    assert.equal((await members()).find((m) => m.userId === 'pg-frank')?.version, offline['version']);
+    // Not a member, no such room, no room id.
+    assert.equal((await get(g))['code'], 'not_found');
+    assert.equal((await g.request({ t: 'presence.get', roomId: 'r_nosuchroom0000000000' }))['code'], 'not_found');
+    assert.equal((await g.request({ t: 'presence.get' }))['code'], 'bad_frame');
   });
 
   test('device.add: an existing device adds another, which then logs in; bad proofs, duplicates and the device limit refused', async () => {
@@ -385,16 +445,29 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
     }
   });
 
-  test('two server processes: membership changes racing publishes and each other stay consistent with the room log', async (t) => {
-    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+  /** Two `parley serve` processes on this database and Redis; after `fn`, the clients it put in `open` are closed and both stopped. */
+  async function twoProcesses(fn: (one: ServerProcess, two: ServerProcess, open: V1Client[]) => Promise<void>): Promise<void> {
     const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
     const env = { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
     const one = await startServerProcess([], { env });
     const two = await startServerProcess([], { env });
-    const onA = `ws://127.0.0.1:${one.port}/v1`;
-    const onB = `ws://127.0.0.1:${two.port}/v1`;
-    const clients: V1Client[] = [];
+    const open: V1Client[] = [];
     try {
+      await fn(one, two, open);
+    } finally {
+      for (const c of open) c.close();
+      await one.stop();
+      await two.stop();
+      one.cleanup();
+      two.cleanup();
+    }
+  }
+
+  test('two server processes: membership changes racing publishes and each other stay consistent with the room log', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    await twoProcesses(async (one, two, clients) => {
+      const onA = `ws://127.0.0.1:${one.port}/v1`;
+      const onB = `ws://127.0.0.1:${two.port}/v1`;
       const owner = (await registered(onA, 'mr-owner')).client;
       const leaver = (await registered(onB, 'mr-leaver')).client;
       const publisher = (await registered(onB, 'mr-pub')).client;
@@ -467,22 +540,12 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
       for (const f of outcomes.slice(1)) assert.ok(f.t === 'ack' || f['code'] === 'forbidden', JSON.stringify(f));
       const errors = [...one.logs, ...two.logs].filter((l) => l.level >= 50);
       assert.deepEqual(errors, [], 'no error logged');
-    } finally {
-      for (const c of clients) c.close();
-      await one.stop();
-      await two.stop();
-      one.cleanup();
-      two.cleanup();
-    }
+    });
   });
 
   test('two server processes share rooms through PostgreSQL and Redis fan-out', async (t) => {
     if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
-    const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
-    const env = { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
-    const one = await startServerProcess([], { env });
-    const two = await startServerProcess([], { env });
-    try {
+    await twoProcesses(async (one, two) => {
       const { client: a, session: aliceSession } = await registered(`ws://127.0.0.1:${one.port}/v1`, 'rx-alice');
       const { client: b } = await registered(`ws://127.0.0.1:${two.port}/v1`, 'rx-bob');
       // The access-token secret is in the shared store: a token one process issued, the other accepts
@@ -506,11 +569,85 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
       assert.equal(refused['code'], 'forbidden');
       a.close();
       b.close();
-    } finally {
-      await one.stop();
-      await two.stop();
-      one.cleanup();
-      two.cleanup();
-    }
+    });
+  });
+
+  test('two server processes: presence is one view — a user online on either is online on both, announced once; a killed process\'s users go offline', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    await twoProcesses(async (one, two, open) => {
+      const onOne = `ws://127.0.0.1:${one.port}/v1`;
+      const onTwo = `ws://127.0.0.1:${two.port}/v1`;
+      const { client: a1, session } = await registered(onOne, 'px-alice');
+      const { client: b } = await registered(onTwo, 'px-bob');
+      open.push(a1, b);
+      const roomId = ((await a1.createRoom('group', ['px-bob'])) as Frame & { room: { roomId: string } }).room.roomId;
+      const aliceOnline = async (): Promise<boolean | undefined> =>
+        ((await b.request({ t: 'presence.get', roomId }))['members'] as { userId: string; online: boolean }[]).find((m) => m.userId === 'px-alice')?.online;
+      assert.equal(await aliceOnline(), true, 'alice is on the other process');
+      // Alice on both processes; leaving one is no change for bob.
+      const a2 = (await authed(onTwo, session.accessToken as string, 'px-alice@two')).client;
+      open.push(a2);
+      a1.close();
+      await a1.closed;
+      assert.equal(await aliceOnline(), true);
+      assert.deepEqual((await b.quiet(500)).filter((x) => x.t === 'presence'), [], 'no presence change while alice is on the other process');
+      a2.close();
+      const offline = await b.waitFor((x) => x.t === 'presence' && x['userId'] === 'px-alice');
+      assert.equal(offline['online'], false);
+      assert.equal(await aliceOnline(), false);
+      // Back on process one (announced once), which is then killed: bob, on two, hears she went offline
+      // once one's entry lapses (PRESENCE_NODE_TTL_MS, renewed every third of it).
+      const a3 = (await authed(onOne, session.accessToken as string, 'px-alice@one')).client;
+      open.push(a3);
+      const online = await b.waitFor((x) => x.t === 'presence' && x['userId'] === 'px-alice');
+      assert.equal(online['online'], true);
+      assert.equal(await aliceOnline(), true);
+      one.child.kill('SIGKILL');
+      await one.exited;
+      const { PRESENCE_NODE_TTL_MS } = await import('../src/presence/redis.ts');
+      const lost = await b.waitFor((x) => x.t === 'presence' && x['userId'] === 'px-alice', PRESENCE_NODE_TTL_MS * 2);
+      assert.equal(lost['online'], false);
+      // Each announcement carries a version that grows with alice's changes, whichever process made it.
+      const versions = [offline, online, lost].map((x) => x['version'] as number);
+      assert.ok(versions.every((v, i) => Number.isSafeInteger(v) && (i === 0 || v > (versions[i - 1] as number))), JSON.stringify(versions));
+      assert.equal(await aliceOnline(), false);
+      assert.deepEqual((await b.quiet(300)).filter((x) => x.t === 'presence'), [], 'announced once');
+    });
+  });
+
+  test('two server processes: failed logins of a user count together (LOGIN_FAILURES_PER_USER_PER_MINUTE across processes, not per process)', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const { V1Client: Client, newDeviceKey } = await import('./_v1-client.ts');
+    const { LOGIN_ATTEMPTS_MAX, LOGIN_FAILURES_PER_USER_PER_MINUTE } = await import('../src/limits.ts');
+    await twoProcesses(async (one, two, open) => {
+      const urls = [`ws://127.0.0.1:${one.port}/v1`, `ws://127.0.0.1:${two.port}/v1`];
+      const u = `lf-${randomBytes(4).toString('hex')}`;
+      open.push((await registered(urls[0] as string, u)).client);
+      const wrong = newDeviceKey(u, 'wrong');
+      const connect = async (i: number): Promise<V1Client> => {
+        const c = await Client.connect(urls[i % 2] as string, `lf#${i}`);
+        open.push(c);
+        await c.hello();
+        return c;
+      };
+      // The failures alternate between the processes, a connection at a time (each closes after LOGIN_ATTEMPTS_MAX).
+      let failures = 0;
+      for (let i = 0; failures < LOGIN_FAILURES_PER_USER_PER_MINUTE; i++) {
+        const c = await connect(i);
+        for (let k = 0; k < LOGIN_ATTEMPTS_MAX && failures < LOGIN_FAILURES_PER_USER_PER_MINUTE; k++, failures++) {
+          assert.equal((await c.login(u, 'dev1', wrong))['code'], 'invalid_credentials');
+        }
+      }
+      // Each process saw half of them; together they reach the limit: the right key is refused on both.
+      for (let i = 0; i < 2; i++) assert.equal((await (await connect(i)).login(u, 'dev1'))['code'], 'rate_limited', `process ${i + 1}`);
+      // Guesses of a backup's fetch secret made all at once, on both processes: no more than the limit are tried.
+      const v = `lf-${randomBytes(4).toString('hex')}`;
+      open.push((await registered(urls[1] as string, v)).client);
+      const guessers = await Promise.all([0, 1, 2, 3].map((i) => connect(i)));
+      const answers = await Promise.all(guessers.flatMap((c) => Array.from({ length: 10 }, () => c.request({ t: 'backup.fetch', userId: v, fetchSecret: b64(randomBytes(32)) }))));
+      const codes = answers.map((f) => f['code']);
+      assert.equal(codes.filter((c) => c === 'invalid_credentials').length, LOGIN_FAILURES_PER_USER_PER_MINUTE, JSON.stringify(codes));
+      assert.equal(codes.filter((c) => c === 'rate_limited').length, 40 - LOGIN_FAILURES_PER_USER_PER_MINUTE);
+    });
   });
 });

@@ -50,6 +50,7 @@ import {
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
   ROOM_MEMBERS_MAX,
+  ROOMS_ADDED_BY_OTHERS_MAX,
   ROOMS_PER_USER_MAX,
   SEND_BUFFER_BYTES_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
@@ -235,6 +236,7 @@ describe('Parley v1 on /v1 (one server process)', () => {
         syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
         syncFormerRooms: limitsTs.SYNC_FORMER_ROOMS_MAX,
         roomsPerUser: ROOMS_PER_USER_MAX,
+        roomsAddedByOthers: limitsTs.ROOMS_ADDED_BY_OTHERS_MAX,
         roomMembers: ROOM_MEMBERS_MAX,
         devicesPerUser: limitsTs.DEVICES_PER_USER_MAX,
         mailbox: limitsTs.MAILBOX_MAX,
@@ -255,6 +257,12 @@ describe('Parley v1 on /v1 (one server process)', () => {
         blobBytesPerUser: limitsTs.BLOB_BYTES_PER_USER_MAX,
         blobCountPerUser: limitsTs.BLOB_COUNT_PER_USER_MAX,
         blobUploadsOpen: limitsTs.BLOB_UPLOADS_OPEN_MAX,
+        prekeyBytes: limitsTs.PREKEY_BYTES,
+        mailboxPage: limitsTs.MAILBOX_PAGE,
+        refreshTokenTtlS: limitsTs.REFRESH_TOKEN_TTL_S,
+        sendBufferBytes: limitsTs.SEND_BUFFER_BYTES_MAX,
+        syncPauseBytes: limitsTs.SYNC_PAUSE_BYTES,
+        syncDrainTimeoutMs: limitsTs.SYNC_DRAIN_TIMEOUT_MS,
       };
       for (const [name, value] of Object.entries(announced)) assert.equal(limits[name], value, name);
       // The blob lifetimes of this server (defaults: no environment set them).
@@ -1259,17 +1267,13 @@ describe('Parley v1 on /v1 (one server process)', () => {
       const extra = 6;
       assert.ok(extra < INVALID_FRAMES_MAX, 'each refused frame is a strike; stay below the close');
       const replies = A.burst(() => range(1, allowed + extra).map((k) => A.request({ t: 'room.list', id: `f${k}` }).catch((e: Error) => ({ t: 'no-answer', message: e.message }) as Frame)));
-      // Refused frames are answered without `re` (they are not parsed), so their requests time out: collect errors from the inbox instead.
-      const first = await Promise.all(replies.slice(0, allowed));
-      for (const f of first) expectFrame(f, 'rooms', 'within the burst');
-      await A.waitFor((f) => f.t === 'error', 3000).then((f) => A.inbox.unshift(f));
-      await sleep(100);
-      const limited = A.inbox.filter((f) => f.t === 'error');
-      for (const f of limited) expectError(f, 'rate_limited');
-      const extraIds = new Set(range(allowed + 1, allowed + extra).map((k) => `f${k}`));
-      const answered = A.received.filter((f) => f.t === 'rooms' && extraIds.has(f.re ?? '')).length;
-      assert.ok(limited.length >= 1, 'at least one frame over the burst is refused');
-      assert.equal(limited.length + answered, extra, 'each frame over the burst is refused or answered');
+      // Every request is answered, a refused one too: the error carries its `re`.
+      const all = await Promise.all(replies);
+      for (const f of all.slice(0, allowed)) expectFrame(f, 'rooms', 'within the burst');
+      const over = all.slice(allowed);
+      for (const f of over) if (f.t !== 'rooms') expectError(f, 'rate_limited');
+      assert.deepEqual(over.map((f) => f.re), range(allowed + 1, allowed + extra).map((k) => `f${k}`), 'each answer pairs with its request');
+      assert.ok(over.filter((f) => f.t === 'error').length >= 1, 'at least one frame over the burst is refused');
       assert.ok(A.isOpen);
       await sleep(1100);
       expectFrame(await A.roomList(), 'rooms', 'after a second');
@@ -1299,26 +1303,34 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal((await within(C.closed, 3000, 'close')).code, 1008);
     });
 
+    /** `count` rooms created over connections of `accessToken` (paced under the frame rate), each naming `members`. */
+    async function manyRooms(accessToken: string, label: string, count: number, members: string[]): Promise<V1Client[]> {
+      const perConn = FRAMES_PER_SECOND - 10;
+      const conns: V1Client[] = [];
+      for (let i = 0; i < Math.ceil(count / perConn); i++) conns.push(await auth(accessToken, `${label}#${i}`));
+      let made = 0;
+      await Promise.all(
+        conns.map(async (c, i) => {
+          const mine = Math.min(perConn, count - i * perConn);
+          const rs = await Promise.all(range(1, mine).map(() => c.createRoom('group', members)));
+          for (const f of rs) roomOf(f);
+          made += rs.length;
+        }),
+      );
+      assert.equal(made, count);
+      return conns;
+    }
+
     test(`ROOMS_PER_USER_MAX (${ROOMS_PER_USER_MAX}): the last room is allowed, one more → limit_exceeded`, async () => {
       const u = uid('roomy');
       const other = uid('roomy-friend');
       const { session } = await reg(u);
       const F = (await reg(other)).client;
-      const perConn = FRAMES_PER_SECOND - 10;
-      const conns: V1Client[] = [];
-      for (let i = 0; i < Math.ceil((ROOMS_PER_USER_MAX - 1) / perConn); i++) conns.push(await auth(session.accessToken as string, `roomy#${i}`));
-      let made = 0;
-      await Promise.all(
-        conns.map(async (c, i) => {
-          const mine = Math.min(perConn, ROOMS_PER_USER_MAX - 1 - i * perConn);
-          const rs = await Promise.all(range(1, mine).map(() => c.createRoom('group', [])));
-          for (const f of rs) roomOf(f);
-          made += rs.length;
-        }),
-      );
-      assert.equal(made, ROOMS_PER_USER_MAX - 1);
+      // One room another user made with u, early (later, at the limit, others can no longer add u).
+      const lastRoom = roomOf(await F.createRoom('group', [u]), 'a room made by another user');
+      const conns = await manyRooms(session.accessToken as string, 'roomy', ROOMS_PER_USER_MAX - 2, []);
       const A = at(conns, 0);
-      const lastRoom = roomOf(await F.createRoom('group', [u]), 'the ROOMS_PER_USER_MAX-th room (created by another user)');
+      roomOf(await A.createRoom('group', []), 'the ROOMS_PER_USER_MAX-th room');
       expectError(await A.createRoom('group', []), 'limit_exceeded', 'one room more');
       expectError(await F.createRoom('group', [u]), 'limit_exceeded', 'added at creation');
       const fr = roomOf(await F.createRoom('group', [])).roomId;
@@ -1338,6 +1350,31 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal(raced.filter((f) => f.t === 'room').length, 1, 'one creation fits');
       for (const f of raced) if (f.t !== 'room') expectError(f, 'limit_exceeded', 'the others');
       for (const c of [...conns, ...racers]) c.close();
+    });
+
+    test(`ROOMS_ADDED_BY_OTHERS_MAX (${ROOMS_ADDED_BY_OTHERS_MAX}): others fill a user's rooms up to it, no further; the rest is the user's own`, async () => {
+      const v = uid('crowded');
+      const g = uid('crowder');
+      const { client: V } = await reg(v);
+      const { session: gs } = await reg(g);
+      const conns = await manyRooms(gs.accessToken as string, 'crowder', ROOMS_ADDED_BY_OTHERS_MAX - 1, [v]);
+      const G = at(conns, 0);
+      roomOf(await G.createRoom('group', [v]), `the ${ROOMS_ADDED_BY_OTHERS_MAX}-th room another user puts v in`);
+      expectError(await G.createRoom('group', [v]), 'limit_exceeded', 'one more at creation');
+      const own = roomOf(await G.createRoom('group', [])).roomId;
+      expectError(await G.roomAdd(own, v), 'limit_exceeded', 'one more by room.add');
+      // v's own quota is untouched: it still creates rooms (and starts conversations) of its own.
+      const friend = uid('crowded-friend');
+      await reg(friend);
+      const mine = roomOf(await V.createRoom('direct', [friend]), 'a conversation v starts').roomId;
+      expectFrame(await V.roomLeave(mine), 'ok');
+      // (The crowder, in more rooms than others may fill, cannot be named by v either.)
+      expectError(await V.createRoom('direct', [g]), 'limit_exceeded', 'naming a user past the bound');
+      // Below the bound again, others may add v again.
+      const someRoom = (expectFrame(await V.request({ t: 'room.list' }, 20_000), 'rooms')['rooms'] as RoomInfo[])[0] as RoomInfo;
+      expectFrame(await V.roomLeave(someRoom.roomId), 'ok');
+      expectFrame(await G.roomAdd(own, v), 'ok', 'added again below the bound');
+      for (const c of conns) c.close();
     });
 
     test('huge arrays and over-long fields → bad_frame', async () => {

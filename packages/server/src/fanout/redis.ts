@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Delivery, FanOut } from './types.ts';
-import { FANOUT_MESSAGE_BYTES_MAX } from '../limits.ts';
+import { FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../limits.ts';
 
 /** The channel of one deployment: its id (from the shared store) keeps deployments that share a Redis apart. */
 export function fanoutChannel(deploymentId: Uint8Array): string {
@@ -151,11 +151,18 @@ export class RedisFanOut implements FanOut {
   publish(delivery: Delivery): void {
     if (this.#closed) return;
     // `users` may be any iterable: read it once, for both paths.
-    const d: Delivery = { ...delivery, users: [...delivery.users] };
-    const text = encode(this.node, d);
+    const users = [...delivery.users];
+    const d: Delivery = { ...delivery, users };
     for (const h of this.#handlers) h(d);
     // Other nodes: best effort (see the module comment); a failure is not this node's delivery.
-    this.#pub.publish(this.#channel, text).catch(() => undefined);
+    if (users.length <= FANOUT_USERS_PER_MESSAGE) {
+      this.#pub.publish(this.#channel, encode(this.node, d)).catch(() => undefined);
+      return;
+    }
+    // A long recipient list goes in several messages, each under the size others accept.
+    for (let i = 0; i < users.length; i += FANOUT_USERS_PER_MESSAGE) {
+      this.#pub.publish(this.#channel, encode(this.node, { ...d, users: users.slice(i, i + FANOUT_USERS_PER_MESSAGE) })).catch(() => undefined);
+    }
   }
 
   subscribe(handler: (delivery: Delivery) => void): void {
@@ -167,6 +174,11 @@ export class RedisFanOut implements FanOut {
     this.#closed = true;
     this.#handlers = [];
     this.#healthHandlers = [];
-    await Promise.allSettled([this.#sub.quit(), this.#pub.quit()]);
+    // quit() waits for a live connection; with Redis away it would wait for ever: give it a second, then cut.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([this.#sub.quit(), this.#pub.quit()]), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+    this.#sub.disconnect();
+    this.#pub.disconnect();
   }
 }

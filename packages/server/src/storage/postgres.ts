@@ -169,12 +169,18 @@ export class PostgresStorage implements Storage {
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
       lock_timeout: lockTimeoutMs,
       statement_timeout: STATEMENT_TIMEOUT_MS,
+      // Names Parley's sessions in pg_stat_activity (and the schema's, when it has one).
+      application_name: schema === undefined ? 'parley' : `parley:${schema}`,
       ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
     });
     // An idle connection that dies (server restart, network) is dropped by
     // the pool and replaced on next use; without a listener the 'error'
-    // event would crash the process.
+    // event would crash the process. A checked-out one can die too (a
+    // terminated backend whose FATAL arrives between two queries): it has
+    // no pool listener then, so each connection gets its own. The next
+    // query on it fails, and `#tx` destroys it.
     this.#pool.on('error', () => {});
+    this.#pool.on('connect', (c) => c.on('error', () => {}));
   }
 
   async #query<R extends object>(sql: string, params: readonly Param[] = [], c?: pg.PoolClient): Promise<pg.QueryResult<R>> {

@@ -25,11 +25,14 @@ import {
   PROTOCOL_VERSIONS,
   REFRESH_TOKEN_TTL_S,
   ROOM_MEMBERS_MAX,
+  SEND_BUFFER_BYTES_MAX,
+  ROOMS_ADDED_BY_OTHERS_MAX,
   ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
   SYNC_FORMER_ROOMS_MAX,
   SYNC_DRAIN_TIMEOUT_MS,
   SYNC_PAUSE_BYTES,
+  MAILBOX_PAGE,
   MEMBERSHIP_EVENTS_PAGE,
   UNAUTHENTICATED_LIFETIME_MS,
   MAILBOX_MAX,
@@ -38,6 +41,7 @@ import {
   ONE_TIME_PREKEYS_MAX,
   ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
   PQ_PREKEY_BYTES_MAX,
+  PREKEY_BYTES,
   KEY_PACKAGES_MAX,
   KEY_PACKAGES_PER_UPLOAD_MAX,
   KEY_PACKAGE_BYTES_MAX,
@@ -47,7 +51,7 @@ import {
   BLOB_UPLOADS_OPEN_MAX,
 } from '../limits.ts';
 import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
-import { parseFrame, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
+import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import { entryFrame, type Conn } from './hub.ts';
 import { drained, sendText, unsentBytes } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
@@ -55,8 +59,9 @@ import type { HandlerContext, Me, V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
-import { onMailboxAck, onMailboxSend, pushMailbox } from './mailbox.ts';
-import { announcePresence, onReceipt, onReceipts, onTyping } from './ephemeral.ts';
+import { onMailboxAck, onMailboxSend, pushMailbox, type MailboxCursor } from './mailbox.ts';
+import { onReceipt, onReceipts, onTyping } from './ephemeral.ts';
+import { onPresenceGet } from './presence.ts';
 
 export type { V1Deps } from './context.ts';
 
@@ -117,6 +122,9 @@ export class V1Connection implements Conn {
   /** Publishes accepted but not yet acknowledged. */
   readonly #inFlight = new Set<Promise<void>>();
 
+  /** How far this connection was sent its device's mailbox in pages. */
+  readonly #mail: MailboxCursor = { pushedUpTo: 0 };
+
   /** The peer's address: failed logins are counted per user and address. */
   readonly #address: string;
 
@@ -130,7 +138,9 @@ export class V1Connection implements Conn {
     ws.on('message', (data, isBinary) => {
       if (this.#phase === 'closed') return;
       if (!this.#frames.take()) {
-        this.#error(undefined, 'rate_limited', 'too many frames');
+        // Parsed only for its id, so the client can pair the refusal with its
+        // request; this costs at most INVALID_FRAMES_MAX parses (each is a strike).
+        this.#error(isBinary ? undefined : requestIdOf((data as Buffer).toString('utf8')), 'rate_limited', 'too many frames');
         this.#strike();
         return;
       }
@@ -286,13 +296,15 @@ export class V1Connection implements Conn {
       case 'mailbox.send':
         return onMailboxSend(this.#ctx(me), f);
       case 'mailbox.ack':
-        return onMailboxAck(this.#ctx(me), f, (frame) => this.#sendRaw(frame));
+        return onMailboxAck(this.#ctx(me), f, this.#mail, (frame) => this.#sendRaw(frame));
       case 'typing':
         return onTyping(this.#ctx(me), f, this);
       case 'receipt':
         return onReceipt(this.#ctx(me), f, this);
       case 'receipts':
         return onReceipts(this.#ctx(me), f);
+      case 'presence.get':
+        return onPresenceGet(this.#ctx(me), f);
     }
   }
 
@@ -316,6 +328,7 @@ export class V1Connection implements Conn {
         historyPage: HISTORY_PAGE_MAX,
         syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
         roomsPerUser: ROOMS_PER_USER_MAX,
+        roomsAddedByOthers: ROOMS_ADDED_BY_OTHERS_MAX,
         roomMembers: ROOM_MEMBERS_MAX,
         devicesPerUser: DEVICES_PER_USER_MAX,
         mailbox: MAILBOX_MAX,
@@ -339,6 +352,12 @@ export class V1Connection implements Conn {
         blobBytesPerUser: BLOB_BYTES_PER_USER_MAX,
         blobCountPerUser: BLOB_COUNT_PER_USER_MAX,
         blobUploadsOpen: BLOB_UPLOADS_OPEN_MAX,
+        prekeyBytes: PREKEY_BYTES,
+        mailboxPage: MAILBOX_PAGE,
+        refreshTokenTtlS: REFRESH_TOKEN_TTL_S,
+        sendBufferBytes: SEND_BUFFER_BYTES_MAX,
+        syncPauseBytes: SYNC_PAUSE_BYTES,
+        syncDrainTimeoutMs: SYNC_DRAIN_TIMEOUT_MS,
       },
     });
   }
@@ -385,12 +404,14 @@ export class V1Connection implements Conn {
     // failures guess nothing; counting them per user alone would let anyone
     // lock a user out by sending bad signatures in their name.
     const failureKey = `${f.userId}@${this.#address}`;
-    if (!this.#d.loginFailures.allowed(failureKey)) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
+    // The try counts as a failure from here until it succeeds (concurrent tries each take a place).
+    const attempt = await this.#d.loginFailures.begin(failureKey);
+    if (attempt === null) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
     const device = await this.#d.storage.getDevice(f.userId, f.deviceId);
     if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
-      this.#d.loginFailures.fail(failureKey);
       return this.#failLogin(f.id, 'unknown device or bad signature');
     }
+    await attempt.succeeded();
     await this.#startSession(f.id, f.userId, f.deviceId, true);
   }
 
@@ -451,10 +472,10 @@ export class V1Connection implements Conn {
     this.userId = userId;
     this.deviceId = deviceId;
     this.#phase = 'authenticated';
-    if (this.#d.hub.attach(this)) void announcePresence(this.#d, userId, true).catch(() => undefined);
+    if (this.#d.hub.attach(this)) this.#d.announcer.arrived(userId);
     this.#closeAt(expiresAtMs);
     this.#send({ t: 'session', ...(re !== undefined && { re }), userId, deviceId, ...tokens });
-    await pushMailbox(this.#d, { userId, deviceId }, 0, (frame) => this.#sendRaw(frame));
+    await pushMailbox(this.#d, { userId, deviceId }, 0, this.#mail, (frame) => this.#sendRaw(frame));
   }
 
   /**
@@ -482,7 +503,8 @@ export class V1Connection implements Conn {
     for (const u of others) if ((await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
     const room = await this.#holdingRoomCounts([me.userId, ...others], async () => {
       for (const u of [me.userId, ...others]) {
-        if ((await this.#d.storage.countRoomsOf(u)) >= ROOMS_PER_USER_MAX) {
+        // The creator may use its whole quota; the members it names, only what others may (ROOMS_ADDED_BY_OTHERS_MAX).
+        if ((await this.#d.storage.countRoomsOf(u)) >= (u === me.userId ? ROOMS_PER_USER_MAX : ROOMS_ADDED_BY_OTHERS_MAX)) {
           this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
           return null;
         }
@@ -587,7 +609,8 @@ export class V1Connection implements Conn {
           if (existing === role) return 'done';
           // Only a new membership counts against the limits (a role change adds no room).
           if (existing === null) {
-            if ((await this.#d.storage.countRoomsOf(f.userId)) >= ROOMS_PER_USER_MAX) return ['limit_exceeded', 'user is in too many rooms'];
+            const bound = f.userId === me.userId ? ROOMS_PER_USER_MAX : ROOMS_ADDED_BY_OTHERS_MAX;
+            if ((await this.#d.storage.countRoomsOf(f.userId)) >= bound) return ['limit_exceeded', 'user is in too many rooms'];
             if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
           }
           return { userId: f.userId, expected: existing, role, kind: existing === null ? 'member-added' : 'role-changed', actorRole: mine };
@@ -754,7 +777,7 @@ export class V1Connection implements Conn {
     this.#phase = 'closed';
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#d.hub.detach(this) && this.userId !== null) void announcePresence(this.#d, this.userId, false).catch(() => undefined);
+    if (this.#d.hub.detach(this) && this.userId !== null) this.#d.announcer.left(this.userId);
     this.#d.metrics.connections.dec({ protocol: PROTOCOL });
   }
 

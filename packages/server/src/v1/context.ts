@@ -11,7 +11,9 @@ import type { Storage } from '../storage/types.ts';
 import type { TokenIssuer } from './auth.ts';
 import type { ErrorCode } from './frames.ts';
 import type { Hub } from './hub.ts';
-import type { FailureWindow } from '../rate-limit.ts';
+import type { FailureCounter } from '../rate-limit.ts';
+import type { Presence } from '../presence/types.ts';
+import type { PresenceAnnouncer } from './presence.ts';
 
 export interface V1Deps {
   storage: Storage;
@@ -20,9 +22,13 @@ export interface V1Deps {
   log: Logger;
   metrics: Metrics;
   /** Failed logins per user, shared by all connections. */
-  loginFailures: FailureWindow;
+  loginFailures: FailureCounter;
   /** How long blobs live. */
   blobs: BlobPolicy;
+  /** Who is online on any process. */
+  presence: Presence;
+  /** Announces presence changes in order, per user. */
+  announcer: PresenceAnnouncer;
 }
 
 export interface Me {

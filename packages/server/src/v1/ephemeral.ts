@@ -1,12 +1,12 @@
 /**
- * Signals beside the room log: typing indicators and presence (ephemeral:
- * only connected devices get them; an offline one simply misses them) and
+ * Signals beside the room log: typing indicators (ephemeral: only
+ * connected devices get them; an offline one simply misses them) and
  * delivery/read receipts, which are relayed the same way and also kept as
  * each member's read markers, so an offline member can ask for them later.
  *
  * @module
  */
-import type { HandlerContext, V1Deps } from './context.ts';
+import type { HandlerContext } from './context.ts';
 import type { Receipt, Receipts, Typing } from './frames.ts';
 import type { Conn } from './hub.ts';
 import type { z } from 'zod';
@@ -35,11 +35,4 @@ export async function onReceipts(ctx: HandlerContext, f: z.infer<typeof Receipts
   if (!members.has(ctx.me.userId)) return ctx.error(f.id, 'not_found', 'no such room');
   const markers = (await ctx.deps.storage.listReceipts(f.roomId)).filter((m) => members.has(m.userId));
   ctx.reply(f.id, { t: 'receipts', roomId: f.roomId, members: markers.map(({ userId, delivered, read }) => ({ userId, delivered, read })) });
-}
-
-/** Tell everyone who shares a room with `userId` that it came online or went offline. */
-export async function announcePresence(deps: V1Deps, userId: string, online: boolean): Promise<void> {
-  const audience = new Set<string>();
-  for (const r of await deps.storage.listRoomsOf(userId)) for (const u of await deps.hub.members(r.roomId)) if (u !== userId) audience.add(u);
-  if (audience.size > 0) deps.hub.deliver(audience, JSON.stringify({ t: 'presence', userId, online }));
 }

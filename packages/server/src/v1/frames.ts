@@ -142,6 +142,7 @@ export const MailboxAck = z.object({ t: z.literal('mailbox.ack'), id: requestId,
 export const Typing = z.object({ t: z.literal('typing'), id: requestId, roomId });
 export const Receipt = z.object({ t: z.literal('receipt'), id: requestId, roomId, seq: seq.min(1), kind: z.enum(['delivered', 'read']) });
 export const Receipts = z.object({ t: z.literal('receipts'), id: requestId, roomId });
+export const PresenceGet = z.object({ t: z.literal('presence.get'), id: requestId, roomId });
 
 export const Inbound = z.discriminatedUnion('t', [
   Hello,
@@ -176,6 +177,7 @@ export const Inbound = z.discriminatedUnion('t', [
   Typing,
   Receipt,
   Receipts,
+  PresenceGet,
 ]);
 
 export type InboundFrame = z.infer<typeof Inbound>;
@@ -246,6 +248,25 @@ function pathPart(p: PropertyKey): string {
   return typeof p === 'string' && /^[a-zA-Z][a-zA-Z0-9]{0,31}$/.test(p) ? p : '<key>';
 }
 
+/**
+ * A frame's request id, if it has a valid one. An error answers the request's
+ * id only then: a cut-down id could be another request's and pair the error
+ * with the wrong request.
+ */
+function validId(json: unknown): string | undefined {
+  const rawId = typeof json === 'object' && json !== null ? (json as { id?: unknown }).id : undefined;
+  return typeof rawId === 'string' && rawId.length <= 64 ? rawId : undefined;
+}
+
+/** The request id of a frame refused before it was parsed (rate limits); undefined if none can be read. */
+export function requestIdOf(text: string): string | undefined {
+  try {
+    return validId(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { ok: false; message: string; id?: string } {
   let json: unknown;
   try {
@@ -257,10 +278,7 @@ export function parseFrame(text: string): { ok: true; frame: InboundFrame } | { 
   if (fast !== null) return { ok: true, frame: fast };
   const r = Inbound.safeParse(json);
   if (r.success) return { ok: true, frame: r.data };
-  // The error answers the request's id only if it is a valid one: a cut-down
-  // id could be another request's and pair the error with the wrong request.
-  const rawId = typeof json === 'object' && json !== null ? (json as { id?: unknown }).id : undefined;
-  const id = typeof rawId === 'string' && rawId.length <= 64 ? rawId : undefined;
+  const id = validId(json);
   const issue = r.error.issues[0];
   const where = (issue?.path ?? []).map(pathPart).join('.');
   return { ok: false, message: `invalid frame${where ? ` at ${where}` : ''}`, ...(id !== undefined && { id }) };

@@ -45,13 +45,13 @@ export async function onBackupFetch(
   reply: (frame: Record<string, unknown>) => void,
   fail: (re: string | undefined, code: ErrorCode, message: string) => void,
 ): Promise<void> {
-  if (!deps.loginFailures.allowed(f.userId)) return fail(f.id, 'rate_limited', 'too many failed attempts for this user; wait a minute');
+  // The try counts as a failure from here until it succeeds: guesses made at once cannot pass the limit together.
+  const attempt = await deps.loginFailures.begin(f.userId);
+  if (attempt === null) return fail(f.id, 'rate_limited', 'too many failed attempts for this user; wait a minute');
   const r = await deps.storage.getKeyBackup(f.userId);
   const presented = sha256(f.fetchSecret);
   const ok = r !== null && r.authHash !== null && r.authHash.length === presented.length && timingSafeEqual(r.authHash, presented);
-  if (!ok || r === null) {
-    deps.loginFailures.fail(f.userId);
-    return fail(f.id, 'invalid_credentials', 'no backup for this user and secret');
-  }
+  if (!ok || r === null) return fail(f.id, 'invalid_credentials', 'no backup for this user and secret');
+  await attempt.succeeded();
   reply({ t: 'backup', ...(f.id !== undefined && { re: f.id }), backup: b64(r.backup), updatedAt: r.updatedAt });
 }

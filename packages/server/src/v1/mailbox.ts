@@ -30,13 +30,26 @@ export async function onMailboxSend(ctx: HandlerContext, f: z.infer<typeof Mailb
   ctx.reply(f.id, { t: 'ack', userId: f.userId, deviceId: f.deviceId, clientId: f.clientId, mailboxId: r.entry.id, ...(r.duplicate && { duplicate: true }) });
 }
 
-/** Push the next page of pending entries after `afterId` to this connection. */
-export async function pushMailbox(deps: V1Deps, me: Me, afterId: number, send: (frame: string) => void): Promise<void> {
-  for (const e of await deps.storage.readMailbox(me.userId, me.deviceId, afterId, MAILBOX_PAGE)) send(mailFrame(e));
+/** What one connection was sent of its device's mailbox in pages. */
+export interface MailboxCursor {
+  /** The highest id pushed in a page on this connection. */
+  pushedUpTo: number;
 }
 
-export async function onMailboxAck(ctx: HandlerContext, f: z.infer<typeof MailboxAck>, send: (frame: string) => void): Promise<void> {
+/**
+ * Push the next page of pending entries after `afterId` — and after what
+ * this connection was already sent in pages, so a partial ack does not
+ * bring the rest of a page again — to this connection.
+ */
+export async function pushMailbox(deps: V1Deps, me: Me, afterId: number, cursor: MailboxCursor, send: (frame: string) => void): Promise<void> {
+  for (const e of await deps.storage.readMailbox(me.userId, me.deviceId, Math.max(afterId, cursor.pushedUpTo), MAILBOX_PAGE)) {
+    send(mailFrame(e));
+    cursor.pushedUpTo = Math.max(cursor.pushedUpTo, e.id);
+  }
+}
+
+export async function onMailboxAck(ctx: HandlerContext, f: z.infer<typeof MailboxAck>, cursor: MailboxCursor, send: (frame: string) => void): Promise<void> {
   const deleted = await ctx.deps.storage.ackMailbox(ctx.me.userId, ctx.me.deviceId, f.upTo);
   ctx.reply(f.id, { t: 'ok', deleted });
-  await pushMailbox(ctx.deps, ctx.me, f.upTo, send);
+  await pushMailbox(ctx.deps, ctx.me, f.upTo, cursor, send);
 }

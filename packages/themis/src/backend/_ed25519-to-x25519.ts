@@ -14,7 +14,11 @@ export function ed25519PublicToX25519(publicKey: Uint8Array): Uint8Array | null 
   try {
     const a = ed25519.Point.fromBytes(publicKey, false);
     if (!a.isTorsionFree()) return null;
-    return ed25519.utils.toMontgomery(publicKey);
+    // u = (1 + y) / (1 − y), from the point already decoded (utils.toMontgomery
+    // would decode it again, square root included). y ≠ 1: the identity is
+    // among the rejected small-order keys.
+    const Fp = ed25519.Point.Fp;
+    return Fp.toBytes(Fp.div(Fp.add(Fp.ONE, a.y), Fp.sub(Fp.ONE, a.y)));
   } catch {
     return null;
   }
