@@ -139,22 +139,39 @@ describe('PrebuiltFrame', () => {
     const fill = (ws: WebSocket): void => {
       for (let i = 0; i < 64; i++) frame.sendTo(ws);
     };
-    const socketOf = (ws: WebSocket): { pause(): void; resume(): void } => (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    type RawSocket = { pause(): void; resume(): void; on(event: 'data', listener: (chunk: Buffer) => void): void };
+    const socketOf = (ws: WebSocket): RawSocket => (ws as unknown as { _socket: RawSocket })._socket;
+    // The idle limit has a wide margin over the reader's pace: on a loaded
+    // machine (CI runs many test files at once) timers fire late, and a
+    // reader paced by wall-clock windows once read nothing for 300 ms.
+    const idleMs = 1500;
 
-    // Slow but steady: reads a little every 40 ms; the idle limit is 300 ms.
+    // Slow but steady: every 40 ms it reads about 512 KiB (resumed, then
+    // paused once that much arrived), so every tick is real progress however
+    // late the timers fire.
     const slow = await pair();
-    socketOf(slow.client).pause();
+    const raw = socketOf(slow.client);
+    raw.pause();
     fill(slow.server);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(unsentBytes(slow.server) > 4 * 1024 * 1024, `a backlog to wait on: ${unsentBytes(slow.server)} B unsent`);
+    let ticks = 0;
+    let readThisTick = 0;
+    raw.on('data', (chunk) => {
+      readThisTick += chunk.length;
+      if (readThisTick >= 512 * 1024) raw.pause();
+    });
     const reader = setInterval(() => {
-      socketOf(slow.client).resume();
-      setTimeout(() => socketOf(slow.client).pause(), 2);
+      ticks += 1;
+      readThisTick = 0;
+      raw.resume();
     }, 40);
     try {
-      assert.equal(await drained(slow.server, 1024 * 1024, 300), true);
+      assert.equal(await drained(slow.server, 1024 * 1024, idleMs), true);
       assert.ok(unsentBytes(slow.server) <= 1024 * 1024);
       assert.equal(slow.server.readyState, WebSocket.OPEN);
+      // It really was slow: the backlog took many separate reads.
+      assert.ok(ticks > 3, `${ticks} reads`);
     } finally {
       clearInterval(reader);
       await slow.close();
@@ -165,7 +182,7 @@ describe('PrebuiltFrame', () => {
     socketOf(stalled.client).pause();
     fill(stalled.server);
     const closed = once(stalled.server, 'close') as Promise<[number, Buffer]>;
-    assert.equal(await drained(stalled.server, 1024 * 1024, 300), false);
+    assert.equal(await drained(stalled.server, 1024 * 1024, idleMs), false);
     socketOf(stalled.client).resume();
     const [code] = await closed;
     assert.equal(code, 1008);
