@@ -59,7 +59,7 @@ test('a passphrase cell is a SecureCellSeal, as in the peer', () => {
   assert.equal(String(cell), 'SecureCellSeal(passphrase redacted)');
 });
 
-test('SecureSession.keyCallback is the callback it was made with, as in the peer', () => {
+test('SecureSession.keyCallback is the callback it was made with, and assigning another one takes effect at the next lookup, as in the peer', () => {
   const cb = (): null => null;
   const ours = new SecureSession(utf8('id'), new KeyPair().privateKey, cb);
   const theirs = new peer.SecureSession(utf8('id'), new peer.KeyPair().privateKey, cb);
@@ -68,6 +68,74 @@ test('SecureSession.keyCallback is the callback it was made with, as in the peer
     assert.equal(theirs.keyCallback, cb);
   } finally {
     theirs.destroy();
+  }
+  // A server whose callback is replaced after construction finds the client with the new one.
+  for (const [name, T] of [['ours', { KeyPair, SecureSession }], ['peer', { KeyPair: peer.KeyPair, SecureSession: peer.SecureSession }]] as const) {
+    const ck = new T.KeyPair();
+    const sk = new T.KeyPair();
+    const client = new T.SecureSession(utf8('client'), ck.privateKey, () => sk.publicKey);
+    const server = new T.SecureSession(utf8('server'), sk.privateKey, () => null);
+    server.keyCallback = (): unknown => ck.publicKey;
+    const m2 = server.negotiateReply(client.connectionRequest());
+    server.negotiateReply(client.negotiateReply(m2));
+    assert.ok(server.established(), `${name}: the assigned callback was used`);
+    if (name === 'peer') {
+      client.destroy();
+      server.destroy();
+    }
+  }
+  const s = new SecureSession(utf8('id'), new KeyPair().privateKey, cb);
+  assert.throws(() => {
+    (s as unknown as { keyCallback: unknown }).keyCallback = 'not a function';
+  }, (e: unknown) => e instanceof ThemisError && e.code === 'INVALID_ARGUMENT');
+  assert.equal(s.keyCallback, cb);
+});
+
+test('extra arguments are ignored, as in the peer: keys.map(SecureCellSeal.withKey) passes the index as a second argument', () => {
+  const keys = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+  type Seal = { encrypt(m: Uint8Array): Uint8Array; decrypt(c: Uint8Array): Uint8Array };
+  type Token = { encrypt(m: Uint8Array): { data: Uint8Array; token: Uint8Array }; decrypt(d: Uint8Array, t: Uint8Array): Uint8Array };
+  type Factory<T> = { withKey: (key: Uint8Array, ...rest: unknown[]) => T };
+  const impls: [string, Factory<Seal>, Factory<Token>][] = [
+    ['ours', SecureCellSeal as unknown as Factory<Seal>, SecureCellTokenProtect as unknown as Factory<Token>],
+    ['peer', peer.SecureCellSeal as Factory<Seal>, peer.SecureCellTokenProtect as Factory<Token>],
+  ];
+  for (const [name, SealClass, TokenClass] of impls) {
+    const cell = keys.map(SealClass.withKey)[1] as Seal;
+    assert.deepEqual([...cell.decrypt(cell.encrypt(utf8('m')))], [...utf8('m')], `${name}: Seal`);
+    const tp = keys.map(TokenClass.withKey)[1] as Token;
+    const { data, token } = tp.encrypt(utf8('m'));
+    assert.deepEqual([...tp.decrypt(data, token)], [...utf8('m')], `${name}: Token Protect`);
+  }
+  const kp = new KeyPair();
+  const extra = 'x' as unknown as null;
+  const session = new SecureSession(utf8('id'), kp.privateKey, () => null, extra);
+  assert.equal(session.state, 'idle');
+});
+
+test('every output owns exactly its bytes (offset 0, a buffer of its own length), as the peer’s copies out of wasm memory do', () => {
+  const key = new Uint8Array(32).fill(9);
+  const m = utf8('some message');
+  const ctx = utf8('ctx');
+  const outputs: Record<string, Uint8Array> = {};
+  const seal = SecureCellSeal.withKey(key);
+  outputs['Seal.encrypt'] = seal.encrypt(m, ctx);
+  outputs['Seal.decrypt'] = seal.decrypt(outputs['Seal.encrypt'], ctx);
+  const tp = SecureCellTokenProtect.withKey(key);
+  const r = tp.encrypt(m, ctx);
+  outputs['TokenProtect.encrypt data'] = r.data;
+  outputs['TokenProtect.encrypt token'] = r.token;
+  outputs['TokenProtect.decrypt'] = tp.decrypt(r.data, r.token, ctx);
+  const kp = new KeyPair();
+  const sm = new SecureMessage(kp);
+  outputs['SecureMessage.encrypt'] = sm.encrypt(m);
+  outputs['SecureMessage.decrypt'] = sm.decrypt(outputs['SecureMessage.encrypt']);
+  const a = new SecureComparator(m);
+  const b = new SecureComparator(m);
+  outputs['SecureComparator.begin'] = a.begin();
+  outputs['SecureComparator.proceed'] = b.proceed(outputs['SecureComparator.begin']);
+  for (const [name, out] of Object.entries(outputs)) {
+    assert.ok(out.byteOffset === 0 && out.buffer.byteLength === out.length, `${name}: ${out.length} bytes in a buffer of ${out.buffer.byteLength} at ${out.byteOffset}`);
   }
 });
 

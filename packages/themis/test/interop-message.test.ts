@@ -8,8 +8,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants as C, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { constants as C, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { KeyPair, PrivateKey, PublicKey, SecureMessage, SecureMessageSign, SecureMessageVerify, ThemisError } from '../src/index.ts';
+import { writeContainer } from '../src/hazmat.ts';
 import {
   bothReject,
   bothRejectVerify,
@@ -282,6 +283,52 @@ describe('Secure Message RSA-PSS', () => {
     signed.set(signature, 12 + message.length);
     assert.deepEqual(plain(peerOk('peer verify', () => peerVerifier(rsaFamily).verify(signed))), message);
     assert.deepEqual(new SecureMessageVerify(rsaFamily.ours.publicKey).verify(signed), message);
+  });
+});
+
+describe('Secure Message RSA-PSS, a modulus of 8k − 7 bits', () => {
+  // Themis makes exact-size keys, but accepts (as ours does) a 2041-bit modulus
+  // in a 2048-bit container. PSS then encodes into emLen = k − 1 bytes while
+  // the signature is still k bytes (RFC 8017 §8.1.1): a library once signed
+  // to emLen bytes here, which neither side verifies.
+  test('ours signs (on either backend) with a k-byte signature that the peer, node:crypto and ours verify', () => {
+    let key: KeyObject | undefined;
+    for (let i = 0; i < 20 && key === undefined; i++) {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2041 });
+      const n = Buffer.from(privateKey.export({ format: 'jwk' }).n as string, 'base64url');
+      if (n.length === 256 && n[0] === 0x01) key = privateKey;
+    }
+    assert.ok(key !== undefined, 'a 2041-bit modulus');
+    const jwk = key.export({ format: 'jwk' });
+    const fixed = (v: string | undefined, len: number): Uint8Array => {
+      const raw = Buffer.from(v ?? '', 'base64url');
+      const out = new Uint8Array(len);
+      out.set(raw, len - raw.length);
+      return out;
+    };
+    const e = fixed(jwk.e, 4);
+    const n = fixed(jwk.n, 256);
+    const rra2 = new Uint8Array(256 + 5 * 128 + 256 + 4);
+    let off = 0;
+    for (const part of [fixed(jwk.d, 256), fixed(jwk.p, 128), fixed(jwk.q, 128), fixed(jwk.dp, 128), fixed(jwk.dq, 128), fixed(jwk.qi, 128), n, e]) {
+      rra2.set(part, off);
+      off += part.length;
+    }
+    const ura2 = new Uint8Array(260);
+    ura2.set(n);
+    ura2.set(e, 256);
+    const signer = new SecureMessageSign(new PrivateKey(writeContainer('RRA2', rra2)));
+    const publicKey = new PublicKey(writeContainer('URA2', ura2));
+    const nodePublic = createPublicKey(key);
+    for (let i = 0; i < 8; i++) {
+      const message = pattern(40, 9000 + i);
+      const signed = signer.sign(message);
+      const parts = signedParts(signed);
+      assert.equal(parts.signature.length, 256, 'k bytes');
+      assert.ok(pssVerifies(nodePublic, parts.message, parts.signature, 256 - 1 - 32 - 2), 'node:crypto: maximum salt for emLen = k − 1');
+      assert.deepEqual(new SecureMessageVerify(publicKey).verify(signed), message);
+      assert.deepEqual(plain(peerOk('peer verify', () => new peer.SecureMessageVerify(new peer.PublicKey(publicKey)).verify(signed))), message);
+    }
   });
 });
 

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { PrivateKey, SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
+import { PrivateKey, type PublicKey, SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
 import { readContainer, writeContainer } from '../src/hazmat.ts';
 import { assertSameBytes, flipByte, handshake, IV_TAIL, numbered, ourSession, OVERHEAD, party, readU32BE, oursRejects, type Party, withU32BE, Rng, utf8 } from './_session.ts';
 
@@ -518,20 +518,35 @@ test('the random IV differs for every message, and equal plaintexts never give e
 // Regressions from the independent review
 // ---------------------------------------------------------------------------
 
-test('a state saved before any data arrived (lenient, as Themis writes it) restores into strict mode and accepts the first message', () => {
+test('a state saved as Themis writes it (lenient) cannot tell "nothing received" from "the first message received": restored strict it refuses the first message (no replay), restored lenient it accepts it', () => {
   const { c, s } = pair({ server: { replay: 'lenient' } });
   const saved = s.save();
-  const restored = SecureSession.restore(saved, utf8('server'), server.keys.privateKey, (id) => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null));
+  const keyOf = (id: Uint8Array): PublicKey | null => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null);
   const first = c.wrap(numbered(0));
-  assertSameBytes(restored.unwrap(first), numbered(0), 'first message after restore');
-  oursRejects('replay of the first message', () => restored.unwrap(first), 'REPLAY');
-  assertSameBytes(restored.unwrap(c.wrap(numbered(1))), numbered(1), 'second message');
+  oursRejects('first message, restored strict', () => SecureSession.restore(saved, utf8('server'), server.keys.privateKey, keyOf).unwrap(first), 'REPLAY');
+  const lenient = SecureSession.restore(saved, utf8('server'), server.keys.privateKey, keyOf, { replay: 'lenient' });
+  assertSameBytes(lenient.unwrap(first), numbered(0), 'first message, restored lenient');
+  const strict = SecureSession.restore(saved, utf8('server'), server.keys.privateKey, keyOf);
+  assertSameBytes(strict.unwrap(c.wrap(numbered(1))), numbered(1), 'the second message, restored strict');
 });
 
 test('a state saved in strict mode before any data arrived restores and accepts the first message', () => {
   const { c, s } = pair();
   const restored = SecureSession.restore(s.save(), utf8('server'), server.keys.privateKey, (id) => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null));
-  assertSameBytes(restored.unwrap(c.wrap(numbered(0))), numbered(0), 'first message after restore');
+  const first = c.wrap(numbered(0));
+  assertSameBytes(restored.unwrap(first), numbered(0), 'first message after restore');
+  oursRejects('replay of the first message', () => restored.unwrap(first), 'REPLAY');
+});
+
+test('strict: a state saved after exactly one message (the peer\'s initial seq) refuses its replay after restore; so after two', () => {
+  for (const n of [1, 2]) {
+    const { c, s } = pair();
+    const sent = Array.from({ length: n }, (_, i) => c.wrap(numbered(i)));
+    for (const w of sent) s.unwrap(w);
+    const restored = SecureSession.restore(s.save(), utf8('server'), server.keys.privateKey, (id) => (new TextDecoder().decode(id) === 'client' ? client.keys.publicKey : null));
+    for (const w of sent) oursRejects(`replay after restore (${n} received)`, () => restored.unwrap(w), 'REPLAY');
+    assertSameBytes(restored.unwrap(c.wrap(numbered(9))), numbered(9), `the next message (${n} received)`);
+  }
 });
 
 test('a key callback that destroys its own session cannot revive it', () => {

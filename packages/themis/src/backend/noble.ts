@@ -27,7 +27,7 @@ import { pbkdf2, pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { IFCPrimes, OAEP, PSS, mgf1 } from 'micro-rsa-dsa-dh/rsa.js';
+import { IFCPrimes, OAEP, mgf1 } from 'micro-rsa-dsa-dh/rsa.js';
 import { isProbablePrime } from 'micro-rsa-dsa-dh/primality.js';
 import { ed25519PublicToX25519 } from './_ed25519-to-x25519.ts';
 import { ed25519PublicKeyRejected, HKDF_INFO_LENGTH_MAX, HKDF_SHA256_LENGTH_MAX, type Backend, type RsaPrivateComponents, type RsaPublicComponents } from './types.ts';
@@ -106,6 +106,41 @@ function pssVerifyAutoSalt(key: RsaPublicComponents, message: Uint8Array, signat
   return equalBytes(sha256(mPrime), h);
 }
 
+/**
+ * RSASSA-PSS-SIGN (RFC 8017 §8.1.1, §9.1.1), SHA-256/MGF1-SHA-256, with the
+ * largest salt the encoding has room for (as Themis, through OpenSSL).
+ * Written here, not taken from `micro-rsa-dsa-dh`: its PSS signs to emLen
+ * bytes instead of k, which is one byte short (or throws) for a modulus whose
+ * bit length is 1 mod 8 — keys Themis accepts, though it never makes them.
+ */
+function pssSign(key: RsaPrivateComponents, message: Uint8Array): Uint8Array {
+  const { n, d } = priv(key);
+  const modBits = bitLength(n);
+  const k = Math.ceil(modBits / 8);
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const hLen = 32;
+  const sLen = emLen - hLen - 2;
+  if (sLen < 0) throw new Error('RSA modulus too small for PSS with SHA-256');
+  const salt = randomBytes(sLen);
+  const mPrime = new Uint8Array(8 + hLen + sLen);
+  mPrime.set(sha256(message), 8);
+  mPrime.set(salt, 8 + hLen);
+  const h = sha256(mPrime);
+  // DB = PS ‖ 0x01 ‖ salt, PS empty at this salt length.
+  const db = new Uint8Array(emLen - hLen - 1);
+  db[db.length - sLen - 1] = 0x01;
+  db.set(salt, db.length - sLen);
+  const dbMask = mgf1Sha256(h, { dkLen: db.length });
+  for (let i = 0; i < db.length; i++) db[i] = (db[i] as number) ^ (dbMask[i] as number);
+  db[0] = (db[0] as number) & (0xff >>> (8 * emLen - emBits));
+  const em = concatBytes(db, h, Uint8Array.of(0xbc));
+  const signature = bigIntToBytes(pow(bytesToBigInt(em), d, n), k);
+  salt.fill(0);
+  if (signature === null) throw new Error('RSA signature does not fit the modulus');
+  return signature;
+}
+
 /** Order L of the Ed25519 prime-order subgroup. */
 const ED25519_L = ed25519.Point.Fn.ORDER;
 
@@ -151,7 +186,9 @@ export const backend: Backend = {
 
   aesGcmEncrypt(key, nonce, plaintext, aad) {
     const out = gcm(key, nonce, aad.length > 0 ? aad : undefined).encrypt(plaintext);
-    return { ciphertext: out.subarray(0, plaintext.length), tag: out.subarray(plaintext.length) };
+    // Copies, not views: Token Protect hands `ciphertext` to the caller, who may
+    // ship its whole `.buffer` (which would carry the tag too).
+    return { ciphertext: out.slice(0, plaintext.length), tag: out.slice(plaintext.length) };
   },
   aesGcmDecrypt(key, nonce, ciphertext, tag, aad) {
     const joined = new Uint8Array(ciphertext.length + tag.length);
@@ -272,11 +309,7 @@ export const backend: Backend = {
       return null;
     }
   },
-  rsaPssSha256Sign(key, message) {
-    const n = bytesToBigInt(key.n);
-    const emLen = Math.ceil((bitLength(n) - 1) / 8);
-    return PSS(sha256, mgf1Sha256, emLen - 32 - 2).sign(priv(key), message);
-  },
+  rsaPssSha256Sign: (key, message) => pssSign(key, message),
   rsaPssSha256Verify: (key, message, signature) => {
     try {
       return pssVerifyAutoSalt(key, message, signature);

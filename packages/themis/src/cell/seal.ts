@@ -23,10 +23,13 @@ export interface CellCompatOptions {
   themis096Compat?: boolean;
 }
 
-/** Read the compat option; `null`/`undefined` mean defaults. */
-export function compatOption(subsystem: Subsystem, options: unknown): boolean {
-  if (options === undefined || options === null) return false;
-  if (typeof options !== 'object') throw new ThemisError(subsystem, 'INVALID_ARGUMENT', 'options must be an object');
+/**
+ * Read the compat option. Anything but an object means defaults: wasm-themis
+ * takes no options and ignores extra arguments, so code written for it (such
+ * as `keys.map(SecureCellSeal.withKey)`, which passes the index) must work.
+ */
+export function compatOption(options: unknown): boolean {
+  if (options === null || typeof options !== 'object') return false;
   return (options as CellCompatOptions).themis096Compat === true;
 }
 
@@ -87,7 +90,7 @@ export class SecureCellSeal {
   /** @deprecated use {@link SecureCellSeal.withKey}; kept because wasm-themis has it. */
   constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
     this.#key = Uint8Array.from(abytes('SecureCellSeal', masterKey, 'master key'));
-    this.#legacy = compatOption('SecureCellSeal', options);
+    this.#legacy = compatOption(options);
   }
 
   /** A Seal cell under a symmetric master key (any non-empty bytes). */

@@ -30,7 +30,7 @@ export class SecureCellTokenProtect {
   /** @deprecated use {@link SecureCellTokenProtect.withKey}. */
   constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
     this.#key = Uint8Array.from(abytes(S, masterKey, 'master key'));
-    this.#legacy = compatOption(S, options);
+    this.#legacy = compatOption(options);
   }
 
   static withKey(masterKey: Uint8Array, options?: CellCompatOptions | null): SecureCellTokenProtect {

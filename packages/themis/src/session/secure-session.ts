@@ -81,7 +81,7 @@ interface Keys {
 export class SecureSession {
   readonly #id: Uint8Array;
   readonly #staticKey: Uint8Array;
-  readonly #callback: KeyCallback;
+  #callback: KeyCallback;
   readonly #replay: ReplayMode;
   readonly #clock: () => number;
   #state: SessionState = 'idle';
@@ -112,8 +112,8 @@ export class SecureSession {
     // Shared with every other user of the caller's key object: never wiped here.
     this.#staticKey = parsed.d;
     this.#callback = keyCallback;
-    const opts: SecureSessionOptions = options ?? {};
-    if (typeof opts !== 'object') throw new ThemisError(S, 'INVALID_ARGUMENT', 'options must be an object');
+    // Not an object: defaults, as wasm-themis ignores extra arguments.
+    const opts: SecureSessionOptions = options !== null && typeof options === 'object' ? options : {};
     const replay = opts.replay ?? 'strict';
     if (replay !== 'strict' && replay !== 'lenient') throw new ThemisError(S, 'INVALID_ARGUMENT', "replay must be 'strict' or 'lenient'");
     if (opts.clock !== undefined && typeof opts.clock !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'clock must be a function');
@@ -121,9 +121,16 @@ export class SecureSession {
     this.#clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   }
 
-  /** The key callback this session was made with (a property in wasm-themis). */
+  /**
+   * The key callback, used at every lookup; assignable, as the plain property
+   * it is in wasm-themis (a non-function is refused here).
+   */
   get keyCallback(): KeyCallback {
     return this.#callback;
+  }
+  set keyCallback(callback: KeyCallback) {
+    if (typeof callback !== 'function') throw new ThemisError(S, 'INVALID_ARGUMENT', 'keyCallback must be a function');
+    this.#callback = callback;
   }
 
   /** Current state; `established()` is the wasm-themis spelling of `state === 'established'`. */
@@ -283,11 +290,15 @@ export class SecureSession {
     const peerInitial = isClient ? k.serverSeq : k.clientSeq;
     const outSeq = seqs?.out ?? (isClient ? k.clientSeq : k.serverSeq);
     const inSeq = seqs?.in ?? peerInitial;
-    // A restored state whose in_seq is still the peer's initial one (saved by
-    // Themis, or in lenient mode, before any data arrived) has seen nothing:
-    // its first message must be accepted. Otherwise everything up to in_seq
-    // counts as received, so nothing can be replayed across the restart.
-    const seenThrough = seqs !== undefined && inSeq !== peerInitial;
+    // A restored state counts everything up to its in_seq as received, so
+    // nothing can be replayed across the restart. A strict save that has
+    // received nothing writes peerInitial − 1 (window.savedInSeq), so the
+    // first message still passes. Themis (and lenient mode) write peerInitial
+    // both before any data and after the first message: the two cannot be
+    // told apart, and the safe reading wins — such a state restored strict
+    // refuses a replay of the first message, and so also refuses it when it
+    // was in fact never received (restore those with replay: 'lenient').
+    const seenThrough = seqs !== undefined;
     this.#keys = {
       sessionId: sessionIdFromRaw(sidRaw),
       masterKey,
@@ -394,7 +405,10 @@ export class SecureSession {
   /**
    * Restore a session saved with {@link save}. Every sequence number up to the
    * saved one counts as already received, so nothing can be replayed across
-   * the restart.
+   * the restart. A state saved by Themis or in lenient mode before any data
+   * arrived cannot be told from one saved after the first message: restored
+   * strict, the peer's first message is refused (REPLAY); restore such a
+   * state with `{ replay: 'lenient' }`.
    */
   static restore(saved: Uint8Array, id: Uint8Array, privateKey: PrivateKey, keyCallback: KeyCallback, options?: SecureSessionOptions | null): SecureSession {
     const st = readSavedState(abytes(S, saved, 'saved session'));
