@@ -12,7 +12,7 @@ import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { PresenceEvent, ReceiptEvent } from '../src/events.ts';
 import { PRESENCE_KNOWN_MAX } from '../src/limits.ts';
-import { closeAll, hostileTransport, recorder, sleep, startServer, until, type ServerProcess } from './_harness.ts';
+import { closeAll, hostileTransport, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
 
 describe('receipts and presence', () => {
   let server: ServerProcess & { url: string };
@@ -33,9 +33,10 @@ describe('receipts and presence', () => {
     const bob = await ParleyClient.register(server.url, 'rc-bob', 'phone', { on: rb.on });
     clients.push(alice, bob);
     const room = await alice.startDirect('rc-bob');
-    const sent = [];
-    for (const t of ['one', 'two', 'three']) sent.push(await alice.send(room, t));
+    // Started together, so the three arrive within one RECEIPT_INTERVAL_MS of the first (send keeps call order: it seals and queues one after another).
+    const sent = await Promise.all(['one', 'two', 'three'].map((t) => alice.send(room, t)));
     await until(() => rb.messages.length === 3, 'bob to get them');
+    assert.deepEqual(texts(rb.messages), ['one', 'two', 'three']);
     const last = sent[2]?.seq ?? 0;
     await until(() => receipts.some((r) => r.kind === 'delivered' && r.seq === last), 'the delivery receipt');
     assert.equal(receipts.filter((r) => r.kind === 'delivered').length, 1, 'a burst is one receipt');

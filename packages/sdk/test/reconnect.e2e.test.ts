@@ -141,14 +141,17 @@ describe('offline, reconnect and resume', () => {
   it('a connection that looks open but answers nothing (a dead socket): a send whose device list is due is encrypted for the recorded devices and queued, and the connection is made again', async () => {
     const proxy = await TcpProxy.start(server.port);
     proxies.push(proxy);
-    const { alice, rb, room } = await pair('dead-alice', 'dead-bob', { a: proxy.url });
+    const { alice, ra, rb, room } = await pair('dead-alice', 'dead-bob', { a: proxy.url });
     await alice.send(room, 'warm-up');
     await until(() => rb.messages.length === 1, 'warm-up');
     alice.refreshDevices('dead-bob'); // the cached device list is due: the send asks the directory
+    const disconnects = (): number => ra.connection.filter((c) => c.state === 'disconnected').length;
+    const before = disconnects();
     proxy.blackhole = true; // nothing comes back to alice, and her socket stays open
     const sent = alice.send(room, 'through a dead socket');
     sent.catch(() => undefined);
-    await sleep(REQUEST_TIMEOUT_MS + 1000);
+    // The directory request times out after REQUEST_TIMEOUT_MS and the dead connection is dropped (reported as a disconnect).
+    await until(() => disconnects() > before, 'the request to time out and the dead connection to be dropped', REQUEST_TIMEOUT_MS + 15_000);
     proxy.blackhole = false;
     proxy.dropAll();
     await until(() => rb.messages.length === 2, 'bob to get the queued message', 20_000);
@@ -185,7 +188,8 @@ describe('offline, reconnect and resume', () => {
   });
 
   it('renews access tokens before they expire, without losing the connection', async () => {
-    const short = await startServer({ env: { PARLEY_ACCESS_TOKEN_TTL_S: '3' } });
+    // Renewed a quarter of the lifetime before expiry (auth.ts renewalTime): 2 s ahead of an 8 s token.
+    const short = await startServer({ env: { PARLEY_ACCESS_TOKEN_TTL_S: '8' } });
     try {
       const ra = recorder();
       const rb = recorder();
@@ -193,10 +197,13 @@ describe('offline, reconnect and resume', () => {
       const bob = await ParleyClient.register(short.url, 'tk-bob', 'dev1', { on: rb.on });
       clients.push(alice, bob);
       const room = await alice.startDirect('tk-bob');
+      const renewals = (r: typeof ra): number => r.connection.filter((c) => c.state === 'connected' && c.renewal).length;
+      // Messages keep flowing, one a second, until each client has renewed twice.
       const expected: string[] = [];
-      for (let i = 0; i < 7; i++) {
-        expected.push(`tick ${i}`);
-        await alice.send(room, `tick ${i}`);
+      const deadline = Date.now() + 30_000;
+      while ((renewals(ra) < 2 || renewals(rb) < 2) && Date.now() < deadline) {
+        expected.push(`tick ${expected.length}`);
+        await alice.send(room, expected.at(-1) as string);
         await sleep(1000);
       }
       await until(() => rb.messages.length === expected.length, 'every tick');

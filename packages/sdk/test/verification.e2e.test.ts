@@ -18,7 +18,7 @@ import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { KeysChange } from '../src/peer-keys.ts';
 import type { VerificationOutcome, VerificationRequest } from '../src/peer-verification.ts';
-import { closeAll, nth, provisionDevice, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { closeAll, nth, provisionDevice, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
 
 interface Party {
   client: ParleyClient;
@@ -174,8 +174,8 @@ describe('verification in the client', () => {
     await tablet.client.send(room, 'from the tablet');
     await until(() => b.rec.messages.length === 2, "the tablet's message");
     const attempts = [a.client.verify(b.client.userId, 'same words'), tablet.client.verify(b.client.userId, 'same words')];
-    await until(() => b.requests.length >= 1, 'a request at bob');
-    await sleep(300); // both starts are in
+    // Both starts are in: the second one replaces the first as bob's request (and tells its device it lost its place).
+    await until(() => b.requests.length >= 2, 'both requests at bob', 20_000);
     const accepted = await b.client.acceptVerification(a.client.userId, 'same words');
     assert.equal(accepted.state, 'verified');
     const started = Date.now();
@@ -289,7 +289,8 @@ describe('verification in the client', () => {
     await until(() => b.rec.messages.length === 1, 'bob has the room');
     await first.client.close();
     const started = b.client.verify(first.client.userId, 'shared words');
-    await new Promise((r) => setTimeout(r, 500)); // the request is stored while alice is away
+    // The request is stored while alice is away: bob's own history shows it once the server stored it.
+    await until(async () => (await b.client.history(room, { limit: 20 })).some((e) => e.type === 'verification'), "bob's request stored by the server", 20_000);
     const a = await party('early-a', 'laptop', 'login', aliceStore);
     // The app loads the room at once, before the catch-up has delivered the request.
     const page = await a.client.history(room, { limit: 20 });

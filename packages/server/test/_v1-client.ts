@@ -253,8 +253,8 @@ export class V1Client {
     });
   }
 
-  /** Take the first unsolicited frame matching `predicate` from the inbox, waiting up to `ms`. */
-  async waitFor<T extends Frame = Frame>(predicate: (f: Frame) => boolean, ms = 5000): Promise<T> {
+  /** Take the first unsolicited frame matching `predicate` from the inbox, waiting up to `ms` (a bound for failing, generous for a loaded machine). */
+  async waitFor<T extends Frame = Frame>(predicate: (f: Frame) => boolean, ms = 15_000): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.inbox.findIndex(predicate);
@@ -275,7 +275,7 @@ export class V1Client {
   }
 
   /** Wait until `n` `msg` frames of `roomId` are in the inbox and take them (in arrival order). */
-  async takeMsgs(roomId: string, n: number, ms = 5000): Promise<MsgFrame[]> {
+  async takeMsgs(roomId: string, n: number, ms = 15_000): Promise<MsgFrame[]> {
     const out: MsgFrame[] = [];
     while (out.length < n) out.push(await this.waitFor<MsgFrame>((f) => f.t === 'msg' && f['roomId'] === roomId, ms));
     return out;

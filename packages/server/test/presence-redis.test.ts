@@ -83,8 +83,8 @@ test('redis presence: a node whose entry lapsed puts its users back at its next 
 
 test('redis presence: entries lapse on their own after the node stops renewing (short ttl)', async () => {
   const p = prefix();
-  const a = await RedisPresence.connect(url, p, { ttlMs: 300 });
-  const b = await RedisPresence.connect(url, p, { ttlMs: 300 });
+  const a = await RedisPresence.connect(url, p, { ttlMs: 1000 });
+  const b = await RedisPresence.connect(url, p, { ttlMs: 1000 });
   try {
     await a.arrive('alice');
     assert.equal((await b.online(['alice'])).get('alice')?.online, true);

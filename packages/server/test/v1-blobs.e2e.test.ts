@@ -4,7 +4,7 @@
  * everything a client controls refused at its edge — sizes, chunk lengths
  * and indexes, someone else's upload, reading an incomplete blob, open
  * uploads per user. Deleting frees the uploader's quota at once; on a
- * server with a one-second upload lifetime, abandoned uploads stop counting
+ * server with a three-second upload lifetime, abandoned uploads stop counting
  * and are swept away.
  */
 import { describe, test, before, after } from 'node:test';
@@ -160,12 +160,14 @@ describe('v1 blobs', () => {
   });
 });
 
-describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=1)', () => {
+describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=3)', () => {
+  // Long enough for the BLOB_UPLOADS_OPEN_MAX creates and the refused one after them to run before the first expires.
+  const UPLOAD_TTL_S = 3;
   let server: ServerProcess;
   let url: string;
   const clients: V1Client[] = [];
   before(async () => {
-    server = await startServerProcess([], { env: { PARLEY_BLOB_UPLOAD_TTL_S: '1', PARLEY_LOG_LEVEL: 'info' } });
+    server = await startServerProcess([], { env: { PARLEY_BLOB_UPLOAD_TTL_S: String(UPLOAD_TTL_S), PARLEY_LOG_LEVEL: 'info' } });
     url = `ws://127.0.0.1:${server.port}/v1`;
   });
   after(async () => {
@@ -186,10 +188,11 @@ describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=1)', () => {
     const open: string[] = [];
     for (let i = 0; i < BLOB_UPLOADS_OPEN_MAX; i++) open.push((await u.request({ t: 'blob.create', size: 1 }))['blobId'] as string);
     assert.equal(code(await u.request({ t: 'blob.create', size: 1 })), 'limit_exceeded');
-    await sleep(1100);
+    // Every open upload was created before this: just past the lifetime, all have expired.
+    await sleep(UPLOAD_TTL_S * 1000 + 100);
     assert.equal(code(await u.request({ t: 'blob.chunk', blobId: open[0], index: 0, data: b64(Buffer.from('x')) })), 'not_found', 'an expired upload takes no chunk');
     assert.equal(code(await u.request({ t: 'blob.complete', blobId: open[1] })), 'not_found');
-    // Another user's abandoned upload, with a chunk, goes in the periodic sweep (every second here).
+    // Another user's abandoned upload, with a chunk, goes in the periodic sweep (every half lifetime: 1.5 s here).
     const r2 = await registered(url, 'bl-expiry-2', 'dev1');
     clients.push(r2.client);
     const abandoned = (await r2.client.request({ t: 'blob.create', size: 5 }))['blobId'] as string;
@@ -200,7 +203,7 @@ describe('v1 blobs: expiry (PARLEY_BLOB_UPLOAD_TTL_S=1)', () => {
     const db = new Database(join(server.dataDir, 'parley.db'), { readonly: true });
     try {
       const count = (complete: number): number => (db.prepare('SELECT COUNT(*) AS n FROM blobs WHERE complete = ?').get(complete) as { n: number }).n;
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 20_000;
       while (count(0) > 0 && Date.now() < deadline) await sleep(100);
       assert.equal(count(0), 0, 'every abandoned upload was swept');
       assert.equal(count(1), 1, 'the complete blob stays');
