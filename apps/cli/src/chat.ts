@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { clearLine, clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
+import { clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, PresenceEvent, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
 import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
@@ -67,6 +67,8 @@ interface Screen {
 }
 
 const PROMPT = '> ';
+/** Room entries remembered as shown (a chat's memory stays bounded however long it runs). */
+const SHOWN_ENTRIES_MAX = 10_000;
 
 /** An interactive terminal: readline with a prompt that output never breaks. */
 class TerminalScreen implements Screen {
@@ -78,40 +80,50 @@ class TerminalScreen implements Screen {
     this.#rl = rl;
   }
 
+  /**
+   * Clear the prompt and what is typed — every row of it, as it may wrap —
+   * write `text` (if any) in its place, and draw the prompt again below.
+   * readline's redraw first moves up as many rows as the cursor was below
+   * the prompt's first row; blank lines after `text` give it those rows, so
+   * it never climbs into what was just written. Call before changing the prompt.
+   */
+  #redraw(text?: string): void {
+    const rows = this.#rl.getCursorPos().rows;
+    if (rows > 0) moveCursor(this.#out, 0, -rows);
+    cursorTo(this.#out, 0);
+    clearScreenDown(this.#out);
+    this.#out.write(`${text === undefined ? '' : `${text}\n`}${'\n'.repeat(rows)}`);
+  }
+
   /** Prints `text` above the prompt and redraws the prompt with what is being typed. */
-  #above(text: string): void {
+  line(text: string): void {
     if (this.#closed) {
       this.#out.write(`${text}\n`);
       return;
     }
-    clearLine(this.#out, 0);
-    cursorTo(this.#out, 0);
-    this.#out.write(`${text}\n`);
+    this.#redraw(text);
     this.#rl.prompt(true);
   }
-
-  line(text: string): void {
-    this.#above(text);
-  }
   status(text: string): void {
-    this.#above(text);
+    this.line(text);
   }
   typing(name: string | null): void {
     if (this.#closed) return;
+    this.#redraw();
     this.#rl.setPrompt(name === null ? PROMPT : `(${name} is typing…) ${PROMPT}`);
-    clearLine(this.#out, 0);
-    cursorTo(this.#out, 0);
     this.#rl.prompt(true);
   }
   entered(text: string, shown: string): void {
     if (this.#closed) return;
-    // Replace the echoed "> text" (which may have wrapped) by the chat line.
+    // Replace the echoed "> text" by the chat line. It took one row more than
+    // it filled: readline starts a new row after a full one (exactly the
+    // width included), and Enter moved below it.
     const columns = this.#out.columns > 0 ? this.#out.columns : 80;
-    const rows = Math.max(1, Math.ceil((displayWidth(this.#rl.getPrompt()) + displayWidth(text)) / columns));
+    const rows = Math.floor((displayWidth(this.#rl.getPrompt()) + displayWidth(text)) / columns) + 1;
     moveCursor(this.#out, 0, -rows);
     cursorTo(this.#out, 0);
     clearScreenDown(this.#out);
-    this.#above(shown);
+    this.line(shown);
   }
   close(): void {
     this.#closed = true;
@@ -195,6 +207,43 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     process.stdin.pause();
     if (!terminal) process.stdin.destroy();
   }
+  if (view?.hungUp === true) {
+    // The terminal is gone, and Node 20 aborts at exit when it cannot restore
+    // a vanished terminal's mode (nodejs/node#51519). Everything is saved and
+    // closed: end as a hung-up process does, by the signal itself (129).
+    process.removeAllListeners('SIGHUP');
+    process.kill(process.pid, 'SIGHUP');
+  }
+}
+
+/**
+ * The room entries shown so far. Not a high-water mark: our own send's
+ * acknowledgement (its seq) can come before earlier messages of the peer
+ * are decrypted and delivered, and a mark would then hide those. History
+ * gives a floor (what it covered, or is older, is never shown again); above
+ * it, each seq is remembered, the oldest forgotten past SHOWN_ENTRIES_MAX.
+ */
+class ShownEntries {
+  #floor = 0;
+  readonly #above = new Set<number>();
+
+  /** An entry shown from history: it and everything older count as shown. */
+  history(seq: number): void {
+    this.#floor = Math.max(this.#floor, seq);
+  }
+
+  /** Mark `seq` shown; false if it already was (or is history). */
+  add(seq: number): boolean {
+    if (seq <= this.#floor || this.#above.has(seq)) return false;
+    this.#above.add(seq);
+    if (this.#above.size > SHOWN_ENTRIES_MAX) {
+      // The first inserted: entries arrive close to room order.
+      const oldest = this.#above.values().next().value ?? 0;
+      this.#above.delete(oldest);
+      this.#floor = Math.max(this.#floor, oldest);
+    }
+    return true;
+  }
 }
 
 /** The conversation on screen, and the input loop. */
@@ -205,7 +254,8 @@ class View {
   readonly #terminal: boolean;
   #screen: Screen = new LineScreen();
   #rl: Interface | null = null;
-  #lastSeq = 0;
+  /** Which entries are on screen, so none shows twice (history, early events and live ones overlap). */
+  readonly #shown = new ShownEntries();
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #offlineTimer: ReturnType<typeof setTimeout> | null = null;
   #offlineShown = false;
@@ -216,6 +266,7 @@ class View {
   #quit: (() => void) | null = null;
   #quitting = false;
   #settled = false;
+  #hungUp = false;
 
   constructor(session: Session, peer: string, roomId: string, terminal: boolean) {
     this.#s = session;
@@ -227,6 +278,7 @@ class View {
   /** Shows history and what arrived meanwhile, then reads lines until the end. */
   async run(history: Awaited<ReturnType<typeof lastMessages>>, early: readonly Early[], notices: readonly string[], online: boolean | null): Promise<void> {
     const done = new Promise<void>((resolve) => (this.#quit = resolve));
+    if (this.#terminal) this.#guardRawMode();
     const rl = createInterface({ input: process.stdin, output: this.#terminal ? process.stdout : undefined, terminal: this.#terminal, prompt: PROMPT, crlfDelay: Infinity });
     this.#rl = rl;
     if (this.#terminal) this.#screen = new TerminalScreen(rl);
@@ -238,7 +290,7 @@ class View {
     for (const item of history) {
       if (item.type === 'message') this.#screen.line(chatLine(item, shortTime(item.serverTs)));
       else this.#screen.line(failureLine(item, shortTime(item.serverTs)));
-      this.#lastSeq = Math.max(this.#lastSeq, item.seq);
+      this.#shown.history(item.seq);
     }
     const elsewhere = new Set<string>();
     let elsewhereCount = 0;
@@ -257,7 +309,12 @@ class View {
     rl.on('line', (line) => this.#onLine(line));
     rl.on('close', () => this.#end());
     rl.on('SIGINT', () => rl.close());
-    for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.once(signal, () => this.#end());
+    process.once('SIGTERM', () => this.#end());
+    process.once('SIGHUP', () => {
+      // The terminal hung up: nothing more can be written to it or restored.
+      this.#hungUp = true;
+      this.#end(true);
+    });
     if (!this.#terminal) process.once('SIGINT', () => this.#end());
     if (this.#terminal) {
       process.stdin.on('keypress', this.#onKeypress);
@@ -322,7 +379,7 @@ class View {
     const p = client.send(this.#roomId, text).then(
       (r) => {
         if (!this.#terminal) this.#screen.line(textLine(me, text, shortTime(r.serverTs)));
-        this.#lastSeq = Math.max(this.#lastSeq, r.seq);
+        this.#shown.add(r.seq);
         const others = r.skipped.filter((d) => d.userId !== me);
         if (others.length > 0) this.#screen.status(`· not delivered to ${others.map((d) => `${d.userId}/${d.deviceId}`).join(', ')} (no usable keys, or an identity key that changed: see 'parley verify ${this.#peer}')`);
       },
@@ -341,7 +398,7 @@ class View {
     this.#screen.status(`· sending ${inert(path)}…`);
     const p = sendFileAt(this.#s.client, this.#roomId, path).then(
       ({ result, name, bytes }) => {
-        this.#lastSeq = Math.max(this.#lastSeq, result.seq);
+        this.#shown.add(result.seq);
         this.#screen.line(`[${shortTime(result.serverTs)}] ${me}: (file #${result.seq} "${inert(name)}", ${bytes} bytes)`);
       },
       (e: unknown) => {
@@ -378,15 +435,13 @@ class View {
       this.#screen.status(`· new message from ${m.sender.userId} in another conversation ('parley chat ${m.sender.userId}')`);
       return;
     }
-    if (m.seq <= this.#lastSeq) return;
-    this.#lastSeq = m.seq;
+    if (!this.#shown.add(m.seq)) return;
     if (m.sender.userId === this.#peer) this.#setTyping(false);
     this.#screen.line(chatLine(m, shortTime(m.serverTs)));
   }
 
   failure(f: DecryptionFailure): void {
-    if (f.roomId !== this.#roomId || f.seq <= this.#lastSeq) return;
-    this.#lastSeq = f.seq;
+    if (f.roomId !== this.#roomId || !this.#shown.add(f.seq)) return;
     this.#screen.line(failureLine(f, shortTime(f.serverTs)));
   }
 
@@ -427,8 +482,40 @@ class View {
     this.#quitting = true;
     // Ctrl-D or Ctrl-C leave the cursor after the prompt: end that line.
     if (this.#terminal && !atLineStart) process.stdout.write('\n');
-    this.#rl?.close();
+    this.#closeInput();
     this.#quit?.();
+  }
+
+  /**
+   * When the terminal goes away, readline (closing on the input's end)
+   * restores cooked mode on it, and that throws EIO from inside readline. A
+   * terminal that is gone has no mode to restore: note the hangup instead.
+   */
+  #guardRawMode(): void {
+    const stdin = process.stdin;
+    const setRawMode = stdin.setRawMode.bind(stdin);
+    stdin.setRawMode = (mode: boolean): typeof stdin => {
+      try {
+        return setRawMode(mode);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EIO') throw e;
+        this.#hungUp = true;
+        return stdin;
+      }
+    };
+  }
+
+  /** Whether the chat ended because its terminal hung up (SIGHUP, or a terminal gone: EIO). */
+  get hungUp(): boolean {
+    return this.#hungUp;
+  }
+
+  #closeInput(): void {
+    try {
+      this.#rl?.close();
+    } catch {
+      // A terminal that went away (EIO from setRawMode): there is no mode left to restore.
+    }
   }
 
   /** Waits (boundedly) for messages still being sent. */
@@ -456,7 +543,7 @@ class View {
     this.#screen.close();
     if (!this.#quitting) {
       this.#quitting = true;
-      this.#rl?.close();
+      this.#closeInput();
     }
   }
 }

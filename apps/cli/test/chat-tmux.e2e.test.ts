@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -81,10 +81,10 @@ describe('parley chat between two terminals (tmux)', { skip: hasTmux ? false : '
   });
 
   /** `parley chat <peer>` in a new detached tmux session; the exit code is printed when it ends, and the pane stays. */
-  function startChat(session: string, me: Profile, peer: string): void {
+  function startChat(session: string, me: Profile, peer: string, columns = 160): void {
     const command = [process.execPath, CLI, 'chat', peer, ...me.flags].map(shellQuote).join(' ');
     tmux(
-      'new-session', '-d', '-s', session, '-x', '160', '-y', '40',
+      'new-session', '-d', '-s', session, '-x', String(columns), '-y', '40',
       '-e', `${PASS_VAR}=${me.passphrase}`,
       `${command}; echo "[exited $?]"; sleep 120`,
     );
@@ -124,5 +124,59 @@ describe('parley chat between two terminals (tmux)', { skip: hasTmux ? false : '
     const h = ok(await bob.run(['history', 'alice']), 'history');
     assert.ok(h.includes(`alice: ${fromAlice}`) && h.includes(`bob: ${fromBob}`), h);
     assertServerHoldsNone(server, [fromAlice, fromBob, alice.passphrase, bob.passphrase], ['alice', 'bob']);
+  });
+  it('80 columns: a message arriving while a line wider than the terminal is being typed is shown above it, and the typed line stays whole; a line of exactly the width leaves no echo behind', async () => {
+    const a = `${sessions.alice}-narrow`;
+    const b = `${sessions.bob}-narrow`;
+    startChat(a, alice, 'bob', 80);
+    await waitForScreen(a, /Chat with bob as alice[\s\S]*^> $/m);
+    startChat(b, bob, 'alice', 80);
+    await waitForScreen(b, /Chat with alice as bob[\s\S]*^> $/m);
+    const typed = `${marker('wide')}-${'q'.repeat(70)}`; // ~104 columns with the prompt: two rows
+    tmux('send-keys', '-t', a, '-l', typed);
+    await waitForScreen(a, new RegExp(`> ${typed}$`, 'm'));
+    const incoming = marker('while-typing');
+    tmux('send-keys', '-t', b, '-l', incoming);
+    tmux('send-keys', '-t', b, 'Enter');
+    await waitForScreen(a, new RegExp(`^\\[\\d\\d:\\d\\d\\] bob: ${incoming}$`, 'm'));
+    // The typing indicator came and went, the message arrived: the typed line is drawn once, after them, whole.
+    await waitForScreen(a, new RegExp(`bob: ${incoming}\\n> ${typed}$`, 'm'));
+    assert.equal(screen(a).split(typed).length - 1, 1, `the typed line once:\n${screen(a)}`);
+    tmux('send-keys', '-t', a, 'Enter');
+    await waitForScreen(a, new RegExp(`alice: ${typed}\\n> $`, 'm'));
+    assert.ok(!screen(a).includes(`> ${typed}`), `no raw echo left:\n${screen(a)}`);
+
+    // Exactly the width: "> " and 78 columns.
+    const exact = `${marker('exact')}-`.padEnd(78, 'w');
+    tmux('send-keys', '-t', a, '-l', exact);
+    await waitForScreen(a, new RegExp(`> ${exact}`, 'm'));
+    tmux('send-keys', '-t', a, 'Enter');
+    await waitForScreen(a, new RegExp(`alice: ${exact}\\n> $`, 'm'));
+    assert.ok(!screen(a).includes(`> ${exact}`), `no raw echo left:\n${screen(a)}`);
+    await waitForScreen(b, new RegExp(`alice: ${exact}$`, 'm'));
+
+    for (const s of [a, b]) {
+      tmux('send-keys', '-t', s, 'C-d');
+      await waitForScreen(s, /^\[exited 0\]$/m);
+    }
+  });
+  it('closing the terminal (SIGHUP, the pty gone) ends the chat without an error: the store is closed, the exit is by the hangup (129)', async () => {
+    const hup = `${sessions.alice}-hup`;
+    const err = join(root, 'hup.err');
+    const rc = join(root, 'hup.rc');
+    const command = [process.execPath, CLI, 'chat', 'bob', ...alice.flags].map(shellQuote).join(' ');
+    // The shell records the chat's exit; its own SIGHUP only runs a trap, so it lives to write it.
+    tmux(
+      'new-session', '-d', '-s', hup, '-x', '100', '-y', '30',
+      '-e', `${PASS_VAR}=${alice.passphrase}`,
+      `bash -c ${shellQuote(`trap 'true' HUP; ${command} 2>${shellQuote(err)}; echo $? > ${shellQuote(rc)}`)}`,
+    );
+    await waitForScreen(hup, /Chat with bob as alice[\s\S]*^> $/m);
+    tmux('kill-session', '-t', hup);
+    await until(() => existsSync(rc) && readFileSync(rc, 'utf8').trim() !== '', 'the exit status', WAIT_MS);
+    assert.equal(readFileSync(rc, 'utf8').trim(), '129', readFileSync(err, 'utf8'));
+    assert.equal(readFileSync(err, 'utf8'), '', 'nothing on stderr: no error, no native stack');
+    // The store was closed properly: the next command opens it.
+    ok(await alice.run(['history', 'bob', '--limit', '1']), 'history after the hangup');
   });
 });

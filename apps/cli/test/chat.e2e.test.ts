@@ -136,6 +136,38 @@ describe('parley chat commands', () => {
     }
   });
 
+  it('two running chats sending at the same moment each show every line of the other (an acknowledgement of our own never hides earlier peer messages)', async () => {
+    const a = new Running(['chat', 'bob', '--limit', '0', ...alice.flags], alice.env);
+    const b = new Running(['chat', 'alice', '--limit', '0', ...bob.flags], bob.env);
+    try {
+      await a.waitFor(/Chat with bob as alice/, 'stderr');
+      await b.waitFor(/Chat with alice as bob/, 'stderr');
+      const tag = marker('both');
+      const n = 25;
+      for (let i = 0; i < n; i++) {
+        a.write(`${tag} a${i}`);
+        b.write(`${tag} b${i}`);
+      }
+      const count = (out: string, who: string, side: string): number => out.split('\n').filter((l) => l.includes(`] ${who}: ${tag} ${side}`)).length;
+      await a.waitFor(new RegExp(`\\] alice: ${tag} a${n - 1}\\b`));
+      await b.waitFor(new RegExp(`\\] bob: ${tag} b${n - 1}\\b`));
+      // Every line of the other side arrives (history proves they were all sent); none twice.
+      await a.waitFor(new RegExp(`\\] bob: ${tag} b${n - 1}\\b`));
+      await b.waitFor(new RegExp(`\\] alice: ${tag} a${n - 1}\\b`));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(count(a.stdout, 'bob', 'b'), n, a.stdout);
+      assert.equal(count(b.stdout, 'alice', 'a'), n, b.stdout);
+      assert.equal(count(a.stdout, 'alice', 'a'), n, 'our own lines, once each');
+      a.write('/quit');
+      b.write('/quit');
+      assert.equal(await a.exited, 0, a.stderr);
+      assert.equal(await b.exited, 0, b.stderr);
+    } finally {
+      a.kill();
+      b.kill();
+    }
+  });
+
   it('text from others is shown inert: control characters and bidi overrides escaped', async () => {
     ok(await bob.run(['chat', 'alice', '--limit', '0'], { input: `\u001b]0;owned\u0007${m.evil}\u202e\n` }), 'bob sends');
     const h = ok(await alice.run(['history', 'bob', '--limit', '1']), 'history');
