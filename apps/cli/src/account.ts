@@ -6,13 +6,26 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
-import { SqliteClientStore } from '@parley/sdk/node';
+import { SqliteClientStore, type SqliteStoreOptions } from '@parley/sdk/node';
 import { CliError, failure, usageError } from './cli-error.ts';
 import { note } from './output.ts';
 import { canPrompt, passphraseFromOptions, promptPassphraseAs, type PassphraseOptions } from './passphrase.ts';
 import { keysChangedNotice } from './render.ts';
-import { createPrivateFile, profileDir, readConfig, removeStore, resolveServer, resolveUser, storePath, type ProfileOptions } from './profile.ts';
+import {
+  createPrivateFile,
+  moveStoreIntoPlace,
+  profileDir,
+  readConfig,
+  removeStaleTempStores,
+  removeStore,
+  resolveServer,
+  resolveUser,
+  storePath,
+  tempStorePath,
+  type ProfileOptions,
+} from './profile.ts';
 
 /** Options of every command that opens an account's store. */
 export interface StoreOptions extends ProfileOptions, PassphraseOptions {
@@ -132,27 +145,102 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
   }
 }
 
+/** How {@link withNewStore} makes and keeps a store. */
+export interface NewStoreOptions {
+  /** What failures are about (see {@link explain}). */
+  ctx: FailureContext;
+  /** The new store's identity (a restored one), instead of a fresh one. */
+  identity?: SqliteStoreOptions['identity'];
+  /** Runs once the store is in place (records the account in the profile's config). */
+  kept?: () => void;
+}
+
+/** Signals that end a command run from a terminal or a service manager (numbers for the exit code, 128 + n). */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
- * A new account store at `path` (created 0600, sealed under `passphrase`,
- * which is wiped), handed to `fn` and closed afterwards. If anything fails
- * the file is removed, so that the command can simply be run again.
+ * A new account store at `path` (sealed under `passphrase`, which is
+ * wiped), handed to `fn` and closed afterwards.
+ *
+ * The store is made under a temporary name ({@link tempStorePath}, mode
+ * 0600) and moved to `path` only at the end, so that `path` appears
+ * complete or not at all. It is kept when `fn` succeeds — or, even if `fn`
+ * fails or the command is interrupted (Ctrl-C, SIGTERM, SIGHUP), once the
+ * server has accepted the store's device (the store then records its
+ * account: a registered user must not lose its keys). Otherwise it is
+ * removed, so that the command can simply be run again. A run killed
+ * outright (SIGKILL, power loss) leaves at most the temporary file, which
+ * nothing reads and the next new store of that account removes.
  */
-export async function withNewStore<T>(path: string, passphrase: Uint8Array, ctx: FailureContext, fn: (store: SqliteClientStore) => Promise<T>): Promise<T> {
-  createPrivateFile(path);
+export async function withNewStore<T>(path: string, passphrase: Uint8Array, options: NewStoreOptions, fn: (store: SqliteClientStore) => Promise<T>): Promise<T> {
+  const tmp = tempStorePath(path);
   let store: SqliteClientStore | undefined;
-  let done = false;
+  let settled = false;
+  /** The server knows the device: from here on the store is worth keeping, whatever happens. */
+  const accepted = (): boolean => {
+    try {
+      return (store?.account() ?? null) !== null;
+    } catch {
+      return false;
+    }
+  };
+  /** Keeps or removes the new store, once (synchronous: it also runs on process exit). */
+  const settle = (keep: boolean): void => {
+    if (settled) return;
+    settled = true;
+    try {
+      store?.close();
+    } catch {
+      // Closing checkpoints; the file is consistent after every transaction anyway.
+    }
+    if (!keep) {
+      removeStore(tmp);
+      return;
+    }
+    moveStoreIntoPlace(tmp, path);
+    options.kept?.();
+  };
+  // Ended by a signal or process.exit (a signal handler below, an uncaught error): settle on the way out.
+  const onExit = (): void => {
+    if (settled) return;
+    const keep = accepted();
+    try {
+      settle(keep);
+      note(keep ? `The server had accepted the device: the account is kept in ${path}.` : 'Nothing was kept: run the command again.');
+    } catch (e) {
+      note(`parley: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    note(`parley: interrupted (${signal})`);
+    process.exit(128 + (osConstants.signals[signal] ?? 0));
+  };
+  removeStaleTempStores(path);
+  process.on('exit', onExit);
+  for (const s of ENDING_SIGNALS) process.on(s, onSignal);
   try {
-    store = await SqliteClientStore.open(path, passphrase);
-    passphrase.fill(0);
+    createPrivateFile(tmp);
+    try {
+      store = await SqliteClientStore.open(tmp, passphrase, options.identity === undefined ? {} : { identity: options.identity });
+    } finally {
+      passphrase.fill(0);
+    }
     const result = await fn(store);
-    done = true;
+    settle(true);
     return result;
   } catch (e) {
-    throw explain(e, ctx);
+    const keep = accepted();
+    try {
+      settle(keep);
+    } catch (moveError) {
+      throw explain(moveError, options.ctx);
+    }
+    if (keep) note(`note: the server had accepted the device before this failure, so the account is kept in ${path}${options.ctx.user === undefined ? '' : `: 'parley login ${options.ctx.user}' uses it`}.`);
+    throw explain(e, options.ctx);
   } finally {
+    for (const s of ENDING_SIGNALS) process.off(s, onSignal);
+    process.off('exit', onExit);
     passphrase.fill(0);
-    store?.close();
-    if (!done) removeStore(path);
   }
 }
 

@@ -9,11 +9,10 @@
  */
 import { existsSync } from 'node:fs';
 import { backupFetchSecret, exportKeyBackup, openKeyBackup, ParleyClient, readKeyBackupOwner, SdkError } from '@parley/sdk';
-import { SqliteClientStore } from '@parley/sdk/node';
-import { backupPassphrase, explain, refuseArgvPassphrase, storePassphrase, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
+import { backupPassphrase, explain, refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { note, writeLine } from './output.ts';
-import { checkDeviceId, checkUserId, createPrivateFile, ensureProfileDir, profileDir, readConfig, rememberAccount, removeStore, resolveServer, storePath } from './profile.ts';
+import { checkDeviceId, checkUserId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
 
 export interface BackupOptions extends StoreOptions, BackupPassphraseOptions {}
 
@@ -98,47 +97,36 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
     wipe(pass);
   }
   const device = owner.deviceId;
-  let done = false;
-  let created = false;
-  let store: SqliteClientStore | undefined;
+  const { identity, nextOneTimePrekeyId } = keys;
   try {
     const storePass = await storePassphrase(options, user, true);
     ensureProfileDir(dir);
-    createPrivateFile(path);
-    created = true;
-    try {
-      store = await SqliteClientStore.open(path, storePass, { identity: keys.identity });
-    } finally {
-      storePass.fill(0);
-    }
-    // One-time prekey ids continue past the old device's (see the SDK's key-backup.ts).
-    store.reserveOneTimePrekeyIds(keys.nextOneTimePrekeyId - 1);
-    const client = await ParleyClient.login(server, user, device, { store });
-    done = true;
-    try {
-      // The earlier copy's one-time prekeys are still handed out, and their private halves are gone.
-      await client.discardStaleOneTimePrekeys(keys.nextOneTimePrekeyId);
-    } catch {
-      note("warning: could not remove the old device's one-time prekeys from the server; until they are used up, a new contact's first message may be unreadable here");
-    }
-    try {
-      // Peers still hold sessions with the old copy: tell them to start over with this one.
-      const rooms = await client.resetSessions();
-      if (rooms > 0) note(`Told the members of ${rooms} conversation${rooms === 1 ? '' : 's'} to start new sessions with this device.`);
-    } catch {
-      note("warning: could not tell your contacts to start over; their messages stay unreadable here until you write to them");
-    } finally {
-      await client.close();
-    }
-  } catch (e) {
-    throw explain(e, { ...ctx, device, action: 'login' });
+    // A failed or interrupted restore leaves nothing behind — unless the server already accepted the
+    // device's login (see withNewStore) — so that it can simply be run again.
+    const kept = (): void => rememberAccount(dir, user, { device, server });
+    await withNewStore(path, storePass, { ctx: { ...ctx, device, action: 'login' }, identity, kept }, async (store) => {
+      // One-time prekey ids continue past the old device's (see the SDK's key-backup.ts).
+      store.reserveOneTimePrekeyIds(nextOneTimePrekeyId - 1);
+      const client = await ParleyClient.login(server, user, device, { store });
+      try {
+        // The earlier copy's one-time prekeys are still handed out, and their private halves are gone.
+        await client.discardStaleOneTimePrekeys(nextOneTimePrekeyId);
+      } catch {
+        note("warning: could not remove the old device's one-time prekeys from the server; until they are used up, a new contact's first message may be unreadable here");
+      }
+      try {
+        // Peers still hold sessions with the old copy: tell them to start over with this one.
+        const rooms = await client.resetSessions();
+        if (rooms > 0) note(`Told the members of ${rooms} conversation${rooms === 1 ? '' : 's'} to start new sessions with this device.`);
+      } catch {
+        note("warning: could not tell your contacts to start over; their messages stay unreadable here until you write to them");
+      } finally {
+        await client.close();
+      }
+    });
   } finally {
-    keys.identity.destroy();
-    store?.close();
-    // A failed restore leaves nothing behind, so that it can simply be run again.
-    if (!done && created) removeStore(path);
+    identity.destroy();
   }
-  rememberAccount(dir, user, { device, server });
   await writeLine(`Restored ${user} (device ${device}) from its key backup on ${server}.`);
   note("Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). New conversations work at once; in an existing one, send first: what others send before that (on their old session with this device) cannot be read here.");
 }

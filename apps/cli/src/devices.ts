@@ -81,8 +81,9 @@ export async function linkDevice(userArg: string, options: LinkOptions): Promise
   if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
   const passphrase = await storePassphrase(options, user, true);
   ensureProfileDir(dir);
-  const request = await withNewStore(path, passphrase, { server, user, device, action: 'login' }, (store) => Promise.resolve(ParleyClient.deviceLinkRequest(store, user, device)));
-  rememberAccount(dir, user, { device, server });
+  const request = await withNewStore(path, passphrase, { ctx: { server, user, device, action: 'login' }, kept: () => rememberAccount(dir, user, { device, server }) }, (store) =>
+    Promise.resolve(ParleyClient.deviceLinkRequest(store, user, device)),
+  );
   await writeLine(encodeLinkRequest(request));
   process.stderr.write(
     `Device ${device} of ${user} has its keys in ${path} (fingerprint ${keyFingerprint(request.identityKey)}).\n` +

@@ -96,25 +96,31 @@ function cutUtf8(text: string, max: number): string {
   return out;
 }
 
+/** `name` cut to at most `max` UTF-8 bytes, its extension kept (up to 16 bytes of it). */
+function fitName(name: string, max: number): string {
+  if (utf8Length(name) <= max) return name;
+  const ext = cutUtf8(extname(name), 16);
+  return cutUtf8(name, max - utf8Length(ext)) + ext;
+}
+
 /**
  * A local file name for a received file, whose name the sender chose: the
  * last component (after `/` or `\`), unsafe characters dropped, no leading
  * dots or spaces (no hidden files, never `.` or `..`) and no trailing ones,
- * never `-` (stdout) nor a name Windows reserves, at most
- * SUGGESTED_NAME_BYTES_MAX UTF-8 bytes (the extension kept);
- * `parley-file-<seq>` when nothing usable is left.
+ * never `-` (stdout), at most SUGGESTED_NAME_BYTES_MAX UTF-8 bytes (the
+ * extension kept); `parley-file-<seq>` when nothing usable is left. A name
+ * that starts with `-` (which a later `rm *` or `tar cf x.tar *` in that
+ * directory would read as an option) or that Windows reserves gets a `_` in
+ * front.
  */
 export function suggestedName(file: FileRef, seq: number): string {
   const fallback = `parley-file-${seq}`;
   const last = file.name.split(/[/\\]/).pop() ?? '';
   const tidy = (n: string): string => n.replace(/^[. ]+/, '').replace(/[. ]+$/, '');
-  let name = tidy(last.replace(NAME_UNSAFE, ''));
-  if (utf8Length(name) > SUGGESTED_NAME_BYTES_MAX) {
-    const ext = cutUtf8(extname(name), 16);
-    name = tidy(cutUtf8(name, SUGGESTED_NAME_BYTES_MAX - utf8Length(ext)) + ext);
-  }
+  let name = tidy(fitName(tidy(last.replace(NAME_UNSAFE, '')), SUGGESTED_NAME_BYTES_MAX));
   if (name === '' || name === STDIO) return fallback;
-  return WINDOWS_RESERVED.test(name) ? `_${name}` : name;
+  if (name.startsWith('-') || WINDOWS_RESERVED.test(name)) name = `_${tidy(fitName(name, SUGGESTED_NAME_BYTES_MAX - 1))}`;
+  return name;
 }
 
 /** Send the file at `path` in a room; its name is the path's last component unless `name` is given. */

@@ -17,9 +17,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CliError, failure, usageError } from './cli-error.ts';
 import { describeFsError } from './io.ts';
 
@@ -90,9 +90,84 @@ export function storePath(dir: string, userId: string): string {
   return join(dir, 'accounts', `${userId}.parley`);
 }
 
+/** The files SQLite may keep beside a database. */
+const STORE_COMPANIONS = ['-wal', '-shm', '-journal'] as const;
+
 /** Removes a store file and SQLite's companions (after a failed register or restore). */
 export function removeStore(path: string): void {
-  for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) rmSync(p, { force: true });
+  for (const p of [path, ...STORE_COMPANIONS.map((c) => `${path}${c}`)]) rmSync(p, { force: true });
+}
+
+/**
+ * Where a new store is made before it is moved to `path`
+ * (`accounts/<user>.parley.<pid>.tmp`): the store's name appears only once
+ * the account is complete, so a run killed half-way leaves at most this
+ * file, which no command reads and the next new store of the same account
+ * removes ({@link removeStaleTempStores}).
+ */
+export function tempStorePath(path: string): string {
+  return `${path}.${process.pid}.tmp`;
+}
+
+/** Whether a process with this id is running (one we may not signal is running). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary stores for `path` left by runs that died half-way
+ * (killed, or the machine stopped): those of processes that are gone (and
+ * any with this process's id, which it has not made yet). Best effort.
+ */
+export function removeStaleTempStores(path: string): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d{1,10})\.tmp(?:-wal|-shm|-journal)?$/.exec(name.slice(prefix.length));
+    if (m?.[1] === undefined) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    rmSync(join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Moves a closed store (and any companion SQLite left) from `from` to `to`,
+ * never over an existing file: the account's store appears complete or not
+ * at all.
+ */
+export function moveStoreIntoPlace(from: string, to: string): void {
+  try {
+    // Companions without their database are left from an earlier store at `to`: SQLite would read them as this one's.
+    if (!existsSync(to)) for (const c of STORE_COMPANIONS) rmSync(`${to}${c}`, { force: true });
+    try {
+      // A hard link fails if `to` exists (a rename would replace it).
+      linkSync(from, to);
+      rmSync(from, { force: true });
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'EEXIST') throw e;
+      // A file system without hard links.
+      if (existsSync(to)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+      renameSync(from, to);
+    }
+    // None after a clean close (it checkpoints and empties the WAL); moved along if there are.
+    for (const c of STORE_COMPANIONS) if (existsSync(`${from}${c}`)) renameSync(`${from}${c}`, `${to}${c}`);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'EEXIST') throw failure(`${JSON.stringify(to)} was created meanwhile (by another parley process?); this one's store is left in ${JSON.stringify(from)}`);
+    throw failure(`cannot move the new store to ${JSON.stringify(to)}: ${describeFsError(e)}`);
+  }
 }
 
 /** Creates an empty store file with mode 0600, so that SQLite (and its WAL) never make it readable by others. */
@@ -177,7 +252,13 @@ export function resolveUser(options: ProfileOptions, dir: string, config: Profil
   return checkUserId(user);
 }
 
-/** The server: --server, else PARLEY_SERVER, else the account's, else DEFAULT_SERVER. Checked to be a ws(s):// or http(s):// URL. */
+/**
+ * The server: --server, else PARLEY_SERVER, else the account's, else
+ * DEFAULT_SERVER. Checked to be a ws(s):// or http(s):// URL whose path is
+ * empty or ends in /v1, without query or fragment; a trailing slash after
+ * /v1 is dropped (`…/v1/` → `…/v1`), so what is used and recorded is the
+ * URL the server answers the Parley protocol on.
+ */
 export function resolveServer(options: ProfileOptions, account: AccountConfig | undefined): string {
   const server = options.server ?? process.env['PARLEY_SERVER'] ?? account?.server ?? DEFAULT_SERVER;
   let url: URL;
@@ -187,10 +268,20 @@ export function resolveServer(options: ProfileOptions, account: AccountConfig | 
     throw usageError(`${JSON.stringify(server)} is not a server URL (for example ws://localhost:8080 or wss://chat.example.org)`);
   }
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw usageError(`the server URL must start with ws://, wss://, http:// or https:// (got ${url.protocol})`);
+  // A query or fragment is not sent as part of the protocol's path (and an empty "?" or "#" is kept in
+  // the href): either way the server would not be reached as written.
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(url.href)) {
+    throw usageError('the server URL cannot have a query (?…) or a fragment (#…): give the scheme, host, port and, behind a proxy, a path ending in /v1');
+  }
   // No path means /v1; any other path but one ending in /v1 (behind a proxy prefix) is not the Parley
-  // protocol (a Parley server speaks the Themis tutorial chat there), and would fail confusingly.
+  // protocol (a Parley server speaks the Themis tutorial chat on every other path), and would fail confusingly.
   if (url.pathname !== '/' && url.pathname !== '' && !/\/v1\/?$/.test(url.pathname)) {
     throw usageError(`the server URL's path must be empty or end in /v1, the Parley protocol (got ${JSON.stringify(url.pathname)})`);
+  }
+  // Only exactly …/v1 is the Parley protocol: "/v1/" would reach the tutorial chat.
+  if (url.pathname.endsWith('/v1/')) {
+    url.pathname = url.pathname.slice(0, -1);
+    return url.href;
   }
   return server;
 }

@@ -37,12 +37,13 @@ export async function register(userArg: string, options: AccountOptions): Promis
   if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}'`);
   const passphrase = await storePassphrase(options, user, true);
   ensureProfileDir(dir);
-  // A failed registration leaves nothing behind, so that it can simply be run again.
-  await withNewStore(path, passphrase, { server, user, device, action: 'registration' }, async (store) => {
+  // A failed or interrupted registration leaves nothing behind (the store appears only once the server
+  // has the account), so that it can simply be run again; see withNewStore.
+  const kept = (): void => rememberAccount(dir, user, { device, server });
+  await withNewStore(path, passphrase, { ctx: { server, user, device, action: 'registration' }, kept }, async (store) => {
     const client = await ParleyClient.register(server, user, device, { store });
     await client.close();
   });
-  rememberAccount(dir, user, { device, server });
   await writeLine(`Registered ${user} (device ${device}) on ${server}.`);
   await writeLine(`Its keys are in ${path}, sealed under your passphrase. Next: 'parley chat <user>'; 'parley backup' keeps a key backup on the server.`);
 }
@@ -57,8 +58,14 @@ export async function login(userArg: string, options: AccountOptions): Promise<v
   const server = resolveServer(options, account);
   const store = await openStore(options, dir, user);
   const known = store.account()?.deviceId;
-  const device = checkDeviceId(options.device ?? known ?? account?.device ?? defaultDeviceId());
+  // Never a guess (such as the host name): a wrong device id is only a refusal from the server, counted as a failed login.
+  const given = options.device ?? known ?? account?.device;
+  let device = '';
   try {
+    if (given === undefined) {
+      throw usageError(`${user}'s store in this profile has not logged in yet and the profile's config does not name its device: give --device <id> (the one 'parley link-device' made it for)`);
+    }
+    device = checkDeviceId(given);
     if (known !== undefined && known !== device) throw usageError(`${user}'s store in this profile is device ${known}, not ${device}`);
     const client = await ParleyClient.login(server, user, device, { store });
     try {

@@ -47,7 +47,7 @@ function ioOptions(cmd: Command, direction: 'protect' | 'unprotect', base64Help:
   return cmd
     .option('-i, --in <file>', `input file, or - for stdin (at most ${limit})`, STDIO)
     .option('-o, --out <file>', 'output file, or - for stdout', STDIO)
-    .option('-f, --force', 'overwrite --out if it exists')
+    .option('-f, --force', 'overwrite --out if it is an existing file (a device or FIFO, such as /dev/null, needs none)')
     .option('-a, --base64', base64Help);
 }
 
@@ -63,7 +63,10 @@ const GROUP_HELP = `
 Keys are raw Themis key bytes in files, or base64 text. --base64 applies to the
 protected side (sealed, signed or encrypted data): seal/sign/encrypt write it as
 base64 text, open/verify/decrypt read base64 text (whitespace and line breaks
-allowed). Plaintext is always raw bytes.
+allowed). Plaintext is always raw bytes. On a terminal, what open, verify and
+decrypt recover is shown with its control characters as visible \\u{…} escapes
+(someone else's data must not act on the terminal); a file or a pipe gets
+the exact bytes.
 
 Exit codes: 0 success; 1 the operation failed (wrong key, passphrase or context,
 invalid signature, corrupted or empty data, write error); 2 usage error (options,

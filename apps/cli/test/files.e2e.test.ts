@@ -109,7 +109,7 @@ describe('parley send-file / download / delete-file', () => {
     assert.ok(readFileSync(other).equals(content));
   });
 
-  it('the name a sender chose never leads outside the current directory or hides the file', async () => {
+  it('the name a sender chose never leads outside the current directory, hides the file or reads as an option', async () => {
     const small = join(root, 'small.txt');
     writeFileSync(small, 'small file');
     const cases: Array<[string, string]> = [
@@ -122,6 +122,8 @@ describe('parley send-file / download / delete-file', () => {
       ['trailing. . ', 'trailing'],
       ['. x', 'x'],
       ['CONOUT$', '_CONOUT$'],
+      // A later `tar cf x.tar *` or `rm *` in that directory would read a leading '-' as an option.
+      ['--checkpoint-action=exec=sh evil.sh', '_--checkpoint-action=exec=sh evil.sh'],
       // 80 CJK characters are 240 UTF-8 bytes (a sender may use 255): cut at a character, under 200 bytes, the extension kept.
       [`${'文'.repeat(80)}.txt`, `${'文'.repeat(65)}.txt`],
     ];

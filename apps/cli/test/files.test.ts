@@ -17,7 +17,7 @@ describe('suggestedName', () => {
   test('whatever the sender chose: one plain, visible file name of at most 200 UTF-8 bytes', () => {
     const piece = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 40 }),
-      fc.constantFrom('/', '\\', '..', '.', '-', ' ', 'CON', 'nul.txt', '\u202e', '\u200f', '\u0000', '\n', '文', '😀', ':', '*'),
+      fc.constantFrom('/', '\\', '..', '.', '-', '--', ' ', 'CON', 'nul.txt', '\u202e', '\u200f', '\u0000', '\n', '文', '😀', ':', '*'),
     );
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 12 }), fc.integer({ min: 1, max: 2 ** 40 }), (parts, seq) => {
@@ -29,6 +29,7 @@ describe('suggestedName', () => {
         assert.ok(!/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029<>:"|?*]/.test(name), JSON.stringify(name));
         assert.ok(!/^[. ]/.test(name) && !/[. ]$/.test(name), `leading or trailing dot or space: ${JSON.stringify(name)}`);
         assert.notEqual(name, '-');
+        assert.ok(!name.startsWith('-'), `read as an option by a later 'rm *': ${JSON.stringify(name)}`);
         assert.ok(!/^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i.test(name), `reserved: ${name}`);
         assert.ok(!/\p{Cs}/u.test(name.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')), 'no lone surrogate from a cut');
       }),
@@ -50,6 +51,13 @@ describe('suggestedName', () => {
       ['name. ', 'name'],
       [`${'a'.repeat(300)}.tar.gz`, `${'a'.repeat(197)}.gz`],
       [`${'😀'.repeat(60)}`, '😀'.repeat(50)],
+      // A leading '-' would be an option to a later `rm *`, `tar cf x.tar *`, … in that directory.
+      ['--checkpoint-action=exec=sh evil.sh', '_--checkpoint-action=exec=sh evil.sh'],
+      ['-rf', '_-rf'],
+      ['dir/-n', '_-n'],
+      ['. -x.txt', '_-x.txt'],
+      [`-${'a'.repeat(300)}.txt`, `_-${'a'.repeat(194)}.txt`],
+      [`con.${'a'.repeat(300)}`, `_con.${'a'.repeat(179)}.${'a'.repeat(15)}`],
     ];
     for (const [sent, saved] of cases) assert.equal(suggestedName(ref(sent), 7), saved, JSON.stringify(sent));
   });

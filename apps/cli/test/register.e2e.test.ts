@@ -1,0 +1,163 @@
+/**
+ * Making an account's store (`register`, `restore`) is all or nothing: the
+ * store appears under its name only once the account is complete, so a run
+ * interrupted (Ctrl-C, SIGTERM) or killed outright half-way — here while a
+ * server that never answers keeps it waiting — never leaves a store that
+ * blocks running the command again. Also: `login` does not guess a device
+ * id, and a server URL is used (and recorded) as the Parley protocol's.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertFails } from './_cli.ts';
+import { ok, PASS_VAR, Profile, Running, startServer, until, type ServerProcess } from './_chat.ts';
+
+/**
+ * A TCP server on a free port that accepts connections: the first `forward`
+ * are relayed to `target`'s port, the others held open and never answered
+ * (a hung server). `connections` counts them.
+ */
+async function tcpStub(target?: number, forward = 0): Promise<{ url: string; connections: () => number; close: () => void }> {
+  let count = 0;
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => {
+    count++;
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    if (target !== undefined && count <= forward) {
+      const upstream = connect(target, '127.0.0.1');
+      sockets.push(upstream);
+      upstream.on('error', () => socket.destroy());
+      socket.pipe(upstream).pipe(socket);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return {
+    url: `ws://127.0.0.1:${address.port}`,
+    connections: () => count,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** The files in a profile's accounts directory. */
+function accountFiles(profile: Profile): string[] {
+  try {
+    return readdirSync(join(profile.dir, 'accounts')).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Starts `parley <args>` for `profile` (its flags, `server` instead of its own), waits until it has connected to `stub`, then sends `signal`. */
+async function interrupt(profile: Profile, args: string[], server: string, stub: { connections: () => number }, connectionsBefore: number, signal: NodeJS.Signals): Promise<Running & { code: number | null }> {
+  const run = new Running([...args, '--profile', profile.dir, '--server', server, '--passphrase-env', PASS_VAR], profile.env);
+  try {
+    await until(() => stub.connections() > connectionsBefore, `${args[0] ?? ''} connecting`);
+    // The store is made before connecting; the connection is now waiting on the server.
+    run.child.kill(signal);
+    const code = await run.exited;
+    return Object.assign(run, { code });
+  } finally {
+    run.kill();
+  }
+}
+
+describe('register / restore / login: the store, the device id, the server URL', () => {
+  let server: ServerProcess & { url: string };
+  let root: string;
+  let hung: Awaited<ReturnType<typeof tcpStub>>;
+
+  before(async () => {
+    server = await startServer();
+    root = mkdtempSync(join(tmpdir(), 'parley-register-test-'));
+    hung = await tcpStub();
+  });
+  after(() => {
+    hung.close();
+    server.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('register interrupted by Ctrl-C or SIGTERM while the server is slow: no store left, register then works with the same device id', async () => {
+    const carol = new Profile(join(root, 'carol'), 'carol', server.url);
+    const int = await interrupt(carol, ['register', 'carol', '--device', 'd1'], hung.url, hung, hung.connections(), 'SIGINT');
+    assert.equal(int.code, 130, int.stderr);
+    assert.match(int.stderr, /interrupted \(SIGINT\)/);
+    assert.match(int.stderr, /Nothing was kept/);
+    assert.deepEqual(accountFiles(carol), []);
+    const term = await interrupt(carol, ['register', 'carol', '--device', 'd1'], hung.url, hung, hung.connections(), 'SIGTERM');
+    assert.equal(term.code, 143, term.stderr);
+    assert.deepEqual(accountFiles(carol), []);
+
+    assert.match(ok(await carol.run(['register', 'carol', '--device', 'd1']), 'register again'), /^Registered carol \(device d1\)/);
+    assert.deepEqual(accountFiles(carol), ['carol.parley']);
+    assert.match(ok(await carol.run(['login', 'carol']), 'login'), /^Logged in as carol \(device d1\)/);
+  });
+
+  it('register killed outright (SIGKILL) mid-way: only a temporary file is left, which the next register removes', async () => {
+    const dave = new Profile(join(root, 'dave'), 'dave', server.url);
+    const killed = await interrupt(dave, ['register', 'dave', '--device', 'd1'], hung.url, hung, hung.connections(), 'SIGKILL');
+    assert.equal(killed.code, null);
+    const left = accountFiles(dave);
+    assert.ok(!left.includes('dave.parley'), `a store that would block a retry: ${left.join(', ')}`);
+    assert.ok(left.every((name) => /^dave\.parley\.\d+\.tmp(-wal|-shm|-journal)?$/.test(name)), left.join(', '));
+    assert.match(ok(await dave.run(['register', 'dave', '--device', 'd1']), 'register again'), /^Registered dave \(device d1\)/);
+    assert.deepEqual(accountFiles(dave), ['dave.parley']);
+  });
+
+  it('restore interrupted during its login (after the backup was fetched): no store left, restore then works', async () => {
+    const erin = new Profile(join(root, 'erin-old'), 'erin', server.url);
+    const fresh = new Profile(join(root, 'erin-new'), 'erin', server.url);
+    const BACKUP_VAR = 'PARLEY_TEST_BACKUP_PASSPHRASE';
+    const backupEnv = { [BACKUP_VAR]: 'a long backup passphrase for erin, for the test' };
+    ok(await erin.run(['register', 'erin', '--device', 'laptop']), 'register');
+    ok(await erin.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: backupEnv }), 'backup');
+    // The backup is fetched over a first connection (relayed to the server); the login's is never answered.
+    const halfway = await tcpStub(server.port, 1);
+    try {
+      const restoreArgs = ['restore', 'erin', '--backup-passphrase-env', BACKUP_VAR];
+      const run = new Running([...restoreArgs, '--profile', fresh.dir, '--server', halfway.url, '--passphrase-env', PASS_VAR], { ...fresh.env, ...backupEnv });
+      try {
+        await until(() => halfway.connections() >= 2, 'the login connection');
+        run.child.kill('SIGINT');
+        assert.equal(await run.exited, 130, run.stderr);
+      } finally {
+        run.kill();
+      }
+      assert.deepEqual(accountFiles(fresh), []);
+      const r = await fresh.run(restoreArgs, { env: backupEnv });
+      assert.match(ok(r, 'restore again'), /^Restored erin \(device laptop\)/);
+      assert.deepEqual(accountFiles(fresh), ['erin.parley']);
+    } finally {
+      halfway.close();
+    }
+  });
+
+  it("login never guesses a device id (the host name's) for a store that has not logged in and that the config does not name", async () => {
+    const tablet = new Profile(join(root, 'frank-tablet'), 'frank', server.url);
+    ok(await tablet.run(['link-device', 'frank', '--device', 'tablet']), 'link-device');
+    rmSync(join(tablet.dir, 'config.json'));
+    assertFails(await tablet.run(['login', 'frank']), 2, /has not logged in yet and the profile's config does not name its device: give --device <id>/);
+  });
+
+  it('a server URL ending in /v1/ is used and recorded as …/v1; a query or fragment is refused with one clear line', async () => {
+    const gina = new Profile(join(root, 'gina'), 'gina', `${server.url}/v1/`);
+    assert.match(ok(await gina.run(['register', 'gina', '--device', 'd1']), 'register'), new RegExp(`^Registered gina \\(device d1\\) on ${server.url}/v1\\.`));
+    const config = JSON.parse(readFileSync(join(gina.dir, 'config.json'), 'utf8')) as { accounts: Record<string, { server: string }> };
+    assert.equal(config.accounts['gina']?.server, `${server.url}/v1`);
+    assert.match(ok(await gina.run(['login', 'gina']), 'login'), /^Logged in as gina \(device d1\)/);
+    for (const bad of [`${server.url}/v1#x`, `${server.url}#`, `${server.url}/v1?token=x`, `${server.url}?`]) {
+      const hank = new Profile(join(root, 'hank'), 'hank', bad);
+      assertFails(await hank.run(['register', 'hank']), 2, /the server URL cannot have a query \(\?…\) or a fragment \(#…\)/);
+      assert.deepEqual(accountFiles(hank), []);
+    }
+  });
+});
