@@ -1,5 +1,6 @@
 /**
- * How the `parley themis` commands fail: one line on stderr (`parley: …`),
+ * How the `parley` commands fail (`serve`, the chat commands, the `themis`
+ * tools, and the parser of each): one line on stderr (`parley: …`),
  * a documented exit code, never a stack trace, never a secret.
  *
  * Exit codes:

@@ -9,39 +9,56 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { chatCommands } from './chat-commands.ts';
-import { reportError } from './cli-error.ts';
-import { themisCommand } from './themis-tools.ts';
+import { CliError, reportError, usageError } from './cli-error.ts';
+import { exitOnCommanderError, formatCommanderError, themisCommand } from './themis-tools.ts';
 
+/** A TCP port: decimal digits only (`Number()` would take "", " ", "0x50" and "1e4"), 0..65535. */
 function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be an integer 0..65535');
-  return n;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a TCP port: an integer 0..65535 in decimal digits (0: any free port)');
+  return Number(value);
 }
 
-const program = new Command('parley').description('Parley: self-hosted end-to-end encrypted chat').showHelpAfterError();
+/** `f()`, any error it throws made a usage error (its message kept: the settings' messages name what to fix). */
+function asUsageError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw usageError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+// Parser errors (an unknown command or option, a bad --port) are one line and exit 2, as for the
+// other commands: no help dump, and never the value of a mistyped --option=value (it may be a password).
+const program = new Command('parley')
+  .description('Parley: self-hosted end-to-end encrypted chat')
+  .exitOverride(exitOnCommanderError)
+  .configureOutput({ outputError: (text, write) => write(formatCommanderError(text, 'parley')) });
 
 program
   .command('serve')
   .description('run the Parley server (WebSocket /v1, Themis tutorial protocol on /)')
-  .option('-p, --port <port>', 'TCP port (env PORT / PARLEY_PORT; default 8080)', port)
+  .configureOutput({ outputError: (text, write) => write(formatCommanderError(text, 'parley serve')) })
+  .option('-p, --port <port>', 'TCP port, 0 for any free one (env PARLEY_PORT, else PORT; default 8080)', port)
   .option('--host <host>', 'interface to listen on (env PARLEY_HOST; default 0.0.0.0)')
   .option('-d, --data <dir>', 'data directory (env PARLEY_DATA; default ./data)')
   .option('--database-url <url>', 'PostgreSQL URL instead of embedded SQLite (env DATABASE_URL)')
   .option('--tutorial-demo-key', "use the Themis tutorial's published demo key pair (testing only!)")
-  .option('--log-level <level>', 'trace|debug|info|warn|error (env PARLEY_LOG_LEVEL; default info)')
+  .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (env PARLEY_LOG_LEVEL; default info)')
   .action(async (opts: { port?: number; host?: string; data?: string; databaseUrl?: string; tutorialDemoKey?: boolean; logLevel?: string }) => {
     // Loaded here, not at start-up: the other commands need none of the server (nor its native modules).
-    const { startServer } = await import('@parley/server');
-    const server = await startServer({
-      config: {
+    const { resolveConfig, startServer } = await import('@parley/server');
+    // Settings first: a bad flag or variable is a usage error (exit 2), named in one line.
+    const config = asUsageError(() =>
+      resolveConfig({
         ...(opts.port !== undefined && { port: opts.port }),
         ...(opts.host !== undefined && { host: opts.host }),
         ...(opts.data !== undefined && { dataDir: opts.data }),
         ...(opts.databaseUrl !== undefined && { databaseUrl: opts.databaseUrl }),
         ...(opts.tutorialDemoKey === true && { tutorialDemoKey: true }),
         ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
-      },
-    });
+      }),
+    );
+    const server = await startServer({ config });
     const key = Buffer.from(server.serverPublicKey).toString('base64');
     process.stderr.write(`Parley server on port ${server.port}\nServer public key (pin it in clients): ${key}\n`);
     // On stderr whatever the log level: the log's own warning can be filtered out.
@@ -74,6 +91,8 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CliError) process.exit(reportError(err));
+  // The server failed to start (port in use, data directory locked…): its message as is.
   process.stderr.write(`parley: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

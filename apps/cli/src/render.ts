@@ -1,28 +1,86 @@
 /**
  * How messages are shown on a terminal. Everything a peer sends is shown
  * *inert*: control characters (escape sequences could move the cursor,
- * rewrite the screen, set the window title or worse) and bidirectional
- * overrides (which can make text read differently from what it is) are
- * replaced by visible `\u{…}` escapes. Times are the server's (the order
- * everyone sees), in local time.
+ * rewrite the screen, set the window title or worse), bidirectional
+ * controls (which can make text read differently from what it is) and
+ * invisible characters (which can hide text, or make two different texts
+ * look alike) are replaced by visible `\u{…}` escapes; see {@link inert}.
+ * Times are the server's (the order everyone sees), in local time.
  *
  * @module
  */
 import { SEAL_OVERHEAD_BYTES, type ChatMessage, type DecryptionFailure, type KeysChange } from '@parley/sdk';
 
 /**
- * C0 controls but tab and newline, DEL, C1 controls, and the bidi
- * embedding/override/isolate characters (U+202A…U+202E, U+2066…U+2069),
- * plus line and paragraph separators (they end lines on some terminals).
+ * Characters that are never shown as they are: every control (Cc: C0, DEL,
+ * C1) but tab and newline; every format character (Cf: the bidi marks,
+ * embeddings, overrides and isolates, U+061C, the zero-width space, word
+ * joiner and invisible operators, the BOM, the soft hyphen, U+180E,
+ * interlinear annotations U+FFF9…U+FFFB, tag characters U+E0000…U+E007F,
+ * …); every other default-ignorable code point (the Hangul fillers U+115F,
+ * U+1160, U+3164, U+FFA0, the Khmer inherent vowels, unassigned ones such as
+ * U+2065, which a later Unicode version may make invisible); line and
+ * paragraph separators (they end lines on some terminals); lone surrogates.
+ * Exceptions, in {@link keep}: what ordinary text and emoji need.
  */
-// Also bidi marks, the zero-width space, word joiner, invisible operators and the BOM (they hide
-// or reorder text). The zero-width (non-)joiner stay: emoji sequences and several scripts need them.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u2028\u2029\ufeff]/g;
+const UNSAFE = /\p{Cc}|\p{Cf}|\p{Default_Ignorable_Code_Point}|\p{Zl}|\p{Zp}|\p{Cs}/u;
+
+/**
+ * A subdivision flag (🏴 with tags, as England's, Scotland's and Wales's):
+ * U+1F3F4, 2 to 7 tag letters or digits, the cancel tag. The only tag
+ * characters shown as they are: they render as one flag and can carry no
+ * more than its short code.
+ */
+const FLAG_TAG_SEQUENCE = '\u{1f3f4}[\u{e0030}-\u{e0039}\u{e0061}-\u{e007a}]{2,7}\u{e007f}';
+
+/** A flag tag sequence (kept whole), or one candidate character: checked by {@link keep}. */
+const CANDIDATES = new RegExp(`${FLAG_TAG_SEQUENCE}|${UNSAFE.source}`, 'gu');
+
+/** Variation selectors (text/emoji presentation, CJK ideographic variants, Mongolian free variation selectors). */
+const VARIATION_SELECTOR = /^[\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}\u{180b}-\u{180d}\u{180f}]$/u;
+/** What a variation selector may follow: a visible character (never another selector, nor a format character). */
+const SELECTABLE = /^[\p{L}\p{N}\p{S}\p{P}]$/u;
+/** What a zero-width (non-)joiner may stand between: letters, marks (a virama, U+FE0F), digits, symbols (emoji). */
+const JOINABLE = /^[\p{L}\p{M}\p{N}\p{S}]$/u;
+
+/** The code point of `text` that ends at `i`, or ''. */
+function codePointBefore(text: string, i: number): string {
+  if (i <= 0) return '';
+  const low = text.charCodeAt(i - 1);
+  const start = low >= 0xdc00 && low <= 0xdfff && i >= 2 && (text.charCodeAt(i - 2) & 0xfc00) === 0xd800 ? i - 2 : i - 1;
+  return text.slice(start, i);
+}
+
+/** The code point of `text` that starts at `i`, or ''. */
+function codePointAt(text: string, i: number): string {
+  const cp = text.codePointAt(i);
+  return cp === undefined ? '' : String.fromCodePoint(cp);
+}
+
+/**
+ * Whether a match of {@link CANDIDATES} at `offset` is shown as it is:
+ * tab and newline; a flag tag sequence; a zero-width joiner or non-joiner
+ * standing alone between two visible characters (emoji ZWJ sequences such
+ * as 👩‍👩‍👧, Persian and Indic words need them; a run of them, or one at an
+ * edge, only hides bits); a variation selector right after a visible
+ * character (❤️, CJK variants; a second one after the first, a known way to
+ * hide bytes behind an emoji, is escaped).
+ */
+function keep(match: string, offset: number, text: string): boolean {
+  if (match === '\t' || match === '\n' || match.length > 2) return true;
+  if (match === '\u200c' || match === '\u200d') return JOINABLE.test(codePointBefore(text, offset)) && JOINABLE.test(codePointAt(text, offset + match.length));
+  if (VARIATION_SELECTOR.test(match)) return SELECTABLE.test(codePointBefore(text, offset));
+  return false;
+}
+
+/** `text` with every unsafe character ({@link UNSAFE}, but for {@link keep}'s exceptions) replaced by `escape(c)`. */
+function escapeUnsafe(text: string, escape: (c: string) => string): string {
+  return text.replace(CANDIDATES, (match: string, offset: number) => (keep(match, offset, text) ? match : escape(match)));
+}
 
 /** `text` with every unsafe character as a visible `\u{…}` escape. */
 export function inert(text: string): string {
-  return text.replace(UNSAFE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+  return escapeUnsafe(text, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 }
 
 /** A message text for one line of output: inert, its line breaks followed by `indent`, tabs as spaces. */
@@ -83,6 +141,9 @@ export function failureReason(f: DecryptionFailure): string {
       return 'a replayed message';
     case 'UNTRUSTED_IDENTITY':
       return `the identity key of ${f.from.userId}/${f.from.deviceId} changed; check 'parley verify ${f.from.userId}'`;
+    case 'MALFORMED_PAYLOAD':
+      // Decrypted, so it is from the sender's device: its client is broken, hostile or newer (e.g. a file of an impossible size).
+      return `malformed: ${f.from.userId}'s client sent content this one cannot read (broken, or newer than this one)`;
     default:
       return 'cannot be read on this device';
   }
@@ -105,12 +166,14 @@ export function historyFailureLine(f: DecryptionFailure): string {
 }
 
 /**
- * JSON text with every unsafe character (see UNSAFE) as a `\\uXXXX` escape:
- * still the same JSON value, and inert on a terminal (JSON.stringify escapes
- * C0 controls only, and leaves DEL, C1, bidi overrides and separators raw).
+ * JSON text with every unsafe character (as for {@link inert}) as `\\uXXXX`
+ * escapes (a surrogate pair of them beyond U+FFFF): still the same JSON
+ * value, and inert on a terminal (JSON.stringify escapes C0 controls and
+ * lone surrogates only, and leaves DEL, C1, bidi controls, invisible
+ * characters and separators raw).
  */
 function inertJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSAFE, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+  return escapeUnsafe(JSON.stringify(value), (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
 /** One JSON line per history item, for scripts (`--json`); safe to print on a terminal. */

@@ -1,7 +1,8 @@
 /**
  * Usage errors of `parley themis …`: one `parley: …` line, exit code 2, no
- * stack trace, no secret echoed; input size limits; help; and `parley serve`
- * still registered next to the new group.
+ * stack trace, no secret echoed; input size limits; help; `parley serve`
+ * still registered next to the new group, and its usage errors and those of
+ * the top-level command (unknown options and commands, bad settings) alike.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,5 +138,46 @@ describe('help and the rest of the CLI', () => {
     assertOk(r);
     assert.match(r.stdout.toString(), /serve \[options\]/);
     assert.match(r.stdout.toString(), /themis/);
+  });
+});
+
+describe('parley serve and the top-level command: usage errors as for the other commands', () => {
+  // A server that starts by mistake (the bug these guard against) would write here, not in ./data.
+  const data = (): string => tmp.path('serve-data');
+
+  test('a mistyped --option=value is one line without its value, exit 2 (it may hold a password)', async () => {
+    for (const args of [['serve', '--databse-url=postgres://parley:S3CRET-PW@db/parley', '--data', data()], ['--pasword=S3CRET-PW']]) {
+      const r = await parley(args);
+      assertFails(r, 2, /^parley: unknown option '--(databse-url|pasword)=…' \(see: parley( serve)? --help\)\n$/);
+      assert.ok(!r.stderr.includes('S3CRET-PW'), r.stderr);
+    }
+  });
+
+  test('an unknown command, an extra argument: one line, exit 2, no help dump', async () => {
+    assertFails(await parley(['frob']), 2, /^parley: unknown command 'frob' \(see: parley --help\)\n$/);
+    assertFails(await parley(['serve', 'extra', '--data', data()]), 2, /too many arguments for 'serve'/);
+  });
+
+  test('--port is decimal digits 0..65535; "", spaces, hex, exponents and signs are refused before anything listens', async () => {
+    for (const bad of ['', ' ', '0x4971', '1e4', '+80', '-1', '65536', '18080 ']) {
+      assertFails(await parley(['serve', `--port=${bad}`, '--data', data()]), 2, /--port <port>' argument .* is invalid\. must be a TCP port: an integer 0\.\.65535 in decimal digits \(0: any free port\)/);
+    }
+  });
+
+  test('a bad setting in the environment is one line naming the variable, exit 2, before anything listens', async () => {
+    for (const [name, value, message] of [
+      ['PARLEY_PORT', ' ', /^parley: PARLEY_PORT must be an integer 0\.\.65535 \(0: any free port\) in decimal digits, got " "\n$/],
+      ['PARLEY_PORT', '0x4970', /PARLEY_PORT must be/],
+      ['PORT', '1e4', /^parley: PORT must be/],
+      ['PARLEY_ACCESS_TOKEN_TTL_S', '0', /^parley: PARLEY_ACCESS_TOKEN_TTL_S must be an integer 1\.\.86400 \(seconds\)/],
+      ['PARLEY_TRUSTED_TOKEN_PUBLIC_KEY', `@${tmp.path('missing.pem')}`, /^parley: PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file ".*missing\.pem" \(no such file or directory\)\n$/],
+      ['PARLEY_TRUST_PROXY', 'TRUE', /^parley: PARLEY_TRUST_PROXY must be 1 or true \(on\), or 0, false or empty \(off\); got "TRUE"\n$/],
+      ['DATABASE_URL', 'mysql://parley:S3CRET-PW@db/parley', /^parley: DATABASE_URL must be a postgres:\/\/ \(or postgresql:\/\/\) URL\n$/],
+    ] as const) {
+      const r = await parley(['serve', '--data', data()], { env: { [name]: value } });
+      assertFails(r, 2, message);
+      assert.ok(!r.stderr.includes('S3CRET-PW'), r.stderr);
+    }
+    assertFails(await parley(['serve', '--host=', '--data', data()]), 2, /^parley: --host must be a host name or an IP address/);
   });
 });

@@ -19,7 +19,8 @@
  *  0       1     version = 0x01
  *  1       32    key (Secure Cell symmetric key)
  *  33      32    SHA-256 of the sealed blob
- *  65      4     sealed blob size, 1 … BLOB_BYTES_MAX
+ *  65      4     sealed blob size, 1 … BLOB_BYTES_MAX; in a message, at
+ *                least BLOB_BYTES_MIN (decodeAnnouncedFileRef)
  *  69      1     I: blob id length = 22
  *  70      I     blob id (base64url)
  *  70+I    1     N: file name length in UTF-8 bytes, 0 … FILE_NAME_BYTES_MAX
@@ -47,6 +48,8 @@ const SEAL_CONTEXT = utf8('parley-file-v1');
 export const SEAL_OVERHEAD_BYTES = 44;
 /** The largest file `sendFile` takes: what fits a blob once sealed. */
 export const FILE_BYTES_MAX = BLOB_BYTES_MAX - SEAL_OVERHEAD_BYTES;
+/** The smallest sealed blob: a file of one byte (`sendFile` refuses empty files, Secure Cell empty input). */
+export const BLOB_BYTES_MIN = 1 + SEAL_OVERHEAD_BYTES;
 
 /** What a file message carries: how to fetch and open the file. `key` is secret: whoever has it can read the file. */
 export interface FileRef {
@@ -112,7 +115,11 @@ export function encodeFileRef(r: FileRef): Uint8Array {
     .finish();
 }
 
-/** Parse a FileRef; throws `MALFORMED`. */
+/**
+ * Parse a FileRef within the format's bounds; throws `MALFORMED`. What a
+ * peer announces is read with {@link decodeAnnouncedFileRef}; this alone
+ * reads the references a store kept (some kept before that check existed).
+ */
 export function decodeFileRef(bytes: Uint8Array): FileRef {
   const r = new ByteReader(bytes, 'file reference');
   if (r.u8() !== FILE_REF_VERSION) throw r.malformed('unknown version');
@@ -132,4 +139,20 @@ export function decodeFileRef(bytes: Uint8Array): FileRef {
   if (mediaType === null || !MEDIA_TYPE.test(mediaType)) throw r.malformed('invalid media type');
   r.end();
   return { blobId, key, digest, blobSize, name, mediaType };
+}
+
+/**
+ * Parse the FileRef a peer's file message carries; throws `MALFORMED`, so
+ * the message is reported undecryptable (`MALFORMED_PAYLOAD`), never shown
+ * as a file. Beyond the format's bounds, the blob must be one that
+ * `sendFile` can have made: a sealed file of 1 … FILE_BYTES_MAX bytes (a
+ * smaller "blob" would be a file of a negative size, and its download
+ * would blame the server for the peer's lie).
+ */
+export function decodeAnnouncedFileRef(bytes: Uint8Array): FileRef {
+  const ref = decodeFileRef(bytes);
+  if (ref.blobSize < BLOB_BYTES_MIN) {
+    throw new SdkError('MALFORMED', `file reference: a blob of ${ref.blobSize} bytes is smaller than any sealed file (${BLOB_BYTES_MIN} bytes: one byte sealed)`);
+  }
+  return ref;
 }

@@ -13,7 +13,7 @@
  *  3+L     8     sentAt: the sender's clock, ms since the epoch, u64be ≤ 2^53 − 1
  *  11+L    …     content (kind 0x01: strict UTF-8; kind 0x02: bytes; may be empty;
  *                kind 0x03: a control message, below; kind 0x04: a FileRef,
- *                file-transfer.ts)
+ *                file-transfer.ts, of a blob BLOB_BYTES_MIN … BLOB_BYTES_MAX)
  * ```
  *
  * A control message is for the client, not the user: it never becomes a
@@ -32,7 +32,7 @@ import { SdkError } from './errors.ts';
 import { CLIENT_ID } from './frames.ts';
 import { ID_LENGTH_MAX } from './limits.ts';
 import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification.ts';
-import { decodeFileRef, encodeFileRef, type FileRef } from './file-transfer.ts';
+import { decodeAnnouncedFileRef, encodeFileRef, type FileRef } from './file-transfer.ts';
 
 export const PAYLOAD_VERSION = 0x01;
 const KIND_TEXT = 0x01;
@@ -103,7 +103,8 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const sentAt = r.u53be();
   const content = r.rest();
   if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), id, sentAt };
-  if (kind === KIND_FILE) return { kind: 'file', file: decodeFileRef(content), id, sentAt };
+  // A peer's announcement: checked beyond the format (file-transfer.ts).
+  if (kind === KIND_FILE) return { kind: 'file', file: decodeAnnouncedFileRef(content), id, sentAt };
   if (kind === KIND_CONTROL) {
     if (content.length === 0 || content.length > CONTROL_BYTES_MAX) throw r.malformed('control message length out of range');
     return { kind: 'control', bytes: content.slice(), id, sentAt };

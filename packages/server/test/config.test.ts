@@ -85,7 +85,7 @@ test('SQLite writer: auto picks a writer thread with two CPUs or more and the ev
   assert.equal(resolveConfig({}, { PARLEY_SQLITE_WRITER: 'thread' }, 1).sqliteWriter, 'thread');
   assert.equal(resolveConfig({}, { PARLEY_SQLITE_WRITER: 'inline' }, 4).sqliteWriter, 'inline');
   assert.equal(resolveConfig({ sqliteWriter: 'thread' }, { PARLEY_SQLITE_WRITER: 'inline' }, 1).sqliteWriter, 'thread');
-  assert.throws(() => resolveConfig({}, { PARLEY_SQLITE_WRITER: 'threads' }), /PARLEY_SQLITE_WRITER must be thread, inline or auto/);
+  assert.throws(() => resolveConfig({}, { PARLEY_SQLITE_WRITER: 'threads' }), /PARLEY_SQLITE_WRITER must be thread, inline or auto; got "threads"/);
 });
 
 test('trusted token secret: base64 of ≥ 32 bytes (standard or URL-safe); anything else stops the start instead of being read leniently', () => {
@@ -102,7 +102,8 @@ test('trusted token secret: base64 of ≥ 32 bytes (standard or URL-safe); anyth
 test('log level: one of the known ones, else the start stops naming the setting; empty PARLEY_LOG_LEVEL and PARLEY_DATA mean unset', () => {
   assert.equal(resolveConfig({}, { PARLEY_LOG_LEVEL: 'warn' }).logLevel, 'warn');
   assert.equal(resolveConfig({}, { PARLEY_LOG_LEVEL: '' }).logLevel, 'info');
-  assert.throws(() => resolveConfig({ logLevel: 'bogus' }, {}), /--log-level, PARLEY_LOG_LEVEL/);
+  assert.throws(() => resolveConfig({ logLevel: 'bogus' }, {}), /^Error: --log-level must be one of/);
+  assert.throws(() => resolveConfig({}, { PARLEY_LOG_LEVEL: 'bogus' }), /^Error: PARLEY_LOG_LEVEL must be one of/);
   assert.throws(() => resolveConfig({}, { PARLEY_LOG_LEVEL: 'verbose' }), /must be one of trace, debug, info/);
   assert.equal(resolveConfig({}, { PARLEY_DATA: '' }).dataDir, resolveConfig({}, {}).dataDir);
 });
@@ -110,11 +111,89 @@ test('log level: one of the known ones, else the start stops naming the setting;
 test('PARLEY_TUTORIAL_DEMO_KEY: read like every switch (1/true on, unset/empty/0/false off, anything else stops the start)', () => {
   for (const v of ['1', 'true']) assert.equal(resolveConfig({}, { PARLEY_TUTORIAL_DEMO_KEY: v }).tutorialDemoKey, true, v);
   for (const v of [undefined, '', '0', 'false']) assert.equal(resolveConfig({}, v === undefined ? {} : { PARLEY_TUTORIAL_DEMO_KEY: v }).tutorialDemoKey, false, String(v));
-  assert.throws(() => resolveConfig({}, { PARLEY_TUTORIAL_DEMO_KEY: 'yes' }), /PARLEY_TUTORIAL_DEMO_KEY must be 1 or 0/);
+  assert.throws(() => resolveConfig({}, { PARLEY_TUTORIAL_DEMO_KEY: 'yes' }), /PARLEY_TUTORIAL_DEMO_KEY must be 1 or true \(on\), or 0, false or empty \(off\); got "yes"/);
 });
 
 test('PARLEY_TRUST_PROXY: 1/true on, unset/empty/0/false off, anything else stops the start', () => {
   for (const v of ['1', 'true']) assert.equal(resolveConfig({}, { PARLEY_TRUST_PROXY: v }).trustProxy, true, v);
   for (const v of [undefined, '', '0', 'false']) assert.equal(resolveConfig({}, v === undefined ? {} : { PARLEY_TRUST_PROXY: v }).trustProxy, false, String(v));
-  assert.throws(() => resolveConfig({}, { PARLEY_TRUST_PROXY: 'yes' }), /PARLEY_TRUST_PROXY must be 1 or 0/);
+  assert.throws(() => resolveConfig({}, { PARLEY_TRUST_PROXY: 'yes' }), /PARLEY_TRUST_PROXY must be 1 or true \(on\), or 0, false or empty \(off\); got "yes"/);
+});
+
+test('port: decimal digits only, 0..65535, from --port, PARLEY_PORT or PORT; an error names where the bad value came from', () => {
+  assert.equal(resolveConfig({}, {}).port, 8080);
+  assert.equal(resolveConfig({}, { PARLEY_PORT: '0' }).port, 0, '0: any free port (documented)');
+  assert.equal(resolveConfig({}, { PARLEY_PORT: '65535' }).port, 65535);
+  assert.equal(resolveConfig({}, { PORT: '18000' }).port, 18000);
+  assert.equal(resolveConfig({}, { PARLEY_PORT: '18001', PORT: '18000' }).port, 18001, 'PARLEY_PORT wins over PORT');
+  assert.equal(resolveConfig({}, { PARLEY_PORT: '', PORT: '18000' }).port, 18000, 'an empty variable is unset');
+  assert.equal(resolveConfig({ port: 18002 }, { PARLEY_PORT: '18001' }).port, 18002, 'the flag wins');
+  // Number() reads all of these as numbers: " " as 0 (a random port), "0x4970" as 18800, "1e4" as 10000.
+  for (const bad of [' ', '\t', '0x4970', '1e4', ' 18000', '18000 ', '+80', '-1', '80.0', '65536', '99999999999999999999', 'abc']) {
+    assert.throws(() => resolveConfig({}, { PARLEY_PORT: bad }), /^Error: PARLEY_PORT must be an integer 0\.\.65535 \(0: any free port\) in decimal digits, got /, JSON.stringify(bad));
+    assert.throws(() => resolveConfig({}, { PORT: bad }), /^Error: PORT must be an integer 0\.\.65535/, JSON.stringify(bad));
+  }
+  for (const bad of [-1, 65536, 1.5, Number.NaN]) assert.throws(() => resolveConfig({ port: bad }, {}), /^Error: --port must be an integer 0\.\.65535/, String(bad));
+});
+
+test('every setting of the README names its flag or variable when its value is refused (and never shows a URL, which may hold a password)', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PARLEY_HOST: ' ' }, /^PARLEY_HOST must be a host name or an IP address/],
+    [{ PARLEY_HOST: 'a b' }, /^PARLEY_HOST must be/],
+    [{ DATABASE_URL: 'mysql://parley:S3CRET@db/parley' }, /^DATABASE_URL must be a postgres:\/\/ \(or postgresql:\/\/\) URL$/],
+    [{ PARLEY_TUTORIAL_DEMO_KEY: 'TRUE' }, /^PARLEY_TUTORIAL_DEMO_KEY must be 1 or true \(on\), or 0, false or empty \(off\); got "TRUE"$/],
+    [{ PARLEY_LOG_LEVEL: 'loud' }, /^PARLEY_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent; got "loud"$/],
+    [{ PARLEY_SHUTDOWN_GRACE_MS: '-5' }, /^PARLEY_SHUTDOWN_GRACE_MS must be an integer 0\.\.2147483647 \(milliseconds\) in decimal digits, got "-5"$/],
+    [{ PARLEY_SHUTDOWN_GRACE_MS: '2147483648' }, /^PARLEY_SHUTDOWN_GRACE_MS must be/],
+    [{ PARLEY_TRUST_PROXY: '2' }, /^PARLEY_TRUST_PROXY must be 1 or true \(on\), or 0, false or empty \(off\); got "2"$/],
+    [{ PARLEY_REDIS_URL: 'http://:S3CRET@x' }, /^PARLEY_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL$/],
+    [{ PARLEY_SQLITE_WRITER: 'threads' }, /^PARLEY_SQLITE_WRITER must be thread, inline or auto; got "threads"$/],
+    [{ PARLEY_ACCESS_TOKEN_TTL_S: '0' }, /^PARLEY_ACCESS_TOKEN_TTL_S must be an integer 1\.\.86400 \(seconds\) in decimal digits, got "0"$/],
+    [{ PARLEY_ACCESS_TOKEN_TTL_S: '86401' }, /^PARLEY_ACCESS_TOKEN_TTL_S must be/],
+    [{ PARLEY_ACCESS_TOKEN_TTL_S: 'abc' }, /^PARLEY_ACCESS_TOKEN_TTL_S must be/],
+    [{ PARLEY_BLOB_UPLOAD_TTL_S: '1e3' }, /^PARLEY_BLOB_UPLOAD_TTL_S must be an integer 1\.\.604800 \(seconds\)/],
+    [{ PARLEY_BLOB_RETENTION_DAYS: '-1' }, /^PARLEY_BLOB_RETENTION_DAYS must be an integer 0\.\.36500/],
+    [{ PARLEY_TRUSTED_TOKEN_SECRET: 'short' }, /^PARLEY_TRUSTED_TOKEN_SECRET is not base64/],
+    [{ PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: 'garbage' }, /^PARLEY_TRUSTED_TOKEN_PUBLIC_KEY must be a public key/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => resolveConfig({}, env), (e: unknown) => e instanceof Error && message.test(e.message) && !e.message.includes('S3CRET'), JSON.stringify(env));
+  }
+  const flagCases: [Parameters<typeof resolveConfig>[0], RegExp][] = [
+    [{ host: '' }, /^--host must be a host name or an IP address \(0\.0\.0\.0 or :: for every interface\), got ""$/],
+    [{ dataDir: '' }, /^--data must name a directory/],
+    [{ databaseUrl: 'mysql://parley:S3CRET@db/parley' }, /^--database-url must be a postgres:\/\/ \(or postgresql:\/\/\) URL$/],
+    [{ databaseUrl: '' }, /^--database-url must be/],
+    [{ logLevel: 'loud' }, /^--log-level must be one of/],
+    [{ logLevel: '' }, /^--log-level must be one of/],
+    [{ shutdownGraceMs: -1 }, /^the shutdownGraceMs option must be an integer 0\.\.2147483647/],
+    [{ accessTokenTtlS: 0 }, /^the accessTokenTtlS option must be an integer 1\.\.86400/],
+  ];
+  for (const [flags, message] of flagCases) {
+    assert.throws(() => resolveConfig(flags, {}), (e: unknown) => e instanceof Error && message.test(e.message) && !e.message.includes('S3CRET'), JSON.stringify(flags));
+  }
+});
+
+test('PARLEY_HOST: empty is unset (every interface, 0.0.0.0, never "" in the log); names and addresses are taken', () => {
+  assert.equal(resolveConfig({}, { PARLEY_HOST: '' }).host, '0.0.0.0');
+  for (const h of ['127.0.0.1', '::', '::1', 'fe80::1%eth0', 'chat.example.org', 'my_service']) assert.equal(resolveConfig({}, { PARLEY_HOST: h }).host, h);
+  assert.equal(resolveConfig({ host: '::1' }, { PARLEY_HOST: '127.0.0.1' }).host, '::1');
+});
+
+test('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY=@file: a file that cannot be read is named, with the variable and why', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-config-'));
+  try {
+    const missing = join(dir, 'missing.pem');
+    assert.throws(
+      () => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: `@${missing}` }),
+      (e: unknown) => e instanceof Error && e.message === `PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file ${JSON.stringify(missing)} (no such file or directory)`,
+    );
+    assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: `@${dir}` }), /^Error: PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file .* \(it is a directory\)$/);
+    assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: '@' }), /^Error: PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file "" \(no file name after @\)$/);
+    const big = join(dir, 'big.pem');
+    writeFileSync(big, Buffer.alloc(64 * 1024 + 1, 0x41));
+    assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: `@${big}` }), /^Error: PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file .* \(larger than 65536 bytes/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
