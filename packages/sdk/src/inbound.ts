@@ -79,6 +79,14 @@ export class Inbound {
    * (bounded like `#seen`; by room and seq).
    */
   readonly #earlyControls = new Map<string, Uint8Array>();
+  /**
+   * Entries that decrypted but held no valid payload (MALFORMED_PAYLOAD):
+   * their message key is spent, so opening them again would read as a
+   * replay (DUPLICATE). The first reason is kept for later reads, by room
+   * and seq, bounded like `#seen`. In memory only: a later process sees
+   * DUPLICATE for such an entry.
+   */
+  readonly #malformed = new Map<string, { readonly from: DeviceRef; readonly clientId: string }>();
   /** Per room, seqs of this device's own acknowledged messages above the cursor (never delivered to it live). */
   readonly #own = new Map<string, Set<number>>();
   #ownCount = 0;
@@ -263,14 +271,23 @@ export class Inbound {
       failure: { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason },
     });
     if (this.#isMe(entry.from)) return fail('NO_LOCAL_COPY');
+    const at = JSON.stringify([entry.roomId, entry.seq]);
+    const malformed = this.#malformed.get(at);
+    if (malformed !== undefined && malformed.from.userId === entry.from.userId && malformed.from.deviceId === entry.from.deviceId && malformed.clientId === entry.clientId) return fail('MALFORMED_PAYLOAD');
     const r = openRoomMessage(this.#store, this.#me, entry.from, entry.roomId, entry.body);
-    if (!r.ok) return fail(r.reason);
+    if (!r.ok) {
+      if (r.reason === 'MALFORMED_PAYLOAD') this.#rememberMalformed(at, entry);
+      return fail(r.reason);
+    }
     if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
     this.#hooks.messageFrom(entry.from);
     const p = r.payload;
     // The entry's clientId is the id inside the payload (payload.ts): a sender or relay that makes them
     // differ would make every later read of this seq look like another entry. Refused now, once.
-    if (p.id !== entry.clientId) return fail('MALFORMED_PAYLOAD');
+    if (p.id !== entry.clientId) {
+      this.#rememberMalformed(at, entry);
+      return fail('MALFORMED_PAYLOAD');
+    }
     const content: StoredContent =
       p.kind === 'text' ? { kind: 'text', text: p.text } : p.kind === 'binary' ? { kind: 'binary', bytes: p.bytes } : p.kind === 'file' ? { kind: 'file', file: p.file } : { kind: 'control', controlType: p.bytes[0] };
     const message: KeptMessage = {
@@ -285,6 +302,14 @@ export class Inbound {
     };
     if (kept === undefined) this.#store.storeMessage(message);
     return { ok: true, message, control: p.kind === 'control' ? p.bytes : null };
+  }
+
+  #rememberMalformed(at: string, entry: RoomEntry): void {
+    this.#malformed.set(at, { from: { userId: entry.from.userId, deviceId: entry.from.deviceId }, clientId: entry.clientId });
+    if (this.#malformed.size > SEEN_IDS_MAX) {
+      const oldest = this.#malformed.keys().next();
+      if (oldest.done !== true) this.#malformed.delete(oldest.value);
+    }
   }
 
   /** An entry as `history` returns it. */

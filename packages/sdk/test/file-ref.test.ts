@@ -134,6 +134,12 @@ describe('file reference', () => {
       ],
     );
     assert.equal(live.bobStore.loadMessage(roomId, 1), undefined, 'nothing kept as a file');
+    // Read again (history after sync, as `parley history` does): the same reason, not a replay (DUPLICATE),
+    // though its message key is spent; another entry claiming that seq is opened on its own.
+    const again = live.inbound.historyEntry(live.entries[0] as (typeof live.entries)[number]);
+    assert.equal(again?.type === 'undecryptable' ? again.reason : again?.type, 'MALFORMED_PAYLOAD');
+    const other = live.inbound.historyEntry({ ...(live.entries[0] as (typeof live.entries)[number]), clientId: 'other' });
+    assert.equal(other?.type === 'undecryptable' ? other.reason : other?.type, 'DUPLICATE');
 
     // History read first (as `parley history` does): an undecryptable entry.
     const read = conversation();
