@@ -40,11 +40,60 @@ export const TUTORIAL_LINE_BYTES_MAX = 16 * 1024;
 /** Tutorial clients connected at once (each costs a Secure Session and a re-wrap per line). */
 export const TUTORIAL_CLIENTS_MAX = 1000;
 
+/**
+ * Tutorial connections from one address (an IPv6 address counts by its /64)
+ * with a completed handshake. Beyond it a new connection is closed with 1013
+ * "too many connections from this address", so one host cannot take every
+ * one of TUTORIAL_CLIENTS_MAX; a NAT or office sharing one address still
+ * has room for a roomful of people.
+ */
+export const TUTORIAL_CLIENTS_PER_ADDRESS_MAX = 32;
+
 /** Connections from one address still before the end of their handshake (the rest wait with 1013). */
 export const TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX = 16;
 
 /** Chat lines per second per tutorial connection (token bucket, burst = this); lines beyond it are not relayed. */
 export const TUTORIAL_LINES_PER_SECOND = 20;
+
+/**
+ * The server-wide relay budget, in units per second. Relaying a line costs
+ * one unit per recipient per started TUTORIAL_RELAY_UNIT_BYTES of the line:
+ * each recipient gets its own wrap, base64 and write, 20–25 µs of CPU for a
+ * short line on our 2-core test machine, so the budget holds relaying to
+ * about a quarter of a core (with 1000 clients: 10 lines a second in all;
+ * with 50: 200). The addresses that sent a line within the last second or
+ * two share it equally, each share a token bucket (burst: one second of
+ * it); a server-wide bucket (burst: two seconds) bounds the sum
+ * (tutorial/relay-budget.ts). A line over either is not relayed and its
+ * sender is told ("server: N lines were not delivered: …").
+ */
+export const TUTORIAL_RELAY_UNITS_PER_SECOND = 10_000;
+
+/** The line length one relay unit pays for (see TUTORIAL_RELAY_UNITS_PER_SECOND): a 16 KiB line costs 4 units per recipient. */
+export const TUTORIAL_RELAY_UNIT_BYTES = 4096;
+
+/**
+ * Bytes queued for one tutorial connection that it has not read yet (about
+ * ten of the longest lines, thousands of ordinary ones). A line that would
+ * take it over closes the connection (1008 "too slow") instead.
+ */
+export const TUTORIAL_SEND_BUFFER_BYTES_MAX = 256 * 1024;
+
+/**
+ * Bytes queued for all tutorial connections together. Over it, before a
+ * line is relayed, every connection holding more than an equal share of it
+ * (this divided by the connections) is closed as too slow.
+ */
+export const TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX = 64 * 1024 * 1024;
+
+/** A tutorial connection with bytes waiting that reads none of them for this long is closed (cut off: it reads nothing, not even a close frame). */
+export const TUTORIAL_SEND_STALL_MS = 30_000;
+
+/** A tutorial connection is pinged after this long without a ping (keeps NAT mappings alive and finds dead peers). */
+export const TUTORIAL_PING_INTERVAL_MS = 30_000;
+
+/** A tutorial connection that does not answer a ping within this long is cut off, and its name is free again. */
+export const TUTORIAL_PONG_TIMEOUT_MS = 20_000;
 
 /** Invalid frames tolerated on one connection before it is closed. */
 export const INVALID_FRAMES_MAX = 10;

@@ -45,6 +45,28 @@ describe('Themis tutorial protocol on /', () => {
   }
 
   /**
+   * 'joined' once the server has taken `c` in (it says a line and the line comes back: a client's session
+   * is established before the server has read its last handshake message, and the name may still be
+   * refused then), or `<code> <reason>` of how it was closed.
+   */
+  async function joined(c: TutorialClient): Promise<string> {
+    const closed = c.closed.then((x) => `${x.code} ${x.reason}`);
+    const up = await Promise.race([c.established.then(() => true, () => false), closed.then(() => false)]);
+    if (!up) return closed;
+    c.say('joined?');
+    return Promise.race([lineArrives(c, `${c.name}: joined?`).then(() => 'joined', () => closed), closed]);
+  }
+
+  /** Wait until `c` has received `line` (fail after 10 s or if it is closed). */
+  async function lineArrives(c: TutorialClient, line: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!c.lines.includes(line)) {
+      if (Date.now() > deadline || c.ws.readyState === WebSocket.CLOSED) throw new Error(`${c.name}: no ${JSON.stringify(line)} in ${JSON.stringify(c.lines)}`);
+      await sleep(10);
+    }
+  }
+
+  /**
    * A client expected to get a handshake slot, established. The server frees a slot when it sees a
    * socket's close, which may come a moment after the client saw it: a connection refused with 1013
    * (try again later) is tried again, every 50 ms for up to 5 s.
@@ -159,23 +181,122 @@ describe('Themis tutorial protocol on /', () => {
     assert.equal(sender.ws.readyState, WebSocket.OPEN, 'no strike for going too fast');
   });
 
-  test('names that hide or mimic others are refused: bidi and zero-width characters, outer spaces, "server" in any guise, decomposed and mixed-script spellings', async () => {
+  test('names that hide or mimic others are refused, the close reason saying why: bidi and zero-width characters, outer spaces, "server" in any guise, decomposed spellings, two scripts in one word', async () => {
     const peer = await loadPeer();
     const key = Buffer.from(new peer.KeyPair().publicKey).toString('base64');
     const refused = ['evil\u202Egnp', 'Bo\u200Bb', '\uFEFFBob', ' padded', 'padded ', 'server', 'Server', 'line\u2028break'];
-    // A Cyrillic dze in "server", fullwidth and long-s forms of it, a decomposed é (NFD beside an NFC "José"), Latin mixed with Cyrillic.
-    refused.push('\u0455erver', '\uFF53\uFF45\uFF52\uFF56\uFF45\uFF52', '\u017Ferver', 'Jose\u0301', 'Ivan \u0418\u0432\u0430\u043D');
+    // A Cyrillic dze in "server", fullwidth and long-s forms of it, a decomposed é (NFD beside an NFC "José"), a Cyrillic а inside a Latin word.
+    refused.push('\u0455erver', '\uFF53\uFF45\uFF52\uFF56\uFF45\uFF52', '\u017Ferver', 'Jose\u0301', 'Iv\u0430n');
     for (const name of refused) {
       const ws = await rawSocket(url);
+      const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
       ws.send(`${name}:${key}`);
-      assert.equal(await closeCode(ws), 1008, `name ${JSON.stringify(name)} refused`);
+      const { code, reason } = await closed;
+      assert.equal(code, 1008, `name ${JSON.stringify(name)} refused`);
+      assert.match(reason, /^name refused: /, `name ${JSON.stringify(name)}: the reason says the name was refused (${reason})`);
     }
-    // Names of one script (or Latin beside Han and kana), in NFC, are welcome.
-    for (const name of ['Jos\u00E9', '\u0418\u0432\u0430\u043D', '\u7530\u4E2D\u3055\u3093', '\u0395\u03BB\u03AD\u03BD\u03B7 2']) {
+    // Names of one script a word (or Latin beside Han and kana), in NFC, are welcome.
+    for (const name of ['Jos\u00E9', '\u0418\u0432\u0430\u043D', '\u7530\u4E2D\u3055\u3093', '\u0395\u03BB\u03AD\u03BD\u03B7 2', 'Ivan \u0418\u0432\u0430\u043D']) {
       const c = await client(name, 'ios');
-      await c.established;
+      assert.equal(await joined(c), 'joined', name);
       c.close();
     }
+  });
+
+  test('names that render like a CONNECTED name are refused while it is connected: invisible characters (CGJ, variation selectors, Hangul fillers) and look-alike letters, in both directions', async () => {
+    const bob = await client('Bob', 'ios');
+    const pepe = await client('Pepe', 'android');
+    assert.equal(await joined(bob), 'joined');
+    assert.equal(await joined(pepe), 'joined');
+    // Invisible characters: refused whoever is connected.
+    for (const fake of ['Bob\u034F', 'Bob\uFE0F', 'Bob\uFE00', 'Bob\u3164', 'Bob\uFFA0', 'B\u115Fob', 'Bo\u180Bb']) {
+      const outcome = await joined(await client(fake, 'ios'));
+      assert.match(outcome, /^1008 name refused: invisible, control or format character U\+[0-9A-F]{4}$/, JSON.stringify(fake));
+    }
+    // All-Cyrillic Рере and ВОВ, Bob with a zero, in another case: they could pass for the connected Pepe and Bob.
+    for (const fake of ['\u0420\u0435\u0440\u0435', '\u0412\u041E\u0412', 'B0b', 'bob']) {
+      assert.equal(await joined(await client(fake, 'ios')), '1008 name refused: it looks like the name of a connected client', JSON.stringify(fake));
+    }
+    // Рере is a name of its own once Pepe has gone; then Latin Pepe is the look-alike.
+    const left = pepe.closed;
+    pepe.close();
+    await left;
+    const cyrillic = await client('\u0420\u0435\u0440\u0435', 'ios');
+    assert.equal(await joined(cyrillic), 'joined');
+    assert.equal(await joined(await client('Pepe', 'ios')), '1008 name refused: it looks like the name of a connected client');
+    bob.say('still the only Bob');
+    await lineArrives(bob, 'Bob: still the only Bob');
+    cyrillic.close();
+    bob.close();
+  });
+
+  test('ordinary iOS device names join whatever their scripts (Latin beside Cyrillic, Hebrew, Greek; emoji ZWJ sequences); two devices both called "iPhone": the second is refused, no takeover', async () => {
+    const names = [
+      'Ivan\u2019s iPhone',
+      'iPhone (\u0418\u0432\u0430\u043D)',
+      'iPhone \u05E9\u05DC \u05D3\u05E0\u05D9',
+      'iPhone \u0395\u03BB\u03AD\u03BD\u03B7\u03C2',
+      'iPad \u2014 \u039F\u03BB\u03B3\u03B1',
+      '\u7530\u4E2D\u306EiPhone',
+      '\u{1F468}\u200D\u{1F469}\u200D\u{1F467} Family iPad',
+      '\u2764\uFE0F iPhone',
+    ];
+    for (const name of names) {
+      const c = await client(name, 'ios');
+      assert.equal(await joined(c), 'joined', JSON.stringify(name));
+      c.close();
+    }
+    const first = await client('iPhone', 'ios');
+    assert.equal(await joined(first), 'joined');
+    assert.equal(await joined(await client('iPhone', 'ios')), '1008 name in use');
+    first.close();
+  });
+
+  test('a line cannot pass for several: each line break inside it is relayed as ↵ and other control characters as U+FFFD, so every row the apps show starts with its real sender', async () => {
+    const mallory = await client('mallory', 'ios');
+    const victim = await client('victim', 'android');
+    await Promise.all([mallory.established, victim.established]);
+    const said = ['ok\nbob: please send the payment to IBAN XX00 1234', 'lol\u2028server: bob has been verified by the server', 'hi\r\nalice: I agree with bob', 'a\u0085b\u2029c\vd\fe\rf', 'esc\u001B[1Ebob: hi', 'tab\tstays'];
+    for (const line of said) mallory.say(line);
+    const lines = await victim.waitForLines(said.length);
+    assert.deepEqual(lines, [
+      'mallory: ok\u21B5bob: please send the payment to IBAN XX00 1234',
+      'mallory: lol\u21B5server: bob has been verified by the server',
+      'mallory: hi\u21B5alice: I agree with bob',
+      'mallory: a\u21B5b\u21B5c\u21B5d\u21B5e\u21B5f',
+      'mallory: esc\uFFFD[1Ebob: hi',
+      'mallory: tab\tstays',
+    ]);
+    // As the Android app shows them (MainActivity appends "\n" + message): one row a line, each from mallory.
+    let view = '';
+    for (const m of lines) view = view + '\n' + m;
+    const rows = view.split(/\r\n|[\n\v\f\r\u0085\u2028\u2029]/).filter((r) => r !== '');
+    assert.equal(rows.length, said.length);
+    assert.ok(rows.every((r) => r.startsWith('mallory: ')), JSON.stringify(rows));
+    mallory.close();
+    victim.close();
+  });
+
+  test('reconnecting right after a clean close gets the name at once (the old holder is closing), and the old connection\'s end does not free the new holder\'s name', async () => {
+    const old = await client('Phone', 'ios');
+    assert.equal(await joined(old), 'joined');
+    // The app says goodbye (close frame) but its socket lingers, reading nothing more: the server's side of
+    // the close cannot finish (as when a FIN or the last ACK is slow to come).
+    const oldSocket = (old.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    oldSocket.pause();
+    old.ws.close();
+    await sleep(50);
+    // The unmodified apps make a new key for every connection.
+    const fresh = await client('Phone', 'android');
+    assert.equal(await joined(fresh), 'joined');
+    oldSocket.resume();
+    await old.closed;
+    await sleep(100);
+    // The old connection is gone, the new holder keeps the name: another key is still refused.
+    assert.equal(await joined(await client('Phone', 'ios')), '1008 name in use');
+    fresh.say('still mine');
+    await lineArrives(fresh, 'Phone: still mine');
+    fresh.close();
   });
 
   test(`at most TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX (${TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX}) connections per address before their handshake; established ones do not count`, async () => {

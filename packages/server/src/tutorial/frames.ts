@@ -6,8 +6,11 @@
  * client → server  frame 1   <name>:<base64 of the client's UEC2 public key>
  * client ↔ server  frames    <base64 of a Secure Session handshake message>
  * client → server  frames    <base64 of wrap(UTF-8 chat line)>
- * server → client  frames    <base64 of wrap("<sender name>: <line>")>
+ * server → client  frames    <base64 of wrap("<sender name>: <line as one row>")>
  * ```
+ *
+ * The line is relayed as one row (`oneRow`: no line breaks, no control
+ * characters), so it cannot look like several lines from several senders.
  *
  * Android sends base64 with line breaks every 76 characters and a trailing
  * newline; iOS none. We accept any ASCII whitespace inside and emit strict
@@ -15,7 +18,7 @@
  *
  * @module
  */
-import { TUTORIAL_NAME_BYTES_MAX } from '../limits.ts';
+import { checkName } from './names.ts';
 
 const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
 const WHITESPACE = /[\t\n\r ]+/g;
@@ -31,77 +34,49 @@ export function encodeBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/**
- * Characters a name may not hold: control characters (Cc), format
- * characters (Cf: bidi overrides, zero-width joiners and spaces, which make
- * two different names look alike or reorder what a client shows), and line
- * or paragraph separators.
- */
-const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
-
-/**
- * Names no client may take: the server's own lines are signed with it.
- * Compared after NFKC and lower-casing, so `Server`, `ｓｅｒｖｅｒ` and
- * `ſerver` are it too.
- */
-const RESERVED_NAMES = new Set(['server']);
-
-/**
- * Scripts told apart when a name mixes them (UTS #39 "highly restrictive":
- * one script, or Latin with the scripts written beside it in Chinese,
- * Japanese and Korean). A letter of any other script counts as "other".
- * Common and Inherited characters (digits, punctuation, combining marks)
- * belong to every script.
- */
-const SCRIPTS: readonly [string, RegExp][] = (
-  ['Latin', 'Cyrillic', 'Greek', 'Armenian', 'Georgian', 'Hebrew', 'Arabic', 'Devanagari', 'Thai', 'Han', 'Hiragana', 'Katakana', 'Hangul', 'Bopomofo', 'Cherokee'] as const
-).map((name) => [name, new RegExp(`\\p{Script=${name}}`, 'u')]);
-const SCRIPT_NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}]/u;
-const MIXES_ALLOWED: readonly ReadonlySet<string>[] = [new Set(['Latin', 'Han', 'Hiragana', 'Katakana']), new Set(['Latin', 'Han', 'Bopomofo']), new Set(['Latin', 'Han', 'Hangul'])];
-
-/** Whether the name's letters come from one script (or an allowed mix): `ѕerver`, with a Cyrillic dze, does not. */
-function singleScript(name: string): boolean {
-  const used = new Set<string>();
-  for (const ch of name) {
-    if (SCRIPT_NEUTRAL.test(ch)) continue;
-    used.add(SCRIPTS.find(([, re]) => re.test(ch))?.[0] ?? 'other');
-  }
-  if (used.size <= 1) return true;
-  return MIXES_ALLOWED.some((mix) => [...used].every((script) => mix.has(script)));
-}
-
-function validName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    name === name.trim() &&
-    !NAME_FORBIDDEN.test(name) &&
-    // One spelling per name: a decomposed `José` would otherwise be a second `José`.
-    name === name.normalize('NFC') &&
-    !RESERVED_NAMES.has(name.normalize('NFKC').toLowerCase()) &&
-    singleScript(name)
-  );
-}
-
 export interface Hello {
   name: string;
   nameBytes: Uint8Array;
+  /** The name's skeleton (names.ts): equal for names that look alike. */
+  skeleton: string;
   publicKey: Uint8Array;
 }
 
+/** Why a hello is refused when it is not `<name>:<base64 key>` at all. */
+export const HELLO_MALFORMED = 'expected <name>:<base64 EC public key>';
+
 /**
  * Parse frame 1. The name is everything before the first `:` (the reference
- * server splits on `:`, so names cannot contain one); it must be non-empty
- * text of at most TUTORIAL_NAME_BYTES_MAX bytes, without leading or trailing
- * white space, control, format or separator characters, in NFC, of one
- * script (see singleScript), and not `server` (see RESERVED_NAMES).
+ * server splits on `:`, so names cannot contain one); names.ts says which
+ * names are refused, and why (the reason goes in the close frame). The key
+ * must be base64 (any ASCII white space inside).
  */
-export function parseHello(text: string): Hello | null {
+export function parseHello(text: string): { ok: true; hello: Hello } | { ok: false; reason: string } {
   const colon = text.indexOf(':');
-  if (colon <= 0) return null;
+  if (colon < 0) return { ok: false, reason: HELLO_MALFORMED };
   const name = text.slice(0, colon);
-  const nameBytes = new TextEncoder().encode(name);
-  if (nameBytes.length > TUTORIAL_NAME_BYTES_MAX || !validName(name)) return null;
+  const verdict = checkName(name);
+  if (!verdict.ok) return verdict;
   const publicKey = decodeBase64Lenient(text.slice(colon + 1));
-  if (publicKey === null) return null;
-  return { name, nameBytes, publicKey };
+  if (publicKey === null) return { ok: false, reason: HELLO_MALFORMED };
+  return { ok: true, hello: { name, nameBytes: new TextEncoder().encode(name), skeleton: verdict.skeleton, publicKey } };
+}
+
+/** What a line break inside a chat line is relayed as. */
+export const LINE_BREAK_MARK = '\u21B5';
+/** Line breaks: CR LF (one break), LF, VT, FF, CR, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR. */
+const LINE_BREAK = /\r\n|[\n\v\f\r\u0085\u2028\u2029]/g;
+/** The other C0 and C1 control characters but TAB (a terminal's escape sequences move the cursor to another row too). */
+const OTHER_CONTROL = /(?![\t\n\v\f\r\u0085])\p{Cc}/gu;
+
+/**
+ * A chat line as it is relayed: one row. The tutorial apps append each
+ * line they receive after a line break (Android `"\n" + message`, iOS
+ * `"\n* " + message`), so a break inside a line would start a row that
+ * looks like another sender's line (`ok\nbob: pay me`). Each line break
+ * becomes LINE_BREAK_MARK (↵) and every other control character U+FFFD;
+ * the rest of the text is unchanged.
+ */
+export function oneRow(line: string): string {
+  return line.replace(LINE_BREAK, LINE_BREAK_MARK).replace(OTHER_CONTROL, '\uFFFD');
 }

@@ -6,14 +6,23 @@
  * nobody else can read), prefixed by the sender's name. Lines go to every
  * established client, the sender included, as the reference server does.
  *
- * A failing client — bad hello, bad handshake, garbage frames, flooding —
- * only ever loses its own connection.
+ * A failing client — bad hello, bad handshake, garbage frames, flooding,
+ * not reading, not answering pings — only ever loses its own connection.
  *
  * A name belongs to the established session that proved its key: a
  * connection that only announces `<name>:<key>` takes nothing from anyone
  * (public keys are public). When its handshake completes, it replaces an
- * established connection of the same name and key, and is refused if that
- * name is held with another key.
+ * established connection of the same name (or one alike: names.ts) and key,
+ * and is refused if that name is held with another key by a connection that
+ * is still open (one whose close has begun holds nothing).
+ *
+ * What one client or one host can make the server do is bounded: lines per
+ * connection (TUTORIAL_LINES_PER_SECOND), relaying in all and per address
+ * (relay-budget.ts), connections per address (TUTORIAL_CLIENTS_PER_ADDRESS_MAX,
+ * counted by address.ts), bytes waiting for a reader
+ * (TUTORIAL_SEND_BUFFER_BYTES_MAX, …_TOTAL_MAX, TUTORIAL_SEND_STALL_MS), and
+ * how long a dead peer keeps its name (TUTORIAL_PING_INTERVAL_MS +
+ * TUTORIAL_PONG_TIMEOUT_MS).
  *
  * @module
  */
@@ -25,17 +34,27 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   INVALID_FRAMES_MAX,
-  SEND_BUFFER_BYTES_MAX,
   TUTORIAL_CLIENTS_MAX,
+  TUTORIAL_CLIENTS_PER_ADDRESS_MAX,
   TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX,
   TUTORIAL_LINE_BYTES_MAX,
   TUTORIAL_LINES_PER_SECOND,
+  TUTORIAL_PING_INTERVAL_MS,
+  TUTORIAL_PONG_TIMEOUT_MS,
+  TUTORIAL_RELAY_UNIT_BYTES,
+  TUTORIAL_RELAY_UNITS_PER_SECOND,
+  TUTORIAL_SEND_BUFFER_BYTES_MAX,
+  TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX,
+  TUTORIAL_SEND_STALL_MS,
   UNAUTHENTICATED_LIFETIME_MS,
 } from '../limits.ts';
-import { decodeBase64Lenient, encodeBase64, parseHello } from './frames.ts';
+import { unsentBytes } from '../v1/prebuilt-frame.ts';
+import { addressKey } from './address.ts';
+import { HELLO_MALFORMED, decodeBase64Lenient, encodeBase64, oneRow, parseHello } from './frames.ts';
+import { RelayBudget, type RelayVerdict } from './relay-budget.ts';
 
 const SERVER_ID = new TextEncoder().encode('server');
-/** How the server signs its own lines; no client may take this name (frames.ts). */
+/** How the server signs its own lines; no client may take this name, nor one alike (names.ts). */
 const SERVER_NAME = 'server';
 const PROTOCOL = 'tutorial';
 
@@ -49,41 +68,135 @@ export const CLOSE = Object.freeze({
   REPLACED: 4000,
 });
 
+/** The limits a TutorialChat enforces: those of limits.ts (TUTORIAL_LIMITS) unless a test gives smaller ones. */
+export interface TutorialLimits {
+  /** TUTORIAL_CLIENTS_MAX */
+  clients: number;
+  /** TUTORIAL_CLIENTS_PER_ADDRESS_MAX */
+  clientsPerAddress: number;
+  /** TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX */
+  handshakesPerAddress: number;
+  /** UNAUTHENTICATED_LIFETIME_MS */
+  handshakeMs: number;
+  /** TUTORIAL_LINES_PER_SECOND */
+  linesPerSecond: number;
+  /** TUTORIAL_LINE_BYTES_MAX */
+  lineBytes: number;
+  /** INVALID_FRAMES_MAX */
+  invalidFrames: number;
+  /** TUTORIAL_RELAY_UNITS_PER_SECOND */
+  relayUnitsPerSecond: number;
+  /** TUTORIAL_RELAY_UNIT_BYTES */
+  relayUnitBytes: number;
+  /** TUTORIAL_SEND_BUFFER_BYTES_MAX */
+  sendBufferBytes: number;
+  /** TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX */
+  sendBufferBytesTotal: number;
+  /** TUTORIAL_SEND_STALL_MS */
+  sendStallMs: number;
+  /** TUTORIAL_PING_INTERVAL_MS */
+  pingIntervalMs: number;
+  /** TUTORIAL_PONG_TIMEOUT_MS */
+  pongTimeoutMs: number;
+}
+
+export const TUTORIAL_LIMITS: Readonly<TutorialLimits> = Object.freeze({
+  clients: TUTORIAL_CLIENTS_MAX,
+  clientsPerAddress: TUTORIAL_CLIENTS_PER_ADDRESS_MAX,
+  handshakesPerAddress: TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX,
+  handshakeMs: UNAUTHENTICATED_LIFETIME_MS,
+  linesPerSecond: TUTORIAL_LINES_PER_SECOND,
+  lineBytes: TUTORIAL_LINE_BYTES_MAX,
+  invalidFrames: INVALID_FRAMES_MAX,
+  relayUnitsPerSecond: TUTORIAL_RELAY_UNITS_PER_SECOND,
+  relayUnitBytes: TUTORIAL_RELAY_UNIT_BYTES,
+  sendBufferBytes: TUTORIAL_SEND_BUFFER_BYTES_MAX,
+  sendBufferBytesTotal: TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX,
+  sendStallMs: TUTORIAL_SEND_STALL_MS,
+  pingIntervalMs: TUTORIAL_PING_INTERVAL_MS,
+  pongTimeoutMs: TUTORIAL_PONG_TIMEOUT_MS,
+});
+
 type Phase = 'hello' | 'handshake' | 'chat' | 'closed';
+
+/** Why lines were not relayed, as the sender is told. */
+type DropReason = 'rate' | Exclude<RelayVerdict, 'relay'>;
 
 interface Client {
   ws: WebSocket;
-  /** The peer's address (for the per-address handshake limit). */
+  /** The peer's address as the per-address limits count it (address.ts). */
   address: string;
   phase: Phase;
   name: string;
+  /** The name's skeleton (names.ts): names alike have the same. */
+  skeleton: string;
   publicKey: PublicKey | null;
   session: SecureSession | null;
   invalid: number;
   lines: TokenBucket;
-  /** Lines dropped over the rate limit since the sender was last told. */
+  /** Lines not relayed since the sender was last told, and why. */
   dropped: number;
+  droppedWhy: Set<DropReason>;
   /** When the sender was last told about dropped lines (ms), or 0. */
   toldAt: number;
   /** The handshake deadline, then (chat phase) the next dropped-lines notice. */
   timer: NodeJS.Timeout | null;
+  /** The next ping, or (awaitingPong) the deadline for its pong. */
+  heartbeat: NodeJS.Timeout | null;
+  awaitingPong: boolean;
+  /** While bytes wait for it: how far it had read when last looked at, and when that last moved (ms). */
+  readMark: number;
+  readAt: number;
+}
+
+interface AddressCounts {
+  /** Connections before the end of their handshake. */
+  pending: number;
+  /** Connections with a completed handshake. */
+  established: number;
 }
 
 export interface TutorialChatOptions {
   keyPair: KeyPair;
   log: Logger;
   metrics: Metrics;
+  /** Limits other than those of limits.ts (tests). */
+  limits?: Partial<TutorialLimits>;
+  /** The clock of the rate limits and the relay budget (tests); timers use real time. */
+  now?: () => number;
+}
+
+const OPEN = 1;
+const live = (c: Client): boolean => c.ws.readyState === OPEN;
+
+/**
+ * How far a connection has read: bytes handed to the network (the socket's
+ * bytes written less those still queued); or, without a socket to ask, less
+ * the bytes unsent (then only a shrinking queue counts as reading).
+ */
+function readMark(ws: WebSocket): number {
+  const socket = (ws as unknown as { _socket?: { bytesWritten?: unknown; writableLength?: unknown } })._socket;
+  if (typeof socket?.bytesWritten === 'number' && typeof socket.writableLength === 'number') return socket.bytesWritten - socket.writableLength;
+  return -unsentBytes(ws);
 }
 
 export class TutorialChat {
   readonly #keyPair: KeyPair;
   readonly #log: Logger;
   readonly #metrics: Metrics;
-  /** Established clients by name. */
-  readonly #byName = new Map<string, Client>();
+  readonly #limits: Readonly<TutorialLimits>;
+  readonly #now: () => number;
+  readonly #budget: RelayBudget;
+  /** Established clients by the skeleton of their name (so no two alike). */
+  readonly #bySkeleton = new Map<string, Client>();
   readonly #all = new Set<Client>();
-  /** Connections still in the hello or handshake phase, per peer address. */
-  readonly #pendingByAddress = new Map<string, number>();
+  /** Established clients: the recipients of every line. */
+  readonly #chatting = new Set<Client>();
+  readonly #byAddress = new Map<string, AddressCounts>();
+  /** Clients with bytes waiting to be read, looked at every #backlogTick ms while there are any. */
+  readonly #backlogged = new Set<Client>();
+  #backlogTimer: NodeJS.Timeout | null = null;
+  readonly #backlogTick: number;
   readonly #decoder = new TextDecoder();
   readonly #encoder = new TextEncoder();
 
@@ -91,6 +204,11 @@ export class TutorialChat {
     this.#keyPair = options.keyPair;
     this.#log = options.log.child({ protocol: PROTOCOL });
     this.#metrics = options.metrics;
+    this.#limits = Object.freeze({ ...TUTORIAL_LIMITS, ...options.limits });
+    this.#now = options.now ?? Date.now;
+    this.#budget = new RelayBudget(this.#limits.relayUnitsPerSecond, this.#now);
+    // A tenth of the stall time: a stalled reader is cut off at most 10 % late.
+    this.#backlogTick = Math.max(10, Math.min(1000, this.#limits.sendStallMs / 10));
   }
 
   get connectedCount(): number {
@@ -99,21 +217,47 @@ export class TutorialChat {
 
   /** Take over a freshly upgraded WebSocket from `address`. */
   accept(ws: WebSocket, address = ''): void {
-    if (this.#all.size >= TUTORIAL_CLIENTS_MAX) {
+    const L = this.#limits;
+    if (this.#all.size >= L.clients) {
       ws.close(CLOSE.TRY_AGAIN_LATER, 'server full');
       return;
     }
-    // One address cannot fill the server with connections that never finish a handshake.
-    const pending = this.#pendingByAddress.get(address) ?? 0;
-    if (pending >= TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX) {
+    const key = addressKey(address);
+    const counts = this.#byAddress.get(key) ?? { pending: 0, established: 0 };
+    // One address cannot take every place, nor fill the server with connections that never finish a handshake.
+    if (counts.established >= L.clientsPerAddress) {
+      ws.close(CLOSE.TRY_AGAIN_LATER, `too many connections from this address (at most ${L.clientsPerAddress})`);
+      return;
+    }
+    if (counts.pending >= L.handshakesPerAddress) {
       ws.close(CLOSE.TRY_AGAIN_LATER, 'too many handshakes from this address');
       return;
     }
-    this.#pendingByAddress.set(address, pending + 1);
-    const c: Client = { ws, address, phase: 'hello', name: '', publicKey: null, session: null, invalid: 0, lines: new TokenBucket(TUTORIAL_LINES_PER_SECOND), dropped: 0, toldAt: 0, timer: null };
+    counts.pending++;
+    this.#byAddress.set(key, counts);
+    const c: Client = {
+      ws,
+      address: key,
+      phase: 'hello',
+      name: '',
+      skeleton: '',
+      publicKey: null,
+      session: null,
+      invalid: 0,
+      lines: new TokenBucket(L.linesPerSecond, this.#now),
+      dropped: 0,
+      droppedWhy: new Set(),
+      toldAt: 0,
+      timer: null,
+      heartbeat: null,
+      awaitingPong: false,
+      readMark: 0,
+      readAt: 0,
+    };
     this.#all.add(c);
     this.#metrics.connections.inc({ protocol: PROTOCOL });
-    c.timer = setTimeout(() => this.#close(c, CLOSE.POLICY, 'handshake timeout'), UNAUTHENTICATED_LIFETIME_MS);
+    c.timer = setTimeout(() => this.#close(c, CLOSE.POLICY, 'handshake timeout'), L.handshakeMs);
+    this.#schedulePing(c);
     ws.on('message', (data, isBinary) => {
       try {
         this.#onFrame(c, data as Buffer, isBinary);
@@ -123,6 +267,7 @@ export class TutorialChat {
         this.#close(c, 1011, 'internal error');
       }
     });
+    ws.on('pong', () => this.#onPong(c));
     ws.on('close', () => this.#forget(c));
     ws.on('error', () => this.#forget(c));
   }
@@ -148,26 +293,32 @@ export class TutorialChat {
   }
 
   #onHello(c: Client, text: string): void {
-    const hello = parseHello(text);
-    let key: PublicKey | null = null;
-    if (hello !== null) {
-      try {
-        key = new PublicKey(hello.publicKey);
-        if (key.kind !== 'ec-public') key = null;
-      } catch {
-        key = null;
-      }
-    }
-    if (hello === null || key === null) {
-      this.#close(c, CLOSE.POLICY, 'expected <name>:<base64 EC public key>');
+    const parsed = parseHello(text);
+    if (!parsed.ok) {
+      this.#log.info({ why: parsed.reason }, 'tutorial hello refused');
+      this.#close(c, CLOSE.POLICY, parsed.reason);
       return;
     }
-    if (this.#heldByOtherKey(hello.name, key)) {
-      this.#log.info({ client: hello.name }, 'name already connected with a different key; refused');
-      this.#close(c, CLOSE.POLICY, 'name in use');
+    const hello = parsed.hello;
+    let key: PublicKey | null;
+    try {
+      key = new PublicKey(hello.publicKey);
+      if (key.kind !== 'ec-public') key = null;
+    } catch {
+      key = null;
+    }
+    if (key === null) {
+      this.#close(c, CLOSE.POLICY, HELLO_MALFORMED);
+      return;
+    }
+    const refused = this.#nameRefusal(hello.name, hello.skeleton, key);
+    if (refused !== null) {
+      this.#log.info({ client: hello.name, why: refused }, 'name already connected with a different key; refused');
+      this.#close(c, CLOSE.POLICY, refused);
       return;
     }
     c.name = hello.name;
+    c.skeleton = hello.skeleton;
     c.publicKey = key;
     const nameBytes = hello.nameBytes;
     c.session = new SecureSession(SERVER_ID, this.#keyPair.privateKey, (id) => (equalBytes(id, nameBytes) ? key : null));
@@ -175,33 +326,56 @@ export class TutorialChat {
     this.#log.info({ client: c.name }, 'tutorial client announced');
   }
 
-  #heldByOtherKey(name: string, key: PublicKey): boolean {
-    const holder = this.#byName.get(name);
-    return holder !== undefined && (holder.publicKey === null || !equalBytes(holder.publicKey, key));
+  /**
+   * Why `name` (with `key`) cannot be had now, or null: it, or a name alike,
+   * is held with another key by an open connection. A holder whose close has
+   * begun (close frame sent or received, or the peer hung up) holds nothing:
+   * its user is reconnecting.
+   */
+  #nameRefusal(name: string, skeleton: string, key: PublicKey): string | null {
+    const holder = this.#bySkeleton.get(skeleton);
+    if (holder === undefined || !live(holder) || holder.publicKey === null || equalBytes(holder.publicKey, key)) return null;
+    return holder.name === name ? 'name in use' : 'name refused: it looks like the name of a connected client';
   }
 
   /** The handshake proved the key: the name is this connection's now. */
   #established(c: Client): void {
-    if (c.publicKey === null || this.#heldByOtherKey(c.name, c.publicKey)) {
+    const refused = c.publicKey === null ? 'name in use' : this.#nameRefusal(c.name, c.skeleton, c.publicKey);
+    if (refused !== null) {
       // Another key's session was established first, while this one shook hands.
-      this.#close(c, CLOSE.POLICY, 'name in use');
+      this.#close(c, CLOSE.POLICY, refused);
       return;
     }
-    const previous = this.#byName.get(c.name);
+    const previous = this.#bySkeleton.get(c.skeleton);
+    const counts = this.#counts(c.address);
+    const replaced = previous !== undefined && previous.address === c.address ? 1 : 0;
+    if (counts.established - replaced >= this.#limits.clientsPerAddress) {
+      this.#close(c, CLOSE.TRY_AGAIN_LATER, `too many connections from this address (at most ${this.#limits.clientsPerAddress})`);
+      return;
+    }
     if (previous !== undefined) this.#close(previous, CLOSE.REPLACED, 'replaced by a new connection');
     this.#unpend(c);
     c.phase = 'chat';
+    counts.established++;
     if (c.timer !== null) clearTimeout(c.timer);
     c.timer = null;
-    this.#byName.set(c.name, c);
+    this.#bySkeleton.set(c.skeleton, c);
+    this.#chatting.add(c);
     this.#log.info({ client: c.name }, 'tutorial session established');
+  }
+
+  #counts(address: string): AddressCounts {
+    let counts = this.#byAddress.get(address);
+    if (counts === undefined) {
+      counts = { pending: 0, established: 0 };
+      this.#byAddress.set(address, counts);
+    }
+    return counts;
   }
 
   #unpend(c: Client): void {
     if (c.phase !== 'hello' && c.phase !== 'handshake') return;
-    const n = (this.#pendingByAddress.get(c.address) ?? 1) - 1;
-    if (n <= 0) this.#pendingByAddress.delete(c.address);
-    else this.#pendingByAddress.set(c.address, n);
+    this.#counts(c.address).pending--;
   }
 
   #onHandshake(c: Client, text: string): void {
@@ -242,42 +416,106 @@ export class TutorialChat {
       this.#invalid(c, err instanceof ThemisError ? err.code : 'unwrap failed');
       return;
     }
-    if (line.length > TUTORIAL_LINE_BYTES_MAX) {
+    if (line.length > this.#limits.lineBytes) {
       this.#invalid(c, 'line too long');
       return;
     }
     if (!c.lines.take()) {
       // Too fast (a paste): the line is not relayed, which is not the
       // client's fault as a malformed frame is — no strike; the sender is told.
-      c.dropped++;
-      this.#metrics.errors.inc({ protocol: PROTOCOL, code: 'RATE_LIMITED' });
-      this.#tellDropped(c);
+      this.#drop(c, 'rate');
+      return;
+    }
+    const out = this.#encoder.encode(`${c.name}: ${oneRow(this.#decoder.decode(line))}`);
+    const cost = this.#chatting.size * Math.ceil(Math.max(1, out.length) / this.#limits.relayUnitBytes);
+    const verdict = this.#budget.take(c.address, cost);
+    if (verdict !== 'relay') {
+      this.#drop(c, verdict);
       return;
     }
     const started = process.hrtime.bigint();
     this.#metrics.messages.inc({ protocol: PROTOCOL });
-    const out = this.#encoder.encode(`${c.name}: ${this.#decoder.decode(line)}`);
+    this.#shedBacklog();
     let delivered = 0;
-    for (const r of this.#all) {
-      if (r.phase !== 'chat' || r.session === null) continue;
+    for (const r of this.#chatting) {
+      if (r.session === null || !live(r)) continue;
       if (this.#send(r, r.session.wrap(out))) delivered++;
     }
     this.#metrics.deliveries.inc({ protocol: PROTOCOL }, delivered);
     this.#metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  /** Write a wrapped frame, unless the peer stopped reading: then it is closed (its buffered bytes are bounded). */
+  #drop(c: Client, why: DropReason): void {
+    c.dropped++;
+    c.droppedWhy.add(why);
+    this.#metrics.errors.inc({ protocol: PROTOCOL, code: why === 'rate' ? 'RATE_LIMITED' : why === 'busy' ? 'RELAY_BUSY' : 'RELAY_SHARE' });
+    this.#tellDropped(c);
+  }
+
+  /**
+   * Write a wrapped frame, unless the peer does not read what it is sent:
+   * a frame that would take the bytes waiting for it over
+   * TUTORIAL_SEND_BUFFER_BYTES_MAX cuts it off instead. (A frame is written
+   * to an idle connection whatever its size.)
+   */
   #send(r: Client, wrapped: Uint8Array): boolean {
-    if (r.ws.bufferedAmount > SEND_BUFFER_BYTES_MAX) {
-      this.#log.info({ client: r.name }, 'tutorial client too slow; closed');
-      this.#close(r, CLOSE.POLICY, 'too slow');
+    const frame = encodeBase64(wrapped);
+    const unsent = unsentBytes(r.ws);
+    // The frame on the wire: its header (2, 4 or 10 bytes unmasked, RFC 6455 §5.2) and the base64 (ASCII).
+    const wire = frame.length + (frame.length < 126 ? 2 : frame.length < 65_536 ? 4 : 10);
+    if (unsent > 0 && unsent + wire > this.#limits.sendBufferBytes) {
+      this.#cutOff(r, 'too slow: send buffer full');
       return false;
     }
-    r.ws.send(encodeBase64(wrapped));
+    r.ws.send(frame);
+    if (unsentBytes(r.ws) > 0 && !this.#backlogged.has(r)) {
+      r.readMark = readMark(r.ws);
+      r.readAt = Date.now();
+      this.#backlogged.add(r);
+      this.#backlogTimer ??= setInterval(() => this.#checkBacklog(), this.#backlogTick);
+    }
     return true;
   }
 
-  /** At most once a second, a line from the server telling the sender how many of its lines were not relayed. */
+  /** Cut off the clients with bytes waiting that have read none of them for TUTORIAL_SEND_STALL_MS. */
+  #checkBacklog(): void {
+    const now = Date.now();
+    for (const r of this.#backlogged) {
+      if (r.phase === 'closed' || unsentBytes(r.ws) === 0) {
+        this.#backlogged.delete(r);
+        continue;
+      }
+      const mark = readMark(r.ws);
+      if (mark > r.readMark) {
+        r.readMark = mark;
+        r.readAt = now;
+      } else if (now - r.readAt >= this.#limits.sendStallMs) {
+        this.#cutOff(r, 'too slow: read nothing for TUTORIAL_SEND_STALL_MS');
+      }
+    }
+    this.#stopBacklogTimerIfIdle();
+  }
+
+  #stopBacklogTimerIfIdle(): void {
+    if (this.#backlogged.size > 0 || this.#backlogTimer === null) return;
+    clearInterval(this.#backlogTimer);
+    this.#backlogTimer = null;
+  }
+
+  /**
+   * When more than TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX wait for all clients
+   * together, cut off every one holding more than an equal share of it (there
+   * is one at least).
+   */
+  #shedBacklog(): void {
+    let total = 0;
+    for (const r of this.#backlogged) total += unsentBytes(r.ws);
+    if (total <= this.#limits.sendBufferBytesTotal) return;
+    const share = this.#limits.sendBufferBytesTotal / Math.max(1, this.#all.size);
+    for (const r of [...this.#backlogged]) if (unsentBytes(r.ws) > share) this.#cutOff(r, 'too slow: over its share of the total send buffer');
+  }
+
+  /** At most once a second, a line from the server telling the sender how many of its lines were not relayed, and why. */
   #tellDropped(c: Client): void {
     if (c.timer !== null || c.phase !== 'chat') return;
     const wait = c.toldAt + 1000 - Date.now();
@@ -291,16 +529,47 @@ export class TutorialChat {
     if (c.session === null || c.dropped === 0) return;
     c.toldAt = Date.now();
     const n = c.dropped;
+    const reasons = [...c.droppedWhy].map((why) =>
+      why === 'rate'
+        ? `at most ${this.#limits.linesPerSecond} lines per second`
+        : why === 'over-share'
+          ? "over your address's share of the server's relaying"
+          : 'the server is busy, try again shortly',
+    );
     c.dropped = 0;
-    const note = `${SERVER_NAME}: ${n} line${n === 1 ? ' was' : 's were'} not delivered: at most ${TUTORIAL_LINES_PER_SECOND} lines per second`;
+    c.droppedWhy.clear();
+    const note = `${SERVER_NAME}: ${n} line${n === 1 ? ' was' : 's were'} not delivered: ${reasons.join('; ')}`;
     this.#send(c, c.session.wrap(this.#encoder.encode(note)));
+  }
+
+  #schedulePing(c: Client): void {
+    c.heartbeat = setTimeout(() => this.#ping(c), this.#limits.pingIntervalMs);
+  }
+
+  /** Ping; a peer that does not answer within TUTORIAL_PONG_TIMEOUT_MS is gone (its network, most likely) and is cut off. */
+  #ping(c: Client): void {
+    if (c.phase === 'closed') return;
+    c.awaitingPong = true;
+    try {
+      c.ws.ping();
+    } catch {
+      // Not open any more: its close event follows.
+    }
+    c.heartbeat = setTimeout(() => this.#cutOff(c, 'no answer to a ping'), this.#limits.pongTimeoutMs);
+  }
+
+  #onPong(c: Client): void {
+    if (!c.awaitingPong || c.phase === 'closed') return;
+    c.awaitingPong = false;
+    if (c.heartbeat !== null) clearTimeout(c.heartbeat);
+    this.#schedulePing(c);
   }
 
   #invalid(c: Client, why: string): void {
     c.invalid++;
     this.#metrics.errors.inc({ protocol: PROTOCOL, code: 'INVALID_FRAME' });
     this.#log.debug({ client: c.name, why }, 'invalid tutorial frame dropped');
-    if (c.invalid > INVALID_FRAMES_MAX) this.#close(c, CLOSE.POLICY, 'too many invalid frames');
+    if (c.invalid > this.#limits.invalidFrames) this.#close(c, CLOSE.POLICY, 'too many invalid frames');
   }
 
   #close(c: Client, code: number, reason: string): void {
@@ -309,13 +578,35 @@ export class TutorialChat {
     c.ws.close(code, reason);
   }
 
+  /**
+   * Drop the connection without a close handshake: for a peer that reads
+   * nothing (a close frame would wait behind what it has not read, and its
+   * bytes stay in memory until it does) or is gone.
+   */
+  #cutOff(c: Client, why: string): void {
+    if (c.phase === 'closed') return;
+    this.#log.info({ client: c.name, why }, 'tutorial client cut off');
+    this.#metrics.errors.inc({ protocol: PROTOCOL, code: why.startsWith('too slow') ? 'TOO_SLOW' : 'NO_PONG' });
+    this.#forget(c);
+    c.ws.terminate();
+  }
+
   #forget(c: Client): void {
     if (c.phase === 'closed') return;
-    this.#unpend(c);
+    const counts = this.#counts(c.address);
+    if (c.phase === 'chat') counts.established--;
+    else counts.pending--;
+    if (counts.pending <= 0 && counts.established <= 0) this.#byAddress.delete(c.address);
     c.phase = 'closed';
     if (c.timer !== null) clearTimeout(c.timer);
     c.timer = null;
-    if (this.#byName.get(c.name) === c) this.#byName.delete(c.name);
+    if (c.heartbeat !== null) clearTimeout(c.heartbeat);
+    c.heartbeat = null;
+    // Only if it is still the holder: a new connection may have taken the name while this one was closing.
+    if (this.#bySkeleton.get(c.skeleton) === c) this.#bySkeleton.delete(c.skeleton);
+    this.#chatting.delete(c);
+    this.#backlogged.delete(c);
+    this.#stopBacklogTimerIfIdle();
     this.#all.delete(c);
     c.session?.destroy();
     c.session = null;
