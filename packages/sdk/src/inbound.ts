@@ -271,12 +271,12 @@ export class Inbound {
       failure: { roomId: entry.roomId, seq: entry.seq, from: entry.from, clientId: entry.clientId, serverTs: entry.ts, reason },
     });
     if (this.#isMe(entry.from)) return fail('NO_LOCAL_COPY');
-    const at = JSON.stringify([entry.roomId, entry.seq]);
-    const malformed = this.#malformed.get(at);
+    // Looked up only when there is something to find: this is every message's path.
+    const malformed = this.#malformed.size === 0 ? undefined : this.#malformed.get(malformedKey(entry));
     if (malformed !== undefined && malformed.from.userId === entry.from.userId && malformed.from.deviceId === entry.from.deviceId && malformed.clientId === entry.clientId) return fail('MALFORMED_PAYLOAD');
     const r = openRoomMessage(this.#store, this.#me, entry.from, entry.roomId, entry.body);
     if (!r.ok) {
-      if (r.reason === 'MALFORMED_PAYLOAD') this.#rememberMalformed(at, entry);
+      if (r.reason === 'MALFORMED_PAYLOAD') this.#rememberMalformed(entry);
       return fail(r.reason);
     }
     if (r.prekeyMessage) this.#hooks.prekeyMessageOpened();
@@ -285,7 +285,7 @@ export class Inbound {
     // The entry's clientId is the id inside the payload (payload.ts): a sender or relay that makes them
     // differ would make every later read of this seq look like another entry. Refused now, once.
     if (p.id !== entry.clientId) {
-      this.#rememberMalformed(at, entry);
+      this.#rememberMalformed(entry);
       return fail('MALFORMED_PAYLOAD');
     }
     const content: StoredContent =
@@ -304,8 +304,8 @@ export class Inbound {
     return { ok: true, message, control: p.kind === 'control' ? p.bytes : null };
   }
 
-  #rememberMalformed(at: string, entry: RoomEntry): void {
-    this.#malformed.set(at, { from: { userId: entry.from.userId, deviceId: entry.from.deviceId }, clientId: entry.clientId });
+  #rememberMalformed(entry: RoomEntry): void {
+    this.#malformed.set(malformedKey(entry), { from: { userId: entry.from.userId, deviceId: entry.from.deviceId }, clientId: entry.clientId });
     if (this.#malformed.size > SEEN_IDS_MAX) {
       const oldest = this.#malformed.keys().next();
       if (oldest.done !== true) this.#malformed.delete(oldest.value);
@@ -344,6 +344,10 @@ export class Inbound {
   #isMe(d: DeviceRef): boolean {
     return d.userId === this.#me.userId && d.deviceId === this.#me.deviceId;
   }
+}
+
+function malformedKey(entry: RoomEntry): string {
+  return JSON.stringify([entry.roomId, entry.seq]);
 }
 
 /** A membership event's body: base64 of UTF-8 JSON `{ userId, role?, by }` (docs/protocol.md, "Messages"); null if it is not one. */
