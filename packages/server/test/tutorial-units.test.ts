@@ -48,6 +48,25 @@ describe('tutorial names', () => {
     assert.match(refusal('\u{1F468}\u200Dx') ?? '', /U\+200D/);
   });
 
+  test('joiners that spell a word are kept: ZWNJ in Persian, ZWJ after a virama in Sinhala and Devanagari; between Latin, Greek or Cyrillic letters, or at a word’s edge, they only hide', () => {
+    for (const name of ['\u0639\u0644\u06CC\u200C\u0631\u0636\u0627', '\u0DC1\u0DCA\u200D\u0DBB\u0DD3', '\u0915\u094D\u200D\u0937', '\u0928\u094D\u200C\u0928']) {
+      assert.equal(refusal(name), null, JSON.stringify(name));
+    }
+    for (const [name, cp] of [
+      ['Bo\u200Cb', '200C'],
+      ['\u0418\u0432\u200D\u0430\u043D', '200D'],
+      ['\u0639\u0644\u06CC\u200C', '200C'],
+      ['\u200D\u0DBB\u0DD3', '200D'],
+      ['\u0DC1\u0DCA\u200D b', '200D'],
+    ] as const) {
+      assert.equal(refusal(name), `name refused: invisible, control or format character U+${cp}`, JSON.stringify(name));
+    }
+    // A joiner never makes a second name: the skeleton drops it.
+    const plain = checkName('\u0639\u0644\u06CC\u0631\u0636\u0627');
+    const joined = checkName('\u0639\u0644\u06CC\u200C\u0631\u0636\u0627');
+    assert.ok(plain.ok && joined.ok && plain.skeleton === joined.skeleton);
+  });
+
   test('ordinary device names of any script pass, scripts mixed between words; letters of two scripts inside one word do not', () => {
     for (const name of [
       'Ivan\u2019s iPhone',

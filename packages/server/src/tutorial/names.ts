@@ -31,6 +31,14 @@ export type NameVerdict = { ok: true; skeleton: string } | { ok: false; reason: 
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800]/u;
 const ZWJ = '\u200D';
+const ZWNJ = '\u200C';
+/**
+ * Letters and marks of scripts whose spelling uses the joiners (Arabic,
+ * Persian, the Brahmic scripts after a virama: `علی‌رضا`, `ශ්‍රී`): neither
+ * Latin, Greek nor Cyrillic, where a joiner only hides. The skeleton drops
+ * joiners, so one never makes a look-alike of a connected name.
+ */
+const JOINING_SCRIPT = /(?![\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}])[\p{L}\p{M}]/u;
 const VS15 = '\uFE0E';
 const VS16 = '\uFE0F';
 const EMOJI = /\p{Emoji}/u;
@@ -39,14 +47,17 @@ const EMOJI_MODIFIER = /\p{Emoji_Modifier}/u;
 
 /**
  * Whether the code point at `i` is one nobody can see that is not part of an
- * emoji: a text or emoji presentation selector (U+FE0E, U+FE0F) right after
- * an emoji (`❤️`), and a zero-width joiner between two emoji of a ZWJ
- * sequence (`👨‍👩‍👧`, `👩🏽‍💻`, `🏳️‍🌈`), are part of it.
+ * emoji or a word: a text or emoji presentation selector (U+FE0E, U+FE0F)
+ * right after an emoji (`❤️`), a zero-width joiner between two emoji of a
+ * ZWJ sequence (`👨‍👩‍👧`, `👩🏽‍💻`, `🏳️‍🌈`), and a zero-width joiner or
+ * non-joiner between two letters or marks of a script that spells with them
+ * (see JOINING_SCRIPT), are part of it.
  */
 function hidden(cps: readonly string[], i: number): boolean {
   const ch = cps[i] as string;
   if (!INVISIBLE.test(ch)) return false;
   const prev = cps[i - 1];
+  if ((ch === ZWJ || ch === ZWNJ) && prev !== undefined && JOINING_SCRIPT.test(prev) && JOINING_SCRIPT.test(cps[i + 1] ?? '')) return false;
   if (ch === VS15 || ch === VS16) return prev === undefined || !EMOJI.test(prev);
   if (ch === ZWJ) {
     const next = cps[i + 1];
