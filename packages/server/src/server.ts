@@ -38,7 +38,8 @@ import type { V1Deps } from './v1/context.ts';
 import { FailureWindow, type FailureCounter } from './rate-limit.ts';
 import { RedisFailureWindow, failuresPrefix } from './failure-window-redis.ts';
 import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
-import { TutorialChat, CLOSE } from './tutorial/tutorial-chat.ts';
+import { TutorialChat } from './tutorial/tutorial-chat.ts';
+import { CLOSE } from './tutorial/settings.ts';
 
 export interface RunningServer {
   readonly config: ServerConfig;
