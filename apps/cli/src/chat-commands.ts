@@ -12,14 +12,13 @@ import { FILE_BYTES_MAX } from '@parley/sdk';
 import type { StoreOptions } from './account.ts';
 import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
 import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
-import { runAction } from './cli-error.ts';
+import { exitOnCommanderError, formatCommanderError, runAction } from './cli-error.ts';
 import { addDevice, linkDevice, type LinkOptions } from './devices.ts';
 import { deleteFile, download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
 import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
 import { formatSize } from './limits.ts';
 import { DEFAULT_SERVER } from './profile.ts';
 import { login, register, type AccountOptions } from './register.ts';
-import { exitOnCommanderError, formatCommanderError } from './themis-tools.ts';
 import { verify, type VerifyOptions } from './verify.ts';
 
 function count(max: number, min = 1): (value: string) => number {

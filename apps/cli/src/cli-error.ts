@@ -14,6 +14,7 @@
  *
  * @module
  */
+import type { CommanderError } from 'commander';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -74,4 +75,23 @@ export function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>
       process.exitCode = reportError(e);
     }
   };
+}
+
+/**
+ * Commander's error text as our one line: `parley: …`, suggestions kept,
+ * line breaks folded, and the value of any `--option=value` it echoes
+ * removed (it may be a secret typed in the wrong place).
+ */
+export function formatCommanderError(text: string, commandPath: string): string {
+  const body = text
+    .replace(/^error:\s*/, '')
+    .replace(/'(--?[^'=\s]+)=[^']*'/g, "'$1=…'")
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .trim();
+  return `parley: ${body} (see: ${commandPath} --help)\n`;
+}
+
+export function exitOnCommanderError(err: CommanderError): never {
+  // Help and version requests exit 0; every parse error is a usage error.
+  process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
 }

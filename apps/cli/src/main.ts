@@ -9,8 +9,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { chatCommands } from './chat-commands.ts';
-import { CliError, reportError, usageError } from './cli-error.ts';
-import { exitOnCommanderError, formatCommanderError, themisCommand } from './themis-tools.ts';
+import { CliError, exitOnCommanderError, formatCommanderError, reportError, usageError } from './cli-error.ts';
+import { themisCommand } from './themis-tools.ts';
 
 /** A TCP port: decimal digits only (`Number()` would take "", " ", "0x50" and "1e4"), 0..65535. */
 function port(value: string): number {

@@ -8,32 +8,13 @@
  *
  * @module
  */
-import { Command, Option, type CommanderError } from 'commander';
-import { EXIT_USAGE, runAction } from './cli-error.ts';
+import { Command, Option } from 'commander';
+import { exitOnCommanderError, formatCommanderError, runAction } from './cli-error.ts';
 import { open, seal, type CellOptions } from './cell.ts';
 import { STDIO } from './io.ts';
 import { keygen, KEY_TYPES, RSA_BITS, type KeygenOptions } from './keygen.ts';
 import { formatSize, MAX_INPUT_BYTES } from './limits.ts';
 import { decrypt, encrypt, sign, verify, type PairOptions, type SignOptions } from './message.ts';
-
-/**
- * Commander's error text as our one line: `parley: …`, suggestions kept,
- * line breaks folded, and the value of any `--option=value` it echoes
- * removed (it may be a secret typed in the wrong place).
- */
-export function formatCommanderError(text: string, commandPath: string): string {
-  const body = text
-    .replace(/^error:\s*/, '')
-    .replace(/'(--?[^'=\s]+)=[^']*'/g, "'$1=…'")
-    .replace(/\s*[\r\n]+\s*/g, ' ')
-    .trim();
-  return `parley: ${body} (see: ${commandPath} --help)\n`;
-}
-
-export function exitOnCommanderError(err: CommanderError): never {
-  // Help and version requests exit 0; every parse error is a usage error.
-  process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
-}
 
 function subcommand(group: Command, name: string, description: string): Command {
   return group

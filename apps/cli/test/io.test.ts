@@ -11,7 +11,7 @@ import { open, readFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { checkOutput, decodeBase64, encodeBase64Line, terminalText, writeOutput } from '../src/io.ts';
 import { formatSize, MAX_INPUT_BYTES, MAX_SEALED_BYTES } from '../src/limits.ts';
-import { formatCommanderError } from '../src/themis-tools.ts';
+import { formatCommanderError } from '../src/cli-error.ts';
 import { pattern, tempDir } from './_cli.ts';
 
 describe('decodeBase64', () => {
