@@ -112,6 +112,14 @@ export const MESSAGES_PER_SECOND = 50;
 /** Frames of any kind a connection may send per second before `rate_limited`. */
 export const FRAMES_PER_SECOND = 200;
 
+/**
+ * Frames of one connection waiting behind a handler that awaits (a storage
+ * read or write). At this many the server stops reading that socket (TCP
+ * pushes back on the client) until half have run; the frames of a chunk
+ * already read still join, so the backlog stays within this plus one chunk.
+ */
+export const FRAMES_QUEUED_MAX = 64;
+
 /** Rooms a user may belong to. */
 export const ROOMS_PER_USER_MAX = 1000;
 

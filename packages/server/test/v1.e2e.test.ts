@@ -44,6 +44,7 @@ import {
   CHALLENGE_BYTES,
   FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
+  FRAMES_QUEUED_MAX,
   HISTORY_PAGE_MAX,
   INVALID_FRAMES_MAX,
   LOGIN_ATTEMPTS_MAX,
@@ -1351,6 +1352,32 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal(made, count);
       return conns;
     }
+
+    test(`a backlog of requests that read storage holds only its own connection: each waiting frame starts on a later turn (past FRAMES_QUEUED_MAX, ${FRAMES_QUEUED_MAX}, its socket is not read)`, async () => {
+      // SQLite reads settle at once: a burst of room lists used to run as one
+      // chain of microtasks, and another member's message (or any other
+      // connection's frame) waited behind all of it.
+      const x = uid('backlog');
+      const { session } = await reg(x);
+      const P = (await reg(uid('backlog-peer'))).client;
+      const shared = roomOf(await P.createRoom('group', [x])).roomId;
+      const conns = await manyRooms(session.accessToken as string, 'backlog', 2 * (FRAMES_PER_SECOND - 10), []);
+      for (const c of conns) c.close();
+      const X = await auth(session.accessToken as string, 'backlog-lists');
+      const K = 2 * FRAMES_QUEUED_MAX + 20;
+      assert.ok(K < FRAMES_PER_SECOND, 'the burst is within the rate limit');
+      const start = X.received.length;
+      const lists = X.burst(() => range(1, K).map(() => X.request({ t: 'room.list' }, 60_000)));
+      // Sent right behind the burst, so it reaches the server while the burst waits.
+      const ack = P.publish(shared, 'while-x-waits', 'aGk=');
+      expectFrame(await ack, 'ack', 'the bystander');
+      for (const f of await Promise.all(lists)) assert.equal((expectFrame(f, 'rooms')['rooms'] as RoomInfo[]).length, 2 * (FRAMES_PER_SECOND - 10) + 1);
+      await X.waitFor((f) => f.t === 'msg' && f['roomId'] === shared);
+      const order = X.received.slice(start).filter((f) => f.t === 'rooms' || (f.t === 'msg' && f['roomId'] === shared));
+      const position = order.findIndex((f) => f.t === 'msg');
+      assert.ok(position >= 0 && position < K / 2, `the message reached X after ${position} of its ${K} room lists`);
+      X.close();
+    });
 
     test(`ROOMS_PER_USER_MAX (${ROOMS_PER_USER_MAX}): the last room is allowed, one more → limit_exceeded`, async () => {
       const u = uid('roomy');

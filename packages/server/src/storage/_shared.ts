@@ -19,6 +19,7 @@ import {
   type RoomEntryInput,
   type RoomEntryKind,
   type RoomKind,
+  type RoomOfUser,
   type RoomRecord,
   type SignedPrekey,
   type UserRecord,
@@ -199,6 +200,16 @@ export const toRoom = (r: RoomRow): RoomRecord => ({
 });
 
 export const toMember = (r: MemberRow): Member => ({ userId: r.userId, role: r.role as Role });
+
+/** A room of `listRoomsOf`: the room's columns as `r`, the member's role, the room's last seq. */
+export const ROOM_OF_USER_COLUMNS = 'r.room_id AS "roomId", r.kind, r.created_by AS "createdBy", r.created_at AS "createdAt", m.role';
+
+export interface RoomOfUserRow extends RoomRow {
+  role: string;
+  lastSeq: number;
+}
+
+export const toRoomOfUser = (r: RoomOfUserRow): RoomOfUser => ({ ...toRoom(r), role: r.role as Role, lastSeq: r.lastSeq });
 
 export const toEntry = (r: EntryRow): RoomEntry => ({
   roomId: r.roomId,

@@ -243,7 +243,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await s.setMember('r1', { userId: 'a', role: 'member' });
         await s.setMember('r2', { userId: 'b', role: 'member' });
         await s.setMember('r1', { userId: 'a', role: 'admin' });
-        deepStrictEqual(await s.listRoomsOf('a'), [rooms[1], rooms[0]]);
+        deepStrictEqual(await s.listRoomsOf('a'), [{ ...rooms[1], role: 'admin', lastSeq: 0 }, { ...rooms[0], role: 'owner', lastSeq: 0 }]);
         equal(await s.countRoomsOf('a'), 2);
         equal(await s.countRoomsOf('b'), 1);
         await s.removeMember('r3', 'a');
@@ -258,6 +258,21 @@ export function storageConformance(name: string, make: StorageFactory): void {
       const ev = (kind: 'member-added' | 'member-removed' | 'role-changed', clientId: string) =>
         ({ kind, senderUserId: 'owner', senderDeviceId: 'd', clientId, body: b(1), createdAt: 5 });
       const msg = (userId: string, clientId: string) => ({ kind: 'message' as const, senderUserId: userId, senderDeviceId: 'd', clientId, body: b(2), createdAt: 6 });
+
+      test('listRoomsOf gives each room its last seq as appends and membership events move it', run(async (s) => {
+        for (const roomId of ['r', 'q']) await s.createRoom({ roomId, kind: 'group', createdBy: 'owner', createdAt: 1 });
+        await s.changeMember('r', 'owner', null, 'owner', ev('member-added', 'e1'));
+        await s.changeMember('q', 'owner', null, 'member', ev('member-added', 'e2'));
+        const seqs = async (): Promise<unknown> => (await s.listRoomsOf('owner')).map((r) => [r.roomId, r.role, r.lastSeq]);
+        deepStrictEqual(await seqs(), [['q', 'member', 1], ['r', 'owner', 1]]);
+        await Promise.all([s.append('r', msg('owner', 'm1')), s.append('r', msg('owner', 'm2'))]);
+        await s.append('r', msg('owner', 'm1'));
+        deepStrictEqual(await seqs(), [['q', 'member', 1], ['r', 'owner', 3]], 'a repeated client id moves nothing');
+        await s.changeMember('r', 'bob', null, 'member', ev('member-added', 'e3'));
+        deepStrictEqual(await seqs(), [['q', 'member', 1], ['r', 'owner', 4]]);
+        for (let i = 0; i < 5; i++) await s.append('r', msg('bob', `b${i}`));
+        equal((await s.listRoomsOf('owner')).find((r) => r.roomId === 'r')?.lastSeq, await s.lastSeq('r'));
+      }));
 
       test('add, change role, remove: each logs its event at the next seq and returns the members after it; a stale expectation writes nothing', run(async (s) => {
         await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'owner', createdAt: 1 });

@@ -40,6 +40,7 @@ import {
   READ_MARKER_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
   ROOM_COLUMNS,
+  ROOM_OF_USER_COLUMNS,
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
@@ -58,6 +59,7 @@ import {
   toRefreshToken,
   raisedMarker,
   toRoom,
+  toRoomOfUser,
   toSignedPrekey,
   toUser,
   unknownRoom,
@@ -70,6 +72,7 @@ import {
   type OneTimePrekeyRow,
   type ReadMarkerRow,
   type RoomRow,
+  type RoomOfUserRow,
   type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
@@ -95,6 +98,7 @@ import type {
   RefreshTokenRecord,
   RoomEntry,
   RoomEntryInput,
+  RoomOfUser,
   RoomRecord,
   SignedPrekey,
   Storage,
@@ -418,10 +422,10 @@ export class PostgresStorage implements Storage {
     return (await this.#query<MemberRow>(sql, [roomId])).rows.map(toMember);
   }
 
-  async listRoomsOf(userId: string): Promise<RoomRecord[]> {
-    const sql = `SELECT ${ROOM_COLUMNS} FROM rooms
-      WHERE room_id IN (SELECT room_id FROM members WHERE user_id = $1) ORDER BY room_id`;
-    return (await this.#query<RoomRow>(sql, [userId])).rows.map(toRoom);
+  async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
+    const sql = `SELECT ${ROOM_OF_USER_COLUMNS}, r.last_seq AS "lastSeq"
+      FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = $1 ORDER BY r.room_id`;
+    return (await this.#query<RoomOfUserRow>(sql, [userId])).rows.map(toRoomOfUser);
   }
 
   async countRoomsOf(userId: string): Promise<number> {

@@ -35,6 +35,7 @@ import {
   READ_MARKER_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
   ROOM_COLUMNS,
+  ROOM_OF_USER_COLUMNS,
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
@@ -53,6 +54,7 @@ import {
   toRefreshToken,
   raisedMarker,
   toRoom,
+  toRoomOfUser,
   toSignedPrekey,
   toUser,
   unknownRoom,
@@ -65,6 +67,7 @@ import {
   type OneTimePrekeyRow,
   type ReadMarkerRow,
   type RoomRow,
+  type RoomOfUserRow,
   type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
@@ -90,6 +93,7 @@ import type {
   RefreshTokenRecord,
   RoomEntry,
   RoomEntryInput,
+  RoomOfUser,
   RoomRecord,
   SignedPrekey,
   Storage,
@@ -362,10 +366,16 @@ export class SqliteStorage implements Storage {
     return this.#all<MemberRow>(sql, roomId).map(toMember);
   }
 
-  async listRoomsOf(userId: string): Promise<RoomRecord[]> {
-    const sql = `SELECT ${ROOM_COLUMNS} FROM rooms
-      WHERE room_id IN (SELECT room_id FROM members WHERE user_id = ?) ORDER BY room_id`;
-    return this.#all<RoomRow>(sql, userId).map(toRoom);
+  async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
+    // The log's max(seq) per room (its primary key answers it), as lastSeq() reads it.
+    const sql = `SELECT ${ROOM_OF_USER_COLUMNS},
+        max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_entries e WHERE e.room_id = r.room_id), 0)) AS "lastSeq"
+      FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
+    return this.#all<RoomOfUserRow>(sql, userId).map((row) => {
+      const room = toRoomOfUser(row);
+      const cached = this.#lastSeq.get(room.roomId);
+      return cached !== undefined && cached > room.lastSeq ? { ...room, lastSeq: cached } : room;
+    });
   }
 
   async countRoomsOf(userId: string): Promise<number> {

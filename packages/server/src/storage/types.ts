@@ -74,6 +74,12 @@ export interface RoomRecord {
   createdAt: number;
 }
 
+/** A room as its member sees it in a list: its own role and the room's last seq. */
+export interface RoomOfUser extends RoomRecord {
+  role: Role;
+  lastSeq: number;
+}
+
 export interface Member {
   userId: string;
   role: Role;
@@ -279,8 +285,8 @@ export interface Storage {
   getMember(roomId: string, userId: string): Promise<Member | null>;
   /** Ordered by userId. */
   listMembers(roomId: string): Promise<Member[]>;
-  /** Ordered by roomId. */
-  listRoomsOf(userId: string): Promise<RoomRecord[]>;
+  /** Ordered by roomId; one query whatever the number of rooms (`room.list` and `sync` read it). */
+  listRoomsOf(userId: string): Promise<RoomOfUser[]>;
   countRoomsOf(userId: string): Promise<number>;
 
   // ---- the room log ----

@@ -18,6 +18,7 @@ import {
   DEVICES_PER_USER_MAX,
   FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
+  FRAMES_QUEUED_MAX,
   HISTORY_PAGE_MAX,
   INVALID_FRAMES_MAX,
   LOGIN_ATTEMPTS_MAX,
@@ -78,6 +79,9 @@ const TIMER_MS_MAX = 2_147_483_647;
  * room's own `members:` section.)
  */
 const roomsOfKey = (userId: string): string => `rooms-of:${userId}`;
+
+/** Resolves on a later event-loop turn, after the sockets that are ready have been read. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * How many times a membership request is decided again when a concurrent
@@ -157,7 +161,12 @@ export class V1Connection implements Conn {
   /**
    * Handle frames strictly in order. A handler that finishes synchronously
    * (a publish to a room whose members are cached) costs no promise; one
-   * that awaits makes the following frames wait behind it.
+   * that awaits makes the following frames wait behind it. Each waiting
+   * frame starts on a later event-loop turn: SQLite reads settle at once,
+   * so without that hop a backlog of expensive requests (each within the
+   * rate limit) would run as one chain of microtasks and hold every other
+   * connection for its whole length. At FRAMES_QUEUED_MAX waiting frames the
+   * socket stops being read until half of them have run.
    */
   #enqueue(text: string): void {
     if (this.#queued === 0) {
@@ -174,10 +183,15 @@ export class V1Connection implements Conn {
       return;
     }
     this.#queued++;
+    if (this.#queued >= FRAMES_QUEUED_MAX) this.ws.pause();
     this.#queue = this.#queue
+      .then(nextTurn)
       .then(() => this.#handleText(text))
       .catch((err: unknown) => this.#failed(err))
-      .finally(() => void this.#queued--);
+      .finally(() => {
+        this.#queued--;
+        if (this.ws.isPaused && this.#queued <= FRAMES_QUEUED_MAX / 2) this.ws.resume();
+      });
   }
 
   #failed(err: unknown): void {
@@ -651,8 +665,7 @@ export class V1Connection implements Conn {
 
   async #onRoomList(f: Frame<'room.list'>, me: { userId: string }): Promise<void> {
     const rooms = await this.#d.storage.listRoomsOf(me.userId);
-    const out = [];
-    for (const r of rooms) out.push({ roomId: r.roomId, kind: r.kind, role: await this.#role(r.roomId, me.userId), lastSeq: await this.#d.storage.lastSeq(r.roomId) });
+    const out = rooms.map((r) => ({ roomId: r.roomId, kind: r.kind, role: r.role, lastSeq: r.lastSeq }));
     this.#send({ t: 'rooms', ...(f.id !== undefined && { re: f.id }), rooms: out });
   }
 
@@ -703,6 +716,11 @@ export class V1Connection implements Conn {
     const more: string[] = [];
     for (const r of rooms) {
       const after = f.rooms[r.roomId] ?? 0;
+      // Nothing after `after` (lastSeq is the log's, as readAfter would see it): no read.
+      if (r.lastSeq <= after) {
+        result[r.roomId] = after;
+        continue;
+      }
       const entries = await this.#d.storage.readAfter(r.roomId, after, SYNC_ENTRIES_PER_ROOM_MAX);
       if (!(await this.#stream(entries))) return;
       result[r.roomId] = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
