@@ -33,7 +33,7 @@ import type { z } from 'zod';
 import { BLOB_BYTES_PER_USER_MAX, BLOB_CHUNK_BYTES, BLOB_COUNT_PER_USER_MAX, BLOB_EXPIRY_BATCH, BLOB_SWEEP_INTERVAL_MS_MAX, BLOB_UPLOADS_OPEN_MAX } from '../limits.ts';
 import type { Logger } from '../log.ts';
 import type { BlobCutoffs, BlobRecord, Storage } from '../storage/types.ts';
-import { b64, type HandlerContext } from './context.ts';
+import { b64, nextTurn, type HandlerContext } from './context.ts';
 import type { BlobChunk, BlobComplete, BlobCreate, BlobDelete, BlobGet } from './frames.ts';
 
 /** How long blobs live (from the server's configuration). */
@@ -70,7 +70,7 @@ export async function expireBlobsNow(storage: Storage, cutoffs: BlobCutoffs, bat
     const n = await storage.expireBlobs(cutoffs, BLOB_EXPIRY_BATCH);
     removed += n;
     if (n < BLOB_EXPIRY_BATCH) break;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
   return removed;
 }

@@ -56,7 +56,7 @@ import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type Publis
 import { entryFrame, type Conn } from './hub.ts';
 import { drained, sendText, unsentBytes } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
-import type { HandlerContext, Me, V1Deps } from './context.ts';
+import { nextTurn, type HandlerContext, type Me, type V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -79,9 +79,6 @@ const TIMER_MS_MAX = 2_147_483_647;
  * room's own `members:` section.)
  */
 const roomsOfKey = (userId: string): string => `rooms-of:${userId}`;
-
-/** Resolves on a later event-loop turn, after the sockets that are ready have been read. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * How many times a membership request is decided again when a concurrent
@@ -727,7 +724,7 @@ export class V1Connection implements Conn {
       if (entries.length === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
       // Storage reads are synchronous on SQLite: yield between rooms so one
       // large sync cannot hold the event loop (and new connections) hostage.
-      if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (entries.length > 0) await nextTurn();
     }
     // Rooms named that this user has left or was removed from: what it missed
     // before its removal, through the removal itself (it was a member then).
@@ -742,7 +739,7 @@ export class V1Connection implements Conn {
       const last = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
       result[roomId] = last;
       if (last < removedAt) more.push(roomId);
-      if (entries.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (entries.length > 0) await nextTurn();
     }
     this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
   }

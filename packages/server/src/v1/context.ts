@@ -44,4 +44,7 @@ export interface HandlerContext {
   error(re: string | undefined, code: ErrorCode, message: string): void;
 }
 
+/** Resolves on a later event-loop turn, after the sockets that are ready have been read (SQLite reads settle at once). */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
