@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from '../src/storage/_schema.ts';
 import { storageConformance } from '../src/storage/conformance.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
+import { dedupeDigest } from '../src/storage/sqlite-dedupe.ts';
 import type { Storage } from '../src/storage/types.ts';
 
 storageConformance('sqlite', async () => {
@@ -36,7 +37,7 @@ test('migration 6 backfills completed_at of blobs completed before it', async ()
     const db = new Database(join(dir, 'parley.db'));
     db.exec(migrationsTableSql('sqlite'));
     for (const m of MIGRATIONS.filter((x) => x.version <= 5)) {
-      db.exec(migrationSql(m, 'sqlite'));
+      db.exec(migrationSql(m, 'sqlite') ?? '');
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
     }
     const blob = db.prepare('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, 1, ?, ?)');
@@ -52,6 +53,99 @@ test('migration 6 backfills completed_at of blobs completed before it', async ()
       assert.equal(await s.getBlob('old-done'), null);
     } finally {
       await s.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// A database from before migration 9 (its log in room_entries, keyed by text
+// ids): the entries move to room_log with their seqs, later appends continue
+// the seqs, a repeated client id is still a duplicate, and rooms created
+// afterwards get room numbers of their own.
+test('migration 9 moves the room log to room_log and keeps seqs and dedupe', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
+  try {
+    const db = new Database(join(dir, 'parley.db'));
+    db.exec(migrationsTableSql('sqlite'));
+    for (const m of MIGRATIONS.filter((x) => x.version <= 8)) {
+      db.exec(migrationSql(m, 'sqlite') ?? '');
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
+    }
+    const room = db.prepare('INSERT INTO rooms (room_id, kind, created_by, created_at) VALUES (?, ?, ?, ?)');
+    room.run('room-b', 'group', 'ann', 1);
+    room.run('room-a', 'direct', 'ann', 2);
+    const entry = db.prepare(
+      `INSERT INTO room_entries (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    entry.run('room-a', 1, 'member-added', 'ann', 'd1', 'ev-1', Buffer.from('{}'), 10);
+    entry.run('room-b', 1, 'message', 'ann', 'd1', 'c-1', Buffer.from([1, 2, 3]), 11);
+    entry.run('room-a', 2, 'message', 'bob', 'd9', 'c-1', Buffer.from([4]), 12);
+    entry.run('room-a', 3, 'message', 'ann', 'd1', 'c-1', Buffer.from([5, 6]), 13);
+    db.close();
+
+    const s = new SqliteStorage(dir);
+    try {
+      await s.migrate();
+      const a = await s.readAfter('room-a', 0, 10);
+      assert.deepEqual(a.map((e) => [e.roomId, e.seq, e.kind, e.senderUserId, e.clientId, [...e.body]]), [
+        ['room-a', 1, 'member-added', 'ann', 'ev-1', [...Buffer.from('{}')]],
+        ['room-a', 2, 'message', 'bob', 'c-1', [4]],
+        ['room-a', 3, 'message', 'ann', 'c-1', [5, 6]],
+      ]);
+      assert.deepEqual((await s.readBefore('room-b', 5, 10)).map((e) => [e.seq, [...e.body]]), [[1, [1, 2, 3]]]);
+      assert.equal(await s.lastSeq('room-a'), 3);
+      assert.deepEqual((await s.readMembershipEvents('room-a', 0, 10)).map((e) => e.clientId), ['ev-1']);
+
+      const input = { kind: 'message' as const, senderUserId: 'bob', senderDeviceId: 'd9', body: new Uint8Array([7]), createdAt: 20 };
+      const again = await s.append('room-a', { ...input, clientId: 'c-1' });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.entry.seq, 2);
+      assert.deepEqual([...again.entry.body], [4]);
+      const next = await s.append('room-a', { ...input, clientId: 'c-2' });
+      assert.deepEqual([next.duplicate, next.entry.seq], [false, 4]);
+
+      // A room created after the migration: a number of its own, a log of its own.
+      assert.equal(await s.createRoom({ roomId: 'room-c', kind: 'group', createdBy: 'ann', createdAt: 3 }), true);
+      assert.equal((await s.append('room-c', { ...input, clientId: 'c-1' })).entry.seq, 1);
+      assert.deepEqual((await s.readAfter('room-c', 0, 10)).map((e) => e.seq), [1]);
+      assert.deepEqual((await s.readAfter('room-b', 0, 10)).map((e) => e.seq), [1]);
+      assert.deepEqual((await s.listRoomsOf('ann')).map((r) => r.roomId), []);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// The dedupe digest only finds candidates: an entry whose digest equals
+// another's (a stand-in for a 48-bit collision, written into the file) is
+// stored as a new entry, and its repeat is found as its duplicate.
+test('room_log: a dedupe digest shared with another entry is not a duplicate', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
+  try {
+    const s = new SqliteStorage(dir);
+    await s.migrate();
+    await s.createRoom({ roomId: 'r', kind: 'group', createdBy: 'ann', createdAt: 1 });
+    const input = { kind: 'message' as const, senderUserId: 'ann', senderDeviceId: 'd1', body: new Uint8Array([1]), createdAt: 2 };
+    assert.equal((await s.append('r', { ...input, clientId: 'first' })).entry.seq, 1);
+    await s.close();
+    const db = new Database(join(dir, 'parley.db'));
+    db.prepare("UPDATE room_log SET dedupe = ? WHERE client_id = 'first'").run(dedupeDigest('bob', 'd2', 'second'));
+    db.close();
+
+    const t = new SqliteStorage(dir);
+    try {
+      await t.migrate();
+      const second = await t.append('r', { ...input, senderUserId: 'bob', senderDeviceId: 'd2', clientId: 'second', body: new Uint8Array([2]) });
+      assert.deepEqual([second.duplicate, second.entry.seq], [false, 2]);
+      const again = await t.append('r', { ...input, senderUserId: 'bob', senderDeviceId: 'd2', clientId: 'second' });
+      assert.deepEqual([again.duplicate, again.entry.seq, [...again.entry.body]], [true, 2, [2]]);
+      assert.deepEqual((await t.readAfter('r', 0, 10)).map((e) => e.clientId), ['first', 'second']);
+    } finally {
+      await t.close();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

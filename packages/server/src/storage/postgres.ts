@@ -241,7 +241,8 @@ export class PostgresStorage implements Storage {
       );
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;
-        await this.#query(migrationSql(m, 'postgres'), [], c);
+        const sql = migrationSql(m, 'postgres');
+        if (sql !== null) await this.#query(sql, [], c);
         const record = 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)';
         await this.#query(record, [m.version, m.name, Date.now()], c);
       }

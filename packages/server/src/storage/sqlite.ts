@@ -25,9 +25,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Checkpointer } from './sqlite-checkpointer.ts';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
+import { dedupeDigest } from './sqlite-dedupe.ts';
 import {
   DEVICE_COLUMNS,
-  ENTRY_COLUMNS,
   KEY_PACKAGE_COLUMNS,
   MAILBOX_COLUMNS,
   MEMBER_COLUMNS,
@@ -100,6 +100,15 @@ import type {
   UserRecord,
 } from './types.ts';
 
+/** A room entry read from `room_log` (alias e) joined to its room (alias r). */
+const LOG_COLUMNS =
+  'r.room_id AS "roomId", e.seq, e.kind, e.sender_user_id AS "senderUserId", e.sender_device_id AS "senderDeviceId", ' +
+  'e.client_id AS "clientId", e.body, e.created_at AS "createdAt"';
+/** The log of the room whose id is the first parameter. */
+const LOG_OF_ROOM = 'FROM rooms r JOIN room_log e ON e.room = r.log_no WHERE r.room_id = ?';
+/** The log of the room whose number (`rooms.log_no`) is the first parameter. */
+const LOG_OF_NO = 'FROM room_log e JOIN rooms r ON r.log_no = e.room WHERE e.room = ?';
+
 /** The database file's name inside the data directory. */
 export const SQLITE_FILE_NAME = 'parley.db';
 
@@ -135,6 +144,7 @@ export class SqliteStorage implements Storage {
     // Checkpoints run in a worker thread (sqlite-checkpointer.ts), never
     // inside a commit on the event loop.
     this.#db.pragma('wal_autocheckpoint = 0');
+    this.#db.function('parley_dedupe', { deterministic: true }, dedupeDigest);
     if (options.role === 'reader') {
       this.#db.pragma('query_only = ON');
       this.#checkpointer = null;
@@ -185,7 +195,8 @@ export class SqliteStorage implements Storage {
       );
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;
-        this.#db.exec(migrationSql(m, 'sqlite'));
+        const sql = migrationSql(m, 'sqlite');
+        if (sql !== null) this.#db.exec(sql);
         this.#db
           .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.name, Date.now());
@@ -327,7 +338,9 @@ export class SqliteStorage implements Storage {
   // ---- rooms and membership ----
 
   async createRoom(room: RoomRecord): Promise<boolean> {
-    const sql = 'INSERT INTO rooms (room_id, kind, created_by, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    // log_no: the room's number in room_log (one writer per file, so max + 1 is not raced).
+    const sql = `INSERT INTO rooms (room_id, kind, created_by, created_at, log_no)
+      VALUES (?, ?, ?, ?, (SELECT coalesce(max(log_no), 0) + 1 FROM rooms)) ON CONFLICT DO NOTHING`;
     return this.#run(sql, room.roomId, room.kind, room.createdBy, room.createdAt) === 1;
   }
 
@@ -369,7 +382,7 @@ export class SqliteStorage implements Storage {
   async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
     // The log's max(seq) per room (its primary key answers it), as lastSeq() reads it.
     const sql = `SELECT ${ROOM_OF_USER_COLUMNS},
-        max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_entries e WHERE e.room_id = r.room_id), 0)) AS "lastSeq"
+        max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_log e WHERE e.room = r.log_no), 0)) AS "lastSeq"
       FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
     return this.#all<RoomOfUserRow>(sql, userId).map((row) => {
       const room = toRoomOfUser(row);
@@ -389,19 +402,19 @@ export class SqliteStorage implements Storage {
    * transaction — one fsync for the batch instead of one per message — in
    * call order, and every promise settles only after the batch is durable.
    *
-   * One INSERT per entry and nothing else: the next seq comes from an
+   * One INSERT per entry (into `room_log`, migration 9) and nothing else: the next seq comes from an
    * in-memory counter per room (on first use, the larger of `rooms.last_seq`
    * and the log's max(seq) — entries are never removed, so the log itself is
    * the counter's durable form and `rooms.last_seq`, PostgreSQL's counter,
-   * is not kept up to date here), and a repeated client id is caught by the
-   * UNIQUE index (then the stored entry is returned). A failing INSERT
+   * is not kept up to date here), and a repeated client id is found by the
+   * probe of the dedupe digest before it (then the stored entry is returned). A failing INSERT
    * undoes only itself (SQLite's statement-level ABORT), so one bad entry
    * does not fail the batch. If the commit fails, every entry of the batch
    * fails and the counters are reloaded from the database.
    *
    * The counters assume this process is the file's only writer (one
    * `parley serve` per data directory); if another writer took seqs
-   * meanwhile, the INSERT hits the primary key, the counter is reloaded and
+   * meanwhile, the INSERT hits the (room, seq) index, the counter is reloaded and
    * the entry retried once — never a gap or a reused seq.
    */
   readonly appendsInCallOrder = true;
@@ -416,6 +429,8 @@ export class SqliteStorage implements Storage {
   }[] = [];
   #appendScheduled = false;
   readonly #lastSeq = new Map<string, number>();
+  /** `rooms.log_no` by room id: assigned once at creation, never changed. */
+  readonly #logNo = new Map<string, number>();
 
   append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
@@ -515,14 +530,22 @@ export class SqliteStorage implements Storage {
   }
 
   #loadLastSeq(roomId: string): number {
-    const row = this.#get<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = ?', roomId);
+    const row = this.#get<{ seq: number; logNo: number }>('SELECT last_seq AS seq, log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
     if (row === undefined) throw unknownRoom(roomId);
+    this.#logNo.set(roomId, row.logNo);
     // The log's max(seq) is the durable counter here; rooms.last_seq (written
     // by PostgreSQL, and by SQLite before it stopped keeping it) can only be behind.
-    const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_entries WHERE room_id = ?', roomId)?.seq ?? 0;
+    const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_log WHERE room = ?', row.logNo)?.seq ?? 0;
     const seq = Math.max(row.seq, max);
     this.#lastSeq.set(roomId, seq);
     return seq;
+  }
+
+  #loadLogNo(roomId: string): number {
+    const row = this.#get<{ logNo: number }>('SELECT log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
+    if (row === undefined) throw unknownRoom(roomId);
+    this.#logNo.set(roomId, row.logNo);
+    return row.logNo;
   }
 
   #appendOne(roomId: string, input: RoomEntryInput, retried = false): AppendResult {
@@ -537,52 +560,51 @@ export class SqliteStorage implements Storage {
       body: bytes(input.body),
       createdAt: input.createdAt,
     };
-    let changes: number;
+    const logNo = this.#logNo.get(roomId) ?? this.#loadLogNo(roomId);
+    // A repeat is found through the dedupe digest, and decided by the ids
+    // (sqlite-dedupe.ts). A separate probe, then a plain INSERT: cheaper in
+    // SQLite than one INSERT … WHERE NOT EXISTS (bench/room-log.bench.mjs).
+    const dedupe = dedupeDigest(input.senderUserId, input.senderDeviceId, input.clientId);
+    const candidates = this.#all<EntryRow>(`SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`, logNo, dedupe);
+    for (const c of candidates) {
+      if (c.senderUserId === input.senderUserId && c.senderDeviceId === input.senderDeviceId && c.clientId === input.clientId) {
+        return { entry: toEntry(c), duplicate: true };
+      }
+    }
     try {
-      changes = this.#run(
-        `INSERT INTO room_entries
-           (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (room_id, sender_user_id, sender_device_id, client_id) DO NOTHING`,
-        roomId, entry.seq, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
+      this.#run(
+        `INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        logNo, entry.seq, dedupe, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
         entry.createdAt,
       );
     } catch (e) {
-      if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw e;
+      if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw e;
       this.#loadLastSeq(roomId);
       return this.#appendOne(roomId, input, true);
     }
-    if (changes === 1) {
-      this.#lastSeq.set(roomId, entry.seq);
-      return { entry, duplicate: false };
-    }
-    const existing = this.#get<EntryRow>(
-      `SELECT ${ENTRY_COLUMNS} FROM room_entries
-       WHERE room_id = ? AND sender_user_id = ? AND sender_device_id = ? AND client_id = ?`,
-      roomId, input.senderUserId, input.senderDeviceId, input.clientId,
-    );
-    if (existing === undefined) throw new Error('storage: entry neither inserted nor found');
-    return { entry: toEntry(existing), duplicate: true };
+    this.#lastSeq.set(roomId, entry.seq);
+    return { entry, duplicate: false };
   }
 
   async readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
-    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = ? AND seq > ? AND kind <> 'message' ORDER BY seq LIMIT ?`;
+    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? AND e.kind <> 'message' ORDER BY e.seq LIMIT ?`;
     return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
-    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?`;
+    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? ORDER BY e.seq LIMIT ?`;
     return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
   }
 
   async readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]> {
     assertNonNegative(beforeSeq, 'beforeSeq');
     assertPage(limit);
-    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`;
+    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq < ? ORDER BY e.seq DESC LIMIT ?`;
     return this.#all<EntryRow>(sql, roomId, beforeSeq, limit).map(toEntry);
   }
 
@@ -590,7 +612,7 @@ export class SqliteStorage implements Storage {
     const cached = this.#lastSeq.get(roomId);
     if (cached !== undefined) return cached;
     // The log is the counter's durable form (entries are never removed); the primary key answers this.
-    return this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_entries WHERE room_id = ?', roomId)?.seq ?? 0;
+    return this.#get<{ seq: number | null }>(`SELECT max(e.seq) AS seq ${LOG_OF_ROOM}`, roomId)?.seq ?? 0;
   }
 
   // ---- per-device mailbox ----

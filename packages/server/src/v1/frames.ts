@@ -27,7 +27,6 @@ export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const BASE64_ALPHABET = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const requestId = z.string().max(64).optional();
 const userId = z.string().regex(USER_ID);
@@ -226,18 +225,16 @@ export function parsePublish(json: unknown): PublishFrame | null {
  * Decode canonical base64 (RFC 4648 §4, padded), or null. Node's decoder is
  * lenient — it skips characters outside the alphabet, stops at `=`, takes
  * base64url, and reads only the low byte of each UTF-16 unit (so "Ł",
- * U+0141, decodes as "A") — so the text is checked first: only alphabet
- * characters with at most two `=` at the end, a length that is a multiple of
- * four, a decoded length that matches it, and zero bits after the last byte
- * (the last group re-encodes to itself). Then the text is the one encoding
- * of the bytes, and relaying it as it came equals encoding the stored bytes.
+ * U+0141, decodes as "A") — so the bytes it returns are encoded again and
+ * must give back the text exactly: then the text is the one encoding of
+ * the bytes, and relaying it as it came equals encoding the stored bytes.
+ * (Encoding 1 KiB again costs ~0.8 µs; the alphabet regex this replaced
+ * cost ~3 µs on every publish.)
  */
 export function decodeBase64(s: string): Uint8Array<ArrayBuffer> | null {
-  if (s.length % 4 !== 0 || !BASE64_ALPHABET.test(s)) return null;
-  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  if (s.length % 4 !== 0) return null;
   const bytes = Buffer.from(s, 'base64');
-  if (bytes.length !== (s.length / 4) * 3 - pad) return null;
-  if (pad !== 0 && bytes.subarray(bytes.length - (3 - pad)).toString('base64') !== s.slice(-4)) return null;
+  if (bytes.toString('base64') !== s) return null;
   return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
 }
 
