@@ -113,10 +113,14 @@ export const MESSAGES_PER_SECOND = 50;
 export const FRAMES_PER_SECOND = 200;
 
 /**
- * Frames of one connection waiting behind a handler that awaits (a storage
- * read or write). At this many the server stops reading that socket (TCP
- * pushes back on the client) until half have run; the frames of a chunk
- * already read still join, so the backlog stays within this plus one chunk.
+ * Unfinished frames of one connection: the one whose handler awaits (a
+ * storage read or write) counts, with those waiting behind it. When a frame
+ * joins and makes this many (one running, this minus one waiting), the
+ * server stops reading that socket (TCP pushes back on the client) until no
+ * more than half of this are left. The frames of a chunk already read still
+ * join, so the backlog stays within this plus one chunk. A frame handled at
+ * once (nothing unfinished before it, a handler that does not await) is
+ * never counted. Each pause counts once in `parley_reads_paused_total`.
  */
 export const FRAMES_QUEUED_MAX = 64;
 

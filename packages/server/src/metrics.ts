@@ -13,11 +13,21 @@ export interface Metrics {
   deliveries: Counter<'protocol'>;
   deliveryLatency: Histogram<'protocol'>;
   errors: Counter<'protocol' | 'code'>;
+  /** Times a connection's socket stopped being read because FRAMES_QUEUED_MAX of its frames were unfinished. */
+  readsPaused: Counter<'protocol'>;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'parley_' });
+  const readsPaused = new Counter({
+    name: 'parley_reads_paused_total',
+    help: "Times a v1 connection's socket stopped being read because FRAMES_QUEUED_MAX of its frames were unfinished (it is read again once no more than half are left)",
+    labelNames: ['protocol'],
+    registers: [registry],
+  });
+  // Present at 0 from the start, so a rate over it is defined before the first pause.
+  readsPaused.inc({ protocol: 'v1' }, 0);
   return {
     registry,
     connections: new Gauge({ name: 'parley_connections', help: 'Open WebSocket connections', labelNames: ['protocol'], registers: [registry] }),
@@ -31,5 +41,6 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     errors: new Counter({ name: 'parley_errors_total', help: 'Errors by protocol and code', labelNames: ['protocol', 'code'], registers: [registry] }),
+    readsPaused,
   };
 }

@@ -162,8 +162,10 @@ export class V1Connection implements Conn {
    * frame starts on a later event-loop turn: SQLite reads settle at once,
    * so without that hop a backlog of expensive requests (each within the
    * rate limit) would run as one chain of microtasks and hold every other
-   * connection for its whole length. At FRAMES_QUEUED_MAX waiting frames the
-   * socket stops being read until half of them have run.
+   * connection for its whole length. When a frame makes FRAMES_QUEUED_MAX
+   * unfinished (`#queued`: the one being handled and those behind it) the
+   * socket stops being read until no more than half of that are left;
+   * each such pause counts in `parley_reads_paused_total`.
    */
   #enqueue(text: string): void {
     if (this.#queued === 0) {
@@ -180,7 +182,11 @@ export class V1Connection implements Conn {
       return;
     }
     this.#queued++;
-    if (this.#queued >= FRAMES_QUEUED_MAX) this.ws.pause();
+    if (this.#queued >= FRAMES_QUEUED_MAX && !this.ws.isPaused) {
+      this.ws.pause();
+      // Frames of a chunk already read still join the queue: one pause, counted once (ws does not pause a closed socket).
+      if (this.ws.isPaused) this.#d.metrics.readsPaused.inc({ protocol: PROTOCOL });
+    }
     this.#queue = this.#queue
       .then(nextTurn)
       .then(() => this.#handleText(text))
