@@ -157,6 +157,28 @@ export function roomLogConformance(run: Run): void {
       deepStrictEqual(seqs(await s.readBefore('r', Number.MAX_SAFE_INTEGER, 2)), [10, 9]);
     }));
 
+    test('readAfter and readBefore with maxBytes: end at the entry reaching it, at least one entry', run(async (s) => {
+      await room(s);
+      // Bodies of 100 bytes, but the 4th is 1000.
+      for (let i = 1; i <= 6; i++) await s.append('r', message(`c${i}`, { body: new Uint8Array(i === 4 ? 1000 : 100).fill(i) }));
+      deepStrictEqual(seqs(await s.readAfter('r', 0, 10, 300)), [1, 2, 3], 'the 3rd reaches 300 exactly');
+      deepStrictEqual(seqs(await s.readAfter('r', 0, 10, 301)), [1, 2, 3, 4], 'the 4th takes it over');
+      deepStrictEqual(seqs(await s.readAfter('r', 0, 2, 301)), [1, 2], 'limit still applies');
+      deepStrictEqual(seqs(await s.readAfter('r', 3, 10, 1)), [4], 'one entry even over maxBytes');
+      deepStrictEqual(seqs(await s.readAfter('r', 4, 10, 10_000)), [5, 6]);
+      deepStrictEqual(await s.readAfter('r', 6, 10, 1), []);
+      deepStrictEqual(seqs(await s.readBefore('r', 7, 10, 200)), [6, 5]);
+      deepStrictEqual(seqs(await s.readBefore('r', 7, 10, 201)), [6, 5, 4]);
+      deepStrictEqual(seqs(await s.readBefore('r', 5, 10, 1)), [4]);
+      deepStrictEqual(seqs(await s.readBefore('r', 4, 10, 10_000)), [3, 2, 1]);
+      const [first] = await s.readAfter('r', 3, 10, 1);
+      deepStrictEqual(first?.body, new Uint8Array(1000).fill(4), 'bodies are whole');
+      for (const maxBytes of [0, -1, 1.5, Number.NaN]) {
+        await rejects(s.readAfter('r', 0, 10, maxBytes), RangeError);
+        await rejects(s.readBefore('r', 1, 10, maxBytes), RangeError);
+      }
+    }));
+
     test('page sizes and positions outside their range are RangeErrors', run(async (s) => {
       await room(s);
       for (const limit of [-1, 1.5, Number.NaN, Infinity, STORAGE_PAGE_MAX + 1]) {

@@ -34,6 +34,13 @@ export function assertPage(limit: number, name = 'limit'): void {
   }
 }
 
+/** A page's byte bound (readAfter, readBefore): absent, or a positive safe integer. */
+export function assertMaxBytes(maxBytes: number | undefined): void {
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new RangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`);
+  }
+}
+
 /** A count, sequence number or id bound: a non-negative safe integer. */
 export function assertNonNegative(n: number, name: string): void {
   if (!Number.isSafeInteger(n) || n < 0) {

@@ -44,6 +44,7 @@ import {
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
+  assertMaxBytes,
   assertPage,
   bytes,
   handOverEvent,
@@ -555,18 +556,34 @@ export class PostgresStorage implements Storage {
     return (await this.#query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
   }
 
-  async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+  async readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
-    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`;
-    return (await this.#query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
+    assertMaxBytes(maxBytes);
+    return this.#entries('seq > $2', 'ASC', [roomId, afterSeq, limit], maxBytes);
   }
 
-  async readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]> {
+  async readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
     assertNonNegative(beforeSeq, 'beforeSeq');
     assertPage(limit);
-    const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`;
-    return (await this.#query<EntryRow>(sql, [roomId, beforeSeq, limit])).rows.map(toEntry);
+    assertMaxBytes(maxBytes);
+    return this.#entries('seq < $2', 'DESC', [roomId, beforeSeq, limit], maxBytes);
+  }
+
+  /** A page of the room's log ($1 the room, $3 the limit), up to the entry whose body takes the total to `maxBytes`. */
+  async #entries(where: string, order: 'ASC' | 'DESC', params: [string, number, number], maxBytes: number | undefined): Promise<RoomEntry[]> {
+    if (maxBytes === undefined) {
+      const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND ${where} ORDER BY seq ${order} LIMIT $3`;
+      return (await this.#query<EntryRow>(sql, params)).rows.map(toEntry);
+    }
+    // The cut is made in the database, so bodies past it never cross the
+    // wire (octet_length reads a TOASTed body's size, not the body).
+    const sql =
+      `SELECT ${ENTRY_COLUMNS} FROM (` +
+      `SELECT *, coalesce(sum(octet_length(body)) OVER (ORDER BY seq ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS bytes_before ` +
+      `FROM room_entries WHERE room_id = $1 AND ${where} ORDER BY seq ${order} LIMIT $3` +
+      `) page WHERE bytes_before < $4 ORDER BY seq ${order}`;
+    return (await this.#query<EntryRow>(sql, [...params, maxBytes])).rows.map(toEntry);
   }
 
   async lastSeq(roomId: string): Promise<number> {

@@ -363,12 +363,12 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#reader.readMembershipEvents(roomId, afterSeq, limit);
   }
 
-  readAfter(roomId: string, afterSeq: number, limit: number): ReturnType<Storage['readAfter']> {
-    return this.#reader.readAfter(roomId, afterSeq, limit);
+  readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): ReturnType<Storage['readAfter']> {
+    return this.#reader.readAfter(roomId, afterSeq, limit, maxBytes);
   }
 
-  readBefore(roomId: string, beforeSeq: number, limit: number): ReturnType<Storage['readBefore']> {
-    return this.#reader.readBefore(roomId, beforeSeq, limit);
+  readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): ReturnType<Storage['readBefore']> {
+    return this.#reader.readBefore(roomId, beforeSeq, limit, maxBytes);
   }
 
   lastSeq(roomId: string): ReturnType<Storage['lastSeq']> {

@@ -39,6 +39,7 @@ import {
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
+  assertMaxBytes,
   assertPage,
   bytes,
   handOverEvent,
@@ -594,18 +595,35 @@ export class SqliteStorage implements Storage {
     return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
   }
 
-  async readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+  async readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
+    assertMaxBytes(maxBytes);
     const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? ORDER BY e.seq LIMIT ?`;
-    return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
+    return this.#entries(sql, maxBytes, roomId, afterSeq, limit);
   }
 
-  async readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]> {
+  async readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
     assertNonNegative(beforeSeq, 'beforeSeq');
     assertPage(limit);
+    assertMaxBytes(maxBytes);
     const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq < ? ORDER BY e.seq DESC LIMIT ?`;
-    return this.#all<EntryRow>(sql, roomId, beforeSeq, limit).map(toEntry);
+    return this.#entries(sql, maxBytes, roomId, beforeSeq, limit);
+  }
+
+  /** The entries `sql` selects, up to the one whose body takes their total to `maxBytes`. */
+  #entries(sql: string, maxBytes: number | undefined, ...params: Param[]): RoomEntry[] {
+    if (maxBytes === undefined) return this.#all<EntryRow>(sql, ...params).map(toEntry);
+    const out: RoomEntry[] = [];
+    let bytes = 0;
+    // Row by row, so the rows past the cut (and their bodies) are never read:
+    // this read runs on the event loop.
+    for (const row of this.#stmt(sql).iterate(...params) as IterableIterator<EntryRow>) {
+      out.push(toEntry(row));
+      bytes += row.body.byteLength;
+      if (bytes >= maxBytes) break;
+    }
+    return out;
   }
 
   async lastSeq(roomId: string): Promise<number> {

@@ -307,12 +307,17 @@ export interface Storage {
    * Rejects if the room does not exist.
    */
   changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options?: ChangeMemberOptions): Promise<MembershipChange | null>;
-  /** Entries with seq > afterSeq, ascending, at most `limit`. */
-  readAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
+  /**
+   * Entries with seq > afterSeq, ascending, at most `limit`. With `maxBytes`
+   * the page also ends at the first entry whose body takes the bodies' total
+   * to `maxBytes` or more (so it holds at least one entry, and its bodies
+   * total less than `maxBytes` plus one body); no later row is read.
+   */
+  readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]>;
   /** Membership events (every kind but `message`) with seq > afterSeq, ascending, at most `limit`. */
   readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]>;
-  /** Entries with seq < beforeSeq, descending (newest first), at most `limit`. */
-  readBefore(roomId: string, beforeSeq: number, limit: number): Promise<RoomEntry[]>;
+  /** Entries with seq < beforeSeq, descending (newest first), at most `limit`; `maxBytes` as for readAfter. */
+  readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]>;
   /** The highest seq in the room; 0 for an empty or unknown room. */
   lastSeq(roomId: string): Promise<number>;
 
