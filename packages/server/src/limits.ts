@@ -159,6 +159,16 @@ export const REFRESH_TOKEN_TTL_S = 30 * 24 * 3600;
 /** Entries returned per history page. */
 export const HISTORY_PAGE_MAX = 200;
 
+/**
+ * Body bytes per history page: a page ends at the entry whose body takes
+ * the total to this (so it has at least one entry) and says `more: true`.
+ * Without it a page of HISTORY_PAGE_MAX bodies of BODY_BYTES_MAX is ~17 MB
+ * read and serialised in one event-loop turn, and a few such requests a
+ * second hold every other connection's acks back by hundreds of ms; 1 MiB
+ * is still 16 of the largest bodies, or a full page of ordinary messages.
+ */
+export const HISTORY_PAGE_BYTES_MAX = 1024 * 1024;
+
 /** Entries sent per room in one sync before the client must ask again. */
 export const SYNC_ENTRIES_PER_ROOM_MAX = 1000;
 /**

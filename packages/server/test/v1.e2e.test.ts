@@ -240,6 +240,7 @@ describe('Parley v1 on /v1 (one server process)', () => {
         messagesPerSecond: MESSAGES_PER_SECOND,
         framesPerSecond: FRAMES_PER_SECOND,
         historyPage: HISTORY_PAGE_MAX,
+        historyPageBytes: limitsTs.HISTORY_PAGE_BYTES_MAX,
         syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
         syncFormerRooms: limitsTs.SYNC_FORMER_ROOMS_MAX,
         roomsPerUser: ROOMS_PER_USER_MAX,
@@ -1226,6 +1227,32 @@ describe('Parley v1 on /v1 (one server process)', () => {
       expectError(await A.publish(r, 'url', '-_-_'), 'bad_frame', 'base64url');
       expectFrame(await A.publish(r, 'one', Buffer.from([0])), 'ack', 'one byte');
       assert.deepEqual((await B.takeMsgs(r, 1)).map((m) => m.clientId), ['one'], 'refused bodies were not delivered');
+    });
+
+    test(`a history page ends at the entry that takes its bodies to HISTORY_PAGE_BYTES_MAX (${limitsTs.HISTORY_PAGE_BYTES_MAX} B) and says more: true`, async () => {
+      const max = limitsTs.HISTORY_PAGE_BYTES_MAX;
+      const perPage = max / BODY_BYTES_MAX;
+      assert.ok(Number.isSafeInteger(perPage) && perPage < HISTORY_PAGE_MAX, 'full-size bodies fill a page exactly, before HISTORY_PAGE_MAX');
+      const A = (await reg(uid('histbytes'))).client;
+      const r = roomOf(await A.createRoom('group', [])).roomId; // seq 1, a small event
+      const total = perPage + 5; // messages at seq 2..total + 1
+      for (const a of await Promise.all(range(1, total).map((i) => A.publish(r, `big${i}`, randomBody(BODY_BYTES_MAX))))) expectFrame(a, 'ack');
+      const last = total + 1;
+      const page = async (p: { before?: number; after?: number; limit?: number }): Promise<{ seqs: number[]; more: unknown }> => {
+        const f = expectFrame(await A.history(r, p), 'history', JSON.stringify(p));
+        return { seqs: (f['entries'] as Entry[]).map((e) => e.seq), more: f['more'] };
+      };
+      // The perPage-th full body reaches the bound exactly: the page ends there.
+      assert.deepEqual(await page({ after: 1, limit: HISTORY_PAGE_MAX }), { seqs: range(2, perPage + 1), more: true });
+      assert.deepEqual(await page({ after: perPage + 1, limit: HISTORY_PAGE_MAX }), { seqs: range(perPage + 2, last), more: undefined });
+      assert.deepEqual(await page({ before: last + 1, limit: HISTORY_PAGE_MAX }), { seqs: range(last - perPage + 1, last).reverse(), more: true });
+      assert.deepEqual(await page({ before: last - perPage + 1, limit: HISTORY_PAGE_MAX }), { seqs: range(1, last - perPage).reverse(), more: undefined });
+      // Cut by `limit` at the same entry: not cut short.
+      assert.deepEqual(await page({ after: 1, limit: perPage }), { seqs: range(2, perPage + 1), more: undefined });
+      // With the small event first the page holds one entry more and ends at the same one.
+      assert.deepEqual(await page({ after: 0, limit: HISTORY_PAGE_MAX }), { seqs: range(1, perPage + 1), more: true });
+      // A single full-size entry still pages.
+      assert.deepEqual(await page({ before: last + 1, limit: 1 }), { seqs: [last], more: undefined });
     });
 
     test(`a frame of exactly FRAME_BYTES_MAX (${FRAME_BYTES_MAX}) bytes is read; one byte more closes with 1009, and only that connection`, async () => {

@@ -19,6 +19,7 @@ import {
   FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
   FRAMES_QUEUED_MAX,
+  HISTORY_PAGE_BYTES_MAX,
   HISTORY_PAGE_MAX,
   INVALID_FRAMES_MAX,
   LOGIN_ATTEMPTS_MAX,
@@ -343,6 +344,7 @@ export class V1Connection implements Conn {
         messagesPerSecond: MESSAGES_PER_SECOND,
         framesPerSecond: FRAMES_PER_SECOND,
         historyPage: HISTORY_PAGE_MAX,
+        historyPageBytes: HISTORY_PAGE_BYTES_MAX,
         syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
         roomsPerUser: ROOMS_PER_USER_MAX,
         roomsAddedByOthers: ROOMS_ADDED_BY_OTHERS_MAX,
@@ -781,8 +783,11 @@ export class V1Connection implements Conn {
   async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
     if ((await this.#role(f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
     const limit = f.limit ?? 50;
-    const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit);
-    this.#send({ t: 'history', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, entries: entries.map(entryFrame) });
+    const max = HISTORY_PAGE_BYTES_MAX;
+    const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit, max) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit, max);
+    // Cut by bytes before `limit`: tell the client to ask again from the last entry.
+    const more = entries.length < limit && entries.reduce((n, e) => n + e.body.byteLength, 0) >= max;
+    this.#send({ t: 'history', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, entries: entries.map(entryFrame), ...(more && { more: true }) });
   }
 
   // ---------------------------------------------------------------- lifecycle
