@@ -31,7 +31,7 @@ import { Emitter, type Listener } from './emitter.ts';
 import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, readPresenceVersion, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, readPresenceVersion, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
@@ -582,7 +582,9 @@ export class ParleyClient {
 
   /**
    * A page of the room's log, oldest first: entries before `before` (default:
-   * the newest), at most `limit`. Messages are what this device can read —
+   * the newest), at most `limit` — `limit` when the log has them (the server
+   * cuts a page at HISTORY_PAGE_BYTES_MAX of bodies; the rest is asked for
+   * again). Messages are what this device can read —
    * its own sent messages from the copies it keeps, others decrypted (and
    * kept) — the rest are `undecryptable` items with a reason.
    */
@@ -595,10 +597,18 @@ export class ParleyClient {
     const before = options.before ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > pageMax) throw new SdkError('INVALID_ARGUMENT', `limit must be 1…${pageMax}`);
     if (!Number.isSafeInteger(before) || before < 0) throw new SdkError('INVALID_ARGUMENT', 'before must be a seq');
-    const f = await this.#link.request({ t: 'history', roomId, before, limit }, ['history']);
-    const raw = f['entries'];
-    if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
-    const entries = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < before);
+    const entries: RoomEntry[] = [];
+    // A page cut short by bytes says `more`; each next page starts below the
+    // last, so this ends within `limit` requests whatever the server sends.
+    for (let below = before; entries.length < limit; ) {
+      const f = await this.#link.request({ t: 'history', roomId, before: below, limit: limit - entries.length }, ['history']);
+      const raw = f['entries'];
+      if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
+      const page = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < below);
+      entries.push(...page);
+      if (f['more'] !== true || page.length === 0) break;
+      below = Math.min(...page.map((e) => e.seq));
+    }
     entries.sort((a, b) => a.seq - b.seq);
     return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)).filter((e): e is HistoryEntry => e !== null));
   }
