@@ -166,6 +166,8 @@ export const HISTORY_PAGE_MAX = 200;
  * read and serialised in one event-loop turn, and a few such requests a
  * second hold every other connection's acks back by hundreds of ms; 1 MiB
  * is still 16 of the largest bodies, or a full page of ordinary messages.
+ * A `sync` reads a room's entries this much at a time too (up to 64 MiB
+ * per room otherwise, held while the client reads), invisibly to clients.
  */
 export const HISTORY_PAGE_BYTES_MAX = 1024 * 1024;
 

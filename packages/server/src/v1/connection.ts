@@ -81,6 +81,10 @@ const TIMER_MS_MAX = 2_147_483_647;
  */
 const roomsOfKey = (userId: string): string => `rooms-of:${userId}`;
 
+/** Whether a read of at most `limit` entries and HISTORY_PAGE_BYTES_MAX (Storage.readAfter) stopped at the bytes, with more entries perhaps after it. */
+const cutByBytes = (entries: readonly RoomEntry[], limit: number): boolean =>
+  entries.length < limit && entries.reduce((n, e) => n + e.body.byteLength, 0) >= HISTORY_PAGE_BYTES_MAX;
+
 /**
  * How many times a membership request is decided again when a concurrent
  * change (another connection or process) made its decision stale.
@@ -726,13 +730,10 @@ export class V1Connection implements Conn {
         result[r.roomId] = after;
         continue;
       }
-      const entries = await this.#d.storage.readAfter(r.roomId, after, SYNC_ENTRIES_PER_ROOM_MAX);
-      if (!(await this.#stream(entries))) return;
-      result[r.roomId] = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
-      if (entries.length === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
-      // Storage reads are synchronous on SQLite: yield between rooms so one
-      // large sync cannot hold the event loop (and new connections) hostage.
-      if (entries.length > 0) await nextTurn();
+      const sent = await this.#streamRoom(r.roomId, after, Number.MAX_SAFE_INTEGER);
+      if (sent === null) return;
+      result[r.roomId] = sent.last;
+      if (sent.count === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
     }
     // Rooms named that this user has left or was removed from: what it missed
     // before its removal, through the removal itself (it was a member then).
@@ -742,14 +743,36 @@ export class V1Connection implements Conn {
       const after = f.rooms[roomId] ?? 0;
       const removedAt = await this.#lastRemovalAfter(roomId, me.userId, after);
       if (removedAt === null) continue;
-      const entries = (await this.#d.storage.readAfter(roomId, after, Math.min(SYNC_ENTRIES_PER_ROOM_MAX, removedAt - after))).filter((e) => e.seq <= removedAt);
-      if (!(await this.#stream(entries))) return;
-      const last = entries.length > 0 ? (entries[entries.length - 1] as RoomEntry).seq : after;
-      result[roomId] = last;
-      if (last < removedAt) more.push(roomId);
-      if (entries.length > 0) await nextTurn();
+      const sent = await this.#streamRoom(roomId, after, removedAt);
+      if (sent === null) return;
+      result[roomId] = sent.last;
+      if (sent.last < removedAt) more.push(roomId);
     }
     this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
+  }
+
+  /**
+   * Stream the room's entries after `after`, through `upTo`, at most
+   * SYNC_ENTRIES_PER_ROOM_MAX, read HISTORY_PAGE_BYTES_MAX at a time: in one
+   * read they could be 64 MiB, held in memory while a slow client reads them
+   * and read in one event-loop turn (storage reads are synchronous on
+   * SQLite). Yields between reads. Null if the connection closed.
+   */
+  async #streamRoom(roomId: string, after: number, upTo: number): Promise<{ last: number; count: number } | null> {
+    let last = after;
+    let count = 0;
+    while (count < SYNC_ENTRIES_PER_ROOM_MAX && last < upTo) {
+      const limit = Math.min(SYNC_ENTRIES_PER_ROOM_MAX - count, upTo - last);
+      const read = await this.#d.storage.readAfter(roomId, last, limit, HISTORY_PAGE_BYTES_MAX);
+      const entries = read.filter((e) => e.seq <= upTo);
+      if (entries.length === 0) break;
+      if (!(await this.#stream(entries))) return null;
+      count += entries.length;
+      last = (entries[entries.length - 1] as RoomEntry).seq;
+      await nextTurn();
+      if (!cutByBytes(read, limit)) break;
+    }
+    return { last, count };
   }
 
   /**
@@ -785,8 +808,8 @@ export class V1Connection implements Conn {
     const limit = f.limit ?? 50;
     const max = HISTORY_PAGE_BYTES_MAX;
     const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit, max) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit, max);
-    // Cut by bytes before `limit`: tell the client to ask again from the last entry.
-    const more = entries.length < limit && entries.reduce((n, e) => n + e.body.byteLength, 0) >= max;
+    // Cut short: the client asks again from the last entry.
+    const more = cutByBytes(entries, limit);
     this.#send({ t: 'history', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, entries: entries.map(entryFrame), ...(more && { more: true }) });
   }
 
