@@ -56,6 +56,13 @@ describe('PrebuiltFrame', () => {
     assert.deepEqual([...(medium ?? Buffer.alloc(0)).subarray(0, 4)], [0x81, 126, 0x01, 0x2c]);
     const large = new PrebuiltFrame('y'.repeat(70_000)).wire;
     assert.deepEqual([...(large ?? Buffer.alloc(0)).subarray(0, 10)], [0x81, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]);
+    // Header and payload in one buffer at every length-class edge (the payload is not encoded, then copied).
+    for (const [text, head] of [['é', 2], ['m'.repeat(125), 2], ['n'.repeat(126), 4], ['o'.repeat(65_535), 4], ['p'.repeat(65_536), 10]] as const) {
+      const f = new PrebuiltFrame(text);
+      assert.equal(f.wire?.buffer, f.payload.buffer);
+      assert.equal(f.payload.byteOffset, (f.wire?.byteOffset ?? -1) + head);
+      assert.equal(f.wire?.length, head + Buffer.byteLength(text));
+    }
   });
 
   test('every length class arrives intact, in call order with frames ws writes itself', async () => {
