@@ -27,6 +27,8 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const ROOT = here('..');
 // BENCH_PARLEY_MAIN: another build's CLI entry point (A/B of a server change against the same baseline).
 const PARLEY_MAIN = process.env.BENCH_PARLEY_MAIN || join(ROOT, 'apps/cli/dist/src/main.js');
+// BENCH_NODE_FLAGS: extra node flags for both servers, space-separated (e.g. --max-semi-space-size=64).
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean) : [];
 const BARE = here('./_server-bare-ws.mjs');
 const LOAD = here('./_server-load.mjs');
 const GC_HOOK = pathToFileURL(here('./_server-gc-hook.mjs')).href;
@@ -108,7 +110,7 @@ const pinned = (cpu, argv) => (pin ? ['taskset', ['-c', String(cpu), ...argv]] :
 
 /** Starts one server pinned to SERVER_CPU; resolves to { proc, pid, port }. */
 function startServer(kind, { inspect = false } = {}) {
-  const nodeFlags = ['--expose-gc', '--import', GC_HOOK, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])];
+  const nodeFlags = ['--expose-gc', '--import', GC_HOOK, ...NODE_FLAGS, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])];
   const script = kind === 'parley' ? [PARLEY_MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir] : [BARE];
   const [cmd, argv] = pinned(SERVER_CPU, [process.execPath, ...nodeFlags, ...script]);
   const logPath = join(sitting, `server-${++serverLogN}-${kind}.log`);
