@@ -78,6 +78,17 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(tooMany['code'], 'bad_frame');
     const kpsTooMany = await bob.request({ t: 'keys.upload', keyPackages: Array.from({ length: KEY_PACKAGES_PER_UPLOAD_MAX + 1 }, (_, i) => ({ ref: `r${i}`, data: b64(kpData), signature: b64(new Uint8Array(64)) })) });
     assert.equal(kpsTooMany['code'], 'bad_frame');
+    // A repeated keyId or ref in one upload is refused whole: nothing of it is stored.
+    const before = await bob.request({ t: 'keys.upload' });
+    const twiceId = await bob.request({ t: 'keys.upload', oneTimePrekeys: [200, 201, 200].map((keyId) => ({ keyId, publicKey: b64(randomBytes(32)) })) });
+    assert.equal(twiceId['code'], 'bad_frame');
+    const kp = (ref: string) => ({ ref, data: b64(kpData), signature: signWith(key, Buffer.concat([Buffer.from('parley-key-package-v1\n'), kpData])) });
+    const twiceRef = await bob.request({ t: 'keys.upload', keyPackages: [kp('kp-a'), kp('kp-b'), kp('kp-a')] });
+    assert.equal(twiceRef['code'], 'bad_frame');
+    const after = await bob.request({ t: 'keys.upload' });
+    assert.deepEqual([after['oneTimePrekeys'], after['keyPackages']], [before['oneTimePrekeys'], before['keyPackages']]);
+    const distinct = await bob.request({ t: 'keys.upload', oneTimePrekeys: [200, 201].map((keyId) => ({ keyId, publicKey: b64(randomBytes(32)) })), keyPackages: [kp('kp-a'), kp('kp-b')] });
+    assert.deepEqual([distinct['oneTimePrekeys'], distinct['keyPackages']], [Number(before['oneTimePrekeys']) + 2, Number(before['keyPackages']) + 2]);
   });
 
   test('one-time prekeys and KeyPackages: concurrent uploads from two connections of a device stop at the per-device limit', async () => {

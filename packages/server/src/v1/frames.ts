@@ -44,6 +44,11 @@ function withoutProtoKey(v: unknown): unknown {
 const clientId = z.string().regex(CLIENT_ID);
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** Whether no two items of a list have the same key. */
+function distinct<T>(items: readonly T[], key: (item: T) => unknown): boolean {
+  return new Set(items.map(key)).size === items.length;
+}
+
 /** Base64 of at most `max` decoded bytes (checked on the encoded length first). */
 function b64(max: number, min = 1) {
   return z
@@ -123,9 +128,14 @@ export const KeysUpload = z.object({
   t: z.literal('keys.upload'),
   id: requestId,
   signedPrekey: z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES), signature }).optional(),
-  oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).optional(),
+  // Distinct ids: a repeat in one upload is a client bug, and storing the first of two different keys under one id would hide it.
+  oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).refine((list) => distinct(list, (k) => k.keyId), 'keyIds must be distinct').optional(),
   pqPrekey: z.object({ keyId, publicKey: b64(PQ_PREKEY_BYTES_MAX), signature }).optional(),
-  keyPackages: z.array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature })).max(KEY_PACKAGES_PER_UPLOAD_MAX).optional(),
+  keyPackages: z
+    .array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature }))
+    .max(KEY_PACKAGES_PER_UPLOAD_MAX)
+    .refine((list) => distinct(list, (k) => k.ref), 'refs must be distinct')
+    .optional(),
 });
 export const KeysFetch = z.object({
   t: z.literal('keys.fetch'),
