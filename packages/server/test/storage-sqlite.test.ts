@@ -29,17 +29,23 @@ storageConformance('sqlite', async () => {
   };
 });
 
+/** A database in `dir` with the migrations up to `version` applied, as a server of that version left it. */
+function databaseAt(dir: string, version: number): Database.Database {
+  const db = new Database(join(dir, 'parley.db'));
+  db.exec(migrationsTableSql('sqlite'));
+  for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
+    db.exec(migrationSql(m, 'sqlite') ?? '');
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
+  }
+  return db;
+}
+
 // A database migrated before migration 6 (blob completion time): its complete blobs get a
 // completion time (their creation), so retention and the sweep still apply to them.
 test('migration 6 backfills completed_at of blobs completed before it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
   try {
-    const db = new Database(join(dir, 'parley.db'));
-    db.exec(migrationsTableSql('sqlite'));
-    for (const m of MIGRATIONS.filter((x) => x.version <= 5)) {
-      db.exec(migrationSql(m, 'sqlite') ?? '');
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
-    }
+    const db = databaseAt(dir, 5);
     const blob = db.prepare('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, 1, ?, ?)');
     blob.run('old-done', 'u', 1, 100);
     blob.run('old-open', 'u', 0, 200);
@@ -66,12 +72,7 @@ test('migration 6 backfills completed_at of blobs completed before it', async ()
 test('migration 9 moves the room log to room_log and keeps seqs and dedupe', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
   try {
-    const db = new Database(join(dir, 'parley.db'));
-    db.exec(migrationsTableSql('sqlite'));
-    for (const m of MIGRATIONS.filter((x) => x.version <= 8)) {
-      db.exec(migrationSql(m, 'sqlite') ?? '');
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
-    }
+    const db = databaseAt(dir, 8);
     const room = db.prepare('INSERT INTO rooms (room_id, kind, created_by, created_at) VALUES (?, ?, ?, ?)');
     room.run('room-b', 'group', 'ann', 1);
     room.run('room-a', 'direct', 'ann', 2);
