@@ -381,13 +381,13 @@ export class SqliteStorage implements Storage {
   }
 
   async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
-    // The log's max(seq) per room (its primary key answers it), as lastSeq() reads it.
+    // The log's max(seq) per room (the (room, seq) index answers it), as lastSeq() reads it.
     const sql = `SELECT ${ROOM_OF_USER_COLUMNS},
         max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_log e WHERE e.room = r.log_no), 0)) AS "lastSeq"
       FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
     return this.#all<RoomOfUserRow>(sql, userId).map((row) => {
       const room = toRoomOfUser(row);
-      const cached = this.#lastSeq.get(room.roomId);
+      const cached = this.#logs.get(room.roomId)?.lastSeq;
       return cached !== undefined && cached > room.lastSeq ? { ...room, lastSeq: cached } : room;
     });
   }
@@ -429,9 +429,8 @@ export class SqliteStorage implements Storage {
     reject: (e: unknown) => void;
   }[] = [];
   #appendScheduled = false;
-  readonly #lastSeq = new Map<string, number>();
-  /** `rooms.log_no` by room id: assigned once at creation, never changed. */
-  readonly #logNo = new Map<string, number>();
+  /** Per room in use: its `rooms.log_no` (never changes) and the seq counter. */
+  readonly #logs = new Map<string, { no: number; lastSeq: number }>();
 
   append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
@@ -518,7 +517,7 @@ export class SqliteStorage implements Storage {
         }
       });
     } catch (e) {
-      for (const roomId of touched) this.#lastSeq.delete(roomId);
+      for (const roomId of touched) this.#logs.delete(roomId);
       for (const item of batch) item.reject(e);
       return;
     }
@@ -530,30 +529,22 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #loadLastSeq(roomId: string): number {
+  #loadLog(roomId: string): { no: number; lastSeq: number } {
     const row = this.#get<{ seq: number; logNo: number }>('SELECT last_seq AS seq, log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
     if (row === undefined) throw unknownRoom(roomId);
-    this.#logNo.set(roomId, row.logNo);
     // The log's max(seq) is the durable counter here; rooms.last_seq (written
     // by PostgreSQL, and by SQLite before it stopped keeping it) can only be behind.
     const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_log WHERE room = ?', row.logNo)?.seq ?? 0;
-    const seq = Math.max(row.seq, max);
-    this.#lastSeq.set(roomId, seq);
-    return seq;
-  }
-
-  #loadLogNo(roomId: string): number {
-    const row = this.#get<{ logNo: number }>('SELECT log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
-    if (row === undefined) throw unknownRoom(roomId);
-    this.#logNo.set(roomId, row.logNo);
-    return row.logNo;
+    const log = { no: row.logNo, lastSeq: Math.max(row.seq, max) };
+    this.#logs.set(roomId, log);
+    return log;
   }
 
   #appendOne(roomId: string, input: RoomEntryInput, retried = false): AppendResult {
-    const last = this.#lastSeq.get(roomId) ?? this.#loadLastSeq(roomId);
+    const log = this.#logs.get(roomId) ?? this.#loadLog(roomId);
     const entry: RoomEntry = {
       roomId,
-      seq: last + 1,
+      seq: log.lastSeq + 1,
       kind: input.kind,
       senderUserId: input.senderUserId,
       senderDeviceId: input.senderDeviceId,
@@ -561,7 +552,7 @@ export class SqliteStorage implements Storage {
       body: bytes(input.body),
       createdAt: input.createdAt,
     };
-    const logNo = this.#logNo.get(roomId) ?? this.#loadLogNo(roomId);
+    const logNo = log.no;
     // A repeat is found through the dedupe digest, and decided by the ids
     // (sqlite-dedupe.ts). A separate probe, then a plain INSERT: cheaper in
     // SQLite than one INSERT … WHERE NOT EXISTS (bench/room-log.bench.mjs).
@@ -581,10 +572,10 @@ export class SqliteStorage implements Storage {
       );
     } catch (e) {
       if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw e;
-      this.#loadLastSeq(roomId);
+      this.#loadLog(roomId);
       return this.#appendOne(roomId, input, true);
     }
-    this.#lastSeq.set(roomId, entry.seq);
+    log.lastSeq = entry.seq;
     return { entry, duplicate: false };
   }
 
@@ -627,9 +618,9 @@ export class SqliteStorage implements Storage {
   }
 
   async lastSeq(roomId: string): Promise<number> {
-    const cached = this.#lastSeq.get(roomId);
+    const cached = this.#logs.get(roomId)?.lastSeq;
     if (cached !== undefined) return cached;
-    // The log is the counter's durable form (entries are never removed); the primary key answers this.
+    // The log is the counter's durable form (entries are never removed); the (room, seq) index answers this.
     return this.#get<{ seq: number | null }>(`SELECT max(e.seq) AS seq ${LOG_OF_ROOM}`, roomId)?.seq ?? 0;
   }
 
