@@ -12,6 +12,7 @@
 //  - the page is reloaded: a wrong passphrase opens nothing, the right one
 //    restores the device from IndexedDB, which logs in and receives what was
 //    sent while it was away; history and the verified state survived;
+//  - a verification request left unanswered survives a reload of the tab;
 //  - a second open of the same store is refused (Web Lock);
 //  - IndexedDB holds none of the plaintexts, user ids or room id.
 //
@@ -198,6 +199,32 @@ async function conversation(outDir, tmp) {
     );
     assert(JSON.stringify(r.texts) === JSON.stringify([marks.first, marks.reply, marks.away]), `history: ${JSON.stringify(r.texts)}`);
     assert(r.verified === true, 'not verified after the reload');
+  });
+  await step('browser', 'a verification request left unanswered survives a reload of the tab: offered again, then answered, verified on both sides', async () => {
+    const started = bob.verify(names.alice, 'two words');
+    await page.waitForFunction((bob) => globalThis.parleyTest.events.verificationRequest.some((r) => r.userId === bob), names.bob, { timeout: 20_000 });
+    // The tab goes away with the request unanswered: no close, only what the store has written by then.
+    await page.evaluate(() => globalThis.store.flush());
+    await load();
+    const after = await page.evaluate(
+      async ({ wsUrl, user, pass, bob }) => {
+        const { sdk, on, events } = globalThis.parleyTest;
+        const store = await sdk.IndexedDbClientStore.open(user, pass, { mustExist: true });
+        globalThis.store = store;
+        globalThis.client = await sdk.ParleyClient.login(wsUrl, user, 'browser', { store, on: on() });
+        const listed = globalThis.client.verificationRequests().map((r) => r.userId);
+        await globalThis.client.synced();
+        await new Promise((r) => setTimeout(r, 200));
+        const reported = events.verificationRequest.map((r) => r.userId);
+        const outcome = await globalThis.client.acceptVerification(bob, 'two words');
+        return { listed, reported, state: outcome.state };
+      },
+      { wsUrl, user: names.alice, pass: PASS, bob: names.bob },
+    );
+    assert(JSON.stringify(after.listed) === JSON.stringify([names.bob]), `requests after the reload: ${JSON.stringify(after.listed)}`);
+    assert(JSON.stringify(after.reported) === JSON.stringify([names.bob]), `verificationRequest events after the reload: ${JSON.stringify(after.reported)}`);
+    const result = await started;
+    assert(after.state === 'verified' && result.state === 'verified', `browser: ${after.state}, node: ${result.state}`);
   });
   await step('browser', 'a second open of the same store is refused while it is open (Web Lock): STORE', async () => {
     const code = await page.evaluate(({ user, pass }) => globalThis.parleyTest.sdk.IndexedDbClientStore.open(user, pass).then(() => 'opened', (e) => e.code), { user: names.alice, pass: PASS });

@@ -31,6 +31,7 @@ import {
 import type { Account } from './auth.ts';
 import type { KeptMessage } from './events.ts';
 import type { PeerRecord } from './peer-keys.ts';
+import type { KeptVerification } from './peer-verification.ts';
 import { MESSAGE_CACHE_MAX, ONE_TIME_PREKEYS_DISCARD_SCAN_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
 import { SdkError } from './errors.ts';
@@ -110,6 +111,15 @@ export interface ClientStore extends ProtocolStores {
    */
   transaction?<T>(fn: () => T): T;
 
+  /**
+   * Optional (with the next one): the open identity verifications, one per
+   * peer user, so that closing the client loses no request
+   * (peer-verification.ts). Every store of the SDK has them.
+   */
+  keptVerifications?(): KeptVerification[];
+  /** Keep the open verification with `userId`, replacing the one kept; null forgets it. */
+  keepVerification?(userId: string, kept: KeptVerification | null): void;
+
   /** Optional (with the next two): the messages waiting to be published, in queue order. */
   queuedMessages?(): QueuedMessage[];
   /** Keep a message `send` accepted, until `removeQueuedMessage`. */
@@ -143,6 +153,7 @@ export class MemoryClientStore implements ClientStore {
   readonly #messages = new Map<string, KeptMessage>();
   readonly #peers = new Map<string, PeerRecord>();
   readonly #directPeers = new Map<string, string>();
+  readonly #verifications = new Map<string, KeptVerification>();
   readonly #messagesMax: number;
 
   constructor(identity: IdentityKeyPair, options: { messagesMax?: number } = {}) {
@@ -243,6 +254,14 @@ export class MemoryClientStore implements ClientStore {
   keptMessages(roomId?: string): KeptMessage[] {
     const all = [...this.#messages.values()];
     return roomId === undefined ? all : all.filter((m) => m.roomId === roomId);
+  }
+
+  keptVerifications(): KeptVerification[] {
+    return [...this.#verifications.values()];
+  }
+  keepVerification(userId: string, kept: KeptVerification | null): void {
+    if (kept === null) this.#verifications.delete(userId);
+    else this.#verifications.set(userId, kept.state === 'request' ? { ...kept, start: kept.start.slice() } : kept);
   }
 
   toString(): string {

@@ -211,6 +211,7 @@ export class ParleyClient {
         const record = this.store.peerRecord(userId);
         if (record !== undefined) this.store.setPeerRecord(userId, { ...record, verified: { at, devices: remote } });
       },
+      keep: (userId, kept) => this.store.keepVerification?.(userId, kept),
       request: (r) => this.#events.emit('verificationRequest', r),
       outcome: (o) => this.#events.emit('verification', o),
       error: (e) => this.#report(e),
@@ -801,6 +802,16 @@ export class ParleyClient {
   }
 
   /**
+   * Every verification request waiting for an answer here — including
+   * those an earlier client on this store received and left unanswered
+   * (after a reload or a restart they are offered again, and reported
+   * again as `verificationRequest` events once the client has started).
+   */
+  verificationRequests(): VerificationRequest[] {
+    return this.#verifications.requests();
+  }
+
+  /**
    * What this device knows of `userId`'s device keys (local, no request):
    * `verified` while the keys verified last are still all of them.
    * `devices` is the key set as last reviewed, empty for a user not met yet.
@@ -1121,8 +1132,14 @@ export class ParleyClient {
       await this.#link.close(asSdkError(e));
       throw asSdkError(e);
     }
-    // On the next turn, so listeners attached right after this resolves see the catch-up.
-    setTimeout(() => void this.#catchUp(conn, 'connect'), 0);
+    // Verifications an earlier client on this store left open: requests answerable at once, the rest ended.
+    const restored = this.#verifications.restore(this.store.keptVerifications?.() ?? []);
+    // On the next turn, so listeners attached right after this resolves see them and the catch-up.
+    setTimeout(() => {
+      for (const r of restored.requests) if (this.#verifications.request(r.userId) === r) this.#events.emit('verificationRequest', r);
+      for (const o of restored.outcomes) this.#events.emit('verification', o);
+      void this.#catchUp(conn, 'connect');
+    }, 0);
   }
 
   /** A connection became current: hold deliveries until it has caught up, and resume publishing. */

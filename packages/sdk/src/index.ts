@@ -21,7 +21,7 @@ export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './err
 export type { ReceiptEvent, PresenceEvent, ReadMarker } from './events.ts';
 export type { ChatMessage, KeptMessage, MessageMeta, DecryptionFailure, MembershipEvent, HistoryEntry, ConnectionEvent, ClientEvents, TypingEvent } from './events.ts';
 export type { KeysChange, ChangedKey, DeviceKey, PeerRecord, VerifiedKeys } from './peer-keys.ts';
-export type { VerificationOutcome, VerificationRequest, VerificationEndReason } from './peer-verification.ts';
+export type { KeptVerification, VerificationOutcome, VerificationRequest, VerificationEndReason } from './peer-verification.ts';
 export type { Listener } from './emitter.ts';
 export type { Account } from './auth.ts';
 export type { DeviceRef, RoomSummary } from './frames.ts';

@@ -35,6 +35,13 @@
  * the local session exists (while the key sets are fetched) are held, at
  * most PENDING_MESSAGES_MAX per attempt.
  *
+ * Closing the client (a reload, a restart) loses no request: each open
+ * attempt is kept in the client store ({@link KeptVerification}). The next
+ * client on the store offers a request that is still unanswered again; an
+ * attempt that was under way cannot go on — the comparator's secret state
+ * is never written down — so the next client tells the peer it ended
+ * (`abort`, cancelled) instead of leaving it to time out.
+ *
  * @module
  */
 import { fromHex, toHex } from './_bytes.ts';
@@ -70,6 +77,8 @@ export type VerificationEndReason =
   | 'replaced'
   /** Sending a control message failed (see the `error` event). */
   | 'send-failed'
+  /** This device closed while the attempt was under way; the next client on its store told the peer. */
+  | 'interrupted'
   /**
    * More requests came than VERIFICATION_PENDING_MAX: the oldest one not
    * yet answered was given up for a newer one (or, when every open attempt
@@ -89,6 +98,23 @@ export interface VerificationOutcome {
   readonly peerDevice: DeviceRef | null;
 }
 
+/**
+ * An open attempt as the client store keeps it: a request waiting for an
+ * answer here (with the peer's `start`), or an attempt under way, named by
+ * the id its last control message carried.
+ */
+export type KeptVerification =
+  | { readonly state: 'request'; readonly request: VerificationRequest; readonly start: Uint8Array }
+  | { readonly state: 'running'; readonly userId: string; readonly roomId: string; readonly verificationId: string };
+
+/** What {@link PeerVerifications.restore} brought back, for the client to report. */
+export interface RestoredVerifications {
+  /** Requests offered again. */
+  readonly requests: readonly VerificationRequest[];
+  /** Attempts that ended while the client was away: `interrupted` (the peer was told), or `timeout` for a request that expired. */
+  readonly outcomes: readonly VerificationOutcome[];
+}
+
 export interface VerificationHooks {
   /** Both users' device keys, fresh from the key directory (and reviewed); throws when a key is refused. */
   parties(userId: string): Promise<{ readonly parties: VerificationParties; readonly remote: readonly DeviceKey[] }>;
@@ -96,6 +122,8 @@ export interface VerificationHooks {
   room(userId: string): Promise<string>;
   /** Send a control message in `roomId`; resolves once the server stored it. */
   send(roomId: string, control: Uint8Array): Promise<void>;
+  /** Keep (or, with null, forget) the open attempt with `userId` in the client store. */
+  keep(userId: string, kept: KeptVerification | null): void;
   /** Record the peer's device keys as verified. */
   verified(userId: string, remote: readonly DeviceKey[], at: number): void;
   request: Listener<VerificationRequest>;
@@ -128,6 +156,18 @@ interface Attempt {
 
 function deviceName(d: DeviceRef): string {
   return `${d.userId}/${d.deviceId}`;
+}
+
+function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string): VerificationRequest {
+  return { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId, requestedAt };
+}
+
+/** A verification control message as a payload: its type byte first. */
+function controlBytes(control: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(1 + control.length);
+  bytes[0] = CONTROL_VERIFICATION;
+  bytes.set(control, 1);
+  return bytes;
 }
 
 function parseDeviceName(name: string | null): DeviceRef | null {
@@ -243,7 +283,7 @@ export class PeerVerifications {
         this.#hooks.outcome({ userId: from.userId, state: 'aborted', reason: 'crowded-out', peerReason: null, peerDevice: { userId: from.userId, deviceId: from.deviceId } });
         return;
       }
-      this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, toHex(decoded.id));
+      this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, toHex(decoded.id)), message);
       return;
     }
     if (attempt.session === null) {
@@ -258,7 +298,7 @@ export class PeerVerifications {
             this.#send(attempt, encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'superseded' }));
           }
           this.#end(attempt, 'aborted', 'replaced');
-          this.#offer(this.#open(from.userId, roomId), roomId, from, sentAt, message, id);
+          this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, id), message);
           return;
         }
         if (id === attempt.requestId && decoded.kind === 'abort') {
@@ -279,9 +319,56 @@ export class PeerVerifications {
     this.#take(attempt, message, name);
   }
 
-  /** End every attempt (the client closed). */
+  /** Every request that waits for an answer here. */
+  requests(): VerificationRequest[] {
+    const out: VerificationRequest[] = [];
+    for (const a of this.#attempts.values()) if (a.request !== null) out.push(a.request);
+    return out;
+  }
+
+  /**
+   * End every attempt (the client closed). Their records stay in the store,
+   * for {@link restore} on the next client.
+   */
   closeAll(): void {
-    for (const a of [...this.#attempts.values()]) this.#end(a, 'aborted', 'cancelled');
+    for (const a of [...this.#attempts.values()]) this.#end(a, 'aborted', 'cancelled', null, false);
+  }
+
+  /**
+   * Take up what an earlier client on this store kept (call once, when the
+   * client has connected, before anything is received). Requests still
+   * fresh are offered again, each with the rest of its time; an attempt
+   * that was under way is ended and the peer told. Nothing is reported
+   * through the hooks: the caller reports what this returns.
+   */
+  restore(kept: readonly KeptVerification[]): RestoredVerifications {
+    const requests: VerificationRequest[] = [];
+    const outcomes: VerificationOutcome[] = [];
+    const now = this.#hooks.now();
+    for (const k of kept) {
+      if (k.state !== 'running' || this.#attempts.has(k.userId)) continue;
+      // The comparison cannot go on: tell the peer now rather than let it time out.
+      const abort = encodeVerificationMessage({ kind: 'abort', id: fromHex(k.verificationId), reason: 'cancelled' });
+      this.#hooks.keep(k.userId, null);
+      this.#hooks.send(k.roomId, controlBytes(abort)).catch((e: unknown) => this.#hooks.error(e));
+      outcomes.push({ userId: k.userId, state: 'aborted', reason: 'interrupted', peerReason: null, peerDevice: null });
+    }
+    // Newest first, so that past VERIFICATION_PENDING_MAX the oldest are the ones given up (as in receive()).
+    const waiting = kept.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.request.requestedAt - a.request.requestedAt);
+    for (const k of waiting) {
+      const userId = k.request.userId;
+      if (this.#attempts.has(userId)) continue;
+      const { request, start } = k;
+      const left = request.requestedAt + VERIFICATION_TIMEOUT_MS - now;
+      if (left <= 0 || this.#attempts.size >= VERIFICATION_PENDING_MAX) {
+        this.#hooks.keep(userId, null);
+        outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: request.from });
+        continue;
+      }
+      this.#offer(this.#open(userId, request.roomId, left), request, start, false);
+      requests.push(request);
+    }
+    return { requests, outcomes };
   }
 
   /**
@@ -299,19 +386,21 @@ export class PeerVerifications {
     return false;
   }
 
-  #open(userId: string, roomId: string): Attempt {
+  #open(userId: string, roomId: string, timeoutMs = VERIFICATION_TIMEOUT_MS): Attempt {
     const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, timer: null, lastSend: Promise.resolve(), waiters: [], ended: false };
-    attempt.timer = setTimeout(() => this.#timeout(attempt), VERIFICATION_TIMEOUT_MS);
+    attempt.timer = setTimeout(() => this.#timeout(attempt), Math.max(0, timeoutMs));
     this.#attempts.set(userId, attempt);
     return attempt;
   }
 
-  #offer(attempt: Attempt, roomId: string, from: DeviceRef, sentAt: number, message: Uint8Array, id: string): void {
-    attempt.roomId = roomId;
-    attempt.requestId = id;
-    attempt.pending.push({ message: message.slice(), from: deviceName(from) });
-    attempt.request = { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId: id, requestedAt: sentAt };
-    this.#hooks.request(attempt.request);
+  /** Make `attempt` the request `start` made; kept in the store, and reported unless `announce` is false. */
+  #offer(attempt: Attempt, request: VerificationRequest, start: Uint8Array, announce = true): void {
+    attempt.roomId = request.roomId;
+    attempt.requestId = request.verificationId;
+    attempt.pending.push({ message: start.slice(), from: deviceName(request.from) });
+    attempt.request = request;
+    this.#hooks.keep(attempt.userId, { state: 'request', request, start: start.slice() });
+    if (announce) this.#hooks.request(request);
   }
 
   /** Feed one message to the session; send its reply; end the attempt if that settled it. */
@@ -352,10 +441,12 @@ export class PeerVerifications {
   }
 
   #send(attempt: Attempt, control: Uint8Array): void {
-    const bytes = new Uint8Array(1 + control.length);
-    bytes[0] = CONTROL_VERIFICATION;
-    bytes.set(control, 1);
-    attempt.lastSend = this.#hooks.send(attempt.roomId, bytes).catch((e: unknown) => {
+    const sent = decodeVerificationMessage(control);
+    // Under way from now on: kept under the id the peer knows it by (a tie-break may change it).
+    if (sent.kind !== 'abort' && !attempt.ended) {
+      this.#hooks.keep(attempt.userId, { state: 'running', userId: attempt.userId, roomId: attempt.roomId, verificationId: toHex(sent.id) });
+    }
+    attempt.lastSend = this.#hooks.send(attempt.roomId, controlBytes(control)).catch((e: unknown) => {
       this.#hooks.error(e);
       if (!attempt.ended) {
         attempt.session?.abort('cancelled');
@@ -372,11 +463,15 @@ export class PeerVerifications {
     return { userId: attempt.userId, state, reason, peerReason, peerDevice: parseDeviceName(attempt.session?.peer ?? null) };
   }
 
-  #end(attempt: Attempt, state: VerificationOutcome['state'], reason: VerificationEndReason | null, peerReason: PeerAbortReason | null = null): void {
+  /** `forget`: false when the client closes, so the next one on the store takes the attempt up ({@link restore}). */
+  #end(attempt: Attempt, state: VerificationOutcome['state'], reason: VerificationEndReason | null, peerReason: PeerAbortReason | null = null, forget = true): void {
     if (attempt.ended) return;
     attempt.ended = true;
     if (attempt.timer !== null) clearTimeout(attempt.timer);
-    if (this.#attempts.get(attempt.userId) === attempt) this.#attempts.delete(attempt.userId);
+    if (this.#attempts.get(attempt.userId) === attempt) {
+      this.#attempts.delete(attempt.userId);
+      if (forget) this.#hooks.keep(attempt.userId, null);
+    }
     const outcome = this.#outcomeOf(attempt, state, reason, peerReason);
     const report = (): void => {
       for (const w of attempt.waiters.splice(0)) w(outcome);

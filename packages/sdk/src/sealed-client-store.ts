@@ -26,6 +26,7 @@ import type { QueuedMessage } from './outbound-queue.ts';
 import type { StoredContent } from './payload.ts';
 import { decodeFileRef, encodeFileRef } from './file-transfer.ts';
 import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
+import type { KeptVerification } from './peer-verification.ts';
 import type { RecordKeys} from './sealed-records.ts';
 import { headerInt, headerString, recordPart, type Passphrase, type PlainRecord, type RecordKind } from './sealed-records.ts';
 
@@ -465,6 +466,23 @@ export abstract class SealedClientStore implements ClientStore {
     this.#remove('outbound', clientId);
   }
 
+  keptVerifications(): KeptVerification[] {
+    return this.#allReadable('verification', readVerification);
+  }
+  keepVerification(userId: string, kept: KeptVerification | null): void {
+    if (kept === null) {
+      this.#remove('verification', userId);
+      return;
+    }
+    if (kept.state === 'running') {
+      this.#put('verification', userId, { header: { state: 'running', userId, roomId: kept.roomId, verificationId: kept.verificationId }, parts: [] });
+      return;
+    }
+    const r = kept.request;
+    const header = { state: 'request', userId, roomId: r.roomId, fromDevice: r.from.deviceId, verificationId: r.verificationId, requestedAt: r.requestedAt };
+    this.#put('verification', userId, { header, parts: [kept.start] });
+  }
+
 
   toString(): string {
     return `${this.storeName}(${this.#label}, ${this.#closed ? 'closed' : 'open'}, secrets redacted)`;
@@ -513,6 +531,17 @@ function readMessage(r: PlainRecord): KeptMessage {
     sentAt: headerInt(r, 'sentAt', kind),
     serverTs: headerInt(r, 'serverTs', kind),
   };
+}
+
+function readVerification(r: PlainRecord): KeptVerification {
+  const kind = 'verification';
+  const userId = headerString(r, 'userId', kind);
+  const roomId = headerString(r, 'roomId', kind);
+  const verificationId = headerString(r, 'verificationId', kind);
+  if (r.header['state'] === 'running') return { state: 'running', userId, roomId, verificationId };
+  const from = { userId, deviceId: headerString(r, 'fromDevice', kind) };
+  const request = { userId, roomId, from, verificationId, requestedAt: headerInt(r, 'requestedAt', kind) };
+  return { state: 'request', request, start: recordPart(r, 0, kind) };
 }
 
 function readQueued(r: PlainRecord): QueuedMessage {

@@ -65,7 +65,8 @@ export type RecordKind =
   | 'room-cursor'
   | 'message'
   | 'outbound'
-  | 'peer';
+  | 'peer'
+  | 'verification';
 
 /** A record in the clear: a JSON header and a few byte strings. */
 export interface PlainRecord {

@@ -10,7 +10,9 @@ import { describe, it, mock } from 'node:test';
 import type { DeviceRef } from '../src/frames.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from '../src/limits.ts';
 import { nth } from './_harness.ts';
-import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from '../src/peer-verification.ts';
+import { toHex } from '../src/_bytes.ts';
+import { decodeVerificationMessage } from '../src/verification.ts';
+import { PeerVerifications, type KeptVerification, type VerificationOutcome, type VerificationRequest } from '../src/peer-verification.ts';
 
 const KEYS: Record<string, Uint8Array[]> = { alice: [new Uint8Array(32).fill(1)], bob: [new Uint8Array(32).fill(2)] };
 
@@ -34,9 +36,12 @@ interface Side {
   readonly verified: string[];
   /** Control messages sent, not yet delivered. */
   readonly outbox: Uint8Array[];
+  /** What the client store keeps (hooks.keep), by peer user. */
+  readonly kept: Map<string, KeptVerification>;
 }
 
-function side(userId: string, deviceId: string, now: () => number = Date.now): Side {
+/** `kept`: the store of an earlier side of the same device, to start where it left off. */
+function side(userId: string, deviceId: string, now: () => number = Date.now, kept = new Map<string, KeptVerification>()): Side {
   const me = { userId, deviceId };
   const requests: VerificationRequest[] = [];
   const outcomes: VerificationOutcome[] = [];
@@ -51,13 +56,17 @@ function side(userId: string, deviceId: string, now: () => number = Date.now): S
     send: async (_room, control) => {
       outbox.push(control);
     },
+    keep: (peer, k) => {
+      if (k === null) kept.delete(peer);
+      else kept.set(peer, k);
+    },
     verified: (peer) => verified.push(peer),
     request: (r) => requests.push(r),
     outcome: (o) => outcomes.push(o),
     error: (e) => assert.fail(String(e)),
     now,
   });
-  return { me, manager, requests, outcomes, verified, outbox };
+  return { me, manager, requests, outcomes, verified, outbox, kept };
 }
 
 /** Deliver everything `from` has sent to `to` (the type byte stripped, as the client does), until both are quiet. */
@@ -87,6 +96,75 @@ describe('verification in conversations (rules)', () => {
     assert.equal((await answered).state, 'verified');
     assert.deepEqual(a.verified, ['bob']);
     assert.deepEqual(b.verified, ['alice']);
+    assert.deepEqual([a.kept.size, b.kept.size], [0, 0], 'an attempt that ended is forgotten by the store');
+  });
+
+  it('a request left unanswered when the client closes is offered again by the next client on the store, and answered: both verified', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const started = a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    const request = nth(b.requests, 0);
+    assert.equal(b.kept.get('alice')?.state, 'request');
+    b.manager.closeAll(); // a reload: the attempt ends here, its record stays
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(b.kept.get('alice')?.state, 'request');
+
+    const b2 = side('bob', 'phone', Date.now, b.kept);
+    const restored = b2.manager.restore([...b.kept.values()]);
+    assert.deepEqual(restored.requests, [request]);
+    assert.deepEqual(restored.outcomes, []);
+    assert.deepEqual(b2.manager.requests(), [request]);
+    assert.deepEqual(b2.requests, [], 'restore reports nothing itself: the client does, on its next turn');
+    const answered = b2.manager.accept('alice', 'secret');
+    await pump(a, b2);
+    assert.equal((await started).state, 'verified');
+    assert.equal((await answered).state, 'verified');
+    assert.deepEqual(b2.verified, ['alice']);
+    assert.equal(b2.kept.size, 0);
+  });
+
+  it('an attempt under way when the client closes is ended by the next client on the store, and the peer told at once', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const started = a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    void b.manager.accept('alice', 'secret');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(b.outbox.length, 1, 'step 2 sent');
+    const running = a.kept.get('bob');
+    assert.ok(running?.state === 'running', 'kept as under way');
+    a.manager.closeAll(); // alice's tab goes away before step 2 arrives
+    assert.equal((await started).state, 'aborted');
+
+    const a2 = side('alice', 'laptop', Date.now, a.kept);
+    const restored = a2.manager.restore([...a.kept.values()]);
+    assert.deepEqual(restored.requests, []);
+    assert.deepEqual(restored.outcomes.map((o) => [o.userId, o.state, o.reason]), [['bob', 'aborted', 'interrupted']]);
+    assert.equal(a2.kept.size, 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    const abort = decodeVerificationMessage(nth(a2.outbox, 0).subarray(1));
+    assert.deepEqual([abort.kind, toHex(abort.id)], ['abort', running.verificationId], 'an abort naming the attempt');
+    await pump(a2, b);
+    assert.deepEqual(b.outcomes.map((o) => [o.state, o.reason, o.peerReason]), [['aborted', 'peer-aborted', 'cancelled']], 'bob hears of it without waiting for his timeout');
+    assert.equal(b.kept.size, 0);
+  });
+
+  it('a kept request that expired meanwhile is not offered again: dropped, reported as timed out', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    void a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    b.manager.closeAll();
+    const later = Date.now() + VERIFICATION_TIMEOUT_MS + 1;
+    const b2 = side('bob', 'phone', () => later, b.kept);
+    const restored = b2.manager.restore([...b.kept.values()]);
+    assert.deepEqual(restored.requests, []);
+    assert.deepEqual(restored.outcomes.map((o) => [o.userId, o.reason]), [['alice', 'timeout']]);
+    assert.equal(b2.kept.size, 0);
+    assert.equal(b2.manager.request('alice'), null);
+    a.manager.closeAll();
   });
 
   it('both start at once: one attempt wins the tie, both verified', async () => {

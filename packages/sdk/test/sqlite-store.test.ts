@@ -21,6 +21,7 @@ import { SdkError } from '../src/errors.ts';
 import type { ChatMessage, KeptMessage } from '../src/events.ts';
 import type { QueuedMessage } from '../src/outbound-queue.ts';
 import type { PeerRecord } from '../src/peer-keys.ts';
+import type { KeptVerification } from '../src/peer-verification.ts';
 import { ONE_TIME_PREKEYS_DISCARD_SCAN_MAX } from '../src/limits.ts';
 import { RECORD_PAD_BYTES } from '../src/sealed-records.ts';
 import { SqliteClientStore } from '../src/sqlite-store.ts';
@@ -140,6 +141,16 @@ describe('SqliteClientStore', () => {
     ];
     for (const q of queued) store.addQueuedMessage(q);
 
+    // Open verifications: a request waiting for its answer (with the peer's start) and one under way.
+    const start = globalThis.crypto.getRandomValues(new Uint8Array(210));
+    const requestId = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(16))).toString('hex');
+    const verifications: KeptVerification[] = [
+      { state: 'request', request: { userId: aliceAddress.userId, roomId: room1, from: aliceAddress, verificationId: requestId, requestedAt: 1_700_000_003_000 }, start },
+      { state: 'running', userId: marker('verifying').toLowerCase(), roomId: room2, verificationId: 'ab'.repeat(16) },
+    ];
+    store.keepVerification(aliceAddress.userId, { state: 'running', userId: aliceAddress.userId, roomId: room2, verificationId: 'cd'.repeat(16) });
+    for (const v of verifications) store.keepVerification(v.state === 'request' ? v.request.userId : v.userId, v); // replaces the first
+
     return {
       store,
       bob,
@@ -149,11 +160,12 @@ describe('SqliteClientStore', () => {
       messages,
       peer,
       queued,
+      verifications,
       publicKey: store.identityPublicKey,
       secrets,
       records,
-      plaintexts: [firstText, text, queuedText].map((t) => Buffer.from(t)).concat([Buffer.from(binary), Buffer.from(body)]),
-      ids: [userId, bob.deviceId, aliceAddress.userId, room1, room2, ...queued.map((q) => q.clientId), ...messages.map((m) => m.id)],
+      plaintexts: [firstText, text, queuedText].map((t) => Buffer.from(t)).concat([Buffer.from(binary), Buffer.from(body), Buffer.from(start)]),
+      ids: [userId, bob.deviceId, aliceAddress.userId, room1, room2, requestId, ...queued.map((q) => q.clientId), ...messages.map((m) => m.id)],
     };
   }
 
@@ -179,6 +191,12 @@ describe('SqliteClientStore', () => {
       assert.deepEqual(s.queuedMessages(), p.queued, `${label}: outbound queue, in order`);
       assert.deepEqual(s.peerRecord(p.aliceAddress.userId), p.peer, `${label}: peer record`);
       assert.equal(s.peerRecord('nobody'), undefined);
+      const byUser = (v: KeptVerification): string => (v.state === 'request' ? v.request.userId : v.userId);
+      assert.deepEqual(
+        s.keptVerifications().sort((a, b) => byUser(a).localeCompare(byUser(b))),
+        [...p.verifications].sort((a, b) => byUser(a).localeCompare(byUser(b))),
+        `${label}: open verifications, one per user`,
+      );
     };
     check(p.store, 'open');
     p.store.close();
@@ -195,6 +213,8 @@ describe('SqliteClientStore', () => {
     assert.equal(again.reserveOneTimePrekeyIds(1), 14);
     again.removeQueuedMessage(p.queued[0]?.clientId ?? '');
     assert.deepEqual(again.queuedMessages(), p.queued.slice(1));
+    again.keepVerification(p.aliceAddress.userId, null);
+    assert.deepEqual(again.keptVerifications(), p.verifications.slice(1));
   });
 
   it('refuses a wrong passphrase with BAD_PASSPHRASE and leaves the file as it was', async () => {

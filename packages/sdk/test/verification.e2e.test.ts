@@ -9,13 +9,15 @@
  * refused — never used, and verification is refused while it is listed.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ParleyClient } from '../src/client.ts';
-import { MemoryClientStore } from '../src/client-store.ts';
+import { MemoryClientStore, type ClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
+import { SqliteClientStore } from '../src/sqlite-store.ts';
 import type { KeysChange } from '../src/peer-keys.ts';
 import type { VerificationOutcome, VerificationRequest } from '../src/peer-verification.ts';
 import { closeAll, nth, provisionDevice, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
@@ -40,7 +42,7 @@ describe('verification in the client', () => {
     server.cleanup();
   });
 
-  async function party(userId: string, deviceId: string, how: 'register' | 'login' = 'register', store = MemoryClientStore.create()): Promise<Party> {
+  async function party(userId: string, deviceId: string, how: 'register' | 'login' = 'register', store: ClientStore = MemoryClientStore.create()): Promise<Party> {
     const requests: VerificationRequest[] = [];
     const outcomes: VerificationOutcome[] = [];
     const changes: KeysChange[] = [];
@@ -298,5 +300,43 @@ describe('verification in the client', () => {
     await until(() => a.requests.length === 1, 'the request is still delivered');
     assert.equal((await a.client.acceptVerification(b.client.userId, 'shared words')).state, 'verified');
     assert.equal((await started).state, 'verified');
+  });
+
+  it('a request left unanswered when the device closes is offered again after a restart on its sealed store, and answered: verified on both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-verify-restart-'));
+    const path = join(dir, 'alice.parley');
+    try {
+      const aliceStore = await SqliteClientStore.open(path, 'pass phrase');
+      const first = await party('kept-a', 'laptop', 'register', aliceStore);
+      const b = await party('kept-b', 'phone');
+      const room = await first.client.startDirect(b.client.userId);
+      await first.client.send(room, 'hi');
+      await until(() => b.rec.messages.length === 1, 'bob has the room');
+      const started = b.client.verify(first.client.userId, 'shared words');
+      await until(() => first.requests.length === 1, 'the request');
+      const request = nth(first.requests, 0);
+      await first.client.close();
+      aliceStore.close();
+
+      const reopened = await SqliteClientStore.open(path, 'pass phrase', { mustExist: true });
+      try {
+        const a = await party('kept-a', 'laptop', 'login', reopened);
+        // At once: the open request is there before any catch-up; then reported as an event too, once.
+        assert.deepEqual(a.client.verificationRequests(), [request]);
+        assert.deepEqual(a.client.verificationRequest(b.client.userId), request);
+        await until(() => a.requests.length === 1, 'the request reported again');
+        await a.client.synced();
+        assert.equal(a.requests.length, 1, 'reported once, though the catch-up ran');
+        assert.equal((await a.client.acceptVerification(b.client.userId, 'shared words')).state, 'verified');
+        assert.equal((await started).state, 'verified');
+        assert.equal(a.client.verificationStatus(b.client.userId).verified, true);
+        assert.deepEqual(reopened.keptVerifications(), [], 'forgotten once it ended');
+        await a.client.close();
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
