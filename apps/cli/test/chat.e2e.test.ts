@@ -207,6 +207,26 @@ describe('parley chat commands', () => {
     assertFails(await alice.run(['verify', 'bob', '--secret']), 2, /no shared secret: give --secret-env VAR or --secret-file FILE/);
   });
 
+  it('a request seen in a chat is answered as the chat says — leave it, run parley verify — though the chat took the request off the server', async () => {
+    const secret = marker('after-chat');
+    secrets.push(secret);
+    const chat = new Running(['chat', 'alice', '--limit', '0', ...bob.flags], bob.env);
+    const asking = new Running(['verify', 'bob', '--secret-env', 'SHARED', ...alice.flags], { ...alice.env, SHARED: secret });
+    try {
+      await chat.waitFor(/Chat with alice as bob/, 'stderr');
+      await chat.waitFor(/alice asks to verify with a secret you both know: leave \(\/quit\) and run 'parley verify alice --secret'/, 'stderr');
+      chat.write('/quit');
+      assert.equal(await chat.exited, 0, chat.stderr);
+      const answer = await bob.run(['verify', 'alice', '--secret-env', 'SHARED'], { env: { SHARED: secret } });
+      assert.match(answer.stderr, /Answering alice's request \(from device laptop\)/);
+      assert.match(ok(answer, 'bob verifies'), /^alice is verified/m);
+      assert.equal(await asking.exited, 0, asking.stderr);
+    } finally {
+      chat.kill();
+      asking.kill();
+    }
+  });
+
   it('failures and usage errors: one line, the right exit code, no secret echoed', async () => {
     const argv = await parley(['chat', 'bob', '--profile', alice.dir, '--passphrase', 'hunter2'], { input: '' });
     assertFails(argv, 2, /a passphrase is never accepted on the command line/);
