@@ -359,7 +359,8 @@ export class PeerVerifications {
       const userId = k.request.userId;
       if (this.#attempts.has(userId)) continue;
       const { request, start } = k;
-      const left = request.requestedAt + VERIFICATION_TIMEOUT_MS - now;
+      // At most the whole timeout, even if this device's clock went back meanwhile.
+      const left = Math.min(VERIFICATION_TIMEOUT_MS, request.requestedAt + VERIFICATION_TIMEOUT_MS - now);
       if (left <= 0 || this.#attempts.size >= VERIFICATION_PENDING_MAX) {
         this.#hooks.keep(userId, null);
         outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: request.from });
