@@ -158,6 +158,23 @@ function deviceName(d: DeviceRef): string {
   return `${d.userId}/${d.deviceId}`;
 }
 
+const VERIFICATION_ID_HEX = /^[0-9a-f]{32}$/;
+
+/** The peer user a kept record is filed under, if it names one. */
+function keptUser(k: KeptVerification): string | null {
+  const userId: unknown = k.state === 'request' ? k.request?.userId : k.userId;
+  return typeof userId === 'string' ? userId : null;
+}
+
+/** A kept record whose fields are what restore() relies on. */
+function wellFormed(k: KeptVerification): boolean {
+  if (typeof k !== 'object' || k === null) return false;
+  if (k.state === 'running') return typeof k.userId === 'string' && typeof k.roomId === 'string' && VERIFICATION_ID_HEX.test(k.verificationId);
+  if (k.state !== 'request' || !(k.start instanceof Uint8Array) || typeof k.request !== 'object' || k.request === null) return false;
+  const r = k.request;
+  return typeof r.userId === 'string' && typeof r.roomId === 'string' && VERIFICATION_ID_HEX.test(r.verificationId) && Number.isSafeInteger(r.requestedAt) && r.from?.userId === r.userId && typeof r.from.deviceId === 'string';
+}
+
 function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string): VerificationRequest {
   return { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId, requestedAt };
 }
@@ -345,7 +362,14 @@ export class PeerVerifications {
     const requests: VerificationRequest[] = [];
     const outcomes: VerificationOutcome[] = [];
     const now = this.#hooks.now();
-    for (const k of kept) {
+    // A record of another store implementation, or of a bug, that does not hold together is forgotten.
+    const usable = kept.filter((k) => {
+      if (wellFormed(k)) return true;
+      const userId = keptUser(k);
+      if (userId !== null) this.#hooks.keep(userId, null);
+      return false;
+    });
+    for (const k of usable) {
       if (k.state !== 'running' || this.#attempts.has(k.userId)) continue;
       // The comparison cannot go on: tell the peer now rather than let it time out.
       const abort = encodeVerificationMessage({ kind: 'abort', id: fromHex(k.verificationId), reason: 'cancelled' });
@@ -354,7 +378,7 @@ export class PeerVerifications {
       outcomes.push({ userId: k.userId, state: 'aborted', reason: 'interrupted', peerReason: null, peerDevice: null });
     }
     // Newest first, so that past VERIFICATION_PENDING_MAX the oldest are the ones given up (as in receive()).
-    const waiting = kept.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.request.requestedAt - a.request.requestedAt);
+    const waiting = usable.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.request.requestedAt - a.request.requestedAt);
     for (const k of waiting) {
       const userId = k.request.userId;
       if (this.#attempts.has(userId)) continue;

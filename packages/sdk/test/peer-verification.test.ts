@@ -151,6 +151,32 @@ describe('verification in conversations (rules)', () => {
     assert.equal(b.kept.size, 0);
   });
 
+  it('kept records that do not hold together (another store implementation, a bug) are forgotten, never thrown on; the good ones still restored', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    void a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    const good = b.kept.get('alice');
+    assert.ok(good?.state === 'request');
+    b.manager.closeAll();
+    const bad = [
+      { state: 'running', userId: 'carol', roomId: 'room', verificationId: 'not hex' },
+      { state: 'request', request: { ...good.request, userId: 'dave', from: { userId: 'dave', deviceId: 'x' }, verificationId: 'ab' }, start: good.start },
+      { state: 'request', request: { ...good.request, userId: 'erin', from: { userId: 'erin', deviceId: 'x' } }, start: 'not bytes' },
+      { state: 'request', request: { ...good.request, userId: 'frank', from: { userId: 'mallory', deviceId: 'x' } }, start: good.start },
+    ] as unknown as KeptVerification[];
+    const kept = new Map(b.kept);
+    for (const k of bad) kept.set(k.state === 'running' ? k.userId : k.request.userId, k);
+    const b2 = side('bob', 'phone', Date.now, kept);
+    const restored = b2.manager.restore([...kept.values()]);
+    assert.deepEqual(restored.requests.map((r) => r.userId), ['alice']);
+    assert.deepEqual(restored.outcomes, []);
+    assert.deepEqual([...kept.keys()], ['alice'], 'the malformed records are forgotten');
+    assert.equal(b2.outbox.length, 0, 'no abort sent for a record that names no attempt');
+    b2.manager.closeAll();
+    a.manager.closeAll();
+  });
+
   it('a kept request that expired meanwhile is not offered again: dropped, reported as timed out', async () => {
     const a = side('alice', 'laptop');
     const b = side('bob', 'phone');
