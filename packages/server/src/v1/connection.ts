@@ -11,46 +11,25 @@ import type { WebSocket } from 'ws';
 import { membershipEventBody, membershipEventUser } from '../storage/_shared.ts';
 import { isNotAMember, type ChangeMemberOptions, type Role, type RoomEntry } from '../storage/types.ts';
 import {
-  BLOB_BYTES_MAX,
-  BLOB_CHUNK_BYTES,
-  BODY_BYTES_MAX,
   CHALLENGE_BYTES,
   DEVICES_PER_USER_MAX,
-  FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
   FRAMES_QUEUED_MAX,
   HISTORY_PAGE_BYTES_MAX,
-  HISTORY_PAGE_MAX,
   INVALID_FRAMES_MAX,
   LOGIN_ATTEMPTS_MAX,
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
   REFRESH_TOKEN_TTL_S,
   ROOM_MEMBERS_MAX,
-  SEND_BUFFER_BYTES_MAX,
   ROOMS_ADDED_BY_OTHERS_MAX,
   ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
   SYNC_FORMER_ROOMS_MAX,
   SYNC_DRAIN_TIMEOUT_MS,
   SYNC_PAUSE_BYTES,
-  MAILBOX_PAGE,
   MEMBERSHIP_EVENTS_PAGE,
   UNAUTHENTICATED_LIFETIME_MS,
-  MAILBOX_MAX,
-  MAILBOX_PAYLOAD_BYTES_MAX,
-  LOGIN_FAILURES_PER_USER_PER_MINUTE,
-  ONE_TIME_PREKEYS_MAX,
-  ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
-  PQ_PREKEY_BYTES_MAX,
-  PREKEY_BYTES,
-  KEY_PACKAGES_MAX,
-  KEY_PACKAGES_PER_UPLOAD_MAX,
-  KEY_PACKAGE_BYTES_MAX,
-  KEY_BACKUP_BYTES_MAX,
-  BLOB_BYTES_PER_USER_MAX,
-  BLOB_COUNT_PER_USER_MAX,
-  BLOB_UPLOADS_OPEN_MAX,
 } from '../limits.ts';
 import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
@@ -64,8 +43,10 @@ import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts
 import { onMailboxAck, onMailboxSend, pushMailbox, type MailboxCursor } from './mailbox.ts';
 import { onReceipt, onReceipts, onTyping } from './ephemeral.ts';
 import { onPresenceGet } from './presence.ts';
+import { CLOSE_V1, welcomeLimits } from './settings.ts';
 
 export type { V1Deps } from './context.ts';
+export { CLOSE_V1 };
 
 const PROTOCOL = 'v1';
 
@@ -100,8 +81,6 @@ interface MembershipDecision {
   actorRole?: Role;
   handOver?: boolean;
 }
-
-export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, RESYNC: 1012, TOKEN_EXPIRED: 4001 });
 
 type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
@@ -342,46 +321,7 @@ export class V1Connection implements Conn {
       t: 'welcome',
       ...(f.id !== undefined && { re: f.id }),
       version: Math.max(...common),
-      limits: {
-        frameBytes: FRAME_BYTES_MAX,
-        bodyBytes: BODY_BYTES_MAX,
-        messagesPerSecond: MESSAGES_PER_SECOND,
-        framesPerSecond: FRAMES_PER_SECOND,
-        historyPage: HISTORY_PAGE_MAX,
-        historyPageBytes: HISTORY_PAGE_BYTES_MAX,
-        syncEntriesPerRoom: SYNC_ENTRIES_PER_ROOM_MAX,
-        roomsPerUser: ROOMS_PER_USER_MAX,
-        roomsAddedByOthers: ROOMS_ADDED_BY_OTHERS_MAX,
-        roomMembers: ROOM_MEMBERS_MAX,
-        devicesPerUser: DEVICES_PER_USER_MAX,
-        mailbox: MAILBOX_MAX,
-        mailboxPayloadBytes: MAILBOX_PAYLOAD_BYTES_MAX,
-        blobBytes: BLOB_BYTES_MAX,
-        blobChunkBytes: BLOB_CHUNK_BYTES,
-        blobUploadTtlS: this.#d.blobs.uploadTtlMs / 1000,
-        blobRetentionDays: this.#d.blobs.retentionMs === null ? 0 : this.#d.blobs.retentionMs / 86_400_000,
-        unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
-        invalidFrames: INVALID_FRAMES_MAX,
-        loginAttempts: LOGIN_ATTEMPTS_MAX,
-        loginFailuresPerUserPerMinute: LOGIN_FAILURES_PER_USER_PER_MINUTE,
-        syncFormerRooms: SYNC_FORMER_ROOMS_MAX,
-        oneTimePrekeys: ONE_TIME_PREKEYS_MAX,
-        oneTimePrekeysPerUpload: ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
-        pqPrekeyBytes: PQ_PREKEY_BYTES_MAX,
-        keyPackages: KEY_PACKAGES_MAX,
-        keyPackagesPerUpload: KEY_PACKAGES_PER_UPLOAD_MAX,
-        keyPackageBytes: KEY_PACKAGE_BYTES_MAX,
-        keyBackupBytes: KEY_BACKUP_BYTES_MAX,
-        blobBytesPerUser: BLOB_BYTES_PER_USER_MAX,
-        blobCountPerUser: BLOB_COUNT_PER_USER_MAX,
-        blobUploadsOpen: BLOB_UPLOADS_OPEN_MAX,
-        prekeyBytes: PREKEY_BYTES,
-        mailboxPage: MAILBOX_PAGE,
-        refreshTokenTtlS: REFRESH_TOKEN_TTL_S,
-        sendBufferBytes: SEND_BUFFER_BYTES_MAX,
-        syncPauseBytes: SYNC_PAUSE_BYTES,
-        syncDrainTimeoutMs: SYNC_DRAIN_TIMEOUT_MS,
-      },
+      limits: welcomeLimits(this.#d.blobs),
     });
   }
 
