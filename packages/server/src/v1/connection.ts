@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { membershipEventBody, membershipEventUser } from '../storage/_shared.ts';
-import { isNotAMember, type ChangeMemberOptions, type Role, type RoomEntry } from '../storage/types.ts';
+import { membershipEventUser } from '../storage/_shared.ts';
+import { isNotAMember, type RoomEntry } from '../storage/types.ts';
 import {
   CHALLENGE_BYTES,
   DEVICES_PER_USER_MAX,
@@ -21,9 +21,6 @@ import {
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
   REFRESH_TOKEN_TTL_S,
-  ROOM_MEMBERS_MAX,
-  ROOMS_ADDED_BY_OTHERS_MAX,
-  ROOMS_PER_USER_MAX,
   SYNC_ENTRIES_PER_ROOM_MAX,
   SYNC_FORMER_ROOMS_MAX,
   SYNC_DRAIN_TIMEOUT_MS,
@@ -43,6 +40,7 @@ import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts
 import { onMailboxAck, onMailboxSend, pushMailbox, type MailboxCursor } from './mailbox.ts';
 import { onReceipt, onReceipts, onTyping } from './ephemeral.ts';
 import { onPresenceGet } from './presence.ts';
+import { onRoomAdd, onRoomCreate, onRoomList, onRoomMembers, onRoomRemove, roleIn } from './rooms.ts';
 import { CLOSE_V1, welcomeLimits } from './settings.ts';
 
 export type { V1Deps } from './context.ts';
@@ -53,34 +51,9 @@ const PROTOCOL = 'v1';
 /** The longest delay setTimeout takes (2^31 − 1 ms; longer ones fire at once). */
 const TIMER_MS_MAX = 2_147_483_647;
 
-/**
- * The `Hub.inOrder` key of a user's room count (ROOMS_PER_USER_MAX): every
- * change that adds a membership holds the key of each user it adds, so a
- * count and its write cannot interleave with another's — and changes for
- * other users never wait on it. (The room-size limit is decided inside the
- * room's own `members:` section.)
- */
-const roomsOfKey = (userId: string): string => `rooms-of:${userId}`;
-
 /** Whether a read of at most `limit` entries and HISTORY_PAGE_BYTES_MAX (Storage.readAfter) stopped at the bytes, with more entries perhaps after it. */
 const cutByBytes = (entries: readonly RoomEntry[], limit: number): boolean =>
   entries.length < limit && entries.reduce((n, e) => n + e.body.byteLength, 0) >= HISTORY_PAGE_BYTES_MAX;
-
-/**
- * How many times a membership request is decided again when a concurrent
- * change (another connection or process) made its decision stale.
- */
-const MEMBERSHIP_ATTEMPTS_MAX = 16;
-
-/** A membership change as decided: what to change, against which roles (`Storage.changeMember`). */
-interface MembershipDecision {
-  userId: string;
-  expected: Role | null;
-  role: Role | null;
-  kind: 'member-added' | 'member-removed' | 'role-changed';
-  actorRole?: Role;
-  handOver?: boolean;
-}
 
 type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
@@ -194,13 +167,13 @@ export class V1Connection implements Conn {
     sendText(this.ws, frame);
   }
 
+  // A HandlerContext's ways to answer: made once per connection, not per frame.
+  readonly #reply = (re: string | undefined, frame: Record<string, unknown>): void => this.#send({ ...frame, ...(re !== undefined && { re }) });
+  readonly #sendFrame = (frame: Record<string, unknown>): void => this.#send(frame);
+  readonly #answerError = (re: string | undefined, code: ErrorCode, message: string): void => this.#error(re, code, message);
+
   #ctx(me: Me): HandlerContext {
-    return {
-      me,
-      deps: this.#d,
-      reply: (re, frame) => this.#send({ ...frame, ...(re !== undefined && { re }) }),
-      error: (re, code, message) => this.#error(re, code, message),
-    };
+    return { me, deps: this.#d, reply: this.#reply, send: this.#sendFrame, error: this.#answerError };
   }
 
   #error(re: string | undefined, code: ErrorCode, message: string): void {
@@ -271,17 +244,17 @@ export class V1Connection implements Conn {
       case 'blob.delete':
         return onBlobDelete(this.#ctx(me), f);
       case 'room.create':
-        return this.#onRoomCreate(f, me);
+        return onRoomCreate(this.#ctx(me), f);
       case 'room.add':
-        return this.#onRoomAdd(f, me);
+        return onRoomAdd(this.#ctx(me), f);
       case 'room.remove':
-        return this.#onRoomRemove(f.id, f.roomId, f.userId, me);
+        return onRoomRemove(this.#ctx(me), f.id, f.roomId, f.userId);
       case 'room.leave':
-        return this.#onRoomRemove(f.id, f.roomId, me.userId, me);
+        return onRoomRemove(this.#ctx(me), f.id, f.roomId, me.userId);
       case 'room.list':
-        return this.#onRoomList(f, me);
+        return onRoomList(this.#ctx(me), f);
       case 'room.members':
-        return this.#onRoomMembers(f, me);
+        return onRoomMembers(this.#ctx(me), f);
       case 'publish':
         return this.#onPublish(f, me);
       case 'sync':
@@ -457,172 +430,6 @@ export class V1Connection implements Conn {
     }, Math.min(wait, TIMER_MS_MAX));
   }
 
-  // ---------------------------------------------------------------- rooms
-
-  async #onRoomCreate(f: Frame<'room.create'>, me: { userId: string; deviceId: string }): Promise<void> {
-    const others = [...new Set(f.members.filter((u) => u !== me.userId))];
-    if (f.kind === 'direct' && others.length !== 1) return this.#error(f.id, 'bad_frame', 'a direct room has exactly one other member');
-    if (others.length + 1 > ROOM_MEMBERS_MAX) return this.#error(f.id, 'limit_exceeded', 'too many members');
-    for (const u of others) if ((await this.#d.storage.getUser(u)) === null) return this.#error(f.id, 'not_found', `no user ${u}`);
-    const room = await this.#holdingRoomCounts([me.userId, ...others], async () => {
-      for (const u of [me.userId, ...others]) {
-        // The creator may use its whole quota; the members it names, only what others may (ROOMS_ADDED_BY_OTHERS_MAX).
-        if ((await this.#d.storage.countRoomsOf(u)) >= (u === me.userId ? ROOMS_PER_USER_MAX : ROOMS_ADDED_BY_OTHERS_MAX)) {
-          this.#error(f.id, 'limit_exceeded', `${u} is in too many rooms`);
-          return null;
-        }
-      }
-      const roomId = randomBytes(16).toString('base64url');
-      await this.#d.storage.createRoom({ roomId, kind: f.kind, createdBy: me.userId, createdAt: Date.now() });
-      await this.#changeMembership(roomId, me, me.userId, null, 'owner', 'member-added');
-      for (const u of others) await this.#changeMembership(roomId, me, u, null, 'member', 'member-added');
-      return roomId;
-    });
-    if (room === null) return;
-    this.#send({ t: 'room', ...(f.id !== undefined && { re: f.id }), room: { roomId: room, kind: f.kind, role: 'owner', lastSeq: await this.#d.storage.lastSeq(room) } });
-  }
-
-  /**
-   * Run `task` holding the room-count key of each of `userIds`, taken in
-   * sorted order so that two callers never wait on each other. Always taken
-   * before a room's `members:` key, never after it.
-   */
-  #holdingRoomCounts<T>(userIds: readonly string[], task: () => Promise<T>): Promise<T> {
-    const keys = [...new Set(userIds)].sort().map(roomsOfKey);
-    const hold = (i: number): Promise<T> => {
-      const key = keys[i];
-      return key === undefined ? task() : this.#d.hub.inOrder(key, () => hold(i + 1));
-    };
-    return hold(0);
-  }
-
-  /**
-   * Change one membership and log it (`Hub.changeMemberAndDeliver`): applied
-   * only if the user's role is still `expected`, the role every check of the
-   * caller was made against. False when it was not (a concurrent change, here
-   * or on another process, got there first): the caller decides again.
-   */
-  async #changeMembership(
-    roomId: string,
-    me: { userId: string; deviceId: string },
-    userId: string,
-    expected: Role | null,
-    role: Role | null,
-    kind: 'member-added' | 'member-removed' | 'role-changed',
-    options?: ChangeMemberOptions,
-  ): Promise<boolean> {
-    const clientId = `ev-${randomBytes(12).toString('base64url')}`;
-    const event = { kind, senderUserId: me.userId, senderDeviceId: me.deviceId, clientId, body: membershipEventBody(userId, role, me.userId), createdAt: Date.now() };
-    return (await this.#d.hub.changeMemberAndDeliver(roomId, userId, expected, role, event, options)) !== null;
-  }
-
-  /**
-   * Decide a membership change and make it, inside the room's `members:`
-   * section; if a concurrent change made the decision stale, decide again
-   * (it sees that change). `decide` answers an error to send, 'done', or the
-   * change to make.
-   */
-  async #membershipStep(
-    roomId: string,
-    decide: () => Promise<[ErrorCode, string] | 'done' | MembershipDecision>,
-    me: { userId: string; deviceId: string },
-  ): Promise<[ErrorCode, string] | null> {
-    for (let attempt = 0; attempt < MEMBERSHIP_ATTEMPTS_MAX; attempt++) {
-      // Another process changed the room between decision and change: wait a
-      // little (random, so racing processes fall out of step) and decide again.
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * attempt)));
-      const outcome = await this.#d.hub.inOrder(`members:${roomId}`, async () => {
-        const d = await decide();
-        if (d === 'done' || Array.isArray(d)) return d;
-        const options: ChangeMemberOptions = { ...(d.actorRole !== undefined && { actorRole: d.actorRole }), ...(d.handOver === true && { handOver: true }) };
-        return (await this.#changeMembership(roomId, me, d.userId, d.expected, d.role, d.kind, options)) ? 'done' : 'stale';
-      });
-      if (outcome === 'done') return null;
-      if (outcome !== 'stale') return outcome;
-    }
-    return ['internal', 'the room kept changing; try again'];
-  }
-
-  async #role(roomId: string, userId: string): Promise<'owner' | 'admin' | 'member' | null> {
-    return (await this.#d.storage.getMember(roomId, userId))?.role ?? null;
-  }
-
-  async #onRoomAdd(f: Frame<'room.add'>, me: { userId: string; deviceId: string }): Promise<void> {
-    const room = await this.#d.storage.getRoom(f.roomId);
-    const myRole = await this.#role(f.roomId, me.userId);
-    if (room === null || myRole === null) return this.#error(f.id, 'not_found', 'no such room');
-    if (myRole === 'member') return this.#error(f.id, 'forbidden', 'only owners and admins add members');
-    if (room.kind === 'direct') return this.#error(f.id, 'forbidden', 'a direct room has fixed members');
-    if ((await this.#d.storage.getUser(f.userId)) === null) return this.#error(f.id, 'not_found', 'no such user');
-    const role = f.role ?? 'member';
-    if (role === 'admin' && myRole !== 'owner') return this.#error(f.id, 'forbidden', 'only owners make admins');
-    const failure = await this.#holdingRoomCounts([f.userId], () =>
-      this.#membershipStep(
-        f.roomId,
-        async () => {
-          // Read again on every attempt: the caller's own role too may have changed.
-          const mine = await this.#role(f.roomId, me.userId);
-          if (mine === null) return ['not_found', 'no such room'];
-          if (mine === 'member') return ['forbidden', 'only owners and admins add members'];
-          if (role === 'admin' && mine !== 'owner') return ['forbidden', 'only owners make admins'];
-          const existing = await this.#role(f.roomId, f.userId);
-          if (existing === 'owner') return ['forbidden', 'cannot change an owner'];
-          if (existing === 'admin' && mine !== 'owner') return ['forbidden', 'only owners change an admin'];
-          // Nothing changes: no event in the log.
-          if (existing === role) return 'done';
-          // Only a new membership counts against the limits (a role change adds no room).
-          if (existing === null) {
-            const bound = f.userId === me.userId ? ROOMS_PER_USER_MAX : ROOMS_ADDED_BY_OTHERS_MAX;
-            if ((await this.#d.storage.countRoomsOf(f.userId)) >= bound) return ['limit_exceeded', 'user is in too many rooms'];
-            if ((await this.#d.hub.members(f.roomId)).size >= ROOM_MEMBERS_MAX) return ['limit_exceeded', 'room is full'];
-          }
-          return { userId: f.userId, expected: existing, role, kind: existing === null ? 'member-added' : 'role-changed', actorRole: mine };
-        },
-        me,
-      ),
-    );
-    if (failure !== null) return this.#error(f.id, failure[0], failure[1]);
-    this.#send({ t: 'ok', ...(f.id !== undefined && { re: f.id }) });
-  }
-
-  async #onRoomRemove(re: string | undefined, roomId: string, userId: string, me: { userId: string; deviceId: string }): Promise<void> {
-    const room = await this.#d.storage.getRoom(roomId);
-    if (room === null) return this.#error(re, 'not_found', 'no such room');
-    const failure = await this.#membershipStep(
-      roomId,
-      async () => {
-        const myRole = await this.#role(roomId, me.userId);
-        if (myRole === null) return ['not_found', 'no such room'];
-        const theirRole = await this.#role(roomId, userId);
-        if (theirRole === null) return ['not_found', 'not a member'];
-        if (userId !== me.userId) {
-          if (room.kind === 'direct') return ['forbidden', 'a direct room has fixed members'];
-          if (myRole === 'member') return ['forbidden', 'only owners and admins remove members'];
-          if (theirRole === 'owner' && myRole !== 'owner') return ['forbidden', 'only owners remove owners'];
-          if (theirRole === 'admin' && myRole !== 'owner') return ['forbidden', 'only owners remove admins'];
-        }
-        // An owner leaving (or removed) must not leave the room without one:
-        // nobody could then make admins. In the same step, the first admin by
-        // user id (else the first member) becomes owner (`handOver`).
-        return { userId, expected: theirRole, role: null, kind: 'member-removed', actorRole: myRole, handOver: theirRole === 'owner' };
-      },
-      me,
-    );
-    if (failure !== null) return this.#error(re, failure[0], failure[1]);
-    this.#send({ t: 'ok', ...(re !== undefined && { re }) });
-  }
-
-  async #onRoomList(f: Frame<'room.list'>, me: { userId: string }): Promise<void> {
-    const rooms = await this.#d.storage.listRoomsOf(me.userId);
-    const out = rooms.map((r) => ({ roomId: r.roomId, kind: r.kind, role: r.role, lastSeq: r.lastSeq }));
-    this.#send({ t: 'rooms', ...(f.id !== undefined && { re: f.id }), rooms: out });
-  }
-
-  async #onRoomMembers(f: Frame<'room.members'>, me: { userId: string }): Promise<void> {
-    if ((await this.#role(f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
-    this.#send({ t: 'members', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, members: await this.#d.storage.listMembers(f.roomId) });
-  }
-
   // ---------------------------------------------------------------- messages
 
   #onPublish(f: PublishFrame, me: Me): void | Promise<void> {
@@ -744,7 +551,7 @@ export class V1Connection implements Conn {
   }
 
   async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
-    if ((await this.#role(f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
+    if ((await roleIn(this.#d.storage, f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
     const limit = f.limit ?? 50;
     const max = HISTORY_PAGE_BYTES_MAX;
     const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit, max) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit, max);

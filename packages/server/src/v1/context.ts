@@ -41,6 +41,8 @@ export interface HandlerContext {
   deps: V1Deps;
   /** Answer the request (adds `re`). */
   reply(re: string | undefined, frame: Record<string, unknown>): void;
+  /** Send a frame as it is (a handler that places `re` itself, after `t`). */
+  send(frame: Record<string, unknown>): void;
   error(re: string | undefined, code: ErrorCode, message: string): void;
 }
 
