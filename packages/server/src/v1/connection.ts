@@ -8,30 +8,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { membershipEventUser } from '../storage/_shared.ts';
-import { isNotAMember, type RoomEntry } from '../storage/types.ts';
+import { isNotAMember } from '../storage/types.ts';
 import {
   CHALLENGE_BYTES,
   DEVICES_PER_USER_MAX,
   FRAMES_PER_SECOND,
   FRAMES_QUEUED_MAX,
-  HISTORY_PAGE_BYTES_MAX,
   INVALID_FRAMES_MAX,
   LOGIN_ATTEMPTS_MAX,
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
   REFRESH_TOKEN_TTL_S,
-  SYNC_ENTRIES_PER_ROOM_MAX,
-  SYNC_FORMER_ROOMS_MAX,
-  SYNC_DRAIN_TIMEOUT_MS,
-  SYNC_PAUSE_BYTES,
-  MEMBERSHIP_EVENTS_PAGE,
   UNAUTHENTICATED_LIFETIME_MS,
 } from '../limits.ts';
 import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
-import { entryFrame, type Conn } from './hub.ts';
-import { drained, sendText, unsentBytes } from './prebuilt-frame.ts';
+import type { Conn } from './hub.ts';
+import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import { nextTurn, type HandlerContext, type Me, type V1Deps } from './context.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
@@ -40,8 +33,9 @@ import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts
 import { onMailboxAck, onMailboxSend, pushMailbox, type MailboxCursor } from './mailbox.ts';
 import { onReceipt, onReceipts, onTyping } from './ephemeral.ts';
 import { onPresenceGet } from './presence.ts';
-import { onRoomAdd, onRoomCreate, onRoomList, onRoomMembers, onRoomRemove, roleIn } from './rooms.ts';
+import { onRoomAdd, onRoomCreate, onRoomList, onRoomMembers, onRoomRemove } from './rooms.ts';
 import { CLOSE_V1, welcomeLimits } from './settings.ts';
+import { onHistory, onSync, type SyncTarget } from './sync.ts';
 
 export type { V1Deps } from './context.ts';
 export { CLOSE_V1 };
@@ -51,16 +45,12 @@ const PROTOCOL = 'v1';
 /** The longest delay setTimeout takes (2^31 − 1 ms; longer ones fire at once). */
 const TIMER_MS_MAX = 2_147_483_647;
 
-/** Whether a read of at most `limit` entries and HISTORY_PAGE_BYTES_MAX (Storage.readAfter) stopped at the bytes, with more entries perhaps after it. */
-const cutByBytes = (entries: readonly RoomEntry[], limit: number): boolean =>
-  entries.length < limit && entries.reduce((n, e) => n + e.body.byteLength, 0) >= HISTORY_PAGE_BYTES_MAX;
-
 type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
 type Frame<T extends InboundFrame['t']> = Extract<InboundFrame, { t: T }>;
 
 
-export class V1Connection implements Conn {
+export class V1Connection implements Conn, SyncTarget {
   readonly connId: number;
   readonly ws: WebSocket;
   userId: string | null = null;
@@ -258,9 +248,9 @@ export class V1Connection implements Conn {
       case 'publish':
         return this.#onPublish(f, me);
       case 'sync':
-        return this.#onSync(f, me);
+        return onSync(this.#ctx(me), f, this);
       case 'history':
-        return this.#onHistory(f, me);
+        return onHistory(this.#ctx(me), f);
       case 'keys.upload':
         return onKeysUpload(this.#ctx(me), f);
       case 'keys.fetch':
@@ -466,101 +456,12 @@ export class V1Connection implements Conn {
     void done.finally(() => this.#inFlight.delete(done));
   }
 
-  async #onSync(f: Frame<'sync'>, me: { userId: string }): Promise<void> {
-    const rooms = await this.#d.storage.listRoomsOf(me.userId);
-    const result: Record<string, number> = {};
-    const more: string[] = [];
-    for (const r of rooms) {
-      const after = f.rooms[r.roomId] ?? 0;
-      // Nothing after `after` (lastSeq is the log's, as readAfter would see it): no read.
-      if (r.lastSeq <= after) {
-        result[r.roomId] = after;
-        continue;
-      }
-      const sent = await this.#streamRoom(r.roomId, after, Number.MAX_SAFE_INTEGER);
-      if (sent === null) return;
-      result[r.roomId] = sent.last;
-      if (sent.count === SYNC_ENTRIES_PER_ROOM_MAX) more.push(r.roomId);
-    }
-    // Rooms named that this user has left or was removed from: what it missed
-    // before its removal, through the removal itself (it was a member then).
-    const memberOf = new Set(rooms.map((r) => r.roomId));
-    const former = Object.keys(f.rooms).filter((roomId) => !memberOf.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
-    for (const roomId of former) {
-      const after = f.rooms[roomId] ?? 0;
-      const removedAt = await this.#lastRemovalAfter(roomId, me.userId, after);
-      if (removedAt === null) continue;
-      const sent = await this.#streamRoom(roomId, after, removedAt);
-      if (sent === null) return;
-      result[roomId] = sent.last;
-      if (sent.last < removedAt) more.push(roomId);
-    }
-    this.#send({ t: 'synced', ...(f.id !== undefined && { re: f.id }), rooms: result, more });
-  }
-
-  /**
-   * Stream the room's entries after `after`, through `upTo`, at most
-   * SYNC_ENTRIES_PER_ROOM_MAX, read HISTORY_PAGE_BYTES_MAX at a time: in one
-   * read they could be 64 MiB, held in memory while a slow client reads them
-   * and read in one event-loop turn (storage reads are synchronous on
-   * SQLite). Yields between reads. Null if the connection closed.
-   */
-  async #streamRoom(roomId: string, after: number, upTo: number): Promise<{ last: number; count: number } | null> {
-    let last = after;
-    let count = 0;
-    while (count < SYNC_ENTRIES_PER_ROOM_MAX && last < upTo) {
-      const limit = Math.min(SYNC_ENTRIES_PER_ROOM_MAX - count, upTo - last);
-      const read = await this.#d.storage.readAfter(roomId, last, limit, HISTORY_PAGE_BYTES_MAX);
-      const entries = read.filter((e) => e.seq <= upTo);
-      if (entries.length === 0) break;
-      if (!(await this.#stream(entries))) return null;
-      count += entries.length;
-      last = (entries[entries.length - 1] as RoomEntry).seq;
-      await nextTurn();
-      if (!cutByBytes(read, limit)) break;
-    }
-    return { last, count };
-  }
-
-  /**
-   * Send stored entries as `msg` frames, pausing while SYNC_PAUSE_BYTES are
-   * unsent until the client has read half of them. False if the connection
-   * closed (or read nothing for SYNC_DRAIN_TIMEOUT_MS, and was closed for it).
-   */
-  async #stream(entries: readonly RoomEntry[]): Promise<boolean> {
-    for (const e of entries) {
-      this.#send({ t: 'msg', ...entryFrame(e) });
-      if (unsentBytes(this.ws) > SYNC_PAUSE_BYTES && !(await drained(this.ws, SYNC_PAUSE_BYTES / 2, SYNC_DRAIN_TIMEOUT_MS))) return false;
-    }
-    return this.#phase !== 'closed';
-  }
-
-  /** The seq of `userId`'s last removal from the room after `after`, if it is not a member since; null otherwise. */
-  async #lastRemovalAfter(roomId: string, userId: string, after: number): Promise<number | null> {
-    let removedAt: number | null = null;
-    for (let cursor = after; ; ) {
-      const events = await this.#d.storage.readMembershipEvents(roomId, cursor, MEMBERSHIP_EVENTS_PAGE);
-      for (const e of events) {
-        if (membershipEventUser(e.body) !== userId) continue;
-        if (e.kind === 'member-removed') removedAt = e.seq;
-        else if (e.kind === 'member-added') removedAt = null;
-      }
-      if (events.length < MEMBERSHIP_EVENTS_PAGE) return removedAt;
-      cursor = (events[events.length - 1] as RoomEntry).seq;
-    }
-  }
-
-  async #onHistory(f: Frame<'history'>, me: { userId: string }): Promise<void> {
-    if ((await roleIn(this.#d.storage, f.roomId, me.userId)) === null) return this.#error(f.id, 'not_found', 'no such room');
-    const limit = f.limit ?? 50;
-    const max = HISTORY_PAGE_BYTES_MAX;
-    const entries = f.before !== undefined ? await this.#d.storage.readBefore(f.roomId, f.before, limit, max) : await this.#d.storage.readAfter(f.roomId, f.after ?? 0, limit, max);
-    // Cut short: the client asks again from the last entry.
-    const more = cutByBytes(entries, limit);
-    this.#send({ t: 'history', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, entries: entries.map(entryFrame), ...(more && { more: true }) });
-  }
-
   // ---------------------------------------------------------------- lifecycle
+
+  /** Whether the connection has closed (or was closed); nothing more is sent or handled. */
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
 
   close(code: number, reason: string): void {
     if (this.#phase === 'closed') return;
