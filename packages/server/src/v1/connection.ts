@@ -6,27 +6,24 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { isNotAMember } from '../storage/types.ts';
 import {
-  CHALLENGE_BYTES,
-  DEVICES_PER_USER_MAX,
   FRAMES_PER_SECOND,
   FRAMES_QUEUED_MAX,
   INVALID_FRAMES_MAX,
-  LOGIN_ATTEMPTS_MAX,
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
   REFRESH_TOKEN_TTL_S,
   UNAUTHENTICATED_LIFETIME_MS,
 } from '../limits.ts';
-import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import { newRefreshToken } from './auth.ts';
 import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import type { Conn } from './hub.ts';
 import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import { nextTurn, type HandlerContext, type Me, type V1Deps } from './context.ts';
+import { Authentication, onDeviceAdd } from './authentication.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -57,9 +54,7 @@ export class V1Connection implements Conn, SyncTarget {
   deviceId: string | null = null;
   readonly #d: V1Deps;
   #phase: Phase = 'hello';
-  #nonce: Uint8Array | null = null;
   #invalid = 0;
-  #loginFailures = 0;
   #timer: NodeJS.Timeout | null = null;
   readonly #frames = new TokenBucket(FRAMES_PER_SECOND);
   readonly #messages = new TokenBucket(MESSAGES_PER_SECOND);
@@ -73,13 +68,21 @@ export class V1Connection implements Conn, SyncTarget {
   /** How far this connection was sent its device's mailbox in pages. */
   readonly #mail: MailboxCursor = { pushedUpTo: 0 };
 
-  /** The peer's address: failed logins are counted per user and address. */
-  readonly #address: string;
+  /** The way in: challenge, register, login, auth, refresh. */
+  readonly #auth: Authentication;
 
   constructor(ws: WebSocket, deps: V1Deps, address = '') {
     this.ws = ws;
-    this.#address = address;
     this.#d = deps;
+    this.#auth = new Authentication({
+      deps,
+      address,
+      authenticated: () => this.#phase === 'authenticated',
+      send: this.#sendFrame,
+      error: this.#answerError,
+      close: (code, reason) => this.close(code, reason),
+      startSession: (re, userId, deviceId, issueTokens, tokenExpiresAt) => this.#startSession(re, userId, deviceId, issueTokens, tokenExpiresAt),
+    });
     this.connId = deps.hub.newConnId();
     deps.metrics.connections.inc({ protocol: PROTOCOL });
     this.#timer = setTimeout(() => this.close(CLOSE_V1.POLICY, 'authentication timeout'), UNAUTHENTICATED_LIFETIME_MS);
@@ -197,17 +200,17 @@ export class V1Connection implements Conn, SyncTarget {
       case 'hello':
         return this.#error(f.id, 'bad_frame', 'hello was already received');
       case 'challenge':
-        return this.#onChallenge(f);
+        return this.#auth.onChallenge(f);
       case 'register':
-        return this.#onRegister(f);
+        return this.#auth.onRegister(f);
       case 'login':
-        return this.#onLogin(f);
+        return this.#auth.onLogin(f);
       case 'auth':
-        return this.#onAuth(f);
+        return this.#auth.onAuth(f);
       case 'refresh':
-        return this.#onRefresh(f);
+        return this.#auth.onRefresh(f);
       case 'backup.fetch':
-        return onBackupFetch(this.#d, f, (frame) => this.#send(frame), (re, code, message) => (code === 'invalid_credentials' ? this.#failLogin(re, message) : this.#error(re, code, message)));
+        return onBackupFetch(this.#d, f, (frame) => this.#send(frame), (re, code, message) => (code === 'invalid_credentials' ? this.#auth.failLogin(re, message) : this.#error(re, code, message)));
       default:
         break;
     }
@@ -218,7 +221,7 @@ export class V1Connection implements Conn, SyncTarget {
     const me = { userId: this.userId, deviceId: this.deviceId };
     switch (f.t) {
       case 'device.add':
-        return this.#onDeviceAdd(f, me);
+        return onDeviceAdd(this.#ctx(me), f);
       case 'backup.put':
         return onBackupPut(this.#ctx(me), f);
       case 'backup.get':
@@ -288,98 +291,7 @@ export class V1Connection implements Conn, SyncTarget {
     });
   }
 
-  // ---------------------------------------------------------------- auth
-
-  #onChallenge(f: Frame<'challenge'>): void {
-    this.#nonce = new Uint8Array(randomBytes(CHALLENGE_BYTES));
-    this.#send({ t: 'challenge', ...(f.id !== undefined && { re: f.id }), nonce: Buffer.from(this.#nonce).toString('base64') });
-  }
-
-  /** Take the connection's nonce (single use). */
-  #takeNonce(): Uint8Array | null {
-    const n = this.#nonce;
-    this.#nonce = null;
-    return n;
-  }
-
-  #failLogin(re: string | undefined, message: string): void {
-    this.#loginFailures++;
-    this.#error(re, 'invalid_credentials', message);
-    if (this.#loginFailures >= LOGIN_ATTEMPTS_MAX) this.close(CLOSE_V1.POLICY, 'too many failed attempts');
-  }
-
-  async #onRegister(f: Frame<'register'>): Promise<void> {
-    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
-    const nonce = this.#takeNonce();
-    if (nonce === null) return this.#failLogin(f.id, 'ask for a challenge first');
-    if (!verifyEd25519(f.identityKey, signedChallenge('parley-register-v1', nonce, f.userId, f.deviceId), f.signature)) {
-      return this.#failLogin(f.id, 'signature does not verify');
-    }
-    const now = Date.now();
-    if (!(await this.#d.storage.createUser({ userId: f.userId, createdAt: now }))) return this.#error(f.id, 'conflict', 'user id taken');
-    await this.#d.storage.addDevice({ userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now });
-    this.#d.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
-    await this.#startSession(f.id, f.userId, f.deviceId, true);
-  }
-
-  async #onLogin(f: Frame<'login'>): Promise<void> {
-    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
-    const nonce = this.#takeNonce();
-    if (nonce === null) return this.#failLogin(f.id, 'ask for a challenge first');
-    // Per user *and address*: a login proves possession of the device key, so
-    // failures guess nothing; counting them per user alone would let anyone
-    // lock a user out by sending bad signatures in their name.
-    const failureKey = `${f.userId}@${this.#address}`;
-    // The try counts as a failure from here until it succeeds (concurrent tries each take a place).
-    const attempt = await this.#d.loginFailures.begin(failureKey);
-    if (attempt === null) return this.#error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
-    const device = await this.#d.storage.getDevice(f.userId, f.deviceId);
-    if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
-      return this.#failLogin(f.id, 'unknown device or bad signature');
-    }
-    await attempt.succeeded();
-    await this.#startSession(f.id, f.userId, f.deviceId, true);
-  }
-
-  /**
-   * An authenticated device adds another device of the same user. The new
-   * device's signature over `deviceLinkMessage` proves the key is held by
-   * whoever asked for it to be added (typically shown on the new device as
-   * a QR code); the new device then logs in with the usual challenge.
-   */
-  async #onDeviceAdd(f: Frame<'device.add'>, me: Me): Promise<void> {
-    // One add at a time per user, so concurrent adds cannot pass the limit together.
-    await this.#d.hub.inOrder(`devices:${me.userId}`, () => this.#addDevice(f, me));
-  }
-
-  async #addDevice(f: Frame<'device.add'>, me: Me): Promise<void> {
-    if (!verifyEd25519(f.identityKey, deviceLinkMessage(me.userId, f.deviceId), f.signature)) {
-      return this.#error(f.id, 'invalid_credentials', 'the new device key did not sign this request');
-    }
-    if ((await this.#d.storage.listDevices(me.userId)).length >= DEVICES_PER_USER_MAX) {
-      return this.#error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
-    }
-    if (!(await this.#d.storage.addDevice({ userId: me.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: Date.now() }))) {
-      return this.#error(f.id, 'conflict', 'device id taken');
-    }
-    this.#d.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device added');
-    this.#send({ t: 'device.added', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
-  }
-
-  async #onAuth(f: Frame<'auth'>): Promise<void> {
-    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
-    const r = await this.#d.tokens.check(f.accessToken);
-    if (!r.ok) return r.reason === 'expired' ? this.#error(f.id, 'token_expired', 'access token expired') : this.#failLogin(f.id, 'invalid access token');
-    if ((await this.#d.storage.getDevice(r.claims.userId, r.claims.deviceId)) === null) return this.#failLogin(f.id, 'unknown device');
-    await this.#startSession(f.id, r.claims.userId, r.claims.deviceId, false, r.claims.expiresAt);
-  }
-
-  async #onRefresh(f: Frame<'refresh'>): Promise<void> {
-    if (this.#phase === 'authenticated') return this.#error(f.id, 'bad_frame', 'already authenticated');
-    const rec = await this.#d.storage.takeRefreshToken(hashToken(f.refreshToken));
-    if (rec === null || rec.expiresAt < Date.now()) return this.#failLogin(f.id, 'refresh token not valid');
-    await this.#startSession(f.id, rec.userId, rec.deviceId, true);
-  }
+  // ---------------------------------------------------------------- session
 
   async #startSession(re: string | undefined, userId: string, deviceId: string, issueTokens: boolean, tokenExpiresAt?: number): Promise<void> {
     let tokens: Record<string, unknown> = {};

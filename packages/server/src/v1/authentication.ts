@@ -1,0 +1,142 @@
+/**
+ * Authentication over v1 (docs/protocol.md, "Authentication"): the frames
+ * that make a connection a session of one device — `challenge`, then
+ * `register` or `login` signed over its nonce, or `auth` with an access
+ * token, or `refresh` — and `device.add`, by which a session adds another
+ * device of its user. The signatures and tokens themselves are auth.ts's.
+ *
+ * One `Authentication` per connection holds what these frames share: the
+ * single-use nonce and the failed attempts, which close the connection at
+ * LOGIN_ATTEMPTS_MAX. Apart from the connection: it is the way in, with
+ * state of its own, while the connection handles every frame of a session.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
+import { CHALLENGE_BYTES, DEVICES_PER_USER_MAX, LOGIN_ATTEMPTS_MAX } from '../limits.ts';
+import { deviceLinkMessage, hashToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import type { HandlerContext, V1Deps } from './context.ts';
+import type { Auth, Challenge, DeviceAdd, ErrorCode, Login, Refresh, Register } from './frames.ts';
+import { CLOSE_V1 } from './settings.ts';
+
+/** What authentication needs of its connection. */
+export interface AuthHost {
+  readonly deps: V1Deps;
+  /** The peer's address: failed logins are counted per user and address. */
+  readonly address: string;
+  /** Whether the connection is a session already (a second one is refused). */
+  authenticated(): boolean;
+  send(frame: Record<string, unknown>): void;
+  error(re: string | undefined, code: ErrorCode, message: string): void;
+  close(code: number, reason: string): void;
+  /** Make the connection a session of the device and answer `session` (with new tokens, or until the access token's `tokenExpiresAt`). */
+  startSession(re: string | undefined, userId: string, deviceId: string, issueTokens: boolean, tokenExpiresAt?: number): Promise<void>;
+}
+
+export class Authentication {
+  readonly #c: AuthHost;
+  #nonce: Uint8Array | null = null;
+  #loginFailures = 0;
+
+  constructor(host: AuthHost) {
+    this.#c = host;
+  }
+
+  onChallenge(f: z.infer<typeof Challenge>): void {
+    this.#nonce = new Uint8Array(randomBytes(CHALLENGE_BYTES));
+    this.#c.send({ t: 'challenge', ...(f.id !== undefined && { re: f.id }), nonce: Buffer.from(this.#nonce).toString('base64') });
+  }
+
+  /** Take the connection's nonce (single use). */
+  #takeNonce(): Uint8Array | null {
+    const n = this.#nonce;
+    this.#nonce = null;
+    return n;
+  }
+
+  failLogin(re: string | undefined, message: string): void {
+    this.#loginFailures++;
+    this.#c.error(re, 'invalid_credentials', message);
+    if (this.#loginFailures >= LOGIN_ATTEMPTS_MAX) this.#c.close(CLOSE_V1.POLICY, 'too many failed attempts');
+  }
+
+  async onRegister(f: z.infer<typeof Register>): Promise<void> {
+    const c = this.#c;
+    if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
+    const nonce = this.#takeNonce();
+    if (nonce === null) return this.failLogin(f.id, 'ask for a challenge first');
+    if (!verifyEd25519(f.identityKey, signedChallenge('parley-register-v1', nonce, f.userId, f.deviceId), f.signature)) {
+      return this.failLogin(f.id, 'signature does not verify');
+    }
+    const now = Date.now();
+    if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }))) return c.error(f.id, 'conflict', 'user id taken');
+    await c.deps.storage.addDevice({ userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now });
+    c.deps.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
+    await c.startSession(f.id, f.userId, f.deviceId, true);
+  }
+
+  async onLogin(f: z.infer<typeof Login>): Promise<void> {
+    const c = this.#c;
+    if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
+    const nonce = this.#takeNonce();
+    if (nonce === null) return this.failLogin(f.id, 'ask for a challenge first');
+    // Per user *and address*: a login proves possession of the device key, so
+    // failures guess nothing; counting them per user alone would let anyone
+    // lock a user out by sending bad signatures in their name.
+    const failureKey = `${f.userId}@${c.address}`;
+    // The try counts as a failure from here until it succeeds (concurrent tries each take a place).
+    const attempt = await c.deps.loginFailures.begin(failureKey);
+    if (attempt === null) return c.error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
+    const device = await c.deps.storage.getDevice(f.userId, f.deviceId);
+    if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
+      return this.failLogin(f.id, 'unknown device or bad signature');
+    }
+    await attempt.succeeded();
+    await c.startSession(f.id, f.userId, f.deviceId, true);
+  }
+
+  async onAuth(f: z.infer<typeof Auth>): Promise<void> {
+    const c = this.#c;
+    if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
+    const r = await c.deps.tokens.check(f.accessToken);
+    if (!r.ok) return r.reason === 'expired' ? c.error(f.id, 'token_expired', 'access token expired') : this.failLogin(f.id, 'invalid access token');
+    if ((await c.deps.storage.getDevice(r.claims.userId, r.claims.deviceId)) === null) return this.failLogin(f.id, 'unknown device');
+    await c.startSession(f.id, r.claims.userId, r.claims.deviceId, false, r.claims.expiresAt);
+  }
+
+  async onRefresh(f: z.infer<typeof Refresh>): Promise<void> {
+    const c = this.#c;
+    if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
+    const rec = await c.deps.storage.takeRefreshToken(hashToken(f.refreshToken));
+    if (rec === null || rec.expiresAt < Date.now()) return this.failLogin(f.id, 'refresh token not valid');
+    await c.startSession(f.id, rec.userId, rec.deviceId, true);
+  }
+}
+
+/**
+ * An authenticated device adds another device of the same user. The new
+ * device's signature over `deviceLinkMessage` proves the key is held by
+ * whoever asked for it to be added (typically shown on the new device as
+ * a QR code); the new device then logs in with the usual challenge.
+ */
+export async function onDeviceAdd(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
+  // One add at a time per user, so concurrent adds cannot pass the limit together.
+  await ctx.deps.hub.inOrder(`devices:${ctx.me.userId}`, () => addDevice(ctx, f));
+}
+
+async function addDevice(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
+  const { me } = ctx;
+  const { storage } = ctx.deps;
+  if (!verifyEd25519(f.identityKey, deviceLinkMessage(me.userId, f.deviceId), f.signature)) {
+    return ctx.error(f.id, 'invalid_credentials', 'the new device key did not sign this request');
+  }
+  if ((await storage.listDevices(me.userId)).length >= DEVICES_PER_USER_MAX) {
+    return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
+  }
+  if (!(await storage.addDevice({ userId: me.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: Date.now() }))) {
+    return ctx.error(f.id, 'conflict', 'device id taken');
+  }
+  ctx.deps.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device added');
+  ctx.send({ t: 'device.added', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
+}
