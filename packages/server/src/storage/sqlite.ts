@@ -1,13 +1,7 @@
 /**
  * The embedded storage backend: one SQLite file (`parley.db`) in the
- * server's data directory, through better-sqlite3.
- *
- * Durability: WAL journal with `synchronous = FULL`, so every commit fsyncs
- * the WAL before the call returns. `NORMAL` would survive a process crash
- * (kill -9) too — the WAL write reaches the OS before commit returns — but
- * could lose the last commits on power loss or a kernel crash, and the
- * storage contract says an acknowledged write is durable. We pay one fsync
- * per write transaction instead.
+ * server's data directory, through better-sqlite3 — opened, with its
+ * durability settings, by `SqliteConnection` (sqlite-connection.ts).
  *
  * Concurrency: better-sqlite3 is synchronous, so within this process every
  * method runs to completion before the next starts; multi-step operations
@@ -19,12 +13,7 @@
  * @module
  */
 
-import { mkdirSync } from 'node:fs';
-import { protectDatabaseFiles } from '../data-dir.ts';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { Checkpointer } from './sqlite-checkpointer.ts';
-import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
+import { SqliteConnection, type Param } from './sqlite-connection.ts';
 import { dedupeDigest } from './sqlite-dedupe.ts';
 import {
   DEVICE_COLUMNS,
@@ -59,7 +48,6 @@ import {
   toSignedPrekey,
   toUser,
   unknownRoom,
-  type CountRow,
   type DeviceRow,
   type EntryRow,
   type KeyPackageRow,
@@ -110,99 +98,18 @@ const LOG_OF_ROOM = 'FROM rooms r JOIN room_log e ON e.room = r.log_no WHERE r.r
 /** The log of the room whose number (`rooms.log_no`) is the first parameter. */
 const LOG_OF_NO = 'FROM room_log e JOIN rooms r ON r.log_no = e.room WHERE e.room = ?';
 
-/** The database file's name inside the data directory. */
-export const SQLITE_FILE_NAME = 'parley.db';
-
-/** How long a write waits for another connection's lock before failing (ms). */
-const BUSY_TIMEOUT_MS = 5000;
-
-type Param = string | number | Uint8Array | null;
+export { SQLITE_FILE_NAME } from './sqlite-connection.ts';
 
 export class SqliteStorage implements Storage {
-  readonly #db: Database.Database;
-  /** Prepared statements by SQL text (prepared on first use: tables must exist first). */
-  readonly #statements = new Map<string, Database.Statement<Param[]>>();
-  readonly #checkpointer: Checkpointer | null;
+  readonly #sql: SqliteConnection;
 
-  /**
-   * Opens (creating if needed) `dir/parley.db`. Call `migrate()` before
-   * anything else. A `reader` connection refuses writes (`query_only`) and
-   * leaves checkpoints to the writer: `ThreadedSqliteStorage` reads through
-   * one on the event loop while its writer thread owns a `writer`.
-   */
+  /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // It holds the access-token secret (server_secrets): owner-only, whatever the umask.
-    protectDatabaseFiles(join(dir, SQLITE_FILE_NAME));
-    this.#db = new Database(join(dir, SQLITE_FILE_NAME));
-    const mode = this.#db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') {
-      this.#db.close();
-      throw new Error(`storage: SQLite refused WAL mode (got ${String(mode)})`);
-    }
-    this.#db.pragma('synchronous = FULL');
-    this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    // Checkpoints run in a worker thread (sqlite-checkpointer.ts), never
-    // inside a commit on the event loop.
-    this.#db.pragma('wal_autocheckpoint = 0');
-    this.#db.function('parley_dedupe', { deterministic: true }, dedupeDigest);
-    if (options.role === 'reader') {
-      this.#db.pragma('query_only = ON');
-      this.#checkpointer = null;
-    } else {
-      this.#checkpointer = new Checkpointer(join(dir, SQLITE_FILE_NAME));
-    }
+    this.#sql = new SqliteConnection(dir, options);
   }
 
-  #stmt(sql: string): Database.Statement<Param[]> {
-    let s = this.#statements.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare<Param[]>(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
-  }
-
-  #get<R>(sql: string, ...params: Param[]): R | undefined {
-    return this.#stmt(sql).get(...params) as R | undefined;
-  }
-
-  #all<R>(sql: string, ...params: Param[]): R[] {
-    return this.#stmt(sql).all(...params) as R[];
-  }
-
-  /** Runs a statement; returns how many rows it changed. */
-  #run(sql: string, ...params: Param[]): number {
-    return this.#stmt(sql).run(...params).changes;
-  }
-
-  #count(sql: string, ...params: Param[]): number {
-    return this.#get<CountRow>(sql, ...params)?.n ?? 0;
-  }
-
-  /** Runs `fn` in a BEGIN IMMEDIATE transaction (rolled back if it throws). */
-  #tx<T>(fn: () => T): T {
-    return this.#db.transaction(fn).immediate();
-  }
-
-  async migrate(): Promise<void> {
-    this.#tx(() => {
-      this.#db.exec(migrationsTableSql('sqlite'));
-      const applied = new Set(
-        this.#db
-          .prepare<[], { version: number }>('SELECT version FROM schema_migrations')
-          .all()
-          .map((r) => r.version),
-      );
-      for (const m of MIGRATIONS) {
-        if (applied.has(m.version)) continue;
-        const sql = migrationSql(m, 'sqlite');
-        if (sql !== null) this.#db.exec(sql);
-        this.#db
-          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, Date.now());
-      }
-    });
+  migrate(): Promise<void> {
+    return this.#sql.migrate();
   }
 
   #closed: Promise<void> | null = null;
@@ -211,9 +118,7 @@ export class SqliteStorage implements Storage {
     this.#closed ??= (async () => {
       // Commit appends already accepted before closing.
       this.#flushAppends();
-      await this.#checkpointer?.stop();
-      this.#statements.clear();
-      this.#db.close();
+      await this.#sql.close();
     })();
     return this.#closed;
   }
@@ -222,35 +127,35 @@ export class SqliteStorage implements Storage {
 
   async createUser(user: UserRecord): Promise<boolean> {
     const sql = 'INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING';
-    return this.#run(sql, user.userId, user.createdAt) === 1;
+    return this.#sql.run(sql, user.userId, user.createdAt) === 1;
   }
 
   async getUser(userId: string): Promise<UserRecord | null> {
-    const r = this.#get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`, userId);
+    const r = this.#sql.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`, userId);
     return r ? toUser(r) : null;
   }
 
   async addDevice(d: DeviceRecord): Promise<boolean> {
     const sql =
       'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;
+    return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND device_id = ?`;
-    const r = this.#get<DeviceRow>(sql, userId, deviceId);
+    const r = this.#sql.get<DeviceRow>(sql, userId, deviceId);
     return r ? toDevice(r) : null;
   }
 
   async listDevices(userId: string): Promise<DeviceRecord[]> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY device_id`;
-    return this.#all<DeviceRow>(sql, userId).map(toDevice);
+    return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
   }
 
   // ---- key directory ----
 
   async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    this.#run(
+    this.#sql.run(
       `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
@@ -260,22 +165,22 @@ export class SqliteStorage implements Storage {
 
   async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
     const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = ? AND device_id = ?`;
-    const r = this.#get<SignedPrekeyRow>(sql, userId, deviceId);
+    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
     return r ? toSignedPrekey(r) : null;
   }
 
   async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
     const insert =
       'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#tx(() => {
-      for (const p of sortedPrekeys(prekeys)) this.#run(insert, userId, deviceId, p.keyId, p.publicKey);
+    return this.#sql.tx(() => {
+      for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
       return this.#countOneTimePrekeys(userId, deviceId);
     });
   }
 
   #countOneTimePrekeys(userId: string, deviceId: string): number {
     const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = ? AND device_id = ?';
-    return this.#count(sql, userId, deviceId);
+    return this.#sql.count(sql, userId, deviceId);
   }
 
   async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
@@ -285,7 +190,7 @@ export class SqliteStorage implements Storage {
   async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
     // One statement: SQLite makes all of a DELETE … RETURNING's changes in
     // its first step, under the write lock, so no two calls get the same key.
-    const r = this.#get<OneTimePrekeyRow>(
+    const r = this.#sql.get<OneTimePrekeyRow>(
       `DELETE FROM one_time_prekeys
        WHERE rowid = (SELECT rowid FROM one_time_prekeys WHERE user_id = ? AND device_id = ? ORDER BY key_id LIMIT 1)
        RETURNING ${ONE_TIME_PREKEY_COLUMNS}`,
@@ -295,7 +200,7 @@ export class SqliteStorage implements Storage {
   }
 
   async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    this.#run(
+    this.#sql.run(
       `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
@@ -305,21 +210,21 @@ export class SqliteStorage implements Storage {
 
   async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
     const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = ? AND device_id = ?`;
-    const r = this.#get<SignedPrekeyRow>(sql, userId, deviceId);
+    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
     return r ? toSignedPrekey(r) : null;
   }
 
   async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
     const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#tx(() => {
-      for (const p of sortedKeyPackages(packages)) this.#run(insert, userId, deviceId, p.ref, p.data);
+    return this.#sql.tx(() => {
+      for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data);
       return this.#countKeyPackages(userId, deviceId);
     });
   }
 
   #countKeyPackages(userId: string, deviceId: string): number {
     const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = ? AND device_id = ?';
-    return this.#count(sql, userId, deviceId);
+    return this.#sql.count(sql, userId, deviceId);
   }
 
   async countKeyPackages(userId: string, deviceId: string): Promise<number> {
@@ -327,7 +232,7 @@ export class SqliteStorage implements Storage {
   }
 
   async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
-    const r = this.#get<KeyPackageRow>(
+    const r = this.#sql.get<KeyPackageRow>(
       `DELETE FROM key_packages
        WHERE id = (SELECT id FROM key_packages WHERE user_id = ? AND device_id = ? ORDER BY id LIMIT 1)
        RETURNING ${KEY_PACKAGE_COLUMNS}`,
@@ -342,42 +247,42 @@ export class SqliteStorage implements Storage {
     // log_no: the room's number in room_log (one writer per file, so max + 1 is not raced).
     const sql = `INSERT INTO rooms (room_id, kind, created_by, created_at, log_no)
       VALUES (?, ?, ?, ?, (SELECT coalesce(max(log_no), 0) + 1 FROM rooms)) ON CONFLICT DO NOTHING`;
-    return this.#run(sql, room.roomId, room.kind, room.createdBy, room.createdAt) === 1;
+    return this.#sql.run(sql, room.roomId, room.kind, room.createdBy, room.createdAt) === 1;
   }
 
   async getRoom(roomId: string): Promise<RoomRecord | null> {
-    const r = this.#get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = ?`, roomId);
+    const r = this.#sql.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = ?`, roomId);
     return r ? toRoom(r) : null;
   }
 
   async setMember(roomId: string, member: Member): Promise<void> {
-    this.#tx(() => {
-      this.#run(
+    this.#sql.tx(() => {
+      this.#sql.run(
         `INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)
          ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
         roomId, member.userId, member.role,
       );
-      this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+      this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
     });
   }
 
   async removeMember(roomId: string, userId: string): Promise<boolean> {
-    return this.#tx(() => {
-      const removed = this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, userId) === 1;
-      if (removed) this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+    return this.#sql.tx(() => {
+      const removed = this.#sql.run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, userId) === 1;
+      if (removed) this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
       return removed;
     });
   }
 
   async getMember(roomId: string, userId: string): Promise<Member | null> {
     const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? AND user_id = ?`;
-    const r = this.#get<MemberRow>(sql, roomId, userId);
+    const r = this.#sql.get<MemberRow>(sql, roomId, userId);
     return r ? toMember(r) : null;
   }
 
   async listMembers(roomId: string): Promise<Member[]> {
     const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`;
-    return this.#all<MemberRow>(sql, roomId).map(toMember);
+    return this.#sql.all<MemberRow>(sql, roomId).map(toMember);
   }
 
   async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
@@ -385,7 +290,7 @@ export class SqliteStorage implements Storage {
     const sql = `SELECT ${ROOM_OF_USER_COLUMNS},
         max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_log e WHERE e.room = r.log_no), 0)) AS "lastSeq"
       FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
-    return this.#all<RoomOfUserRow>(sql, userId).map((row) => {
+    return this.#sql.all<RoomOfUserRow>(sql, userId).map((row) => {
       const room = toRoomOfUser(row);
       const cached = this.#logs.get(room.roomId)?.lastSeq;
       return cached !== undefined && cached > room.lastSeq ? { ...room, lastSeq: cached } : room;
@@ -393,7 +298,7 @@ export class SqliteStorage implements Storage {
   }
 
   async countRoomsOf(userId: string): Promise<number> {
-    return this.#count('SELECT count(*) AS n FROM members WHERE user_id = ?', userId);
+    return this.#sql.count('SELECT count(*) AS n FROM members WHERE user_id = ?', userId);
   }
 
   // ---- the room log ----
@@ -456,30 +361,30 @@ export class SqliteStorage implements Storage {
   }
 
   #changeMemberNow(roomId: string, change: { userId: string; expected: Role | null; role: Role | null; options: ChangeMemberOptions }, event: RoomEntryInput): MembershipChange | null {
-    const roleOf = (u: string): Role | null => this.#get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, u)?.role ?? null;
+    const roleOf = (u: string): Role | null => this.#sql.get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, u)?.role ?? null;
     if (roleOf(change.userId) !== change.expected) return null;
     const { actorRole, handOver } = change.options;
     if (actorRole !== undefined && event.senderUserId !== change.userId && roleOf(event.senderUserId) !== actorRole) return null;
-    if (this.#get<{ one: number }>('SELECT 1 AS one FROM rooms WHERE room_id = ?', roomId) === undefined) throw unknownRoom(roomId);
-    if (change.role === null) this.#run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId);
-    else if (change.expected === null) this.#run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
-    else this.#run('UPDATE members SET role = ? WHERE room_id = ? AND user_id = ?', change.role, roomId, change.userId);
+    if (this.#sql.get<{ one: number }>('SELECT 1 AS one FROM rooms WHERE room_id = ?', roomId) === undefined) throw unknownRoom(roomId);
+    if (change.role === null) this.#sql.run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId);
+    else if (change.expected === null) this.#sql.run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
+    else this.#sql.run('UPDATE members SET role = ? WHERE room_id = ? AND user_id = ?', change.role, roomId, change.userId);
     const entry = this.#logMembership(roomId, event);
     let handedOver: MembershipChange['handedOver'];
     if (handOver === true && change.role === null && change.expected === 'owner') {
-      const rest = this.#all<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`, roomId).map(toMember);
+      const rest = this.#sql.all<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`, roomId).map(toMember);
       const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
       if (heir !== undefined) {
-        this.#run("UPDATE members SET role = 'owner' WHERE room_id = ? AND user_id = ?", roomId, heir.userId);
+        this.#sql.run("UPDATE members SET role = 'owner' WHERE room_id = ? AND user_id = ?", roomId, heir.userId);
         handedOver = { userId: heir.userId, entry: this.#logMembership(roomId, handOverEvent(event, heir.userId)) };
       }
     }
-    const members = this.#all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
+    const members = this.#sql.all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
     return { entry, members, ...(handedOver !== undefined && { handedOver }) };
   }
 
   #logMembership(roomId: string, event: RoomEntryInput): RoomEntry {
-    this.#run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
+    this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
     const { entry, duplicate } = this.#appendOne(roomId, event);
     if (duplicate) throw new Error('storage: a membership event repeated a client id');
     return entry;
@@ -494,18 +399,18 @@ export class SqliteStorage implements Storage {
     const results: (AppendResult | MembershipChange | null | { error: unknown })[] = new Array(batch.length);
     const touched = new Set<string>();
     try {
-      this.#tx(() => {
+      this.#sql.tx(() => {
         for (let i = 0; i < batch.length; i++) {
           const item = batch[i] as (typeof batch)[number];
           try {
             if (item.member !== undefined) {
               // A failing change undoes only its own statements (a savepoint), as a failing INSERT does.
-              const r = this.#db.transaction(() => this.#changeMemberNow(item.roomId, item.member as NonNullable<typeof item.member>, item.input))();
+              const r = this.#sql.savepoint(() => this.#changeMemberNow(item.roomId, item.member as NonNullable<typeof item.member>, item.input));
               if (r !== null) touched.add(item.roomId);
               results[i] = r;
               continue;
             }
-            if (item.requireMember === true && this.#get<{ one: number }>('SELECT 1 AS one FROM members WHERE room_id = ? AND user_id = ?', item.roomId, item.input.senderUserId) === undefined) {
+            if (item.requireMember === true && this.#sql.get<{ one: number }>('SELECT 1 AS one FROM members WHERE room_id = ? AND user_id = ?', item.roomId, item.input.senderUserId) === undefined) {
               throw new NotAMemberError(item.roomId, item.input.senderUserId);
             }
             const r = this.#appendOne(item.roomId, item.input);
@@ -530,11 +435,11 @@ export class SqliteStorage implements Storage {
   }
 
   #loadLog(roomId: string): { no: number; lastSeq: number } {
-    const row = this.#get<{ seq: number; logNo: number }>('SELECT last_seq AS seq, log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
+    const row = this.#sql.get<{ seq: number; logNo: number }>('SELECT last_seq AS seq, log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
     if (row === undefined) throw unknownRoom(roomId);
     // The log's max(seq) is the durable counter here; rooms.last_seq (written
     // by PostgreSQL, and by SQLite before it stopped keeping it) can only be behind.
-    const max = this.#get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_log WHERE room = ?', row.logNo)?.seq ?? 0;
+    const max = this.#sql.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_log WHERE room = ?', row.logNo)?.seq ?? 0;
     const log = { no: row.logNo, lastSeq: Math.max(row.seq, max) };
     this.#logs.set(roomId, log);
     return log;
@@ -557,14 +462,14 @@ export class SqliteStorage implements Storage {
     // (sqlite-dedupe.ts). A separate probe, then a plain INSERT: cheaper in
     // SQLite than one INSERT … WHERE NOT EXISTS (bench/room-log.bench.mjs).
     const dedupe = dedupeDigest(input.senderUserId, input.senderDeviceId, input.clientId);
-    const candidates = this.#all<EntryRow>(`SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`, logNo, dedupe);
+    const candidates = this.#sql.all<EntryRow>(`SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`, logNo, dedupe);
     for (const c of candidates) {
       if (c.senderUserId === input.senderUserId && c.senderDeviceId === input.senderDeviceId && c.clientId === input.clientId) {
         return { entry: toEntry(c), duplicate: true };
       }
     }
     try {
-      this.#run(
+      this.#sql.run(
         `INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         logNo, entry.seq, dedupe, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
@@ -583,7 +488,7 @@ export class SqliteStorage implements Storage {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
     const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? AND e.kind <> 'message' ORDER BY e.seq LIMIT ?`;
-    return this.#all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
+    return this.#sql.all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
@@ -604,12 +509,12 @@ export class SqliteStorage implements Storage {
 
   /** The entries `sql` selects, up to the one whose body takes their total to `maxBytes`. */
   #entries(sql: string, maxBytes: number | undefined, ...params: Param[]): RoomEntry[] {
-    if (maxBytes === undefined) return this.#all<EntryRow>(sql, ...params).map(toEntry);
+    if (maxBytes === undefined) return this.#sql.all<EntryRow>(sql, ...params).map(toEntry);
     const out: RoomEntry[] = [];
     let bytes = 0;
     // Row by row, so the rows past the cut (and their bodies) are never read:
     // this read runs on the event loop.
-    for (const row of this.#stmt(sql).iterate(...params) as IterableIterator<EntryRow>) {
+    for (const row of this.#sql.stmt(sql).iterate(...params) as IterableIterator<EntryRow>) {
       out.push(toEntry(row));
       bytes += row.body.byteLength;
       if (bytes >= maxBytes) break;
@@ -621,23 +526,23 @@ export class SqliteStorage implements Storage {
     const cached = this.#logs.get(roomId)?.lastSeq;
     if (cached !== undefined) return cached;
     // The log is the counter's durable form (entries are never removed); the (room, seq) index answers this.
-    return this.#get<{ seq: number | null }>(`SELECT max(e.seq) AS seq ${LOG_OF_ROOM}`, roomId)?.seq ?? 0;
+    return this.#sql.get<{ seq: number | null }>(`SELECT max(e.seq) AS seq ${LOG_OF_ROOM}`, roomId)?.seq ?? 0;
   }
 
   // ---- per-device mailbox ----
 
   async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
-    return this.#tx((): MailboxEnqueued | null => {
-      const existing = this.#get<MailboxRow>(
+    return this.#sql.tx((): MailboxEnqueued | null => {
+      const existing = this.#sql.get<MailboxRow>(
         `SELECT ${MAILBOX_COLUMNS} FROM mailbox
          WHERE user_id = ? AND device_id = ? AND from_user_id = ? AND from_device_id = ? AND client_id = ?`,
         userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId,
       );
       if (existing) return { entry: toMailboxEntry(existing), duplicate: true };
-      const held = this.#count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ?', userId, deviceId);
+      const held = this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ?', userId, deviceId);
       if (held >= max) return null;
-      const next = this.#get<{ id: number }>(
+      const next = this.#sql.get<{ id: number }>(
         `INSERT INTO mailbox_counters (user_id, device_id, last_id) VALUES (?, ?, 1)
          ON CONFLICT (user_id, device_id) DO UPDATE SET last_id = last_id + 1
          RETURNING last_id AS id`,
@@ -652,7 +557,7 @@ export class SqliteStorage implements Storage {
         payload: bytes(input.payload),
         createdAt: input.createdAt,
       };
-      this.#run(
+      this.#sql.run(
         `INSERT INTO mailbox (user_id, device_id, id, from_user_id, from_device_id, client_id, payload, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, entry.payload,
@@ -667,18 +572,18 @@ export class SqliteStorage implements Storage {
     assertPage(limit);
     const sql = `SELECT ${MAILBOX_COLUMNS} FROM mailbox
       WHERE user_id = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?`;
-    return this.#all<MailboxRow>(sql, userId, deviceId, afterId, limit).map(toMailboxEntry);
+    return this.#sql.all<MailboxRow>(sql, userId, deviceId, afterId, limit).map(toMailboxEntry);
   }
 
   async ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
     assertNonNegative(upToId, 'upToId');
-    return this.#run('DELETE FROM mailbox WHERE user_id = ? AND device_id = ? AND id <= ?', userId, deviceId, upToId);
+    return this.#sql.run('DELETE FROM mailbox WHERE user_id = ? AND device_id = ? AND id <= ?', userId, deviceId, upToId);
   }
 
   // ---- refresh tokens ----
 
   async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
-    this.#run(
+    this.#sql.run(
       'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)',
       r.tokenHash, r.userId, r.deviceId, r.expiresAt,
     );
@@ -686,22 +591,22 @@ export class SqliteStorage implements Storage {
 
   async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
     const sql = `DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = this.#get<RefreshTokenRecord>(sql, tokenHash);
+    const r = this.#sql.get<RefreshTokenRecord>(sql, tokenHash);
     return r ? toRefreshToken(r) : null;
   }
 
   async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
-    return this.#run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
+    return this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
   }
 
   // ---- read markers ----
 
   async setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
-    return this.#tx(() => {
-      const prev = this.#get<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? AND user_id = ?`, roomId, userId);
+    return this.#sql.tx(() => {
+      const prev = this.#sql.get<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? AND user_id = ?`, roomId, userId);
       const next = raisedMarker(prev === undefined ? undefined : toReadMarker(prev), userId, kind, seq, at);
       if (next.changed) {
-        this.#run(
+        this.#sql.run(
           `INSERT INTO read_markers (room_id, user_id, delivered_seq, read_seq, updated_at) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (room_id, user_id) DO UPDATE
            SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq, updated_at = excluded.updated_at`,
@@ -714,13 +619,13 @@ export class SqliteStorage implements Storage {
 
   async listReceipts(roomId: string): Promise<ReadMarker[]> {
     const sql = `SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? ORDER BY user_id`;
-    return this.#all<ReadMarkerRow>(sql, roomId).map(toReadMarker);
+    return this.#sql.all<ReadMarkerRow>(sql, roomId).map(toReadMarker);
   }
 
   // ---- key backup ----
 
   async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
-    this.#run(
+    this.#sql.run(
       `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
       userId, r.backup, r.authHash, r.updatedAt,
@@ -729,16 +634,16 @@ export class SqliteStorage implements Storage {
 
   async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
-    const r = this.#get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
+    const r = this.#sql.get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
   }
 
   // ---- server secrets ----
 
   async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
-    return this.#tx(() => {
-      this.#run('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, initial);
-      const row = this.#get<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = ?', name);
+    return this.#sql.tx(() => {
+      this.#sql.run('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, initial);
+      const row = this.#sql.get<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = ?', name);
       if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
       return bytes(row.value);
     });
@@ -750,12 +655,12 @@ export class SqliteStorage implements Storage {
   // in one statement cannot be split by a delete or a sweep.
 
   async createBlob(b: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void> {
-    this.#run('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, ?, 0, ?)', b.blobId, b.ownerUserId, b.size, b.createdAt);
+    this.#sql.run('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES (?, ?, ?, 0, ?)', b.blobId, b.ownerUserId, b.size, b.createdAt);
   }
 
   async getBlob(blobId: string): Promise<BlobRecord | null> {
     const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt", completed_at AS "completedAt" FROM blobs WHERE blob_id = ?';
-    const r = this.#get<{ blobId: string; ownerUserId: string; size: number; complete: number; createdAt: number; completedAt: number | null }>(sql, blobId);
+    const r = this.#sql.get<{ blobId: string; ownerUserId: string; size: number; complete: number; createdAt: number; completedAt: number | null }>(sql, blobId);
     return r ? { ...r, complete: r.complete === 1 } : null;
   }
 
@@ -763,31 +668,31 @@ export class SqliteStorage implements Storage {
     const sql = `INSERT INTO blob_chunks (blob_id, idx, data)
                  SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM blobs WHERE blob_id = ? AND complete = 0)
                  ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data`;
-    return this.#run(sql, blobId, index, data, blobId) === 1;
+    return this.#sql.run(sql, blobId, index, data, blobId) === 1;
   }
 
   async countBlobChunks(blobId: string): Promise<number> {
-    return this.#get<{ n: number }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = ?', blobId)?.n ?? 0;
+    return this.#sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = ?', blobId)?.n ?? 0;
   }
 
   async completeBlob(blobId: string, at: number): Promise<boolean> {
-    return this.#run('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, ?) WHERE blob_id = ?', at, blobId) === 1;
+    return this.#sql.run('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, ?) WHERE blob_id = ?', at, blobId) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
-    const r = this.#get<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?', blobId, index);
+    const r = this.#sql.get<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?', blobId, index);
     return r ? bytes(r.data) : null;
   }
 
   async blobUsage(userId: string): Promise<{ count: number; bytes: number; open: number }> {
-    const r = this.#get<{ count: number; bytes: number | null; open: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
+    const r = this.#sql.get<{ count: number; bytes: number | null; open: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = ?', userId);
     return { count: r?.count ?? 0, bytes: r?.bytes ?? 0, open: r?.open ?? 0 };
   }
 
   async deleteBlob(blobId: string): Promise<boolean> {
-    return this.#tx(() => {
-      const gone = this.#run('DELETE FROM blobs WHERE blob_id = ?', blobId) === 1;
-      this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', blobId);
+    return this.#sql.tx(() => {
+      const gone = this.#sql.run('DELETE FROM blobs WHERE blob_id = ?', blobId) === 1;
+      this.#sql.run('DELETE FROM blob_chunks WHERE blob_id = ?', blobId);
       return gone;
     });
   }
@@ -796,11 +701,11 @@ export class SqliteStorage implements Storage {
     const owner = c.ownerUserId === undefined ? '' : 'owner_user_id = ? AND ';
     const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < ?) OR (complete = 1 AND completed_at < ?)) LIMIT ?`;
     const params = [...(c.ownerUserId === undefined ? [] : [c.ownerUserId]), c.incompleteBefore, c.completeBefore ?? Number.MIN_SAFE_INTEGER, limit];
-    return this.#tx(() => {
-      const ids = this.#all<{ id: string }>(sql, ...params);
+    return this.#sql.tx(() => {
+      const ids = this.#sql.all<{ id: string }>(sql, ...params);
       for (const { id } of ids) {
-        this.#run('DELETE FROM blobs WHERE blob_id = ?', id);
-        this.#run('DELETE FROM blob_chunks WHERE blob_id = ?', id);
+        this.#sql.run('DELETE FROM blobs WHERE blob_id = ?', id);
+        this.#sql.run('DELETE FROM blob_chunks WHERE blob_id = ?', id);
       }
       return ids.length;
     });
