@@ -13,8 +13,8 @@
  * @module
  */
 
-import { SqliteConnection, type Param } from './sqlite-connection.ts';
-import { dedupeDigest } from './sqlite-dedupe.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
+import { SqliteRoomLog } from './sqlite-room-log.ts';
 import {
   DEVICE_COLUMNS,
   KEY_PACKAGE_COLUMNS,
@@ -28,14 +28,12 @@ import {
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
-  assertMaxBytes,
   assertPage,
   bytes,
   handOverEvent,
   sortedKeyPackages,
   sortedPrekeys,
   toDevice,
-  toEntry,
   toKeyPackage,
   toMailboxEntry,
   toMember,
@@ -49,7 +47,6 @@ import {
   toUser,
   unknownRoom,
   type DeviceRow,
-  type EntryRow,
   type KeyPackageRow,
   type MailboxRow,
   type MemberRow,
@@ -89,23 +86,16 @@ import type {
   UserRecord,
 } from './types.ts';
 
-/** A room entry read from `room_log` (alias e) joined to its room (alias r). */
-const LOG_COLUMNS =
-  'r.room_id AS "roomId", e.seq, e.kind, e.sender_user_id AS "senderUserId", e.sender_device_id AS "senderDeviceId", ' +
-  'e.client_id AS "clientId", e.body, e.created_at AS "createdAt"';
-/** The log of the room whose id is the first parameter. */
-const LOG_OF_ROOM = 'FROM rooms r JOIN room_log e ON e.room = r.log_no WHERE r.room_id = ?';
-/** The log of the room whose number (`rooms.log_no`) is the first parameter. */
-const LOG_OF_NO = 'FROM room_log e JOIN rooms r ON r.log_no = e.room WHERE e.room = ?';
-
 export { SQLITE_FILE_NAME } from './sqlite-connection.ts';
 
 export class SqliteStorage implements Storage {
   readonly #sql: SqliteConnection;
+  readonly #log: SqliteRoomLog;
 
   /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
     this.#sql = new SqliteConnection(dir, options);
+    this.#log = new SqliteRoomLog(this.#sql);
   }
 
   migrate(): Promise<void> {
@@ -292,7 +282,7 @@ export class SqliteStorage implements Storage {
       FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
     return this.#sql.all<RoomOfUserRow>(sql, userId).map((row) => {
       const room = toRoomOfUser(row);
-      const cached = this.#logs.get(room.roomId)?.lastSeq;
+      const cached = this.#log.cachedLastSeq(room.roomId);
       return cached !== undefined && cached > room.lastSeq ? { ...room, lastSeq: cached } : room;
     });
   }
@@ -308,20 +298,11 @@ export class SqliteStorage implements Storage {
    * transaction — one fsync for the batch instead of one per message — in
    * call order, and every promise settles only after the batch is durable.
    *
-   * One INSERT per entry (into `room_log`, migration 9) and nothing else: the next seq comes from an
-   * in-memory counter per room (on first use, the larger of `rooms.last_seq`
-   * and the log's max(seq) — entries are never removed, so the log itself is
-   * the counter's durable form and `rooms.last_seq`, PostgreSQL's counter,
-   * is not kept up to date here), and a repeated client id is found by the
-   * probe of the dedupe digest before it (then the stored entry is returned). A failing INSERT
+   * One INSERT per entry (`SqliteRoomLog.appendOne`: the seq counters and
+   * the dedupe probe are there). A failing INSERT
    * undoes only itself (SQLite's statement-level ABORT), so one bad entry
    * does not fail the batch. If the commit fails, every entry of the batch
    * fails and the counters are reloaded from the database.
-   *
-   * The counters assume this process is the file's only writer (one
-   * `parley serve` per data directory); if another writer took seqs
-   * meanwhile, the INSERT hits the (room, seq) index, the counter is reloaded and
-   * the entry retried once — never a gap or a reused seq.
    */
   readonly appendsInCallOrder = true;
   /** Appends and membership changes (`member`), run in call order inside one transaction per batch. */
@@ -334,8 +315,6 @@ export class SqliteStorage implements Storage {
     reject: (e: unknown) => void;
   }[] = [];
   #appendScheduled = false;
-  /** Per room in use: its `rooms.log_no` (never changes) and the seq counter. */
-  readonly #logs = new Map<string, { no: number; lastSeq: number }>();
 
   append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
@@ -385,7 +364,7 @@ export class SqliteStorage implements Storage {
 
   #logMembership(roomId: string, event: RoomEntryInput): RoomEntry {
     this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
-    const { entry, duplicate } = this.#appendOne(roomId, event);
+    const { entry, duplicate } = this.#log.appendOne(roomId, event);
     if (duplicate) throw new Error('storage: a membership event repeated a client id');
     return entry;
   }
@@ -413,7 +392,7 @@ export class SqliteStorage implements Storage {
             if (item.requireMember === true && this.#sql.get<{ one: number }>('SELECT 1 AS one FROM members WHERE room_id = ? AND user_id = ?', item.roomId, item.input.senderUserId) === undefined) {
               throw new NotAMemberError(item.roomId, item.input.senderUserId);
             }
-            const r = this.#appendOne(item.roomId, item.input);
+            const r = this.#log.appendOne(item.roomId, item.input);
             if (!r.duplicate) touched.add(item.roomId);
             results[i] = r;
           } catch (error) {
@@ -422,7 +401,7 @@ export class SqliteStorage implements Storage {
         }
       });
     } catch (e) {
-      for (const roomId of touched) this.#logs.delete(roomId);
+      for (const roomId of touched) this.#log.forget(roomId);
       for (const item of batch) item.reject(e);
       return;
     }
@@ -434,99 +413,20 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #loadLog(roomId: string): { no: number; lastSeq: number } {
-    const row = this.#sql.get<{ seq: number; logNo: number }>('SELECT last_seq AS seq, log_no AS "logNo" FROM rooms WHERE room_id = ?', roomId);
-    if (row === undefined) throw unknownRoom(roomId);
-    // The log's max(seq) is the durable counter here; rooms.last_seq (written
-    // by PostgreSQL, and by SQLite before it stopped keeping it) can only be behind.
-    const max = this.#sql.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM room_log WHERE room = ?', row.logNo)?.seq ?? 0;
-    const log = { no: row.logNo, lastSeq: Math.max(row.seq, max) };
-    this.#logs.set(roomId, log);
-    return log;
+  readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
+    return this.#log.readMembershipEvents(roomId, afterSeq, limit);
   }
 
-  #appendOne(roomId: string, input: RoomEntryInput, retried = false): AppendResult {
-    const log = this.#logs.get(roomId) ?? this.#loadLog(roomId);
-    const entry: RoomEntry = {
-      roomId,
-      seq: log.lastSeq + 1,
-      kind: input.kind,
-      senderUserId: input.senderUserId,
-      senderDeviceId: input.senderDeviceId,
-      clientId: input.clientId,
-      body: bytes(input.body),
-      createdAt: input.createdAt,
-    };
-    const logNo = log.no;
-    // A repeat is found through the dedupe digest, and decided by the ids
-    // (sqlite-dedupe.ts). A separate probe, then a plain INSERT: cheaper in
-    // SQLite than one INSERT … WHERE NOT EXISTS (bench/room-log.bench.mjs).
-    const dedupe = dedupeDigest(input.senderUserId, input.senderDeviceId, input.clientId);
-    const candidates = this.#sql.all<EntryRow>(`SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`, logNo, dedupe);
-    for (const c of candidates) {
-      if (c.senderUserId === input.senderUserId && c.senderDeviceId === input.senderDeviceId && c.clientId === input.clientId) {
-        return { entry: toEntry(c), duplicate: true };
-      }
-    }
-    try {
-      this.#sql.run(
-        `INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        logNo, entry.seq, dedupe, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
-        entry.createdAt,
-      );
-    } catch (e) {
-      if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw e;
-      this.#loadLog(roomId);
-      return this.#appendOne(roomId, input, true);
-    }
-    log.lastSeq = entry.seq;
-    return { entry, duplicate: false };
+  readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
+    return this.#log.readAfter(roomId, afterSeq, limit, maxBytes);
   }
 
-  async readMembershipEvents(roomId: string, afterSeq: number, limit: number): Promise<RoomEntry[]> {
-    assertNonNegative(afterSeq, 'afterSeq');
-    assertPage(limit);
-    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? AND e.kind <> 'message' ORDER BY e.seq LIMIT ?`;
-    return this.#sql.all<EntryRow>(sql, roomId, afterSeq, limit).map(toEntry);
+  readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
+    return this.#log.readBefore(roomId, beforeSeq, limit, maxBytes);
   }
 
-  async readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
-    assertNonNegative(afterSeq, 'afterSeq');
-    assertPage(limit);
-    assertMaxBytes(maxBytes);
-    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq > ? ORDER BY e.seq LIMIT ?`;
-    return this.#entries(sql, maxBytes, roomId, afterSeq, limit);
-  }
-
-  async readBefore(roomId: string, beforeSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
-    assertNonNegative(beforeSeq, 'beforeSeq');
-    assertPage(limit);
-    assertMaxBytes(maxBytes);
-    const sql = `SELECT ${LOG_COLUMNS} ${LOG_OF_ROOM} AND e.seq < ? ORDER BY e.seq DESC LIMIT ?`;
-    return this.#entries(sql, maxBytes, roomId, beforeSeq, limit);
-  }
-
-  /** The entries `sql` selects, up to the one whose body takes their total to `maxBytes`. */
-  #entries(sql: string, maxBytes: number | undefined, ...params: Param[]): RoomEntry[] {
-    if (maxBytes === undefined) return this.#sql.all<EntryRow>(sql, ...params).map(toEntry);
-    const out: RoomEntry[] = [];
-    let bytes = 0;
-    // Row by row, so the rows past the cut (and their bodies) are never read:
-    // this read runs on the event loop.
-    for (const row of this.#sql.stmt(sql).iterate(...params) as IterableIterator<EntryRow>) {
-      out.push(toEntry(row));
-      bytes += row.body.byteLength;
-      if (bytes >= maxBytes) break;
-    }
-    return out;
-  }
-
-  async lastSeq(roomId: string): Promise<number> {
-    const cached = this.#logs.get(roomId)?.lastSeq;
-    if (cached !== undefined) return cached;
-    // The log is the counter's durable form (entries are never removed); the (room, seq) index answers this.
-    return this.#sql.get<{ seq: number | null }>(`SELECT max(e.seq) AS seq ${LOG_OF_ROOM}`, roomId)?.seq ?? 0;
+  lastSeq(roomId: string): Promise<number> {
+    return this.#log.lastSeq(roomId);
   }
 
   // ---- per-device mailbox ----
