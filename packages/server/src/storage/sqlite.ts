@@ -15,45 +15,31 @@
 
 import { SqliteConnection } from './sqlite-connection.ts';
 import { SqliteRoomLog } from './sqlite-room-log.ts';
+import { SqliteRooms } from './sqlite-rooms.ts';
 import {
   DEVICE_COLUMNS,
   KEY_PACKAGE_COLUMNS,
   MAILBOX_COLUMNS,
-  MEMBER_COLUMNS,
   ONE_TIME_PREKEY_COLUMNS,
-  READ_MARKER_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
-  ROOM_COLUMNS,
-  ROOM_OF_USER_COLUMNS,
   SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
   assertPage,
   bytes,
-  handOverEvent,
   sortedKeyPackages,
   sortedPrekeys,
   toDevice,
   toKeyPackage,
   toMailboxEntry,
-  toMember,
   toOneTimePrekey,
-  toReadMarker,
   toRefreshToken,
-  raisedMarker,
-  toRoom,
-  toRoomOfUser,
   toSignedPrekey,
   toUser,
-  unknownRoom,
   type DeviceRow,
   type KeyPackageRow,
   type MailboxRow,
-  type MemberRow,
   type OneTimePrekeyRow,
-  type ReadMarkerRow,
-  type RoomRow,
-  type RoomOfUserRow,
   type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
@@ -91,11 +77,13 @@ export { SQLITE_FILE_NAME } from './sqlite-connection.ts';
 export class SqliteStorage implements Storage {
   readonly #sql: SqliteConnection;
   readonly #log: SqliteRoomLog;
+  readonly #rooms: SqliteRooms;
 
   /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
     this.#sql = new SqliteConnection(dir, options);
     this.#log = new SqliteRoomLog(this.#sql);
+    this.#rooms = new SqliteRooms(this.#sql, this.#log);
   }
 
   migrate(): Promise<void> {
@@ -231,78 +219,52 @@ export class SqliteStorage implements Storage {
     return r ? toKeyPackage(r) : null;
   }
 
-  // ---- rooms and membership ----
+  // ---- rooms and membership (sqlite-rooms.ts) ----
 
-  async createRoom(room: RoomRecord): Promise<boolean> {
-    // log_no: the room's number in room_log (one writer per file, so max + 1 is not raced).
-    const sql = `INSERT INTO rooms (room_id, kind, created_by, created_at, log_no)
-      VALUES (?, ?, ?, ?, (SELECT coalesce(max(log_no), 0) + 1 FROM rooms)) ON CONFLICT DO NOTHING`;
-    return this.#sql.run(sql, room.roomId, room.kind, room.createdBy, room.createdAt) === 1;
+  createRoom(room: RoomRecord): Promise<boolean> {
+    return this.#rooms.createRoom(room);
   }
 
-  async getRoom(roomId: string): Promise<RoomRecord | null> {
-    const r = this.#sql.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = ?`, roomId);
-    return r ? toRoom(r) : null;
+  getRoom(roomId: string): Promise<RoomRecord | null> {
+    return this.#rooms.getRoom(roomId);
   }
 
-  async setMember(roomId: string, member: Member): Promise<void> {
-    this.#sql.tx(() => {
-      this.#sql.run(
-        `INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)
-         ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role`,
-        roomId, member.userId, member.role,
-      );
-      this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
-    });
+  setMember(roomId: string, member: Member): Promise<void> {
+    return this.#rooms.setMember(roomId, member);
   }
 
-  async removeMember(roomId: string, userId: string): Promise<boolean> {
-    return this.#sql.tx(() => {
-      const removed = this.#sql.run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, userId) === 1;
-      if (removed) this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
-      return removed;
-    });
+  removeMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#rooms.removeMember(roomId, userId);
   }
 
-  async getMember(roomId: string, userId: string): Promise<Member | null> {
-    const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? AND user_id = ?`;
-    const r = this.#sql.get<MemberRow>(sql, roomId, userId);
-    return r ? toMember(r) : null;
+  getMember(roomId: string, userId: string): Promise<Member | null> {
+    return this.#rooms.getMember(roomId, userId);
   }
 
-  async listMembers(roomId: string): Promise<Member[]> {
-    const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`;
-    return this.#sql.all<MemberRow>(sql, roomId).map(toMember);
+  listMembers(roomId: string): Promise<Member[]> {
+    return this.#rooms.listMembers(roomId);
   }
 
-  async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
-    // The log's max(seq) per room (the (room, seq) index answers it), as lastSeq() reads it.
-    const sql = `SELECT ${ROOM_OF_USER_COLUMNS},
-        max(r.last_seq, coalesce((SELECT max(e.seq) FROM room_log e WHERE e.room = r.log_no), 0)) AS "lastSeq"
-      FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ? ORDER BY r.room_id`;
-    return this.#sql.all<RoomOfUserRow>(sql, userId).map((row) => {
-      const room = toRoomOfUser(row);
-      const cached = this.#log.cachedLastSeq(room.roomId);
-      return cached !== undefined && cached > room.lastSeq ? { ...room, lastSeq: cached } : room;
-    });
+  listRoomsOf(userId: string): Promise<RoomOfUser[]> {
+    return this.#rooms.listRoomsOf(userId);
   }
 
-  async countRoomsOf(userId: string): Promise<number> {
-    return this.#sql.count('SELECT count(*) AS n FROM members WHERE user_id = ?', userId);
+  countRoomsOf(userId: string): Promise<number> {
+    return this.#rooms.countRoomsOf(userId);
   }
 
-  // ---- the room log ----
+  // ---- the room log: group commit (the log itself is sqlite-room-log.ts) ----
 
   /**
    * Group commit: appends made in the same event-loop turn are written in one
    * transaction — one fsync for the batch instead of one per message — in
    * call order, and every promise settles only after the batch is durable.
    *
-   * One INSERT per entry (`SqliteRoomLog.appendOne`: the seq counters and
-   * the dedupe probe are there). A failing INSERT
-   * undoes only itself (SQLite's statement-level ABORT), so one bad entry
-   * does not fail the batch. If the commit fails, every entry of the batch
-   * fails and the counters are reloaded from the database.
+   * One INSERT per entry (`SqliteRoomLog.appendOne`, where the seq counters
+   * and the dedupe probe are). A failing INSERT undoes only itself (SQLite's
+   * statement-level ABORT), so one bad entry does not fail the batch. If the
+   * commit fails, every entry of the batch fails and the counters are
+   * reloaded from the database.
    */
   readonly appendsInCallOrder = true;
   /** Appends and membership changes (`member`), run in call order inside one transaction per batch. */
@@ -339,37 +301,6 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #changeMemberNow(roomId: string, change: { userId: string; expected: Role | null; role: Role | null; options: ChangeMemberOptions }, event: RoomEntryInput): MembershipChange | null {
-    const roleOf = (u: string): Role | null => this.#sql.get<{ role: Role }>('SELECT role FROM members WHERE room_id = ? AND user_id = ?', roomId, u)?.role ?? null;
-    if (roleOf(change.userId) !== change.expected) return null;
-    const { actorRole, handOver } = change.options;
-    if (actorRole !== undefined && event.senderUserId !== change.userId && roleOf(event.senderUserId) !== actorRole) return null;
-    if (this.#sql.get<{ one: number }>('SELECT 1 AS one FROM rooms WHERE room_id = ?', roomId) === undefined) throw unknownRoom(roomId);
-    if (change.role === null) this.#sql.run('DELETE FROM members WHERE room_id = ? AND user_id = ?', roomId, change.userId);
-    else if (change.expected === null) this.#sql.run('INSERT INTO members (room_id, user_id, role) VALUES (?, ?, ?)', roomId, change.userId, change.role);
-    else this.#sql.run('UPDATE members SET role = ? WHERE room_id = ? AND user_id = ?', change.role, roomId, change.userId);
-    const entry = this.#logMembership(roomId, event);
-    let handedOver: MembershipChange['handedOver'];
-    if (handOver === true && change.role === null && change.expected === 'owner') {
-      const rest = this.#sql.all<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = ? ORDER BY user_id`, roomId).map(toMember);
-      const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
-      if (heir !== undefined) {
-        this.#sql.run("UPDATE members SET role = 'owner' WHERE room_id = ? AND user_id = ?", roomId, heir.userId);
-        handedOver = { userId: heir.userId, entry: this.#logMembership(roomId, handOverEvent(event, heir.userId)) };
-      }
-    }
-    const members = this.#sql.all<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = ? ORDER BY user_id', roomId).map((r) => r.userId);
-    return { entry, members, ...(handedOver !== undefined && { handedOver }) };
-  }
-
-  #logMembership(roomId: string, event: RoomEntryInput): RoomEntry {
-    this.#sql.run('UPDATE rooms SET members_version = members_version + 1 WHERE room_id = ?', roomId);
-    const { entry, duplicate } = this.#log.appendOne(roomId, event);
-    if (duplicate) throw new Error('storage: a membership event repeated a client id');
-    return entry;
-  }
-
-
   #flushAppends(): void {
     this.#appendScheduled = false;
     const batch = this.#appendQueue;
@@ -384,7 +315,7 @@ export class SqliteStorage implements Storage {
           try {
             if (item.member !== undefined) {
               // A failing change undoes only its own statements (a savepoint), as a failing INSERT does.
-              const r = this.#sql.savepoint(() => this.#changeMemberNow(item.roomId, item.member as NonNullable<typeof item.member>, item.input));
+              const r = this.#sql.savepoint(() => this.#rooms.changeMemberNow(item.roomId, item.member as NonNullable<typeof item.member>, item.input));
               if (r !== null) touched.add(item.roomId);
               results[i] = r;
               continue;
@@ -499,27 +430,14 @@ export class SqliteStorage implements Storage {
     return this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
   }
 
-  // ---- read markers ----
+  // ---- read markers (sqlite-rooms.ts) ----
 
-  async setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
-    return this.#sql.tx(() => {
-      const prev = this.#sql.get<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? AND user_id = ?`, roomId, userId);
-      const next = raisedMarker(prev === undefined ? undefined : toReadMarker(prev), userId, kind, seq, at);
-      if (next.changed) {
-        this.#sql.run(
-          `INSERT INTO read_markers (room_id, user_id, delivered_seq, read_seq, updated_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (room_id, user_id) DO UPDATE
-           SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq, updated_at = excluded.updated_at`,
-          roomId, userId, next.marker.delivered, next.marker.read, next.marker.updatedAt,
-        );
-      }
-      return next;
-    });
+  setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
+    return this.#rooms.setReceipt(roomId, userId, kind, seq, at);
   }
 
-  async listReceipts(roomId: string): Promise<ReadMarker[]> {
-    const sql = `SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = ? ORDER BY user_id`;
-    return this.#sql.all<ReadMarkerRow>(sql, roomId).map(toReadMarker);
+  listReceipts(roomId: string): Promise<ReadMarker[]> {
+    return this.#rooms.listReceipts(roomId);
   }
 
   // ---- key backup ----
