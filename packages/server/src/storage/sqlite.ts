@@ -16,31 +16,21 @@
 import { SqliteConnection } from './sqlite-connection.ts';
 import { SqliteRoomLog } from './sqlite-room-log.ts';
 import { SqliteRooms } from './sqlite-rooms.ts';
+import { SqliteKeyDirectory } from './sqlite-key-directory.ts';
 import {
   DEVICE_COLUMNS,
-  KEY_PACKAGE_COLUMNS,
   MAILBOX_COLUMNS,
-  ONE_TIME_PREKEY_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
-  SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
   assertPage,
   bytes,
-  sortedKeyPackages,
-  sortedPrekeys,
   toDevice,
-  toKeyPackage,
   toMailboxEntry,
-  toOneTimePrekey,
   toRefreshToken,
-  toSignedPrekey,
   toUser,
   type DeviceRow,
-  type KeyPackageRow,
   type MailboxRow,
-  type OneTimePrekeyRow,
-  type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
 import { NotAMemberError } from './types.ts';
@@ -78,12 +68,14 @@ export class SqliteStorage implements Storage {
   readonly #sql: SqliteConnection;
   readonly #log: SqliteRoomLog;
   readonly #rooms: SqliteRooms;
+  readonly #keys: SqliteKeyDirectory;
 
   /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
     this.#sql = new SqliteConnection(dir, options);
     this.#log = new SqliteRoomLog(this.#sql);
     this.#rooms = new SqliteRooms(this.#sql, this.#log);
+    this.#keys = new SqliteKeyDirectory(this.#sql);
   }
 
   migrate(): Promise<void> {
@@ -130,93 +122,46 @@ export class SqliteStorage implements Storage {
     return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
   }
 
-  // ---- key directory ----
+  // ---- key directory (sqlite-key-directory.ts) ----
 
-  async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    this.#sql.run(
-      `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      userId, deviceId, p.keyId, p.publicKey, p.signature,
-    );
+  setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
+    return this.#keys.setSignedPrekey(userId, deviceId, p);
   }
 
-  async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
-    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = ? AND device_id = ?`;
-    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
-    return r ? toSignedPrekey(r) : null;
+  getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
+    return this.#keys.getSignedPrekey(userId, deviceId);
   }
 
-  async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
-    const insert =
-      'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.tx(() => {
-      for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
-      return this.#countOneTimePrekeys(userId, deviceId);
-    });
+  addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
+    return this.#keys.addOneTimePrekeys(userId, deviceId, prekeys);
   }
 
-  #countOneTimePrekeys(userId: string, deviceId: string): number {
-    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = ? AND device_id = ?';
-    return this.#sql.count(sql, userId, deviceId);
+  countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+    return this.#keys.countOneTimePrekeys(userId, deviceId);
   }
 
-  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
-    return this.#countOneTimePrekeys(userId, deviceId);
+  claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
+    return this.#keys.claimOneTimePrekey(userId, deviceId);
   }
 
-  async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
-    // One statement: SQLite makes all of a DELETE … RETURNING's changes in
-    // its first step, under the write lock, so no two calls get the same key.
-    const r = this.#sql.get<OneTimePrekeyRow>(
-      `DELETE FROM one_time_prekeys
-       WHERE rowid = (SELECT rowid FROM one_time_prekeys WHERE user_id = ? AND device_id = ? ORDER BY key_id LIMIT 1)
-       RETURNING ${ONE_TIME_PREKEY_COLUMNS}`,
-      userId, deviceId,
-    );
-    return r ? toOneTimePrekey(r) : null;
+  setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
+    return this.#keys.setPqPrekey(userId, deviceId, p);
   }
 
-  async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    this.#sql.run(
-      `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      userId, deviceId, p.keyId, p.publicKey, p.signature,
-    );
+  getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
+    return this.#keys.getPqPrekey(userId, deviceId);
   }
 
-  async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
-    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = ? AND device_id = ?`;
-    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
-    return r ? toSignedPrekey(r) : null;
+  addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
+    return this.#keys.addKeyPackages(userId, deviceId, packages);
   }
 
-  async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
-    const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.tx(() => {
-      for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data);
-      return this.#countKeyPackages(userId, deviceId);
-    });
+  countKeyPackages(userId: string, deviceId: string): Promise<number> {
+    return this.#keys.countKeyPackages(userId, deviceId);
   }
 
-  #countKeyPackages(userId: string, deviceId: string): number {
-    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = ? AND device_id = ?';
-    return this.#sql.count(sql, userId, deviceId);
-  }
-
-  async countKeyPackages(userId: string, deviceId: string): Promise<number> {
-    return this.#countKeyPackages(userId, deviceId);
-  }
-
-  async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
-    const r = this.#sql.get<KeyPackageRow>(
-      `DELETE FROM key_packages
-       WHERE id = (SELECT id FROM key_packages WHERE user_id = ? AND device_id = ? ORDER BY id LIMIT 1)
-       RETURNING ${KEY_PACKAGE_COLUMNS}`,
-      userId, deviceId,
-    );
-    return r ? toKeyPackage(r) : null;
+  claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
+    return this.#keys.claimKeyPackage(userId, deviceId);
   }
 
   // ---- rooms and membership (sqlite-rooms.ts) ----

@@ -1,0 +1,121 @@
+/**
+ * The public-key directory in the SQLite store (v1/key-directory.ts): per
+ * device a signed prekey, a post-quantum prekey, one-time prekeys and MLS
+ * KeyPackages, the last two each handed out once (one DELETE … RETURNING
+ * per claim). Apart from the storage: tables of their own, read and written
+ * by the key directory alone.
+ *
+ * @module
+ */
+import {
+  KEY_PACKAGE_COLUMNS,
+  ONE_TIME_PREKEY_COLUMNS,
+  SIGNED_PREKEY_COLUMNS,
+  sortedKeyPackages,
+  sortedPrekeys,
+  toKeyPackage,
+  toOneTimePrekey,
+  toSignedPrekey,
+  type KeyPackageRow,
+  type OneTimePrekeyRow,
+  type SignedPrekeyRow,
+} from './_shared.ts';
+import type { KeyPackage, OneTimePrekey, PqPrekey, SignedPrekey, Storage } from './types.ts';
+import type { SqliteConnection } from './sqlite-connection.ts';
+
+export class SqliteKeyDirectory
+  implements Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'claimKeyPackage'>
+{
+  readonly #sql: SqliteConnection;
+
+  constructor(sql: SqliteConnection) {
+    this.#sql = sql;
+  }
+
+  async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
+    this.#sql.run(
+      `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_id) DO UPDATE
+       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      userId, deviceId, p.keyId, p.publicKey, p.signature,
+    );
+  }
+
+  async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
+    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = ? AND device_id = ?`;
+    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
+    return r ? toSignedPrekey(r) : null;
+  }
+
+  async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
+    const insert =
+      'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    return this.#sql.tx(() => {
+      for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
+      return this.#countOneTimePrekeys(userId, deviceId);
+    });
+  }
+
+  #countOneTimePrekeys(userId: string, deviceId: string): number {
+    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = ? AND device_id = ?';
+    return this.#sql.count(sql, userId, deviceId);
+  }
+
+  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+    return this.#countOneTimePrekeys(userId, deviceId);
+  }
+
+  async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
+    // One statement: SQLite makes all of a DELETE … RETURNING's changes in
+    // its first step, under the write lock, so no two calls get the same key.
+    const r = this.#sql.get<OneTimePrekeyRow>(
+      `DELETE FROM one_time_prekeys
+       WHERE rowid = (SELECT rowid FROM one_time_prekeys WHERE user_id = ? AND device_id = ? ORDER BY key_id LIMIT 1)
+       RETURNING ${ONE_TIME_PREKEY_COLUMNS}`,
+      userId, deviceId,
+    );
+    return r ? toOneTimePrekey(r) : null;
+  }
+
+  async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
+    this.#sql.run(
+      `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_id) DO UPDATE
+       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      userId, deviceId, p.keyId, p.publicKey, p.signature,
+    );
+  }
+
+  async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
+    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = ? AND device_id = ?`;
+    const r = this.#sql.get<SignedPrekeyRow>(sql, userId, deviceId);
+    return r ? toSignedPrekey(r) : null;
+  }
+
+  async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
+    const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    return this.#sql.tx(() => {
+      for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data);
+      return this.#countKeyPackages(userId, deviceId);
+    });
+  }
+
+  #countKeyPackages(userId: string, deviceId: string): number {
+    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = ? AND device_id = ?';
+    return this.#sql.count(sql, userId, deviceId);
+  }
+
+  async countKeyPackages(userId: string, deviceId: string): Promise<number> {
+    return this.#countKeyPackages(userId, deviceId);
+  }
+
+  async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
+    const r = this.#sql.get<KeyPackageRow>(
+      `DELETE FROM key_packages
+       WHERE id = (SELECT id FROM key_packages WHERE user_id = ? AND device_id = ? ORDER BY id LIMIT 1)
+       RETURNING ${KEY_PACKAGE_COLUMNS}`,
+      userId, deviceId,
+    );
+    return r ? toKeyPackage(r) : null;
+  }
+}
