@@ -16,21 +16,17 @@
 import { SqliteConnection } from './sqlite-connection.ts';
 import { SqliteRoomLog } from './sqlite-room-log.ts';
 import { SqliteRooms } from './sqlite-rooms.ts';
+import { SqliteMailbox } from './sqlite-mailbox.ts';
 import { SqliteKeyDirectory } from './sqlite-key-directory.ts';
 import {
   DEVICE_COLUMNS,
-  MAILBOX_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
   USER_COLUMNS,
-  assertNonNegative,
-  assertPage,
   bytes,
   toDevice,
-  toMailboxEntry,
   toRefreshToken,
   toUser,
   type DeviceRow,
-  type MailboxRow,
   type UserRow,
 } from './_shared.ts';
 import { NotAMemberError } from './types.ts';
@@ -68,6 +64,7 @@ export class SqliteStorage implements Storage {
   readonly #sql: SqliteConnection;
   readonly #log: SqliteRoomLog;
   readonly #rooms: SqliteRooms;
+  readonly #mailbox: SqliteMailbox;
   readonly #keys: SqliteKeyDirectory;
 
   /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
@@ -75,6 +72,7 @@ export class SqliteStorage implements Storage {
     this.#sql = new SqliteConnection(dir, options);
     this.#log = new SqliteRoomLog(this.#sql);
     this.#rooms = new SqliteRooms(this.#sql, this.#log);
+    this.#mailbox = new SqliteMailbox(this.#sql);
     this.#keys = new SqliteKeyDirectory(this.#sql);
   }
 
@@ -305,55 +303,18 @@ export class SqliteStorage implements Storage {
     return this.#log.lastSeq(roomId);
   }
 
-  // ---- per-device mailbox ----
+  // ---- per-device mailbox (sqlite-mailbox.ts) ----
 
-  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
-    assertNonNegative(max, 'max');
-    return this.#sql.tx((): MailboxEnqueued | null => {
-      const existing = this.#sql.get<MailboxRow>(
-        `SELECT ${MAILBOX_COLUMNS} FROM mailbox
-         WHERE user_id = ? AND device_id = ? AND from_user_id = ? AND from_device_id = ? AND client_id = ?`,
-        userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId,
-      );
-      if (existing) return { entry: toMailboxEntry(existing), duplicate: true };
-      const held = this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ?', userId, deviceId);
-      if (held >= max) return null;
-      const next = this.#sql.get<{ id: number }>(
-        `INSERT INTO mailbox_counters (user_id, device_id, last_id) VALUES (?, ?, 1)
-         ON CONFLICT (user_id, device_id) DO UPDATE SET last_id = last_id + 1
-         RETURNING last_id AS id`,
-        userId, deviceId,
-      );
-      if (!next) throw new Error('storage: mailbox counter upsert returned nothing');
-      const entry: MailboxEntry = {
-        id: next.id,
-        fromUserId: input.fromUserId,
-        fromDeviceId: input.fromDeviceId,
-        clientId: input.clientId,
-        payload: bytes(input.payload),
-        createdAt: input.createdAt,
-      };
-      this.#sql.run(
-        `INSERT INTO mailbox (user_id, device_id, id, from_user_id, from_device_id, client_id, payload, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, entry.payload,
-        entry.createdAt,
-      );
-      return { entry, duplicate: false };
-    });
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
+    return this.#mailbox.enqueueMailbox(userId, deviceId, input, max);
   }
 
-  async readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]> {
-    assertNonNegative(afterId, 'afterId');
-    assertPage(limit);
-    const sql = `SELECT ${MAILBOX_COLUMNS} FROM mailbox
-      WHERE user_id = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?`;
-    return this.#sql.all<MailboxRow>(sql, userId, deviceId, afterId, limit).map(toMailboxEntry);
+  readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]> {
+    return this.#mailbox.readMailbox(userId, deviceId, afterId, limit);
   }
 
-  async ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
-    assertNonNegative(upToId, 'upToId');
-    return this.#sql.run('DELETE FROM mailbox WHERE user_id = ? AND device_id = ? AND id <= ?', userId, deviceId, upToId);
+  ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
+    return this.#mailbox.ackMailbox(userId, deviceId, upToId);
   }
 
   // ---- refresh tokens ----
