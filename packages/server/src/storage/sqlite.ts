@@ -10,26 +10,22 @@
  * front and so also stay correct if another process opens the same file.
  * Every method is `async` only to fit the port: results are already there.
  *
+ * `SqliteStorage` is the coordinating core: it owns the group commit, which
+ * writes appends and membership changes in call order, one transaction per
+ * batch, and hands every other method to the part of the store it belongs
+ * to — accounts, key directory, rooms, room log, mailbox, blobs
+ * (sqlite-*.ts), each over the same connection.
+ *
  * @module
  */
 
 import { SqliteConnection } from './sqlite-connection.ts';
-import { SqliteRoomLog } from './sqlite-room-log.ts';
-import { SqliteRooms } from './sqlite-rooms.ts';
-import { SqliteBlobs } from './sqlite-blobs.ts';
-import { SqliteMailbox } from './sqlite-mailbox.ts';
+import { SqliteAccounts } from './sqlite-accounts.ts';
 import { SqliteKeyDirectory } from './sqlite-key-directory.ts';
-import {
-  DEVICE_COLUMNS,
-  REFRESH_TOKEN_COLUMNS,
-  USER_COLUMNS,
-  bytes,
-  toDevice,
-  toRefreshToken,
-  toUser,
-  type DeviceRow,
-  type UserRow,
-} from './_shared.ts';
+import { SqliteRooms } from './sqlite-rooms.ts';
+import { SqliteRoomLog } from './sqlite-room-log.ts';
+import { SqliteMailbox } from './sqlite-mailbox.ts';
+import { SqliteBlobs } from './sqlite-blobs.ts';
 import { NotAMemberError } from './types.ts';
 import type {
   AppendOptions,
@@ -63,20 +59,22 @@ export { SQLITE_FILE_NAME } from './sqlite-connection.ts';
 
 export class SqliteStorage implements Storage {
   readonly #sql: SqliteConnection;
+  readonly #accounts: SqliteAccounts;
+  readonly #keys: SqliteKeyDirectory;
   readonly #log: SqliteRoomLog;
   readonly #rooms: SqliteRooms;
-  readonly #blobs: SqliteBlobs;
   readonly #mailbox: SqliteMailbox;
-  readonly #keys: SqliteKeyDirectory;
+  readonly #blobs: SqliteBlobs;
 
   /** Opens (creating if needed) `dir/parley.db` as a `role` connection (`SqliteConnection`). Call `migrate()` before anything else. */
   constructor(dir: string, options: { role?: 'writer' | 'reader' } = {}) {
     this.#sql = new SqliteConnection(dir, options);
+    this.#accounts = new SqliteAccounts(this.#sql);
+    this.#keys = new SqliteKeyDirectory(this.#sql);
     this.#log = new SqliteRoomLog(this.#sql);
     this.#rooms = new SqliteRooms(this.#sql, this.#log);
-    this.#blobs = new SqliteBlobs(this.#sql);
     this.#mailbox = new SqliteMailbox(this.#sql);
-    this.#keys = new SqliteKeyDirectory(this.#sql);
+    this.#blobs = new SqliteBlobs(this.#sql);
   }
 
   migrate(): Promise<void> {
@@ -94,33 +92,26 @@ export class SqliteStorage implements Storage {
     return this.#closed;
   }
 
-  // ---- users and devices ----
+  // ---- users and devices (sqlite-accounts.ts) ----
 
-  async createUser(user: UserRecord): Promise<boolean> {
-    const sql = 'INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.run(sql, user.userId, user.createdAt) === 1;
+  createUser(user: UserRecord): Promise<boolean> {
+    return this.#accounts.createUser(user);
   }
 
-  async getUser(userId: string): Promise<UserRecord | null> {
-    const r = this.#sql.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`, userId);
-    return r ? toUser(r) : null;
+  getUser(userId: string): Promise<UserRecord | null> {
+    return this.#accounts.getUser(userId);
   }
 
-  async addDevice(d: DeviceRecord): Promise<boolean> {
-    const sql =
-      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;
+  addDevice(d: DeviceRecord): Promise<boolean> {
+    return this.#accounts.addDevice(d);
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
-    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND device_id = ?`;
-    const r = this.#sql.get<DeviceRow>(sql, userId, deviceId);
-    return r ? toDevice(r) : null;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
+    return this.#accounts.getDevice(userId, deviceId);
   }
 
-  async listDevices(userId: string): Promise<DeviceRecord[]> {
-    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY device_id`;
-    return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
+  listDevices(userId: string): Promise<DeviceRecord[]> {
+    return this.#accounts.listDevices(userId);
   }
 
   // ---- key directory (sqlite-key-directory.ts) ----
@@ -320,23 +311,18 @@ export class SqliteStorage implements Storage {
     return this.#mailbox.ackMailbox(userId, deviceId, upToId);
   }
 
-  // ---- refresh tokens ----
+  // ---- refresh tokens (sqlite-accounts.ts) ----
 
-  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
-    this.#sql.run(
-      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)',
-      r.tokenHash, r.userId, r.deviceId, r.expiresAt,
-    );
+  putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+    return this.#accounts.putRefreshToken(r);
   }
 
-  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    const sql = `DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = this.#sql.get<RefreshTokenRecord>(sql, tokenHash);
-    return r ? toRefreshToken(r) : null;
+  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    return this.#accounts.takeRefreshToken(tokenHash);
   }
 
-  async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
-    return this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
+  deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#accounts.deleteRefreshTokensOf(userId, deviceId);
   }
 
   // ---- read markers (sqlite-rooms.ts) ----
@@ -349,31 +335,20 @@ export class SqliteStorage implements Storage {
     return this.#rooms.listReceipts(roomId);
   }
 
-  // ---- key backup ----
+  // ---- key backup (sqlite-accounts.ts) ----
 
-  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
-    this.#sql.run(
-      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
-      userId, r.backup, r.authHash, r.updatedAt,
-    );
+  putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
+    return this.#accounts.putKeyBackup(userId, r);
   }
 
-  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
-    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
-    const r = this.#sql.get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
-    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
+  getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    return this.#accounts.getKeyBackup(userId);
   }
 
-  // ---- server secrets ----
+  // ---- server secrets (sqlite-accounts.ts) ----
 
-  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
-    return this.#sql.tx(() => {
-      this.#sql.run('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, initial);
-      const row = this.#sql.get<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = ?', name);
-      if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
-      return bytes(row.value);
-    });
+  serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    return this.#accounts.serverSecret(name, initial);
   }
 
   // ---- blobs (sqlite-blobs.ts) ----
@@ -413,5 +388,4 @@ export class SqliteStorage implements Storage {
   expireBlobs(c: BlobCutoffs, limit: number): Promise<number> {
     return this.#blobs.expireBlobs(c, limit);
   }
-
 }

@@ -1,0 +1,107 @@
+/**
+ * Accounts in the SQLite store: users and their devices (identity keys),
+ * the refresh tokens sessions are renewed with, each user's key backup and
+ * the server's own secrets (the access-token key). Apart from the storage:
+ * what authentication reads and writes (v1/authentication.ts,
+ * v1/key-backup.ts), none of it touched by rooms or messages.
+ *
+ * @module
+ */
+import {
+  DEVICE_COLUMNS,
+  REFRESH_TOKEN_COLUMNS,
+  USER_COLUMNS,
+  bytes,
+  toDevice,
+  toRefreshToken,
+  toUser,
+  type DeviceRow,
+  type UserRow,
+} from './_shared.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, Storage, UserRecord } from './types.ts';
+import type { SqliteConnection } from './sqlite-connection.ts';
+
+export class SqliteAccounts
+  implements Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>
+{
+  readonly #sql: SqliteConnection;
+
+  constructor(sql: SqliteConnection) {
+    this.#sql = sql;
+  }
+
+  // ---- users and devices ----
+
+  async createUser(user: UserRecord): Promise<boolean> {
+    const sql = 'INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING';
+    return this.#sql.run(sql, user.userId, user.createdAt) === 1;
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    const r = this.#sql.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`, userId);
+    return r ? toUser(r) : null;
+  }
+
+  async addDevice(d: DeviceRecord): Promise<boolean> {
+    const sql =
+      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND device_id = ?`;
+    const r = this.#sql.get<DeviceRow>(sql, userId, deviceId);
+    return r ? toDevice(r) : null;
+  }
+
+  async listDevices(userId: string): Promise<DeviceRecord[]> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY device_id`;
+    return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
+  }
+
+  // ---- refresh tokens ----
+
+  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+    this.#sql.run(
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)',
+      r.tokenHash, r.userId, r.deviceId, r.expiresAt,
+    );
+  }
+
+  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    const sql = `DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING ${REFRESH_TOKEN_COLUMNS}`;
+    const r = this.#sql.get<RefreshTokenRecord>(sql, tokenHash);
+    return r ? toRefreshToken(r) : null;
+  }
+
+  async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?', userId, deviceId);
+  }
+
+  // ---- key backup ----
+
+  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
+    this.#sql.run(
+      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
+      userId, r.backup, r.authHash, r.updatedAt,
+    );
+  }
+
+  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = ?';
+    const r = this.#sql.get<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number }>(sql, userId);
+    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: r.updatedAt } : null;
+  }
+
+  // ---- server secrets ----
+
+  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    return this.#sql.tx(() => {
+      this.#sql.run('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, initial);
+      const row = this.#sql.get<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = ?', name);
+      if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
+      return bytes(row.value);
+    });
+  }
+}
