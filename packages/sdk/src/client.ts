@@ -27,6 +27,7 @@ import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory, type DirectoryDevice } from './device-directory.ts';
+import { DirectRooms } from './direct-rooms.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
@@ -35,7 +36,7 @@ import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, re
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, ROOM_KINDS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
@@ -149,9 +150,7 @@ export class ParleyClient {
   readonly #inbound: Inbound;
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
-  /** Room kinds from the server's room lists (null: looked for, not listed); see #pinDirect. */
-  readonly #roomKinds = new Map<string, string | null>();
-  readonly #directs = new Map<string, Promise<string>>();
+  readonly #directRooms: DirectRooms;
   /** When a typing frame was last sent, per room. */
   readonly #typingSentAt = new Map<string, number>();
   #sendChain: Promise<unknown> = Promise.resolve();
@@ -201,6 +200,11 @@ export class ParleyClient {
       (userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']),
       (userId, entries) => this.#reviewKeys(userId, entries),
     );
+    this.#directRooms = new DirectRooms(account.userId, store, {
+      link: this.#link,
+      members: (roomId) => this.#roomMembers(roomId),
+      forgetMembers: (roomId) => this.#members.delete(roomId),
+    });
     this.#verifications = new PeerVerifications(account.userId, {
       parties: (userId) => this.#verificationParties(userId),
       room: (userId) => this.startDirect(userId),
@@ -379,14 +383,7 @@ export class ParleyClient {
 
   /** The direct room with `userId`: an existing one this user is in, else a new one. */
   startDirect(userId: string): Promise<string> {
-    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
-    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) return Promise.reject(new SdkError('INVALID_ARGUMENT', 'startDirect needs another user id'));
-    let p = this.#directs.get(userId);
-    if (p === undefined) {
-      p = this.#findOrCreateDirect(userId).finally(() => this.#directs.delete(userId));
-      this.#directs.set(userId, p);
-    }
-    return p;
+    return this.#directRooms.start(userId);
   }
 
   /**
@@ -411,68 +408,8 @@ export class ParleyClient {
   }
 
   /** The direct room with `userId` if this user is in one, else null; never creates one (unlike `startDirect`). */
-  async findDirect(userId: string): Promise<string | null> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'findDirect needs another user id');
-    return this.#findDirect(userId);
-  }
-
-  async #findDirect(userId: string): Promise<string | null> {
-    const rooms = readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
-    this.#noteRoomKinds(rooms);
-    for (const room of rooms) {
-      if (room.kind !== 'direct') continue;
-      const pinned = this.store.directPeer(room.roomId);
-      if (pinned !== null) {
-        if (pinned === userId) return room.roomId;
-        continue;
-      }
-      const members = await this.#roomMembers(room.roomId);
-      if (members.length === 2 && members.includes(userId) && members.includes(this.userId)) {
-        this.store.setDirectPeer(room.roomId, userId);
-        return room.roomId;
-      }
-    }
-    return null;
-  }
-
-  /**
-   * A room this device did not open but the server lists as direct (the
-   * peer opened it): pinned to its other member the first time this device
-   * sends there, so a member the server adds later gets nothing. Null for
-   * any other room, and for a direct room the peer has left.
-   */
-  async #pinDirect(roomId: string): Promise<string | null> {
-    if (!this.#roomKinds.has(roomId)) this.#noteRoomKinds(readRooms(await this.#link.request({ t: 'room.list' }, ['rooms'])), roomId);
-    if (this.#roomKinds.get(roomId) !== 'direct') return null;
-    const members = await this.#roomMembers(roomId);
-    const others = members.filter((u) => u !== this.userId);
-    if (members.length === 1 && others.length === 0) return null;
-    if (members.length !== 2 || others.length !== 1 || others[0] === undefined) {
-      this.#members.delete(roomId); // asked again next time
-      throw new SdkError('BAD_RESPONSE', `the server lists direct room ${roomId} with ${members.length} members: a direct room has two, this user and one other`);
-    }
-    const peer = others[0];
-    this.store.setDirectPeer(roomId, peer);
-    return peer;
-  }
-
-  /** Remember the kind of each listed room (`also`: a room looked for, remembered as not listed). */
-  #noteRoomKinds(rooms: readonly RoomSummary[], also?: string): void {
-    if (this.#roomKinds.size + rooms.length > ROOM_KINDS_MAX) this.#roomKinds.clear();
-    if (also !== undefined) this.#roomKinds.set(also, null);
-    for (const room of rooms) this.#roomKinds.set(room.roomId, room.kind);
-  }
-
-  async #findOrCreateDirect(userId: string): Promise<string> {
-    const existing = await this.#findDirect(userId);
-    if (existing !== null) return existing;
-    const f = await this.#link.request({ t: 'room.create', kind: 'direct', members: [userId] }, ['room']);
-    const room = f['room'];
-    if (typeof room !== 'object' || room === null) throw new SdkError('BAD_RESPONSE', 'room.create answered without a room');
-    const roomId = stringField(room as Record<string, unknown>, 'roomId', 'room', ROOM_ID);
-    this.store.setDirectPeer(roomId, userId);
-    return roomId;
+  findDirect(userId: string): Promise<string | null> {
+    return this.#directRooms.find(userId);
   }
 
   /**
@@ -510,7 +447,7 @@ export class ParleyClient {
     // A direct room this device pinned is this user and the peer, whatever
     // the server lists: a server that added someone to it would otherwise
     // be handed every message encrypted for them.
-    const peer = this.store.directPeer(roomId) ?? (await this.#pinDirect(roomId));
+    const peer = this.store.directPeer(roomId) ?? (await this.#directRooms.pin(roomId));
     const members = peer !== null ? [this.userId, peer] : await this.#roomMembers(roomId);
     const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
     const me = { userId: this.userId, deviceId: this.deviceId };
@@ -1219,7 +1156,7 @@ export class ParleyClient {
   async #listedRooms(conn: Connection): Promise<string[]> {
     const stored = this.store.roomCursors();
     const listed = readRooms(await conn.request({ t: 'room.list' }, ['rooms']));
-    this.#noteRoomKinds(listed);
+    this.#directRooms.noteKinds(listed);
     for (const room of listed) {
       const cursor = stored[room.roomId];
       if (cursor === undefined || cursor <= room.lastSeq) continue;
