@@ -20,13 +20,12 @@
  *
  * @module
  */
-import type { DeviceAddress } from '@parley/protocol';
 import { equalBytes } from '@parley/themis/hazmat';
-import { fromBase64, randomId, toBase64 } from './_bytes.ts';
+import { fromBase64, toBase64 } from './_bytes.ts';
 import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
-import { DeviceDirectory, type DirectoryDevice } from './device-directory.ts';
+import { DeviceDirectory } from './device-directory.ts';
 import { DirectRooms } from './direct-rooms.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
@@ -36,15 +35,15 @@ import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, re
 import { Inbound } from './inbound.ts';
 import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, BODY_BYTES_MAX, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
-import { OutboundQueue, type Ack, type QueuedMessage } from './outbound-queue.ts';
-import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION, encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
+import { Outbound, type SendResult } from './outbound.ts';
+import { OutboundQueue } from './outbound-queue.ts';
+import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import { matchesVerified, reviewPeerKeys, type DeviceKey, type PeerRecord } from './peer-keys.ts';
 import { PresenceView } from './presence-view.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
-import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
 import { formatSafetyNumber, safetyNumber } from './safety-number.ts';
 import { parseSearchQuery, searchLimit, searchMessages, type SearchOptions } from './search.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
@@ -64,19 +63,6 @@ export interface ClientOptions {
    * (default true). Read receipts are the application's: `markRead`.
    */
   readonly deliveryReceipts?: boolean;
-}
-
-export interface SendResult {
-  /** The message id (inside the payload, and the room entry's clientId). */
-  readonly id: string;
-  readonly roomId: string;
-  readonly seq: number;
-  readonly sentAt: number;
-  readonly serverTs: number;
-  /** The devices the message was encrypted for. */
-  readonly recipients: readonly DeviceAddress[];
-  /** Devices of room members that could not be encrypted for, and why (no keys published, identity changed, …). */
-  readonly skipped: readonly SkippedDevice[];
 }
 
 const HISTORY_PAGE_DEFAULT = 50;
@@ -147,13 +133,13 @@ export class ParleyClient {
   readonly #events: Emitter<ClientEvents>;
   readonly #directory: DeviceDirectory;
   readonly #queue: OutboundQueue;
+  readonly #outbound: Outbound;
   readonly #inbound: Inbound;
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
   readonly #directRooms: DirectRooms;
   /** When a typing frame was last sent, per room. */
   readonly #typingSentAt = new Map<string, number>();
-  #sendChain: Promise<unknown> = Promise.resolve();
   readonly #verifications: PeerVerifications;
   /** Users whose keys are being reviewed in the background. */
   readonly #reviewing = new Set<string>();
@@ -209,7 +195,7 @@ export class ParleyClient {
       parties: (userId) => this.#verificationParties(userId),
       room: (userId) => this.startDirect(userId),
       send: async (roomId, control) => {
-        await this.#sendContent(roomId, { kind: 'control', bytes: control });
+        await this.#outbound.sendContent(roomId, { kind: 'control', bytes: control });
       },
       verified: (userId, remote, at) => {
         const record = this.store.peerRecord(userId);
@@ -223,7 +209,17 @@ export class ParleyClient {
     });
     this.#queue = new OutboundQueue((frame) => this.#durable().then(() => this.#link.request(frame, ['ack'])), () => this.#link.connected, {
       queued: (m) => store.addQueuedMessage?.(m),
-      settled: (m, ack) => this.#settled(m, ack),
+      settled: (m, ack) => this.#outbound.settled(m, ack),
+    });
+    this.#outbound = new Outbound(account, store, {
+      link: this.#link,
+      queue: this.#queue,
+      directory: this.#directory,
+      pinDirect: (roomId) => this.#directRooms.pin(roomId),
+      members: (roomId) => this.#roomMembers(roomId),
+      atomically: (fn) => this.#atomically(fn),
+      sent: (roomId, seq) => this.#inbound.sent(roomId, seq),
+      error: (e) => this.#report(e),
     });
     // Messages an earlier client on this store accepted and never saw stored go first, with their clientId and bytes.
     for (const m of store.queuedMessages?.() ?? []) {
@@ -417,100 +413,8 @@ export class ParleyClient {
    * devices) and send it as one message. Resolves once the server has
    * stored it; while disconnected it waits in the outbound queue.
    */
-  async send(roomId: string, content: string | Uint8Array): Promise<SendResult> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    let c: PayloadContent;
-    if (typeof content === 'string') c = { kind: 'text', text: content };
-    else if (content instanceof Uint8Array) c = { kind: 'binary', bytes: content.slice() };
-    else throw new SdkError('INVALID_ARGUMENT', 'content must be a string or a Uint8Array');
-    return this.#sendContent(roomId, c);
-  }
-
-  async #sendContent(roomId: string, c: AnyContent): Promise<SendResult> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    const id = randomId();
-    const sentAt = Date.now();
-    const payload = encodePayload({ ...c, id, sentAt });
-    // A control message's content is not kept: it is the client's, and spent once sent.
-    const kept: StoredContent = c.kind === 'control' ? { kind: 'control', controlType: c.bytes[0] } : c;
-    // Sealing is serialised so messages are queued (and numbered by the server) in call order.
-    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, payload));
-    this.#sendChain = step.catch(() => undefined);
-    const sealed = await step;
-    const ack = await sealed.ack; // this device's copy is kept by #settled, before this resolves
-    return { id, roomId, seq: ack.seq, sentAt, serverTs: ack.ts, recipients: sealed.recipients, skipped: sealed.skipped };
-  }
-
-  async #seal(draft: Omit<QueuedMessage, 'body'>, payload: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
-    const { roomId } = draft;
-    // A direct room this device pinned is this user and the peer, whatever
-    // the server lists: a server that added someone to it would otherwise
-    // be handed every message encrypted for them.
-    const peer = this.store.directPeer(roomId) ?? (await this.#directRooms.pin(roomId));
-    const members = peer !== null ? [this.userId, peer] : await this.#roomMembers(roomId);
-    const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
-    const me = { userId: this.userId, deviceId: this.deviceId };
-    const bodyMax = Math.min(BODY_BYTES_MAX, this.#link.limits.bodyBytes ?? BODY_BYTES_MAX);
-    // Queued in the same step (and store transaction) as the encryption: queue order is encryption order,
-    // and advanced sessions are kept only together with the message they encrypted.
-    return this.#atomically(() => {
-      const sealed = sealRoomMessage(this.store, me, devices, roomId, payload, bodyMax);
-      const ack = this.#queue.push({ ...draft, body: sealed.body });
-      ack.catch(() => undefined); // awaited by send(); this only keeps an early rejection from counting as unhandled
-      return { ack, recipients: sealed.recipients, skipped: sealed.skipped };
-    });
-  }
-
-  /**
-   * The devices to encrypt a message for: the key directory's list, or —
-   * while there is no connection — the devices this store has recorded for
-   * the user, so a message typed offline is encrypted over the sessions that
-   * exist and kept in the outbound queue (and the store) until the server
-   * is back, instead of waiting for a device list it cannot fetch. A device
-   * without a session then is skipped (`skipped` in the result). A user never
-   * met still needs the directory (a first message needs a prekey bundle);
-   * this user's other devices, when none is recorded, are left out.
-   */
-  #devicesToSealFor(userId: string): Promise<readonly DirectoryDevice[]> {
-    const record = this.store.peerRecord(userId);
-    const recorded = (): readonly DirectoryDevice[] =>
-      (record?.devices ?? []).map((d) => ({ userId, deviceId: d.deviceId, bundle: null, problem: 'offline: no key directory to make a session' }));
-    if (!this.#link.connected) {
-      if (record === undefined) return userId === this.userId ? Promise.resolve([]) : this.#directory.devices(userId);
-      return Promise.resolve(recorded());
-    }
-    // A connection that looks open may be dead (a browser gone offline keeps
-    // its socket): if the directory does not answer, a known user's message
-    // is encrypted for the recorded devices and queued, as when offline.
-    if (record === undefined) return this.#directory.devices(userId);
-    return this.#directory.devices(userId).catch((e: unknown) => {
-      if (SdkError.is(e, 'TIMEOUT') || SdkError.is(e, 'CLOSED')) return recorded();
-      throw e;
-    });
-  }
-
-  /** The server stored a queued message (keep this device's copy) or refused it for good; either way the store forgets it. */
-  #settled(m: QueuedMessage, ack: Ack | null): void {
-    const me = { userId: this.userId, deviceId: this.deviceId };
-    try {
-      this.#atomically(() => {
-        if (ack !== null) {
-          // A seq this device already holds another message for: the ack is false (an honest server
-          // numbers each entry once). The kept message stays; this one keeps no copy.
-          const there = this.store.loadMessage(m.roomId, ack.seq);
-          if (there !== undefined && !(there.id === m.clientId && there.outgoing && there.sender.deviceId === me.deviceId)) {
-            this.#report(new SdkError('BAD_RESPONSE', `the server acknowledged a message with seq ${ack.seq} of room ${m.roomId}, which another message holds`));
-          } else {
-            this.store.storeMessage({ ...m.content, roomId: m.roomId, seq: ack.seq, id: m.clientId, sender: me, outgoing: true, sentAt: m.sentAt, serverTs: ack.ts });
-            this.#inbound.sent(m.roomId, ack.seq);
-          }
-        }
-        this.store.removeQueuedMessage?.(m.clientId);
-      });
-    } catch (e) {
-      this.#report(e);
-    }
+  send(roomId: string, content: string | Uint8Array): Promise<SendResult> {
+    return this.#outbound.send(roomId, content);
   }
 
   /** `fn` in one store transaction, when the store has them. */
@@ -685,7 +589,7 @@ export class ParleyClient {
     let told = 0;
     for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
       try {
-        await this.#sendContent(room.roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) });
+        await this.#outbound.sendContent(room.roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) });
         told++;
       } catch (e) {
         // A room with no one else to tell is not a failure.
@@ -857,7 +761,7 @@ export class ParleyClient {
     if (file instanceof Uint8Array && file.length + SEAL_OVERHEAD_BYTES > blobMax) throw new SdkError('LIMIT', `this server takes files of at most ${blobMax - SEAL_OVERHEAD_BYTES} bytes`);
     const sealed = sealFile(file, name, mediaType);
     const blobId = await this.#upload(sealed.sealed);
-    return this.#sendContent(roomId, { kind: 'file', file: sealed.ref(blobId) });
+    return this.#outbound.sendContent(roomId, { kind: 'file', file: sealed.ref(blobId) });
   }
 
   /** Download the file a `file` message names, check it is the blob the sender stored, and open it. */
