@@ -28,14 +28,15 @@ import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
 import { DirectRooms } from './direct-rooms.ts';
 import { Emitter, type Listener } from './emitter.ts';
-import { fileRefArg, objectArg, optionsArg, storeArg } from './_args.ts';
+import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
+import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
 import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, readPresenceVersion, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
-import { checkFileMeta, openFile, sealFile, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
+import type { FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { BLOB_BYTES_MAX, BLOB_CHUNK_BYTES_MIN, CATCH_UP_PART, FILE_UPLOADS_CONCURRENT_MAX, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
 import { OutboundQueue } from './outbound-queue.ts';
@@ -134,6 +135,7 @@ export class ParleyClient {
   readonly #directory: DeviceDirectory;
   readonly #queue: OutboundQueue;
   readonly #outbound: Outbound;
+  readonly #blobs: Blobs;
   readonly #inbound: Inbound;
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
@@ -221,6 +223,7 @@ export class ParleyClient {
       sent: (roomId, seq) => this.#inbound.sent(roomId, seq),
       error: (e) => this.#report(e),
     });
+    this.#blobs = new Blobs({ link: this.#link, announce: (roomId, file) => this.#outbound.sendContent(roomId, { kind: 'file', file }) });
     // Messages an earlier client on this store accepted and never saw stored go first, with their clientId and bytes.
     for (const m of store.queuedMessages?.() ?? []) {
       this.#queue.restore(m).catch((e: unknown) => {
@@ -750,48 +753,13 @@ export class ParleyClient {
    * message is stored; an upload cut by a lost connection fails with
    * `CLOSED` (send it again: a new blob).
    */
-  async sendFile(roomId: string, file: Uint8Array, optionsIn: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    const options = optionsArg(optionsIn, 'options');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    const name = options.name ?? '';
-    const mediaType = options.mediaType ?? '';
-    checkFileMeta(name, mediaType);
-    const blobMax = Math.min(BLOB_BYTES_MAX, this.#link.limits.blobBytes ?? BLOB_BYTES_MAX);
-    if (file instanceof Uint8Array && file.length + SEAL_OVERHEAD_BYTES > blobMax) throw new SdkError('LIMIT', `this server takes files of at most ${blobMax - SEAL_OVERHEAD_BYTES} bytes`);
-    const sealed = sealFile(file, name, mediaType);
-    const blobId = await this.#upload(sealed.sealed);
-    return this.#outbound.sendContent(roomId, { kind: 'file', file: sealed.ref(blobId) });
+  sendFile(roomId: string, file: Uint8Array, optionsIn: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
+    return this.#blobs.sendFile(roomId, file, optionsIn);
   }
 
   /** Download the file a `file` message names, check it is the blob the sender stored, and open it. */
-  async downloadFile(file: FileRef): Promise<Uint8Array> {
-    fileRefArg(file);
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    const chunks: Uint8Array[] = [];
-    let received = 0;
-    // Every chunk but the last is one size (docs/protocol.md, "Files"): the announced one, else the first's.
-    let chunkBytes = this.#link.limits.blobChunkBytes;
-    for (let index = 0; received < file.blobSize; index++) {
-      const f = await this.#link.request({ t: 'blob.get', blobId: file.blobId, index }, ['blob']);
-      const data = typeof f['data'] === 'string' ? fromBase64(f['data']) : null;
-      if (f['blobId'] !== file.blobId || f['index'] !== index || data === null || data.length === 0 || received + data.length > file.blobSize) {
-        throw new SdkError('BAD_RESPONSE', 'the server sent an invalid blob chunk');
-      }
-      chunkBytes ??= data.length;
-      if (data.length !== Math.min(chunkBytes, file.blobSize - received) || (chunkBytes < BLOB_CHUNK_BYTES_MIN && data.length < file.blobSize - received)) {
-        throw new SdkError('BAD_RESPONSE', `the server sent a blob chunk of ${data.length} bytes (chunks are ${chunkBytes} bytes, at least ${BLOB_CHUNK_BYTES_MIN} but the last)`);
-      }
-      chunks.push(data);
-      received += data.length;
-    }
-    const sealed = new Uint8Array(received);
-    let at = 0;
-    for (const c of chunks) {
-      sealed.set(c, at);
-      at += c.length;
-    }
-    return openFile(file, sealed);
+  downloadFile(file: FileRef): Promise<Uint8Array> {
+    return this.#blobs.download(file);
   }
 
   /**
@@ -801,58 +769,8 @@ export class ParleyClient {
    * itself stays. False when the server has no such blob of this user
    * (deleted already, expired, or someone else's).
    */
-  async deleteFile(file: FileRef): Promise<boolean> {
-    fileRefArg(file);
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    try {
-      const f = await this.#link.request({ t: 'blob.delete', blobId: file.blobId }, ['blob.deleted']);
-      return f['blobId'] === file.blobId;
-    } catch (e) {
-      if (e instanceof SdkError && e.serverCode === 'not_found') return false;
-      throw e;
-    }
-  }
-
-  /** Uploads in progress and those waiting for a turn (`FILE_UPLOADS_CONCURRENT_MAX` at a time). */
-  #uploading = 0;
-  readonly #uploadTurns: (() => void)[] = [];
-
-  async #upload(sealed: Uint8Array): Promise<string> {
-    // The server lets a user have only a few uploads open at once (all devices
-    // together): more files than that sent at once wait for a turn here.
-    if (this.#uploading >= FILE_UPLOADS_CONCURRENT_MAX) await new Promise<void>((resolve) => this.#uploadTurns.push(resolve));
-    else this.#uploading++;
-    try {
-      return await this.#uploadNow(sealed);
-    } finally {
-      const next = this.#uploadTurns.shift();
-      if (next !== undefined) next();
-      else this.#uploading--;
-    }
-  }
-
-  async #uploadNow(sealed: Uint8Array): Promise<string> {
-    const created = await this.#link.request({ t: 'blob.create', size: sealed.length }, ['blob.created']);
-    const blobId = stringField(created, 'blobId', 'blob.created');
-    try {
-      const chunkBytes = intField(created, 'chunkBytes', 'blob.created');
-      if (chunkBytes < 1) throw new SdkError('BAD_RESPONSE', 'blob.created with an invalid chunk size');
-      // A chunk is not re-sent on a new connection (Link.request would): the upload fails with CLOSED instead.
-      const conn = this.#link.current;
-      if (conn === null) throw new SdkError('CLOSED', 'not connected');
-      for (let index = 0; index * chunkBytes < sealed.length; index++) {
-        const data = sealed.subarray(index * chunkBytes, (index + 1) * chunkBytes);
-        await conn.request({ t: 'blob.chunk', blobId, index, data: toBase64(data) }, ['blob.stored']);
-      }
-      await conn.request({ t: 'blob.complete', blobId }, ['blob.completed']);
-      return blobId;
-    } catch (e) {
-      // The half-made blob would count against the user's open uploads until
-      // the server expires it (an hour): delete it, on the next connection if
-      // this one is gone. Best effort; the app sees the upload's own error.
-      if (!this.#link.ended) void this.#link.request({ t: 'blob.delete', blobId }, ['blob.deleted']).catch(() => undefined);
-      throw e;
-    }
+  deleteFile(file: FileRef): Promise<boolean> {
+    return this.#blobs.delete(file);
   }
 
   // ------------------------------------------------------------ receipts and presence
