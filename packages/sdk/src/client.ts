@@ -31,18 +31,18 @@ import { Emitter, type Listener } from './emitter.ts';
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import { Blobs } from './blobs.ts';
-import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker, ReceiptEvent } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readPresence, readPresenceVersion, readRooms, readSynced, ROOM_ID, stringField, USER_ID, type DeviceRef, type DirectoryEntry, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
+import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, USER_ID, type DeviceRef, type DirectoryEntry, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import type { FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, RECEIPT_INTERVAL_MS, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS, TYPING_INTERVAL_MS } from './limits.ts';
+import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
 import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import { matchesVerified, reviewPeerKeys, type DeviceKey, type PeerRecord } from './peer-keys.ts';
-import { PresenceView } from './presence-view.ts';
+import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { formatSafetyNumber, safetyNumber } from './safety-number.ts';
@@ -140,17 +140,10 @@ export class ParleyClient {
   readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
   readonly #members = new Map<string, Promise<readonly string[]>>();
   readonly #directRooms: DirectRooms;
-  /** When a typing frame was last sent, per room. */
-  readonly #typingSentAt = new Map<string, number>();
   readonly #verifications: PeerVerifications;
   /** Users whose keys are being reviewed in the background. */
   readonly #reviewing = new Set<string>();
-  readonly #deliveryReceipts: boolean;
-  /** Per room, the newest seq delivered and not yet reported, and the timer that reports it. */
-  readonly #delivered = new Map<string, number>();
-  #receiptTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The presence heard of each user on this connection. */
-  readonly #presence = new PresenceView();
+  readonly #presenceTypingReceipts: PresenceTypingReceipts;
   #prekeyCheck: Promise<void> | null = null;
 
   private constructor(url: string, account: Account, store: ClientStore, options: ClientOptions) {
@@ -160,7 +153,6 @@ export class ParleyClient {
     this.userId = account.userId;
     this.deviceId = account.deviceId;
     this.store = store;
-    this.#deliveryReceipts = options.deliveryReceipts ?? true;
     this.#events = new Emitter<ClientEvents>((event, e) => {
       if (event !== 'error') this.#events.emit('error', new SdkError('INTERNAL', `a ${String(event)} listener threw`, { cause: e }));
     });
@@ -177,7 +169,7 @@ export class ParleyClient {
         established: (conn, mode) => this.#established(conn, mode),
         connection: (event) => {
           // Presence heard on a lost connection may be stale by the next one.
-          if (event.state === 'disconnected') this.#presence.clear();
+          if (event.state === 'disconnected') this.#presenceTypingReceipts.disconnected();
           this.#events.emit('connection', event);
         },
         error: (e) => this.#report(e),
@@ -188,6 +180,11 @@ export class ParleyClient {
       (userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']),
       (userId, entries) => this.#reviewKeys(userId, entries),
     );
+    this.#presenceTypingReceipts = new PresenceTypingReceipts(account, options.deliveryReceipts ?? true, {
+      link: this.#link,
+      emit: (event, value) => this.#events.emit(event, value),
+      error: (e) => this.#report(e),
+    });
     this.#directRooms = new DirectRooms(account.userId, store, {
       link: this.#link,
       members: (roomId) => this.#roomMembers(roomId),
@@ -232,7 +229,7 @@ export class ParleyClient {
     }
     this.#inbound = new Inbound(store, account, {
       emit: (event, value) => {
-        if (event === 'message') this.#noteDelivered(value as ChatMessage);
+        if (event === 'message') this.#presenceTypingReceipts.delivered(value as ChatMessage);
         this.#events.emit(event, value);
       },
       prekeyMessageOpened: () => this.#checkPrekeysSoon(),
@@ -469,14 +466,7 @@ export class ParleyClient {
    * "stopped typing".
    */
   typing(roomId: string): boolean {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    const now = Date.now();
-    const last = this.#typingSentAt.get(roomId);
-    if (last !== undefined && now - last < TYPING_INTERVAL_MS) return false;
-    if (!this.#link.notify({ t: 'typing', roomId })) return false;
-    this.#typingSentAt.set(roomId, now);
-    return true;
+    return this.#presenceTypingReceipts.typing(roomId);
   }
 
   /**
@@ -781,24 +771,13 @@ export class ParleyClient {
    * nothing). Resolves once the server took it. Receipts are metadata the
    * server sees and relays; they are not end-to-end encrypted.
    */
-  async markRead(roomId: string, seq: number): Promise<void> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    if (!Number.isSafeInteger(seq) || seq < 1) throw new SdkError('INVALID_ARGUMENT', 'seq must be a positive integer');
-    await this.#link.request({ t: 'receipt', roomId, seq, kind: 'read' }, ['receipted']);
+  markRead(roomId: string, seq: number): Promise<void> {
+    return this.#presenceTypingReceipts.markRead(roomId, seq);
   }
 
   /** Every member's read marker in `roomId` (members that never reported are absent). */
-  async receipts(roomId: string): Promise<ReadMarker[]> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    const f = await this.#link.request({ t: 'receipts', roomId }, ['receipts']);
-    const raw = f['members'];
-    if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'receipts answer for another room or without members');
-    return raw.map((m: unknown) => {
-      const o = typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
-      return { userId: stringField(o, 'userId', 'receipts', USER_ID), delivered: intField(o, 'delivered', 'receipts'), read: intField(o, 'read', 'receipts') };
-    });
+  receipts(roomId: string): Promise<ReadMarker[]> {
+    return this.#presenceTypingReceipts.receipts(roomId);
   }
 
   /**
@@ -806,38 +785,13 @@ export class ParleyClient {
    * asked of the server; members only. What `isOnline` answers for them
    * from then on, until `presence` events change it.
    */
-  async presence(roomId: string): Promise<ReadonlyMap<string, boolean>> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    const f = await this.#link.request({ t: 'presence.get', roomId }, ['presence.state']);
-    if (f['roomId'] !== roomId) throw new SdkError('BAD_RESPONSE', 'presence answer for another room');
-    const answer = new Map<string, boolean>();
-    for (const [userId, { online, version }] of readPresence(f)) {
-      if (userId !== this.userId) this.#presence.note(userId, online, version, true);
-      answer.set(userId, userId === this.userId ? online : (this.#presence.get(userId) ?? online));
-    }
-    return answer;
+  presence(roomId: string): Promise<ReadonlyMap<string, boolean>> {
+    return this.#presenceTypingReceipts.presence(roomId);
   }
 
   /** Whether `userId` is online as far as this connection heard (`presence` events and answers); null before anything was heard. */
   isOnline(userId: string): boolean | null {
-    return this.#presence.get(userId);
-  }
-
-  #noteDelivered(m: ChatMessage): void {
-    if (!this.#deliveryReceipts || m.sender.userId === this.userId) return;
-    if (m.seq <= (this.#delivered.get(m.roomId) ?? 0)) return;
-    this.#delivered.set(m.roomId, m.seq);
-    this.#receiptTimer ??= setTimeout(() => this.#sendDelivered(), RECEIPT_INTERVAL_MS);
-  }
-
-  #sendDelivered(): void {
-    this.#receiptTimer = null;
-    for (const [roomId, seq] of this.#delivered) {
-      // Fire and forget; one lost with a connection is superseded by the next.
-      if (this.#link.notify({ t: 'receipt', roomId, seq, kind: 'delivered' })) this.#delivered.delete(roomId);
-    }
-    if (this.#delivered.size > 0 && !this.#link.ended) this.#receiptTimer = setTimeout(() => this.#sendDelivered(), RECEIPT_INTERVAL_MS);
+    return this.#presenceTypingReceipts.isOnline(userId);
   }
 
   /** Forget the cached device list of `userId`: the next message fetches it from the key directory again. */
@@ -862,8 +816,7 @@ export class ParleyClient {
   #ended(error: SdkError): void {
     storesInUse.delete(this.store);
     this.#verifications.closeAll();
-    if (this.#receiptTimer !== null) clearTimeout(this.#receiptTimer);
-    this.#receiptTimer = null;
+    this.#presenceTypingReceipts.stop();
     this.#queue.failAll(error);
     for (const w of this.#syncWaiters.splice(0)) w.reject(error);
   }
@@ -1007,25 +960,11 @@ export class ParleyClient {
       // token_expired is followed by a 4001 close, which the link handles.
       if (code !== 'token_expired') this.#report(new SdkError('SERVER', `server error: ${code}`, { serverCode: code }));
     } else if (f.t === 'typing') {
-      const event = readTyping(f);
-      if (event === null) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid typing frame'));
-      else if (event.from.userId !== this.userId || event.from.deviceId !== this.deviceId) this.#events.emit('typing', event);
+      this.#presenceTypingReceipts.typingFrame(f);
     } else if (f.t === 'receipt') {
-      const event = readReceipt(f);
-      if (event === null) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid receipt frame'));
-      else this.#events.emit('receipt', event);
+      this.#presenceTypingReceipts.receiptFrame(f);
     } else if (f.t === 'presence') {
-      const userId = f['userId'];
-      // undefined: an invalid version (null: none given).
-      let version: number | null | undefined;
-      try {
-        version = readPresenceVersion(f, 'presence');
-      } catch {
-        version = undefined;
-      }
-      if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof f['online'] !== 'boolean' || version === undefined) this.#report(new SdkError('BAD_RESPONSE', 'server sent an invalid presence frame'));
-      // An announcement older than one heard already (two server processes' crossed) changes nothing.
-      else if (this.#presence.note(userId, f['online'], version)) this.#events.emit('presence', { userId, online: f['online'] });
+      this.#presenceTypingReceipts.presenceFrame(f);
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }
@@ -1070,25 +1009,4 @@ export class ParleyClient {
   toString(): string {
     return `ParleyClient(${this.userId}/${this.deviceId}, ${this.#link.ended ? 'closed' : this.connected ? 'connected' : 'connecting'})`;
   }
-}
-
-/** A `receipt` frame from the server, checked; null when it is not one. */
-function readReceipt(f: ServerFrame): ReceiptEvent | null {
-  const from = f['from'];
-  const seq = f['seq'];
-  const kind = f['kind'];
-  if (typeof f['roomId'] !== 'string' || !ROOM_ID.test(f['roomId']) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return null;
-  if ((kind !== 'delivered' && kind !== 'read') || typeof from !== 'object' || from === null) return null;
-  const { userId, deviceId } = from as Record<string, unknown>;
-  if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return null;
-  return { roomId: f['roomId'], seq, kind, from: { userId, deviceId } };
-}
-
-/** A `typing` frame from the server, checked; null when it is not one. */
-function readTyping(f: ServerFrame): { roomId: string; from: DeviceRef } | null {
-  const from = f['from'];
-  if (typeof f['roomId'] !== 'string' || !ROOM_ID.test(f['roomId']) || typeof from !== 'object' || from === null) return null;
-  const { userId, deviceId } = from as Record<string, unknown>;
-  if (typeof userId !== 'string' || !USER_ID.test(userId) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return null;
-  return { roomId: f['roomId'], from: { userId, deviceId } };
 }
