@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { equalBytes } from '@parley/themis/hazmat';
 import { fromBase64, toBase64 } from './_bytes.ts';
 import { deviceLinkMessage, hello, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
@@ -32,20 +31,20 @@ import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, USER_ID, type DeviceRef, type DirectoryEntry, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, USER_ID, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
+import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import type { FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, PEER_DEVICES_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
+import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
 import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
-import { matchesVerified, reviewPeerKeys, type DeviceKey, type PeerRecord } from './peer-keys.ts';
+import type { DeviceKey } from './peer-keys.ts';
 import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
-import { formatSafetyNumber, safetyNumber } from './safety-number.ts';
 import { parseSearchQuery, searchLimit, searchMessages, type SearchOptions } from './search.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
 
@@ -69,29 +68,6 @@ export interface ClientOptions {
 const HISTORY_PAGE_DEFAULT = 50;
 /** How long `fetchKeyBackup` waits for its connection to close. */
 const FETCH_CLOSE_WAIT_MS = 2_000;
-
-/** One device in a safety number: its id and its Ed25519 identity key from the key directory. */
-export interface SafetyNumberDevice {
-  readonly deviceId: string;
-  readonly identityKey: Uint8Array;
-  /**
-   * False when this device already trusts another identity key for that
-   * device (a key changed since first contact: messages to it are refused).
-   */
-  readonly trusted: boolean;
-}
-
-/** What `client.safetyNumber` returns: the number, and the key sets it covers. */
-export interface SafetyNumberReport {
-  /** 60 digits. */
-  readonly digits: string;
-  /** The same as 12 groups of 5 digits. */
-  readonly formatted: string;
-  /** This user and every one of its devices in the key directory. */
-  readonly local: { readonly userId: string; readonly devices: readonly SafetyNumberDevice[] };
-  /** The other user and every one of its devices. */
-  readonly remote: { readonly userId: string; readonly devices: readonly SafetyNumberDevice[] };
-}
 
 /** A key backup as the server keeps it. */
 export interface StoredKeyBackup {
@@ -133,6 +109,7 @@ export class ParleyClient {
   readonly #link: Link;
   readonly #events: Emitter<ClientEvents>;
   readonly #directory: DeviceDirectory;
+  readonly #keyReview: KeyReview;
   readonly #queue: OutboundQueue;
   readonly #outbound: Outbound;
   readonly #blobs: Blobs;
@@ -141,8 +118,6 @@ export class ParleyClient {
   readonly #members = new Map<string, Promise<readonly string[]>>();
   readonly #directRooms: DirectRooms;
   readonly #verifications: PeerVerifications;
-  /** Users whose keys are being reviewed in the background. */
-  readonly #reviewing = new Set<string>();
   readonly #presenceTypingReceipts: PresenceTypingReceipts;
   #prekeyCheck: Promise<void> | null = null;
 
@@ -178,8 +153,14 @@ export class ParleyClient {
     );
     this.#directory = new DeviceDirectory(
       (userId) => this.#link.request({ t: 'keys.fetch', userId }, ['keys']),
-      (userId, entries) => this.#reviewKeys(userId, entries),
+      (userId, entries) => this.#keyReview.review(userId, entries),
     );
+    this.#keyReview = new KeyReview(account, store, {
+      link: this.#link,
+      atomically: (fn) => this.#atomically(fn),
+      keysChanged: (change) => this.#events.emit('keysChanged', change),
+      error: (e) => this.#report(e),
+    });
     this.#presenceTypingReceipts = new PresenceTypingReceipts(account, options.deliveryReceipts ?? true, {
       link: this.#link,
       emit: (event, value) => this.#events.emit(event, value),
@@ -191,15 +172,12 @@ export class ParleyClient {
       forgetMembers: (roomId) => this.#members.delete(roomId),
     });
     this.#verifications = new PeerVerifications(account.userId, {
-      parties: (userId) => this.#verificationParties(userId),
+      parties: (userId) => this.#keyReview.verificationParties(userId),
       room: (userId) => this.startDirect(userId),
       send: async (roomId, control) => {
         await this.#outbound.sendContent(roomId, { kind: 'control', bytes: control });
       },
-      verified: (userId, remote, at) => {
-        const record = this.store.peerRecord(userId);
-        if (record !== undefined) this.store.setPeerRecord(userId, { ...record, verified: { at, devices: remote } });
-      },
+      verified: (userId, remote, at) => this.#keyReview.verified(userId, remote, at),
       keep: (userId, kept) => this.store.keepVerification?.(userId, kept),
       request: (r) => this.#events.emit('verificationRequest', r),
       outcome: (o) => this.#events.emit('verification', o),
@@ -237,13 +215,7 @@ export class ParleyClient {
       messageFrom: (from) => {
         // A device the cached list does not have: the user added one; fetch the list again next time.
         if (!this.#directory.knows(from)) this.#directory.invalidate(from.userId);
-        const record = this.store.peerRecord(from.userId);
-        if (record?.devices.some((d) => d.deviceId === from.deviceId) === true) return;
-        // A device of a known user that this store has not seen wrote: recorded and reported now,
-        // whatever the directory says (a server could leave it out of the list).
-        if (record !== undefined) this.#unlistedDeviceWrote(from, record);
-        // Look at the user's keys now, so the list is reviewed when a new device first writes.
-        this.#reviewSoon(from.userId);
+        this.#keyReview.messageFrom(from);
       },
       ownPending: (clientId) => this.#queue.has(clientId),
       control: (meta, bytes) => {
@@ -291,13 +263,7 @@ export class ParleyClient {
     if (request.userId !== this.userId) throw new SdkError('INVALID_ARGUMENT', 'the request is for another user');
     checkAccount(request.userId, request.deviceId);
     await this.#link.request({ t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature) }, ['device.added']);
-    // The device this one added, with the key it proved: recorded, so its appearance in the list is no surprise.
-    const record = this.store.peerRecord(this.userId);
-    if (record !== undefined && !record.devices.some((d) => d.deviceId === request.deviceId)) {
-      const device = { deviceId: request.deviceId, identityKey: request.identityKey.slice() };
-      const verified = record.verified === null ? null : { ...record.verified, devices: [...record.verified.devices, device] };
-      this.store.setPeerRecord(this.userId, { ...record, devices: [...record.devices, device], verified, former: record.former.filter((d) => d.deviceId !== request.deviceId) });
-    }
+    this.#keyReview.deviceAdded(request.deviceId, request.identityKey);
     this.#directory.invalidate(this.userId);
   }
 
@@ -500,27 +466,8 @@ export class ParleyClient {
    * `SERVER` (`not_found`) for an unknown user; `BAD_RESPONSE` when the
    * directory lists another key for this very device.
    */
-  async safetyNumber(userId: string): Promise<SafetyNumberReport> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'safetyNumber needs another user id');
-    const [local, remote] = await Promise.all([this.#directoryKeys(this.userId), this.#directoryKeys(userId)]);
-    const own = this.store.identity.identityKeyPair().publicKey;
-    const listed = local.find((d) => d.deviceId === this.deviceId);
-    if (listed === undefined || listed.identityKey.length !== own.length || listed.identityKey.some((b, i) => b !== own[i])) {
-      throw new SdkError('BAD_RESPONSE', 'the key directory does not list this device with its identity key');
-    }
-    if (remote.length === 0) throw new SdkError('SERVER', `${userId} has no devices`, { serverCode: 'not_found' });
-    const digits = safetyNumber({ userId: this.userId, identityKeys: local.map((d) => d.identityKey) }, { userId, identityKeys: remote.map((d) => d.identityKey) });
-    return { digits, formatted: formatSafetyNumber(digits), local: { userId: this.userId, devices: local }, remote: { userId, devices: remote } };
-  }
-
-  async #directoryKeys(userId: string): Promise<SafetyNumberDevice[]> {
-    // claimFor [] : list the devices without spending their one-time prekeys.
-    const entries = readKeys(await this.#link.request({ t: 'keys.fetch', userId, claimFor: [] }, ['keys']), userId);
-    const refused = this.#reviewKeys(userId, entries);
-    return entries
-      .map((e) => ({ deviceId: e.deviceId, identityKey: e.identityKey, trusted: !refused.has(e.deviceId) }))
-      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  safetyNumber(userId: string): Promise<SafetyNumberReport> {
+    return this.#keyReview.safetyNumber(userId);
   }
 
   /**
@@ -651,85 +598,7 @@ export class ParleyClient {
    * `devices` is the key set as last reviewed, empty for a user not met yet.
    */
   verificationStatus(userId: string): { readonly verified: boolean; readonly verifiedAt: number | null; readonly devices: readonly DeviceKey[] } {
-    if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId is not a user id');
-    const record = this.store.peerRecord(userId);
-    if (record === undefined) return { verified: false, verifiedAt: null, devices: [] };
-    const verified = matchesVerified(record.verified, record.devices);
-    return { verified, verifiedAt: verified ? (record.verified?.at ?? null) : null, devices: record.devices };
-  }
-
-  /** Review a fresh device list of `userId` against the store (peer-keys.ts); the ids of refused devices. */
-  #reviewKeys(userId: string, entries: readonly DirectoryEntry[]): ReadonlySet<string> {
-    if (entries.length > PEER_DEVICES_MAX) throw new SdkError('BAD_RESPONSE', `the key directory lists more than ${PEER_DEVICES_MAX} devices for ${userId}`);
-    const identity = this.store.identity;
-    const { record, change } = this.#atomically(() => {
-      const own = identity.identityKeyPair().publicKey;
-      const isTrusted = (deviceId: string, key: Uint8Array): boolean =>
-        // This device's own key is known for certain; any other listed for it is a lie.
-        userId === this.userId && deviceId === this.deviceId ? equalBytes(key, own) : identity.isTrustedIdentity({ userId, deviceId }, key);
-      const r = reviewPeerKeys(userId, this.store.peerRecord(userId), entries, isTrusted);
-      this.store.setPeerRecord(userId, r.record);
-      // Pin every accepted key now, so a first message claiming another key for the device is refused too.
-      for (const d of r.record.devices) {
-        if (!(userId === this.userId && d.deviceId === this.deviceId)) identity.saveIdentity({ userId, deviceId: d.deviceId }, d.identityKey);
-      }
-      return r;
-    });
-    if (change !== null) this.#events.emit('keysChanged', change);
-    // Refused: listed with a key other than the one the record accepted for the device (or none).
-    const accepted = new Map(record.devices.map((d) => [d.deviceId, d.identityKey]));
-    const refused = new Set<string>();
-    for (const e of entries) {
-      const key = accepted.get(e.deviceId);
-      if (key === undefined || !equalBytes(key, e.identityKey)) refused.add(e.deviceId);
-    }
-    return refused;
-  }
-
-  /**
-   * A message decrypted from a device of `from.userId` that the peer record
-   * does not have: its key (pinned by the session) joins the record, a
-   * verification ends — the verified set is no longer the whole — and
-   * `keysChanged` reports it, before the message itself is delivered.
-   */
-  #unlistedDeviceWrote(from: DeviceRef, record: PeerRecord): void {
-    const session = this.store.sessions.loadSession(from);
-    const key = session?.remoteIdentityKey ?? null;
-    session?.destroy();
-    if (key === null) return;
-    const device = { deviceId: from.deviceId, identityKey: key.slice() };
-    const next: PeerRecord = {
-      devices: [...record.devices, device],
-      verified: null,
-      refused: record.refused,
-      former: record.former.filter((d) => d.deviceId !== from.deviceId),
-    };
-    this.store.setPeerRecord(from.userId, next);
-    this.#events.emit('keysChanged', { userId: from.userId, added: [device], removed: [], changed: [], wasVerified: record.verified !== null, verified: false });
-  }
-
-  /** Review `userId`'s keys in the background (once at a time per user). */
-  #reviewSoon(userId: string): void {
-    if (this.#reviewing.has(userId) || this.#link.ended) return;
-    this.#reviewing.add(userId);
-    this.#directoryKeys(userId)
-      .catch((e: unknown) => {
-        if (!SdkError.is(e, 'CLOSED')) this.#report(e);
-      })
-      .finally(() => this.#reviewing.delete(userId));
-  }
-
-  /** Both users' device keys for a verification, fresh from the directory; refused keys make it impossible. */
-  async #verificationParties(userId: string) {
-    const [local, remote] = await Promise.all([this.#directoryKeys(this.userId), this.#directoryKeys(userId)]);
-    const refused = [...local, ...remote].filter((d) => !d.trusted);
-    if (refused.length > 0) throw new SdkError('IDENTITY_CHANGED', `the key directory lists refused identity keys (${refused.map((d) => d.deviceId).join(', ')}): not verifying`);
-    if (remote.length === 0) throw new SdkError('SERVER', `${userId} has no devices`, { serverCode: 'not_found' });
-    const keys = (ds: readonly SafetyNumberDevice[]) => ds.map((d) => d.identityKey);
-    return {
-      parties: { local: { userId: this.userId, identityKeys: keys(local) }, remote: { userId, identityKeys: keys(remote) } },
-      remote: remote.map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey })),
-    };
+    return this.#keyReview.verificationStatus(userId);
   }
 
   // ------------------------------------------------------------ files
@@ -831,12 +700,7 @@ export class ParleyClient {
       await this.#durable();
       conn = await this.#link.start(mode);
       this.store.setAccount({ userId: this.userId, deviceId: this.deviceId });
-      // A new user's device list is this device and nothing else, known for certain: recorded now,
-      // so a device the server later lists beside it is reported (keysChanged), not trusted on first sight.
-      if (mode === 'register' && this.store.peerRecord(this.userId) === undefined) {
-        const identityKey = this.store.identity.identityKeyPair().publicKey.slice();
-        this.store.setPeerRecord(this.userId, { devices: [{ deviceId: this.deviceId, identityKey }], verified: null, refused: [], former: [] });
-      }
+      if (mode === 'register') this.#keyReview.registered();
       await this.#durable();
       await this.#checkPrekeys();
     } catch (e) {

@@ -14,8 +14,9 @@
  *
  * @module
  */
-export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type SafetyNumberReport, type SafetyNumberDevice, type StoredKeyBackup } from './client.ts';
+export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type StoredKeyBackup } from './client.ts';
 export type { SendResult } from './outbound.ts';
+export type { SafetyNumberReport, SafetyNumberDevice } from './key-review.ts';
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
 export type { QueuedMessage } from './outbound-queue.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';
