@@ -31,14 +31,15 @@ import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, readSynced, ROOM_ID, USER_ID, type RoomEntry, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import type { FileRef } from './file-transfer.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { CATCH_UP_PART, HISTORY_PAGE_MAX, HOLE_SYNCS_MAX, STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS, SYNC_FORMER_ROOMS_MAX, SYNC_TIMEOUT_MS } from './limits.ts';
+import { STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
+import { RoomLog } from './room-log.ts';
 import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
@@ -65,7 +66,6 @@ export interface ClientOptions {
   readonly deliveryReceipts?: boolean;
 }
 
-const HISTORY_PAGE_DEFAULT = 50;
 /** How long `fetchKeyBackup` waits for its connection to close. */
 const FETCH_CLOSE_WAIT_MS = 2_000;
 
@@ -114,7 +114,7 @@ export class ParleyClient {
   readonly #outbound: Outbound;
   readonly #blobs: Blobs;
   readonly #inbound: Inbound;
-  readonly #syncWaiters: { resolve: () => void; reject: (e: SdkError) => void }[] = [];
+  readonly #roomLog: RoomLog;
   readonly #members = new Map<string, Promise<readonly string[]>>();
   readonly #directRooms: DirectRooms;
   readonly #verifications: PeerVerifications;
@@ -225,9 +225,18 @@ export class ParleyClient {
       gap: () => {
         // Inbound holds from now on; a sync on the current connection fills the hole and flushes.
         const conn = this.#link.current;
-        if (conn !== null) void this.#catchUp(conn, 'gap');
+        if (conn !== null) void this.#roomLog.catchUp(conn, 'gap');
         // Without a connection, the next one's catch-up does it.
       },
+    });
+    this.#roomLog = new RoomLog(store, {
+      link: this.#link,
+      inbound: this.#inbound,
+      noteRoomKinds: (rooms) => this.#directRooms.noteKinds(rooms),
+      checkPrekeysSoon: () => this.#checkPrekeysSoon(),
+      atomically: (fn) => this.#atomically(fn),
+      synced: () => this.#events.emit('connection', { state: 'synced' }),
+      error: (e) => this.#report(e),
     });
   }
 
@@ -336,9 +345,7 @@ export class ParleyClient {
 
   /** Resolves once the current connection has caught up (everything stored while away delivered). */
   synced(): Promise<void> {
-    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
-    if (this.connected && !this.#inbound.holding) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.#syncWaiters.push({ resolve, reject }));
+    return this.#roomLog.synced();
   }
 
   // ------------------------------------------------------------ conversations
@@ -396,29 +403,8 @@ export class ParleyClient {
    * its own sent messages from the copies it keeps, others decrypted (and
    * kept) — the rest are `undecryptable` items with a reason.
    */
-  async history(roomId: string, optionsIn: { readonly before?: number; readonly limit?: number } = {}): Promise<HistoryEntry[]> {
-    const options = optionsArg(optionsIn, 'options');
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    const pageMax = Math.min(HISTORY_PAGE_MAX, this.#link.limits.historyPage ?? HISTORY_PAGE_MAX);
-    const limit = options.limit ?? HISTORY_PAGE_DEFAULT;
-    const before = options.before ?? Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > pageMax) throw new SdkError('INVALID_ARGUMENT', `limit must be 1…${pageMax}`);
-    if (!Number.isSafeInteger(before) || before < 0) throw new SdkError('INVALID_ARGUMENT', 'before must be a seq');
-    const entries: RoomEntry[] = [];
-    // A page cut short by bytes says `more`; each next page starts below the
-    // last, so this ends within `limit` requests whatever the server sends.
-    for (let below = before; entries.length < limit; ) {
-      const f = await this.#link.request({ t: 'history', roomId, before: below, limit: limit - entries.length }, ['history']);
-      const raw = f['entries'];
-      if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
-      const page = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < below);
-      entries.push(...page);
-      if (f['more'] !== true || page.length === 0) break;
-      below = Math.min(...page.map((e) => e.seq));
-    }
-    entries.sort((a, b) => a.seq - b.seq);
-    return this.#atomically(() => entries.map((e) => this.#inbound.historyEntry(e)).filter((e): e is HistoryEntry => e !== null));
+  history(roomId: string, optionsIn: { readonly before?: number; readonly limit?: number } = {}): Promise<HistoryEntry[]> {
+    return this.#roomLog.history(roomId, optionsIn);
   }
 
   /**
@@ -687,7 +673,7 @@ export class ParleyClient {
     this.#verifications.closeAll();
     this.#presenceTypingReceipts.stop();
     this.#queue.failAll(error);
-    for (const w of this.#syncWaiters.splice(0)) w.reject(error);
+    this.#roomLog.fail(error);
   }
 
   // ------------------------------------------------------------ connection lifecycle
@@ -714,7 +700,7 @@ export class ParleyClient {
     setTimeout(() => {
       for (const r of restored.requests) if (this.#verifications.request(r.userId) === r) this.#events.emit('verificationRequest', r);
       for (const o of restored.outcomes) this.#events.emit('verification', o);
-      void this.#catchUp(conn, 'connect');
+      void this.#roomLog.catchUp(conn, 'connect');
     }, 0);
   }
 
@@ -723,86 +709,7 @@ export class ParleyClient {
     this.#inbound.hold();
     this.#queue.kick();
     // A first connection catches up once #start is done; later ones at once.
-    if (mode === 'resume' || mode === 'renew') void this.#catchUp(conn, mode === 'resume' ? 'resume' : 'connect');
-  }
-
-  /**
-   * Replay what was missed, then deliver live: after authenticating
-   * (`connect`; `resume` also checks the prekey stock), or when a live
-   * entry showed a hole in a room (`gap`, see inbound.ts).
-   */
-  async #catchUp(conn: Connection, why: 'connect' | 'resume' | 'gap'): Promise<void> {
-    try {
-      if (why === 'resume') this.#checkPrekeysSoon();
-      const listed = await this.#listedRooms(conn);
-      const isListed = new Set(listed);
-      for (let attempt = 1; ; attempt++) {
-        const stored = this.store.roomCursors();
-        let rooms: Record<string, number> = {};
-        for (const roomId of listed) if (stored[roomId] !== undefined) rooms[roomId] = stored[roomId];
-        // Rooms this device was in and the server no longer lists: it was removed (or left
-        // elsewhere) while away; the server gives what it missed up to the removal.
-        const former = Object.keys(stored).filter((roomId) => !isListed.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
-        for (const roomId of former) rooms[roomId] = stored[roomId] as number;
-        const answered = new Set<string>();
-        for (;;) {
-          const synced = readSynced(await conn.request({ t: 'sync', rooms }, ['synced'], SYNC_TIMEOUT_MS));
-          for (const roomId of Object.keys(synced.rooms)) answered.add(roomId);
-          if (synced.more.length === 0) break;
-          // Rooms cut short continue from the seq the server reached (docs/protocol.md, "Resume and history");
-          // one it says is cut short without having moved on would be asked for again for ever.
-          for (const roomId of synced.more) {
-            const reached = synced.rooms[roomId];
-            if (reached === undefined || reached <= (rooms[roomId] ?? 0)) throw new SdkError('BAD_RESPONSE', `the server cut the sync of room ${roomId} short without moving on`);
-          }
-          rooms = { ...rooms, ...synced.rooms };
-        }
-        // A former room with nothing more to give is done with: its cursor goes, so it is not asked for again.
-        if (this.#link.isCurrent(conn)) this.#atomically(() => {
-          for (const roomId of former) if (!answered.has(roomId)) this.store.forgetRoomCursor(roomId);
-        });
-        // Only the current connection's catch-up may release held entries (an older one's may be incomplete).
-        if (!this.#link.isCurrent(conn) || this.#link.ended) return;
-        // A room still holed lost part of the replay too: sync again (inbound.ts, "Gaps").
-        // A part at a time, giving the event loop back in between: a long catch-up (thousands of
-        // entries) would otherwise be one task that freezes a page for seconds.
-        let step = this.#atomically(() => this.#inbound.flushSome(attempt >= HOLE_SYNCS_MAX, CATCH_UP_PART));
-        while (step.more) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          if (!this.#link.isCurrent(conn) || this.#link.ended) return;
-          step = this.#atomically(() => this.#inbound.flushSome(attempt >= HOLE_SYNCS_MAX, CATCH_UP_PART));
-        }
-        if (step.holed === 0) break;
-      }
-      if (why !== 'gap') this.#events.emit('connection', { state: 'synced' });
-      for (const w of this.#syncWaiters.splice(0)) w.resolve();
-    } catch (e) {
-      if (this.#link.ended || SdkError.is(e, 'CLOSED')) return; // the next connection catches up
-      this.#report(e);
-      // A sync that failed leaves a hole: start over on a new connection.
-      this.#link.restart(conn, 'sync failed');
-    }
-  }
-
-  /**
-   * The rooms to sync (asked once per catch-up): only those the server
-   * lists this user in — a room left, or one a server made up, does not
-   * grow every sync (the server syncs a member room not named from 0). A
-   * cursor past a listed room's last seq is moved back to it: an honest
-   * server's log never shrinks, so it came from a false seq and would make
-   * this device skip every real entry up to it.
-   */
-  async #listedRooms(conn: Connection): Promise<string[]> {
-    const stored = this.store.roomCursors();
-    const listed = readRooms(await conn.request({ t: 'room.list' }, ['rooms']));
-    this.#directRooms.noteKinds(listed);
-    for (const room of listed) {
-      const cursor = stored[room.roomId];
-      if (cursor === undefined || cursor <= room.lastSeq) continue;
-      this.#atomically(() => this.store.rewindRoomCursor(room.roomId, room.lastSeq));
-      this.#report(new SdkError('BAD_RESPONSE', `room ${room.roomId} ends at seq ${room.lastSeq}, below this device's cursor ${cursor}: a false seq was received; the cursor moves back`));
-    }
-    return listed.map((room) => room.roomId);
+    if (mode === 'resume' || mode === 'renew') void this.#roomLog.catchUp(conn, mode === 'resume' ? 'resume' : 'connect');
   }
 
   #onFrame(f: ServerFrame): void {
