@@ -20,23 +20,22 @@
  *
  * @module
  */
-import { fromBase64, toBase64 } from './_bytes.ts';
-import { deviceLinkMessage, hello, type Account } from './auth.ts';
+import { toBase64 } from './_bytes.ts';
+import { deviceLinkMessage, type Account } from './auth.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
-import { CLOSE_NORMAL, Connection } from './connection.ts';
+import type { Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
+import { DeviceRestore, fetchKeyBackup, type StoredKeyBackup } from './device-restore.ts';
 import { DirectRooms } from './direct-rooms.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
-import { DEVICE_ID, intField, readEntry, readKeys, readMembers, readRooms, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, readEntry, readMembers, readRooms, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import type { FileRef } from './file-transfer.ts';
-import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS } from './limits.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
 import { RoomLog } from './room-log.ts';
@@ -64,23 +63,6 @@ export interface ClientOptions {
    * (default true). Read receipts are the application's: `markRead`.
    */
   readonly deliveryReceipts?: boolean;
-}
-
-/** How long `fetchKeyBackup` waits for its connection to close. */
-const FETCH_CLOSE_WAIT_MS = 2_000;
-
-/** A key backup as the server keeps it. */
-export interface StoredKeyBackup {
-  readonly backup: Uint8Array;
-  /** When it was stored (server clock). */
-  readonly updatedAt: number;
-}
-
-function readStoredBackup(f: ServerFrame): StoredKeyBackup | null {
-  if (f['backup'] === null) return null;
-  const backup = typeof f['backup'] === 'string' ? fromBase64(f['backup']) : null;
-  if (backup === null || backup.length === 0 || backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('BAD_RESPONSE', 'server sent an invalid backup');
-  return { backup, updatedAt: intField(f, 'updatedAt', 'backup') };
 }
 
 function checkAccount(userId: unknown, deviceId: unknown): Account {
@@ -113,6 +95,7 @@ export class ParleyClient {
   readonly #queue: OutboundQueue;
   readonly #outbound: Outbound;
   readonly #blobs: Blobs;
+  readonly #restore: DeviceRestore;
   readonly #inbound: Inbound;
   readonly #roomLog: RoomLog;
   readonly #members = new Map<string, Promise<readonly string[]>>();
@@ -197,6 +180,11 @@ export class ParleyClient {
       atomically: (fn) => this.#atomically(fn),
       sent: (roomId, seq) => this.#inbound.sent(roomId, seq),
       error: (e) => this.#report(e),
+    });
+    this.#restore = new DeviceRestore(account, {
+      link: this.#link,
+      sendSessionReset: (roomId) => this.#outbound.sendContent(roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) }),
+      checkPrekeys: () => this.#checkPrekeys(),
     });
     this.#blobs = new Blobs({ link: this.#link, announce: (roomId, file) => this.#outbound.sendContent(roomId, { kind: 'file', file }) });
     // Messages an earlier client on this store accepted and never saw stored go first, with their clientId and bytes.
@@ -299,30 +287,8 @@ export class ParleyClient {
    * look the same, and count as failed logins of the user; `SERVER`
    * `rate_limited` after too many.
    */
-  static async fetchKeyBackup(url: string, userId: string, fetchSecret: Uint8Array, options: { readonly transport?: TransportFactory } = {}): Promise<StoredKeyBackup> {
-    if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
-    if (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES) throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
-    const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: () => undefined }, options.transport);
-    try {
-      await hello(conn);
-      let f: ServerFrame;
-      try {
-        f = await conn.request({ t: 'backup.fetch', userId, fetchSecret: toBase64(fetchSecret) }, ['backup']);
-      } catch (e) {
-        if (SdkError.is(e, 'SERVER') && e.serverCode === 'invalid_credentials') {
-          throw new SdkError('AUTH_FAILED', `no key backup of ${userId} for this fetch secret`, { cause: e, serverCode: 'invalid_credentials' });
-        }
-        throw e;
-      }
-      const stored = readStoredBackup(f);
-      if (stored === null) throw new SdkError('BAD_RESPONSE', 'backup.fetch answered without a backup');
-      return stored;
-    } finally {
-      conn.close(CLOSE_NORMAL, 'done');
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([conn.closed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FETCH_CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
-    }
+  static fetchKeyBackup(url: string, userId: string, fetchSecret: Uint8Array, options: { readonly transport?: TransportFactory } = {}): Promise<StoredKeyBackup> {
+    return fetchKeyBackup(url, userId, fetchSecret, options);
   }
 
   // ------------------------------------------------------------ events
@@ -462,14 +428,8 @@ export class ParleyClient {
    * keys download it before login (`backupFetchSecret(passphrase, userId)`;
    * without it, only `loadKeyBackup` from a logged-in device can).
    */
-  async storeKeyBackup(backup: Uint8Array, fetchSecret?: Uint8Array): Promise<{ readonly updatedAt: number }> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (!(backup instanceof Uint8Array) || backup.length === 0 || backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('INVALID_ARGUMENT', `a key backup is 1…${KEY_BACKUP_BYTES_MAX} bytes`);
-    if (fetchSecret !== undefined && (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES)) {
-      throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
-    }
-    const f = await this.#link.request({ t: 'backup.put', backup: toBase64(backup), ...(fetchSecret !== undefined && { fetchSecret: toBase64(fetchSecret) }) }, ['backup.stored']);
-    return { updatedAt: intField(f, 'updatedAt', 'backup.stored') };
+  storeKeyBackup(backup: Uint8Array, fetchSecret?: Uint8Array): Promise<{ readonly updatedAt: number }> {
+    return this.#restore.storeKeyBackup(backup, fetchSecret);
   }
 
   /**
@@ -485,19 +445,8 @@ export class ParleyClient {
    * 100 keys). Then tops the stock up. Resolves with the number of stale
    * keys removed.
    */
-  async discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (!Number.isSafeInteger(firstOwnId) || firstOwnId < 1) throw new SdkError('INVALID_ARGUMENT', 'firstOwnId must be a positive integer');
-    let stale = 0;
-    for (let i = 0; i < STALE_PREKEY_CLAIMS_MAX; i++) {
-      if (i > 0) await new Promise((resolve) => setTimeout(resolve, STALE_PREKEY_CLAIM_INTERVAL_MS));
-      const devices = readKeys(await this.#link.request({ t: 'keys.fetch', userId: this.userId, claimFor: [this.deviceId] }, ['keys']), this.userId);
-      const claimed = devices.find((d) => d.deviceId === this.deviceId)?.oneTimePrekey ?? null;
-      if (claimed === null || claimed.keyId >= firstOwnId) break;
-      stale++;
-    }
-    await this.#checkPrekeys();
-    return stale;
+  discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
+    return this.#restore.discardStaleOneTimePrekeys(firstOwnId);
   }
 
   /**
@@ -510,25 +459,13 @@ export class ParleyClient {
    * that stay unreadable on this device (forward secrecy). Resolves with
    * the number of rooms told.
    */
-  async resetSessions(): Promise<number> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    let told = 0;
-    for (const room of readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']))) {
-      try {
-        await this.#outbound.sendContent(room.roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) });
-        told++;
-      } catch (e) {
-        // A room with no one else to tell is not a failure.
-        if (!SdkError.is(e, 'NO_RECIPIENTS')) throw e;
-      }
-    }
-    return told;
+  resetSessions(): Promise<number> {
+    return this.#restore.resetSessions();
   }
 
   /** The user's key backup on the server (`backup.get`), or null when there is none. */
-  async loadKeyBackup(): Promise<StoredKeyBackup | null> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    return readStoredBackup(await this.#link.request({ t: 'backup.get' }, ['backup']));
+  loadKeyBackup(): Promise<StoredKeyBackup | null> {
+    return this.#restore.loadKeyBackup();
   }
 
   // ------------------------------------------------------------ identity verification
