@@ -26,19 +26,19 @@ import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
 import { DeviceRestore, fetchKeyBackup, type StoredKeyBackup } from './device-restore.ts';
-import { DirectRooms } from './direct-rooms.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
-import { DEVICE_ID, readEntry, readMembers, readRooms, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, readEntry, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import type { FileRef } from './file-transfer.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
 import { RoomLog } from './room-log.ts';
+import { Rooms } from './rooms.ts';
 import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
@@ -98,8 +98,7 @@ export class ParleyClient {
   readonly #restore: DeviceRestore;
   readonly #inbound: Inbound;
   readonly #roomLog: RoomLog;
-  readonly #members = new Map<string, Promise<readonly string[]>>();
-  readonly #directRooms: DirectRooms;
+  readonly #rooms: Rooms;
   readonly #verifications: PeerVerifications;
   readonly #presenceTypingReceipts: PresenceTypingReceipts;
   #prekeyCheck: Promise<void> | null = null;
@@ -149,11 +148,7 @@ export class ParleyClient {
       emit: (event, value) => this.#events.emit(event, value),
       error: (e) => this.#report(e),
     });
-    this.#directRooms = new DirectRooms(account.userId, store, {
-      link: this.#link,
-      members: (roomId) => this.#roomMembers(roomId),
-      forgetMembers: (roomId) => this.#members.delete(roomId),
-    });
+    this.#rooms = new Rooms(account.userId, store, this.#link);
     this.#verifications = new PeerVerifications(account.userId, {
       parties: (userId) => this.#keyReview.verificationParties(userId),
       room: (userId) => this.startDirect(userId),
@@ -175,8 +170,8 @@ export class ParleyClient {
       link: this.#link,
       queue: this.#queue,
       directory: this.#directory,
-      pinDirect: (roomId) => this.#directRooms.pin(roomId),
-      members: (roomId) => this.#roomMembers(roomId),
+      pinDirect: (roomId) => this.#rooms.pinDirect(roomId),
+      members: (roomId) => this.#rooms.members(roomId),
       atomically: (fn) => this.#atomically(fn),
       sent: (roomId, seq) => this.#inbound.sent(roomId, seq),
       error: (e) => this.#report(e),
@@ -199,7 +194,7 @@ export class ParleyClient {
         this.#events.emit(event, value);
       },
       prekeyMessageOpened: () => this.#checkPrekeysSoon(),
-      membershipChanged: (roomId) => this.#members.delete(roomId),
+      membershipChanged: (roomId) => this.#rooms.forgetMembers(roomId),
       messageFrom: (from) => {
         // A device the cached list does not have: the user added one; fetch the list again next time.
         if (!this.#directory.knows(from)) this.#directory.invalidate(from.userId);
@@ -220,7 +215,7 @@ export class ParleyClient {
     this.#roomLog = new RoomLog(store, {
       link: this.#link,
       inbound: this.#inbound,
-      noteRoomKinds: (rooms) => this.#directRooms.noteKinds(rooms),
+      noteRoomKinds: (rooms) => this.#rooms.noteKinds(rooms),
       checkPrekeysSoon: () => this.#checkPrekeysSoon(),
       atomically: (fn) => this.#atomically(fn),
       synced: () => this.#events.emit('connection', { state: 'synced' }),
@@ -318,7 +313,7 @@ export class ParleyClient {
 
   /** The direct room with `userId`: an existing one this user is in, else a new one. */
   startDirect(userId: string): Promise<string> {
-    return this.#directRooms.start(userId);
+    return this.#rooms.startDirect(userId);
   }
 
   /**
@@ -326,10 +321,8 @@ export class ParleyClient {
    * Its `member-removed` event is the last entry this user gets from it; a
    * device that was away gets what it missed up to there when it comes back.
    */
-  async leave(roomId: string): Promise<void> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
-    await this.#link.request({ t: 'room.leave', roomId }, ['ok']);
+  leave(roomId: string): Promise<void> {
+    return this.#rooms.leave(roomId);
   }
 
   /**
@@ -337,14 +330,13 @@ export class ParleyClient {
    * each — to find, and `leave`, rooms others put this user in (anyone can:
    * there are no invitations, docs/protocol.md "Rooms").
    */
-  async rooms(): Promise<RoomSummary[]> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
-    return readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
+  rooms(): Promise<RoomSummary[]> {
+    return this.#rooms.list();
   }
 
   /** The direct room with `userId` if this user is in one, else null; never creates one (unlike `startDirect`). */
   findDirect(userId: string): Promise<string | null> {
-    return this.#directRooms.find(userId);
+    return this.#rooms.findDirect(userId);
   }
 
   /**
@@ -684,19 +676,6 @@ export class ParleyClient {
   }
 
   // ------------------------------------------------------------ requests
-
-  #roomMembers(roomId: string): Promise<readonly string[]> {
-    let p = this.#members.get(roomId);
-    if (p === undefined) {
-      const fetched = this.#link.request({ t: 'room.members', roomId }, ['members']).then(readMembers);
-      this.#members.set(roomId, fetched);
-      fetched.catch(() => {
-        if (this.#members.get(roomId) === fetched) this.#members.delete(roomId);
-      });
-      p = fetched;
-    }
-    return p;
-  }
 
   /** Everything written to the store so far is durable (see `ClientStore.flush`). */
   #durable(): Promise<void> {
