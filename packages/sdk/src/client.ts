@@ -6,11 +6,12 @@
  *   `login` resumes a device whose identity the store holds. The client then
  *   stays connected (link.ts: reconnect with backoff, token renewal), and
  *   every new connection catches up with `sync` from the last seq processed
- *   per room before live deliveries are released.
+ *   per room before live deliveries are released (room-log.ts).
  * - **Sending.** `send` encrypts once for every device of every room member
  *   (and this user's other devices), in call order, and queues one room
- *   message; the queue publishes across reconnects with a stable clientId
- *   (outbound-queue.ts), and `send` resolves when the server has stored it.
+ *   message (outbound.ts); the queue publishes across reconnects with a
+ *   stable clientId (outbound-queue.ts), and `send` resolves when the server
+ *   has stored it.
  * - **Receiving.** `message` events, in room order, exactly once; anything
  *   undecryptable is a `decryptionError` event (inbound.ts).
  *
@@ -18,33 +19,39 @@
  * `login` resolves, see every message: catching up starts on the next turn
  * of the event loop.
  *
+ * This class is the facade: the public API and its documentation, the
+ * start and the end of a client, and the wiring — each part lives in its
+ * own file (rooms.ts, blobs.ts, presence-typing-receipts.ts, key-review.ts,
+ * peer-verification.ts, device-restore.ts, …) and reaches the others only
+ * through the hooks it is given here.
+ *
  * @module
  */
+import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { toBase64 } from './_bytes.ts';
 import { deviceLinkMessage, type Account } from './auth.ts';
+import { Blobs } from './blobs.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
 import { DeviceRestore, fetchKeyBackup, type StoredKeyBackup } from './device-restore.ts';
 import { Emitter, type Listener } from './emitter.ts';
-import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { asSdkError, SdkError } from './errors.ts';
-import { Blobs } from './blobs.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
+import type { FileRef } from './file-transfer.ts';
 import { DEVICE_ID, readEntry, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
-import type { FileRef } from './file-transfer.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
-import { RoomLog } from './room-log.ts';
-import { Rooms } from './rooms.ts';
 import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
-import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
+import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
+import { RoomLog } from './room-log.ts';
+import { Rooms } from './rooms.ts';
 import { parseSearchQuery, searchLimit, searchMessages, type SearchOptions } from './search.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
 
@@ -675,7 +682,7 @@ export class ParleyClient {
     this.#events.emit('error', asSdkError(e));
   }
 
-  // ------------------------------------------------------------ requests
+  // ------------------------------------------------------------ store and prekeys
 
   /** Everything written to the store so far is durable (see `ClientStore.flush`). */
   #durable(): Promise<void> {
