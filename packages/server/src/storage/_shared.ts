@@ -98,6 +98,11 @@ export function handOverEvent(removal: RoomEntryInput, heir: string): RoomEntryI
   };
 }
 
+/** `createUser`'s first device must be the new user's own (a caller bug otherwise). */
+export function checkFirstDevice(user: UserRecord, firstDevice: DeviceRecord | undefined): void {
+  if (firstDevice !== undefined && firstDevice.userId !== user.userId) throw new TypeError('createUser: the first device belongs to another user');
+}
+
 export function unknownRoom(roomId: string): Error {
   return new Error(`storage: unknown room ${JSON.stringify(roomId)}`);
 }

@@ -100,6 +100,21 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(results.filter((r) => r).length, 1);
       }));
 
+      test('createUser with its first device stores both together, or neither', run(async (s) => {
+        const device = { userId: 'reg', deviceId: 'phone', identityKey: b(3), createdAt: 4 };
+        equal(await s.createUser({ userId: 'reg', createdAt: 4 }, device), true);
+        deepStrictEqual(await s.listDevices('reg'), [device]);
+        // Taken: the second registration's device is not added either.
+        equal(await s.createUser({ userId: 'reg', createdAt: 5 }, { ...device, deviceId: 'laptop', identityKey: b(4) }), false);
+        deepStrictEqual(await s.listDevices('reg'), [device]);
+        // The device's write fails (NOT NULL): the user is not left behind without it.
+        await rejects(s.createUser({ userId: 'half', createdAt: 6 }, { userId: 'half', deviceId: null as unknown as string, identityKey: b(5), createdAt: 6 }));
+        equal(await s.getUser('half'), null);
+        equal(await s.createUser({ userId: 'half', createdAt: 7 }, { userId: 'half', deviceId: 'd', identityKey: b(5), createdAt: 7 }), true);
+        await rejects(s.createUser({ userId: 'other', createdAt: 8 }, device), TypeError);
+        equal(await s.getUser('other'), null);
+      }));
+
       test('device ids are unique per user, not globally; bytes round-trip', run(async (s) => {
         const key = b(0, 1, 2, 254, 255);
         await s.createUser({ userId: 'alice', createdAt: 1 });

@@ -47,6 +47,7 @@ import {
   assertMaxBytes,
   assertPage,
   bytes,
+  checkFirstDevice,
   handOverEvent,
   sortedKeyPackages,
   sortedPrekeys,
@@ -258,9 +259,15 @@ export class PostgresStorage implements Storage {
 
   // ---- users and devices ----
 
-  async createUser(user: UserRecord): Promise<boolean> {
+  async createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    checkFirstDevice(user, firstDevice);
     const sql = 'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
-    return (await this.#changed(sql, [user.userId, user.createdAt])) === 1;
+    if (firstDevice === undefined) return (await this.#changed(sql, [user.userId, user.createdAt])) === 1;
+    return this.#tx(async (c) => {
+      if ((await this.#changed(sql, [user.userId, user.createdAt], c)) !== 1) return new Rollback(false);
+      await this.#insertDevice(firstDevice, c);
+      return true;
+    });
   }
 
   async getUser(userId: string): Promise<UserRecord | null> {
@@ -269,9 +276,13 @@ export class PostgresStorage implements Storage {
   }
 
   async addDevice(d: DeviceRecord): Promise<boolean> {
+    return this.#insertDevice(d);
+  }
+
+  async #insertDevice(d: DeviceRecord, c?: pg.PoolClient): Promise<boolean> {
     const sql =
       'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-    return (await this.#changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt])) === 1;
+    return (await this.#changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {

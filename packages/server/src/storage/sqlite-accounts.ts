@@ -12,6 +12,7 @@ import {
   REFRESH_TOKEN_COLUMNS,
   USER_COLUMNS,
   bytes,
+  checkFirstDevice,
   toDevice,
   toRefreshToken,
   toUser,
@@ -32,9 +33,14 @@ export class SqliteAccounts
 
   // ---- users and devices ----
 
-  async createUser(user: UserRecord): Promise<boolean> {
+  async createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    checkFirstDevice(user, firstDevice);
     const sql = 'INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.run(sql, user.userId, user.createdAt) === 1;
+    return this.#sql.tx(() => {
+      if (this.#sql.run(sql, user.userId, user.createdAt) !== 1) return false;
+      if (firstDevice !== undefined) this.#insertDevice(firstDevice);
+      return true;
+    });
   }
 
   async getUser(userId: string): Promise<UserRecord | null> {
@@ -43,6 +49,10 @@ export class SqliteAccounts
   }
 
   async addDevice(d: DeviceRecord): Promise<boolean> {
+    return this.#insertDevice(d);
+  }
+
+  #insertDevice(d: DeviceRecord): boolean {
     const sql =
       'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
     return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;

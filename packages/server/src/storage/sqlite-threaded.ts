@@ -195,8 +195,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('migrate', []) as Promise<void>;
   }
 
-  createUser(user: UserRecord): Promise<boolean> {
-    return this.#call('createUser', [user]) as Promise<boolean>;
+  createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    return this.#call('createUser', [user, firstDevice]) as Promise<boolean>;
   }
 
   addDevice(device: DeviceRecord): Promise<boolean> {

@@ -94,8 +94,8 @@ export class SqliteStorage implements Storage {
 
   // ---- users and devices (sqlite-accounts.ts) ----
 
-  createUser(user: UserRecord): Promise<boolean> {
-    return this.#accounts.createUser(user);
+  createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    return this.#accounts.createUser(user, firstDevice);
   }
 
   getUser(userId: string): Promise<UserRecord | null> {

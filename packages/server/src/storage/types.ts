@@ -246,8 +246,12 @@ export interface Storage {
   close(): Promise<void>;
 
   // ---- users and devices ----
-  /** False if the user id is taken. */
-  createUser(user: UserRecord): Promise<boolean>;
+  /**
+   * False if the user id is taken. With `firstDevice` (the user's), the
+   * user and that device are stored together or not at all, so a crash
+   * between them cannot leave a user id taken that no device can log in to.
+   */
+  createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean>;
   getUser(userId: string): Promise<UserRecord | null>;
   /** False if the device id is taken for this user. */
   addDevice(device: DeviceRecord): Promise<boolean>;

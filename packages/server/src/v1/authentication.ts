@@ -70,8 +70,8 @@ export class Authentication {
       return this.failLogin(f.id, 'signature does not verify');
     }
     const now = Date.now();
-    if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }))) return c.error(f.id, 'conflict', 'user id taken');
-    await c.deps.storage.addDevice({ userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now });
+    const device = { userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now };
+    if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }, device))) return c.error(f.id, 'conflict', 'user id taken');
     c.deps.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
     await c.startSession(f.id, f.userId, f.deviceId, true);
   }
