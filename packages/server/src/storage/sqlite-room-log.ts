@@ -32,6 +32,9 @@ const LOG_COLUMNS =
 const LOG_OF_ROOM = 'FROM rooms r JOIN room_log e ON e.room = r.log_no WHERE r.room_id = ?';
 /** The log of the room whose number (`rooms.log_no`) is the first parameter. */
 const LOG_OF_NO = 'FROM room_log e JOIN rooms r ON r.log_no = e.room WHERE e.room = ?';
+/** An append's two statements, built once: the statement cache is looked up by this text on every append. */
+const DEDUPE_PROBE = `SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`;
+const INSERT_ENTRY = 'INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 export class SqliteRoomLog implements Pick<Storage, 'readMembershipEvents' | 'readAfter' | 'readBefore' | 'lastSeq'> {
   readonly #sql: SqliteConnection;
@@ -81,19 +84,14 @@ export class SqliteRoomLog implements Pick<Storage, 'readMembershipEvents' | 're
     // (sqlite-dedupe.ts). A separate probe, then a plain INSERT: cheaper in
     // SQLite than one INSERT … WHERE NOT EXISTS (bench/room-log.bench.mjs).
     const dedupe = dedupeDigest(input.senderUserId, input.senderDeviceId, input.clientId);
-    const candidates = this.#sql.all<EntryRow>(`SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`, logNo, dedupe);
+    const candidates = this.#sql.all<EntryRow>(DEDUPE_PROBE, logNo, dedupe);
     for (const c of candidates) {
       if (c.senderUserId === input.senderUserId && c.senderDeviceId === input.senderDeviceId && c.clientId === input.clientId) {
         return { entry: toEntry(c), duplicate: true };
       }
     }
     try {
-      this.#sql.run(
-        `INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        logNo, entry.seq, dedupe, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body,
-        entry.createdAt,
-      );
+      this.#sql.run(INSERT_ENTRY, logNo, entry.seq, dedupe, entry.kind, entry.senderUserId, entry.senderDeviceId, entry.clientId, entry.body, entry.createdAt);
     } catch (e) {
       if (retried || (e as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw e;
       this.#loadLog(roomId);
