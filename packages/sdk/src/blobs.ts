@@ -58,7 +58,7 @@ export class Blobs {
     if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
     const chunks: Uint8Array[] = [];
     let received = 0;
-    // Every chunk but the last is one size (docs/protocol.md, "Files"): the announced one, else the first's.
+    // Every chunk but the last is one size (docs/protocol.md, "Blobs"): the announced one, else the first's.
     let chunkBytes = this.#hooks.link.limits.blobChunkBytes;
     for (let index = 0; received < file.blobSize; index++) {
       const f = await this.#hooks.link.request({ t: 'blob.get', blobId: file.blobId, index }, ['blob']);
