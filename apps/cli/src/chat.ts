@@ -176,6 +176,7 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     verification: (o) => {
       if (o.state !== 'verified' && o.reason === 'answered-elsewhere') notice(`${o.userId}'s verification request was answered on another of your devices.`);
       if (o.state !== 'verified' && o.reason === 'crowded-out') notice(`${o.userId}'s verification request was not kept (too many were open at once): ask them to start again.`);
+      if (o.state === 'aborted' && o.reason === 'peer-aborted') notice(`${o.userId} gave up the verification request.`);
     },
     message: (m) => (view === null ? early.push({ kind: 'message', m }) : view.message(m)),
     decryptionError: (f) => (view === null ? early.push({ kind: 'failure', f }) : view.failure(f)),

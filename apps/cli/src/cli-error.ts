@@ -10,7 +10,8 @@
  * - 2 usage: the invocation must be fixed (options, key or passphrase
  *   sources, unreadable input, existing output without `--force`, input over
  *   the size limit);
- * - 130 interrupted at the passphrase prompt.
+ * - 130 interrupted: Ctrl-C at the passphrase prompt, or while
+ *   `verify --secret` waits (the attempt is cancelled and the peer told).
  *
  * @module
  */

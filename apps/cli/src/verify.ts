@@ -8,13 +8,14 @@
  * conversation (the SDK's `verify`). It answers the other user's open
  * request, or asks and waits (up to 5 minutes) for them to run the same
  * command; exit 0 when verified, 1 when the secrets differ (or someone is in
- * the middle) or the attempt ended without a result.
+ * the middle) or the attempt ended without a result; Ctrl-C while it runs
+ * cancels it, tells the other side, and exits 130.
  *
  * @module
  */
 import type { SafetyNumberDevice, VerificationOutcome } from '@parley/sdk';
 import { withSession, type StoreOptions } from './account.ts';
-import { failure, usageError } from './cli-error.ts';
+import { CliError, EXIT_INTERRUPTED, failure, usageError } from './cli-error.ts';
 import { formatSize, MAX_PASSPHRASE_BYTES } from './limits.ts';
 import { note, writeLines } from './output.ts';
 import { canPrompt, passphraseFromOptions, promptPassphraseAs } from './passphrase.ts';
@@ -67,7 +68,22 @@ async function verifyWithSecret(peer: string, options: VerifyOptions): Promise<v
     const request = s.client.verificationRequest(peer);
     if (request !== null) note(`Answering ${peer}'s request (from device ${request.from.deviceId})…`);
     else note(`Asked ${peer} to verify. Waiting for them to run 'parley verify ${s.user} --secret' (up to 5 minutes; Ctrl-C gives up)…`);
-    const outcome = await s.client.verify(peer, secret);
+    // Ctrl-C gives up: the peer is told now (verify() settles once the abort
+    // is stored), not when its own 5 minutes run out.
+    let interrupted = false;
+    const onInterrupt = (): void => {
+      interrupted = true;
+      note('Giving up; telling the other side…');
+      s.client.cancelVerification(peer);
+    };
+    process.once('SIGINT', onInterrupt);
+    let outcome: VerificationOutcome;
+    try {
+      outcome = await s.client.verify(peer, secret);
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
+    if (interrupted && outcome.state === 'aborted') throw new CliError(`interrupted: the verification with ${peer} was cancelled, and ${peer} was told`, EXIT_INTERRUPTED);
     if (outcome.state !== 'verified') throw failure(describeOutcome(outcome, peer));
     const status = s.client.verificationStatus(peer);
     await writeLines([`${peer} is verified: you typed the same secret and see the same device keys (${status.devices.map((d) => d.deviceId).join(', ')}).`]);

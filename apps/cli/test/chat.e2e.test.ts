@@ -227,6 +227,25 @@ describe('parley chat commands', () => {
     }
   });
 
+  it('Ctrl-C while verify --secret waits cancels the attempt and tells the other side at once (exit 130)', async () => {
+    const chat = new Running(['chat', 'alice', '--limit', '0', ...bob.flags], bob.env);
+    const asking = new Running(['verify', 'bob', '--secret-env', 'SHARED', ...alice.flags], { ...alice.env, SHARED: marker('given-up') });
+    try {
+      await chat.waitFor(/Chat with alice as bob/, 'stderr');
+      await asking.waitFor(/Waiting for them to run 'parley verify alice --secret'/, 'stderr');
+      await chat.waitFor(/alice asks to verify with a secret you both know/, 'stderr');
+      asking.child.kill('SIGINT');
+      assert.equal(await asking.exited, 130, asking.stderr);
+      assert.match(asking.stderr, /^parley: interrupted: the verification with bob was cancelled, and bob was told$/m);
+      await chat.waitFor(/alice gave up the verification request\./, 'stderr');
+      chat.write('/quit');
+      assert.equal(await chat.exited, 0, chat.stderr);
+    } finally {
+      chat.kill();
+      asking.kill();
+    }
+  });
+
   it('failures and usage errors: one line, the right exit code, no secret echoed', async () => {
     const argv = await parley(['chat', 'bob', '--profile', alice.dir, '--passphrase', 'hunter2'], { input: '' });
     assertFails(argv, 2, /a passphrase is never accepted on the command line/);
