@@ -6,7 +6,7 @@
  * devices' messages, a peer starting over, the pending limit, timeouts.
  */
 import assert from 'node:assert/strict';
-import { describe, it, mock } from 'node:test';
+import { afterEach, describe, it, mock } from 'node:test';
 import type { DeviceRef } from '../src/frames.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from '../src/limits.ts';
 import { nth } from './_harness.ts';
@@ -66,8 +66,13 @@ function side(userId: string, deviceId: string, now: () => number = Date.now, ke
     error: (e) => assert.fail(String(e)),
     now,
   });
-  return { me, manager, requests, outcomes, verified, outbox, kept };
+  const made = { me, manager, requests, outcomes, verified, outbox, kept };
+  sides.push(made);
+  return made;
 }
+
+/** Every side made, so a test that fails half-way leaves no attempt (and its 5-minute timer) open. */
+const sides: Side[] = [];
 
 /** Deliver everything `from` has sent to `to` (the type byte stripped, as the client does), until both are quiet. */
 async function pump(a: Side, b: Side): Promise<void> {
@@ -320,5 +325,225 @@ describe('verification in conversations (rules)', () => {
     } finally {
       mock.timers.reset();
     }
+  });
+});
+
+/** Everything `from` has sent so far, taken from its outbox (type byte stripped), to hand to whoever the test chooses. */
+async function drainOutbox(from: Side): Promise<Uint8Array[]> {
+  for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
+  return from.outbox.splice(0).map((m) => m.subarray(1));
+}
+
+async function turns(n = 4): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('kept verifications (review: interleavings around a restart)', () => {
+  afterEach(() => {
+    for (const s of sides.splice(0)) s.manager.closeAll();
+  });
+
+  it('a restored request answered at once, before the catch-up shows that another device of this user answered it: ends answered-elsewhere, never runs the comparator on the other device’s step', async () => {
+    const a = side('alice', 'laptop');
+    const phone = side('bob', 'phone');
+    const tablet = side('bob', 'tablet');
+    const started = a.manager.verify('bob', 'secret');
+    const [start] = await drainOutbox(a);
+    assert.ok(start !== undefined);
+    phone.manager.receive('room', a.me, clocksNow(), start);
+    tablet.manager.receive('room', a.me, clocksNow(), start);
+    tablet.manager.closeAll(); // the tablet's app is closed with the request open
+    // The phone answers; alice's step 3 goes to every bob device (the tablet gets it on its catch-up).
+    const answered = phone.manager.accept('alice', 'secret');
+    const forTablet: Uint8Array[] = [];
+    for (let round = 0; round < 6; round++) {
+      for (const m of await drainOutbox(phone)) a.manager.receive('room', phone.me, clocksNow(), m);
+      for (const m of await drainOutbox(a)) {
+        forTablet.push(m);
+        phone.manager.receive('room', a.me, clocksNow(), m);
+      }
+    }
+    assert.equal((await started).state, 'verified');
+    assert.equal((await answered).state, 'verified');
+    assert.equal(forTablet.length, 1, "alice's step 3");
+
+    // The tablet's app starts again: the restored request is listed at once, and the app answers it at once.
+    const tablet2 = side('bob', 'tablet', Date.now, tablet.kept);
+    assert.equal(tablet2.manager.restore([...tablet.kept.values()]).requests.length, 1);
+    const late = tablet2.manager.accept('alice', 'secret');
+    // The catch-up delivers what was stored meanwhile: alice's step 3, meant for the phone.
+    for (const m of forTablet) tablet2.manager.receive('room', a.me, clocksNow(), m);
+    const outcome = await late;
+    await turns();
+    assert.deepEqual([outcome.state, outcome.reason], ['aborted', 'answered-elsewhere'], `the tablet got ${outcome.state}/${String(outcome.reason)}`);
+    assert.deepEqual(tablet2.kept.size, 0);
+  });
+
+  it('a restored request answered at once while the catch-up brings the peer’s abort of it and a new start: the new start is offered as a request, not lost', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    void a.manager.verify('bob', 'one');
+    const [start1] = await drainOutbox(a);
+    assert.ok(start1 !== undefined);
+    b.manager.receive('room', a.me, clocksNow(), start1);
+    b.manager.closeAll();
+    // While bob is away alice gives up and starts again.
+    a.manager.cancel('bob');
+    const second = a.manager.verify('bob', 'two');
+    const [abort1, start2] = await drainOutbox(a);
+    assert.ok(abort1 !== undefined && start2 !== undefined);
+    assert.equal(decodeVerificationMessage(abort1).kind, 'abort');
+    assert.equal(decodeVerificationMessage(start2).kind, 'start');
+
+    const b2 = side('bob', 'phone', Date.now, b.kept);
+    b2.manager.restore([...b.kept.values()]);
+    const first = b2.manager.accept('alice', 'one'); // the app answers the restored request at once
+    b2.manager.receive('room', a.me, clocksNow(), abort1); // the catch-up, meanwhile
+    b2.manager.receive('room', a.me, clocksNow(), start2);
+    const outcome = await first;
+    await turns();
+    assert.deepEqual([outcome.state, outcome.reason], ['aborted', 'peer-aborted']);
+    const request = b2.manager.request('alice');
+    assert.equal(request?.verificationId, toHex(decodeVerificationMessage(start2).id), 'alice’s new request is open at bob');
+    assert.equal(b2.kept.get('alice')?.state, 'request', 'and kept');
+    // And it can be answered.
+    const answered = b2.manager.accept('alice', 'two');
+    await pump(a, b2);
+    assert.equal((await answered).state, 'verified');
+    assert.equal((await second).state, 'verified');
+  });
+
+  it('closing while accept() fetches the key sets keeps the request; the next client offers it again and it is answered', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const started = a.manager.verify('bob', 'secret');
+    await pump(a, b);
+    const pending = b.manager.accept('alice', 'secret'); // key sets being fetched…
+    b.manager.closeAll(); // …when the tab goes away
+    const cut = await pending;
+    assert.deepEqual([cut.state, cut.reason], ['aborted', 'cancelled']);
+    await turns();
+    assert.equal(b.outbox.length, 0, 'nothing was sent: the peer still waits');
+    assert.equal(b.kept.get('alice')?.state, 'request', 'still a request in the store');
+    const b2 = side('bob', 'phone', Date.now, b.kept);
+    assert.equal(b2.manager.restore([...b.kept.values()]).requests.length, 1);
+    const answered = b2.manager.accept('alice', 'secret');
+    await pump(a, b2);
+    assert.equal((await answered).state, 'verified');
+    assert.equal((await started).state, 'verified');
+    assert.equal(b2.kept.size, 0);
+  });
+
+  it('the same start delivered again after the restore (a catch-up that replays it) changes nothing: one request, answered, verified', async () => {
+    const a = side('alice', 'laptop');
+    const b = side('bob', 'phone');
+    const started = a.manager.verify('bob', 'secret');
+    const [start] = await drainOutbox(a);
+    assert.ok(start !== undefined);
+    b.manager.receive('room', a.me, clocksNow(), start);
+    b.manager.closeAll();
+    const b2 = side('bob', 'phone', Date.now, b.kept);
+    b2.manager.restore([...b.kept.values()]);
+    b2.manager.receive('room', a.me, clocksNow(), start);
+    b2.manager.receive('room', a.me, clocksNow(), start);
+    assert.deepEqual(b2.requests, [], 'not reported again');
+    assert.equal(b2.manager.requests().length, 1);
+    const answered = b2.manager.accept('alice', 'secret');
+    await pump(a, b2);
+    assert.equal((await answered).state, 'verified');
+    assert.equal((await started).state, 'verified');
+  });
+
+  it(`restoring more than VERIFICATION_PENDING_MAX kept records: running ones are ended and told, the newest ${VERIFICATION_PENDING_MAX} requests offered, the older crowded out and forgotten`, async () => {
+    const n = VERIFICATION_PENDING_MAX + 3;
+    const starters = Array.from({ length: n }, (_, i) => side(`r${i}`, 'd'));
+    for (const s of starters) KEYS[s.me.userId] = [new Uint8Array(32).fill(6)];
+    for (const s of starters) void s.manager.verify('bob', 'x');
+    await turns();
+    const base = Date.now();
+    const kept = new Map<string, KeptVerification>();
+    // Records as a store could hold them (e.g. written by two app versions): n requests, request i made at base - i s.
+    starters.forEach((s, i) => {
+      const start = nth(s.outbox, 0).subarray(1);
+      const id = toHex(decodeVerificationMessage(start).id);
+      kept.set(s.me.userId, { state: 'request', request: { userId: s.me.userId, roomId: 'room', from: s.me, verificationId: id, requestedAt: base - i * 1000 }, start });
+    });
+    kept.set('runner', { state: 'running', userId: 'runner', roomId: 'room-runner', verificationId: '00'.repeat(16) });
+    const b2 = side('bob', 'phone', Date.now, kept);
+    const restored = b2.manager.restore([...kept.values()]);
+    assert.deepEqual(restored.requests.map((r) => r.userId), starters.slice(0, VERIFICATION_PENDING_MAX).map((s) => s.me.userId));
+    assert.deepEqual(
+      restored.outcomes.map((o) => [o.userId, o.reason]),
+      [['runner', 'interrupted'], ...starters.slice(VERIFICATION_PENDING_MAX).map((s) => [s.me.userId, 'crowded-out'])],
+    );
+    assert.equal(kept.size, VERIFICATION_PENDING_MAX, 'the store keeps exactly what is open');
+    assert.equal(kept.has('runner'), false);
+    await turns();
+    assert.equal(b2.outbox.length, 1, 'one abort, for the running one');
+    // A new request now crowds out the oldest restored one, as in receive().
+    const late = side('late2', 'd');
+    KEYS['late2'] = [new Uint8Array(32).fill(7)];
+    void late.manager.verify('bob', 'y');
+    b2.manager.receive('room', late.me, clocksNow(), nth(await drainOutbox(late), 0));
+    assert.notEqual(b2.manager.request('late2'), null);
+    assert.equal(b2.manager.requests().length, VERIFICATION_PENDING_MAX);
+    for (const s of [...starters, late]) s.manager.closeAll();
+    b2.manager.closeAll();
+  });
+
+  it('both start at once: each side keeps the attempt under the id that won, so a restart of either ends the attempt the other really runs', async () => {
+    for (let trial = 0; trial < 6; trial++) {
+      const a = side('alice', 'laptop');
+      const b = side('bob', 'phone');
+      const pa = a.manager.verify('bob', 'crossing');
+      const pb = b.manager.verify('alice', 'crossing');
+      const [sa] = await drainOutbox(a);
+      const [sb] = await drainOutbox(b);
+      assert.ok(sa !== undefined && sb !== undefined);
+      a.manager.receive('room', b.me, clocksNow(), sb);
+      b.manager.receive('room', a.me, clocksNow(), sa);
+      await turns();
+      const ka = a.kept.get('bob');
+      const kb = b.kept.get('alice');
+      assert.ok(ka?.state === 'running' && kb?.state === 'running');
+      assert.equal(ka.verificationId, kb.verificationId, 'both name the winning attempt');
+      // The loser's tab closes now; its next client tells the winner.
+      const ida = toHex(decodeVerificationMessage(sa).id);
+      const loser = ka.verificationId === ida ? b : a;
+      const winner = loser === a ? b : a;
+      const lost = loser === a ? pa : pb;
+      const won = loser === a ? pb : pa;
+      loser.outbox.splice(0); // its step 2 never left
+      loser.manager.closeAll();
+      assert.equal((await lost).state, 'aborted');
+      const again = side(loser.me.userId, loser.me.deviceId, Date.now, loser.kept);
+      again.manager.restore([...loser.kept.values()]);
+      for (const m of await drainOutbox(again)) winner.manager.receive('room', again.me, clocksNow(), m);
+      const o = await won;
+      assert.deepEqual([o.state, o.reason, o.peerReason], ['aborted', 'peer-aborted', 'cancelled']);
+      assert.equal(winner.kept.size, 0);
+    }
+  });
+
+  it('a request from a peer whose clock is a few minutes behind (accepted live) survives a reload while the peer still waits for it', async () => {
+    const a = side('alice', 'laptop');
+    const t0 = Date.now();
+    const b = side('bob', 'phone', () => t0);
+    void a.manager.verify('bob', 'x');
+    const [start] = await drainOutbox(a);
+    assert.ok(start !== undefined);
+    // Alice's clock is 0.6 × the timeout behind: the live rules accept it (see the skew test above),
+    // and the live request would wait the whole timeout from here.
+    const skew = VERIFICATION_TIMEOUT_MS * 0.6;
+    b.manager.receive('room', a.me, { sentAt: t0 - skew, serverTs: t0 }, start);
+    assert.equal(b.requests.length, 1);
+    b.manager.closeAll();
+    // Bob reloads half a timeout later; alice (whose own timer started at t0) still waits for another half.
+    const b2 = side('bob', 'phone', () => t0 + VERIFICATION_TIMEOUT_MS * 0.5, b.kept);
+    const restored = b2.manager.restore([...b.kept.values()]);
+    assert.deepEqual(restored.outcomes.map((o) => o.reason), [], 'not dropped as timed out');
+    assert.equal(restored.requests.length, 1);
+    a.manager.closeAll();
+    b2.manager.closeAll();
   });
 });
