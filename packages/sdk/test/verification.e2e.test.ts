@@ -339,4 +339,61 @@ describe('verification in the client', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('(review) a restored request answered at once, when another device of this user answered it while this one was closed: ends answered-elsewhere, not failed', async () => {
+    const { a, b, room } = await pair('restored-elsewhere');
+    const tabletStore = MemoryClientStore.create();
+    await provisionDevice(b.client, tabletStore, 'tablet');
+    const tablet = await party(b.client.userId, 'tablet', 'login', tabletStore);
+    await tablet.client.send(room, 'from the tablet');
+    await until(() => a.rec.messages.length === 2, "the tablet's message");
+    const started = a.client.verify(b.client.userId, 'the green gate');
+    await until(() => b.requests.length === 1 && tablet.requests.length === 1, 'the request on both devices');
+    await tablet.client.close(); // the tablet's app is closed with the request open
+    assert.equal((await b.client.acceptVerification(a.client.userId, 'the green gate')).state, 'verified');
+    assert.equal((await started).state, 'verified');
+
+    const tablet2 = await party(b.client.userId, 'tablet', 'login', tabletStore);
+    // The app answers the request it lists at once (the user had typed the secret before the reload).
+    assert.equal(tablet2.client.verificationRequests().length, 1);
+    const late = await tablet2.client.acceptVerification(a.client.userId, 'the green gate');
+    assert.deepEqual([late.state, late.reason], ['aborted', 'answered-elsewhere'], `the tablet got ${late.state}/${String(late.reason)}: a false alarm`);
+  });
+
+  it('(review) an attempt under way when the device closes: the peer is told even when the next client on the store is closed again at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-verify-interrupted-'));
+    const path = join(dir, 'alice.parley');
+    try {
+      let store = await SqliteClientStore.open(path, 'pass phrase');
+      const first = await party('quick-a', 'laptop', 'register', store);
+      const b = await party('quick-b', 'phone');
+      const room = await first.client.startDirect(b.client.userId);
+      await first.client.send(room, 'hi');
+      await until(() => b.rec.messages.length === 1, 'bob has the room');
+      const started = first.client.verify(b.client.userId, 'shared words');
+      await until(() => b.requests.length === 1, "bob has alice's request");
+      await first.client.close(); // under way (alice's start is out): kept as running
+      assert.equal((await started).state, 'aborted');
+      assert.equal(store.keptVerifications()[0]?.state, 'running');
+      store.close();
+
+      // A restart that is over at once (a reload loop, a short CLI command).
+      store = await SqliteClientStore.open(path, 'pass phrase', { mustExist: true });
+      const second = await party('quick-a', 'laptop', 'login', store);
+      await second.client.close();
+      store.close();
+
+      store = await SqliteClientStore.open(path, 'pass phrase', { mustExist: true });
+      try {
+        const third = await party('quick-a', 'laptop', 'login', store);
+        await third.client.synced();
+        await until(() => b.outcomes.length === 1, "bob hears that alice's attempt ended (not after his 5-minute timeout)");
+        assert.deepEqual([b.outcomes[0]?.reason, b.outcomes[0]?.peerReason], ['peer-aborted', 'cancelled']);
+        await third.client.close();
+      } finally {
+        store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
