@@ -11,6 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { hkdfSync } from 'node:crypto';
 import { ed25519, ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { backend as nodeBackend } from '../src/backend/node.ts';
@@ -317,6 +318,63 @@ describe('HKDF-SHA-256 (RFC 5869 appendix A)', () => {
       assert.throws(() => b.hkdfSha256(ikm, ikm, ikm, HKDF_SHA256_LENGTH_MAX + 1), RangeError);
       assert.throws(() => b.hkdfSha256(ikm, ikm, ikm, 0), RangeError);
       assert.equal(b.hkdfSha256(new Uint8Array(0), ikm, ikm, 1).length, 1);
+    });
+  }
+});
+
+describe('HKDF-SHA-256 against node:crypto hkdfSync (review: edges of the createHmac version)', () => {
+  /** A view with a non-zero offset into a larger buffer, filled around it with other bytes. */
+  function offsetView(bytes: Uint8Array, pad = 7): Uint8Array {
+    const big = new Uint8Array(bytes.length + 2 * pad).fill(0xa5);
+    big.set(bytes, pad);
+    return big.subarray(pad, pad + bytes.length);
+  }
+  const lengths = [1, 31, 32, 33, 63, 64, 65, 255, 256, HKDF_SHA256_LENGTH_MAX - 1, HKDF_SHA256_LENGTH_MAX];
+  const saltLengths = [0, 1, 32, 64, 65, 200];
+  for (const b of backends) {
+    test(`${b.name}: every length edge, empty and long salts, empty info — equal to hkdfSync`, () => {
+      const ikm = range(0x10, 40);
+      for (const length of lengths) {
+        for (const saltLength of saltLengths) {
+          for (const info of [new Uint8Array(0), range(0x80, 17)]) {
+            const salt = range(0x30, saltLength);
+            const want = new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+            assert.equal(hex(b.hkdfSha256(ikm, salt, info, length)), hex(want), `length ${length}, salt ${saltLength}, info ${info.length}`);
+          }
+        }
+      }
+    });
+
+    test(`${b.name}: Buffers, views with offsets and aliased inputs give the bytes of the view, and no input is changed`, () => {
+      const ikm = range(0x01, 33);
+      const salt = range(0x40, 21);
+      const info = range(0x90, 9);
+      const want = hex(new Uint8Array(hkdfSync('sha256', ikm, salt, info, 77)));
+      // Buffer.from(string) of a small string is a slice of the shared pool: a non-zero byteOffset.
+      const pooled = (x: Uint8Array): Buffer => Buffer.from(Buffer.from(hex(x), 'hex'));
+      const cases: [Uint8Array, Uint8Array, Uint8Array][] = [
+        [offsetView(ikm), offsetView(salt, 3), offsetView(info, 11)],
+        [pooled(ikm), pooled(salt), pooled(info)],
+        [Buffer.from(ikm), salt, Buffer.from(info)],
+      ];
+      for (const [i, s, n] of cases) {
+        const before = [hex(i), hex(s), hex(n)];
+        const out = b.hkdfSha256(i, s, n, 77);
+        assert.equal(hex(out), want);
+        assert.deepEqual([hex(i), hex(s), hex(n)], before, 'inputs unchanged');
+        assert.equal(out.byteOffset, 0);
+        assert.equal(out.buffer.byteLength, 77, 'the output owns its bytes');
+      }
+      // One buffer as ikm, salt and info at once.
+      const same = range(0x22, 32);
+      assert.equal(hex(b.hkdfSha256(same, same, same, 32)), hex(new Uint8Array(hkdfSync('sha256', same, same, same, 32))));
+      assert.equal(hex(same), hex(range(0x22, 32)));
+    });
+
+    test(`${b.name}: the first bytes of a longer output are the shorter output (one PRK, one T chain)`, () => {
+      const ikm = range(0x05, 32);
+      const long = b.hkdfSha256(ikm, range(0, 32), range(0, 4), HKDF_SHA256_LENGTH_MAX);
+      for (const length of lengths) assert.equal(hex(b.hkdfSha256(ikm, range(0, 32), range(0, 4), length)), hex(long.subarray(0, length)));
     });
   }
 });

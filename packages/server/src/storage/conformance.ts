@@ -115,6 +115,25 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getUser('other'), null);
       }));
 
+      test('concurrent registrations of one user id, each with its own first device: exactly one wins, and only its device is stored', run(async (s) => {
+        const tries = Array.from({ length: 12 }, (_, i) => ({ userId: 'race', deviceId: `dev${i}`, identityKey: b(i), createdAt: 100 + i }));
+        const results = await Promise.all(tries.map((d) => s.createUser({ userId: 'race', createdAt: d.createdAt }, d)));
+        equal(results.filter((r) => r).length, 1);
+        const winner = tries[results.indexOf(true)];
+        deepStrictEqual(await s.listDevices('race'), [winner]);
+        deepStrictEqual(await s.getUser('race'), { userId: 'race', createdAt: winner?.createdAt });
+        // A plain createUser (no device) racing registrations with devices: still one user, and no device of a loser.
+        const mixed = await Promise.all([
+          s.createUser({ userId: 'mix', createdAt: 1 }),
+          s.createUser({ userId: 'mix', createdAt: 2 }, { userId: 'mix', deviceId: 'a', identityKey: b(1), createdAt: 2 }),
+          s.createUser({ userId: 'mix', createdAt: 3 }, { userId: 'mix', deviceId: 'b', identityKey: b(2), createdAt: 3 }),
+        ]);
+        equal(mixed.filter((r) => r).length, 1);
+        const devices = await s.listDevices('mix');
+        const user = await s.getUser('mix');
+        deepStrictEqual(devices.map((d) => d.createdAt), user?.createdAt === 1 ? [] : [user?.createdAt]);
+      }));
+
       test('device ids are unique per user, not globally; bytes round-trip', run(async (s) => {
         const key = b(0, 1, 2, 254, 255);
         await s.createUser({ userId: 'alice', createdAt: 1 });
