@@ -159,6 +159,7 @@ export class ParleyClient {
     this.#verifications = new PeerVerifications(account.userId, {
       parties: (userId) => this.#keyReview.verificationParties(userId),
       room: (userId) => this.startDirect(userId),
+      caughtUp: () => this.synced(),
       send: async (roomId, control) => {
         await this.#outbound.sendContent(roomId, { kind: 'control', bytes: control });
       },

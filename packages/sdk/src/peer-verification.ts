@@ -104,7 +104,14 @@ export interface VerificationOutcome {
  * the id its last control message carried.
  */
 export type KeptVerification =
-  | { readonly state: 'request'; readonly request: VerificationRequest; readonly start: Uint8Array }
+  | {
+      readonly state: 'request';
+      readonly request: VerificationRequest;
+      /** The peer's `start` control message. */
+      readonly start: Uint8Array;
+      /** When this device got it (ms, its own clock): the timeout runs from here. */
+      readonly receivedAt: number;
+    }
   | { readonly state: 'running'; readonly userId: string; readonly roomId: string; readonly verificationId: string };
 
 /** What {@link PeerVerifications.restore} brought back, for the client to report. */
@@ -120,6 +127,11 @@ export interface VerificationHooks {
   parties(userId: string): Promise<{ readonly parties: VerificationParties; readonly remote: readonly DeviceKey[] }>;
   /** The direct room with `userId` (created when there is none). */
   room(userId: string): Promise<string>;
+  /**
+   * Resolves once what the server stored for this device so far has been
+   * received (the client's `synced()`); may reject when the client closes.
+   */
+  caughtUp(): Promise<void>;
   /** Send a control message in `roomId`; resolves once the server stored it. */
   send(roomId: string, control: Uint8Array): Promise<void>;
   /** Keep (or, with null, forget) the open attempt with `userId` in the client store. */
@@ -132,6 +144,18 @@ export interface VerificationHooks {
   now(): number;
 }
 
+interface Pending {
+  readonly message: Uint8Array;
+  readonly from: string;
+  readonly clocks: Clocks;
+}
+
+/** The sender's clock (inside the payload) and the server's, for a control message. */
+interface Clocks {
+  readonly sentAt: number;
+  readonly serverTs: number;
+}
+
 interface Attempt {
   readonly userId: string;
   roomId: string;
@@ -142,10 +166,12 @@ interface Attempt {
   request: VerificationRequest | null;
   /** The id (hex) of the start that made the request. */
   requestId: string | null;
-  /** Messages taken before the session existed, in order. */
-  readonly pending: { message: Uint8Array; from: string }[];
+  /** Messages taken before the session existed, in order, with the clocks they came with. */
+  readonly pending: Pending[];
   /** True while this device fetches key sets to start or accept. */
   preparing: boolean;
+  /** True while accept() waits for the catch-up before it takes the request. */
+  answering: boolean;
   timer: ReturnType<typeof setTimeout> | null;
   /** The last control message's send: an outcome is reported once it is stored, so the peer gets it even if we close right after. */
   lastSend: Promise<void>;
@@ -172,7 +198,7 @@ function wellFormed(k: KeptVerification): boolean {
   if (k.state === 'running') return typeof k.userId === 'string' && typeof k.roomId === 'string' && VERIFICATION_ID_HEX.test(k.verificationId);
   if (k.state !== 'request' || !(k.start instanceof Uint8Array) || typeof k.request !== 'object' || k.request === null) return false;
   const r = k.request;
-  return typeof r.userId === 'string' && typeof r.roomId === 'string' && VERIFICATION_ID_HEX.test(r.verificationId) && Number.isSafeInteger(r.requestedAt) && r.from?.userId === r.userId && typeof r.from.deviceId === 'string';
+  return typeof r.userId === 'string' && typeof r.roomId === 'string' && VERIFICATION_ID_HEX.test(r.verificationId) && Number.isSafeInteger(r.requestedAt) && Number.isSafeInteger(k.receivedAt) && r.from?.userId === r.userId && typeof r.from.deviceId === 'string';
 }
 
 function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string): VerificationRequest {
@@ -211,7 +237,7 @@ export class PeerVerifications {
   /** Start verifying `userId` (or answer its open request) with `secret`. */
   async verify(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
     const open = this.#attempts.get(userId);
-    if (open !== undefined && open.request !== null && !open.preparing) return this.accept(userId, secret);
+    if (open !== undefined && open.request !== null && !open.preparing && !open.answering) return this.accept(userId, secret);
     if (open !== undefined) throw new SdkError('INVALID_ARGUMENT', `a verification with ${userId} is already running`);
     const attempt = this.#open(userId, '');
     attempt.preparing = true;
@@ -238,9 +264,17 @@ export class PeerVerifications {
   /** Answer `userId`'s open request with `secret`. */
   async accept(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
     const attempt = this.#attempts.get(userId);
-    if (attempt === undefined || attempt.request === null || attempt.preparing) throw new SdkError('INVALID_ARGUMENT', `no verification request from ${userId} waits for an answer`);
-    attempt.preparing = true;
+    if (attempt === undefined || attempt.request === null || attempt.preparing || attempt.answering) throw new SdkError('INVALID_ARGUMENT', `no verification request from ${userId} waits for an answer`);
     const result = this.#wait(attempt);
+    // What the server already holds goes first: another device of this user
+    // may have answered the request, or the peer given it up or started
+    // again (the request may have been restored before the catch-up ran).
+    // Answering first would run the comparator on another device's exchange.
+    attempt.answering = true;
+    await this.#hooks.caughtUp().catch(() => undefined);
+    attempt.answering = false;
+    if (attempt.ended) return result;
+    attempt.preparing = true;
     try {
       const { parties, remote } = await this.#hooks.parties(userId);
       if (attempt.ended) return await result;
@@ -281,7 +315,11 @@ export class PeerVerifications {
    * order), with the sender's clock and the server's (see the module comment).
    */
   receive(roomId: string, from: DeviceRef, clocks: { readonly sentAt: number; readonly serverTs: number }, message: Uint8Array): void {
-    if (from.userId === this.#me) return; // our own devices' messages to the peer
+    if (from.userId === this.#me) {
+      // Our own devices' messages to the peer: only another device's answer to a request open here matters.
+      this.#answeredElsewhere(message);
+      return;
+    }
     const stale = this.#hooks.now() - clocks.serverTs > VERIFICATION_TIMEOUT_MS || clocks.serverTs - clocks.sentAt > VERIFICATION_TIMEOUT_MS;
     const sentAt = Math.min(clocks.sentAt, clocks.serverTs);
     const name = deviceName(from);
@@ -300,7 +338,7 @@ export class PeerVerifications {
         this.#hooks.outcome({ userId: from.userId, state: 'aborted', reason: 'crowded-out', peerReason: null, peerDevice: { userId: from.userId, deviceId: from.deviceId } });
         return;
       }
-      this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, toHex(decoded.id)), message);
+      this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, toHex(decoded.id)), message, this.#hooks.now());
       return;
     }
     if (attempt.session === null) {
@@ -315,7 +353,7 @@ export class PeerVerifications {
             this.#send(attempt, encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'superseded' }));
           }
           this.#end(attempt, 'aborted', 'replaced');
-          this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, id), message);
+          this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, id), message, this.#hooks.now());
           return;
         }
         if (id === attempt.requestId && decoded.kind === 'abort') {
@@ -330,10 +368,36 @@ export class PeerVerifications {
           return;
         }
       }
-      if (attempt.pending.length < PENDING_MESSAGES_MAX) attempt.pending.push({ message: message.slice(), from: name });
+      if (attempt.pending.length < PENDING_MESSAGES_MAX) attempt.pending.push({ message: message.slice(), from: name, clocks });
       return;
     }
     this.#take(attempt, message, name);
+  }
+
+  /**
+   * Another device of this user sent step 2 of an attempt whose request is
+   * open here and not yet answered here: that device answered it, and the
+   * peer runs the comparison with it (the first to answer) — ended here,
+   * without telling the peer, before a step meant for that device could be
+   * taken as a reply to ours.
+   */
+  #answeredElsewhere(message: Uint8Array): void {
+    let m;
+    try {
+      m = decodeVerificationMessage(message);
+    } catch {
+      return;
+    }
+    if (m.kind !== 'step' || m.step !== 2) return;
+    const id = toHex(m.id);
+    for (const a of this.#attempts.values()) {
+      if (a.session === null && a.requestId === id) this.#end(a, 'aborted', 'answered-elsewhere');
+    }
+  }
+
+  /** Forget the kept record of `userId`, unless a newer attempt with the user has taken its place. */
+  #keepUnlessOpen(userId: string): void {
+    if (!this.#attempts.has(userId)) this.#hooks.keep(userId, null);
   }
 
   /** Every request that waits for an answer here. */
@@ -373,24 +437,32 @@ export class PeerVerifications {
       if (k.state !== 'running' || this.#attempts.has(k.userId)) continue;
       // The comparison cannot go on: tell the peer now rather than let it time out.
       const abort = encodeVerificationMessage({ kind: 'abort', id: fromHex(k.verificationId), reason: 'cancelled' });
-      this.#hooks.keep(k.userId, null);
-      this.#hooks.send(k.roomId, controlBytes(abort)).catch((e: unknown) => this.#hooks.error(e));
+      // Forgotten once the server has the abort: a client closed before that leaves it for the next one.
+      this.#hooks.send(k.roomId, controlBytes(abort)).then(
+        () => this.#keepUnlessOpen(k.userId),
+        (e: unknown) => {
+          if (SdkError.is(e, 'CLOSED')) return;
+          this.#keepUnlessOpen(k.userId);
+          this.#hooks.error(e);
+        },
+      );
       outcomes.push({ userId: k.userId, state: 'aborted', reason: 'interrupted', peerReason: null, peerDevice: null });
     }
     // Newest first, so that past VERIFICATION_PENDING_MAX the oldest are the ones given up (as in receive()).
-    const waiting = usable.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.request.requestedAt - a.request.requestedAt);
+    const waiting = usable.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.receivedAt - a.receivedAt);
     for (const k of waiting) {
       const userId = k.request.userId;
       if (this.#attempts.has(userId)) continue;
       const { request, start } = k;
-      // At most the whole timeout, even if this device's clock went back meanwhile.
-      const left = Math.min(VERIFICATION_TIMEOUT_MS, request.requestedAt + VERIFICATION_TIMEOUT_MS - now);
+      // As long as it had left when the client closed: timed from when this device got it (the
+      // peer's clock in requestedAt may be minutes off), never more than the whole timeout.
+      const left = Math.min(VERIFICATION_TIMEOUT_MS, k.receivedAt + VERIFICATION_TIMEOUT_MS - now);
       if (left <= 0 || this.#attempts.size >= VERIFICATION_PENDING_MAX) {
         this.#hooks.keep(userId, null);
         outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: request.from });
         continue;
       }
-      this.#offer(this.#open(userId, request.roomId, left), request, start, false);
+      this.#offer(this.#open(userId, request.roomId, left), request, start, k.receivedAt, false);
       requests.push(request);
     }
     return { requests, outcomes };
@@ -412,19 +484,19 @@ export class PeerVerifications {
   }
 
   #open(userId: string, roomId: string, timeoutMs = VERIFICATION_TIMEOUT_MS): Attempt {
-    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, timer: null, lastSend: Promise.resolve(), waiters: [], ended: false };
+    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, answering: false, timer: null, lastSend: Promise.resolve(), waiters: [], ended: false };
     attempt.timer = setTimeout(() => this.#timeout(attempt), Math.max(0, timeoutMs));
     this.#attempts.set(userId, attempt);
     return attempt;
   }
 
   /** Make `attempt` the request `start` made; kept in the store, and reported unless `announce` is false. */
-  #offer(attempt: Attempt, request: VerificationRequest, start: Uint8Array, announce = true): void {
+  #offer(attempt: Attempt, request: VerificationRequest, start: Uint8Array, receivedAt: number, announce = true): void {
     attempt.roomId = request.roomId;
     attempt.requestId = request.verificationId;
-    attempt.pending.push({ message: start.slice(), from: deviceName(request.from) });
+    attempt.pending.push({ message: start.slice(), from: deviceName(request.from), clocks: { sentAt: request.requestedAt, serverTs: request.requestedAt } });
     attempt.request = request;
-    this.#hooks.keep(attempt.userId, { state: 'request', request, start: start.slice() });
+    this.#hooks.keep(attempt.userId, { state: 'request', request, start: start.slice(), receivedAt });
     if (announce) this.#hooks.request(request);
   }
 
@@ -447,7 +519,15 @@ export class PeerVerifications {
   }
 
   #drain(attempt: Attempt): void {
-    for (const p of attempt.pending.splice(0)) this.#take(attempt, p.message, p.from);
+    for (const p of attempt.pending.splice(0)) {
+      if (!attempt.ended) {
+        this.#take(attempt, p.message, p.from);
+        continue;
+      }
+      // The attempt ended on an earlier message (the peer's abort): what came after it — a new start — is the next attempt's.
+      const sender = parseDeviceName(p.from);
+      if (sender !== null) this.receive(attempt.roomId, sender, p.clocks, p.message);
+    }
   }
 
   #settle(attempt: Attempt): void {

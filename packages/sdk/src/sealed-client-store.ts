@@ -479,7 +479,7 @@ export abstract class SealedClientStore implements ClientStore {
       return;
     }
     const r = kept.request;
-    const header = { state: 'request', userId, roomId: r.roomId, fromDevice: r.from.deviceId, verificationId: r.verificationId, requestedAt: r.requestedAt };
+    const header = { state: 'request', userId, roomId: r.roomId, fromDevice: r.from.deviceId, verificationId: r.verificationId, requestedAt: r.requestedAt, receivedAt: kept.receivedAt };
     this.#put('verification', userId, { header, parts: [kept.start] });
   }
 
@@ -541,7 +541,7 @@ function readVerification(r: PlainRecord): KeptVerification {
   if (r.header['state'] === 'running') return { state: 'running', userId, roomId, verificationId };
   const from = { userId, deviceId: headerString(r, 'fromDevice', kind) };
   const request = { userId, roomId, from, verificationId, requestedAt: headerInt(r, 'requestedAt', kind) };
-  return { state: 'request', request, start: recordPart(r, 0, kind) };
+  return { state: 'request', request, start: recordPart(r, 0, kind), receivedAt: headerInt(r, 'receivedAt', kind) };
 }
 
 function readQueued(r: PlainRecord): QueuedMessage {

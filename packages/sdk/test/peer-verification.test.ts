@@ -53,6 +53,8 @@ function side(userId: string, deviceId: string, now: () => number = Date.now, ke
       remote: [{ deviceId: 'd', identityKey: nth(keysOf(peer), 0) }],
     }),
     room: async () => 'room',
+    // The room's stored messages are what the test delivers: caught up by the next turn.
+    caughtUp: async () => undefined,
     send: async (_room, control) => {
       outbox.push(control);
     },
@@ -147,8 +149,9 @@ describe('verification in conversations (rules)', () => {
     const restored = a2.manager.restore([...a.kept.values()]);
     assert.deepEqual(restored.requests, []);
     assert.deepEqual(restored.outcomes.map((o) => [o.userId, o.state, o.reason]), [['bob', 'aborted', 'interrupted']]);
-    assert.equal(a2.kept.size, 0);
+    assert.equal(a2.kept.size, 1, 'kept until the abort is stored');
     await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(a2.kept.size, 0, 'forgotten once it is');
     const abort = decodeVerificationMessage(nth(a2.outbox, 0).subarray(1));
     assert.deepEqual([abort.kind, toHex(abort.id)], ['abort', running.verificationId], 'an abort naming the attempt');
     await pump(a2, b);
@@ -379,6 +382,36 @@ describe('kept verifications (review: interleavings around a restart)', () => {
     assert.deepEqual(tablet2.kept.size, 0);
   });
 
+  it('two devices of one user answering one request together: the one whose step 2 the other sees first runs it; the other ends answered-elsewhere and sends nothing', async () => {
+    const a = side('alice', 'laptop');
+    const phone = side('bob', 'phone');
+    const tablet = side('bob', 'tablet');
+    const started = a.manager.verify('bob', 'secret');
+    const [start] = await drainOutbox(a);
+    assert.ok(start !== undefined);
+    phone.manager.receive('room', a.me, clocksNow(), start);
+    tablet.manager.receive('room', a.me, clocksNow(), start);
+    const onPhone = phone.manager.accept('alice', 'secret');
+    const [step2] = await drainOutbox(phone);
+    assert.ok(step2 !== undefined);
+    // The tablet's user answers too, while the phone's step 2 reaches it (a copy to this user's own devices).
+    const onTablet = tablet.manager.accept('alice', 'secret');
+    tablet.manager.receive('room', phone.me, clocksNow(), step2);
+    a.manager.receive('room', phone.me, clocksNow(), step2);
+    const [step3] = await drainOutbox(a);
+    assert.ok(step3 !== undefined);
+    tablet.manager.receive('room', a.me, clocksNow(), step3);
+    phone.manager.receive('room', a.me, clocksNow(), step3);
+    for (const m of await drainOutbox(phone)) a.manager.receive('room', phone.me, clocksNow(), m);
+    const t = await onTablet;
+    assert.deepEqual([t.state, t.reason], ['aborted', 'answered-elsewhere']);
+    await turns();
+    assert.equal(tablet.outbox.length, 0, 'the tablet sent no step 2 and no abort');
+    assert.equal((await onPhone).state, 'verified');
+    assert.equal((await started).state, 'verified');
+    assert.equal(tablet.kept.size, 0);
+  });
+
   it('a restored request answered at once while the catch-up brings the peer’s abort of it and a new start: the new start is offered as a request, not lost', async () => {
     const a = side('alice', 'laptop');
     const b = side('bob', 'phone');
@@ -466,7 +499,7 @@ describe('kept verifications (review: interleavings around a restart)', () => {
     starters.forEach((s, i) => {
       const start = nth(s.outbox, 0).subarray(1);
       const id = toHex(decodeVerificationMessage(start).id);
-      kept.set(s.me.userId, { state: 'request', request: { userId: s.me.userId, roomId: 'room', from: s.me, verificationId: id, requestedAt: base - i * 1000 }, start });
+      kept.set(s.me.userId, { state: 'request', request: { userId: s.me.userId, roomId: 'room', from: s.me, verificationId: id, requestedAt: base - i * 1000 }, start, receivedAt: base - i * 1000 });
     });
     kept.set('runner', { state: 'running', userId: 'runner', roomId: 'room-runner', verificationId: '00'.repeat(16) });
     const b2 = side('bob', 'phone', Date.now, kept);
@@ -476,6 +509,7 @@ describe('kept verifications (review: interleavings around a restart)', () => {
       restored.outcomes.map((o) => [o.userId, o.reason]),
       [['runner', 'interrupted'], ...starters.slice(VERIFICATION_PENDING_MAX).map((s) => [s.me.userId, 'crowded-out'])],
     );
+    await turns(); // the running record goes once its abort is stored
     assert.equal(kept.size, VERIFICATION_PENDING_MAX, 'the store keeps exactly what is open');
     assert.equal(kept.has('runner'), false);
     await turns();

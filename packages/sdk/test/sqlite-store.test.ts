@@ -145,7 +145,7 @@ describe('SqliteClientStore', () => {
     const start = globalThis.crypto.getRandomValues(new Uint8Array(210));
     const requestId = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(16))).toString('hex');
     const verifications: KeptVerification[] = [
-      { state: 'request', request: { userId: aliceAddress.userId, roomId: room1, from: aliceAddress, verificationId: requestId, requestedAt: 1_700_000_003_000 }, start },
+      { state: 'request', request: { userId: aliceAddress.userId, roomId: room1, from: aliceAddress, verificationId: requestId, requestedAt: 1_700_000_003_000 }, start, receivedAt: 1_700_000_003_100 },
       { state: 'running', userId: marker('verifying').toLowerCase(), roomId: room2, verificationId: 'ab'.repeat(16) },
     ];
     store.keepVerification(aliceAddress.userId, { state: 'running', userId: aliceAddress.userId, roomId: room2, verificationId: 'cd'.repeat(16) });
