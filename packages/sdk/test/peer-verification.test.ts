@@ -341,20 +341,26 @@ async function turns(n = 4): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Alice asks bob to verify; the start reaches both of bob's devices, phone and tablet. */
+async function requestToTwoDevices(): Promise<{ a: Side; phone: Side; tablet: Side; started: Promise<VerificationOutcome> }> {
+  const a = side('alice', 'laptop');
+  const phone = side('bob', 'phone');
+  const tablet = side('bob', 'tablet');
+  const started = a.manager.verify('bob', 'secret');
+  const [start] = await drainOutbox(a);
+  assert.ok(start !== undefined);
+  phone.manager.receive('room', a.me, clocksNow(), start);
+  tablet.manager.receive('room', a.me, clocksNow(), start);
+  return { a, phone, tablet, started };
+}
+
 describe('kept verifications (review: interleavings around a restart)', () => {
   afterEach(() => {
     for (const s of sides.splice(0)) s.manager.closeAll();
   });
 
   it('a restored request answered at once, before the catch-up shows that another device of this user answered it: ends answered-elsewhere, never runs the comparator on the other device’s step', async () => {
-    const a = side('alice', 'laptop');
-    const phone = side('bob', 'phone');
-    const tablet = side('bob', 'tablet');
-    const started = a.manager.verify('bob', 'secret');
-    const [start] = await drainOutbox(a);
-    assert.ok(start !== undefined);
-    phone.manager.receive('room', a.me, clocksNow(), start);
-    tablet.manager.receive('room', a.me, clocksNow(), start);
+    const { a, phone, tablet, started } = await requestToTwoDevices();
     tablet.manager.closeAll(); // the tablet's app is closed with the request open
     // The phone answers; alice's step 3 goes to every bob device (the tablet gets it on its catch-up).
     const answered = phone.manager.accept('alice', 'secret');
@@ -383,14 +389,7 @@ describe('kept verifications (review: interleavings around a restart)', () => {
   });
 
   it('two devices of one user answering one request together: the one whose step 2 the other sees first runs it; the other ends answered-elsewhere and sends nothing', async () => {
-    const a = side('alice', 'laptop');
-    const phone = side('bob', 'phone');
-    const tablet = side('bob', 'tablet');
-    const started = a.manager.verify('bob', 'secret');
-    const [start] = await drainOutbox(a);
-    assert.ok(start !== undefined);
-    phone.manager.receive('room', a.me, clocksNow(), start);
-    tablet.manager.receive('room', a.me, clocksNow(), start);
+    const { a, phone, tablet, started } = await requestToTwoDevices();
     const onPhone = phone.manager.accept('alice', 'secret');
     const [step2] = await drainOutbox(phone);
     assert.ok(step2 !== undefined);
