@@ -4,6 +4,7 @@
  * black-hole connections, device provisioning, and event recorders.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { after, before } from 'node:test';
 // Types from the server's compiled test helper (built before this package: see tsconfig references).
 import type * as ServerProcessModule from '../../server/dist/test/_server-process.js';
 import type { ServerProcess } from '../../server/dist/test/_server-process.js';
@@ -99,6 +100,45 @@ export function marker(label: string): string {
 /** Close every client, ignoring failures (for `after` hooks). */
 export async function closeAll(clients: readonly (ParleyClient | undefined)[]): Promise<void> {
   await Promise.all(clients.map((c) => c?.close().catch(() => undefined)));
+}
+
+/** The server of one `describe` ({@link serverForSuite}). */
+export interface SuiteServer {
+  /** Its `/v1` address, once the suite's `before` has run. */
+  readonly url: string;
+  readonly dataDir: string;
+  /** The clients the tests open: closed after the suite, before the server goes. */
+  readonly clients: ParleyClient[];
+}
+
+/**
+ * A real `parley serve` for the enclosing `describe`: started before its
+ * tests; after them, every client in `clients` is closed, then the server is
+ * killed and its data directory removed.
+ */
+export function serverForSuite(): SuiteServer {
+  let running: (ServerProcess & { url: string }) | undefined;
+  const clients: ParleyClient[] = [];
+  const live = (): ServerProcess & { url: string } => {
+    if (running === undefined) throw new Error('the suite server starts in before()');
+    return running;
+  };
+  before(async () => {
+    running = await startServer();
+  });
+  after(async () => {
+    await closeAll(clients);
+    running?.cleanup();
+  });
+  return {
+    get url() {
+      return live().url;
+    },
+    get dataDir() {
+      return live().dataDir;
+    },
+    clients,
+  };
 }
 
 /**

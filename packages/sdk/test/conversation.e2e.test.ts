@@ -4,24 +4,16 @@
  * sees what the user sent, and history reads back the whole conversation.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { ChatMessage } from '../src/events.ts';
-import { closeAll, provisionDevice, recorder, startServer, texts, until, type Recorder, type ServerProcess } from './_harness.ts';
+import { provisionDevice, type Recorder, recorder, serverForSuite, texts, until } from './_harness.ts';
 
 describe('a direct conversation between alice and bob, two devices each', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   async function secondDevice(first: ParleyClient, deviceId: string, rec: Recorder): Promise<ParleyClient> {
     const userId = first.userId;

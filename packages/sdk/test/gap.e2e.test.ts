@@ -5,21 +5,13 @@
  * message is shown once, in room order — never skipped.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
-import { closeAll, faultyTransport, nth, recorder, sleep, startServer, texts, until, type FrameFault, type ServerProcess } from './_harness.ts';
+import { faultyTransport, type FrameFault, nth, recorder, serverForSuite, sleep, texts, until } from './_harness.ts';
 
 describe('gaps in the live stream', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   /** Alice and bob in a direct room; bob's frames go through `fault` once `armed` is set. */
   async function pair(name: string, fault: (frame: { t?: unknown; [k: string]: unknown }) => FrameFault) {

@@ -6,10 +6,10 @@
  * the recipient (what it decrypted).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import type { HistoryEntry } from '../src/events.ts';
-import { closeAll, recorder, startServer, until, type ServerProcess } from './_harness.ts';
+import { recorder, serverForSuite, until } from './_harness.ts';
 
 // 60 bodies of ~48 KB: about 2.9 MB, three pages of the server's 1 MiB.
 const MESSAGES = 60;
@@ -20,16 +20,8 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const tag = (e: HistoryEntry): number | null => (e.type === 'message' && e.kind === 'binary' && e.bytes.length === BYTES ? (e.bytes[0] ?? null) : null);
 
 describe('history over large messages', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   it('returns every entry asked for, page after page', async () => {
     const rb = recorder();

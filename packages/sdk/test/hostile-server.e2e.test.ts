@@ -7,26 +7,18 @@
  * off instead of hammering.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import { maintainPrekeys } from '../src/prekey-upkeep.ts';
 import type { KeysChange } from '../src/peer-keys.ts';
 import { toBase64 } from '../src/_bytes.ts';
-import { closeAll, hostileTransport, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { hostileTransport, recorder, serverForSuite, sleep, texts, until } from './_harness.ts';
 
 describe('a lying server', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   it('an ack naming the seq of a message already kept overwrites nothing, and is reported', async () => {
     const ra = recorder();

@@ -6,25 +6,17 @@
  * `presence(roomId)`, who is online now.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
 import type { PresenceEvent, ReceiptEvent } from '../src/events.ts';
 import { PRESENCE_KNOWN_MAX } from '../src/limits.ts';
-import { closeAll, hostileTransport, recorder, sleep, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { hostileTransport, recorder, serverForSuite, sleep, texts, until } from './_harness.ts';
 
 describe('receipts and presence', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   it('delivered on its own (one receipt for a burst), read on markRead, markers listed per member', async () => {
     const receipts: ReceiptEvent[] = [];

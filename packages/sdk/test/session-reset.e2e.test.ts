@@ -6,22 +6,14 @@
  * conversation goes on both ways.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { exportKeyBackup, importKeyBackup } from '../src/key-backup.ts';
-import { closeAll, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { recorder, serverForSuite, texts, until } from './_harness.ts';
 
 describe('session reset after a restore', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   it('peers start over with the restored device', async () => {
     const alice = await ParleyClient.register(server.url, 'sr-alice', 'laptop');

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore, type ClientStore } from '../src/client-store.ts';
@@ -20,7 +20,7 @@ import { SdkError } from '../src/errors.ts';
 import { SqliteClientStore } from '../src/sqlite-store.ts';
 import type { KeysChange } from '../src/peer-keys.ts';
 import type { VerificationOutcome, VerificationRequest } from '../src/peer-verification.ts';
-import { closeAll, nth, provisionDevice, recorder, startServer, texts, until, type ServerProcess } from './_harness.ts';
+import { nth, provisionDevice, recorder, serverForSuite, texts, until } from './_harness.ts';
 
 interface Party {
   client: ParleyClient;
@@ -31,16 +31,8 @@ interface Party {
 }
 
 describe('verification in the client', () => {
-  let server: ServerProcess & { url: string };
-  const clients: ParleyClient[] = [];
-
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await closeAll(clients);
-    server.cleanup();
-  });
+  const server = serverForSuite();
+  const { clients } = server;
 
   async function party(userId: string, deviceId: string, how: 'register' | 'login' = 'register', store: ClientStore = MemoryClientStore.create()): Promise<Party> {
     const requests: VerificationRequest[] = [];
