@@ -56,6 +56,16 @@ export const TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX = 16;
 export const TUTORIAL_LINES_PER_SECOND = 20;
 
 /**
+ * Frames per second per chatting tutorial connection (token bucket, burst =
+ * this). Every frame is unwrapped, even a line over TUTORIAL_LINES_PER_SECOND
+ * (skipping one would put the sender's Secure Session out of step), so this
+ * bounds the decryption one connection can cost: the frame over it closes
+ * the connection (1008) before it is unwrapped. Ten times the line rate —
+ * the tutorial apps send one frame per line typed, however long the line.
+ */
+export const TUTORIAL_FRAMES_PER_SECOND_MAX = 10 * TUTORIAL_LINES_PER_SECOND;
+
+/**
  * The server-wide relay budget, in units per second. Relaying a line costs
  * one unit per recipient per started TUTORIAL_RELAY_UNIT_BYTES of the line:
  * each recipient gets its own wrap, base64 and write, 20–25 µs of CPU for a

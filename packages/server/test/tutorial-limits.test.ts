@@ -21,7 +21,7 @@ import { TUTORIAL_LIMITS, type TutorialLimits } from '../src/tutorial/settings.t
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { unsentBytes } from '../src/v1/prebuilt-frame.ts';
-import { FRAME_BYTES_MAX, TUTORIAL_CLIENTS_PER_ADDRESS_MAX, TUTORIAL_RELAY_UNIT_BYTES, TUTORIAL_RELAY_UNITS_PER_SECOND, TUTORIAL_SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
+import { FRAME_BYTES_MAX, TUTORIAL_CLIENTS_PER_ADDRESS_MAX, TUTORIAL_FRAMES_PER_SECOND_MAX, TUTORIAL_LINES_PER_SECOND, TUTORIAL_RELAY_UNIT_BYTES, TUTORIAL_RELAY_UNITS_PER_SECOND, TUTORIAL_SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
 import { connectTutorialClient, type TutorialClient } from './_tutorial-client.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -138,11 +138,29 @@ async function burst(sender: TutorialClient, reader: TutorialClient, n: number, 
   return relayedFrom(reader, sender.name) - relayedBefore;
 }
 
+describe('tutorial: frames per connection', () => {
+  test(`TUTORIAL_FRAMES_PER_SECOND_MAX (${TUTORIAL_FRAMES_PER_SECOND_MAX}): that many frames in a second are all unwrapped (lines over the line rate are dropped, not fatal); the next one closes that connection 1008 unread; the others chat on`, async () => {
+    const clock = 1_000_000;
+    const h = await startChat({ now: () => clock });
+    try {
+      const [flooder, reader, other] = (await establishAll(h, ['flooder', 'reader', 'other'])) as [TutorialClient, TutorialClient, TutorialClient];
+      assert.equal(await burst(flooder, reader, TUTORIAL_FRAMES_PER_SECOND_MAX), TUTORIAL_LINES_PER_SECOND);
+      assert.equal(dropped(flooder), TUTORIAL_FRAMES_PER_SECOND_MAX - TUTORIAL_LINES_PER_SECOND);
+      flooder.say('one frame too many');
+      assert.deepEqual(await flooder.closed, { code: 1008, reason: 'too many frames' });
+      assert.equal(relayedFrom(reader, 'flooder'), TUTORIAL_LINES_PER_SECOND);
+      assert.equal(await burst(other, reader, 3), 3);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 describe('tutorial: relaying is bounded server-wide and shared fairly between addresses', () => {
   test(`TUTORIAL_RELAY_UNITS_PER_SECOND (${TUTORIAL_RELAY_UNITS_PER_SECOND}): with 20 recipients (20 units a line) exactly ${TUTORIAL_RELAY_UNITS_PER_SECOND / 20} lines go out in a second; the next is refused and its sender told`, async () => {
     const clock = 1_000_000;
     // Lines per connection are not what is tested here: no limit on them.
-    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000 } });
+    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000 } });
     try {
       const [sender, reader] = (await establishAll(h, Array.from({ length: 20 }, (_, i) => `c${i}`))) as [TutorialClient, TutorialClient];
       const expected = TUTORIAL_RELAY_UNITS_PER_SECOND / 20;
@@ -157,7 +175,7 @@ describe('tutorial: relaying is bounded server-wide and shared fairly between ad
 
   test(`TUTORIAL_RELAY_UNIT_BYTES (${TUTORIAL_RELAY_UNIT_BYTES}): a relayed line of exactly that many bytes costs one unit per recipient, one byte more two`, async () => {
     let clock = 1_000_000;
-    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, relayUnitsPerSecond: 8 } });
+    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000, relayUnitsPerSecond: 8 } });
     try {
       const [sender, reader] = (await establishAll(h, ['s', 'r'])) as [TutorialClient, TutorialClient];
       const prefix = 's: '.length;
@@ -174,7 +192,7 @@ describe('tutorial: relaying is bounded server-wide and shared fairly between ad
   test('flooders from a few addresses get a share each; a bystander from another address is relayed at once, every line', async () => {
     const clock = 1_000_000;
     // 4 recipients: a line costs 4 units of 60.
-    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, relayUnitsPerSecond: 60 } });
+    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000, relayUnitsPerSecond: 60 } });
     try {
       const x = await h.connect('flooder x', { addr: '192.0.2.1' });
       const y = await h.connect('flooder y', { addr: '192.0.2.2' });
@@ -241,7 +259,7 @@ describe('tutorial: readers that do not read', () => {
   };
 
   test(`TUTORIAL_SEND_BUFFER_BYTES_MAX (${TUTORIAL_SEND_BUFFER_BYTES_MAX}): a write never leaves more than that unsent for a reader; the one that would is not made, the reader is cut off; readers that read are untouched`, async () => {
-    const h = await startChat({ limits: { linesPerSecond: 1_000_000 } });
+    const h = await startChat({ limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000 } });
     try {
       const sender = await h.connect('sender', { id: 'sender' });
       const reader = await h.connect('reader', { id: 'reader' });
@@ -270,7 +288,7 @@ describe('tutorial: readers that do not read', () => {
 
   test('TUTORIAL_SEND_STALL_MS: a reader with bytes waiting that reads none of them is cut off by a timer, with no further line sent; one that reads again in time is not', async () => {
     const stallMs = 1000;
-    const h = await startChat({ limits: { linesPerSecond: 1_000_000, sendStallMs: stallMs } });
+    const h = await startChat({ limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000, sendStallMs: stallMs } });
     try {
       const sender = await h.connect('sender', { id: 'sender' });
       const stuck = await h.connect('stuck', { id: 'stuck' });
@@ -302,7 +320,7 @@ describe('tutorial: readers that do not read', () => {
 
   test('TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX: over it, readers holding more than an equal share are cut off before the next line', async () => {
     const total = 1024 * 1024;
-    const h = await startChat({ limits: { linesPerSecond: 1_000_000, sendBufferBytes: 64 * 1024 * 1024, sendBufferBytesTotal: total } });
+    const h = await startChat({ limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000, sendBufferBytes: 64 * 1024 * 1024, sendBufferBytesTotal: total } });
     try {
       const sender = await h.connect('sender', { id: 'sender' });
       const reader = await h.connect('reader', { id: 'reader' });

@@ -9,6 +9,7 @@ import {
   INVALID_FRAMES_MAX,
   TUTORIAL_CLIENTS_MAX,
   TUTORIAL_CLIENTS_PER_ADDRESS_MAX,
+  TUTORIAL_FRAMES_PER_SECOND_MAX,
   TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX,
   TUTORIAL_LINE_BYTES_MAX,
   TUTORIAL_LINES_PER_SECOND,
@@ -44,6 +45,8 @@ export interface TutorialLimits {
   handshakeMs: number;
   /** TUTORIAL_LINES_PER_SECOND */
   linesPerSecond: number;
+  /** TUTORIAL_FRAMES_PER_SECOND_MAX */
+  framesPerSecond: number;
   /** TUTORIAL_LINE_BYTES_MAX */
   lineBytes: number;
   /** INVALID_FRAMES_MAX */
@@ -70,6 +73,7 @@ export const TUTORIAL_LIMITS: Readonly<TutorialLimits> = Object.freeze({
   handshakesPerAddress: TUTORIAL_HANDSHAKES_PER_ADDRESS_MAX,
   handshakeMs: UNAUTHENTICATED_LIFETIME_MS,
   linesPerSecond: TUTORIAL_LINES_PER_SECOND,
+  framesPerSecond: TUTORIAL_FRAMES_PER_SECOND_MAX,
   lineBytes: TUTORIAL_LINE_BYTES_MAX,
   invalidFrames: INVALID_FRAMES_MAX,
   relayUnitsPerSecond: TUTORIAL_RELAY_UNITS_PER_SECOND,

@@ -60,6 +60,8 @@ interface Client {
   session: SecureSession | null;
   invalid: number;
   lines: TokenBucket;
+  /** Frames once chatting (TUTORIAL_FRAMES_PER_SECOND_MAX). */
+  frames: TokenBucket;
   /** Lines not relayed since the sender was last told, and why. */
   dropped: number;
   droppedWhy: Set<DropReason>;
@@ -171,6 +173,7 @@ export class TutorialChat {
       session: null,
       invalid: 0,
       lines: new TokenBucket(L.linesPerSecond, this.#now),
+      frames: new TokenBucket(L.framesPerSecond, this.#now),
       dropped: 0,
       droppedWhy: new Set(),
       toldAt: 0,
@@ -326,6 +329,14 @@ export class TutorialChat {
   }
 
   #onChat(c: Client, text: string): void {
+    if (!c.frames.take()) {
+      // A flood: unwrapping it is the cost to bound, and dropping frames
+      // unread would leave the session out of step anyway.
+      this.#metrics.errors.inc({ protocol: PROTOCOL, code: 'FLOOD' });
+      this.#log.info({ client: c.name }, 'tutorial client over TUTORIAL_FRAMES_PER_SECOND_MAX closed');
+      this.#close(c, CLOSE.POLICY, 'too many frames');
+      return;
+    }
     const session = c.session;
     const msg = decodeBase64Lenient(text);
     if (msg === null || session === null) {
