@@ -16,12 +16,12 @@
  * and is refused if that name is held with another key by a connection that
  * is still open (one whose close has begun holds nothing).
  *
- * What one client or one host can make the server do is bounded: lines per
- * connection (TUTORIAL_LINES_PER_SECOND), relaying in all and per address
- * (relay-budget.ts), connections per address (TUTORIAL_CLIENTS_PER_ADDRESS_MAX,
- * counted by address.ts), bytes waiting for a reader
- * (TUTORIAL_SEND_BUFFER_BYTES_MAX, …_TOTAL_MAX, TUTORIAL_SEND_STALL_MS), and
- * how long a dead peer keeps its name (TUTORIAL_PING_INTERVAL_MS +
+ * What one client or one host can make the server do is bounded: lines
+ * (TUTORIAL_LINES_PER_SECOND) and frames (TUTORIAL_FRAMES_PER_SECOND_MAX)
+ * per connection, relaying in all and per address (relay-budget.ts),
+ * connections per address (TUTORIAL_CLIENTS_PER_ADDRESS_MAX, counted by
+ * address.ts), bytes waiting for a reader (send-backlog.ts), and how long a
+ * dead peer keeps its name (TUTORIAL_PING_INTERVAL_MS +
  * TUTORIAL_PONG_TIMEOUT_MS).
  *
  * @module
@@ -32,10 +32,10 @@ import { equalBytes } from '@parley/themis/hazmat';
 import { TokenBucket } from '../rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { unsentBytes } from '../v1/prebuilt-frame.ts';
 import { addressKey } from './address.ts';
 import { HELLO_MALFORMED, decodeBase64Lenient, encodeBase64, oneRow, parseHello } from './frames.ts';
 import { RelayBudget, type RelayVerdict } from './relay-budget.ts';
+import { SendBacklog } from './send-backlog.ts';
 import { CLOSE, TUTORIAL_LIMITS, type TutorialLimits } from './settings.ts';
 
 const SERVER_ID = new TextEncoder().encode('server');
@@ -72,9 +72,6 @@ interface Client {
   /** The next ping, or (awaitingPong) the deadline for its pong. */
   heartbeat: NodeJS.Timeout | null;
   awaitingPong: boolean;
-  /** While bytes wait for it: how far it had read when last looked at, and when that last moved (ms). */
-  readMark: number;
-  readAt: number;
 }
 
 interface AddressCounts {
@@ -97,17 +94,6 @@ export interface TutorialChatOptions {
 const OPEN = 1;
 const live = (c: Client): boolean => c.ws.readyState === OPEN;
 
-/**
- * How far a connection has read: bytes handed to the network (the socket's
- * bytes written less those still queued); or, without a socket to ask, less
- * the bytes unsent (then only a shrinking queue counts as reading).
- */
-function readMark(ws: WebSocket): number {
-  const socket = (ws as unknown as { _socket?: { bytesWritten?: unknown; writableLength?: unknown } })._socket;
-  if (typeof socket?.bytesWritten === 'number' && typeof socket.writableLength === 'number') return socket.bytesWritten - socket.writableLength;
-  return -unsentBytes(ws);
-}
-
 export class TutorialChat {
   readonly #keyPair: KeyPair;
   readonly #log: Logger;
@@ -121,10 +107,7 @@ export class TutorialChat {
   /** Established clients: the recipients of every line. */
   readonly #chatting = new Set<Client>();
   readonly #byAddress = new Map<string, AddressCounts>();
-  /** Clients with bytes waiting to be read, looked at every #backlogTick ms while there are any. */
-  readonly #backlogged = new Set<Client>();
-  #backlogTimer: NodeJS.Timeout | null = null;
-  readonly #backlogTick: number;
+  readonly #backlog: SendBacklog<Client>;
   readonly #decoder = new TextDecoder();
   readonly #encoder = new TextEncoder();
 
@@ -135,8 +118,7 @@ export class TutorialChat {
     this.#limits = Object.freeze({ ...TUTORIAL_LIMITS, ...options.limits });
     this.#now = options.now ?? Date.now;
     this.#budget = new RelayBudget(this.#limits.relayUnitsPerSecond, this.#now);
-    // A tenth of the stall time: a stalled reader is cut off at most 10 % late.
-    this.#backlogTick = Math.max(10, Math.min(1000, this.#limits.sendStallMs / 10));
+    this.#backlog = new SendBacklog(this.#limits, (c, why) => this.#cutOff(c, why));
   }
 
   get connectedCount(): number {
@@ -180,8 +162,6 @@ export class TutorialChat {
       timer: null,
       heartbeat: null,
       awaitingPong: false,
-      readMark: 0,
-      readAt: 0,
     };
     this.#all.add(c);
     this.#metrics.connections.inc({ protocol: PROTOCOL });
@@ -372,7 +352,7 @@ export class TutorialChat {
     }
     const started = process.hrtime.bigint();
     this.#metrics.messages.inc({ protocol: PROTOCOL });
-    this.#shedBacklog();
+    this.#backlog.shed(this.#all.size);
     let delivered = 0;
     for (const r of this.#chatting) {
       if (r.session === null || !live(r)) continue;
@@ -389,67 +369,9 @@ export class TutorialChat {
     this.#tellDropped(c);
   }
 
-  /**
-   * Write a wrapped frame, unless the peer does not read what it is sent:
-   * a frame that would take the bytes waiting for it over
-   * TUTORIAL_SEND_BUFFER_BYTES_MAX cuts it off instead. (A frame is written
-   * to an idle connection whatever its size.)
-   */
+  /** Write a wrapped frame, unless the peer does not read what it is sent (send-backlog.ts): then it is cut off. */
   #send(r: Client, wrapped: Uint8Array): boolean {
-    const frame = encodeBase64(wrapped);
-    const unsent = unsentBytes(r.ws);
-    // The frame on the wire: its header (2, 4 or 10 bytes unmasked, RFC 6455 §5.2) and the base64 (ASCII).
-    const wire = frame.length + (frame.length < 126 ? 2 : frame.length < 65_536 ? 4 : 10);
-    if (unsent > 0 && unsent + wire > this.#limits.sendBufferBytes) {
-      this.#cutOff(r, 'too slow: send buffer full');
-      return false;
-    }
-    r.ws.send(frame);
-    if (unsentBytes(r.ws) > 0 && !this.#backlogged.has(r)) {
-      r.readMark = readMark(r.ws);
-      r.readAt = Date.now();
-      this.#backlogged.add(r);
-      this.#backlogTimer ??= setInterval(() => this.#checkBacklog(), this.#backlogTick);
-    }
-    return true;
-  }
-
-  /** Cut off the clients with bytes waiting that have read none of them for TUTORIAL_SEND_STALL_MS. */
-  #checkBacklog(): void {
-    const now = Date.now();
-    for (const r of this.#backlogged) {
-      if (r.phase === 'closed' || unsentBytes(r.ws) === 0) {
-        this.#backlogged.delete(r);
-        continue;
-      }
-      const mark = readMark(r.ws);
-      if (mark > r.readMark) {
-        r.readMark = mark;
-        r.readAt = now;
-      } else if (now - r.readAt >= this.#limits.sendStallMs) {
-        this.#cutOff(r, 'too slow: read nothing for TUTORIAL_SEND_STALL_MS');
-      }
-    }
-    this.#stopBacklogTimerIfIdle();
-  }
-
-  #stopBacklogTimerIfIdle(): void {
-    if (this.#backlogged.size > 0 || this.#backlogTimer === null) return;
-    clearInterval(this.#backlogTimer);
-    this.#backlogTimer = null;
-  }
-
-  /**
-   * When more than TUTORIAL_SEND_BUFFER_BYTES_TOTAL_MAX wait for all clients
-   * together, cut off every one holding more than an equal share of it (there
-   * is one at least).
-   */
-  #shedBacklog(): void {
-    let total = 0;
-    for (const r of this.#backlogged) total += unsentBytes(r.ws);
-    if (total <= this.#limits.sendBufferBytesTotal) return;
-    const share = this.#limits.sendBufferBytesTotal / Math.max(1, this.#all.size);
-    for (const r of [...this.#backlogged]) if (unsentBytes(r.ws) > share) this.#cutOff(r, 'too slow: over its share of the total send buffer');
+    return this.#backlog.send(r, encodeBase64(wrapped));
   }
 
   /** At most once a second, a line from the server telling the sender how many of its lines were not relayed, and why. */
@@ -542,8 +464,7 @@ export class TutorialChat {
     // Only if it is still the holder: a new connection may have taken the name while this one was closing.
     if (this.#bySkeleton.get(c.skeleton) === c) this.#bySkeleton.delete(c.skeleton);
     this.#chatting.delete(c);
-    this.#backlogged.delete(c);
-    this.#stopBacklogTimerIfIdle();
+    this.#backlog.forget(c);
     this.#all.delete(c);
     c.session?.destroy();
     c.session = null;
