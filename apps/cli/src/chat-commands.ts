@@ -201,8 +201,8 @@ Example:
   const verifyCmd = base('verify', 'compare safety numbers with a user, or verify them with a secret you both know', { account: true })
     .argument('<user>', 'the user to verify')
     .option('--secret', 'verify with a shared secret typed at a prompt (Secure Comparator)')
-    .option('--secret-env <var>', 'the shared secret from an environment variable')
-    .option('--secret-file <file>', 'the shared secret from a file (one trailing newline ignored)')
+    .addOption(new Option('--secret-env <var>', 'the shared secret from an environment variable').conflicts(['secretFile', 'secret']))
+    .addOption(new Option('--secret-file <file>', 'the shared secret from a file (one trailing newline ignored)').conflicts('secret'))
     .addHelpText(
       'after',
       `

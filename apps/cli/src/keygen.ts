@@ -65,6 +65,10 @@ export async function keygen(options: KeygenOptions): Promise<void> {
   const force = options.force === true;
   const prefix = options.out === undefined || options.out === STDIO ? undefined : options.out;
   if (prefix === undefined && force) throw usageError('--force applies only with --out');
+  // A prefix that names no file (empty, or a directory: `keys/`) would write hidden `.priv`/`.pub` files.
+  if (prefix !== undefined && (prefix === '' || /[\\/]$/.test(prefix) || /(^|[\\/])\.{1,2}$/.test(prefix))) {
+    throw usageError(`--out takes a file name prefix, as in --out keys/alice (writes keys/alice${suffixesFor(options.type).join(' and keys/alice')}), not ${JSON.stringify(prefix)}`);
+  }
   // Refuse before generating anything, and before writing any of the files.
   if (prefix !== undefined) for (const suffix of suffixesFor(options.type)) await checkOutput(prefix + suffix, force);
 

@@ -81,4 +81,13 @@ describe('keygen', () => {
     assertFails(await themis(['keygen', '--type', 'dsa']), 2, /Allowed choices are ec, rsa, symmetric/);
     assertFails(await themis(['keygen', '--type', 'rsa', '--bits', '512']), 2, /Allowed choices/);
   });
+
+  test('--out must name files: empty, a directory (`keys/`) or `.` would write hidden .priv/.pub files, and is refused before writing', async () => {
+    for (const out of ['', tmp.path('kd') + '/', '.', tmp.path('kd') + '/..']) {
+      for (const type of ['ec', 'symmetric']) {
+        assertFails(await themis(['keygen', '--type', type, '--out', out]), 2, /--out takes a file name prefix, as in --out keys\/alice/);
+      }
+    }
+    assert.ok(!existsSync(tmp.path('kd/.priv')) && !existsSync('.priv') && !existsSync('.key'));
+  });
 });

@@ -153,6 +153,15 @@ describe('parley serve and the top-level command: usage errors as for the other 
     }
   });
 
+  test('verify takes its secret from one source: --secret (a prompt), --secret-env or --secret-file', async () => {
+    const sources = [['--secret'], ['--secret-env', 'S'], ['--secret-file', tmp.path('secret')]];
+    for (let i = 0; i < sources.length; i++) {
+      for (let j = i + 1; j < sources.length; j++) {
+        assertFails(await parley(['verify', 'bob', ...(sources[i] ?? []), ...(sources[j] ?? [])], { env: { S: 'shared' } }), 2, /cannot be used with/);
+      }
+    }
+  });
+
   test('an unknown command, an extra argument: one line, exit 2, no help dump', async () => {
     assertFails(await parley(['frob']), 2, /^parley: unknown command 'frob' \(see: parley --help\)\n$/);
     assertFails(await parley(['serve', 'extra', '--data', data()]), 2, /too many arguments for 'serve'/);
