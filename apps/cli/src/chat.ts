@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { constants as osConstants } from 'node:os';
 import { clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
 import type { ChatMessage, ConnectionEvent, DecryptionFailure, PresenceEvent, SdkError, TypingEvent } from '@parley/sdk';
 import { closeSession, explain, openSession, type Session, type StoreOptions } from './account.ts';
@@ -37,6 +38,9 @@ export interface ChatOptions extends StoreOptions {
 
 /** Messages of history shown when the chat starts, without --limit. */
 export const CHAT_HISTORY_DEFAULT = 20;
+/** A line that is, so far, a command (`/`, `/qu`, `/file x`); `//text` and `/usr/bin` are text. */
+const COMMAND_PREFIX = /^\/[A-Za-z]*(?:\s|$)/;
+
 /** How long "is typing…" stays after the last typing frame (senders repeat it every 3 s while typing). */
 const TYPING_SHOWN_MS = 6_000;
 /** A lost connection is mentioned only if it stays lost this long. */
@@ -199,6 +203,8 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     view = new View(session, peer, roomId, terminal);
     await view.run(history, early, notices, online);
     if (view.failedSends > 0) process.exitCode = EXIT_FAILED;
+    // Stopped by a signal (a supervisor, a piped chat's Ctrl-C), after sending what was typed: say so, as the other commands do.
+    if (view.endedBy !== null) process.exitCode = 128 + (osConstants.signals[view.endedBy] ?? 0);
   } catch (e) {
     throw explain(e, session.ctx);
   } finally {
@@ -268,6 +274,8 @@ class View {
   #quitting = false;
   #settled = false;
   #hungUp = false;
+  /** The signal that ended the chat (not a terminal's Ctrl-C, which is how one leaves it). */
+  #signal: 'SIGTERM' | 'SIGINT' | null = null;
 
   constructor(session: Session, peer: string, roomId: string, terminal: boolean) {
     this.#s = session;
@@ -310,13 +318,21 @@ class View {
     rl.on('line', (line) => this.#onLine(line));
     rl.on('close', () => this.#end());
     rl.on('SIGINT', () => rl.close());
-    process.once('SIGTERM', () => this.#end());
+    process.once('SIGTERM', () => {
+      this.#signal = 'SIGTERM';
+      this.#end();
+    });
     process.once('SIGHUP', () => {
       // The terminal hung up: nothing more can be written to it or restored.
       this.#hungUp = true;
       this.#end(true);
     });
-    if (!this.#terminal) process.once('SIGINT', () => this.#end());
+    if (!this.#terminal) {
+      process.once('SIGINT', () => {
+        this.#signal = 'SIGINT';
+        this.#end();
+      });
+    }
     if (this.#terminal) {
       process.stdin.on('keypress', this.#onKeypress);
       rl.prompt();
@@ -328,7 +344,10 @@ class View {
   readonly #onKeypress = (_text: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean } | undefined): void => {
     if (this.#quitting || key === undefined || key.ctrl === true || key.meta === true) return;
     if (key.name === 'return' || key.name === 'enter') return;
-    if ((this.#rl?.line ?? '').length === 0 && key.name === 'backspace') return;
+    const line = this.#rl?.line ?? '';
+    if (line.length === 0 && key.name === 'backspace') return;
+    // A command being typed (/quit, /file …) is never sent: not typing a message.
+    if (COMMAND_PREFIX.test(line)) return;
     try {
       this.#s.client.typing(this.#roomId);
     } catch {
@@ -448,6 +467,8 @@ class View {
 
   presence(p: PresenceEvent): void {
     if (p.userId !== this.#peer || this.#quitting) return;
+    // Gone: no longer typing either (its last frame would otherwise show for TYPING_SHOWN_MS).
+    if (!p.online && this.#typingTimer !== null) this.#setTyping(false);
     this.#screen.status(p.online ? `· ${this.#peer} is online.` : `· ${this.#peer} went offline.`);
   }
 
@@ -509,6 +530,11 @@ class View {
   /** Whether the chat ended because its terminal hung up (SIGHUP, or a terminal gone: EIO). */
   get hungUp(): boolean {
     return this.#hungUp;
+  }
+
+  /** The signal that ended the chat, if one did (its exit code is 128 + its number, as for the other commands). */
+  get endedBy(): 'SIGTERM' | 'SIGINT' | null {
+    return this.#signal;
   }
 
   #closeInput(): void {

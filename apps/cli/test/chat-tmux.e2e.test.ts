@@ -15,6 +15,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, childEnv } from './_cli.ts';
 import { assertServerHoldsNone, marker, ok, PASS_VAR, Profile, startServer, until, type ServerProcess } from './_chat.ts';
+import { limits } from '@parley/sdk';
+
+const { TYPING_INTERVAL_MS } = limits;
 
 const TMUX = 'tmux';
 const hasTmux = spawnSync(TMUX, ['-V'], { stdio: 'ignore' }).status === 0;
@@ -110,10 +113,29 @@ describe('parley chat between two terminals (tmux)', { skip: hasTmux ? false : '
     // The message ended bob's typing indicator on alice's screen.
     await waitForScreen(sessions.alice, new RegExp(`bob: ${fromBob}\\n> $`, 'm'));
 
+    // A command being typed is not typing a message: bob sees nothing of it (past
+    // TYPING_INTERVAL_MS since alice's last typing frame, so one could go out).
+    await new Promise((resolve) => setTimeout(resolve, TYPING_INTERVAL_MS + 500));
+    tmux('send-keys', '-t', sessions.alice, '-l', '/he');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.doesNotMatch(screen(sessions.bob), /alice is typing/, 'typing "/he" sent typing frames');
+    tmux('send-keys', '-t', sessions.alice, 'C-u');
+    // alice types, then leaves without sending: her going offline ends the indicator at once.
+    await until(
+      () => {
+        tmux('send-keys', '-t', sessions.alice, '-l', 'x');
+        return /\(alice is typing…\) > /.test(screen(sessions.bob));
+      },
+      'alice typing shown to bob',
+      WAIT_MS,
+    );
+    tmux('send-keys', '-t', sessions.alice, 'C-u');
     tmux('send-keys', '-t', sessions.alice, '-l', '/quit');
     tmux('send-keys', '-t', sessions.alice, 'Enter');
-    tmux('send-keys', '-t', sessions.bob, 'C-d');
     await waitForScreen(sessions.alice, /^\[exited 0\]$/m);
+    await waitForScreen(sessions.bob, /· alice went offline\./);
+    assert.match(screen(sessions.bob), /· alice went offline\.\n> \s*$/, 'the prompt no longer says alice is typing');
+    tmux('send-keys', '-t', sessions.bob, 'C-d');
     await waitForScreen(sessions.bob, /^\[exited 0\]$/m);
     for (const s of [sessions.alice, sessions.bob]) {
       const shown = screen(s);

@@ -136,6 +136,25 @@ describe('parley chat commands', () => {
     }
   });
 
+  it('a chat stopped by a signal (a supervisor\'s SIGTERM, a piped chat\'s SIGINT) ends cleanly, its store closed, and exits 128 + the signal', async () => {
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      const chat = new Running(['chat', 'bob', '--limit', '0', ...alice.flags], alice.env);
+      try {
+        await chat.waitFor(/Chat with bob as alice/, 'stderr');
+        const line = marker(signal);
+        chat.write(line);
+        await chat.waitFor(new RegExp(`\\] alice: ${line}`));
+        chat.child.kill(signal);
+        assert.equal(await chat.exited, code, chat.stderr);
+        assert.doesNotMatch(chat.stderr, /\n\s+at /);
+        assert.ok(ok(await bob.run(['history', 'alice', '--limit', '1']), 'history').includes(line), 'what was sent is stored');
+        ok(await alice.run(['history', 'bob', '--limit', '1']), 'the store is free again');
+      } finally {
+        chat.kill();
+      }
+    }
+  });
+
   it('two running chats sending at the same moment each show every line of the other (an acknowledgement of our own never hides earlier peer messages)', async () => {
     const a = new Running(['chat', 'bob', '--limit', '0', ...alice.flags], alice.env);
     const b = new Running(['chat', 'alice', '--limit', '0', ...bob.flags], bob.env);
