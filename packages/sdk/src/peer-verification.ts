@@ -32,8 +32,8 @@
  * verify); at most VERIFICATION_PENDING_MAX users may have an open
  * attempt (a newer request crowds out the oldest unanswered one, and both
  * sides of that are reported); a request nobody answers expires; messages that arrive before
- * the local session exists (while the key sets are fetched) are held, at
- * most PENDING_MESSAGES_MAX per attempt.
+ * the local session exists (while the key sets are fetched) are held, a
+ * few at most per attempt (verification-attempt.ts).
  *
  * Closing the client (a reload, a restart) loses no request: each open
  * attempt is kept in the client store ({@link KeptVerification}). The next
@@ -51,52 +51,10 @@ import type { DeviceRef } from './frames.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from './limits.ts';
 import { CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
-import { decodeVerificationMessage, encodeVerificationMessage, VerificationSession, type PeerAbortReason, type VerificationAbortReason, type VerificationParties } from './verification.ts';
+import { deviceName, hold, newAttempt, outcomeOf, parseDeviceName, requestOf, waitFor, type Attempt, type VerificationEndReason, type VerificationOutcome, type VerificationRequest } from './verification-attempt.ts';
+import { decodeVerificationMessage, encodeVerificationMessage, VerificationSession, type PeerAbortReason, type VerificationParties } from './verification.ts';
 
-/** Messages held per attempt until its session exists (start, steps and aborts of one run are at most 4). */
-const PENDING_MESSAGES_MAX = 8;
-
-/** A user's device asks this device to verify with a shared secret. */
-export interface VerificationRequest {
-  readonly userId: string;
-  readonly roomId: string;
-  /** The device that asked. */
-  readonly from: DeviceRef;
-  /** The attempt's id, hex. */
-  readonly verificationId: string;
-  /** When the request was made (ms since the epoch): the older of the sender's clock and the server's. */
-  readonly requestedAt: number;
-}
-
-/** Why an attempt ended without a result: verification.ts's reasons, or the client's own. */
-export type VerificationEndReason =
-  | VerificationAbortReason
-  /** Another device of this user answered the request. */
-  | 'answered-elsewhere'
-  /** The peer started another attempt, which replaced this one. */
-  | 'replaced'
-  /** Sending a control message failed (see the `error` event). */
-  | 'send-failed'
-  /** This device closed while the attempt was under way; the next client on its store told the peer. */
-  | 'interrupted'
-  /**
-   * More requests came than VERIFICATION_PENDING_MAX: the oldest one not
-   * yet answered was given up for a newer one (or, when every open attempt
-   * was under way, the new one was not kept). Ask the peer to start again.
-   */
-  | 'crowded-out';
-
-/** How an attempt ended. */
-export interface VerificationOutcome {
-  readonly userId: string;
-  /** `verified`: both typed the same secret and see the same device keys; `failed`: they did not (or someone is in the middle); `aborted`: no result. */
-  readonly state: 'verified' | 'failed' | 'aborted';
-  readonly reason: VerificationEndReason | null;
-  /** The peer's own reason when it aborted. */
-  readonly peerReason: PeerAbortReason | null;
-  /** The peer device the comparison ran with, when one answered. */
-  readonly peerDevice: DeviceRef | null;
-}
+export type { VerificationEndReason, VerificationOutcome, VerificationRequest } from './verification-attempt.ts';
 
 /**
  * An open attempt as the client store keeps it: a request waiting for an
@@ -144,46 +102,6 @@ export interface VerificationHooks {
   now(): number;
 }
 
-interface Pending {
-  readonly message: Uint8Array;
-  readonly from: string;
-  readonly clocks: Clocks;
-}
-
-/** The sender's clock (inside the payload) and the server's, for a control message. */
-interface Clocks {
-  readonly sentAt: number;
-  readonly serverTs: number;
-}
-
-interface Attempt {
-  readonly userId: string;
-  roomId: string;
-  session: VerificationSession | null;
-  /** The peer's key set the session is bound to. */
-  remote: readonly DeviceKey[] | null;
-  /** An incoming request, until it is accepted here. */
-  request: VerificationRequest | null;
-  /** The id (hex) of the start that made the request. */
-  requestId: string | null;
-  /** Messages taken before the session existed, in order, with the clocks they came with. */
-  readonly pending: Pending[];
-  /** True while this device fetches key sets to start or accept. */
-  preparing: boolean;
-  /** True while accept() waits for the catch-up before it takes the request. */
-  answering: boolean;
-  timer: ReturnType<typeof setTimeout> | null;
-  /** The last control message's send: an outcome is reported once it is stored, so the peer gets it even if we close right after. */
-  lastSend: Promise<void>;
-  readonly waiters: ((o: VerificationOutcome) => void)[];
-  ended: boolean;
-}
-
-
-function deviceName(d: DeviceRef): string {
-  return `${d.userId}/${d.deviceId}`;
-}
-
 const VERIFICATION_ID_HEX = /^[0-9a-f]{32}$/;
 
 /** The peer user a kept record is filed under, if it names one. */
@@ -201,22 +119,12 @@ function wellFormed(k: KeptVerification): boolean {
   return typeof r.userId === 'string' && typeof r.roomId === 'string' && VERIFICATION_ID_HEX.test(r.verificationId) && Number.isSafeInteger(r.requestedAt) && Number.isSafeInteger(k.receivedAt) && r.from?.userId === r.userId && typeof r.from.deviceId === 'string';
 }
 
-function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string): VerificationRequest {
-  return { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId, requestedAt };
-}
-
 /** A verification control message as a payload: its type byte first. */
 function controlBytes(control: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(1 + control.length);
   bytes[0] = CONTROL_VERIFICATION;
   bytes.set(control, 1);
   return bytes;
-}
-
-function parseDeviceName(name: string | null): DeviceRef | null {
-  if (name === null) return null;
-  const i = name.indexOf('/');
-  return { userId: name.slice(0, i), deviceId: name.slice(i + 1) };
 }
 
 export class PeerVerifications {
@@ -244,13 +152,13 @@ export class PeerVerifications {
     try {
       attempt.roomId = await this.#hooks.room(userId);
       const { parties, remote } = await this.#hooks.parties(userId);
-      if (attempt.ended) return this.#outcomeOf(attempt);
+      if (attempt.ended) return outcomeOf(attempt);
       const session = new VerificationSession(parties);
       const started = session.start(secret);
       attempt.session = session;
       attempt.remote = remote;
       attempt.preparing = false;
-      const result = this.#wait(attempt);
+      const result = waitFor(attempt);
       if (started.reply !== null) this.#send(attempt, started.reply);
       // A start of the peer's that came while we prepared: the session settles the tie.
       this.#drain(attempt);
@@ -265,7 +173,7 @@ export class PeerVerifications {
   async accept(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
     const attempt = this.#attempts.get(userId);
     if (attempt === undefined || attempt.request === null || attempt.preparing || attempt.answering) throw new SdkError('INVALID_ARGUMENT', `no verification request from ${userId} waits for an answer`);
-    const result = this.#wait(attempt);
+    const result = waitFor(attempt);
     // What the server already holds goes first: another device of this user
     // may have answered the request, or the peer given it up or started
     // again (the request may have been restored before the catch-up ran).
@@ -368,7 +276,7 @@ export class PeerVerifications {
           return;
         }
       }
-      if (attempt.pending.length < PENDING_MESSAGES_MAX) attempt.pending.push({ message: message.slice(), from: name, clocks });
+      hold(attempt, message, name, clocks);
       return;
     }
     this.#take(attempt, message, name);
@@ -484,7 +392,7 @@ export class PeerVerifications {
   }
 
   #open(userId: string, roomId: string, timeoutMs = VERIFICATION_TIMEOUT_MS): Attempt {
-    const attempt: Attempt = { userId, roomId, session: null, remote: null, request: null, requestId: null, pending: [], preparing: false, answering: false, timer: null, lastSend: Promise.resolve(), waiters: [], ended: false };
+    const attempt = newAttempt(userId, roomId);
     attempt.timer = setTimeout(() => this.#timeout(attempt), Math.max(0, timeoutMs));
     this.#attempts.set(userId, attempt);
     return attempt;
@@ -560,14 +468,6 @@ export class PeerVerifications {
     });
   }
 
-  #wait(attempt: Attempt): Promise<VerificationOutcome> {
-    return new Promise((resolve) => attempt.waiters.push(resolve));
-  }
-
-  #outcomeOf(attempt: Attempt, state: VerificationOutcome['state'] = 'aborted', reason: VerificationEndReason | null = null, peerReason: PeerAbortReason | null = null): VerificationOutcome {
-    return { userId: attempt.userId, state, reason, peerReason, peerDevice: parseDeviceName(attempt.session?.peer ?? null) };
-  }
-
   /** `forget`: false when the client closes, so the next one on the store takes the attempt up ({@link restore}). */
   #end(attempt: Attempt, state: VerificationOutcome['state'], reason: VerificationEndReason | null, peerReason: PeerAbortReason | null = null, forget = true): void {
     if (attempt.ended) return;
@@ -577,7 +477,7 @@ export class PeerVerifications {
       this.#attempts.delete(attempt.userId);
       if (forget) this.#hooks.keep(attempt.userId, null);
     }
-    const outcome = this.#outcomeOf(attempt, state, reason, peerReason);
+    const outcome = outcomeOf(attempt, state, reason, peerReason);
     const report = (): void => {
       for (const w of attempt.waiters.splice(0)) w(outcome);
       this.#hooks.outcome(outcome);
