@@ -114,7 +114,7 @@ export interface ClientStore extends ProtocolStores {
   /**
    * Optional (with the next one): the open identity verifications, one per
    * peer user, so that closing the client loses no request
-   * (peer-verification.ts). Every store of the SDK has them.
+   * (kept-verification.ts). Every store of the SDK has them.
    */
   keptVerifications?(): KeptVerification[];
   /** Keep the open verification with `userId`, replacing the one kept; null forgets it. */

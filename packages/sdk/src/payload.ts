@@ -113,3 +113,11 @@ export function decodePayload(bytes: Uint8Array): Payload {
   if (text === null) throw r.malformed('text is not UTF-8');
   return { kind: 'text', text, id, sentAt };
 }
+
+/** A verification control message (verification.ts) as control content: its type byte first. */
+export function verificationControl(message: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(1 + message.length);
+  bytes[0] = CONTROL_VERIFICATION;
+  bytes.set(message, 1);
+  return bytes;
+}

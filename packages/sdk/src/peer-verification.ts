@@ -36,11 +36,8 @@
  * few at most per attempt (verification-attempt.ts).
  *
  * Closing the client (a reload, a restart) loses no request: each open
- * attempt is kept in the client store ({@link KeptVerification}). The next
- * client on the store offers a request that is still unanswered again; an
- * attempt that was under way cannot go on — the comparator's secret state
- * is never written down — so the next client tells the peer it ended
- * (`abort`, cancelled) instead of leaving it to time out.
+ * attempt is kept in the client store, and the next client on the store
+ * takes it up (kept-verification.ts).
  *
  * @module
  */
@@ -48,39 +45,17 @@ import { fromHex, toHex } from './_bytes.ts';
 import type { Listener } from './emitter.ts';
 import { SdkError } from './errors.ts';
 import type { DeviceRef } from './frames.ts';
+import { restoreKept, type KeptHooks, type KeptVerification, type RestoredVerifications } from './kept-verification.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from './limits.ts';
-import { CONTROL_VERIFICATION } from './payload.ts';
+import { verificationControl } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
 import { deviceName, hold, newAttempt, outcomeOf, parseDeviceName, requestOf, waitFor, type Attempt, type VerificationEndReason, type VerificationOutcome, type VerificationRequest } from './verification-attempt.ts';
 import { decodeVerificationMessage, encodeVerificationMessage, VerificationSession, type PeerAbortReason, type VerificationParties } from './verification.ts';
 
+export type { KeptVerification, RestoredVerifications } from './kept-verification.ts';
 export type { VerificationEndReason, VerificationOutcome, VerificationRequest } from './verification-attempt.ts';
 
-/**
- * An open attempt as the client store keeps it: a request waiting for an
- * answer here (with the peer's `start`), or an attempt under way, named by
- * the id its last control message carried.
- */
-export type KeptVerification =
-  | {
-      readonly state: 'request';
-      readonly request: VerificationRequest;
-      /** The peer's `start` control message. */
-      readonly start: Uint8Array;
-      /** When this device got it (ms, its own clock): the timeout runs from here. */
-      readonly receivedAt: number;
-    }
-  | { readonly state: 'running'; readonly userId: string; readonly roomId: string; readonly verificationId: string };
-
-/** What {@link PeerVerifications.restore} brought back, for the client to report. */
-export interface RestoredVerifications {
-  /** Requests offered again. */
-  readonly requests: readonly VerificationRequest[];
-  /** Attempts that ended while the client was away: `interrupted` (the peer was told), or `timeout` for a request that expired. */
-  readonly outcomes: readonly VerificationOutcome[];
-}
-
-export interface VerificationHooks {
+export interface VerificationHooks extends KeptHooks {
   /** Both users' device keys, fresh from the key directory (and reviewed); throws when a key is refused. */
   parties(userId: string): Promise<{ readonly parties: VerificationParties; readonly remote: readonly DeviceKey[] }>;
   /** The direct room with `userId` (created when there is none). */
@@ -90,41 +65,10 @@ export interface VerificationHooks {
    * received (the client's `synced()`); may reject when the client closes.
    */
   caughtUp(): Promise<void>;
-  /** Send a control message in `roomId`; resolves once the server stored it. */
-  send(roomId: string, control: Uint8Array): Promise<void>;
-  /** Keep (or, with null, forget) the open attempt with `userId` in the client store. */
-  keep(userId: string, kept: KeptVerification | null): void;
   /** Record the peer's device keys as verified. */
   verified(userId: string, remote: readonly DeviceKey[], at: number): void;
   request: Listener<VerificationRequest>;
   outcome: Listener<VerificationOutcome>;
-  error(e: unknown): void;
-  now(): number;
-}
-
-const VERIFICATION_ID_HEX = /^[0-9a-f]{32}$/;
-
-/** The peer user a kept record is filed under, if it names one. */
-function keptUser(k: KeptVerification): string | null {
-  const userId: unknown = k.state === 'request' ? k.request?.userId : k.userId;
-  return typeof userId === 'string' ? userId : null;
-}
-
-/** A kept record whose fields are what restore() relies on. */
-function wellFormed(k: KeptVerification): boolean {
-  if (typeof k !== 'object' || k === null) return false;
-  if (k.state === 'running') return typeof k.userId === 'string' && typeof k.roomId === 'string' && VERIFICATION_ID_HEX.test(k.verificationId);
-  if (k.state !== 'request' || !(k.start instanceof Uint8Array) || typeof k.request !== 'object' || k.request === null) return false;
-  const r = k.request;
-  return typeof r.userId === 'string' && typeof r.roomId === 'string' && VERIFICATION_ID_HEX.test(r.verificationId) && Number.isSafeInteger(r.requestedAt) && Number.isSafeInteger(k.receivedAt) && r.from?.userId === r.userId && typeof r.from.deviceId === 'string';
-}
-
-/** A verification control message as a payload: its type byte first. */
-function controlBytes(control: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(1 + control.length);
-  bytes[0] = CONTROL_VERIFICATION;
-  bytes.set(control, 1);
-  return bytes;
 }
 
 export class PeerVerifications {
@@ -303,11 +247,6 @@ export class PeerVerifications {
     }
   }
 
-  /** Forget the kept record of `userId`, unless a newer attempt with the user has taken its place. */
-  #keepUnlessOpen(userId: string): void {
-    if (!this.#attempts.has(userId)) this.#hooks.keep(userId, null);
-  }
-
   /** Every request that waits for an answer here. */
   requests(): VerificationRequest[] {
     const out: VerificationRequest[] = [];
@@ -331,49 +270,7 @@ export class PeerVerifications {
    * through the hooks: the caller reports what this returns.
    */
   restore(kept: readonly KeptVerification[]): RestoredVerifications {
-    const requests: VerificationRequest[] = [];
-    const outcomes: VerificationOutcome[] = [];
-    const now = this.#hooks.now();
-    // A record of another store implementation, or of a bug, that does not hold together is forgotten.
-    const usable = kept.filter((k) => {
-      if (wellFormed(k)) return true;
-      const userId = keptUser(k);
-      if (userId !== null) this.#hooks.keep(userId, null);
-      return false;
-    });
-    for (const k of usable) {
-      if (k.state !== 'running' || this.#attempts.has(k.userId)) continue;
-      // The comparison cannot go on: tell the peer now rather than let it time out.
-      const abort = encodeVerificationMessage({ kind: 'abort', id: fromHex(k.verificationId), reason: 'cancelled' });
-      // Forgotten once the server has the abort: a client closed before that leaves it for the next one.
-      this.#hooks.send(k.roomId, controlBytes(abort)).then(
-        () => this.#keepUnlessOpen(k.userId),
-        (e: unknown) => {
-          if (SdkError.is(e, 'CLOSED')) return;
-          this.#keepUnlessOpen(k.userId);
-          this.#hooks.error(e);
-        },
-      );
-      outcomes.push({ userId: k.userId, state: 'aborted', reason: 'interrupted', peerReason: null, peerDevice: null });
-    }
-    // Newest first, so that past VERIFICATION_PENDING_MAX the oldest are the ones given up (as in receive()).
-    const waiting = usable.flatMap((k) => (k.state === 'request' ? [k] : [])).sort((a, b) => b.receivedAt - a.receivedAt);
-    for (const k of waiting) {
-      const userId = k.request.userId;
-      if (this.#attempts.has(userId)) continue;
-      const { request, start } = k;
-      // As long as it had left when the client closed: timed from when this device got it (the
-      // peer's clock in requestedAt may be minutes off), never more than the whole timeout.
-      const left = Math.min(VERIFICATION_TIMEOUT_MS, k.receivedAt + VERIFICATION_TIMEOUT_MS - now);
-      if (left <= 0 || this.#attempts.size >= VERIFICATION_PENDING_MAX) {
-        this.#hooks.keep(userId, null);
-        outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: request.from });
-        continue;
-      }
-      this.#offer(this.#open(userId, request.roomId, left), request, start, k.receivedAt, false);
-      requests.push(request);
-    }
-    return { requests, outcomes };
+    return restoreKept(kept, this.#attempts, this.#hooks, (k, timeoutMs) => this.#offer(this.#open(k.request.userId, k.request.roomId, timeoutMs), k.request, k.start, k.receivedAt, false));
   }
 
   /**
@@ -459,7 +356,7 @@ export class PeerVerifications {
     if (sent.kind !== 'abort' && !attempt.ended) {
       this.#hooks.keep(attempt.userId, { state: 'running', userId: attempt.userId, roomId: attempt.roomId, verificationId: toHex(sent.id) });
     }
-    attempt.lastSend = this.#hooks.send(attempt.roomId, controlBytes(control)).catch((e: unknown) => {
+    attempt.lastSend = this.#hooks.send(attempt.roomId, verificationControl(control)).catch((e: unknown) => {
       this.#hooks.error(e);
       if (!attempt.ended) {
         attempt.session?.abort('cancelled');
