@@ -30,7 +30,7 @@ import { CliError, EXIT_FAILED, usageError } from './cli-error.ts';
 import { downloadTo, sendFileAt } from './files.ts';
 import { lastMessages } from './history.ts';
 import { checkUserId } from './profile.ts';
-import { chatLine, displayWidth, failureLine, inert, keysChangedNotice, shortTime, textLine } from './render.ts';
+import { chatLine, displayWidth, failureLine, inert, keysChangedNotice, shortTime, textLine, timeLeft } from './render.ts';
 
 export interface ChatOptions extends StoreOptions {
   limit?: number;
@@ -176,7 +176,7 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
   const notice = (text: string): void => (view === null ? void notices.push(text) : view.notice(text));
   const session = await openSession(options, {
     keysChanged: (c) => notice(keysChangedNotice(c)),
-    verificationRequest: (r) => notice(`${r.userId} asks to verify with a secret you both know: leave (/quit) and run 'parley verify ${r.userId} --secret' within 5 minutes.`),
+    verificationRequest: (r) => notice(`${r.userId} asks to verify with a secret you both know: leave (/quit) and run 'parley verify ${r.userId} --secret' within ${timeLeft(r.expiresAt)}.`),
     verification: (o) => {
       if (o.state !== 'verified' && o.reason === 'answered-elsewhere') notice(`${o.userId}'s verification request was answered on another of your devices.`);
       if (o.state !== 'verified' && o.reason === 'crowded-out') notice(`${o.userId}'s verification request was not kept (too many were open at once): ask them to start again.`);

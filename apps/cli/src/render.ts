@@ -109,6 +109,14 @@ export function shortTime(ts: number, now = Date.now()): string {
   return new Date(ts).toDateString() === new Date(now).toDateString() ? clock(ts) : dateTime(ts);
 }
 
+/** The time left until `at`, rounded down (never more than there is): `4 minutes`, `1 minute`, `40 seconds`. */
+export function timeLeft(at: number, now = Date.now()): string {
+  const seconds = Math.max(0, Math.floor((at - now) / 1000));
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
 /** The body of a message: its text, or what a binary message is. */
 function body(m: ChatMessage, indent: string): string {
   if (m.kind === 'text') return displayText(m.text, indent);

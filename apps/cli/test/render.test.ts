@@ -2,7 +2,18 @@
 // invisible, reorders text or acts on the terminal is shown as an escape.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { displayWidth, failureLine, historyFailureLine, inert, jsonLine } from '../src/render.ts';
+import { displayWidth, failureLine, historyFailureLine, inert, jsonLine, timeLeft } from '../src/render.ts';
+
+test('time left is rounded down, never more than there is', () => {
+  const now = 1_000_000;
+  assert.equal(timeLeft(now + 5 * 60_000, now), '5 minutes');
+  assert.equal(timeLeft(now + 5 * 60_000 - 1, now), '4 minutes');
+  assert.equal(timeLeft(now + 119_999, now), '1 minute');
+  assert.equal(timeLeft(now + 60_000, now), '1 minute');
+  assert.equal(timeLeft(now + 59_999, now), '59 seconds');
+  assert.equal(timeLeft(now + 1_999, now), '1 second');
+  assert.equal(timeLeft(now - 5, now), '0 seconds');
+});
 
 test('controls, bidi marks and overrides, zero-width characters and the BOM are shown escaped', () => {
   const cases: [string, string][] = [

@@ -28,7 +28,8 @@ import { encodeVerificationMessage } from './verification.ts';
 export type KeptVerification =
   | {
       readonly state: 'request';
-      readonly request: VerificationRequest;
+      /** Its `expiresAt` is not kept: it follows from `receivedAt`. */
+      readonly request: Omit<VerificationRequest, 'expiresAt'>;
       /** The peer's `start` control message. */
       readonly start: Uint8Array;
       /** When this device got it (ms, its own clock): the timeout runs from here. */
@@ -78,9 +79,14 @@ function wellFormed(k: KeptVerification): boolean {
  * PeerVerifications.restore: `open` is its attempts by peer user, as they
  * are at each step (a user with one open is passed over: that attempt is
  * newer than the record); `reoffer` opens a kept request's attempt again,
- * with `timeoutMs` left, without reporting it.
+ * as `request`, with `timeoutMs` left, without reporting it.
  */
-export function restoreKept(kept: readonly KeptVerification[], open: ReadonlyMap<string, unknown>, hooks: KeptHooks, reoffer: (k: KeptRequest, timeoutMs: number) => void): RestoredVerifications {
+export function restoreKept(
+  kept: readonly KeptVerification[],
+  open: ReadonlyMap<string, unknown>,
+  hooks: KeptHooks,
+  reoffer: (k: KeptRequest, request: VerificationRequest, timeoutMs: number) => void,
+): RestoredVerifications {
   const requests: VerificationRequest[] = [];
   const outcomes: VerificationOutcome[] = [];
   const now = hooks.now();
@@ -115,16 +121,16 @@ export function restoreKept(kept: readonly KeptVerification[], open: ReadonlyMap
   for (const k of waiting) {
     const userId = k.request.userId;
     if (open.has(userId)) continue;
-    const { request } = k;
     // As long as it had left when the client closed: timed from when this device got it (the
     // peer's clock in requestedAt may be minutes off), never more than the whole timeout.
     const left = Math.min(VERIFICATION_TIMEOUT_MS, k.receivedAt + VERIFICATION_TIMEOUT_MS - now);
     if (left <= 0 || open.size >= VERIFICATION_PENDING_MAX) {
       hooks.keep(userId, null);
-      outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: request.from });
+      outcomes.push({ userId, state: 'aborted', reason: left <= 0 ? 'timeout' : 'crowded-out', peerReason: null, peerDevice: k.request.from });
       continue;
     }
-    reoffer(k, left);
+    const request: VerificationRequest = { ...k.request, expiresAt: now + left };
+    reoffer(k, request, left);
     requests.push(request);
   }
   return { requests, outcomes };

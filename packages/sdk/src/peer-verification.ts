@@ -172,7 +172,8 @@ export class PeerVerifications {
       this.#answeredElsewhere(message);
       return;
     }
-    const stale = this.#hooks.now() - clocks.serverTs > VERIFICATION_TIMEOUT_MS || clocks.serverTs - clocks.sentAt > VERIFICATION_TIMEOUT_MS;
+    const now = this.#hooks.now();
+    const stale = now - clocks.serverTs > VERIFICATION_TIMEOUT_MS || clocks.serverTs - clocks.sentAt > VERIFICATION_TIMEOUT_MS;
     const sentAt = Math.min(clocks.sentAt, clocks.serverTs);
     const name = deviceName(from);
     const attempt = this.#attempts.get(from.userId);
@@ -190,7 +191,7 @@ export class PeerVerifications {
         this.#hooks.outcome({ userId: from.userId, state: 'aborted', reason: 'crowded-out', peerReason: null, peerDevice: { userId: from.userId, deviceId: from.deviceId } });
         return;
       }
-      this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, toHex(decoded.id)), message, this.#hooks.now());
+      this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, toHex(decoded.id), now + VERIFICATION_TIMEOUT_MS), message, now);
       return;
     }
     if (attempt.session === null) {
@@ -205,7 +206,7 @@ export class PeerVerifications {
             this.#send(attempt, encodeVerificationMessage({ kind: 'abort', id: fromHex(attempt.requestId), reason: 'superseded' }));
           }
           this.#end(attempt, 'aborted', 'replaced');
-          this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, id), message, this.#hooks.now());
+          this.#offer(this.#open(from.userId, roomId), requestOf(roomId, from, sentAt, id, now + VERIFICATION_TIMEOUT_MS), message, now);
           return;
         }
         if (id === attempt.requestId && decoded.kind === 'abort') {
@@ -270,7 +271,7 @@ export class PeerVerifications {
    * through the hooks: the caller reports what this returns.
    */
   restore(kept: readonly KeptVerification[]): RestoredVerifications {
-    return restoreKept(kept, this.#attempts, this.#hooks, (k, timeoutMs) => this.#offer(this.#open(k.request.userId, k.request.roomId, timeoutMs), k.request, k.start, k.receivedAt, false));
+    return restoreKept(kept, this.#attempts, this.#hooks, (k, request, timeoutMs) => this.#offer(this.#open(request.userId, request.roomId, timeoutMs), request, k.start, k.receivedAt, false));
   }
 
   /**

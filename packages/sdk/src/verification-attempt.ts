@@ -29,6 +29,12 @@ export interface VerificationRequest {
   readonly verificationId: string;
   /** When the request was made (ms since the epoch): the older of the sender's clock and the server's. */
   readonly requestedAt: number;
+  /**
+   * Until when it can be answered here (ms since the epoch, this device's
+   * clock): VERIFICATION_TIMEOUT_MS after this device got it, across
+   * restarts. The peer's own wait ends about then too.
+   */
+  readonly expiresAt: number;
 }
 
 /** Why an attempt ended without a result: verification.ts's reasons, or the client's own. */
@@ -116,8 +122,8 @@ export function parseDeviceName(name: string | null): DeviceRef | null {
   return { userId: name.slice(0, i), deviceId: name.slice(i + 1) };
 }
 
-export function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string): VerificationRequest {
-  return { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId, requestedAt };
+export function requestOf(roomId: string, from: DeviceRef, requestedAt: number, verificationId: string, expiresAt: number): VerificationRequest {
+  return { userId: from.userId, roomId, from: { userId: from.userId, deviceId: from.deviceId }, verificationId, requestedAt, expiresAt };
 }
 
 /** Resolves with the attempt's outcome, once it is reported. */

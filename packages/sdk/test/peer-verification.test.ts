@@ -112,6 +112,7 @@ describe('verification in conversations (rules)', () => {
     const started = a.manager.verify('bob', 'secret');
     await pump(a, b);
     const request = nth(b.requests, 0);
+    assert.ok(Math.abs(request.expiresAt - (Date.now() + VERIFICATION_TIMEOUT_MS)) < 5_000, 'answerable for the timeout from when it came');
     assert.equal(b.kept.get('alice')?.state, 'request');
     b.manager.closeAll(); // a reload: the attempt ends here, its record stays
     await new Promise((resolve) => setImmediate(resolve));
@@ -576,6 +577,7 @@ describe('kept verifications (review: interleavings around a restart)', () => {
     const restored = b2.manager.restore([...b.kept.values()]);
     assert.deepEqual(restored.outcomes.map((o) => o.reason), [], 'not dropped as timed out');
     assert.equal(restored.requests.length, 1);
+    assert.equal(restored.requests[0]?.expiresAt, t0 + VERIFICATION_TIMEOUT_MS, 'it expires when it would have without the reload (this device\'s clock)');
     a.manager.closeAll();
     b2.manager.closeAll();
   });
