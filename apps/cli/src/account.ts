@@ -97,6 +97,8 @@ export interface FailureContext {
   peer?: string;
   /** "registration", "login", … (for refusals). */
   action?: string;
+  /** The store has never logged in: one `link-device` made, whose device may not have been added yet. */
+  firstLogin?: boolean;
 }
 
 /** The SDK's message without its "Parley SDK: " prefix. */
@@ -127,6 +129,9 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
       return failure(`${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`} cannot be used: ${msg}`);
     case 'AUTH_FAILED':
       if (e.serverCode === 'conflict') return failure(`${ctx.user ?? 'this user'} already exists on ${serverName}: pick another user id (or, if it is yours, 'parley restore' it from its key backup)`);
+      if (e.serverCode === 'invalid_credentials' && ctx.firstLogin === true && ctx.user !== undefined) {
+        return failure(`${at} does not know ${who} (or its key): add the device first — 'parley link-device ${ctx.user}' here prints its request again; run 'parley add-device <request>' on a machine that has ${ctx.user}`);
+      }
       if (e.serverCode === 'invalid_credentials') return failure(`${at} refused the ${ctx.action ?? 'login'} of ${who} (unknown user or device, or another key)`);
       if (e.serverCode === 'rate_limited') return failure('too many failed attempts for this user; wait a minute and try again');
       return failure(`${at} refused the ${ctx.action ?? 'login'}: ${msg}`);
@@ -295,7 +300,7 @@ export async function openSession(options: StoreOptions, on: ClientOptions['on']
     store.close();
     throw usageError(`${user}'s store has no device yet: run 'parley login ${user} --device <id>'`);
   }
-  const ctx: FailureContext = { server, user, device, action: 'login' };
+  const ctx: FailureContext = { server, user, device, action: 'login', firstLogin: store.account() === null };
   // A key change is reported once (the store then knows the device): every command shows it, not only chat.
   const listeners: ClientOptions['on'] = { keysChanged: (c) => note(keysChangedNotice(c)), ...on };
   try {

@@ -18,10 +18,10 @@
  */
 import { existsSync } from 'node:fs';
 import { ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
-import { refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
+import { openStore, refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { decodeBase64 } from './io.ts';
-import { writeLine } from './output.ts';
+import { note, writeLine } from './output.ts';
 import { checkDeviceId, checkUserId, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
 
 const PREFIX = 'parley-link-v1:';
@@ -69,27 +69,58 @@ export function keyFingerprint(identityKey: Uint8Array): string {
   return (hex.match(/.{4}/g) ?? []).join(' ');
 }
 
-/** On the new machine: its store and keys, and the request to add it (printed). Nothing is sent. */
+/**
+ * On the new machine: its store and keys, and the request to add it
+ * (printed). Nothing is sent. Run again before the device was added (the
+ * request got lost), it prints the same request from the store.
+ */
 export async function linkDevice(userArg: string, options: LinkOptions): Promise<void> {
   refuseArgvPassphrase(options);
   const user = checkUserId(userArg);
-  const device = checkDeviceId(options.device ?? defaultDeviceId());
   const dir = profileDir(options);
-  readConfig(dir);
+  const config = readConfig(dir);
   const server = resolveServer(options, undefined);
   const path = storePath(dir, user);
-  if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
-  const passphrase = await storePassphrase(options, user, true);
-  ensureProfileDir(dir);
-  const request = await withNewStore(path, passphrase, { ctx: { server, user, device, action: 'login' }, kept: () => rememberAccount(dir, user, { device, server }) }, (store) =>
-    Promise.resolve(ParleyClient.deviceLinkRequest(store, user, device)),
-  );
+  let device: string;
+  let request: DeviceLinkRequest;
+  if (existsSync(path)) {
+    ({ device, request } = await requestAgain(options, dir, user, config.accounts[user]?.device));
+  } else {
+    device = checkDeviceId(options.device ?? defaultDeviceId());
+    const passphrase = await storePassphrase(options, user, true);
+    ensureProfileDir(dir);
+    const made = device;
+    request = await withNewStore(path, passphrase, { ctx: { server, user, device, action: 'login' }, kept: () => rememberAccount(dir, user, { device: made, server }) }, (store) =>
+      Promise.resolve(ParleyClient.deviceLinkRequest(store, user, made)),
+    );
+  }
   await writeLine(encodeLinkRequest(request));
   process.stderr.write(
     `Device ${device} of ${user} has its keys in ${path} (fingerprint ${keyFingerprint(request.identityKey)}).\n` +
       `On a machine that has ${user} already, run: parley add-device '<the line above>'\n` +
       `and check that it shows the same fingerprint. Then, here: parley login ${user}\n`,
   );
+}
+
+/**
+ * The link request of a store `link-device` made whose device has never
+ * logged in (not added yet, most likely: its request was lost); anything
+ * else already in the profile is refused.
+ */
+async function requestAgain(options: LinkOptions, dir: string, user: string, recorded: string | undefined): Promise<{ device: string; request: DeviceLinkRequest }> {
+  const store = await openStore(options, dir, user);
+  try {
+    if (store.account() !== null || recorded === undefined) {
+      throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
+    }
+    if (options.device !== undefined && checkDeviceId(options.device) !== recorded) {
+      throw usageError(`the profile ${JSON.stringify(dir)} holds device ${recorded} of ${user}, not yet added: run 'parley link-device ${user}' for its request (or another --profile for device ${options.device})`);
+    }
+    note(`Device ${recorded} of ${user} has not logged in yet (it must be added first): its link request again.`);
+    return { device: recorded, request: ParleyClient.deviceLinkRequest(store, user, recorded) };
+  } finally {
+    store.close();
+  }
 }
 
 /** On a device of the account: add the device a link request names. */

@@ -81,7 +81,7 @@ export async function login(userArg: string, options: AccountOptions): Promise<v
       await client.close();
     }
   } catch (e) {
-    throw explain(e, { server, user, device, action: 'login' });
+    throw explain(e, { server, user, device, action: 'login', firstLogin: known === undefined });
   } finally {
     store.close();
   }

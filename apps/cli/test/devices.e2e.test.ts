@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertFails } from './_cli.ts';
-import { marker, ok, Profile, Running, startServer, type ServerProcess } from './_chat.ts';
+import { marker, ok, PASS_VAR, Profile, Running, startServer, type ServerProcess } from './_chat.ts';
 import { decodeLinkRequest, encodeLinkRequest } from '../src/devices.ts';
 
 describe('parley link-device / add-device', () => {
@@ -91,6 +91,22 @@ describe('parley link-device / add-device', () => {
     const seen = await bob.run(['history', 'carl']);
     ok(seen, 'history');
     assert.match(seen.stderr, /carl's keys changed: new device phone/);
+  });
+
+  it('a lost request: the login says to add the device first, link-device prints the same request again (from the store), and once the device logged in it is an account like any other', async () => {
+    const erin = new Profile(join(root, 'erin'), 'erin', server.url);
+    const erinPhone = new Profile(join(root, 'erin-phone'), 'erin', server.url);
+    ok(await erin.run(['register', 'erin', '--device', 'desk']), 'register erin');
+    const first = ok(await erinPhone.run(['link-device', 'erin', '--device', 'phone']), 'link-device').trim();
+    assertFails(await erinPhone.run(['login', 'erin']), 1, /does not know erin \(device phone\).*'parley link-device erin' here prints its request again; run 'parley add-device <request>'/);
+    const again = await erinPhone.run(['link-device', 'erin']);
+    assert.equal(ok(again, 'link-device again').trim(), first, 'the same request');
+    assert.match(again.stderr, /has not logged in yet .*its link request again/);
+    assertFails(await erinPhone.run(['link-device', 'erin', '--device', 'tablet']), 2, /holds device phone of erin, not yet added/);
+    assertFails(await erinPhone.run(['link-device', 'erin'], { env: { [PASS_VAR]: 'not the passphrase' } }), 1, /passphrase does not open erin's store/);
+    ok(await erin.run(['add-device', first]), 'add-device');
+    ok(await erinPhone.run(['login', 'erin']), 'login');
+    assertFails(await erinPhone.run(['link-device', 'erin']), 2, /already has an account erin: use 'parley login erin'/);
   });
 
   it('damaged, foreign and same-device requests are refused with one line', async () => {
