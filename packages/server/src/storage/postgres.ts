@@ -21,15 +21,15 @@
  * - Refresh tokens: `DELETE … RETURNING` on the primary key; a second,
  *   concurrent delete waits for the first and then finds nothing.
  *
- * Durability is PostgreSQL's: a COMMIT returns after its WAL record is
- * flushed (keep `synchronous_commit` on, the default).
+ * The pool, its session timeouts, transactions and migrations are
+ * `PostgresConnection`'s (postgres-connection.ts).
  *
  * @module
  */
 
-import pg from 'pg';
+import type pg from 'pg';
 import { MEMBERS_CACHE_MAX as MEMBER_SETS_CACHED_MAX } from '../limits.ts';
-import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
+import { PostgresConnection, Rollback, type Param, type PostgresOptions } from './postgres-connection.ts';
 import {
   DEVICE_COLUMNS,
   ENTRY_COLUMNS,
@@ -65,7 +65,6 @@ import {
   toSignedPrekey,
   toUser,
   unknownRoom,
-  type CountRow,
   type DeviceRow,
   type EntryRow,
   type KeyPackageRow,
@@ -107,154 +106,23 @@ import type {
   UserRecord,
 } from './types.ts';
 
-export interface PostgresOptions {
-  /** `postgres://user@host:port/database` (any libpq-style URL node-postgres accepts). */
-  connectionString: string;
-  /**
-   * Keep Parley's tables in this schema (created by `migrate()` if absent)
-   * instead of the connection's default `search_path`. Lower-case letters,
-   * digits and `_`, starting with a letter or `_`, at most 63 characters.
-   */
-  schema?: string;
-  /** Pool size (default 10). */
-  maxConnections?: number;
-  /** Row-lock wait before a statement fails (default {@link LOCK_TIMEOUT_MS}). */
-  lockTimeoutMs?: number;
-}
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** BIGINT arrives as text; every BIGINT here (ms timestamps, seqs, ids, counts) fits a double exactly. */
-function parseBigint(text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new RangeError(`storage: integer ${text} is beyond 2^53`);
-  return n;
-}
-
-const TYPES = new pg.TypeOverrides();
-TYPES.setTypeParser(pg.types.builtins.INT8, parseBigint);
-
-/** Returned by a transaction body to end it with ROLLBACK and still yield a value. */
-class Rollback<T> {
-  readonly value: T;
-  constructor(value: T) {
-    this.value = value;
-  }
-}
-
-type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string)[];
-
-/** How long a session may sit idle inside a transaction before PostgreSQL ends it (ms). */
-export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
-/** How long a statement waits for a row lock before failing (ms). */
-export const LOCK_TIMEOUT_MS = 10_000;
-/** The longest any one statement may run (ms). */
-export const STATEMENT_TIMEOUT_MS = 30_000;
+export { IDLE_IN_TRANSACTION_TIMEOUT_MS, LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS, type PostgresOptions } from './postgres-connection.ts';
 
 export class PostgresStorage implements Storage {
   /** Concurrent transactions may commit out of call order: the server serialises appends per room. */
   readonly appendsInCallOrder = false;
-  readonly #pool: pg.Pool;
-  readonly #schema: string | undefined;
-  #closed = false;
+  readonly #sql: PostgresConnection;
 
   constructor(options: PostgresOptions) {
-    const { connectionString, schema, maxConnections = 10, lockTimeoutMs = LOCK_TIMEOUT_MS } = options;
-    if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
-      throw new RangeError(`schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`);
-    }
-    this.#schema = schema;
-    this.#pool = new pg.Pool({
-      connectionString,
-      max: maxConnections,
-      types: TYPES,
-      // A process that stops mid-transaction (paused VM, partition) would hold
-      // its room's row lock for ever and stall that room on every process:
-      // PostgreSQL ends such a session, and a waiter gives up with an error
-      // (the client retries) rather than hang.
-      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
-      lock_timeout: lockTimeoutMs,
-      statement_timeout: STATEMENT_TIMEOUT_MS,
-      // Names Parley's sessions in pg_stat_activity (and the schema's, when it has one).
-      application_name: schema === undefined ? 'parley' : `parley:${schema}`,
-      ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
-    });
-    // An idle connection that dies (server restart, network) is dropped by
-    // the pool and replaced on next use; without a listener the 'error'
-    // event would crash the process. A checked-out one can die too (a
-    // terminated backend whose FATAL arrives between two queries): it has
-    // no pool listener then, so each connection gets its own. The next
-    // query on it fails, and `#tx` destroys it.
-    this.#pool.on('error', () => {});
-    this.#pool.on('connect', (c) => c.on('error', () => {}));
+    this.#sql = new PostgresConnection(options);
   }
 
-  async #query<R extends object>(sql: string, params: readonly Param[] = [], c?: pg.PoolClient): Promise<pg.QueryResult<R>> {
-    return (c ?? this.#pool).query<R>(sql, params as unknown[]);
+  migrate(): Promise<void> {
+    return this.#sql.migrate();
   }
 
-  async #one<R extends object>(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<R | undefined> {
-    return (await this.#query<R>(sql, params, c)).rows[0];
-  }
-
-  async #changed(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<number> {
-    return (await this.#query(sql, params, c)).rowCount ?? 0;
-  }
-
-  async #count(sql: string, params: readonly Param[], c?: pg.PoolClient): Promise<number> {
-    return (await this.#one<CountRow>(sql, params, c))?.n ?? 0;
-  }
-
-  /**
-   * Runs `fn` on one pooled connection inside BEGIN … COMMIT; if `fn`
-   * returns a `Rollback`, the transaction is rolled back instead. On any error
-   * the connection is destroyed rather than returned to the pool, which
-   * also aborts whatever transaction it had open.
-   */
-  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query('BEGIN');
-      const r = await fn(c);
-      if (r instanceof Rollback) {
-        await c.query('ROLLBACK');
-        c.release();
-        return r.value as T;
-      }
-      await c.query('COMMIT');
-      c.release();
-      return r;
-    } catch (e) {
-      c.release(e instanceof Error ? e : true);
-      throw e;
-    }
-  }
-
-  async migrate(): Promise<void> {
-    await this.#tx(async (c) => {
-      // Several servers may start at once: one migrates, the others wait
-      // here (also around CREATE SCHEMA IF NOT EXISTS, which races otherwise).
-      const key = "hashtext('parley:migrate:' || coalesce($1::text, current_schema(), ''))";
-      await this.#query(`SELECT pg_advisory_xact_lock(${key})`, [this.#schema ?? null], c);
-      if (this.#schema !== undefined) await this.#query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`, [], c);
-      await this.#query(migrationsTableSql('postgres'), [], c);
-      const applied = new Set(
-        (await this.#query<{ version: number }>('SELECT version FROM schema_migrations', [], c)).rows.map((r) => r.version),
-      );
-      for (const m of MIGRATIONS) {
-        if (applied.has(m.version)) continue;
-        const sql = migrationSql(m, 'postgres');
-        if (sql !== null) await this.#query(sql, [], c);
-        const record = 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)';
-        await this.#query(record, [m.version, m.name, Date.now()], c);
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#pool.end();
+  close(): Promise<void> {
+    return this.#sql.close();
   }
 
   // ---- users and devices ----
@@ -262,16 +130,16 @@ export class PostgresStorage implements Storage {
   async createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
     checkFirstDevice(user, firstDevice);
     const sql = 'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
-    if (firstDevice === undefined) return (await this.#changed(sql, [user.userId, user.createdAt])) === 1;
-    return this.#tx(async (c) => {
-      if ((await this.#changed(sql, [user.userId, user.createdAt], c)) !== 1) return new Rollback(false);
+    if (firstDevice === undefined) return (await this.#sql.changed(sql, [user.userId, user.createdAt])) === 1;
+    return this.#sql.tx(async (c) => {
+      if ((await this.#sql.changed(sql, [user.userId, user.createdAt], c)) !== 1) return new Rollback(false);
       await this.#insertDevice(firstDevice, c);
       return true;
     });
   }
 
   async getUser(userId: string): Promise<UserRecord | null> {
-    const r = await this.#one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
+    const r = await this.#sql.one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
     return r ? toUser(r) : null;
   }
 
@@ -282,24 +150,24 @@ export class PostgresStorage implements Storage {
   async #insertDevice(d: DeviceRecord, c?: pg.PoolClient): Promise<boolean> {
     const sql =
       'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-    return (await this.#changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
+    return (await this.#sql.changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#one<DeviceRow>(sql, [userId, deviceId]);
+    const r = await this.#sql.one<DeviceRow>(sql, [userId, deviceId]);
     return r ? toDevice(r) : null;
   }
 
   async listDevices(userId: string): Promise<DeviceRecord[]> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id`;
-    return (await this.#query<DeviceRow>(sql, [userId])).rows.map(toDevice);
+    return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
   }
 
   // ---- key directory ----
 
   async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    await this.#query(
+    await this.#sql.query(
       `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
@@ -309,7 +177,7 @@ export class PostgresStorage implements Storage {
 
   async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
     const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#one<SignedPrekeyRow>(sql, [userId, deviceId]);
+    const r = await this.#sql.one<SignedPrekeyRow>(sql, [userId, deviceId]);
     return r ? toSignedPrekey(r) : null;
   }
 
@@ -318,7 +186,7 @@ export class PostgresStorage implements Storage {
     // in the batch) is skipped by ON CONFLICT DO NOTHING. Rows go in key
     // order so that two overlapping batches cannot deadlock on each other.
     const batch = sortedPrekeys(prekeys);
-    await this.#query(
+    await this.#sql.query(
       `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
        SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
        ON CONFLICT DO NOTHING`,
@@ -329,11 +197,11 @@ export class PostgresStorage implements Storage {
 
   async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
     const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2';
-    return this.#count(sql, [userId, deviceId]);
+    return this.#sql.count(sql, [userId, deviceId]);
   }
 
   async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
-    const r = await this.#one<OneTimePrekeyRow>(
+    const r = await this.#sql.one<OneTimePrekeyRow>(
       `DELETE FROM one_time_prekeys
        WHERE user_id = $1 AND device_id = $2 AND key_id = (
          SELECT key_id FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2
@@ -345,7 +213,7 @@ export class PostgresStorage implements Storage {
   }
 
   async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    await this.#query(
+    await this.#sql.query(
       `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
@@ -355,7 +223,7 @@ export class PostgresStorage implements Storage {
 
   async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
     const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#one<SignedPrekeyRow>(sql, [userId, deviceId]);
+    const r = await this.#sql.one<SignedPrekeyRow>(sql, [userId, deviceId]);
     return r ? toSignedPrekey(r) : null;
   }
 
@@ -364,7 +232,7 @@ export class PostgresStorage implements Storage {
     // claimed in that order), which also rules out deadlocks between two
     // overlapping batches.
     const batch = sortedKeyPackages(packages);
-    await this.#query(
+    await this.#sql.query(
       `INSERT INTO key_packages (user_id, device_id, ref, data)
        SELECT $1, $2, r, d FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS t(r, d, i) ORDER BY i
        ON CONFLICT DO NOTHING`,
@@ -375,11 +243,11 @@ export class PostgresStorage implements Storage {
 
   async countKeyPackages(userId: string, deviceId: string): Promise<number> {
     const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
-    return this.#count(sql, [userId, deviceId]);
+    return this.#sql.count(sql, [userId, deviceId]);
   }
 
   async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
-    const r = await this.#one<KeyPackageRow>(
+    const r = await this.#sql.one<KeyPackageRow>(
       `DELETE FROM key_packages
        WHERE id = (
          SELECT id FROM key_packages WHERE user_id = $1 AND device_id = $2
@@ -395,17 +263,17 @@ export class PostgresStorage implements Storage {
   async createRoom(room: RoomRecord): Promise<boolean> {
     const sql =
       'INSERT INTO rooms (room_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-    return (await this.#changed(sql, [room.roomId, room.kind, room.createdBy, room.createdAt])) === 1;
+    return (await this.#sql.changed(sql, [room.roomId, room.kind, room.createdBy, room.createdAt])) === 1;
   }
 
   async getRoom(roomId: string): Promise<RoomRecord | null> {
-    const r = await this.#one<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = $1`, [roomId]);
+    const r = await this.#sql.one<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_id = $1`, [roomId]);
     return r ? toRoom(r) : null;
   }
 
   // Both bump members_version in the same statement (see #members).
   async setMember(roomId: string, member: Member): Promise<void> {
-    await this.#query(
+    await this.#sql.query(
       `WITH up AS (
          INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)
          ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role RETURNING 1)
@@ -415,7 +283,7 @@ export class PostgresStorage implements Storage {
   }
 
   async removeMember(roomId: string, userId: string): Promise<boolean> {
-    const r = await this.#one<{ n: number }>(
+    const r = await this.#sql.one<{ n: number }>(
       `WITH del AS (DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING 1),
             bump AS (UPDATE rooms SET members_version = members_version + 1 WHERE room_id = $1 AND EXISTS (SELECT 1 FROM del))
        SELECT count(*)::int AS n FROM del`,
@@ -426,23 +294,23 @@ export class PostgresStorage implements Storage {
 
   async getMember(roomId: string, userId: string): Promise<Member | null> {
     const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 AND user_id = $2`;
-    const r = await this.#one<MemberRow>(sql, [roomId, userId]);
+    const r = await this.#sql.one<MemberRow>(sql, [roomId, userId]);
     return r ? toMember(r) : null;
   }
 
   async listMembers(roomId: string): Promise<Member[]> {
     const sql = `SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`;
-    return (await this.#query<MemberRow>(sql, [roomId])).rows.map(toMember);
+    return (await this.#sql.query<MemberRow>(sql, [roomId])).rows.map(toMember);
   }
 
   async listRoomsOf(userId: string): Promise<RoomOfUser[]> {
     const sql = `SELECT ${ROOM_OF_USER_COLUMNS}, r.last_seq AS "lastSeq"
       FROM members m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = $1 ORDER BY r.room_id`;
-    return (await this.#query<RoomOfUserRow>(sql, [userId])).rows.map(toRoomOfUser);
+    return (await this.#sql.query<RoomOfUserRow>(sql, [userId])).rows.map(toRoomOfUser);
   }
 
   async countRoomsOf(userId: string): Promise<number> {
-    return this.#count('SELECT count(*) AS n FROM members WHERE user_id = $1', [userId]);
+    return this.#sql.count('SELECT count(*) AS n FROM members WHERE user_id = $1', [userId]);
   }
 
   // ---- the room log ----
@@ -458,7 +326,7 @@ export class PostgresStorage implements Storage {
   async #membersAt(c: pg.PoolClient, roomId: string, version: number): Promise<readonly string[]> {
     const cached = this.#members.get(roomId);
     if (cached !== undefined && cached.version === version) return cached.members;
-    const rows = await this.#query<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = $1 ORDER BY user_id', [roomId], c);
+    const rows = await this.#sql.query<{ userId: string }>('SELECT user_id AS "userId" FROM members WHERE room_id = $1 ORDER BY user_id', [roomId], c);
     const members = rows.rows.map((r) => r.userId);
     this.#members.delete(roomId);
     this.#members.set(roomId, { version, members });
@@ -470,7 +338,7 @@ export class PostgresStorage implements Storage {
   }
 
   async #insertEntry(c: pg.PoolClient, entry: RoomEntry): Promise<boolean> {
-    const n = await this.#changed(
+    const n = await this.#sql.changed(
       `INSERT INTO room_entries
          (room_id, seq, kind, sender_user_id, sender_device_id, client_id, body, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -483,9 +351,9 @@ export class PostgresStorage implements Storage {
 
   async append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     const body = bytes(input.body);
-    const inserted = await this.#tx(async (c): Promise<{ entry: RoomEntry; members: readonly string[] } | null | Rollback<null>> => {
+    const inserted = await this.#sql.tx(async (c): Promise<{ entry: RoomEntry; members: readonly string[] } | null | Rollback<null>> => {
       // Takes the room row's lock until commit: appends and membership changes of a room queue here.
-      const bumped = await this.#one<{ seq: number; version: number }>(
+      const bumped = await this.#sql.one<{ seq: number; version: number }>(
         'UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
         [roomId],
         c,
@@ -507,7 +375,7 @@ export class PostgresStorage implements Storage {
       return (await this.#insertEntry(c, entry)) ? { entry, members } : new Rollback(null);
     });
     if (inserted) return { entry: inserted.entry, duplicate: false, members: inserted.members };
-    const existing = await this.#one<EntryRow>(
+    const existing = await this.#sql.one<EntryRow>(
       `SELECT ${ENTRY_COLUMNS} FROM room_entries
        WHERE room_id = $1 AND sender_user_id = $2 AND sender_device_id = $3 AND client_id = $4`,
       [roomId, input.senderUserId, input.senderDeviceId, input.clientId],
@@ -519,25 +387,25 @@ export class PostgresStorage implements Storage {
 
   async changeMember(roomId: string, userId: string, expected: Role | null, role: Role | null, event: RoomEntryInput, options: ChangeMemberOptions = {}): Promise<MembershipChange | null> {
     if (expected === role) throw new RangeError('changeMember: expected and new role are the same');
-    return this.#tx(async (c): Promise<MembershipChange | Rollback<null>> => {
-      const locked = await this.#one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1 FOR UPDATE', [roomId], c);
+    return this.#sql.tx(async (c): Promise<MembershipChange | Rollback<null>> => {
+      const locked = await this.#sql.one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1 FOR UPDATE', [roomId], c);
       if (!locked) throw unknownRoom(roomId);
       const roleOf = async (u: string): Promise<Role | null> =>
-        (await this.#one<{ role: Role }>('SELECT role FROM members WHERE room_id = $1 AND user_id = $2', [roomId, u], c))?.role ?? null;
+        (await this.#sql.one<{ role: Role }>('SELECT role FROM members WHERE room_id = $1 AND user_id = $2', [roomId, u], c))?.role ?? null;
       if ((await roleOf(userId)) !== expected) return new Rollback(null);
       if (options.actorRole !== undefined && event.senderUserId !== userId && (await roleOf(event.senderUserId)) !== options.actorRole) return new Rollback(null);
-      if (role === null) await this.#query('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c);
-      else if (expected === null) await this.#query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
-      else await this.#query('UPDATE members SET role = $3 WHERE room_id = $1 AND user_id = $2', [roomId, userId, role], c);
+      if (role === null) await this.#sql.query('DELETE FROM members WHERE room_id = $1 AND user_id = $2', [roomId, userId], c);
+      else if (expected === null) await this.#sql.query('INSERT INTO members (room_id, user_id, role) VALUES ($1, $2, $3)', [roomId, userId, role], c);
+      else await this.#sql.query('UPDATE members SET role = $3 WHERE room_id = $1 AND user_id = $2', [roomId, userId, role], c);
       const logged = await this.#logMembership(c, roomId, event);
       const entry = logged.entry;
       let version = logged.version;
       let handedOver: MembershipChange['handedOver'];
       if (options.handOver === true && role === null && expected === 'owner') {
-        const rest = (await this.#query<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`, [roomId], c)).rows.map(toMember);
+        const rest = (await this.#sql.query<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE room_id = $1 ORDER BY user_id`, [roomId], c)).rows.map(toMember);
         const heir = rest.some((m) => m.role === 'owner') ? undefined : (rest.find((m) => m.role === 'admin') ?? rest[0]);
         if (heir !== undefined) {
-          await this.#query("UPDATE members SET role = 'owner' WHERE room_id = $1 AND user_id = $2", [roomId, heir.userId], c);
+          await this.#sql.query("UPDATE members SET role = 'owner' WHERE room_id = $1 AND user_id = $2", [roomId, heir.userId], c);
           const heirLogged = await this.#logMembership(c, roomId, handOverEvent(event, heir.userId));
           version = heirLogged.version;
           handedOver = { userId: heir.userId, entry: heirLogged.entry };
@@ -549,7 +417,7 @@ export class PostgresStorage implements Storage {
 
   /** Within a membership change's transaction: the next seq (and a new member-set version), and the event. */
   async #logMembership(c: pg.PoolClient, roomId: string, event: RoomEntryInput): Promise<{ entry: RoomEntry; version: number }> {
-    const bumped = await this.#one<{ seq: number; version: number }>(
+    const bumped = await this.#sql.one<{ seq: number; version: number }>(
       'UPDATE rooms SET last_seq = last_seq + 1, members_version = members_version + 1 WHERE room_id = $1 RETURNING last_seq AS seq, members_version AS version',
       [roomId],
       c,
@@ -564,7 +432,7 @@ export class PostgresStorage implements Storage {
     assertNonNegative(afterSeq, 'afterSeq');
     assertPage(limit);
     const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND seq > $2 AND kind <> 'message' ORDER BY seq LIMIT $3`;
-    return (await this.#query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
+    return (await this.#sql.query<EntryRow>(sql, [roomId, afterSeq, limit])).rows.map(toEntry);
   }
 
   async readAfter(roomId: string, afterSeq: number, limit: number, maxBytes?: number): Promise<RoomEntry[]> {
@@ -585,7 +453,7 @@ export class PostgresStorage implements Storage {
   async #entries(where: string, order: 'ASC' | 'DESC', params: [string, number, number], maxBytes: number | undefined): Promise<RoomEntry[]> {
     if (maxBytes === undefined) {
       const sql = `SELECT ${ENTRY_COLUMNS} FROM room_entries WHERE room_id = $1 AND ${where} ORDER BY seq ${order} LIMIT $3`;
-      return (await this.#query<EntryRow>(sql, params)).rows.map(toEntry);
+      return (await this.#sql.query<EntryRow>(sql, params)).rows.map(toEntry);
     }
     // The cut is made in the database, so bodies past it never cross the
     // wire (octet_length reads a TOASTed body's size, not the body).
@@ -594,11 +462,11 @@ export class PostgresStorage implements Storage {
       `SELECT *, coalesce(sum(octet_length(body)) OVER (ORDER BY seq ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS bytes_before ` +
       `FROM room_entries WHERE room_id = $1 AND ${where} ORDER BY seq ${order} LIMIT $3` +
       `) page WHERE bytes_before < $4 ORDER BY seq ${order}`;
-    return (await this.#query<EntryRow>(sql, [...params, maxBytes])).rows.map(toEntry);
+    return (await this.#sql.query<EntryRow>(sql, [...params, maxBytes])).rows.map(toEntry);
   }
 
   async lastSeq(roomId: string): Promise<number> {
-    return (await this.#one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1', [roomId]))?.seq ?? 0;
+    return (await this.#sql.one<{ seq: number }>('SELECT last_seq AS seq FROM rooms WHERE room_id = $1', [roomId]))?.seq ?? 0;
   }
 
   // ---- per-device mailbox ----
@@ -606,10 +474,10 @@ export class PostgresStorage implements Storage {
   async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
     const payload = bytes(input.payload);
-    return this.#tx(async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
+    return this.#sql.tx(async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
       // Create-or-lock the device's counter row: concurrent enqueues for one
       // device queue here, so the checks below and the insert see each other.
-      const counter = await this.#one<{ last: number }>(
+      const counter = await this.#sql.one<{ last: number }>(
         `INSERT INTO mailbox_counters (user_id, device_id, last_id) VALUES ($1, $2, 0)
          ON CONFLICT (user_id, device_id) DO UPDATE SET last_id = mailbox_counters.last_id
          RETURNING last_id AS last`,
@@ -617,14 +485,14 @@ export class PostgresStorage implements Storage {
         c,
       );
       if (!counter) throw new Error('storage: mailbox counter upsert returned nothing');
-      const existing = await this.#one<MailboxRow>(
+      const existing = await this.#sql.one<MailboxRow>(
         `SELECT ${MAILBOX_COLUMNS} FROM mailbox
          WHERE user_id = $1 AND device_id = $2 AND from_user_id = $3 AND from_device_id = $4 AND client_id = $5`,
         [userId, deviceId, input.fromUserId, input.fromDeviceId, input.clientId],
         c,
       );
       if (existing) return new Rollback({ entry: toMailboxEntry(existing), duplicate: true });
-      const held = await this.#count('SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+      const held = await this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
       if (held >= max) return new Rollback(null);
       const entry: MailboxEntry = {
         id: counter.last + 1,
@@ -634,12 +502,12 @@ export class PostgresStorage implements Storage {
         payload,
         createdAt: input.createdAt,
       };
-      await this.#query(
+      await this.#sql.query(
         'UPDATE mailbox_counters SET last_id = $3 WHERE user_id = $1 AND device_id = $2',
         [userId, deviceId, entry.id],
         c,
       );
-      await this.#query(
+      await this.#sql.query(
         `INSERT INTO mailbox (user_id, device_id, id, from_user_id, from_device_id, client_id, payload, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [userId, deviceId, entry.id, entry.fromUserId, entry.fromDeviceId, entry.clientId, payload, entry.createdAt],
@@ -654,19 +522,19 @@ export class PostgresStorage implements Storage {
     assertPage(limit);
     const sql = `SELECT ${MAILBOX_COLUMNS} FROM mailbox
       WHERE user_id = $1 AND device_id = $2 AND id > $3 ORDER BY id LIMIT $4`;
-    return (await this.#query<MailboxRow>(sql, [userId, deviceId, afterId, limit])).rows.map(toMailboxEntry);
+    return (await this.#sql.query<MailboxRow>(sql, [userId, deviceId, afterId, limit])).rows.map(toMailboxEntry);
   }
 
   async ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {
     assertNonNegative(upToId, 'upToId');
     const sql = 'DELETE FROM mailbox WHERE user_id = $1 AND device_id = $2 AND id <= $3';
-    return this.#changed(sql, [userId, deviceId, upToId]);
+    return this.#sql.changed(sql, [userId, deviceId, upToId]);
   }
 
   // ---- refresh tokens ----
 
   async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
-    await this.#query(
+    await this.#sql.query(
       'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES ($1, $2, $3, $4)',
       [r.tokenHash, r.userId, r.deviceId, r.expiresAt],
     );
@@ -674,31 +542,31 @@ export class PostgresStorage implements Storage {
 
   async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
     const sql = `DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = await this.#one<RefreshTokenRecord>(sql, [tokenHash]);
+    const r = await this.#sql.one<RefreshTokenRecord>(sql, [tokenHash]);
     return r ? toRefreshToken(r) : null;
   }
 
   async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
-    return this.#changed('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
+    return this.#sql.changed('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
   }
 
   // ---- key backup ----
 
   async setReceipt(roomId: string, userId: string, kind: 'delivered' | 'read', seq: number, at: number): Promise<{ marker: ReadMarker; changed: boolean }> {
-    return this.#tx(async (c) => {
+    return this.#sql.tx(async (c) => {
       // Make sure the row exists, then lock it: concurrent receipts of one
       // member are applied one after the other and never lower a marker.
-      await this.#query(
+      await this.#sql.query(
         `INSERT INTO read_markers (room_id, user_id, delivered_seq, read_seq, updated_at) VALUES ($1, $2, 0, 0, $3)
          ON CONFLICT (room_id, user_id) DO NOTHING`,
         [roomId, userId, at], c,
       );
-      const prev = await this.#one<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = $1 AND user_id = $2 FOR UPDATE`, [roomId, userId], c);
+      const prev = await this.#sql.one<ReadMarkerRow>(`SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = $1 AND user_id = $2 FOR UPDATE`, [roomId, userId], c);
       const prevMarker = prev === undefined ? undefined : toReadMarker(prev);
       // A row just created above counts as no marker before.
       const next = raisedMarker(prevMarker !== undefined && (prevMarker.delivered > 0 || prevMarker.read > 0) ? prevMarker : undefined, userId, kind, seq, at);
       if (next.changed) {
-        await this.#query(
+        await this.#sql.query(
           'UPDATE read_markers SET delivered_seq = $3, read_seq = $4, updated_at = $5 WHERE room_id = $1 AND user_id = $2',
           [roomId, userId, next.marker.delivered, next.marker.read, next.marker.updatedAt], c,
         );
@@ -709,11 +577,11 @@ export class PostgresStorage implements Storage {
 
   async listReceipts(roomId: string): Promise<ReadMarker[]> {
     const sql = `SELECT ${READ_MARKER_COLUMNS} FROM read_markers WHERE room_id = $1 AND (delivered_seq > 0 OR read_seq > 0) ORDER BY user_id`;
-    return (await this.#query<ReadMarkerRow>(sql, [roomId])).rows.map(toReadMarker);
+    return (await this.#sql.query<ReadMarkerRow>(sql, [roomId])).rows.map(toReadMarker);
   }
 
   async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
-    await this.#query(
+    await this.#sql.query(
       `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
       [userId, r.backup, r.authHash, r.updatedAt],
@@ -722,15 +590,15 @@ export class PostgresStorage implements Storage {
 
   async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
     const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
-    const r = await this.#one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
+    const r = await this.#sql.one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
     return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
   }
 
   // ---- server secrets ----
 
   async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
-    await this.#query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, initial]);
-    const row = await this.#one<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = $1', [name]);
+    await this.#sql.query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, initial]);
+    const row = await this.#sql.one<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = $1', [name]);
     if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
     return bytes(row.value);
   }
@@ -742,49 +610,49 @@ export class PostgresStorage implements Storage {
   // blob and no two of these transactions wait on each other in a cycle.
 
   async createBlob(b: Omit<BlobRecord, 'complete' | 'completedAt'>): Promise<void> {
-    await this.#query('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES ($1, $2, $3, 0, $4)', [b.blobId, b.ownerUserId, b.size, b.createdAt]);
+    await this.#sql.query('INSERT INTO blobs (blob_id, owner_user_id, size, complete, created_at) VALUES ($1, $2, $3, 0, $4)', [b.blobId, b.ownerUserId, b.size, b.createdAt]);
   }
 
   async getBlob(blobId: string): Promise<BlobRecord | null> {
     const sql = 'SELECT blob_id AS "blobId", owner_user_id AS "ownerUserId", size, complete, created_at AS "createdAt", completed_at AS "completedAt" FROM blobs WHERE blob_id = $1';
-    const r = await this.#one<{ blobId: string; ownerUserId: string; size: number | string; complete: number | string; createdAt: number | string; completedAt: number | string | null }>(sql, [blobId]);
+    const r = await this.#sql.one<{ blobId: string; ownerUserId: string; size: number | string; complete: number | string; createdAt: number | string; completedAt: number | string | null }>(sql, [blobId]);
     return r
       ? { blobId: r.blobId, ownerUserId: r.ownerUserId, size: Number(r.size), complete: Number(r.complete) === 1, createdAt: Number(r.createdAt), completedAt: r.completedAt === null ? null : Number(r.completedAt) }
       : null;
   }
 
   async putBlobChunk(blobId: string, index: number, data: Uint8Array): Promise<boolean> {
-    return this.#tx(async (c) => {
-      const live = await this.#one('SELECT 1 AS one FROM blobs WHERE blob_id = $1 AND complete = 0 FOR SHARE', [blobId], c);
+    return this.#sql.tx(async (c) => {
+      const live = await this.#sql.one('SELECT 1 AS one FROM blobs WHERE blob_id = $1 AND complete = 0 FOR SHARE', [blobId], c);
       if (live === undefined) return false;
-      await this.#query('INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', [blobId, index, data], c);
+      await this.#sql.query('INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data', [blobId, index, data], c);
       return true;
     });
   }
 
   async countBlobChunks(blobId: string): Promise<number> {
-    return Number((await this.#one<{ n: number | string }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = $1', [blobId]))?.n ?? 0);
+    return Number((await this.#sql.one<{ n: number | string }>('SELECT COUNT(*) AS n FROM blob_chunks WHERE blob_id = $1', [blobId]))?.n ?? 0);
   }
 
   async completeBlob(blobId: string, at: number): Promise<boolean> {
-    return (await this.#changed('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, $2) WHERE blob_id = $1', [blobId, at])) === 1;
+    return (await this.#sql.changed('UPDATE blobs SET complete = 1, completed_at = coalesce(completed_at, $2) WHERE blob_id = $1', [blobId, at])) === 1;
   }
 
   async getBlobChunk(blobId: string, index: number): Promise<Uint8Array | null> {
-    const r = await this.#one<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2', [blobId, index]);
+    const r = await this.#sql.one<{ data: Uint8Array }>('SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2', [blobId, index]);
     return r ? bytes(r.data) : null;
   }
 
   async blobUsage(userId: string): Promise<{ count: number; bytes: number; open: number }> {
     const sql = 'SELECT COUNT(*) AS count, SUM(size) AS bytes, SUM(1 - complete) AS open FROM blobs WHERE owner_user_id = $1';
-    const r = await this.#one<{ count: number | string; bytes: number | string | null; open: number | string | null }>(sql, [userId]);
+    const r = await this.#sql.one<{ count: number | string; bytes: number | string | null; open: number | string | null }>(sql, [userId]);
     return { count: Number(r?.count ?? 0), bytes: Number(r?.bytes ?? 0), open: Number(r?.open ?? 0) };
   }
 
   async deleteBlob(blobId: string): Promise<boolean> {
-    return this.#tx(async (c) => {
-      const gone = (await this.#changed('DELETE FROM blobs WHERE blob_id = $1', [blobId], c)) === 1;
-      await this.#query('DELETE FROM blob_chunks WHERE blob_id = $1', [blobId], c);
+    return this.#sql.tx(async (c) => {
+      const gone = (await this.#sql.changed('DELETE FROM blobs WHERE blob_id = $1', [blobId], c)) === 1;
+      await this.#sql.query('DELETE FROM blob_chunks WHERE blob_id = $1', [blobId], c);
       return gone;
     });
   }
@@ -792,13 +660,13 @@ export class PostgresStorage implements Storage {
   async expireBlobs(cut: BlobCutoffs, limit: number): Promise<number> {
     const owner = cut.ownerUserId === undefined ? '' : 'owner_user_id = $4 AND ';
     const params: Param[] = [cut.incompleteBefore, cut.completeBefore ?? Number.MIN_SAFE_INTEGER, limit, ...(cut.ownerUserId === undefined ? [] : [cut.ownerUserId])];
-    return this.#tx(async (c) => {
+    return this.#sql.tx(async (c) => {
       // SKIP LOCKED: a blob another transaction holds (a chunk being written, another sweeper) waits for the next sweep.
       const sql = `SELECT blob_id AS id FROM blobs WHERE ${owner}((complete = 0 AND created_at < $1) OR (complete = 1 AND completed_at < $2)) ORDER BY blob_id LIMIT $3 FOR UPDATE SKIP LOCKED`;
-      const ids = (await this.#query<{ id: string }>(sql, params, c)).rows.map((r) => r.id);
+      const ids = (await this.#sql.query<{ id: string }>(sql, params, c)).rows.map((r) => r.id);
       if (ids.length === 0) return 0;
-      await this.#query('DELETE FROM blobs WHERE blob_id = ANY($1)', [ids], c);
-      await this.#query('DELETE FROM blob_chunks WHERE blob_id = ANY($1)', [ids], c);
+      await this.#sql.query('DELETE FROM blobs WHERE blob_id = ANY($1)', [ids], c);
+      await this.#sql.query('DELETE FROM blob_chunks WHERE blob_id = ANY($1)', [ids], c);
       return ids.length;
     });
   }
