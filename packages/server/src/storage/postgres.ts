@@ -29,34 +29,24 @@
 
 import type pg from 'pg';
 import { PostgresConnection, Rollback, type Param, type PostgresOptions } from './postgres-connection.ts';
+import { PostgresKeyDirectory } from './postgres-key-directory.ts';
 import { PostgresRoomLog } from './postgres-room-log.ts';
 import { PostgresRooms } from './postgres-rooms.ts';
 import {
   DEVICE_COLUMNS,
-  KEY_PACKAGE_COLUMNS,
   MAILBOX_COLUMNS,
-  ONE_TIME_PREKEY_COLUMNS,
   REFRESH_TOKEN_COLUMNS,
-  SIGNED_PREKEY_COLUMNS,
   USER_COLUMNS,
   assertNonNegative,
   assertPage,
   bytes,
   checkFirstDevice,
-  sortedKeyPackages,
-  sortedPrekeys,
   toDevice,
-  toKeyPackage,
   toMailboxEntry,
-  toOneTimePrekey,
   toRefreshToken,
-  toSignedPrekey,
   toUser,
   type DeviceRow,
-  type KeyPackageRow,
   type MailboxRow,
-  type OneTimePrekeyRow,
-  type SignedPrekeyRow,
   type UserRow,
 } from './_shared.ts';
 import type {
@@ -93,11 +83,13 @@ export class PostgresStorage implements Storage {
   /** Concurrent transactions may commit out of call order: the server serialises appends per room. */
   readonly appendsInCallOrder = false;
   readonly #sql: PostgresConnection;
+  readonly #keys: PostgresKeyDirectory;
   readonly #log: PostgresRoomLog;
   readonly #rooms: PostgresRooms;
 
   constructor(options: PostgresOptions) {
     this.#sql = new PostgresConnection(options);
+    this.#keys = new PostgresKeyDirectory(this.#sql);
     this.#log = new PostgresRoomLog(this.#sql);
     this.#rooms = new PostgresRooms(this.#sql, this.#log);
   }
@@ -149,98 +141,46 @@ export class PostgresStorage implements Storage {
     return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
   }
 
-  // ---- key directory ----
+  // ---- key directory (postgres-key-directory.ts) ----
 
-  async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      [userId, deviceId, p.keyId, p.publicKey, p.signature],
-    );
+  setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
+    return this.#keys.setSignedPrekey(userId, deviceId, p);
   }
 
-  async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
-    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM signed_prekeys WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#sql.one<SignedPrekeyRow>(sql, [userId, deviceId]);
-    return r ? toSignedPrekey(r) : null;
+  getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
+    return this.#keys.getSignedPrekey(userId, deviceId);
   }
 
-  async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
-    // One statement for the whole batch; a repeated key id (stored, or twice
-    // in the batch) is skipped by ON CONFLICT DO NOTHING. Rows go in key
-    // order so that two overlapping batches cannot deadlock on each other.
-    const batch = sortedPrekeys(prekeys);
-    await this.#sql.query(
-      `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
-       SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
-       ON CONFLICT DO NOTHING`,
-      [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)],
-    );
-    return this.countOneTimePrekeys(userId, deviceId);
+  addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
+    return this.#keys.addOneTimePrekeys(userId, deviceId, prekeys);
   }
 
-  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
-    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2';
-    return this.#sql.count(sql, [userId, deviceId]);
+  countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+    return this.#keys.countOneTimePrekeys(userId, deviceId);
   }
 
-  async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
-    const r = await this.#sql.one<OneTimePrekeyRow>(
-      `DELETE FROM one_time_prekeys
-       WHERE user_id = $1 AND device_id = $2 AND key_id = (
-         SELECT key_id FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2
-         ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${ONE_TIME_PREKEY_COLUMNS}`,
-      [userId, deviceId],
-    );
-    return r ? toOneTimePrekey(r) : null;
+  claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
+    return this.#keys.claimOneTimePrekey(userId, deviceId);
   }
 
-  async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      [userId, deviceId, p.keyId, p.publicKey, p.signature],
-    );
+  setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
+    return this.#keys.setPqPrekey(userId, deviceId, p);
   }
 
-  async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
-    const sql = `SELECT ${SIGNED_PREKEY_COLUMNS} FROM pq_prekeys WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#sql.one<SignedPrekeyRow>(sql, [userId, deviceId]);
-    return r ? toSignedPrekey(r) : null;
+  getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
+    return this.#keys.getPqPrekey(userId, deviceId);
   }
 
-  async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
-    // Rows go in ref order (the identity column follows it, so a batch is
-    // claimed in that order), which also rules out deadlocks between two
-    // overlapping batches.
-    const batch = sortedKeyPackages(packages);
-    await this.#sql.query(
-      `INSERT INTO key_packages (user_id, device_id, ref, data)
-       SELECT $1, $2, r, d FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS t(r, d, i) ORDER BY i
-       ON CONFLICT DO NOTHING`,
-      [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data)],
-    );
-    return this.countKeyPackages(userId, deviceId);
+  addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
+    return this.#keys.addKeyPackages(userId, deviceId, packages);
   }
 
-  async countKeyPackages(userId: string, deviceId: string): Promise<number> {
-    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
-    return this.#sql.count(sql, [userId, deviceId]);
+  countKeyPackages(userId: string, deviceId: string): Promise<number> {
+    return this.#keys.countKeyPackages(userId, deviceId);
   }
 
-  async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
-    const r = await this.#sql.one<KeyPackageRow>(
-      `DELETE FROM key_packages
-       WHERE id = (
-         SELECT id FROM key_packages WHERE user_id = $1 AND device_id = $2
-         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${KEY_PACKAGE_COLUMNS}`,
-      [userId, deviceId],
-    );
-    return r ? toKeyPackage(r) : null;
+  claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {
+    return this.#keys.claimKeyPackage(userId, deviceId);
   }
 
   // ---- rooms and membership (postgres-rooms.ts) ----
