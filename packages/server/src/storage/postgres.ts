@@ -21,31 +21,22 @@
  * - Refresh tokens: `DELETE … RETURNING` on the primary key; a second,
  *   concurrent delete waits for the first and then finds nothing.
  *
- * The pool, its session timeouts, transactions and migrations are
- * `PostgresConnection`'s (postgres-connection.ts).
+ * `PostgresStorage` holds no logic of its own: each call runs in its own
+ * transaction, so nothing needs coordinating across parts, and it hands
+ * every method to the part of the store it belongs to — accounts, key
+ * directory, rooms, room log, mailbox, blobs (postgres-*.ts), each over the
+ * same pool (`PostgresConnection`, postgres-connection.ts).
  *
  * @module
  */
 
-import type pg from 'pg';
-import { PostgresConnection, Rollback, type PostgresOptions } from './postgres-connection.ts';
+import { PostgresConnection, type PostgresOptions } from './postgres-connection.ts';
+import { PostgresAccounts } from './postgres-accounts.ts';
 import { PostgresKeyDirectory } from './postgres-key-directory.ts';
+import { PostgresRooms } from './postgres-rooms.ts';
 import { PostgresRoomLog } from './postgres-room-log.ts';
 import { PostgresMailbox } from './postgres-mailbox.ts';
 import { PostgresBlobs } from './postgres-blobs.ts';
-import { PostgresRooms } from './postgres-rooms.ts';
-import {
-  DEVICE_COLUMNS,
-  REFRESH_TOKEN_COLUMNS,
-  USER_COLUMNS,
-  bytes,
-  checkFirstDevice,
-  toDevice,
-  toRefreshToken,
-  toUser,
-  type DeviceRow,
-  type UserRow,
-} from './_shared.ts';
 import type {
   AppendOptions,
   ChangeMemberOptions,
@@ -80,6 +71,7 @@ export class PostgresStorage implements Storage {
   /** Concurrent transactions may commit out of call order: the server serialises appends per room. */
   readonly appendsInCallOrder = false;
   readonly #sql: PostgresConnection;
+  readonly #accounts: PostgresAccounts;
   readonly #keys: PostgresKeyDirectory;
   readonly #log: PostgresRoomLog;
   readonly #rooms: PostgresRooms;
@@ -88,6 +80,7 @@ export class PostgresStorage implements Storage {
 
   constructor(options: PostgresOptions) {
     this.#sql = new PostgresConnection(options);
+    this.#accounts = new PostgresAccounts(this.#sql);
     this.#keys = new PostgresKeyDirectory(this.#sql);
     this.#log = new PostgresRoomLog(this.#sql);
     this.#rooms = new PostgresRooms(this.#sql, this.#log);
@@ -103,43 +96,26 @@ export class PostgresStorage implements Storage {
     return this.#sql.close();
   }
 
-  // ---- users and devices ----
+  // ---- users and devices (postgres-accounts.ts) ----
 
-  async createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
-    checkFirstDevice(user, firstDevice);
-    const sql = 'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
-    if (firstDevice === undefined) return (await this.#sql.changed(sql, [user.userId, user.createdAt])) === 1;
-    return this.#sql.tx(async (c) => {
-      if ((await this.#sql.changed(sql, [user.userId, user.createdAt], c)) !== 1) return new Rollback(false);
-      await this.#insertDevice(firstDevice, c);
-      return true;
-    });
+  createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    return this.#accounts.createUser(user, firstDevice);
   }
 
-  async getUser(userId: string): Promise<UserRecord | null> {
-    const r = await this.#sql.one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
-    return r ? toUser(r) : null;
+  getUser(userId: string): Promise<UserRecord | null> {
+    return this.#accounts.getUser(userId);
   }
 
-  async addDevice(d: DeviceRecord): Promise<boolean> {
-    return this.#insertDevice(d);
+  addDevice(d: DeviceRecord): Promise<boolean> {
+    return this.#accounts.addDevice(d);
   }
 
-  async #insertDevice(d: DeviceRecord, c?: pg.PoolClient): Promise<boolean> {
-    const sql =
-      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-    return (await this.#sql.changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
+    return this.#accounts.getDevice(userId, deviceId);
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
-    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2`;
-    const r = await this.#sql.one<DeviceRow>(sql, [userId, deviceId]);
-    return r ? toDevice(r) : null;
-  }
-
-  async listDevices(userId: string): Promise<DeviceRecord[]> {
-    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id`;
-    return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
+  listDevices(userId: string): Promise<DeviceRecord[]> {
+    return this.#accounts.listDevices(userId);
   }
 
   // ---- key directory (postgres-key-directory.ts) ----
@@ -258,23 +234,18 @@ export class PostgresStorage implements Storage {
     return this.#mailbox.ackMailbox(userId, deviceId, upToId);
   }
 
-  // ---- refresh tokens ----
+  // ---- refresh tokens (postgres-accounts.ts) ----
 
-  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
-    await this.#sql.query(
-      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES ($1, $2, $3, $4)',
-      [r.tokenHash, r.userId, r.deviceId, r.expiresAt],
-    );
+  putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+    return this.#accounts.putRefreshToken(r);
   }
 
-  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    const sql = `DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = await this.#sql.one<RefreshTokenRecord>(sql, [tokenHash]);
-    return r ? toRefreshToken(r) : null;
+  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    return this.#accounts.takeRefreshToken(tokenHash);
   }
 
-  async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
-    return this.#sql.changed('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
+  deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#accounts.deleteRefreshTokensOf(userId, deviceId);
   }
 
   // ---- read markers (postgres-rooms.ts) ----
@@ -287,29 +258,20 @@ export class PostgresStorage implements Storage {
     return this.#rooms.listReceipts(roomId);
   }
 
-  // ---- key backup ----
+  // ---- key backup (postgres-accounts.ts) ----
 
-  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
-      [userId, r.backup, r.authHash, r.updatedAt],
-    );
+  putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
+    return this.#accounts.putKeyBackup(userId, r);
   }
 
-  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
-    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
-    const r = await this.#sql.one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
-    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
+  getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    return this.#accounts.getKeyBackup(userId);
   }
 
-  // ---- server secrets ----
+  // ---- server secrets (postgres-accounts.ts) ----
 
-  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
-    await this.#sql.query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, initial]);
-    const row = await this.#sql.one<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = $1', [name]);
-    if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
-    return bytes(row.value);
+  serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    return this.#accounts.serverSecret(name, initial);
   }
 
   // ---- blobs (postgres-blobs.ts) ----

@@ -1,0 +1,118 @@
+/**
+ * Accounts in the PostgreSQL store: users and their devices (identity
+ * keys), the refresh tokens sessions are renewed with (each taken once, by
+ * a DELETE … RETURNING), each user's key backup and the server's own
+ * secrets (the access-token key). Apart from the storage: what
+ * authentication reads and writes (v1/authentication.ts,
+ * v1/key-backup.ts), none of it touched by rooms or messages.
+ *
+ * @module
+ */
+import type pg from 'pg';
+import {
+  DEVICE_COLUMNS,
+  REFRESH_TOKEN_COLUMNS,
+  USER_COLUMNS,
+  bytes,
+  checkFirstDevice,
+  toDevice,
+  toRefreshToken,
+  toUser,
+  type DeviceRow,
+  type UserRow,
+} from './_shared.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, Storage, UserRecord } from './types.ts';
+import { Rollback, type PostgresConnection } from './postgres-connection.ts';
+
+export class PostgresAccounts
+  implements Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>
+{
+  readonly #sql: PostgresConnection;
+
+  constructor(sql: PostgresConnection) {
+    this.#sql = sql;
+  }
+
+  // ---- users and devices ----
+
+  async createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean> {
+    checkFirstDevice(user, firstDevice);
+    const sql = 'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+    if (firstDevice === undefined) return (await this.#sql.changed(sql, [user.userId, user.createdAt])) === 1;
+    return this.#sql.tx(async (c) => {
+      if ((await this.#sql.changed(sql, [user.userId, user.createdAt], c)) !== 1) return new Rollback(false);
+      await this.#insertDevice(firstDevice, c);
+      return true;
+    });
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    const r = await this.#sql.one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
+    return r ? toUser(r) : null;
+  }
+
+  async addDevice(d: DeviceRecord): Promise<boolean> {
+    return this.#insertDevice(d);
+  }
+
+  async #insertDevice(d: DeviceRecord, c?: pg.PoolClient): Promise<boolean> {
+    const sql =
+      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
+    return (await this.#sql.changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2`;
+    const r = await this.#sql.one<DeviceRow>(sql, [userId, deviceId]);
+    return r ? toDevice(r) : null;
+  }
+
+  async listDevices(userId: string): Promise<DeviceRecord[]> {
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id`;
+    return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
+  }
+
+  // ---- refresh tokens ----
+
+  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+    await this.#sql.query(
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES ($1, $2, $3, $4)',
+      [r.tokenHash, r.userId, r.deviceId, r.expiresAt],
+    );
+  }
+
+  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
+    const sql = `DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING ${REFRESH_TOKEN_COLUMNS}`;
+    const r = await this.#sql.one<RefreshTokenRecord>(sql, [tokenHash]);
+    return r ? toRefreshToken(r) : null;
+  }
+
+  async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {
+    return this.#sql.changed('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
+  }
+
+  // ---- key backup ----
+
+  async putKeyBackup(userId: string, r: KeyBackupRecord): Promise<void> {
+    await this.#sql.query(
+      `INSERT INTO key_backups (user_id, backup, auth_hash, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, auth_hash = excluded.auth_hash, updated_at = excluded.updated_at`,
+      [userId, r.backup, r.authHash, r.updatedAt],
+    );
+  }
+
+  async getKeyBackup(userId: string): Promise<KeyBackupRecord | null> {
+    const sql = 'SELECT backup, auth_hash AS "authHash", updated_at AS "updatedAt" FROM key_backups WHERE user_id = $1';
+    const r = await this.#sql.one<{ backup: Uint8Array; authHash: Uint8Array | null; updatedAt: number | string }>(sql, [userId]);
+    return r ? { backup: bytes(r.backup), authHash: r.authHash === null ? null : bytes(r.authHash), updatedAt: Number(r.updatedAt) } : null;
+  }
+
+  // ---- server secrets ----
+
+  async serverSecret(name: string, initial: Uint8Array): Promise<Uint8Array> {
+    await this.#sql.query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, initial]);
+    const row = await this.#sql.one<{ value: Uint8Array }>('SELECT value FROM server_secrets WHERE name = $1', [name]);
+    if (row === undefined) throw new Error(`storage: server secret ${name} vanished`);
+    return bytes(row.value);
+  }
+}
