@@ -21,12 +21,11 @@ import {
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, Storage, UserRecord } from './types.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, UserRecord } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
+import type { AccountsPart } from './_composed.ts';
 
-export class PostgresAccounts
-  implements Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>
-{
+export class PostgresAccounts implements AccountsPart {
   readonly #sql: PostgresConnection;
 
   constructor(sql: PostgresConnection) {

@@ -7,12 +7,11 @@
  * @module
  */
 import { bytes } from './_shared.ts';
-import type { BlobCutoffs, BlobRecord, Storage } from './types.ts';
+import type { BlobCutoffs, BlobRecord } from './types.ts';
 import type { Param, PostgresConnection } from './postgres-connection.ts';
+import type { BlobsPart } from './_composed.ts';
 
-export class PostgresBlobs
-  implements Pick<Storage, 'createBlob' | 'getBlob' | 'putBlobChunk' | 'countBlobChunks' | 'completeBlob' | 'getBlobChunk' | 'blobUsage' | 'deleteBlob' | 'expireBlobs'>
-{
+export class PostgresBlobs implements BlobsPart {
   readonly #sql: PostgresConnection;
 
   constructor(sql: PostgresConnection) {

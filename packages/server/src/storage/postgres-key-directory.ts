@@ -20,12 +20,11 @@ import {
   type OneTimePrekeyRow,
   type SignedPrekeyRow,
 } from './_shared.ts';
-import type { KeyPackage, OneTimePrekey, PqPrekey, SignedPrekey, Storage } from './types.ts';
+import type { KeyPackage, OneTimePrekey, PqPrekey, SignedPrekey } from './types.ts';
 import type { PostgresConnection } from './postgres-connection.ts';
+import type { KeyDirectoryPart } from './_composed.ts';
 
-export class PostgresKeyDirectory
-  implements Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'claimKeyPackage'>
-{
+export class PostgresKeyDirectory implements KeyDirectoryPart {
   readonly #sql: PostgresConnection;
 
   constructor(sql: PostgresConnection) {

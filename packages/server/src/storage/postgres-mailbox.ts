@@ -9,10 +9,11 @@
  * @module
  */
 import { MAILBOX_COLUMNS, assertNonNegative, assertPage, bytes, toMailboxEntry, type MailboxRow } from './_shared.ts';
-import type { MailboxEnqueued, MailboxEntry, MailboxInput, Storage } from './types.ts';
+import type { MailboxEnqueued, MailboxEntry, MailboxInput } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
+import type { MailboxPart } from './_composed.ts';
 
-export class PostgresMailbox implements Pick<Storage, 'enqueueMailbox' | 'readMailbox' | 'ackMailbox'> {
+export class PostgresMailbox implements MailboxPart {
   readonly #sql: PostgresConnection;
 
   constructor(sql: PostgresConnection) {

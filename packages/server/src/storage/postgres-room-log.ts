@@ -14,8 +14,9 @@ import { ENTRY_COLUMNS, assertMaxBytes, assertNonNegative, assertPage, bytes, to
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import { NotAMemberError } from './types.ts';
 import type { AppendOptions, AppendResult, RoomEntry, RoomEntryInput, Storage } from './types.ts';
+import type { RoomLogPart } from './_composed.ts';
 
-export class PostgresRoomLog implements Pick<Storage, 'append' | 'readMembershipEvents' | 'readAfter' | 'readBefore' | 'lastSeq'> {
+export class PostgresRoomLog implements RoomLogPart, Pick<Storage, 'append'> {
   readonly #sql: PostgresConnection;
 
   constructor(sql: PostgresConnection) {

@@ -28,10 +28,9 @@ import {
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import type { PostgresRoomLog } from './postgres-room-log.ts';
 import type { ChangeMemberOptions, Member, MembershipChange, ReadMarker, Role, RoomEntryInput, RoomOfUser, RoomRecord, Storage } from './types.ts';
+import type { RoomsPart } from './_composed.ts';
 
-export class PostgresRooms
-  implements Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'changeMember' | 'setReceipt' | 'listReceipts'>
-{
+export class PostgresRooms implements RoomsPart, Pick<Storage, 'changeMember'> {
   readonly #sql: PostgresConnection;
   readonly #log: PostgresRoomLog;
 

@@ -19,12 +19,11 @@ import {
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, Storage, UserRecord } from './types.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, UserRecord } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
+import type { AccountsPart } from './_composed.ts';
 
-export class SqliteAccounts
-  implements Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>
-{
+export class SqliteAccounts implements AccountsPart {
   readonly #sql: SqliteConnection;
 
   constructor(sql: SqliteConnection) {

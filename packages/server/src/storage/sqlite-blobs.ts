@@ -7,12 +7,11 @@
  * @module
  */
 import { bytes } from './_shared.ts';
-import type { BlobCutoffs, BlobRecord, Storage } from './types.ts';
+import type { BlobCutoffs, BlobRecord } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
+import type { BlobsPart } from './_composed.ts';
 
-export class SqliteBlobs
-  implements Pick<Storage, 'createBlob' | 'getBlob' | 'putBlobChunk' | 'countBlobChunks' | 'completeBlob' | 'getBlobChunk' | 'blobUsage' | 'deleteBlob' | 'expireBlobs'>
-{
+export class SqliteBlobs implements BlobsPart {
   readonly #sql: SqliteConnection;
 
   constructor(sql: SqliteConnection) {

@@ -20,12 +20,11 @@ import {
   type OneTimePrekeyRow,
   type SignedPrekeyRow,
 } from './_shared.ts';
-import type { KeyPackage, OneTimePrekey, PqPrekey, SignedPrekey, Storage } from './types.ts';
+import type { KeyPackage, OneTimePrekey, PqPrekey, SignedPrekey } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
+import type { KeyDirectoryPart } from './_composed.ts';
 
-export class SqliteKeyDirectory
-  implements Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'claimKeyPackage'>
-{
+export class SqliteKeyDirectory implements KeyDirectoryPart {
   readonly #sql: SqliteConnection;
 
   constructor(sql: SqliteConnection) {

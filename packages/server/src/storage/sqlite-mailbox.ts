@@ -8,10 +8,11 @@
  * @module
  */
 import { MAILBOX_COLUMNS, assertNonNegative, assertPage, bytes, toMailboxEntry, type MailboxRow } from './_shared.ts';
-import type { MailboxEnqueued, MailboxEntry, MailboxInput, Storage } from './types.ts';
+import type { MailboxEnqueued, MailboxEntry, MailboxInput } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
+import type { MailboxPart } from './_composed.ts';
 
-export class SqliteMailbox implements Pick<Storage, 'enqueueMailbox' | 'readMailbox' | 'ackMailbox'> {
+export class SqliteMailbox implements MailboxPart {
   readonly #sql: SqliteConnection;
 
   constructor(sql: SqliteConnection) {

@@ -22,7 +22,8 @@
 import { assertMaxBytes, assertNonNegative, assertPage, bytes, toEntry, unknownRoom, type EntryRow } from './_shared.ts';
 import type { Param, SqliteConnection } from './sqlite-connection.ts';
 import { dedupeDigest } from './sqlite-dedupe.ts';
-import type { AppendResult, RoomEntry, RoomEntryInput, Storage } from './types.ts';
+import type { AppendResult, RoomEntry, RoomEntryInput } from './types.ts';
+import type { RoomLogPart } from './_composed.ts';
 
 /** A room entry read from `room_log` (alias e) joined to its room (alias r). */
 const LOG_COLUMNS =
@@ -36,7 +37,7 @@ const LOG_OF_NO = 'FROM room_log e JOIN rooms r ON r.log_no = e.room WHERE e.roo
 const DEDUPE_PROBE = `SELECT ${LOG_COLUMNS} ${LOG_OF_NO} AND e.dedupe = ?`;
 const INSERT_ENTRY = 'INSERT INTO room_log (room, seq, dedupe, kind, sender_user_id, sender_device_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
-export class SqliteRoomLog implements Pick<Storage, 'readMembershipEvents' | 'readAfter' | 'readBefore' | 'lastSeq'> {
+export class SqliteRoomLog implements RoomLogPart {
   readonly #sql: SqliteConnection;
   /** Per room in use: its `rooms.log_no` (never changes) and the seq counter. */
   readonly #logs = new Map<string, { no: number; lastSeq: number }>();

@@ -27,11 +27,10 @@ import {
 } from './_shared.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 import type { SqliteRoomLog } from './sqlite-room-log.ts';
-import type { ChangeMemberOptions, Member, MembershipChange, ReadMarker, Role, RoomEntry, RoomEntryInput, RoomOfUser, RoomRecord, Storage } from './types.ts';
+import type { ChangeMemberOptions, Member, MembershipChange, ReadMarker, Role, RoomEntry, RoomEntryInput, RoomOfUser, RoomRecord } from './types.ts';
+import type { RoomsPart } from './_composed.ts';
 
-export class SqliteRooms
-  implements Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>
-{
+export class SqliteRooms implements RoomsPart {
   readonly #sql: SqliteConnection;
   readonly #log: SqliteRoomLog;
 
