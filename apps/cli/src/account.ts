@@ -118,10 +118,10 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
   const who = ctx.user === undefined ? 'this account' : ctx.device === undefined ? ctx.user : `${ctx.user} (device ${ctx.device})`;
   switch (e.code) {
     case 'CLOSED':
-      if (/cannot connect|before it opened/.test(msg)) return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')}`);
-      return failure(`lost the connection to ${at} (${msg})`);
+      if (/cannot connect|before it opened/.test(msg)) return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')}`, e);
+      return failure(`lost the connection to ${at} (${msg})`, e);
     case 'TIMEOUT':
-      return failure(`${at} did not answer in time (${msg})`);
+      return failure(`${at} did not answer in time (${msg})`, e);
     case 'BAD_PASSPHRASE':
       return failure(`the passphrase does not open ${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`}`);
     case 'STORE':
@@ -310,6 +310,11 @@ export async function openSession(options: StoreOptions, on: ClientOptions['on']
     store.close();
     throw explain(e, ctx);
   }
+}
+
+/** Whether `e` (as {@link explain} made it) says the server could not be reached or did not answer. */
+export function serverUnreachable(e: unknown): boolean {
+  return e instanceof CliError && e.cause instanceof SdkError && (e.cause.code === 'CLOSED' || e.cause.code === 'TIMEOUT');
 }
 
 /** Disconnects, then closes the store (which checkpoints it). Never throws. */

@@ -27,8 +27,9 @@ export type ExitCode = typeof EXIT_FAILED | typeof EXIT_USAGE | typeof EXIT_INTE
 export class CliError extends Error {
   readonly exitCode: ExitCode;
 
-  constructor(message: string, exitCode: ExitCode) {
-    super(message);
+  /** `cause`: the error it explains, for a caller that acts on the kind (never shown). */
+  constructor(message: string, exitCode: ExitCode, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'CliError';
     this.exitCode = exitCode;
   }
@@ -38,8 +39,8 @@ export function usageError(message: string): CliError {
   return new CliError(message, EXIT_USAGE);
 }
 
-export function failure(message: string): CliError {
-  return new CliError(message, EXIT_FAILED);
+export function failure(message: string, cause?: unknown): CliError {
+  return new CliError(message, EXIT_FAILED, cause === undefined ? undefined : { cause });
 }
 
 /** Longest message shown for an unexpected error (they are not ours, so they are cut). */

@@ -4,13 +4,17 @@
  * `--search`, the messages of it that contain every word (a local scan of
  * the messages this device keeps — see the SDK's search.ts).
  *
+ * When the server cannot be reached, both show what this device keeps (its
+ * sealed store holds every message it decrypted), with a note that newer
+ * messages are missing: the conversation is this machine's to read.
+ *
  * @module
  */
-import type { ChatMessage, DecryptionFailure, HistoryEntry, ParleyClient } from '@parley/sdk';
-import { withSession, type StoreOptions } from './account.ts';
+import { newestFirst, searchMessages, type ChatMessage, type DecryptionFailure, type HistoryEntry, type ParleyClient } from '@parley/sdk';
+import { openStore, serverUnreachable, withSession, type StoreOptions } from './account.ts';
 import { usageError } from './cli-error.ts';
 import { note, writeLines } from './output.ts';
-import { checkUserId } from './profile.ts';
+import { checkUserId, profileDir, readConfig, resolveUser } from './profile.ts';
 import { historyFailureLine, historyLine, jsonLine } from './render.ts';
 
 export interface HistoryOptions extends StoreOptions {
@@ -53,28 +57,49 @@ export async function history(peerArg: string, options: HistoryOptions): Promise
   const limit = options.limit ?? HISTORY_LIMIT_DEFAULT;
   if (search !== undefined && limit > SEARCH_LIMIT_MAX) throw usageError(`--limit with --search is at most ${SEARCH_LIMIT_MAX}`);
   if (search !== undefined && !/[\p{L}\p{N}]/u.test(search)) throw usageError('--search needs at least one word (letters or digits)');
-  await withSession(options, async (s) => {
-    if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
-    s.ctx.peer = peer;
-    // Everything that arrived while away is decrypted (and kept) first, so history and search include it.
-    await s.client.synced();
-    const roomId = await s.client.findDirect(peer);
-    if (roomId === null) {
-      note(`No conversation with ${peer} yet (start one with 'parley chat ${peer}').`);
-      return;
-    }
-    let items: Shown[];
-    if (search !== undefined) {
-      const found = await s.client.search(search, { roomId, limit });
-      items = found.reverse().map((m) => ({ type: 'message' as const, ...m }));
-      if (items.length === 0 && options.json !== true) note(`No message with ${peer} matches ${JSON.stringify(search)}.`);
-    } else {
-      items = await lastMessages(s.client, roomId, limit);
-    }
-    if (options.json === true) {
-      await writeLines(items.map(jsonLine));
-      return;
-    }
-    await writeLines(items.map((i) => (i.type === 'message' ? historyLine(i) : historyFailureLine(i))));
-  });
+  let items: Shown[] | null;
+  try {
+    items = await withSession(options, async (s) => {
+      if (peer === s.user) throw usageError(`${peer} is you: give the other user of the conversation`);
+      s.ctx.peer = peer;
+      // Everything that arrived while away is decrypted (and kept) first, so history and search include it.
+      await s.client.synced();
+      const roomId = await s.client.findDirect(peer);
+      if (roomId === null) {
+        // No conversation, or no such user: the key directory tells (`not_found`, explained).
+        await s.client.safetyNumber(peer);
+        note(`No conversation with ${peer} yet (start one with 'parley chat ${peer}').`);
+        return null;
+      }
+      if (search === undefined) return lastMessages(s.client, roomId, limit);
+      return (await s.client.search(search, { roomId, limit })).reverse().map((m) => ({ type: 'message' as const, ...m }));
+    });
+  } catch (e) {
+    if (!serverUnreachable(e)) throw e;
+    items = await fromStore(peer, options, search, limit, (e as Error).message);
+  }
+  if (items === null) return;
+  if (search !== undefined && items.length === 0 && options.json !== true) note(`No message with ${peer} matches ${JSON.stringify(search)}.`);
+  if (options.json === true) {
+    await writeLines(items.map(jsonLine));
+    return;
+  }
+  await writeLines(items.map((i) => (i.type === 'message' ? historyLine(i) : historyFailureLine(i))));
+}
+
+/** The server out of reach (`why`): the messages with `peer` this device keeps, as `history` shows them. */
+async function fromStore(peer: string, options: HistoryOptions, search: string | undefined, limit: number, why: string): Promise<Shown[]> {
+  const dir = profileDir(options);
+  const user = resolveUser(options, dir, readConfig(dir));
+  if (peer === user) throw usageError(`${peer} is you: give the other user of the conversation`);
+  const store = await openStore(options, dir, user);
+  let kept: ChatMessage[];
+  try {
+    kept = (store.keptMessages() ?? []).filter((m): m is ChatMessage => m.kind !== 'control' && store.directPeer(m.roomId) === peer);
+  } finally {
+    store.close();
+  }
+  note(`${why}: showing what this device keeps of the conversation with ${peer} (messages since its last connection are missing).`);
+  const found = search === undefined ? kept.sort(newestFirst).slice(0, limit) : searchMessages(kept, search, limit);
+  return found.reverse().map((m) => ({ type: 'message' as const, ...m }));
 }

@@ -67,7 +67,11 @@ async function verifyWithSecret(peer: string, options: VerifyOptions): Promise<v
     await s.client.synced();
     const request = s.client.verificationRequest(peer);
     if (request !== null) note(`Answering ${peer}'s request (from device ${request.from.deviceId})…`);
-    else note(`Asked ${peer} to verify. Waiting for them to run 'parley verify ${s.user} --secret' (up to 5 minutes; Ctrl-C gives up)…`);
+    else {
+      // An unknown user fails here (`not_found`, explained), before anything says it was asked.
+      await s.client.safetyNumber(peer);
+      note(`Asked ${peer} to verify. Waiting for them to run 'parley verify ${s.user} --secret' (up to 5 minutes; Ctrl-C gives up)…`);
+    }
     // Ctrl-C gives up: the peer is told now (verify() settles once the abort
     // is stored), not when its own 5 minutes run out.
     let interrupted = false;

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertFails, parley } from './_cli.ts';
+import { assertFails, parley, type CliResult } from './_cli.ts';
 import { assertServerHoldsNone, marker, ok, PASS_VAR, Profile, Running, startServer, type ServerProcess } from './_chat.ts';
 
 describe('parley chat commands', () => {
@@ -113,6 +113,17 @@ describe('parley chat commands', () => {
     assert.ok(lines[0]?.includes(m.cafe) && lines[1]?.includes(m.reply), 'oldest first');
     assert.ok(ok(await alice.run(['history', 'bob', '--search', 'cafe', '--limit', '1']), 'search').includes(m.reply), '--limit keeps the newest');
     assertFails(await bob.run(['history', 'alice', '--search', '?!']), 2, /--search needs at least one word/);
+  });
+
+  it('with the server out of reach, history and --search show what this device keeps, and say so', async () => {
+    const offline = (args: string[]): Promise<CliResult> => parley([...args, '--profile', bob.dir, '--server', 'ws://127.0.0.1:1', '--passphrase-env', PASS_VAR], { env: bob.env });
+    const h = await offline(['history', 'alice']);
+    assert.equal(ok(h, 'history offline'), ok(await bob.run(['history', 'alice']), 'history online'));
+    assert.match(h.stderr, /cannot reach the server at ws:\/\/127\.0\.0\.1:1.*: showing what this device keeps of the conversation with alice/);
+    const found = await offline(['history', 'alice', '--search', 'CAFE creme']);
+    assert.equal(ok(found, 'search offline'), ok(await bob.run(['history', 'alice', '--search', 'CAFE creme']), 'search online'));
+    assert.ok(found.stdout.toString().includes(m.cafe));
+    assert.equal(ok(await offline(['history', 'alice', '--search', 'nowhere-at-all']), 'no match'), '');
   });
 
   it('a running chat shows history, then live messages; a second process on the same account is refused', async () => {
@@ -272,6 +283,10 @@ describe('parley chat commands', () => {
     assertFails(await alice.run(['history', 'bob'], { env: { [PASS_VAR]: 'not the passphrase' } }), 1, /the passphrase does not open alice's store/);
     assertFails(await parley(['history', 'bob', '--profile', alice.dir]), 2, /no passphrase for alice's store: give --passphrase-env/);
     assertFails(await alice.run(['chat', 'carol']), 1, /there is no user carol on ws:/);
+    assertFails(await alice.run(['history', 'carol']), 1, /there is no user carol on ws:/);
+    const unknown = await alice.run(['verify', 'carol', '--secret-env', 'S'], { env: { S: 'shared' } });
+    assertFails(unknown, 1, /there is no user carol on ws:/);
+    assert.doesNotMatch(unknown.stderr, /Asked carol/, 'nobody was asked');
     assertFails(await alice.run(['chat', 'alice']), 2, /alice is you/);
     assertFails(await alice.run(['register', 'bob']), 1, /bob already exists on ws:/);
     assert.ok(!existsSync(join(alice.dir, 'accounts', 'bob.parley')), 'a failed registration leaves no store behind');

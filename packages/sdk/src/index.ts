@@ -49,6 +49,7 @@ export {
 export { exportKeyBackup, importKeyBackup, openKeyBackup, readKeyBackupOwner, backupFetchSecret, type KeyBackupOwner, type RestoredKeys } from './key-backup.ts';
 export {
   searchMessages,
+  newestFirst,
   matchesQuery,
   parseSearchQuery,
   normaliseForSearch,
