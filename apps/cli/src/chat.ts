@@ -158,6 +158,11 @@ class LineScreen implements Screen {
 type Early = { kind: 'message'; m: ChatMessage } | { kind: 'failure'; f: DecryptionFailure };
 
 /** A one-line reason for a failed send, without the SDK's prefix. */
+/** The start of a line, for a note about it. */
+function excerpt(text: string): string {
+  return inert(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
+
 function sendFailure(e: unknown, session: Session, peer: string): string {
   const explained = explain(e, { ...session.ctx, peer });
   if (explained instanceof CliError) return explained.message;
@@ -266,6 +271,8 @@ class View {
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #offlineTimer: ReturnType<typeof setTimeout> | null = null;
   #offlineShown = false;
+  /** Whether the connection is down now (lines typed meanwhile are queued, and shown so). */
+  #down = false;
   readonly #sends = new Set<Promise<void>>();
   /** Downloads under way (waited for at the end, like sends, but not counted as unsent). */
   readonly #downloads = new Set<Promise<void>>();
@@ -395,10 +402,13 @@ class View {
   #send(text: string, typed: string): void {
     const client = this.#s.client;
     const me = this.#s.user;
-    if (this.#terminal) this.#screen.entered(typed, textLine(me, text, shortTime(Date.now())));
+    // Shown at once in a terminal; while the connection is down, marked as waiting in the queue.
+    const queued = this.#terminal && this.#down;
+    if (this.#terminal) this.#screen.entered(typed, `${textLine(me, text, shortTime(Date.now()))}${queued ? '  (queued)' : ''}`);
     const p = client.send(this.#roomId, text).then(
       (r) => {
         if (!this.#terminal) this.#screen.line(textLine(me, text, shortTime(r.serverTs)));
+        else if (queued && !this.#settled) this.#screen.status(`· sent: ${excerpt(text)}`);
         this.#shown.add(r.seq);
         const others = r.skipped.filter((d) => d.userId !== me);
         if (others.length > 0) this.#screen.status(`· not delivered to ${others.map((d) => `${d.userId}/${d.deviceId}`).join(', ')} (no usable keys, or an identity key that changed: see 'parley verify ${this.#peer}')`);
@@ -406,7 +416,7 @@ class View {
       (e: unknown) => {
         if (this.#settled) return; // counted and reported by #settleSends
         this.failedSends++;
-        this.#screen.status(`! not sent: ${inert(text.length > 40 ? `${text.slice(0, 40)}…` : text)} — ${sendFailure(e, this.#s, this.#peer)}`);
+        this.#screen.status(`! not sent: ${excerpt(text)} — ${sendFailure(e, this.#s, this.#peer)}`);
       },
     );
     this.#sends.add(p);
@@ -485,6 +495,8 @@ class View {
   }
 
   connection(c: ConnectionEvent): void {
+    if (c.state === 'disconnected') this.#down = true;
+    else if (c.state === 'connected') this.#down = false;
     if (c.state === 'disconnected' && this.#offlineTimer === null && !this.#quitting) {
       this.#offlineTimer = setTimeout(() => {
         this.#offlineShown = true;

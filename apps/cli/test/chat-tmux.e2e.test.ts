@@ -201,4 +201,21 @@ describe('parley chat between two terminals (tmux)', { skip: hasTmux ? false : '
     // The store was closed properly: the next command opens it.
     ok(await alice.run(['history', 'bob', '--limit', '1']), 'history after the hangup');
   });
+
+  it('a line typed while the connection is down is shown as queued, and a note says when it went out', async () => {
+    const session = `${sessions.alice}-down`;
+    startChat(session, alice, 'bob');
+    await waitForScreen(session, /Chat with bob as alice[\s\S]*^> $/m);
+    await server.stop('SIGTERM');
+    await waitForScreen(session, /· connection lost; reconnecting…/);
+    const line = marker('queued');
+    tmux('send-keys', '-t', session, '-l', line);
+    tmux('send-keys', '-t', session, 'Enter');
+    await waitForScreen(session, new RegExp(`^\\[\\d\\d:\\d\\d\\] alice: ${line}  \\(queued\\)$`, 'm'));
+    server = await startServer(server);
+    await waitForScreen(session, new RegExp(`^· sent: ${line}$`, 'm'));
+    tmux('send-keys', '-t', session, 'C-d');
+    await waitForScreen(session, /^\[exited 0\]$/m);
+    assert.ok(ok(await bob.run(['history', 'alice', '--limit', '1']), 'history').includes(line));
+  });
 });
