@@ -118,6 +118,10 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
   const who = ctx.user === undefined ? 'this account' : ctx.device === undefined ? ctx.user : `${ctx.user} (device ${ctx.device})`;
   switch (e.code) {
     case 'CLOSED':
+      // OpenSSL's own words for a server that does not speak TLS are no help to a user.
+      if (/cannot connect|before it opened/.test(msg) && /EPROTO|SSL routines|wrong version number/.test(msg)) {
+        return failure(`cannot reach ${at}: its TLS handshake failed (a server without TLS? then use ws:// or http://)`, e);
+      }
       if (/cannot connect|before it opened/.test(msg)) return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')}`, e);
       return failure(`lost the connection to ${at} (${msg})`, e);
     case 'TIMEOUT':

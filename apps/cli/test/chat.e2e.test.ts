@@ -296,6 +296,10 @@ describe('parley chat commands', () => {
     assertFails(await parley(['history', 'bob', '--profile', join(root, 'empty')]), 2, /no account in the profile/);
     const down = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', 'ws://127.0.0.1:9', '--passphrase-env', PASS_VAR], { env: alice.env });
     assertFails(down, 1, /cannot reach the server at ws:\/\/127\.0\.0\.1:9/);
+    // https:// to a server without TLS: said so, not OpenSSL's record-layer error.
+    const tls = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', server.url.replace('ws://', 'https://'), '--passphrase-env', PASS_VAR], { env: alice.env });
+    assertFails(tls, 1, /cannot reach the server at https:\/\/127\.0\.0\.1:\d+.*: its TLS handshake failed \(a server without TLS\? then use ws:\/\/ or http:\/\/\)\n$/);
+    assert.doesNotMatch(tls.stderr, /SSL routines|EPROTO/);
     // A path that is not the Parley protocol's (a Parley server speaks the tutorial chat there).
     const elsewhere = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', 'http://127.0.0.1:9/chat', '--passphrase-env', PASS_VAR], { env: alice.env });
     assertFails(elsewhere, 2, /path must be empty or end in \/v1/);

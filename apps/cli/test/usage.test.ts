@@ -162,6 +162,14 @@ describe('parley serve and the top-level command: usage errors as for the other 
     }
   });
 
+  test('a database that cannot be reached: one line naming it, its password hidden, exit 1', async () => {
+    const r = await parley(['serve', '--port', '0', '--data', data(), '--database-url', 'postgres://parley:S3CRET-PW@127.0.0.1:1/parley']);
+    // (Its stdout is the server's log: the new key pair, kept in the data directory for the next start.)
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^parley: cannot use the PostgreSQL database at postgres:\/\/parley:\*\*\*@127\.0\.0\.1:1\/parley: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    assert.ok(!r.stderr.includes('S3CRET-PW') && !r.stdout.includes('S3CRET-PW'));
+  });
+
   test('an unknown command, an extra argument: one line, exit 2, no help dump', async () => {
     assertFails(await parley(['frob']), 2, /^parley: unknown command 'frob' \(see: parley --help\)\n$/);
     assertFails(await parley(['serve', 'extra', '--data', data()]), 2, /too many arguments for 'serve'/);

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { redactedUrl } from './fanout/redis.ts';
+import { redactedUrl } from './redacted-url.ts';
 import { FAILURE_WINDOW_MS, FailureWindow, type FailureCounter, type FailureTry } from './rate-limit.ts';
 
 /** Longest wait for Redis in a try before the local count decides alone (ms). */

@@ -30,6 +30,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Delivery, FanOut } from './types.ts';
 import { FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../limits.ts';
+import { redactedUrl } from '../redacted-url.ts';
 
 /** The channel of one deployment: its id (from the shared store) keeps deployments that share a Redis apart. */
 export function fanoutChannel(deploymentId: Uint8Array): string {
@@ -39,16 +40,6 @@ export function fanoutChannel(deploymentId: Uint8Array): string {
 /** The store's name for the deployment id (`Storage.serverSecret`). */
 export const DEPLOYMENT_ID_NAME = 'deployment-id';
 
-/** A Redis URL with any password replaced, for error messages and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
 
 interface WireDelivery {
   n: string;

@@ -26,7 +26,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Presence, PresenceChange, PresenceState } from './types.ts';
-import { redactedUrl } from '../fanout/redis.ts';
+import { redactedUrl } from '../redacted-url.ts';
 
 /** How long a node's entry lasts without renewal (it renews every third of it). */
 export const PRESENCE_NODE_TTL_MS = 30_000;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ServerConfig } from '../config.ts';
+import { redactedUrl } from '../redacted-url.ts';
 import type { Storage } from './types.ts';
 import { PostgresStorage } from './postgres.ts';
 import { SqliteStorage } from './sqlite.ts';
@@ -17,6 +18,13 @@ export async function openStorage(config: ServerConfig): Promise<{ storage: Stor
       : config.sqliteWriter === 'inline'
         ? new SqliteStorage(config.dataDir)
         : new ThreadedSqliteStorage(config.dataDir);
-  await storage.migrate();
+  try {
+    await storage.migrate();
+  } catch (e) {
+    await storage.close().catch(() => undefined);
+    // A driver's own message ("connect ECONNREFUSED 127.0.0.1:5432") does not say what it was connecting to.
+    if (config.databaseUrl !== undefined) throw new Error(`cannot use the PostgreSQL database at ${redactedUrl(config.databaseUrl)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw e;
+  }
   return { storage, kind: config.databaseUrl !== undefined ? 'postgres' : config.sqliteWriter === 'inline' ? 'sqlite' : 'sqlite (writer thread)' };
 }
