@@ -44,6 +44,7 @@ import {
   CHALLENGE_BYTES,
   FRAME_BYTES_MAX,
   FRAMES_PER_SECOND,
+  SYNC_FORMER_ROOMS_MAX,
   FRAMES_QUEUED_MAX,
   HISTORY_PAGE_MAX,
   INVALID_FRAMES_MAX,
@@ -750,6 +751,29 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.deepEqual(again.reply['rooms'], {});
     });
 
+    test(`SYNC_FORMER_ROOMS_MAX (${SYNC_FORMER_ROOMS_MAX}): rooms named beyond it are not read but come back in more (seq unchanged), and the next sync gives what they missed`, async () => {
+      const [o, m] = [uid('xo'), uid('xm')];
+      const O = (await reg(o)).client;
+      const { client: M, session } = await reg(m);
+      const n = SYNC_FORMER_ROOMS_MAX + 2;
+      const rooms: string[] = [];
+      for (let i = 0; i < n; i++) rooms.push(roomOf(await O.createRoom('group', [m])).roomId);
+      M.close();
+      // Each room: created with O and M (seqs 1, 2); then M is removed (3).
+      for (const r of rooms) expectFrame(await O.roomRemove(r, m), 'ok');
+      const back = (await authed(url, session.accessToken as string, 'xm-back')).client;
+      track(back);
+      const first = await back.sync(Object.fromEntries(rooms.map((r) => [r, 2])));
+      const read = rooms.slice(0, SYNC_FORMER_ROOMS_MAX);
+      const beyond = rooms.slice(SYNC_FORMER_ROOMS_MAX);
+      assert.deepEqual(new Set(first.entries.map((e) => e['roomId'])), new Set(read));
+      assert.deepEqual(first.reply['more'], beyond);
+      assert.deepEqual(Object.fromEntries(beyond.map((r) => [r, (first.reply['rooms'] as Record<string, number>)[r]])), Object.fromEntries(beyond.map((r) => [r, 2])));
+      const next = await back.sync(Object.fromEntries(beyond.map((r) => [r, 2])));
+      assert.deepEqual(next.entries.map((e) => [e['roomId'], e.seq, e.kind]), beyond.map((r) => [r, 3, 'member-removed']));
+      assert.deepEqual(next.reply['more'], []);
+    });
+
     test('a non-member cannot publish (forbidden), read history, list members, add or remove (not_found), nor sync the room', async () => {
       const [a, m] = [uid('ma'), uid('mm')];
       const A = (await reg(a)).client;
@@ -973,6 +997,56 @@ describe('Parley v1 on /v1 (one server process)', () => {
       // And the other way round: erin's message reaches both of dora's devices and erin's other connection.
       const ack = expectFrame<AckFrame>(await E2.publish(r, 'from-erin', marker('erin')), 'ack');
       for (const c of [phone1, phone2, laptop, E1]) assert.deepEqual((await c.takeMsgs(r, 1)).map((m) => [m.seq, m.from]), [[ack.seq, { userId: erin, deviceId: 'dev1' }]]);
+    });
+
+    test("a connection's answers come in the order of its frames, and a read after a publish includes it (pipelined: publish, history, room.list, garbage, publish, room.remove)", async () => {
+      const [a, b] = [uid('oa'), uid('ob')];
+      const A = (await reg(a)).client;
+      await reg(b);
+      const r = roomOf(await A.createRoom('group', [b])).roomId;
+      await A.takeMsgs(r, 2);
+      const from = A.received.length;
+      A.send({ t: 'publish', id: 'p1', roomId: r, clientId: 'o1', body: b64(marker('o1')) });
+      A.send({ t: 'history', id: 'h', roomId: r, before: 1_000_000, limit: 1 });
+      A.send({ t: 'room.list', id: 'l' });
+      A.sendRaw('{not json');
+      A.send({ t: 'publish', id: 'p2', roomId: r, clientId: 'o2', body: b64(marker('o2')) });
+      A.send({ t: 'room.remove', id: 'x', roomId: r, userId: b });
+      const deadline = Date.now() + 15_000;
+      while (!A.received.slice(from).some((f) => f['re'] === 'x')) {
+        if (Date.now() > deadline) throw new Error(`no answer to room.remove: ${JSON.stringify(A.received.slice(from)).slice(0, 800)}`);
+        await sleep(20);
+      }
+      await sleep(100);
+      const got = A.received.slice(from);
+      const label = (f: Frame): string => (typeof f['re'] === 'string' ? f['re'] : f.t === 'msg' ? `msg ${String(f['kind'])}` : f.t);
+      const answers = got.map(label).filter((x) => !x.startsWith('msg'));
+      assert.deepEqual(answers, ['p1', 'h', 'l', 'error', 'p2', 'x'], JSON.stringify(got).slice(0, 800));
+      const ack1 = got.find((f) => f['re'] === 'p1') as AckFrame;
+      const page = got.find((f) => f['re'] === 'h') as Frame & { entries: Entry[] };
+      assert.equal(page.entries.at(-1)?.seq, ack1.seq, 'history sees the publish before it');
+      const listed = (got.find((f) => f['re'] === 'l') as Frame & { rooms: RoomInfo[] }).rooms.find((x) => x.roomId === r);
+      assert.equal(listed?.lastSeq, ack1.seq, 'room.list too');
+      const ack2 = got.find((f) => f['re'] === 'p2') as AckFrame;
+      const removed = got.findIndex((f) => f.t === 'msg' && f['kind'] === 'member-removed');
+      assert.ok(removed > got.indexOf(ack2), 'the removal is logged (and delivered) after the publish before it was acknowledged');
+      assert.equal((got[removed] as MsgFrame).seq, ack2.seq + 1);
+    });
+
+    test('answers stay in order past FRAMES_PER_SECOND: the refusals (rate_limited) come after the answers of the frames before them', async () => {
+      const A = (await reg(uid('rl'))).client;
+      const from = A.received.length;
+      const n = FRAMES_PER_SECOND + 5;
+      for (let i = 0; i < n; i++) A.send({ t: 'room.list', id: `q${i}` });
+      const deadline = Date.now() + 15_000;
+      while (A.received.length - from < n) {
+        if (Date.now() > deadline) throw new Error(`${A.received.length - from} of ${n} answers`);
+        await sleep(20);
+      }
+      const got = A.received.slice(from);
+      assert.deepEqual(got.map((f) => f['re']), Array.from({ length: n }, (_, i) => `q${i}`));
+      assert.ok(got.some((f) => f.t === 'error' && f['code'] === 'rate_limited'));
+      assert.ok(got.slice(0, 100).every((f) => f.t === 'rooms'));
     });
 
     test('idempotent publish: the same clientId from the same device → same seq, duplicate: true, stored and delivered once', async () => {

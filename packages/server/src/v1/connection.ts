@@ -46,6 +46,10 @@ type Phase = 'hello' | 'unauthenticated' | 'authenticated' | 'closed';
 
 type Frame<T extends InboundFrame['t']> = Extract<InboundFrame, { t: T }>;
 
+type Parsed = ReturnType<typeof parseFrame>;
+
+const isPublish = (parsed: Parsed): boolean => parsed.ok && parsed.frame.t === 'publish';
+
 
 export class V1Connection implements Conn, SyncTarget {
   readonly connId: number;
@@ -64,6 +68,12 @@ export class V1Connection implements Conn, SyncTarget {
   #queued = 0;
   /** Publishes accepted but not yet acknowledged. */
   readonly #inFlight = new Set<Promise<void>>();
+  /**
+   * Answers held back behind a publish still committing (its ack, and the
+   * answers of the frames after it); `#answered` settles once all are sent.
+   */
+  #unanswered = 0;
+  #answered: Promise<void> = Promise.resolve();
 
   /** How far this connection was sent its device's mailbox in pages. */
   readonly #mail: MailboxCursor = { pushedUpTo: 0 };
@@ -91,15 +101,18 @@ export class V1Connection implements Conn, SyncTarget {
       if (!this.#frames.take()) {
         // Parsed only for its id, so the client can pair the refusal with its
         // request; this costs at most INVALID_FRAMES_MAX parses (each is a strike).
-        this.#error(isBinary ? undefined : requestIdOf((data as Buffer).toString('utf8')), 'rate_limited', 'too many frames');
+        const re = isBinary ? undefined : requestIdOf((data as Buffer).toString('utf8'));
         this.#strike();
+        // Answered in its place: after the answers of the frames before it.
+        if (this.#queued === 0) this.#inOrder(() => this.#error(re, 'rate_limited', 'too many frames'));
+        else this.#queue = this.#queue.then(() => this.#inOrder(() => this.#error(re, 'rate_limited', 'too many frames')));
         return;
       }
       if (isBinary) {
         this.#error(undefined, 'bad_frame', 'binary frames are not part of the protocol');
         return;
       }
-      this.#enqueue((data as Buffer).toString('utf8'));
+      this.#enqueue(parseFrame((data as Buffer).toString('utf8')));
     });
     ws.on('close', () => this.#forget());
     ws.on('error', () => this.#forget());
@@ -117,11 +130,12 @@ export class V1Connection implements Conn, SyncTarget {
    * socket stops being read until no more than half of that are left;
    * each such pause counts in `parley_reads_paused_total`.
    */
-  #enqueue(text: string): void {
-    if (this.#queued === 0) {
+  #enqueue(parsed: Parsed): void {
+    // A publish runs at once even behind unacknowledged ones: pipelined publishes share one commit.
+    if (this.#queued === 0 && (this.#unanswered === 0 || isPublish(parsed))) {
       let r: void | Promise<void>;
       try {
-        r = this.#handleText(text);
+        r = this.#handle(parsed);
       } catch (err) {
         this.#failed(err);
         return;
@@ -139,12 +153,36 @@ export class V1Connection implements Conn, SyncTarget {
     }
     this.#queue = this.#queue
       .then(nextTurn)
-      .then(() => this.#handleText(text))
+      .then(() => this.#handleInOrder(parsed))
       .catch((err: unknown) => this.#failed(err))
       .finally(() => {
         this.#queued--;
         if (this.ws.isPaused && this.#queued <= FRAMES_QUEUED_MAX / 2) this.ws.resume();
       });
+  }
+
+  /**
+   * Handle a frame that had to wait. A publish starts at once (pipelined
+   * publishes share one commit, and their acks follow in order); any other
+   * frame first waits for the acks of the publishes before it, so that its
+   * answer comes after theirs and what it reads includes them.
+   */
+  #handleInOrder(parsed: Parsed): void | Promise<void> {
+    if (this.#unanswered === 0 || isPublish(parsed)) return this.#handle(parsed);
+    return this.#answered.then(() => this.#handle(parsed));
+  }
+
+  /** Send an answer once the answers held back before it are out (at once when none is). */
+  #inOrder(answer: () => void): void {
+    if (this.#unanswered === 0) {
+      answer();
+      return;
+    }
+    this.#unanswered++;
+    this.#answered = this.#answered
+      .then(answer)
+      .catch((err: unknown) => this.#failed(err))
+      .finally(() => void this.#unanswered--);
   }
 
   #failed(err: unknown): void {
@@ -181,9 +219,8 @@ export class V1Connection implements Conn, SyncTarget {
     if (this.#invalid >= INVALID_FRAMES_MAX) this.close(CLOSE_V1.POLICY, 'too many invalid frames');
   }
 
-  #handleText(text: string): void | Promise<void> {
+  #handle(parsed: Parsed): void | Promise<void> {
     if (this.#phase === 'closed') return;
-    const parsed = parseFrame(text);
     if (!parsed.ok) {
       this.#error(parsed.id, 'bad_frame', parsed.message);
       return;
@@ -335,20 +372,28 @@ export class V1Connection implements Conn, SyncTarget {
   // ---------------------------------------------------------------- messages
 
   #onPublish(f: PublishFrame, me: Me): void | Promise<void> {
-    if (!this.#messages.take()) return this.#error(f.id, 'rate_limited', 'too many messages per second');
+    if (!this.#messages.take()) return this.#inOrder(() => this.#error(f.id, 'rate_limited', 'too many messages per second'));
     const members = this.#d.hub.cachedMembers(f.roomId);
     if (members === undefined) return this.#d.hub.members(f.roomId).then((m) => this.#publishTo(f, me, m));
     this.#publishTo(f, me, members);
   }
 
   #publishTo(f: PublishFrame, me: Me, members: ReadonlySet<string>): void {
-    if (!members.has(me.userId)) return this.#error(f.id, 'forbidden', 'not a member of this room');
+    if (!members.has(me.userId)) return this.#inOrder(() => this.#error(f.id, 'forbidden', 'not a member of this room'));
     const started = process.hrtime.bigint();
     // Not awaited: the next frame (often the next publish) is handled while
     // this one commits, so a pipelining client's messages share one durable
-    // commit. Acks still leave in order (appends complete in call order).
+    // commit. The ack waits for the answers before it (a store may commit
+    // appends to different rooms out of call order), and the frames after it
+    // wait for the ack (#handleInOrder).
+    const before = this.#answered;
+    this.#unanswered++;
     const done = this.#d.hub
       .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, members, this, f.bodyB64)
+      .then(
+        (r) => before.then(() => r),
+        (err: unknown) => before.then(() => Promise.reject(err)),
+      )
       .then(
         ({ entry, duplicate }) => {
           if (!duplicate) {
@@ -363,7 +408,9 @@ export class V1Connection implements Conn, SyncTarget {
           this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'publish failed');
           this.#error(f.id, 'internal', 'could not store the message; retry with the same clientId');
         },
-      );
+      )
+      .finally(() => void this.#unanswered--);
+    this.#answered = done.catch((err: unknown) => this.#failed(err));
     this.#inFlight.add(done);
     void done.finally(() => this.#inFlight.delete(done));
   }

@@ -51,7 +51,13 @@ export async function onSync(ctx: HandlerContext, f: z.infer<typeof Sync>, self:
   // Rooms named that this user has left or was removed from: what it missed
   // before its removal, through the removal itself (it was a member then).
   const memberOf = new Set(rooms.map((r) => r.roomId));
-  const former = Object.keys(f.rooms).filter((roomId) => !memberOf.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
+  const named = Object.keys(f.rooms).filter((roomId) => !memberOf.has(roomId));
+  const former = named.slice(0, SYNC_FORMER_ROOMS_MAX);
+  // Beyond the limit, unread: continued like a room cut short (left out, they would read as done with).
+  for (const roomId of named.slice(SYNC_FORMER_ROOMS_MAX)) {
+    result[roomId] = f.rooms[roomId] ?? 0;
+    more.push(roomId);
+  }
   for (const roomId of former) {
     const after = f.rooms[roomId] ?? 0;
     const removedAt = await lastRemovalAfter(storage, roomId, ctx.me.userId, after);
