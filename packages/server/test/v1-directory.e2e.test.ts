@@ -47,6 +47,7 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     const pq = new Uint8Array(randomBytes(1184));
     const otks = Array.from({ length: 3 }, (_, i) => ({ keyId: 100 + i, publicKey: b64(randomBytes(32)) }));
     const kpData = new Uint8Array(randomBytes(300));
+    const kpSignature = signWith(key, Buffer.concat([Buffer.from('parley-key-package-v1\n'), kpData]));
     const bad = await bob.request({ t: 'keys.upload', signedPrekey: { keyId: 1, publicKey: b64(spk), signature: signWith(generateKeyPairSync('ed25519').privateKey, prekeyMessage('parley-signed-prekey-v1', 1, spk)) } });
     assert.equal((bad as Frame & { code?: string }).code, 'invalid_credentials', 'a prekey signed by another key is refused');
     const up = await bob.request({
@@ -54,7 +55,7 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
       signedPrekey: { keyId: 1, publicKey: b64(spk), signature: signWith(key, prekeyMessage('parley-signed-prekey-v1', 1, spk)) },
       pqPrekey: { keyId: 7, publicKey: b64(pq), signature: signWith(key, prekeyMessage('parley-pq-prekey-v1', 7, pq)) },
       oneTimePrekeys: otks,
-      keyPackages: [{ ref: 'kp-1', data: b64(kpData), signature: signWith(key, Buffer.concat([Buffer.from('parley-key-package-v1\n'), kpData])) }],
+      keyPackages: [{ ref: 'kp-1', data: b64(kpData), signature: kpSignature }],
     });
     assert.deepEqual({ t: up.t, oneTimePrekeys: up['oneTimePrekeys'], keyPackages: up['keyPackages'] }, { t: 'keys.uploaded', oneTimePrekeys: 3, keyPackages: 1 });
     const seen = new Set<number>();
@@ -71,7 +72,8 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
       } else assert.equal(d.oneTimePrekey, null, 'none left after three fetches');
     }
     const kp1 = await alice.request({ t: 'keys.claimKeyPackage', userId: 'kd-bob', deviceId: 'dev1' });
-    assert.deepEqual(kp1['keyPackage'], { ref: 'kp-1', data: b64(kpData) });
+    // With the device's signature, so the claimer can check it too.
+    assert.deepEqual(kp1['keyPackage'], { ref: 'kp-1', data: b64(kpData), signature: kpSignature });
     const kp2 = await alice.request({ t: 'keys.claimKeyPackage', userId: 'kd-bob', deviceId: 'dev1' });
     assert.equal(kp2['keyPackage'], null);
     const tooMany = await bob.request({ t: 'keys.upload', oneTimePrekeys: Array.from({ length: ONE_TIME_PREKEYS_PER_UPLOAD_MAX + 1 }, (_, i) => ({ keyId: i, publicKey: b64(randomBytes(32)) })) });
@@ -107,6 +109,25 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.deepEqual(both.map((f) => f.t).sort(), ['error', 'keys.uploaded'], 'exactly one of the two fits');
     assert.equal(both.find((f) => f.t === 'error')?.['code'], 'limit_exceeded');
     assert.equal(both.find((f) => f.t === 'keys.uploaded')?.['oneTimePrekeys'], ONE_TIME_PREKEYS_MAX);
+  });
+
+  test(`a retried upload near ONE_TIME_PREKEYS_MAX (${ONE_TIME_PREKEYS_MAX}) is not refused for keys already stored: only new ones count`, async () => {
+    const r = await registered(url, 'kd-retry', 'dev1');
+    clients.push(r.client);
+    const key = (keyId: number) => ({ keyId, publicKey: b64(randomBytes(32)) });
+    let last: { keyId: number; publicKey: string }[] = [];
+    for (let from = 0; from < ONE_TIME_PREKEYS_MAX - 1; from += ONE_TIME_PREKEYS_PER_UPLOAD_MAX) {
+      last = Array.from({ length: Math.min(ONE_TIME_PREKEYS_PER_UPLOAD_MAX, ONE_TIME_PREKEYS_MAX - 1 - from) }, (_, i) => key(from + i));
+      assert.equal((await r.client.request({ t: 'keys.upload', oneTimePrekeys: last })).t, 'keys.uploaded');
+    }
+    // One below the limit: the last upload again with one new key makes exactly the limit.
+    const frame = { t: 'keys.upload', oneTimePrekeys: [...last, key(ONE_TIME_PREKEYS_MAX + 1000)] };
+    const once = await r.client.request(frame);
+    assert.deepEqual([once.t, once['oneTimePrekeys']], ['keys.uploaded', ONE_TIME_PREKEYS_MAX]);
+    const retried = await r.client.request(frame);
+    assert.deepEqual([retried.t, retried['oneTimePrekeys']], ['keys.uploaded', ONE_TIME_PREKEYS_MAX], 'the same upload again is harmless');
+    const over = await r.client.request({ t: 'keys.upload', oneTimePrekeys: [key(ONE_TIME_PREKEYS_MAX + 2000)] });
+    assert.equal(over['code'], 'limit_exceeded');
   });
 
   test('mailbox: stored while offline, pushed at login and live, deleted on ack, idempotent by clientId', async () => {

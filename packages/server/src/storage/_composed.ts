@@ -32,7 +32,7 @@ import type {
 
 /** Users and devices, refresh tokens, key backups, server secrets. */
 export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
-export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'claimKeyPackage'>;
+export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
 /** Rooms, members and read markers (a membership change is each store's own). */
 export type RoomsPart = Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>;
 /** The room log's reads (an append is each store's own). */
@@ -106,6 +106,10 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
     return this.#keys.countOneTimePrekeys(userId, deviceId);
   }
 
+  countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number> {
+    return this.#keys.countStoredOneTimePrekeys(userId, deviceId, keyIds);
+  }
+
   claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
     return this.#keys.claimOneTimePrekey(userId, deviceId);
   }
@@ -124,6 +128,10 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   countKeyPackages(userId: string, deviceId: string): Promise<number> {
     return this.#keys.countKeyPackages(userId, deviceId);
+  }
+
+  countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): Promise<number> {
+    return this.#keys.countStoredKeyPackages(userId, deviceId, refs);
   }
 
   claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {

@@ -292,6 +292,16 @@ CREATE UNIQUE INDEX room_log_by_seq ON room_log (room, seq);
 CREATE INDEX room_log_by_dedupe ON room_log (room, dedupe);
 `,
   },
+  {
+    version: 10,
+    name: 'key package signatures',
+    sql: (t) => `
+-- The device's identity signature over a KeyPackage, checked on upload and
+-- handed out with it, so the claimer checks it too. Packages stored before
+-- have none (NULL).
+ALTER TABLE key_packages ADD COLUMN signature ${t.bytes};
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

@@ -114,7 +114,7 @@ export const DEVICE_COLUMNS =
   'user_id AS "userId", device_id AS "deviceId", identity_key AS "identityKey", created_at AS "createdAt"';
 export const SIGNED_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey", signature';
 export const ONE_TIME_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey"';
-export const KEY_PACKAGE_COLUMNS = 'ref, data';
+export const KEY_PACKAGE_COLUMNS = 'ref, data, signature';
 export const ROOM_COLUMNS = 'room_id AS "roomId", kind, created_by AS "createdBy", created_at AS "createdAt"';
 export const MEMBER_COLUMNS = 'user_id AS "userId", role';
 export const ENTRY_COLUMNS =
@@ -150,6 +150,7 @@ export interface OneTimePrekeyRow {
 export interface KeyPackageRow {
   ref: string;
   data: Uint8Array;
+  signature: Uint8Array | null;
 }
 export interface RoomRow {
   roomId: string;
@@ -202,7 +203,7 @@ export const toSignedPrekey = (r: SignedPrekeyRow): SignedPrekey & PqPrekey => (
 
 export const toOneTimePrekey = (r: OneTimePrekeyRow): OneTimePrekey => ({ keyId: r.keyId, publicKey: bytes(r.publicKey) });
 
-export const toKeyPackage = (r: KeyPackageRow): KeyPackage => ({ ref: r.ref, data: bytes(r.data) });
+export const toKeyPackage = (r: KeyPackageRow): KeyPackage => ({ ref: r.ref, data: bytes(r.data), ...(r.signature !== null && { signature: bytes(r.signature) }) });
 
 export const toRoom = (r: RoomRow): RoomRecord => ({
   roomId: r.roomId,

@@ -228,6 +228,24 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.addKeyPackages('u', 'd', [{ ref: 'r1', data: b(1) }]), 1);
       }));
 
+      test("a KeyPackage's signature is kept and handed out with it; one stored without has none", run(async (s) => {
+        equal(await s.addKeyPackages('u', 'd', [{ ref: 's1', data: b(1), signature: b(5, 6) }, { ref: 's2', data: b(2) }]), 2);
+        deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 's1', data: b(1), signature: b(5, 6) });
+        deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 's2', data: b(2) });
+      }));
+
+      test('countStored…: how many of the given prekey ids or KeyPackage refs the device has (what an upload of them would not add)', run(async (s) => {
+        await s.addOneTimePrekeys('u', 'd', [{ keyId: 1, publicKey: b(1) }, { keyId: 2, publicKey: b(2) }]);
+        await s.addOneTimePrekeys('u', 'other', [{ keyId: 3, publicKey: b(3) }]);
+        equal(await s.countStoredOneTimePrekeys('u', 'd', [1, 2, 3, 4]), 2);
+        equal(await s.countStoredOneTimePrekeys('u', 'd', []), 0);
+        equal(await s.countStoredOneTimePrekeys('u', 'other', [1, 3]), 1);
+        await s.addKeyPackages('u', 'd', [{ ref: 'k1', data: b(1) }, { ref: 'k2', data: b(2) }]);
+        equal(await s.countStoredKeyPackages('u', 'd', ['k1', 'k2', 'k3']), 2);
+        equal(await s.countStoredKeyPackages('u', 'd', []), 0);
+        equal(await s.countStoredKeyPackages('u', 'other', ['k1']), 0);
+      }));
+
       test('50 concurrent KeyPackage claims on 20 packages: 20 distinct and 30 nulls (3 rounds)', run(async (s) => {
         await claimRace(
           async (round) => {

@@ -50,7 +50,7 @@ export class Rollback<T> {
   }
 }
 
-export type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string)[];
+export type Param = string | number | Uint8Array | null | readonly (number | Uint8Array | string | null)[];
 
 /** How long a session may sit idle inside a transaction before PostgreSQL ends it (ms). */
 export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;

@@ -65,6 +65,11 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
     return this.#sql.count(sql, [userId, deviceId]);
   }
 
+  async countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2 AND key_id = ANY($3::bigint[])';
+    return this.#sql.count(sql, [userId, deviceId, keyIds]);
+  }
+
   async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
     const r = await this.#sql.one<OneTimePrekeyRow>(
       `DELETE FROM one_time_prekeys
@@ -98,10 +103,10 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
     // overlapping batches.
     const batch = sortedKeyPackages(packages);
     await this.#sql.query(
-      `INSERT INTO key_packages (user_id, device_id, ref, data)
-       SELECT $1, $2, r, d FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS t(r, d, i) ORDER BY i
+      `INSERT INTO key_packages (user_id, device_id, ref, data, signature)
+       SELECT $1, $2, r, d, s FROM unnest($3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY AS t(r, d, s, i) ORDER BY i
        ON CONFLICT DO NOTHING`,
-      [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data)],
+      [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data), batch.map((p) => p.signature ?? null)],
     );
     return this.countKeyPackages(userId, deviceId);
   }
@@ -109,6 +114,11 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
   async countKeyPackages(userId: string, deviceId: string): Promise<number> {
     const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
     return this.#sql.count(sql, [userId, deviceId]);
+  }
+
+  async countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2 AND ref = ANY($3::text[])';
+    return this.#sql.count(sql, [userId, deviceId, refs]);
   }
 
   async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {

@@ -64,6 +64,11 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
     return this.#countOneTimePrekeys(userId, deviceId);
   }
 
+  async countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = ? AND device_id = ? AND key_id IN (SELECT value FROM json_each(?))';
+    return this.#sql.count(sql, userId, deviceId, JSON.stringify(keyIds));
+  }
+
   async claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
     // One statement: SQLite makes all of a DELETE … RETURNING's changes in
     // its first step, under the write lock, so no two calls get the same key.
@@ -92,9 +97,9 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
   }
 
   async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
-    const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
     return this.#sql.tx(() => {
-      for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data);
+      for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data, p.signature ?? null);
       return this.#countKeyPackages(userId, deviceId);
     });
   }
@@ -106,6 +111,11 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
 
   async countKeyPackages(userId: string, deviceId: string): Promise<number> {
     return this.#countKeyPackages(userId, deviceId);
+  }
+
+  async countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = ? AND device_id = ? AND ref IN (SELECT value FROM json_each(?))';
+    return this.#sql.count(sql, userId, deviceId, JSON.stringify(refs));
   }
 
   async claimKeyPackage(userId: string, deviceId: string): Promise<KeyPackage | null> {

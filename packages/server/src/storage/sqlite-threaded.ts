@@ -339,6 +339,14 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#reader.countKeyPackages(userId, deviceId);
   }
 
+  countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): ReturnType<Storage['countStoredOneTimePrekeys']> {
+    return this.#reader.countStoredOneTimePrekeys(userId, deviceId, keyIds);
+  }
+
+  countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): ReturnType<Storage['countStoredKeyPackages']> {
+    return this.#reader.countStoredKeyPackages(userId, deviceId, refs);
+  }
+
   getRoom(roomId: string): ReturnType<Storage['getRoom']> {
     return this.#reader.getRoom(roomId);
   }

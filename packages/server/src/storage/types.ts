@@ -65,6 +65,8 @@ export interface KeyPackage {
   /** Client-chosen reference (hash of the KeyPackage), unique per device. */
   ref: string;
   data: Uint8Array;
+  /** The device's identity signature over it (key-directory.ts); absent on packages stored before it was kept. */
+  signature?: Uint8Array;
 }
 
 export interface RoomRecord {
@@ -265,6 +267,8 @@ export interface Storage {
   /** Adds prekeys; ids already present are ignored. Returns how many the device now has. */
   addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number>;
   countOneTimePrekeys(userId: string, deviceId: string): Promise<number>;
+  /** How many of `keyIds` (distinct) the device has stored: what an upload of them would not add. */
+  countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number>;
   /** Atomically remove and return one prekey (each is handed out exactly once; lowest keyId first), or null. */
   claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null>;
   setPqPrekey(userId: string, deviceId: string, prekey: PqPrekey): Promise<void>;
@@ -272,6 +276,8 @@ export interface Storage {
   /** Adds KeyPackages; refs already present are ignored. Returns how many the device now has. */
   addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number>;
   countKeyPackages(userId: string, deviceId: string): Promise<number>;
+  /** How many of `refs` (distinct) the device has stored. */
+  countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): Promise<number>;
   /**
    * Atomically remove and return one KeyPackage (each handed out exactly
    * once; earlier batches first, by ref within a batch), or null.

@@ -51,18 +51,22 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
   // Counted and written under one key per device: two connections of the
   // device cannot both pass the count before either writes.
   const counts = await ctx.deps.hub.inOrder(`keys:${userId}/${deviceId}`, async () => {
-    if (otks.length > 0 && (await storage.countOneTimePrekeys(userId, deviceId)) + otks.length > ONE_TIME_PREKEYS_MAX) {
+    // Only what is new counts — a retried upload adds nothing (its ids are kept as they were) — so the ids
+    // already stored are looked up when the upload would otherwise go over.
+    const otksHeld = otks.length > 0 ? await storage.countOneTimePrekeys(userId, deviceId) : 0;
+    if (otksHeld + otks.length > ONE_TIME_PREKEYS_MAX && otksHeld + otks.length - (await storage.countStoredOneTimePrekeys(userId, deviceId, otks.map((k) => k.keyId))) > ONE_TIME_PREKEYS_MAX) {
       ctx.error(f.id, 'limit_exceeded', `at most ${ONE_TIME_PREKEYS_MAX} one-time prekeys per device`);
       return null;
     }
-    if (kps.length > 0 && (await storage.countKeyPackages(userId, deviceId)) + kps.length > KEY_PACKAGES_MAX) {
+    const kpsHeld = kps.length > 0 ? await storage.countKeyPackages(userId, deviceId) : 0;
+    if (kpsHeld + kps.length > KEY_PACKAGES_MAX && kpsHeld + kps.length - (await storage.countStoredKeyPackages(userId, deviceId, kps.map((k) => k.ref))) > KEY_PACKAGES_MAX) {
       ctx.error(f.id, 'limit_exceeded', `at most ${KEY_PACKAGES_MAX} KeyPackages per device`);
       return null;
     }
     if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
     if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
     const oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
-    const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data }))) : await storage.countKeyPackages(userId, deviceId);
+    const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data, signature: k.signature }))) : await storage.countKeyPackages(userId, deviceId);
     return { oneTimePrekeys, keyPackages };
   });
   if (counts === null) return;
@@ -98,5 +102,5 @@ export async function onClaimKeyPackage(ctx: HandlerContext, f: z.infer<typeof K
   const { storage } = ctx.deps;
   if ((await storage.getDevice(f.userId, f.deviceId)) === null) return ctx.error(f.id, 'not_found', 'no such device');
   const kp = await storage.claimKeyPackage(f.userId, f.deviceId);
-  ctx.reply(f.id, { t: 'keyPackage', userId: f.userId, deviceId: f.deviceId, keyPackage: kp === null ? null : { ref: kp.ref, data: b64(kp.data) } });
+  ctx.reply(f.id, { t: 'keyPackage', userId: f.userId, deviceId: f.deviceId, keyPackage: kp === null ? null : { ref: kp.ref, data: b64(kp.data), ...(kp.signature !== undefined && { signature: b64(kp.signature) }) } });
 }
