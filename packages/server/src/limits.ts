@@ -195,6 +195,14 @@ export const MEMBERSHIP_EVENTS_PAGE = 1000;
 /** Pending mailbox entries per device. */
 export const MAILBOX_MAX = 1000;
 
+/**
+ * Pending entries from one user in one device's mailbox (a tenth of it):
+ * anyone may write to any device's mailbox, so without it one user could
+ * fill it for everyone. Legitimate senders leave a few (a key agreement per
+ * device pair, a Welcome per group) until the device comes online.
+ */
+export const MAILBOX_FROM_SENDER_MAX = 100;
+
 /** Rooms whose member sets are cached in memory (oldest evicted first). */
 export const MEMBERS_CACHE_MAX = 100_000;
 

@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:cry
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from './_server-process.ts';
 import { b64, deviceKey, loggedIn, registered, authed, type Frame, type MsgFrame, type SessionFrame, type V1Client } from './_v1-client.ts';
-import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_MAX, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
+import { KEY_PACKAGES_PER_UPLOAD_MAX, MAILBOX_FROM_SENDER_MAX, MAILBOX_MAX, MAILBOX_PAGE, ONE_TIME_PREKEYS_MAX, ONE_TIME_PREKEYS_PER_UPLOAD_MAX } from '../src/limits.ts';
 
 function prekeyMessage(purpose: string, keyId: number, pub: Uint8Array): Buffer {
   const id = Buffer.alloc(4);
@@ -130,6 +130,20 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(over['code'], 'limit_exceeded');
   });
 
+  test(`MAILBOX_FROM_SENDER_MAX (${MAILBOX_FROM_SENDER_MAX}): one user cannot fill a device's mailbox (MAILBOX_MAX ${MAILBOX_MAX}) for everyone; another user still gets in`, async () => {
+    const { client: mallory } = await user('mb-mallory');
+    const { client: erin } = await user('mb-erin');
+    const { client: frank } = await user('mb-frank', 'phone');
+    frank.close();
+    const send = (c: typeof mallory, clientId: string) => c.request({ t: 'mailbox.send', userId: 'mb-frank', deviceId: 'phone', clientId, payload: b64(randomBytes(16)) });
+    for (let i = 0; i < MAILBOX_FROM_SENDER_MAX; i++) assert.equal((await send(mallory, `f-${i}`)).t, 'ack', `entry ${i}`);
+    const over = await send(mallory, 'f-over');
+    assert.deepEqual([over.t, over['code']], ['error', 'limit_exceeded']);
+    assert.match(String(over['message']), new RegExp(`holds ${MAILBOX_FROM_SENDER_MAX} entries from you already`));
+    assert.equal((await send(mallory, 'f-0'))['duplicate'], true, 'a retry of a stored one still answers');
+    assert.equal((await send(erin, 'e-0')).t, 'ack');
+  });
+
   test('mailbox: stored while offline, pushed at login and live, deleted on ack, idempotent by clientId', async () => {
     const { client: carol, session: cs } = await user('mb-carol');
     const { client: dave } = await user('mb-dave', 'phone');
@@ -168,11 +182,12 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
   });
 
   test('mailbox pages: each entry is pushed once per connection, a partial ack does not bring the rest of a page again', async () => {
-    const { client: sender } = await user('mbp-sender');
     const { client: first } = await user('mbp-box', 'phone');
     first.close();
     const total = 2 * MAILBOX_PAGE + 10;
     for (let i = 0; i < total; i += 100) {
+      // A sender per hundred: one user may hold at most MAILBOX_FROM_SENDER_MAX entries in the mailbox.
+      const { client: sender } = await user(`mbp-sender-${i}`);
       await Promise.all(Array.from({ length: Math.min(100, total - i) }, (_, k) => sender.request({ t: 'mailbox.send', userId: 'mbp-box', deviceId: 'phone', clientId: `p-${i + k}`, payload: b64(new Uint8Array([1])) })));
       await new Promise((r) => setTimeout(r, 600));
     }

@@ -249,6 +249,7 @@ describe('Parley v1 on /v1 (one server process)', () => {
         roomMembers: ROOM_MEMBERS_MAX,
         devicesPerUser: limitsTs.DEVICES_PER_USER_MAX,
         mailbox: limitsTs.MAILBOX_MAX,
+        mailboxFromSender: limitsTs.MAILBOX_FROM_SENDER_MAX,
         mailboxPayloadBytes: limitsTs.MAILBOX_PAYLOAD_BYTES_MAX,
         unauthenticatedLifetimeMs: UNAUTHENTICATED_LIFETIME_MS,
         invalidFrames: INVALID_FRAMES_MAX,

@@ -192,8 +192,8 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   // ---- per-device mailbox ----
 
-  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
-    return this.#mailbox.enqueueMailbox(userId, deviceId, input, max);
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender = max): Promise<MailboxEnqueued | null> {
+    return this.#mailbox.enqueueMailbox(userId, deviceId, input, max, maxFromSender);
   }
 
   readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]> {

@@ -9,7 +9,7 @@
 
 import { deepStrictEqual, equal, ok, rejects } from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { STORAGE_PAGE_MAX, type MailboxInput, type RoomEntryInput, type Storage } from './types.ts';
+import { STORAGE_PAGE_MAX, isMailboxSenderFull, type MailboxInput, type RoomEntryInput, type Storage } from './types.ts';
 
 type Run = (fn: (s: Storage) => Promise<void>) => () => Promise<void>;
 
@@ -227,6 +227,20 @@ export function roomLogConformance(run: Run): void {
       equal(await s.ackMailbox('u', 'd', 2), 2);
       equal((await s.enqueueMailbox('u', 'd', mail('after-ack'), max + 1))?.entry.id, max + 2);
       equal(await s.enqueueMailbox('u', 'd', mail('x'), 0), null, 'max 0 refuses everything');
+    }));
+
+    test('maxFromSender at its edge: a user holding that many entries in a device\'s mailbox is refused (MailboxSenderFullError, nothing written); other users, its repeats and other devices are not', run(async (s) => {
+      const per = 3;
+      for (let i = 1; i <= per; i++) ok(await s.enqueueMailbox('u', 'd', mail(`s${i}`, { fromDeviceId: `e${i}` }), 10, per), 'from any of its devices');
+      const refused = await s.enqueueMailbox('u', 'd', mail('s-over'), 10, per).then(() => null, (e: unknown) => e);
+      ok(isMailboxSenderFull(refused), String(refused));
+      equal((await s.readMailbox('u', 'd', 0, 100)).length, per);
+      equal((await s.enqueueMailbox('u', 'd', mail('s1', { fromDeviceId: 'e1' }), 10, per))?.duplicate, true, 'a repeat still answers');
+      equal((await s.enqueueMailbox('u', 'd', mail('c1', { fromUserId: 'carol' }), 10, per))?.entry.id, per + 1, 'another user is not held back');
+      ok(await s.enqueueMailbox('u', 'd2', mail('s-over'), 10, per), 'another device of the recipient is separate');
+      equal(await s.ackMailbox('u', 'd', 1), 1);
+      ok(await s.enqueueMailbox('u', 'd', mail('s-over'), 10, per), 'an ack frees the sender\'s share');
+      await rejects(s.enqueueMailbox('u', 'd', mail('m'), 10, -1), RangeError);
     }));
 
     test('a repeated clientId returns the stored entry, even when full; other senders are separate', run(async (s) => {

@@ -9,7 +9,7 @@
  * @module
  */
 import { MAILBOX_COLUMNS, assertNonNegative, assertPage, bytes, toMailboxEntry, type MailboxRow } from './_shared.ts';
-import type { MailboxEnqueued, MailboxEntry, MailboxInput } from './types.ts';
+import { MailboxSenderFullError, type MailboxEnqueued, type MailboxEntry, type MailboxInput } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import type { MailboxPart } from './_composed.ts';
 
@@ -20,8 +20,9 @@ export class PostgresMailbox implements MailboxPart {
     this.#sql = sql;
   }
 
-  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
+  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender = max): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
+    assertNonNegative(maxFromSender, 'maxFromSender');
     const payload = bytes(input.payload);
     return this.#sql.tx(async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
       // Create-or-lock the device's counter row: concurrent enqueues for one
@@ -43,6 +44,12 @@ export class PostgresMailbox implements MailboxPart {
       if (existing) return new Rollback({ entry: toMailboxEntry(existing), duplicate: true });
       const held = await this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
       if (held >= max) return new Rollback(null);
+      const fromSender = await this.#sql.count(
+        'SELECT count(*) AS n FROM mailbox WHERE user_id = $1 AND device_id = $2 AND from_user_id = $3',
+        [userId, deviceId, input.fromUserId],
+        c,
+      );
+      if (fromSender >= maxFromSender) throw new MailboxSenderFullError(userId, deviceId, input.fromUserId);
       const entry: MailboxEntry = {
         id: counter.last + 1,
         fromUserId: input.fromUserId,

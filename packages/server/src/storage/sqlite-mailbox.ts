@@ -8,7 +8,7 @@
  * @module
  */
 import { MAILBOX_COLUMNS, assertNonNegative, assertPage, bytes, toMailboxEntry, type MailboxRow } from './_shared.ts';
-import type { MailboxEnqueued, MailboxEntry, MailboxInput } from './types.ts';
+import { MailboxSenderFullError, type MailboxEnqueued, type MailboxEntry, type MailboxInput } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 import type { MailboxPart } from './_composed.ts';
 
@@ -19,8 +19,9 @@ export class SqliteMailbox implements MailboxPart {
     this.#sql = sql;
   }
 
-  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
+  async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender = max): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
+    assertNonNegative(maxFromSender, 'maxFromSender');
     return this.#sql.tx((): MailboxEnqueued | null => {
       const existing = this.#sql.get<MailboxRow>(
         `SELECT ${MAILBOX_COLUMNS} FROM mailbox
@@ -30,6 +31,8 @@ export class SqliteMailbox implements MailboxPart {
       if (existing) return { entry: toMailboxEntry(existing), duplicate: true };
       const held = this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ?', userId, deviceId);
       if (held >= max) return null;
+      const fromSender = this.#sql.count('SELECT count(*) AS n FROM mailbox WHERE user_id = ? AND device_id = ? AND from_user_id = ?', userId, deviceId, input.fromUserId);
+      if (fromSender >= maxFromSender) throw new MailboxSenderFullError(userId, deviceId, input.fromUserId);
       const next = this.#sql.get<{ id: number }>(
         `INSERT INTO mailbox_counters (user_id, device_id, last_id) VALUES (?, ?, 1)
          ON CONFLICT (user_id, device_id) DO UPDATE SET last_id = last_id + 1

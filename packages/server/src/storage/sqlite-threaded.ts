@@ -249,8 +249,8 @@ export class ThreadedSqliteStorage implements Storage {
     );
   }
 
-  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null> {
-    return this.#call('enqueueMailbox', [userId, deviceId, input, max]) as Promise<MailboxEnqueued | null>;
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender = max): Promise<MailboxEnqueued | null> {
+    return this.#call('enqueueMailbox', [userId, deviceId, input, max, maxFromSender]) as Promise<MailboxEnqueued | null>;
   }
 
   ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number> {

@@ -172,6 +172,20 @@ export function isNotAMember(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === 'NOT_A_MEMBER';
 }
 
+/** `enqueueMailbox` refused an entry: the device already holds `maxFromSender` from its sender's user (nothing written). */
+export class MailboxSenderFullError extends Error {
+  /** Stable across a thread boundary, as NotAMemberError's. */
+  readonly code = 'MAILBOX_SENDER_FULL';
+  constructor(userId: string, deviceId: string, fromUserId: string) {
+    super(`storage: the mailbox of ${userId}/${deviceId} holds as many entries from ${fromUserId} as it takes`);
+    this.name = 'MailboxSenderFullError';
+  }
+}
+
+export function isMailboxSenderFull(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'MAILBOX_SENDER_FULL';
+}
+
 export interface MailboxInput {
   fromUserId: string;
   fromDeviceId: string;
@@ -333,11 +347,13 @@ export interface Storage {
 
   // ---- per-device mailbox ----
   /**
-   * Null if the recipient's mailbox is full (`max` entries) — nothing written.
+   * Null if the recipient's mailbox is full (`max` entries) — nothing written;
+   * a `MailboxSenderFullError` if it holds `maxFromSender` entries from the
+   * sender's user already (so that one user cannot fill it for everyone).
    * A repeat clientId returns the stored entry with `duplicate` set (even
    * when the mailbox is full), so the caller pushes only what is new.
    */
-  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number): Promise<MailboxEnqueued | null>;
+  enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender?: number): Promise<MailboxEnqueued | null>;
   /** Entries with id > afterId, ascending, at most `limit`. */
   readMailbox(userId: string, deviceId: string, afterId: number, limit: number): Promise<MailboxEntry[]>;
   /** Delete entries with id ≤ upToId. Returns how many were deleted. */

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { MAILBOX_MAX, MAILBOX_PAGE } from '../limits.ts';
-import type { MailboxEntry } from '../storage/types.ts';
+import { MAILBOX_FROM_SENDER_MAX, MAILBOX_MAX, MAILBOX_PAGE } from '../limits.ts';
+import { isMailboxSenderFull, type MailboxEntry } from '../storage/types.ts';
 import { b64, type HandlerContext, type Me, type V1Deps } from './context.ts';
 import type { MailboxAck, MailboxSend } from './frames.ts';
 import type { z } from 'zod';
@@ -18,12 +18,19 @@ export function mailFrame(e: MailboxEntry): string {
 export async function onMailboxSend(ctx: HandlerContext, f: z.infer<typeof MailboxSend>): Promise<void> {
   const { storage, hub } = ctx.deps;
   if ((await storage.getDevice(f.userId, f.deviceId)) === null) return ctx.error(f.id, 'not_found', 'no such device');
-  const r = await storage.enqueueMailbox(
-    f.userId,
-    f.deviceId,
-    { fromUserId: ctx.me.userId, fromDeviceId: ctx.me.deviceId, clientId: f.clientId, payload: f.payload, createdAt: Date.now() },
-    MAILBOX_MAX,
-  );
+  let r;
+  try {
+    r = await storage.enqueueMailbox(
+      f.userId,
+      f.deviceId,
+      { fromUserId: ctx.me.userId, fromDeviceId: ctx.me.deviceId, clientId: f.clientId, payload: f.payload, createdAt: Date.now() },
+      MAILBOX_MAX,
+      MAILBOX_FROM_SENDER_MAX,
+    );
+  } catch (e) {
+    if (!isMailboxSenderFull(e)) throw e;
+    return ctx.error(f.id, 'limit_exceeded', `the recipient's mailbox holds ${MAILBOX_FROM_SENDER_MAX} entries from you already (until it acknowledges some)`);
+  }
   if (r === null) return ctx.error(f.id, 'limit_exceeded', "the recipient's mailbox is full");
   // A repeat (the sender retrying) was pushed when it was first stored.
   if (!r.duplicate) hub.deliverToDevice(f.userId, f.deviceId, mailFrame(r.entry));
