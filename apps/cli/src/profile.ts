@@ -278,7 +278,7 @@ export function resolveServer(options: ProfileOptions, account: AccountConfig | 
   if (url.pathname !== '/' && url.pathname !== '' && !/\/v1\/?$/.test(url.pathname)) {
     throw usageError(`the server URL's path must be empty or end in /v1, the Parley protocol (got ${JSON.stringify(url.pathname)})`);
   }
-  // Only exactly …/v1 is the Parley protocol: "/v1/" would reach the tutorial chat.
+  // Recorded as …/v1, the one spelling every Parley server (and proxy rule) takes for the Parley protocol.
   if (url.pathname.endsWith('/v1/')) {
     url.pathname = url.pathname.slice(0, -1);
     return url.href;

@@ -165,7 +165,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    if (path !== '/v1') {
+    if (path !== '/v1' && path !== '/v1/') {
       // Any other path is the tutorial protocol, as for the tutorial's reference server (its clients use `/`).
       wss.handleUpgrade(req, socket, head, (ws) => tutorial.accept(ws, clientAddress(req, config.trustProxy)));
       return;

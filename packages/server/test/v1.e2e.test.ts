@@ -280,6 +280,13 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal(limits['blobRetentionDays'], BLOB_RETENTION_DAYS_DEFAULT);
     });
 
+    test('/v1/ (a trailing slash) is the Parley protocol too; query strings are ignored', async () => {
+      for (const path of ['/v1/', '/v1?client=x', '/v1/?client=x']) {
+        const c = track(await V1Client.connect(url.replace(/\/v1$/, path), `path ${path}`));
+        expectFrame(await c.hello([1]), 'welcome', path);
+      }
+    });
+
     test('the highest common version is picked: hello [99, 1] → version 1', async () => {
       const c = await connect();
       assert.equal(expectFrame(await c.hello([99, 1]), 'welcome')['version'], 1);
