@@ -10,7 +10,6 @@ import type { WebSocket } from 'ws';
 import { isNotAMember } from '../storage/types.ts';
 import {
   FRAMES_PER_SECOND,
-  FRAMES_QUEUED_MAX,
   INVALID_FRAMES_MAX,
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
@@ -22,7 +21,8 @@ import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type Publis
 import type { Conn } from './hub.ts';
 import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
-import { nextTurn, type HandlerContext, type Me, type V1Deps } from './context.ts';
+import { type HandlerContext, type Me, type V1Deps } from './context.ts';
+import { FrameOrder } from './frame-order.ts';
 import { Authentication, onDeviceAdd } from './authentication.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
@@ -48,8 +48,6 @@ type Frame<T extends InboundFrame['t']> = Extract<InboundFrame, { t: T }>;
 
 type Parsed = ReturnType<typeof parseFrame>;
 
-const isPublish = (parsed: Parsed): boolean => parsed.ok && parsed.frame.t === 'publish';
-
 
 export class V1Connection implements Conn, SyncTarget {
   readonly connId: number;
@@ -62,18 +60,8 @@ export class V1Connection implements Conn, SyncTarget {
   #timer: NodeJS.Timeout | null = null;
   readonly #frames = new TokenBucket(FRAMES_PER_SECOND);
   readonly #messages = new TokenBucket(MESSAGES_PER_SECOND);
-  /** Frames are handled one at a time, in arrival order. */
-  #queue: Promise<void> = Promise.resolve();
-  /** Frames whose handling has not finished (0: the next one runs at once). */
-  #queued = 0;
-  /** Publishes accepted but not yet acknowledged. */
-  readonly #inFlight = new Set<Promise<void>>();
-  /**
-   * Answers held back behind a publish still committing (its ack, and the
-   * answers of the frames after it); `#answered` settles once all are sent.
-   */
-  #unanswered = 0;
-  #answered: Promise<void> = Promise.resolve();
+  /** Frames handled one after another, answered in order (frame-order.ts). */
+  readonly #order: FrameOrder<Parsed>;
 
   /** How far this connection was sent its device's mailbox in pages. */
   readonly #mail: MailboxCursor = { pushedUpTo: 0 };
@@ -93,6 +81,19 @@ export class V1Connection implements Conn, SyncTarget {
       close: (code, reason) => this.close(code, reason),
       startSession: (re, userId, deviceId, issueTokens, tokenExpiresAt) => this.#startSession(re, userId, deviceId, issueTokens, tokenExpiresAt),
     });
+    this.#order = new FrameOrder<Parsed>({
+      handle: (parsed) => this.#handle(parsed),
+      isPublish: (parsed) => parsed.ok && parsed.frame.t === 'publish',
+      failed: (err) => this.#failed(err),
+      pause: () => {
+        ws.pause();
+        return ws.isPaused;
+      },
+      resume: () => ws.resume(),
+      get paused() {
+        return ws.isPaused;
+      },
+    });
     this.connId = deps.hub.newConnId();
     deps.metrics.connections.inc({ protocol: PROTOCOL });
     this.#timer = setTimeout(() => this.close(CLOSE_V1.POLICY, 'authentication timeout'), UNAUTHENTICATED_LIFETIME_MS);
@@ -103,86 +104,18 @@ export class V1Connection implements Conn, SyncTarget {
         // request; this costs at most INVALID_FRAMES_MAX parses (each is a strike).
         const re = isBinary ? undefined : requestIdOf((data as Buffer).toString('utf8'));
         this.#strike();
-        // Answered in its place: after the answers of the frames before it.
-        if (this.#queued === 0) this.#inOrder(() => this.#error(re, 'rate_limited', 'too many frames'));
-        else this.#queue = this.#queue.then(() => this.#inOrder(() => this.#error(re, 'rate_limited', 'too many frames')));
+        this.#order.refuse(() => this.#error(re, 'rate_limited', 'too many frames'));
         return;
       }
       if (isBinary) {
-        this.#error(undefined, 'bad_frame', 'binary frames are not part of the protocol');
+        this.#order.refuse(() => this.#error(undefined, 'bad_frame', 'binary frames are not part of the protocol'));
         return;
       }
-      this.#enqueue(parseFrame((data as Buffer).toString('utf8')));
+      // A pause (FRAMES_QUEUED_MAX unfinished frames) counts once.
+      if (this.#order.enqueue(parseFrame((data as Buffer).toString('utf8')))) this.#d.metrics.readsPaused.inc({ protocol: PROTOCOL });
     });
     ws.on('close', () => this.#forget());
     ws.on('error', () => this.#forget());
-  }
-
-  /**
-   * Handle frames strictly in order. A handler that finishes synchronously
-   * (a publish to a room whose members are cached) costs no promise; one
-   * that awaits makes the following frames wait behind it. Each waiting
-   * frame starts on a later event-loop turn: SQLite reads settle at once,
-   * so without that hop a backlog of expensive requests (each within the
-   * rate limit) would run as one chain of microtasks and hold every other
-   * connection for its whole length. When a frame makes FRAMES_QUEUED_MAX
-   * unfinished (`#queued`: the one being handled and those behind it) the
-   * socket stops being read until no more than half of that are left;
-   * each such pause counts in `parley_reads_paused_total`.
-   */
-  #enqueue(parsed: Parsed): void {
-    // A publish runs at once even behind unacknowledged ones: pipelined publishes share one commit.
-    if (this.#queued === 0 && (this.#unanswered === 0 || isPublish(parsed))) {
-      let r: void | Promise<void>;
-      try {
-        r = this.#handle(parsed);
-      } catch (err) {
-        this.#failed(err);
-        return;
-      }
-      if (r === undefined) return;
-      this.#queued++;
-      this.#queue = r.catch((err: unknown) => this.#failed(err)).finally(() => void this.#queued--);
-      return;
-    }
-    this.#queued++;
-    if (this.#queued >= FRAMES_QUEUED_MAX && !this.ws.isPaused) {
-      this.ws.pause();
-      // Frames of a chunk already read still join the queue: one pause, counted once (ws does not pause a closed socket).
-      if (this.ws.isPaused) this.#d.metrics.readsPaused.inc({ protocol: PROTOCOL });
-    }
-    this.#queue = this.#queue
-      .then(nextTurn)
-      .then(() => this.#handleInOrder(parsed))
-      .catch((err: unknown) => this.#failed(err))
-      .finally(() => {
-        this.#queued--;
-        if (this.ws.isPaused && this.#queued <= FRAMES_QUEUED_MAX / 2) this.ws.resume();
-      });
-  }
-
-  /**
-   * Handle a frame that had to wait. A publish starts at once (pipelined
-   * publishes share one commit, and their acks follow in order); any other
-   * frame first waits for the acks of the publishes before it, so that its
-   * answer comes after theirs and what it reads includes them.
-   */
-  #handleInOrder(parsed: Parsed): void | Promise<void> {
-    if (this.#unanswered === 0 || isPublish(parsed)) return this.#handle(parsed);
-    return this.#answered.then(() => this.#handle(parsed));
-  }
-
-  /** Send an answer once the answers held back before it are out (at once when none is). */
-  #inOrder(answer: () => void): void {
-    if (this.#unanswered === 0) {
-      answer();
-      return;
-    }
-    this.#unanswered++;
-    this.#answered = this.#answered
-      .then(answer)
-      .catch((err: unknown) => this.#failed(err))
-      .finally(() => void this.#unanswered--);
   }
 
   #failed(err: unknown): void {
@@ -372,47 +305,39 @@ export class V1Connection implements Conn, SyncTarget {
   // ---------------------------------------------------------------- messages
 
   #onPublish(f: PublishFrame, me: Me): void | Promise<void> {
-    if (!this.#messages.take()) return this.#inOrder(() => this.#error(f.id, 'rate_limited', 'too many messages per second'));
+    if (!this.#messages.take()) return this.#order.answer(() => this.#error(f.id, 'rate_limited', 'too many messages per second'));
     const members = this.#d.hub.cachedMembers(f.roomId);
     if (members === undefined) return this.#d.hub.members(f.roomId).then((m) => this.#publishTo(f, me, m));
     this.#publishTo(f, me, members);
   }
 
   #publishTo(f: PublishFrame, me: Me, members: ReadonlySet<string>): void {
-    if (!members.has(me.userId)) return this.#inOrder(() => this.#error(f.id, 'forbidden', 'not a member of this room'));
+    if (!members.has(me.userId)) return this.#order.answer(() => this.#error(f.id, 'forbidden', 'not a member of this room'));
     const started = process.hrtime.bigint();
     // Not awaited: the next frame (often the next publish) is handled while
     // this one commits, so a pipelining client's messages share one durable
-    // commit. The ack waits for the answers before it (a store may commit
-    // appends to different rooms out of call order), and the frames after it
-    // wait for the ack (#handleInOrder).
-    const before = this.#answered;
-    this.#unanswered++;
-    const done = this.#d.hub
-      .appendAndDeliver(f.roomId, { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() }, members, this, f.bodyB64)
-      .then(
-        (r) => before.then(() => r),
-        (err: unknown) => before.then(() => Promise.reject(err)),
-      )
-      .then(
-        ({ entry, duplicate }) => {
-          if (!duplicate) {
-            this.#d.metrics.messages.inc({ protocol: PROTOCOL });
-            this.#d.metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
-          }
-          this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
-        },
-        (err: unknown) => {
-          // Removed by another process before the message's place in the log: refused, nothing stored.
-          if (isNotAMember(err)) return this.#error(f.id, 'forbidden', 'not a member of this room');
-          this.#d.log.error({ err: err instanceof Error ? err.message : String(err), connId: this.connId }, 'publish failed');
-          this.#error(f.id, 'internal', 'could not store the message; retry with the same clientId');
-        },
-      )
-      .finally(() => void this.#unanswered--);
-    this.#answered = done.catch((err: unknown) => this.#failed(err));
-    this.#inFlight.add(done);
-    void done.finally(() => this.#inFlight.delete(done));
+    // commit; the ack follows the answers before it (frame-order.ts).
+    const appended = this.#d.hub.appendAndDeliver(
+      f.roomId,
+      { kind: 'message', senderUserId: me.userId, senderDeviceId: me.deviceId, clientId: f.clientId, body: f.body, createdAt: Date.now() },
+      members,
+      this,
+      f.bodyB64,
+    );
+    this.#order.publish(appended, (r) => {
+      if (r.status === 'rejected') {
+        // Removed by another process before the message's place in the log: refused, nothing stored.
+        if (isNotAMember(r.reason)) return this.#error(f.id, 'forbidden', 'not a member of this room');
+        this.#d.log.error({ err: r.reason instanceof Error ? r.reason.message : String(r.reason), connId: this.connId }, 'publish failed');
+        return this.#error(f.id, 'internal', 'could not store the message; retry with the same clientId');
+      }
+      const { entry, duplicate } = r.value;
+      if (!duplicate) {
+        this.#d.metrics.messages.inc({ protocol: PROTOCOL });
+        this.#d.metrics.deliveryLatency.observe({ protocol: PROTOCOL }, Number(process.hrtime.bigint() - started) / 1e9);
+      }
+      this.#send({ t: 'ack', ...(f.id !== undefined && { re: f.id }), roomId: f.roomId, clientId: f.clientId, seq: entry.seq, ts: entry.createdAt, ...(duplicate && { duplicate: true }) });
+    });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -438,8 +363,7 @@ export class V1Connection implements Conn, SyncTarget {
   }
 
   /** Resolves when every frame received so far has been handled and every accepted publish acknowledged. */
-  async drain(): Promise<void> {
-    await this.#queue;
-    await Promise.all([...this.#inFlight]);
+  drain(): Promise<void> {
+    return this.#order.drain();
   }
 }
