@@ -48,6 +48,7 @@ import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
+import { checkSecret } from './verification.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { RoomLog } from './room-log.ts';
@@ -86,6 +87,26 @@ export interface DeviceLinkRequest {
   readonly identityKey: Uint8Array;
   /** Its signature over `parley-add-device-v1 \n userId \n deviceId`. */
   readonly signature: Uint8Array;
+}
+
+/** Every event a client emits (a misspelt name would otherwise wait for ever). */
+const CLIENT_EVENTS: Readonly<Record<keyof ClientEvents, true>> = {
+  message: true,
+  decryptionError: true,
+  membership: true,
+  typing: true,
+  receipt: true,
+  presence: true,
+  connection: true,
+  keysChanged: true,
+  verificationRequest: true,
+  verification: true,
+  error: true,
+};
+
+function checkListener(event: unknown, listener: unknown): void {
+  if (typeof event !== 'string' || !Object.hasOwn(CLIENT_EVENTS, event)) throw new SdkError('INVALID_ARGUMENT', `no event ${JSON.stringify(String(event)).slice(0, 80)} (events: ${Object.keys(CLIENT_EVENTS).join(', ')})`);
+  if (typeof listener !== 'function') throw new SdkError('INVALID_ARGUMENT', 'a listener must be a function');
 }
 
 /** Stores a live client uses (one client per store). */
@@ -297,6 +318,7 @@ export class ParleyClient {
   // ------------------------------------------------------------ events
 
   on<K extends keyof ClientEvents>(event: K, listener: Listener<ClientEvents[K]>): () => void {
+    checkListener(event, listener);
     return this.#events.on(event, listener);
   }
   off<K extends keyof ClientEvents>(event: K, listener: Listener<ClientEvents[K]>): void {
@@ -304,6 +326,11 @@ export class ParleyClient {
   }
   /** The next `event` that satisfies `predicate`. */
   next<K extends keyof ClientEvents>(event: K, predicate?: (value: ClientEvents[K]) => boolean): Promise<ClientEvents[K]> {
+    try {
+      checkListener(event, predicate ?? (() => true));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#events.next(event, predicate);
   }
 
@@ -486,12 +513,22 @@ export class ParleyClient {
   verify(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
     if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
     if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) return Promise.reject(new SdkError('INVALID_ARGUMENT', 'verify needs another user id'));
+    try {
+      checkSecret(secret);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#verifications.verify(userId, secret);
   }
 
   /** Answer `userId`'s open verification request (a `verificationRequest` event) with the secret. */
   acceptVerification(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
     if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    try {
+      checkSecret(secret);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#verifications.accept(userId, secret);
   }
 
@@ -598,10 +635,14 @@ export class ParleyClient {
    * client on the store publishes them.
    */
   async close(): Promise<void> {
-    if (this.#link.ended) return;
     const error = new SdkError('CLOSED', 'client closed');
-    this.#ended(error);
-    await this.#link.close(error);
+    if (!this.#link.ended) {
+      this.#ended(error);
+      await this.#link.close(error);
+    }
+    // Nothing is reported after close resolves (a background request failing
+    // as the connection went, say), and a `next` still waiting fails.
+    this.#events.close(error);
   }
 
   /** Everything waiting on the client fails with `error`. */

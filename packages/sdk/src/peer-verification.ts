@@ -108,8 +108,27 @@ export class PeerVerifications {
       this.#drain(attempt);
       return await result;
     } catch (e) {
-      this.#end(attempt, 'aborted', 'internal');
+      // Failed before anything went to the peer (an unknown user, a changed key): the caller has the error, and
+      // there was no attempt to report. Later, the attempt ends for both sides.
+      if (attempt.session === null) this.#drop(attempt);
+      else this.#end(attempt, 'aborted', 'internal');
       throw e;
+    }
+  }
+
+  /** An attempt that ends before anything was sent for it: gone, with no outcome (its caller gets the error). */
+  #drop(attempt: Attempt): void {
+    if (attempt.ended) return;
+    attempt.ended = true;
+    if (attempt.timer !== null) clearTimeout(attempt.timer);
+    if (this.#attempts.get(attempt.userId) === attempt) {
+      this.#attempts.delete(attempt.userId);
+      this.#hooks.keep(attempt.userId, null);
+    }
+    // A start of the peer's held while this one prepared is a request of its own.
+    for (const p of attempt.pending.splice(0)) {
+      const sender = parseDeviceName(p.from);
+      if (sender !== null) this.receive(attempt.roomId, sender, p.clocks, p.message);
     }
   }
 

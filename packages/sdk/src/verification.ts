@@ -166,7 +166,8 @@ export function verificationComparatorSecret(secret: string | Uint8Array, partie
   return deriveSecret(secret, safetyNumberBinding(parties.local, parties.remote));
 }
 
-function deriveSecret(secret: string | Uint8Array, binding: Uint8Array): Uint8Array {
+/** The secret's bytes as compared (a copy: wipe it); INVALID_ARGUMENT or LIMIT for one that cannot be used. */
+function secretBytes(secret: string | Uint8Array): Uint8Array {
   let bytes: Uint8Array;
   if (typeof secret === 'string') bytes = utf8(secret.normalize('NFKC').trim());
   else if (secret instanceof Uint8Array) bytes = secret.slice();
@@ -176,6 +177,16 @@ function deriveSecret(secret: string | Uint8Array, binding: Uint8Array): Uint8Ar
     wipe(bytes);
     throw new SdkError('LIMIT', `the secret is longer than ${VERIFICATION_SECRET_BYTES_MAX} bytes`);
   }
+  return bytes;
+}
+
+/** Refuse a secret that cannot be used before an attempt starts (nothing is sent, nothing reported). */
+export function checkSecret(secret: string | Uint8Array): void {
+  wipe(secretBytes(secret));
+}
+
+function deriveSecret(secret: string | Uint8Array, binding: Uint8Array): Uint8Array {
+  const bytes = secretBytes(secret);
   const joined = concatBytes(SECRET_LABEL, binding, bytes);
   const out = backend.sha512(joined);
   wipe(bytes, joined);

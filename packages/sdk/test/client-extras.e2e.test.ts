@@ -99,6 +99,51 @@ describe('client extras', () => {
     }
   });
 
+  it('on/next refuse an unknown event or a listener that is not a function (a misspelt name would wait for ever)', async () => {
+    assert.throws(() => alice.on('mesage' as never, () => undefined), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    assert.throws(() => alice.on('message', 5 as never), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(alice.next('mesage' as never), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+  });
+
+  it('verify refuses an unusable secret, and an unknown user, before any attempt: no verification event, nothing sent', async () => {
+    const outcomes: unknown[] = [];
+    const off = alice.on('verification', (o) => outcomes.push(o));
+    try {
+      await assert.rejects(alice.verify('bob', ''), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+      await assert.rejects(alice.verify('bob', 5 as never), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+      await assert.rejects(alice.verify('nobody-here', 'secret'), (e: unknown) => SdkError.is(e, 'SERVER'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(outcomes, []);
+      assert.equal(alice.verificationRequest('bob'), null);
+    } finally {
+      off();
+    }
+  });
+
+  it('close: a next() still waiting rejects CLOSED, later ones too, and nothing is emitted after close resolves (a verification cancelled just before)', async () => {
+    const dave = await ParleyClient.register(server.url, 'dave', 'd1');
+    const erin = await ParleyClient.register(server.url, 'erin', 'e1');
+    clients.push(dave, erin);
+    const asked = erin.next('verificationRequest');
+    const attempt = dave.verify('erin', 'a secret').catch(() => null);
+    await asked;
+    erin.cancelVerification('dave');
+    const waiting = erin.next('message');
+    const late: string[] = [];
+    for (const event of ['error', 'verification', 'connection', 'message'] as const) erin.on(event, () => late.push(event));
+    await erin.close();
+    const after = late.length;
+    // Bounded, so that a next() left pending fails the test instead of hanging it.
+    const pending = new Promise((_, reject) => setTimeout(() => reject(new Error('next() still pending after close')), 5000).unref());
+    await assert.rejects(Promise.race([waiting, pending]), (e: unknown) => SdkError.is(e, 'CLOSED'));
+    await assert.rejects(erin.next('message'), (e: unknown) => SdkError.is(e, 'CLOSED'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(late.length, after, `emitted after close: ${late.slice(after).join(', ')}`);
+    // erin's abort may not have left before she closed: dave gives up too, rather than wait out the timeout.
+    dave.cancelVerification('erin');
+    await attempt;
+  });
+
   it('typing reaches the other member as an event, at most once per interval', async () => {
     const room = await alice.startDirect('bob');
     assert.equal(alice.typing(room), true);
