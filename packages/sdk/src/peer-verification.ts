@@ -118,18 +118,9 @@ export class PeerVerifications {
 
   /** An attempt that ends before anything was sent for it: gone, with no outcome (its caller gets the error). */
   #drop(attempt: Attempt): void {
-    if (attempt.ended) return;
-    attempt.ended = true;
-    if (attempt.timer !== null) clearTimeout(attempt.timer);
-    if (this.#attempts.get(attempt.userId) === attempt) {
-      this.#attempts.delete(attempt.userId);
-      this.#hooks.keep(attempt.userId, null);
-    }
+    if (!this.#retire(attempt, true)) return;
     // A start of the peer's held while this one prepared is a request of its own.
-    for (const p of attempt.pending.splice(0)) {
-      const sender = parseDeviceName(p.from);
-      if (sender !== null) this.receive(attempt.roomId, sender, p.clocks, p.message);
-    }
+    for (const p of attempt.pending.splice(0)) this.#passOn(attempt, p);
   }
 
   /** Answer `userId`'s open request with `secret`. */
@@ -350,9 +341,14 @@ export class PeerVerifications {
         continue;
       }
       // The attempt ended on an earlier message (the peer's abort): what came after it — a new start — is the next attempt's.
-      const sender = parseDeviceName(p.from);
-      if (sender !== null) this.receive(attempt.roomId, sender, p.clocks, p.message);
+      this.#passOn(attempt, p);
     }
+  }
+
+  /** A message held for an attempt that has ended goes through `receive` again, as if it came now. */
+  #passOn(attempt: Attempt, p: Attempt['pending'][number]): void {
+    const sender = parseDeviceName(p.from);
+    if (sender !== null) this.receive(attempt.roomId, sender, p.clocks, p.message);
   }
 
   #settle(attempt: Attempt): void {
@@ -387,13 +383,7 @@ export class PeerVerifications {
 
   /** `forget`: false when the client closes, so the next one on the store takes the attempt up ({@link restore}). */
   #end(attempt: Attempt, state: VerificationOutcome['state'], reason: VerificationEndReason | null, peerReason: PeerAbortReason | null = null, forget = true): void {
-    if (attempt.ended) return;
-    attempt.ended = true;
-    if (attempt.timer !== null) clearTimeout(attempt.timer);
-    if (this.#attempts.get(attempt.userId) === attempt) {
-      this.#attempts.delete(attempt.userId);
-      if (forget) this.#hooks.keep(attempt.userId, null);
-    }
+    if (!this.#retire(attempt, forget)) return;
     const outcome = outcomeOf(attempt, state, reason, peerReason);
     const report = (): void => {
       for (const w of attempt.waiters.splice(0)) w(outcome);
@@ -401,6 +391,18 @@ export class PeerVerifications {
     };
     // After our last message is stored (or failed): a caller that closes on the outcome does not cut it off.
     void attempt.lastSend.then(report);
+  }
+
+  /** Mark `attempt` ended and let it go (its kept record too, if `forget`); false if it had ended already. */
+  #retire(attempt: Attempt, forget: boolean): boolean {
+    if (attempt.ended) return false;
+    attempt.ended = true;
+    if (attempt.timer !== null) clearTimeout(attempt.timer);
+    if (this.#attempts.get(attempt.userId) === attempt) {
+      this.#attempts.delete(attempt.userId);
+      if (forget) this.#hooks.keep(attempt.userId, null);
+    }
+    return true;
   }
 }
 

@@ -31,6 +31,11 @@ export function keyPackageSignedMessage(data: Uint8Array): Uint8Array {
   return Buffer.concat([Buffer.from('parley-key-package-v1\n', 'utf8'), data]);
 }
 
+/** Whether `incoming` items, some perhaps stored already (`stored` counts those, asked only near the limit), take `held` over `max`. */
+async function wouldExceed(held: number, incoming: number, max: number, stored: () => Promise<number>): Promise<boolean> {
+  return held + incoming > max && held + incoming - (await stored()) > max;
+}
+
 export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUpload>): Promise<void> {
   const { storage } = ctx.deps;
   const { userId, deviceId } = ctx.me;
@@ -53,13 +58,11 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
   const counts = await ctx.deps.hub.inOrder(`keys:${userId}/${deviceId}`, async () => {
     // Only what is new counts — a retried upload adds nothing (its ids are kept as they were) — so the ids
     // already stored are looked up when the upload would otherwise go over.
-    const otksHeld = otks.length > 0 ? await storage.countOneTimePrekeys(userId, deviceId) : 0;
-    if (otksHeld + otks.length > ONE_TIME_PREKEYS_MAX && otksHeld + otks.length - (await storage.countStoredOneTimePrekeys(userId, deviceId, otks.map((k) => k.keyId))) > ONE_TIME_PREKEYS_MAX) {
+    if (otks.length > 0 && (await wouldExceed(await storage.countOneTimePrekeys(userId, deviceId), otks.length, ONE_TIME_PREKEYS_MAX, () => storage.countStoredOneTimePrekeys(userId, deviceId, otks.map((k) => k.keyId))))) {
       ctx.error(f.id, 'limit_exceeded', `at most ${ONE_TIME_PREKEYS_MAX} one-time prekeys per device`);
       return null;
     }
-    const kpsHeld = kps.length > 0 ? await storage.countKeyPackages(userId, deviceId) : 0;
-    if (kpsHeld + kps.length > KEY_PACKAGES_MAX && kpsHeld + kps.length - (await storage.countStoredKeyPackages(userId, deviceId, kps.map((k) => k.ref))) > KEY_PACKAGES_MAX) {
+    if (kps.length > 0 && (await wouldExceed(await storage.countKeyPackages(userId, deviceId), kps.length, KEY_PACKAGES_MAX, () => storage.countStoredKeyPackages(userId, deviceId, kps.map((k) => k.ref))))) {
       ctx.error(f.id, 'limit_exceeded', `at most ${KEY_PACKAGES_MAX} KeyPackages per device`);
       return null;
     }
