@@ -377,7 +377,8 @@ export class ParleyClient {
   /**
    * Encrypt `content` for every device in the room (and this user's other
    * devices) and send it as one message. Resolves once the server has
-   * stored it; while disconnected it waits in the outbound queue.
+   * stored it; while disconnected it waits in the outbound queue. An empty
+   * text is refused (`INVALID_ARGUMENT`); empty bytes are a message.
    */
   send(roomId: string, content: string | Uint8Array): Promise<SendResult> {
     return this.#outbound.send(roomId, content);

@@ -71,7 +71,11 @@ export class Outbound {
     if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     let c: PayloadContent;
-    if (typeof content === 'string') c = { kind: 'text', text: content };
+    if (typeof content === 'string') {
+      // An empty text is a message no one can see: a slip of the caller, not something to deliver.
+      if (content.length === 0) throw new SdkError('INVALID_ARGUMENT', 'text is empty');
+      c = { kind: 'text', text: content };
+    }
     else if (content instanceof Uint8Array) c = { kind: 'binary', bytes: content.slice() };
     else throw new SdkError('INVALID_ARGUMENT', 'content must be a string or a Uint8Array');
     return this.sendContent(roomId, c);

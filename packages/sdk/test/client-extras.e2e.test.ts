@@ -7,6 +7,9 @@
  * before login), and `discardStaleOneTimePrekeys` after a restore.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hello, registerDevice } from '../src/auth.ts';
 import { ParleyClient } from '../src/client.ts';
@@ -170,6 +173,23 @@ describe('client extras', () => {
     assert.equal((await bob.search(['saturday'])).length, 1);
     assert.equal((await bob.search('dinner', { limit: 1 })).length, 1);
     await assert.rejects(bob.search('!!'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+  });
+
+  it('search works after close while the store is open (a sqlite store too), and an empty text is refused before anything is sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-search-'));
+    const store = await SqliteClientStore.open(join(dir, 'dora.db'), 'search after close');
+    const dora = await ParleyClient.register(server.url, 'dora', 'desk', { store });
+    const room = await dora.startDirect('alice');
+    await assert.rejects(dora.send(room, ''), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await dora.send(room, 'remember the blue door');
+    await dora.close();
+    assert.deepEqual(
+      (await dora.search('blue door')).map((m) => (m.kind === 'text' ? m.text : '')),
+      ['remember the blue door'],
+    );
+    store.close();
+    await assert.rejects(dora.search('blue'), (e: unknown) => SdkError.is(e, 'CLOSED'), 'a closed store: CLOSED, not an empty result');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('safetyNumber is the same on both sides and covers every device', async () => {

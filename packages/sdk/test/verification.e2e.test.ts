@@ -113,6 +113,23 @@ describe('verification in the client', () => {
     assert.equal(b.client.verificationStatus(a.client.userId).verified, false);
   });
 
+  it('verified, then an attempt with different secrets: failed on both, and the earlier verification of the same keys stands', async () => {
+    const { a, b } = await pair('again');
+    const first = a.client.verify(b.client.userId, 'the blue boat');
+    await until(() => b.requests.length === 1, 'the first request');
+    await b.client.acceptVerification(a.client.userId, 'the blue boat');
+    assert.equal((await first).state, 'verified');
+    const before = a.client.verificationStatus(b.client.userId);
+    assert.equal(before.verified, true);
+    const second = a.client.verify(b.client.userId, 'the red boat');
+    await until(() => b.requests.length === 2, 'the second request');
+    assert.equal((await b.client.acceptVerification(a.client.userId, 'the green boat')).state, 'failed');
+    assert.equal((await second).state, 'failed');
+    // The keys verified are the keys both still see: a mistyped secret does not undo the verification.
+    assert.deepEqual(a.client.verificationStatus(b.client.userId), before);
+    assert.equal(b.client.verificationStatus(a.client.userId).verified, true);
+  });
+
   it('declined: the initiator sees aborted, with the peer’s reason', async () => {
     const { a, b } = await pair('decline');
     const started = a.client.verify(b.client.userId, 'whatever');
