@@ -30,7 +30,8 @@
  */
 import { toHex } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { checkOpenArguments, identityRow, SealedClientStore, type RecordRow, type RecordTable, type SealedStoreOptions } from './sealed-client-store.ts';
+import type { RecordRow, RecordTable } from './record-table.ts';
+import { checkOpenArguments, identityRow, SealedClientStore, type SealedStoreOptions } from './sealed-client-store.ts';
 import { RecordKeys, type Passphrase, type RecordKind } from './sealed-records.ts';
 
 /** The database format this code writes and reads (the records are SqliteClientStore's). */

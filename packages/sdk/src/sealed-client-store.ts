@@ -1,64 +1,34 @@
 /**
  * The ClientStore both persistent stores share: every record sealed with
  * Secure Cell under keys only the passphrase opens (key hierarchy, row ids
- * and record format: sealed-records.ts), kept in a {@link RecordTable} —
- * a few synchronous operations on rows `(kind, id, ord, cell)` that each
- * storage engine provides: SQLite in Node (sqlite-store.ts), memory written
- * through to IndexedDB in browsers (indexeddb-store.ts).
+ * and record format: sealed-records.ts), kept in a {@link RecordTable}
+ * (record-table.ts) that each storage engine provides: SQLite in Node
+ * (sqlite-store.ts), memory written through to IndexedDB in browsers
+ * (indexeddb-store.ts). The protocol's identity, prekey and session stores
+ * over these records are in sealed-protocol-stores.ts; how kept messages,
+ * queued messages and kept verifications lie in a record, in
+ * client-records.ts.
  *
- * `kind` is the record kind in clear, `id` the HMAC row id, `cell` the
- * sealed record; `ord` orders the kinds that need it (kept messages, oldest
- * evicted first; the outbound queue) and is 0 for the others. Every method
- * is one table operation or one transaction, and `transaction(fn)` makes
- * everything `fn` writes one transaction.
+ * Every method is one table operation or one transaction, and
+ * `transaction(fn)` makes everything `fn` writes one transaction.
  *
  * @module
  */
-import { IdentityKeyPair, OneTimePrekey, PqPrekey, Session, SignedPrekey, type DeviceAddress, type IdentityStore, type PrekeyStore, type SessionStore } from '@parley/protocol';
-import { equalBytes, wipe } from '@parley/themis/hazmat';
-import { fromUtf8, utf8 } from './_bytes.ts';
+import { IdentityKeyPair, type IdentityStore, type OneTimePrekey, type PqPrekey, type PrekeyStore, type SessionStore, type SignedPrekey } from '@parley/protocol';
+import { wipe } from '@parley/themis/hazmat';
 import type { Account } from './auth.ts';
+import { messageRecord, queuedRecord, readMessage, readQueued, readVerification, verificationRecord } from './client-records.ts';
 import { discardSpan, messageKey, type ClientStore } from './client-store.ts';
 import { SdkError } from './errors.ts';
 import type { KeptMessage } from './events.ts';
 import { MESSAGE_CACHE_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
-import type { StoredContent } from './payload.ts';
-import { decodeFileRef, encodeFileRef } from './file-transfer.ts';
 import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
 import type { KeptVerification } from './peer-verification.ts';
+import type { RecordRow, RecordTable } from './record-table.ts';
+import { sealedIdentityStore, sealedPrekeyStore, sealedSessionStore, type SealedRecordAccess } from './sealed-protocol-stores.ts';
 import type { RecordKeys} from './sealed-records.ts';
 import { headerInt, headerString, recordPart, type Passphrase, type PlainRecord, type RecordKind } from './sealed-records.ts';
-
-/** One row of a record table. */
-export interface RecordRow {
-  readonly kind: RecordKind;
-  readonly id: Uint8Array;
-  readonly ord: number;
-  readonly cell: Uint8Array;
-}
-
-/** What a storage engine provides. Failures are `SdkError` `STORE`. */
-export interface RecordTable {
-  get(kind: RecordKind, id: Uint8Array): Uint8Array | undefined;
-  /** Insert or replace the row with this kind and id. */
-  put(row: RecordRow): void;
-  /** Delete a row; true iff it was there. */
-  remove(kind: RecordKind, id: Uint8Array): boolean;
-  /** Every row of a kind, by `ord`, then id. */
-  all(kind: RecordKind): readonly RecordRow[];
-  /** One more than the kind's highest `ord` (1 when it has none). */
-  nextOrd(kind: RecordKind): number;
-  count(kind: RecordKind): number;
-  /** Delete the kind's first `n` rows in (`ord`, id) order. */
-  evict(kind: RecordKind, n: number): void;
-  /** Every row of every kind (to re-seal them all). */
-  rows(): readonly RecordRow[];
-  /** Replace every row (inside a transaction). */
-  replaceAll(rows: readonly RecordRow[]): void;
-  /** Run `fn` so its writes take effect together or not at all; nested calls join the outer one; `fn`'s errors pass through. */
-  transaction<T>(fn: () => T): T;
-}
 
 export interface SealedStoreOptions {
   /** Kept messages (for `history`), oldest evicted first; default MESSAGE_CACHE_MAX. */
@@ -72,10 +42,6 @@ export interface SealedStoreOptions {
 }
 
 const inspectSymbol: unique symbol = Symbol.for('nodejs.util.inspect.custom');
-
-function addressKey(a: DeviceAddress): string {
-  return JSON.stringify([a.userId, a.deviceId]);
-}
 
 /** Checks what every persistent store's `open` takes; returns messagesMax. */
 export function checkOpenArguments(passphrase: Passphrase, options: SealedStoreOptions): number {
@@ -133,9 +99,17 @@ export abstract class SealedClientStore implements ClientStore {
     }
     const account = this.account();
     this.#label = account === null ? 'unregistered' : `${account.userId}/${account.deviceId}`;
-    this.identity = this.#identityStore();
-    this.prekeys = this.#prekeyStore();
-    this.sessions = this.#sessionStore();
+    const records: SealedRecordAccess = {
+      get: (kind, key) => this.#get(kind, key),
+      put: (kind, key, record) => this.#put(kind, key, record),
+      remove: (kind, key) => this.#remove(kind, key),
+    };
+    this.identity = sealedIdentityStore(records, () => {
+      this.#live();
+      return this.#identityKeyPair;
+    });
+    this.prekeys = sealedPrekeyStore(records);
+    this.sessions = sealedSessionStore(records);
   }
 
   /** The engine's name, for toString. */
@@ -236,70 +210,6 @@ export abstract class SealedClientStore implements ClientStore {
   /** Records a scan skipped because they did not open or read (corrupt or tampered), since this store was opened. */
   get damagedRecords(): number {
     return this.#damaged;
-  }
-
-  // ------------------------------------------------------------ the protocol's stores
-
-  #identityStore(): IdentityStore {
-    return {
-      identityKeyPair: () => {
-        this.#live();
-        return this.#identityKeyPair;
-      },
-      isTrustedIdentity: (address, identityKey) => {
-        const known = this.#get('trusted-identity', addressKey(address));
-        return known === undefined || equalBytes(recordPart(known, 0, 'trusted-identity'), identityKey);
-      },
-      saveIdentity: (address, identityKey) => {
-        this.#put('trusted-identity', addressKey(address), { header: {}, parts: [identityKey] });
-      },
-    };
-  }
-
-  #prekeyStore(): PrekeyStore {
-    const load = <T>(kind: RecordKind, keyId: number, fromBytes: (b: Uint8Array) => T): T | undefined => {
-      const r = this.#get(kind, String(keyId));
-      if (r === undefined) return undefined;
-      const bytes = recordPart(r, 0, kind);
-      try {
-        return fromBytes(bytes);
-      } catch {
-        throw new SdkError('STORE', `a ${kind} record does not hold a prekey`);
-      } finally {
-        wipe(bytes);
-      }
-    };
-    return {
-      loadSignedPrekey: (keyId) => load('signed-prekey', keyId, (b) => SignedPrekey.fromBytes(b)),
-      loadPqPrekey: (keyId) => load('pq-prekey', keyId, (b) => PqPrekey.fromBytes(b)),
-      loadOneTimePrekey: (keyId) => load('one-time-prekey', keyId, (b) => OneTimePrekey.fromBytes(b)),
-      removeOneTimePrekey: (keyId) => this.#remove('one-time-prekey', String(keyId)),
-    };
-  }
-
-  #sessionStore(): SessionStore {
-    return {
-      loadSession: (address) => {
-        const r = this.#get('session', addressKey(address));
-        if (r === undefined) return undefined;
-        const bytes = recordPart(r, 0, 'session');
-        try {
-          return Session.deserialize(bytes);
-        } catch {
-          throw new SdkError('STORE', 'a session record does not hold a session');
-        } finally {
-          wipe(bytes);
-        }
-      },
-      storeSession: (session) => {
-        const bytes = session.serialize();
-        try {
-          this.#put('session', addressKey(session.remoteAddress), { header: {}, parts: [bytes] });
-        } finally {
-          wipe(bytes);
-        }
-      },
-    };
   }
 
   // ------------------------------------------------------------ the client's records
@@ -409,20 +319,9 @@ export abstract class SealedClientStore implements ClientStore {
     return r === undefined ? undefined : readMessage(r);
   }
   storeMessage(message: KeptMessage): void {
-    const content = contentBytes(message);
-    const header = {
-      roomId: message.roomId,
-      seq: message.seq,
-      id: message.id,
-      userId: message.sender.userId,
-      deviceId: message.sender.deviceId,
-      outgoing: message.outgoing,
-      sentAt: message.sentAt,
-      serverTs: message.serverTs,
-      kind: message.kind,
-    };
+    const record = messageRecord(message);
     this.transaction(() => {
-      this.#put('message', messageKey(message.roomId, message.seq), { header, parts: [content] }, this.#table.nextOrd('message'));
+      this.#put('message', messageKey(message.roomId, message.seq), record, this.#table.nextOrd('message'));
       const excess = this.#table.count('message') - this.#messagesMax;
       if (excess > 0) this.#table.evict('message', excess);
     });
@@ -459,8 +358,7 @@ export abstract class SealedClientStore implements ClientStore {
     return this.#all('outbound').map(readQueued);
   }
   addQueuedMessage(message: QueuedMessage): void {
-    const header = { roomId: message.roomId, clientId: message.clientId, sentAt: message.sentAt, kind: message.content.kind };
-    this.transaction(() => this.#put('outbound', message.clientId, { header, parts: [message.body, contentBytes(message.content)] }, this.#table.nextOrd('outbound')));
+    this.transaction(() => this.#put('outbound', message.clientId, queuedRecord(message), this.#table.nextOrd('outbound')));
   }
   removeQueuedMessage(clientId: string): void {
     this.#remove('outbound', clientId);
@@ -474,15 +372,8 @@ export abstract class SealedClientStore implements ClientStore {
       this.#remove('verification', userId);
       return;
     }
-    if (kept.state === 'running') {
-      this.#put('verification', userId, { header: { state: 'running', userId, roomId: kept.roomId, verificationId: kept.verificationId }, parts: [] });
-      return;
-    }
-    const r = kept.request;
-    const header = { state: 'request', userId, roomId: r.roomId, fromDevice: r.from.deviceId, verificationId: r.verificationId, requestedAt: r.requestedAt, receivedAt: kept.receivedAt };
-    this.#put('verification', userId, { header, parts: [kept.start] });
+    this.#put('verification', userId, verificationRecord(userId, kept));
   }
-
 
   toString(): string {
     return `${this.storeName}(${this.#label}, ${this.#closed ? 'closed' : 'open'}, secrets redacted)`;
@@ -493,64 +384,4 @@ export abstract class SealedClientStore implements ClientStore {
   [inspectSymbol](): string {
     return this.toString();
   }
-}
-
-function contentBytes(c: StoredContent): Uint8Array {
-  if (c.kind === 'control') return c.controlType === undefined ? new Uint8Array(0) : Uint8Array.of(c.controlType);
-  return c.kind === 'text' ? utf8(c.text) : c.kind === 'binary' ? c.bytes : c.kind === 'file' ? encodeFileRef(c.file) : new Uint8Array(0);
-}
-
-function readContent(r: PlainRecord, part: number, kind: RecordKind): StoredContent {
-  const bytes = recordPart(r, part, kind);
-  const k = r.header['kind'];
-  if (k === 'binary') return { kind: 'binary', bytes };
-  if (k === 'control') return bytes.length === 1 ? { kind: 'control', controlType: bytes[0] as number } : { kind: 'control' };
-  if (k === 'file') {
-    try {
-      return { kind: 'file', file: decodeFileRef(bytes) };
-    } catch {
-      throw new SdkError('STORE', `a ${kind} record holds an invalid file reference`);
-    }
-  }
-  const text = k === 'text' ? fromUtf8(bytes) : null;
-  if (text === null) throw new SdkError('STORE', `a ${kind} record has no valid content`);
-  return { kind: 'text', text };
-}
-
-function readMessage(r: PlainRecord): KeptMessage {
-  const kind = 'message';
-  const outgoing = r.header['outgoing'];
-  if (typeof outgoing !== 'boolean') throw new SdkError('STORE', 'a message record lacks outgoing');
-  return {
-    ...readContent(r, 0, kind),
-    roomId: headerString(r, 'roomId', kind),
-    seq: headerInt(r, 'seq', kind),
-    id: headerString(r, 'id', kind),
-    sender: { userId: headerString(r, 'userId', kind), deviceId: headerString(r, 'deviceId', kind) },
-    outgoing,
-    sentAt: headerInt(r, 'sentAt', kind),
-    serverTs: headerInt(r, 'serverTs', kind),
-  };
-}
-
-function readVerification(r: PlainRecord): KeptVerification {
-  const kind = 'verification';
-  const userId = headerString(r, 'userId', kind);
-  const roomId = headerString(r, 'roomId', kind);
-  const verificationId = headerString(r, 'verificationId', kind);
-  if (r.header['state'] === 'running') return { state: 'running', userId, roomId, verificationId };
-  const from = { userId, deviceId: headerString(r, 'fromDevice', kind) };
-  const request = { userId, roomId, from, verificationId, requestedAt: headerInt(r, 'requestedAt', kind) };
-  return { state: 'request', request, start: recordPart(r, 0, kind), receivedAt: headerInt(r, 'receivedAt', kind) };
-}
-
-function readQueued(r: PlainRecord): QueuedMessage {
-  const kind = 'outbound';
-  return {
-    roomId: headerString(r, 'roomId', kind),
-    clientId: headerString(r, 'clientId', kind),
-    body: recordPart(r, 0, kind),
-    sentAt: headerInt(r, 'sentAt', kind),
-    content: readContent(r, 1, kind),
-  };
 }

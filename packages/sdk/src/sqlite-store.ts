@@ -35,7 +35,8 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { IdentityKeyPair } from '@parley/protocol';
 import { SdkError } from './errors.ts';
-import { checkOpenArguments, identityRow, SealedClientStore, type RecordRow, type RecordTable, type SealedStoreOptions } from './sealed-client-store.ts';
+import type { RecordRow, RecordTable } from './record-table.ts';
+import { checkOpenArguments, identityRow, SealedClientStore, type SealedStoreOptions } from './sealed-client-store.ts';
 import { RecordKeys, type Passphrase, type RecordKind } from './sealed-records.ts';
 
 /** The file format this code writes and reads. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MemoryTable, type Changes } from '../src/indexeddb-store.ts';
-import type { RecordRow } from '../src/sealed-client-store.ts';
+import type { RecordRow } from '../src/record-table.ts';
 
 const row = (n: number, ord = 0, cell = n): RecordRow => ({ kind: 'message', id: Uint8Array.of(n), ord, cell: Uint8Array.of(cell) });
 
