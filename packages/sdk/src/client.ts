@@ -48,7 +48,7 @@ import { OutboundQueue } from './outbound-queue.ts';
 import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
-import { checkSecret } from './verification.ts';
+import { checkSecret } from './verification-secret.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { RoomLog } from './room-log.ts';

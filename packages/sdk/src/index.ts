@@ -35,17 +35,9 @@ export { CONTENT_BYTES_MAX } from './payload.ts';
 export { FILE_BYTES_MAX, SEAL_OVERHEAD_BYTES, type FileRef } from './file-transfer.ts';
 export * as limits from './limits.ts';
 export { safetyNumber, formatSafetyNumber, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
-export {
-  VerificationSession,
-  decodeVerificationMessage,
-  type VerificationMessage,
-  type VerificationParties,
-  type VerificationState,
-  type VerificationUpdate,
-  type VerificationIgnored,
-  type VerificationAbortReason,
-  type PeerAbortReason,
-} from './verification.ts';
+export { VerificationSession, type VerificationState, type VerificationUpdate, type VerificationIgnored, type VerificationAbortReason } from './verification.ts';
+export { decodeVerificationMessage, type VerificationMessage, type PeerAbortReason } from './verification-message.ts';
+export type { VerificationParties } from './verification-secret.ts';
 export { exportKeyBackup, importKeyBackup, openKeyBackup, readKeyBackupOwner, backupFetchSecret, type KeyBackupOwner, type RestoredKeys } from './key-backup.ts';
 export {
   searchMessages,

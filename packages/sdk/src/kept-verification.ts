@@ -18,7 +18,7 @@ import { SdkError } from './errors.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from './limits.ts';
 import { verificationControl } from './payload.ts';
 import type { VerificationOutcome, VerificationRequest } from './verification-attempt.ts';
-import { encodeVerificationMessage } from './verification.ts';
+import { encodeVerificationMessage } from './verification-message.ts';
 
 /**
  * An open attempt as the client store keeps it: a request waiting for an

@@ -18,8 +18,8 @@
  *
  * A control message is for the client, not the user: it never becomes a
  * `message` event. Its content starts with its type (0x01: a verification
- * message, verification.ts; 0x02: session reset, nothing after it) and is
- * at most CONTROL_BYTES_MAX long; unknown types are ignored.
+ * message, verification-message.ts; 0x02: session reset, nothing after
+ * it) and is at most CONTROL_BYTES_MAX long; unknown types are ignored.
  *
  * The id is chosen by the sender's SDK (16 random bytes, base64url), never
  * by the server, so a relay cannot make two different messages look like one.
@@ -31,7 +31,7 @@ import { ByteReader, ByteWriter, fromUtf8, utf8 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
 import { CLIENT_ID } from './frames.ts';
 import { ID_LENGTH_MAX } from './limits.ts';
-import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification.ts';
+import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification-message.ts';
 import { decodeAnnouncedFileRef, encodeFileRef, type FileRef } from './file-transfer.ts';
 
 export const PAYLOAD_VERSION = 0x01;
@@ -114,7 +114,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   return { kind: 'text', text, id, sentAt };
 }
 
-/** A verification control message (verification.ts) as control content: its type byte first. */
+/** A verification control message (verification-message.ts) as control content: its type byte first. */
 export function verificationControl(message: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(1 + message.length);
   bytes[0] = CONTROL_VERIFICATION;

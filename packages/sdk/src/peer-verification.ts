@@ -50,7 +50,9 @@ import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from './limits.ts';
 import { verificationControl } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
 import { deviceName, hold, newAttempt, outcomeOf, parseDeviceName, requestOf, waitFor, type Attempt, type VerificationEndReason, type VerificationOutcome, type VerificationRequest } from './verification-attempt.ts';
-import { decodeVerificationMessage, encodeVerificationMessage, VerificationSession, type PeerAbortReason, type VerificationParties } from './verification.ts';
+import { decodeVerificationMessage, encodeVerificationMessage, type PeerAbortReason } from './verification-message.ts';
+import type { VerificationParties } from './verification-secret.ts';
+import { VerificationSession } from './verification.ts';
 
 export type { KeptVerification, RestoredVerifications } from './kept-verification.ts';
 export type { VerificationEndReason, VerificationOutcome, VerificationRequest } from './verification-attempt.ts';

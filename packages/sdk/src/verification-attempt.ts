@@ -14,7 +14,8 @@
  */
 import type { DeviceRef } from './frames.ts';
 import type { DeviceKey } from './peer-keys.ts';
-import type { PeerAbortReason, VerificationAbortReason, VerificationSession } from './verification.ts';
+import type { PeerAbortReason } from './verification-message.ts';
+import type { VerificationAbortReason, VerificationSession } from './verification.ts';
 
 /** Messages held per attempt until its session exists (start, steps and aborts of one run are at most 4). */
 const PENDING_MESSAGES_MAX = 8;

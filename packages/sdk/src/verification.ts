@@ -4,19 +4,10 @@
  * already share, and each learns whether the other typed the same secret —
  * and nothing else about it.
  *
- * The comparison is bound to the conversation: the comparator's secret is
- *
- * ```
- * SHA-512( UTF-8("parley-verification-v1\n") ‖ safetyNumberBinding(local, remote) ‖ secret )
- * ```
- *
- * where the binding (safety-number.ts) covers both users' ids and all their
- * devices' identity keys as *this* device sees them. A man in the middle
- * who substituted any identity key gives the two sides different bindings:
- * if he relays their comparison, they get NO_MATCH even with the same
- * secret. To pass, he must know (or guess) the secret and run a comparison
- * with each side himself. A secret typed as text is NFKC-normalised and
- * trimmed first.
+ * The comparison is bound to the conversation: the comparator's secret
+ * covers both users' ids and all their devices' identity keys as *this*
+ * device sees them (formula and why: verification-secret.ts), so a man in
+ * the middle who relays the comparison makes it fail.
  *
  * A {@link VerificationSession} is a state machine for one attempt. It does
  * no I/O: it returns the control messages to send and takes the ones that
@@ -44,22 +35,7 @@
  * responder, with the secret it was already given. No message is sent for
  * the dropped attempt.
  *
- * Control message (all integers big-endian; nothing may follow):
- *
- * ```
- *  offset  size  field
- *  0       1     version = 0x01
- *  1       1     kind: 0x01 start | 0x02 step | 0x03 abort
- *  2       16    verification id (random, chosen by the side that starts)
- *  ── start ───────────────────────────────────────────────────────────────
- *  18      192   comparator message 1
- *  ── step ────────────────────────────────────────────────────────────────
- *  18      1     n: 2 | 3 | 4
- *  19      …     comparator message n: exactly 352 | 256 | 96 bytes
- *  ── abort ───────────────────────────────────────────────────────────────
- *  18      1     reason: 0x01 cancelled | 0x02 timeout | 0x03 malformed |
- *                0x04 unexpected | any other value: unspecified
- * ```
+ * The control messages' wire format: verification-message.ts.
  *
  * What it does not guarantee: a guessable secret can be guessed, one guess
  * per attempt, by a man in the middle who runs the comparison himself —
@@ -71,127 +47,12 @@
  * @module
  */
 import { SecureComparator, ThemisError } from '@parley/themis';
-import { backend, concatBytes, equalBytes, wipe } from '@parley/themis/hazmat';
-import { ByteReader, ByteWriter, toHex, utf8 } from './_bytes.ts';
+import { backend, equalBytes, wipe } from '@parley/themis/hazmat';
+import { toHex } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { compareBytes, safetyNumberBinding, type SafetyNumberParty } from './safety-number.ts';
-
-export const VERIFICATION_MESSAGE_VERSION = 0x01;
-/** Random verification ids, chosen by the side that starts. */
-export const VERIFICATION_ID_BYTES = 16;
-/** Themis Secure Comparator message sizes by step 1 … 4 (Themis wire format; `packages/themis`, comparator). */
-export const COMPARATOR_MESSAGE_BYTES: Readonly<Record<1 | 2 | 3 | 4, number>> = Object.freeze({ 1: 192, 2: 352, 3: 256, 4: 96 });
-/** Largest control message: a step 2 (header, step byte, 352 bytes). */
-export const VERIFICATION_MESSAGE_BYTES_MAX = 2 + VERIFICATION_ID_BYTES + 1 + 352;
-/** Longest shared secret, in UTF-8 bytes after normalisation. */
-export const VERIFICATION_SECRET_BYTES_MAX = 1024;
-
-const KIND_START = 0x01;
-const KIND_STEP = 0x02;
-const KIND_ABORT = 0x03;
-const SECRET_LABEL = utf8('parley-verification-v1\n');
-
-/** Why the peer said it aborted (informational: the outcome is `aborted` either way). */
-/** `superseded`: another device of the same user started a newer attempt with this peer, which took its place. */
-export type PeerAbortReason = 'cancelled' | 'timeout' | 'malformed' | 'unexpected' | 'superseded' | 'unspecified';
-
-const ABORT_CODES: Readonly<Record<PeerAbortReason, number>> = { unspecified: 0x00, cancelled: 0x01, timeout: 0x02, malformed: 0x03, unexpected: 0x04, superseded: 0x05 };
-
-export type VerificationMessage =
-  | { readonly kind: 'start'; readonly id: Uint8Array; readonly data: Uint8Array }
-  | { readonly kind: 'step'; readonly id: Uint8Array; readonly step: 2 | 3 | 4; readonly data: Uint8Array }
-  | { readonly kind: 'abort'; readonly id: Uint8Array; readonly reason: PeerAbortReason };
-
-export function encodeVerificationMessage(m: VerificationMessage): Uint8Array {
-  if (!(m.id instanceof Uint8Array) || m.id.length !== VERIFICATION_ID_BYTES) {
-    throw new SdkError('INVALID_ARGUMENT', `a verification id is ${VERIFICATION_ID_BYTES} bytes`);
-  }
-  const w = new ByteWriter().u8(VERIFICATION_MESSAGE_VERSION);
-  switch (m.kind) {
-    case 'start':
-      checkData(1, m.data);
-      return w.u8(KIND_START).bytes(m.id).bytes(m.data).finish();
-    case 'step':
-      checkData(m.step, m.data);
-      return w.u8(KIND_STEP).bytes(m.id).u8(m.step).bytes(m.data).finish();
-    case 'abort':
-      return w.u8(KIND_ABORT).bytes(m.id).u8(ABORT_CODES[m.reason]).finish();
-  }
-}
-
-function checkData(step: 1 | 2 | 3 | 4, data: Uint8Array): void {
-  if (!(data instanceof Uint8Array) || data.length !== COMPARATOR_MESSAGE_BYTES[step]) {
-    throw new SdkError('INVALID_ARGUMENT', `comparator message ${step} is ${COMPARATOR_MESSAGE_BYTES[step]} bytes`);
-  }
-}
-
-/** Parse a control message; throws `MALFORMED`. The fields are copies. */
-export function decodeVerificationMessage(bytes: Uint8Array): VerificationMessage {
-  if (!(bytes instanceof Uint8Array)) throw new SdkError('INVALID_ARGUMENT', 'a verification message is a Uint8Array');
-  const r = new ByteReader(bytes, 'verification message');
-  if (bytes.length > VERIFICATION_MESSAGE_BYTES_MAX) throw r.malformed('too long');
-  if (r.u8() !== VERIFICATION_MESSAGE_VERSION) throw r.malformed('unknown version');
-  const kind = r.u8();
-  const id = r.bytes(VERIFICATION_ID_BYTES).slice();
-  let m: VerificationMessage;
-  if (kind === KIND_START) {
-    m = { kind: 'start', id, data: r.bytes(COMPARATOR_MESSAGE_BYTES[1]).slice() };
-  } else if (kind === KIND_STEP) {
-    const step = r.u8();
-    if (step !== 2 && step !== 3 && step !== 4) throw r.malformed('step out of range');
-    m = { kind: 'step', id, step, data: r.bytes(COMPARATOR_MESSAGE_BYTES[step]).slice() };
-  } else if (kind === KIND_ABORT) {
-    const code = r.u8();
-    const reason = (Object.keys(ABORT_CODES) as PeerAbortReason[]).find((k) => ABORT_CODES[k] === code) ?? 'unspecified';
-    m = { kind: 'abort', id, reason };
-  } else {
-    throw r.malformed('unknown kind');
-  }
-  r.end();
-  return m;
-}
-
-/** The two sides of the conversation, as this device sees them. */
-export interface VerificationParties {
-  readonly local: SafetyNumberParty;
-  readonly remote: SafetyNumberParty;
-}
-
-/**
- * The bytes fed to Secure Comparator for `secret` between these parties
- * (formula in the module comment). Exported for cross-implementation tests;
- * a session derives it itself.
- */
-export function verificationComparatorSecret(secret: string | Uint8Array, parties: VerificationParties): Uint8Array {
-  return deriveSecret(secret, safetyNumberBinding(parties.local, parties.remote));
-}
-
-/** The secret's bytes as compared (a copy: wipe it); INVALID_ARGUMENT or LIMIT for one that cannot be used. */
-function secretBytes(secret: string | Uint8Array): Uint8Array {
-  let bytes: Uint8Array;
-  if (typeof secret === 'string') bytes = utf8(secret.normalize('NFKC').trim());
-  else if (secret instanceof Uint8Array) bytes = secret.slice();
-  else throw new SdkError('INVALID_ARGUMENT', 'the secret must be a string or a Uint8Array');
-  if (bytes.length === 0) throw new SdkError('INVALID_ARGUMENT', 'the secret is empty');
-  if (bytes.length > VERIFICATION_SECRET_BYTES_MAX) {
-    wipe(bytes);
-    throw new SdkError('LIMIT', `the secret is longer than ${VERIFICATION_SECRET_BYTES_MAX} bytes`);
-  }
-  return bytes;
-}
-
-/** Refuse a secret that cannot be used before an attempt starts (nothing is sent, nothing reported). */
-export function checkSecret(secret: string | Uint8Array): void {
-  wipe(secretBytes(secret));
-}
-
-function deriveSecret(secret: string | Uint8Array, binding: Uint8Array): Uint8Array {
-  const bytes = secretBytes(secret);
-  const joined = concatBytes(SECRET_LABEL, binding, bytes);
-  const out = backend.sha512(joined);
-  wipe(bytes, joined);
-  return out;
-}
+import { compareBytes, safetyNumberBinding } from './safety-number.ts';
+import { encodeVerificationMessage, decodeVerificationMessage, VERIFICATION_ID_BYTES, type PeerAbortReason, type VerificationMessage } from './verification-message.ts';
+import { deriveSecret, type VerificationParties } from './verification-secret.ts';
 
 /**
  * `idle` → (`start`) → `in-progress`, or `idle` → (a peer's start) →
@@ -495,4 +356,3 @@ export class VerificationSession {
 function update(state: VerificationState, reply: Uint8Array | null): VerificationUpdate {
   return { state, reply, ignored: null };
 }
-

@@ -11,7 +11,7 @@ import type { DeviceRef } from '../src/frames.ts';
 import { VERIFICATION_PENDING_MAX, VERIFICATION_TIMEOUT_MS } from '../src/limits.ts';
 import { nth } from './_harness.ts';
 import { toHex } from '../src/_bytes.ts';
-import { decodeVerificationMessage } from '../src/verification.ts';
+import { decodeVerificationMessage } from '../src/verification-message.ts';
 import { PeerVerifications, type KeptVerification, type VerificationOutcome, type VerificationRequest } from '../src/peer-verification.ts';
 
 const KEYS: Record<string, Uint8Array[]> = { alice: [new Uint8Array(32).fill(1)], bob: [new Uint8Array(32).fill(2)] };

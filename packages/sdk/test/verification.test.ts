@@ -25,13 +25,10 @@ import {
   encodeVerificationMessage,
   VERIFICATION_ID_BYTES,
   VERIFICATION_MESSAGE_BYTES_MAX,
-  VERIFICATION_SECRET_BYTES_MAX,
-  verificationComparatorSecret,
-  VerificationSession,
   type VerificationMessage,
-  type VerificationParties,
-  type VerificationUpdate,
-} from '../src/verification.ts';
+} from '../src/verification-message.ts';
+import { VERIFICATION_SECRET_BYTES_MAX, verificationComparatorSecret, type VerificationParties } from '../src/verification-secret.ts';
+import { VerificationSession, type VerificationUpdate } from '../src/verification.ts';
 
 const key = (): Uint8Array => new Uint8Array(randomBytes(32));
 const isCode = (code: string) => (e: unknown) => SdkError.is(e) && e.code === code;
