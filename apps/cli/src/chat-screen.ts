@@ -2,8 +2,8 @@
  * Where `parley chat` shows the conversation: an interactive terminal
  * (readline, with a prompt that incoming lines never break, the typed line
  * kept whole below them) or plain lines (the conversation on stdout, notes
- * on stderr) for a pipe or a script. chat.ts decides what to show; these
- * decide how.
+ * on stderr) for a pipe or a script. chat-view.ts decides what to show;
+ * these decide how.
  *
  * @module
  */
