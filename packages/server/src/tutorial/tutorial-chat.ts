@@ -20,21 +20,25 @@
  * (TUTORIAL_LINES_PER_SECOND) and frames (TUTORIAL_FRAMES_PER_SECOND_MAX)
  * per connection, relaying in all and per address (relay-budget.ts),
  * connections per address (TUTORIAL_CLIENTS_PER_ADDRESS_MAX, counted by
- * address.ts), bytes waiting for a reader (send-backlog.ts), and how long a
- * dead peer keeps its name (TUTORIAL_PING_INTERVAL_MS +
- * TUTORIAL_PONG_TIMEOUT_MS).
+ * address.ts, kept in address-counts.ts), bytes waiting for a reader
+ * (send-backlog.ts), and how long a dead peer keeps its name
+ * (TUTORIAL_PING_INTERVAL_MS + TUTORIAL_PONG_TIMEOUT_MS: heartbeat.ts).
+ *
+ * What the server keeps of each connection: client.ts.
  *
  * @module
  */
 import type { WebSocket } from 'ws';
 import { SecureSession, PublicKey, ThemisError, type KeyPair } from '@parley/themis';
 import { equalBytes } from '@parley/themis/hazmat';
-import { TokenBucket } from '../rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { addressKey } from './address.ts';
+import { AddressCounts } from './address-counts.ts';
+import { live, newClient, type Client, type DropReason } from './client.ts';
 import { HELLO_MALFORMED, decodeBase64Lenient, encodeBase64, oneRow, parseHello } from './frames.ts';
-import { RelayBudget, type RelayVerdict } from './relay-budget.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { RelayBudget } from './relay-budget.ts';
 import { SendBacklog } from './send-backlog.ts';
 import { CLOSE, TUTORIAL_LIMITS, type TutorialLimits } from './settings.ts';
 
@@ -42,44 +46,6 @@ const SERVER_ID = new TextEncoder().encode('server');
 /** How the server signs its own lines; no client may take this name, nor one alike (names.ts). */
 const SERVER_NAME = 'server';
 const PROTOCOL = 'tutorial';
-
-type Phase = 'hello' | 'handshake' | 'chat' | 'closed';
-
-/** Why lines were not relayed, as the sender is told. */
-type DropReason = 'rate' | Exclude<RelayVerdict, 'relay'>;
-
-interface Client {
-  ws: WebSocket;
-  /** The peer's address as the per-address limits count it (address.ts). */
-  address: string;
-  phase: Phase;
-  name: string;
-  /** The name's skeleton (names.ts): names alike have the same. */
-  skeleton: string;
-  publicKey: PublicKey | null;
-  session: SecureSession | null;
-  invalid: number;
-  lines: TokenBucket;
-  /** Frames once chatting (TUTORIAL_FRAMES_PER_SECOND_MAX). */
-  frames: TokenBucket;
-  /** Lines not relayed since the sender was last told, and why. */
-  dropped: number;
-  droppedWhy: Set<DropReason>;
-  /** When the sender was last told about dropped lines (ms), or 0. */
-  toldAt: number;
-  /** The handshake deadline, then (chat phase) the next dropped-lines notice. */
-  timer: NodeJS.Timeout | null;
-  /** The next ping, or (awaitingPong) the deadline for its pong. */
-  heartbeat: NodeJS.Timeout | null;
-  awaitingPong: boolean;
-}
-
-interface AddressCounts {
-  /** Connections before the end of their handshake. */
-  pending: number;
-  /** Connections with a completed handshake. */
-  established: number;
-}
 
 export interface TutorialChatOptions {
   keyPair: KeyPair;
@@ -90,9 +56,6 @@ export interface TutorialChatOptions {
   /** The clock of the rate limits and the relay budget (tests); timers use real time. */
   now?: () => number;
 }
-
-const OPEN = 1;
-const live = (c: Client): boolean => c.ws.readyState === OPEN;
 
 export class TutorialChat {
   readonly #keyPair: KeyPair;
@@ -106,8 +69,9 @@ export class TutorialChat {
   readonly #all = new Set<Client>();
   /** Established clients: the recipients of every line. */
   readonly #chatting = new Set<Client>();
-  readonly #byAddress = new Map<string, AddressCounts>();
+  readonly #perAddress = new AddressCounts();
   readonly #backlog: SendBacklog<Client>;
+  readonly #heartbeat: Heartbeat<Client>;
   readonly #decoder = new TextDecoder();
   readonly #encoder = new TextEncoder();
 
@@ -119,6 +83,7 @@ export class TutorialChat {
     this.#now = options.now ?? Date.now;
     this.#budget = new RelayBudget(this.#limits.relayUnitsPerSecond, this.#now);
     this.#backlog = new SendBacklog(this.#limits, (c, why) => this.#cutOff(c, why));
+    this.#heartbeat = new Heartbeat(this.#limits, (c, why) => this.#cutOff(c, why));
   }
 
   get connectedCount(): number {
@@ -133,7 +98,7 @@ export class TutorialChat {
       return;
     }
     const key = addressKey(address);
-    const counts = this.#byAddress.get(key) ?? { pending: 0, established: 0 };
+    const counts = this.#perAddress.peek(key);
     // One address cannot take every place, nor fill the server with connections that never finish a handshake.
     if (counts.established >= L.clientsPerAddress) {
       ws.close(CLOSE.TRY_AGAIN_LATER, `too many connections from this address (at most ${L.clientsPerAddress})`);
@@ -143,30 +108,12 @@ export class TutorialChat {
       ws.close(CLOSE.TRY_AGAIN_LATER, 'too many handshakes from this address');
       return;
     }
-    counts.pending++;
-    this.#byAddress.set(key, counts);
-    const c: Client = {
-      ws,
-      address: key,
-      phase: 'hello',
-      name: '',
-      skeleton: '',
-      publicKey: null,
-      session: null,
-      invalid: 0,
-      lines: new TokenBucket(L.linesPerSecond, this.#now),
-      frames: new TokenBucket(L.framesPerSecond, this.#now),
-      dropped: 0,
-      droppedWhy: new Set(),
-      toldAt: 0,
-      timer: null,
-      heartbeat: null,
-      awaitingPong: false,
-    };
+    this.#perAddress.pend(key);
+    const c = newClient(ws, key, L, this.#now);
     this.#all.add(c);
     this.#metrics.connections.inc({ protocol: PROTOCOL });
     c.timer = setTimeout(() => this.#close(c, CLOSE.POLICY, 'handshake timeout'), L.handshakeMs);
-    this.#schedulePing(c);
+    this.#heartbeat.schedule(c);
     ws.on('message', (data, isBinary) => {
       try {
         this.#onFrame(c, data as Buffer, isBinary);
@@ -176,7 +123,7 @@ export class TutorialChat {
         this.#close(c, 1011, 'internal error');
       }
     });
-    ws.on('pong', () => this.#onPong(c));
+    ws.on('pong', () => this.#heartbeat.pong(c));
     ws.on('close', () => this.#forget(c));
     ws.on('error', () => this.#forget(c));
   }
@@ -256,7 +203,7 @@ export class TutorialChat {
       return;
     }
     const previous = this.#bySkeleton.get(c.skeleton);
-    const counts = this.#counts(c.address);
+    const counts = this.#perAddress.of(c.address);
     const replaced = previous !== undefined && previous.address === c.address ? 1 : 0;
     if (counts.established - replaced >= this.#limits.clientsPerAddress) {
       this.#close(c, CLOSE.TRY_AGAIN_LATER, `too many connections from this address (at most ${this.#limits.clientsPerAddress})`);
@@ -273,18 +220,9 @@ export class TutorialChat {
     this.#log.info({ client: c.name }, 'tutorial session established');
   }
 
-  #counts(address: string): AddressCounts {
-    let counts = this.#byAddress.get(address);
-    if (counts === undefined) {
-      counts = { pending: 0, established: 0 };
-      this.#byAddress.set(address, counts);
-    }
-    return counts;
-  }
-
   #unpend(c: Client): void {
     if (c.phase !== 'hello' && c.phase !== 'handshake') return;
-    this.#counts(c.address).pending--;
+    this.#perAddress.of(c.address).pending--;
   }
 
   #onHandshake(c: Client, text: string): void {
@@ -401,29 +339,6 @@ export class TutorialChat {
     this.#send(c, c.session.wrap(this.#encoder.encode(note)));
   }
 
-  #schedulePing(c: Client): void {
-    c.heartbeat = setTimeout(() => this.#ping(c), this.#limits.pingIntervalMs);
-  }
-
-  /** Ping; a peer that does not answer within TUTORIAL_PONG_TIMEOUT_MS is gone (its network, most likely) and is cut off. */
-  #ping(c: Client): void {
-    if (c.phase === 'closed') return;
-    c.awaitingPong = true;
-    try {
-      c.ws.ping();
-    } catch {
-      // Not open any more: its close event follows.
-    }
-    c.heartbeat = setTimeout(() => this.#cutOff(c, 'no answer to a ping'), this.#limits.pongTimeoutMs);
-  }
-
-  #onPong(c: Client): void {
-    if (!c.awaitingPong || c.phase === 'closed') return;
-    c.awaitingPong = false;
-    if (c.heartbeat !== null) clearTimeout(c.heartbeat);
-    this.#schedulePing(c);
-  }
-
   #invalid(c: Client, why: string): void {
     c.invalid++;
     this.#metrics.errors.inc({ protocol: PROTOCOL, code: 'INVALID_FRAME' });
@@ -452,10 +367,7 @@ export class TutorialChat {
 
   #forget(c: Client): void {
     if (c.phase === 'closed') return;
-    const counts = this.#counts(c.address);
-    if (c.phase === 'chat') counts.established--;
-    else counts.pending--;
-    if (counts.pending <= 0 && counts.established <= 0) this.#byAddress.delete(c.address);
+    this.#perAddress.release(c.address, c.phase === 'chat');
     c.phase = 'closed';
     if (c.timer !== null) clearTimeout(c.timer);
     c.timer = null;
