@@ -24,11 +24,15 @@
  * Calls reach the thread in call order and results come back in completion
  * order, which for appends is call order: `appendsInCallOrder` holds.
  *
+ * The writer thread's loop and the messages to and from it:
+ * sqlite-writer.ts.
+ *
  * @module
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, workerData } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { SqliteStorage } from './sqlite.ts';
+import { rebuild, runWriter, WRITER_ROLE, type Call, type FromWorker, type ToWorker, type WriteMethod } from './sqlite-writer.ts';
 import type {
   AppendOptions,
   ChangeMemberOptions,
@@ -53,60 +57,6 @@ import type {
   Storage,
   UserRecord,
 } from './types.ts';
-
-/** Storage methods that write: only these are sent to the writer thread. */
-export const WRITE_METHODS = [
-  'migrate',
-  'createUser',
-  'addDevice',
-  'setSignedPrekey',
-  'addOneTimePrekeys',
-  'claimOneTimePrekey',
-  'setPqPrekey',
-  'addKeyPackages',
-  'claimKeyPackage',
-  'createRoom',
-  'setMember',
-  'removeMember',
-  'append',
-  'enqueueMailbox',
-  'ackMailbox',
-  'putRefreshToken',
-  'takeRefreshToken',
-  'deleteRefreshTokensOf',
-  'putKeyBackup',
-  'serverSecret',
-  'changeMember',
-  'setReceipt',
-  'createBlob',
-  'putBlobChunk',
-  'completeBlob',
-  'deleteBlob',
-  'expireBlobs',
-] as const satisfies readonly (keyof Storage)[];
-
-/** Tells the writer thread apart from other Parley workers that import this module. */
-const WRITER_ROLE = 'parley-sqlite-writer';
-
-type WriteMethod = (typeof WRITE_METHODS)[number];
-
-interface Call {
-  id: number;
-  method: WriteMethod;
-  args: unknown[];
-}
-
-type Result = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string; code?: unknown } };
-
-type ToWorker = { calls: Call[] } | { close: true };
-type FromWorker = { results: Result[] } | { closed: true };
-
-/** An error from the thread, rebuilt with its class (Error, RangeError, TypeError), message and code. */
-function rebuild(e: { name: string; message: string; code?: unknown }): Error {
-  const err = e.name === 'RangeError' ? new RangeError(e.message) : e.name === 'TypeError' ? new TypeError(e.message) : new Error(e.message);
-  if (e.code !== undefined) (err as Error & { code?: unknown }).code = e.code;
-  return err;
-}
 
 export class ThreadedSqliteStorage implements Storage {
   readonly appendsInCallOrder = true;
@@ -409,51 +359,5 @@ export class ThreadedSqliteStorage implements Storage {
 }
 
 // ---------------------------------------------------------------- the thread
-
-function runWriter(dir: string): void {
-  const storage = new SqliteStorage(dir, { role: 'writer' });
-  const port = parentPort;
-  if (port === null) return;
-  let results: Result[] = [];
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    if (results.length === 0) return;
-    const out = results;
-    results = [];
-    port.postMessage({ results: out } satisfies FromWorker);
-  };
-  const settle = (r: Result): void => {
-    results.push(r);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-  port.on('message', (m: ToWorker) => {
-    if ('close' in m) {
-      void storage.close().finally(() => {
-        flush();
-        port.close();
-      });
-      return;
-    }
-    for (const c of m.calls) {
-      let p: Promise<unknown>;
-      try {
-        p = (storage[c.method] as (...a: unknown[]) => Promise<unknown>).apply(storage, c.args);
-      } catch (e) {
-        p = Promise.reject(e);
-      }
-      p.then(
-        (value) => settle({ id: c.id, ok: true, value: c.method === 'append' && !(value as AppendResult).duplicate ? { seq: (value as AppendResult).entry.seq } : value }),
-        (e: unknown) => {
-          const err = e instanceof Error ? e : new Error(String(e));
-          settle({ id: c.id, ok: false, error: { name: err.name, message: err.message, code: (err as { code?: unknown }).code } });
-        },
-      );
-    }
-  });
-}
-
+// The Worker above runs this module; its loop is in sqlite-writer.ts.
 if (!isMainThread && (workerData as { role?: unknown } | null)?.role === WRITER_ROLE) runWriter((workerData as { dir: string }).dir);
