@@ -2,7 +2,8 @@
  * Every limit that bounds what an attacker controls, in one place.
  *
  * Each is tested at its edge (test/limits.test.ts). None of them changes a byte
- * that an honest Themis peer produces.
+ * that an honest Themis peer produces, and only SESSION_ID_LENGTH_MAX refuses
+ * something one could write (an id over 64 KiB).
  *
  * @module
  */
@@ -62,5 +63,11 @@ export const SESSION_REPLAY_WINDOW = 64;
 /** Secure Session: accepted clock difference of a data message's timestamp (Themis: 24 h). */
 export const SESSION_TIMESTAMP_WINDOW_SECONDS = 86_400;
 
-/** Secure Session: largest session id (identity) accepted in a handshake, and emitted. */
-export const SESSION_ID_LENGTH_MAX = 4096;
+/**
+ * Secure Session: largest session id (identity) accepted in a handshake, and
+ * emitted. Themis itself has no bound (wasm-themis handshakes with 20,000-byte
+ * ids), so this is the one limit here that can refuse what an honest peer
+ * writes — only an id no application uses: ids are names, and 64 KiB keeps a
+ * handshake message within what a transport should carry in one frame.
+ */
+export const SESSION_ID_LENGTH_MAX = 65_536;

@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SecureCellContextImprint, SecureCellSeal, SecureCellTokenProtect } from '../src/index.ts';
+import { SecureCellContextImprint, SecureCellSeal, SecureCellTokenProtect, ThemisError } from '../src/index.ts';
 import { encryptWithPassphraseIterations } from '../src/hazmat.ts';
 import { bothReject, flipBit, oursRejects, pattern, peer, peerOk, peerOkAsync, peerRejects, plain, readU32LE, size, utf8 } from './_interop.ts';
 
@@ -297,6 +297,59 @@ describe('Secure Cell Seal (passphrase)', () => {
       }, 'DECRYPT_FAILED');
       return true;
     });
+  });
+});
+
+describe('Secure Cell inputs and keys the caller changes (ours as the peer)', () => {
+  test('encryptAsync/decryptAsync take message, context, cell and passphrase at the call: buffers reused or detached while PBKDF2 runs change nothing', async () => {
+    const passphrase = utf8('correct horse');
+    const cellObj = SecureCellSeal.withPassphrase(passphrase);
+    const message = utf8('original message');
+    const context = utf8('ctx-1');
+    const pending = cellObj.encryptAsync(message, context);
+    message.set(utf8('MUTATED! MUTATED'));
+    context[4] = 0x32;
+    const cell = await pending;
+    assert.deepEqual(plain(peerOk('peer decrypt', () => peer.SecureCellSeal.withPassphrase('correct horse').decrypt(cell, utf8('ctx-1')))), utf8('original message'));
+    // A buffer detached mid-call (transferred away) must not turn into an empty message.
+    const detachable = utf8('will be transferred');
+    const pending2 = cellObj.encryptAsync(detachable);
+    structuredClone(detachable.buffer, { transfer: [detachable.buffer] });
+    assert.equal(detachable.length, 0, 'the buffer was detached');
+    assert.deepEqual(plain(peer.SecureCellSeal.withPassphrase('correct horse').decrypt(await pending2)), utf8('will be transferred'));
+    // decryptAsync: the cell wiped, and the passphrase changed, while PBKDF2 runs.
+    const copy = Uint8Array.from(cell);
+    const pending3 = cellObj.decryptAsync(copy, utf8('ctx-1'));
+    copy.fill(0);
+    passphrase.fill(0x41);
+    assert.deepEqual(await pending3, utf8('original message'));
+    // The next call reads the passphrase as it is now (as the peer does), and refuses the cell.
+    await assert.rejects(cellObj.decryptAsync(cell, utf8('ctx-1')), (e: unknown) => e instanceof ThemisError && e.code === 'DECRYPT_FAILED');
+  });
+
+  test('a master key or passphrase changed in place after the cell was made is what the next call uses, in ours as in the peer', () => {
+    const key = pattern(32, 90);
+    const ours = { seal: SecureCellSeal.withKey(key), token: SecureCellTokenProtect.withKey(key), imprint: SecureCellContextImprint.withKey(key) };
+    const theirs = { seal: peer.SecureCellSeal.withKey(key), token: peer.SecureCellTokenProtect.withKey(key), imprint: peer.SecureCellContextImprint.withKey(key) };
+    const message = pattern(20, 91);
+    const context = utf8('in place');
+    key.set(pattern(32, 92));
+    const fresh = pattern(32, 92);
+    assert.deepEqual(plain(peer.SecureCellSeal.withKey(fresh).decrypt(ours.seal.encrypt(message, context), context)), message);
+    assert.deepEqual(SecureCellSeal.withKey(fresh).decrypt(plain(theirs.seal.encrypt(message, context)), context), message);
+    const t = ours.token.encrypt(message, context);
+    assert.deepEqual(plain(peer.SecureCellTokenProtect.withKey(fresh).decrypt(t.data, t.token, context)), message);
+    assert.deepEqual(plain(ours.imprint.encrypt(message, context)), plain(theirs.imprint.encrypt(message, context)));
+    // A passphrase given as bytes, likewise.
+    const pass = utf8('first passphrase');
+    const ourPass = SecureCellSeal.withPassphrase(pass);
+    pass.set(utf8('other passphrase'));
+    assert.deepEqual(plain(peer.SecureCellSeal.withPassphrase('other passphrase').decrypt(ourPass.encrypt(message))), message);
+    // A key detached (its buffer transferred away) is an empty key: refused, never used as one.
+    const gone = pattern(32, 93);
+    const goneCell = SecureCellSeal.withKey(gone);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    assert.throws(() => goneCell.encrypt(message), (e: unknown) => e instanceof ThemisError && e.code === 'EMPTY_INPUT');
   });
 });
 

@@ -439,6 +439,43 @@ function encryptedMutations(f: Family): Mutation[] {
   ];
 }
 
+describe('Secure Message keys the caller changes in place', () => {
+  test('a recipient key replaced in place is used by the next encrypt, and a wiped private key is refused by the next call — in ours as in the peer', () => {
+    const a = new KeyPair();
+    const b = new KeyPair();
+    const c = new KeyPair();
+    const recipient = new PublicKey(Uint8Array.from(b.publicKey));
+    const ours = new SecureMessage(a.privateKey, recipient);
+    const peerRecipient = new peer.PublicKey(b.publicKey);
+    const theirs = new peer.SecureMessage(new peer.PrivateKey(a.privateKey), peerRecipient);
+    // Same length: both are compressed EC keys. Each library's own key object is changed.
+    recipient.set(c.publicKey);
+    peerRecipient.set(c.publicKey);
+    const message = pattern(40, 7);
+    // Both now encrypt to c: c opens what each wrote, b opens neither.
+    for (const [who, encrypted] of [['ours', ours.encrypt(message)], ['peer', plain(theirs.encrypt(message))]] as const) {
+      assert.deepEqual(new SecureMessage(c.privateKey, a.publicKey).decrypt(encrypted), message, `${who} encrypted to the new key`);
+      assert.throws(() => new SecureMessage(b.privateKey, a.publicKey).decrypt(encrypted), (e: unknown) => e instanceof ThemisError, `${who}: not to the old key`);
+    }
+    const signingKey = new PrivateKey(Uint8Array.from(a.privateKey));
+    const signer = new SecureMessageSign(signingKey);
+    const peerSigningKey = new peer.PrivateKey(a.privateKey);
+    const peerSigner = new peer.SecureMessageSign(peerSigningKey);
+    assert.ok(new SecureMessageVerify(a.publicKey).verify(signer.sign(message)));
+    assert.ok(new SecureMessageVerify(a.publicKey).verify(plain(peerSigner.sign(message))));
+    signingKey.fill(0);
+    peerSigningKey.fill(0);
+    peerRejects('peer signs with a wiped key', () => peerSigner.sign(message));
+    oursRejects('ours signs with a wiped key', () => signer.sign(message), 'INVALID_KEY');
+    const verifyKey = new PublicKey(Uint8Array.from(a.publicKey));
+    const verifier = new SecureMessageVerify(verifyKey);
+    const signed = new SecureMessageSign(c.privateKey).sign(message);
+    assert.throws(() => verifier.verify(signed), (e: unknown) => e instanceof ThemisError && e.code === 'INVALID_SIGNATURE');
+    verifyKey.set(c.publicKey);
+    assert.deepEqual(verifier.verify(signed), message, 'the replaced key verifies');
+  });
+});
+
 describe('Secure Message tampering', () => {
   for (const f of families) {
     const message = pattern(48, 500);

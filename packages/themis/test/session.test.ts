@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { PrivateKey, type PublicKey, SecureSession, ThemisError, type SecureSessionOptions, type SessionState } from '../src/index.ts';
 import { readContainer, writeContainer } from '../src/hazmat.ts';
+import { SESSION_ID_LENGTH_MAX } from '../src/limits.ts';
 import { assertSameBytes, flipByte, handshake, IV_TAIL, numbered, ourSession, OVERHEAD, party, readU32BE, oursRejects, type Party, withU32BE, Rng, utf8 } from './_session.ts';
 
 const client = party('client');
@@ -175,7 +176,7 @@ test('the callback sees exactly the peer\'s id; a wrong key for a known id fails
   assert.deepEqual(asked, ['client']);
 });
 
-test('construction: EC private key only (static RSA key from the Themis repository → WRONG_KEY_KIND), non-empty id up to 4096 bytes', () => {
+test(`construction: EC private key only (static RSA key from the Themis repository → WRONG_KEY_KIND), non-empty id up to SESSION_ID_LENGTH_MAX (${SESSION_ID_LENGTH_MAX}) bytes`, () => {
   const rsaPrivate = staticKey('static-rsa-1024', 'privateKey');
   const cb = (): null => null;
   const wrongKind = (): SecureSession => new SecureSession(client.id, new PrivateKey(rsaPrivate), cb);
@@ -183,9 +184,9 @@ test('construction: EC private key only (static RSA key from the Themis reposito
   oursRejects('EC public key', () => new SecureSession(client.id, client.keys.publicKey as unknown as PrivateKey, cb), 'WRONG_KEY_KIND');
   oursRejects('raw bytes of an EC private key (wasm-themis wants a PrivateKey too)', () => new SecureSession(client.id, Uint8Array.from(client.keys.privateKey) as PrivateKey, cb), 'INVALID_ARGUMENT');
   oursRejects('empty id', () => new SecureSession(new Uint8Array(0), client.keys.privateKey, cb), 'EMPTY_INPUT');
-  oursRejects('4097-byte id', () => new SecureSession(new Uint8Array(4097), client.keys.privateKey, cb), 'LIMIT_EXCEEDED');
-  // 1-byte and 4096-byte binary ids work end to end.
-  for (const n of [1, 4096]) {
+  oursRejects('an id one byte over the limit', () => new SecureSession(new Uint8Array(SESSION_ID_LENGTH_MAX + 1), client.keys.privateKey, cb), 'LIMIT_EXCEEDED');
+  // 1-byte and limit-length binary ids work end to end.
+  for (const n of [1, SESSION_ID_LENGTH_MAX]) {
     const a: Party = { name: `a${n}`, id: new Rng(n).bytes(n), keys: client.keys };
     const b: Party = { name: `b${n}`, id: new Uint8Array(n), keys: server.keys };
     const c = ourSession(a, [b]);

@@ -25,7 +25,9 @@ export class SecureCellContextImprint {
 
   /** @deprecated use {@link SecureCellContextImprint.withKey}. */
   constructor(masterKey: Uint8Array) {
-    this.#key = Uint8Array.from(abytes(S, masterKey, 'master key'));
+    // The caller's bytes, read on every call as wasm-themis does: a key changed
+    // or wiped in place takes effect, and no copy of it is left here.
+    this.#key = abytes(S, masterKey, 'master key');
   }
 
   static withKey(masterKey: Uint8Array): SecureCellContextImprint {
@@ -45,7 +47,7 @@ export class SecureCellContextImprint {
     const msg = abytes(S, message, 'message');
     const ctx = abytes(S, context, 'context');
     assertMessageLength(S, msg);
-    const { dk, iv } = deriveImprintKeyAndIv(this.#key, msg.length, ctx);
+    const { dk, iv } = deriveImprintKeyAndIv(abytes(S, this.#key, 'master key'), msg.length, ctx);
     const out = backend.aesCtr(dk, iv, msg);
     wipe(dk, iv);
     return out;

@@ -19,6 +19,7 @@ import { backend } from '#backend';
 import { abytes, acontext, isBytes, readU32LE, utf8, wipe } from '../_bytes.ts';
 import { decryptFailed, ThemisError, typeMismatch } from '../errors.ts';
 import { MESSAGE_LENGTH_MAX, PBKDF2_ITERATIONS_DEFAULT } from '../limits.ts';
+import type { SecureCellSeal } from './seal.ts';
 import { deriveMessageKey, derivePassphrasePrekey, derivePassphrasePrekeyAsync } from './derive.ts';
 import { NONCE_LENGTH, PASSPHRASE_SALT_LENGTH, PASSPHRASE_TOKEN_LENGTH, readPassphraseToken, writePassphraseToken, type PassphraseToken } from './format.ts';
 
@@ -85,7 +86,18 @@ export function encryptWithPassphraseIterations(passphrase: Uint8Array, message:
   return finishEncrypt(derivePassphrasePrekey(passphrase, salt, iterations), p, salt, iterations);
 }
 
+/**
+ * The type says what the prototype chain does (linked in seal.ts, which this
+ * file must not import at run time): like wasm-themis's, a passphrase cell is
+ * a SecureCellSeal, so code typed for wasm-themis
+ * (`let cell: SecureCellSeal = SecureCellSeal.withPassphrase(p)`) compiles.
+ */
+// Merging is safe here: the prototype chain gives the class every SecureCellSeal member.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
+export interface SecureCellSealWithPassphrase extends SecureCellSeal {}
+
 /** Secure Cell Seal keyed by a passphrase. Obtain with `SecureCellSeal.withPassphrase`. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class SecureCellSealWithPassphrase {
   readonly #passphrase: Uint8Array;
 
@@ -94,34 +106,51 @@ export class SecureCellSealWithPassphrase {
       if (passphrase.length === 0) throw new ThemisError(S, 'EMPTY_INPUT', 'passphrase must be non-empty');
       this.#passphrase = utf8(passphrase);
     } else if (isBytes(passphrase) || passphrase instanceof ArrayBuffer) {
-      this.#passphrase = Uint8Array.from(abytes(S, passphrase, 'passphrase'));
+      // The caller's bytes, read on every call as wasm-themis does: a passphrase
+      // changed or wiped in place takes effect, and no copy of it is left here.
+      this.#passphrase = abytes(S, passphrase, 'passphrase');
     } else {
       throw typeMismatch(S, 'passphrase must be a string, a Uint8Array or an ArrayBuffer');
     }
   }
 
   encrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
-    return encryptWithPassphraseIterations(this.#passphrase, message, acontext(S, context), PBKDF2_ITERATIONS_DEFAULT);
+    return encryptWithPassphraseIterations(abytes(S, this.#passphrase, 'passphrase'), message, acontext(S, context), PBKDF2_ITERATIONS_DEFAULT);
   }
 
   decrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const c = parseCell(message, context);
-    return finishDecrypt(derivePassphrasePrekey(this.#passphrase, c.token.salt, c.token.iterations), c);
+    return finishDecrypt(derivePassphrasePrekey(abytes(S, this.#passphrase, 'passphrase'), c.token.salt, c.token.iterations), c);
   }
 
   /** As {@link encrypt}, without blocking the event loop during PBKDF2. */
   async encryptAsync(message: Uint8Array, context?: Uint8Array | null): Promise<Uint8Array> {
-    const p = prepareEncrypt(message, context);
-    const salt = backend.randomBytes(PASSPHRASE_SALT_LENGTH);
-    const prekey = await derivePassphrasePrekeyAsync(this.#passphrase, salt, PBKDF2_ITERATIONS_DEFAULT);
-    return finishEncrypt(prekey, p, salt, PBKDF2_ITERATIONS_DEFAULT);
+    // The inputs are taken now, as WebCrypto does: the caller may reuse (or
+    // detach) its buffers while PBKDF2 runs, and the cell must hold what was
+    // passed at the call, never what the buffers hold later.
+    const given = prepareEncrypt(message, context);
+    const passphrase = abytes(S, this.#passphrase, 'passphrase').slice();
+    const p = { message: given.message.slice(), context: given.context.slice() };
+    try {
+      const salt = backend.randomBytes(PASSPHRASE_SALT_LENGTH);
+      const prekey = await derivePassphrasePrekeyAsync(passphrase, salt, PBKDF2_ITERATIONS_DEFAULT);
+      return finishEncrypt(prekey, p, salt, PBKDF2_ITERATIONS_DEFAULT);
+    } finally {
+      wipe(p.message, passphrase);
+    }
   }
 
   /** As {@link decrypt}, without blocking the event loop during PBKDF2. */
   async decryptAsync(message: Uint8Array, context?: Uint8Array | null): Promise<Uint8Array> {
-    const c = parseCell(message, context);
-    const prekey = await derivePassphrasePrekeyAsync(this.#passphrase, c.token.salt, c.token.iterations);
-    return finishDecrypt(prekey, c);
+    // Copies taken now (see encryptAsync).
+    const c = parseCell(abytes(S, message, 'message').slice(), acontext(S, context).slice());
+    const passphrase = abytes(S, this.#passphrase, 'passphrase').slice();
+    try {
+      const prekey = await derivePassphrasePrekeyAsync(passphrase, c.token.salt, c.token.iterations);
+      return finishDecrypt(prekey, c);
+    } finally {
+      wipe(passphrase);
+    }
   }
 
   toString(): string {

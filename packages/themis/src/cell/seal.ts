@@ -89,7 +89,9 @@ export class SecureCellSeal {
 
   /** @deprecated use {@link SecureCellSeal.withKey}; kept because wasm-themis has it. */
   constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
-    this.#key = Uint8Array.from(abytes('SecureCellSeal', masterKey, 'master key'));
+    // The caller's bytes, read on every call as wasm-themis does: a key changed
+    // or wiped in place takes effect, and no copy of it is left here.
+    this.#key = abytes('SecureCellSeal', masterKey, 'master key');
     this.#legacy = compatOption(options);
   }
 
@@ -106,12 +108,12 @@ export class SecureCellSeal {
   encrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const msg = abytes('SecureCellSeal', message, 'message');
     assertMessageLength('SecureCellSeal', msg);
-    return sealEncrypt(this.#key, msg, acontext('SecureCellSeal', context));
+    return sealEncrypt(abytes('SecureCellSeal', this.#key, 'master key'), msg, acontext('SecureCellSeal', context));
   }
 
   decrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const cell = abytes('SecureCellSeal', message, 'message');
-    const out = sealDecrypt(this.#key, cell, acontext('SecureCellSeal', context), this.#legacy);
+    const out = sealDecrypt(abytes('SecureCellSeal', this.#key, 'master key'), cell, acontext('SecureCellSeal', context), this.#legacy);
     if (out === null) throw decryptFailed('SecureCellSeal');
     return out;
   }

@@ -29,7 +29,9 @@ export class SecureCellTokenProtect {
 
   /** @deprecated use {@link SecureCellTokenProtect.withKey}. */
   constructor(masterKey: Uint8Array, options?: CellCompatOptions | null) {
-    this.#key = Uint8Array.from(abytes(S, masterKey, 'master key'));
+    // The caller's bytes, read on every call as wasm-themis does: a key changed
+    // or wiped in place takes effect, and no copy of it is left here.
+    this.#key = abytes(S, masterKey, 'master key');
     this.#legacy = compatOption(options);
   }
 
@@ -42,7 +44,7 @@ export class SecureCellTokenProtect {
     const msg = abytes(S, message, 'message');
     assertMessageLength(S, msg);
     const ctx = optionalContext(context);
-    const dk = deriveMessageKey(this.#key, msg.length, ctx, 32);
+    const dk = deriveMessageKey(abytes(S, this.#key, 'master key'), msg.length, ctx, 32);
     const nonce = backend.randomBytes(NONCE_LENGTH);
     const { ciphertext, tag } = backend.aesGcmEncrypt(dk, nonce, msg, ctx);
     dk.fill(0);
@@ -58,7 +60,7 @@ export class SecureCellTokenProtect {
     const ctx = optionalContext(context);
     const t = readKeyToken(tok);
     if (t === null || t.messageLength !== data.length) throw decryptFailed(S);
-    const out = gcmOpen(this.#key, t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);
+    const out = gcmOpen(abytes(S, this.#key, 'master key'), t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);
     if (out === null) throw decryptFailed(S);
     return out;
   }

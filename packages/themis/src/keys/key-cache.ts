@@ -27,7 +27,13 @@ const publicKeys = new WeakMap<Uint8Array, Entry<ParsedPublicKey>>();
 
 function lookup<T>(cache: WeakMap<Uint8Array, Entry<T>>, bytes: Uint8Array, parse: () => T): T {
   const hit = cache.get(bytes);
-  if (hit !== undefined && equalBytes(hit.snapshot, bytes)) return hit.parsed;
+  if (hit !== undefined) {
+    if (equalBytes(hit.snapshot, bytes)) return hit.parsed;
+    // Changed in place (wiped, say): forget the old key before parsing the
+    // new bytes, which may well be refused.
+    cache.delete(bytes);
+    hit.snapshot.fill(0);
+  }
   const parsed = parse();
   cache.set(bytes, { snapshot: Uint8Array.from(bytes), parsed });
   return parsed;

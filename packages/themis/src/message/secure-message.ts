@@ -26,7 +26,7 @@ const S = 'SecureMessage' as const;
  * The constructor's arguments: one `KeyPair`, or a `PrivateKey` and a
  * `PublicKey` in either order. Raw bytes are refused, as by wasm-themis.
  */
-export function splitKeys(args: readonly unknown[]): { priv: ParsedPrivateKey; pub: ParsedPublicKey } {
+export function splitKeys(args: readonly unknown[]): { privKey: PrivateKey; pubKey: PublicKey } {
   let privKey: PrivateKey;
   let pubKey: PublicKey;
   const [a, b] = args;
@@ -43,6 +43,16 @@ export function splitKeys(args: readonly unknown[]): { priv: ParsedPrivateKey; p
   } else {
     throw new ThemisError(S, 'INVALID_ARGUMENT', `expected one KeyPair, or a PrivateKey and a PublicKey; got ${args.length} arguments`);
   }
+  return { privKey, pubKey };
+}
+
+/**
+ * The parsed pair, from the per-key-object cache (`key-cache.ts`): a cache
+ * hit is a lookup and a byte comparison, and a key changed in place since
+ * is parsed again (or refused, if wiped), as wasm-themis reads the caller's
+ * keys on every call.
+ */
+function parsedPair(privKey: PrivateKey, pubKey: PublicKey): { priv: ParsedPrivateKey; pub: ParsedPublicKey } {
   const priv = sharedPrivateKey(S, privKey);
   const pub = sharedPublicKey(S, pubKey);
   if (priv.kind.split('-')[0] !== pub.kind.split('-')[0]) {
@@ -59,46 +69,45 @@ export function splitKeys(args: readonly unknown[]): { priv: ParsedPrivateKey; p
  */
 const sharedSecrets = new WeakMap<ParsedPrivateKey, WeakMap<ParsedPublicKey, Uint8Array>>();
 
+function sharedEc(priv: ParsedPrivateKey, pub: ParsedPublicKey): Uint8Array {
+  if (priv.kind !== 'ec-private' || pub.kind !== 'ec-public') throw new ThemisError(S, 'INTERNAL', 'key kind mismatch');
+  let byPub = sharedSecrets.get(priv);
+  let z = byPub?.get(pub);
+  if (z === undefined) {
+    const computed = backend.p256Ecdh(priv.d, pub.point);
+    if (computed === null) throw new ThemisError(S, 'INVALID_KEY', 'ECDH failed');
+    z = computed;
+    if (byPub === undefined) sharedSecrets.set(priv, (byPub = new WeakMap()));
+    byPub.set(pub, z);
+  }
+  return z;
+}
+
 export class SecureMessage {
-  readonly #priv: ParsedPrivateKey;
-  readonly #pub: ParsedPublicKey;
-  #ecShared: Uint8Array | null = null;
+  // The caller's key objects, parsed through the cache on every call.
+  readonly #privKey: PrivateKey;
+  readonly #pubKey: PublicKey;
+  readonly #kind: string;
 
   /** `new SecureMessage(keyPair)` or `new SecureMessage(privateKey, publicKey)` (either order). */
   constructor(keyPair: KeyPair);
   constructor(privateKey: PrivateKey, publicKey: PublicKey);
   constructor(publicKey: PublicKey, privateKey: PrivateKey);
   constructor(...keys: unknown[]) {
-    const { priv, pub } = splitKeys(keys);
-    this.#priv = priv;
-    this.#pub = pub;
-  }
-
-  #sharedEc(): Uint8Array {
-    if (this.#ecShared === null) {
-      const priv = this.#priv;
-      const pub = this.#pub;
-      if (priv.kind !== 'ec-private' || pub.kind !== 'ec-public') throw new ThemisError(S, 'INTERNAL', 'key kind mismatch');
-      let byPub = sharedSecrets.get(priv);
-      let z = byPub?.get(pub);
-      if (z === undefined) {
-        const computed = backend.p256Ecdh(priv.d, pub.point);
-        if (computed === null) throw new ThemisError(S, 'INVALID_KEY', 'ECDH failed');
-        z = computed;
-        if (byPub === undefined) sharedSecrets.set(priv, (byPub = new WeakMap()));
-        byPub.set(pub, z);
-      }
-      this.#ecShared = z;
-    }
-    return this.#ecShared;
+    const { privKey, pubKey } = splitKeys(keys);
+    // Parsed now too, so that bad keys are refused by the constructor.
+    this.#kind = parsedPair(privKey, pubKey).pub.kind.split('-')[0] ?? '';
+    this.#privKey = privKey;
+    this.#pubKey = pubKey;
   }
 
   encrypt(message: Uint8Array): Uint8Array {
     const msg = abytes(S, message, 'message');
     assertMessageLength(S, msg);
-    if (this.#pub.kind === 'ec-public') return writeEcEncrypted(sealEncrypt(this.#sharedEc(), msg, EMPTY));
+    const { priv, pub } = parsedPair(this.#privKey, this.#pubKey);
+    if (pub.kind === 'ec-public') return writeEcEncrypted(sealEncrypt(sharedEc(priv, pub), msg, EMPTY));
     const password = backend.randomBytes(RSA_PASSWORD_LENGTH);
-    const encryptedPassword = backend.rsaOaepSha1Encrypt(this.#pub.c, password);
+    const encryptedPassword = backend.rsaOaepSha1Encrypt(pub.c, password);
     const cell = sealEncrypt(password, msg, EMPTY);
     wipe(password);
     return writeRsaEncrypted(encryptedPassword, cell);
@@ -106,13 +115,14 @@ export class SecureMessage {
 
   decrypt(message: Uint8Array): Uint8Array {
     const buf = abytes(S, message, 'message');
+    const { priv, pub } = parsedPair(this.#privKey, this.#pubKey);
     let out: Uint8Array | null = null;
-    if (this.#priv.kind === 'ec-private') {
+    if (priv.kind === 'ec-private') {
       const cell = readEcEncrypted(buf);
-      if (cell !== null) out = sealDecrypt(this.#sharedEc(), cell, EMPTY);
+      if (cell !== null) out = sealDecrypt(sharedEc(priv, pub), cell, EMPTY);
     } else {
       const parts = readRsaEncrypted(buf);
-      const password = parts === null ? null : backend.rsaOaepSha1Decrypt(this.#priv.c, parts.encryptedPassword);
+      const password = parts === null ? null : backend.rsaOaepSha1Decrypt(priv.c, parts.encryptedPassword);
       if (parts !== null && password !== null && password.length > 0) {
         out = sealDecrypt(password, parts.cell, EMPTY);
         wipe(password);
@@ -123,7 +133,7 @@ export class SecureMessage {
   }
 
   toString(): string {
-    return `SecureMessage(${this.#pub.kind.split('-')[0]}, keys redacted)`;
+    return `SecureMessage(${this.#kind}, keys redacted)`;
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();

@@ -12,7 +12,6 @@
 import { backend } from '#backend';
 import { abytes } from '../_bytes.ts';
 import { ThemisError, ThemisErrorCode } from '../errors.ts';
-import type { ParsedPrivateKey, ParsedPublicKey } from '../keys/asym-key.ts';
 import { sharedPrivateKey, sharedPublicKey } from '../keys/key-cache.ts';
 import { PrivateKey, PublicKey } from '../keys/key-classes.ts';
 import { assertMessageLength } from '../cell/seal.ts';
@@ -33,17 +32,21 @@ function keyArgument<K extends PrivateKey | PublicKey>(key: unknown, expected: a
 }
 
 export class SecureMessageSign {
-  readonly #priv: ParsedPrivateKey;
+  // The caller's key object, parsed through the cache (key-cache.ts) on every
+  // call: as in wasm-themis, a key changed or wiped in place takes effect.
+  readonly #privKey: PrivateKey;
 
   constructor(privateKey: PrivateKey) {
-    this.#priv = sharedPrivateKey(S, keyArgument(privateKey, PrivateKey, 'PrivateKey'));
+    this.#privKey = keyArgument(privateKey, PrivateKey, 'PrivateKey');
+    sharedPrivateKey(S, this.#privKey); // a bad key is refused here
   }
 
   sign(message: Uint8Array): Uint8Array {
     const msg = abytes(S, message, 'message');
     assertMessageLength(S, msg);
-    if (this.#priv.kind === 'ec-private') return writeSigned(TYPE_EC_SIGNED, msg, backend.p256Sign(this.#priv.d, msg));
-    return writeSigned(TYPE_RSA_SIGNED, msg, backend.rsaPssSha256Sign(this.#priv.c, msg));
+    const priv = sharedPrivateKey(S, this.#privKey);
+    if (priv.kind === 'ec-private') return writeSigned(TYPE_EC_SIGNED, msg, backend.p256Sign(priv.d, msg));
+    return writeSigned(TYPE_RSA_SIGNED, msg, backend.rsaPssSha256Sign(priv.c, msg));
   }
 
   toString(): string {
@@ -55,10 +58,12 @@ export class SecureMessageSign {
 }
 
 export class SecureMessageVerify {
-  readonly #pub: ParsedPublicKey;
+  // As in SecureMessageSign: the caller's key object, looked up on every call.
+  readonly #pubKey: PublicKey;
 
   constructor(publicKey: PublicKey) {
-    this.#pub = sharedPublicKey(S, keyArgument(publicKey, PublicKey, 'PublicKey'));
+    this.#pubKey = keyArgument(publicKey, PublicKey, 'PublicKey');
+    sharedPublicKey(S, this.#pubKey);
   }
 
   /** Returns the signed message; throws `INVALID_SIGNATURE` if it does not verify. */
@@ -69,14 +74,15 @@ export class SecureMessageVerify {
     // the legacy numbers then match Themis (INVALID_PARAMETER), as does FAIL for a bad signature.
     if (signed === 'malformed') throw new ThemisError(S, 'MALFORMED', 'malformed signed message');
     if (signed === 'invalid') throw new ThemisError(S, 'MALFORMED', 'signed message has an empty part', { legacyCode: ThemisErrorCode.FAIL });
-    const isEc = this.#pub.kind === 'ec-public';
+    const pub = sharedPublicKey(S, this.#pubKey);
+    const isEc = pub.kind === 'ec-public';
     if (signed.type !== (isEc ? TYPE_EC_SIGNED : TYPE_RSA_SIGNED)) {
       throw new ThemisError(S, 'WRONG_KEY_KIND', 'signed message type does not match the key');
     }
     const ok =
-      this.#pub.kind === 'ec-public'
-        ? backend.p256Verify(this.#pub.point, signed.message, signed.signature)
-        : backend.rsaPssSha256Verify(this.#pub.c, signed.message, signed.signature);
+      pub.kind === 'ec-public'
+        ? backend.p256Verify(pub.point, signed.message, signed.signature)
+        : backend.rsaPssSha256Verify(pub.c, signed.message, signed.signature);
     if (!ok) throw new ThemisError(S, 'INVALID_SIGNATURE', 'signature does not verify');
     return signed.message.slice();
   }
