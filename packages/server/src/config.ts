@@ -8,6 +8,7 @@ import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { ACCESS_TOKEN_TTL_S, BLOB_RETENTION_DAYS_DEFAULT, BLOB_UPLOAD_TTL_S_DEFAULT } from './limits.ts';
 
 export interface ServerConfig {
@@ -158,12 +159,19 @@ export function trustedPublicKey(v: string | undefined): KeyObject | undefined {
 function redisUrl(s: { value: string; name: string } | undefined): string | undefined {
   if (s === undefined) return undefined;
   if (!/^rediss?:\/\//.test(s.value)) throw new Error(`${s.name} must be a redis:// or rediss:// URL`);
+  if (!URL.canParse(s.value)) throw new Error(`${s.name} is not a valid redis:// URL (not shown: it may hold a password)`);
   return s.value;
 }
 
 function databaseUrl(s: { value: string; name: string } | undefined): string | undefined {
   if (s === undefined) return undefined;
   if (!/^postgres(ql)?:\/\//.test(s.value)) throw new Error(`${s.name} must be a postgres:// (or postgresql://) URL`);
+  // Parsed as the driver will parse it, so that a malformed one is refused here, by name.
+  try {
+    parseConnectionString(s.value);
+  } catch {
+    throw new Error(`${s.name} is not a valid postgres:// URL (not shown: it may hold a password)`);
+  }
   return s.value;
 }
 

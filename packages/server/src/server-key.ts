@@ -14,6 +14,8 @@ import { equalBytes } from '@parley/themis/hazmat';
 
 const PRIVATE_FILE = 'server-key.private';
 const PUBLIC_FILE = 'server-key.public';
+/** The public key of a pair being created, until its private key is safely written. */
+const PENDING_PUBLIC_FILE = 'server-key.public.pending';
 
 /**
  * The key pair published with the Themis "mobile websocket example" tutorial
@@ -34,36 +36,56 @@ export function demoKeyPair(): KeyPair {
 /**
  * Load the key pair from `dataDir`, creating it on first start.
  *
- * The private key file is the server's identity: it is never replaced once
- * it exists. A public key file that is missing or does not belong to it
- * stops the start with a clear error (clients pin the public key; printing
- * the wrong one would break every pinned client). Files are written to a
- * temporary name and renamed, the public one first: a crash in between
- * leaves no private key, so the next start simply makes a new pair.
+ * The key pair is the server's identity: clients pin the public key, so a
+ * start never replaces or invents one once either file exists. A public key
+ * file that is missing or does not belong to the private key stops the start
+ * with a clear error, and so does a public key without its private key (a
+ * lost or uncopied private file: making a new pair would quietly break every
+ * pinned client). Creating is crash-safe: the public key is written under a
+ * pending name, then the private key, then the pending file is renamed into
+ * place. A crash before the private key exists leaves nothing anyone saw (the
+ * next start makes a new pair); a crash after it leaves the pending public
+ * key, which the next start checks against the private key and puts in place.
  */
 export function loadOrCreateServerKey(dataDir: string): { keyPair: KeyPair; created: boolean } {
   mkdirSync(dataDir, { recursive: true });
   const privPath = join(dataDir, PRIVATE_FILE);
   const pubPath = join(dataDir, PUBLIC_FILE);
+  const pendingPath = join(dataDir, PENDING_PUBLIC_FILE);
   if (existsSync(privPath)) {
+    if (!existsSync(pubPath) && existsSync(pendingPath)) {
+      // The last step of a creation that a crash interrupted (checked below like any pair).
+      const pending = loadPair(privPath, pendingPath);
+      renameSync(pendingPath, pubPath);
+      return { keyPair: pending, created: true };
+    }
     if (!existsSync(pubPath)) {
       throw new Error(`${pubPath} is missing next to ${privPath}: restore it (or remove both files to make the server a new identity, which every pinned client will refuse)`);
     }
-    let keyPair: KeyPair;
-    try {
-      keyPair = new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath)));
-    } catch (e) {
-      throw new Error(`${privPath} / ${pubPath}: not a Themis EC key pair (${e instanceof Error ? e.message : String(e)}); restore the files (clients pin the public key)`);
-    }
-    if (!belongTogether(keyPair)) {
-      throw new Error(`${pubPath} is not the public key of ${privPath}: restore the right file (clients pin the public key)`);
-    }
-    return { keyPair, created: false };
+    return { keyPair: loadPair(privPath, pubPath), created: false };
+  }
+  if (existsSync(pubPath)) {
+    throw new Error(`${privPath} is missing next to ${pubPath}: restore it — clients pin this public key, and a new key pair would break every one of them (remove ${pubPath} too only to make the server a new identity)`);
   }
   const keyPair = new KeyPair();
-  writeAtomically(pubPath, keyPair.publicKey, 0o644);
+  writeAtomically(pendingPath, keyPair.publicKey, 0o644);
   writeAtomically(privPath, keyPair.privateKey, 0o600);
+  renameSync(pendingPath, pubPath);
   return { keyPair, created: true };
+}
+
+/** The pair in two files, checked to be one Themis EC key pair. */
+function loadPair(privPath: string, pubPath: string): KeyPair {
+  let keyPair: KeyPair;
+  try {
+    keyPair = new KeyPair(new PrivateKey(readFileSync(privPath)), new PublicKey(readFileSync(pubPath)));
+  } catch (e) {
+    throw new Error(`${privPath} / ${pubPath}: not a Themis EC key pair (${e instanceof Error ? e.message : String(e)}); restore the files (clients pin the public key)`);
+  }
+  if (!belongTogether(keyPair)) {
+    throw new Error(`${pubPath} is not the public key of ${privPath}: restore the right file (clients pin the public key)`);
+  }
+  return keyPair;
 }
 
 /** Whether the public key verifies what the private key signs. */

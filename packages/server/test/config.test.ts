@@ -141,6 +141,8 @@ test('every setting of the README names its flag or variable when its value is r
     [{ PARLEY_HOST: ' ' }, /^PARLEY_HOST must be a host name or an IP address/],
     [{ PARLEY_HOST: 'a b' }, /^PARLEY_HOST must be/],
     [{ DATABASE_URL: 'mysql://parley:S3CRET@db/parley' }, /^DATABASE_URL must be a postgres:\/\/ \(or postgresql:\/\/\) URL$/],
+    [{ DATABASE_URL: 'postgres://u:S3CRET@[::1' }, /^DATABASE_URL is not a valid postgres:\/\/ URL/],
+    [{ PARLEY_REDIS_URL: 'redis://:S3CRET@[::1' }, /^PARLEY_REDIS_URL is not a valid redis:\/\/ URL/],
     [{ PARLEY_TUTORIAL_DEMO_KEY: 'TRUE' }, /^PARLEY_TUTORIAL_DEMO_KEY must be 1 or true \(on\), or 0, false or empty \(off\); got "TRUE"$/],
     [{ PARLEY_LOG_LEVEL: 'loud' }, /^PARLEY_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent; got "loud"$/],
     [{ PARLEY_SHUTDOWN_GRACE_MS: '-5' }, /^PARLEY_SHUTDOWN_GRACE_MS must be an integer 0\.\.2147483647 \(milliseconds\) in decimal digits, got "-5"$/],
@@ -195,5 +197,19 @@ test('PARLEY_TRUSTED_TOKEN_PUBLIC_KEY=@file: a file that cannot be read is named
     assert.throws(() => resolveConfig({}, { PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: `@${big}` }), /^Error: PARLEY_TRUSTED_TOKEN_PUBLIC_KEY: cannot read the key file .* \(larger than 65536 bytes/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('database and Redis URLs the drivers take are accepted as given: passwords, IPv6 hosts, a Unix socket, options', () => {
+  for (const url of [
+    'postgres://parley:p%40ss@127.0.0.1:5432/parley',
+    'postgresql://localhost/test?sslmode=disable',
+    'postgres://[::1]:5432/test',
+    'postgres://parley@/parley?host=/var/run/postgresql',
+  ]) {
+    assert.equal(resolveConfig({}, { DATABASE_URL: url }).databaseUrl, url, url);
+  }
+  for (const url of ['redis://127.0.0.1:6379', 'rediss://:secret@redis.example:6380/2', 'redis://[::1]:6379']) {
+    assert.equal(resolveConfig({}, { PARLEY_REDIS_URL: url }).redisUrl, url, url);
   }
 });

@@ -53,14 +53,42 @@ test('a missing public key file stops the start instead of replacing the identit
   });
 });
 
-test('without a private key file (never made, or a crash before it was renamed into place) a new pair is made', () => {
+test('a public key without its private key (lost, or left out of a copy) stops the start: no new identity replaces the pinned one', () => {
   withDir((dir) => {
     const old = loadOrCreateServerKey(dir);
     unlinkSync(join(dir, 'server-key.private'));
-    const fresh = loadOrCreateServerKey(dir);
-    assert.equal(fresh.created, true);
-    assert.notEqual(hex(fresh.keyPair.publicKey), hex(old.keyPair.publicKey));
-    assert.equal(hex(readFileSync(join(dir, 'server-key.public'))), hex(fresh.keyPair.publicKey));
+    assert.throws(() => loadOrCreateServerKey(dir), (e: Error) => e.message.includes(join(dir, 'server-key.private')) && /is missing/.test(e.message));
+    assert.equal(hex(readFileSync(join(dir, 'server-key.public'))), hex(old.keyPair.publicKey), 'the pinned public key is left as it was');
+    assert.equal(existsSync(join(dir, 'server-key.private')), false);
+  });
+});
+
+test('crash-safe creation: a crash before the private key was written leaves nothing used (a new pair is made); after it, the pending public key is checked and put in place', () => {
+  withDir((dir) => {
+    // Crashed after the pending public key, before the private key: only a pending file.
+    writeFileSync(join(dir, 'server-key.public.pending'), new KeyPair().publicKey);
+    const made = loadOrCreateServerKey(dir);
+    assert.equal(made.created, true);
+    assert.deepEqual(readdirSync(dir).sort(), ['server-key.private', 'server-key.public']);
+    assert.equal(hex(readFileSync(join(dir, 'server-key.public'))), hex(made.keyPair.publicKey));
+  });
+  withDir((dir) => {
+    // Crashed after the private key, before the pending public key was renamed.
+    const pair = loadOrCreateServerKey(dir).keyPair;
+    writeFileSync(join(dir, 'server-key.public.pending'), readFileSync(join(dir, 'server-key.public')));
+    unlinkSync(join(dir, 'server-key.public'));
+    const resumed = loadOrCreateServerKey(dir);
+    assert.equal(hex(resumed.keyPair.publicKey), hex(pair.publicKey));
+    assert.deepEqual(readdirSync(dir).sort(), ['server-key.private', 'server-key.public']);
+    assert.equal(loadOrCreateServerKey(dir).created, false);
+  });
+  withDir((dir) => {
+    // A pending public key of another pair is refused like any wrong public key.
+    loadOrCreateServerKey(dir);
+    unlinkSync(join(dir, 'server-key.public'));
+    writeFileSync(join(dir, 'server-key.public.pending'), new KeyPair().publicKey);
+    assert.throws(() => loadOrCreateServerKey(dir), /is not the public key of/);
+    assert.equal(existsSync(join(dir, 'server-key.public')), false);
   });
 });
 

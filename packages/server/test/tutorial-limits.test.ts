@@ -21,7 +21,7 @@ import { TUTORIAL_LIMITS, type TutorialLimits } from '../src/tutorial/settings.t
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { unsentBytes } from '../src/v1/prebuilt-frame.ts';
-import { FRAME_BYTES_MAX, TUTORIAL_CLIENTS_PER_ADDRESS_MAX, TUTORIAL_FRAMES_PER_SECOND_MAX, TUTORIAL_LINES_PER_SECOND, TUTORIAL_RELAY_UNIT_BYTES, TUTORIAL_RELAY_UNITS_PER_SECOND, TUTORIAL_SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
+import { FRAME_BYTES_MAX, TUTORIAL_CLIENTS_PER_ADDRESS_MAX, TUTORIAL_FRAMES_PER_SECOND_MAX, TUTORIAL_LINE_BYTES_MAX, TUTORIAL_LINES_PER_SECOND, TUTORIAL_RELAY_UNIT_BYTES, TUTORIAL_RELAY_UNITS_PER_SECOND, TUTORIAL_SEND_BUFFER_BYTES_MAX } from '../src/limits.ts';
 import { connectTutorialClient, type TutorialClient } from './_tutorial-client.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -150,6 +150,25 @@ describe('tutorial: frames per connection', () => {
       assert.deepEqual(await flooder.closed, { code: 1008, reason: 'too many frames' });
       assert.equal(relayedFrom(reader, 'flooder'), TUTORIAL_LINES_PER_SECOND);
       assert.equal(await burst(other, reader, 3), 3);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('tutorial: line length', () => {
+  test(`TUTORIAL_LINE_BYTES_MAX (${TUTORIAL_LINE_BYTES_MAX}): a line of exactly that many bytes is relayed; one byte more is not, and the sender is told why; long lines are no strike (the connection stays)`, async () => {
+    const clock = 1_000_000;
+    const h = await startChat({ now: () => clock, limits: { linesPerSecond: 1_000_000, framesPerSecond: 1_000_000 } });
+    try {
+      const [sender, reader] = (await establishAll(h, ['s', 'r'])) as [TutorialClient, TutorialClient];
+      assert.equal(await burst(sender, reader, 1, () => 'x'.repeat(TUTORIAL_LINE_BYTES_MAX)), 1);
+      assert.equal(await burst(sender, reader, 1, () => 'y'.repeat(TUTORIAL_LINE_BYTES_MAX + 1)), 0);
+      assert.match(sender.lines.find((l) => l.startsWith('server: ')) ?? '', new RegExp(`^server: 1 line was not delivered: longer than ${TUTORIAL_LINE_BYTES_MAX} bytes$`));
+      // More than the invalid-frame allowance of them: still connected, and the next short line goes through.
+      assert.equal(await burst(sender, reader, 12, () => 'z'.repeat(TUTORIAL_LINE_BYTES_MAX + 1)), 0);
+      assert.equal(await burst(sender, reader, 1, () => 'short again'), 1);
+      assert.ok(reader.lines.includes('s: short again'));
     } finally {
       await h.stop();
     }

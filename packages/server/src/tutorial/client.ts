@@ -15,7 +15,7 @@ import type { TutorialLimits } from './settings.ts';
 export type Phase = 'hello' | 'handshake' | 'chat' | 'closed';
 
 /** Why lines were not relayed, as the sender is told. */
-export type DropReason = 'rate' | Exclude<RelayVerdict, 'relay'>;
+export type DropReason = 'rate' | 'too-long' | Exclude<RelayVerdict, 'relay'>;
 
 export interface Client {
   ws: WebSocket;

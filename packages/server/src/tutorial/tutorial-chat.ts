@@ -36,6 +36,9 @@ import type { Metrics } from '../metrics.ts';
 import { addressKey } from './address.ts';
 import { AddressCounts } from './address-counts.ts';
 import { live, newClient, type Client, type DropReason } from './client.ts';
+
+/** The error metric's code for each reason a line was not relayed. */
+const DROP_CODES: Readonly<Record<DropReason, string>> = { rate: 'RATE_LIMITED', 'too-long': 'LINE_TOO_LONG', busy: 'RELAY_BUSY', 'over-share': 'RELAY_SHARE' };
 import { HELLO_MALFORMED, decodeBase64Lenient, encodeBase64, oneRow, parseHello } from './frames.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { RelayBudget } from './relay-budget.ts';
@@ -272,7 +275,9 @@ export class TutorialChat {
       return;
     }
     if (line.length > this.#limits.lineBytes) {
-      this.#invalid(c, 'line too long');
+      // A long paste, read and authenticated like any line: not relayed, and
+      // the sender is told why — no strike, it is not a malformed frame.
+      this.#drop(c, 'too-long');
       return;
     }
     if (!c.lines.take()) {
@@ -303,7 +308,7 @@ export class TutorialChat {
   #drop(c: Client, why: DropReason): void {
     c.dropped++;
     c.droppedWhy.add(why);
-    this.#metrics.errors.inc({ protocol: PROTOCOL, code: why === 'rate' ? 'RATE_LIMITED' : why === 'busy' ? 'RELAY_BUSY' : 'RELAY_SHARE' });
+    this.#metrics.errors.inc({ protocol: PROTOCOL, code: DROP_CODES[why] });
     this.#tellDropped(c);
   }
 
@@ -329,9 +334,11 @@ export class TutorialChat {
     const reasons = [...c.droppedWhy].map((why) =>
       why === 'rate'
         ? `at most ${this.#limits.linesPerSecond} lines per second`
-        : why === 'over-share'
-          ? "over your address's share of the server's relaying"
-          : 'the server is busy, try again shortly',
+        : why === 'too-long'
+          ? `longer than ${this.#limits.lineBytes} bytes`
+          : why === 'over-share'
+            ? "over your address's share of the server's relaying"
+            : 'the server is busy, try again shortly',
     );
     c.dropped = 0;
     c.droppedWhy.clear();
