@@ -38,7 +38,7 @@ export {
 export { PQXDH_INFO, type PrekeyMessageFields } from './pqxdh.ts';
 export { isPrekeyMessage, ENVELOPE_VERSION } from './envelope.ts';
 export { Session, type DecryptOptions } from './session.ts';
-export { SEALING_KEY_MIN_LENGTH } from './session-state.ts';
+export { SEALING_KEY_LENGTH } from './session-state.ts';
 export {
   InMemoryIdentityStore,
   InMemoryPrekeyStore,

@@ -46,6 +46,17 @@ export const PREVIOUS_CHAINS_MAX = 5;
  */
 export const ARCHIVED_STATES_MAX = 5;
 
+/**
+ * Base keys (EK_A) of the peer's sessions whose state was dropped from the
+ * archive, remembered so that a replay of such a session's first message is
+ * refused (`DECRYPT_FAILED`, its state is gone) instead of starting the
+ * session again. (Without a
+ * one-time prekey nothing else makes a first message single-use, and a
+ * replayed one would become the current state: the next reply would go to
+ * a session the peer no longer has.) 32 bytes each; oldest forgotten first.
+ */
+export const RETIRED_BASE_KEYS_MAX = 64;
+
 /** Largest plaintext `encrypt` accepts, so every envelope fits ENVELOPE_BYTES_MAX. */
 export const PLAINTEXT_BYTES_MAX = 60 * 1024;
 

@@ -4,11 +4,12 @@
  *
  * ```
  * SessionRecord (integers big-endian)
- *  1     version = 0x01
+ *  1     version = 0x02 (0x01: the same without the retired base keys)
  *  …     local address   u8 len ‖ UTF-8 userId ‖ u8 len ‖ UTF-8 deviceId
  *  …     remote address  (same)
  *  1     state count, 0 … 1 + ARCHIVED_STATES_MAX, current state first
- *  …     states
+ *  …     states (their skipped keys together at most SKIPPED_KEYS_MAX)
+ *  1     retired base keys, 0 … RETIRED_BASE_KEYS_MAX, oldest first: 32 each
  *
  * SessionState
  *  1     role: 0x01 initiator | 0x02 responder
@@ -48,7 +49,7 @@ import { skippedKeyId, type ClosedChain, type RatchetState, type ReceivingChain,
 import { RATCHET_KEY_LENGTH, readPrekeyFields, writePrekeyFields } from './envelope.ts';
 import { decryptFailed, ProtocolError } from './errors.ts';
 import { IDENTITY_KEY_LENGTH } from './identity.ts';
-import { ARCHIVED_STATES_MAX, PREVIOUS_CHAINS_MAX, SKIPPED_KEYS_MAX } from './limits.ts';
+import { ARCHIVED_STATES_MAX, PREVIOUS_CHAINS_MAX, RETIRED_BASE_KEYS_MAX, SKIPPED_KEYS_MAX } from './limits.ts';
 import { associatedData, type PrekeyMessageFields } from './pqxdh.ts';
 import { KEY_LENGTH } from './ratchet-kdf.ts';
 
@@ -70,14 +71,23 @@ export interface SessionRecord {
   readonly remote: DeviceAddress;
   /** Current state first. */
   readonly states: SessionState[];
+  /** Base keys of the peer's sessions dropped from the archive, oldest first (RETIRED_BASE_KEYS_MAX). */
+  readonly retiredBaseKeys: Uint8Array[];
 }
 
-const RECORD_VERSION = 0x01;
+const RECORD_VERSION = 0x02;
+/** Records written before the retired base keys: read, never written. */
+const RECORD_VERSION_1 = 0x01;
 const ROLE_INITIATOR = 0x01;
 const ROLE_RESPONDER = 0x02;
 const SEAL_PURPOSE = utf8('parley-session-v1\n');
-/** Shortest sealing key accepted: 256 bits, like a themis SymmetricKey. */
-export const SEALING_KEY_MIN_LENGTH = 32;
+/**
+ * The sealing key's length: exactly 256 bits, like a themis SymmetricKey.
+ * Exactly, not at least: Secure Cell keys its KDF with HMAC, which pads a
+ * key shorter than 64 bytes with zeros, so `k` and `k ‖ 00…` would open each
+ * other's records.
+ */
+export const SEALING_KEY_LENGTH = 32;
 
 /** AD for a state, from its role, identity keys and the record's addresses. */
 export function stateAssociatedData(role: SessionState['role'], localIdentity: Uint8Array, remoteIdentity: Uint8Array, local: DeviceAddress, remote: DeviceAddress): Uint8Array {
@@ -156,21 +166,37 @@ export function serializeSessionRecord(record: SessionRecord): Uint8Array {
   writeAddress(w, record.remote);
   w.u8(record.states.length);
   for (const s of record.states) writeState(w, s);
+  w.u8(record.retiredBaseKeys.length);
+  for (const k of record.retiredBaseKeys) w.bytes(k);
   return w.finish();
 }
 
 /** Parse a serialized record; throws `MALFORMED` (every count bounded before use). */
 export function deserializeSessionRecord(bytes: Uint8Array): SessionRecord {
   const r = new ByteReader(bytes, 'session record');
-  if (r.u8() !== RECORD_VERSION) throw r.malformed('unknown version');
+  const version = r.u8();
+  if (version !== RECORD_VERSION && version !== RECORD_VERSION_1) throw r.malformed('unknown version');
   const local = readAddress(r);
   const remote = readAddress(r);
   const count = r.u8();
   if (count > 1 + ARCHIVED_STATES_MAX) throw r.malformed('too many states');
   const states: SessionState[] = [];
-  for (let i = 0; i < count; i++) states.push(readState(r, local, remote));
+  let skipped = 0;
+  for (let i = 0; i < count; i++) {
+    const state = readState(r, local, remote);
+    skipped += state.ratchet.skipped.size;
+    // The bound is per session, as a session keeps it: a record may not claim more.
+    if (skipped > SKIPPED_KEYS_MAX) throw r.malformed('too many skipped keys');
+    states.push(state);
+  }
+  const retiredBaseKeys: Uint8Array[] = [];
+  if (version === RECORD_VERSION) {
+    const retired = r.u8();
+    if (retired > RETIRED_BASE_KEYS_MAX) throw r.malformed('too many retired base keys');
+    for (let i = 0; i < retired; i++) retiredBaseKeys.push(r.copy(RATCHET_KEY_LENGTH));
+  }
   r.end();
-  return { local, remote, states };
+  return { local, remote, states, retiredBaseKeys };
 }
 
 function sealingContext(local: DeviceAddress, remote: DeviceAddress): Uint8Array {
@@ -178,8 +204,8 @@ function sealingContext(local: DeviceAddress, remote: DeviceAddress): Uint8Array
 }
 
 function sealingKey(key: unknown): Uint8Array {
-  if (!(key instanceof Uint8Array) || key.length < SEALING_KEY_MIN_LENGTH) {
-    throw new ProtocolError('INVALID_ARGUMENT', `sealing key must be at least ${SEALING_KEY_MIN_LENGTH} bytes`);
+  if (!(key instanceof Uint8Array) || key.length !== SEALING_KEY_LENGTH) {
+    throw new ProtocolError('INVALID_ARGUMENT', `sealing key must be ${SEALING_KEY_LENGTH} bytes`);
   }
   return key;
 }

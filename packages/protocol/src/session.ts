@@ -29,10 +29,10 @@ import { cloneRatchet, initInitiator, initResponder, ratchetDecrypt, ratchetEncr
 import { readEnvelope, type DecodedEnvelope } from './envelope.ts';
 import { decryptFailed, ProtocolError } from './errors.ts';
 import { IdentityKeyPair } from './identity.ts';
-import { ARCHIVED_STATES_MAX, ASSOCIATED_DATA_BYTES_MAX, PLAINTEXT_BYTES_MAX, SKIPPED_KEYS_MAX } from './limits.ts';
+import { ARCHIVED_STATES_MAX, ASSOCIATED_DATA_BYTES_MAX, PLAINTEXT_BYTES_MAX, RETIRED_BASE_KEYS_MAX, SKIPPED_KEYS_MAX } from './limits.ts';
 import { pqxdhInitiate, pqxdhRespond, type PrekeyMessageFields } from './pqxdh.ts';
 import type { PrekeyBundle } from './prekeys.ts';
-import { deserializeSessionRecord, openSessionRecord, sealSessionRecord, serializeSessionRecord, stateAssociatedData, type SessionState } from './session-state.ts';
+import { deserializeSessionRecord, openSessionRecord, sealSessionRecord, serializeSessionRecord, stateAssociatedData, type SessionRecord, type SessionState } from './session-state.ts';
 import type { PrekeyStore } from './stores.ts';
 
 export interface DecryptOptions {
@@ -72,17 +72,20 @@ export class Session {
   readonly remoteAddress: DeviceAddress;
   /** Current state first. */
   #states: SessionState[];
+  /** Base keys of the peer's dropped states, oldest first: their first messages are not accepted again. */
+  #retired: Uint8Array[];
   #destroyed = false;
 
-  private constructor(local: DeviceAddress, remote: DeviceAddress, states: SessionState[]) {
-    this.localAddress = local;
-    this.remoteAddress = remote;
-    this.#states = states;
+  private constructor(record: SessionRecord) {
+    this.localAddress = record.local;
+    this.remoteAddress = record.remote;
+    this.#states = record.states;
+    this.#retired = record.retiredBaseKeys;
   }
 
   /** A session with no state yet: it can accept a prekey message, or `initiate`. */
   static create(local: DeviceAddress, remote: DeviceAddress): Session {
-    return new Session(deviceAddress(local, 'local'), deviceAddress(remote, 'remote'), []);
+    return new Session({ local: deviceAddress(local, 'local'), remote: deviceAddress(remote, 'remote'), states: [], retiredBaseKeys: [] });
   }
 
   /** Verify `bundle` and run PQXDH as the initiator; the result can encrypt at once. */
@@ -171,6 +174,11 @@ export class Session {
     if (prekey === null) return this.#decryptWith(this.#states.map((_, i) => i), env, ad);
     const known = this.#states.findIndex((s) => s.role === 'responder' && equalBytes(s.baseKey, prekey.baseKey));
     if (known >= 0) return this.#decryptWith([known], env, ad);
+    // A session of the peer's this one held and dropped: a replay of its first message, or a
+    // late one of its messages. Its state is gone, as when a spent one-time prekey refuses a
+    // replay; running PQXDH again would make it current, and the next reply unreadable.
+    // (Base keys are fresh per session: a new session never matches.)
+    if (this.#retired.some((k) => equalBytes(k, prekey.baseKey))) throw decryptFailed();
     return this.#accept(prekey, env, ad, opts);
   }
 
@@ -245,7 +253,12 @@ export class Session {
     this.#states.unshift(state);
     while (this.#states.length > 1 + ARCHIVED_STATES_MAX) {
       const dropped = this.#states.pop();
-      if (dropped !== undefined) wipeRatchet(dropped.ratchet);
+      if (dropped === undefined) break;
+      wipeRatchet(dropped.ratchet);
+      if (dropped.role === 'responder') {
+        this.#retired.push(dropped.baseKey);
+        if (this.#retired.length > RETIRED_BASE_KEYS_MAX) this.#retired.shift();
+      }
     }
     this.#trimSkipped();
   }
@@ -269,28 +282,30 @@ export class Session {
     }
   }
 
+  #record(): SessionRecord {
+    return { local: this.localAddress, remote: this.remoteAddress, states: this.#states, retiredBaseKeys: this.#retired };
+  }
+
   /** Every state as bytes (see session-state.ts). They hold all the session's secrets: store them sealed. */
   serialize(): Uint8Array {
     this.#live();
-    return serializeSessionRecord({ local: this.localAddress, remote: this.remoteAddress, states: this.#states });
+    return serializeSessionRecord(this.#record());
   }
 
   /** Inverse of {@link serialize}; throws `MALFORMED`. */
   static deserialize(bytes: Uint8Array): Session {
-    const record = deserializeSessionRecord(bytesArgument(bytes, 'bytes'));
-    return new Session(record.local, record.remote, record.states);
+    return new Session(deserializeSessionRecord(bytesArgument(bytes, 'bytes')));
   }
 
-  /** Serialize and seal under `key` (≥ 32 bytes), bound to this pair of devices. */
+  /** Serialize and seal under `key` (SEALING_KEY_LENGTH, 32 bytes), bound to this pair of devices. */
   seal(key: Uint8Array): Uint8Array {
     this.#live();
-    return sealSessionRecord({ local: this.localAddress, remote: this.remoteAddress, states: this.#states }, key);
+    return sealSessionRecord(this.#record(), key);
   }
 
   /** Open what {@link seal} produced for (`local`, `remote`); `DECRYPT_FAILED` for a wrong key or pair. */
   static open(sealed: Uint8Array, key: Uint8Array, local: DeviceAddress, remote: DeviceAddress): Session {
-    const record = openSessionRecord(bytesArgument(sealed, 'sealed'), key, deviceAddress(local, 'local'), deviceAddress(remote, 'remote'));
-    return new Session(record.local, record.remote, record.states);
+    return new Session(openSessionRecord(bytesArgument(sealed, 'sealed'), key, deviceAddress(local, 'local'), deviceAddress(remote, 'remote')));
   }
 
   /** Wipe every secret; the object is unusable afterwards (best effort: JavaScript may have copied them). */

@@ -17,6 +17,7 @@ import {
   ONE_TIME_PREKEYS_PER_BATCH_MAX,
   PLAINTEXT_BYTES_MAX,
   PREVIOUS_CHAINS_MAX,
+  RETIRED_BASE_KEYS_MAX,
   SKIPPED_KEYS_MAX,
 } from '../src/limits.ts';
 import { OneTimePrekey } from '../src/prekeys.ts';
@@ -277,6 +278,49 @@ describe('sizes', () => {
   });
 });
 
+describe('replayed first messages (no one-time prekey: nothing else makes them single-use)', () => {
+  /** Alice starts a new session (no one-time prekey left) and the two exchange a message each. */
+  function renew(p: Pair): Uint8Array {
+    p.a.initiate(p.alice.identity, p.bob.bundle(false));
+    const first = p.a.encrypt(text('new session'));
+    assert.equal(str(p.b.decrypt(first, p.responder)), 'new session');
+    assert.equal(str(p.a.decrypt(p.b.encrypt(text('reply')))), 'reply');
+    return first;
+  }
+
+  test(`a first message replayed after its state left the archive is refused (DECRYPT_FAILED; RETIRED_BASE_KEYS_MAX = ${RETIRED_BASE_KEYS_MAX}), and the session goes on; one retired beyond that is forgotten`, () => {
+    const p = pair();
+    const firsts = [renew(p)];
+    // Each renewal pushes an older state out once the archive is full.
+    for (let i = 0; i < ARCHIVED_STATES_MAX + RETIRED_BASE_KEYS_MAX + 1; i++) firsts.push(renew(p));
+    const first = firsts[0];
+    const oldestRemembered = firsts[1];
+    assert.ok(first !== undefined && oldestRemembered !== undefined);
+    const before = hex(p.b.serialize());
+    expectCode(() => p.b.decrypt(oldestRemembered, p.responder), 'DECRYPT_FAILED');
+    // Sealed and opened, the record keeps them.
+    const key = new Uint8Array(32).fill(7);
+    const reopened = Session.open(p.b.seal(key), key, p.bob.address, p.alice.address);
+    expectCode(() => reopened.decrypt(oldestRemembered, p.responder), 'DECRYPT_FAILED');
+    assert.equal(hex(p.b.serialize()), before, 'nothing changed');
+    // The refused replay did not become the current state: Bob's next message reaches Alice.
+    assert.equal(str(p.a.decrypt(p.b.encrypt(text('still here')))), 'still here');
+    // The oldest, one beyond the bound, is no longer remembered: it starts a state again (as before this bound existed).
+    assert.equal(str(p.b.decrypt(first, p.responder)), 'new session');
+  });
+
+  test('a record written before retired base keys existed (version 1) is still read', () => {
+    const { b } = started();
+    const v2 = b.serialize();
+    assert.equal(v2[0], 0x02);
+    assert.equal(v2[v2.length - 1], 0, 'no retired keys yet');
+    const v1 = Uint8Array.from(v2.subarray(0, v2.length - 1));
+    v1[0] = 0x01;
+    assert.equal(hex(Session.deserialize(v1).serialize()), hex(v2));
+    expectCode(() => Session.deserialize(Uint8Array.of(...v1, 0)), 'MALFORMED');
+  });
+});
+
 describe('stored-record bounds', () => {
   test('a record with more states, closed chains or skipped keys than the limits is MALFORMED', () => {
     const { b } = started();
@@ -300,5 +344,22 @@ describe('stored-record bounds', () => {
     assert.doesNotThrow(() => Session.deserialize(serializeSessionRecord(record)));
     state.ratchet.skipped.set('one more', { ratchetKey: Uint8Array.of(1, ...new Uint8Array(31)), messageNumber: 0, messageKey: new Uint8Array(32) });
     expectCode(() => Session.deserialize(serializeSessionRecord(record)), 'MALFORMED');
+  });
+
+  test('SKIPPED_KEYS_MAX holds across the states of a record (a session never keeps more), and retired base keys are bounded', () => {
+    const { b } = started();
+    const record = deserializeSessionRecord(b.serialize());
+    const stateWith = (n: number, tag: number): NonNullable<(typeof record.states)[0]> => {
+      const state = deserializeSessionRecord(b.serialize()).states[0];
+      assert.ok(state !== undefined);
+      for (let i = 0; i < n; i++) state.ratchet.skipped.set(`${tag}:${i}`, { ratchetKey: Uint8Array.of(tag, ...new Uint8Array(31)), messageNumber: i, messageKey: new Uint8Array(32) });
+      return state;
+    };
+    const half = SKIPPED_KEYS_MAX / 2;
+    assert.doesNotThrow(() => Session.deserialize(serializeSessionRecord({ ...record, states: [stateWith(half, 1), stateWith(half, 2)] })));
+    expectCode(() => Session.deserialize(serializeSessionRecord({ ...record, states: [stateWith(half, 1), stateWith(half + 1, 2)] })), 'MALFORMED');
+    const keys = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) => Uint8Array.of(i, ...new Uint8Array(31)));
+    assert.doesNotThrow(() => Session.deserialize(serializeSessionRecord({ ...record, retiredBaseKeys: keys(RETIRED_BASE_KEYS_MAX) })));
+    expectCode(() => Session.deserialize(serializeSessionRecord({ ...record, retiredBaseKeys: keys(RETIRED_BASE_KEYS_MAX + 1) })), 'MALFORMED');
   });
 });
