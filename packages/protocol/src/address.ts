@@ -28,7 +28,7 @@ export function deviceAddress(value: unknown, name = 'address'): DeviceAddress {
     if (typeof v !== 'string' || v.length === 0) throw new ProtocolError('INVALID_ARGUMENT', `${name}.${field} must be a non-empty string`);
     // Lone surrogates would not survive UTF-8 and back; the same address must always encode the same.
     if (fromUtf8(utf8(v)) !== v) throw new ProtocolError('INVALID_ARGUMENT', `${name}.${field} is not valid Unicode`);
-    if (utf8(v).length > ADDRESS_PART_BYTES_MAX) throw new ProtocolError('INVALID_ARGUMENT', `${name}.${field} is longer than ${ADDRESS_PART_BYTES_MAX} bytes`);
+    if (utf8(v).length > ADDRESS_PART_BYTES_MAX) throw new ProtocolError('LIMIT', `${name}.${field} is longer than ${ADDRESS_PART_BYTES_MAX} bytes`);
   }
   return Object.freeze({ userId: userId as string, deviceId: deviceId as string });
 }

@@ -42,6 +42,7 @@ import { KEM_CIPHERTEXT_LENGTH } from './kem.ts';
 import { ENVELOPE_BYTES_MAX } from './limits.ts';
 import { MAC_LENGTH } from './message-cipher.ts';
 import type { PrekeyMessageFields } from './pqxdh.ts';
+import { bytesArgument } from './_args.ts';
 
 export const ENVELOPE_VERSION = 0x01;
 export const TYPE_MESSAGE = 0x01;
@@ -125,5 +126,6 @@ export function readEnvelope(bytes: Uint8Array): DecodedEnvelope {
 
 /** Whether `bytes` is a prekey message (by its type byte; nothing is verified). */
 export function isPrekeyMessage(bytes: Uint8Array): boolean {
+  bytesArgument(bytes, 'envelope');
   return bytes.length > 1 && bytes[0] === ENVELOPE_VERSION && bytes[1] === TYPE_PREKEY_MESSAGE;
 }

@@ -15,6 +15,7 @@ import { backend, wipe } from '@parley/themis/hazmat';
 import { copyBytes, toHex } from './_bytes.ts';
 import { inspectSymbol } from './_redact.ts';
 import { ProtocolError } from './errors.ts';
+import { bytesArgument } from './_args.ts';
 
 /** Ed25519 public keys, seeds and X25519 keys are all 32 bytes. */
 export const IDENTITY_KEY_LENGTH = 32;
@@ -54,7 +55,7 @@ export class IdentityKeyPair {
 
   /** Ed25519 signature by this identity. */
   sign(message: Uint8Array): Uint8Array {
-    return backend.ed25519Sign(this.#live(), message);
+    return backend.ed25519Sign(this.#live(), bytesArgument(message, 'message'));
   }
 
   /** X25519 of this identity's DH form with `publicKey`; null for a low-order key. */
@@ -87,7 +88,7 @@ export class IdentityKeyPair {
 
 /** Verify an Ed25519 signature by an identity key (strict: see the themis backend). */
 export function verifyIdentitySignature(identityKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  return backend.ed25519Verify(identityKey, message, signature);
+  return backend.ed25519Verify(bytesArgument(identityKey, 'identityKey'), bytesArgument(message, 'message'), bytesArgument(signature, 'signature'));
 }
 
 /**

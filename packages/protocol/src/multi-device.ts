@@ -17,11 +17,20 @@ import { ProtocolError } from './errors.ts';
 import type { PrekeyBundle } from './prekeys.ts';
 import { Session } from './session.ts';
 import type { IdentityStore, PrekeyStore, SessionStore } from './stores.ts';
+import { storeArgument } from './_args.ts';
 
 export interface ProtocolStores {
   readonly identity: IdentityStore;
   readonly prekeys: PrekeyStore;
   readonly sessions: SessionStore;
+}
+
+/** The three stores, each with the methods this module calls. */
+function checkStores(stores: unknown): void {
+  const s = storeArgument<Record<string, unknown>>(stores, [], 'stores');
+  storeArgument(s['identity'], ['identityKeyPair', 'isTrustedIdentity', 'saveIdentity'], 'stores.identity');
+  storeArgument(s['prekeys'], ['loadSignedPrekey', 'loadPqPrekey', 'loadOneTimePrekey', 'removeOneTimePrekey'], 'stores.prekeys');
+  storeArgument(s['sessions'], ['loadSession', 'storeSession'], 'stores.sessions');
 }
 
 /** A device to encrypt to, with its bundle from the key directory when we may have no session yet. */
@@ -41,6 +50,8 @@ export interface DeviceEnvelope extends DeviceAddress {
  * `UNTRUSTED_IDENTITY`, and nothing is stored.
  */
 export function encryptForDevices(stores: ProtocolStores, self: DeviceAddress, devices: readonly DeviceTarget[], plaintext: Uint8Array, ad?: Uint8Array): DeviceEnvelope[] {
+  checkStores(stores);
+  if (!Array.isArray(devices)) throw new ProtocolError('INVALID_ARGUMENT', 'devices must be an array');
   const me = deviceAddress(self, 'self');
   const identity = stores.identity.identityKeyPair();
   const seen = new Set<string>([addressKey(me)]);
@@ -86,6 +97,7 @@ export function encryptForDevices(stores: ProtocolStores, self: DeviceAddress, d
  * responder; the sender's identity key must be trusted by the identity store.
  */
 export function decryptFromDevice(stores: ProtocolStores, self: DeviceAddress, from: DeviceAddress, envelope: Uint8Array, ad?: Uint8Array): Uint8Array {
+  checkStores(stores);
   const me = deviceAddress(self, 'self');
   const sender = deviceAddress(from, 'from');
   if (sameAddress(me, sender)) throw new ProtocolError('INVALID_ARGUMENT', 'a device does not have a session with itself');

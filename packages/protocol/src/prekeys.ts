@@ -35,9 +35,10 @@ import { backend, wipe } from '@parley/themis/hazmat';
 import { ByteReader, ByteWriter, concatBytes, copyBytes, isU32, u32be, utf8 } from './_bytes.ts';
 import { inspectSymbol } from './_redact.ts';
 import { ProtocolError } from './errors.ts';
-import { IDENTITY_KEY_LENGTH, SIGNATURE_LENGTH, verifyIdentitySignature, type IdentityKeyPair } from './identity.ts';
+import { IDENTITY_KEY_LENGTH, SIGNATURE_LENGTH, verifyIdentitySignature, IdentityKeyPair } from './identity.ts';
 import { kemDecapsulate, kemGenerateSeed, kemKeyPair, kemPrepare, KEM_PUBLIC_KEY_LENGTH, KEM_SEED_LENGTH, type KemPrepared } from './kem.ts';
 import { ONE_TIME_PREKEYS_PER_BATCH_MAX } from './limits.ts';
+import { bytesArgument, instanceArgument } from './_args.ts';
 
 export const X25519_KEY_LENGTH = 32;
 const SIGNED_PREKEY_PURPOSE = utf8('parley-signed-prekey-v1\n');
@@ -45,12 +46,14 @@ const PQ_PREKEY_PURPOSE = utf8('parley-pq-prekey-v1\n');
 
 /** The message a signed prekey's signature covers. */
 export function signedPrekeyMessage(keyId: number, publicKey: Uint8Array): Uint8Array {
-  return concatBytes(SIGNED_PREKEY_PURPOSE, u32be(keyId), publicKey);
+  assertKeyId(keyId);
+  return concatBytes(SIGNED_PREKEY_PURPOSE, u32be(keyId), bytesArgument(publicKey, 'publicKey'));
 }
 
 /** The message a PQ prekey's signature covers. */
 export function pqPrekeyMessage(keyId: number, publicKey: Uint8Array): Uint8Array {
-  return concatBytes(PQ_PREKEY_PURPOSE, u32be(keyId), publicKey);
+  assertKeyId(keyId);
+  return concatBytes(PQ_PREKEY_PURPOSE, u32be(keyId), bytesArgument(publicKey, 'publicKey'));
 }
 
 export interface SignedPrekeyPublic {
@@ -150,6 +153,7 @@ export class SignedPrekey extends X25519Prekey {
   }
 
   static generate(identity: IdentityKeyPair, keyId: number): SignedPrekey {
+    instanceArgument(identity, IdentityKeyPair, 'identity', 'IdentityKeyPair');
     assertKeyId(keyId);
     const privateKey = backend.x25519GeneratePrivate();
     const publicKey = backend.x25519PublicFromPrivate(privateKey);
@@ -181,7 +185,8 @@ export class OneTimePrekey extends X25519Prekey {
   /** `count` prekeys with consecutive ids from `firstKeyId` (mod 2^32). */
   static generate(firstKeyId: number, count: number): OneTimePrekey[] {
     assertKeyId(firstKeyId);
-    if (!Number.isInteger(count) || count < 1 || count > ONE_TIME_PREKEYS_PER_BATCH_MAX) {
+    if (Number.isInteger(count) && count > ONE_TIME_PREKEYS_PER_BATCH_MAX) throw new ProtocolError('LIMIT', `count must be at most ${ONE_TIME_PREKEYS_PER_BATCH_MAX}`);
+    if (!Number.isInteger(count) || count < 1) {
       throw new ProtocolError('INVALID_ARGUMENT', `count must be 1…${ONE_TIME_PREKEYS_PER_BATCH_MAX}`);
     }
     return Array.from({ length: count }, (_, i) => new OneTimePrekey((firstKeyId + i) >>> 0, backend.x25519GeneratePrivate()));
@@ -227,6 +232,7 @@ export class PqPrekey {
   }
 
   static generate(identity: IdentityKeyPair, keyId: number): PqPrekey {
+    instanceArgument(identity, IdentityKeyPair, 'identity', 'IdentityKeyPair');
     assertKeyId(keyId);
     return new PqPrekey(keyId, kemGenerateSeed(), (publicKey) => identity.sign(pqPrekeyMessage(keyId, publicKey)));
   }
@@ -240,7 +246,7 @@ export class PqPrekey {
     this.#live();
     this.#secretKey ??= kemKeyPair(this.#seed).secretKey;
     this.#prepared ??= kemPrepare(this.publicKey);
-    return kemDecapsulate(ciphertext, this.#secretKey, this.#prepared);
+    return kemDecapsulate(bytesArgument(ciphertext, 'ciphertext'), this.#secretKey, this.#prepared);
   }
 
   toBytes(): Uint8Array {
@@ -282,6 +288,10 @@ export class PqPrekey {
 
 /** The bundle a device publishes (one-time prekey optional). */
 export function makePrekeyBundle(identity: IdentityKeyPair, signedPrekey: SignedPrekey, oneTimePrekey: OneTimePrekey | null, pqPrekey: PqPrekey): PrekeyBundle {
+  instanceArgument(identity, IdentityKeyPair, 'identity', 'IdentityKeyPair');
+  instanceArgument(signedPrekey, SignedPrekey, 'signedPrekey', 'SignedPrekey');
+  if (oneTimePrekey !== null) instanceArgument(oneTimePrekey, OneTimePrekey, 'oneTimePrekey', 'OneTimePrekey (or null)');
+  instanceArgument(pqPrekey, PqPrekey, 'pqPrekey', 'PqPrekey');
   return {
     identityKey: copyBytes(identity.publicKey),
     signedPrekey: signedPrekey.public,

@@ -34,6 +34,7 @@ import { pqxdhInitiate, pqxdhRespond, type PrekeyMessageFields } from './pqxdh.t
 import type { PrekeyBundle } from './prekeys.ts';
 import { deserializeSessionRecord, openSessionRecord, sealSessionRecord, serializeSessionRecord, stateAssociatedData, type SessionRecord, type SessionState } from './session-state.ts';
 import type { PrekeyStore } from './stores.ts';
+import { bytesArgument, functionArgument, instanceArgument, storeArgument } from './_args.ts';
 
 export interface DecryptOptions {
   /** Per-message associated data; must be what the sender passed to `encrypt`. */
@@ -50,14 +51,8 @@ export interface DecryptOptions {
   readonly isTrustedIdentity?: (identityKey: Uint8Array) => boolean;
 }
 
-function bytesArgument(value: unknown, name: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new ProtocolError('INVALID_ARGUMENT', `${name} must be a Uint8Array`);
-  return value;
-}
-
 function identityArgument(value: unknown): IdentityKeyPair {
-  if (!(value instanceof IdentityKeyPair)) throw new ProtocolError('INVALID_ARGUMENT', 'identity must be an IdentityKeyPair');
-  return value;
+  return instanceArgument(value, IdentityKeyPair, 'identity', 'IdentityKeyPair');
 }
 
 function callerAd(value: unknown): Uint8Array {
@@ -77,6 +72,8 @@ export class Session {
   #destroyed = false;
 
   private constructor(record: SessionRecord) {
+    // (Private in TypeScript only: plain JavaScript can still call it.)
+    if (typeof record !== 'object' || record === null) throw new ProtocolError('INVALID_ARGUMENT', 'make a Session with Session.create, initiate, deserialize or open');
     this.localAddress = record.local;
     this.remoteAddress = record.remote;
     this.#states = record.states;
@@ -217,6 +214,8 @@ export class Session {
       throw new ProtocolError('INVALID_ARGUMENT', 'accepting a new session needs options.identity and options.prekeys');
     }
     const identity = identityArgument(options.identity);
+    storeArgument(prekeys, ['loadSignedPrekey', 'loadPqPrekey', 'loadOneTimePrekey', 'removeOneTimePrekey'], 'options.prekeys');
+    if (options.isTrustedIdentity !== undefined) functionArgument(options.isTrustedIdentity, 'options.isTrustedIdentity');
     const response = pqxdhRespond(identity, prekeys, fields);
     if (response === null) throw decryptFailed();
     // The state owns (and will wipe) this copy of the signed prekey's private half.

@@ -11,8 +11,10 @@ import { equalBytes } from '@parley/themis/hazmat';
 import { copyBytes } from './_bytes.ts';
 import { addressKey, deviceAddress, type DeviceAddress } from './address.ts';
 import type { IdentityKeyPair } from './identity.ts';
-import type { OneTimePrekey, PqPrekey, SignedPrekey } from './prekeys.ts';
+import { ProtocolError } from './errors.ts';
+import { OneTimePrekey, PqPrekey, SignedPrekey } from './prekeys.ts';
 import { Session } from './session.ts';
+import { instanceArgument } from './_args.ts';
 
 /** This device's identity, and the identity keys it trusts for other devices. */
 export interface IdentityStore {
@@ -73,12 +75,16 @@ export class InMemoryPrekeyStore implements PrekeyStore {
   readonly #oneTime = new Map<number, OneTimePrekey>();
 
   addSignedPrekey(key: SignedPrekey): void {
+    instanceArgument(key, SignedPrekey, 'key', 'SignedPrekey');
     this.#signed.set(key.keyId, key);
   }
   addPqPrekey(key: PqPrekey): void {
+    instanceArgument(key, PqPrekey, 'key', 'PqPrekey');
     this.#pq.set(key.keyId, key);
   }
   addOneTimePrekeys(keys: readonly OneTimePrekey[]): void {
+    if (!Array.isArray(keys)) throw new ProtocolError('INVALID_ARGUMENT', 'keys must be an array of OneTimePrekey');
+    for (const k of keys) instanceArgument(k, OneTimePrekey, 'keys[]', 'OneTimePrekey');
     for (const k of keys) this.#oneTime.set(k.keyId, k);
   }
   /** Forget a rotated-out signed prekey. */
@@ -120,6 +126,7 @@ export class InMemorySessionStore implements SessionStore {
     return bytes === undefined ? undefined : Session.deserialize(bytes);
   }
   storeSession(session: Session): void {
+    instanceArgument(session, Session, 'session', 'Session');
     this.#records.set(addressKey(session.remoteAddress), session.serialize());
   }
   get size(): number {
