@@ -35,6 +35,8 @@ interface Pending {
 
 /** Normal closure (RFC 6455 §7.4.1). */
 export const CLOSE_NORMAL = 1000;
+/** Abnormal closure (RFC 6455 §7.4.1): reported for a socket given up on, never sent. */
+export const CLOSE_ABNORMAL = 1006;
 
 export class Connection {
   readonly #transport: Transport;
@@ -43,6 +45,7 @@ export class Connection {
   #nextId = 1;
   #closed: { code: number; reason: string } | null = null;
   #closeWhenIdle = false;
+  #lastReceivedAt = Date.now();
   readonly #closedWaiters: (() => void)[] = [];
 
   private constructor(transport: Transport, handlers: ConnectionHandlers) {
@@ -78,6 +81,11 @@ export class Connection {
 
   get pendingCount(): number {
     return this.#pending.size;
+  }
+
+  /** Milliseconds since the last frame from the server (or since the socket opened). */
+  get silentMs(): number {
+    return Date.now() - this.#lastReceivedAt;
   }
 
   /**
@@ -132,6 +140,24 @@ export class Connection {
     }
   }
 
+  /**
+   * Give up on a socket that does not answer: it may be dead without a close
+   * (a NAT or Wi-Fi change), and its closing handshake would then wait for
+   * the platform's timeout (Chromium: 60 s, `ws`: 30 s) before the close
+   * event. So it counts as closed now (CLOSE_ABNORMAL, pending requests
+   * reject with `CLOSED`); the socket's own close event, whenever it comes,
+   * is ignored.
+   */
+  abandon(reason: string): void {
+    if (this.#closed !== null) return;
+    try {
+      this.#transport.close(CLOSE_NORMAL, reason);
+    } catch {
+      // Closed already: nothing to tell the server.
+    }
+    this.#onClose(CLOSE_ABNORMAL, reason);
+  }
+
   /** Close once no request is pending (or after `graceMs`): for a connection that another has replaced. */
   closeWhenIdle(graceMs: number): void {
     this.#closeWhenIdle = true;
@@ -151,6 +177,7 @@ export class Connection {
 
   #onText(text: string): void {
     if (this.#closed !== null) return;
+    this.#lastReceivedAt = Date.now();
     const frame = parseServerFrame(text);
     if (frame === null) {
       this.#handlers.onFrame({ t: '!invalid' });

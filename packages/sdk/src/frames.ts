@@ -9,7 +9,7 @@
  */
 import { fromBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { ID_LENGTH_MAX } from './limits.ts';
+import { HEARTBEAT_INTERVAL_MIN_MS, ID_LENGTH_MAX } from './limits.ts';
 
 /** The server's identifier patterns (docs/protocol.md, "Framing"). */
 export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -223,10 +223,19 @@ export interface ServerLimits {
   readonly historyPage: number | null;
   readonly blobBytes: number | null;
   readonly blobChunkBytes: number | null;
+  /** Silence after which to send `ping`; null when the server does not answer pings. */
+  readonly heartbeatMs: number | null;
 }
 
 export function readWelcome(f: ServerFrame): ServerLimits {
   const limits = typeof f['limits'] === 'object' && f['limits'] !== null ? (f['limits'] as Record<string, unknown>) : {};
   const positive = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null);
-  return { bodyBytes: positive(limits['bodyBytes']), historyPage: positive(limits['historyPage']), blobBytes: positive(limits['blobBytes']), blobChunkBytes: positive(limits['blobChunkBytes']) };
+  const heartbeat = positive(limits['heartbeatMs']);
+  return {
+    bodyBytes: positive(limits['bodyBytes']),
+    historyPage: positive(limits['historyPage']),
+    blobBytes: positive(limits['blobBytes']),
+    blobChunkBytes: positive(limits['blobChunkBytes']),
+    heartbeatMs: heartbeat === null ? null : Math.max(HEARTBEAT_INTERVAL_MIN_MS, heartbeat),
+  };
 }

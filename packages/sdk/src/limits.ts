@@ -11,6 +11,16 @@
 /** How long a request waits for its answer before failing with `TIMEOUT`. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
+/**
+ * How long a heartbeat `ping` (sent after `welcome.limits.heartbeatMs` of
+ * silence) waits for its `pong` before the connection is taken for dead and
+ * replaced. Short: the server answers a ping at once.
+ */
+export const HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/** The shortest heartbeat interval taken from a server (a hostile one must not make us ping in a loop). */
+export const HEARTBEAT_INTERVAL_MIN_MS = 1_000;
+
 /** How long a `sync` (which streams up to SYNC_ENTRIES_PER_ROOM_MAX entries per room first) may take. */
 export const SYNC_TIMEOUT_MS = 60_000;
 

@@ -28,7 +28,7 @@ import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import type { ConnectionEvent } from './events.ts';
 import type { ServerFrame, ServerLimits } from './frames.ts';
-import { CONNECTION_STABLE_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, RENEWAL_DELAY_MIN_MS, REQUEST_RETRIES_MAX, REQUEST_TIMEOUT_MS, RETIRE_GRACE_MS } from './limits.ts';
+import { CONNECTION_STABLE_MS, HEARTBEAT_TIMEOUT_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS, RENEWAL_DELAY_MIN_MS, REQUEST_RETRIES_MAX, REQUEST_TIMEOUT_MS, RETIRE_GRACE_MS } from './limits.ts';
 import type { TransportFactory } from './transport.ts';
 
 export type EstablishMode = 'register' | 'login' | 'resume' | 'renew';
@@ -64,11 +64,12 @@ export class Link {
   readonly #hooks: LinkHooks;
   #conn: Connection | null = null;
   #tokens: Tokens | null = null;
-  #limits: ServerLimits = { bodyBytes: null, historyPage: null, blobBytes: null, blobChunkBytes: null };
+  #limits: ServerLimits = { bodyBytes: null, historyPage: null, blobBytes: null, blobChunkBytes: null, heartbeatMs: null };
   #ended = false;
   #establishing: Promise<Connection> | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #renewTimer: ReturnType<typeof setTimeout> | null = null;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   #attempt = 0;
   /** When the current connection was established (ms), to tell a stable connection from one that fails at once. */
   #establishedAt = 0;
@@ -126,9 +127,9 @@ export class Link {
         return await conn.request(frame, expect, Math.max(1, deadline - Date.now()));
       } catch (e) {
         // No answer on a connection that looks open: it may be dead without a
-        // close (a browser gone offline keeps its socket). Make a new one; the
-        // reconnect logic takes over.
-        if (SdkError.is(e, 'TIMEOUT') && conn.isOpen) this.restart(conn, 'no answer in time');
+        // close (a browser gone offline keeps its socket). Give it up and make
+        // a new one; the reconnect logic takes over.
+        if (SdkError.is(e, 'TIMEOUT') && conn.isOpen) this.#abandon(conn, 'no answer in time');
         if (!SdkError.is(e, 'CLOSED') || this.#ended || attempt >= REQUEST_RETRIES_MAX) throw e;
       }
     }
@@ -143,6 +144,43 @@ export class Link {
   /** Drop the current connection so a new one is made (e.g. after a failed catch-up). */
   restart(conn: Connection, reason: string): void {
     if (conn === this.#conn) conn.close(CLOSE_NORMAL, reason);
+  }
+
+  /** Give up on `conn` if it is the current one: closed at once, and a new one made (Connection.abandon). */
+  #abandon(conn: Connection, reason: string): void {
+    if (conn === this.#conn) conn.abandon(reason);
+  }
+
+  /**
+   * After `heartbeatMs` without a frame from the server, a `ping`; no `pong`
+   * within HEARTBEAT_TIMEOUT_MS and the connection is given up. An idle
+   * client would otherwise sit on a dead socket for ever, reporting itself
+   * connected while messages wait on the server.
+   */
+  #scheduleHeartbeat(): void {
+    if (this.#heartbeatTimer !== null) clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = null;
+    const interval = this.#limits.heartbeatMs;
+    const conn = this.#conn;
+    if (interval === null || conn === null || this.#ended) return;
+    const timer = setTimeout(() => {
+      this.#heartbeatTimer = null;
+      if (conn !== this.#conn || !conn.isOpen) return;
+      if (conn.silentMs < interval) {
+        this.#scheduleHeartbeat();
+        return;
+      }
+      conn.request({ t: 'ping' }, ['pong'], HEARTBEAT_TIMEOUT_MS).then(
+        () => this.#scheduleHeartbeat(),
+        (e: unknown) => {
+          if (SdkError.is(e, 'TIMEOUT')) this.#abandon(conn, 'no answer to a ping');
+          else if (conn === this.#conn) this.#scheduleHeartbeat();
+        },
+      );
+    }, Math.max(0, interval - conn.silentMs));
+    // A heartbeat alone must not keep a Node process running.
+    (timer as { unref?: () => void }).unref?.();
+    this.#heartbeatTimer = timer;
   }
 
   /** End the link and close its connection (resolves once closed, or after CLOSE_WAIT_MS). */
@@ -214,6 +252,7 @@ export class Link {
       // The replaced connection finishes what it has in flight; its deliveries are deduplicated.
       if (old !== null && old !== conn) old.closeWhenIdle(RETIRE_GRACE_MS);
       this.#scheduleRenewal();
+      this.#scheduleHeartbeat();
       for (const w of this.#waiters.splice(0)) w.resolve(conn);
       this.#hooks.connection({ state: 'connected', renewal: mode === 'renew' });
       return conn;
@@ -295,8 +334,10 @@ export class Link {
   #clearTimers(): void {
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    if (this.#heartbeatTimer !== null) clearTimeout(this.#heartbeatTimer);
     this.#renewTimer = null;
     this.#reconnectTimer = null;
+    this.#heartbeatTimer = null;
   }
 
   #end(error: SdkError, notify = true): void {

@@ -144,13 +144,16 @@ export function serverForSuite(): SuiteServer {
 /**
  * A TCP proxy in front of the server: `dropAll()` cuts every connection
  * (both sides, no closing handshake), `blackhole` silently discards what the
- * server sends (so a client never sees an answer).
+ * server sends (so a client never sees an answer), `freezeAll()` makes the
+ * connections open now carry nothing either way and never close (a NAT that
+ * forgot them), while new ones work.
  */
 export class TcpProxy {
   readonly port: number;
   blackhole = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #frozen = new WeakSet<Socket>();
 
   private constructor(server: Server, port: number) {
     this.#server = server;
@@ -162,11 +165,16 @@ export class TcpProxy {
     const server = createServer((client) => {
       const upstream = connect(targetPort, '127.0.0.1');
       if (proxy !== null) proxy.#track(client, upstream);
-      client.on('data', (d) => upstream.write(d));
+      const frozen = (): boolean => proxy !== null && proxy.#frozen.has(client);
+      client.on('data', (d) => {
+        if (!frozen()) upstream.write(d);
+      });
       upstream.on('data', (d) => {
-        if (proxy?.blackhole !== true) client.write(d);
+        if (proxy?.blackhole !== true && !frozen()) client.write(d);
       });
       const end = (): void => {
+        // A frozen connection stays as it is: no close reaches either side.
+        if (frozen()) return;
         client.destroy();
         upstream.destroy();
       };
@@ -189,6 +197,11 @@ export class TcpProxy {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     }
+  }
+
+  /** The connections open now carry nothing more, either way, and never close. */
+  freezeAll(): void {
+    for (const s of this.#sockets) this.#frozen.add(s);
   }
 
   /** Cut every connection now. */

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { REQUEST_TIMEOUT_MS } from '../src/limits.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
-import { closeAll, provisionDevice, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
+import { closeAll, hostileTransport, provisionDevice, recorder, sleep, startServer, TcpProxy, texts, until, type ServerProcess } from './_harness.ts';
 
 describe('offline, reconnect and resume', () => {
   let server: ServerProcess & { url: string };
@@ -157,6 +157,34 @@ describe('offline, reconnect and resume', () => {
     await until(() => rb.messages.length === 2, 'bob to get the queued message', 20_000);
     assert.deepEqual(texts(rb.messages), ['warm-up', 'through a dead socket']);
     assert.equal((await sent).id, rb.messages[1]?.id);
+  });
+
+  it('an idle client on a connection that died without a close (a NAT that forgot it) notices by the heartbeat, gives the socket up at once and gets what was sent meanwhile', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    proxies.push(proxy);
+    // The real server announces heartbeatMs (25 s); this one is told 1 s, so the test waits seconds.
+    const quick = hostileTransport((f, text) => {
+      if (f.t !== 'welcome') return [text];
+      const limits = f['limits'] as Record<string, unknown>;
+      assert.equal(typeof limits['heartbeatMs'], 'number', 'the server announces its heartbeat');
+      return [JSON.stringify({ ...f, limits: { ...limits, heartbeatMs: 1000 } })];
+    });
+    const ra = recorder();
+    const alice = await ParleyClient.register(proxy.url, 'hb-alice', 'dev1', { on: ra.on, transport: quick });
+    const bob = await ParleyClient.register(server.url, 'hb-bob', 'dev1');
+    clients.push(alice, bob);
+    const room = await bob.startDirect('hb-alice');
+    await bob.send(room, 'before');
+    await until(() => ra.messages.length === 1, 'the first message');
+    proxy.freezeAll(); // alice's socket stays open and carries nothing, either way
+    await bob.send(room, 'while frozen');
+    // No request of alice's is pending: only the heartbeat can notice. Its ping goes unanswered.
+    await until(() => ra.connection.some((c) => c.state === 'disconnected'), 'the heartbeat to give the connection up', 30_000);
+    const gone = ra.connection.find((c) => c.state === 'disconnected');
+    assert.deepEqual(gone, { state: 'disconnected', code: 1006, reason: 'no answer to a ping' }, 'given up, not closed by a handshake that cannot complete');
+    await until(() => ra.messages.length === 2, 'the message sent while frozen', 20_000);
+    assert.deepEqual(texts(ra.messages), ['before', 'while frozen']);
+    assert.deepEqual(ra.failures, []);
   });
 
   it('a device away while its user left the room gets what it missed up to the leave, then forgets the room', async () => {

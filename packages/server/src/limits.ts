@@ -12,6 +12,14 @@ export const FRAME_BYTES_MAX = 256 * 1024;
 export const UNAUTHENTICATED_LIFETIME_MS = 10_000;
 
 /**
+ * Announced in `welcome.limits.heartbeatMs`: a client that has heard nothing
+ * for this long sends `ping` (answered `pong`), so it notices a connection
+ * that died without a close (a NAT or Wi-Fi change) instead of waiting on it
+ * for ever. Not a limit the server enforces; well under common NAT timeouts.
+ */
+export const HEARTBEAT_MS = 25_000;
+
+/**
  * Bytes queued for one connection that it has not read yet. A write finding
  * more than this closes the connection (1008 "too slow") instead of queueing
  * without bound; a v1 client resumes from its last seq when it reconnects.

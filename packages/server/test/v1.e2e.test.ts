@@ -273,11 +273,22 @@ describe('Parley v1 on /v1 (one server process)', () => {
         sendBufferBytes: limitsTs.SEND_BUFFER_BYTES_MAX,
         syncPauseBytes: limitsTs.SYNC_PAUSE_BYTES,
         syncDrainTimeoutMs: limitsTs.SYNC_DRAIN_TIMEOUT_MS,
+        heartbeatMs: limitsTs.HEARTBEAT_MS,
       };
       for (const [name, value] of Object.entries(announced)) assert.equal(limits[name], value, name);
       // The blob lifetimes of this server (defaults: no environment set them).
       assert.equal(limits['blobUploadTtlS'], BLOB_UPLOAD_TTL_S_DEFAULT);
       assert.equal(limits['blobRetentionDays'], BLOB_RETENTION_DAYS_DEFAULT);
+    });
+
+    test('ping → pong in any phase after hello (before and after login), with the id echoed; before hello it is refused like any frame', async () => {
+      const c = await connect();
+      expectError(await c.request({ t: 'ping' }), 'bad_frame');
+      expectFrame(await c.hello(), 'welcome');
+      assert.equal(expectFrame(await c.request({ t: 'ping' }), 'pong')['t'], 'pong');
+      const { client } = await reg('pinger');
+      const pong = expectFrame(await client.request({ t: 'ping', id: 'hb-7' }), 'pong');
+      assert.equal(pong['re'], 'hb-7');
     });
 
     test('/v1/ (a trailing slash) is the Parley protocol too; query strings are ignored', async () => {

@@ -169,6 +169,8 @@ export class V1Connection implements Conn, SyncTarget {
     switch (f.t) {
       case 'hello':
         return this.#error(f.id, 'bad_frame', 'hello was already received');
+      case 'ping':
+        return this.#reply(f.id, { t: 'pong' });
       case 'challenge':
         return this.#auth.onChallenge(f);
       case 'register':

@@ -152,6 +152,7 @@ export const Typing = z.object({ t: z.literal('typing'), id: requestId, roomId }
 export const Receipt = z.object({ t: z.literal('receipt'), id: requestId, roomId, seq: seq.min(1), kind: z.enum(['delivered', 'read']) });
 export const Receipts = z.object({ t: z.literal('receipts'), id: requestId, roomId });
 export const PresenceGet = z.object({ t: z.literal('presence.get'), id: requestId, roomId });
+export const Ping = z.object({ t: z.literal('ping'), id: requestId });
 
 export const Inbound = z.discriminatedUnion('t', [
   Hello,
@@ -187,6 +188,7 @@ export const Inbound = z.discriminatedUnion('t', [
   Receipt,
   Receipts,
   PresenceGet,
+  Ping,
 ]);
 
 export type InboundFrame = z.infer<typeof Inbound>;
