@@ -162,6 +162,18 @@ async function conversation(outDir, tmp) {
     }),
   );
   await step('node', 'sends while the browser is away', () => bob.send(room, marks.away).then(() => undefined));
+  await step('browser', 'mustExist on a store that does not exist is STORE, and leaves no empty database behind', async () => {
+    const r = await page.evaluate(async () => {
+      const code = await globalThis.parleyTest.sdk.IndexedDbClientStore.open('never-made', 'x', { mustExist: true }).then(
+        () => 'opened',
+        (e) => e.code,
+      );
+      const names = (await globalThis.indexedDB.databases()).map((d) => d.name);
+      return { code, names };
+    });
+    assert(r.code === 'STORE', `got ${r.code}`);
+    assert(!r.names.some((n) => n.endsWith('never-made')), `databases: ${JSON.stringify(r.names)}`);
+  });
   await step('browser', 'after a reload, a wrong passphrase opens nothing (BAD_PASSPHRASE)', async () => {
     await load();
     const code = await page.evaluate(

@@ -271,12 +271,21 @@ export class IndexedDbClientStore extends SealedClientStore {
     let keys: RecordKeys | null = null;
     try {
       const opening = factory.open(dbName, DB_VERSION);
-      opening.onupgradeneeded = () => {
+      let absent = false;
+      opening.onupgradeneeded = (event) => {
+        if (options.mustExist === true && event.oldVersion === 0) {
+          // Opening would create the database: abort that, so a check for a store leaves no empty one behind.
+          absent = true;
+          opening.transaction?.abort();
+          return;
+        }
         const upgrading = opening.result;
         if (!upgrading.objectStoreNames.contains('meta')) upgrading.createObjectStore('meta');
         if (!upgrading.objectStoreNames.contains('records')) upgrading.createObjectStore('records');
       };
-      db = await request(opening);
+      db = await request(opening).catch((e: unknown) => {
+        throw absent ? new SdkError('STORE', `there is no store ${name}`) : e;
+      });
       const read = db.transaction(['meta', 'records'], 'readonly');
       const [format, master, values] = await Promise.all([
         request(read.objectStore('meta').get('format')),

@@ -75,6 +75,14 @@ describe('KAT: PBKDF2-HMAC-SHA-256 (vectors/kdf.json)', () => {
       const salt = hex(v.salt);
       assertBytes(backend.pbkdf2Sha256(pw, salt, v.iterations, v.length), v.output, 'sync');
       assertBytes(await backend.pbkdf2Sha256Async(pw, salt, v.iterations, v.length), v.output, 'async');
+      // Without WebCrypto (an insecure page, an old runtime) the async path falls back to noble's (pure backend) or stays node:crypto's.
+      const crypto = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+      Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true });
+      try {
+        assertBytes(await backend.pbkdf2Sha256Async(pw, salt, v.iterations, v.length), v.output, 'async without WebCrypto');
+      } finally {
+        if (crypto !== undefined) Object.defineProperty(globalThis, 'crypto', crypto);
+      }
     });
   }
 });

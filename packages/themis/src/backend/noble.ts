@@ -4,7 +4,9 @@
  * Selected in browsers (the `default` condition of `#backend`) and forced in
  * Node with `--conditions=parley-pure`.
  *
- * Two small pieces are ours because the libraries do not offer them:
+ * Asynchronous PBKDF2 comes from the platform's WebCrypto where it has one
+ * (see pbkdf2Sha256Async). Two small pieces are ours because the libraries
+ * do not offer them:
  * RSA-PSS verification that recovers the salt length from the encoding
  * (RFC 8017 §9.1.2 with sLen read from DB, as OpenSSL's "auto" mode), and
  * prime generation for 1024-bit RSA keys, which the FIPS 186-5 generator in
@@ -32,6 +34,30 @@ import { isProbablePrime } from 'micro-rsa-dsa-dh/primality.js';
 import { ed25519PublicToX25519 } from './_ed25519-to-x25519.ts';
 import { ed25519PublicKeyRejected, HKDF_INFO_LENGTH_MAX, HKDF_SHA256_LENGTH_MAX, type Backend, type RsaPrivateComponents, type RsaPublicComponents } from './types.ts';
 import { bigIntToBytes, bytesToBigInt, concatBytes, equalBytes } from '../_bytes.ts';
+
+/**
+ * PBKDF2 without blocking: the platform's WebCrypto when there is one (every
+ * browser in a secure context, Node ≥ 20). Its derivation runs off the main
+ * thread; noble's async loop only yields to microtasks, so a passphrase cell
+ * in a page froze it for the whole derivation (~0.5 s of 314,110
+ * iterations). WebCrypto copies its inputs when called, as the cells need.
+ * The same bytes either way (standard PBKDF2-HMAC-SHA-256); noble where
+ * there is no WebCrypto or it refuses the input.
+ */
+async function pbkdf2Sha256Async(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Promise<Uint8Array> {
+  const subtle = (globalThis as { crypto?: { subtle?: SubtleCrypto } }).crypto?.subtle;
+  if (subtle !== undefined) {
+    let derived: ArrayBuffer | null = null;
+    try {
+      const key = await subtle.importKey('raw', Uint8Array.from(password), 'PBKDF2', false, ['deriveBits']);
+      derived = await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: Uint8Array.from(salt), iterations }, key, length * 8);
+    } catch {
+      derived = null;
+    }
+    if (derived !== null) return new Uint8Array(derived);
+  }
+  return pbkdf2Async(sha256, password, salt, { c: iterations, dkLen: length });
+}
 
 const oaepSha1 = OAEP(sha1, mgf1(sha1));
 const mgf1Sha256 = mgf1(sha256);
@@ -182,7 +208,7 @@ export const backend: Backend = {
     return h.digest();
   },
   pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
-  pbkdf2Sha256Async: (password, salt, iterations, length) => pbkdf2Async(sha256, password, salt, { c: iterations, dkLen: length }),
+  pbkdf2Sha256Async: pbkdf2Sha256Async,
 
   aesGcmEncrypt(key, nonce, plaintext, aad) {
     const out = gcm(key, nonce, aad.length > 0 ? aad : undefined).encrypt(plaintext);
