@@ -20,6 +20,13 @@ export const UNAUTHENTICATED_LIFETIME_MS = 10_000;
 export const HEARTBEAT_MS = 25_000;
 
 /**
+ * The server's own check for v1 peers that are gone without a close: each
+ * connection is pinged this often, and one that did not answer the
+ * previous ping is cut off (v1/dead-peers.ts) — within two intervals.
+ */
+export const V1_PING_INTERVAL_MS = 30_000;
+
+/**
  * Bytes queued for one connection that it has not read yet. A write finding
  * more than this closes the connection (1008 "too slow") instead of queueing
  * without bound; a v1 client resumes from its last seq when it reconnects.

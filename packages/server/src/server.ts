@@ -37,7 +37,8 @@ import { PresenceAnnouncer } from './v1/presence.ts';
 import type { V1Deps } from './v1/context.ts';
 import { FailureWindow, type FailureCounter } from './rate-limit.ts';
 import { RedisFailureWindow, failuresPrefix } from './failure-window-redis.ts';
-import { LOGIN_FAILURES_PER_USER_PER_MINUTE } from './limits.ts';
+import { LOGIN_FAILURES_PER_USER_PER_MINUTE, V1_PING_INTERVAL_MS } from './limits.ts';
+import { DeadPeers } from './v1/dead-peers.ts';
 import { TutorialChat } from './tutorial/tutorial-chat.ts';
 import { CLOSE } from './tutorial/settings.ts';
 
@@ -56,6 +57,8 @@ export interface StartOptions {
   config?: ConfigInput;
   env?: NodeJS.ProcessEnv;
   logDestination?: NodeJS.WritableStream;
+  /** Tests only: how often v1 peers are pinged (V1_PING_INTERVAL_MS). */
+  v1PingIntervalMs?: number;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
@@ -125,6 +128,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   presence.onChange((changes) => v1Deps.announcer.changed(changes));
   const blobSweeper = startBlobSweeper(storage, v1Deps.blobs, v1Deps.log);
   const v1Connections = new Set<V1Connection>();
+  const deadPeers = new DeadPeers(options.v1PingIntervalMs ?? V1_PING_INTERVAL_MS);
   let ready = false;
   // While the fan-out is down, deliveries from other processes are lost to this
   // one's clients (they are stored): not ready, and once it is back every client
@@ -173,6 +177,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     wss.handleUpgrade(req, socket, head, (ws) => {
       const c = new V1Connection(ws, v1Deps, clientAddress(req, config.trustProxy));
       v1Connections.add(c);
+      deadPeers.add(ws);
       ws.once('close', () => v1Connections.delete(c));
     });
   });
@@ -187,6 +192,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     });
   } catch (err) {
     // Nothing listens (port taken, no permission): release what was opened, then report.
+    deadPeers.stop();
     await blobSweeper.stop();
     await loginFailures.close();
     await presence.close();
@@ -217,6 +223,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     http.close();
     http.closeAllConnections();
     wss.close();
+    deadPeers.stop();
     await blobSweeper.stop();
     // The last offline announcements go out before the fan-out closes.
     await v1Deps.announcer.settled();

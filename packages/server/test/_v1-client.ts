@@ -186,8 +186,9 @@ export class V1Client {
     });
   }
 
-  static async connect(url: string, label = 'client', localAddress?: string, headers?: Record<string, string>): Promise<V1Client> {
-    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }), ...(headers !== undefined && { headers }) });
+  /** `autoPong: false`: a peer whose network is gone (it never answers the server's pings). */
+  static async connect(url: string, label = 'client', localAddress?: string, headers?: Record<string, string>, options: { autoPong?: boolean } = {}): Promise<V1Client> {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }), ...(headers !== undefined && { headers }), ...(options.autoPong === false && { autoPong: false }) });
     const c = new V1Client(ws, label);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
