@@ -6,9 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_SEALED_BYTES } from '../src/limits.ts';
-import { assertFails, assertOk, parley, tempDir, themis } from './_cli.ts';
+import { assertFails, assertOk, childEnv, parley, tempDir, themis } from './_cli.ts';
 
 const tmp = tempDir();
 const keyFile = tmp.path('cell.key');
@@ -196,5 +199,30 @@ describe('parley serve and the top-level command: usage errors as for the other 
       assert.ok(!r.stderr.includes('S3CRET-PW'), r.stderr);
     }
     assertFails(await parley(['serve', '--host=', '--data', data()]), 2, /^parley: --host must be a host name or an IP address/);
+  });
+});
+
+describe('the parley command as npm links it (bin/parley.js, committed: dist/ does not exist at install time)', () => {
+  const cliDir = fileURLToPath(new URL('../../', import.meta.url));
+  const shim = join(cliDir, 'bin', 'parley.js');
+
+  test("package.json's bin is the committed shim, executable, and it runs the built CLI", () => {
+    const pkg = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+    assert.equal(pkg.bin?.['parley'], './bin/parley.js');
+    assert.match(readFileSync(shim, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    assert.notEqual(statSync(shim).mode & 0o111, 0, 'the shim is not executable');
+    const r = spawnSync(shim, ['--help'], { encoding: 'utf8', env: childEnv() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Usage: parley /);
+  });
+
+  test('before a build it says, in one line, to run npm run build', () => {
+    const copy = tmp.path('unbuilt');
+    mkdirSync(join(copy, 'bin'), { recursive: true });
+    copyFileSync(shim, join(copy, 'bin', 'parley.js'));
+    const r = spawnSync(process.execPath, [join(copy, 'bin', 'parley.js'), '--help'], { encoding: 'utf8', env: childEnv() });
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^parley: the CLI is not built yet: run `npm run build` in the Parley checkout, then try again\n$/);
   });
 });
