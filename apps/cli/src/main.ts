@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { chatCommands } from './chat-commands.ts';
 import { CliError, exitOnCommanderError, formatCommanderError, reportError, usageError } from './cli-error.ts';
@@ -27,10 +28,17 @@ function asUsageError<T>(f: () => T): T {
   }
 }
 
+/** This package's version, from its package.json (two levels up from `dist/src/main.js`). */
+function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 // Parser errors (an unknown command or option, a bad --port) are one line and exit 2, as for the
 // other commands: no help dump, and never the value of a mistyped --option=value (it may be a password).
 const program = new Command('parley')
   .description('Parley: self-hosted end-to-end encrypted chat')
+  .version(cliVersion(), '-V, --version', 'print the version of parley')
   .exitOverride(exitOnCommanderError)
   .configureOutput({ outputError: (text, write) => write(formatCommanderError(text, 'parley')) });
 

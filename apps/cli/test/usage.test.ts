@@ -136,6 +136,15 @@ describe('help and the rest of the CLI', () => {
     assert.doesNotMatch(help, /--password/);
   });
 
+  test("parley --version (and -V) prints the package's version and exits 0", async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await parley([flag]);
+      assertOk(r);
+      assert.equal(r.stdout.toString(), `${version}\n`);
+    }
+  });
+
   test('parley --help still lists serve, next to themis', async () => {
     const r = await parley(['--help']);
     assertOk(r);
