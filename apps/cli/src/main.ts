@@ -8,6 +8,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { chatCommands } from './chat-commands.ts';
 import { CliError, exitOnCommanderError, formatCommanderError, reportError, usageError } from './cli-error.ts';
@@ -32,6 +33,22 @@ function asUsageError<T>(f: () => T): T {
 function cliVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/** How a client on this machine names a server listening on `host`: one on every interface is reached as localhost. */
+function localHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+/** What a new user needs from the start: where clients connect, where the data is, and who the key is for. */
+function startupLines(s: { port: number; host: string; dataDir: string; postgres: boolean; publicKeyB64: string }): string {
+  const base = `ws://${localHost(s.host)}:${s.port}`;
+  return [
+    `Parley server listening on ${s.host} port ${s.port}; data directory: ${s.dataDir}${s.postgres ? ' (server key; messages in PostgreSQL)' : ''}`,
+    `Parley clients connect to ${base}/v1, e.g. npx parley register <user> --server ${base}`,
+    `Themis tutorial clients (on /) pin the server's public key: ${s.publicKeyB64} (Parley's own clients do not need it)`,
+  ].join('\n') + '\n';
 }
 
 // Parser errors (an unknown command or option, a bad --port) are one line and exit 2, as for the
@@ -67,8 +84,8 @@ program
       }),
     );
     const server = await startServer({ config });
-    const key = Buffer.from(server.serverPublicKey).toString('base64');
-    process.stderr.write(`Parley server on port ${server.port}\nServer public key (pin it in clients): ${key}\n`);
+    const publicKeyB64 = Buffer.from(server.serverPublicKey).toString('base64');
+    process.stderr.write(startupLines({ port: server.port, host: config.host, dataDir: config.dataDir, postgres: config.databaseUrl !== undefined, publicKeyB64 }));
     // On stderr whatever the log level: the log's own warning can be filtered out.
     if (server.config.tutorialDemoKey) {
       process.stderr.write(
