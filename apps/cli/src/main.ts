@@ -51,6 +51,14 @@ function startupLines(s: { port: number; host: string; dataDir: string; postgres
   ].join('\n') + '\n';
 }
 
+/** A start-up failure the user can act on, said so; anything else as it is. */
+function startFailure(e: unknown, port: number): unknown {
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return new Error(`port ${port} is already in use (by another parley serve, or another program): stop that process, or choose another port with --port N (npm start -- --port N)`);
+  }
+  return e;
+}
+
 // Parser errors (an unknown command or option, a bad --port) are one line and exit 2, as for the
 // other commands: no help dump, and never the value of a mistyped --option=value (it may be a password).
 const program = new Command('parley')
@@ -83,7 +91,9 @@ program
         ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
       }),
     );
-    const server = await startServer({ config });
+    const server = await startServer({ config }).catch((e: unknown) => {
+      throw startFailure(e, config.port);
+    });
     const publicKeyB64 = Buffer.from(server.serverPublicKey).toString('base64');
     process.stderr.write(startupLines({ port: server.port, host: config.host, dataDir: config.dataDir, postgres: config.databaseUrl !== undefined, publicKeyB64 }));
     // On stderr whatever the log level: the log's own warning can be filtered out.

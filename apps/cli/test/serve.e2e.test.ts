@@ -1,11 +1,17 @@
 /**
  * What `parley serve` tells a new user on stderr: where Parley clients
  * connect, where its data is, and that the public key is for Themis tutorial
- * clients.
+ * clients; and a port already in use as one line saying what to do.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { parley, tempDir } from './_cli.ts';
 import { startServer, until } from './_chat.ts';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
 
 describe('parley serve at start', () => {
   it('says where clients connect, where the data is, and who pins the public key', async () => {
@@ -20,6 +26,22 @@ describe('parley serve at start', () => {
     } finally {
       await server.stop();
       server.cleanup();
+    }
+  });
+
+  it('a port already in use: one line naming it and what to do, exit 1', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await parley(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', tmp.path('data')]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(
+        r.stderr,
+        `parley: port ${port} is already in use (by another parley serve, or another program): stop that process, or choose another port with --port N (npm start -- --port N)\n`,
+      );
+    } finally {
+      taken.close();
     }
   });
 });
