@@ -122,7 +122,10 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
       if (/cannot connect|before it opened/.test(msg) && /EPROTO|SSL routines|wrong version number/.test(msg)) {
         return failure(`cannot reach ${at}: its TLS handshake failed (a server without TLS? then use ws:// or http://)`, e);
       }
-      if (/cannot connect|before it opened/.test(msg)) return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')}`, e);
+      // Every command reaches the server through here: one hint for all of them.
+      if (/cannot connect|before it opened/.test(msg)) {
+        return failure(`cannot reach ${at}: ${msg.replace(/^.*?: /, '')} (is 'parley serve' running there? For another server, give --server <url>)`, e);
+      }
       return failure(`lost the connection to ${at} (${msg})`, e);
     case 'TIMEOUT':
       return failure(`${at} did not answer in time (${msg})`, e);

@@ -8,7 +8,7 @@
  * server's database and logs hold none of the plaintexts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -295,7 +295,21 @@ describe('parley chat commands', () => {
     assertFails(await alice.run(['history', 'bob', '--limit', '0']), 2, /--limit/);
     assertFails(await parley(['history', 'bob', '--profile', join(root, 'empty')]), 2, /no account in the profile/);
     const down = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', 'ws://127.0.0.1:9', '--passphrase-env', PASS_VAR], { env: alice.env });
-    assertFails(down, 1, /cannot reach the server at ws:\/\/127\.0\.0\.1:9/);
+    const unreachable = /^parley: cannot reach the server at ws:\/\/127\.0\.0\.1:9: .*ECONNREFUSED.* \(is 'parley serve' running there\? For another server, give --server <url>\)\n$/;
+    assertFails(down, 1, unreachable);
+    // Every command says the same: the hint is given in one place.
+    const env = { ...alice.env, B: 'a backup passphrase for the unreachable test' };
+    const away = ['--server', 'ws://127.0.0.1:9', '--passphrase-env', PASS_VAR];
+    writeFileSync(join(root, 'dave-file'), 'x');
+    for (const args of [
+      ['register', 'dave', '--profile', join(root, 'dave')],
+      ['restore', 'dave', '--profile', join(root, 'dave'), '--backup-passphrase-env', 'B'],
+      ['verify', 'bob', '--profile', alice.dir],
+      ['backup', '--profile', alice.dir, '--backup-passphrase-env', 'B'],
+      ['send-file', 'bob', join(root, 'dave-file'), '--profile', alice.dir],
+    ]) {
+      assertFails(await parley([...args, ...away], { env }), 1, unreachable);
+    }
     // https:// to a server without TLS: said so, not OpenSSL's record-layer error.
     const tls = await parley(['login', 'alice', ...alice.flags.slice(0, 2), '--server', server.url.replace('ws://', 'https://'), '--passphrase-env', PASS_VAR], { env: alice.env });
     assertFails(tls, 1, /cannot reach the server at https:\/\/127\.0\.0\.1:\d+.*: its TLS handshake failed \(a server without TLS\? then use ws:\/\/ or http:\/\/\)\n$/);
