@@ -210,7 +210,9 @@ Without a secret: prints the safety number, over the identity keys of every
 device of both users as the server's key directory lists them. Compare it with
 the one 'parley verify <you>' shows the other user, in person or over a channel
 you trust: if it is the same, no one (the server included) substituted keys. It
-changes when either of you adds, removes or restores a device.
+changes when either of you adds or removes a device, or a device gets a new
+identity key (one set up again without its backup); a device restored from its
+key backup keeps its key, and the number.
 
 With a secret: both of you run 'parley verify <the other> --secret' within 5
 minutes and type a secret you agreed on (a phrase said on a call). Themis Secure

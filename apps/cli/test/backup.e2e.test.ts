@@ -25,6 +25,8 @@ describe('parley backup / restore', () => {
   let bob: Profile;
   let carol: Profile;
   const backupPassphrase = `correct horse battery staple ${marker('bk')}`;
+  let numberBefore = '';
+  const safetyNumber = (out: string): string => (out.match(/\b\d{5}\b/g) ?? []).join('');
   const m = { before: marker('before-restore'), toNew: marker('carol-to-restored'), again: marker('alice-again'), reply: marker('bob-reply') };
 
   before(async () => {
@@ -38,6 +40,7 @@ describe('parley backup / restore', () => {
     ok(await bob.run(['register', 'bob', '--device', 'phone']), 'register bob');
     ok(await alice.run(['chat', 'bob'], { input: `${m.before}\n` }), 'alice writes');
     assert.ok(ok(await bob.run(['history', 'alice']), 'history').includes(m.before));
+    numberBefore = safetyNumber(ok(await bob.run(['verify', 'alice']), 'verify'));
   });
   after(() => {
     server.cleanup();
@@ -71,6 +74,14 @@ describe('parley backup / restore', () => {
     const h = ok(await newMachine.run(['history', 'bob']), 'history');
     assert.ok(!h.includes(m.before), 'a message from before the restore is readable?');
     assert.match(h, /alice: \(message sent from this device, which keeps no copy of it/);
+  });
+
+  it('the safety number is the same after the restore (the backup keeps the identity key), as verify says', async () => {
+    const v = await bob.run(['verify', 'alice']);
+    assert.match(numberBefore, /^\d{60}$/);
+    assert.equal(safetyNumber(ok(v, 'verify')), numberBefore);
+    assert.match(v.stderr, /adds or removes a device, or a device gets a new identity key .*a restore from a key backup keeps the key, and the number/);
+    assert.doesNotMatch(v.stderr, /restores a device/);
   });
 
   it('the restored device reads new messages: from a new contact at once, from an old one after writing first', async () => {
