@@ -29,20 +29,27 @@ function count(max: number, min = 1): (value: string) => number {
   };
 }
 
-const COMMON_HELP = `
-Where and who:
+/**
+ * The help every chat command ends with. `account`: the command takes
+ * `--user` (the others name the user as an argument and refuse it).
+ */
+function commonHelp(account: boolean): string {
+  const user = `
+  --user <user>    act as this account of the profile (env PARLEY_USER; default:
+                   the last one registered, logged in or restored)`;
+  return `
+Where${account ? ' and who' : ''}:
   --server <url>   the Parley server (env PARLEY_SERVER; else the account's, from
                    register/login/restore; else ${DEFAULT_SERVER})
   --profile <dir>  where accounts are kept (env PARLEY_HOME; default ~/.parley):
                    <dir>/accounts/<user>.parley, the device's keys, sessions and
                    messages sealed under your passphrase; <dir>/config.json, the
-                   default account, its device id and server (nothing secret)
-  --user <user>    act as this account of the profile (env PARLEY_USER; default:
-                   the last one registered, logged in or restored)
+                   default account, its device id and server (nothing secret)${account ? user : ''}
 
 The store's passphrase comes from --passphrase-env VAR, --passphrase-file FILE
 or, on a terminal, a prompt without echo -- never from the command line (other
 users can see it, e.g. with ps).`;
+}
 
 function base(name: string, description: string, options: { account: boolean }): Command {
   const cmd = new Command(name)
@@ -77,7 +84,7 @@ Creates <profile>/accounts/<user>.parley (the device's identity key and, later,
 its sessions and messages, sealed under the passphrase you choose; asked twice
 at the prompt), registers the user and device, and publishes the device's
 prekeys. The account becomes the profile's default.
-${COMMON_HELP}
+${commonHelp(false)}
 
 Examples:
   parley register alice --server wss://chat.example.org
@@ -88,7 +95,7 @@ Examples:
   const loginCmd = base('login', "log an account's device in: check its passphrase and the server's acceptance, and make it the default", { account: false })
     .argument('<user>', 'an account of this profile')
     .option('--device <id>', 'the device id (default: the one in the store)')
-    .addHelpText('after', COMMON_HELP)
+    .addHelpText('after', commonHelp(false))
     .action(runAction((user: string, options: AccountOptions) => login(user, options)));
 
   const chatCmd = base('chat', 'chat with a user: recent history, then live messages; each line you type is sent', { account: true })
@@ -107,7 +114,7 @@ waits for the server to store the messages, and exits 0 (all stored) or 1.
 
 Messages are end-to-end encrypted for each of the user's devices (and your
 other devices). Text from others is shown with control characters escaped.
-${COMMON_HELP}
+${commonHelp(true)}
 
 Examples:
   parley chat bob
@@ -128,7 +135,7 @@ device existed, or before it was restored from a backup, are listed as not
 decryptable. --search scans the messages this device keeps (up to 10,000),
 decrypting them here: nothing is sent to the server, and no search index is
 written to disk.
-${COMMON_HELP}
+${commonHelp(true)}
 
 Examples:
   parley history bob --limit 200 > bob.txt
@@ -150,7 +157,7 @@ sealed bytes travel inside an end-to-end encrypted message. The server stores
 the sealed bytes and learns their size, not the name or the content. At most
 ${formatSize(FILE_BYTES_MAX)} (the server may allow less). Prints the message number;
 the recipient saves the file with 'parley download <you> <number>'.
-${COMMON_HELP}
+${commonHelp(true)}
 
 Examples:
   parley send-file bob ./photo.jpg
@@ -172,7 +179,7 @@ them. Without --output the file gets the name it was sent with: only its last
 path component, without control characters, leading dots or names Windows
 reserves; an existing file is never overwritten (--force overwrites only the
 file --output names). The file is created readable by you only (mode 0600).
-${COMMON_HELP}
+${commonHelp(true)}
 
 Examples:
   parley download bob 42
@@ -191,7 +198,7 @@ frees their space in your quota on the server. The message stays in the
 conversation; whoever has not downloaded the file can no longer. The server
 also removes files by itself after its retention period (30 days unless its
 operator set another).
-${COMMON_HELP}
+${commonHelp(true)}
 
 Example:
   parley delete-file bob 42`,
@@ -220,7 +227,7 @@ Comparator, inside your encrypted conversation, tells each side whether both
 typed the same secret AND see the same device keys — without revealing the
 secret. The result is kept: 'parley chat' warns when a verified user's devices
 change. Exit status 0 when verified, 1 otherwise.
-${COMMON_HELP}
+${commonHelp(true)}
 
 Examples:
   parley verify bob
@@ -238,7 +245,7 @@ keeps the backup and could try to guess it offline. It is asked twice at the
 prompt, or read from --backup-passphrase-env / --backup-passphrase-file. The
 server keeps one backup per user (a new one replaces it). Restore it on a new
 machine with 'parley restore <user>'.
-${COMMON_HELP}`,
+${commonHelp(true)}`,
     )
     .action(runAction((options: BackupOptions) => backup(options)));
 
@@ -254,7 +261,7 @@ secret from that passphrase), opens it, creates the account's store under a new
 store passphrase (asked twice), and logs in as the backed-up device, publishing
 fresh prekeys. Messages sent before the restore cannot be read on this machine:
 the backup holds no sessions (forward secrecy).
-${COMMON_HELP}
+${commonHelp(false)}
 
 Example:
   parley restore alice --device laptop --server wss://chat.example.org`,
@@ -274,7 +281,7 @@ request (the new key, signed by it: nothing secret), on stdout. Run
 both show the same fingerprint, then 'parley login <user>' here. Unlike
 'parley restore', the two machines are separate devices: each has its own
 keys, and messages are encrypted to both.
-${COMMON_HELP}
+${commonHelp(false)}
 
 Example:
   parley link-device alice --device phone --server wss://chat.example.org`,
@@ -290,7 +297,7 @@ Shows the new device's key fingerprint: compare it with the one the new
 machine showed (whoever could change the request on its way could add a
 device of their own). Your peers are told of the new device (a key-change
 warning) and encrypt to it from then on.
-${COMMON_HELP}`,
+${commonHelp(true)}`,
     )
     .action(runAction((request: string, options: StoreOptions) => addDevice(request, options)));
 

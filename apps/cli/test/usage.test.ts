@@ -145,6 +145,20 @@ describe('help and the rest of the CLI', () => {
     }
   });
 
+  test("each chat command's help shows only options it accepts: --user where it is taken, nowhere on the others", async () => {
+    for (const name of ['register', 'login', 'restore', 'link-device']) {
+      const help = await parley([name, '--help']);
+      assertOk(help);
+      assert.doesNotMatch(help.stdout.toString(), /--user/, `${name} --help`);
+      assertFails(await parley([name, 'alice', '--user', 'alice']), 2, /unknown option '--user'/);
+    }
+    for (const name of ['add-device', 'chat', 'history', 'send-file', 'download', 'delete-file', 'verify', 'backup']) {
+      const help = (await parley([name, '--help'])).stdout.toString();
+      assert.match(help, /^ {2}--user <user> /m, `${name} --help lists --user`);
+      assert.match(help, /^Where and who:\n[\s\S]*^ {2}--user <user> /m, `${name} --help explains --user`);
+    }
+  });
+
   test('parley --help still lists serve, next to themis', async () => {
     const r = await parley(['--help']);
     assertOk(r);
