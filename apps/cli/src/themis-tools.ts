@@ -57,7 +57,7 @@ input over the size limit); 130 interrupted at the prompt.
 Examples:
   parley themis keygen --out alice              # alice.priv (0600), alice.pub
   parley themis sign --key alice.priv --in report.pdf --out report.signed
-  parley themis verify --key alice.pub --in report.signed --out report.pdf
+  parley themis verify --key alice.pub --in report.signed --out report.checked.pdf
   parley themis keygen --type symmetric --out backup    # backup.key (0600)
   tar c docs | parley themis seal --key backup.key --context docs > docs.cell
   parley themis open --passphrase-env NOTE_PASS --base64 --in note.b64 > note.txt

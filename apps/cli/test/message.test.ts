@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { assertFails, assertOk, pattern, tempDir, themis } from './_cli.ts';
 
 const INVALID_SIGNATURE = /^parley: verification failed: not a valid signed message for this public key\n$/;
@@ -23,6 +24,20 @@ before(async () => {
 after(() => tmp.cleanup());
 
 describe('sign/verify', () => {
+  test("the keygen, sign and verify examples of 'parley themis --help' run as written, in one directory", async () => {
+    const help = (await themis(['--help'])).stdout.toString();
+    const examples = help.split('\n').filter((l) => /^ {2}parley themis (keygen --out|sign|verify) /.test(l));
+    assert.equal(examples.length, 3, help);
+    const dir = tmp.path('example');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'report.pdf'), message);
+    for (const line of examples) {
+      const args = (line.split('#')[0] ?? '').trim().split(/\s+/).slice(2);
+      assertOk(await themis(args, { cwd: dir }), line);
+    }
+    assert.deepEqual(readFileSync(join(dir, 'report.checked.pdf')), message);
+  });
+
   test('keygen → sign → verify round trip, binary and base64', async () => {
     for (const b64 of [[], ['--base64']]) {
       const signed = await themis(['sign', '--key', `${alice}.priv`, ...b64], { input: message });
