@@ -98,6 +98,8 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
   }
   const device = owner.deviceId;
   const { identity, nextOneTimePrekeyId } = keys;
+  /** Whether the contacts were told to start new sessions (then they need not wait for this device to write). */
+  let contactsTold = false;
   try {
     const storePass = await storePassphrase(options, user, true);
     ensureProfileDir(dir);
@@ -117,6 +119,7 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
       try {
         // Peers still hold sessions with the old copy: tell them to start over with this one.
         const rooms = await client.resetSessions();
+        contactsTold = true;
         if (rooms > 0) note(`Told the members of ${rooms} conversation${rooms === 1 ? '' : 's'} to start new sessions with this device.`);
       } catch {
         note("warning: could not tell your contacts to start over; their messages stay unreadable here until you write to them");
@@ -128,5 +131,9 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
     identity.destroy();
   }
   await writeLine(`Restored ${user} (device ${device}) from its key backup on ${server}.`);
-  note("Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). New conversations work at once; in an existing one, send first: what others send before that (on their old session with this device) cannot be read here.");
+  // What peers send once their client has the session reset is readable here (the SDK's resetSessions).
+  const existing = contactsTold
+    ? "in existing ones, what your contacts send once their parley has received the request to start new sessions (when it next connects) can be read here: you need not write first"
+    : 'in an existing one, write first (see the warning above): what the others send before that cannot be read here';
+  note(`Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). New conversations work at once; ${existing}.`);
 }

@@ -259,8 +259,10 @@ Asks for the backup passphrase (or reads --backup-passphrase-env / -file),
 downloads the backup (the server hands it only to whoever derives the right
 secret from that passphrase), opens it, creates the account's store under a new
 store passphrase (asked twice), and logs in as the backed-up device, publishing
-fresh prekeys. Messages sent before the restore cannot be read on this machine:
-the backup holds no sessions (forward secrecy).
+fresh prekeys, and tells your contacts to start new sessions with it: what they
+send once their client has that (when it next connects) is readable here.
+Messages sent before the restore cannot be read on this machine: the backup
+holds no sessions (forward secrecy).
 ${commonHelp(false)}
 
 Example:

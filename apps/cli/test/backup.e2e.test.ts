@@ -3,9 +3,10 @@
  * to the server under a backup passphrase; on a new machine (a fresh
  * profile) a wrong passphrase or device restores nothing, the right one
  * restores the device, which logs in, cannot read what came before (no
- * sessions in a backup), and reads what is sent to it afterwards — from a
- * new contact at once, and from an old one once it has written first. The
- * server never sees the plaintexts nor the backup passphrase.
+ * sessions in a backup), and reads what is sent to it afterwards without
+ * writing first — from a new contact, and from an old one, whom the restore
+ * told to start a new session. The server never sees the plaintexts nor
+ * the backup passphrase.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -67,6 +68,8 @@ describe('parley backup / restore', () => {
   it('restore on a new machine: the same device logs in; what came before stays unreadable', async () => {
     const r = await newMachine.run(['restore', 'alice', '--device', 'laptop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'restore'), /^Restored alice \(device laptop\) from its key backup on ws:/);
+    assert.match(r.stderr, /Told the members of 1 conversation to start new sessions with this device\./);
+    assert.match(r.stderr, /in existing ones, what your contacts send once their parley has received the request to start new sessions .* you need not write first\./);
     const config = JSON.parse(readFileSync(join(newMachine.dir, 'config.json'), 'utf8')) as { user: string; accounts: Record<string, { device: string }> };
     assert.equal(config.user, 'alice');
     assert.equal(config.accounts['alice']?.device, 'laptop');
@@ -84,16 +87,17 @@ describe('parley backup / restore', () => {
     assert.doesNotMatch(v.stderr, /restores a device/);
   });
 
-  it('the restored device reads new messages: from a new contact at once, from an old one after writing first', async () => {
+  it('the restored device reads new messages without writing first: from a new contact, and from an old one told to start over', async () => {
     ok(await carol.run(['register', 'carol']), 'register carol');
     ok(await carol.run(['chat', 'alice'], { input: `${m.toNew}\n` }), 'carol writes');
     assert.match(ok(await newMachine.run(['history', 'carol']), 'history'), new RegExp(`carol: ${m.toNew}$`, 'm'));
 
-    ok(await newMachine.run(['chat', 'bob', '--limit', '0'], { input: `${m.again}\n` }), 'restored alice writes');
-    assert.ok(ok(await bob.run(['history', 'alice']), 'history').includes(`alice: ${m.again}`));
-    ok(await bob.run(['chat', 'alice', '--limit', '0'], { input: `${m.reply}\n` }), 'bob replies');
+    // bob writes first: his client took the restore's request to start a new session when it connected.
+    ok(await bob.run(['chat', 'alice', '--limit', '0'], { input: `${m.reply}\n` }), 'bob writes');
     const h = ok(await newMachine.run(['history', 'bob', '--search', m.reply]), 'search');
     assert.match(h, new RegExp(`bob: ${m.reply}$`, 'm'));
+    ok(await newMachine.run(['chat', 'bob', '--limit', '0'], { input: `${m.again}\n` }), 'restored alice writes');
+    assert.ok(ok(await bob.run(['history', 'alice']), 'history').includes(`alice: ${m.again}`));
   });
 
   it("the server's database and logs hold none of the plaintexts, nor the backup passphrase", async () => {
