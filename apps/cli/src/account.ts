@@ -5,13 +5,23 @@
  *
  * @module
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
 import { SqliteClientStore, type SqliteStoreOptions } from '@parley/sdk/node';
 import { CliError, failure, usageError } from './cli-error.ts';
 import { note } from './output.ts';
-import { canPrompt, passphraseFromOptions, promptPassphraseAs, type PassphraseOptions } from './passphrase.ts';
+import {
+  canPrompt,
+  characterCount,
+  PASSPHRASE_TRIES,
+  PASSPHRASE_WARN_BELOW,
+  passphraseFromOptions,
+  promptPassphraseAs,
+  triesLeft,
+  type PassphraseOptions,
+} from './passphrase.ts';
 import { keysChangedNotice } from './render.ts';
 import {
   createPrivateFile,
@@ -48,34 +58,45 @@ export function refuseArgvPassphrase(options: StoreOptions): void {
   }
 }
 
-/**
- * The passphrase of `userId`'s store: from --passphrase-env / --passphrase-file,
- * else asked on the terminal (twice with `confirm`, for a new store). Bytes,
- * taken as they are.
- */
-export async function storePassphrase(options: StoreOptions, userId: string, confirm: boolean): Promise<Uint8Array> {
+/** The store's passphrase from --passphrase-env / --passphrase-file; undefined when it is to be asked (a usage error if it cannot be). */
+async function givenStorePassphrase(options: StoreOptions, userId: string): Promise<Uint8Array | undefined> {
   refuseArgvPassphrase(options);
   const given = await passphraseFromOptions(options);
+  if (given === undefined && !canPrompt()) throw usageError(`no passphrase for ${userId}'s store: give --passphrase-env VAR or --passphrase-file FILE (stdin is not a terminal)`);
+  return given;
+}
+
+/**
+ * The passphrase of a new store of `userId`: from --passphrase-env /
+ * --passphrase-file, else chosen at the terminal (typed twice; a short one
+ * gets a warning). Bytes, taken as they are.
+ */
+export async function newStorePassphrase(options: StoreOptions, userId: string): Promise<Uint8Array> {
+  const given = await givenStorePassphrase(options, userId);
   if (given !== undefined) return given;
-  if (!canPrompt()) throw usageError(`no passphrase for ${userId}'s store: give --passphrase-env VAR or --passphrase-file FILE (stdin is not a terminal)`);
-  if (confirm) process.stderr.write(`Choose a passphrase for ${userId}'s store on this machine (it seals keys and messages on disk).\n`);
-  return promptPassphraseAs(`Passphrase for ${userId}`, confirm);
+  process.stderr.write(`Choose a passphrase for ${userId}'s store on this machine (it seals keys and messages on disk).\n`);
+  const bytes = await promptPassphraseAs(`Passphrase for ${userId}`, true);
+  if (characterCount(bytes) < PASSPHRASE_WARN_BELOW) {
+    note(`warning: a passphrase of fewer than ${PASSPHRASE_WARN_BELOW} characters is quick to guess for whoever copies the store file; a longer one protects it better.`);
+  }
+  return bytes;
 }
 
 /**
  * The key backup's passphrase: from --backup-passphrase-env /
- * --backup-passphrase-file, else asked on the terminal. As text when it is
- * UTF-8 (the SDK NFKC-normalises it, so the same characters typed on
- * another machine open the backup), else as bytes.
+ * --backup-passphrase-file, else asked on the terminal (`choose`: a new one,
+ * typed twice). As text when it is UTF-8 (the SDK NFKC-normalises it, so the
+ * same characters typed on another machine open the backup), else as bytes.
  */
-export async function backupPassphrase(options: BackupPassphraseOptions, confirm: boolean): Promise<string | Uint8Array> {
+export async function backupPassphrase(options: BackupPassphraseOptions, choose: boolean): Promise<string | Uint8Array> {
   let bytes = await passphraseFromOptions(
     { passphraseEnv: options.backupPassphraseEnv, passphraseFile: options.backupPassphraseFile },
     { env: '--backup-passphrase-env', file: '--backup-passphrase-file' },
   );
   if (bytes === undefined) {
     if (!canPrompt()) throw usageError('no backup passphrase: give --backup-passphrase-env VAR or --backup-passphrase-file FILE (stdin is not a terminal)');
-    bytes = await promptPassphraseAs('Backup passphrase', confirm);
+    if (choose) process.stderr.write("Choose a new passphrase for the key backup, not your store's: the server keeps the backup and can try to guess it offline.\n");
+    bytes = await promptPassphraseAs(choose ? 'New backup passphrase' : 'Backup passphrase', choose);
   }
   let text: string;
   try {
@@ -130,7 +151,10 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
     case 'TIMEOUT':
       return failure(`${at} did not answer in time (${msg})`, e);
     case 'BAD_PASSPHRASE':
-      return failure(`the passphrase does not open ${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`}`);
+      return failure(
+        `the passphrase does not open ${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`}; a forgotten one cannot be recovered: ` +
+          `only 'parley restore ${ctx.user ?? '<user>'}' from a key backup (into another --profile) gets the account back`,
+      );
     case 'STORE':
       if (/in use/.test(msg)) return failure(`${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`} is in use by another parley process (a running chat?); close it first`);
       return failure(`${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`} cannot be used: ${msg}`);
@@ -266,26 +290,58 @@ export interface Session {
   readonly server: string;
   /** The context for {@link explain}. */
   readonly ctx: FailureContext;
+  /** Whether `candidate` is the passphrase that opened the store. */
+  readonly isStorePassphrase: (candidate: Uint8Array) => boolean;
 }
 
-/**
- * Opens `userId`'s store (the passphrase from the options or the prompt)
- * and opens the store file; the caller closes it. `BAD_PASSPHRASE`, a store
- * in use, a missing account: one clear CliError.
- */
-export async function openStore(options: StoreOptions, dir: string, userId: string): Promise<SqliteClientStore> {
+/** An open store, and whether a passphrase is the one that opened it (for a warning; the passphrase itself is not kept). */
+interface OpenedStore {
+  readonly store: SqliteClientStore;
+  readonly isPassphrase: (candidate: Uint8Array) => boolean;
+}
+
+/** A check of whether a later passphrase equals `passphrase`, keeping only a digest of it under a key of this process. */
+function passphraseCheck(passphrase: Uint8Array): (candidate: Uint8Array) => boolean {
+  const key = randomBytes(32);
+  const digest = (p: Uint8Array): Buffer => createHmac('sha256', key).update(p).digest();
+  const kept = digest(passphrase);
+  return (candidate) => timingSafeEqual(digest(candidate), kept);
+}
+
+async function openStoreChecked(options: StoreOptions, dir: string, userId: string): Promise<OpenedStore> {
   const path = storePath(dir, userId);
   if (!existsSync(path)) {
     throw usageError(`the profile ${JSON.stringify(dir)} has no account ${userId}: run 'parley register ${userId}' or 'parley restore ${userId}' (or give --profile)`);
   }
-  const passphrase = await storePassphrase(options, userId, false);
-  try {
-    return await SqliteClientStore.open(path, passphrase, { mustExist: true });
-  } catch (e) {
-    throw explain(e, { user: userId });
-  } finally {
-    passphrase.fill(0);
+  const given = await givenStorePassphrase(options, userId);
+  for (let attempt = 1; ; attempt++) {
+    const passphrase = given ?? (await promptPassphraseAs(`Passphrase for ${userId}`, false));
+    // Before opening: the store may wipe the passphrase it was given.
+    const isPassphrase = passphraseCheck(passphrase);
+    try {
+      const store = await SqliteClientStore.open(path, passphrase, { mustExist: true });
+      return { store, isPassphrase };
+    } catch (e) {
+      // At the terminal a typo is asked again; a passphrase from a variable or file would fail the same way.
+      if (given === undefined && attempt < PASSPHRASE_TRIES && SdkError.is(e, 'BAD_PASSPHRASE')) {
+        process.stderr.write(`That passphrase does not open ${userId}'s store; ${triesLeft(attempt)}.\n`);
+        continue;
+      }
+      throw explain(e, { user: userId });
+    } finally {
+      passphrase.fill(0);
+    }
   }
+}
+
+/**
+ * Opens `userId`'s store (the passphrase from the options or the prompt,
+ * where a wrong one is asked again) and opens the store file; the caller
+ * closes it. `BAD_PASSPHRASE`, a store in use, a missing account: one clear
+ * CliError.
+ */
+export async function openStore(options: StoreOptions, dir: string, userId: string): Promise<SqliteClientStore> {
+  return (await openStoreChecked(options, dir, userId)).store;
 }
 
 /**
@@ -301,7 +357,7 @@ export async function openSession(options: StoreOptions, on: ClientOptions['on']
   const user = resolveUser(options, dir, config);
   const account = config.accounts[user];
   const server = resolveServer(options, account);
-  const store = await openStore(options, dir, user);
+  const { store, isPassphrase } = await openStoreChecked(options, dir, user);
   const device = store.account()?.deviceId ?? account?.device;
   if (device === undefined) {
     store.close();
@@ -312,7 +368,7 @@ export async function openSession(options: StoreOptions, on: ClientOptions['on']
   const listeners: ClientOptions['on'] = { keysChanged: (c) => note(keysChangedNotice(c)), ...on };
   try {
     const client = await ParleyClient.login(server, user, device, { store, on: listeners });
-    return { client, store, dir, user, device, server, ctx };
+    return { client, store, dir, user, device, server, ctx, isStorePassphrase: isPassphrase };
   } catch (e) {
     store.close();
     throw explain(e, ctx);

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { backupFetchSecret, exportKeyBackup, openKeyBackup, ParleyClient, readKeyBackupOwner, SdkError } from '@parley/sdk';
-import { backupPassphrase, explain, refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
+import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { note, writeLine } from './output.ts';
 import { checkDeviceId, checkUserId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
@@ -38,6 +38,9 @@ export async function backup(options: BackupOptions): Promise<void> {
     try {
       if (passLength(pass) < BACKUP_PASSPHRASE_WARN_BELOW) {
         note(`warning: the backup passphrase is short. The server keeps the backup and could try passphrases offline; a long random one (${BACKUP_PASSPHRASE_WARN_BELOW}+ characters) is what protects it.`);
+      }
+      if (s.isStorePassphrase(typeof pass === 'string' ? Buffer.from(pass, 'utf8') : pass)) {
+        note("warning: the backup passphrase is the store's. Whoever guesses it at the backup (the server can try offline) can also open the store file; a different one is safer.");
       }
       const previous = await s.client.loadKeyBackup();
       const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(s.store, pass), backupFetchSecret(pass, s.user)]);
@@ -101,7 +104,7 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
   /** Whether the contacts were told to start new sessions (then they need not wait for this device to write). */
   let contactsTold = false;
   try {
-    const storePass = await storePassphrase(options, user, true);
+    const storePass = await newStorePassphrase(options, user);
     ensureProfileDir(dir);
     // A failed or interrupted restore leaves nothing behind — unless the server already accepted the
     // device's login (see withNewStore) — so that it can simply be run again.

@@ -18,7 +18,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
-import { openStore, refuseArgvPassphrase, storePassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
+import { newStorePassphrase, openStore, refuseArgvPassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { decodeBase64 } from './io.ts';
 import { note, writeLine } from './output.ts';
@@ -87,7 +87,7 @@ export async function linkDevice(userArg: string, options: LinkOptions): Promise
     ({ device, request } = await requestAgain(options, dir, user, config.accounts[user]?.device));
   } else {
     device = checkDeviceId(options.device ?? defaultDeviceId());
-    const passphrase = await storePassphrase(options, user, true);
+    const passphrase = await newStorePassphrase(options, user);
     ensureProfileDir(dir);
     const made = device;
     request = await withNewStore(path, passphrase, { ctx: { server, user, device, action: 'login' }, kept: () => rememberAccount(dir, user, { device: made, server }) }, (store) =>

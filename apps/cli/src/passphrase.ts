@@ -99,7 +99,26 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-/** Asks for the passphrase on the terminal; with `confirm`, twice, and refuses a mismatch. */
+/** Tries at a prompt: a mistyped repeat of a new passphrase, or a wrong one (the store's), is asked again until this many. */
+export const PASSPHRASE_TRIES = 3;
+
+/** A new passphrase shorter than this many characters gets a warning (never a refusal: it is the user's choice). */
+export const PASSPHRASE_WARN_BELOW = 8;
+
+/** Characters (code points) in UTF-8 `bytes`, counted without making a string of a secret. */
+export function characterCount(bytes: Uint8Array): number {
+  let n = 0;
+  for (const b of bytes) if ((b & 0xc0) !== 0x80) n++;
+  return n;
+}
+
+/** "try again (2 tries left)" after the `attempt`-th of {@link PASSPHRASE_TRIES}. */
+export function triesLeft(attempt: number): string {
+  const left = PASSPHRASE_TRIES - attempt;
+  return `try again (${left} ${left === 1 ? 'try' : 'tries'} left)`;
+}
+
+/** Asks for the passphrase on the terminal; with `confirm`, twice, and asks again after a mismatch. */
 export function promptPassphrase(confirm: boolean): Promise<Uint8Array> {
   return promptPassphraseAs('Passphrase', confirm);
 }
@@ -107,16 +126,18 @@ export function promptPassphrase(confirm: boolean): Promise<Uint8Array> {
 /**
  * The same, naming the passphrase (`label`, capitalised, e.g. "Backup
  * passphrase"): the prompt is `label: `, the confirmation `Repeat label: `.
+ * A repeat that does not match starts over, up to {@link PASSPHRASE_TRIES}
+ * times: a typo should not end the command.
  */
 export async function promptPassphraseAs(label: string, confirm: boolean): Promise<Uint8Array> {
-  const first = await promptHidden(`${label}: `);
-  const bytes = checkLength(Buffer.from(first, 'utf8'), 'the passphrase');
-  if (confirm) {
+  for (let attempt = 1; ; attempt++) {
+    const first = await promptHidden(`${label}: `);
+    const bytes = checkLength(Buffer.from(first, 'utf8'), 'the passphrase');
+    if (!confirm) return bytes;
     const second = await promptHidden(`Repeat ${label.charAt(0).toLowerCase()}${label.slice(1)}: `);
-    if (second !== first) {
-      bytes.fill(0);
-      throw usageError('the passphrases do not match');
-    }
+    if (second === first) return bytes;
+    bytes.fill(0);
+    if (attempt === PASSPHRASE_TRIES) throw usageError(`the passphrases do not match (${PASSPHRASE_TRIES} tries)`);
+    process.stderr.write(`The passphrases do not match; ${triesLeft(attempt)}.\n`);
   }
-  return bytes;
 }

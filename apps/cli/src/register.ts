@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ParleyClient } from '@parley/sdk';
-import { explain, openStore, refuseArgvPassphrase, storePassphrase, withNewStore, type StoreOptions } from './account.ts';
+import { explain, newStorePassphrase, openStore, refuseArgvPassphrase, withNewStore, type StoreOptions } from './account.ts';
 import { usageError } from './cli-error.ts';
 import { note, writeLine } from './output.ts';
 import {
@@ -35,7 +35,7 @@ export async function register(userArg: string, options: AccountOptions): Promis
   const server = resolveServer(options, undefined);
   const path = storePath(dir, user);
   if (existsSync(path)) throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}'`);
-  const passphrase = await storePassphrase(options, user, true);
+  const passphrase = await newStorePassphrase(options, user);
   ensureProfileDir(dir);
   // A failed or interrupted registration leaves nothing behind (the store appears only once the server
   // has the account), so that it can simply be run again; see withNewStore.

@@ -4,7 +4,7 @@
  * collecting stdout as bytes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,48 @@ export function parley(args: readonly string[], options: RunOptions = {}): Promi
     });
     if (options.input === undefined) child.stdin.end();
     else child.stdin.end(options.input);
+  });
+}
+
+/** Whether util-linux `script` is installed: the prompt tests need its pseudo-terminal. */
+export const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** The end of what a terminal shows while a prompt waits for its answer ("Passphrase for alice: ", "Shared secret: "…). */
+const PROMPT_AT_END = /(?:passphrase|secret)(?: for \S+)?: $/i;
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs `parley <args…>` on a pseudo-terminal (util-linux `script`); each
+ * time the terminal shows a new prompt, types the next answer (none left:
+ * nothing). Resolves with the exit code and everything the terminal showed.
+ */
+export function onTerminal(args: readonly string[], answers: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; screen: string }> {
+  const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: childEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    let answered = 0;
+    let next = 0;
+    child.stdin.on('error', () => undefined);
+    const onOutput = (chunk: Buffer): void => {
+      screen += chunk.toString('utf8');
+      if (next < answers.length && PROMPT_AT_END.test(screen.slice(answered))) {
+        child.stdin.write(answers[next++] ?? '');
+        answered = screen.length;
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      resolve({ code, screen });
+    });
   });
 }
 

@@ -5,45 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CLI, assertOk, childEnv, pattern, tempDir, themis } from './_cli.ts';
+import { assertOk, hasScript, onTerminal as onParleyTerminal, pattern, tempDir, themis } from './_cli.ts';
 
-const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 const PASSPHRASE = 'typed at the prompt';
-const TIMEOUT_MS = 20_000;
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Runs `parley themis <args>` on a pseudo-terminal; each time the terminal
- * output shows the next prompt, types the next answer. Resolves with the
- * exit code and everything the terminal showed.
- */
+/** `parley themis <args…>` on a pseudo-terminal, answering its prompts. */
 function onTerminal(args: string[], answers: string[]): Promise<{ code: number | null; screen: string }> {
-  const command = [process.execPath, CLI, 'themis', ...args].map(shellQuote).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    let prompts = 0;
-    child.stdin.on('error', () => undefined);
-    const onOutput = (chunk: Buffer): void => {
-      screen += chunk.toString('utf8');
-      const seen = screen.match(/Passphrase: /gi)?.length ?? 0;
-      while (prompts < seen && prompts < answers.length) child.stdin.write(answers[prompts++]);
-    };
-    child.stdout.on('data', onOutput);
-    child.stderr.on('data', onOutput);
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      child.stdin.destroy();
-      resolve({ code, screen });
-    });
-  });
+  return onParleyTerminal(['themis', ...args], answers);
 }
 
 const tmp = tempDir();
@@ -68,10 +37,17 @@ describe('passphrase prompt', { skip: hasScript ? false : 'util-linux script is 
     assert.deepEqual(readFileSync(out), message);
   });
 
-  test('a mismatched confirmation is refused (exit 2)', async () => {
-    const r = await onTerminal(['seal', '--in', plainFile, '--out', tmp.path('mismatch.cell')], ['one\r', 'two\r']);
-    assert.equal(r.code, 2, r.screen);
-    assert.match(r.screen, /parley: the passphrases do not match/);
+  test('a mismatched confirmation is asked again; after three, refused (exit 2)', async () => {
+    const again = tmp.path('again.cell');
+    const r = await onTerminal(['seal', '--in', plainFile, '--out', again], ['one\r', 'two\r', `${PASSPHRASE}\r`, `${PASSPHRASE}\r`]);
+    assert.equal(r.code, 0, r.screen);
+    assert.match(r.screen, /The passphrases do not match; try again \(2 tries left\)\./);
+    const o = await themis(['open', '--passphrase-env', 'P', '--in', again], { env: { P: PASSPHRASE } });
+    assertOk(o);
+    assert.deepEqual(o.stdout, message);
+    const refused = await onTerminal(['seal', '--in', plainFile, '--out', tmp.path('mismatch.cell')], ['one\r', 'two\r', 'one\r', 'two\r', 'one\r', 'two\r']);
+    assert.equal(refused.code, 2, refused.screen);
+    assert.match(refused.screen, /try again \(1 try left\)[\s\S]*parley: the passphrases do not match \(3 tries\)/);
   });
 
   test('Ctrl-C at the prompt exits 130', async () => {
