@@ -40,7 +40,7 @@ async function openCell(options: CellOptions, confirm: boolean): Promise<{ cell:
   }
   let passphrase = await passphraseFromOptions(options);
   if (passphrase === undefined) {
-    if (!canPrompt()) throw usageError('no key: give --key, --passphrase-env or --passphrase-file');
+    if (!canPrompt()) throw usageError('no key: give --key, --passphrase-env or --passphrase-file (a passphrase prompt needs a terminal, and the input in --in <file>)');
     if (options.in === STDIO) {
       throw usageError('to type the passphrase at the prompt, give the input with --in <file> (or use --passphrase-env / --passphrase-file)');
     }
