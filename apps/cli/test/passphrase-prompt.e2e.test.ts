@@ -6,27 +6,23 @@
  * equal to the store's are warned about, never refused.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasScript, onTerminal } from './_cli.ts';
+import { hasScript, onTerminal, tempDir } from './_cli.ts';
 import { startServer, type ServerProcess } from './_chat.ts';
 
 describe('passphrase prompts of the chat commands', { skip: hasScript ? false : 'util-linux script is not installed' }, () => {
   let server: ServerProcess & { url: string };
-  let root: string;
+  const tmp = tempDir();
   // Short on purpose: it is accepted, with a warning.
   const storePass = 'short1';
-  const where = (profile: string): string[] => ['--profile', join(root, profile), '--server', server.url];
+  const where = (profile: string): string[] => ['--profile', tmp.path(profile), '--server', server.url];
 
-  before(async () => {
-    server = await startServer();
-    root = mkdtempSync(join(tmpdir(), 'parley-prompt-test-'));
-  });
+  before(async () => (server = await startServer()));
   after(() => {
     server.cleanup();
-    rmSync(root, { recursive: true, force: true });
+    tmp.cleanup();
   });
 
   it('register: a mistyped repeat is asked again; a short passphrase gets a warning, not a refusal', async () => {
@@ -41,7 +37,7 @@ describe('passphrase prompts of the chat commands', { skip: hasScript ? false : 
     const r = await onTerminal(['register', 'bob', ...where('bob')], ['one\r', 'two\r', 'one\r', 'two\r', 'one\r', 'two\r']);
     assert.equal(r.code, 2, r.screen);
     assert.match(r.screen, /parley: the passphrases do not match \(3 tries\)/);
-    assert.ok(!existsSync(join(root, 'bob', 'accounts', 'bob.parley')));
+    assert.ok(!existsSync(join(tmp.path('bob'), 'accounts', 'bob.parley')));
   });
 
   it('a wrong store passphrase is asked again, up to three times; then the error says how a forgotten one is recovered', async () => {
