@@ -18,7 +18,7 @@ const root = process.argv[2] ?? join(import.meta.dirname, '..');
 const { register } = await import(join(root, 'bench/_server-parley.mjs'));
 const dir = mkdtempSync(join(tmpdir(), 'hp-'));
 const proc = spawn('taskset', ['-c', '0', process.execPath, join(root, 'apps/cli/dist/src/main.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-const port = await new Promise((res) => { let e = ''; proc.stderr.on('data', (d) => { e += d; const m = /on port (\d+)/.exec(e); if (m) res(Number(m[1])); }); });
+const port = await new Promise((res) => { let e = ''; proc.stderr.on('data', (d) => { e += d; const m = /\bport (\d+)/.exec(e); if (m) res(Number(m[1])); }); });
 const a = await register(port, 'ha'); const b = await register(port, 'hb');
 const r = await a.request({ t: 'room.create', kind: 'group', members: ['hb'] });
 const roomId = r.room.roomId;

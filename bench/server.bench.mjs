@@ -126,7 +126,7 @@ function startServer(kind, { inspect = false } = {}) {
     proc.stderr.on('data', (d) => {
       out.write(d);
       err += d;
-      const m = /on port (\d+)/.exec(err);
+      const m = /\bport (\d+)/.exec(err);
       const insp = /(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(err);
       if (m && (!inspect || insp) && timer) {
         clearTimeout(timer);
