@@ -168,7 +168,10 @@ export class SqliteClientStore extends SealedClientStore {
     const messagesMax = checkOpenArguments(passphrase, options);
     // SQLite takes a file too short for its header for an empty database and would write a new
     // store over it: anything but a missing or empty file must start as an SQLite file does.
-    if (!startsLikeSqlite(path)) throw new SdkError('STORE', `${path} is not an SQLite file (left as it was)`);
+    const kind = fileKind(path);
+    if (kind === 'other') throw new SdkError('STORE', `${path} is not an SQLite file (left as it was)`);
+    // An empty file is a new store only when one may be made: opening it would write SQLite's header.
+    if (kind === 'empty' && options.mustExist === true) throw new SdkError('STORE', `${path} is empty: it holds no Parley store (left as it was)`);
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: options.mustExist === true });
@@ -275,20 +278,20 @@ export class SqliteClientStore extends SealedClientStore {
 
 const SQLITE_MAGIC = new TextEncoder().encode('SQLite format 3\0');
 
-/** Whether the file at `path` is missing, empty, or begins with the SQLite header string. */
-function startsLikeSqlite(path: string): boolean {
+/** What is at `path`: nothing, an empty file, a file beginning with the SQLite header string, or anything else. */
+function fileKind(path: string): 'absent' | 'empty' | 'sqlite' | 'other' {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return true;
+    if ((e as { code?: unknown }).code === 'ENOENT') return 'absent';
     throw storeError(`cannot open ${path}`, e);
   }
   try {
-    if (fstatSync(fd).size === 0) return true;
+    if (fstatSync(fd).size === 0) return 'empty';
     const head = new Uint8Array(SQLITE_MAGIC.length);
     const n = readSync(fd, head, 0, head.length, 0);
-    return n === head.length && head.every((b, i) => b === SQLITE_MAGIC[i]);
+    return n === head.length && head.every((b, i) => b === SQLITE_MAGIC[i]) ? 'sqlite' : 'other';
   } finally {
     closeSync(fd);
   }

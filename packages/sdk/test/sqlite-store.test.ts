@@ -372,6 +372,14 @@ describe('SqliteClientStore', () => {
     const missing = file();
     await rejectsWith(SqliteClientStore.open(missing, PASS, { mustExist: true }), 'STORE');
     assert.equal(existsSync(missing), false);
+    // An empty file (a store truncated to nothing): with mustExist refused and left empty, not given SQLite's header.
+    const empty = file();
+    writeFileSync(empty, '');
+    await rejectsWith(SqliteClientStore.open(empty, PASS, { mustExist: true }), 'STORE');
+    assert.equal(readFileSync(empty).length, 0, 'left as it was');
+    // Without mustExist an empty file is where a new store may be made, as for a missing one.
+    const made = track(await SqliteClientStore.open(empty, PASS));
+    assert.equal(made.account(), null);
   });
 
   it('keeps at most messagesMax messages, evicting the oldest', async () => {
