@@ -34,6 +34,11 @@ export class SecureCellContextImprint {
     return new SecureCellContextImprint(masterKey);
   }
 
+  /** The caller's master key as it is now (read on every call); a detached buffer is an empty one, refused. */
+  #keyNow(): Uint8Array {
+    return abytes(S, this.#key, 'master key');
+  }
+
   /** Context is required and must be non-empty. */
   encrypt(message: Uint8Array, context: Uint8Array): Uint8Array {
     return this.#apply(message, context);
@@ -47,7 +52,7 @@ export class SecureCellContextImprint {
     const msg = abytes(S, message, 'message');
     const ctx = abytes(S, context, 'context');
     assertMessageLength(S, msg);
-    const { dk, iv } = deriveImprintKeyAndIv(abytes(S, this.#key, 'master key'), msg.length, ctx);
+    const { dk, iv } = deriveImprintKeyAndIv(this.#keyNow(), msg.length, ctx);
     const out = backend.aesCtr(dk, iv, msg);
     wipe(dk, iv);
     return out;

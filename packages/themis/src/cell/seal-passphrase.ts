@@ -114,13 +114,18 @@ export class SecureCellSealWithPassphrase {
     }
   }
 
+  /** The caller's passphrase as it is now (read on every call); a detached buffer is an empty one, refused. */
+  #passphraseNow(): Uint8Array {
+    return abytes(S, this.#passphrase, 'passphrase');
+  }
+
   encrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
-    return encryptWithPassphraseIterations(abytes(S, this.#passphrase, 'passphrase'), message, acontext(S, context), PBKDF2_ITERATIONS_DEFAULT);
+    return encryptWithPassphraseIterations(this.#passphraseNow(), message, acontext(S, context), PBKDF2_ITERATIONS_DEFAULT);
   }
 
   decrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const c = parseCell(message, context);
-    return finishDecrypt(derivePassphrasePrekey(abytes(S, this.#passphrase, 'passphrase'), c.token.salt, c.token.iterations), c);
+    return finishDecrypt(derivePassphrasePrekey(this.#passphraseNow(), c.token.salt, c.token.iterations), c);
   }
 
   /** As {@link encrypt}, without blocking the event loop during PBKDF2. */
@@ -129,7 +134,7 @@ export class SecureCellSealWithPassphrase {
     // detach) its buffers while PBKDF2 runs, and the cell must hold what was
     // passed at the call, never what the buffers hold later.
     const given = prepareEncrypt(message, context);
-    const passphrase = abytes(S, this.#passphrase, 'passphrase').slice();
+    const passphrase = this.#passphraseNow().slice();
     const p = { message: given.message.slice(), context: given.context.slice() };
     try {
       const salt = backend.randomBytes(PASSPHRASE_SALT_LENGTH);
@@ -144,7 +149,7 @@ export class SecureCellSealWithPassphrase {
   async decryptAsync(message: Uint8Array, context?: Uint8Array | null): Promise<Uint8Array> {
     // Copies taken now (see encryptAsync).
     const c = parseCell(abytes(S, message, 'message').slice(), acontext(S, context).slice());
-    const passphrase = abytes(S, this.#passphrase, 'passphrase').slice();
+    const passphrase = this.#passphraseNow().slice();
     try {
       const prekey = await derivePassphrasePrekeyAsync(passphrase, c.token.salt, c.token.iterations);
       return finishDecrypt(prekey, c);

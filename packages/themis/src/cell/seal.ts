@@ -105,15 +105,20 @@ export class SecureCellSeal {
     return new SecureCellSealWithPassphrase(passphrase);
   }
 
+  /** The caller's master key as it is now (read on every call); a detached buffer is an empty one, refused. */
+  #keyNow(): Uint8Array {
+    return abytes('SecureCellSeal', this.#key, 'master key');
+  }
+
   encrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const msg = abytes('SecureCellSeal', message, 'message');
     assertMessageLength('SecureCellSeal', msg);
-    return sealEncrypt(abytes('SecureCellSeal', this.#key, 'master key'), msg, acontext('SecureCellSeal', context));
+    return sealEncrypt(this.#keyNow(), msg, acontext('SecureCellSeal', context));
   }
 
   decrypt(message: Uint8Array, context?: Uint8Array | null): Uint8Array {
     const cell = abytes('SecureCellSeal', message, 'message');
-    const out = sealDecrypt(abytes('SecureCellSeal', this.#key, 'master key'), cell, acontext('SecureCellSeal', context), this.#legacy);
+    const out = sealDecrypt(this.#keyNow(), cell, acontext('SecureCellSeal', context), this.#legacy);
     if (out === null) throw decryptFailed('SecureCellSeal');
     return out;
   }

@@ -39,12 +39,17 @@ export class SecureCellTokenProtect {
     return new SecureCellTokenProtect(masterKey, options);
   }
 
+  /** The caller's master key as it is now (read on every call); a detached buffer is an empty one, refused. */
+  #keyNow(): Uint8Array {
+    return abytes(S, this.#key, 'master key');
+  }
+
   encrypt(message: Uint8Array, context?: Uint8Array | null): { data: Uint8Array; token: Uint8Array };
   encrypt(message: Uint8Array, ...context: unknown[]): { data: Uint8Array; token: Uint8Array } {
     const msg = abytes(S, message, 'message');
     assertMessageLength(S, msg);
     const ctx = optionalContext(context);
-    const dk = deriveMessageKey(abytes(S, this.#key, 'master key'), msg.length, ctx, 32);
+    const dk = deriveMessageKey(this.#keyNow(), msg.length, ctx, 32);
     const nonce = backend.randomBytes(NONCE_LENGTH);
     const { ciphertext, tag } = backend.aesGcmEncrypt(dk, nonce, msg, ctx);
     dk.fill(0);
@@ -60,7 +65,7 @@ export class SecureCellTokenProtect {
     const ctx = optionalContext(context);
     const t = readKeyToken(tok);
     if (t === null || t.messageLength !== data.length) throw decryptFailed(S);
-    const out = gcmOpen(abytes(S, this.#key, 'master key'), t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);
+    const out = gcmOpen(this.#keyNow(), t.keyLength, t.nonce, t.tag, data, ctx, this.#legacy);
     if (out === null) throw decryptFailed(S);
     return out;
   }
