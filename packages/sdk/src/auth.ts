@@ -159,7 +159,7 @@ export async function resume(conn: Connection, identity: IdentityKeyPair, accoun
       const f = await conn.request({ t: 'refresh', refreshToken: tokens.refreshToken }, ['session']);
       return sessionTokens(f, account, started);
     } catch (e) {
-      // A refresh token is single use: one whose answer was lost is spent. Fall back to the identity key.
+      // Refused: spent past the server's grace for a lost answer, or its login revoked. Fall back to the identity key.
       if (!SdkError.is(e, 'SERVER')) throw e;
     }
   }

@@ -181,6 +181,21 @@ export const ACCESS_TOKEN_TTL_S = 900;
 /** Refresh-token lifetime (single use, rotated). */
 export const REFRESH_TOKEN_TTL_S = 30 * 24 * 3600;
 
+/**
+ * How long a spent refresh token renews once more: for a client whose
+ * `session` answer was lost with its connection. Its successor, never used,
+ * is revoked in favour of a new one. After this, or once the successor has
+ * been used, a spent token is taken as stolen and every token of its login
+ * is revoked (docs/protocol.md, "Refresh").
+ */
+export const REFRESH_REUSE_GRACE_MS = 60_000;
+
+/** Logins (refresh-token families) kept per device: a new login beyond this drops the one renewed least recently. */
+export const REFRESH_FAMILIES_PER_DEVICE_MAX = 16;
+
+/** Spent tokens kept per login to recognise reuse; older ones are forgotten (then refused as unknown, revoking nothing). */
+export const REFRESH_SPENT_KEPT_PER_FAMILY = 8;
+
 /** Entries returned per history page. */
 export const HISTORY_PAGE_MAX = 200;
 

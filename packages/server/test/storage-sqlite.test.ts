@@ -32,6 +32,8 @@ storageConformance('sqlite', async () => {
 /** A database in `dir` with the migrations up to `version` applied, as a server of that version left it. */
 function databaseAt(dir: string, version: number): Database.Database {
   const db = new Database(join(dir, 'parley.db'));
+  // Migration 9 computes digests as the server does (sqlite-connection.ts).
+  db.function('parley_dedupe', { deterministic: true }, dedupeDigest);
   db.exec(migrationsTableSql('sqlite'));
   for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
     db.exec(migrationSql(m, 'sqlite') ?? '');
@@ -113,6 +115,34 @@ test('migration 9 moves the room log to room_log and keeps seqs and dedupe', asy
       assert.deepEqual((await s.readAfter('room-c', 0, 10)).map((e) => e.seq), [1]);
       assert.deepEqual((await s.readAfter('room-b', 0, 10)).map((e) => e.seq), [1]);
       assert.deepEqual((await s.listRoomsOf('ann')).map((r) => r.roomId), []);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// A database from before migration 11 (refresh tokens without families):
+// each stored token becomes the first of its own family, so it still renews
+// once, and a second use is seen as reuse.
+test('migration 11 makes each stored refresh token the first of its own family', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
+  try {
+    const db = databaseAt(dir, 10);
+    const token = db.prepare('INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)');
+    token.run('old-a', 'ann', 'd1', 10_000);
+    token.run('old-b', 'ann', 'd1', 10_000);
+    db.close();
+    const s = new SqliteStorage(dir);
+    try {
+      await s.migrate();
+      const policy = { graceMs: 0, spentKept: 4 };
+      const next = (tokenHash: string, issuedAt: number) => ({ tokenHash, issuedAt, expiresAt: 20_000 });
+      assert.deepEqual(await s.rotateRefreshToken('old-a', next('new-a', 100), policy), { ok: true, userId: 'ann', deviceId: 'd1' });
+      assert.deepEqual(await s.rotateRefreshToken('old-a', next('x', 200), policy), { ok: false, reason: 'reused' });
+      assert.deepEqual(await s.rotateRefreshToken('new-a', next('y', 201), policy), { ok: false, reason: 'unknown' });
+      assert.deepEqual(await s.rotateRefreshToken('old-b', next('new-b', 202), policy), { ok: true, userId: 'ann', deviceId: 'd1' }, 'another family, untouched');
     } finally {
       await s.close();
     }

@@ -412,7 +412,7 @@ describe('v1 access-token expiry', () => {
     return r;
   }
 
-  test('a connection closes with 4001 when its access token expires; the refresh token still works once', async () => {
+  test('a connection closes with 4001 when its access token expires; the refresh token still works, once its successor is used no more', async () => {
     const { client, session } = await user('exp-gina');
     assert.equal(session.expiresIn, 2);
     const closed = await client.closed;
@@ -428,7 +428,11 @@ describe('v1 access-token expiry', () => {
     const c2 = await V1Client.connect(url, 'refresher-2');
     clients.push(c2);
     await c2.hello();
-    assert.equal((await c2.refresh(session.refreshToken as string))['code'], 'invalid_credentials', 'a refresh token is single-use');
+    assert.equal((await c2.refresh(r['refreshToken'] as string)).t, 'session', 'the successor renews');
+    const c3 = await V1Client.connect(url, 'refresher-3');
+    clients.push(c3);
+    await c3.hello();
+    assert.equal((await c3.refresh(session.refreshToken as string))['code'], 'invalid_credentials', 'a spent token whose successor was used is refused');
   });
 });
 

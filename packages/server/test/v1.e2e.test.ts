@@ -516,7 +516,7 @@ describe('Parley v1 on /v1 (one server process)', () => {
       assert.equal((await within(d.closed, 3000, 'close')).code, 1008);
     });
 
-    test('refresh → new tokens; a refresh token is single-use', async () => {
+    test('refresh → new tokens; once the new token is used, the spent one is reuse and revokes the login', async () => {
       const u = uid('dave');
       const { session } = await reg(u);
       const c = await hello();
@@ -530,12 +530,31 @@ describe('Parley v1 on /v1 (one server process)', () => {
       await auth(r1.accessToken as string);
 
       const d = await hello();
-      expectError(await d.refresh(session.refreshToken as string), 'invalid_credentials', 'second use');
       expectError(await d.refresh('x'.repeat(43)), 'invalid_credentials', 'unknown token');
-      const r2 = expectFrame<SessionFrame>(await d.refresh(r1.refreshToken as string), 'session', 'the rotated token, once');
+      const r2 = expectFrame<SessionFrame>(await d.refresh(r1.refreshToken as string), 'session', 'the rotated token');
       rememberSession(r2);
       const e = await hello();
-      expectError(await e.refresh(r1.refreshToken as string), 'invalid_credentials', 'rotated token, second use');
+      expectError(await e.refresh(session.refreshToken as string), 'invalid_credentials', 'the first token again, after its successor was used');
+      expectError(await e.refresh(r2.refreshToken as string), 'invalid_credentials', 'the whole login is revoked');
+      // Another login of the same device is not.
+      const { session: other } = await login(u);
+      const f = await hello();
+      rememberSession(expectFrame<SessionFrame>(await f.refresh(other.refreshToken as string), 'session', 'another login'));
+    });
+
+    test('a refresh whose answer was lost: the spent token renews again; the lost token is then reuse', async () => {
+      const u = uid('lost');
+      const { session } = await reg(u);
+      const c = await hello();
+      const lost = expectFrame<SessionFrame>(await c.refresh(session.refreshToken as string), 'session', 'first answer, taken as lost');
+      const d = await hello();
+      const again = expectFrame<SessionFrame>(await d.refresh(session.refreshToken as string), 'session', 'the same token, within the grace');
+      rememberSession(again);
+      assert.notEqual(again.refreshToken, lost.refreshToken);
+      const e = await hello();
+      rememberSession(expectFrame<SessionFrame>(await e.refresh(again.refreshToken as string), 'session', 'the replacement renews'));
+      const f = await hello();
+      expectError(await f.refresh(lost.refreshToken as string), 'invalid_credentials', 'the lost token turned up: reuse');
     });
 
     test('frames that need a session → unauthenticated before login, and the connection stays usable', async () => {

@@ -21,6 +21,9 @@ import type {
   BlobRecord,
   PqPrekey,
   ReadMarker,
+  RefreshPolicy,
+  RefreshRotation,
+  RefreshSuccessor,
   RefreshTokenRecord,
   RoomEntry,
   RoomOfUser,
@@ -31,7 +34,7 @@ import type {
 } from './types.ts';
 
 /** Users and devices, refresh tokens, key backups, server secrets. */
-export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'takeRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
+export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
 export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
 /** Rooms, members and read markers (a membership change is each store's own). */
 export type RoomsPart = Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>;
@@ -206,12 +209,12 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   // ---- refresh tokens ----
 
-  putRefreshToken(r: RefreshTokenRecord): Promise<void> {
-    return this.#accounts.putRefreshToken(r);
+  putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
+    return this.#accounts.putRefreshToken(r, familiesMax);
   }
 
-  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    return this.#accounts.takeRefreshToken(tokenHash);
+  rotateRefreshToken(tokenHash: string, successor: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
+    return this.#accounts.rotateRefreshToken(tokenHash, successor, policy);
   }
 
   deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {

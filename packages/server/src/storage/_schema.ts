@@ -302,6 +302,21 @@ CREATE INDEX room_log_by_dedupe ON room_log (room, dedupe);
 ALTER TABLE key_packages ADD COLUMN signature ${t.bytes};
 `,
   },
+  {
+    version: 11,
+    name: 'refresh token families',
+    sql: (t) => `
+-- Rotation with reuse detection (storage/refresh-rotation.ts): a spent token
+-- stays, marked spent and pointing at its successor, so a second use is seen.
+-- Tokens stored before are each the first of their own family.
+ALTER TABLE refresh_tokens ADD COLUMN family ${t.id} NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN issued_at ${t.int} NOT NULL DEFAULT 0;
+ALTER TABLE refresh_tokens ADD COLUMN spent_at ${t.int};
+ALTER TABLE refresh_tokens ADD COLUMN successor ${t.id};
+UPDATE refresh_tokens SET family = token_hash;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

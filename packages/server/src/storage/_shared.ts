@@ -14,7 +14,6 @@ import {
   type OneTimePrekey,
   type PqPrekey,
   type ReadMarker,
-  type RefreshTokenRecord,
   type RoomEntry,
   type RoomEntryInput,
   type RoomEntryKind,
@@ -123,8 +122,6 @@ export const ENTRY_COLUMNS =
 export const MAILBOX_COLUMNS =
   'id, from_user_id AS "fromUserId", from_device_id AS "fromDeviceId", client_id AS "clientId", payload, ' +
   'created_at AS "createdAt"';
-export const REFRESH_TOKEN_COLUMNS =
-  'token_hash AS "tokenHash", user_id AS "userId", device_id AS "deviceId", expires_at AS "expiresAt"';
 
 // ---- rows as the drivers return them (BLOB/BYTEA as Buffer, integers as number) ----
 
@@ -244,12 +241,6 @@ export const toMailboxEntry = (r: MailboxRow): MailboxEntry => ({
   createdAt: r.createdAt,
 });
 
-export const toRefreshToken = (r: RefreshTokenRecord): RefreshTokenRecord => ({
-  tokenHash: r.tokenHash,
-  userId: r.userId,
-  deviceId: r.deviceId,
-  expiresAt: r.expiresAt,
-});
 
 // ---- read markers ----
 

@@ -12,6 +12,7 @@
 import { deepStrictEqual, equal, rejects } from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { roomLogConformance } from './_conformance-log.ts';
+import { refreshTokenConformance } from './_conformance-refresh.ts';
 import type { Storage } from './types.ts';
 
 /** What a backend's test file hands the suite for each test. */
@@ -432,33 +433,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
 
     roomLogConformance(run);
 
-    describe('refresh tokens', () => {
-      const rec = (tokenHash: string, deviceId = 'd1') => ({ tokenHash, userId: 'u', deviceId, expiresAt: 1_700_000_000_000 });
-
-      test('put then take once; unknown is null; a repeated hash is rejected', run(async (s) => {
-        await s.putRefreshToken(rec('h1'));
-        await rejects(s.putRefreshToken(rec('h1', 'd2')));
-        deepStrictEqual(await s.takeRefreshToken('h1'), rec('h1'));
-        equal(await s.takeRefreshToken('h1'), null);
-        equal(await s.takeRefreshToken('never'), null);
-      }));
-
-      test('20 concurrent takes of one token: exactly one wins', run(async (s) => {
-        await s.putRefreshToken(rec('h'));
-        const takes = await Promise.all(Array.from({ length: 20 }, () => s.takeRefreshToken('h')));
-        deepStrictEqual(takes.filter((t) => t !== null), [rec('h')]);
-      }));
-
-      test('deleteRefreshTokensOf removes only that device', run(async (s) => {
-        await s.putRefreshToken(rec('a', 'd1'));
-        await s.putRefreshToken(rec('b', 'd1'));
-        await s.putRefreshToken(rec('c', 'd2'));
-        equal(await s.deleteRefreshTokensOf('u', 'd1'), 2);
-        equal(await s.deleteRefreshTokensOf('u', 'd1'), 0);
-        equal(await s.takeRefreshToken('a'), null);
-        deepStrictEqual(await s.takeRefreshToken('c'), rec('c', 'd2'));
-      }));
-    });
+    refreshTokenConformance(run);
 
     describe('read markers', () => {
       test('markers only rise; read raises delivered; per room and user; listed by user id', run(async (s) => {
@@ -629,7 +604,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await s.append('r', { ...msg, clientId: 'c2' });
         const mail = { fromUserId: 'v', fromDeviceId: 'e', clientId: 'm1', payload: b(10), createdAt: 5 };
         await s.enqueueMailbox('u', 'd', mail, 10);
-        await s.putRefreshToken({ tokenHash: 't', userId: 'u', deviceId: 'd', expiresAt: 6 });
+        await s.putRefreshToken({ tokenHash: 't', userId: 'u', deviceId: 'd', issuedAt: 6, expiresAt: 60 }, 16);
         await s.putKeyBackup('u', { backup: b(11), authHash: b(12), updatedAt: 7 });
         await s.close();
 
@@ -648,7 +623,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal((await r.append('r', { ...msg, clientId: 'c1' })).duplicate, true);
         deepStrictEqual(await r.readMailbox('u', 'd', 0, 10), [{ id: 1, ...mail }]);
         equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.entry.id, 2);
-        equal((await r.takeRefreshToken('t'))?.userId, 'u');
+        deepStrictEqual(await r.rotateRefreshToken('t', { tokenHash: 't2', issuedAt: 7, expiresAt: 70 }, { graceMs: 0, spentKept: 1 }), { ok: true, userId: 'u', deviceId: 'd' });
         deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), authHash: b(12), updatedAt: 7 });
       }));
     });

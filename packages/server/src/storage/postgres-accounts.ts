@@ -11,17 +11,16 @@
 import type pg from 'pg';
 import {
   DEVICE_COLUMNS,
-  REFRESH_TOKEN_COLUMNS,
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
   toDevice,
-  toRefreshToken,
   toUser,
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, UserRecord } from './types.ts';
+import { REFRESH_ROW_COLUMNS, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import type { AccountsPart } from './_composed.ts';
 
@@ -73,17 +72,60 @@ export class PostgresAccounts implements AccountsPart {
 
   // ---- refresh tokens ----
 
-  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+  // A family's rotations take its advisory lock first, so two of them (or a
+  // rotation and a login dropping the family) never wait on each other's rows.
+
+  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
+    await this.#sql.tx(async (c) => {
+      await this.#sql.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND expires_at <= $3', [r.userId, r.deviceId, r.issuedAt], c);
+      // Each family has one live (unspent) token, issued at its last renewal.
+      const dropped = await this.#sql.query<{ family: string }>(
+        `SELECT family FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND spent_at IS NULL
+         ORDER BY issued_at DESC, family OFFSET $3`,
+        [r.userId, r.deviceId, Math.max(0, familiesMax - 1)], c,
+      );
+      const families = dropped.rows.map((d) => d.family).sort();
+      for (const f of families) await this.#lockFamily(f, c);
+      if (families.length > 0) await this.#sql.query('DELETE FROM refresh_tokens WHERE family = ANY($1)', [families], c);
+      await this.#insertRefreshToken(r, r.tokenHash, c);
+    });
+  }
+
+  async #lockFamily(family: string, c: pg.PoolClient): Promise<void> {
+    await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh:' || $1, 0))", [family], c);
+  }
+
+  async #insertRefreshToken(r: RefreshTokenRecord, family: string, c: pg.PoolClient): Promise<void> {
     await this.#sql.query(
-      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES ($1, $2, $3, $4)',
-      [r.tokenHash, r.userId, r.deviceId, r.expiresAt],
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [r.tokenHash, r.userId, r.deviceId, family, r.issuedAt, r.expiresAt], c,
     );
   }
 
-  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    const sql = `DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = await this.#sql.one<RefreshTokenRecord>(sql, [tokenHash]);
-    return r ? toRefreshToken(r) : null;
+  async rotateRefreshToken(tokenHash: string, next: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
+    return this.#sql.tx(async (c) => {
+      const select = `SELECT ${REFRESH_ROW_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`;
+      const seen = await this.#sql.one<RefreshTokenRow>(select, [tokenHash], c);
+      if (seen !== undefined) await this.#lockFamily(seen.family, c);
+      // Read again under the lock: a rotation that held it has committed.
+      const row = seen === undefined ? undefined : await this.#sql.one<RefreshTokenRow>(select, [tokenHash], c);
+      const successor = row?.successor == null ? undefined : await this.#sql.one<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = $1', [row.successor], c);
+      const step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      if (row !== undefined && step.do === 'revoke-family') {
+        await this.#sql.query('DELETE FROM refresh_tokens WHERE family = $1', [row.family], c);
+      } else if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
+        if (step.do === 'replace') await this.#sql.query('UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2', [next.issuedAt, step.revoke], c);
+        // A replace keeps the first spend's time: the grace counts from it.
+        await this.#sql.query('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, $1), successor = $2 WHERE token_hash = $3', [next.issuedAt, next.tokenHash, tokenHash], c);
+        await this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family, c);
+        await this.#sql.query(
+          `DELETE FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL AND token_hash NOT IN (
+             SELECT token_hash FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL ORDER BY spent_at DESC, token_hash LIMIT $2)`,
+          [row.family, policy.spentKept], c,
+        );
+      }
+      return rotationResult(row, step);
+    });
   }
 
   async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {

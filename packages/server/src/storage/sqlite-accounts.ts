@@ -9,17 +9,16 @@
  */
 import {
   DEVICE_COLUMNS,
-  REFRESH_TOKEN_COLUMNS,
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
   toDevice,
-  toRefreshToken,
   toUser,
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshTokenRecord, UserRecord } from './types.ts';
+import { REFRESH_ROW_COLUMNS, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
+import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 import type { AccountsPart } from './_composed.ts';
 
@@ -70,17 +69,47 @@ export class SqliteAccounts implements AccountsPart {
 
   // ---- refresh tokens ----
 
-  async putRefreshToken(r: RefreshTokenRecord): Promise<void> {
+  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
+    this.#sql.tx(() => {
+      this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ? AND expires_at <= ?', r.userId, r.deviceId, r.issuedAt);
+      // Each family has one live (unspent) token, issued at its last renewal.
+      this.#sql.run(
+        `DELETE FROM refresh_tokens WHERE family IN (
+           SELECT family FROM refresh_tokens WHERE user_id = ? AND device_id = ? AND spent_at IS NULL
+           ORDER BY issued_at DESC, family LIMIT -1 OFFSET ?)`,
+        r.userId, r.deviceId, Math.max(0, familiesMax - 1),
+      );
+      this.#insertRefreshToken(r, r.tokenHash);
+    });
+  }
+
+  #insertRefreshToken(r: RefreshTokenRecord, family: string): void {
     this.#sql.run(
-      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)',
-      r.tokenHash, r.userId, r.deviceId, r.expiresAt,
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, family, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      r.tokenHash, r.userId, r.deviceId, family, r.issuedAt, r.expiresAt,
     );
   }
 
-  async takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    const sql = `DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING ${REFRESH_TOKEN_COLUMNS}`;
-    const r = this.#sql.get<RefreshTokenRecord>(sql, tokenHash);
-    return r ? toRefreshToken(r) : null;
+  async rotateRefreshToken(tokenHash: string, next: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
+    return this.#sql.tx(() => {
+      const row = this.#sql.get<RefreshTokenRow>(`SELECT ${REFRESH_ROW_COLUMNS} FROM refresh_tokens WHERE token_hash = ?`, tokenHash);
+      const successor = row?.successor == null ? undefined : this.#sql.get<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = ?', row.successor);
+      const step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      if (row !== undefined && step.do === 'revoke-family') {
+        this.#sql.run('DELETE FROM refresh_tokens WHERE family = ?', row.family);
+      } else if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
+        if (step.do === 'replace') this.#sql.run('UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ?', next.issuedAt, step.revoke);
+        // A replace keeps the first spend's time: the grace counts from it.
+        this.#sql.run('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, ?), successor = ? WHERE token_hash = ?', next.issuedAt, next.tokenHash, tokenHash);
+        this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family);
+        this.#sql.run(
+          `DELETE FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL AND token_hash NOT IN (
+             SELECT token_hash FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL ORDER BY spent_at DESC, token_hash LIMIT ?)`,
+          row.family, row.family, policy.spentKept,
+        );
+      }
+      return rotationResult(row, step);
+    });
   }
 
   async deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {

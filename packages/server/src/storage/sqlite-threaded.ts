@@ -50,6 +50,9 @@ import type {
   BlobRecord,
   PqPrekey,
   ReadMarker,
+  RefreshPolicy,
+  RefreshRotation,
+  RefreshSuccessor,
   RefreshTokenRecord,
   RoomEntryInput,
   RoomRecord,
@@ -207,12 +210,12 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('ackMailbox', [userId, deviceId, upToId]) as Promise<number>;
   }
 
-  putRefreshToken(record: RefreshTokenRecord): Promise<void> {
-    return this.#call('putRefreshToken', [record]) as Promise<void>;
+  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<void> {
+    return this.#call('putRefreshToken', [record, familiesMax]) as Promise<void>;
   }
 
-  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    return this.#call('takeRefreshToken', [tokenHash]) as Promise<RefreshTokenRecord | null>;
+  rotateRefreshToken(tokenHash: string, successor: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
+    return this.#call('rotateRefreshToken', [tokenHash, successor, policy]) as Promise<RefreshRotation>;
   }
 
   deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number> {

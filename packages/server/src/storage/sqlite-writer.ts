@@ -32,7 +32,7 @@ export const WRITE_METHODS = [
   'enqueueMailbox',
   'ackMailbox',
   'putRefreshToken',
-  'takeRefreshToken',
+  'rotateRefreshToken',
   'deleteRefreshTokensOf',
   'putKeyBackup',
   'serverSecret',

@@ -19,6 +19,9 @@
  *
  * @module
  */
+import type { RefreshPolicy, RefreshRotation, RefreshSuccessor } from './refresh-rotation.ts';
+
+export type { RefreshPolicy, RefreshRotation, RefreshSuccessor } from './refresh-rotation.ts';
 
 /**
  * Largest `limit` any paged read accepts. A backstop against a caller bug
@@ -210,11 +213,14 @@ export interface MailboxEnqueued {
   duplicate: boolean;
 }
 
+/** The first refresh token of a login: it starts a family (refresh-rotation.ts). */
 export interface RefreshTokenRecord {
   /** SHA-256 of the token (hex); the token itself is never stored. */
   tokenHash: string;
   userId: string;
   deviceId: string;
+  /** Now, in ms. */
+  issuedAt: number;
   expiresAt: number;
 }
 
@@ -359,11 +365,19 @@ export interface Storage {
   /** Delete entries with id ≤ upToId. Returns how many were deleted. */
   ackMailbox(userId: string, deviceId: string, upToId: number): Promise<number>;
 
-  // ---- refresh tokens (rotated on use) ----
-  /** Rejects if the hash is already stored (tokens are random: a repeat is a bug, never silently rebound). */
-  putRefreshToken(record: RefreshTokenRecord): Promise<void>;
-  /** Atomically delete and return the record (so a token can be used once), or null. Expiry is the caller's check. */
-  takeRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>;
+  // ---- refresh tokens (rotated on use, refresh-rotation.ts) ----
+  /**
+   * Store a login's first refresh token, starting its family. Drops the
+   * device's expired tokens and, beyond `familiesMax` logins, those renewed
+   * least recently. Rejects if the hash is already stored (tokens are
+   * random: a repeat is a bug, never silently rebound).
+   */
+  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<void>;
+  /**
+   * Atomically spend a presented token and store `successor` in its family,
+   * or refuse it; a reused token revokes its family (refresh-rotation.ts).
+   */
+  rotateRefreshToken(tokenHash: string, successor: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation>;
   deleteRefreshTokensOf(userId: string, deviceId: string): Promise<number>;
 
   // ---- read markers (receipts) ----

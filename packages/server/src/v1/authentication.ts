@@ -14,11 +14,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { CHALLENGE_BYTES, DEVICES_PER_USER_MAX, LOGIN_ATTEMPTS_MAX } from '../limits.ts';
-import { deviceLinkMessage, hashToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import {
+  CHALLENGE_BYTES,
+  DEVICES_PER_USER_MAX,
+  LOGIN_ATTEMPTS_MAX,
+  REFRESH_FAMILIES_PER_DEVICE_MAX,
+  REFRESH_REUSE_GRACE_MS,
+  REFRESH_SPENT_KEPT_PER_FAMILY,
+  REFRESH_TOKEN_TTL_S,
+} from '../limits.ts';
+import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import type { HandlerContext, V1Deps } from './context.ts';
 import type { Auth, Challenge, DeviceAdd, ErrorCode, Login, Refresh, Register } from './frames.ts';
 import { CLOSE_V1 } from './settings.ts';
+
+/** What a session starts with: new tokens, or the access token it was opened with (expiry in seconds). */
+export type SessionTokens =
+  | { kind: 'issued'; accessToken: string; refreshToken: string; expiresIn: number }
+  | { kind: 'presented'; expiresAt: number };
 
 /** What authentication needs of its connection. */
 export interface AuthHost {
@@ -30,8 +43,8 @@ export interface AuthHost {
   send(frame: Record<string, unknown>): void;
   error(re: string | undefined, code: ErrorCode, message: string): void;
   close(code: number, reason: string): void;
-  /** Make the connection a session of the device and answer `session` (with new tokens, or until the access token's `tokenExpiresAt`). */
-  startSession(re: string | undefined, userId: string, deviceId: string, issueTokens: boolean, tokenExpiresAt?: number): Promise<void>;
+  /** Make the connection a session of the device and answer `session`. */
+  startSession(re: string | undefined, userId: string, deviceId: string, tokens: SessionTokens): Promise<void>;
 }
 
 export class Authentication {
@@ -73,7 +86,7 @@ export class Authentication {
     const device = { userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now };
     if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }, device))) return c.error(f.id, 'conflict', 'user id taken');
     c.deps.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
-    await c.startSession(f.id, f.userId, f.deviceId, true);
+    await c.startSession(f.id, f.userId, f.deviceId, await this.#newLogin(f.userId, f.deviceId));
   }
 
   async onLogin(f: z.infer<typeof Login>): Promise<void> {
@@ -93,7 +106,7 @@ export class Authentication {
       return this.failLogin(f.id, 'unknown device or bad signature');
     }
     await attempt.succeeded();
-    await c.startSession(f.id, f.userId, f.deviceId, true);
+    await c.startSession(f.id, f.userId, f.deviceId, await this.#newLogin(f.userId, f.deviceId));
   }
 
   async onAuth(f: z.infer<typeof Auth>): Promise<void> {
@@ -102,15 +115,38 @@ export class Authentication {
     const r = await c.deps.tokens.check(f.accessToken);
     if (!r.ok) return r.reason === 'expired' ? c.error(f.id, 'token_expired', 'access token expired') : this.failLogin(f.id, 'invalid access token');
     if ((await c.deps.storage.getDevice(r.claims.userId, r.claims.deviceId)) === null) return this.failLogin(f.id, 'unknown device');
-    await c.startSession(f.id, r.claims.userId, r.claims.deviceId, false, r.claims.expiresAt);
+    await c.startSession(f.id, r.claims.userId, r.claims.deviceId, { kind: 'presented', expiresAt: r.claims.expiresAt });
   }
 
+  /** Renew with a refresh token: rotated, a reused one revoking its login (storage/refresh-rotation.ts). */
   async onRefresh(f: z.infer<typeof Refresh>): Promise<void> {
     const c = this.#c;
     if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
-    const rec = await c.deps.storage.takeRefreshToken(hashToken(f.refreshToken));
-    if (rec === null || rec.expiresAt < Date.now()) return this.failLogin(f.id, 'refresh token not valid');
-    await c.startSession(f.id, rec.userId, rec.deviceId, true);
+    const next = newRefreshToken();
+    const now = Date.now();
+    const successor = { tokenHash: next.hash, issuedAt: now, expiresAt: now + REFRESH_TOKEN_TTL_S * 1000 };
+    const policy = { graceMs: REFRESH_REUSE_GRACE_MS, spentKept: REFRESH_SPENT_KEPT_PER_FAMILY };
+    const r = await c.deps.storage.rotateRefreshToken(hashToken(f.refreshToken), successor, policy);
+    if (!r.ok) {
+      // Two holders of one token: worth an operator's eye (no token or hash in the log).
+      if (r.reason === 'reused') c.deps.log.warn({ address: c.address }, 'spent refresh token presented again; its login is revoked');
+      return this.failLogin(f.id, 'refresh token not valid');
+    }
+    await c.startSession(f.id, r.userId, r.deviceId, await this.#tokens(r.userId, r.deviceId, next.token));
+  }
+
+  /** A login's tokens: a new access token and the first refresh token of a new family. */
+  async #newLogin(userId: string, deviceId: string): Promise<SessionTokens> {
+    const refresh = newRefreshToken();
+    const now = Date.now();
+    const record = { tokenHash: refresh.hash, userId, deviceId, issuedAt: now, expiresAt: now + REFRESH_TOKEN_TTL_S * 1000 };
+    await this.#c.deps.storage.putRefreshToken(record, REFRESH_FAMILIES_PER_DEVICE_MAX);
+    return this.#tokens(userId, deviceId, refresh.token);
+  }
+
+  async #tokens(userId: string, deviceId: string, refreshToken: string): Promise<SessionTokens> {
+    const access = await this.#c.deps.tokens.issue(userId, deviceId);
+    return { kind: 'issued', accessToken: access.token, refreshToken, expiresIn: access.expiresIn };
   }
 }
 

@@ -13,17 +13,15 @@ import {
   INVALID_FRAMES_MAX,
   MESSAGES_PER_SECOND,
   PROTOCOL_VERSIONS,
-  REFRESH_TOKEN_TTL_S,
   UNAUTHENTICATED_LIFETIME_MS,
 } from '../limits.ts';
-import { newRefreshToken } from './auth.ts';
 import { parseFrame, requestIdOf, type ErrorCode, type InboundFrame, type PublishFrame } from './frames.ts';
 import type { Conn } from './hub.ts';
 import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import { type HandlerContext, type Me, type V1Deps } from './context.ts';
 import { FrameOrder } from './frame-order.ts';
-import { Authentication, onDeviceAdd } from './authentication.ts';
+import { Authentication, onDeviceAdd, type SessionTokens } from './authentication.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -79,7 +77,7 @@ export class V1Connection implements Conn, SyncTarget {
       send: this.#sendFrame,
       error: this.#answerError,
       close: (code, reason) => this.close(code, reason),
-      startSession: (re, userId, deviceId, issueTokens, tokenExpiresAt) => this.#startSession(re, userId, deviceId, issueTokens, tokenExpiresAt),
+      startSession: (re, userId, deviceId, tokens) => this.#startSession(re, userId, deviceId, tokens),
     });
     this.#order = new FrameOrder<Parsed>({
       handle: (parsed) => this.#handle(parsed),
@@ -265,17 +263,14 @@ export class V1Connection implements Conn, SyncTarget {
 
   // ---------------------------------------------------------------- session
 
-  async #startSession(re: string | undefined, userId: string, deviceId: string, issueTokens: boolean, tokenExpiresAt?: number): Promise<void> {
-    let tokens: Record<string, unknown> = {};
+  async #startSession(re: string | undefined, userId: string, deviceId: string, session: SessionTokens): Promise<void> {
+    let tokens: Record<string, unknown>;
     let expiresAtMs: number;
-    if (issueTokens) {
-      const access = await this.#d.tokens.issue(userId, deviceId);
-      const refresh = newRefreshToken();
-      await this.#d.storage.putRefreshToken({ tokenHash: refresh.hash, userId, deviceId, expiresAt: Date.now() + REFRESH_TOKEN_TTL_S * 1000 });
-      tokens = { accessToken: access.token, refreshToken: refresh.token, expiresIn: access.expiresIn };
-      expiresAtMs = Date.now() + access.expiresIn * 1000;
+    if (session.kind === 'issued') {
+      tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken, expiresIn: session.expiresIn };
+      expiresAtMs = Date.now() + session.expiresIn * 1000;
     } else {
-      expiresAtMs = (tokenExpiresAt ?? 0) * 1000;
+      expiresAtMs = session.expiresAt * 1000;
       tokens = { expiresIn: Math.max(0, Math.floor((expiresAtMs - Date.now()) / 1000)) };
     }
     if (this.#phase === 'closed') return;

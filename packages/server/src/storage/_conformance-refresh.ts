@@ -1,0 +1,144 @@
+/**
+ * The conformance cases for refresh tokens (refresh-rotation.ts): rotation,
+ * the grace for a lost answer at its edge, reuse revoking the family, the
+ * bounds on spent tokens and on logins per device, and atomicity under
+ * concurrent presentation. Registered by `storageConformance` in
+ * `conformance.ts`.
+ *
+ * @module
+ */
+
+import { deepStrictEqual, equal, rejects } from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { RefreshPolicy, RefreshRotation, Storage } from './types.ts';
+
+type Run = (fn: (s: Storage) => Promise<void>) => () => Promise<void>;
+
+const DAY = 86_400_000;
+const GRACE = 1000;
+const POLICY: RefreshPolicy = { graceMs: GRACE, spentKept: 8 };
+
+/** A login's first token `hash` for device `deviceId`, issued at `at`. */
+function login(s: Storage, hash: string, at: number, deviceId = 'd1', familiesMax = 16): Promise<void> {
+  return s.putRefreshToken({ tokenHash: hash, userId: 'u', deviceId, issuedAt: at, expiresAt: at + DAY }, familiesMax);
+}
+
+/** Present `hash` at `at`, receiving `next` if accepted. */
+function present(s: Storage, hash: string, next: string, at: number, policy = POLICY): Promise<RefreshRotation> {
+  return s.rotateRefreshToken(hash, { tokenHash: next, issuedAt: at, expiresAt: at + DAY }, policy);
+}
+
+const OK = (deviceId = 'd1'): RefreshRotation => ({ ok: true, userId: 'u', deviceId });
+const REFUSED = (reason: 'unknown' | 'expired' | 'reused'): RefreshRotation => ({ ok: false, reason });
+
+export function refreshTokenConformance(run: Run): void {
+  describe('refresh tokens', () => {
+    test('a token renews once into its successor, which renews in turn; unknown is refused', run(async (s) => {
+      await login(s, 't1', 100);
+      await rejects(login(s, 't1', 100, 'd2')); // a repeated hash is a bug, never rebound
+      deepStrictEqual(await present(s, 't1', 't2', 200), OK());
+      deepStrictEqual(await present(s, 't2', 't3', 300), OK());
+      deepStrictEqual(await present(s, 'never', 'x', 300), REFUSED('unknown'));
+    }));
+
+    test('expiry is refused at its edge', run(async (s) => {
+      await s.putRefreshToken({ tokenHash: 'e', userId: 'u', deviceId: 'd1', issuedAt: 0, expiresAt: 500 }, 16);
+      deepStrictEqual(await present(s, 'e', 'x', 500), REFUSED('expired'));
+      await s.putRefreshToken({ tokenHash: 'f', userId: 'u', deviceId: 'd1', issuedAt: 0, expiresAt: 500 }, 16);
+      deepStrictEqual(await present(s, 'f', 'y', 499), OK());
+    }));
+
+    test('a lost answer: within the grace the spent token renews again and the unused successor is revoked', run(async (s) => {
+      await login(s, 't1', 100);
+      deepStrictEqual(await present(s, 't1', 't2', 1000), OK());
+      // Exactly at the edge of the grace.
+      deepStrictEqual(await present(s, 't1', 't2b', 1000 + GRACE), OK());
+      deepStrictEqual(await present(s, 't2b', 't3', 1000 + GRACE + 1), OK(), 'the replacement is live');
+      // The revoked t2 was delivered after all: presenting it is reuse.
+      deepStrictEqual(await present(s, 't2', 'x', 1000 + GRACE + 2), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't3', 'y', 1000 + GRACE + 3), REFUSED('unknown'), 'the whole family is revoked');
+    }));
+
+    test('a spent token one ms past the grace is reuse: the family is revoked, other logins are not', run(async (s) => {
+      await login(s, 'a1', 100);
+      await login(s, 'b1', 100);
+      deepStrictEqual(await present(s, 'a1', 'a2', 1000), OK());
+      deepStrictEqual(await present(s, 'a1', 'x', 1000 + GRACE + 1), REFUSED('reused'));
+      deepStrictEqual(await present(s, 'a2', 'a3', 1000 + GRACE + 2), REFUSED('unknown'));
+      deepStrictEqual(await present(s, 'b1', 'b2', 1000 + GRACE + 3), OK());
+    }));
+
+    test('a spent token whose successor was used is reuse, even within the grace', run(async (s) => {
+      await login(s, 't1', 100);
+      deepStrictEqual(await present(s, 't1', 't2', 1000), OK());
+      deepStrictEqual(await present(s, 't2', 't3', 1001), OK());
+      deepStrictEqual(await present(s, 't1', 'x', 1002), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't3', 't4', 1003), REFUSED('unknown'));
+    }));
+
+    test('repeated retries do not stretch the grace: it counts from the first spend', run(async (s) => {
+      await login(s, 't1', 100);
+      deepStrictEqual(await present(s, 't1', 'r1', 1000), OK());
+      deepStrictEqual(await present(s, 't1', 'r2', 1000 + GRACE / 2), OK());
+      deepStrictEqual(await present(s, 't1', 'r3', 1000 + GRACE + 1), REFUSED('reused'));
+    }));
+
+    test('a family keeps its last spentKept spent tokens: older ones are forgotten (unknown, nothing revoked)', run(async (s) => {
+      const policy = { graceMs: 10, spentKept: 3 };
+      await login(s, 't0', 0);
+      for (let i = 0; i < 12; i++) deepStrictEqual(await present(s, `t${i}`, `t${i + 1}`, (i + 1) * 1000, policy), OK());
+      // Spent and kept: t9, t10, t11. Forgotten: t0..t8.
+      deepStrictEqual(await present(s, 't8', 'x', 20_000, policy), REFUSED('unknown'));
+      deepStrictEqual(await present(s, 't0', 'x', 20_000, policy), REFUSED('unknown'));
+      deepStrictEqual(await present(s, 't12', 't13', 20_001, policy), OK(), 'forgotten tokens revoke nothing');
+      deepStrictEqual(await present(s, 't10', 'x', 30_000, policy), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't13', 'x', 30_001, policy), REFUSED('unknown'));
+    }));
+
+    test('a device keeps familiesMax logins: a new one drops the one renewed least recently; other devices are untouched', run(async (s) => {
+      await login(s, 'a1', 1, 'd1', 2);
+      await login(s, 'b1', 2, 'd1', 2);
+      await login(s, 'z1', 2, 'd2', 2);
+      deepStrictEqual(await present(s, 'a1', 'a2', 3), OK(), 'a is renewed after b logged in');
+      await login(s, 'c1', 4, 'd1', 2);
+      deepStrictEqual(await present(s, 'b1', 'x', 5), REFUSED('unknown'), 'b was renewed least recently');
+      deepStrictEqual(await present(s, 'a2', 'a3', 6), OK());
+      deepStrictEqual(await present(s, 'c1', 'c2', 7), OK());
+      deepStrictEqual(await present(s, 'z1', 'z2', 8), OK('d2'));
+    }));
+
+    test("a login drops the device's expired tokens", run(async (s) => {
+      await s.putRefreshToken({ tokenHash: 'old', userId: 'u', deviceId: 'd1', issuedAt: 0, expiresAt: 50 }, 16);
+      await login(s, 'new', 50);
+      deepStrictEqual(await present(s, 'old', 'x', 60), REFUSED('unknown'));
+    }));
+
+    test('20 concurrent presentations of one token with no grace: exactly one renews', run(async (s) => {
+      await login(s, 'h', 100);
+      const policy = { graceMs: -1, spentKept: 8 };
+      const all = await Promise.all(Array.from({ length: 20 }, (_, i) => present(s, 'h', `n${i}`, 200, policy)));
+      equal(all.filter((r) => r.ok).length, 1);
+    }));
+
+    test('20 concurrent presentations within the grace: each renews, and one successor stays live', run(async (s) => {
+      await login(s, 'h', 100);
+      const all = await Promise.all(Array.from({ length: 20 }, (_, i) => present(s, 'h', `n${i}`, 200)));
+      equal(all.filter((r) => r.ok).length, 20);
+      // Past the grace: every successor but one is spent, so presenting them in
+      // turn renews at most once before one of them is reuse.
+      let renewed = 0;
+      for (let i = 0; i < 20; i++) if ((await present(s, `n${i}`, `m${i}`, 200 + GRACE + 1 + i)).ok) renewed++;
+      equal(renewed <= 1, true);
+    }));
+
+    test('deleteRefreshTokensOf removes only that device', run(async (s) => {
+      await login(s, 'a', 1, 'd1');
+      await login(s, 'b', 1, 'd1');
+      await login(s, 'c', 1, 'd2');
+      equal(await s.deleteRefreshTokensOf('u', 'd1'), 2);
+      equal(await s.deleteRefreshTokensOf('u', 'd1'), 0);
+      deepStrictEqual(await present(s, 'a', 'x', 2), REFUSED('unknown'));
+      deepStrictEqual(await present(s, 'c', 'y', 2), OK('d2'));
+    }));
+  });
+}
