@@ -114,7 +114,8 @@ export class Blobs {
     const blobId = stringField(created, 'blobId', 'blob.created');
     try {
       const chunkBytes = intField(created, 'chunkBytes', 'blob.created');
-      if (chunkBytes < 1) throw new SdkError('BAD_RESPONSE', 'blob.created with an invalid chunk size');
+      // Tiny chunks would turn one file into millions of requests; downloads refuse them too.
+      if (chunkBytes < BLOB_CHUNK_BYTES_MIN) throw new SdkError('BAD_RESPONSE', `blob.created with a chunk size below ${BLOB_CHUNK_BYTES_MIN} bytes`);
       // A chunk is not re-sent on a new connection (Link.request would): the upload fails with CLOSED instead.
       const conn = this.#hooks.link.current;
       if (conn === null) throw new SdkError('CLOSED', 'not connected');

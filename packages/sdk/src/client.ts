@@ -49,6 +49,7 @@ import { CONTROL_SESSION_RESET, CONTROL_VERIFICATION } from './payload.ts';
 import type { DeviceKey } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { checkSecret } from './verification-secret.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX } from './limits.ts';
 import { maintainPrekeys } from './prekey-upkeep.ts';
 import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { RoomLog } from './room-log.ts';
@@ -239,6 +240,11 @@ export class ParleyClient {
         const conn = this.#link.current;
         if (conn !== null) void this.#roomLog.catchUp(conn, 'gap');
         // Without a connection, the next one's catch-up does it.
+      },
+      overflow: () => {
+        this.#report(new SdkError('BAD_RESPONSE', `more than ${HELD_ENTRIES_MAX} entries or ${HELD_BODY_CHARS_MAX} body characters held past holes while catching up: dropped, to be read again`));
+        const conn = this.#link.current;
+        if (conn !== null) this.#link.restart(conn, 'held entries over the bound');
       },
     });
     this.#roomLog = new RoomLog(store, {

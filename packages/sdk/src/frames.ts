@@ -9,7 +9,7 @@
  */
 import { fromBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { HEARTBEAT_INTERVAL_MIN_MS, ID_LENGTH_MAX } from './limits.ts';
+import { HEARTBEAT_INTERVAL_MIN_MS, ID_LENGTH_MAX, PEER_DEVICES_MAX } from './limits.ts';
 
 /** The server's identifier patterns (docs/protocol.md, "Framing"). */
 export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -194,7 +194,8 @@ export interface DirectoryEntry {
 export function readKeys(f: ServerFrame, userId: string): DirectoryEntry[] {
   if (f['userId'] !== userId) throw bad('keys.userId');
   const devices = f['devices'];
-  if (!Array.isArray(devices)) throw bad('keys.devices');
+  if (!Array.isArray(devices) || devices.length > PEER_DEVICES_MAX) throw bad('keys.devices');
+  const ids = new Set<string>();
   return devices.map((d) => {
     const o = objectField(d, 'keys device');
     const signed = (key: string): { keyId: number; publicKey: Uint8Array; signature: Uint8Array } | null => {
@@ -207,8 +208,12 @@ export function readKeys(f: ServerFrame, userId: string): DirectoryEntry[] {
       const k = objectField(o['oneTimePrekey'], 'oneTimePrekey');
       oneTimePrekey = { keyId: intField(k, 'keyId', 'oneTimePrekey'), publicKey: bytesField(k, 'publicKey', 'oneTimePrekey') };
     }
+    const deviceId = stringField(o, 'deviceId', 'keys device', DEVICE_ID);
+    // A device listed twice (say with two keys) would let the server choose which one is trusted.
+    if (ids.has(deviceId)) throw new SdkError('BAD_RESPONSE', `keys lists device ${deviceId} twice`);
+    ids.add(deviceId);
     return {
-      deviceId: stringField(o, 'deviceId', 'keys device', DEVICE_ID),
+      deviceId,
       identityKey: bytesField(o, 'identityKey', 'keys device', 32),
       signedPrekey: signed('signedPrekey'),
       oneTimePrekey,

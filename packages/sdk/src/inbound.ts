@@ -25,6 +25,11 @@
  * The server does not echo a device's own messages to it live, so the
  * seqs of this device's acknowledged messages (`sent`) fill holes too.
  *
+ * Holding is bounded (HELD_ENTRIES_MAX, HELD_BODY_CHARS_MAX): what is next in
+ * its room's order is processed early, and if the rest still exceeds the
+ * bound the held entries are dropped (hooks.overflow): the cursors have not
+ * moved past them, so a new connection's catch-up reads them again.
+ *
  * Failure is per entry. Whatever an entry holds — a body that does not
  * parse, no envelope for this device, an envelope that does not decrypt, a
  * replay, a payload from a future version — it becomes one
@@ -41,7 +46,7 @@ import type { ClientStore } from './client-store.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
-import { OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, OWN_SEQS_MAX, SEEN_IDS_MAX } from './limits.ts';
 import { CONTROL_VERIFICATION, type StoredContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
@@ -55,6 +60,8 @@ export interface InboundHooks {
   messageFrom(from: DeviceRef): void;
   /** A live entry skipped past the room's cursor: the pipeline now holds; `sync`, then `flush`. */
   gap(roomId: string): void;
+  /** Held entries past the bound were dropped (still holding): catch up again on a new connection. */
+  overflow(): void;
   /** A control message (payload.ts) decrypted, in room order: `bytes` is its content, type byte first. */
   control(meta: MessageMeta, bytes: Uint8Array): void;
   /** Whether this device's message `clientId` is still waiting for its ack (its copy is kept then). */
@@ -71,6 +78,8 @@ export class Inbound {
   readonly #me: DeviceRef;
   readonly #hooks: InboundHooks;
   #held: RoomEntry[] | null = null;
+  /** Body characters of the held entries. */
+  #heldChars = 0;
   /** Insertion-ordered, so the oldest id is forgotten first. */
   readonly #seen = new Set<string>();
   /**
@@ -152,14 +161,27 @@ export class Inbound {
   receive(entry: RoomEntry): void {
     if (this.#held !== null) {
       this.#held.push(entry);
+      this.#heldChars += entry.body.length;
+      if (this.#held.length > HELD_ENTRIES_MAX || this.#heldChars > HELD_BODY_CHARS_MAX) this.#relieve();
       return;
     }
     if (entry.seq > this.#cursor(entry.roomId) + 1) {
       this.#held = [entry];
+      this.#heldChars = entry.body.length;
       this.#hooks.gap(entry.roomId);
       return;
     }
     this.#process(entry);
+  }
+
+  /** Over the bound: process what is next in its room, still holding; if that is not enough, drop the rest. */
+  #relieve(): void {
+    this.flushSome(false, Infinity, true);
+    // Down to half, so that a bound nearly reached is not relieved at every entry.
+    if ((this.#held?.length ?? 0) <= HELD_ENTRIES_MAX / 2 && this.#heldChars <= HELD_BODY_CHARS_MAX / 2) return;
+    this.#held = [];
+    this.#heldChars = 0;
+    this.#hooks.overflow();
   }
 
   /**
@@ -181,7 +203,7 @@ export class Inbound {
    * `more` is true — so a long catch-up can give the event loop back between
    * parts. When `more` is false it has done what `flush` does.
    */
-  flushSome(passOverHoles: boolean, max: number): { more: boolean; holed: number } {
+  flushSome(passOverHoles: boolean, max: number, keepHolding = false): { more: boolean; holed: number } {
     const held = this.#held ?? [];
     held.sort((a, b) => a.seq - b.seq);
     const holed = new Set<string>();
@@ -193,6 +215,7 @@ export class Inbound {
         if (done === max) {
           // Out of this part's budget: what is left stays held for the next.
           this.#held = [...kept, ...held.slice(i)];
+          this.#heldChars = bodyChars(this.#held);
           return { more: true, holed: 0 };
         }
         this.#process(entry);
@@ -202,7 +225,8 @@ export class Inbound {
       holed.add(entry.roomId);
       kept.push(entry);
     }
-    this.#held = kept.length > 0 ? kept : null;
+    this.#held = kept.length > 0 || keepHolding ? kept : null;
+    this.#heldChars = bodyChars(kept);
     return { more: false, holed: holed.size };
   }
 
@@ -301,7 +325,24 @@ export class Inbound {
       serverTs: entry.ts,
     };
     if (kept === undefined) this.#store.storeMessage(message);
+    if (p.direct !== undefined) this.#noteDirect(entry.roomId, entry.from.userId, p.direct);
     return { ok: true, message, control: p.kind === 'control' ? p.bytes : null };
+  }
+
+  /**
+   * `sender` wrote in `roomId` as in its direct room with `peer` (payload.ts,
+   * authenticated by the envelope, unlike the server's room list): the room
+   * is pinned to the other user, so replies go to that user alone. A room
+   * pinned to someone else keeps its pin, and the clash is reported.
+   */
+  #noteDirect(roomId: string, sender: string, peer: string): void {
+    const me = this.#me.userId;
+    // From this user's other device: the room is with `peer`. From another user: with the sender, if it names this user.
+    const other = sender === me ? peer : peer === me ? sender : null;
+    if (other === null || other === me) return;
+    const pinned = this.#store.directPeer(roomId);
+    if (pinned === null) this.#store.setDirectPeer(roomId, other);
+    else if (pinned !== other) this.#hooks.emit('error', new SdkError('BAD_RESPONSE', `room ${roomId} is this device's direct room with ${pinned}, but a message there from ${sender} says it is with ${other}`));
   }
 
   #rememberMalformed(entry: RoomEntry): void {
@@ -374,4 +415,10 @@ function membershipEvent(entry: RoomEntry): MembershipEvent | null {
     by: typeof o['by'] === 'string' ? o['by'] : null,
     serverTs: entry.ts,
   };
+}
+
+function bodyChars(entries: readonly RoomEntry[]): number {
+  let n = 0;
+  for (const e of entries) n += e.body.length;
+  return n;
 }

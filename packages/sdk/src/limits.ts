@@ -42,6 +42,17 @@ export const CATCH_UP_PART = 100;
 /** Users whose presence is remembered (the longest unheard-of forgotten first): bounds what a server's presence frames can make the client keep. */
 export const PRESENCE_KNOWN_MAX = 10_000;
 
+/**
+ * Entries held while a connection catches up (inbound.ts, "Holding"), and
+ * their base64 body characters. Past either, entries next in their room's
+ * order are processed at once; if the rest still exceed it (entries far
+ * past holes, which a server that never answers the sync can send without
+ * end), they are dropped and the connection is replaced — they are not yet
+ * processed, so the next catch-up reads them again from the cursors.
+ */
+export const HELD_ENTRIES_MAX = 20_000;
+export const HELD_BODY_CHARS_MAX = 64 * 1024 * 1024;
+
 /** Seqs of this device's own messages remembered above room cursors (inbound.ts, "Gaps"); beyond, forgotten (one extra sync). */
 export const OWN_SEQS_MAX = 10_000;
 

@@ -86,23 +86,25 @@ export class Outbound {
     if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
     const id = randomId();
     const sentAt = Date.now();
-    const payload = encodePayload({ ...c, id, sentAt });
+    encodePayload({ ...c, id, sentAt }); // refused now, not after the wait below
     // A control message's content is not kept: it is the client's, and spent once sent.
     const kept: StoredContent = c.kind === 'control' ? { kind: 'control', controlType: c.bytes[0] } : c;
     // Sealing is serialised so messages are queued (and numbered by the server) in call order.
-    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, payload));
+    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, c));
     this.#sendChain = step.catch(() => undefined);
     const sealed = await step;
     const ack = await sealed.ack; // this device's copy is kept by settled(), before this resolves
     return { id, roomId, seq: ack.seq, sentAt, serverTs: ack.ts, recipients: sealed.recipients, skipped: sealed.skipped };
   }
 
-  async #seal(draft: Omit<QueuedMessage, 'body'>, payload: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
+  async #seal(draft: Omit<QueuedMessage, 'body'>, content: AnyContent): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
     const { roomId } = draft;
     // A direct room this device pinned is this user and the peer, whatever
     // the server lists: a server that added someone to it would otherwise
-    // be handed every message encrypted for them.
+    // be handed every message encrypted for them. The payload says so, so
+    // the receivers pin it too (payload.ts).
     const peer = this.#store.directPeer(roomId) ?? (await this.#hooks.pinDirect(roomId));
+    const payload = encodePayload({ ...content, id: draft.clientId, sentAt: draft.sentAt, ...(peer !== null && { direct: peer }) });
     const members = peer !== null ? [this.#me.userId, peer] : await this.#hooks.members(roomId);
     const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
     const me = { userId: this.#me.userId, deviceId: this.#me.deviceId };

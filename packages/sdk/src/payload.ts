@@ -16,6 +16,20 @@
  *                file-transfer.ts, of a blob BLOB_BYTES_MIN … BLOB_BYTES_MAX)
  * ```
  *
+ * Version 0x02 is written for a message sent in a direct room, and adds,
+ * between sentAt and the content, who the room is with:
+ *
+ * ```
+ *  11+L    1     flags: 0x01 direct (no other bit may be set)
+ *  12+L    1     P: length of the peer's user id, 1 … 64
+ *  13+L    P     peer user id: the room's other member, as the sender sees it
+ * ```
+ *
+ * The server says which rooms are direct, and who is in them; this is the
+ * sender's word, authenticated by the envelope. A receiver pins the room to
+ * the sender (or, on the sender's own other devices, to the peer), so its
+ * replies go to that user alone, whatever the server lists (inbound.ts).
+ *
  * A control message is for the client, not the user: it never becomes a
  * `message` event. Its content starts with its type (0x01: a verification
  * message, verification-message.ts; 0x02: session reset, nothing after
@@ -29,12 +43,15 @@
 import { limits as protocolLimits } from '@parley/protocol';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { CLIENT_ID } from './frames.ts';
+import { CLIENT_ID, USER_ID } from './frames.ts';
 import { ID_LENGTH_MAX } from './limits.ts';
 import { VERIFICATION_MESSAGE_BYTES_MAX } from './verification-message.ts';
 import { decodeAnnouncedFileRef, encodeFileRef, type FileRef } from './file-transfer.ts';
 
 export const PAYLOAD_VERSION = 0x01;
+/** The version with a direct room's peer (above). */
+export const PAYLOAD_VERSION_DIRECT = 0x02;
+const FLAG_DIRECT = 0x01;
 const KIND_TEXT = 0x01;
 const KIND_BINARY = 0x02;
 const KIND_CONTROL = 0x03;
@@ -46,8 +63,8 @@ export const CONTROL_SESSION_RESET = 0x02;
 /** Largest control content: a type byte and the largest verification message. */
 export const CONTROL_BYTES_MAX = 1 + VERIFICATION_MESSAGE_BYTES_MAX;
 
-/** Largest payload header: version, kind, id length, the longest id, sentAt. */
-export const PAYLOAD_HEADER_MAX = 1 + 1 + 1 + ID_LENGTH_MAX + 8;
+/** Largest payload header: version, kind, id length, the longest id, sentAt, flags, peer length, the longest peer id. */
+export const PAYLOAD_HEADER_MAX = 1 + 1 + 1 + ID_LENGTH_MAX + 8 + 1 + 1 + ID_LENGTH_MAX;
 
 /** Largest message content: what fits one envelope after the header (one device; more devices may lower it, see client.send). */
 export const CONTENT_BYTES_MAX = protocolLimits.PLAINTEXT_BYTES_MAX - PAYLOAD_HEADER_MAX;
@@ -71,6 +88,8 @@ export type Payload = AnyContent & {
   readonly id: string;
   /** Sender's clock, ms since the epoch. */
   readonly sentAt: number;
+  /** Sent in a direct room: its other member, as the sender sees it. */
+  readonly direct?: string;
 };
 
 export function encodePayload(p: Payload): Uint8Array {
@@ -79,21 +98,26 @@ export function encodePayload(p: Payload): Uint8Array {
   const content = p.kind === 'text' ? utf8(p.text) : p.kind === 'file' ? encodeFileRef(p.file) : p.bytes;
   if (content.length > CONTENT_BYTES_MAX) throw new SdkError('LIMIT', `message content is longer than ${CONTENT_BYTES_MAX} bytes`);
   if (p.kind === 'control' && (content.length === 0 || content.length > CONTROL_BYTES_MAX)) throw new SdkError('LIMIT', `a control message is 1…${CONTROL_BYTES_MAX} bytes`);
+  if (p.direct !== undefined && !USER_ID.test(p.direct)) throw new SdkError('INVALID_ARGUMENT', 'direct must be a user id');
   const id = utf8(p.id);
-  return new ByteWriter()
-    .u8(PAYLOAD_VERSION)
+  const w = new ByteWriter()
+    .u8(p.direct === undefined ? PAYLOAD_VERSION : PAYLOAD_VERSION_DIRECT)
     .u8(p.kind === 'text' ? KIND_TEXT : p.kind === 'binary' ? KIND_BINARY : p.kind === 'file' ? KIND_FILE : KIND_CONTROL)
     .u8(id.length)
     .bytes(id)
-    .u53be(p.sentAt)
-    .bytes(content)
-    .finish();
+    .u53be(p.sentAt);
+  if (p.direct !== undefined) {
+    const peer = utf8(p.direct);
+    w.u8(FLAG_DIRECT).u8(peer.length).bytes(peer);
+  }
+  return w.bytes(content).finish();
 }
 
 /** Parse a decrypted payload; throws `MALFORMED`. Binary content is a copy. */
 export function decodePayload(bytes: Uint8Array): Payload {
   const r = new ByteReader(bytes, 'message payload');
-  if (r.u8() !== PAYLOAD_VERSION) throw r.malformed('unknown version');
+  const version = r.u8();
+  if (version !== PAYLOAD_VERSION && version !== PAYLOAD_VERSION_DIRECT) throw r.malformed('unknown version');
   const kind = r.u8();
   if (kind !== KIND_TEXT && kind !== KIND_BINARY && kind !== KIND_CONTROL && kind !== KIND_FILE) throw r.malformed('unknown kind');
   const idLength = r.u8();
@@ -101,17 +125,26 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const id = fromUtf8(r.bytes(idLength));
   if (id === null || !CLIENT_ID.test(id)) throw r.malformed('invalid id');
   const sentAt = r.u53be();
+  let head: { id: string; sentAt: number; direct?: string } = { id, sentAt };
+  if (version === PAYLOAD_VERSION_DIRECT) {
+    if (r.u8() !== FLAG_DIRECT) throw r.malformed('unknown flags');
+    const peerLength = r.u8();
+    if (peerLength === 0 || peerLength > ID_LENGTH_MAX) throw r.malformed('peer length out of range');
+    const peer = fromUtf8(r.bytes(peerLength));
+    if (peer === null || !USER_ID.test(peer)) throw r.malformed('invalid peer user id');
+    head = { id, sentAt, direct: peer };
+  }
   const content = r.rest();
-  if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), id, sentAt };
+  if (kind === KIND_BINARY) return { kind: 'binary', bytes: content.slice(), ...head };
   // A peer's announcement: checked beyond the format (file-transfer.ts).
-  if (kind === KIND_FILE) return { kind: 'file', file: decodeAnnouncedFileRef(content), id, sentAt };
+  if (kind === KIND_FILE) return { kind: 'file', file: decodeAnnouncedFileRef(content), ...head };
   if (kind === KIND_CONTROL) {
     if (content.length === 0 || content.length > CONTROL_BYTES_MAX) throw r.malformed('control message length out of range');
-    return { kind: 'control', bytes: content.slice(), id, sentAt };
+    return { kind: 'control', bytes: content.slice(), ...head };
   }
   const text = fromUtf8(content);
   if (text === null) throw r.malformed('text is not UTF-8');
-  return { kind: 'text', text, id, sentAt };
+  return { kind: 'text', text, ...head };
 }
 
 /** A verification control message (verification-message.ts) as control content: its type byte first. */

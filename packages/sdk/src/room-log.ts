@@ -158,11 +158,17 @@ export class RoomLog {
     for (let below = before; entries.length < limit; ) {
       const f = await this.#hooks.link.request({ t: 'history', roomId, before: below, limit: limit - entries.length }, ['history']);
       const raw = f['entries'];
+      const asked = limit - entries.length;
       if (f['roomId'] !== roomId || !Array.isArray(raw)) throw new SdkError('BAD_RESPONSE', 'history answer for another room or without entries');
-      const page = raw.map(readEntry).filter((e) => e.roomId === roomId && e.seq < below);
-      entries.push(...page);
-      if (f['more'] !== true || page.length === 0) break;
-      below = Math.min(...page.map((e) => e.seq));
+      if (raw.length > asked) throw new SdkError('BAD_RESPONSE', `history answer with ${raw.length} entries, ${asked} asked for`);
+      let lowest = below;
+      for (const e of raw.map(readEntry)) {
+        if (e.roomId !== roomId || e.seq >= below) continue;
+        entries.push(e);
+        lowest = Math.min(lowest, e.seq);
+      }
+      if (f['more'] !== true || lowest === below) break;
+      below = lowest;
     }
     entries.sort((a, b) => a.seq - b.seq);
     return this.#hooks.atomically(() => entries.map((e) => this.#hooks.inbound.historyEntry(e)).filter((e): e is HistoryEntry => e !== null));

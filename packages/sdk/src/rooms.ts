@@ -4,10 +4,11 @@
  * processed there), leaving one, and direct rooms — the one room of this
  * user and one other. The server says which rooms are direct
  * (`room.list`), but which user a direct room is with is pinned in the
- * client store — when this device opens or finds the room, or first sends
- * in one the peer opened — and from then on a message there is encrypted
- * for this user and that peer only, whatever the server lists
- * (outbound.ts, `#seal`).
+ * client store — when this device opens or finds the room, when a message
+ * there says it is the sender's direct room with this user (payload.ts,
+ * inbound.ts), or when this device first sends in one the peer opened —
+ * and from then on a message there is encrypted for this user and that
+ * peer only, whatever the server lists (outbound.ts, `#seal`).
  *
  * Separate from the client because finding a room, creating one and
  * pinning its peer share state of their own with the members cache: the
@@ -94,12 +95,13 @@ export class Rooms {
     const rooms = readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
     this.noteKinds(rooms);
     for (const room of rooms) {
-      if (room.kind !== 'direct') continue;
+      // A pin (this device's, or a peer's message's) stands whatever kind the server now lists.
       const pinned = this.#store.directPeer(room.roomId);
       if (pinned !== null) {
         if (pinned === userId) return room.roomId;
         continue;
       }
+      if (room.kind !== 'direct') continue;
       const members = await this.members(room.roomId);
       if (members.length === 2 && members.includes(userId) && members.includes(this.#me)) {
         this.#store.setDirectPeer(room.roomId, userId);

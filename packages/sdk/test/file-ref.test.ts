@@ -117,6 +117,7 @@ describe('file reference', () => {
         membershipChanged: () => undefined,
         messageFrom: () => undefined,
         gap: () => undefined,
+      overflow: () => undefined,
         control: () => undefined,
         ownPending: () => false,
       });

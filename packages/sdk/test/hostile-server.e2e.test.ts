@@ -160,7 +160,7 @@ describe('a lying server', () => {
     );
   });
 
-  it('a direct room the peer opened is pinned when this device first sends there: a member the server adds is refused', async () => {
+  it('a direct room the peer opened is pinned by the peer’s message (payload.ts, direct): a member the server adds gets nothing', async () => {
     const addEve = { on: false };
     const rb = recorder();
     const alice = await ParleyClient.register(server.url, 'pin-a', 'dev1');
@@ -175,15 +175,85 @@ describe('a lying server', () => {
     const room = await alice.startDirect('pin-b');
     await alice.send(room, 'hi bob');
     await until(() => rb.messages.length === 1, 'bob has the message');
-    // Listed with a third member before bob ever sent there: refused, nothing sent.
+    // Listed with a third member before bob ever sent there: alice's message said the room is hers and bob's.
     addEve.on = true;
-    await assert.rejects(bob.send(room, 'for alice only'), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE'));
-    // Listed honestly: pinned to alice; a third member listed later changes nothing.
-    addEve.on = false;
     const first = await bob.send(room, 'for alice only');
-    addEve.on = true;
+    addEve.on = false;
     const second = await bob.send(room, 'still for alice only');
     for (const sent of [first, second]) assert.deepEqual([...new Set(sent.recipients.map((d) => d.userId))], ['pin-a']);
+  });
+
+  it('a direct room the peer opened, listed to this user as a group with a third member: the peer’s message pins it, and replies go to the peer alone', async () => {
+    const lie = { room: '' };
+    const ra = recorder();
+    const alice = await ParleyClient.register(server.url, 'grp-a', 'dev1', {
+      on: ra.on,
+      transport: hostileTransport((f, text) => {
+        if (lie.room === '') return [text];
+        if (f.t === 'rooms') return [JSON.stringify({ ...f, rooms: (f['rooms'] as { roomId: string }[]).map((r) => (r.roomId === lie.room ? { ...r, kind: 'group' } : r)) })];
+        if (f.t === 'members' && f['roomId'] === lie.room) return [JSON.stringify({ ...f, members: [...(f['members'] as unknown[]), { userId: 'grp-e', role: 'member' }] })];
+        return [text];
+      }),
+    });
+    const eve = await ParleyClient.register(server.url, 'grp-e', 'dev1');
+    const bob = await ParleyClient.register(server.url, 'grp-b', 'dev1');
+    clients.push(alice, eve, bob);
+    const room = await bob.startDirect('grp-a');
+    lie.room = room;
+    await bob.send(room, 'only for alice');
+    await until(() => ra.messages.length === 1, 'alice has bob’s message');
+    const reply = await alice.send(room, 'only for bob');
+    assert.deepEqual([...new Set(reply.recipients.map((d) => d.userId))], ['grp-b'], 'eve, listed by the server, gets nothing');
+    assert.equal(await alice.findDirect('grp-b'), room, 'and it is alice’s direct room with bob from now on');
+  });
+
+  it('a history page with more entries than asked for is BAD_RESPONSE (not a RangeError, not kept)', async () => {
+    const inflate = { on: false };
+    const alice = await ParleyClient.register(server.url, 'page-a', 'dev1', {
+      transport: hostileTransport((f, text) => {
+        if (!inflate.on || f.t !== 'history') return [text];
+        const entries = f['entries'] as unknown[];
+        return [JSON.stringify({ ...f, entries: Array.from({ length: 200_000 }, (_, i) => entries[i % entries.length]) })];
+      }),
+    });
+    const bob = await ParleyClient.register(server.url, 'page-b', 'dev1');
+    clients.push(alice, bob);
+    const room = await alice.startDirect('page-b');
+    await alice.send(room, 'one');
+    await alice.send(room, 'two');
+    assert.equal((await alice.history(room, { limit: 5 })).filter((e) => e.type === 'message').length, 2, 'honest');
+    inflate.on = true;
+    await assert.rejects(alice.history(room, { limit: 5 }), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE') && /200000 entries, 5 asked for/.test((e as Error).message));
+  });
+
+  it('a key directory answer listing one device twice is BAD_RESPONSE; sending works again once the server is honest', async () => {
+    const twice = { on: false };
+    const alice = await ParleyClient.register(server.url, 'dup-a', 'dev1', {
+      transport: hostileTransport((f, text) => {
+        if (!twice.on || f.t !== 'keys' || f['userId'] !== 'dup-b') return [text];
+        const devices = f['devices'] as unknown[];
+        return [JSON.stringify({ ...f, devices: [...devices, ...devices] })];
+      }),
+    });
+    const bob = await ParleyClient.register(server.url, 'dup-b', 'dev1');
+    clients.push(alice, bob);
+    const room = await alice.startDirect('dup-b');
+    twice.on = true;
+    alice.refreshDevices('dup-b');
+    await assert.rejects(alice.send(room, 'refused'), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE') && /twice/.test((e as Error).message));
+    twice.on = false;
+    alice.refreshDevices('dup-b');
+    assert.deepEqual((await alice.send(room, 'sent')).recipients.map((d) => d.userId), ['dup-b']);
+  });
+
+  it('an upload chunk size below BLOB_CHUNK_BYTES_MIN is refused before the first chunk', async () => {
+    const alice = await ParleyClient.register(server.url, 'tiny-a', 'dev1', {
+      transport: hostileTransport((f, text) => (f.t === 'blob.created' ? [JSON.stringify({ ...f, chunkBytes: 1 })] : [text])),
+    });
+    const bob = await ParleyClient.register(server.url, 'tiny-b', 'dev1');
+    clients.push(alice, bob);
+    const room = await alice.startDirect('tiny-b');
+    await assert.rejects(alice.sendFile(room, new Uint8Array(70_000).fill(1), { name: 'f.bin' }), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE') && /chunk size/.test((e as Error).message));
   });
 
   it('a sync the server keeps cutting short without moving on is refused, not asked again for ever', async () => {

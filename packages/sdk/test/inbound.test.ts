@@ -9,6 +9,7 @@ import { MemoryClientStore } from '../src/client-store.ts';
 import type { ClientEvents } from '../src/events.ts';
 import type { RoomEntry } from '../src/frames.ts';
 import { Inbound } from '../src/inbound.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX } from '../src/limits.ts';
 
 function entry(roomId: string, seq: number, kind = 'member-added'): RoomEntry {
   return {
@@ -26,6 +27,7 @@ function pipeline(hooks: { ownPending?: (clientId: string) => boolean } = {}) {
   const store = MemoryClientStore.create();
   const events: { event: keyof ClientEvents; value: unknown }[] = [];
   const gaps: string[] = [];
+  let overflows = 0;
   const inbound = new Inbound(
     store,
     { userId: 'bob', deviceId: 'phone' },
@@ -35,15 +37,51 @@ function pipeline(hooks: { ownPending?: (clientId: string) => boolean } = {}) {
       membershipChanged: () => undefined,
       messageFrom: () => undefined,
       gap: (roomId) => gaps.push(roomId),
+      overflow: () => void overflows++,
       control: () => undefined,
       ownPending: hooks.ownPending ?? (() => false),
     },
   );
   const seen = (): string[] => events.map((e) => `${e.event}:${(e.value as { roomId: string; seq: number }).roomId}#${(e.value as { seq: number }).seq}`);
-  return { store, inbound, events, seen, gaps };
+  return { store, inbound, events, seen, gaps, overflows: () => overflows };
 }
 
 describe('inbound ordering', () => {
+  it(`holding is bounded: at HELD_ENTRIES_MAX (${HELD_ENTRIES_MAX}) entries past a hole nothing happens; one more drops them all, and nothing is processed`, () => {
+    const { store, inbound, seen, overflows } = pipeline();
+    inbound.receive(entry('r1', 5)); // a hole: holding from here, a sync asked for
+    for (let seq = 6; seq < 5 + HELD_ENTRIES_MAX; seq++) inbound.receive(entry('r1', seq));
+    assert.equal(overflows(), 0, 'at the bound');
+    inbound.receive(entry('r1', 5 + HELD_ENTRIES_MAX));
+    assert.equal(overflows(), 1, 'one past it');
+    assert.deepEqual(seen(), [], 'nothing past the hole was processed');
+    assert.equal(store.roomCursor('r1'), 0, 'the cursor did not move: a new catch-up reads them again');
+    assert.equal(inbound.holding, true, 'still holding until a catch-up flushes');
+    // The catch-up on a new connection replays from the cursor.
+    for (let seq = 1; seq <= 6; seq++) inbound.receive(entry('r1', seq));
+    assert.equal(inbound.flush(false), 0);
+    assert.deepEqual(seen(), [1, 2, 3, 4, 5, 6].map((n) => `membership:r1#${n}`));
+  });
+
+  it('holding is bounded by body characters too, and entries next in order are processed rather than counted', () => {
+    const { inbound, seen, overflows } = pipeline();
+    const big = (roomId: string, seq: number): RoomEntry => ({ ...entry(roomId, seq), body: 'A'.repeat(HELD_BODY_CHARS_MAX / 4) });
+    inbound.hold();
+    // A catch-up streaming in order: each over-the-bound check processes what is next, so it never overflows.
+    for (let seq = 1; seq <= 12; seq++) inbound.receive(big('r1', seq));
+    assert.equal(overflows(), 0);
+    // Each fifth entry crosses the bound and releases what is held.
+    assert.equal(seen().length, 10, 'processed early, in order (as decryption errors: the bodies are not JSON)');
+    inbound.flush(false);
+    assert.equal(seen().length, 12);
+    // Far past a hole they can only be held: the fifth one crosses the bound.
+    inbound.hold();
+    for (let seq = 100; seq < 104; seq++) inbound.receive(big('r2', seq));
+    assert.equal(overflows(), 0);
+    inbound.receive(big('r2', 104));
+    assert.equal(overflows(), 1);
+  });
+
   it('flushSome: a part at a time, still holding in between (arrivals join in seq order); the end is what flush does, holes included', () => {
     const { inbound, seen } = pipeline();
     inbound.hold();

@@ -9,15 +9,32 @@ import { CONTENT_BYTES_MAX, CONTROL_BYTES_MAX, CONTROL_VERIFICATION, decodePaylo
 const isMalformed = (e: unknown): boolean => SdkError.is(e, 'MALFORMED');
 const messageId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const sentAt = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const direct = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,63}$/);
 const payload: fc.Arbitrary<Payload> = fc.oneof(
-  fc.record({ kind: fc.constant('text' as const), text: fc.string({ unit: 'grapheme', maxLength: 50 }), id: messageId, sentAt }),
-  fc.record({ kind: fc.constant('binary' as const), bytes: fc.uint8Array({ maxLength: 100 }), id: messageId, sentAt }),
+  fc.record({ kind: fc.constant('text' as const), text: fc.string({ unit: 'grapheme', maxLength: 50 }), id: messageId, sentAt, direct }, { requiredKeys: ['kind', 'text', 'id', 'sentAt'] }),
+  fc.record({ kind: fc.constant('binary' as const), bytes: fc.uint8Array({ maxLength: 100 }), id: messageId, sentAt, direct }, { requiredKeys: ['kind', 'bytes', 'id', 'sentAt'] }),
 );
 
 describe('message payload', () => {
   it('has the documented layout', () => {
     const bytes = encodePayload({ kind: 'text', text: 'hé', id: 'm1', sentAt: 0x0102_0304_0506 });
     assert.deepEqual([...bytes], [0x01, 0x01, 2, 0x6d, 0x31, 0, 0, 1, 2, 3, 4, 5, 6, 0x68, 0xc3, 0xa9]);
+  });
+
+  it('version 2 says who a direct room is with: the documented layout, and its bounds', () => {
+    const bytes = encodePayload({ kind: 'text', text: 'hé', id: 'm1', sentAt: 0x0102_0304_0506, direct: 'bob' });
+    assert.deepEqual([...bytes], [0x02, 0x01, 2, 0x6d, 0x31, 0, 0, 1, 2, 3, 4, 5, 6, 0x01, 3, 0x62, 0x6f, 0x62, 0x68, 0xc3, 0xa9]);
+    assert.equal(decodePayload(bytes).direct, 'bob');
+    assert.equal(decodePayload(encodePayload({ kind: 'text', text: 'x', id: 'a', sentAt: 1 })).direct, undefined, 'version 1 names no peer');
+    assert.doesNotThrow(() => encodePayload({ kind: 'binary', bytes: new Uint8Array(CONTENT_BYTES_MAX), id: 'x'.repeat(64), sentAt: 1, direct: 'u'.repeat(64) }), 'the largest header still leaves CONTENT_BYTES_MAX');
+    assert.throws(() => encodePayload({ kind: 'text', text: 'x', id: 'a', sentAt: 1, direct: 'no spaces' }), (e) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    const at = (i: number, v: number): Uint8Array => Uint8Array.from(bytes, (b, j) => (j === i ? v : b));
+    assert.throws(() => decodePayload(at(13, 0x03)), isMalformed, 'an unknown flag');
+    assert.throws(() => decodePayload(at(13, 0x00)), isMalformed, 'no flag');
+    assert.throws(() => decodePayload(at(14, 0)), isMalformed, 'an empty peer');
+    assert.throws(() => decodePayload(at(14, 65)), isMalformed, 'a peer longer than 64');
+    assert.throws(() => decodePayload(at(15, 0x20)), isMalformed, 'a peer that is no user id');
+    assert.throws(() => decodePayload(bytes.subarray(0, 16)), isMalformed, 'cut in the peer');
   });
 
   it('round-trips text and binary payloads', () => {
