@@ -304,3 +304,11 @@ export const FANOUT_MESSAGE_BYTES_MAX = 1024 * 1024;
  * the largest frame stay well under it).
  */
 export const FANOUT_USERS_PER_MESSAGE = 1000;
+
+/**
+ * Recipients remembered of this process's deliveries that did not reach
+ * Redis (fanout/redis.ts, "Lost deliveries"): once Redis is back, their
+ * connections on every process are asked to reconnect and sync. Beyond
+ * this many, every connection of the deployment is.
+ */
+export const FANOUT_LOST_USERS_MAX = 10_000;

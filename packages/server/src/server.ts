@@ -20,6 +20,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { FRAME_BYTES_MAX } from './limits.ts';
 import { demoKeyPair, loadOrCreateServerKey, tokenSecretSeed } from './server-key.ts';
 import { openStorage } from './storage/open.ts';
+import { PostgresStorage } from './storage/postgres.ts';
 import { openDataDir } from './data-dir.ts';
 import { clientAddress } from './client-address.ts';
 import type { Storage } from './storage/types.ts';
@@ -61,6 +62,9 @@ export interface StartOptions {
   v1PingIntervalMs?: number;
 }
 
+/** How long a start waits for the database's process lock (a killed predecessor's session may linger). */
+const PROCESS_LOCK_WAIT_MS = 5000;
+
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(options.config, options.env);
   const log = createLogger(config.logLevel, options.logDestination);
@@ -84,6 +88,24 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const tutorial = new TutorialChat({ keyPair, log, metrics });
   const { storage, kind: storageKind } = await openStorage(config);
+  // Processes on one PostgreSQL share rooms only through Redis: one without it must be alone there.
+  if (storage instanceof PostgresStorage) {
+    const sole = config.redisUrl === undefined;
+    // A process killed just before may still hold it: its session ends a moment after its socket.
+    let held = await storage.holdProcessLock(sole ? 'sole' : 'shared');
+    for (const deadline = Date.now() + PROCESS_LOCK_WAIT_MS; !held && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      held = await storage.holdProcessLock(sole ? 'sole' : 'shared');
+    }
+    if (!held) {
+      await storage.close();
+      throw new Error(
+        sole
+          ? 'another parley process uses this database: processes sharing one database must all set PARLEY_REDIS_URL (without it each delivers to its own clients only)'
+          : 'a parley process without PARLEY_REDIS_URL uses this database: processes sharing one database must all set it',
+      );
+    }
+  }
   // Shared by every process on this store: tokens one issues, the others accept.
   const tokenSecret = await storage.serverSecret(TOKEN_SECRET_NAME, tokenSecretSeed(config.dataDir));
   // One process: in-process fan-out. Several sharing rooms (one PostgreSQL): Redis,
@@ -140,6 +162,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
     log.warn({ fanout: 'redis', connections: v1Connections.size }, 'fan-out reconnected: asking every client to reconnect and sync');
     for (const c of [...v1Connections]) c.close(CLOSE_V1.RESYNC, 'reconnect and sync');
+  });
+  // Another process's deliveries to these users never reached Redis: they missed them here too.
+  fanout.onLost((users) => {
+    const affected = [...v1Connections].filter((c) => users === null || (c.userId !== null && users.has(c.userId)));
+    log.warn({ fanout: 'redis', users: users === null ? 'all' : users.size, connections: affected.length }, 'another process lost deliveries while cut off from Redis: asking their recipients to reconnect and sync');
+    for (const c of affected) c.close(CLOSE_V1.RESYNC, 'reconnect and sync');
   });
   let stopping = false;
 

@@ -2,7 +2,7 @@
 // Redis (the machine's shared one must stay up for everything else).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { RedisFanOut, fanoutChannel } from '../src/fanout/redis.ts';
 
@@ -29,3 +29,43 @@ export async function startRedis(port: number): Promise<ChildProcess> {
   }
 }
 
+
+/**
+ * A TCP proxy in front of Redis that can cut one client off while Redis
+ * keeps running (and keeps its data): `cut()` drops every connection and
+ * stops listening (connecting is refused) until `restore()`.
+ */
+export async function cuttableProxy(targetPort: number): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const stop = async (): Promise<void> => {
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut: stop,
+    async restore() {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
+    close: stop,
+  };
+}

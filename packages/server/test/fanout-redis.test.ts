@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fanOutConformance } from '../src/fanout/conformance.ts';
-import { RedisFanOut, decodeWireDelivery, fanoutChannel } from '../src/fanout/redis.ts';
+import { RedisFanOut, decodeWireDelivery, decodeWireLost, fanoutChannel } from '../src/fanout/redis.ts';
 import { redactedUrl } from '../src/redacted-url.ts';
 import type { Delivery } from '../src/fanout/types.ts';
-import { FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../src/limits.ts';
-import { freePort, startRedis } from './_redis-server.ts';
+import { FANOUT_LOST_USERS_MAX, FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../src/limits.ts';
+import { cuttableProxy, freePort, startRedis } from './_redis-server.ts';
 
 const url = process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** A channel of its own for each use: other test runs share this Redis. */
@@ -119,4 +119,61 @@ test('redis fan-out: healthy turns false when Redis goes away and true once it i
     await Promise.all([a.close(), b.close()]);
     redis.kill('SIGKILL');
   }
+});
+
+// A node cut off from Redis (Redis keeps running for the others): what it
+// published meanwhile either reaches the others late (ioredis' queue held it)
+// or is lost — and then, once the node is back, the others learn whose
+// deliveries were lost (everyone's, past FANOUT_LOST_USERS_MAX).
+test('redis fan-out: each delivery a node made while cut off reaches the other nodes or is told to them as lost once it is back', async () => {
+  const proxy = await cuttableProxy(Number(new URL(url).port || 6379));
+  const ch = channel();
+  const a = await RedisFanOut.connect(proxy.url, ch);
+  const b = await RedisFanOut.connect(url, ch);
+  const told: (string[] | null)[] = [];
+  b.onLost((users) => told.push(users === null ? null : [...users]));
+  const frames: string[] = [];
+  b.subscribe((d) => frames.push(d.frame));
+  const waitFor = async (cond: () => boolean, what: string): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const toldOf = (user: string): boolean => told.some((t) => t === null || t.includes(user));
+  try {
+    a.publish({ users: ['before'], frame: 'f0' });
+    await waitFor(() => frames.includes('f0'), 'the delivery before the cut');
+    await proxy.cut();
+    a.publish({ users: ['carol', 'bob'], frame: 'f1' });
+    a.publish({ users: ['bob', 'dave'], frame: 'f2' });
+    await new Promise((r) => setTimeout(r, 1500)); // long past ioredis' retries: lost, in all likelihood
+    assert.deepEqual(told, [], 'nothing told while cut off');
+    await proxy.restore();
+    await waitFor(() => (frames.includes('f1') || (toldOf('carol') && toldOf('bob'))) && (frames.includes('f2') || (toldOf('bob') && toldOf('dave'))), 'each delivery, or its notice');
+    assert.equal(toldOf('before'), false, 'a delivery that arrived is not told');
+
+    // Past the bound: one notice for everyone.
+    await waitFor(() => a.healthy, 'a healthy again');
+    const before = frames.length;
+    await proxy.cut();
+    a.publish({ users: Array.from({ length: FANOUT_LOST_USERS_MAX + 1 }, (_, i) => `u${i}`), frame: 'f3' });
+    await new Promise((r) => setTimeout(r, 1500));
+    await proxy.restore();
+    const parts = Math.ceil((FANOUT_LOST_USERS_MAX + 1) / FANOUT_USERS_PER_MESSAGE);
+    await waitFor(() => frames.length - before === parts || told.some((t) => t === null), 'the delivery, or the notice to everyone');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    await proxy.close();
+  }
+});
+
+test('redis fan-out: lost-delivery notices are bounded like deliveries; malformed ones are dropped', () => {
+  assert.deepEqual(decodeWireLost('{"n":"a","lost":"*"}'), { from: 'a', lost: null });
+  assert.deepEqual(decodeWireLost('{"n":"a","lost":["x"]}'), { from: 'a', lost: new Set(['x']) });
+  for (const bad of ['{"n":"a"}', '{"n":"a","lost":"x"}', '{"n":"a","lost":[1]}', '{"lost":"*"}', `{"n":"a","lost":${JSON.stringify(Array.from({ length: FANOUT_USERS_PER_MESSAGE + 1 }, () => 'u'))}}`]) {
+    assert.equal(decodeWireLost(bad), null, bad.slice(0, 40));
+  }
+  assert.equal(decodeWireDelivery('{"n":"a","lost":"*"}'), null, 'a notice is no delivery');
 });

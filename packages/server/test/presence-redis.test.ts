@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { freePort, startRedis } from './_redis-server.ts';
+import { cuttableProxy, freePort, startRedis } from './_redis-server.ts';
 import { presenceConformance } from '../src/presence/conformance.ts';
 import { RedisPresence, presencePrefix } from '../src/presence/redis.ts';
 import type { PresenceChange } from '../src/presence/types.ts';
@@ -136,5 +136,40 @@ test('redis presence: after Redis restarts empty, each node registers again at o
   } finally {
     await Promise.all([a.close(), b.close()]);
     redis.kill('SIGKILL');
+  }
+});
+
+// A node cut off from Redis for a moment (Redis itself keeps running, with
+// the node's entry): a user who leaves meanwhile, and one who arrives, are
+// put right once it is back — announced with versions — instead of staying
+// online (or offline) until the node's next restart.
+test('redis presence: arrivals and leaves that failed while this node was cut off are reconciled when it is back', async () => {
+  const proxy = await cuttableProxy(Number(new URL(url).port || 6379));
+  const p = prefix();
+  const a = await RedisPresence.connect(proxy.url, p);
+  const b = await RedisPresence.connect(url, p);
+  const announced: PresenceChange[] = [];
+  a.onChange((changes) => announced.push(...changes));
+  try {
+    await a.arrive('stays');
+    await a.arrive('leaves');
+    await proxy.cut();
+    await assert.rejects(a.leave('leaves'));
+    await assert.rejects(a.arrive('comes'));
+    assert.deepEqual([...(await b.online(['leaves', 'comes'])).values()].map((s) => s.online), [true, false], 'Redis still has the old picture');
+    await proxy.restore();
+    const deadline = Date.now() + 5000; // well inside the 10 s renewal period: on reconnecting
+    let state = new Map<string, { online: boolean }>();
+    while (Date.now() < deadline) {
+      state = await b.online(['stays', 'leaves', 'comes']);
+      if (state.get('leaves')?.online === false && state.get('comes')?.online === true) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual([...state.values()].map((s) => s.online), [true, false, true]);
+    // The node announces both changes itself (the server relays them to the rooms), each with a version.
+    assert.deepEqual(announced.map((c) => [c.userId, c.online, c.version > 0]).sort(), [['comes', true, true], ['leaves', false, true]]);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    await proxy.close();
   }
 });

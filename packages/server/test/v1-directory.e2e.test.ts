@@ -496,6 +496,34 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
     }
   });
 
+  // Processes on one database share rooms only through Redis: without it, each would deliver to its own
+  // clients only and cache members of its own (a member removed on one could still publish on the other).
+  test('a second process on the database is refused unless every process sets PARLEY_REDIS_URL', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
+    const redis = process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+    const alone = await startServerProcess([], { env: { DATABASE_URL: dbUrl } });
+    try {
+      for (const env of [{ DATABASE_URL: dbUrl }, { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: redis }]) {
+        await assert.rejects(startServerProcess([], { env }), /exited \(1\) before listening: .*(another parley process uses this database|without PARLEY_REDIS_URL uses this database)/);
+      }
+    } finally {
+      await alone.stop();
+      alone.cleanup();
+    }
+    // Once it has stopped, processes with Redis start side by side.
+    const env = { DATABASE_URL: dbUrl, PARLEY_REDIS_URL: redis };
+    const one = await startServerProcess([], { env });
+    const two = await startServerProcess([], { env });
+    try {
+      await assert.rejects(startServerProcess([], { env: { DATABASE_URL: dbUrl } }), /another parley process uses this database: processes sharing one database must all set PARLEY_REDIS_URL/);
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+      one.cleanup();
+      two.cleanup();
+    }
+  });
+
   /** Two `parley serve` processes on this database and Redis; after `fn`, the clients it put in `open` are closed and both stopped. */
   async function twoProcesses(fn: (one: ServerProcess, two: ServerProcess, open: V1Client[]) => Promise<void>): Promise<void> {
     const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);

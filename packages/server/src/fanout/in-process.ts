@@ -21,6 +21,7 @@ export class InProcessFanOut implements FanOut {
   /** Nothing between publisher and subscriber can fail. */
   readonly healthy = true;
   onHealth(): void {}
+  onLost(): void {}
 
   async close(): Promise<void> {
     this.#handlers = [];

@@ -21,15 +21,24 @@
  * and subscribed again; the server then makes its clients reconnect, so
  * they sync what they missed.
  *
- * Wire message (JSON, bounded on receipt):
- * `{ "n": node, "u": [userId…], "d"?: deviceId, "f": frame, "s"?: [node, connId] }`
+ * Lost deliveries. The other direction fails too: a delivery this node
+ * publishes while its connection to Redis is down never reaches the other
+ * nodes, whose clients would not learn of it until their room's next entry
+ * (or never, in a quiet room). So this node remembers the recipients of
+ * each publish that fails (up to FANOUT_LOST_USERS_MAX, then "everyone"),
+ * and once its publishing connection is back it tells the other nodes,
+ * which ask those users' connections to reconnect and sync.
+ *
+ * Wire messages (JSON, bounded on receipt): a delivery
+ * `{ "n": node, "u": [userId…], "d"?: deviceId, "f": frame, "s"?: [node, connId] }`;
+ * lost deliveries `{ "n": node, "lost": [userId…] | "*" }`.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Delivery, FanOut } from './types.ts';
-import { FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../limits.ts';
+import { FANOUT_LOST_USERS_MAX, FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../limits.ts';
 import { redactedUrl } from '../redacted-url.ts';
 
 /** The channel of one deployment: its id (from the shared store) keeps deployments that share a Redis apart. */
@@ -56,8 +65,8 @@ function encode(node: string, d: Delivery): string {
   return JSON.stringify(w);
 }
 
-/** Parse a message from the channel; null for anything malformed or oversized (another program may share the Redis). */
-export function decodeWireDelivery(text: string): (Delivery & { from: string }) | null {
+/** A channel message as an object; null for anything malformed or oversized (another program may share the Redis). */
+function wireObject(text: string): Record<string, unknown> | null {
   if (text.length > FANOUT_MESSAGE_BYTES_MAX) return null;
   let w: unknown;
   try {
@@ -65,8 +74,14 @@ export function decodeWireDelivery(text: string): (Delivery & { from: string }) 
   } catch {
     return null;
   }
-  if (typeof w !== 'object' || w === null) return null;
-  const { n, u, d, f, s } = w as Record<string, unknown>;
+  return typeof w === 'object' && w !== null ? (w as Record<string, unknown>) : null;
+}
+
+/** Parse a delivery from the channel; null for anything else. */
+export function decodeWireDelivery(text: string): (Delivery & { from: string }) | null {
+  const w = wireObject(text);
+  if (w === null) return null;
+  const { n, u, d, f, s } = w;
   if (typeof n !== 'string' || typeof f !== 'string' || !Array.isArray(u) || !u.every((x) => typeof x === 'string')) return null;
   if (d !== undefined && typeof d !== 'string') return null;
   let skip: Delivery['skip'];
@@ -77,6 +92,17 @@ export function decodeWireDelivery(text: string): (Delivery & { from: string }) 
   return { from: n, users: u as string[], frame: f, ...(d !== undefined && { device: d }), ...(skip !== undefined && { skip }) };
 }
 
+/** A lost-deliveries notice from the channel (`lost` null: everyone); null for anything else. */
+export function decodeWireLost(text: string): { from: string; lost: Set<string> | null } | null {
+  const w = wireObject(text);
+  if (w === null) return null;
+  const { n, lost } = w;
+  if (typeof n !== 'string') return null;
+  if (lost === '*') return { from: n, lost: null };
+  if (!Array.isArray(lost) || lost.length > FANOUT_USERS_PER_MESSAGE || !lost.every((x) => typeof x === 'string')) return null;
+  return { from: n, lost: new Set(lost as string[]) };
+}
+
 export class RedisFanOut implements FanOut {
   readonly node: string;
   readonly #pub: Redis;
@@ -84,8 +110,12 @@ export class RedisFanOut implements FanOut {
   readonly #channel: string;
   #handlers: ((d: Delivery) => void)[] = [];
   #healthHandlers: ((healthy: boolean) => void)[] = [];
+  #lostHandlers: ((users: ReadonlySet<string> | null) => void)[] = [];
   #healthy = true;
   #closed = false;
+  /** Recipients of this node's deliveries that did not reach Redis, not yet told (null: too many: everyone). */
+  #lost: Set<string> | null = new Set();
+  #retry: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(pub: Redis, sub: Redis, channel: string, node: string) {
     this.#pub = pub;
@@ -95,12 +125,25 @@ export class RedisFanOut implements FanOut {
     sub.on('message', (from: string, text: string) => {
       if (from !== this.#channel || this.#closed) return;
       const d = decodeWireDelivery(text);
-      if (d === null || d.from === this.node) return;
-      for (const h of this.#handlers) h(d);
+      if (d !== null) {
+        if (d.from !== this.node) for (const h of this.#handlers) h(d);
+        return;
+      }
+      const lost = decodeWireLost(text);
+      if (lost !== null && lost.from !== this.node) for (const h of this.#lostHandlers) h(lost.lost);
     });
+    pub.on('ready', () => this.#tellLost());
     sub.on('close', () => this.#setHealthy(false));
-    // ioredis re-subscribes before it reports ready again.
-    sub.on('ready', () => this.#setHealthy(true));
+    // Subscribed again by hand, not by ioredis' autoResubscribe: its subscribe
+    // has no rejection handler, and a connection that drops again right away
+    // rejects it — an unhandled rejection, which ends the process. Healthy
+    // only once subscribed; a failure waits for the next 'ready'.
+    sub.on('ready', () => {
+      sub.subscribe(this.#channel).then(
+        () => this.#setHealthy(true),
+        () => undefined,
+      );
+    });
   }
 
   get healthy(): boolean {
@@ -124,7 +167,7 @@ export class RedisFanOut implements FanOut {
   static async connect(url: string, channel: string, node = `n-${randomBytes(6).toString('hex')}`): Promise<RedisFanOut> {
     const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true } as const;
     const pub = new Redis(url, options);
-    const sub = new Redis(url, options);
+    const sub = new Redis(url, { ...options, autoResubscribe: false });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.
     pub.on('error', () => undefined);
     sub.on('error', () => undefined);
@@ -145,14 +188,15 @@ export class RedisFanOut implements FanOut {
     const users = [...delivery.users];
     const d: Delivery = { ...delivery, users };
     for (const h of this.#handlers) h(d);
-    // Other nodes: best effort (see the module comment); a failure is not this node's delivery.
+    // Other nodes: through Redis; a delivery that fails is remembered and told once Redis is back ("Lost deliveries").
     if (users.length <= FANOUT_USERS_PER_MESSAGE) {
-      this.#pub.publish(this.#channel, encode(this.node, d)).catch(() => undefined);
+      this.#publishOrRemember(users, encode(this.node, d));
       return;
     }
     // A long recipient list goes in several messages, each under the size others accept.
     for (let i = 0; i < users.length; i += FANOUT_USERS_PER_MESSAGE) {
-      this.#pub.publish(this.#channel, encode(this.node, { ...d, users: users.slice(i, i + FANOUT_USERS_PER_MESSAGE) })).catch(() => undefined);
+      const part = users.slice(i, i + FANOUT_USERS_PER_MESSAGE);
+      this.#publishOrRemember(part, encode(this.node, { ...d, users: part }));
     }
   }
 
@@ -160,11 +204,55 @@ export class RedisFanOut implements FanOut {
     this.#handlers.push(handler);
   }
 
+  onLost(handler: (users: ReadonlySet<string> | null) => void): void {
+    this.#lostHandlers.push(handler);
+  }
+
+  #publishOrRemember(users: readonly string[], message: string): void {
+    this.#pub.publish(this.#channel, message).catch(() => this.#remember(users));
+  }
+
+  /** A delivery to `users` (null: a notice to everyone) did not reach Redis. */
+  #remember(users: readonly string[] | null): void {
+    if (this.#closed) return;
+    if (this.#lost !== null) {
+      if (users === null) this.#lost = null;
+      else for (const u of users) this.#lost.add(u);
+      if (this.#lost !== null && this.#lost.size > FANOUT_LOST_USERS_MAX) this.#lost = null;
+    }
+    // A failure on a connection that stayed up (a Redis error) gets no 'ready': try again shortly.
+    if (this.#pub.status === 'ready' && this.#retry === undefined) {
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        this.#tellLost();
+      }, 1000);
+      this.#retry.unref();
+    }
+  }
+
+  /** Tell the other nodes whose deliveries were lost (a notice that fails is remembered again). */
+  #tellLost(): void {
+    if (this.#closed || (this.#lost !== null && this.#lost.size === 0)) return;
+    const lost = this.#lost;
+    this.#lost = new Set();
+    if (lost === null) {
+      this.#pub.publish(this.#channel, JSON.stringify({ n: this.node, lost: '*' })).catch(() => this.#remember(null));
+      return;
+    }
+    const users = [...lost];
+    for (let i = 0; i < users.length; i += FANOUT_USERS_PER_MESSAGE) {
+      const part = users.slice(i, i + FANOUT_USERS_PER_MESSAGE);
+      this.#publishOrRemember(part, JSON.stringify({ n: this.node, lost: part }));
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#retry);
     this.#handlers = [];
     this.#healthHandlers = [];
+    this.#lostHandlers = [];
     // quit() waits for a live connection; with Redis away it would wait for ever: give it a second, then cut.
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.allSettled([this.#sub.quit(), this.#pub.quit()]), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);

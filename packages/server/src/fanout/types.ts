@@ -34,5 +34,10 @@ export interface FanOut {
    */
   readonly healthy: boolean;
   onHealth(handler: (healthy: boolean) => void): void;
+  /**
+   * Another node's deliveries to these users (null: to anyone) were lost on
+   * the way: their connections here should reconnect and sync.
+   */
+  onLost(handler: (users: ReadonlySet<string> | null) => void): void;
   close(): Promise<void>;
 }

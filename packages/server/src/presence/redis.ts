@@ -18,6 +18,13 @@
  * else, to be announced offline. A node's user set outlives its entry
  * (3 × ttlMs) so that the claim can still read it.
  *
+ * A call that fails (Redis unreachable: there is no offline queue, the
+ * caller falls back) leaves this node's set behind its connections: a
+ * user who left meanwhile would stay online, one who came stay offline.
+ * Once a call has failed, the next renewal (and Redis coming back) first
+ * makes the set what this node holds (`#reconcile`), announcing the
+ * differences with versions.
+ *
  * Redis' own clock (`TIME`) dates everything, so the nodes' clocks need not
  * agree.
  *
@@ -133,6 +140,19 @@ redis.call('PEXPIRE', me, ttl * 3)
 return back
 `;
 
+// ARGV[4…] users: take them off this node (it no longer holds them); list
+// those now online nowhere, each followed by the version of that change.
+const DEPART = `${NOW}
+local gone = {}
+for i = 4, #ARGV do
+  if redis.call('SREM', me, ARGV[i]) == 1 and not elsewhere(ARGV[i]) then
+    gone[#gone + 1] = ARGV[i]
+    gone[#gone + 1] = bump(ARGV[i])
+  end
+end
+return gone
+`;
+
 const GONE = `${NOW}
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('DEL', me)
@@ -150,7 +170,7 @@ function version(x: unknown): number {
 }
 
 const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
-const SCRIPTS = { arrive: script(ARRIVE), leave: script(LEAVE), online: script(ONLINE), renew: script(RENEW), rejoin: script(REJOIN), gone: script(GONE) };
+const SCRIPTS = { arrive: script(ARRIVE), leave: script(LEAVE), online: script(ONLINE), renew: script(RENEW), rejoin: script(REJOIN), depart: script(DEPART), gone: script(GONE) };
 
 export interface RedisPresenceOptions {
   /** This node's id (default: random). */
@@ -167,6 +187,8 @@ export class RedisPresence implements Presence {
   readonly #timer: ReturnType<typeof setInterval>;
   /** This node's users, as told to Redis (to put back after a lapse). */
   readonly #mine = new Set<string>();
+  /** An arrive or leave failed: Redis may disagree with #mine until the next `#reconcile`. */
+  #stale = false;
   #changeHandlers: ((changes: PresenceChange[]) => void)[] = [];
   #closed = false;
 
@@ -214,7 +236,7 @@ export class RedisPresence implements Presence {
 
   async arrive(userId: string): Promise<number> {
     this.#mine.add(userId);
-    const answer = await this.#run(SCRIPTS.arrive, userId);
+    const answer = await this.#run(SCRIPTS.arrive, userId).catch((e: unknown) => this.#failed(e));
     if (!Array.isArray(answer) || answer.length !== 2) throw new Error('presence: unexpected answer from Redis');
     // This node had no entry: its other users are gone from Redis too — put them back.
     if (answer[1] === 1) void this.#rejoin().catch(() => undefined);
@@ -223,7 +245,12 @@ export class RedisPresence implements Presence {
 
   async leave(userId: string): Promise<number> {
     this.#mine.delete(userId);
-    return version(await this.#run(SCRIPTS.leave, userId));
+    return version(await this.#run(SCRIPTS.leave, userId).catch((e: unknown) => this.#failed(e)));
+  }
+
+  #failed(e: unknown): never {
+    this.#stale = true;
+    throw e;
   }
 
   async online(userIds: readonly string[]): Promise<Map<string, PresenceState>> {
@@ -257,8 +284,26 @@ export class RedisPresence implements Presence {
     if (!Array.isArray(answer)) throw new Error('presence: unexpected answer from Redis');
     const [present, ...lost] = answer as unknown[];
     this.#changed(lost, false);
+    if (this.#stale) {
+      this.#stale = false;
+      await this.#reconcile().catch((e: unknown) => this.#failed(e));
+      return;
+    }
     // Another node claimed this one's lapsed entry and forgot its users (or Redis restarted empty): put them back.
     if (present === 0) await this.#rejoin();
+  }
+
+  /** Make this node's set what it holds: take off the users it no longer has, put back the others. */
+  async #reconcile(): Promise<void> {
+    const stored = await this.#redis.smembers(`${this.#prefix}:node:${this.node}`);
+    for (let i = 0; i < stored.length; i += REJOIN_BATCH) {
+      // Checked against #mine when sent: a user back meanwhile stays (calls run in order on the connection).
+      const left = stored.slice(i, i + REJOIN_BATCH).filter((u) => !this.#mine.has(u));
+      if (left.length === 0) continue;
+      const gone = await this.#run(SCRIPTS.depart, ...left);
+      if (Array.isArray(gone)) this.#changed(gone, false);
+    }
+    await this.#rejoin();
   }
 
   /** Put every user of this node back in its set; those online nowhere else are announced again. */

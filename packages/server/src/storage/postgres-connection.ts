@@ -63,6 +63,8 @@ export class PostgresConnection {
   readonly #pool: pg.Pool;
   readonly #schema: string | undefined;
   #closed = false;
+  /** The connection that holds the process lock (`holdProcessLock`), out of the pool until close. */
+  #lockHolder: pg.PoolClient | null = null;
 
   constructor(options: PostgresOptions) {
     const { connectionString, schema, maxConnections = 10, lockTimeoutMs = LOCK_TIMEOUT_MS } = options;
@@ -159,10 +161,37 @@ export class PostgresConnection {
     });
   }
 
+  /**
+   * Take this deployment's process lock (an advisory lock of the schema) on
+   * a connection of its own, held until `close`: `sole` for a process that
+   * must be the only one on the database, `shared` for one of several.
+   * False when another process holds it in a way that excludes this one.
+   */
+  async holdProcessLock(mode: 'sole' | 'shared'): Promise<boolean> {
+    const c = await this.#pool.connect();
+    const key = "hashtext('parley:process:' || coalesce($1::text, current_schema(), ''))";
+    const fn = mode === 'sole' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
+    try {
+      const r = await c.query<{ held: boolean }>(`SELECT ${fn}(${key}) AS held`, [this.#schema ?? null]);
+      if (r.rows[0]?.held !== true) {
+        c.release();
+        return false;
+      }
+    } catch (e) {
+      c.release(true);
+      throw e;
+    }
+    this.#lockHolder = c;
+    return true;
+  }
+
   /** Ends the pool (once; a second call does nothing). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Destroyed, not returned: its session, and with it the lock, ends.
+    this.#lockHolder?.release(true);
+    this.#lockHolder = null;
     await this.#pool.end();
   }
 }

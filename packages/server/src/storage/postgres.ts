@@ -69,6 +69,16 @@ export class PostgresStorage extends ComposedStorage implements Storage {
     return this.#sql.close();
   }
 
+  /**
+   * Hold the process lock of this database (and schema) while open: `sole`
+   * for a process without a fan-out broker, which must be the only one (it
+   * caches members and delivers to its own clients only), `shared` for
+   * processes that share rooms through Redis. False if refused.
+   */
+  holdProcessLock(mode: 'sole' | 'shared'): Promise<boolean> {
+    return this.#sql.holdProcessLock(mode);
+  }
+
   append(roomId: string, input: RoomEntryInput, options: AppendOptions = {}): Promise<AppendResult> {
     return this.#log.append(roomId, input, options);
   }
