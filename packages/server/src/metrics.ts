@@ -15,6 +15,10 @@ export interface Metrics {
   errors: Counter<'protocol' | 'code'>;
   /** Times a connection's socket stopped being read because FRAMES_QUEUED_MAX of its frames were unfinished. */
   readsPaused: Counter<'protocol'>;
+  /** 1 while deliveries from other processes can arrive (always 1 with the in-process fan-out). */
+  fanoutUp: Gauge;
+  /** v1 connections closed with 1012 to resync, by why: this process's fan-out reconnected, or another's deliveries were lost. */
+  resyncs: Counter<'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -28,6 +32,13 @@ export function createMetrics(): Metrics {
   });
   // Present at 0 from the start, so a rate over it is defined before the first pause.
   readsPaused.inc({ protocol: 'v1' }, 0);
+  const resyncs = new Counter({
+    name: 'parley_resyncs_total',
+    help: 'v1 connections closed with 1012 (reconnect and sync): reason fanout-reconnected (this process was cut off from Redis) or deliveries-lost (another process was)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['fanout-reconnected', 'deliveries-lost']) resyncs.inc({ reason }, 0);
   return {
     registry,
     connections: new Gauge({ name: 'parley_connections', help: 'Open WebSocket connections', labelNames: ['protocol'], registers: [registry] }),
@@ -42,5 +53,7 @@ export function createMetrics(): Metrics {
     }),
     errors: new Counter({ name: 'parley_errors_total', help: 'Errors by protocol and code', labelNames: ['protocol', 'code'], registers: [registry] }),
     readsPaused,
+    fanoutUp: new Gauge({ name: 'parley_fanout_up', help: 'Whether deliveries from other server processes can arrive (the Redis subscription is up); 1 with the in-process fan-out', registers: [registry] }),
+    resyncs,
   };
 }

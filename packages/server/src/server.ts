@@ -155,18 +155,22 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // While the fan-out is down, deliveries from other processes are lost to this
   // one's clients (they are stored): not ready, and once it is back every client
   // is asked to reconnect (1012), which makes it sync what it missed.
+  metrics.fanoutUp.set(fanout.healthy ? 1 : 0);
   fanout.onHealth((healthy) => {
+    metrics.fanoutUp.set(healthy ? 1 : 0);
     if (!healthy) {
       log.warn({ fanout: 'redis' }, 'fan-out lost its Redis connection: deliveries from other processes are missed until it is back');
       return;
     }
     log.warn({ fanout: 'redis', connections: v1Connections.size }, 'fan-out reconnected: asking every client to reconnect and sync');
+    metrics.resyncs.inc({ reason: 'fanout-reconnected' }, v1Connections.size);
     for (const c of [...v1Connections]) c.close(CLOSE_V1.RESYNC, 'reconnect and sync');
   });
   // Another process's deliveries to these users never reached Redis: they missed them here too.
   fanout.onLost((users) => {
     const affected = [...v1Connections].filter((c) => users === null || (c.userId !== null && users.has(c.userId)));
     log.warn({ fanout: 'redis', users: users === null ? 'all' : users.size, connections: affected.length }, 'another process lost deliveries while cut off from Redis: asking their recipients to reconnect and sync');
+    metrics.resyncs.inc({ reason: 'deliveries-lost' }, affected.length);
     for (const c of affected) c.close(CLOSE_V1.RESYNC, 'reconnect and sync');
   });
   let stopping = false;

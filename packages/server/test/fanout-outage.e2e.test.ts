@@ -14,6 +14,8 @@ test('Redis outage: /readyz is 503 and a warning is logged while it is down; onc
   let redis = await startRedis(port);
   const server = await startServerProcess([], { env: { PARLEY_REDIS_URL: `redis://127.0.0.1:${port}` } });
   const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${server.port}/readyz`)).status;
+  const metric = async (name: string): Promise<string | undefined> =>
+    (await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   const until = async (cond: () => Promise<boolean> | boolean, what: string): Promise<void> => {
     const deadline = Date.now() + 15_000;
     while (!(await cond())) {
@@ -25,15 +27,19 @@ test('Redis outage: /readyz is 503 and a warning is logged while it is down; onc
     const url = `ws://127.0.0.1:${server.port}/v1`;
     const { client } = await registered(url, 'outage-alice');
     assert.equal(await ready(), 200);
+    assert.equal(await metric('parley_fanout_up'), 'parley_fanout_up 1');
     redis.kill('SIGKILL');
     await once(redis, 'exit');
     await until(async () => (await ready()) === 503, 'readyz 503');
     await until(() => server.logs.some((l) => l.level === 40 && String(l.msg).includes('fan-out lost its Redis connection')), 'the warning');
     assert.equal(client.isOpen, true, 'clients stay connected while Redis is down');
+    assert.equal(await metric('parley_fanout_up'), 'parley_fanout_up 0');
     redis = await startRedis(port);
     const closed = await client.closed;
     assert.equal(closed.code, CLOSE_V1.RESYNC);
     await until(async () => (await ready()) === 200, 'readyz 200 again');
+    assert.equal(await metric('parley_fanout_up'), 'parley_fanout_up 1');
+    assert.equal(await metric('parley_resyncs_total{reason="fanout-reconnected"}'), 'parley_resyncs_total{reason="fanout-reconnected"} 1');
     const again = await registered(url, 'outage-bob');
     const room = (await again.client.createRoom('group', [])) as { t: string };
     assert.equal(room.t, 'room');
