@@ -33,6 +33,13 @@ export const SYNC_TIMEOUT_MS = 60_000;
 export const HOLE_SYNCS_MAX = 3;
 
 /**
+ * Holes passed over (inbound.ts, "Gaps") remembered, oldest forgotten first:
+ * an entry that later turns up in one is still processed, and a catch-up
+ * asks for the room from the hole's start. In memory only.
+ */
+export const PASSED_HOLES_MAX = 1000;
+
+/**
  * Entries a catch-up processes before it gives the event loop back (a
  * timer tick): about 60 ms of decryption in a browser, so that a backlog of
  * thousands never runs as one task that freezes the page.

@@ -29,7 +29,7 @@ const HISTORY_PAGE_DEFAULT = 50;
 export interface RoomLogHooks {
   /** The client's link: requests, the server's limits, which connection is current, whether it is up, whether the client closed; and starting over. */
   readonly link: Pick<Link, 'request' | 'limits' | 'isCurrent' | 'connected' | 'ended' | 'restart'>;
-  readonly inbound: Pick<Inbound, 'holding' | 'flushSome' | 'historyEntry'>;
+  readonly inbound: Pick<Inbound, 'holding' | 'flushSome' | 'historyEntry' | 'syncFrom' | 'settlePassedHoles'>;
   /** Remember the kinds of the rooms in a room list (direct-rooms.ts). */
   noteRoomKinds(rooms: readonly RoomSummary[]): void;
   /** Check the prekey stock in the background. */
@@ -76,7 +76,14 @@ export class RoomLog {
       for (let attempt = 1; ; attempt++) {
         const stored = this.#store.roomCursors();
         let rooms: Record<string, number> = {};
-        for (const roomId of listed) if (stored[roomId] !== undefined) rooms[roomId] = stored[roomId];
+        // From below the cursor where a hole was passed over: what was missing there may have come since.
+        const fromHole = new Set<string>();
+        for (const roomId of listed) {
+          const cursor = stored[roomId];
+          if (cursor === undefined) continue;
+          rooms[roomId] = this.#hooks.inbound.syncFrom(roomId, cursor);
+          if (rooms[roomId] < cursor) fromHole.add(roomId);
+        }
         // Rooms this device was in and the server no longer lists: it was removed (or left
         // elsewhere) while away; the server gives what it missed up to the removal.
         const former = Object.keys(stored).filter((roomId) => !isListed.has(roomId)).slice(0, SYNC_FORMER_ROOMS_MAX);
@@ -109,7 +116,10 @@ export class RoomLog {
           if (!this.#hooks.link.isCurrent(conn) || this.#hooks.link.ended) return;
           step = this.#hooks.atomically(() => this.#hooks.inbound.flushSome(attempt >= HOLE_SYNCS_MAX, CATCH_UP_PART));
         }
-        if (step.holed === 0) break;
+        if (step.holed === 0) {
+          this.#hooks.inbound.settlePassedHoles(fromHole);
+          break;
+        }
       }
       if (why !== 'gap') this.#hooks.synced();
       for (const w of this.#syncWaiters.splice(0)) w.resolve();

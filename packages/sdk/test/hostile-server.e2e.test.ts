@@ -207,6 +207,33 @@ describe('a lying server', () => {
     assert.equal(await alice.findDirect('grp-b'), room, 'and it is alice’s direct room with bob from now on');
   });
 
+  it('an entry with a false seq a few past the room’s end costs no real message: those below it, and the one at its seq, still arrive', async () => {
+    const forge = { roomId: '', seq: 0 };
+    const rb = recorder();
+    const alice = await ParleyClient.register(server.url, 'fseq-a', 'dev1');
+    const bob = await ParleyClient.register(server.url, 'fseq-b', 'dev1', {
+      on: rb.on,
+      transport: hostileTransport((f, text) => {
+        if (forge.seq === 0 || f.t !== 'msg') return [text];
+        const forged = { t: 'msg', roomId: forge.roomId, seq: forge.seq, kind: 'message', from: { userId: 'fseq-a', deviceId: 'dev1' }, clientId: 'forged', body: 'AQAA', ts: Date.now() };
+        forge.seq = 0;
+        return [text, JSON.stringify(forged)];
+      }),
+    });
+    clients.push(alice, bob);
+    const room = await alice.startDirect('fseq-b');
+    await alice.send(room, 'm0');
+    await until(() => rb.messages.length === 1, 'm0');
+    const last = rb.messages[0]?.seq ?? 0;
+    forge.roomId = room;
+    forge.seq = last + 6; // sent right after the next real entry, last + 1
+    await alice.send(room, 'm1');
+    await until(() => rb.failures.some((x) => x.clientId === 'forged'), 'the forged entry, passed over after its syncs', 15_000);
+    for (const t of ['m2', 'm3', 'm4', 'm5', 'm6']) await alice.send(room, t);
+    await until(() => rb.messages.length === 7, 'every real message', 10_000);
+    assert.deepEqual(texts(rb.messages).sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+  });
+
   it('a history page with more entries than asked for is BAD_RESPONSE (not a RangeError, not kept)', async () => {
     const inflate = { on: false };
     const alice = await ParleyClient.register(server.url, 'page-a', 'dev1', {

@@ -82,6 +82,43 @@ describe('inbound ordering', () => {
     assert.equal(overflows(), 1);
   });
 
+  it('a hole passed over is remembered: its entries are still processed when they come (once), and a catch-up syncs from its start until settled', () => {
+    const { inbound, seen } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.receive(entry('r1', 2));
+    inbound.receive(entry('r1', 7)); // a hole: 3…6
+    assert.equal(inbound.flush(false), 1, 'still holed after a sync');
+    assert.equal(inbound.flush(true), 0, 'passed over');
+    assert.deepEqual(seen(), ['membership:r1#1', 'membership:r1#2', 'membership:r1#7']);
+    assert.equal(inbound.syncFrom('r1', 7), 2, 'a catch-up asks from the hole');
+    assert.equal(inbound.syncFrom('r2', 9), 9, 'other rooms from their cursor');
+    inbound.receive(entry('r1', 4)); // below the cursor, but never processed
+    inbound.receive(entry('r1', 4)); // a repeat
+    inbound.receive(entry('r1', 2)); // a repeat from before the hole
+    assert.deepEqual(seen().slice(3), ['membership:r1#4']);
+    assert.equal(inbound.syncFrom('r1', 7), 2, '3 is still missing');
+    inbound.receive(entry('r1', 3));
+    assert.equal(inbound.syncFrom('r1', 7), 4, 'then 5…6');
+    inbound.settlePassedHoles(new Set(['r1']));
+    assert.equal(inbound.syncFrom('r1', 7), 7, 'settled: the server had nothing there');
+    inbound.receive(entry('r1', 5));
+    assert.deepEqual(seen().slice(3), ['membership:r1#4', 'membership:r1#3'], 'a settled hole takes nothing more');
+  });
+
+  it('the entry processed past a hole may have had a false seq: another entry at that seq is processed too, the same one is a repeat', () => {
+    const { inbound, seen } = pipeline();
+    inbound.receive(entry('r1', 1));
+    inbound.receive({ ...entry('r1', 5), clientId: 'forged' }); // a hole: 2…4
+    inbound.flush(true);
+    assert.equal(inbound.syncFrom('r1', 5), 1);
+    inbound.receive({ ...entry('r1', 5), clientId: 'forged' }); // the same entry again: a repeat
+    for (const seq of [2, 3, 4, 5]) inbound.receive(entry('r1', seq)); // the real ones, 5 included
+    assert.deepEqual(seen(), [1, 5, 2, 3, 4, 5].map((n) => `membership:r1#${n}`));
+    inbound.receive(entry('r1', 5));
+    assert.equal(seen().length, 6, 'and each once');
+    assert.equal(inbound.syncFrom('r1', 5), 5);
+  });
+
   it('flushSome: a part at a time, still holding in between (arrivals join in seq order); the end is what flush does, holes included', () => {
     const { inbound, seen } = pipeline();
     inbound.hold();
@@ -186,8 +223,10 @@ describe('inbound ordering', () => {
     assert.equal(inbound.flush(true), 0); // the last attempt: passed over
     assert.deepEqual(seen(), ['membership:r1#1', 'membership:r2#1', 'membership:r1#3', 'membership:r1#4']);
     assert.equal(store.roomCursor('r1'), 4);
-    inbound.receive(entry('r1', 2)); // a straggler behind the cursor is a repeat
-    assert.equal(seen().length, 4);
+    inbound.receive(entry('r1', 2)); // a straggler in the hole passed over: never processed, so it is now
+    assert.deepEqual(seen().slice(4), ['membership:r1#2']);
+    inbound.receive(entry('r1', 2)); // and once only
+    assert.equal(seen().length, 5);
   });
 
   it('this device’s own stored messages (never echoed live) are no hole', () => {

@@ -61,13 +61,15 @@ export class RedisFailureWindow implements FailureCounter {
   }
 
   /** Connect; rejects, naming Redis and the URL, if it is unreachable. */
-  static async connect(url: string, prefix: string, maxPerWindow: number, windowMs = FAILURE_WINDOW_MS): Promise<RedisFailureWindow> {
+  static async connect(url: string, prefix: string, maxPerWindow: number, windowMs = FAILURE_WINDOW_MS, options: { whileDown?: boolean } = {}): Promise<RedisFailureWindow> {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.
     redis.on('error', () => undefined);
     try {
       await redis.connect();
     } catch (e) {
+      // Counting on its own meanwhile, as when Redis goes away later (ioredis keeps trying).
+      if (options.whileDown === true) return new RedisFailureWindow(redis, prefix, maxPerWindow, windowMs);
       redis.disconnect();
       throw new Error(`failure counts: cannot use Redis at ${redactedUrl(url)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }

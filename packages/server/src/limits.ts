@@ -193,8 +193,14 @@ export const REFRESH_REUSE_GRACE_MS = 60_000;
 /** Logins (refresh-token families) kept per device: a new login beyond this drops the one renewed least recently. */
 export const REFRESH_FAMILIES_PER_DEVICE_MAX = 16;
 
-/** Spent tokens kept per login to recognise reuse; older ones are forgotten (then refused as unknown, revoking nothing). */
-export const REFRESH_SPENT_KEPT_PER_FAMILY = 8;
+/**
+ * Spent tokens a login keeps to recognise reuse: each until it would have
+ * expired. A client renewing every ACCESS_TOKEN_TTL_S spends ~3,100 in
+ * REFRESH_TOKEN_TTL_S; a login that would keep more renews faster than any
+ * client needs and is revoked. Never forgotten early: a spent token pushed
+ * out by renewing quickly would stop revealing a copy.
+ */
+export const REFRESH_SPENT_KEPT_PER_FAMILY = 4096;
 
 /** Entries returned per history page. */
 export const HISTORY_PAGE_MAX = 200;

@@ -113,11 +113,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // sharing one Redis never see each other's traffic.
   const deploymentId = config.redisUrl !== undefined ? await storage.serverSecret(DEPLOYMENT_ID_NAME, new Uint8Array(randomBytes(16))) : null;
   const fanout: FanOut =
-    config.redisUrl !== undefined && deploymentId !== null ? await RedisFanOut.connect(config.redisUrl, fanoutChannel(deploymentId)) : new InProcessFanOut();
+    config.redisUrl !== undefined && deploymentId !== null ? await RedisFanOut.connect(config.redisUrl, fanoutChannel(deploymentId), undefined, { whileDown: true }) : new InProcessFanOut();
+  // Redis down at start (an outage, a rolling restart): start not ready, as if it had gone away while running.
+  if (!fanout.healthy) log.warn({ fanout: 'redis' }, 'Redis does not answer: starting not ready; deliveries to and from other processes wait until it does');
   // Presence likewise: who is online on any process sharing the deployment.
   let presence: Presence;
   try {
-    presence = config.redisUrl !== undefined && deploymentId !== null ? await RedisPresence.connect(config.redisUrl, presencePrefix(deploymentId)) : new InProcessPresence();
+    presence = config.redisUrl !== undefined && deploymentId !== null ? await RedisPresence.connect(config.redisUrl, presencePrefix(deploymentId), { whileDown: true }) : new InProcessPresence();
   } catch (e) {
     await fanout.close();
     throw e;
@@ -127,7 +129,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   try {
     loginFailures =
       config.redisUrl !== undefined && deploymentId !== null
-        ? await RedisFailureWindow.connect(config.redisUrl, failuresPrefix(deploymentId), LOGIN_FAILURES_PER_USER_PER_MINUTE)
+        ? await RedisFailureWindow.connect(config.redisUrl, failuresPrefix(deploymentId), LOGIN_FAILURES_PER_USER_PER_MINUTE, undefined, { whileDown: true })
         : new FailureWindow(LOGIN_FAILURES_PER_USER_PER_MINUTE);
   } catch (e) {
     await presence.close();

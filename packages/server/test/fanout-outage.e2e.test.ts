@@ -50,3 +50,30 @@ test('Redis outage: /readyz is 503 and a warning is logged while it is down; onc
     redis.kill('SIGKILL');
   }
 });
+
+// A process started while Redis is down (an outage during a rolling restart)
+// starts not ready instead of exiting, and becomes ready once Redis answers.
+test('Redis down at start: the process starts not ready (warning logged), serves its own clients, and is ready once Redis answers', async () => {
+  const port = await freePort();
+  const server = await startServerProcess([], { env: { PARLEY_REDIS_URL: `redis://127.0.0.1:${port}` } });
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  try {
+    const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${server.port}/readyz`)).status;
+    assert.equal(await ready(), 503);
+    assert.ok(server.logs.some((l) => l.level === 40 && String(l.msg).includes('Redis does not answer: starting not ready')), 'the warning');
+    const url = `ws://127.0.0.1:${server.port}/v1`;
+    const { client } = await registered(url, 'down-alice');
+    assert.equal(((await client.createRoom('group', [])) as { t: string }).t, 'room', 'its own clients are served');
+    client.close();
+    redis = await startRedis(port);
+    const deadline = Date.now() + 15_000;
+    while ((await ready()) !== 200) {
+      if (Date.now() > deadline) throw new Error('never ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await server.stop();
+    server.cleanup();
+    redis?.kill('SIGKILL');
+  }
+});

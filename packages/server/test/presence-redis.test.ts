@@ -173,3 +173,29 @@ test('redis presence: arrivals and leaves that failed while this node was cut of
     await proxy.close();
   }
 });
+
+test('redis presence: started while Redis is down (whileDown), a node registers with its users once Redis answers', async () => {
+  const port = await freePort();
+  const p = prefix();
+  const a = await RedisPresence.connect(`redis://127.0.0.1:${port}`, p, { whileDown: true });
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  try {
+    await assert.rejects(a.arrive('early')); // calls fail meanwhile (the caller falls back)
+    redis = await startRedis(port);
+    const b = await RedisPresence.connect(`redis://127.0.0.1:${port}`, p);
+    try {
+      const deadline = Date.now() + 5000;
+      let online = false;
+      while (!online && Date.now() < deadline) {
+        online = (await b.online(['early'])).get('early')?.online === true;
+        if (!online) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(online, true, 'the user who arrived while Redis was down is online');
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.close();
+    redis?.kill('SIGKILL');
+  }
+});

@@ -140,7 +140,7 @@ test('migration 11 makes each stored refresh token the first of its own family',
       const policy = { graceMs: 0, spentKept: 4 };
       const next = (tokenHash: string, issuedAt: number) => ({ tokenHash, issuedAt, expiresAt: 20_000 });
       assert.deepEqual(await s.rotateRefreshToken('old-a', next('new-a', 100), policy), { ok: true, userId: 'ann', deviceId: 'd1' });
-      assert.deepEqual(await s.rotateRefreshToken('old-a', next('x', 200), policy), { ok: false, reason: 'reused' });
+      assert.deepEqual(await s.rotateRefreshToken('old-a', next('x', 200), policy), { ok: false, reason: 'reused', userId: 'ann', deviceId: 'd1' });
       assert.deepEqual(await s.rotateRefreshToken('new-a', next('y', 201), policy), { ok: false, reason: 'unknown' });
       assert.deepEqual(await s.rotateRefreshToken('old-b', next('new-b', 202), policy), { ok: true, userId: 'ann', deviceId: 'd1' }, 'another family, untouched');
     } finally {

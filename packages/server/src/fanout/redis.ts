@@ -162,24 +162,31 @@ export class RedisFanOut implements FanOut {
 
   /**
    * Connect both connections and subscribe to `channel` (one per deployment:
-   * {@link fanoutChannel}); rejects, naming Redis and the URL, if it is unreachable.
+   * {@link fanoutChannel}); rejects, naming Redis and the URL, if it is
+   * unreachable — unless `whileDown`: then it starts unhealthy and
+   * subscribes once Redis answers (ioredis keeps trying).
    */
-  static async connect(url: string, channel: string, node = `n-${randomBytes(6).toString('hex')}`): Promise<RedisFanOut> {
+  static async connect(url: string, channel: string, node = `n-${randomBytes(6).toString('hex')}`, start: { whileDown?: boolean } = {}): Promise<RedisFanOut> {
     const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true } as const;
     const pub = new Redis(url, options);
     const sub = new Redis(url, { ...options, autoResubscribe: false });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.
     pub.on('error', () => undefined);
     sub.on('error', () => undefined);
+    const fanout = new RedisFanOut(pub, sub, channel, node);
     try {
       await Promise.all([pub.connect(), sub.connect()]);
       await sub.subscribe(channel);
     } catch (e) {
+      if (start.whileDown === true) {
+        fanout.#setHealthy(false);
+        return fanout;
+      }
       pub.disconnect();
       sub.disconnect();
       throw new Error(`fan-out: cannot use Redis at ${redactedUrl(url)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    return new RedisFanOut(pub, sub, channel, node);
+    return fanout;
   }
 
   publish(delivery: Delivery): void {

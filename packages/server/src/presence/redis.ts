@@ -177,6 +177,8 @@ export interface RedisPresenceOptions {
   node?: string;
   /** Lapse time of a node's entry (default PRESENCE_NODE_TTL_MS; tests use less). */
   ttlMs?: number;
+  /** Start even if Redis does not answer: calls fail (the caller falls back) until it does, then this node registers. */
+  whileDown?: boolean;
 }
 
 export class RedisPresence implements Presence {
@@ -216,6 +218,10 @@ export class RedisPresence implements Presence {
       await redis.connect();
       await p.renew();
     } catch (e) {
+      if (options.whileDown === true) {
+        p.#stale = true;
+        return p;
+      }
       clearInterval(p.#timer);
       redis.disconnect();
       throw new Error(`presence: cannot use Redis at ${redactedUrl(url)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

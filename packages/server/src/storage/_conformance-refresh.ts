@@ -29,7 +29,8 @@ function present(s: Storage, hash: string, next: string, at: number, policy = PO
 }
 
 const OK = (deviceId = 'd1'): RefreshRotation => ({ ok: true, userId: 'u', deviceId });
-const REFUSED = (reason: 'unknown' | 'expired' | 'reused'): RefreshRotation => ({ ok: false, reason });
+const REFUSED = (reason: 'unknown' | 'expired'): RefreshRotation => ({ ok: false, reason });
+const REVOKED = (reason: 'reused' | 'exhausted' = 'reused', deviceId = 'd1'): RefreshRotation => ({ ok: false, reason, userId: 'u', deviceId });
 
 export function refreshTokenConformance(run: Run): void {
   describe('refresh tokens', () => {
@@ -55,7 +56,7 @@ export function refreshTokenConformance(run: Run): void {
       deepStrictEqual(await present(s, 't1', 't2b', 1000 + GRACE), OK());
       deepStrictEqual(await present(s, 't2b', 't3', 1000 + GRACE + 1), OK(), 'the replacement is live');
       // The revoked t2 was delivered after all: presenting it is reuse.
-      deepStrictEqual(await present(s, 't2', 'x', 1000 + GRACE + 2), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't2', 'x', 1000 + GRACE + 2), REVOKED());
       deepStrictEqual(await present(s, 't3', 'y', 1000 + GRACE + 3), REFUSED('unknown'), 'the whole family is revoked');
     }));
 
@@ -63,7 +64,7 @@ export function refreshTokenConformance(run: Run): void {
       await login(s, 'a1', 100);
       await login(s, 'b1', 100);
       deepStrictEqual(await present(s, 'a1', 'a2', 1000), OK());
-      deepStrictEqual(await present(s, 'a1', 'x', 1000 + GRACE + 1), REFUSED('reused'));
+      deepStrictEqual(await present(s, 'a1', 'x', 1000 + GRACE + 1), REVOKED());
       deepStrictEqual(await present(s, 'a2', 'a3', 1000 + GRACE + 2), REFUSED('unknown'));
       deepStrictEqual(await present(s, 'b1', 'b2', 1000 + GRACE + 3), OK());
     }));
@@ -72,7 +73,7 @@ export function refreshTokenConformance(run: Run): void {
       await login(s, 't1', 100);
       deepStrictEqual(await present(s, 't1', 't2', 1000), OK());
       deepStrictEqual(await present(s, 't2', 't3', 1001), OK());
-      deepStrictEqual(await present(s, 't1', 'x', 1002), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't1', 'x', 1002), REVOKED());
       deepStrictEqual(await present(s, 't3', 't4', 1003), REFUSED('unknown'));
     }));
 
@@ -80,19 +81,31 @@ export function refreshTokenConformance(run: Run): void {
       await login(s, 't1', 100);
       deepStrictEqual(await present(s, 't1', 'r1', 1000), OK());
       deepStrictEqual(await present(s, 't1', 'r2', 1000 + GRACE / 2), OK());
-      deepStrictEqual(await present(s, 't1', 'r3', 1000 + GRACE + 1), REFUSED('reused'));
+      deepStrictEqual(await present(s, 't1', 'r3', 1000 + GRACE + 1), REVOKED());
     }));
 
-    test('a family keeps its last spentKept spent tokens: older ones are forgotten (unknown, nothing revoked)', run(async (s) => {
+    test('a family keeps every spent token until it would have expired: one renewed more than spentKept times meanwhile is revoked', run(async (s) => {
       const policy = { graceMs: 10, spentKept: 3 };
       await login(s, 't0', 0);
-      for (let i = 0; i < 12; i++) deepStrictEqual(await present(s, `t${i}`, `t${i + 1}`, (i + 1) * 1000, policy), OK());
-      // Spent and kept: t9, t10, t11. Forgotten: t0..t8.
-      deepStrictEqual(await present(s, 't8', 'x', 20_000, policy), REFUSED('unknown'));
-      deepStrictEqual(await present(s, 't0', 'x', 20_000, policy), REFUSED('unknown'));
-      deepStrictEqual(await present(s, 't12', 't13', 20_001, policy), OK(), 'forgotten tokens revoke nothing');
-      deepStrictEqual(await present(s, 't10', 'x', 30_000, policy), REFUSED('reused'));
-      deepStrictEqual(await present(s, 't13', 'x', 30_001, policy), REFUSED('unknown'));
+      for (let i = 0; i < 3; i++) deepStrictEqual(await present(s, `t${i}`, `t${i + 1}`, (i + 1) * 1000, policy), OK());
+      // t0…t2 spent and kept: the next renewal would keep a fourth.
+      deepStrictEqual(await present(s, 't3', 't4', 4000, policy), REVOKED('exhausted'));
+      deepStrictEqual(await present(s, 't3', 'x', 4001, policy), REFUSED('unknown'), 'the family is gone');
+    }));
+
+    test("spent tokens past their expiry are dropped and do not count; until then the oldest still reveals a copy", run(async (s) => {
+      const policy = { graceMs: 10, spentKept: 3 };
+      const at = (hash: string, next: string, when: number) => s.rotateRefreshToken(hash, { tokenHash: next, issuedAt: when, expiresAt: when + 10_000 }, policy);
+      await s.putRefreshToken({ tokenHash: 'a0', userId: 'u', deviceId: 'd1', issuedAt: 0, expiresAt: 10_000 }, 16);
+      for (let i = 0; i < 3; i++) deepStrictEqual(await at(`a${i}`, `a${i + 1}`, (i + 1) * 1000), OK());
+      // a0 (expiring at 10 000) is dropped by the renewal at 10 000; a1 and a2 still count.
+      deepStrictEqual(await at('a3', 'a4', 10_000), OK());
+      deepStrictEqual(await at('a0', 'x', 10_001), REFUSED('unknown'));
+      deepStrictEqual(await at('a1', 'x', 10_002), REVOKED(), 'a kept spent token: reuse');
+      // The same in a family that renews quickly: its first token is not pushed out, so a copy is caught.
+      await login(s, 'b0', 20_000);
+      for (let i = 0; i < 2; i++) deepStrictEqual(await at(`b${i}`, `b${i + 1}`, 20_001 + i), OK());
+      deepStrictEqual(await at('b0', 'x', 20_100), REVOKED());
     }));
 
     test('a device keeps familiesMax logins: a new one drops the one renewed least recently; other devices are untouched', run(async (s) => {
@@ -105,6 +118,13 @@ export function refreshTokenConformance(run: Run): void {
       deepStrictEqual(await present(s, 'a2', 'a3', 6), OK());
       deepStrictEqual(await present(s, 'c1', 'c2', 7), OK());
       deepStrictEqual(await present(s, 'z1', 'z2', 8), OK('d2'));
+    }));
+
+    test('40 concurrent logins of one device keep familiesMax of them', run(async (s) => {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => login(s, `c${i}`, 100 + i, 'd1', 16)));
+      let live = 0;
+      for (let i = 0; i < 40; i++) if ((await present(s, `c${i}`, `d${i}`, 1000 + i)).ok) live++;
+      equal(live, 16);
     }));
 
     test("a login drops the device's expired tokens", run(async (s) => {
@@ -120,15 +140,12 @@ export function refreshTokenConformance(run: Run): void {
       equal(all.filter((r) => r.ok).length, 1);
     }));
 
-    test('20 concurrent presentations within the grace: each renews, and one successor stays live', run(async (s) => {
+    test('20 concurrent presentations within the grace: spentKept of them renew, then the family is revoked', run(async (s) => {
       await login(s, 'h', 100);
       const all = await Promise.all(Array.from({ length: 20 }, (_, i) => present(s, 'h', `n${i}`, 200)));
-      equal(all.filter((r) => r.ok).length, 20);
-      // Past the grace: every successor but one is spent, so presenting them in
-      // turn renews at most once before one of them is reuse.
-      let renewed = 0;
-      for (let i = 0; i < 20; i++) if ((await present(s, `n${i}`, `m${i}`, 200 + GRACE + 1 + i)).ok) renewed++;
-      equal(renewed <= 1, true);
+      equal(all.filter((r) => r.ok).length, POLICY.spentKept, 'each replacement leaves one more spent token');
+      equal(all.filter((r) => !r.ok && r.reason === 'exhausted').length, 1);
+      for (let i = 0; i < 20; i++) deepStrictEqual(await present(s, `n${i}`, `m${i}`, 300 + i), REFUSED('unknown'), 'nothing of the family is left');
     }));
 
     test('deleteRefreshTokensOf removes only that device', run(async (s) => {

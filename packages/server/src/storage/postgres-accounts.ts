@@ -19,7 +19,7 @@ import {
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import { REFRESH_ROW_COLUMNS, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
+import { REFRESH_ROW_COLUMNS, boundedStep, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
 import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import type { AccountsPart } from './_composed.ts';
@@ -77,6 +77,8 @@ export class PostgresAccounts implements AccountsPart {
 
   async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
     await this.#sql.tx(async (c) => {
+      // Logins of one device one at a time: each picks the families to drop from what the last committed.
+      await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh-device:' || $1 || '/' || $2, 0))", [r.userId, r.deviceId], c);
       await this.#sql.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND expires_at <= $3', [r.userId, r.deviceId, r.issuedAt], c);
       // Each family has one live (unspent) token, issued at its last renewal.
       const dropped = await this.#sql.query<{ family: string }>(
@@ -110,7 +112,13 @@ export class PostgresAccounts implements AccountsPart {
       // Read again under the lock: a rotation that held it has committed.
       const row = seen === undefined ? undefined : await this.#sql.one<RefreshTokenRow>(select, [tokenHash], c);
       const successor = row?.successor == null ? undefined : await this.#sql.one<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = $1', [row.successor], c);
-      const step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      let step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
+        // Spent tokens go once they would have expired; until then each one counts.
+        await this.#sql.query('DELETE FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL AND expires_at <= $2', [row.family, next.issuedAt], c);
+        const spent = await this.#sql.count('SELECT count(*)::int AS n FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL', [row.family], c);
+        step = boundedStep(step, spent, policy.spentKept);
+      }
       if (row !== undefined && step.do === 'revoke-family') {
         await this.#sql.query('DELETE FROM refresh_tokens WHERE family = $1', [row.family], c);
       } else if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
@@ -118,11 +126,6 @@ export class PostgresAccounts implements AccountsPart {
         // A replace keeps the first spend's time: the grace counts from it.
         await this.#sql.query('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, $1), successor = $2 WHERE token_hash = $3', [next.issuedAt, next.tokenHash, tokenHash], c);
         await this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family, c);
-        await this.#sql.query(
-          `DELETE FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL AND token_hash NOT IN (
-             SELECT token_hash FROM refresh_tokens WHERE family = $1 AND spent_at IS NOT NULL ORDER BY spent_at DESC, token_hash LIMIT $2)`,
-          [row.family, policy.spentKept], c,
-        );
       }
       return rotationResult(row, step);
     });

@@ -17,9 +17,11 @@
  * A revoked successor is kept as spent, with no successor of its own: if it
  * was delivered after all, whoever presents it revokes the family.
  *
- * What a family holds is bounded: its live token, the last
- * `spentKept` spent ones (older spent tokens are forgotten and then
- * refused as unknown, revoking nothing), and a device keeps at most
+ * What a family holds is bounded: its live token and its spent ones until
+ * they expire, at most `spentKept` — a family that would keep more renews
+ * faster than any client needs and is revoked (never are spent tokens
+ * forgotten early: renewing quickly would then push the owner's spent
+ * token out, and a copy would never be caught). A device keeps at most
  * `familiesMax` logins (a new one drops the family renewed least recently,
  * and expired tokens of the device go with it).
  *
@@ -29,8 +31,13 @@
 /** The outcome of presenting a refresh token. */
 export type RefreshRotation =
   | { ok: true; userId: string; deviceId: string }
-  /** `reused`: a spent token outside its grace; its family is revoked. */
-  | { ok: false; reason: 'unknown' | 'expired' | 'reused' };
+  /**
+   * `reused`: a spent token outside its grace; `exhausted`: the family keeps
+   * `spentKept` spent tokens already. Either way the family is revoked, and
+   * whose it was is said (for the log).
+   */
+  | { ok: false; reason: 'reused' | 'exhausted'; userId: string; deviceId: string }
+  | { ok: false; reason: 'unknown' | 'expired' };
 
 /** The token issued in place of the presented one. */
 export interface RefreshSuccessor {
@@ -68,8 +75,8 @@ export type RotationStep =
   | { do: 'spend' }
   /** A lost answer: mark the unused successor `revoke` spent, store a new successor. */
   | { do: 'replace'; revoke: string }
-  /** Reuse: delete every token of the family. */
-  | { do: 'revoke-family' };
+  /** Reuse, or too many spent tokens: delete every token of the family. */
+  | { do: 'revoke-family'; exhausted?: true };
 
 /**
  * Decides the step for `row` (undefined: no such token). `successorSpentAt`
@@ -91,9 +98,14 @@ export function rotationStep(
   return { do: 'revoke-family' };
 }
 
+/** A renewal of a family that keeps `spentCount` unexpired spent tokens already: revoked past `spentKept`. */
+export function boundedStep(step: RotationStep, spentCount: number, spentKept: number): RotationStep {
+  return (step.do === 'spend' || step.do === 'replace') && spentCount >= spentKept ? { do: 'revoke-family', exhausted: true } : step;
+}
+
 /** The answer a step gives (after the backend has applied it). */
 export function rotationResult(row: RefreshTokenRow | undefined, step: RotationStep): RefreshRotation {
-  if (step.do === 'refuse') return { ok: false, reason: step.reason };
-  if (step.do === 'revoke-family' || row === undefined) return { ok: false, reason: 'reused' };
+  if (step.do === 'refuse' || row === undefined) return { ok: false, reason: step.do === 'refuse' ? step.reason : 'unknown' };
+  if (step.do === 'revoke-family') return { ok: false, reason: step.exhausted === true ? 'exhausted' : 'reused', userId: row.userId, deviceId: row.deviceId };
   return { ok: true, userId: row.userId, deviceId: row.deviceId };
 }

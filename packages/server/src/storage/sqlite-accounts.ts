@@ -17,7 +17,7 @@ import {
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
-import { REFRESH_ROW_COLUMNS, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
+import { REFRESH_ROW_COLUMNS, boundedStep, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
 import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 import type { AccountsPart } from './_composed.ts';
@@ -94,7 +94,13 @@ export class SqliteAccounts implements AccountsPart {
     return this.#sql.tx(() => {
       const row = this.#sql.get<RefreshTokenRow>(`SELECT ${REFRESH_ROW_COLUMNS} FROM refresh_tokens WHERE token_hash = ?`, tokenHash);
       const successor = row?.successor == null ? undefined : this.#sql.get<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = ?', row.successor);
-      const step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      let step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
+      if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
+        // Spent tokens go once they would have expired; until then each one counts.
+        this.#sql.run('DELETE FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL AND expires_at <= ?', row.family, next.issuedAt);
+        const spent = this.#sql.count('SELECT count(*) AS n FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL', row.family);
+        step = boundedStep(step, spent, policy.spentKept);
+      }
       if (row !== undefined && step.do === 'revoke-family') {
         this.#sql.run('DELETE FROM refresh_tokens WHERE family = ?', row.family);
       } else if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
@@ -102,11 +108,6 @@ export class SqliteAccounts implements AccountsPart {
         // A replace keeps the first spend's time: the grace counts from it.
         this.#sql.run('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, ?), successor = ? WHERE token_hash = ?', next.issuedAt, next.tokenHash, tokenHash);
         this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family);
-        this.#sql.run(
-          `DELETE FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL AND token_hash NOT IN (
-             SELECT token_hash FROM refresh_tokens WHERE family = ? AND spent_at IS NOT NULL ORDER BY spent_at DESC, token_hash LIMIT ?)`,
-          row.family, row.family, policy.spentKept,
-        );
       }
       return rotationResult(row, step);
     });

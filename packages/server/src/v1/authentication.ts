@@ -128,8 +128,9 @@ export class Authentication {
     const policy = { graceMs: REFRESH_REUSE_GRACE_MS, spentKept: REFRESH_SPENT_KEPT_PER_FAMILY };
     const r = await c.deps.storage.rotateRefreshToken(hashToken(f.refreshToken), successor, policy);
     if (!r.ok) {
-      // Two holders of one token: worth an operator's eye (no token or hash in the log).
-      if (r.reason === 'reused') c.deps.log.warn({ address: c.address }, 'spent refresh token presented again; its login is revoked');
+      // Two holders of one token, or renewals faster than any client makes: worth an operator's eye (no token or hash in the log).
+      if (r.reason === 'reused') c.deps.log.warn({ userId: r.userId, deviceId: r.deviceId, address: c.address }, 'spent refresh token presented again; its login is revoked');
+      if (r.reason === 'exhausted') c.deps.log.warn({ userId: r.userId, deviceId: r.deviceId, address: c.address }, 'a login renewed more often than REFRESH_SPENT_KEPT_PER_FAMILY allows; it is revoked');
       return this.failLogin(f.id, 'refresh token not valid');
     }
     await c.startSession(f.id, r.userId, r.deviceId, await this.#tokens(r.userId, r.deviceId, next.token));
