@@ -47,6 +47,14 @@ export function deviceLinkMessage(userId: string, deviceId: string): Uint8Array 
   return utf8(`parley-add-device-v1\n${userId}\n${deviceId}`);
 }
 
+/**
+ * What the adding device signs for `device.add` (docs/protocol.md):
+ * `parley-approve-device-v1 \n userId \n byDeviceId \n deviceId \n` ‖ identity key.
+ */
+export function deviceApprovalMessage(userId: string, byDeviceId: string, deviceId: string, identityKey: Uint8Array): Uint8Array {
+  return concatBytes(utf8(`parley-approve-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`), identityKey);
+}
+
 /** A device's credentials for resuming. Times are this machine's clock. */
 export interface Tokens {
   readonly accessToken: string;

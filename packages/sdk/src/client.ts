@@ -29,7 +29,7 @@
  */
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { toBase64 } from './_bytes.ts';
-import { deviceLinkMessage, type Account } from './auth.ts';
+import { deviceApprovalMessage, deviceLinkMessage, type Account } from './auth.ts';
 import { Blobs } from './blobs.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
@@ -289,7 +289,13 @@ export class ParleyClient {
     if (!(request.identityKey instanceof Uint8Array) || !(request.signature instanceof Uint8Array)) throw new SdkError('INVALID_ARGUMENT', 'request.identityKey and request.signature must be bytes');
     if (request.userId !== this.userId) throw new SdkError('INVALID_ARGUMENT', 'the request is for another user');
     checkAccount(request.userId, request.deviceId);
-    await this.#link.request({ t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature) }, ['device.added']);
+    if (request.identityKey.length !== 32) throw new SdkError('INVALID_ARGUMENT', 'request.identityKey must be 32 bytes');
+    // This device's key approves the new one: the server does not take a session's word for it.
+    const approval = this.store.identity.identityKeyPair().sign(deviceApprovalMessage(this.userId, this.deviceId, request.deviceId, request.identityKey));
+    await this.#link.request(
+      { t: 'device.add', deviceId: request.deviceId, identityKey: toBase64(request.identityKey), signature: toBase64(request.signature), approval: toBase64(approval) },
+      ['device.added'],
+    );
     this.#keyReview.deviceAdded(request.deviceId, request.identityKey);
     this.#directory.invalidate(this.userId);
   }

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { redactedUrl } from './redacted-url.ts';
+import { redisRetryStrategy } from './redis-retry.ts';
 import { FAILURE_WINDOW_MS, FailureWindow, type FailureCounter, type FailureTry } from './rate-limit.ts';
 
 /** Longest wait for Redis in a try before the local count decides alone (ms). */
@@ -62,7 +63,7 @@ export class RedisFailureWindow implements FailureCounter {
 
   /** Connect; rejects, naming Redis and the URL, if it is unreachable. */
   static async connect(url: string, prefix: string, maxPerWindow: number, windowMs = FAILURE_WINDOW_MS, options: { whileDown?: boolean } = {}): Promise<RedisFailureWindow> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: redisRetryStrategy });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.
     redis.on('error', () => undefined);
     try {

@@ -267,8 +267,12 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     const { deviceLinkMessage } = await import('../src/v1/auth.ts');
     const { DEVICES_PER_USER_MAX } = await import('../src/limits.ts');
     const phone = newDeviceKey('dv-jo', 'phone');
+    const { deviceApprovalMessage } = await import('../src/v1/auth.ts');
+    const { deviceKey } = await import('./_v1-client.ts');
     const proof = (key: typeof phone, userId: string, deviceId: string) => b64(sign(null, deviceLinkMessage(userId, deviceId), key.privateKey));
-    const add = (deviceId: string, key: typeof phone, signature: string) => first.request({ t: 'device.add', deviceId, identityKey: b64(key.identityKey), signature });
+    const approve = (deviceId: string, key: typeof phone, by = deviceKey('dv-jo', 'dev1')) => b64(sign(null, deviceApprovalMessage('dv-jo', 'dev1', deviceId, key.identityKey), by.privateKey));
+    const add = (deviceId: string, key: typeof phone, signature: string, approval = approve(deviceId, key)) =>
+      first.request({ t: 'device.add', deviceId, identityKey: b64(key.identityKey), signature, approval });
     // The new key must have signed this very user and device id.
     const wrongUser = await add('phone', phone, proof(phone, 'dv-someone', 'phone'));
     assert.equal(wrongUser['code'], 'invalid_credentials');
@@ -276,6 +280,10 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     assert.equal(wrongDevice['code'], 'invalid_credentials');
     const other = newDeviceKey('dv-jo', 'other');
     assert.equal((await add('phone', phone, proof(other, 'dv-jo', 'phone')))['code'], 'invalid_credentials');
+    // The session's own device key must approve this very device and key: a token alone adds nothing.
+    assert.equal((await add('phone', phone, proof(phone, 'dv-jo', 'phone'), approve('phone', phone, other)))['code'], 'invalid_credentials', 'approved by another key');
+    assert.equal((await add('phone', phone, proof(phone, 'dv-jo', 'phone'), approve('phone', other)))['code'], 'invalid_credentials', 'approval of another key');
+    assert.equal((await add('phone', phone, proof(phone, 'dv-jo', 'phone'), approve('tablet', phone)))['code'], 'invalid_credentials', 'approval of another device id');
     const added = await add('phone', phone, proof(phone, 'dv-jo', 'phone'));
     assert.deepEqual({ t: added.t, userId: added['userId'], deviceId: added['deviceId'] }, { t: 'device.added', userId: 'dv-jo', deviceId: 'phone' });
     assert.equal((await add('phone', phone, proof(phone, 'dv-jo', 'phone')))['code'], 'conflict');
@@ -332,7 +340,10 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     const { sign } = await import('node:crypto');
     const { deviceLinkMessage } = await import('../src/v1/auth.ts');
     const tab = newDeviceKey('cf-lee', 'tab');
-    await owner.request({ t: 'device.add', deviceId: 'tab', identityKey: b64(tab.identityKey), signature: b64(sign(null, deviceLinkMessage('cf-lee', 'tab'), tab.privateKey)) });
+    const { deviceApprovalMessage } = await import('../src/v1/auth.ts');
+    const { deviceKey } = await import('./_v1-client.ts');
+    const approval = b64(sign(null, deviceApprovalMessage('cf-lee', 'dev1', 'tab', tab.identityKey), deviceKey('cf-lee', 'dev1').privateKey));
+    await owner.request({ t: 'device.add', deviceId: 'tab', identityKey: b64(tab.identityKey), signature: b64(sign(null, deviceLinkMessage('cf-lee', 'tab'), tab.privateKey)), approval });
     const { client: onTab } = await loggedIn(url, 'cf-lee', 'tab');
     clients.push(onTab);
     const otks = (base: number) => Array.from({ length: 3 }, (_, i) => ({ keyId: base + i, publicKey: b64(new Uint8Array(32).fill(base + i)) }));
@@ -354,7 +365,7 @@ describe('v1 key directory, mailbox, signals, token expiry (SQLite)', () => {
     clients.push(c);
     await c.hello();
     const k = newDeviceKey('nobody', 'x');
-    const r = await c.request({ t: 'device.add', deviceId: 'x', identityKey: b64(k.identityKey), signature: b64(new Uint8Array(64)) });
+    const r = await c.request({ t: 'device.add', deviceId: 'x', identityKey: b64(k.identityKey), signature: b64(new Uint8Array(64)), approval: b64(new Uint8Array(64)) });
     assert.equal(r['code'], 'unauthenticated');
   });
 

@@ -40,6 +40,7 @@ import { Redis } from 'ioredis';
 import type { Delivery, FanOut } from './types.ts';
 import { FANOUT_LOST_USERS_MAX, FANOUT_MESSAGE_BYTES_MAX, FANOUT_USERS_PER_MESSAGE } from '../limits.ts';
 import { redactedUrl } from '../redacted-url.ts';
+import { redisRetryStrategy } from '../redis-retry.ts';
 
 /** The channel of one deployment: its id (from the shared store) keeps deployments that share a Redis apart. */
 export function fanoutChannel(deploymentId: Uint8Array): string {
@@ -167,7 +168,7 @@ export class RedisFanOut implements FanOut {
    * subscribes once Redis answers (ioredis keeps trying).
    */
   static async connect(url: string, channel: string, node = `n-${randomBytes(6).toString('hex')}`, start: { whileDown?: boolean } = {}): Promise<RedisFanOut> {
-    const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true } as const;
+    const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: redisRetryStrategy } as const;
     const pub = new Redis(url, options);
     const sub = new Redis(url, { ...options, autoResubscribe: false });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.

@@ -34,6 +34,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Presence, PresenceChange, PresenceState } from './types.ts';
 import { redactedUrl } from '../redacted-url.ts';
+import { redisRetryStrategy } from '../redis-retry.ts';
 
 /** How long a node's entry lasts without renewal (it renews every third of it). */
 export const PRESENCE_NODE_TTL_MS = 30_000;
@@ -208,7 +209,7 @@ export class RedisPresence implements Presence {
     const ttlMs = options.ttlMs ?? PRESENCE_NODE_TTL_MS;
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 3) throw new RangeError('presence: ttlMs must be an integer ≥ 3');
     // No offline queue: while Redis is away a call fails at once (the caller falls back), never waits seconds.
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: redisRetryStrategy });
     // Connection errors are retried by ioredis; without a listener they would be thrown as unhandled events.
     redis.on('error', () => undefined);
     const p = new RedisPresence(redis, prefix, options.node ?? `n-${randomBytes(6).toString('hex')}`, ttlMs);

@@ -32,6 +32,15 @@ export function deviceLinkMessage(userId: string, deviceId: string): Uint8Array 
   return Buffer.from(`parley-add-device-v1\n${userId}\n${deviceId}`, 'utf8');
 }
 
+/**
+ * What the adding device signs for `device.add`: that it, `byDeviceId`,
+ * adds `deviceId` with `identityKey` to `userId`. A session alone (a token,
+ * which can be copied) is not enough to add a key that then logs in by itself.
+ */
+export function deviceApprovalMessage(userId: string, byDeviceId: string, deviceId: string, identityKey: Uint8Array): Uint8Array {
+  return Buffer.concat([Buffer.from(`parley-approve-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`, 'utf8'), identityKey]);
+}
+
 /** Verify an Ed25519 signature; false for any malformed key or signature. */
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;

@@ -23,7 +23,7 @@ import {
   REFRESH_SPENT_KEPT_PER_FAMILY,
   REFRESH_TOKEN_TTL_S,
 } from '../limits.ts';
-import { deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
+import { deviceApprovalMessage, deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
 import type { HandlerContext, V1Deps } from './context.ts';
 import type { Auth, Challenge, DeviceAdd, ErrorCode, Login, Refresh, Register } from './frames.ts';
 import { CLOSE_V1 } from './settings.ts';
@@ -155,7 +155,10 @@ export class Authentication {
  * An authenticated device adds another device of the same user. The new
  * device's signature over `deviceLinkMessage` proves the key is held by
  * whoever asked for it to be added (typically shown on the new device as
- * a QR code); the new device then logs in with the usual challenge.
+ * a QR code); the adding device's signature over `deviceApprovalMessage`
+ * proves its own key approved it — a session (a token, which can be
+ * copied) is not enough. The new device then logs in with the usual
+ * challenge.
  */
 export async function onDeviceAdd(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
   // One add at a time per user, so concurrent adds cannot pass the limit together.
@@ -167,6 +170,10 @@ async function addDevice(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Pro
   const { storage } = ctx.deps;
   if (!verifyEd25519(f.identityKey, deviceLinkMessage(me.userId, f.deviceId), f.signature)) {
     return ctx.error(f.id, 'invalid_credentials', 'the new device key did not sign this request');
+  }
+  const by = await storage.getDevice(me.userId, me.deviceId);
+  if (by === null || !verifyEd25519(by.identityKey, deviceApprovalMessage(me.userId, me.deviceId, f.deviceId, f.identityKey), f.approval)) {
+    return ctx.error(f.id, 'invalid_credentials', "this device's key did not approve the new device");
   }
   if ((await storage.listDevices(me.userId)).length >= DEVICES_PER_USER_MAX) {
     return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
