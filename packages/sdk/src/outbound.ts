@@ -22,7 +22,7 @@ import { ROOM_ID, type DeviceRef } from './frames.ts';
 import { BODY_BYTES_MAX } from './limits.ts';
 import type { Link } from './link.ts';
 import type { Ack, OutboundQueue, QueuedMessage } from './outbound-queue.ts';
-import { encodePayload, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
+import { encodePayload, withDirect, type AnyContent, type PayloadContent, type StoredContent } from './payload.ts';
 import { sealRoomMessage, type SkippedDevice } from './room-cipher.ts';
 
 export interface SendResult {
@@ -86,25 +86,26 @@ export class Outbound {
     if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
     const id = randomId();
     const sentAt = Date.now();
-    encodePayload({ ...c, id, sentAt }); // refused now, not after the wait below
+    // Encoded (and refused) now, not after the wait below; a direct room's peer is added in #seal.
+    const payload = encodePayload({ ...c, id, sentAt });
     // A control message's content is not kept: it is the client's, and spent once sent.
     const kept: StoredContent = c.kind === 'control' ? { kind: 'control', controlType: c.bytes[0] } : c;
     // Sealing is serialised so messages are queued (and numbered by the server) in call order.
-    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, c));
+    const step = this.#sendChain.then(() => this.#seal({ roomId, clientId: id, sentAt, content: kept }, payload));
     this.#sendChain = step.catch(() => undefined);
     const sealed = await step;
     const ack = await sealed.ack; // this device's copy is kept by settled(), before this resolves
     return { id, roomId, seq: ack.seq, sentAt, serverTs: ack.ts, recipients: sealed.recipients, skipped: sealed.skipped };
   }
 
-  async #seal(draft: Omit<QueuedMessage, 'body'>, content: AnyContent): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
+  async #seal(draft: Omit<QueuedMessage, 'body'>, plain: Uint8Array): Promise<{ ack: Promise<Ack>; recipients: readonly DeviceAddress[]; skipped: readonly SkippedDevice[] }> {
     const { roomId } = draft;
     // A direct room this device pinned is this user and the peer, whatever
     // the server lists: a server that added someone to it would otherwise
     // be handed every message encrypted for them. The payload says so, so
     // the receivers pin it too (payload.ts).
     const peer = this.#store.directPeer(roomId) ?? (await this.#hooks.pinDirect(roomId));
-    const payload = encodePayload({ ...content, id: draft.clientId, sentAt: draft.sentAt, ...(peer !== null && { direct: peer }) });
+    const payload = peer !== null ? withDirect(plain, peer) : plain;
     const members = peer !== null ? [this.#me.userId, peer] : await this.#hooks.members(roomId);
     const devices = (await Promise.all(members.map((u) => this.#devicesToSealFor(u)))).flat();
     const me = { userId: this.#me.userId, deviceId: this.#me.deviceId };

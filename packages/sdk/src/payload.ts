@@ -113,6 +113,26 @@ export function encodePayload(p: Payload): Uint8Array {
   return w.bytes(content).finish();
 }
 
+/**
+ * A version-1 payload from `encodePayload` as sent in a direct room with
+ * `peer`: the same bytes as `encodePayload({ ...p, direct: peer })`, made
+ * by one copy instead of encoding the content again.
+ */
+export function withDirect(payload: Uint8Array, peer: string): Uint8Array {
+  if (payload[0] !== PAYLOAD_VERSION || payload.length < 3) throw new SdkError('INVALID_ARGUMENT', 'not a version 1 payload');
+  if (!USER_ID.test(peer)) throw new SdkError('INVALID_ARGUMENT', 'direct must be a user id');
+  const head = 3 + (payload[2] as number) + 8;
+  const p = utf8(peer);
+  const out = new Uint8Array(payload.length + 2 + p.length);
+  out.set(payload.subarray(0, head));
+  out[0] = PAYLOAD_VERSION_DIRECT;
+  out[head] = FLAG_DIRECT;
+  out[head + 1] = p.length;
+  out.set(p, head + 2);
+  out.set(payload.subarray(head), head + 2 + p.length);
+  return out;
+}
+
 /** Parse a decrypted payload; throws `MALFORMED`. Binary content is a copy. */
 export function decodePayload(bytes: Uint8Array): Payload {
   const r = new ByteReader(bytes, 'message payload');

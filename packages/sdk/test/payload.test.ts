@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { fromBase64, randomId, toBase64 } from '../src/_bytes.ts';
 import { SdkError } from '../src/errors.ts';
 import { CLIENT_ID } from '../src/frames.ts';
-import { CONTENT_BYTES_MAX, CONTROL_BYTES_MAX, CONTROL_VERIFICATION, decodePayload, encodePayload, type Payload } from '../src/payload.ts';
+import { CONTENT_BYTES_MAX, CONTROL_BYTES_MAX, CONTROL_VERIFICATION, decodePayload, encodePayload, withDirect, type Payload } from '../src/payload.ts';
 
 const isMalformed = (e: unknown): boolean => SdkError.is(e, 'MALFORMED');
 const messageId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
@@ -35,6 +35,17 @@ describe('message payload', () => {
     assert.throws(() => decodePayload(at(14, 65)), isMalformed, 'a peer longer than 64');
     assert.throws(() => decodePayload(at(15, 0x20)), isMalformed, 'a peer that is no user id');
     assert.throws(() => decodePayload(bytes.subarray(0, 16)), isMalformed, 'cut in the peer');
+  });
+
+  it('withDirect makes from a version 1 payload the bytes encodePayload makes with its peer', () => {
+    fc.assert(
+      fc.property(payload, direct, (p, peer) => {
+        const plain: Payload = { ...p };
+        delete (plain as { direct?: string }).direct;
+        assert.deepEqual(withDirect(encodePayload(plain), peer), encodePayload({ ...plain, direct: peer }));
+      }),
+    );
+    assert.throws(() => withDirect(encodePayload({ kind: 'text', text: 'x', id: 'a', sentAt: 1, direct: 'bob' }), 'eve'), (e) => SdkError.is(e, 'INVALID_ARGUMENT'), 'not twice');
   });
 
   it('round-trips text and binary payloads', () => {
