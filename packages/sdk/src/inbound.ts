@@ -109,7 +109,7 @@ export class Inbound {
    * The entry processed past each hole, by room and seq: if that seq was a
    * false one, the real entry there is another (sender, device, clientId).
    */
-  readonly #passedAt = new Map<string, string>();
+  #passedAt: { roomId: string; seq: number; identity: string }[] = [];
 
   constructor(store: ClientStore, me: DeviceRef, hooks: InboundHooks) {
     this.#store = store;
@@ -245,24 +245,20 @@ export class Inbound {
   syncFrom(roomId: string, cursor: number): number {
     let from = cursor;
     for (const h of this.#passed) if (h.roomId === roomId && h.first - 1 < from) from = h.first - 1;
-    for (const key of this.#passedAt.keys()) {
-      const [room, seq] = JSON.parse(key) as [string, number];
-      if (room === roomId && seq - 1 < from) from = seq - 1;
-    }
+    for (const p of this.#passedAt) if (p.roomId === roomId && p.seq - 1 < from) from = p.seq - 1;
     return from;
   }
 
   /** An entry at or below the cursor that was never processed: in a hole passed over, or replacing one processed past it. */
   #newBehindCursor(entry: RoomEntry): boolean {
-    return (this.#passed.length > 0 && this.#fillsPassedHole(entry.roomId, entry.seq)) || (this.#passedAt.size > 0 && this.#replacesPassedOver(entry));
+    return (this.#passed.length > 0 && this.#fillsPassedHole(entry.roomId, entry.seq)) || (this.#passedAt.length > 0 && this.#replacesPassedOver(entry));
   }
 
   /** Another entry than the one processed past a hole, at its seq: that one came with a false seq. */
   #replacesPassedOver(entry: RoomEntry): boolean {
-    const key = JSON.stringify([entry.roomId, entry.seq]);
-    const seen = this.#passedAt.get(key);
-    if (seen === undefined || seen === entryIdentity(entry)) return false;
-    this.#passedAt.delete(key);
+    const i = this.#passedAt.findIndex((p) => p.roomId === entry.roomId && p.seq === entry.seq);
+    if (i < 0 || this.#passedAt[i]?.identity === entryIdentity(entry)) return false;
+    this.#passedAt.splice(i, 1);
     return true;
   }
 
@@ -282,15 +278,15 @@ export class Inbound {
   /** A catch-up synced these rooms from their holes' start: what it did not fill, the server does not have. */
   settlePassedHoles(roomIds: ReadonlySet<string>): void {
     if (this.#passed.length > 0) this.#passed = this.#passed.filter((h) => !roomIds.has(h.roomId));
-    for (const key of [...this.#passedAt.keys()]) if (roomIds.has((JSON.parse(key) as [string, number])[0])) this.#passedAt.delete(key);
+    if (this.#passedAt.length > 0) this.#passedAt = this.#passedAt.filter((p) => !roomIds.has(p.roomId));
   }
 
   /** `entry` is processed past the hole `cursor + 1 … entry.seq - 1`. */
   #passOver(entry: RoomEntry, cursor: number): void {
     this.#passed.push({ roomId: entry.roomId, first: cursor + 1, last: entry.seq - 1 });
     if (this.#passed.length > PASSED_HOLES_MAX) this.#passed.shift();
-    this.#passedAt.set(JSON.stringify([entry.roomId, entry.seq]), entryIdentity(entry));
-    if (this.#passedAt.size > PASSED_HOLES_MAX) this.#passedAt.delete(this.#passedAt.keys().next().value as string);
+    this.#passedAt.push({ roomId: entry.roomId, seq: entry.seq, identity: entryIdentity(entry) });
+    if (this.#passedAt.length > PASSED_HOLES_MAX) this.#passedAt.shift();
   }
 
   #process(entry: RoomEntry): void {
