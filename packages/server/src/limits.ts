@@ -268,6 +268,13 @@ export const MAILBOX_PAGE = 100;
 /** Devices one user may have (the first from `register`, the others from `device.add`). */
 export const DEVICES_PER_USER_MAX = 16;
 
+/**
+ * Device ids one user may ever have, its removed devices' included: the
+ * ids of removed devices are kept (never reused for another key), so
+ * adding and removing in turn cannot grow the store without bound.
+ */
+export const DEVICE_IDS_PER_USER_MAX = 1000;
+
 /** Largest key backup (sealed by the client) the server keeps per user. */
 export const KEY_BACKUP_BYTES_MAX = 64 * 1024;
 

@@ -748,4 +748,43 @@ describe('v1 on PostgreSQL (DATABASE_URL)', () => {
       assert.equal(codes.filter((c) => c === 'rate_limited').length, answers.length - LOGIN_FAILURES_PER_USER_PER_MINUTE);
     });
   });
+
+  test('two server processes: removing a device or signing out on one ends the sessions on the other, and tells a peer there', async (t) => {
+    if (!available) return t.skip('PostgreSQL unreachable (set PARLEY_TEST_DATABASE_URL)');
+    const { newDeviceKey, deviceKey: keyOf } = await import('./_v1-client.ts');
+    const { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage } = await import('../src/v1/auth.ts');
+    const { CLOSE_V1 } = await import('../src/v1/settings.ts');
+    await twoProcesses(async (one, two, open) => {
+      const onA = `ws://127.0.0.1:${one.port}/v1`;
+      const onB = `ws://127.0.0.1:${two.port}/v1`;
+      const u = `cd-${randomBytes(4).toString('hex')}`;
+      const peer = `${u}-peer`;
+      const laptop = (await registered(onA, u, 'laptop')).client;
+      const onPeer = (await registered(onB, peer)).client;
+      open.push(laptop, onPeer);
+      await laptop.createRoom('direct', [peer]);
+      const add = async (deviceId: string) => {
+        const key = newDeviceKey(u, deviceId);
+        const approval = b64(sign(null, deviceApprovalMessage(u, 'laptop', deviceId, key.identityKey), keyOf(u, 'laptop').privateKey));
+        const r = await laptop.request({ t: 'device.add', deviceId, identityKey: b64(key.identityKey), signature: b64(sign(null, deviceLinkMessage(u, deviceId), key.privateKey)), approval });
+        assert.equal(r.t, 'device.added');
+        return key;
+      };
+      const phoneKey = await add('phone');
+      await add('tab');
+      const phone = (await loggedIn(onB, u, 'phone')).client;
+      const tab = (await loggedIn(onB, u, 'tab')).client;
+      open.push(phone, tab);
+      onPeer.inbox.length = 0;
+      const approval = b64(sign(null, deviceRemovalMessage(u, 'laptop', 'phone', phoneKey.identityKey), keyOf(u, 'laptop').privateKey));
+      assert.equal((await laptop.request({ t: 'device.remove', deviceId: 'phone', approval })).t, 'device.removed');
+      assert.equal((await phone.closed).code, CLOSE_V1.DEVICE_REMOVED, 'closed on the other process');
+      assert.equal((await onPeer.waitFor((f) => f.t === 'devices.changed'))['userId'], u);
+      assert.equal(tab.isOpen, true, 'only the removed device');
+      assert.equal((await laptop.request({ t: 'sessions.revoke' })).t, 'sessions.revoked');
+      assert.equal((await tab.closed).code, CLOSE_V1.SIGNED_OUT, 'signed out on the other process');
+      assert.equal(laptop.isOpen, true);
+      assert.equal(onPeer.isOpen, true);
+    });
+  });
 });

@@ -31,6 +31,7 @@ interface Seen {
   device?: string;
   frame: string;
   skip?: { node: string; connId: number };
+  close?: number;
 }
 
 const DEADLINE_MS = 5000;
@@ -38,7 +39,7 @@ const DEADLINE_MS = 5000;
 function record(node: FanOut): Seen[] {
   const seen: Seen[] = [];
   node.subscribe((d: Delivery) => {
-    seen.push({ users: [...d.users], frame: d.frame, ...(d.device !== undefined && { device: d.device }), ...(d.skip !== undefined && { skip: { ...d.skip } }) });
+    seen.push({ users: [...d.users], frame: d.frame, ...(d.device !== undefined && { device: d.device }), ...(d.skip !== undefined && { skip: { ...d.skip } }), ...(d.close !== undefined && { close: d.close }) });
   });
   return seen;
 }
@@ -71,6 +72,18 @@ export function fanOutConformance(name: string, make: FanOutFactory, maxNodes: n
       deepStrictEqual(seen[0], { users: ['alice', 'bob'], frame: '{"t":"msg","body":"é€😀"}', skip: { node: a.node, connId: 7 } });
       deepStrictEqual(seen[1], { users: ['carol'], device: 'phone', frame: 'x' });
     }));
+
+    if (maxNodes >= 2) {
+      test('a session-ending delivery reaches the other node with its close code, device and skip', withNodes(2, async ([a, b]) => {
+        if (a === undefined || b === undefined) throw new Error('no node');
+        const seen = record(b);
+        a.publish({ users: ['alice'], device: 'phone', frame: '{"t":"session.ended"}', close: 4003 });
+        a.publish({ users: ['alice'], frame: '{"t":"session.ended"}', close: 4002, skip: { node: a.node, connId: 3 } });
+        await until(() => seen.length === 2, 'two deliveries');
+        deepStrictEqual(seen[0], { users: ['alice'], device: 'phone', frame: '{"t":"session.ended"}', close: 4003 });
+        deepStrictEqual(seen[1], { users: ['alice'], frame: '{"t":"session.ended"}', close: 4002, skip: { node: a.node, connId: 3 } });
+      }));
+    }
 
     test('deliveries from one node arrive in publish order', withNodes(1, async ([a]) => {
       if (a === undefined) throw new Error('no node');

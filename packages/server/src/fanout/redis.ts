@@ -30,7 +30,7 @@
  * which ask those users' connections to reconnect and sync.
  *
  * Wire messages (JSON, bounded on receipt): a delivery
- * `{ "n": node, "u": [userId…], "d"?: deviceId, "f": frame, "s"?: [node, connId] }`;
+ * `{ "n": node, "u": [userId…], "d"?: deviceId, "f": frame, "s"?: [node, connId], "c"?: close code }`;
  * lost deliveries `{ "n": node, "lost": [userId…] | "*" }`.
  *
  * @module
@@ -57,12 +57,14 @@ interface WireDelivery {
   d?: string;
   f: string;
   s?: [string, number];
+  c?: number;
 }
 
 function encode(node: string, d: Delivery): string {
   const w: WireDelivery = { n: node, u: [...d.users], f: d.frame };
   if (d.device !== undefined) w.d = d.device;
   if (d.skip !== undefined) w.s = [d.skip.node, d.skip.connId];
+  if (d.close !== undefined) w.c = d.close;
   return JSON.stringify(w);
 }
 
@@ -82,15 +84,17 @@ function wireObject(text: string): Record<string, unknown> | null {
 export function decodeWireDelivery(text: string): (Delivery & { from: string }) | null {
   const w = wireObject(text);
   if (w === null) return null;
-  const { n, u, d, f, s } = w;
+  const { n, u, d, f, s, c } = w;
   if (typeof n !== 'string' || typeof f !== 'string' || !Array.isArray(u) || !u.every((x) => typeof x === 'string')) return null;
   if (d !== undefined && typeof d !== 'string') return null;
+  // A WebSocket close code an application may send (RFC 6455 §7.4).
+  if (c !== undefined && !(Number.isInteger(c) && (c as number) >= 1000 && (c as number) <= 4999)) return null;
   let skip: Delivery['skip'];
   if (s !== undefined) {
     if (!Array.isArray(s) || s.length !== 2 || typeof s[0] !== 'string' || !Number.isSafeInteger(s[1])) return null;
     skip = { node: s[0], connId: s[1] as number };
   }
-  return { from: n, users: u as string[], frame: f, ...(d !== undefined && { device: d }), ...(skip !== undefined && { skip }) };
+  return { from: n, users: u as string[], frame: f, ...(d !== undefined && { device: d }), ...(skip !== undefined && { skip }), ...(c !== undefined && { close: c as number }) };
 }
 
 /** A lost-deliveries notice from the channel (`lost` null: everyone); null for anything else. */

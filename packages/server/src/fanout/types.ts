@@ -19,6 +19,8 @@ export interface Delivery {
   frame: string;
   /** A connection to skip (the publisher's own), identified across nodes. */
   skip?: { node: string; connId: number };
+  /** Close every connection the frame was written to, with this WebSocket close code (its session was ended). */
+  close?: number;
 }
 
 export interface FanOut {

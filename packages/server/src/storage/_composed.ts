@@ -34,7 +34,7 @@ import type {
 } from './types.ts';
 
 /** Users and devices, refresh tokens, key backups, server secrets. */
-export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
+export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'removeDevice' | 'countRemovedDevices' | 'resetSessions' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
 export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
 /** Rooms, members and read markers (a membership change is each store's own). */
 export type RoomsPart = Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>;
@@ -89,6 +89,18 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   listDevices(userId: string): Promise<DeviceRecord[]> {
     return this.#accounts.listDevices(userId);
+  }
+
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+    return this.#accounts.removeDevice(userId, deviceId, removedAt);
+  }
+
+  countRemovedDevices(userId: string): Promise<number> {
+    return this.#accounts.countRemovedDevices(userId);
+  }
+
+  resetSessions(userId: string, epoch: string): Promise<number> {
+    return this.#accounts.resetSessions(userId, epoch);
   }
 
   // ---- key directory ----

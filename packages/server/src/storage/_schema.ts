@@ -317,6 +317,25 @@ UPDATE refresh_tokens SET family = token_hash;
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
 `,
   },
+  {
+    version: 12,
+    name: 'device session epochs and removed devices',
+    sql: (t) => `
+-- The server's access tokens name their device's epoch; signing out
+-- everywhere replaces it, so tokens issued before stop working at once.
+-- Devices stored before have '' (their tokens carried no epoch).
+ALTER TABLE devices ADD COLUMN session_epoch ${t.id} NOT NULL DEFAULT '';
+
+-- The ids of removed devices, never given to another key: clients that knew
+-- the old key refuse a new one under its id for good (a key change).
+CREATE TABLE removed_devices (
+  user_id ${t.id} NOT NULL,
+  device_id ${t.id} NOT NULL,
+  removed_at ${t.int} NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+${t.end};
+`,
+  },
 ];
 
 /** The bookkeeping table itself; created before any migration runs. */

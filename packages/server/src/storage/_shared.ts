@@ -110,7 +110,8 @@ export function unknownRoom(roomId: string): Error {
 
 export const USER_COLUMNS = 'user_id AS "userId", created_at AS "createdAt"';
 export const DEVICE_COLUMNS =
-  'user_id AS "userId", device_id AS "deviceId", identity_key AS "identityKey", created_at AS "createdAt"';
+  'user_id AS "userId", device_id AS "deviceId", identity_key AS "identityKey", created_at AS "createdAt", ' +
+  'session_epoch AS "sessionEpoch"';
 export const SIGNED_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey", signature';
 export const ONE_TIME_PREKEY_COLUMNS = 'key_id AS "keyId", public_key AS "publicKey"';
 export const KEY_PACKAGE_COLUMNS = 'ref, data, signature';
@@ -134,6 +135,7 @@ export interface DeviceRow {
   deviceId: string;
   identityKey: Uint8Array;
   createdAt: number;
+  sessionEpoch: string;
 }
 export interface SignedPrekeyRow {
   keyId: number;
@@ -190,7 +192,11 @@ export const toDevice = (r: DeviceRow): DeviceRecord => ({
   deviceId: r.deviceId,
   identityKey: bytes(r.identityKey),
   createdAt: r.createdAt,
+  sessionEpoch: r.sessionEpoch,
 });
+
+/** The tables that hold rows of one device (by user_id and device_id), emptied when it is removed. */
+export const PER_DEVICE_TABLES = ['signed_prekeys', 'pq_prekeys', 'one_time_prekeys', 'key_packages', 'mailbox', 'mailbox_counters', 'refresh_tokens'] as const;
 
 export const toSignedPrekey = (r: SignedPrekeyRow): SignedPrekey & PqPrekey => ({
   keyId: r.keyId,

@@ -102,7 +102,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
       }));
 
       test('createUser with its first device stores both together, or neither', run(async (s) => {
-        const device = { userId: 'reg', deviceId: 'phone', identityKey: b(3), createdAt: 4 };
+        const device = { userId: 'reg', deviceId: 'phone', identityKey: b(3), createdAt: 4, sessionEpoch: 'e' };
         equal(await s.createUser({ userId: 'reg', createdAt: 4 }, device), true);
         deepStrictEqual(await s.listDevices('reg'), [device]);
         // Taken: the second registration's device is not added either.
@@ -117,7 +117,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
       }));
 
       test('concurrent registrations of one user id, each with its own first device: exactly one wins, and only its device is stored', run(async (s) => {
-        const tries = Array.from({ length: 12 }, (_, i) => ({ userId: 'race', deviceId: `dev${i}`, identityKey: b(i), createdAt: 100 + i }));
+        const tries = Array.from({ length: 12 }, (_, i) => ({ userId: 'race', deviceId: `dev${i}`, identityKey: b(i), createdAt: 100 + i, sessionEpoch: `e${i}` }));
         const results = await Promise.all(tries.map((d) => s.createUser({ userId: 'race', createdAt: d.createdAt }, d)));
         equal(results.filter((r) => r).length, 1);
         const winner = tries[results.indexOf(true)];
@@ -142,7 +142,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.addDevice({ userId: 'alice', deviceId: 'd1', identityKey: key, createdAt: 5 }), true);
         equal(await s.addDevice({ userId: 'alice', deviceId: 'd1', identityKey: b(9), createdAt: 6 }), false);
         equal(await s.addDevice({ userId: 'bob', deviceId: 'd1', identityKey: b(7), createdAt: 7 }), true);
-        deepStrictEqual(await s.getDevice('alice', 'd1'), { userId: 'alice', deviceId: 'd1', identityKey: key, createdAt: 5 });
+        deepStrictEqual(await s.getDevice('alice', 'd1'), { userId: 'alice', deviceId: 'd1', identityKey: key, createdAt: 5, sessionEpoch: '' });
         deepStrictEqual((await s.getDevice('bob', 'd1'))?.identityKey, b(7));
         equal(await s.getDevice('alice', 'd2'), null);
         equal(await s.getDevice('carol', 'd1'), null);
@@ -155,6 +155,71 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await s.addDevice({ userId: 'bob', deviceId: 'z', identityKey: b(1), createdAt: 1 });
         deepStrictEqual((await s.listDevices('alice')).map((d) => d.deviceId), ['B', 'a', 'a0', 'b', 'á']);
         deepStrictEqual(await s.listDevices('nobody'), []);
+      }));
+
+      test('removeDevice: the device and everything kept for it go, nothing of any other device', run(async (s) => {
+        const mail = { fromUserId: 'bob', fromDeviceId: 'b1', clientId: 'm1', payload: b(1), createdAt: 1 };
+        const fill = async (userId: string, deviceId: string, epoch: string) => {
+          await s.addDevice({ userId, deviceId, identityKey: b(1), createdAt: 1, sessionEpoch: epoch });
+          await s.setSignedPrekey(userId, deviceId, { keyId: 1, publicKey: b(1), signature: b(2) });
+          await s.setPqPrekey(userId, deviceId, { keyId: 1, publicKey: b(1), signature: b(2) });
+          await s.addOneTimePrekeys(userId, deviceId, [{ keyId: 1, publicKey: b(1) }]);
+          await s.addKeyPackages(userId, deviceId, [{ ref: 'r1', data: b(1) }]);
+          await s.enqueueMailbox(userId, deviceId, mail, 10);
+          await s.putRefreshToken({ tokenHash: `t-${userId}-${deviceId}`, userId, deviceId, issuedAt: 1, expiresAt: 10 ** 12 }, 16);
+        };
+        await fill('alice', 'phone', 'e1');
+        await fill('alice', 'laptop', 'e2');
+        await fill('bob', 'phone', 'e3');
+        equal(await s.removeDevice('alice', 'phone', 5), true);
+        equal(await s.getDevice('alice', 'phone'), null);
+        equal(await s.getSignedPrekey('alice', 'phone'), null);
+        equal(await s.getPqPrekey('alice', 'phone'), null);
+        equal(await s.countOneTimePrekeys('alice', 'phone'), 0);
+        equal(await s.countKeyPackages('alice', 'phone'), 0);
+        deepStrictEqual(await s.readMailbox('alice', 'phone', 0, 10), []);
+        const next = { tokenHash: 'n', issuedAt: 2, expiresAt: 10 ** 12 };
+        equal((await s.rotateRefreshToken('t-alice-phone', next, { graceMs: 0, spentKept: 16 })).ok, false);
+        // Removing it again, or a device that never was, changes nothing.
+        equal(await s.removeDevice('alice', 'phone', 6), false);
+        equal(await s.removeDevice('nobody', 'phone', 6), false);
+        equal(await s.countRemovedDevices('alice'), 1);
+        equal(await s.countRemovedDevices('bob'), 0);
+        for (const [userId, deviceId] of [['alice', 'laptop'], ['bob', 'phone']] as const) {
+          equal((await s.getDevice(userId, deviceId))?.deviceId, deviceId);
+          equal((await s.getSignedPrekey(userId, deviceId))?.keyId, 1);
+          equal((await s.getPqPrekey(userId, deviceId))?.keyId, 1);
+          equal(await s.countOneTimePrekeys(userId, deviceId), 1);
+          equal(await s.countKeyPackages(userId, deviceId), 1);
+          equal((await s.readMailbox(userId, deviceId, 0, 10)).length, 1);
+        }
+        deepStrictEqual(await s.rotateRefreshToken('t-alice-laptop', { ...next, tokenHash: 'n2' }, { graceMs: 0, spentKept: 16 }), { ok: true, userId: 'alice', deviceId: 'laptop' });
+        // Its id is never given to another key; another user's device of that id is another device.
+        equal(await s.addDevice({ userId: 'alice', deviceId: 'phone', identityKey: b(9), createdAt: 3 }), false);
+        equal(await s.getDevice('alice', 'phone'), null);
+        equal(await s.addDevice({ userId: 'carol', deviceId: 'phone', identityKey: b(9), createdAt: 3 }), true);
+        equal(await s.removeDevice('bob', 'phone', 7), true);
+        equal(await s.countRemovedDevices('bob'), 1);
+      }));
+
+      test('resetSessions: every device of the user gets the epoch and loses its refresh tokens; other users keep theirs', run(async (s) => {
+        await s.createUser({ userId: 'alice', createdAt: 1 }, { userId: 'alice', deviceId: 'a', identityKey: b(1), createdAt: 1, sessionEpoch: 'old-a' });
+        await s.addDevice({ userId: 'alice', deviceId: 'b', identityKey: b(2), createdAt: 1 });
+        await s.createUser({ userId: 'bob', createdAt: 1 }, { userId: 'bob', deviceId: 'a', identityKey: b(3), createdAt: 1, sessionEpoch: 'old-bob' });
+        equal((await s.getDevice('alice', 'a'))?.sessionEpoch, 'old-a');
+        equal((await s.getDevice('alice', 'b'))?.sessionEpoch, '', 'a device stored without an epoch has the empty one');
+        for (const [userId, deviceId] of [['alice', 'a'], ['alice', 'b'], ['bob', 'a']] as const) {
+          await s.putRefreshToken({ tokenHash: `t-${userId}-${deviceId}`, userId, deviceId, issuedAt: 1, expiresAt: 10 ** 12 }, 16);
+        }
+        equal(await s.resetSessions('alice', 'new'), 2);
+        deepStrictEqual((await s.listDevices('alice')).map((d) => d.sessionEpoch), ['new', 'new']);
+        equal((await s.getDevice('bob', 'a'))?.sessionEpoch, 'old-bob');
+        const next = (tokenHash: string) => ({ tokenHash, issuedAt: 2, expiresAt: 10 ** 12 });
+        const policy = { graceMs: 0, spentKept: 16 };
+        equal((await s.rotateRefreshToken('t-alice-a', next('n1'), policy)).ok, false);
+        equal((await s.rotateRefreshToken('t-alice-b', next('n2'), policy)).ok, false);
+        equal((await s.rotateRefreshToken('t-bob-a', next('n3'), policy)).ok, true);
+        equal(await s.resetSessions('nobody', 'x'), 0);
       }));
     });
 

@@ -11,6 +11,7 @@
 import type pg from 'pg';
 import {
   DEVICE_COLUMNS,
+  PER_DEVICE_TABLES,
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
@@ -55,8 +56,9 @@ export class PostgresAccounts implements AccountsPart {
 
   async #insertDevice(d: DeviceRecord, c?: pg.PoolClient): Promise<boolean> {
     const sql =
-      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-    return (await this.#sql.changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt], c)) === 1;
+      `INSERT INTO devices (user_id, device_id, identity_key, created_at, session_epoch) SELECT $1, $2, $3::bytea, $4::bigint, $5
+       WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE user_id = $1 AND device_id = $2) ON CONFLICT DO NOTHING`;
+    return (await this.#sql.changed(sql, [d.userId, d.deviceId, d.identityKey, d.createdAt, d.sessionEpoch ?? ''], c)) === 1;
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
@@ -68,6 +70,28 @@ export class PostgresAccounts implements AccountsPart {
   async listDevices(userId: string): Promise<DeviceRecord[]> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id`;
     return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
+  }
+
+  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+    return this.#sql.tx(async (c) => {
+      // The device's logins one at a time with its removal (putRefreshToken takes the same lock).
+      await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh-device:' || $1 || '/' || $2, 0))", [userId, deviceId], c);
+      if ((await this.#sql.changed('DELETE FROM devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c)) !== 1) return new Rollback(false);
+      for (const table of PER_DEVICE_TABLES) await this.#sql.query(`DELETE FROM ${table} WHERE user_id = $1 AND device_id = $2`, [userId, deviceId], c);
+      await this.#sql.query('INSERT INTO removed_devices (user_id, device_id, removed_at) VALUES ($1, $2, $3)', [userId, deviceId, removedAt], c);
+      return true;
+    });
+  }
+
+  async countRemovedDevices(userId: string): Promise<number> {
+    return this.#sql.count('SELECT count(*) AS n FROM removed_devices WHERE user_id = $1', [userId]);
+  }
+
+  async resetSessions(userId: string, epoch: string): Promise<number> {
+    return this.#sql.tx(async (c) => {
+      await this.#sql.query('DELETE FROM refresh_tokens WHERE user_id = $1', [userId], c);
+      return this.#sql.changed('UPDATE devices SET session_epoch = $1 WHERE user_id = $2', [epoch, userId], c);
+    });
   }
 
   // ---- refresh tokens ----

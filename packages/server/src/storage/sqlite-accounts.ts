@@ -9,6 +9,7 @@
  */
 import {
   DEVICE_COLUMNS,
+  PER_DEVICE_TABLES,
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
@@ -52,8 +53,9 @@ export class SqliteAccounts implements AccountsPart {
 
   #insertDevice(d: DeviceRecord): boolean {
     const sql =
-      'INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt) === 1;
+      `INSERT INTO devices (user_id, device_id, identity_key, created_at, session_epoch) SELECT ?, ?, ?, ?, ?
+       WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE user_id = ? AND device_id = ?) ON CONFLICT DO NOTHING`;
+    return this.#sql.run(sql, d.userId, d.deviceId, d.identityKey, d.createdAt, d.sessionEpoch ?? '', d.userId, d.deviceId) === 1;
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null> {
@@ -65,6 +67,26 @@ export class SqliteAccounts implements AccountsPart {
   async listDevices(userId: string): Promise<DeviceRecord[]> {
     const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY device_id`;
     return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
+  }
+
+  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+    return this.#sql.tx(() => {
+      if (this.#sql.run('DELETE FROM devices WHERE user_id = ? AND device_id = ?', userId, deviceId) !== 1) return false;
+      for (const table of PER_DEVICE_TABLES) this.#sql.run(`DELETE FROM ${table} WHERE user_id = ? AND device_id = ?`, userId, deviceId);
+      this.#sql.run('INSERT INTO removed_devices (user_id, device_id, removed_at) VALUES (?, ?, ?)', userId, deviceId, removedAt);
+      return true;
+    });
+  }
+
+  async countRemovedDevices(userId: string): Promise<number> {
+    return this.#sql.count('SELECT count(*) AS n FROM removed_devices WHERE user_id = ?', userId);
+  }
+
+  async resetSessions(userId: string, epoch: string): Promise<number> {
+    return this.#sql.tx(() => {
+      this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ?', userId);
+      return this.#sql.run('UPDATE devices SET session_epoch = ? WHERE user_id = ?', epoch, userId);
+    });
   }
 
   // ---- refresh tokens ----

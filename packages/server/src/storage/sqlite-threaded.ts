@@ -156,6 +156,14 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('addDevice', [device]) as Promise<boolean>;
   }
 
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+    return this.#call('removeDevice', [userId, deviceId, removedAt]) as Promise<boolean>;
+  }
+
+  resetSessions(userId: string, epoch: string): Promise<number> {
+    return this.#call('resetSessions', [userId, epoch]) as Promise<number>;
+  }
+
   setSignedPrekey(userId: string, deviceId: string, prekey: SignedPrekey): Promise<void> {
     return this.#call('setSignedPrekey', [userId, deviceId, prekey]) as Promise<void>;
   }
@@ -274,6 +282,10 @@ export class ThreadedSqliteStorage implements Storage {
 
   listDevices(userId: string): ReturnType<Storage['listDevices']> {
     return this.#reader.listDevices(userId);
+  }
+
+  countRemovedDevices(userId: string): ReturnType<Storage['countRemovedDevices']> {
+    return this.#reader.countRemovedDevices(userId);
   }
 
   getSignedPrekey(userId: string, deviceId: string): ReturnType<Storage['getSignedPrekey']> {

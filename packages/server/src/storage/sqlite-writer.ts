@@ -19,6 +19,8 @@ export const WRITE_METHODS = [
   'migrate',
   'createUser',
   'addDevice',
+  'removeDevice',
+  'resetSessions',
   'setSignedPrekey',
   'addOneTimePrekeys',
   'claimOneTimePrekey',

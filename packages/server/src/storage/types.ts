@@ -44,6 +44,13 @@ export interface DeviceRecord {
   /** The device's identity public key (opaque bytes; the server verifies signatures with it). */
   identityKey: Uint8Array;
   createdAt: number;
+  /**
+   * Which of the device's access tokens are still good: the server's own
+   * tokens carry it and stop working when it changes (`resetSessions`).
+   * Stored as '' when absent (devices before migration 12, whose tokens
+   * carried none).
+   */
+  sessionEpoch?: string;
 }
 
 export interface SignedPrekey {
@@ -275,11 +282,26 @@ export interface Storage {
    */
   createUser(user: UserRecord, firstDevice?: DeviceRecord): Promise<boolean>;
   getUser(userId: string): Promise<UserRecord | null>;
-  /** False if the device id is taken for this user. */
+  /** False if the device id is taken for this user, or was a removed device's. */
   addDevice(device: DeviceRecord): Promise<boolean>;
   getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null>;
   /** Ordered by deviceId. */
   listDevices(userId: string): Promise<DeviceRecord[]>;
+  /**
+   * Remove a device and everything kept for it — its prekeys and
+   * KeyPackages, its mailbox, its refresh tokens — in one step, keeping its
+   * id as removed (at `removedAt`) so it is never added again. False (and
+   * nothing changed) if there was no such device.
+   */
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean>;
+  /** How many devices of the user were removed. */
+  countRemovedDevices(userId: string): Promise<number>;
+  /**
+   * Sign the user out everywhere: every device's `sessionEpoch` becomes
+   * `epoch` and every refresh token of the user is deleted, in one step.
+   * Returns how many devices the user has.
+   */
+  resetSessions(userId: string, epoch: string): Promise<number>;
 
   // ---- key directory ----
   setSignedPrekey(userId: string, deviceId: string, prekey: SignedPrekey): Promise<void>;

@@ -41,6 +41,20 @@ export function deviceApprovalMessage(userId: string, byDeviceId: string, device
   return Buffer.concat([Buffer.from(`parley-approve-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`, 'utf8'), identityKey]);
 }
 
+/**
+ * What a device signs to remove `deviceId` (itself or another device of
+ * its user) for `device.remove`. The removed device's key is bound in, so
+ * an approval cannot remove a later device that reuses the id.
+ */
+export function deviceRemovalMessage(userId: string, byDeviceId: string, deviceId: string, identityKey: Uint8Array): Uint8Array {
+  return Buffer.concat([Buffer.from(`parley-remove-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`, 'utf8'), identityKey]);
+}
+
+/** A new session epoch (`DeviceRecord.sessionEpoch`): replacing it ends the device's access tokens. */
+export function newSessionEpoch(): string {
+  return randomBytes(16).toString('base64url');
+}
+
 /** Verify an Ed25519 signature; false for any malformed key or signature. */
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
@@ -66,6 +80,12 @@ export interface TokenClaims {
   deviceId: string;
   /** Seconds since the epoch. */
   expiresAt: number;
+  /**
+   * The device's session epoch the token was issued under ('' for the
+   * server's tokens from before epochs); null for a host application's
+   * token, which the host, not the server, decides the life of.
+   */
+  epoch: string | null;
 }
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'expired' | 'invalid' };
@@ -113,9 +133,9 @@ export class TokenIssuer {
     if (trusted.publicKey) this.#verifiers.push({ key: trusted.publicKey, algorithms: algorithmsFor(trusted.publicKey) });
   }
 
-  async issue(userId: string, deviceId: string, now = Date.now()): Promise<{ token: string; expiresIn: number }> {
+  async issue(userId: string, deviceId: string, epoch: string, now = Date.now()): Promise<{ token: string; expiresIn: number }> {
     const iat = Math.floor(now / 1000);
-    const token = await new SignJWT({ did: deviceId })
+    const token = await new SignJWT({ did: deviceId, ep: epoch })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(userId)
       .setIssuer('parley')
@@ -126,12 +146,14 @@ export class TokenIssuer {
   }
 
   async check(token: string): Promise<TokenCheck> {
-    for (const { key, algorithms } of this.#verifiers) {
+    for (const [i, { key, algorithms }] of this.#verifiers.entries()) {
       try {
         const { payload } = await jwtVerify(token, key, { algorithms });
         const did = payload['did'];
-        if (typeof payload.sub !== 'string' || typeof did !== 'string' || typeof payload.exp !== 'number') return { ok: false, reason: 'invalid' };
-        return { ok: true, claims: { userId: payload.sub, deviceId: did, expiresAt: payload.exp } };
+        // The first verifier is the server's own key; its tokens name an epoch.
+        const ep = i === 0 ? (payload['ep'] ?? '') : null;
+        if (typeof payload.sub !== 'string' || typeof did !== 'string' || typeof payload.exp !== 'number' || (ep !== null && typeof ep !== 'string')) return { ok: false, reason: 'invalid' };
+        return { ok: true, claims: { userId: payload.sub, deviceId: did, expiresAt: payload.exp, epoch: ep } };
       } catch (e) {
         if (e instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired' };
       }

@@ -2,8 +2,8 @@
  * Authentication over v1 (docs/protocol.md, "Authentication"): the frames
  * that make a connection a session of one device — `challenge`, then
  * `register` or `login` signed over its nonce, or `auth` with an access
- * token, or `refresh` — and `device.add`, by which a session adds another
- * device of its user. The signatures and tokens themselves are auth.ts's.
+ * token, or `refresh`. The signatures and tokens themselves are auth.ts's;
+ * adding and removing devices is devices.ts's.
  *
  * One `Authentication` per connection holds what these frames share: the
  * single-use nonce and the failed attempts, which close the connection at
@@ -16,16 +16,15 @@ import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import {
   CHALLENGE_BYTES,
-  DEVICES_PER_USER_MAX,
   LOGIN_ATTEMPTS_MAX,
   REFRESH_FAMILIES_PER_DEVICE_MAX,
   REFRESH_REUSE_GRACE_MS,
   REFRESH_SPENT_KEPT_PER_FAMILY,
   REFRESH_TOKEN_TTL_S,
 } from '../limits.ts';
-import { deviceApprovalMessage, deviceLinkMessage, hashToken, newRefreshToken, signedChallenge, verifyEd25519 } from './auth.ts';
-import type { HandlerContext, V1Deps } from './context.ts';
-import type { Auth, Challenge, DeviceAdd, ErrorCode, Login, Refresh, Register } from './frames.ts';
+import { hashToken, newRefreshToken, newSessionEpoch, signedChallenge, verifyEd25519 } from './auth.ts';
+import type { V1Deps } from './context.ts';
+import type { Auth, Challenge, ErrorCode, Login, Refresh, Register } from './frames.ts';
 import { CLOSE_V1 } from './settings.ts';
 
 /** What a session starts with: new tokens, or the access token it was opened with (expiry in seconds). */
@@ -83,10 +82,10 @@ export class Authentication {
       return this.failLogin(f.id, 'signature does not verify');
     }
     const now = Date.now();
-    const device = { userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now };
+    const device = { userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now, sessionEpoch: newSessionEpoch() };
     if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }, device))) return c.error(f.id, 'conflict', 'user id taken');
     c.deps.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
-    await c.startSession(f.id, f.userId, f.deviceId, await this.#newLogin(f.userId, f.deviceId));
+    await c.startSession(f.id, f.userId, f.deviceId, await this.newLogin(f.userId, f.deviceId));
   }
 
   async onLogin(f: z.infer<typeof Login>): Promise<void> {
@@ -106,7 +105,7 @@ export class Authentication {
       return this.failLogin(f.id, 'unknown device or bad signature');
     }
     await attempt.succeeded();
-    await c.startSession(f.id, f.userId, f.deviceId, await this.#newLogin(f.userId, f.deviceId));
+    await c.startSession(f.id, f.userId, f.deviceId, await this.newLogin(f.userId, f.deviceId));
   }
 
   async onAuth(f: z.infer<typeof Auth>): Promise<void> {
@@ -114,7 +113,10 @@ export class Authentication {
     if (c.authenticated()) return c.error(f.id, 'bad_frame', 'already authenticated');
     const r = await c.deps.tokens.check(f.accessToken);
     if (!r.ok) return r.reason === 'expired' ? c.error(f.id, 'token_expired', 'access token expired') : this.failLogin(f.id, 'invalid access token');
-    if ((await c.deps.storage.getDevice(r.claims.userId, r.claims.deviceId)) === null) return this.failLogin(f.id, 'unknown device');
+    const device = await c.deps.storage.getDevice(r.claims.userId, r.claims.deviceId);
+    if (device === null) return this.failLogin(f.id, 'unknown device');
+    // Issued before the user signed out everywhere (`sessions.revoke`).
+    if (r.claims.epoch !== null && r.claims.epoch !== device.sessionEpoch) return this.failLogin(f.id, 'access token signed out');
     await c.startSession(f.id, r.claims.userId, r.claims.deviceId, { kind: 'presented', expiresAt: r.claims.expiresAt });
   }
 
@@ -137,7 +139,7 @@ export class Authentication {
   }
 
   /** A login's tokens: a new access token and the first refresh token of a new family. */
-  async #newLogin(userId: string, deviceId: string): Promise<SessionTokens> {
+  async newLogin(userId: string, deviceId: string): Promise<SessionTokens & { kind: 'issued' }> {
     const refresh = newRefreshToken();
     const now = Date.now();
     const record = { tokenHash: refresh.hash, userId, deviceId, issuedAt: now, expiresAt: now + REFRESH_TOKEN_TTL_S * 1000 };
@@ -145,42 +147,10 @@ export class Authentication {
     return this.#tokens(userId, deviceId, refresh.token);
   }
 
-  async #tokens(userId: string, deviceId: string, refreshToken: string): Promise<SessionTokens> {
-    const access = await this.#c.deps.tokens.issue(userId, deviceId);
+  async #tokens(userId: string, deviceId: string, refreshToken: string): Promise<SessionTokens & { kind: 'issued' }> {
+    // The device's epoch now: a sign-out between this read and the token's use makes it fail, never outlive the sign-out.
+    const device = await this.#c.deps.storage.getDevice(userId, deviceId);
+    const access = await this.#c.deps.tokens.issue(userId, deviceId, device?.sessionEpoch ?? newSessionEpoch());
     return { kind: 'issued', accessToken: access.token, refreshToken, expiresIn: access.expiresIn };
   }
-}
-
-/**
- * An authenticated device adds another device of the same user. The new
- * device's signature over `deviceLinkMessage` proves the key is held by
- * whoever asked for it to be added (typically shown on the new device as
- * a QR code); the adding device's signature over `deviceApprovalMessage`
- * proves its own key approved it — a session (a token, which can be
- * copied) is not enough. The new device then logs in with the usual
- * challenge.
- */
-export async function onDeviceAdd(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
-  // One add at a time per user, so concurrent adds cannot pass the limit together.
-  await ctx.deps.hub.inOrder(`devices:${ctx.me.userId}`, () => addDevice(ctx, f));
-}
-
-async function addDevice(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
-  const { me } = ctx;
-  const { storage } = ctx.deps;
-  if (!verifyEd25519(f.identityKey, deviceLinkMessage(me.userId, f.deviceId), f.signature)) {
-    return ctx.error(f.id, 'invalid_credentials', 'the new device key did not sign this request');
-  }
-  const by = await storage.getDevice(me.userId, me.deviceId);
-  if (by === null || !verifyEd25519(by.identityKey, deviceApprovalMessage(me.userId, me.deviceId, f.deviceId, f.identityKey), f.approval)) {
-    return ctx.error(f.id, 'invalid_credentials', "this device's key did not approve the new device");
-  }
-  if ((await storage.listDevices(me.userId)).length >= DEVICES_PER_USER_MAX) {
-    return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
-  }
-  if (!(await storage.addDevice({ userId: me.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: Date.now() }))) {
-    return ctx.error(f.id, 'conflict', 'device id taken');
-  }
-  ctx.deps.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device added');
-  ctx.send({ t: 'device.added', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
 }

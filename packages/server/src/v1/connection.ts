@@ -21,7 +21,8 @@ import { sendText } from './prebuilt-frame.ts';
 import { TokenBucket } from '../rate-limit.ts';
 import { type HandlerContext, type Me, type V1Deps } from './context.ts';
 import { FrameOrder } from './frame-order.ts';
-import { Authentication, onDeviceAdd, type SessionTokens } from './authentication.ts';
+import { Authentication, type SessionTokens } from './authentication.ts';
+import { onDeviceAdd, onDeviceRemove, onSessionsRevoke } from './devices.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -192,6 +193,10 @@ export class V1Connection implements Conn, SyncTarget {
     switch (f.t) {
       case 'device.add':
         return onDeviceAdd(this.#ctx(me), f);
+      case 'device.remove':
+        return onDeviceRemove(this.#ctx(me), f);
+      case 'sessions.revoke':
+        return onSessionsRevoke(this.#ctx(me), f, this, () => this.#renewTokens(me));
       case 'backup.put':
         return onBackupPut(this.#ctx(me), f);
       case 'backup.get':
@@ -281,6 +286,13 @@ export class V1Connection implements Conn, SyncTarget {
     this.#closeAt(expiresAtMs);
     this.#send({ t: 'session', ...(re !== undefined && { re }), userId, deviceId, ...tokens });
     await pushMailbox(this.#d, { userId, deviceId }, 0, this.#mail, (frame) => this.#sendRaw(frame));
+  }
+
+  /** New tokens for this session's device (after `sessions.revoke`); the session now lasts as long as they do. */
+  async #renewTokens(me: Me): Promise<Record<string, unknown>> {
+    const t = await this.#auth.newLogin(me.userId, me.deviceId);
+    this.#closeAt(Date.now() + t.expiresIn * 1000);
+    return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresIn: t.expiresIn };
   }
 
   /**

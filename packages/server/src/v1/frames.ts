@@ -89,6 +89,8 @@ export const BlobGet = z.object({ t: z.literal('blob.get'), id: requestId, blobI
 export const BlobDelete = z.object({ t: z.literal('blob.delete'), id: requestId, blobId });
 export const BackupFetch = z.object({ t: z.literal('backup.fetch'), id: requestId, userId, fetchSecret: b64(BACKUP_FETCH_SECRET_BYTES, BACKUP_FETCH_SECRET_BYTES) });
 export const DeviceAdd = z.object({ t: z.literal('device.add'), id: requestId, deviceId, identityKey: b64(32, 32), signature: b64(64, 64), approval: b64(64, 64) });
+export const DeviceRemove = z.object({ t: z.literal('device.remove'), id: requestId, deviceId, approval: b64(64, 64) });
+export const SessionsRevoke = z.object({ t: z.literal('sessions.revoke'), id: requestId });
 export const Login = z.object({ t: z.literal('login'), id: requestId, userId, deviceId, signature: b64(64, 64) });
 export const Auth = z.object({ t: z.literal('auth'), id: requestId, accessToken: z.string().min(1).max(4096) });
 export const Refresh = z.object({ t: z.literal('refresh'), id: requestId, refreshToken: z.string().min(1).max(256) });
@@ -162,6 +164,8 @@ export const Inbound = z.discriminatedUnion('t', [
   Auth,
   Refresh,
   DeviceAdd,
+  DeviceRemove,
+  SessionsRevoke,
   BackupPut,
   BackupGet,
   BackupFetch,

@@ -21,6 +21,7 @@ export interface Conn {
   readonly ws: WebSocket;
   userId: string | null;
   deviceId: string | null;
+  close(code: number, reason: string): void;
 }
 
 /** A log step waiting for its turn to deliver (`Hub.#onLog`). */
@@ -96,12 +97,27 @@ export class Hub {
     this.#fanout.publish({ users: [userId], device: deviceId, frame });
   }
 
+  /**
+   * End the sessions of a user's device (null: of all its devices) on every
+   * node, except `skip`: each gets `frame`, then is closed with `code`.
+   */
+  endSessions(userId: string, deviceId: string | null, frame: string, code: number, skip?: Conn): void {
+    this.#fanout.publish({
+      users: [userId],
+      frame,
+      close: code,
+      ...(deviceId !== null && { device: deviceId }),
+      ...(skip !== undefined && { skip: { node: this.#fanout.node, connId: skip.connId } }),
+    });
+  }
+
   /** Write a delivery to this node's sockets. */
   #deliverLocal(d: Delivery): void {
     const skipId = d.skip !== undefined && d.skip.node === this.#fanout.node ? d.skip.connId : -1;
     // Framed once; every recipient socket gets the same bytes.
     let frame: PrebuiltFrame | null = null;
     let n = 0;
+    const closing: Conn[] = [];
     for (const u of d.users) {
       const set = this.#byUser.get(u);
       if (set === undefined) continue;
@@ -109,9 +125,12 @@ export class Hub {
         if (c.connId === skipId || (d.device !== undefined && c.deviceId !== d.device)) continue;
         frame ??= new PrebuiltFrame(d.frame);
         if (frame.sendTo(c.ws)) n++;
+        if (d.close !== undefined) closing.push(c);
       }
     }
     if (n > 0) this.#onDelivered(n);
+    // After the loop: closing a connection takes it out of the set being walked.
+    for (const c of closing) c.close(d.close as number, 'session ended');
   }
 
   /** The cached member set of a room, if cached (a snapshot: never mutated). */

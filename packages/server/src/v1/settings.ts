@@ -48,7 +48,7 @@ import {
 } from '../limits.ts';
 import type { BlobPolicy } from './blobs.ts';
 
-export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, RESYNC: 1012, TOKEN_EXPIRED: 4001 });
+export const CLOSE_V1 = Object.freeze({ GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011, RESYNC: 1012, TOKEN_EXPIRED: 4001, SIGNED_OUT: 4002, DEVICE_REMOVED: 4003 });
 
 /** `welcome.limits`: every limit a client is held to, under its wire name (blob lifetimes from the server's configuration). */
 export function welcomeLimits(blobs: BlobPolicy): Record<string, number> {
