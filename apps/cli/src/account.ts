@@ -150,6 +150,8 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
       return failure(`lost the connection to ${at} (${msg})`, e);
     case 'TIMEOUT':
       return failure(`${at} did not answer in time (${msg})`, e);
+    case 'DEVICE_REMOVED':
+      return failure(`${who} was removed from its account: it cannot log in again (another device of ${ctx.user ?? 'the account'} can link a new one)`, e);
     case 'BAD_PASSPHRASE':
       return failure(
         `the passphrase does not open ${ctx.user === undefined ? 'the store' : `${ctx.user}'s store`}; a forgotten one cannot be recovered: ` +

@@ -1,5 +1,6 @@
 /**
- * The chat commands — `register`, `login`, `link-device`, `add-device`, `chat`, `history`,
+ * The chat commands — `register`, `login`, `link-device`, `add-device`,
+ * `devices`, `remove-device`, `sign-out-everywhere`, `chat`, `history`,
  * `send-file`, `download`, `delete-file`, `verify`, `backup`, `restore` — as commander
  * commands. This file declares options and help; the work is in
  * `register.ts`, `chat.ts`, `history.ts`, `files.ts`, `verify.ts` and
@@ -13,7 +14,7 @@ import type { StoreOptions } from './account.ts';
 import { backup, restore, type BackupOptions, type RestoreOptions } from './backup.ts';
 import { chat, CHAT_HISTORY_DEFAULT, type ChatOptions } from './chat.ts';
 import { exitOnCommanderError, formatCommanderError, runAction } from './cli-error.ts';
-import { addDevice, linkDevice, type LinkOptions } from './devices.ts';
+import { addDevice, linkDevice, listDevices, removeDevice, signOutEverywhere, type LinkOptions } from './devices.ts';
 import { deleteFile, download, sendFile, type DownloadOptions, type SendFileOptions } from './files.ts';
 import { history, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, type HistoryOptions } from './history.ts';
 import { formatSize } from './limits.ts';
@@ -303,5 +304,35 @@ ${commonHelp(true)}`,
     )
     .action(runAction((request: string, options: StoreOptions) => addDevice(request, options)));
 
-  return [registerCmd, loginCmd, linkDeviceCmd, addDeviceCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, deleteFileCmd, verifyCmd, backupCmd, restoreCmd];
+  const devicesCmd = base('devices', "list the account's devices as the server has them, with key fingerprints", { account: true })
+    .addHelpText('after', commonHelp(true))
+    .action(runAction((options: StoreOptions) => listDevices(options)));
+
+  const removeDeviceCmd = base('remove-device', 'remove a device from the account: a lost or stolen one, or this one', { account: true })
+    .argument('<device>', "the device id (see 'parley devices')")
+    .addHelpText(
+      'after',
+      `
+The server deletes the device with its keys and tokens and ends its sessions:
+it cannot log in again, and your peers stop encrypting to it. Its id is not
+given to another key (link a new device under a new id). What the removed
+device already holds stays readable to whoever has it and its passphrase.
+The account's last device cannot be removed.
+${commonHelp(true)}`,
+    )
+    .action(runAction((device: string, options: StoreOptions) => removeDevice(device, options)));
+
+  const signOutCmd = base('sign-out-everywhere', "end every session of the account but this command's own: copied tokens stop working", { account: true })
+    .addHelpText(
+      'after',
+      `
+Every token issued before stops working at once and every other connection is
+closed. The account's devices hold their keys and simply log in again; what
+ends is anyone using a copy of a token. To shut out a device itself, use
+'parley remove-device'.
+${commonHelp(true)}`,
+    )
+    .action(runAction((options: StoreOptions) => signOutEverywhere(options)));
+
+  return [registerCmd, loginCmd, linkDeviceCmd, addDeviceCmd, devicesCmd, removeDeviceCmd, signOutCmd, chatCmd, historyCmd, sendFileCmd, downloadCmd, deleteFileCmd, verifyCmd, backupCmd, restoreCmd];
 }

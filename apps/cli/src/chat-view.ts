@@ -291,6 +291,14 @@ export class View {
   }
 
   connection(c: ConnectionEvent): void {
+    if (c.state === 'ended') {
+      // The client stopped for good (this device removed, say): nothing typed could be sent.
+      if (this.#offlineTimer !== null) clearTimeout(this.#offlineTimer);
+      this.#offlineTimer = null;
+      this.#screen.status(`· ${c.error.code === 'DEVICE_REMOVED' ? 'this device was removed from the account; it cannot log in again' : `disconnected for good (${c.error.message})`}`);
+      this.#end();
+      return;
+    }
     if (c.state === 'disconnected') this.#down = true;
     else if (c.state === 'connected') this.#down = false;
     if (c.state === 'disconnected' && this.#offlineTimer === null && !this.#quitting) {

@@ -138,3 +138,44 @@ export async function addDevice(requestText: string, options: StoreOptions): Pro
     await writeLine(`Added device ${request.deviceId} to ${s.user} (fingerprint ${keyFingerprint(request.identityKey)}: compare it with the one the new device showed).`);
   });
 }
+
+/** The account's devices as the server lists them, with key fingerprints; this one marked. */
+export async function listDevices(options: StoreOptions): Promise<void> {
+  await withSession(options, async (s) => {
+    for (const d of await s.client.ownDevices()) {
+      await writeLine(`${d.deviceId}\t${keyFingerprint(d.identityKey)}${d.deviceId === s.device ? '\t(this device)' : ''}`);
+    }
+  });
+}
+
+/**
+ * Remove a device of the account — a lost or stolen one, or this one. The
+ * server deletes it, with its keys and tokens, and ends its sessions;
+ * peers stop encrypting to it. This device's store stays on disk either way.
+ */
+export async function removeDevice(deviceArg: string, options: StoreOptions): Promise<void> {
+  const device = checkDeviceId(deviceArg);
+  await withSession(options, async (s) => {
+    const listed = (await s.client.ownDevices()).find((d) => d.deviceId === device);
+    if (listed === undefined) throw failure(`${s.user} has no device ${device} (see 'parley devices')`);
+    try {
+      await s.client.removeDevice(device);
+    } catch (e) {
+      if (e instanceof Error && 'serverCode' in e && e.serverCode === 'conflict') throw failure(`${device} is ${s.user}'s last device: an account keeps at least one`);
+      throw e;
+    }
+    if (device === s.device) {
+      await writeLine(`Removed this device (${device}) from ${s.user}: it cannot log in again. Its store ${storePath(s.dir, s.user)} still holds the history on this machine; delete it if you no longer want it.`);
+    } else {
+      await writeLine(`Removed device ${device} (fingerprint ${keyFingerprint(listed.identityKey)}) from ${s.user}: it is signed out, cannot log in again, and your peers stop encrypting to it.`);
+    }
+  });
+}
+
+/** End every session of the account but this one: copies of tokens stop working; the account's devices log in again with their keys. */
+export async function signOutEverywhere(options: StoreOptions): Promise<void> {
+  await withSession(options, async (s) => {
+    await s.client.signOutEverywhere();
+    await writeLine(`Signed ${s.user} out everywhere: every token issued before no longer works, and the other devices log in again with their own keys.`);
+  });
+}

@@ -3,7 +3,8 @@
  * a request, `add-device` on the first machine adds it (both show the same
  * key fingerprint), `login` on the new one; then a peer's messages reach
  * both devices and what one device sends shows on the other. Damaged,
- * foreign and repeated requests are refused with one clear line.
+ * foreign and repeated requests are refused with one clear line. `devices`,
+ * `remove-device` and `sign-out-everywhere` manage the account's devices.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -107,6 +108,42 @@ describe('parley link-device / add-device', () => {
     ok(await erin.run(['add-device', first]), 'add-device');
     ok(await erinPhone.run(['login', 'erin']), 'login');
     assertFails(await erinPhone.run(['link-device', 'erin']), 2, /already has an account erin: use 'parley login erin'/);
+  });
+
+  it('devices lists the account with fingerprints; remove-device ends the running chat of a removed device for good; sign-out-everywhere leaves the devices working', async () => {
+    const desk = new Profile(join(root, 'gil-desk'), 'gil', server.url);
+    const pad = new Profile(join(root, 'gil-pad'), 'gil', server.url);
+    ok(await desk.run(['register', 'gil', '--device', 'desk']), 'register gil');
+    const link = await pad.run(['link-device', 'gil', '--device', 'pad']);
+    const padPrint = /fingerprint ([0-9a-f ]+)\)/.exec(link.stderr)?.[1];
+    ok(await desk.run(['add-device', ok(link, 'link-device').trim()]), 'add-device');
+    ok(await pad.run(['login', 'gil']), 'login on the pad');
+    const listed = ok(await desk.run(['devices']), 'devices').trim().split('\n');
+    assert.equal(listed.length, 2, listed.join('\n'));
+    assert.match(listed[0] ?? '', /^desk\t[0-9a-f ]+\t\(this device\)$/);
+    assert.equal(listed[1], `pad\t${padPrint}`, 'the fingerprint the pad showed');
+
+    const running = new Running(['chat', 'bob', ...pad.flags], pad.env);
+    try {
+      running.write(marker('from-the-pad'));
+      await running.waitFor(/from-the-pad/);
+      const removed = ok(await desk.run(['remove-device', 'pad']), 'remove-device');
+      assert.match(removed, new RegExp(`Removed device pad \\(fingerprint ${padPrint}\\) from gil`));
+      await running.waitFor(/this device was removed from the account/, 'stderr');
+      assert.equal(await running.exited, 0, 'the chat ends by itself');
+    } finally {
+      running.kill();
+    }
+    assertFails(await pad.run(['history', 'bob']), 1, /refused the login of gil \(device pad\)/);
+    assertFails(await desk.run(['remove-device', 'pad']), 1, /gil has no device pad/);
+    assertFails(await desk.run(['remove-device', 'desk']), 1, /desk is gil's last device/);
+    assertFails(await desk.run(['remove-device', 'Not Valid!']), 2, /device id/);
+    assert.deepEqual(ok(await desk.run(['devices']), 'devices').trim().split('\n').map((l) => l.split('\t')[0]), ['desk']);
+
+    const signedOut = ok(await desk.run(['sign-out-everywhere']), 'sign-out-everywhere');
+    assert.match(signedOut, /Signed gil out everywhere/);
+    ok(await desk.run(['chat', 'bob'], { input: `${marker('after-sign-out')}\n` }), 'the device logs in again with its key');
+    assert.ok(ok(await bob.run(['history', 'gil']), 'bob reads').includes('after-sign-out'));
   });
 
   it('damaged, foreign and same-device requests are refused with one line', async () => {

@@ -26,7 +26,7 @@ import type { IdentityKeyPair } from '@parley/protocol';
 import { fromBase64, toBase64, utf8 } from './_bytes.ts';
 import type { Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
-import { readSession, readWelcome, type ServerLimits } from './frames.ts';
+import { readSession, readWelcome, type ServerFrame, type ServerLimits } from './frames.ts';
 import { TOKEN_REFRESH_LEAD_FRACTION, TOKEN_REFRESH_LEAD_MAX_MS } from './limits.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -53,6 +53,15 @@ export function deviceLinkMessage(userId: string, deviceId: string): Uint8Array 
  */
 export function deviceApprovalMessage(userId: string, byDeviceId: string, deviceId: string, identityKey: Uint8Array): Uint8Array {
   return concatBytes(utf8(`parley-approve-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`), identityKey);
+}
+
+/**
+ * What a device signs to remove `deviceId` of its user, itself included
+ * (`device.remove`, docs/protocol.md):
+ * `parley-remove-device-v1 \n userId \n byDeviceId \n deviceId \n` ‖ the removed device's identity key.
+ */
+export function deviceRemovalMessage(userId: string, byDeviceId: string, deviceId: string, identityKey: Uint8Array): Uint8Array {
+  return concatBytes(utf8(`parley-remove-device-v1\n${userId}\n${byDeviceId}\n${deviceId}\n`), identityKey);
 }
 
 /** A device's credentials for resuming. Times are this machine's clock. */
@@ -96,6 +105,15 @@ function sessionTokens(f: Parameters<typeof readSession>[0], account: Account, i
   if (s.userId !== account.userId || s.deviceId !== account.deviceId) throw new SdkError('BAD_RESPONSE', `session for ${s.userId}/${s.deviceId}, expected ${account.userId}/${account.deviceId}`);
   if (s.accessToken === null || s.refreshToken === null) throw new SdkError('BAD_RESPONSE', 'session without tokens');
   return { accessToken: s.accessToken, refreshToken: s.refreshToken, accessExpiresAt: issuedAt + s.expiresIn * 1000, accessLifetimeMs: s.expiresIn * 1000 };
+}
+
+/** The new tokens of `sessions.revoked` (signing out everywhere keeps the asking connection, with these). */
+export function revokedTokens(f: ServerFrame, issuedAt: number): Tokens {
+  const { accessToken, refreshToken } = f;
+  if (typeof accessToken !== 'string' || typeof refreshToken !== 'string') throw new SdkError('BAD_RESPONSE', 'sessions.revoked without tokens');
+  const expiresIn = f['expiresIn'];
+  if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn < 0) throw new SdkError('BAD_RESPONSE', 'sessions.revoked.expiresIn');
+  return { accessToken, refreshToken, accessExpiresAt: issuedAt + expiresIn * 1000, accessLifetimeMs: expiresIn * 1000 };
 }
 
 function authFailed(e: unknown, what: string): unknown {

@@ -22,7 +22,7 @@ import type { SendResult } from './outbound.ts';
 
 export interface BlobHooks {
   /** The client's link: requests, the current connection, the server's limits, and whether the client closed. */
-  readonly link: Pick<Link, 'request' | 'current' | 'limits' | 'ended'>;
+  readonly link: Pick<Link, 'request' | 'current' | 'limits' | 'ended' | 'endError' | 'assertOpen'>;
   /** Send a `file` message naming the uploaded blob in `roomId`; resolves once the server stored it. */
   announce(roomId: string, file: FileRef): Promise<SendResult>;
 }
@@ -39,7 +39,7 @@ export class Blobs {
 
   /** `ParleyClient.sendFile`: seal, upload, announce. */
   async sendFile(roomId: string, file: Uint8Array, optionsIn: { readonly name?: string; readonly mediaType?: string } = {}): Promise<SendResult> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     const options = optionsArg(optionsIn, 'options');
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const name = options.name ?? '';
@@ -55,7 +55,7 @@ export class Blobs {
   /** `ParleyClient.downloadFile`: fetch every chunk, check it, and open the file. */
   async download(file: FileRef): Promise<Uint8Array> {
     fileRefArg(file);
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     const chunks: Uint8Array[] = [];
     let received = 0;
     // Every chunk but the last is one size (docs/protocol.md, "Blobs"): the announced one, else the first's.
@@ -85,7 +85,7 @@ export class Blobs {
   /** `ParleyClient.deleteFile`: false when the server has no such blob of this user. */
   async delete(file: FileRef): Promise<boolean> {
     fileRefArg(file);
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     try {
       const f = await this.#hooks.link.request({ t: 'blob.delete', blobId: file.blobId }, ['blob.deleted']);
       return f['blobId'] === file.blobId;

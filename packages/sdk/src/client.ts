@@ -29,7 +29,7 @@
  */
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { toBase64 } from './_bytes.ts';
-import { deviceApprovalMessage, deviceLinkMessage, type Account } from './auth.ts';
+import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, revokedTokens, type Account } from './auth.ts';
 import { Blobs } from './blobs.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
@@ -39,7 +39,7 @@ import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
 import type { FileRef } from './file-transfer.ts';
-import { DEVICE_ID, readEntry, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
+import { DEVICE_ID, readEntry, readKeys, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import { Link, type EstablishMode } from './link.ts';
@@ -159,7 +159,10 @@ export class ParleyClient {
           this.#events.emit('connection', event);
         },
         error: (e) => this.#report(e),
-        ended: (error) => this.#ended(error),
+        ended: (error) => {
+          this.#ended(error);
+          this.#events.emit('connection', { state: 'ended', error });
+        },
       },
     );
     this.#directory = new DeviceDirectory(
@@ -298,6 +301,54 @@ export class ParleyClient {
     );
     this.#keyReview.deviceAdded(request.deviceId, request.identityKey);
     this.#directory.invalidate(this.userId);
+  }
+
+  /**
+   * This user's devices as the key directory lists them now (no one-time
+   * prekey is claimed): e.g. to choose one to remove. The server's word:
+   * compare a device's key fingerprint with what the device shows.
+   */
+  async ownDevices(): Promise<DeviceKey[]> {
+    const f = await this.#link.request({ t: 'keys.fetch', userId: this.userId, claimFor: [] }, ['keys']);
+    return readKeys(f, this.userId).map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey }));
+  }
+
+  /**
+   * Remove a device of this user — one lost or stolen, or this one. The
+   * server deletes it with its prekeys, mailbox and tokens and ends its
+   * sessions; it cannot log in again, and its id is not given to another
+   * key. This device's key approves the removal (a session alone cannot).
+   * Other users' clients stop encrypting to it once they fetch the list
+   * again (at once when connected). Removing this device ends this client
+   * (`connection` event `ended`, `DEVICE_REMOVED`); its store is left as it
+   * is. Resolves once the device is gone (also when it was already).
+   */
+  async removeDevice(deviceId: string): Promise<void> {
+    checkAccount(this.userId, deviceId);
+    const device = (await this.ownDevices()).find((d) => d.deviceId === deviceId);
+    if (device !== undefined) {
+      const approval = this.store.identity.identityKeyPair().sign(deviceRemovalMessage(this.userId, this.deviceId, deviceId, device.identityKey));
+      try {
+        await this.#link.request({ t: 'device.remove', deviceId, approval: toBase64(approval) }, ['device.removed']);
+      } catch (e) {
+        // A request re-sent after its answer was lost finds the device gone.
+        if (!(SdkError.is(e, 'SERVER') && e.serverCode === 'not_found')) throw e;
+      }
+    }
+    if (deviceId !== this.deviceId) this.#keyReview.deviceRemoved(deviceId);
+    this.#directory.invalidate(this.userId);
+  }
+
+  /**
+   * Sign this user out everywhere: every token of every device stops
+   * working and every other connection is closed — what ends are copies of
+   * tokens; the user's devices log in again with their keys. This client
+   * carries on with the new tokens the server answers with.
+   */
+  async signOutEverywhere(): Promise<void> {
+    const issuedAt = Date.now();
+    const f = await this.#link.request({ t: 'sessions.revoke' }, ['sessions.revoked']);
+    this.#link.replaceTokens(revokedTokens(f, issuedAt));
   }
 
   /** Log in a registered device whose identity `options.store` holds, and stay connected. */
@@ -524,7 +575,7 @@ export class ParleyClient {
    * a refused key for either user.
    */
   verify(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
-    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#link.ended) return Promise.reject(this.#link.endError);
     if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.userId) return Promise.reject(new SdkError('INVALID_ARGUMENT', 'verify needs another user id'));
     try {
       checkSecret(secret);
@@ -536,7 +587,7 @@ export class ParleyClient {
 
   /** Answer `userId`'s open verification request (a `verificationRequest` event) with the secret. */
   acceptVerification(userId: string, secret: string | Uint8Array): Promise<VerificationOutcome> {
-    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#link.ended) return Promise.reject(this.#link.endError);
     try {
       checkSecret(secret);
     } catch (e) {
@@ -727,6 +778,9 @@ export class ParleyClient {
       this.#presenceTypingReceipts.receiptFrame(f);
     } else if (f.t === 'presence') {
       this.#presenceTypingReceipts.presenceFrame(f);
+    } else if (f.t === 'devices.changed') {
+      // A hint (the list itself is verified when fetched): fetch it again on next use.
+      if (typeof f['userId'] === 'string') this.#directory.invalidate(f['userId']);
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }

@@ -69,7 +69,7 @@ export async function fetchKeyBackup(url: string, userId: string, fetchSecret: U
 
 export interface DeviceRestoreHooks {
   /** The client's link: requests, and whether the client closed. */
-  readonly link: Pick<Link, 'request' | 'ended'>;
+  readonly link: Pick<Link, 'request' | 'ended' | 'endError' | 'assertOpen'>;
   /** Send a session-reset control message in `roomId`; resolves once the server stored it. */
   sendSessionReset(roomId: string): Promise<unknown>;
   /** Top up this device's prekey stock (prekey-upkeep.ts). */
@@ -87,7 +87,7 @@ export class DeviceRestore {
 
   /** `ParleyClient.storeKeyBackup`: keep `backup` on the server, with the fetch secret that lets it out before login. */
   async storeKeyBackup(backup: Uint8Array, fetchSecret?: Uint8Array): Promise<{ readonly updatedAt: number }> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (!(backup instanceof Uint8Array) || backup.length === 0 || backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('INVALID_ARGUMENT', `a key backup is 1…${KEY_BACKUP_BYTES_MAX} bytes`);
     if (fetchSecret !== undefined && (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES)) {
       throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
@@ -98,13 +98,13 @@ export class DeviceRestore {
 
   /** `ParleyClient.loadKeyBackup`: the user's key backup on the server, or null. */
   async loadKeyBackup(): Promise<StoredKeyBackup | null> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     return readStoredBackup(await this.#hooks.link.request({ t: 'backup.get' }, ['backup']));
   }
 
   /** `ParleyClient.discardStaleOneTimePrekeys`: claim this device's one-time prekeys below `firstOwnId`, then top the stock up. */
   async discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (!Number.isSafeInteger(firstOwnId) || firstOwnId < 1) throw new SdkError('INVALID_ARGUMENT', 'firstOwnId must be a positive integer');
     let stale = 0;
     for (let i = 0; i < STALE_PREKEY_CLAIMS_MAX; i++) {
@@ -120,7 +120,7 @@ export class DeviceRestore {
 
   /** `ParleyClient.resetSessions`: a session reset in every room this user is in; the number of rooms told. */
   async resetSessions(): Promise<number> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     let told = 0;
     for (const room of readRooms(await this.#hooks.link.request({ t: 'room.list' }, ['rooms']))) {
       try {

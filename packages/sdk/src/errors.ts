@@ -35,6 +35,8 @@ export type SdkErrorCode =
   | 'SERVER'
   /** Registration or login was refused. */
   | 'AUTH_FAILED'
+  /** This device was removed from its account (by itself or another of the user's devices): the client has ended, and the device cannot log in again. */
+  | 'DEVICE_REMOVED'
   /** The server sent a frame that does not follow the protocol. */
   | 'BAD_RESPONSE'
   /** Bytes from the wire (a room body, a payload) that do not parse. */

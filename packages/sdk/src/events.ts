@@ -100,7 +100,13 @@ export type ConnectionEvent =
   /** The connection was lost. */
   | { readonly state: 'disconnected'; readonly code: number; readonly reason: string }
   /** The next connection attempt is scheduled. */
-  | { readonly state: 'reconnecting'; readonly attempt: number; readonly delayMs: number };
+  | { readonly state: 'reconnecting'; readonly attempt: number; readonly delayMs: number }
+  /**
+   * The client stopped for good without `close()` being called: this device
+   * was removed (`DEVICE_REMOVED`), or the server speaks no common protocol
+   * version, or reconnecting is off. Everything waiting fails with `error`.
+   */
+  | { readonly state: 'ended'; readonly error: SdkError };
 
 export interface ClientEvents {
   message: ChatMessage;

@@ -48,7 +48,7 @@ export interface SafetyNumberReport {
 
 export interface KeyReviewHooks {
   /** The client's link: requests, and whether the client closed. */
-  readonly link: Pick<Link, 'request' | 'ended'>;
+  readonly link: Pick<Link, 'request' | 'ended' | 'endError' | 'assertOpen'>;
   /** `fn` in one store transaction, when the store has them. */
   atomically<T>(fn: () => T): T;
   keysChanged(change: KeysChange): void;
@@ -70,7 +70,7 @@ export class KeyReview {
 
   /** `ParleyClient.safetyNumber`: over every device key of both users as the key directory lists them now. */
   async safetyNumber(userId: string): Promise<SafetyNumberReport> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.#me.userId) throw new SdkError('INVALID_ARGUMENT', 'safetyNumber needs another user id');
     const [local, remote] = await Promise.all([this.#directoryKeys(this.#me.userId), this.#directoryKeys(userId)]);
     const own = this.#store.identity.identityKeyPair().publicKey;
@@ -200,6 +200,21 @@ export class KeyReview {
       const verified = record.verified === null ? null : { ...record.verified, devices: [...record.verified.devices, device] };
       this.#store.setPeerRecord(this.#me.userId, { ...record, devices: [...record.devices, device], verified, former: record.former.filter((d) => d.deviceId !== deviceId) });
     }
+  }
+
+  /**
+   * The device this one removed (`removeDevice`): gone from the record now,
+   * so its absence from the next list is no surprise. Kept among the former
+   * devices, like any that left: should its id come back with another key,
+   * that is a key change.
+   */
+  deviceRemoved(deviceId: string): void {
+    const record = this.#store.peerRecord(this.#me.userId);
+    const gone = record?.devices.find((d) => d.deviceId === deviceId);
+    if (record === undefined || gone === undefined) return;
+    const verified = record.verified === null ? null : { ...record.verified, devices: record.verified.devices.filter((d) => d.deviceId !== deviceId) };
+    const former = [...record.former.filter((d) => d.deviceId !== deviceId), gone].slice(-PEER_DEVICES_MAX);
+    this.#store.setPeerRecord(this.#me.userId, { ...record, devices: record.devices.filter((d) => d.deviceId !== deviceId), verified, former });
   }
 
   /**

@@ -55,6 +55,10 @@ export interface LinkOptions {
 
 const CLOSE_UNSUPPORTED_VERSION = 1002;
 const CLOSE_TOKEN_EXPIRED = 4001;
+/** The user signed out everywhere (`sessions.revoke`): reconnect at once; the key logs in again. */
+const CLOSE_SIGNED_OUT = 4002;
+/** This device was removed: nothing will authenticate it again. */
+const CLOSE_DEVICE_REMOVED = 4003;
 const CLOSE_WAIT_MS = 2_000;
 /** setTimeout's largest delay. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
@@ -66,6 +70,7 @@ export class Link {
   #tokens: Tokens | null = null;
   #limits: ServerLimits = { bodyBytes: null, historyPage: null, blobBytes: null, blobChunkBytes: null, heartbeatMs: null };
   #ended = false;
+  #endError: SdkError | null = null;
   #establishing: Promise<Connection> | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #renewTimer: ReturnType<typeof setTimeout> | null = null;
@@ -87,6 +92,24 @@ export class Link {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** Why the link ended (`CLOSED` when the client was closed), as a fresh error for each caller. */
+  get endError(): SdkError {
+    const e = this.#endError ?? new SdkError('CLOSED', 'client closed');
+    return new SdkError(e.code, e.message, { cause: e, ...(e.serverCode !== undefined && { serverCode: e.serverCode }) });
+  }
+
+  /** Throws `endError` once the link has ended. */
+  assertOpen(): void {
+    if (this.#ended) throw this.endError;
+  }
+
+  /** New tokens for the current connection's device (`sessions.revoked`): the old ones no longer work. */
+  replaceTokens(tokens: Tokens): void {
+    if (this.#ended) return;
+    this.#tokens = tokens;
+    this.#scheduleRenewal();
   }
 
   /** What the server announced in `welcome`. */
@@ -197,7 +220,7 @@ export class Link {
   }
 
   #connection(deadline: number): Promise<Connection> {
-    if (this.#ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#ended) return Promise.reject(this.endError);
     if (this.#conn !== null && this.#conn.isOpen) return Promise.resolve(this.#conn);
     return new Promise<Connection>((resolve, reject) => {
       const waiter = {
@@ -271,11 +294,15 @@ export class Link {
     this.#clearTimers();
     if (this.#ended) return;
     this.#hooks.connection({ state: 'disconnected', code, reason });
+    if (code === CLOSE_DEVICE_REMOVED) {
+      this.#end(new SdkError('DEVICE_REMOVED', `${this.#options.account.userId}/${this.#options.account.deviceId} was removed from its account`));
+      return;
+    }
     if (!this.#options.reconnect || code === CLOSE_UNSUPPORTED_VERSION) {
       this.#end(new SdkError('CLOSED', `connection closed (${code}${reason === '' ? '' : ` ${reason}`})`));
       return;
     }
-    this.#scheduleReconnect(code === CLOSE_TOKEN_EXPIRED ? 0 : undefined);
+    this.#scheduleReconnect(code === CLOSE_TOKEN_EXPIRED || code === CLOSE_SIGNED_OUT ? 0 : undefined);
   }
 
   #scheduleReconnect(delayMs?: number): void {
@@ -343,6 +370,7 @@ export class Link {
   #end(error: SdkError, notify = true): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#endError = error;
     this.#clearTimers();
     for (const w of this.#waiters.splice(0)) w.reject(error);
     if (notify) this.#hooks.ended(error);

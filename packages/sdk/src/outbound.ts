@@ -40,7 +40,7 @@ export interface SendResult {
 
 export interface OutboundHooks {
   /** The client's link: whether the client closed or is connected, and the server's limits. */
-  readonly link: Pick<Link, 'ended' | 'connected' | 'limits'>;
+  readonly link: Pick<Link, 'ended' | 'endError' | 'assertOpen' | 'connected' | 'limits'>;
   readonly queue: Pick<OutboundQueue, 'push'>;
   readonly directory: Pick<DeviceDirectory, 'devices'>;
   /** The peer of a direct room this device has not pinned yet, pinned now; null for any other room (direct-rooms.ts). */
@@ -68,7 +68,7 @@ export class Outbound {
 
   /** `ParleyClient.send`: text or bytes, checked, as one message. */
   async send(roomId: string, content: string | Uint8Array): Promise<SendResult> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     let c: PayloadContent;
     if (typeof content === 'string') {
@@ -83,7 +83,7 @@ export class Outbound {
 
   /** Any kind of content, as one message; resolves once the server stored it. */
   async sendContent(roomId: string, c: AnyContent): Promise<SendResult> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     const id = randomId();
     const sentAt = Date.now();
     // Encoded (and refused) now, not after the wait below; a direct room's peer is added in #seal.

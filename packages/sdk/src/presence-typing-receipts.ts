@@ -21,7 +21,7 @@ import { PresenceView } from './presence-view.ts';
 
 export interface PresenceTypingReceiptHooks {
   /** The client's link: requests, fire-and-forget frames, and whether the client closed. */
-  readonly link: Pick<Link, 'request' | 'notify' | 'ended'>;
+  readonly link: Pick<Link, 'request' | 'notify' | 'ended' | 'endError' | 'assertOpen'>;
   emit<K extends 'typing' | 'receipt' | 'presence'>(event: K, value: ClientEvents[K]): void;
   error(e: unknown): void;
 }
@@ -47,7 +47,7 @@ export class PresenceTypingReceipts {
 
   /** `ParleyClient.typing`: whether a frame was sent (false when throttled or disconnected). */
   typing(roomId: string): boolean {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const now = Date.now();
     const last = this.#typingSentAt.get(roomId);
@@ -59,7 +59,7 @@ export class PresenceTypingReceipts {
 
   /** `ParleyClient.markRead`: resolves once the server took it. */
   async markRead(roomId: string, seq: number): Promise<void> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     if (!Number.isSafeInteger(seq) || seq < 1) throw new SdkError('INVALID_ARGUMENT', 'seq must be a positive integer');
     await this.#hooks.link.request({ t: 'receipt', roomId, seq, kind: 'read' }, ['receipted']);
@@ -67,7 +67,7 @@ export class PresenceTypingReceipts {
 
   /** `ParleyClient.receipts`: every member's read marker in `roomId`. */
   async receipts(roomId: string): Promise<ReadMarker[]> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const f = await this.#hooks.link.request({ t: 'receipts', roomId }, ['receipts']);
     const raw = f['members'];
@@ -80,7 +80,7 @@ export class PresenceTypingReceipts {
 
   /** `ParleyClient.presence`: who of the members of `roomId` is online now, asked of the server. */
   async presence(roomId: string): Promise<ReadonlyMap<string, boolean>> {
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const f = await this.#hooks.link.request({ t: 'presence.get', roomId }, ['presence.state']);
     if (f['roomId'] !== roomId) throw new SdkError('BAD_RESPONSE', 'presence answer for another room');

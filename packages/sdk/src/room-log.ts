@@ -28,7 +28,7 @@ const HISTORY_PAGE_DEFAULT = 50;
 
 export interface RoomLogHooks {
   /** The client's link: requests, the server's limits, which connection is current, whether it is up, whether the client closed; and starting over. */
-  readonly link: Pick<Link, 'request' | 'limits' | 'isCurrent' | 'connected' | 'ended' | 'restart'>;
+  readonly link: Pick<Link, 'request' | 'limits' | 'isCurrent' | 'connected' | 'ended' | 'endError' | 'assertOpen' | 'restart'>;
   readonly inbound: Pick<Inbound, 'holding' | 'flushSome' | 'historyEntry' | 'syncFrom' | 'settlePassedHoles'>;
   /** Remember the kinds of the rooms in a room list (direct-rooms.ts). */
   noteRoomKinds(rooms: readonly RoomSummary[]): void;
@@ -53,7 +53,7 @@ export class RoomLog {
 
   /** `ParleyClient.synced`: resolves once the current connection has caught up. */
   synced(): Promise<void> {
-    if (this.#hooks.link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#hooks.link.ended) return Promise.reject(this.#hooks.link.endError);
     if (this.#hooks.link.connected && !this.#hooks.inbound.holding) return Promise.resolve();
     return new Promise<void>((resolve, reject) => this.#syncWaiters.push({ resolve, reject }));
   }
@@ -155,7 +155,7 @@ export class RoomLog {
   /** `ParleyClient.history`: a page of the room's log, oldest first, as this device can read it. */
   async history(roomId: string, optionsIn: { readonly before?: number; readonly limit?: number } = {}): Promise<HistoryEntry[]> {
     const options = optionsArg(optionsIn, 'options');
-    if (this.#hooks.link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#hooks.link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     const pageMax = Math.min(HISTORY_PAGE_MAX, this.#hooks.link.limits.historyPage ?? HISTORY_PAGE_MAX);
     const limit = options.limit ?? HISTORY_PAGE_DEFAULT;

@@ -28,13 +28,13 @@ export class Rooms {
   readonly #me: string;
   readonly #store: ClientStore;
   /** The client's link: its requests, and whether the client closed. */
-  readonly #link: Pick<Link, 'request' | 'ended'>;
+  readonly #link: Pick<Link, 'request' | 'ended' | 'endError' | 'assertOpen'>;
   readonly #members = new Map<string, Promise<readonly string[]>>();
   /** Room kinds from the server's room lists (null: looked for, not listed); see `pinDirect`. */
   readonly #roomKinds = new Map<string, string | null>();
   readonly #directs = new Map<string, Promise<string>>();
 
-  constructor(userId: string, store: ClientStore, link: Pick<Link, 'request' | 'ended'>) {
+  constructor(userId: string, store: ClientStore, link: Pick<Link, 'request' | 'ended' | 'endError' | 'assertOpen'>) {
     this.#me = userId;
     this.#store = store;
     this.#link = link;
@@ -42,14 +42,14 @@ export class Rooms {
 
   /** `ParleyClient.leave`: resolves once the server took it. */
   async leave(roomId: string): Promise<void> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#link.assertOpen();
     if (typeof roomId !== 'string' || !ROOM_ID.test(roomId)) throw new SdkError('INVALID_ARGUMENT', 'roomId is not a room id');
     await this.#link.request({ t: 'room.leave', roomId }, ['ok']);
   }
 
   /** `ParleyClient.rooms`: every room this user is in, with the last seq of each. */
   async list(): Promise<RoomSummary[]> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#link.assertOpen();
     return readRooms(await this.#link.request({ t: 'room.list' }, ['rooms']));
   }
 
@@ -74,7 +74,7 @@ export class Rooms {
 
   /** `ParleyClient.startDirect`: the direct room with `userId`, an existing one else a new one. */
   startDirect(userId: string): Promise<string> {
-    if (this.#link.ended) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#link.ended) return Promise.reject(this.#link.endError);
     if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.#me) return Promise.reject(new SdkError('INVALID_ARGUMENT', 'startDirect needs another user id'));
     let p = this.#directs.get(userId);
     if (p === undefined) {
@@ -86,7 +86,7 @@ export class Rooms {
 
   /** `ParleyClient.findDirect`: the direct room with `userId`, or null; never creates one. */
   async findDirect(userId: string): Promise<string | null> {
-    if (this.#link.ended) throw new SdkError('CLOSED', 'client closed');
+    this.#link.assertOpen();
     if (typeof userId !== 'string' || !USER_ID.test(userId) || userId === this.#me) throw new SdkError('INVALID_ARGUMENT', 'findDirect needs another user id');
     return this.#find(userId);
   }

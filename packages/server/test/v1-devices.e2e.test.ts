@@ -13,16 +13,21 @@ import { b64, deviceKey, loggedIn, newDeviceKey, registered, V1Client, type Devi
 import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage } from '../src/v1/auth.ts';
 import { CLOSE_V1 } from '../src/v1/settings.ts';
 
-/** `by` (a device of `userId`) adds `deviceId` with a fresh key, over `client`; returns the new key. */
-async function addDevice(client: V1Client, userId: string, by: string, deviceId: string): Promise<DeviceKey> {
-  const key = newDeviceKey(userId, deviceId);
-  const r = await client.request({
+/** `by` (a device of `userId`) asks, over `client`, to add `deviceId` with `key` (properly signed); the answer. */
+function addRequest(client: V1Client, userId: string, by: string, deviceId: string, key: DeviceKey): Promise<Frame> {
+  return client.request({
     t: 'device.add',
     deviceId,
     identityKey: b64(key.identityKey),
     signature: b64(sign(null, deviceLinkMessage(userId, deviceId), key.privateKey)),
     approval: b64(sign(null, deviceApprovalMessage(userId, by, deviceId, key.identityKey), deviceKey(userId, by).privateKey)),
   });
+}
+
+/** `by` adds `deviceId` with a fresh key, over `client`; returns the new key. */
+async function addDevice(client: V1Client, userId: string, by: string, deviceId: string): Promise<DeviceKey> {
+  const key = newDeviceKey(userId, deviceId);
+  const r = await addRequest(client, userId, by, deviceId, key);
   assert.equal(r.t, 'device.added', JSON.stringify(r));
   return key;
 }
@@ -97,15 +102,7 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
     assert.equal((await pat.request({ t: 'mailbox.send', userId: 'rm-jo', deviceId: 'phone', clientId: 'k2', payload: b64('hi') }))['code'], 'not_found');
 
     // The id is never given to another key (peers that knew the old one would refuse it for good).
-    const again = newDeviceKey('rm-jo', 'phone');
-    const reuse = await laptop.request({
-      t: 'device.add',
-      deviceId: 'phone',
-      identityKey: b64(again.identityKey),
-      signature: b64(sign(null, deviceLinkMessage('rm-jo', 'phone'), again.privateKey)),
-      approval: b64(sign(null, deviceApprovalMessage('rm-jo', 'laptop', 'phone', again.identityKey), deviceKey('rm-jo', 'laptop').privateKey)),
-    });
-    assert.equal(reuse['code'], 'conflict');
+    assert.equal((await addRequest(laptop, 'rm-jo', 'laptop', 'phone', newDeviceKey('rm-jo', 'phone')))['code'], 'conflict');
     await addDevice(laptop, 'rm-jo', 'laptop', 'phone2');
     const { client: newPhone } = keep(await loggedIn(url, 'rm-jo', 'phone2'));
 
@@ -193,15 +190,7 @@ describe('v1 devices: the device-id limit', () => {
         const r = await client.request({ t: 'device.remove', deviceId: `d${i}`, approval: removal('churn', 'dev1', `d${i}`, key.identityKey) });
         assert.equal(r.t, 'device.removed', `round ${i}`);
       }
-      const last = newDeviceKey('churn', 'over');
-      const over = await client.request({
-        t: 'device.add',
-        deviceId: 'over',
-        identityKey: b64(last.identityKey),
-        signature: b64(sign(null, deviceLinkMessage('churn', 'over'), last.privateKey)),
-        approval: b64(sign(null, deviceApprovalMessage('churn', 'dev1', 'over', last.identityKey), deviceKey('churn', 'dev1').privateKey)),
-      });
-      assert.equal(over['code'], 'limit_exceeded');
+      assert.equal((await addRequest(client, 'churn', 'dev1', 'over', newDeviceKey('churn', 'over')))['code'], 'limit_exceeded');
     } finally {
       client.close();
       await server.stop();

@@ -1,0 +1,90 @@
+/**
+ * Removing a device and signing out everywhere through the SDK, against a
+ * real server: the removed device's client ends with DEVICE_REMOVED, peers
+ * stop encrypting to it at once (devices.changed), and after a sign-out
+ * every device carries on by logging in again with its key.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ParleyClient } from '../src/client.ts';
+import { MemoryClientStore } from '../src/client-store.ts';
+import { SdkError } from '../src/errors.ts';
+import { provisionDevice, recorder, serverForSuite, texts, until, type Recorder } from './_harness.ts';
+
+describe('devices: removal and signing out everywhere', () => {
+  const server = serverForSuite();
+  const { clients } = server;
+
+  async function device(first: ParleyClient, deviceId: string, rec: Recorder = recorder()): Promise<ParleyClient> {
+    const store = MemoryClientStore.create();
+    await provisionDevice(first, store, deviceId);
+    const c = await ParleyClient.login(server.url, first.userId, deviceId, { store, on: rec.on });
+    clients.push(c);
+    return c;
+  }
+
+  it('removeDevice: the removed client ends (DEVICE_REMOVED); the peer and the user stop encrypting to it at once; nothing is reported as a surprise', async () => {
+    const [rLaptop, rPhone, rBob] = [recorder(), recorder(), recorder()];
+    const laptop = await ParleyClient.register(server.url, 'dr-ann', 'laptop', { on: rLaptop.on });
+    clients.push(laptop);
+    const phone = await device(laptop, 'phone', rPhone);
+    const bob = await ParleyClient.register(server.url, 'dr-bob', 'phone', { on: rBob.on });
+    clients.push(bob);
+    const changes: unknown[] = [];
+    laptop.on('keysChanged', (c) => changes.push(c));
+    const room = await bob.startDirect('dr-ann');
+    const before = await bob.send(room, 'to both of ann');
+    assert.deepEqual(before.recipients.filter((d) => d.userId === 'dr-ann').map((d) => d.deviceId).sort(), ['laptop', 'phone']);
+    await until(() => rPhone.messages.length === 1 && rLaptop.messages.length === 1, 'both devices of ann receive it');
+
+    await laptop.removeDevice('phone');
+    await until(() => rPhone.connection.some((c) => c.state === 'ended'), 'the removed client ended');
+    const ended = rPhone.connection.find((c) => c.state === 'ended');
+    assert.ok(ended?.state === 'ended' && SdkError.is(ended.error, 'DEVICE_REMOVED'), JSON.stringify(ended));
+    await assert.rejects(phone.send(room, 'after removal'), (e: unknown) => SdkError.is(e, 'DEVICE_REMOVED'));
+
+    // bob's list was fetched a moment ago (well within its cache time); devices.changed makes him fetch it again.
+    await until(async () => {
+      const r = await bob.send(room, `probe ${Date.now()}`);
+      return !r.recipients.some((d) => d.userId === 'dr-ann' && d.deviceId === 'phone');
+    }, 'bob no longer encrypts to the removed phone');
+    const fromLaptop = await laptop.send(room, 'from the laptop');
+    assert.deepEqual(fromLaptop.recipients.map((d) => `${d.userId}/${d.deviceId}`).sort(), ['dr-bob/phone']);
+    await until(() => texts(rBob.messages).includes('from the laptop'), 'bob reads the laptop');
+    assert.deepEqual(changes, [], 'the device this one removed is no surprise to it');
+    // Removing it again is no error; removing the last device is refused by the server.
+    await laptop.removeDevice('phone');
+    await assert.rejects(laptop.removeDevice('laptop'), (e: unknown) => SdkError.is(e, 'SERVER') && e.serverCode === 'conflict');
+    await assert.rejects(laptop.removeDevice('not an id!'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+  });
+
+  it('removeDevice of this very device ends this client', async () => {
+    const rTab = recorder();
+    const desk = await ParleyClient.register(server.url, 'dr-cy', 'desk');
+    clients.push(desk);
+    const tab = await device(desk, 'tab', rTab);
+    await tab.removeDevice('tab');
+    await until(() => rTab.connection.some((c) => c.state === 'ended'), 'the client ended');
+    assert.equal(tab.connected, false);
+  });
+
+  it('signOutEverywhere: the other devices are signed out and log in again by themselves; this one carries on with new tokens', async () => {
+    const [rA, rB, rPeer] = [recorder(), recorder(), recorder()];
+    const a = await ParleyClient.register(server.url, 'so-dee', 'a', { on: rA.on });
+    clients.push(a);
+    const b = await device(a, 'b', rB);
+    const peer = await ParleyClient.register(server.url, 'so-eve', 'phone', { on: rPeer.on });
+    clients.push(peer);
+    const room = await peer.startDirect('so-dee');
+    await a.signOutEverywhere();
+    await until(() => rB.connection.some((c) => c.state === 'disconnected' && c.code === 4002), 'b was signed out');
+    await until(() => b.connected, 'b logged in again with its key');
+    assert.ok(!rA.connection.some((c) => c.state === 'disconnected'), 'the asking client stayed connected');
+    // Both keep working: b sends, a receives and sends.
+    await b.send(room, 'after the sign-out');
+    await until(() => texts(rA.messages).includes('after the sign-out') && texts(rPeer.messages).includes('after the sign-out'), 'delivered');
+    await a.send(room, 'from a');
+    await until(() => texts(rPeer.messages).includes('from a'), 'a still sends');
+    assert.deepEqual(rA.errors.concat(rB.errors).filter((e) => !SdkError.is(e, 'SERVER')), [], 'no failures but the refused old tokens');
+  });
+});
