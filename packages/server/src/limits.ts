@@ -178,6 +178,16 @@ export const LOGIN_FAILURES_PER_USER_PER_MINUTE = 10;
 /** Access-token lifetime. */
 export const ACCESS_TOKEN_TTL_S = 900;
 
+/**
+ * The longest a host-minted access token may live (`exp − iat`; `iat` is
+ * required): signing out everywhere cannot end the host's tokens (they
+ * carry no session epoch), so each one opens sessions for at most a day.
+ */
+export const HOST_TOKEN_LIFETIME_MAX_S = 24 * 3600;
+
+/** How far ahead of the server's clock a host token's `iat` may be (the host's clock may run a little fast). */
+export const HOST_TOKEN_CLOCK_SKEW_S = 60;
+
 /** Refresh-token lifetime (single use, rotated). */
 export const REFRESH_TOKEN_TTL_S = 30 * 24 * 3600;
 

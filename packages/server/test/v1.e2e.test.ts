@@ -1890,6 +1890,25 @@ describe('host-minted access tokens (PARLEY_TRUSTED_TOKEN_SECRET)', () => {
     expectError((await tryAuth(await mint({ sub: u, did: 'web', exp: inMinutes(5) }, trusted, 'HS512'))).f, 'invalid_credentials', 'HS512');
   });
 
+  test(`host tokens live at most HOST_TOKEN_LIFETIME_MAX_S (iat required, not ahead of the clock by more than HOST_TOKEN_CLOCK_SKEW_S)`, async () => {
+    const { HOST_TOKEN_CLOCK_SKEW_S, HOST_TOKEN_LIFETIME_MAX_S } = await import('../src/limits.ts');
+    const now = Math.floor(Date.now() / 1000);
+    const raw = (iat: number | undefined, exp: number): Promise<string> => {
+      const jwt = new SignJWT({ did: 'web' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(u).setExpirationTime(exp);
+      if (iat !== undefined) jwt.setIssuedAt(iat);
+      return jwt.sign(trusted).then((t) => {
+        secrets.add(t);
+        return t;
+      });
+    };
+    expectFrame((await tryAuth(await raw(now, now + HOST_TOKEN_LIFETIME_MAX_S))).f, 'session', 'exactly the longest lifetime');
+    expectError((await tryAuth(await raw(now, now + HOST_TOKEN_LIFETIME_MAX_S + 1))).f, 'invalid_credentials', 'a second longer');
+    expectError((await tryAuth(await raw(undefined, now + 300))).f, 'invalid_credentials', 'no iat');
+    // Issued "later" to pass the lifetime check: refused beyond the allowed clock skew.
+    expectFrame((await tryAuth(await raw(now + HOST_TOKEN_CLOCK_SKEW_S - 5, now + 600))).f, 'session', 'within the skew');
+    expectError((await tryAuth(await raw(now + HOST_TOKEN_CLOCK_SKEW_S + 60, now + HOST_TOKEN_LIFETIME_MAX_S + 120))).f, 'invalid_credentials', 'ahead of the clock');
+  });
+
   test('an expired host token → token_expired; a connection is closed with 4001 when its token expires', async () => {
     expectError((await tryAuth(await mint({ sub: u, did: 'web', exp: Math.floor(Date.now() / 1000) - 5 }))).f, 'token_expired', 'already expired');
     const exp = Math.floor(Date.now() / 1000) + 5;

@@ -12,7 +12,7 @@
  */
 import { createHash, createPublicKey, randomBytes, verify as edVerify, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
-import { ACCESS_TOKEN_TTL_S } from '../limits.ts';
+import { ACCESS_TOKEN_TTL_S, HOST_TOKEN_CLOCK_SKEW_S, HOST_TOKEN_LIFETIME_MAX_S } from '../limits.ts';
 
 export type Purpose = 'parley-register-v1' | 'parley-login-v1';
 
@@ -112,6 +112,12 @@ function algorithmsFor(key: KeyObject): string[] {
   }
 }
 
+/** A host token names when it was issued, not (much) in the future, and lives at most HOST_TOKEN_LIFETIME_MAX_S. */
+function hostLifetimeOk(iat: unknown, exp: number): boolean {
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) return false;
+  return iat <= Date.now() / 1000 + HOST_TOKEN_CLOCK_SKEW_S && exp - iat <= HOST_TOKEN_LIFETIME_MAX_S;
+}
+
 /** The store's name for the HS256 secret of the server's own access tokens (`Storage.serverSecret`). */
 export const TOKEN_SECRET_NAME = 'access-token-hs256';
 
@@ -153,6 +159,7 @@ export class TokenIssuer {
         // The first verifier is the server's own key; its tokens name an epoch.
         const ep = i === 0 ? (payload['ep'] ?? '') : null;
         if (typeof payload.sub !== 'string' || typeof did !== 'string' || typeof payload.exp !== 'number' || (ep !== null && typeof ep !== 'string')) return { ok: false, reason: 'invalid' };
+        if (i > 0 && !hostLifetimeOk(payload.iat, payload.exp)) return { ok: false, reason: 'invalid' };
         return { ok: true, claims: { userId: payload.sub, deviceId: did, expiresAt: payload.exp, epoch: ep } };
       } catch (e) {
         if (e instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired' };

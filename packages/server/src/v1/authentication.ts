@@ -46,6 +46,9 @@ export interface AuthHost {
   startSession(re: string | undefined, userId: string, deviceId: string, tokens: SessionTokens): Promise<void>;
 }
 
+/** A valid Ed25519 public key (the base point) to verify against when the device is unknown. */
+const STAND_IN_KEY = new Uint8Array(Buffer.from('5866666666666666666666666666666666666666666666666666666666666666', 'hex'));
+
 export class Authentication {
   readonly #c: AuthHost;
   #nonce: Uint8Array | null = null;
@@ -101,9 +104,9 @@ export class Authentication {
     const attempt = await c.deps.loginFailures.begin(failureKey);
     if (attempt === null) return c.error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
     const device = await c.deps.storage.getDevice(f.userId, f.deviceId);
-    if (device === null || !verifyEd25519(device.identityKey, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature)) {
-      return this.failLogin(f.id, 'unknown device or bad signature');
-    }
+    // An unknown device costs a verification too, so the answer's timing does not tell which devices exist.
+    const verified = verifyEd25519(device?.identityKey ?? STAND_IN_KEY, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature);
+    if (device === null || !verified) return this.failLogin(f.id, 'unknown device or bad signature');
     await attempt.succeeded();
     await c.startSession(f.id, f.userId, f.deviceId, await this.newLogin(f.userId, f.deviceId));
   }
