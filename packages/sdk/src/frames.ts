@@ -9,7 +9,7 @@
  */
 import { fromBase64 } from './_bytes.ts';
 import { SdkError } from './errors.ts';
-import { HEARTBEAT_INTERVAL_MIN_MS, ID_LENGTH_MAX, PEER_DEVICES_MAX } from './limits.ts';
+import { HEARTBEAT_INTERVAL_MIN_MS, ID_LENGTH_MAX, PEER_DEVICES_MAX, ROOMS_LISTED_MAX } from './limits.ts';
 
 /** The server's identifier patterns (docs/protocol.md, "Framing"). */
 export const USER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -134,7 +134,7 @@ export interface RoomSummary {
 
 export function readRooms(f: ServerFrame): RoomSummary[] {
   const rooms = f['rooms'];
-  if (!Array.isArray(rooms)) throw bad('rooms');
+  if (!Array.isArray(rooms) || rooms.length > ROOMS_LISTED_MAX) throw bad('rooms');
   return rooms.map((r) => {
     const o = objectField(r, 'room');
     return { roomId: stringField(o, 'roomId', 'room', ROOM_ID), kind: stringField(o, 'kind', 'room'), lastSeq: intField(o, 'lastSeq', 'room') };

@@ -50,7 +50,7 @@ import type { ClientStore } from './client-store.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
-import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, OWN_SEQS_MAX, PASSED_HOLES_MAX, SEEN_IDS_MAX } from './limits.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, OWN_SEQS_MAX, PASSED_HOLES_MAX, ROOM_CURSORS_MAX, SEEN_IDS_MAX } from './limits.ts';
 import { CONTROL_VERIFICATION, type StoredContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
@@ -298,8 +298,38 @@ export class Inbound {
     } catch (e) {
       this.#hooks.emit('error', asSdkError(e));
     }
-    if (entry.seq > cursor) this.#store.setRoomCursor(entry.roomId, entry.seq);
+    if (entry.seq > cursor) this.#advance(entry.roomId, cursor, entry.seq);
   }
+
+  /**
+   * How many rooms have a cursor, at least (counted from the store when
+   * first needed, then counting the rooms given one here; a cursor
+   * forgotten elsewhere is seen at the next count from the store).
+   */
+  #cursorCount: number | null = null;
+  /** Whether a room beyond ROOM_CURSORS_MAX was reported already (once per client). */
+  #cursorsFullReported = false;
+
+  /** Move a room's cursor to `seq`; a new room gets one only while fewer than ROOM_CURSORS_MAX rooms have one. */
+  #advance(roomId: string, cursor: number, seq: number): void {
+    // Cursor 0: a room never read (or, rarely, one rewound to its start — then counted once more than it is).
+    if (cursor === 0) {
+      let count = this.#cursorCount ?? ROOM_CURSORS_MAX;
+      if (count >= ROOM_CURSORS_MAX) {
+        const cursors = this.#store.roomCursors();
+        count = Object.keys(cursors).length - (cursors[roomId] === undefined ? 0 : 1);
+      }
+      this.#cursorCount = count;
+      if (count >= ROOM_CURSORS_MAX) {
+        if (!this.#cursorsFullReported) this.#hooks.emit('error', new SdkError('LIMIT', `this device keeps cursors for ${ROOM_CURSORS_MAX} rooms; room ${roomId} is read but its place not kept`));
+        this.#cursorsFullReported = true;
+        return;
+      }
+      this.#cursorCount++;
+    }
+    this.#store.setRoomCursor(roomId, seq);
+  }
+
 
   #deliver(entry: RoomEntry): void {
     if (entry.kind !== 'message') {

@@ -40,6 +40,18 @@ export const HOLE_SYNCS_MAX = 3;
 export const PASSED_HOLES_MAX = 1000;
 
 /**
+ * Rooms this device keeps a cursor for (rooms it is in, and rooms it left
+ * until their last entries are read). A room's first cursor is not stored
+ * beyond it — its entries are still processed, and read again on the next
+ * catch-up — so a server that invents rooms cannot grow the store without
+ * end. A server allows a user 1,000 rooms.
+ */
+export const ROOM_CURSORS_MAX = 10_000;
+
+/** Longest `room.list` answer taken (BAD_RESPONSE beyond): the rooms a catch-up syncs. */
+export const ROOMS_LISTED_MAX = 10_000;
+
+/**
  * Entries a catch-up processes before it gives the event loop back (a
  * timer tick): about 60 ms of decryption in a browser, so that a backlog of
  * thousands never runs as one task that freezes the page.

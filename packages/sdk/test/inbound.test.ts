@@ -9,7 +9,7 @@ import { MemoryClientStore } from '../src/client-store.ts';
 import type { ClientEvents } from '../src/events.ts';
 import type { RoomEntry } from '../src/frames.ts';
 import { Inbound } from '../src/inbound.ts';
-import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX } from '../src/limits.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, ROOM_CURSORS_MAX } from '../src/limits.ts';
 
 function entry(roomId: string, seq: number, kind = 'member-added'): RoomEntry {
   return {
@@ -282,6 +282,25 @@ describe('inbound ordering', () => {
     }
     // The kept copy is not overwritten.
     assert.equal((store.loadMessage('r1', 1) as { text?: string } | undefined)?.text, 'kept');
+  });
+
+  it(`cursors are kept for at most ROOM_CURSORS_MAX (${ROOM_CURSORS_MAX}) rooms: a room beyond is processed, its place not kept, reported once; known rooms still move`, () => {
+    const { store, inbound, events } = pipeline();
+    for (let i = 0; i < ROOM_CURSORS_MAX; i++) inbound.receive(entry(`r${i}`, 1));
+    assert.equal(Object.keys(store.roomCursors()).length, ROOM_CURSORS_MAX, 'at the bound');
+    assert.ok(!events.some((e) => e.event === 'error'));
+    inbound.receive(entry('beyond', 1));
+    inbound.receive(entry('beyond2', 1));
+    assert.equal(store.roomCursor('beyond'), 0, 'one more room: no cursor');
+    assert.equal(Object.keys(store.roomCursors()).length, ROOM_CURSORS_MAX);
+    assert.ok(events.some((e) => e.event === 'membership' && (e.value as { roomId: string }).roomId === 'beyond'), 'its entry was processed');
+    assert.equal(events.filter((e) => e.event === 'error').length, 1, 'reported once');
+    inbound.receive(entry('r0', 2));
+    assert.equal(store.roomCursor('r0'), 2, 'a known room moves on');
+    // A cursor forgotten (a room left and read to its end) makes room for another.
+    store.forgetRoomCursor('r1');
+    inbound.receive(entry('later', 1));
+    assert.equal(store.roomCursor('later'), 1);
   });
 
   it('a room it has never seen, joined at seq 9, asks for the room from the start', () => {
