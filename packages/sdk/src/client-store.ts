@@ -34,6 +34,7 @@ import type { PeerRecord } from './peer-keys.ts';
 import type { KeptVerification } from './peer-verification.ts';
 import { MESSAGE_CACHE_MAX, ONE_TIME_PREKEYS_DISCARD_SCAN_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
+import type { PassedHolesRecord } from './passed-holes.ts';
 import { SdkError } from './errors.ts';
 
 /** The symbol Node's `util.inspect` looks for: the store prints a redacted summary. */
@@ -120,6 +121,14 @@ export interface ClientStore extends ProtocolStores {
   /** Keep the open verification with `userId`, replacing the one kept; null forgets it. */
   keepVerification?(userId: string, kept: KeptVerification | null): void;
 
+  /**
+   * Optional (with the next one): the holes the receive pipeline passed over
+   * (passed-holes.ts), so that entries still missing there are processed
+   * when they come after a restart too. Null when none are kept.
+   */
+  passedHoles?(): PassedHolesRecord | null;
+  setPassedHoles?(record: PassedHolesRecord): void;
+
   /** Optional (with the next two): the messages waiting to be published, in queue order. */
   queuedMessages?(): QueuedMessage[];
   /** Keep a message `send` accepted, until `removeQueuedMessage`. */
@@ -131,9 +140,9 @@ export interface ClientStore extends ProtocolStores {
 /**
  * A ClientStore in memory: for tests, tools and short-lived clients. Keep
  * the object to resume the same device later in the same process (pass it
- * to `ParleyClient.login`); nothing survives the process. It has neither
- * optional capability: messages still queued when the client closes are
- * dropped.
+ * to `ParleyClient.login`); nothing survives the process. It keeps
+ * neither an outbound queue (messages still queued when the client closes
+ * are dropped) nor open verifications, but does keep passed holes.
  */
 /** The ids [from, to) a discarding pass looks at, given the last pass's bound. */
 export function discardSpan(discardedBelow: number, keyId: number): [number, number] {
@@ -153,6 +162,7 @@ export class MemoryClientStore implements ClientStore {
   readonly #messages = new Map<string, KeptMessage>();
   readonly #peers = new Map<string, PeerRecord>();
   readonly #directPeers = new Map<string, string>();
+  #passedHoles: PassedHolesRecord | null = null;
   readonly #verifications = new Map<string, KeptVerification>();
   readonly #messagesMax: number;
 
@@ -249,6 +259,13 @@ export class MemoryClientStore implements ClientStore {
   }
   setDirectPeer(roomId: string, userId: string): void {
     this.#directPeers.set(roomId, userId);
+  }
+
+  passedHoles(): PassedHolesRecord | null {
+    return this.#passedHoles;
+  }
+  setPassedHoles(record: PassedHolesRecord): void {
+    this.#passedHoles = { holes: record.holes.slice(), at: record.at.slice() };
   }
 
   keptMessages(roomId?: string): KeptMessage[] {

@@ -22,10 +22,11 @@
  * it processes everything by seq. The server numbers entries without gaps,
  * so a hole left after a sync means the replay was lost too: the client
  * syncs again, up to HOLE_SYNCS_MAX times, and only then passes over it.
- * A hole passed over is remembered (PASSED_HOLES_MAX): the entries missing
- * there may still come — a server that sent a false seq far ahead and is
- * honest again — and are then processed, not dropped as repeats; and the
- * next catch-up asks for the room from the hole's start (`syncFrom`).
+ * A hole passed over is remembered (passed-holes.ts, kept by the store
+ * where it can): the entries missing there may still come — a server that
+ * sent a false seq far ahead and is honest again — and are then processed,
+ * not dropped as repeats; and the next catch-up asks for the room from the
+ * hole's start (`syncFrom`).
  * The server does not echo a device's own messages to it live, so the
  * seqs of this device's acknowledged messages (`sent`) fill holes too.
  *
@@ -50,7 +51,8 @@ import type { ClientStore } from './client-store.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ClientEvents, DecryptionFailure, HistoryEntry, KeptMessage, MembershipEvent, MessageMeta } from './events.ts';
 import { USER_ID, type DeviceRef, type RoomEntry } from './frames.ts';
-import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, OWN_SEQS_MAX, PASSED_HOLES_MAX, ROOM_CURSORS_MAX, SEEN_IDS_MAX } from './limits.ts';
+import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX, OWN_SEQS_MAX, ROOM_CURSORS_MAX, SEEN_IDS_MAX } from './limits.ts';
+import { PassedHoles } from './passed-holes.ts';
 import { CONTROL_VERIFICATION, type StoredContent } from './payload.ts';
 import { openRoomMessage } from './room-cipher.ts';
 
@@ -103,18 +105,14 @@ export class Inbound {
   /** Per room, seqs of this device's own acknowledged messages above the cursor (never delivered to it live). */
   readonly #own = new Map<string, Set<number>>();
   #ownCount = 0;
-  /** Holes passed over, `[first, last]` seqs not processed (see "Gaps"), oldest first. */
-  #passed: { roomId: string; first: number; last: number }[] = [];
-  /**
-   * The entry processed past each hole, by room and seq: if that seq was a
-   * false one, the real entry there is another (sender, device, clientId).
-   */
-  #passedAt: { roomId: string; seq: number; identity: string }[] = [];
+  /** Holes passed over (see "Gaps"), kept by the store where it can. */
+  readonly #passed: PassedHoles;
 
   constructor(store: ClientStore, me: DeviceRef, hooks: InboundHooks) {
     this.#store = store;
     this.#me = me;
     this.#hooks = hooks;
+    this.#passed = new PassedHoles(store);
   }
 
   /** Hold entries from now until `flush` (a connection is catching up). */
@@ -243,56 +241,18 @@ export class Inbound {
 
   /** Where a catch-up should sync `roomId` from: its cursor, or below it where a hole was passed over. */
   syncFrom(roomId: string, cursor: number): number {
-    let from = cursor;
-    for (const h of this.#passed) if (h.roomId === roomId && h.first - 1 < from) from = h.first - 1;
-    for (const p of this.#passedAt) if (p.roomId === roomId && p.seq - 1 < from) from = p.seq - 1;
-    return from;
-  }
-
-  /** An entry at or below the cursor that was never processed: in a hole passed over, or replacing one processed past it. */
-  #newBehindCursor(entry: RoomEntry): boolean {
-    return (this.#passed.length > 0 && this.#fillsPassedHole(entry.roomId, entry.seq)) || (this.#passedAt.length > 0 && this.#replacesPassedOver(entry));
-  }
-
-  /** Another entry than the one processed past a hole, at its seq: that one came with a false seq. */
-  #replacesPassedOver(entry: RoomEntry): boolean {
-    const i = this.#passedAt.findIndex((p) => p.roomId === entry.roomId && p.seq === entry.seq);
-    if (i < 0 || this.#passedAt[i]?.identity === entryIdentity(entry)) return false;
-    this.#passedAt.splice(i, 1);
-    return true;
-  }
-
-  /** Whether `seq` lies in a hole passed over in `roomId` (then it is taken out of the hole). */
-  #fillsPassedHole(roomId: string, seq: number): boolean {
-    const i = this.#passed.findIndex((h) => h.roomId === roomId && h.first <= seq && seq <= h.last);
-    if (i < 0) return false;
-    const h = this.#passed[i] as { roomId: string; first: number; last: number };
-    const parts = [
-      ...(seq > h.first ? [{ roomId, first: h.first, last: seq - 1 }] : []),
-      ...(seq < h.last ? [{ roomId, first: seq + 1, last: h.last }] : []),
-    ];
-    this.#passed.splice(i, 1, ...parts);
-    return true;
+    return this.#passed.syncFrom(roomId, cursor);
   }
 
   /** A catch-up synced these rooms from their holes' start: what it did not fill, the server does not have. */
   settlePassedHoles(roomIds: ReadonlySet<string>): void {
-    if (this.#passed.length > 0) this.#passed = this.#passed.filter((h) => !roomIds.has(h.roomId));
-    if (this.#passedAt.length > 0) this.#passedAt = this.#passedAt.filter((p) => !roomIds.has(p.roomId));
-  }
-
-  /** `entry` is processed past the hole `cursor + 1 … entry.seq - 1`. */
-  #passOver(entry: RoomEntry, cursor: number): void {
-    this.#passed.push({ roomId: entry.roomId, first: cursor + 1, last: entry.seq - 1 });
-    if (this.#passed.length > PASSED_HOLES_MAX) this.#passed.shift();
-    this.#passedAt.push({ roomId: entry.roomId, seq: entry.seq, identity: entryIdentity(entry) });
-    if (this.#passedAt.length > PASSED_HOLES_MAX) this.#passedAt.shift();
+    this.#passed.settle(roomIds);
   }
 
   #process(entry: RoomEntry): void {
     const cursor = this.#cursor(entry.roomId);
-    if (entry.seq <= cursor && !this.#claimedOwn(entry) && !this.#newBehindCursor(entry)) return;
-    if (entry.seq > cursor + 1) this.#passOver(entry, cursor);
+    if (entry.seq <= cursor && !this.#claimedOwn(entry) && !this.#passed.take(entry)) return;
+    if (entry.seq > cursor + 1) this.#passed.passOver(entry, cursor);
     try {
       this.#deliver(entry);
     } catch (e) {
@@ -511,9 +471,4 @@ function bodyChars(entries: readonly RoomEntry[]): number {
   let n = 0;
   for (const e of entries) n += e.body.length;
   return n;
-}
-
-/** Which entry this is, beyond its seq: sender, device and client id. */
-function entryIdentity(e: RoomEntry): string {
-  return JSON.stringify([e.from.userId, e.from.deviceId, e.clientId]);
 }

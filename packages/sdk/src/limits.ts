@@ -33,9 +33,10 @@ export const SYNC_TIMEOUT_MS = 60_000;
 export const HOLE_SYNCS_MAX = 3;
 
 /**
- * Holes passed over (inbound.ts, "Gaps") remembered, oldest forgotten first:
+ * Holes passed over (passed-holes.ts) remembered, oldest forgotten first:
  * an entry that later turns up in one is still processed, and a catch-up
- * asks for the room from the hole's start. In memory only.
+ * asks for the room from the hole's start. Kept by the store where it can
+ * (every store of the SDK), so a restart forgets none.
  */
 export const PASSED_HOLES_MAX = 1000;
 

@@ -25,6 +25,7 @@ import { MESSAGE_CACHE_MAX } from './limits.ts';
 import type { QueuedMessage } from './outbound-queue.ts';
 import { peerRecordFromJson, peerRecordToJson, type PeerRecord } from './peer-keys.ts';
 import type { KeptVerification } from './peer-verification.ts';
+import { passedHolesFromJson, passedHolesToJson, type PassedHolesRecord } from './passed-holes.ts';
 import type { RecordRow, RecordTable } from './record-table.ts';
 import { sealedIdentityStore, sealedPrekeyStore, sealedSessionStore, type SealedRecordAccess } from './sealed-protocol-stores.ts';
 import type { RecordKeys} from './sealed-records.ts';
@@ -362,6 +363,16 @@ export abstract class SealedClientStore implements ClientStore {
   }
   removeQueuedMessage(clientId: string): void {
     this.#remove('outbound', clientId);
+  }
+
+  passedHoles(): PassedHolesRecord | null {
+    const r = this.#get('state', 'passed-holes');
+    // A record that does not read is dropped (its holes' entries are then taken as repeats), never trusted.
+    return r === undefined ? null : passedHolesFromJson(r.header['record']);
+  }
+  setPassedHoles(record: PassedHolesRecord): void {
+    if (record.holes.length === 0 && record.at.length === 0) this.#remove('state', 'passed-holes');
+    else this.#put('state', 'passed-holes', { header: { record: passedHolesToJson(record) }, parts: [] });
   }
 
   keptVerifications(): KeptVerification[] {

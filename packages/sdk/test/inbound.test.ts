@@ -23,8 +23,8 @@ function entry(roomId: string, seq: number, kind = 'member-added'): RoomEntry {
   };
 }
 
-function pipeline(hooks: { ownPending?: (clientId: string) => boolean } = {}) {
-  const store = MemoryClientStore.create();
+function pipeline(hooks: { ownPending?: (clientId: string) => boolean; store?: MemoryClientStore } = {}) {
+  const store = hooks.store ?? MemoryClientStore.create();
   const events: { event: keyof ClientEvents; value: unknown }[] = [];
   const gaps: string[] = [];
   let overflows = 0;
@@ -103,6 +103,27 @@ describe('inbound ordering', () => {
     assert.equal(inbound.syncFrom('r1', 7), 7, 'settled: the server had nothing there');
     inbound.receive(entry('r1', 5));
     assert.deepEqual(seen().slice(3), ['membership:r1#4', 'membership:r1#3'], 'a settled hole takes nothing more');
+  });
+
+  it('passed holes outlive the pipeline where the store keeps them: after a restart the missing entries are still processed once, and a catch-up still asks from the hole', () => {
+    const first = pipeline();
+    first.inbound.receive(entry('r1', 1));
+    first.inbound.receive(entry('r1', 6)); // a hole: 2…5
+    first.inbound.flush(false);
+    first.inbound.flush(true);
+    assert.deepEqual(first.seen(), ['membership:r1#1', 'membership:r1#6']);
+    // The same store, a new pipeline: a new client after a restart.
+    const again = pipeline({ store: first.store });
+    assert.equal(again.inbound.syncFrom('r1', 6), 1, 'the catch-up asks from the hole');
+    again.inbound.receive(entry('r1', 3));
+    again.inbound.receive(entry('r1', 3));
+    again.inbound.receive({ ...entry('r1', 6), clientId: 'another' }); // another entry at the seq processed past the hole
+    assert.deepEqual(again.seen(), ['membership:r1#3', 'membership:r1#6']);
+    again.inbound.settlePassedHoles(new Set(['r1']));
+    const third = pipeline({ store: first.store });
+    assert.equal(third.inbound.syncFrom('r1', 6), 6, 'settled holes are forgotten in the store too');
+    third.inbound.receive(entry('r1', 4));
+    assert.deepEqual(third.seen(), []);
   });
 
   it('the entry processed past a hole may have had a false seq: another entry at that seq is processed too, the same one is a repeat', () => {

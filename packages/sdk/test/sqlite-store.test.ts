@@ -217,6 +217,19 @@ describe('SqliteClientStore', () => {
     assert.deepEqual(again.keptVerifications(), p.verifications.slice(1));
   });
 
+  it('keeps passed holes across a reopen; an empty set removes the record', async () => {
+    const path = file();
+    const s = await SqliteClientStore.open(path, PASS);
+    assert.equal(s.passedHoles(), null);
+    const record = { holes: [{ roomId: 'r1', first: 3, last: 6 }], at: [{ roomId: 'r1', seq: 7, identity: '["a","d","c1"]' }] };
+    s.setPassedHoles(record);
+    s.close();
+    const again = track(await SqliteClientStore.open(path, PASS));
+    assert.deepEqual(again.passedHoles(), record);
+    again.setPassedHoles({ holes: [], at: [] });
+    assert.equal(again.passedHoles(), null);
+  });
+
   it('refuses a wrong passphrase with BAD_PASSPHRASE and leaves the file as it was', async () => {
     const path = file();
     const s = await SqliteClientStore.open(path, PASS);
