@@ -134,7 +134,7 @@ describe('parley link-device / add-device', () => {
     } finally {
       running.kill();
     }
-    assertFails(await pad.run(['history', 'bob']), 1, /refused the login of gil \(device pad\)/);
+    assertFails(await pad.run(['history', 'bob']), 1, /gil \(device pad\) was removed from its account: it cannot log in again/);
     assertFails(await desk.run(['remove-device', 'pad']), 1, /gil has no device pad/);
     assertFails(await desk.run(['remove-device', 'desk']), 1, /desk is gil's last device/);
     assertFails(await desk.run(['remove-device', 'Not Valid!']), 2, /device id/);

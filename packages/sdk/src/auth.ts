@@ -26,7 +26,7 @@ import type { IdentityKeyPair } from '@parley/protocol';
 import { fromBase64, toBase64, utf8 } from './_bytes.ts';
 import type { Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
-import { readSession, readWelcome, type ServerFrame, type ServerLimits } from './frames.ts';
+import { readSession, readWelcome, type ServerLimits } from './frames.ts';
 import { TOKEN_REFRESH_LEAD_FRACTION, TOKEN_REFRESH_LEAD_MAX_MS } from './limits.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -107,16 +107,9 @@ function sessionTokens(f: Parameters<typeof readSession>[0], account: Account, i
   return { accessToken: s.accessToken, refreshToken: s.refreshToken, accessExpiresAt: issuedAt + s.expiresIn * 1000, accessLifetimeMs: s.expiresIn * 1000 };
 }
 
-/** The new tokens of `sessions.revoked` (signing out everywhere keeps the asking connection, with these). */
-export function revokedTokens(f: ServerFrame, issuedAt: number): Tokens {
-  const { accessToken, refreshToken } = f;
-  if (typeof accessToken !== 'string' || typeof refreshToken !== 'string') throw new SdkError('BAD_RESPONSE', 'sessions.revoked without tokens');
-  const expiresIn = f['expiresIn'];
-  if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn < 0) throw new SdkError('BAD_RESPONSE', 'sessions.revoked.expiresIn');
-  return { accessToken, refreshToken, accessExpiresAt: issuedAt + expiresIn * 1000, accessLifetimeMs: expiresIn * 1000 };
-}
-
 function authFailed(e: unknown, what: string): unknown {
+  // Said only to the removed device's own key: it will never get in again.
+  if (SdkError.is(e, 'SERVER') && e.serverCode === 'device_removed') return new SdkError('DEVICE_REMOVED', `${what} refused: this device was removed from its account`, { cause: e, serverCode: e.serverCode });
   if (SdkError.is(e, 'SERVER')) return new SdkError('AUTH_FAILED', `${what} refused: ${e.message}`, { cause: e, ...(e.serverCode !== undefined && { serverCode: e.serverCode }) });
   return e;
 }

@@ -29,7 +29,7 @@
  */
 import { objectArg, optionsArg, storeArg } from './_args.ts';
 import { toBase64 } from './_bytes.ts';
-import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, revokedTokens, type Account } from './auth.ts';
+import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, type Account } from './auth.ts';
 import { Blobs } from './blobs.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
@@ -342,13 +342,12 @@ export class ParleyClient {
   /**
    * Sign this user out everywhere: every token of every device stops
    * working and every other connection is closed — what ends are copies of
-   * tokens; the user's devices log in again with their keys. This client
-   * carries on with the new tokens the server answers with.
+   * tokens; the user's devices log in again with their keys, this one at
+   * once, on a new connection.
    */
   async signOutEverywhere(): Promise<void> {
-    const issuedAt = Date.now();
-    const f = await this.#link.request({ t: 'sessions.revoke' }, ['sessions.revoked']);
-    this.#link.replaceTokens(revokedTokens(f, issuedAt));
+    await this.#link.request({ t: 'sessions.revoke' }, ['sessions.revoked']);
+    this.#link.loginAgain();
   }
 
   /** Log in a registered device whose identity `options.store` holds, and stay connected. */

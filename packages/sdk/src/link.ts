@@ -105,11 +105,15 @@ export class Link {
     if (this.#ended) throw this.endError;
   }
 
-  /** New tokens for the current connection's device (`sessions.revoked`): the old ones no longer work. */
-  replaceTokens(tokens: Tokens): void {
+  /**
+   * The tokens no longer work (the user signed out everywhere): log in
+   * again with the device key now, on a new connection that replaces this
+   * one, rather than fail a refresh first when the token runs out.
+   */
+  loginAgain(): void {
     if (this.#ended) return;
-    this.#tokens = tokens;
-    this.#scheduleRenewal();
+    this.#tokens = null;
+    void this.#renew();
   }
 
   /** What the server announced in `welcome`. */
@@ -324,6 +328,8 @@ export class Link {
       await this.#establish('resume');
     } catch (e) {
       if (this.#ended) return;
+      // Removed while away: nothing will authenticate this device again.
+      if (SdkError.is(e, 'DEVICE_REMOVED')) return this.#end(e);
       this.#hooks.error(e);
       this.#scheduleReconnect();
     }

@@ -106,6 +106,8 @@ export async function closeAll(clients: readonly (ParleyClient | undefined)[]): 
 export interface SuiteServer {
   /** Its `/v1` address, once the suite's `before` has run. */
   readonly url: string;
+  /** Its port (for a proxy in front of it). */
+  readonly port: number;
   readonly dataDir: string;
   /** The clients the tests open: closed after the suite, before the server goes. */
   readonly clients: ParleyClient[];
@@ -133,6 +135,9 @@ export function serverForSuite(): SuiteServer {
   return {
     get url() {
       return live().url;
+    },
+    get port() {
+      return live().port;
     },
     get dataDir() {
       return live().dataDir;

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
-import { provisionDevice, recorder, serverForSuite, texts, until, type Recorder } from './_harness.ts';
+import { provisionDevice, recorder, serverForSuite, sleep, TcpProxy, texts, until, type Recorder } from './_harness.ts';
 
 describe('devices: removal and signing out everywhere', () => {
   const server = serverForSuite();
@@ -58,6 +58,37 @@ describe('devices: removal and signing out everywhere', () => {
     await assert.rejects(laptop.removeDevice('not an id!'), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
   });
 
+  it('a device removed while it was away learns it on reconnecting, and ends (DEVICE_REMOVED) instead of retrying for ever', async () => {
+    const rPhone = recorder();
+    const desk = await ParleyClient.register(server.url, 'dr-away', 'desk');
+    clients.push(desk);
+    const store = MemoryClientStore.create();
+    await provisionDevice(desk, store, 'phone');
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const phone = await ParleyClient.login(proxy.url, 'dr-away', 'phone', { store, on: rPhone.on });
+      clients.push(phone);
+      // The phone's network goes: its connection is cut, and what it tries next is never answered.
+      proxy.blackhole = true;
+      proxy.dropAll();
+      await until(() => rPhone.connection.some((c) => c.state === 'disconnected'), 'the phone lost its connection');
+      await desk.removeDevice('phone');
+      await sleep(200);
+      proxy.blackhole = false;
+      proxy.dropAll(); // whatever attempt is hanging starts over
+      await until(() => rPhone.connection.some((c) => c.state === 'ended'), 'the removed phone ended', 45_000);
+      const ended = rPhone.connection.find((c) => c.state === 'ended');
+      assert.ok(ended?.state === 'ended' && SdkError.is(ended.error, 'DEVICE_REMOVED'), JSON.stringify(ended));
+      const attempts = rPhone.connection.filter((c) => c.state === 'reconnecting').length;
+      await sleep(1500);
+      assert.equal(rPhone.connection.filter((c) => c.state === 'reconnecting').length, attempts, 'no attempt after it ended');
+      // A new client on its store is refused the same way.
+      await assert.rejects(ParleyClient.login(server.url, 'dr-away', 'phone', { store: MemoryClientStore.create() }), (e: unknown) => SdkError.is(e, 'AUTH_FAILED') || SdkError.is(e, 'DEVICE_REMOVED'));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('removeDevice of this very device ends this client', async () => {
     const rTab = recorder();
     const desk = await ParleyClient.register(server.url, 'dr-cy', 'desk');
@@ -68,7 +99,7 @@ describe('devices: removal and signing out everywhere', () => {
     assert.equal(tab.connected, false);
   });
 
-  it('signOutEverywhere: the other devices are signed out and log in again by themselves; this one carries on with new tokens', async () => {
+  it('signOutEverywhere: the other devices are signed out and log in again by themselves; this one logs in again at once on a new connection', async () => {
     const [rA, rB, rPeer] = [recorder(), recorder(), recorder()];
     const a = await ParleyClient.register(server.url, 'so-dee', 'a', { on: rA.on });
     clients.push(a);
@@ -76,7 +107,9 @@ describe('devices: removal and signing out everywhere', () => {
     const peer = await ParleyClient.register(server.url, 'so-eve', 'phone', { on: rPeer.on });
     clients.push(peer);
     const room = await peer.startDirect('so-dee');
+    const before = rA.connection.filter((c) => c.state === 'connected').length;
     await a.signOutEverywhere();
+    await until(() => rA.connection.filter((c) => c.state === 'connected').length > before, 'a logged in again');
     await until(() => rB.connection.some((c) => c.state === 'disconnected' && c.code === 4002), 'b was signed out');
     await until(() => b.connected, 'b logged in again with its key');
     assert.ok(!rA.connection.some((c) => c.state === 'disconnected'), 'the asking client stayed connected');

@@ -133,16 +133,17 @@ test('migration 11 makes each stored refresh token the first of its own family',
     const token = db.prepare('INSERT INTO refresh_tokens (token_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)');
     token.run('old-a', 'ann', 'd1', 10_000);
     token.run('old-b', 'ann', 'd1', 10_000);
+    db.prepare('INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?)').run('ann', 'd1', Buffer.alloc(32), 1);
     db.close();
     const s = new SqliteStorage(dir);
     try {
       await s.migrate();
       const policy = { graceMs: 0, spentKept: 4 };
       const next = (tokenHash: string, issuedAt: number) => ({ tokenHash, issuedAt, expiresAt: 20_000 });
-      assert.deepEqual(await s.rotateRefreshToken('old-a', next('new-a', 100), policy), { ok: true, userId: 'ann', deviceId: 'd1' });
+      assert.deepEqual(await s.rotateRefreshToken('old-a', next('new-a', 100), policy), { ok: true, userId: 'ann', deviceId: 'd1', epoch: '' });
       assert.deepEqual(await s.rotateRefreshToken('old-a', next('x', 200), policy), { ok: false, reason: 'reused', userId: 'ann', deviceId: 'd1' });
       assert.deepEqual(await s.rotateRefreshToken('new-a', next('y', 201), policy), { ok: false, reason: 'unknown' });
-      assert.deepEqual(await s.rotateRefreshToken('old-b', next('new-b', 202), policy), { ok: true, userId: 'ann', deviceId: 'd1' }, 'another family, untouched');
+      assert.deepEqual(await s.rotateRefreshToken('old-b', next('new-b', 202), policy), { ok: true, userId: 'ann', deviceId: 'd1', epoch: '' }, 'another family, untouched');
     } finally {
       await s.close();
     }

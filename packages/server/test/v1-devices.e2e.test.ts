@@ -96,9 +96,12 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
     const keys = await pat.request({ t: 'keys.fetch', userId: 'rm-jo' });
     assert.deepEqual((keys['devices'] as { deviceId: string }[]).map((d) => d.deviceId), ['laptop']);
     // Nothing of it opens a session again: its access token, its refresh token, its key.
-    assert.equal((await (await fresh(url, 'old-token')).auth(phoneSession.accessToken as string))['code'], 'invalid_credentials');
+    // Its own key and its own token learn that it was removed (so a client away meanwhile stops trying); its refresh token is simply gone.
+    assert.equal((await (await fresh(url, 'old-token')).auth(phoneSession.accessToken as string))['code'], 'device_removed');
     assert.equal((await (await fresh(url, 'old-refresh')).refresh(phoneSession.refreshToken as string))['code'], 'invalid_credentials');
-    assert.equal((await (await fresh(url, 'old-key')).login('rm-jo', 'phone', phoneKey))['code'], 'invalid_credentials');
+    assert.equal((await (await fresh(url, 'old-key')).login('rm-jo', 'phone', phoneKey))['code'], 'device_removed');
+    // Anyone else's key for that device learns nothing.
+    assert.equal((await (await fresh(url, 'other-key')).login('rm-jo', 'phone', newDeviceKey('rm-jo', 'phone-impostor')))['code'], 'invalid_credentials');
     assert.equal((await pat.request({ t: 'mailbox.send', userId: 'rm-jo', deviceId: 'phone', clientId: 'k2', payload: b64('hi') }))['code'], 'not_found');
 
     // The id is never given to another key (peers that knew the old one would refuse it for good).
@@ -118,7 +121,7 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
     assert.ok(server.logs.some((l) => l.msg === 'device removed' && l['deviceId'] === 'phone' && l['by'] === 'laptop'));
   });
 
-  test('sessions.revoke: every other connection of the user is closed (4002); no earlier token works; the asking one stays with new tokens', async () => {
+  test('sessions.revoke: every other connection of the user is closed (4002); no earlier token works; the asking one stays, with no new tokens', async () => {
     const { client: laptop, session: first } = keep(await registered(url, 'so-kim', 'laptop'));
     await addDevice(laptop, 'so-kim', 'laptop', 'phone');
     const { client: phone, session: phoneSession } = keep(await loggedIn(url, 'so-kim', 'phone'));
@@ -131,6 +134,8 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
 
     const revoked = await asker.request({ t: 'sessions.revoke' });
     assert.equal(revoked.t, 'sessions.revoked', JSON.stringify(revoked));
+    assert.equal(revoked['accessToken'], undefined, 'a copied token gets nothing lasting from it');
+    assert.equal(revoked['refreshToken'], undefined);
     for (const c of [laptop, phone, onToken]) {
       assert.equal((await c.waitFor((f) => f.t === 'session.ended'))['reason'], 'signed-out', c.label);
       assert.equal((await c.closed).code, CLOSE_V1.SIGNED_OUT, c.label);
@@ -142,10 +147,11 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
       assert.equal((await (await fresh(url, 'old-access')).auth(s.accessToken as string))['code'], 'invalid_credentials');
       assert.equal((await (await fresh(url, 'old-refresh')).refresh(s.refreshToken as string))['code'], 'invalid_credentials');
     }
-    // The new tokens work, and each device logs in again with its key.
-    assert.equal((await (await fresh(url, 'new-access')).auth(revoked['accessToken'] as string)).t, 'session');
-    assert.equal((await (await fresh(url, 'new-refresh')).refresh(revoked['refreshToken'] as string)).t, 'session');
-    assert.equal((await (await fresh(url, 'phone-again')).login('so-kim', 'phone')).t, 'session');
+    // Each device logs in again with its key, and the new login's tokens work.
+    const again = await (await fresh(url, 'phone-again')).login('so-kim', 'phone');
+    assert.equal(again.t, 'session');
+    assert.equal((await (await fresh(url, 'new-access')).auth(again['accessToken'] as string)).t, 'session');
+    assert.equal((await (await fresh(url, 'new-refresh')).refresh(again['refreshToken'] as string)).t, 'session');
     // Another user is untouched.
     assert.equal(other.isOpen, true);
     assert.equal((await (await fresh(url, 'other-access')).auth(otherSession.accessToken as string)).t, 'session');
@@ -179,9 +185,9 @@ describe('v1 devices: the device-id limit', () => {
       const early = DEVICE_IDS_PER_USER_MAX - 3;
       const db = new Database(join(server.dataDir, 'parley.db'));
       db.pragma('busy_timeout = 5000');
-      const put = db.prepare('INSERT INTO removed_devices (user_id, device_id, removed_at) VALUES (?, ?, ?)');
+      const put = db.prepare('INSERT INTO removed_devices (user_id, device_id, identity_key, removed_at) VALUES (?, ?, ?, ?)');
       db.transaction(() => {
-        for (let i = 0; i < early; i++) put.run('churn', `early${i}`, i);
+        for (let i = 0; i < early; i++) put.run('churn', `early${i}`, Buffer.alloc(32), i);
       })();
       db.close();
       // dev1 plus `early` removed ids: two more rounds fit, the third add is one id too many.

@@ -87,8 +87,8 @@ export function decodeWireDelivery(text: string): (Delivery & { from: string }) 
   const { n, u, d, f, s, c } = w;
   if (typeof n !== 'string' || typeof f !== 'string' || !Array.isArray(u) || !u.every((x) => typeof x === 'string')) return null;
   if (d !== undefined && typeof d !== 'string') return null;
-  // A WebSocket close code an application may send (RFC 6455 §7.4).
-  if (c !== undefined && !(Number.isInteger(c) && (c as number) >= 1000 && (c as number) <= 4999)) return null;
+  // Only the codes sessions are ended with: an application's own range (RFC 6455 §7.4.2), which ws sends as given.
+  if (c !== undefined && !(Number.isInteger(c) && (c as number) >= 4000 && (c as number) <= 4999)) return null;
   let skip: Delivery['skip'];
   if (s !== undefined) {
     if (!Array.isArray(s) || s.length !== 2 || typeof s[0] !== 'string' || !Number.isSafeInteger(s[1])) return null;

@@ -9,7 +9,10 @@
  * @module
  */
 import type {
+  DeviceAddition,
+  DeviceLimits,
   DeviceRecord,
+  DeviceRemoval,
   KeyPackage,
   MailboxEntry,
   MailboxEnqueued,
@@ -34,7 +37,7 @@ import type {
 } from './types.ts';
 
 /** Users and devices, refresh tokens, key backups, server secrets. */
-export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'removeDevice' | 'countRemovedDevices' | 'resetSessions' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
+export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'addDeviceWithin' | 'removeDevice' | 'removedDeviceKey' | 'resetSessions' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
 export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
 /** Rooms, members and read markers (a membership change is each store's own). */
 export type RoomsPart = Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>;
@@ -91,12 +94,16 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
     return this.#accounts.listDevices(userId);
   }
 
-  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+  addDeviceWithin(device: DeviceRecord, limits: DeviceLimits): Promise<DeviceAddition> {
+    return this.#accounts.addDeviceWithin(device, limits);
+  }
+
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval> {
     return this.#accounts.removeDevice(userId, deviceId, removedAt);
   }
 
-  countRemovedDevices(userId: string): Promise<number> {
-    return this.#accounts.countRemovedDevices(userId);
+  removedDeviceKey(userId: string, deviceId: string): Promise<Uint8Array | null> {
+    return this.#accounts.removedDeviceKey(userId, deviceId);
   }
 
   resetSessions(userId: string, epoch: string): Promise<number> {
@@ -221,7 +228,7 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   // ---- refresh tokens ----
 
-  putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
+  putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<boolean> {
     return this.#accounts.putRefreshToken(r, familiesMax);
   }
 

@@ -19,8 +19,8 @@ const GRACE = 1000;
 const POLICY: RefreshPolicy = { graceMs: GRACE, spentKept: 8 };
 
 /** A login's first token `hash` for device `deviceId`, issued at `at`. */
-function login(s: Storage, hash: string, at: number, deviceId = 'd1', familiesMax = 16): Promise<void> {
-  return s.putRefreshToken({ tokenHash: hash, userId: 'u', deviceId, issuedAt: at, expiresAt: at + DAY }, familiesMax);
+async function login(s: Storage, hash: string, at: number, deviceId = 'd1', familiesMax = 16): Promise<void> {
+  equal(await s.putRefreshToken({ tokenHash: hash, userId: 'u', deviceId, issuedAt: at, expiresAt: at + DAY }, familiesMax), true);
 }
 
 /** Present `hash` at `at`, receiving `next` if accepted. */
@@ -28,12 +28,45 @@ function present(s: Storage, hash: string, next: string, at: number, policy = PO
   return s.rotateRefreshToken(hash, { tokenHash: next, issuedAt: at, expiresAt: at + DAY }, policy);
 }
 
-const OK = (deviceId = 'd1'): RefreshRotation => ({ ok: true, userId: 'u', deviceId });
+const OK = (deviceId = 'd1'): RefreshRotation => ({ ok: true, userId: 'u', deviceId, epoch: '' });
 const REFUSED = (reason: 'unknown' | 'expired'): RefreshRotation => ({ ok: false, reason });
 const REVOKED = (reason: 'reused' | 'exhausted' = 'reused', deviceId = 'd1'): RefreshRotation => ({ ok: false, reason, userId: 'u', deviceId });
 
-export function refreshTokenConformance(run: Run): void {
+export function refreshTokenConformance(runBare: Run): void {
+  // User u with devices d1 and d2: tokens are stored for existing devices only.
+  const run: Run = (fn) =>
+    runBare(async (s) => {
+      await s.createUser({ userId: 'u', createdAt: 0 }, { userId: 'u', deviceId: 'd1', identityKey: new Uint8Array(32), createdAt: 0 });
+      await s.addDevice({ userId: 'u', deviceId: 'd2', identityKey: new Uint8Array(32), createdAt: 0 });
+      await fn(s);
+    });
   describe('refresh tokens', () => {
+    test('no token is stored for a device that does not exist (or was removed)', run(async (s) => {
+      const token = (tokenHash: string, deviceId: string) => ({ tokenHash, userId: 'u', deviceId, issuedAt: 1, expiresAt: DAY });
+      equal(await s.putRefreshToken(token('x1', 'd9'), 16), false);
+      equal(await s.removeDevice('u', 'd2', 1), 'removed');
+      equal(await s.putRefreshToken(token('x2', 'd2'), 16), false);
+      deepStrictEqual(await present(s, 'x1', 'y1', 2), REFUSED('unknown'));
+      deepStrictEqual(await present(s, 'x2', 'y2', 2), REFUSED('unknown'));
+      equal(await s.putRefreshToken(token('x3', 'd1'), 16), true);
+    }));
+
+    test('a renewal racing a sign-out or a removal leaves no token that renews afterwards', run(async (s) => {
+      for (let i = 0; i < 20; i++) {
+        await login(s, `s${i}`, 10);
+        await Promise.all([present(s, `s${i}`, `s${i}+`, 20), s.resetSessions('u', `epoch${i}`)]);
+        equal((await present(s, `s${i}+`, `s${i}++`, 30)).ok, false, `sign-out round ${i}`);
+      }
+      for (let i = 0; i < 20; i++) {
+        const deviceId = `r${i}`;
+        await s.addDevice({ userId: 'u', deviceId, identityKey: new Uint8Array(32), createdAt: 0 });
+        await login(s, `q${i}`, 10, deviceId);
+        await Promise.all([present(s, `q${i}`, `q${i}+`, 20), s.removeDevice('u', deviceId, 20), s.putRefreshToken({ tokenHash: `p${i}`, userId: 'u', deviceId, issuedAt: 20, expiresAt: DAY }, 16)]);
+        equal((await present(s, `q${i}+`, `q${i}++`, 30)).ok, false, `removal round ${i}: the successor`);
+        equal((await present(s, `p${i}`, `p${i}+`, 30)).ok, false, `removal round ${i}: a login's token`);
+      }
+    }));
+
     test('a token renews once into its successor, which renews in turn; unknown is refused', run(async (s) => {
       await login(s, 't1', 100);
       await rejects(login(s, 't1', 100, 'd2')); // a repeated hash is a bug, never rebound

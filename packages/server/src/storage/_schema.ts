@@ -327,10 +327,12 @@ CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
 ALTER TABLE devices ADD COLUMN session_epoch ${t.id} NOT NULL DEFAULT '';
 
 -- The ids of removed devices, never given to another key: clients that knew
--- the old key refuse a new one under its id for good (a key change).
+-- the old key refuse a new one under its id for good (a key change). The
+-- key stays too (public), so the removed device itself can be told.
 CREATE TABLE removed_devices (
   user_id ${t.id} NOT NULL,
   device_id ${t.id} NOT NULL,
+  identity_key ${t.bytes} NOT NULL,
   removed_at ${t.int} NOT NULL,
   PRIMARY KEY (user_id, device_id)
 ${t.end};

@@ -8,6 +8,7 @@
 
 import {
   STORAGE_PAGE_MAX,
+  type DeviceLimits,
   type DeviceRecord,
   type KeyPackage,
   type MailboxEntry,
@@ -194,6 +195,13 @@ export const toDevice = (r: DeviceRow): DeviceRecord => ({
   createdAt: r.createdAt,
   sessionEpoch: r.sessionEpoch,
 });
+
+/** Which of `limits` one more device would pass, given the user's devices and removed devices; null: none. */
+export function deviceLimit(devices: number, removed: number, limits: DeviceLimits): 'too-many-devices' | 'too-many-ids' | null {
+  if (devices >= limits.devicesMax) return 'too-many-devices';
+  if (devices + removed >= limits.idsMax) return 'too-many-ids';
+  return null;
+}
 
 /** The tables that hold rows of one device (by user_id and device_id), emptied when it is removed. */
 export const PER_DEVICE_TABLES = ['signed_prekeys', 'pq_prekeys', 'one_time_prekeys', 'key_packages', 'mailbox', 'mailbox_counters', 'refresh_tokens'] as const;

@@ -171,7 +171,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         await fill('alice', 'phone', 'e1');
         await fill('alice', 'laptop', 'e2');
         await fill('bob', 'phone', 'e3');
-        equal(await s.removeDevice('alice', 'phone', 5), true);
+        equal(await s.removeDevice('alice', 'phone', 5), 'removed');
         equal(await s.getDevice('alice', 'phone'), null);
         equal(await s.getSignedPrekey('alice', 'phone'), null);
         equal(await s.getPqPrekey('alice', 'phone'), null);
@@ -181,10 +181,11 @@ export function storageConformance(name: string, make: StorageFactory): void {
         const next = { tokenHash: 'n', issuedAt: 2, expiresAt: 10 ** 12 };
         equal((await s.rotateRefreshToken('t-alice-phone', next, { graceMs: 0, spentKept: 16 })).ok, false);
         // Removing it again, or a device that never was, changes nothing.
-        equal(await s.removeDevice('alice', 'phone', 6), false);
-        equal(await s.removeDevice('nobody', 'phone', 6), false);
-        equal(await s.countRemovedDevices('alice'), 1);
-        equal(await s.countRemovedDevices('bob'), 0);
+        equal(await s.removeDevice('alice', 'phone', 6), 'unknown');
+        equal(await s.removeDevice('nobody', 'phone', 6), 'unknown');
+        deepStrictEqual(await s.removedDeviceKey('alice', 'phone'), b(1), 'its key is kept');
+        equal(await s.removedDeviceKey('alice', 'laptop'), null);
+        equal(await s.removedDeviceKey('bob', 'phone'), null);
         for (const [userId, deviceId] of [['alice', 'laptop'], ['bob', 'phone']] as const) {
           equal((await s.getDevice(userId, deviceId))?.deviceId, deviceId);
           equal((await s.getSignedPrekey(userId, deviceId))?.keyId, 1);
@@ -193,13 +194,36 @@ export function storageConformance(name: string, make: StorageFactory): void {
           equal(await s.countKeyPackages(userId, deviceId), 1);
           equal((await s.readMailbox(userId, deviceId, 0, 10)).length, 1);
         }
-        deepStrictEqual(await s.rotateRefreshToken('t-alice-laptop', { ...next, tokenHash: 'n2' }, { graceMs: 0, spentKept: 16 }), { ok: true, userId: 'alice', deviceId: 'laptop' });
+        deepStrictEqual(await s.rotateRefreshToken('t-alice-laptop', { ...next, tokenHash: 'n2' }, { graceMs: 0, spentKept: 16 }), { ok: true, userId: 'alice', deviceId: 'laptop', epoch: 'e2' });
         // Its id is never given to another key; another user's device of that id is another device.
         equal(await s.addDevice({ userId: 'alice', deviceId: 'phone', identityKey: b(9), createdAt: 3 }), false);
         equal(await s.getDevice('alice', 'phone'), null);
         equal(await s.addDevice({ userId: 'carol', deviceId: 'phone', identityKey: b(9), createdAt: 3 }), true);
-        equal(await s.removeDevice('bob', 'phone', 7), true);
-        equal(await s.countRemovedDevices('bob'), 1);
+        equal(await s.removeDevice('bob', 'phone', 7), 'last', "bob's only device stays");
+        equal(await s.addDeviceWithin({ userId: 'alice', deviceId: 'phone', identityKey: b(9), createdAt: 3 }, { devicesMax: 16, idsMax: 1000 }), 'taken');
+      }));
+
+      test('addDeviceWithin and removeDevice hold their limits under concurrency: never more than devicesMax devices, never none', run(async (s) => {
+        await s.createUser({ userId: 'u', createdAt: 1 }, { userId: 'u', deviceId: 'd0', identityKey: b(0), createdAt: 1 });
+        const limits = { devicesMax: 4, idsMax: 6 };
+        const add = (deviceId: string) => s.addDeviceWithin({ userId: 'u', deviceId, identityKey: b(1), createdAt: 2 }, limits);
+        const added = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map(add));
+        equal(added.filter((r) => r === 'added').length, 3, JSON.stringify(added));
+        equal(added.filter((r) => r === 'too-many-devices').length, 3);
+        equal((await s.listDevices('u')).length, 4);
+        equal(await add('d0'), 'too-many-devices', 'the limit is checked before the id');
+        // Every device removes itself at once: exactly one stays.
+        const devices = (await s.listDevices('u')).map((d) => d.deviceId);
+        const removed = await Promise.all(devices.map((d) => s.removeDevice('u', d, 3)));
+        equal(removed.filter((r) => r === 'removed').length, devices.length - 1, JSON.stringify(removed));
+        equal(removed.filter((r) => r === 'last').length, 1);
+        equal((await s.listDevices('u')).length, 1);
+        // Ids: 1 device + 3 removed = 4 of 6; two more ids, then none.
+        const gone = devices.filter((_, i) => removed[i] === 'removed');
+        equal(await add(gone[0] as string), 'taken', 'a removed id is taken');
+        equal(await add('g'), 'added');
+        equal(await add('h'), 'added');
+        equal(await add('i'), 'too-many-ids');
       }));
 
       test('resetSessions: every device of the user gets the epoch and loses its refresh tokens; other users keep theirs', run(async (s) => {
@@ -688,7 +712,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal((await r.append('r', { ...msg, clientId: 'c1' })).duplicate, true);
         deepStrictEqual(await r.readMailbox('u', 'd', 0, 10), [{ id: 1, ...mail }]);
         equal((await r.enqueueMailbox('u', 'd', { ...mail, clientId: 'm2' }, 10))?.entry.id, 2);
-        deepStrictEqual(await r.rotateRefreshToken('t', { tokenHash: 't2', issuedAt: 7, expiresAt: 70 }, { graceMs: 0, spentKept: 1 }), { ok: true, userId: 'u', deviceId: 'd' });
+        deepStrictEqual(await r.rotateRefreshToken('t', { tokenHash: 't2', issuedAt: 7, expiresAt: 70 }, { graceMs: 0, spentKept: 1 }), { ok: true, userId: 'u', deviceId: 'd', epoch: '' });
         deepStrictEqual(await r.getKeyBackup('u'), { backup: b(11), authHash: b(12), updatedAt: 7 });
       }));
     });

@@ -15,13 +15,14 @@ import {
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
+  deviceLimit,
   toDevice,
   toUser,
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
 import { REFRESH_ROW_COLUMNS, boundedStep, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
+import type { DeviceAddition, DeviceLimits, DeviceRecord, DeviceRemoval, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import { Rollback, type PostgresConnection } from './postgres-connection.ts';
 import type { AccountsPart } from './_composed.ts';
 
@@ -72,23 +73,46 @@ export class PostgresAccounts implements AccountsPart {
     return (await this.#sql.query<DeviceRow>(sql, [userId])).rows.map(toDevice);
   }
 
-  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+  async addDeviceWithin(d: DeviceRecord, limits: DeviceLimits): Promise<DeviceAddition> {
     return this.#sql.tx(async (c) => {
-      // The device's logins one at a time with its removal (putRefreshToken takes the same lock).
-      await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh-device:' || $1 || '/' || $2, 0))", [userId, deviceId], c);
-      if ((await this.#sql.changed('DELETE FROM devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c)) !== 1) return new Rollback(false);
-      for (const table of PER_DEVICE_TABLES) await this.#sql.query(`DELETE FROM ${table} WHERE user_id = $1 AND device_id = $2`, [userId, deviceId], c);
-      await this.#sql.query('INSERT INTO removed_devices (user_id, device_id, removed_at) VALUES ($1, $2, $3)', [userId, deviceId, removedAt], c);
-      return true;
+      await this.#lockUserDevices(d.userId, c);
+      const devices = await this.#sql.count('SELECT count(*)::int AS n FROM devices WHERE user_id = $1', [d.userId], c);
+      const removed = await this.#sql.count('SELECT count(*)::int AS n FROM removed_devices WHERE user_id = $1', [d.userId], c);
+      const limit = deviceLimit(devices, removed, limits);
+      if (limit !== null) return limit;
+      return (await this.#insertDevice(d, c)) ? 'added' : 'taken';
     });
   }
 
-  async countRemovedDevices(userId: string): Promise<number> {
-    return this.#sql.count('SELECT count(*) AS n FROM removed_devices WHERE user_id = $1', [userId]);
+  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval> {
+    return this.#sql.tx(async (c) => {
+      // Changes to one user's devices one at a time (on every process), so the last one always stays.
+      await this.#lockUserDevices(userId, c);
+      // The device's logins one at a time with its removal (putRefreshToken takes the same lock).
+      await this.#lockDevice(userId, deviceId, c);
+      await this.#lockFamiliesOf(userId, deviceId, c);
+      const device = await this.#sql.one<{ key: Uint8Array }>('SELECT identity_key AS key FROM devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+      if (device === undefined) return 'unknown';
+      if ((await this.#sql.count('SELECT count(*)::int AS n FROM devices WHERE user_id = $1', [userId], c)) <= 1) return 'last';
+      await this.#sql.query('DELETE FROM devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+      for (const table of PER_DEVICE_TABLES) await this.#sql.query(`DELETE FROM ${table} WHERE user_id = $1 AND device_id = $2`, [userId, deviceId], c);
+      await this.#sql.query('INSERT INTO removed_devices (user_id, device_id, identity_key, removed_at) VALUES ($1, $2, $3, $4)', [userId, deviceId, device.key, removedAt], c);
+      return 'removed';
+    });
+  }
+
+  async removedDeviceKey(userId: string, deviceId: string): Promise<Uint8Array | null> {
+    const r = await this.#sql.one<{ key: Uint8Array }>('SELECT identity_key AS key FROM removed_devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId]);
+    return r === undefined ? null : bytes(r.key);
+  }
+
+  async #lockUserDevices(userId: string, c: pg.PoolClient): Promise<void> {
+    await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:devices:' || $1, 0))", [userId], c);
   }
 
   async resetSessions(userId: string, epoch: string): Promise<number> {
     return this.#sql.tx(async (c) => {
+      await this.#lockFamiliesOf(userId, null, c);
       await this.#sql.query('DELETE FROM refresh_tokens WHERE user_id = $1', [userId], c);
       return this.#sql.changed('UPDATE devices SET session_epoch = $1 WHERE user_id = $2', [epoch, userId], c);
     });
@@ -99,10 +123,12 @@ export class PostgresAccounts implements AccountsPart {
   // A family's rotations take its advisory lock first, so two of them (or a
   // rotation and a login dropping the family) never wait on each other's rows.
 
-  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
-    await this.#sql.tx(async (c) => {
+  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<boolean> {
+    return this.#sql.tx(async (c) => {
       // Logins of one device one at a time: each picks the families to drop from what the last committed.
-      await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh-device:' || $1 || '/' || $2, 0))", [r.userId, r.deviceId], c);
+      // A removal takes the same lock, so the device is checked under it.
+      await this.#lockDevice(r.userId, r.deviceId, c);
+      if ((await this.#sql.count('SELECT count(*) AS n FROM devices WHERE user_id = $1 AND device_id = $2', [r.userId, r.deviceId], c)) === 0) return new Rollback(false);
       await this.#sql.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND expires_at <= $3', [r.userId, r.deviceId, r.issuedAt], c);
       // Each family has one live (unspent) token, issued at its last renewal.
       const dropped = await this.#sql.query<{ family: string }>(
@@ -114,7 +140,24 @@ export class PostgresAccounts implements AccountsPart {
       for (const f of families) await this.#lockFamily(f, c);
       if (families.length > 0) await this.#sql.query('DELETE FROM refresh_tokens WHERE family = ANY($1)', [families], c);
       await this.#insertRefreshToken(r, r.tokenHash, c);
+      return true;
     });
+  }
+
+  async #lockDevice(userId: string, deviceId: string, c: pg.PoolClient): Promise<void> {
+    await this.#sql.query("SELECT pg_advisory_xact_lock(hashtextextended('parley:refresh-device:' || $1 || '/' || $2, 0))", [userId, deviceId], c);
+  }
+
+  /**
+   * Take the locks of every family of the user (of one device): a rotation
+   * under way then commits first, and the DELETE that follows sees the
+   * successor it stored — none outlives a removal or a sign-out.
+   */
+  async #lockFamiliesOf(userId: string, deviceId: string | null, c: pg.PoolClient): Promise<void> {
+    const rows = deviceId === null
+      ? await this.#sql.query<{ family: string }>('SELECT DISTINCT family FROM refresh_tokens WHERE user_id = $1', [userId], c)
+      : await this.#sql.query<{ family: string }>('SELECT DISTINCT family FROM refresh_tokens WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+    for (const f of rows.rows.map((r) => r.family).sort()) await this.#lockFamily(f, c);
   }
 
   async #lockFamily(family: string, c: pg.PoolClient): Promise<void> {
@@ -135,6 +178,13 @@ export class PostgresAccounts implements AccountsPart {
       if (seen !== undefined) await this.#lockFamily(seen.family, c);
       // Read again under the lock: a rotation that held it has committed.
       const row = seen === undefined ? undefined : await this.#sql.one<RefreshTokenRow>(select, [tokenHash], c);
+      // Read under the family lock, which a sign-out takes before it changes the epoch.
+      const epoch = row === undefined ? undefined : (await this.#sql.one<{ e: string }>('SELECT session_epoch AS e FROM devices WHERE user_id = $1 AND device_id = $2', [row.userId, row.deviceId], c))?.e;
+      if (row !== undefined && epoch === undefined) {
+        // A token whose device is gone: none renews, and its family goes.
+        await this.#sql.query('DELETE FROM refresh_tokens WHERE family = $1', [row.family], c);
+        return { ok: false, reason: 'unknown' } as const;
+      }
       const successor = row?.successor == null ? undefined : await this.#sql.one<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = $1', [row.successor], c);
       let step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
       if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
@@ -151,7 +201,7 @@ export class PostgresAccounts implements AccountsPart {
         await this.#sql.query('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, $1), successor = $2 WHERE token_hash = $3', [next.issuedAt, next.tokenHash, tokenHash], c);
         await this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family, c);
       }
-      return rotationResult(row, step);
+      return rotationResult(row, step, epoch ?? '');
     });
   }
 

@@ -30,13 +30,15 @@
 
 /** The outcome of presenting a refresh token. */
 export type RefreshRotation =
-  | { ok: true; userId: string; deviceId: string }
+  /** `epoch`: the device's session epoch as the rotation saw it (a sign-out that follows changes it; the session checks). */
+  | { ok: true; userId: string; deviceId: string; epoch: string }
   /**
    * `reused`: a spent token outside its grace; `exhausted`: the family keeps
    * `spentKept` spent tokens already. Either way the family is revoked, and
    * whose it was is said (for the log).
    */
   | { ok: false; reason: 'reused' | 'exhausted'; userId: string; deviceId: string }
+  /** `unknown` also when the token's device is gone (its family is then deleted). */
   | { ok: false; reason: 'unknown' | 'expired' };
 
 /** The token issued in place of the presented one. */
@@ -104,8 +106,8 @@ export function boundedStep(step: RotationStep, spentCount: number, spentKept: n
 }
 
 /** The answer a step gives (after the backend has applied it). */
-export function rotationResult(row: RefreshTokenRow | undefined, step: RotationStep): RefreshRotation {
+export function rotationResult(row: RefreshTokenRow | undefined, step: RotationStep, epoch: string): RefreshRotation {
   if (step.do === 'refuse' || row === undefined) return { ok: false, reason: step.do === 'refuse' ? step.reason : 'unknown' };
   if (step.do === 'revoke-family') return { ok: false, reason: step.exhausted === true ? 'exhausted' : 'reused', userId: row.userId, deviceId: row.deviceId };
-  return { ok: true, userId: row.userId, deviceId: row.deviceId };
+  return { ok: true, userId: row.userId, deviceId: row.deviceId, epoch };
 }

@@ -13,13 +13,14 @@ import {
   USER_COLUMNS,
   bytes,
   checkFirstDevice,
+  deviceLimit,
   toDevice,
   toUser,
   type DeviceRow,
   type UserRow,
 } from './_shared.ts';
 import { REFRESH_ROW_COLUMNS, boundedStep, rotationResult, rotationStep, type RefreshTokenRow } from './refresh-rotation.ts';
-import type { DeviceRecord, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
+import type { DeviceAddition, DeviceLimits, DeviceRecord, DeviceRemoval, KeyBackupRecord, RefreshPolicy, RefreshRotation, RefreshSuccessor, RefreshTokenRecord, UserRecord } from './types.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 import type { AccountsPart } from './_composed.ts';
 
@@ -69,17 +70,31 @@ export class SqliteAccounts implements AccountsPart {
     return this.#sql.all<DeviceRow>(sql, userId).map(toDevice);
   }
 
-  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
+  async addDeviceWithin(d: DeviceRecord, limits: DeviceLimits): Promise<DeviceAddition> {
     return this.#sql.tx(() => {
-      if (this.#sql.run('DELETE FROM devices WHERE user_id = ? AND device_id = ?', userId, deviceId) !== 1) return false;
-      for (const table of PER_DEVICE_TABLES) this.#sql.run(`DELETE FROM ${table} WHERE user_id = ? AND device_id = ?`, userId, deviceId);
-      this.#sql.run('INSERT INTO removed_devices (user_id, device_id, removed_at) VALUES (?, ?, ?)', userId, deviceId, removedAt);
-      return true;
+      const devices = this.#sql.count('SELECT count(*) AS n FROM devices WHERE user_id = ?', d.userId);
+      const removed = this.#sql.count('SELECT count(*) AS n FROM removed_devices WHERE user_id = ?', d.userId);
+      const limit = deviceLimit(devices, removed, limits);
+      if (limit !== null) return limit;
+      return this.#insertDevice(d) ? 'added' : 'taken';
     });
   }
 
-  async countRemovedDevices(userId: string): Promise<number> {
-    return this.#sql.count('SELECT count(*) AS n FROM removed_devices WHERE user_id = ?', userId);
+  async removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval> {
+    return this.#sql.tx(() => {
+      const device = this.#sql.get<{ key: Uint8Array }>('SELECT identity_key AS key FROM devices WHERE user_id = ? AND device_id = ?', userId, deviceId);
+      if (device === undefined) return 'unknown';
+      if (this.#sql.count('SELECT count(*) AS n FROM devices WHERE user_id = ?', userId) <= 1) return 'last';
+      this.#sql.run('DELETE FROM devices WHERE user_id = ? AND device_id = ?', userId, deviceId);
+      for (const table of PER_DEVICE_TABLES) this.#sql.run(`DELETE FROM ${table} WHERE user_id = ? AND device_id = ?`, userId, deviceId);
+      this.#sql.run('INSERT INTO removed_devices (user_id, device_id, identity_key, removed_at) VALUES (?, ?, ?, ?)', userId, deviceId, device.key, removedAt);
+      return 'removed';
+    });
+  }
+
+  async removedDeviceKey(userId: string, deviceId: string): Promise<Uint8Array | null> {
+    const r = this.#sql.get<{ key: Uint8Array }>('SELECT identity_key AS key FROM removed_devices WHERE user_id = ? AND device_id = ?', userId, deviceId);
+    return r === undefined ? null : bytes(r.key);
   }
 
   async resetSessions(userId: string, epoch: string): Promise<number> {
@@ -91,8 +106,9 @@ export class SqliteAccounts implements AccountsPart {
 
   // ---- refresh tokens ----
 
-  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<void> {
-    this.#sql.tx(() => {
+  async putRefreshToken(r: RefreshTokenRecord, familiesMax: number): Promise<boolean> {
+    return this.#sql.tx(() => {
+      if (this.#sql.count('SELECT count(*) AS n FROM devices WHERE user_id = ? AND device_id = ?', r.userId, r.deviceId) === 0) return false;
       this.#sql.run('DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ? AND expires_at <= ?', r.userId, r.deviceId, r.issuedAt);
       // Each family has one live (unspent) token, issued at its last renewal.
       this.#sql.run(
@@ -102,6 +118,7 @@ export class SqliteAccounts implements AccountsPart {
         r.userId, r.deviceId, Math.max(0, familiesMax - 1),
       );
       this.#insertRefreshToken(r, r.tokenHash);
+      return true;
     });
   }
 
@@ -115,6 +132,12 @@ export class SqliteAccounts implements AccountsPart {
   async rotateRefreshToken(tokenHash: string, next: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
     return this.#sql.tx(() => {
       const row = this.#sql.get<RefreshTokenRow>(`SELECT ${REFRESH_ROW_COLUMNS} FROM refresh_tokens WHERE token_hash = ?`, tokenHash);
+      const epoch = row === undefined ? undefined : this.#sql.get<{ e: string }>('SELECT session_epoch AS e FROM devices WHERE user_id = ? AND device_id = ?', row.userId, row.deviceId)?.e;
+      if (row !== undefined && epoch === undefined) {
+        // A token whose device is gone: none renews, and its family goes.
+        this.#sql.run('DELETE FROM refresh_tokens WHERE family = ?', row.family);
+        return { ok: false, reason: 'unknown' };
+      }
       const successor = row?.successor == null ? undefined : this.#sql.get<{ spentAt: number | null }>('SELECT spent_at AS "spentAt" FROM refresh_tokens WHERE token_hash = ?', row.successor);
       let step = rotationStep(row, successor === undefined ? undefined : successor.spentAt, next.issuedAt, policy.graceMs);
       if (row !== undefined && (step.do === 'spend' || step.do === 'replace')) {
@@ -131,7 +154,7 @@ export class SqliteAccounts implements AccountsPart {
         this.#sql.run('UPDATE refresh_tokens SET spent_at = COALESCE(spent_at, ?), successor = ? WHERE token_hash = ?', next.issuedAt, next.tokenHash, tokenHash);
         this.#insertRefreshToken({ ...next, userId: row.userId, deviceId: row.deviceId }, row.family);
       }
-      return rotationResult(row, step);
+      return rotationResult(row, step, epoch ?? '');
     });
   }
 

@@ -39,7 +39,10 @@ import type {
   AppendResult,
   MembershipChange,
   Role,
+  DeviceAddition,
+  DeviceLimits,
   DeviceRecord,
+  DeviceRemoval,
   KeyPackage,
   MailboxInput,
   MailboxEnqueued,
@@ -156,8 +159,12 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('addDevice', [device]) as Promise<boolean>;
   }
 
-  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean> {
-    return this.#call('removeDevice', [userId, deviceId, removedAt]) as Promise<boolean>;
+  addDeviceWithin(device: DeviceRecord, limits: DeviceLimits): Promise<DeviceAddition> {
+    return this.#call('addDeviceWithin', [device, limits]) as Promise<DeviceAddition>;
+  }
+
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval> {
+    return this.#call('removeDevice', [userId, deviceId, removedAt]) as Promise<DeviceRemoval>;
   }
 
   resetSessions(userId: string, epoch: string): Promise<number> {
@@ -218,8 +225,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('ackMailbox', [userId, deviceId, upToId]) as Promise<number>;
   }
 
-  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<void> {
-    return this.#call('putRefreshToken', [record, familiesMax]) as Promise<void>;
+  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<boolean> {
+    return this.#call('putRefreshToken', [record, familiesMax]) as Promise<boolean>;
   }
 
   rotateRefreshToken(tokenHash: string, successor: RefreshSuccessor, policy: RefreshPolicy): Promise<RefreshRotation> {
@@ -284,8 +291,8 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#reader.listDevices(userId);
   }
 
-  countRemovedDevices(userId: string): ReturnType<Storage['countRemovedDevices']> {
-    return this.#reader.countRemovedDevices(userId);
+  removedDeviceKey(userId: string, deviceId: string): ReturnType<Storage['removedDeviceKey']> {
+    return this.#reader.removedDeviceKey(userId, deviceId);
   }
 
   getSignedPrekey(userId: string, deviceId: string): ReturnType<Storage['getSignedPrekey']> {

@@ -19,6 +19,7 @@ export const WRITE_METHODS = [
   'migrate',
   'createUser',
   'addDevice',
+  'addDeviceWithin',
   'removeDevice',
   'resetSessions',
   'setSignedPrekey',

@@ -53,6 +53,18 @@ export interface DeviceRecord {
   sessionEpoch?: string;
 }
 
+/** Bounds on a user's devices (`addDeviceWithin`). */
+export interface DeviceLimits {
+  devicesMax: number;
+  idsMax: number;
+}
+
+/** What `addDeviceWithin` did: added, or why not (the id is taken or a removed device's; a limit). */
+export type DeviceAddition = 'added' | 'taken' | 'too-many-devices' | 'too-many-ids';
+
+/** What `removeDevice` did: removed, or why not (no such device; the user's last one). */
+export type DeviceRemoval = 'removed' | 'unknown' | 'last';
+
 export interface SignedPrekey {
   keyId: number;
   publicKey: Uint8Array;
@@ -288,14 +300,21 @@ export interface Storage {
   /** Ordered by deviceId. */
   listDevices(userId: string): Promise<DeviceRecord[]>;
   /**
+   * Add a device of an existing user within limits, checked in the same
+   * step as the write (so concurrent additions, on any process, cannot pass
+   * them together): at most `devicesMax` devices, at most `idsMax` device
+   * ids ever (removed devices' included).
+   */
+  addDeviceWithin(device: DeviceRecord, limits: DeviceLimits): Promise<DeviceAddition>;
+  /**
    * Remove a device and everything kept for it — its prekeys and
    * KeyPackages, its mailbox, its refresh tokens — in one step, keeping its
-   * id as removed (at `removedAt`) so it is never added again. False (and
-   * nothing changed) if there was no such device.
+   * id and key as removed (at `removedAt`) so the id is never added again.
+   * Never the user's last device (`last`), checked in the same step.
    */
-  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<boolean>;
-  /** How many devices of the user were removed. */
-  countRemovedDevices(userId: string): Promise<number>;
+  removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval>;
+  /** The identity key of a removed device of the user, or null. */
+  removedDeviceKey(userId: string, deviceId: string): Promise<Uint8Array | null>;
   /**
    * Sign the user out everywhere: every device's `sessionEpoch` becomes
    * `epoch` and every refresh token of the user is deleted, in one step.
@@ -392,9 +411,11 @@ export interface Storage {
    * Store a login's first refresh token, starting its family. Drops the
    * device's expired tokens and, beyond `familiesMax` logins, those renewed
    * least recently. Rejects if the hash is already stored (tokens are
-   * random: a repeat is a bug, never silently rebound).
+   * random: a repeat is a bug, never silently rebound). False, storing
+   * nothing, if the device does not exist (it was removed meanwhile):
+   * checked in the same step, so no token outlives its device.
    */
-  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<void>;
+  putRefreshToken(record: RefreshTokenRecord, familiesMax: number): Promise<boolean>;
   /**
    * Atomically spend a presented token and store `successor` in its family,
    * or refuse it; a reused token revokes its family (refresh-rotation.ts).

@@ -27,10 +27,14 @@ import type { V1Deps } from './context.ts';
 import type { Auth, Challenge, ErrorCode, Login, Refresh, Register } from './frames.ts';
 import { CLOSE_V1 } from './settings.ts';
 
-/** What a session starts with: new tokens, or the access token it was opened with (expiry in seconds). */
+/**
+ * What a session starts with: new tokens, or the access token it was
+ * opened with (expiry in seconds) — and the device's session epoch they
+ * rest on (null: a host token's, which has none).
+ */
 export type SessionTokens =
-  | { kind: 'issued'; accessToken: string; refreshToken: string; expiresIn: number }
-  | { kind: 'presented'; expiresAt: number };
+  | { kind: 'issued'; accessToken: string; refreshToken: string; expiresIn: number; epoch: string }
+  | { kind: 'presented'; expiresAt: number; epoch: string | null };
 
 /** What authentication needs of its connection. */
 export interface AuthHost {
@@ -70,9 +74,9 @@ export class Authentication {
     return n;
   }
 
-  failLogin(re: string | undefined, message: string): void {
+  failLogin(re: string | undefined, message: string, code: 'invalid_credentials' | 'device_removed' = 'invalid_credentials'): void {
     this.#loginFailures++;
-    this.#c.error(re, 'invalid_credentials', message);
+    this.#c.error(re, code, message);
     if (this.#loginFailures >= LOGIN_ATTEMPTS_MAX) this.#c.close(CLOSE_V1.POLICY, 'too many failed attempts');
   }
 
@@ -88,7 +92,7 @@ export class Authentication {
     const device = { userId: f.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: now, sessionEpoch: newSessionEpoch() };
     if (!(await c.deps.storage.createUser({ userId: f.userId, createdAt: now }, device))) return c.error(f.id, 'conflict', 'user id taken');
     c.deps.log.info({ userId: f.userId, deviceId: f.deviceId }, 'user registered');
-    await c.startSession(f.id, f.userId, f.deviceId, await this.newLogin(f.userId, f.deviceId));
+    await this.#loggedIn(f.id, f.userId, f.deviceId);
   }
 
   async onLogin(f: z.infer<typeof Login>): Promise<void> {
@@ -104,11 +108,22 @@ export class Authentication {
     const attempt = await c.deps.loginFailures.begin(failureKey);
     if (attempt === null) return c.error(f.id, 'rate_limited', 'too many failed logins for this user from this address; wait a minute');
     const device = await c.deps.storage.getDevice(f.userId, f.deviceId);
+    const removedKey = device === null ? await c.deps.storage.removedDeviceKey(f.userId, f.deviceId) : null;
     // An unknown device costs a verification too, so the answer's timing does not tell which devices exist.
-    const verified = verifyEd25519(device?.identityKey ?? STAND_IN_KEY, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature);
+    const verified = verifyEd25519(device?.identityKey ?? removedKey ?? STAND_IN_KEY, signedChallenge('parley-login-v1', nonce, f.userId, f.deviceId), f.signature);
+    // Only the removed device's own key learns that it was removed (so it stops trying).
+    if (removedKey !== null && verified) return this.failLogin(f.id, 'this device was removed from its account', 'device_removed');
     if (device === null || !verified) return this.failLogin(f.id, 'unknown device or bad signature');
     await attempt.succeeded();
-    await c.startSession(f.id, f.userId, f.deviceId, await this.newLogin(f.userId, f.deviceId));
+    await this.#loggedIn(f.id, f.userId, f.deviceId);
+  }
+
+  /** Start the session of a device that just proved its key, with a new login's tokens. */
+  async #loggedIn(re: string | undefined, userId: string, deviceId: string): Promise<void> {
+    const tokens = await this.newLogin(userId, deviceId);
+    // Removed between the check and now.
+    if (tokens === null) return this.failLogin(re, 'unknown device or bad signature');
+    await this.#c.startSession(re, userId, deviceId, tokens);
   }
 
   async onAuth(f: z.infer<typeof Auth>): Promise<void> {
@@ -117,10 +132,14 @@ export class Authentication {
     const r = await c.deps.tokens.check(f.accessToken);
     if (!r.ok) return r.reason === 'expired' ? c.error(f.id, 'token_expired', 'access token expired') : this.failLogin(f.id, 'invalid access token');
     const device = await c.deps.storage.getDevice(r.claims.userId, r.claims.deviceId);
-    if (device === null) return this.failLogin(f.id, 'unknown device');
+    if (device === null) {
+      // A token this server issued to the device is its word that it is that device.
+      const removed = r.claims.epoch !== null && (await c.deps.storage.removedDeviceKey(r.claims.userId, r.claims.deviceId)) !== null;
+      return removed ? this.failLogin(f.id, 'this device was removed from its account', 'device_removed') : this.failLogin(f.id, 'unknown device');
+    }
     // Issued before the user signed out everywhere (`sessions.revoke`).
     if (r.claims.epoch !== null && r.claims.epoch !== device.sessionEpoch) return this.failLogin(f.id, 'access token signed out');
-    await c.startSession(f.id, r.claims.userId, r.claims.deviceId, { kind: 'presented', expiresAt: r.claims.expiresAt });
+    await c.startSession(f.id, r.claims.userId, r.claims.deviceId, { kind: 'presented', expiresAt: r.claims.expiresAt, epoch: r.claims.epoch });
   }
 
   /** Renew with a refresh token: rotated, a reused one revoking its login (storage/refresh-rotation.ts). */
@@ -138,22 +157,24 @@ export class Authentication {
       if (r.reason === 'exhausted') c.deps.log.warn({ userId: r.userId, deviceId: r.deviceId, address: c.address }, 'a login renewed more often than REFRESH_SPENT_KEPT_PER_FAMILY allows; it is revoked');
       return this.failLogin(f.id, 'refresh token not valid');
     }
-    await c.startSession(f.id, r.userId, r.deviceId, await this.#tokens(r.userId, r.deviceId, next.token));
+    // The epoch the rotation saw: a sign-out committed since makes this session end as it starts.
+    await c.startSession(f.id, r.userId, r.deviceId, await this.#tokens(r.userId, r.deviceId, next.token, r.epoch));
   }
 
-  /** A login's tokens: a new access token and the first refresh token of a new family. */
-  async newLogin(userId: string, deviceId: string): Promise<SessionTokens & { kind: 'issued' }> {
+  /** A login's tokens: a new access token and the first refresh token of a new family; null if the device is gone. */
+  async newLogin(userId: string, deviceId: string): Promise<(SessionTokens & { kind: 'issued' }) | null> {
     const refresh = newRefreshToken();
     const now = Date.now();
     const record = { tokenHash: refresh.hash, userId, deviceId, issuedAt: now, expiresAt: now + REFRESH_TOKEN_TTL_S * 1000 };
-    await this.#c.deps.storage.putRefreshToken(record, REFRESH_FAMILIES_PER_DEVICE_MAX);
-    return this.#tokens(userId, deviceId, refresh.token);
+    if (!(await this.#c.deps.storage.putRefreshToken(record, REFRESH_FAMILIES_PER_DEVICE_MAX))) return null;
+    // A key login: the device's epoch now (a sign-out does not end what the key proves).
+    const device = await this.#c.deps.storage.getDevice(userId, deviceId);
+    if (device === null) return null;
+    return this.#tokens(userId, deviceId, refresh.token, device.sessionEpoch ?? '');
   }
 
-  async #tokens(userId: string, deviceId: string, refreshToken: string): Promise<SessionTokens & { kind: 'issued' }> {
-    // The device's epoch now: a sign-out between this read and the token's use makes it fail, never outlive the sign-out.
-    const device = await this.#c.deps.storage.getDevice(userId, deviceId);
-    const access = await this.#c.deps.tokens.issue(userId, deviceId, device?.sessionEpoch ?? newSessionEpoch());
-    return { kind: 'issued', accessToken: access.token, refreshToken, expiresIn: access.expiresIn };
+  async #tokens(userId: string, deviceId: string, refreshToken: string, epoch: string): Promise<SessionTokens & { kind: 'issued' }> {
+    const access = await this.#c.deps.tokens.issue(userId, deviceId, epoch);
+    return { kind: 'issued', accessToken: access.token, refreshToken, expiresIn: access.expiresIn, epoch };
   }
 }

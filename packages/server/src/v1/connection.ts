@@ -22,7 +22,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import { type HandlerContext, type Me, type V1Deps } from './context.ts';
 import { FrameOrder } from './frame-order.ts';
 import { Authentication, type SessionTokens } from './authentication.ts';
-import { onDeviceAdd, onDeviceRemove, onSessionsRevoke } from './devices.ts';
+import { onDeviceAdd, onDeviceRemove, onSessionsRevoke, type SessionEnd } from './devices.ts';
 import { onBackupFetch, onBackupGet, onBackupPut } from './key-backup.ts';
 import { onBlobChunk, onBlobComplete, onBlobCreate, onBlobDelete, onBlobGet } from './blobs.ts';
 import { onClaimKeyPackage, onKeysFetch, onKeysUpload } from './key-directory.ts';
@@ -196,7 +196,7 @@ export class V1Connection implements Conn, SyncTarget {
       case 'device.remove':
         return onDeviceRemove(this.#ctx(me), f);
       case 'sessions.revoke':
-        return onSessionsRevoke(this.#ctx(me), f, this, () => this.#renewTokens(me));
+        return onSessionsRevoke(this.#ctx(me), f, this);
       case 'backup.put':
         return onBackupPut(this.#ctx(me), f);
       case 'backup.get':
@@ -285,14 +285,17 @@ export class V1Connection implements Conn, SyncTarget {
     if (this.#d.hub.attach(this)) this.#d.announcer.arrived(userId);
     this.#closeAt(expiresAtMs);
     this.#send({ t: 'session', ...(re !== undefined && { re }), userId, deviceId, ...tokens });
+    // Attached: a removal or sign-out from now on ends this session. One that
+    // committed while it was being set up (its notice went out before) is seen here.
+    const device = await this.#d.storage.getDevice(userId, deviceId);
+    if (device === null || (session.epoch !== null && session.epoch !== device.sessionEpoch)) {
+      const ended: SessionEnd = device === null ? 'device-removed' : 'signed-out';
+      this.#send({ t: 'session.ended', reason: ended });
+      this.close(ended === 'device-removed' ? CLOSE_V1.DEVICE_REMOVED : CLOSE_V1.SIGNED_OUT, 'session ended');
+      return;
+    }
+    if (this.closed) return;
     await pushMailbox(this.#d, { userId, deviceId }, 0, this.#mail, (frame) => this.#sendRaw(frame));
-  }
-
-  /** New tokens for this session's device (after `sessions.revoke`); the session now lasts as long as they do. */
-  async #renewTokens(me: Me): Promise<Record<string, unknown>> {
-    const t = await this.#auth.newLogin(me.userId, me.deviceId);
-    this.#closeAt(Date.now() + t.expiresIn * 1000);
-    return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresIn: t.expiresIn };
   }
 
   /**

@@ -7,8 +7,8 @@
  * only its session: a session is a token, which can be copied, and a copied
  * token must not be able to add a key that then logs in by itself, nor
  * lock the user's own devices out. Signing out everywhere needs only a
- * session — whoever does it ends their own token too, and every device
- * that holds its key logs in again.
+ * session and gives none: the asking session lasts as long as its access
+ * token, and every device that holds its key logs in again.
  *
  * Both tell whoever might encrypt to the user's devices (the user's own
  * devices and everyone sharing a room with them) `devices.changed`, so
@@ -51,14 +51,12 @@ async function addDevice(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Pro
   if (by === null || !verifyEd25519(by.identityKey, deviceApprovalMessage(me.userId, me.deviceId, f.deviceId, f.identityKey), f.approval)) {
     return ctx.error(f.id, 'invalid_credentials', "this device's key did not approve the new device");
   }
-  const devices = (await storage.listDevices(me.userId)).length;
-  if (devices >= DEVICES_PER_USER_MAX) return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
-  if (devices + (await storage.countRemovedDevices(me.userId)) >= DEVICE_IDS_PER_USER_MAX) {
-    return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICE_IDS_PER_USER_MAX} device ids, removed devices' included`);
-  }
   const device = { userId: me.userId, deviceId: f.deviceId, identityKey: f.identityKey, createdAt: Date.now(), sessionEpoch: newSessionEpoch() };
+  const added = await storage.addDeviceWithin(device, { devicesMax: DEVICES_PER_USER_MAX, idsMax: DEVICE_IDS_PER_USER_MAX });
+  if (added === 'too-many-devices') return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICES_PER_USER_MAX} devices`);
+  if (added === 'too-many-ids') return ctx.error(f.id, 'limit_exceeded', `a user has at most ${DEVICE_IDS_PER_USER_MAX} device ids, removed devices' included`);
   // Taken, or a removed device's: its peers would refuse a new key under that id for good.
-  if (!(await storage.addDevice(device))) return ctx.error(f.id, 'conflict', 'device id taken, or used by a removed device: choose another');
+  if (added === 'taken') return ctx.error(f.id, 'conflict', 'device id taken, or used by a removed device: choose another');
   ctx.deps.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device added');
   ctx.send({ t: 'device.added', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
   await announceDevicesChanged(ctx.deps, me.userId);
@@ -84,8 +82,10 @@ async function removeDevice(ctx: HandlerContext, f: z.infer<typeof DeviceRemove>
   if (by === null || !verifyEd25519(by.identityKey, deviceRemovalMessage(me.userId, me.deviceId, f.deviceId, target.identityKey), f.approval)) {
     return ctx.error(f.id, 'invalid_credentials', "this device's key did not approve the removal");
   }
-  if ((await storage.listDevices(me.userId)).length <= 1) return ctx.error(f.id, 'conflict', "a user's last device cannot be removed");
-  if (!(await storage.removeDevice(me.userId, f.deviceId, Date.now()))) return ctx.error(f.id, 'not_found', 'no such device');
+  const removed = await storage.removeDevice(me.userId, f.deviceId, Date.now());
+  // Without a device nobody could log in to the account again (checked with the write, on every process).
+  if (removed === 'last') return ctx.error(f.id, 'conflict', "a user's last device cannot be removed");
+  if (removed === 'unknown') return ctx.error(f.id, 'not_found', 'no such device');
   ctx.deps.log.info({ userId: me.userId, deviceId: f.deviceId, by: me.deviceId }, 'device removed');
   // Answered before the removed device's connections close (the asking one among them, when it removed itself).
   ctx.send({ t: 'device.removed', ...(f.id !== undefined && { re: f.id }), userId: me.userId, deviceId: f.deviceId });
@@ -98,17 +98,18 @@ async function removeDevice(ctx: HandlerContext, f: z.infer<typeof DeviceRemove>
  * deleted and every device's session epoch replaced, so no access token
  * issued before opens a session again; every other connection of the user
  * (on every process) is ended (CLOSE_V1.SIGNED_OUT). The asking connection
- * stays, and gets new tokens — the only ones of the user that work.
+ * stays until its access token expires, and gets no new tokens: whoever
+ * asked with a copied token gains nothing lasting, and a device logs in
+ * again with its key.
  */
-export async function onSessionsRevoke(ctx: HandlerContext, f: z.infer<typeof SessionsRevoke>, self: Conn, newTokens: () => Promise<Record<string, unknown>>): Promise<void> {
+export async function onSessionsRevoke(ctx: HandlerContext, f: z.infer<typeof SessionsRevoke>, self: Conn): Promise<void> {
   const { me } = ctx;
   const { storage, hub } = ctx.deps;
   await hub.inOrder(`devices:${me.userId}`, async () => {
     const devices = await storage.resetSessions(me.userId, newSessionEpoch());
     ctx.deps.log.warn({ userId: me.userId, by: me.deviceId, devices }, 'user signed out everywhere');
     hub.endSessions(me.userId, null, sessionEnded('signed-out'), CLOSE_V1.SIGNED_OUT, self);
-    const tokens = await newTokens();
-    ctx.send({ t: 'sessions.revoked', ...(f.id !== undefined && { re: f.id }), ...tokens });
+    ctx.send({ t: 'sessions.revoked', ...(f.id !== undefined && { re: f.id }) });
   });
 }
 

@@ -202,6 +202,7 @@ export type ErrorCode =
   | 'unsupported_version'
   | 'unauthenticated'
   | 'invalid_credentials'
+  | 'device_removed'
   | 'token_expired'
   | 'forbidden'
   | 'not_found'

@@ -130,7 +130,13 @@ export class Hub {
     }
     if (n > 0) this.#onDelivered(n);
     // After the loop: closing a connection takes it out of the set being walked.
-    for (const c of closing) c.close(d.close as number, 'session ended');
+    for (const c of closing) {
+      try {
+        c.close(d.close as number, 'session ended');
+      } catch {
+        // A code ws refuses (a bug: other processes' deliveries carry 4000–4999 only): one connection must not stop the rest.
+      }
+    }
   }
 
   /** The cached member set of a room, if cached (a snapshot: never mutated). */
