@@ -115,7 +115,7 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
       const client = await ParleyClient.login(server, user, device, { store });
       try {
         // The earlier copy's one-time prekeys are still handed out, and their private halves are gone.
-        await client.discardStaleOneTimePrekeys(nextOneTimePrekeyId);
+        await client.discardStaleOneTimePrekeys();
       } catch {
         note("warning: could not remove the old device's one-time prekeys from the server; until they are used up, a new contact's first message may be unreadable here");
       }

@@ -50,7 +50,7 @@ import type { DeviceKey } from './peer-keys.ts';
 import { PeerVerifications, type VerificationOutcome, type VerificationRequest } from './peer-verification.ts';
 import { checkSecret } from './verification-secret.ts';
 import { HELD_BODY_CHARS_MAX, HELD_ENTRIES_MAX } from './limits.ts';
-import { maintainPrekeys } from './prekey-upkeep.ts';
+import { maintainPrekeys, replaceOneTimePrekeys } from './prekey-upkeep.ts';
 import { PresenceTypingReceipts } from './presence-typing-receipts.ts';
 import { RoomLog } from './room-log.ts';
 import { Rooms } from './rooms.ts';
@@ -209,10 +209,10 @@ export class ParleyClient {
       sent: (roomId, seq) => this.#inbound.sent(roomId, seq),
       error: (e) => this.#report(e),
     });
-    this.#restore = new DeviceRestore(account, {
+    this.#restore = new DeviceRestore({
       link: this.#link,
       sendSessionReset: (roomId) => this.#outbound.sendContent(roomId, { kind: 'control', bytes: Uint8Array.of(CONTROL_SESSION_RESET) }),
-      checkPrekeys: () => this.#checkPrekeys(),
+      replacePrekeys: () => this.#durable().then(() => replaceOneTimePrekeys(this.store, (frame) => this.#durable().then(() => this.#link.request(frame, ['keys.uploaded'])))),
     });
     this.#blobs = new Blobs({ link: this.#link, announce: (roomId, file) => this.#outbound.sendContent(roomId, { kind: 'file', file }) });
     // Messages an earlier client on this store accepted and never saw stored go first, with their clientId and bytes.
@@ -524,19 +524,16 @@ export class ParleyClient {
 
   /**
    * After restoring this device from a key backup (and logging in): the
-   * one-time prekeys its earlier copy published are still in the key
-   * directory, and their private halves are gone (a backup holds none, for
-   * forward secrecy). The server hands out the lowest ids first, so every
-   * new contact would get one of those and write a first message this
-   * device cannot read. This claims them, this device's only (`keys.fetch`
-   * with `claimFor`), until it reaches one of its own — an id at or above
-   * `firstOwnId`, i.e. `RestoredKeys.nextOneTimePrekeyId` — or none is
-   * left; requests are paced under the server's frame rate (about 1 s per
-   * 100 keys). Then tops the stock up. Resolves with the number of stale
-   * keys removed.
+   * one-time prekeys its earlier copies published are still in the key
+   * directory, and their private halves are not here (a backup holds none,
+   * for forward secrecy) — new contacts would get one of those and write a
+   * first message this device cannot read. This replaces all of them with a
+   * fresh stock of this store's, in one step on the server (two copies
+   * restored from one backup even share ids). Resolves with the number of
+   * keys dropped.
    */
-  discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
-    return this.#restore.discardStaleOneTimePrekeys(firstOwnId);
+  discardStaleOneTimePrekeys(): Promise<number> {
+    return this.#restore.discardStaleOneTimePrekeys();
   }
 
   /**

@@ -3,9 +3,9 @@
  * (the backup's format is key-backup.ts): keeping the user's backup on the
  * server (docs/protocol.md, "Key backup"), fetching it before login on a
  * machine without the device's keys, and the two steps a restored device
- * takes afterwards — claiming the one-time prekeys its earlier copy left in
- * the key directory, and resetting its sessions — so that it can read, and
- * be read, again.
+ * takes afterwards — replacing the one-time prekeys its earlier copies left
+ * in the key directory, and resetting its sessions — so that it can read,
+ * and be read, again.
  *
  * Separate from the client because these are one procedure, with its own
  * frames and checks, that a device runs once in a while and that nothing
@@ -17,9 +17,8 @@ import { fromBase64, toBase64 } from './_bytes.ts';
 import { hello } from './auth.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
-import { intField, readKeys, readRooms, USER_ID, type DeviceRef, type ServerFrame } from './frames.ts';
+import { intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
 import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
-import { STALE_PREKEY_CLAIMS_MAX, STALE_PREKEY_CLAIM_INTERVAL_MS } from './limits.ts';
 import type { Link } from './link.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
 
@@ -72,16 +71,14 @@ export interface DeviceRestoreHooks {
   readonly link: Pick<Link, 'request' | 'ended' | 'endError' | 'assertOpen'>;
   /** Send a session-reset control message in `roomId`; resolves once the server stored it. */
   sendSessionReset(roomId: string): Promise<unknown>;
-  /** Top up this device's prekey stock (prekey-upkeep.ts). */
-  checkPrekeys(): Promise<void>;
+  /** Replace this device's one-time prekeys in the key directory (prekey-upkeep.ts); resolves with how many were dropped. */
+  replacePrekeys(): Promise<number>;
 }
 
 export class DeviceRestore {
-  readonly #me: DeviceRef;
   readonly #hooks: DeviceRestoreHooks;
 
-  constructor(me: DeviceRef, hooks: DeviceRestoreHooks) {
-    this.#me = me;
+  constructor(hooks: DeviceRestoreHooks) {
     this.#hooks = hooks;
   }
 
@@ -102,20 +99,10 @@ export class DeviceRestore {
     return readStoredBackup(await this.#hooks.link.request({ t: 'backup.get' }, ['backup']));
   }
 
-  /** `ParleyClient.discardStaleOneTimePrekeys`: claim this device's one-time prekeys below `firstOwnId`, then top the stock up. */
-  async discardStaleOneTimePrekeys(firstOwnId: number): Promise<number> {
+  /** `ParleyClient.discardStaleOneTimePrekeys`: replace every one-time prekey the directory holds for this device with fresh ones of this store. */
+  async discardStaleOneTimePrekeys(): Promise<number> {
     this.#hooks.link.assertOpen();
-    if (!Number.isSafeInteger(firstOwnId) || firstOwnId < 1) throw new SdkError('INVALID_ARGUMENT', 'firstOwnId must be a positive integer');
-    let stale = 0;
-    for (let i = 0; i < STALE_PREKEY_CLAIMS_MAX; i++) {
-      if (i > 0) await new Promise((resolve) => setTimeout(resolve, STALE_PREKEY_CLAIM_INTERVAL_MS));
-      const devices = readKeys(await this.#hooks.link.request({ t: 'keys.fetch', userId: this.#me.userId, claimFor: [this.#me.deviceId] }, ['keys']), this.#me.userId);
-      const claimed = devices.find((d) => d.deviceId === this.#me.deviceId)?.oneTimePrekey ?? null;
-      if (claimed === null || claimed.keyId >= firstOwnId) break;
-      stale++;
-    }
-    await this.#hooks.checkPrekeys();
-    return stale;
+    return this.#hooks.replacePrekeys();
   }
 
   /** `ParleyClient.resetSessions`: a session reset in every room this user is in; the number of rooms told. */

@@ -199,14 +199,6 @@ export const MEDIA_TYPE_BYTES_MAX = 127;
 /** Delivery receipts are sent at most this often per room (for the newest seq delivered meanwhile). */
 export const RECEIPT_INTERVAL_MS = 1_000;
 
-// ---- after a restore ----
-
-/** Most one-time prekeys `discardStaleOneTimePrekeys` claims (the server keeps at most 1,000 per device), plus one of the device's own. */
-export const STALE_PREKEY_CLAIMS_MAX = 1_001;
-
-/** Pause between its claims: 100 a second, half the server's FRAMES_PER_SECOND. */
-export const STALE_PREKEY_CLAIM_INTERVAL_MS = 10;
-
 /** Devices per user a peer record keeps (well above the server's DEVICES_PER_USER_MAX, 16). */
 export const PEER_DEVICES_MAX = 256;
 

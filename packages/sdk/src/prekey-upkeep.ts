@@ -43,15 +43,34 @@ function newOneTimePrekeys(store: ClientStore, count: number): OneTimePrekey[] {
   return keys;
 }
 
+function batchOf(keys: readonly OneTimePrekey[]): { keyId: number; publicKey: string }[] {
+  return keys.map((k) => ({ keyId: k.keyId, publicKey: toBase64(k.publicKey) }));
+}
+
 async function uploadOneTimePrekeys(upload: KeyUploader, keys: readonly OneTimePrekey[], first: Record<string, unknown> = {}): Promise<number> {
   let count = 0;
   let extra = first;
   for (let i = 0; i < keys.length || i === 0; i += ONE_TIME_PREKEYS_PER_UPLOAD_MAX) {
-    const batch = keys.slice(i, i + ONE_TIME_PREKEYS_PER_UPLOAD_MAX).map((k) => ({ keyId: k.keyId, publicKey: toBase64(k.publicKey) }));
+    const batch = batchOf(keys.slice(i, i + ONE_TIME_PREKEYS_PER_UPLOAD_MAX));
     count = uploadedCount(await upload({ t: 'keys.upload', ...extra, ...(batch.length > 0 && { oneTimePrekeys: batch }) }));
     extra = {};
   }
   return count;
+}
+
+/**
+ * A device restored from a key backup: replace every one-time prekey the
+ * key directory holds for it (its earlier copies', whose private halves no
+ * backup holds — and whose ids another copy restored from the same backup
+ * shares) with a fresh stock of this store's. Resolves with how many were
+ * dropped.
+ */
+export async function replaceOneTimePrekeys(store: ClientStore, upload: KeyUploader): Promise<number> {
+  const keys = newOneTimePrekeys(store, ONE_TIME_PREKEYS_TARGET);
+  const first = await upload({ t: 'keys.upload', replaceOneTimePrekeys: true, oneTimePrekeys: batchOf(keys.slice(0, ONE_TIME_PREKEYS_PER_UPLOAD_MAX)) });
+  const replaced = intField(first, 'replaced', 'keys.uploaded');
+  if (keys.length > ONE_TIME_PREKEYS_PER_UPLOAD_MAX) await uploadOneTimePrekeys(upload, keys.slice(ONE_TIME_PREKEYS_PER_UPLOAD_MAX));
+  return replaced;
 }
 
 /**

@@ -38,7 +38,7 @@ import type {
 
 /** Users and devices, refresh tokens, key backups, server secrets. */
 export type AccountsPart = Pick<Storage, 'createUser' | 'getUser' | 'addDevice' | 'getDevice' | 'listDevices' | 'addDeviceWithin' | 'removeDevice' | 'removedDeviceKey' | 'resetSessions' | 'putRefreshToken' | 'rotateRefreshToken' | 'deleteRefreshTokensOf' | 'putKeyBackup' | 'getKeyBackup' | 'serverSecret'>;
-export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
+export type KeyDirectoryPart = Pick<Storage, 'setSignedPrekey' | 'getSignedPrekey' | 'addOneTimePrekeys' | 'replaceOneTimePrekeys' | 'countOneTimePrekeys' | 'countStoredOneTimePrekeys' | 'claimOneTimePrekey' | 'setPqPrekey' | 'getPqPrekey' | 'addKeyPackages' | 'countKeyPackages' | 'countStoredKeyPackages' | 'claimKeyPackage'>;
 /** Rooms, members and read markers (a membership change is each store's own). */
 export type RoomsPart = Pick<Storage, 'createRoom' | 'getRoom' | 'setMember' | 'removeMember' | 'getMember' | 'listMembers' | 'listRoomsOf' | 'countRoomsOf' | 'setReceipt' | 'listReceipts'>;
 /** The room log's reads (an append is each store's own). */
@@ -122,6 +122,10 @@ export abstract class ComposedStorage implements Omit<Storage, 'appendsInCallOrd
 
   addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
     return this.#keys.addOneTimePrekeys(userId, deviceId, prekeys);
+  }
+
+  replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
+    return this.#keys.replaceOneTimePrekeys(userId, deviceId, prekeys);
   }
 
   countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {

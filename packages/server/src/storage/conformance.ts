@@ -263,6 +263,17 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getPqPrekey('other', 'd'), null);
       }));
 
+      test('one-time prekeys: replace drops every stored one of the device (that device only) and stores the new ones, even under the same ids', run(async (s) => {
+        await s.addOneTimePrekeys('u', 'd', [{ keyId: 1, publicKey: b(1) }, { keyId: 2, publicKey: b(2) }, { keyId: 3, publicKey: b(3) }]);
+        await s.addOneTimePrekeys('u', 'other', [{ keyId: 1, publicKey: b(9) }]);
+        deepStrictEqual(await s.replaceOneTimePrekeys('u', 'd', [{ keyId: 2, publicKey: b(20) }, { keyId: 7, publicKey: b(70) }]), { dropped: 3, held: 2 });
+        deepStrictEqual(await s.claimOneTimePrekey('u', 'd'), { keyId: 2, publicKey: b(20) }, 'the new key under a reused id');
+        deepStrictEqual(await s.claimOneTimePrekey('u', 'd'), { keyId: 7, publicKey: b(70) });
+        equal(await s.claimOneTimePrekey('u', 'd'), null);
+        equal(await s.countOneTimePrekeys('u', 'other'), 1);
+        deepStrictEqual(await s.replaceOneTimePrekeys('u', 'none', []), { dropped: 0, held: 0 });
+      }));
+
       test('one-time prekeys: add ignores known ids, count, claim lowest first, then null', run(async (s) => {
         equal(await s.addOneTimePrekeys('u', 'd', [{ keyId: 3, publicKey: b(3) }, { keyId: 1, publicKey: b(1) }]), 2);
         // 1 is already stored and 5 appears twice in the batch: both count once.

@@ -60,6 +60,20 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
     return this.countOneTimePrekeys(userId, deviceId);
   }
 
+  async replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
+    const batch = sortedPrekeys(prekeys);
+    return this.#sql.tx(async (c) => {
+      const dropped = await this.#sql.changed('DELETE FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
+      await this.#sql.query(
+        `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
+         SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
+         ON CONFLICT DO NOTHING`,
+        [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)], c,
+      );
+      return { dropped, held: await this.#sql.count('SELECT count(*)::int AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c) };
+    });
+  }
+
   async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
     const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2';
     return this.#sql.count(sql, [userId, deviceId]);

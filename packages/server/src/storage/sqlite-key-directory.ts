@@ -55,6 +55,15 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
     });
   }
 
+  async replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
+    const insert = 'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    return this.#sql.tx(() => {
+      const dropped = this.#sql.run('DELETE FROM one_time_prekeys WHERE user_id = ? AND device_id = ?', userId, deviceId);
+      for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
+      return { dropped, held: this.#countOneTimePrekeys(userId, deviceId) };
+    });
+  }
+
   #countOneTimePrekeys(userId: string, deviceId: string): number {
     const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = ? AND device_id = ?';
     return this.#sql.count(sql, userId, deviceId);

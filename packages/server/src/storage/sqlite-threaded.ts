@@ -179,6 +179,10 @@ export class ThreadedSqliteStorage implements Storage {
     return this.#call('addOneTimePrekeys', [userId, deviceId, prekeys]) as Promise<number>;
   }
 
+  replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
+    return this.#call('replaceOneTimePrekeys', [userId, deviceId, prekeys]) as Promise<{ dropped: number; held: number }>;
+  }
+
   claimOneTimePrekey(userId: string, deviceId: string): Promise<OneTimePrekey | null> {
     return this.#call('claimOneTimePrekey', [userId, deviceId]) as Promise<OneTimePrekey | null>;
   }

@@ -24,6 +24,7 @@ export const WRITE_METHODS = [
   'resetSessions',
   'setSignedPrekey',
   'addOneTimePrekeys',
+  'replaceOneTimePrekeys',
   'claimOneTimePrekey',
   'setPqPrekey',
   'addKeyPackages',

@@ -328,6 +328,13 @@ export interface Storage {
   /** Adds prekeys; ids already present are ignored. Returns how many the device now has. */
   addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number>;
   countOneTimePrekeys(userId: string, deviceId: string): Promise<number>;
+  /**
+   * Drop every one-time prekey stored for the device and store `prekeys`
+   * instead, in one step (a device restored from a backup: the stored ones
+   * are its earlier copies', whose private halves it lacks). Returns how
+   * many were dropped and how many the device now has.
+   */
+  replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }>;
   /** How many of `keyIds` (distinct) the device has stored: what an upload of them would not add. */
   countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number>;
   /** Atomically remove and return one prekey (each is handed out exactly once; lowest keyId first), or null. */

@@ -1,5 +1,5 @@
 /**
- * A user's devices over v1 (docs/protocol.md, "Devices"): adding one
+ * A user's devices over v1 (docs/protocol.md, "Authentication"): adding one
  * (`device.add`), removing one (`device.remove`) and signing out
  * everywhere (`sessions.revoke`).
  *
@@ -37,7 +37,7 @@ export type SessionEnd = 'signed-out' | 'device-removed';
  * usual challenge.
  */
 export async function onDeviceAdd(ctx: HandlerContext, f: z.infer<typeof DeviceAdd>): Promise<void> {
-  // One change at a time per user, so concurrent adds cannot pass the limit together.
+  // One change at a time per user in this process; storage checks the limits with the write, across processes.
   await ctx.deps.hub.inOrder(`devices:${ctx.me.userId}`, () => addDevice(ctx, f));
 }
 

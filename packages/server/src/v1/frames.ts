@@ -133,6 +133,8 @@ export const KeysUpload = z.object({
   // Distinct ids: a repeat in one upload is a client bug, and storing the first of two different keys under one id would hide it.
   oneTimePrekeys: z.array(z.object({ keyId, publicKey: b64(PREKEY_BYTES, PREKEY_BYTES) })).max(ONE_TIME_PREKEYS_PER_UPLOAD_MAX).refine((list) => distinct(list, (k) => k.keyId), 'keyIds must be distinct').optional(),
   pqPrekey: z.object({ keyId, publicKey: b64(PQ_PREKEY_BYTES_MAX), signature }).optional(),
+  // The device's stored one-time prekeys are dropped first (a device restored from a backup replaces its earlier copies').
+  replaceOneTimePrekeys: z.literal(true).optional(),
   keyPackages: z
     .array(z.object({ ref: z.string().regex(CLIENT_ID), data: b64(KEY_PACKAGE_BYTES_MAX), signature }))
     .max(KEY_PACKAGES_PER_UPLOAD_MAX)

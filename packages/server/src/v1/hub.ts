@@ -117,7 +117,8 @@ export class Hub {
     // Framed once; every recipient socket gets the same bytes.
     let frame: PrebuiltFrame | null = null;
     let n = 0;
-    const closing: Conn[] = [];
+    // Only a session-ending delivery collects its connections (none is allocated per message).
+    let closing: Conn[] | null = null;
     for (const u of d.users) {
       const set = this.#byUser.get(u);
       if (set === undefined) continue;
@@ -125,14 +126,18 @@ export class Hub {
         if (c.connId === skipId || (d.device !== undefined && c.deviceId !== d.device)) continue;
         frame ??= new PrebuiltFrame(d.frame);
         if (frame.sendTo(c.ws)) n++;
-        if (d.close !== undefined) closing.push(c);
+        if (d.close !== undefined) (closing ??= []).push(c);
       }
     }
     if (n > 0) this.#onDelivered(n);
-    // After the loop: closing a connection takes it out of the set being walked.
+    if (closing !== null) this.#close(closing, d.close as number);
+  }
+
+  /** End these sessions (after the delivery loop: closing a connection takes it out of the set being walked). */
+  #close(closing: readonly Conn[], code: number): void {
     for (const c of closing) {
       try {
-        c.close(d.close as number, 'session ended');
+        c.close(code, 'session ended');
       } catch {
         // A code ws refuses (a bug: other processes' deliveries carry 4000–4999 only): one connection must not stop the rest.
       }

@@ -57,8 +57,8 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
   // device cannot both pass the count before either writes.
   const counts = await ctx.deps.hub.inOrder(`keys:${userId}/${deviceId}`, async () => {
     // Only what is new counts — a retried upload adds nothing (its ids are kept as they were) — so the ids
-    // already stored are looked up when the upload would otherwise go over.
-    if (otks.length > 0 && (await wouldExceed(await storage.countOneTimePrekeys(userId, deviceId), otks.length, ONE_TIME_PREKEYS_MAX, () => storage.countStoredOneTimePrekeys(userId, deviceId, otks.map((k) => k.keyId))))) {
+    // already stored are looked up when the upload would otherwise go over. A replacing upload holds only its own.
+    if (otks.length > 0 && f.replaceOneTimePrekeys !== true && (await wouldExceed(await storage.countOneTimePrekeys(userId, deviceId), otks.length, ONE_TIME_PREKEYS_MAX, () => storage.countStoredOneTimePrekeys(userId, deviceId, otks.map((k) => k.keyId))))) {
       ctx.error(f.id, 'limit_exceeded', `at most ${ONE_TIME_PREKEYS_MAX} one-time prekeys per device`);
       return null;
     }
@@ -68,13 +68,16 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
     }
     if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
     if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
-    const oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
+    let oneTimePrekeys: number;
+    let replaced: number | undefined;
+    if (f.replaceOneTimePrekeys === true) ({ dropped: replaced, held: oneTimePrekeys } = await storage.replaceOneTimePrekeys(userId, deviceId, otks));
+    else oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
     const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data, signature: k.signature }))) : await storage.countKeyPackages(userId, deviceId);
-    return { oneTimePrekeys, keyPackages };
+    return { oneTimePrekeys, keyPackages, replaced };
   });
   if (counts === null) return;
-  const { oneTimePrekeys, keyPackages } = counts;
-  ctx.reply(f.id, { t: 'keys.uploaded', oneTimePrekeys, keyPackages });
+  const { oneTimePrekeys, keyPackages, replaced } = counts;
+  ctx.reply(f.id, { t: 'keys.uploaded', oneTimePrekeys, keyPackages, ...(replaced !== undefined && { replaced }) });
 }
 
 /** Every device of a user, each with one freshly claimed one-time prekey (or null when they ran out). */
