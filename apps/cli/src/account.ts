@@ -382,6 +382,11 @@ export function serverUnreachable(e: unknown): boolean {
   return e instanceof CliError && e.cause instanceof SdkError && (e.cause.code === 'CLOSED' || e.cause.code === 'TIMEOUT');
 }
 
+/** Whether `e` (as {@link explain} made it) says this device was removed from its account: its store is still its own to read. */
+export function deviceWasRemoved(e: unknown): boolean {
+  return e instanceof CliError && e.cause instanceof SdkError && e.cause.code === 'DEVICE_REMOVED';
+}
+
 /** Disconnects, then closes the store (which checkpoints it). Never throws. */
 export async function closeSession(session: Session | undefined): Promise<void> {
   if (session === undefined) return;

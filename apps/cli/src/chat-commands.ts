@@ -310,6 +310,7 @@ ${commonHelp(true)}`,
 
   const removeDeviceCmd = base('remove-device', 'remove a device from the account: a lost or stolen one, or this one', { account: true })
     .argument('<device>', "the device id (see 'parley devices')")
+    .option('--yes', 'confirm removing the device you are on')
     .addHelpText(
       'after',
       `
@@ -320,7 +321,7 @@ device already holds stays readable to whoever has it and its passphrase.
 The account's last device cannot be removed.
 ${commonHelp(true)}`,
     )
-    .action(runAction((device: string, options: StoreOptions) => removeDevice(device, options)));
+    .action(runAction((device: string, options: StoreOptions & { yes?: boolean }) => removeDevice(device, options)));
 
   const signOutCmd = base('sign-out-everywhere', "end every session of the account but this command's own: copied tokens stop working", { account: true })
     .addHelpText(

@@ -11,7 +11,7 @@
  * @module
  */
 import { createInterface, type Interface } from 'node:readline';
-import type { ChatMessage, ConnectionEvent, DecryptionFailure, PresenceEvent, TypingEvent } from '@parley/sdk';
+import { CONTENT_BYTES_MAX, type ChatMessage, type ConnectionEvent, type DecryptionFailure, type PresenceEvent, type SdkError, type TypingEvent } from '@parley/sdk';
 import { explain, type Session } from './account.ts';
 import { CliError } from './cli-error.ts';
 import { downloadTo, sendFileAt } from './files.ts';
@@ -75,6 +75,7 @@ export class View {
   failedSends = 0;
   #quit: (() => void) | null = null;
   #quitting = false;
+  #endedFor: SdkError | null = null;
   #settled = false;
   #hungUp = false;
   /** The signal that ended the chat (not a terminal's Ctrl-C, which is how one leaves it). */
@@ -196,6 +197,12 @@ export class View {
   }
 
   #send(text: string, typed: string): void {
+    if (Buffer.byteLength(text, 'utf8') > CONTENT_BYTES_MAX) {
+      // Said before anything is sent, with the way that works for long text.
+      this.failedSends++;
+      this.#screen.status(`! not sent: ${excerpt(text)} — a message holds at most ${CONTENT_BYTES_MAX} bytes of text; put it in a file and send that (/file <path>)`);
+      return;
+    }
     const client = this.#s.client;
     const me = this.#s.user;
     // Shown at once in a terminal; while the connection is down, marked as waiting in the queue.
@@ -238,7 +245,7 @@ export class View {
   }
 
   #download(seq: number, dest: string | undefined): void {
-    const p = downloadTo(this.#s.client, this.#roomId, seq, dest, false).then(
+    const p = downloadTo(this.#s.client, this.#roomId, seq, dest, false, `save it under another name: /download ${seq} <path> (a path that does not exist yet)`).then(
       (saved) => {
         if (!this.#settled) this.#screen.status(`· saved file #${seq} (${saved.bytes} bytes) to ${inert(saved.path)}`);
       },
@@ -290,9 +297,15 @@ export class View {
     this.#screen.typing(on ? this.#peer : null);
   }
 
+  /** Why the client stopped for good under the chat (this device was removed, …), or null. */
+  get endedFor(): SdkError | null {
+    return this.#endedFor;
+  }
+
   connection(c: ConnectionEvent): void {
     if (c.state === 'ended') {
       // The client stopped for good (this device removed, say): nothing typed could be sent.
+      this.#endedFor = c.error;
       if (this.#offlineTimer !== null) clearTimeout(this.#offlineTimer);
       this.#offlineTimer = null;
       this.#screen.status(`· ${c.error.code === 'DEVICE_REMOVED' ? 'this device was removed from the account; it cannot log in again' : `disconnected for good (${c.error.message})`}`);

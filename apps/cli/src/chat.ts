@@ -78,7 +78,8 @@ export async function chat(peerArg: string, options: ChatOptions): Promise<void>
     const online = await session.client.presence(roomId).then((m) => m.get(peer) ?? null, () => null);
     view = new View(session, peer, roomId, terminal);
     await view.run(history, early, notices, online);
-    if (view.failedSends > 0) process.exitCode = EXIT_FAILED;
+    // Lines not sent, or the chat ended under the user (this device was removed): a failure.
+    if (view.failedSends > 0 || view.endedFor !== null) process.exitCode = EXIT_FAILED;
     // Stopped by a signal (a supervisor, a piped chat's Ctrl-C), after sending what was typed: say so, as the other commands do.
     if (view.endedBy !== null) process.exitCode = 128 + (osConstants.signals[view.endedBy] ?? 0);
   } catch (e) {

@@ -132,7 +132,9 @@ export async function addDevice(requestText: string, options: StoreOptions): Pro
     try {
       await s.client.addDevice(request);
     } catch (e) {
-      if (e instanceof Error && 'serverCode' in e && e.serverCode === 'conflict') throw failure(`${s.user} already has a device ${request.deviceId}`);
+      if (e instanceof Error && 'serverCode' in e && e.serverCode === 'conflict') {
+        throw failure(`${s.user} already has a device ${request.deviceId}, or had one that was removed (ids are never given to another key): link the new device under another id (parley link-device ${s.user} --device <id>, in a new --profile)`);
+      }
       throw e;
     }
     await writeLine(`Added device ${request.deviceId} to ${s.user} (fingerprint ${keyFingerprint(request.identityKey)}: compare it with the one the new device showed).`);
@@ -153,9 +155,12 @@ export async function listDevices(options: StoreOptions): Promise<void> {
  * server deletes it, with its keys and tokens, and ends its sessions;
  * peers stop encrypting to it. This device's store stays on disk either way.
  */
-export async function removeDevice(deviceArg: string, options: StoreOptions): Promise<void> {
+export async function removeDevice(deviceArg: string, options: StoreOptions & { yes?: boolean }): Promise<void> {
   const device = checkDeviceId(deviceArg);
   await withSession(options, async (s) => {
+    if (device === s.device && options.yes !== true) {
+      throw usageError(`${device} is the device you are on: removing it cannot be undone (it will never log in again). Add --yes to remove it.`);
+    }
     const listed = (await s.client.ownDevices()).find((d) => d.deviceId === device);
     if (listed === undefined) throw failure(`${s.user} has no device ${device} (see 'parley devices')`);
     try {

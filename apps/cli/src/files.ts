@@ -141,12 +141,15 @@ export async function fileMessage(client: ParleyClient, roomId: string, seq: num
   return entry;
 }
 
+/** How to name another path where `downloadTo` was called: the command's options, or chat's `/download <n> <path>`. */
+export const ELSEWHERE_COMMAND = 'save the file elsewhere with -o <path> (add --force to overwrite that path)';
+
 /** Download, check and open the file of message `seq`, and write it to `dest` (a path, or `-` for stdout). */
-export async function downloadTo(client: ParleyClient, roomId: string, seq: number, dest: string | undefined, force: boolean): Promise<{ path: string; bytes: number; from: string }> {
+export async function downloadTo(client: ParleyClient, roomId: string, seq: number, dest: string | undefined, force: boolean, elsewhere = ELSEWHERE_COMMAND): Promise<{ path: string; bytes: number; from: string }> {
   const m = await fileMessage(client, roomId, seq);
   const path = dest ?? suggestedName(m.file, seq);
   checkBinaryOutput(path, false, 'use -o <file>, or pipe it (-o - | less)');
-  if (dest === undefined && existsSync(path)) throw usageError(`${JSON.stringify(path)} already exists here; save the file elsewhere with -o <path> (add --force to overwrite that path)`);
+  if (dest === undefined && existsSync(path)) throw usageError(`${JSON.stringify(path)} already exists here; ${elsewhere}`);
   await checkOutput(path, force);
   let data: Uint8Array;
   try {

@@ -4,14 +4,15 @@
  * `--search`, the messages of it that contain every word (a local scan of
  * the messages this device keeps — see the SDK's search.ts).
  *
- * When the server cannot be reached, both show what this device keeps (its
- * sealed store holds every message it decrypted), with a note that newer
- * messages are missing: the conversation is this machine's to read.
+ * When the server cannot be reached, or this device was removed from its
+ * account, both show what this device keeps (its sealed store holds every
+ * message it decrypted), with a note that newer messages are missing: the
+ * conversation is this machine's to read.
  *
  * @module
  */
 import { newestFirst, searchMessages, type ChatMessage, type DecryptionFailure, type HistoryEntry, type ParleyClient } from '@parley/sdk';
-import { openStore, serverUnreachable, withSession, type StoreOptions } from './account.ts';
+import { deviceWasRemoved, openStore, serverUnreachable, withSession, type StoreOptions } from './account.ts';
 import { usageError } from './cli-error.ts';
 import { note, writeLines } from './output.ts';
 import { checkUserId, profileDir, readConfig, resolveUser } from './profile.ts';
@@ -71,11 +72,13 @@ export async function history(peerArg: string, options: HistoryOptions): Promise
         note(`No conversation with ${peer} yet (start one with 'parley chat ${peer}').`);
         return null;
       }
+      // The peer's device list as it is now, so a device added or removed since is reported here too (keysChanged).
+      await s.client.safetyNumber(peer).catch(() => undefined);
       if (search === undefined) return lastMessages(s.client, roomId, limit);
       return (await s.client.search(search, { roomId, limit })).reverse().map((m) => ({ type: 'message' as const, ...m }));
     });
   } catch (e) {
-    if (!serverUnreachable(e)) throw e;
+    if (!serverUnreachable(e) && !deviceWasRemoved(e)) throw e;
     items = await fromStore(peer, options, search, limit, (e as Error).message);
   }
   if (items === null) return;

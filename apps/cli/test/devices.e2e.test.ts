@@ -127,16 +127,25 @@ describe('parley link-device / add-device', () => {
     try {
       running.write(marker('from-the-pad'));
       await running.waitFor(/from-the-pad/);
+      assert.ok(ok(await bob.run(['history', 'gil']), 'bob reads the pad').includes('from-the-pad'), 'bob knows both of gil\'s devices now');
       const removed = ok(await desk.run(['remove-device', 'pad']), 'remove-device');
       assert.match(removed, new RegExp(`Removed device pad \\(fingerprint ${padPrint}\\) from gil`));
       await running.waitFor(/this device was removed from the account/, 'stderr');
-      assert.equal(await running.exited, 0, 'the chat ends by itself');
+      assert.equal(await running.exited, 1, 'the chat ends by itself, as a failure');
     } finally {
       running.kill();
     }
-    assertFails(await pad.run(['history', 'bob']), 1, /gil \(device pad\) was removed from its account: it cannot log in again/);
+    // Its own store is still its own to read; anything that needs the server says why not.
+    const kept = ok(await pad.run(['history', 'bob']), 'history on the removed device');
+    assert.ok(kept.includes('from-the-pad'), kept);
+    assertFails(await pad.run(['devices']), 1, /gil \(device pad\) was removed from its account: it cannot log in again/);
+    // bob, who wrote with the pad before, hears of the removal from any command.
+    const seen = await bob.run(['history', 'gil']);
+    ok(seen, 'bob reads gil');
+    assert.match(seen.stderr, /gil's keys changed: device pad removed/);
     assertFails(await desk.run(['remove-device', 'pad']), 1, /gil has no device pad/);
-    assertFails(await desk.run(['remove-device', 'desk']), 1, /desk is gil's last device/);
+    assertFails(await desk.run(['remove-device', 'desk']), 2, /desk is the device you are on: .*Add --yes/);
+    assertFails(await desk.run(['remove-device', 'desk', '--yes']), 1, /desk is gil's last device/);
     assertFails(await desk.run(['remove-device', 'Not Valid!']), 2, /device id/);
     assert.deepEqual(ok(await desk.run(['devices']), 'devices').trim().split('\n').map((l) => l.split('\t')[0]), ['desk']);
 

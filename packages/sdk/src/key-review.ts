@@ -151,6 +151,8 @@ export class KeyReview {
     const key = session?.remoteIdentityKey ?? null;
     session?.destroy();
     if (key === null) return;
+    // A device that left the list, with the key it had: a message it wrote before it went, read late. Not a new device.
+    if (record.former.some((d) => d.deviceId === from.deviceId && equalBytes(d.identityKey, key))) return;
     const device = { deviceId: from.deviceId, identityKey: key.slice() };
     const next: PeerRecord = {
       devices: [...record.devices, device],

@@ -30,7 +30,7 @@ const PRIVATE_FILE_MODE = 0o600;
 
 export class DataDirInUseError extends Error {
   constructor(dir: string) {
-    super(`the data directory ${dir} is in use by another parley serve (one process per SQLite data directory; several processes need DATABASE_URL)`);
+    super(`the data directory ${dir} is in use by another parley serve (one process per SQLite data directory: give this one its own --data <dir>, or stop the other; processes sharing one deployment need DATABASE_URL)`);
     this.name = 'DataDirInUseError';
   }
 }
