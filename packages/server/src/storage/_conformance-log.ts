@@ -44,6 +44,13 @@ const seqs = (xs: readonly { seq: number }[]) => xs.map((x) => x.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 export function roomLogConformance(run: Run): void {
+  // User u with devices d and d2: mailbox entries are stored for existing devices only.
+  const runMailbox: Run = (fn) =>
+    run(async (s) => {
+      await s.createUser({ userId: 'u', createdAt: 0 }, { userId: 'u', deviceId: 'd', identityKey: new Uint8Array(32), createdAt: 0 });
+      await s.addDevice({ userId: 'u', deviceId: 'd2', identityKey: new Uint8Array(32), createdAt: 0 });
+      await fn(s);
+    });
   describe('room log', () => {
     test('append assigns seq 1..n per room and stores every field', run(async (s) => {
       await room(s, 'r');
@@ -195,7 +202,7 @@ export function roomLogConformance(run: Run): void {
   });
 
   describe('mailbox', () => {
-    test('enqueue assigns ids 1, 2, 3 per device; read after id with limit; fields round-trip', run(async (s) => {
+    test('enqueue assigns ids 1, 2, 3 per device; read after id with limit; fields round-trip', runMailbox(async (s) => {
       const e1 = (await s.enqueueMailbox('u', 'd', mail('m1'), 100))?.entry;
       const e2 = (await s.enqueueMailbox('u', 'd', mail('m2', { fromUserId: 'carol', payload: new Uint8Array(0) }), 100))?.entry;
       const e3 = (await s.enqueueMailbox('u', 'd', mail('m3'), 100))?.entry;
@@ -210,7 +217,7 @@ export function roomLogConformance(run: Run): void {
       deepStrictEqual(await s.readMailbox('nobody', 'd', 0, 10), []);
     }));
 
-    test('max at its edge: max-1 held accepts, max held refuses (nothing written), ack frees room', run(async (s) => {
+    test('max at its edge: max-1 held accepts, max held refuses (nothing written), ack frees room', runMailbox(async (s) => {
       const max = 5;
       for (let i = 1; i < max; i++) ok(await s.enqueueMailbox('u', 'd', mail(`m${i}`), max));
       // max-1 held: one more fits.
@@ -229,7 +236,7 @@ export function roomLogConformance(run: Run): void {
       equal(await s.enqueueMailbox('u', 'd', mail('x'), 0), null, 'max 0 refuses everything');
     }));
 
-    test('maxFromSender at its edge: a user holding that many entries in a device\'s mailbox is refused (MailboxSenderFullError, nothing written); other users, its repeats and other devices are not', run(async (s) => {
+    test('maxFromSender at its edge: a user holding that many entries in a device\'s mailbox is refused (MailboxSenderFullError, nothing written); other users, its repeats and other devices are not', runMailbox(async (s) => {
       const per = 3;
       for (let i = 1; i <= per; i++) ok(await s.enqueueMailbox('u', 'd', mail(`s${i}`, { fromDeviceId: `e${i}` }), 10, per), 'from any of its devices');
       const refused = await s.enqueueMailbox('u', 'd', mail('s-over'), 10, per).then(() => null, (e: unknown) => e);
@@ -243,7 +250,7 @@ export function roomLogConformance(run: Run): void {
       await rejects(s.enqueueMailbox('u', 'd', mail('m'), 10, -1), RangeError);
     }));
 
-    test('a repeated clientId returns the stored entry, even when full; other senders are separate', run(async (s) => {
+    test('a repeated clientId returns the stored entry, even when full; other senders are separate', runMailbox(async (s) => {
       const first = await s.enqueueMailbox('u', 'd', mail('m1'), 2);
       equal(first?.duplicate, false);
       deepStrictEqual(await s.enqueueMailbox('u', 'd', mail('m1', { payload: enc.encode('retry') }), 2), { entry: first?.entry, duplicate: true });
@@ -255,7 +262,7 @@ export function roomLogConformance(run: Run): void {
       equal((await s.enqueueMailbox('u', 'd', mail('m1', { fromUserId: 'carol' }), 3))?.entry.id, 3);
     }));
 
-    test('ack deletes ids up to the bound and reports how many', run(async (s) => {
+    test('ack deletes ids up to the bound and reports how many', runMailbox(async (s) => {
       for (let i = 1; i <= 6; i++) await s.enqueueMailbox('u', 'd', mail(`m${i}`), 100);
       await s.enqueueMailbox('u', 'd2', mail('m1'), 100);
       equal(await s.ackMailbox('u', 'd', 0), 0);
@@ -268,7 +275,7 @@ export function roomLogConformance(run: Run): void {
       equal((await s.enqueueMailbox('u', 'd', mail('m1'), 100))?.entry.id, 7);
     }));
 
-    test('50 concurrent enqueues with max 30: 30 stored with ids 1..30, 20 refused', run(async (s) => {
+    test('50 concurrent enqueues with max 30: 30 stored with ids 1..30, 20 refused', runMailbox(async (s) => {
       const results = await Promise.all(range(1, 50).map((i) => s.enqueueMailbox('u', 'd', mail(`m${i}`, { fromDeviceId: `e${i % 4}` }), 30)));
       const stored = results.filter((r) => r !== null);
       equal(stored.length, 30);
@@ -276,7 +283,7 @@ export function roomLogConformance(run: Run): void {
       deepStrictEqual((await s.readMailbox('u', 'd', 0, 100)).map((e) => e.id), range(1, 30));
     }));
 
-    test('10 concurrent enqueues of one clientId store it once', run(async (s) => {
+    test('10 concurrent enqueues of one clientId store it once', runMailbox(async (s) => {
       const results = await Promise.all(range(1, 10).map(() => s.enqueueMailbox('u', 'd', mail('same'), 100)));
       deepStrictEqual(new Set(results.map((r) => r?.entry.id)), new Set([1]));
       equal(results.filter((r) => r?.duplicate === false).length, 1, 'exactly one was new');

@@ -13,7 +13,7 @@ import { deepStrictEqual, equal, rejects } from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { roomLogConformance } from './_conformance-log.ts';
 import { refreshTokenConformance } from './_conformance-refresh.ts';
-import type { Storage } from './types.ts';
+import { isUnknownDevice, type Storage } from './types.ts';
 
 /** What a backend's test file hands the suite for each test. */
 export interface StorageFixture {
@@ -56,8 +56,29 @@ async function claimRace(stock: (round: number) => Promise<string[]>, claim: () 
   }
 }
 
+/** Creates `userId` (unless there) with `deviceIds`: a device's own rows are stored for existing devices only. */
+async function withDevices(s: Storage, userId: string, ...deviceIds: string[]): Promise<void> {
+  if ((await s.getUser(userId)) === null) equal(await s.createUser({ userId, createdAt: 0 }), true);
+  for (const deviceId of deviceIds) equal(await s.addDevice({ userId, deviceId, identityKey: b(0), createdAt: 0 }), true);
+}
+
+/** Nothing of the device is stored: no prekey of any kind, no KeyPackage, no mailbox entry. */
+async function holdsNothing(s: Storage, userId: string, deviceId: string, what: string): Promise<void> {
+  equal(await s.getSignedPrekey(userId, deviceId), null, `${what}: signed prekey`);
+  equal(await s.getPqPrekey(userId, deviceId), null, `${what}: PQ prekey`);
+  equal(await s.countOneTimePrekeys(userId, deviceId), 0, `${what}: one-time prekeys`);
+  equal(await s.countKeyPackages(userId, deviceId), 0, `${what}: KeyPackages`);
+  deepStrictEqual(await s.readMailbox(userId, deviceId, 0, 100), [], `${what}: mailbox`);
+}
+
 export function storageConformance(name: string, make: StorageFactory): void {
   const run = (fn: (s: Storage, f: StorageFixture) => Promise<void>) => () => withStorage(make, fn);
+  // User u with the devices the key-directory cases write to.
+  const runKeys = (fn: (s: Storage) => Promise<void>) =>
+    run(async (s) => {
+      await withDevices(s, 'u', 'd', 'other', 'none');
+      await fn(s);
+    });
 
   describe(`storage conformance: ${name}`, () => {
     describe('schema', () => {
@@ -203,6 +224,57 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.addDeviceWithin({ userId: 'alice', deviceId: 'phone', identityKey: b(9), createdAt: 3 }, { devicesMax: 16, idsMax: 1000 }), 'taken');
       }));
 
+      test('a write of a device\'s own rows for a device that does not exist (or was removed) stores nothing and is refused (UNKNOWN_DEVICE)', run(async (s) => {
+        await withDevices(s, 'u', 'keep', 'gone');
+        equal(await s.removeDevice('u', 'gone', 2), 'removed');
+        const mail = { fromUserId: 'v', fromDeviceId: 'e', clientId: 'm1', payload: b(1), createdAt: 3 };
+        for (const [userId, deviceId] of [['u', 'gone'], ['u', 'never'], ['nobody', 'keep']] as const) {
+          const what = `${userId}/${deviceId}`;
+          await rejects(s.setSignedPrekey(userId, deviceId, { keyId: 1, publicKey: b(1), signature: b(2) }), isUnknownDevice, `${what}: setSignedPrekey`);
+          await rejects(s.setPqPrekey(userId, deviceId, { keyId: 1, publicKey: b(1), signature: b(2) }), isUnknownDevice, `${what}: setPqPrekey`);
+          await rejects(s.addOneTimePrekeys(userId, deviceId, [{ keyId: 1, publicKey: b(1) }]), isUnknownDevice, `${what}: addOneTimePrekeys`);
+          await rejects(s.addOneTimePrekeys(userId, deviceId, []), isUnknownDevice, `${what}: addOneTimePrekeys, none`);
+          await rejects(s.replaceOneTimePrekeys(userId, deviceId, [{ keyId: 1, publicKey: b(1) }]), isUnknownDevice, `${what}: replaceOneTimePrekeys`);
+          await rejects(s.addKeyPackages(userId, deviceId, [{ ref: 'r1', data: b(1) }]), isUnknownDevice, `${what}: addKeyPackages`);
+          await rejects(s.enqueueMailbox(userId, deviceId, mail, 10), isUnknownDevice, `${what}: enqueueMailbox`);
+          await holdsNothing(s, userId, deviceId, what);
+        }
+        // Argument checks still come first; the device still there takes every write.
+        await rejects(s.enqueueMailbox('u', 'gone', mail, -1), RangeError);
+        await s.setSignedPrekey('u', 'keep', { keyId: 1, publicKey: b(1), signature: b(2) });
+        await s.setPqPrekey('u', 'keep', { keyId: 1, publicKey: b(1), signature: b(2) });
+        deepStrictEqual(await s.replaceOneTimePrekeys('u', 'keep', [{ keyId: 1, publicKey: b(1) }]), { dropped: 0, held: 1 });
+        equal(await s.addOneTimePrekeys('u', 'keep', [{ keyId: 2, publicKey: b(2) }]), 2);
+        equal(await s.addKeyPackages('u', 'keep', [{ ref: 'r1', data: b(1) }]), 1);
+        equal((await s.enqueueMailbox('u', 'keep', mail, 10))?.entry.id, 1);
+      }));
+
+      test('writes racing removeDevice leave no row of the device: each is removed with it or refused (20 rounds)', run(async (s) => {
+        await withDevices(s, 'u', 'keep');
+        const refused = (e: unknown): null => {
+          if (!isUnknownDevice(e)) throw e;
+          return null;
+        };
+        for (let round = 0; round < 20; round++) {
+          const deviceId = `r${round}`;
+          await withDevices(s, 'u', deviceId);
+          const mail = { fromUserId: 'v', fromDeviceId: 'e', clientId: `m${round}`, payload: b(round), createdAt: 3 };
+          const calls: (() => Promise<unknown>)[] = [
+            () => (round % 2 === 0 ? s.addOneTimePrekeys('u', deviceId, [{ keyId: 1, publicKey: b(1) }, { keyId: 2, publicKey: b(2) }]) : s.replaceOneTimePrekeys('u', deviceId, [{ keyId: 1, publicKey: b(1) }])).catch(refused),
+            () => s.setSignedPrekey('u', deviceId, { keyId: 1, publicKey: b(1), signature: b(2) }).catch(refused),
+            () => s.setPqPrekey('u', deviceId, { keyId: 1, publicKey: b(1), signature: b(2) }).catch(refused),
+            () => s.addKeyPackages('u', deviceId, [{ ref: 'k1', data: b(1) }]).catch(refused),
+            () => s.enqueueMailbox('u', deviceId, mail, 10).catch(refused),
+          ];
+          // The removal is called at a different place among the writes each round.
+          const at = round % (calls.length + 1);
+          calls.splice(at, 0, () => s.removeDevice('u', deviceId, 4));
+          const results = await Promise.all(calls.map((call) => call()));
+          equal(results[at], 'removed', `round ${round}`);
+          await holdsNothing(s, 'u', deviceId, `round ${round}`);
+        }
+      }));
+
       test('addDeviceWithin and removeDevice hold their limits under concurrency: never more than devicesMax devices, never none', run(async (s) => {
         await s.createUser({ userId: 'u', createdAt: 1 }, { userId: 'u', deviceId: 'd0', identityKey: b(0), createdAt: 1 });
         const limits = { devicesMax: 4, idsMax: 6 };
@@ -248,7 +320,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
     });
 
     describe('key directory', () => {
-      test('signed prekey and PQ prekey: set, get, replace, per device', run(async (s) => {
+      test('signed prekey and PQ prekey: set, get, replace, per device', runKeys(async (s) => {
         equal(await s.getSignedPrekey('u', 'd'), null);
         equal(await s.getPqPrekey('u', 'd'), null);
         await s.setSignedPrekey('u', 'd', { keyId: 1, publicKey: b(1, 2), signature: b(3) });
@@ -263,7 +335,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.getPqPrekey('other', 'd'), null);
       }));
 
-      test('one-time prekeys: replace drops every stored one of the device (that device only) and stores the new ones, even under the same ids', run(async (s) => {
+      test('one-time prekeys: replace drops every stored one of the device (that device only) and stores the new ones, even under the same ids', runKeys(async (s) => {
         await s.addOneTimePrekeys('u', 'd', [{ keyId: 1, publicKey: b(1) }, { keyId: 2, publicKey: b(2) }, { keyId: 3, publicKey: b(3) }]);
         await s.addOneTimePrekeys('u', 'other', [{ keyId: 1, publicKey: b(9) }]);
         deepStrictEqual(await s.replaceOneTimePrekeys('u', 'd', [{ keyId: 2, publicKey: b(20) }, { keyId: 7, publicKey: b(70) }]), { dropped: 3, held: 2 });
@@ -274,7 +346,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         deepStrictEqual(await s.replaceOneTimePrekeys('u', 'none', []), { dropped: 0, held: 0 });
       }));
 
-      test('one-time prekeys: add ignores known ids, count, claim lowest first, then null', run(async (s) => {
+      test('one-time prekeys: add ignores known ids, count, claim lowest first, then null', runKeys(async (s) => {
         equal(await s.addOneTimePrekeys('u', 'd', [{ keyId: 3, publicKey: b(3) }, { keyId: 1, publicKey: b(1) }]), 2);
         // 1 is already stored and 5 appears twice in the batch: both count once.
         const again = [{ keyId: 1, publicKey: b(99) }, { keyId: 5, publicKey: b(5) }, { keyId: 5, publicKey: b(55) }];
@@ -291,7 +363,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.countOneTimePrekeys('nobody', 'd'), 0);
       }));
 
-      test('50 concurrent prekey claims on 20 keys: 20 distinct keys and 30 nulls (3 rounds)', run(async (s) => {
+      test('50 concurrent prekey claims on 20 keys: 20 distinct keys and 30 nulls (3 rounds)', runKeys(async (s) => {
         await claimRace(
           async (round) => {
             const keys = Array.from({ length: 20 }, (_, i) => ({ keyId: round * 100 + i, publicKey: b(i) }));
@@ -303,7 +375,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.countOneTimePrekeys('u', 'd'), 0);
       }));
 
-      test('concurrent overlapping prekey batches neither fail nor double-store', run(async (s) => {
+      test('concurrent overlapping prekey batches neither fail nor double-store', runKeys(async (s) => {
         const batch = (from: number) => Array.from({ length: 30 }, (_, i) => ({ keyId: from + i, publicKey: b(i) }));
         const reversed = (xs: { keyId: number; publicKey: Uint8Array }[]) => [...xs].reverse();
         await Promise.all([
@@ -315,7 +387,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.countOneTimePrekeys('u', 'd'), 50);
       }));
 
-      test('KeyPackages: add ignores known refs, count, claim earlier batches first, then null', run(async (s) => {
+      test('KeyPackages: add ignores known refs, count, claim earlier batches first, then null', runKeys(async (s) => {
         equal(await s.addKeyPackages('u', 'd', [{ ref: 'r2', data: b(2) }, { ref: 'r1', data: b(1) }]), 2);
         equal(await s.addKeyPackages('u', 'd', [{ ref: 'r0', data: b(0) }, { ref: 'r1', data: b(9) }]), 3);
         equal(await s.addKeyPackages('u', 'other', [{ ref: 'r1', data: b(7) }]), 1);
@@ -329,13 +401,13 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.addKeyPackages('u', 'd', [{ ref: 'r1', data: b(1) }]), 1);
       }));
 
-      test("a KeyPackage's signature is kept and handed out with it; one stored without has none", run(async (s) => {
+      test("a KeyPackage's signature is kept and handed out with it; one stored without has none", runKeys(async (s) => {
         equal(await s.addKeyPackages('u', 'd', [{ ref: 's1', data: b(1), signature: b(5, 6) }, { ref: 's2', data: b(2) }]), 2);
         deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 's1', data: b(1), signature: b(5, 6) });
         deepStrictEqual(await s.claimKeyPackage('u', 'd'), { ref: 's2', data: b(2) });
       }));
 
-      test('countStored…: how many of the given prekey ids or KeyPackage refs the device has (what an upload of them would not add)', run(async (s) => {
+      test('countStored…: how many of the given prekey ids or KeyPackage refs the device has (what an upload of them would not add)', runKeys(async (s) => {
         await s.addOneTimePrekeys('u', 'd', [{ keyId: 1, publicKey: b(1) }, { keyId: 2, publicKey: b(2) }]);
         await s.addOneTimePrekeys('u', 'other', [{ keyId: 3, publicKey: b(3) }]);
         equal(await s.countStoredOneTimePrekeys('u', 'd', [1, 2, 3, 4]), 2);
@@ -347,7 +419,7 @@ export function storageConformance(name: string, make: StorageFactory): void {
         equal(await s.countStoredKeyPackages('u', 'other', ['k1']), 0);
       }));
 
-      test('50 concurrent KeyPackage claims on 20 packages: 20 distinct and 30 nulls (3 rounds)', run(async (s) => {
+      test('50 concurrent KeyPackage claims on 20 packages: 20 distinct and 30 nulls (3 rounds)', runKeys(async (s) => {
         await claimRace(
           async (round) => {
             const pkgs = Array.from({ length: 20 }, (_, i) => ({ ref: `kp${round}-${String(i).padStart(2, '0')}`, data: b(i) }));

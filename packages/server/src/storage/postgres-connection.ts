@@ -14,6 +14,7 @@
 import pg from 'pg';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
 import type { CountRow } from './_shared.ts';
+import { UnknownDeviceError } from './types.ts';
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/database` (any libpq-style URL node-postgres accepts). */
@@ -41,6 +42,9 @@ function parseBigint(text: string): number {
 
 const TYPES = new pg.TypeOverrides();
 TYPES.setTypeParser(pg.types.builtins.INT8, parseBigint);
+
+/** `deviceTx`'s body found no device. */
+const NO_DEVICE: unique symbol = Symbol('no device');
 
 /** Returned by a transaction body to end it with ROLLBACK and still yield a value. */
 export class Rollback<T> {
@@ -138,6 +142,26 @@ export class PostgresConnection {
       c.release(e instanceof Error ? e : true);
       throw e;
     }
+  }
+
+  /**
+   * Runs `fn` as `tx` does, after a key-share lock on the device's row (the
+   * lock a foreign-key check takes; a sign-out's UPDATE of the row does not
+   * wait on it). A removal's DELETE of the row then waits for this
+   * transaction to commit, and its later DELETEs of the device's rows (new
+   * snapshots: READ COMMITTED) delete what `fn` wrote; a removal that
+   * committed first leaves no row, and this rejects with an
+   * `UnknownDeviceError`, nothing written. The lock comes first, so a
+   * removal is never waited on while holding a row it deletes.
+   */
+  async deviceTx<T>(userId: string, deviceId: string, fn: (c: pg.PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
+    const r = await this.tx<T | typeof NO_DEVICE>(async (c) => {
+      const device = await this.one('SELECT 1 AS one FROM devices WHERE user_id = $1 AND device_id = $2 FOR KEY SHARE', [userId, deviceId], c);
+      // Rolled back rather than thrown: a throw would cost the pooled connection.
+      return device === undefined ? new Rollback(NO_DEVICE) : fn(c);
+    });
+    if (r === NO_DEVICE) throw new UnknownDeviceError(userId, deviceId);
+    return r;
   }
 
   async migrate(): Promise<void> {

@@ -3,10 +3,13 @@
  * per device a signed prekey, a post-quantum prekey, one-time prekeys and
  * MLS KeyPackages, the last two each handed out once (a claim locks one
  * row, SKIP LOCKED, and deletes it). Apart from the storage: tables of
- * their own, read and written by the key directory alone.
+ * their own, read and written by the key directory alone. Every write
+ * holds the device's row in its transaction (`PostgresConnection.deviceTx`):
+ * none outlives a removal.
  *
  * @module
  */
+import type pg from 'pg';
 import {
   KEY_PACKAGE_COLUMNS,
   ONE_TIME_PREKEY_COLUMNS,
@@ -32,12 +35,14 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
   }
 
   async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      [userId, deviceId, p.keyId, p.publicKey, p.signature],
-    );
+    await this.#sql.deviceTx(userId, deviceId, async (c) => {
+      await this.#sql.query(
+        `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, device_id) DO UPDATE
+         SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+        [userId, deviceId, p.keyId, p.publicKey, p.signature], c,
+      );
+    });
   }
 
   async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
@@ -51,18 +56,20 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
     // in the batch) is skipped by ON CONFLICT DO NOTHING. Rows go in key
     // order so that two overlapping batches cannot deadlock on each other.
     const batch = sortedPrekeys(prekeys);
-    await this.#sql.query(
-      `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
-       SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
-       ON CONFLICT DO NOTHING`,
-      [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)],
-    );
-    return this.countOneTimePrekeys(userId, deviceId);
+    return this.#sql.deviceTx(userId, deviceId, async (c) => {
+      await this.#sql.query(
+        `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
+         SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, i) ORDER BY i
+         ON CONFLICT DO NOTHING`,
+        [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)], c,
+      );
+      return this.#countOneTimePrekeys(userId, deviceId, c);
+    });
   }
 
   async replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
     const batch = sortedPrekeys(prekeys);
-    return this.#sql.tx(async (c) => {
+    return this.#sql.deviceTx(userId, deviceId, async (c) => {
       const dropped = await this.#sql.changed('DELETE FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c);
       await this.#sql.query(
         `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key)
@@ -70,13 +77,17 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
          ON CONFLICT DO NOTHING`,
         [userId, deviceId, batch.map((p) => p.keyId), batch.map((p) => p.publicKey)], c,
       );
-      return { dropped, held: await this.#sql.count('SELECT count(*)::int AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2', [userId, deviceId], c) };
+      return { dropped, held: await this.#countOneTimePrekeys(userId, deviceId, c) };
     });
   }
 
-  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+  #countOneTimePrekeys(userId: string, deviceId: string, c?: pg.PoolClient): Promise<number> {
     const sql = 'SELECT count(*) AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2';
-    return this.#sql.count(sql, [userId, deviceId]);
+    return this.#sql.count(sql, [userId, deviceId], c);
+  }
+
+  async countOneTimePrekeys(userId: string, deviceId: string): Promise<number> {
+    return this.#countOneTimePrekeys(userId, deviceId);
   }
 
   async countStoredOneTimePrekeys(userId: string, deviceId: string, keyIds: readonly number[]): Promise<number> {
@@ -97,12 +108,14 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
   }
 
   async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, device_id) DO UPDATE
-       SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-      [userId, deviceId, p.keyId, p.publicKey, p.signature],
-    );
+    await this.#sql.deviceTx(userId, deviceId, async (c) => {
+      await this.#sql.query(
+        `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, device_id) DO UPDATE
+         SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+        [userId, deviceId, p.keyId, p.publicKey, p.signature], c,
+      );
+    });
   }
 
   async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
@@ -116,18 +129,24 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
     // claimed in that order), which also rules out deadlocks between two
     // overlapping batches.
     const batch = sortedKeyPackages(packages);
-    await this.#sql.query(
-      `INSERT INTO key_packages (user_id, device_id, ref, data, signature)
-       SELECT $1, $2, r, d, s FROM unnest($3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY AS t(r, d, s, i) ORDER BY i
-       ON CONFLICT DO NOTHING`,
-      [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data), batch.map((p) => p.signature ?? null)],
-    );
-    return this.countKeyPackages(userId, deviceId);
+    return this.#sql.deviceTx(userId, deviceId, async (c) => {
+      await this.#sql.query(
+        `INSERT INTO key_packages (user_id, device_id, ref, data, signature)
+         SELECT $1, $2, r, d, s FROM unnest($3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY AS t(r, d, s, i) ORDER BY i
+         ON CONFLICT DO NOTHING`,
+        [userId, deviceId, batch.map((p) => p.ref), batch.map((p) => p.data), batch.map((p) => p.signature ?? null)], c,
+      );
+      return this.#countKeyPackages(userId, deviceId, c);
+    });
+  }
+
+  #countKeyPackages(userId: string, deviceId: string, c?: pg.PoolClient): Promise<number> {
+    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
+    return this.#sql.count(sql, [userId, deviceId], c);
   }
 
   async countKeyPackages(userId: string, deviceId: string): Promise<number> {
-    const sql = 'SELECT count(*) AS n FROM key_packages WHERE user_id = $1 AND device_id = $2';
-    return this.#sql.count(sql, [userId, deviceId]);
+    return this.#countKeyPackages(userId, deviceId);
   }
 
   async countStoredKeyPackages(userId: string, deviceId: string, refs: readonly string[]): Promise<number> {

@@ -4,7 +4,9 @@
  * (locked for the enqueue's transaction, so concurrent enqueues of one
  * device take turns), a repeat (same sender device and client id) answered
  * with the stored one, at most `max` held, deleted when acknowledged. Apart
- * from the storage: tables and rules of its own, beside the room log.
+ * from the storage: tables and rules of its own, beside the room log. An
+ * enqueue holds the device's row in its transaction
+ * (`PostgresConnection.deviceTx`): no entry outlives a removal.
  *
  * @module
  */
@@ -24,7 +26,7 @@ export class PostgresMailbox implements MailboxPart {
     assertNonNegative(max, 'max');
     assertNonNegative(maxFromSender, 'maxFromSender');
     const payload = bytes(input.payload);
-    return this.#sql.tx(async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
+    return this.#sql.deviceTx(userId, deviceId, async (c): Promise<MailboxEnqueued | null | Rollback<MailboxEnqueued | null>> => {
       // Create-or-lock the device's counter row: concurrent enqueues for one
       // device queue here, so the checks below and the insert see each other.
       const counter = await this.#sql.one<{ last: number }>(

@@ -22,6 +22,7 @@ import { Checkpointer } from './sqlite-checkpointer.ts';
 import { MIGRATIONS, migrationSql, migrationsTableSql } from './_schema.ts';
 import { dedupeDigest } from './sqlite-dedupe.ts';
 import type { CountRow } from './_shared.ts';
+import { UnknownDeviceError } from './types.ts';
 
 /** The database file's name inside the data directory. */
 export const SQLITE_FILE_NAME = 'parley.db';
@@ -96,6 +97,20 @@ export class SqliteConnection {
   /** Runs `fn` in a BEGIN IMMEDIATE transaction (rolled back if it throws). */
   tx<T>(fn: () => T): T {
     return this.#db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs `fn` in a transaction if the device exists, checked inside it: with
+   * one writer at a time, a removal then comes wholly before the check (and
+   * the write is refused) or after the write (and deletes what it wrote).
+   * Otherwise rejects with an `UnknownDeviceError`, nothing written.
+   */
+  deviceTx<T>(userId: string, deviceId: string, fn: () => T): T {
+    return this.tx(() => {
+      const device = this.get<{ one: number }>('SELECT 1 AS one FROM devices WHERE user_id = ? AND device_id = ?', userId, deviceId);
+      if (device === undefined) throw new UnknownDeviceError(userId, deviceId);
+      return fn();
+    });
   }
 
   /** Runs `fn` inside the transaction under way as a savepoint: if it throws, only its own statements are undone. */

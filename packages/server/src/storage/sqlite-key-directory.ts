@@ -3,7 +3,8 @@
  * device a signed prekey, a post-quantum prekey, one-time prekeys and MLS
  * KeyPackages, the last two each handed out once (one DELETE … RETURNING
  * per claim). Apart from the storage: tables of their own, read and written
- * by the key directory alone.
+ * by the key directory alone. Every write checks, in its transaction, that
+ * the device exists (`SqliteConnection.deviceTx`): none outlives a removal.
  *
  * @module
  */
@@ -32,12 +33,12 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
   }
 
   async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
-    this.#sql.run(
+    this.#sql.deviceTx(userId, deviceId, () => this.#sql.run(
       `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
       userId, deviceId, p.keyId, p.publicKey, p.signature,
-    );
+    ));
   }
 
   async getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null> {
@@ -49,7 +50,7 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
   async addOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<number> {
     const insert =
       'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.tx(() => {
+    return this.#sql.deviceTx(userId, deviceId, () => {
       for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
       return this.#countOneTimePrekeys(userId, deviceId);
     });
@@ -57,7 +58,7 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
 
   async replaceOneTimePrekeys(userId: string, deviceId: string, prekeys: readonly OneTimePrekey[]): Promise<{ dropped: number; held: number }> {
     const insert = 'INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.tx(() => {
+    return this.#sql.deviceTx(userId, deviceId, () => {
       const dropped = this.#sql.run('DELETE FROM one_time_prekeys WHERE user_id = ? AND device_id = ?', userId, deviceId);
       for (const p of sortedPrekeys(prekeys)) this.#sql.run(insert, userId, deviceId, p.keyId, p.publicKey);
       return { dropped, held: this.#countOneTimePrekeys(userId, deviceId) };
@@ -91,12 +92,12 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
   }
 
   async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    this.#sql.run(
+    this.#sql.deviceTx(userId, deviceId, () => this.#sql.run(
       `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, device_id) DO UPDATE
        SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
       userId, deviceId, p.keyId, p.publicKey, p.signature,
-    );
+    ));
   }
 
   async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
@@ -107,7 +108,7 @@ export class SqliteKeyDirectory implements KeyDirectoryPart {
 
   async addKeyPackages(userId: string, deviceId: string, packages: readonly KeyPackage[]): Promise<number> {
     const insert = 'INSERT INTO key_packages (user_id, device_id, ref, data, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
-    return this.#sql.tx(() => {
+    return this.#sql.deviceTx(userId, deviceId, () => {
       for (const p of sortedKeyPackages(packages)) this.#sql.run(insert, userId, deviceId, p.ref, p.data, p.signature ?? null);
       return this.#countKeyPackages(userId, deviceId);
     });

@@ -3,7 +3,9 @@
  * addressed to one device, numbered by the device's `mailbox_counters` row,
  * a repeat (same sender device and client id) answered with the stored
  * one, at most `max` held, deleted when acknowledged. Apart from the
- * storage: tables and rules of its own, beside the room log.
+ * storage: tables and rules of its own, beside the room log. An enqueue
+ * checks, in its transaction, that the device exists
+ * (`SqliteConnection.deviceTx`): no entry outlives a removal.
  *
  * @module
  */
@@ -22,7 +24,7 @@ export class SqliteMailbox implements MailboxPart {
   async enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender = max): Promise<MailboxEnqueued | null> {
     assertNonNegative(max, 'max');
     assertNonNegative(maxFromSender, 'maxFromSender');
-    return this.#sql.tx((): MailboxEnqueued | null => {
+    return this.#sql.deviceTx(userId, deviceId, (): MailboxEnqueued | null => {
       const existing = this.#sql.get<MailboxRow>(
         `SELECT ${MAILBOX_COLUMNS} FROM mailbox
          WHERE user_id = ? AND device_id = ? AND from_user_id = ? AND from_device_id = ? AND client_id = ?`,

@@ -208,6 +208,25 @@ export function isMailboxSenderFull(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === 'MAILBOX_SENDER_FULL';
 }
 
+/**
+ * A write of a device's own rows (its prekeys and KeyPackages, its mailbox)
+ * for a device that does not exist — never added, or removed meanwhile:
+ * nothing written. Checked in the same step as the write, so no such row
+ * outlives its device's removal.
+ */
+export class UnknownDeviceError extends Error {
+  /** Stable across a thread boundary, as NotAMemberError's. */
+  readonly code = 'UNKNOWN_DEVICE';
+  constructor(userId: string, deviceId: string) {
+    super(`storage: no device ${deviceId} of ${userId}`);
+    this.name = 'UnknownDeviceError';
+  }
+}
+
+export function isUnknownDevice(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'UNKNOWN_DEVICE';
+}
+
 export interface MailboxInput {
   fromUserId: string;
   fromDeviceId: string;
@@ -310,7 +329,9 @@ export interface Storage {
    * Remove a device and everything kept for it — its prekeys and
    * KeyPackages, its mailbox, its refresh tokens — in one step, keeping its
    * id and key as removed (at `removedAt`) so the id is never added again.
-   * Never the user's last device (`last`), checked in the same step.
+   * Never the user's last device (`last`), checked in the same step. Writes
+   * for the device racing it are either removed with it or refused (they
+   * check the device in their own step), so none of its rows is left behind.
    */
   removeDevice(userId: string, deviceId: string, removedAt: number): Promise<DeviceRemoval>;
   /** The identity key of a removed device of the user, or null. */
@@ -323,6 +344,11 @@ export interface Storage {
   resetSessions(userId: string, epoch: string): Promise<number>;
 
   // ---- key directory ----
+  // Every write here (set…, add…, replace…) is for an existing device: for
+  // one that does not exist, or is removed before the write commits, it
+  // rejects with an `UnknownDeviceError` and writes nothing — checked in the
+  // same step, so a write racing `removeDevice` either comes first (and is
+  // removed with the device) or is refused.
   setSignedPrekey(userId: string, deviceId: string, prekey: SignedPrekey): Promise<void>;
   getSignedPrekey(userId: string, deviceId: string): Promise<SignedPrekey | null>;
   /** Adds prekeys; ids already present are ignored. Returns how many the device now has. */
@@ -406,6 +432,9 @@ export interface Storage {
    * sender's user already (so that one user cannot fill it for everyone).
    * A repeat clientId returns the stored entry with `duplicate` set (even
    * when the mailbox is full), so the caller pushes only what is new.
+   * An `UnknownDeviceError` if the recipient device does not exist (never
+   * added, or removed meanwhile) — nothing written, checked in the same step,
+   * so no entry outlives its device (as the key directory's writes).
    */
   enqueueMailbox(userId: string, deviceId: string, input: MailboxInput, max: number, maxFromSender?: number): Promise<MailboxEnqueued | null>;
   /** Entries with id > afterId, ascending, at most `limit`. */

@@ -16,6 +16,7 @@
  * @module
  */
 import { KEY_PACKAGES_MAX, ONE_TIME_PREKEYS_MAX } from '../limits.ts';
+import { isUnknownDevice } from '../storage/types.ts';
 import { verifyEd25519 } from './auth.ts';
 import { b64, type HandlerContext } from './context.ts';
 import type { KeysClaimKeyPackage, KeysFetch, KeysUpload } from './frames.ts';
@@ -66,14 +67,21 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
       ctx.error(f.id, 'limit_exceeded', `at most ${KEY_PACKAGES_MAX} KeyPackages per device`);
       return null;
     }
-    if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
-    if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
-    let oneTimePrekeys: number;
-    let replaced: number | undefined;
-    if (f.replaceOneTimePrekeys === true) ({ dropped: replaced, held: oneTimePrekeys } = await storage.replaceOneTimePrekeys(userId, deviceId, otks));
-    else oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
-    const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data, signature: k.signature }))) : await storage.countKeyPackages(userId, deviceId);
-    return { oneTimePrekeys, keyPackages, replaced };
+    try {
+      if (f.signedPrekey !== undefined) await storage.setSignedPrekey(userId, deviceId, f.signedPrekey);
+      if (f.pqPrekey !== undefined) await storage.setPqPrekey(userId, deviceId, f.pqPrekey);
+      let oneTimePrekeys: number;
+      let replaced: number | undefined;
+      if (f.replaceOneTimePrekeys === true) ({ dropped: replaced, held: oneTimePrekeys } = await storage.replaceOneTimePrekeys(userId, deviceId, otks));
+      else oneTimePrekeys = otks.length > 0 ? await storage.addOneTimePrekeys(userId, deviceId, otks) : await storage.countOneTimePrekeys(userId, deviceId);
+      const keyPackages = kps.length > 0 ? await storage.addKeyPackages(userId, deviceId, kps.map((k) => ({ ref: k.ref, data: k.data, signature: k.signature }))) : await storage.countKeyPackages(userId, deviceId);
+      return { oneTimePrekeys, keyPackages, replaced };
+    } catch (e) {
+      // Removed since the check above: each write checks again with itself, so none of them outlives the removal.
+      if (!isUnknownDevice(e)) throw e;
+      ctx.error(f.id, 'not_found', 'device not registered');
+      return null;
+    }
   });
   if (counts === null) return;
   const { oneTimePrekeys, keyPackages, replaced } = counts;

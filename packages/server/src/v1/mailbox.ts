@@ -6,7 +6,7 @@
  * @module
  */
 import { MAILBOX_FROM_SENDER_MAX, MAILBOX_MAX, MAILBOX_PAGE } from '../limits.ts';
-import { isMailboxSenderFull, type MailboxEntry } from '../storage/types.ts';
+import { isMailboxSenderFull, isUnknownDevice, type MailboxEntry } from '../storage/types.ts';
 import { b64, type HandlerContext, type Me, type V1Deps } from './context.ts';
 import type { MailboxAck, MailboxSend } from './frames.ts';
 import type { z } from 'zod';
@@ -28,6 +28,8 @@ export async function onMailboxSend(ctx: HandlerContext, f: z.infer<typeof Mailb
       MAILBOX_FROM_SENDER_MAX,
     );
   } catch (e) {
+    // Removed since the check above (the enqueue checks again with its write, so nothing is stored for it).
+    if (isUnknownDevice(e)) return ctx.error(f.id, 'not_found', 'no such device');
     if (!isMailboxSenderFull(e)) throw e;
     return ctx.error(f.id, 'limit_exceeded', `the recipient's mailbox holds ${MAILBOX_FROM_SENDER_MAX} entries from you already (until it acknowledges some)`);
   }
