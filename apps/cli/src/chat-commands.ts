@@ -274,6 +274,7 @@ Example:
   const linkDeviceCmd = base('link-device', "on a new machine: make a device for an existing account and print the request that adds it", { account: false })
     .argument('<user>', 'the account to join')
     .option('--device <id>', "this device's id (default: from the host name; must differ from the account's other devices)")
+    .option('--replace', "discard this profile's device of the account that has not logged in yet (a wrong id), and make a new one")
     .addHelpText(
       'after',
       `

@@ -22,7 +22,7 @@ import { newStorePassphrase, openStore, refuseArgvPassphrase, withNewStore, with
 import { failure, usageError } from './cli-error.ts';
 import { decodeBase64 } from './io.ts';
 import { note, writeLine } from './output.ts';
-import { checkDeviceId, checkUserId, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
+import { checkDeviceId, checkUserId, defaultDeviceId, ensureProfileDir, profileDir, readConfig, rememberAccount, removeStore, resolveServer, storePath } from './profile.ts';
 
 const PREFIX = 'parley-link-v1:';
 /** Longest request accepted (a request is about 250 characters). */
@@ -32,6 +32,8 @@ const SIGNATURE_BYTES = 64;
 
 export interface LinkOptions extends StoreOptions {
   device?: string;
+  /** Discard this profile's device of the account that never logged in, and make a new one. */
+  replace?: boolean;
 }
 
 /** The request as one line. */
@@ -83,6 +85,7 @@ export async function linkDevice(userArg: string, options: LinkOptions): Promise
   const path = storePath(dir, user);
   let device: string;
   let request: DeviceLinkRequest;
+  if (existsSync(path) && options.replace === true) await discardUnaddedDevice(options, dir, user, path);
   if (existsSync(path)) {
     ({ device, request } = await requestAgain(options, dir, user, config.accounts[user]?.device));
   } else {
@@ -114,7 +117,10 @@ async function requestAgain(options: LinkOptions, dir: string, user: string, rec
       throw usageError(`the profile ${JSON.stringify(dir)} already has an account ${user}: use 'parley login ${user}' (or another --profile for a new device)`);
     }
     if (options.device !== undefined && checkDeviceId(options.device) !== recorded) {
-      throw usageError(`the profile ${JSON.stringify(dir)} holds device ${recorded} of ${user}, not yet added: run 'parley link-device ${user}' for its request (or another --profile for device ${options.device})`);
+      throw usageError(
+        `the profile ${JSON.stringify(dir)} holds device ${recorded} of ${user}, not yet added: run 'parley link-device ${user}' for its request, ` +
+          `or 'parley link-device ${user} --device ${options.device} --replace' to discard it and make device ${options.device} instead`,
+      );
     }
     note(`Device ${recorded} of ${user} has not logged in yet (it must be added first): its link request again.`);
     return { device: recorded, request: ParleyClient.deviceLinkRequest(store, user, recorded) };
@@ -123,12 +129,31 @@ async function requestAgain(options: LinkOptions, dir: string, user: string, rec
   }
 }
 
+/**
+ * `--replace`: the profile's store of the account holds a device that never
+ * logged in (its link request was never used, or named the wrong id):
+ * checked with the passphrase, then removed, so a new one can be made.
+ * A device that did log in is never discarded here (remove-device is for that).
+ */
+async function discardUnaddedDevice(options: LinkOptions, dir: string, user: string, path: string): Promise<void> {
+  const store = await openStore(options, dir, user);
+  let loggedIn: boolean;
+  try {
+    loggedIn = store.account() !== null;
+  } finally {
+    store.close();
+  }
+  if (loggedIn) throw usageError(`the profile ${JSON.stringify(dir)} has an account ${user} that logged in: --replace only discards a device not yet added (use 'parley remove-device' for one that was)`);
+  removeStore(path);
+  note(`Discarded the device of ${user} in this profile that had not logged in (if another device added it meanwhile, remove it there: parley remove-device <id>).`);
+}
+
 /** On a device of the account: add the device a link request names. */
 export async function addDevice(requestText: string, options: StoreOptions): Promise<void> {
   const request = decodeLinkRequest(requestText);
   await withSession(options, async (s) => {
     if (request.userId !== s.user) throw usageError(`the request is for ${request.userId}, and this is ${s.user}: add it from one of ${request.userId}'s devices`);
-    if (request.deviceId === s.device) throw usageError(`this device is ${s.device} already: the new device needs another id (parley link-device --device <id>)`);
+    if (request.deviceId === s.device) throw usageError(`this device is ${s.device} already: on the new machine, make the request again under another id (parley link-device ${request.userId} --device <id> --replace)`);
     try {
       await s.client.addDevice(request);
     } catch (e) {

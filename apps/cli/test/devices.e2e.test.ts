@@ -155,6 +155,23 @@ describe('parley link-device / add-device', () => {
     assert.ok(ok(await bob.run(['history', 'gil']), 'bob reads').includes('after-sign-out'));
   });
 
+  it('a device linked under an id the account has already is made again under another with --replace; a device that logged in is never discarded so', async () => {
+    const fay = new Profile(join(root, 'fay'), 'fay', server.url);
+    const fayPhone = new Profile(join(root, 'fay-phone'), 'fay', server.url);
+    ok(await fay.run(['register', 'fay', '--device', 'desk']), 'register fay');
+    const wrong = ok(await fayPhone.run(['link-device', 'fay', '--device', 'desk']), 'link-device under the taken id').trim();
+    assertFails(await fay.run(['add-device', wrong]), 2, /this device is desk already: on the new machine, make the request again under another id \(parley link-device fay --device <id> --replace\)/);
+    assertFails(await fayPhone.run(['link-device', 'fay', '--device', 'phone']), 2, /--device phone --replace' to discard it/);
+    const again = await fayPhone.run(['link-device', 'fay', '--device', 'phone', '--replace']);
+    const request = ok(again, 'link-device --replace').trim();
+    assert.match(again.stderr, /Discarded the device of fay in this profile that had not logged in/);
+    assert.notEqual(request, wrong);
+    ok(await fay.run(['add-device', request]), 'add-device');
+    ok(await fayPhone.run(['login', 'fay']), 'the phone logs in');
+    assertFails(await fayPhone.run(['link-device', 'fay', '--device', 'tablet', '--replace']), 2, /logged in: --replace only discards a device not yet added/);
+    assert.match(ok(await fayPhone.run(['devices']), 'the phone still works'), /phone\t[0-9a-f ]+\t\(this device\)/);
+  });
+
   it('damaged, foreign and same-device requests are refused with one line', async () => {
     assertFails(await laptop.run(['add-device', 'parley-link-v1:garbage']), 2, /not a device link request/);
     assertFails(await laptop.run(['add-device', 'hello']), 2, /no parley-link-v1: prefix/);
