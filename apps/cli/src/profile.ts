@@ -267,7 +267,10 @@ export function resolveServer(options: ProfileOptions, account: AccountConfig | 
   } catch {
     throw usageError(`${JSON.stringify(server)} is not a server URL (for example ws://localhost:8080 or wss://chat.example.org)`);
   }
-  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw usageError(`the server URL must start with ws://, wss://, http:// or https:// (got ${url.protocol})`);
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
+    // "localhost:8080" parses as the scheme "localhost:": show what was typed, and what was meant.
+    throw usageError(`the server URL must start with ws://, wss://, http:// or https:// (got ${JSON.stringify(server)}; for example ws://${server.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')})`);
+  }
   // A query or fragment is not sent as part of the protocol's path (and an empty "?" or "#" is kept in
   // the href): either way the server would not be reached as written.
   if (url.search !== '' || url.hash !== '' || /[?#]/.test(url.href)) {

@@ -106,6 +106,11 @@ describe('resolveServer', () => {
     assert.equal(resolveServer({}, { device: 'd', server: 'ws://h:1/v1/' }), 'ws://h:1/v1');
   });
 
+  test('a URL without its scheme is refused with what was typed and what was meant', () => {
+    assert.throws(() => server('localhost:18080'), (e: unknown) => e instanceof CliError && e.exitCode === 2 && e.message.includes('(got "localhost:18080"; for example ws://localhost:18080)'));
+    assert.throws(() => server('ftp://h:21'), (e: unknown) => e instanceof CliError && e.message.includes('for example ws://h:21'));
+  });
+
   test('a query or fragment (even empty) is refused with one clear line', () => {
     for (const url of ['ws://h:1/v1#frag', 'ws://h:1#', 'ws://h:1/v1?token=x', 'ws://h:1?', 'ws://h:1/?a#b']) {
       assert.throws(() => server(url), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /cannot have a query \(\?…\) or a fragment \(#…\)/.test(e.message), url);
