@@ -183,3 +183,33 @@ test('room_log: a dedupe digest shared with another entry is not a duplicate', a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// A database from before migration 12 (no session epochs, no removed devices):
+// its devices get the empty epoch, which the server's tokens issued before
+// (they carry none) match, so nobody is signed out by the upgrade; and its
+// devices can be removed, their ids then kept.
+test('migration 12: devices stored before have the empty session epoch, and can be removed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-storage-'));
+  try {
+    const db = databaseAt(dir, 11);
+    db.prepare('INSERT INTO users (user_id, created_at) VALUES (?, ?)').run('ann', 1);
+    const device = db.prepare('INSERT INTO devices (user_id, device_id, identity_key, created_at) VALUES (?, ?, ?, ?)');
+    device.run('ann', 'd1', Buffer.alloc(32, 1), 1);
+    device.run('ann', 'd2', Buffer.alloc(32, 2), 1);
+    db.close();
+    const s = new SqliteStorage(dir);
+    try {
+      await s.migrate();
+      assert.deepEqual((await s.listDevices('ann')).map((d) => d.sessionEpoch), ['', '']);
+      assert.equal(await s.removeDevice('ann', 'd2', 5), 'removed');
+      assert.deepEqual(await s.removedDeviceKey('ann', 'd2'), new Uint8Array(32).fill(2));
+      assert.equal(await s.removeDevice('ann', 'd1', 6), 'last');
+      assert.equal(await s.resetSessions('ann', 'new'), 1);
+      assert.equal((await s.getDevice('ann', 'd1'))?.sessionEpoch, 'new');
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
