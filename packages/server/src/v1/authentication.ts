@@ -120,7 +120,7 @@ export class Authentication {
 
   /** Start the session of a device that just proved its key, with a new login's tokens. */
   async #loggedIn(re: string | undefined, userId: string, deviceId: string): Promise<void> {
-    const tokens = await this.newLogin(userId, deviceId);
+    const tokens = await this.#newLogin(userId, deviceId);
     // Removed between the check and now.
     if (tokens === null) return this.failLogin(re, 'unknown device or bad signature');
     await this.#c.startSession(re, userId, deviceId, tokens);
@@ -162,7 +162,7 @@ export class Authentication {
   }
 
   /** A login's tokens: a new access token and the first refresh token of a new family; null if the device is gone. */
-  async newLogin(userId: string, deviceId: string): Promise<(SessionTokens & { kind: 'issued' }) | null> {
+  async #newLogin(userId: string, deviceId: string): Promise<(SessionTokens & { kind: 'issued' }) | null> {
     const refresh = newRefreshToken();
     const now = Date.now();
     const record = { tokenHash: refresh.hash, userId, deviceId, issuedAt: now, expiresAt: now + REFRESH_TOKEN_TTL_S * 1000 };
