@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 
 const CLI = fileURLToPath(new URL('../../../../apps/cli/dist/src/main.js', import.meta.url));
 
@@ -79,5 +80,36 @@ export async function startServerProcess(extraArgs: string[] = [], options: { da
       if (child.exitCode === null) child.kill('SIGKILL');
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A real `parley serve` for the enclosing `describe`: started before its
+ * tests, stopped (and its data directory removed) after them, once the
+ * connections put in `open` are closed.
+ */
+export function serverForSuite<C extends { close(): void }>(extraArgs: string[] = [], options: { env?: NodeJS.ProcessEnv } = {}): { readonly server: ServerProcess; readonly url: string; readonly open: C[] } {
+  let running: ServerProcess | undefined;
+  const open: C[] = [];
+  before(async () => {
+    running = await startServerProcess(extraArgs, options);
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await running?.stop();
+    running?.cleanup();
+  });
+  const live = (): ServerProcess => {
+    if (running === undefined) throw new Error('the suite server starts in before()');
+    return running;
+  };
+  return {
+    get server() {
+      return live();
+    },
+    get url() {
+      return `ws://127.0.0.1:${live().port}/v1`;
+    },
+    open,
   };
 }

@@ -3,12 +3,12 @@
  * (docs/protocol.md, "Devices"): who is told, which connections end with
  * which close code, and which tokens and keys stop working.
  */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startServerProcess, type ServerProcess } from './_server-process.ts';
+import { serverForSuite, startServerProcess } from './_server-process.ts';
 import { b64, deviceKey, loggedIn, newDeviceKey, registered, V1Client, type DeviceKey, type Frame, type SessionFrame } from './_v1-client.ts';
 import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage } from '../src/v1/auth.ts';
 import { CLOSE_V1 } from '../src/v1/settings.ts';
@@ -44,30 +44,20 @@ async function fresh(url: string, label: string): Promise<V1Client> {
 }
 
 describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
-  let server: ServerProcess;
-  let url: string;
-  const clients: V1Client[] = [];
-  before(async () => {
-    server = await startServerProcess();
-    url = `ws://127.0.0.1:${server.port}/v1`;
-  });
-  after(async () => {
-    for (const c of clients) c.close();
-    await server.stop();
-    server.cleanup();
-  });
+  const suite = serverForSuite<V1Client>();
+  const clients = suite.open;
   const keep = <T extends { client: V1Client }>(r: T): T => {
     clients.push(r.client);
     return r;
   };
 
   test('device.remove: the device, its keys, mailbox and tokens go; it is told and closed (4003); the user and room peers hear devices.changed', async () => {
-    const { client: laptop } = keep(await registered(url, 'rm-jo', 'laptop'));
-    const { client: pat } = keep(await registered(url, 'rm-pat'));
-    const { client: stranger } = keep(await registered(url, 'rm-stranger'));
+    const { client: laptop } = keep(await registered(suite.url, 'rm-jo', 'laptop'));
+    const { client: pat } = keep(await registered(suite.url, 'rm-pat'));
+    const { client: stranger } = keep(await registered(suite.url, 'rm-stranger'));
     await laptop.createRoom('direct', ['rm-pat']);
     const phoneKey = await addDevice(laptop, 'rm-jo', 'laptop', 'phone');
-    const { client: phone, session: phoneSession } = keep(await loggedIn(url, 'rm-jo', 'phone'));
+    const { client: phone, session: phoneSession } = keep(await loggedIn(suite.url, 'rm-jo', 'phone'));
     const otk = { keyId: 1, publicKey: b64(new Uint8Array(32).fill(1)) };
     assert.equal((await phone.request({ t: 'keys.upload', oneTimePrekeys: [otk] })).t, 'keys.uploaded');
     assert.equal((await pat.request({ t: 'mailbox.send', userId: 'rm-jo', deviceId: 'phone', clientId: 'k1', payload: b64('hi') })).t, 'ack');
@@ -97,40 +87,40 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
     assert.deepEqual((keys['devices'] as { deviceId: string }[]).map((d) => d.deviceId), ['laptop']);
     // Nothing of it opens a session again: its access token, its refresh token, its key.
     // Its own key and its own token learn that it was removed (so a client away meanwhile stops trying); its refresh token is simply gone.
-    assert.equal((await (await fresh(url, 'old-token')).auth(phoneSession.accessToken as string))['code'], 'device_removed');
-    assert.equal((await (await fresh(url, 'old-refresh')).refresh(phoneSession.refreshToken as string))['code'], 'invalid_credentials');
-    assert.equal((await (await fresh(url, 'old-key')).login('rm-jo', 'phone', phoneKey))['code'], 'device_removed');
+    assert.equal((await (await fresh(suite.url, 'old-token')).auth(phoneSession.accessToken as string))['code'], 'device_removed');
+    assert.equal((await (await fresh(suite.url, 'old-refresh')).refresh(phoneSession.refreshToken as string))['code'], 'invalid_credentials');
+    assert.equal((await (await fresh(suite.url, 'old-key')).login('rm-jo', 'phone', phoneKey))['code'], 'device_removed');
     // Anyone else's key for that device learns nothing.
-    assert.equal((await (await fresh(url, 'other-key')).login('rm-jo', 'phone', newDeviceKey('rm-jo', 'phone-impostor')))['code'], 'invalid_credentials');
+    assert.equal((await (await fresh(suite.url, 'other-key')).login('rm-jo', 'phone', newDeviceKey('rm-jo', 'phone-impostor')))['code'], 'invalid_credentials');
     assert.equal((await pat.request({ t: 'mailbox.send', userId: 'rm-jo', deviceId: 'phone', clientId: 'k2', payload: b64('hi') }))['code'], 'not_found');
 
     // The id is never given to another key (peers that knew the old one would refuse it for good).
     assert.equal((await addRequest(laptop, 'rm-jo', 'laptop', 'phone', newDeviceKey('rm-jo', 'phone')))['code'], 'conflict');
     await addDevice(laptop, 'rm-jo', 'laptop', 'phone2');
-    const { client: newPhone } = keep(await loggedIn(url, 'rm-jo', 'phone2'));
+    const { client: newPhone } = keep(await loggedIn(suite.url, 'rm-jo', 'phone2'));
 
     // A device may remove itself; the last one may not.
     const tabKey = await addDevice(laptop, 'rm-jo', 'laptop', 'tab');
-    const { client: tab } = keep(await loggedIn(url, 'rm-jo', 'tab'));
+    const { client: tab } = keep(await loggedIn(suite.url, 'rm-jo', 'tab'));
     const self = await tab.request({ t: 'device.remove', deviceId: 'tab', approval: removal('rm-jo', 'tab', 'tab', tabKey.identityKey) });
     assert.equal(self.t, 'device.removed');
     assert.equal((await tab.closed).code, CLOSE_V1.DEVICE_REMOVED);
     assert.equal((await newPhone.request({ t: 'device.remove', deviceId: 'phone2', approval: removal('rm-jo', 'phone2', 'phone2', deviceKey('rm-jo', 'phone2').identityKey) })).t, 'device.removed');
     const last = await laptop.request({ t: 'device.remove', deviceId: 'laptop', approval: removal('rm-jo', 'laptop', 'laptop', deviceKey('rm-jo', 'laptop').identityKey) });
     assert.equal(last['code'], 'conflict', "a user's last device stays");
-    assert.ok(server.logs.some((l) => l.msg === 'device removed' && l['deviceId'] === 'phone' && l['by'] === 'laptop'));
+    assert.ok(suite.server.logs.some((l) => l.msg === 'device removed' && l['deviceId'] === 'phone' && l['by'] === 'laptop'));
   });
 
   test('sessions.revoke: every other connection of the user is closed (4002); no earlier token works; the asking one stays, with no new tokens', async () => {
-    const { client: laptop, session: first } = keep(await registered(url, 'so-kim', 'laptop'));
+    const { client: laptop, session: first } = keep(await registered(suite.url, 'so-kim', 'laptop'));
     await addDevice(laptop, 'so-kim', 'laptop', 'phone');
-    const { client: phone, session: phoneSession } = keep(await loggedIn(url, 'so-kim', 'phone'));
+    const { client: phone, session: phoneSession } = keep(await loggedIn(suite.url, 'so-kim', 'phone'));
     // A second login of the laptop (another family), and a connection on the first login's access token.
-    const { client: asker, session: askerSession } = keep(await loggedIn(url, 'so-kim', 'laptop', 'asker'));
-    const onToken = await fresh(url, 'on-token');
+    const { client: asker, session: askerSession } = keep(await loggedIn(suite.url, 'so-kim', 'laptop', 'asker'));
+    const onToken = await fresh(suite.url, 'on-token');
     clients.push(onToken);
     assert.equal((await onToken.auth(first.accessToken as string)).t, 'session');
-    const { client: other, session: otherSession } = keep(await registered(url, 'so-other'));
+    const { client: other, session: otherSession } = keep(await registered(suite.url, 'so-other'));
 
     const revoked = await asker.request({ t: 'sessions.revoke' });
     assert.equal(revoked.t, 'sessions.revoked', JSON.stringify(revoked));
@@ -144,27 +134,27 @@ describe('v1 devices: removal and signing out everywhere (SQLite)', () => {
     assert.equal((await asker.roomList()).t, 'rooms', 'the asking connection carries on');
 
     for (const s of [first, phoneSession, askerSession] as SessionFrame[]) {
-      assert.equal((await (await fresh(url, 'old-access')).auth(s.accessToken as string))['code'], 'invalid_credentials');
-      assert.equal((await (await fresh(url, 'old-refresh')).refresh(s.refreshToken as string))['code'], 'invalid_credentials');
+      assert.equal((await (await fresh(suite.url, 'old-access')).auth(s.accessToken as string))['code'], 'invalid_credentials');
+      assert.equal((await (await fresh(suite.url, 'old-refresh')).refresh(s.refreshToken as string))['code'], 'invalid_credentials');
     }
     // Each device logs in again with its key, and the new login's tokens work.
-    const again = await (await fresh(url, 'phone-again')).login('so-kim', 'phone');
+    const again = await (await fresh(suite.url, 'phone-again')).login('so-kim', 'phone');
     assert.equal(again.t, 'session');
-    assert.equal((await (await fresh(url, 'new-access')).auth(again['accessToken'] as string)).t, 'session');
-    assert.equal((await (await fresh(url, 'new-refresh')).refresh(again['refreshToken'] as string)).t, 'session');
+    assert.equal((await (await fresh(suite.url, 'new-access')).auth(again['accessToken'] as string)).t, 'session');
+    assert.equal((await (await fresh(suite.url, 'new-refresh')).refresh(again['refreshToken'] as string)).t, 'session');
     // Another user is untouched.
     assert.equal(other.isOpen, true);
-    assert.equal((await (await fresh(url, 'other-access')).auth(otherSession.accessToken as string)).t, 'session');
-    assert.ok(server.logs.some((l) => l.msg === 'user signed out everywhere' && l['userId'] === 'so-kim' && l['devices'] === 2));
+    assert.equal((await (await fresh(suite.url, 'other-access')).auth(otherSession.accessToken as string)).t, 'session');
+    assert.ok(suite.server.logs.some((l) => l.msg === 'user signed out everywhere' && l['userId'] === 'so-kim' && l['devices'] === 2));
   });
 
   test('both need a session; neither touches another user', async () => {
-    const anon = await fresh(url, 'anon');
+    const anon = await fresh(suite.url, 'anon');
     clients.push(anon);
     assert.equal((await anon.request({ t: 'sessions.revoke' }))['code'], 'unauthenticated');
     assert.equal((await anon.request({ t: 'device.remove', deviceId: 'dev1', approval: b64(new Uint8Array(64)) }))['code'], 'unauthenticated');
-    const { client: mallory } = keep(await registered(url, 'nt-mallory'));
-    const { client: victim } = keep(await registered(url, 'nt-victim'));
+    const { client: mallory } = keep(await registered(suite.url, 'nt-mallory'));
+    const { client: victim } = keep(await registered(suite.url, 'nt-victim'));
     // Only devices of one's own user: another user's device id is simply not one of them.
     const r = await mallory.request({ t: 'device.remove', deviceId: 'dev1', approval: removal('nt-mallory', 'dev1', 'dev1', deviceKey('nt-victim', 'dev1').identityKey, deviceKey('nt-mallory', 'dev1')) });
     assert.equal(r['code'], 'invalid_credentials', 'its own dev1 is not the victim key');

@@ -35,9 +35,14 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
   }
 
   async setSignedPrekey(userId: string, deviceId: string, p: SignedPrekey): Promise<void> {
+    await this.#setPrekey('signed_prekeys', userId, deviceId, p);
+  }
+
+  /** Store or replace the device's one signed (or PQ) prekey. */
+  async #setPrekey(table: 'signed_prekeys' | 'pq_prekeys', userId: string, deviceId: string, p: SignedPrekey | PqPrekey): Promise<void> {
     await this.#sql.deviceTx(userId, deviceId, async (c) => {
       await this.#sql.query(
-        `INSERT INTO signed_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO ${table} (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, device_id) DO UPDATE
          SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
         [userId, deviceId, p.keyId, p.publicKey, p.signature], c,
@@ -108,14 +113,7 @@ export class PostgresKeyDirectory implements KeyDirectoryPart {
   }
 
   async setPqPrekey(userId: string, deviceId: string, p: PqPrekey): Promise<void> {
-    await this.#sql.deviceTx(userId, deviceId, async (c) => {
-      await this.#sql.query(
-        `INSERT INTO pq_prekeys (user_id, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id, device_id) DO UPDATE
-         SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
-        [userId, deviceId, p.keyId, p.publicKey, p.signature], c,
-      );
-    });
+    await this.#setPrekey('pq_prekeys', userId, deviceId, p);
   }
 
   async getPqPrekey(userId: string, deviceId: string): Promise<PqPrekey | null> {
