@@ -194,7 +194,8 @@ export async function sendFile(peerArg: string, path: string, options: SendFileO
     await s.client.synced();
     const roomId = await s.client.startDirect(peer);
     const { result, name, bytes } = await sendFileAt(s.client, roomId, path, options);
-    note(`Sent ${JSON.stringify(inert(name))} (${formatSize(bytes)}) to ${peer} as message #${result.seq}.`);
+    // Quoted as the chat and history show a file (inert: its escapes are shown once, not escaped again as JSON would).
+    note(`Sent "${inert(name)}" (${formatSize(bytes)}) to ${peer} as message #${result.seq}.`);
     const others = result.skipped.filter((d) => d.userId !== s.user);
     if (others.length > 0) note(`Not delivered to ${others.map((d) => `${d.userId}/${d.deviceId}`).join(', ')} (no usable keys, or an identity key that changed: see 'parley verify ${peer}').`);
   });
