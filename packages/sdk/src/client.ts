@@ -725,6 +725,7 @@ export class ParleyClient {
       conn = await this.#link.start(mode);
       this.store.setAccount({ userId: this.userId, deviceId: this.deviceId });
       if (mode === 'register') this.#keyReview.registered();
+      else this.#keyReview.knowOwnDevices();
       await this.#durable();
       await this.#checkPrekeys();
     } catch (e) {
@@ -775,8 +776,11 @@ export class ParleyClient {
     } else if (f.t === 'presence') {
       this.#presenceTypingReceipts.presenceFrame(f);
     } else if (f.t === 'devices.changed') {
-      // A hint (the list itself is verified when fetched): fetch it again on next use.
-      if (typeof f['userId'] === 'string') this.#directory.invalidate(f['userId']);
+      // A hint (the list itself is verified when fetched): fetch it again on next use, and review it now.
+      if (typeof f['userId'] === 'string' && USER_ID.test(f['userId'])) {
+        this.#directory.invalidate(f['userId']);
+        this.#keyReview.listChanged(f['userId']);
+      }
     } else if (f.t === '!invalid') {
       this.#report(new SdkError('BAD_RESPONSE', 'server sent a frame that is not a JSON object with a type'));
     }

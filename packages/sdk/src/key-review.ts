@@ -164,6 +164,25 @@ export class KeyReview {
     this.#hooks.keysChanged({ userId: from.userId, added: [device], removed: [], changed: [], wasVerified: record.verified !== null, verified: false });
   }
 
+  /**
+   * The server says `userId`'s device list changed (`devices.changed`): a
+   * user this device knows is reviewed now, so an added or removed device
+   * is reported (`keysChanged`) before anything is sent — not at the next send.
+   */
+  listChanged(userId: string): void {
+    if (this.#store.peerRecord(userId) !== undefined) this.#reviewSoon(userId);
+  }
+
+  /**
+   * A device that never saw its own user's list (one linked or restored)
+   * looks at it once, so a message it writes while offline is encrypted for
+   * the user's other devices it has sessions with, and lists the rest as
+   * skipped, instead of leaving them out unsaid.
+   */
+  knowOwnDevices(): void {
+    if (this.#store.peerRecord(this.#me.userId) === undefined) this.#reviewSoon(this.#me.userId);
+  }
+
   /** Review `userId`'s keys in the background (once at a time per user). */
   #reviewSoon(userId: string): void {
     if (this.#reviewing.has(userId) || this.#hooks.link.ended) return;

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { SdkError } from '../src/errors.ts';
+import type { KeysChange } from '../src/peer-keys.ts';
 import { provisionDevice, recorder, serverForSuite, sleep, TcpProxy, texts, until, type Recorder } from './_harness.ts';
 
 describe('devices: removal and signing out everywhere', () => {
@@ -87,6 +88,34 @@ describe('devices: removal and signing out everywhere', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('a device linked while a contact was writing is reachable once it publishes its keys (not when the contact\'s cache expires); an idle contact hears of a removal at once', async () => {
+    const [rBob, rTab] = [recorder(), recorder()];
+    const laptop = await ParleyClient.register(server.url, 'ln-ann', 'laptop');
+    clients.push(laptop);
+    const bob = await ParleyClient.register(server.url, 'ln-bob', 'phone', { on: rBob.on });
+    clients.push(bob);
+    const bobHeard: KeysChange[] = [];
+    bob.on('keysChanged', (c) => bobHeard.push(c));
+    const room = await bob.startDirect('ln-ann');
+    await bob.send(room, 'first');
+    // The tablet is added but has not logged in yet: listed without keys, and skipped.
+    const store = MemoryClientStore.create();
+    await provisionDevice(laptop, store, 'tablet');
+    // bob, idle, is told of the new device (devices.changed) before he writes again.
+    await until(() => bobHeard.some((c) => c.added.some((d) => d.deviceId === 'tablet')), 'bob told of the tablet while idle', 5_000);
+    const during = await bob.send(room, 'during the linking');
+    assert.ok(during.skipped.some((d) => d.deviceId === 'tablet' && d.reason === 'no prekeys published'), JSON.stringify(during));
+    const tablet = await ParleyClient.login(server.url, 'ln-ann', 'tablet', { store, on: rTab.on });
+    clients.push(tablet);
+    // Its first keys are announced (devices.changed): bob's next message is for it too.
+    await until(async () => (await bob.send(room, `probe ${Date.now()}`)).recipients.some((d) => d.deviceId === 'tablet'), 'bob encrypts to the tablet', 5_000);
+    await until(() => rTab.messages.length > 0, 'the tablet reads bob');
+    // bob, idle, hears of a removal without sending anything.
+    const heard = bobHeard.length;
+    await laptop.removeDevice('tablet');
+    await until(() => bobHeard.slice(heard).some((c) => c.removed.some((d) => d.deviceId === 'tablet')), 'bob told of the removal while idle', 5_000);
   });
 
   it('removeDevice of this very device ends this client', async () => {

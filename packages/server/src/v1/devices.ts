@@ -119,11 +119,13 @@ function sessionEnded(reason: SessionEnd): string {
 
 /**
  * `devices.changed` to the user's own connections and to every member of
- * every room the user is in: those are who encrypt to the user's devices.
+ * every room the user is in: those are who encrypt to the user's devices
+ * (after a device is added or removed, and when one publishes its signed
+ * prekey — a device just added becomes reachable).
  * Best effort — a client that misses it still fetches the list again when
  * its cache expires.
  */
-async function announceDevicesChanged(deps: V1Deps, userId: string): Promise<void> {
+export async function announceDevicesChanged(deps: V1Deps, userId: string): Promise<void> {
   try {
     const recipients = new Set<string>([userId]);
     for (const room of await deps.storage.listRoomsOf(userId)) {

@@ -18,6 +18,7 @@
 import { KEY_PACKAGES_MAX, ONE_TIME_PREKEYS_MAX } from '../limits.ts';
 import { isUnknownDevice } from '../storage/types.ts';
 import { verifyEd25519 } from './auth.ts';
+import { announceDevicesChanged } from './devices.ts';
 import { b64, type HandlerContext } from './context.ts';
 import type { KeysClaimKeyPackage, KeysFetch, KeysUpload } from './frames.ts';
 import type { z } from 'zod';
@@ -86,6 +87,9 @@ export async function onKeysUpload(ctx: HandlerContext, f: z.infer<typeof KeysUp
   if (counts === null) return;
   const { oneTimePrekeys, keyPackages, replaced } = counts;
   ctx.reply(f.id, { t: 'keys.uploaded', oneTimePrekeys, keyPackages, ...(replaced !== undefined && { replaced }) });
+  // A device's first signed prekey makes it reachable: whoever listed it without one (while it was being
+  // linked) and skipped it fetches the list again now, instead of when its cache expires.
+  if (f.signedPrekey !== undefined) await announceDevicesChanged(ctx.deps, userId);
 }
 
 /** Every device of a user, each with one freshly claimed one-time prekey (or null when they ran out). */
