@@ -186,14 +186,14 @@ export async function removeDevice(deviceArg: string, options: StoreOptions & { 
     if (device === s.device && options.yes !== true) {
       throw usageError(`${device} is the device you are on: removing it cannot be undone (it will never log in again). Add --yes to remove it.`);
     }
-    const listed = (await s.client.ownDevices()).find((d) => d.deviceId === device);
-    if (listed === undefined) throw failure(`${s.user} has no device ${device} (see 'parley devices')`);
+    let listed;
     try {
-      await s.client.removeDevice(device);
+      listed = await s.client.removeDevice(device);
     } catch (e) {
       if (e instanceof Error && 'serverCode' in e && e.serverCode === 'conflict') throw failure(`${device} is ${s.user}'s last device: an account keeps at least one`);
       throw e;
     }
+    if (listed === null) throw failure(`${s.user} has no device ${device} (see 'parley devices')`);
     if (device === s.device) {
       await writeLine(`Removed this device (${device}) from ${s.user}: it cannot log in again. Its store ${storePath(s.dir, s.user)} still holds the history on this machine; delete it if you no longer want it.`);
     } else {

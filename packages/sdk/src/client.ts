@@ -321,9 +321,10 @@ export class ParleyClient {
    * Other users' clients stop encrypting to it once they fetch the list
    * again (at once when connected). Removing this device ends this client
    * (`connection` event `ended`, `DEVICE_REMOVED`); its store is left as it
-   * is. Resolves once the device is gone (also when it was already).
+   * is. Resolves once the device is gone, with the id and key the directory
+   * listed for it (null: none was listed — gone already, or never there).
    */
-  async removeDevice(deviceId: string): Promise<void> {
+  async removeDevice(deviceId: string): Promise<DeviceKey | null> {
     checkAccount(this.userId, deviceId);
     const device = (await this.ownDevices()).find((d) => d.deviceId === deviceId);
     if (device !== undefined) {
@@ -337,6 +338,7 @@ export class ParleyClient {
     }
     if (deviceId !== this.deviceId) this.#keyReview.deviceRemoved(deviceId);
     this.#directory.invalidate(this.userId);
+    return device ?? null;
   }
 
   /**

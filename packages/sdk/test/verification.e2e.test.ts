@@ -58,8 +58,8 @@ describe('verification in the client', () => {
   }
 
   /** Two users who have exchanged a message each (so both have sessions). */
-  async function pair(name: string): Promise<{ a: Party; b: Party; room: string }> {
-    const a = await party(`${name}-a`, 'laptop');
+  async function pair(name: string, aliceStore?: ClientStore): Promise<{ a: Party; b: Party; room: string }> {
+    const a = await party(`${name}-a`, 'laptop', 'register', aliceStore);
     const b = await party(`${name}-b`, 'phone');
     const room = await a.client.startDirect(b.client.userId);
     await a.client.send(room, 'hello');
@@ -245,11 +245,7 @@ describe('verification in the client', () => {
   });
   it('a device the key directory does not list, writing as the peer, is reported before its message and ends the verification', async () => {
     const aliceStore = MemoryClientStore.create();
-    const first = await party('hidden-a', 'laptop', 'register', aliceStore);
-    const b = await party('hidden-b', 'phone');
-    const room = await first.client.startDirect(b.client.userId);
-    await first.client.send(room, 'hello');
-    await until(() => b.rec.messages.length === 1, 'the first message');
+    const { a: first, b, room } = await pair('hidden', aliceStore);
     const started = first.client.verify(b.client.userId, 'green kettle');
     await until(() => b.requests.length === 1, 'the request');
     assert.equal((await b.client.acceptVerification(first.client.userId, 'green kettle')).state, 'verified');
