@@ -9,7 +9,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ParleyClient, SdkError, type ClientOptions } from '@parley/sdk';
-import { SqliteClientStore, type SqliteStoreOptions } from '@parley/sdk/node';
+import { SqliteClientStore } from '@parley/sdk/node';
 import { CliError, failure, usageError } from './cli-error.ts';
 import { note } from './output.ts';
 import {
@@ -183,14 +183,15 @@ export function explain(e: unknown, ctx: FailureContext): unknown {
   }
 }
 
+/** The account a store is of (null: none yet). */
+type StoreAccount = ReturnType<SqliteClientStore['account']>;
+
 /** How {@link withNewStore} makes and keeps a store. */
 export interface NewStoreOptions {
   /** What failures are about (see {@link explain}). */
   ctx: FailureContext;
-  /** The new store's identity (a restored one), instead of a fresh one. */
-  identity?: SqliteStoreOptions['identity'];
-  /** Runs once the store is in place (records the account in the profile's config). */
-  kept?: () => void;
+  /** Runs once the store is in place (records the account in the profile's config), with the account the store is of. */
+  kept?: (account: StoreAccount) => void;
 }
 
 /** Signals that end a command run from a terminal or a service manager (numbers for the exit code, 128 + n). */
@@ -226,6 +227,12 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
   const settle = (keep: boolean): void => {
     if (settled) return;
     settled = true;
+    let account: StoreAccount = null;
+    try {
+      account = keep ? (store?.account() ?? null) : null;
+    } catch {
+      account = null;
+    }
     try {
       store?.close();
     } catch {
@@ -236,7 +243,7 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
       return;
     }
     moveStoreIntoPlace(tmp, path);
-    options.kept?.();
+    options.kept?.(account);
   };
   // Ended by a signal or process.exit (a signal handler below, an uncaught error): settle on the way out.
   const onExit = (): void => {
@@ -259,7 +266,7 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
   try {
     createPrivateFile(tmp);
     try {
-      store = await SqliteClientStore.open(tmp, passphrase, options.identity === undefined ? {} : { identity: options.identity });
+      store = await SqliteClientStore.open(tmp, passphrase);
     } finally {
       passphrase.fill(0);
     }

@@ -2,13 +2,13 @@
  * `parley backup` and `parley restore <user>`: the device's identity key,
  * sealed under a backup passphrase (the SDK's key backup: Secure Cell,
  * PBKDF2), kept on the server; and, on a new machine, fetched before login
- * with the secret derived from that passphrase, opened, and logged in as
- * the same device.
+ * with the secret derived from that passphrase, opened, and used once to
+ * replace its device with a new one (the SDK's `ParleyClient.restore`).
  *
  * @module
  */
 import { existsSync } from 'node:fs';
-import { backupFetchSecret, exportKeyBackup, openKeyBackup, ParleyClient, readKeyBackupOwner, SdkError } from '@parley/sdk';
+import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, restoredDeviceIds, SdkError } from '@parley/sdk';
 import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { note, writeLine } from './output.ts';
@@ -59,8 +59,8 @@ export async function backup(options: BackupOptions): Promise<void> {
     }
     await writeLine(`Key backup of ${s.user} (device ${s.device}) stored on ${s.server}.`);
     note(
-      `To restore it on a new machine: parley restore ${s.user} --device ${s.device} --server ${s.server}. ` +
-        'It holds the identity key only: messages from before the restore cannot be read there; after the restore your contacts are told to start new sessions.',
+      `To restore it on a new machine: parley restore ${s.user} --server ${s.server}. ` +
+        `The restored machine becomes a new device and ${s.device} is removed; messages from before the restore cannot be read there.`,
     );
   });
 }
@@ -78,65 +78,50 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
   }
   const ctx = { server, user, action: 'backup download' };
   const pass = await backupPassphrase(options, false);
-  let keys;
-  let owner;
   try {
-    const fetchSecret = await backupFetchSecret(pass, user);
     let stored;
     try {
-      stored = await ParleyClient.fetchKeyBackup(server, user, fetchSecret);
+      stored = await ParleyClient.fetchKeyBackup(server, user, await backupFetchSecret(pass, user));
     } catch (e) {
       if (SdkError.is(e, 'AUTH_FAILED')) throw failure(`${server} has no key backup of ${user} for this passphrase (a wrong passphrase, or no 'parley backup' yet)`);
-      throw e;
+      throw explain(e, ctx);
     }
-    owner = readKeyBackupOwner(stored.backup);
+    const owner = readKeyBackupOwner(stored.backup);
     if (owner.userId !== user) throw failure(`the server's backup for ${user} belongs to ${owner.userId}`);
-    if (wanted !== undefined && owner.deviceId !== wanted) throw failure(`the key backup of ${user} is of device ${owner.deviceId}, not ${wanted}`);
-    keys = await openKeyBackup(stored.backup, pass, owner);
-  } catch (e) {
-    if (SdkError.is(e, 'BAD_PASSPHRASE')) throw failure(`the passphrase does not open the key backup of ${user}`);
-    throw explain(e, ctx);
-  } finally {
-    wipe(pass);
-  }
-  const device = owner.deviceId;
-  const { identity, nextOneTimePrekeyId } = keys;
-  /** Whether the contacts were told to start new sessions (then they need not wait for this device to write). */
-  let contactsTold = false;
-  try {
+    if (wanted === owner.deviceId) {
+      throw usageError(`the backup is of device ${owner.deviceId}; the restored device gets a new id (--device names it; leave it out for ${restoredDeviceIds(owner.deviceId)[0] ?? 'one derived from it'}): the backed-up device is removed, so that no earlier copy of it can be used`);
+    }
     const storePass = await newStorePassphrase(options, user);
     ensureProfileDir(dir);
     // A failed or interrupted restore leaves nothing behind — unless the server already accepted the
-    // device's login (see withNewStore) — so that it can simply be run again.
-    const kept = (): void => rememberAccount(dir, user, { device, server });
-    await withNewStore(path, storePass, { ctx: { ...ctx, device, action: 'login' }, identity, kept }, async (store) => {
-      // One-time prekey ids continue past the old device's (see the SDK's key-backup.ts).
-      store.reserveOneTimePrekeyIds(nextOneTimePrekeyId - 1);
-      const client = await ParleyClient.login(server, user, device, { store });
+    // new device (see withNewStore) — so that it can simply be run again.
+    let made = '';
+    const kept = (account: { readonly deviceId: string } | null): void => {
+      if (account !== null) rememberAccount(dir, user, { device: account.deviceId, server });
+    };
+    const restored = await withNewStore(path, storePass, { ctx: { ...ctx, action: 'restore' }, kept }, async (store) => {
+      let r;
       try {
-        // The earlier copy's one-time prekeys are still handed out, and their private halves are gone.
-        await client.discardStaleOneTimePrekeys();
-      } catch {
-        note("warning: could not remove the old device's one-time prekeys from the server; until they are used up, a new contact's first message may be unreadable here");
+        r = await ParleyClient.restore(server, stored.backup, pass, { store, ...(wanted !== undefined && { deviceId: wanted }) });
+      } catch (e) {
+        if (SdkError.is(e, 'BAD_PASSPHRASE')) throw failure(`the passphrase does not open the key backup of ${user}`);
+        if (SdkError.is(e, 'DEVICE_REMOVED')) throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed (by a later restore, or from another device): nothing was changed`);
+        if (SdkError.is(e, 'SERVER') && e.serverCode === 'conflict' && wanted !== undefined) throw failure(`${user} already has (or had) a device ${wanted}: pick another --device`);
+        throw e;
       }
-      try {
-        // Peers still hold sessions with the old copy: tell them to start over with this one.
-        const rooms = await client.resetSessions();
-        contactsTold = true;
-        if (rooms > 0) note(`Told the members of ${rooms} conversation${rooms === 1 ? '' : 's'} to start new sessions with this device.`);
-      } catch {
-        note("warning: could not tell your contacts to start over; their messages stay unreadable here until you write to them");
-      } finally {
-        await client.close();
-      }
+      made = r.client.deviceId;
+      await r.client.close();
+      return r;
     });
+    await writeLine(`Restored ${user} from the key backup of device ${restored.replaced.deviceId} on ${server}: this machine is the new device ${made}.`);
+    note(
+      `The backed-up device ${restored.replaced.deviceId} was removed: its earlier copies (the old machine, or an earlier restore) can no longer log in or read new messages. ` +
+        `Your contacts see ${made} as a new device of ${user}, so your safety numbers with them change.`,
+    );
+    if (restored.backupRenewed) note(`The key backup on the server is now this device's, under the same passphrase: the next restore starts from it.`);
+    else note(`warning: could not renew the key backup on the server, which is still of the removed device ${restored.replaced.deviceId} and can no longer restore anything: run 'parley backup' here.`);
+    note('Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). Conversations go on: your contacts encrypt to this device from their next message.');
   } finally {
-    identity.destroy();
+    wipe(pass);
   }
-  await writeLine(`Restored ${user} (device ${device}) from its key backup on ${server}.`);
-  // What peers send once their client has the session reset is readable here (the SDK's resetSessions).
-  const existing = contactsTold
-    ? "in existing ones, what your contacts send once their parley has received the request to start new sessions (when it next connects) can be read here: you need not write first"
-    : 'in an existing one, write first (see the warning above): what the others send before that cannot be read here';
-  note(`Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). New conversations work at once; ${existing}.`);
 }

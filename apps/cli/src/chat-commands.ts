@@ -219,8 +219,8 @@ device of both users as the server's key directory lists them. Compare it with
 the one 'parley verify <you>' shows the other user, in person or over a channel
 you trust: if it is the same, no one (the server included) substituted keys. It
 changes when either of you adds or removes a device, or a device gets a new
-identity key (one set up again without its backup); a device restored from its
-key backup keeps its key, and the number.
+identity key -- a restore from a key backup too, since the restored machine is
+a new device that replaces the backed-up one.
 
 With a secret: both of you run 'parley verify <the other> --secret' within 5
 minutes and type a secret you agreed on (a phrase said on a call). Themis Secure
@@ -250,24 +250,27 @@ ${commonHelp(true)}`,
     )
     .action(runAction((options: BackupOptions) => backup(options)));
 
-  const restoreCmd = backupPassphraseOptions(base('restore', "on a new machine: fetch a user's key backup from the server, restore its device, log in", { account: false }))
+  const restoreCmd = backupPassphraseOptions(base('restore', "on a new machine: fetch a user's key backup from the server; this machine replaces the backed-up device", { account: false }))
     .argument('<user>', 'whose backup to restore')
-    .option('--device <id>', 'the device the backup must be of (default: the one in the backup)')
+    .option('--device <id>', "this machine's new device id (default: the backed-up one's with -r2, -r3, …)")
     .addHelpText(
       'after',
       `
 Asks for the backup passphrase (or reads --backup-passphrase-env / -file),
 downloads the backup (the server hands it only to whoever derives the right
-secret from that passphrase), opens it, creates the account's store under a new
-store passphrase (asked twice), and logs in as the backed-up device, publishing
-fresh prekeys, and tells your contacts to start new sessions with it: what they
-send once their client has that (when it next connects) is readable here.
-Messages sent before the restore cannot be read on this machine: the backup
-holds no sessions (forward secrecy).
+secret from that passphrase), opens it, and creates the account's store under
+a new store passphrase (asked twice). This machine becomes a new device with
+keys of its own: the backed-up key approves it, then removes its own device,
+so no earlier copy of it (the old machine, stolen or still running, or an
+earlier restore) can log in or read new messages again. The backup on the
+server is renewed for the new device (same passphrase). Your contacts see a
+new device of yours and encrypt to it from their next message; your safety
+numbers with them change. Messages sent before the restore cannot be read on
+this machine: the backup holds no sessions (forward secrecy).
 ${commonHelp(false)}
 
 Example:
-  parley restore alice --device laptop --server wss://chat.example.org`,
+  parley restore alice --server wss://chat.example.org`,
     )
     .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
 
@@ -283,8 +286,8 @@ under the passphrase you choose; asked twice) and prints one line, the link
 request (the new key, signed by it: nothing secret), on stdout. Run
 'parley add-device <that line>' on a machine that has the account, check that
 both show the same fingerprint, then 'parley login <user>' here. Unlike
-'parley restore', the two machines are separate devices: each has its own
-keys, and messages are encrypted to both.
+'parley restore', which replaces the backed-up device, both machines stay:
+each has its own keys, and messages are encrypted to both.
 ${commonHelp(false)}
 
 Example:

@@ -142,9 +142,9 @@ export function failureReason(f: DecryptionFailure): string {
     case 'NOT_ADDRESSED':
       return 'not encrypted for this device: sent before it existed, or before the sender knew of it';
     case 'NO_LOCAL_COPY':
-      return 'sent from this device, which keeps no copy of it (sent before a restore?)';
+      return 'sent from this device, which keeps no copy of it (its store was replaced since?)';
     case 'DECRYPT_FAILED':
-      return `cannot be decrypted here (sent to this device before a restore, or altered)`;
+      return `cannot be decrypted here (for a session this device no longer has, or altered)`;
     case 'DUPLICATE':
       return 'a replayed message';
     case 'UNTRUSTED_IDENTITY':

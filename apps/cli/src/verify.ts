@@ -118,7 +118,7 @@ export async function verify(peerArg: string, options: VerifyOptions): Promise<v
     ]);
     note(
       `Compare it with the number '${'parley verify ' + s.user}' shows ${peer}, in person or over a channel you trust. ` +
-        'The same number on both sides means no one substituted keys; it changes when either of you adds or removes a device, or a device gets a new identity key (one set up again without its backup); a restore from a key backup keeps the key, and the number.',
+        'The same number on both sides means no one substituted keys; it changes when either of you adds or removes a device, or a device gets a new identity key — a restore from a key backup too (the restored machine is a new device that replaces the backed-up one).',
     );
     for (const d of [...r.local.devices.map((x) => ({ user: r.local.userId, d: x })), ...r.remote.devices.map((x) => ({ user: r.remote.userId, d: x }))]) {
       if (!d.d.trusted) {

@@ -1,12 +1,14 @@
 /**
  * `parley backup` and `parley restore` end to end: alice's key backup goes
  * to the server under a backup passphrase; on a new machine (a fresh
- * profile) a wrong passphrase or device restores nothing, the right one
- * restores the device, which logs in, cannot read what came before (no
- * sessions in a backup), and reads what is sent to it afterwards without
- * writing first — from a new contact, and from an old one, whom the restore
- * told to start a new session. The server never sees the plaintexts nor
- * the backup passphrase.
+ * profile) a wrong passphrase or the backed-up device's own id restores
+ * nothing; the right passphrase makes the new machine a new device that
+ * replaces the backed-up one — the old machine can no longer log in, the
+ * safety number changes, what came before stays unreadable (no sessions in
+ * a backup), and what is sent afterwards is read without writing first,
+ * from a new contact and from an old one. The renewed backup restores the
+ * next machine, which replaces the first restore in turn. The server never
+ * sees the plaintexts nor the backup passphrase.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -51,53 +53,71 @@ describe('parley backup / restore', () => {
   it('backup stores the key backup on the server', async () => {
     const r = await alice.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'backup'), /^Key backup of alice \(device laptop\) stored on ws:/);
-    assert.match(r.stderr, /parley restore alice --device laptop/);
+    assert.match(r.stderr, /parley restore alice --server ws:\S+\. The restored machine becomes a new device and laptop is removed/);
     assertFails(await alice.run(['backup']), 2, /no backup passphrase: give --backup-passphrase-env/);
   });
 
-  it('restore refuses a wrong passphrase, another device and an existing account, leaving nothing behind', async () => {
+  it("restore refuses a wrong passphrase, the backed-up device's own id and an existing account, leaving nothing behind", async () => {
     const wrong = await newMachine.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: 'not the backup passphrase' } });
     assertFails(wrong, 1, /has no key backup of alice for this passphrase/);
-    const other = await newMachine.run(['restore', 'alice', '--device', 'desktop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
-    assertFails(other, 1, /the key backup of alice is of device laptop, not desktop/);
+    const same = await newMachine.run(['restore', 'alice', '--device', 'laptop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    assertFails(same, 2, /the backup is of device laptop; the restored device gets a new id \(--device names it; leave it out for laptop-r2\)/);
     assert.ok(!existsSync(join(newMachine.dir, 'accounts', 'alice.parley')), 'no store left behind');
     const existing = await alice.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assertFails(existing, 2, /already has an account alice/);
+    // Nothing changed on the server: the old machine still logs in.
+    assert.match(ok(await alice.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop\)/);
   });
 
-  it('restore on a new machine: the same device logs in; what came before stays unreadable', async () => {
-    const r = await newMachine.run(['restore', 'alice', '--device', 'laptop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
-    assert.match(ok(r, 'restore'), /^Restored alice \(device laptop\) from its key backup on ws:/);
-    assert.match(r.stderr, /Told the members of 1 conversation to start new sessions with this device\./);
-    assert.match(r.stderr, /in existing ones, what your contacts send once their parley has received the request to start new sessions .* you need not write first\./);
+  it('restore on a new machine: a new device replaces the backed-up one; what came before stays unreadable', async () => {
+    const r = await newMachine.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    assert.match(ok(r, 'restore'), /^Restored alice from the key backup of device laptop on ws:\S+: this machine is the new device laptop-r2\.$/m);
+    assert.match(r.stderr, /The backed-up device laptop was removed: its earlier copies .* can no longer log in or read new messages\./);
+    assert.match(r.stderr, /The key backup on the server is now this device's, under the same passphrase/);
     const config = JSON.parse(readFileSync(join(newMachine.dir, 'config.json'), 'utf8')) as { user: string; accounts: Record<string, { device: string }> };
     assert.equal(config.user, 'alice');
-    assert.equal(config.accounts['alice']?.device, 'laptop');
-    assert.match(ok(await newMachine.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop\)/);
+    assert.equal(config.accounts['alice']?.device, 'laptop-r2');
+    assert.match(ok(await newMachine.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop-r2\)/);
     const h = ok(await newMachine.run(['history', 'bob']), 'history');
     assert.ok(!h.includes(m.before), 'a message from before the restore is readable?');
-    assert.match(h, /alice: \(message sent from this device, which keeps no copy of it/);
+    assert.match(h, /alice: \(message not encrypted for this device/);
   });
 
-  it('the safety number is the same after the restore (the backup keeps the identity key), as verify says', async () => {
+  it('the old machine is shut out: its device was removed', async () => {
+    assertFails(await alice.run(['login', 'alice']), 1, /was removed from its account/);
+    const devices = ok(await newMachine.run(['devices']), 'devices');
+    assert.match(devices, /laptop-r2/);
+    assert.doesNotMatch(devices, /^\s*laptop\b(?!-)/m);
+  });
+
+  it('the safety number changes (a new device key), as verify says', async () => {
     const v = await bob.run(['verify', 'alice']);
     assert.match(numberBefore, /^\d{60}$/);
-    assert.equal(safetyNumber(ok(v, 'verify')), numberBefore);
-    assert.match(v.stderr, /adds or removes a device, or a device gets a new identity key .*a restore from a key backup keeps the key, and the number/);
-    assert.doesNotMatch(v.stderr, /restores a device/);
+    const after = safetyNumber(ok(v, 'verify'));
+    assert.match(after, /^\d{60}$/);
+    assert.notEqual(after, numberBefore);
+    assert.match(v.stderr, /a device gets a new identity key — a restore from a key backup too/);
   });
 
-  it('the restored device reads new messages without writing first: from a new contact, and from an old one told to start over', async () => {
+  it('the restored device reads new messages without writing first: from a new contact, and from an old one', async () => {
     ok(await carol.run(['register', 'carol']), 'register carol');
     ok(await carol.run(['chat', 'alice'], { input: `${m.toNew}\n` }), 'carol writes');
     assert.match(ok(await newMachine.run(['history', 'carol']), 'history'), new RegExp(`carol: ${m.toNew}$`, 'm'));
 
-    // bob writes first: his client took the restore's request to start a new session when it connected.
+    // bob writes first: his client encrypts to the devices alice has now.
     ok(await bob.run(['chat', 'alice', '--limit', '0'], { input: `${m.reply}\n` }), 'bob writes');
     const h = ok(await newMachine.run(['history', 'bob', '--search', m.reply]), 'search');
     assert.match(h, new RegExp(`bob: ${m.reply}$`, 'm'));
     ok(await newMachine.run(['chat', 'bob', '--limit', '0'], { input: `${m.again}\n` }), 'restored alice writes');
     assert.ok(ok(await bob.run(['history', 'alice']), 'history').includes(`alice: ${m.again}`));
+  });
+
+  it('the renewed backup restores the next machine, which replaces the first restore', async () => {
+    const third = new Profile(join(root, 'third-machine'), 'alice', server.url);
+    const r = await third.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    assert.match(ok(r, 'restore'), /from the key backup of device laptop-r2 on ws:\S+: this machine is the new device laptop-r3\.$/m);
+    assertFails(await newMachine.run(['login', 'alice']), 1, /was removed from its account/);
+    assert.match(ok(await third.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop-r3\)/);
   });
 
   it("the server's database and logs hold none of the plaintexts, nor the backup passphrase", async () => {

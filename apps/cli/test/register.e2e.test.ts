@@ -134,7 +134,7 @@ describe('register / restore / login: the store, the device id, the server URL',
       }
       assert.deepEqual(accountFiles(fresh), []);
       const r = await fresh.run(restoreArgs, { env: backupEnv });
-      assert.match(ok(r, 'restore again'), /^Restored erin \(device laptop\)/);
+      assert.match(ok(r, 'restore again'), /^Restored erin from the key backup of device laptop on ws:\S+: this machine is the new device laptop-r2\./);
       assert.deepEqual(accountFiles(fresh), ['erin.parley']);
     } finally {
       halfway.close();

@@ -34,13 +34,14 @@ import { Blobs } from './blobs.ts';
 import { MemoryClientStore, type ClientStore } from './client-store.ts';
 import type { Connection } from './connection.ts';
 import { DeviceDirectory } from './device-directory.ts';
-import { DeviceRestore, fetchKeyBackup, type StoredKeyBackup } from './device-restore.ts';
+import { DeviceRestore, fetchKeyBackup, replaceBackedUpDevice, type StoredKeyBackup } from './device-restore.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { asSdkError, SdkError } from './errors.ts';
 import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './events.ts';
 import type { FileRef } from './file-transfer.ts';
 import { DEVICE_ID, readEntry, readKeys, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
+import { backupFetchSecret, exportKeyBackup } from './key-backup.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
@@ -78,6 +79,16 @@ function checkAccount(userId: unknown, deviceId: unknown): Account {
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
   if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) throw new SdkError('INVALID_ARGUMENT', 'deviceId must match [A-Za-z0-9_-]{1,64}');
   return { userId, deviceId };
+}
+
+/** What `ParleyClient.restore` made. */
+export interface RestoredClient {
+  /** Logged in as the new device. */
+  readonly client: ParleyClient;
+  /** The backed-up device the new one replaced (removed: its earlier copies are shut out). */
+  readonly replaced: DeviceKey;
+  /** Whether the user's key backup on the server is now the new device's (if not, store one: `exportKeyBackup`, `storeKeyBackup`). */
+  readonly backupRenewed: boolean;
 }
 
 /** What a new device hands an existing one so it can be added (`ParleyClient.deviceLinkRequest`). */
@@ -362,6 +373,49 @@ export class ParleyClient {
     const client = new ParleyClient(v1Url(url), account, options.store, options);
     await client.#start('login');
     return client;
+  }
+
+  /**
+   * On a machine without the user's keys: restore from a key backup (from
+   * `fetchKeyBackup`, or bytes kept elsewhere) opened with its passphrase.
+   * The backup's key does not come back as its device: it approves a new
+   * device, whose identity `options.store` (fresh) holds, under
+   * `options.deviceId` (default: `laptop` → `laptop-r2`, …), then removes
+   * its own — every earlier copy of it (the old machine, stolen or left
+   * running, an earlier restore) ends with `DEVICE_REMOVED` and stays out.
+   * The new device logs in, publishes fresh prekeys, and the user's backup
+   * on the server becomes the new device's (under the same passphrase), so
+   * the next restore starts from it. Contacts see one device removed and a
+   * new one (`devices.changed`; safety numbers change); messages sent
+   * before are not readable here (no sessions are backed up). Throws as
+   * `openKeyBackup`; `DEVICE_REMOVED` for a backup whose device is gone (a
+   * later restore replaced it: use the newest backup); `SERVER` `conflict`
+   * for a taken `options.deviceId`. Nothing changes on the server unless the
+   * new device was added; from then on the store is the new device's.
+   */
+  static async restore(url: string, backup: Uint8Array, passphrase: string | Uint8Array, options: ClientOptions & { readonly store: ClientStore; readonly deviceId?: string }): Promise<RestoredClient> {
+    objectArg(options, 'options');
+    const { deviceId, ...clientOptions } = options;
+    const r = await replaceBackedUpDevice(url, backup, passphrase, options.store, {
+      ...(deviceId !== undefined && { deviceId }),
+      ...(options.transport !== undefined && { transport: options.transport }),
+    });
+    const client = await ParleyClient.login(url, r.userId, r.deviceId, clientOptions);
+    try {
+      if (!r.replacedRemoved) await client.removeDevice(r.replaced.deviceId);
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+    let backupRenewed = false;
+    try {
+      const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(client.store, passphrase), backupFetchSecret(passphrase, r.userId)]);
+      await client.storeKeyBackup(bytes, fetchSecret);
+      backupRenewed = true;
+    } catch {
+      // The device is restored either way; the caller is told to store a backup itself.
+    }
+    return { client, replaced: r.replaced, backupRenewed };
   }
 
   /**
@@ -748,6 +802,8 @@ export class ParleyClient {
   /** A connection became current: hold deliveries until it has caught up, and resume publishing. */
   #established(conn: Connection, mode: EstablishMode): void {
     this.#inbound.hold();
+    // `devices.changed` hints sent while the connection was lost are gone: fetch lists again before encrypting.
+    if (mode === 'resume') this.#directory.invalidateAll();
     this.#queue.kick();
     // A first connection catches up once #start is done; later ones at once.
     if (mode === 'resume' || mode === 'renew') void this.#roomLog.catchUp(conn, mode === 'resume' ? 'resume' : 'connect');

@@ -70,6 +70,11 @@ export class DeviceDirectory {
     this.#cache.delete(userId);
   }
 
+  /** Forget every list: after a connection loss, during which `devices.changed` hints may have been missed. */
+  invalidateAll(): void {
+    this.#cache.clear();
+  }
+
   async #load(userId: string): Promise<readonly DirectoryDevice[]> {
     const fetchedAt = this.#now();
     const answer = await this.#fetch(userId);

@@ -2,10 +2,21 @@
  * Restoring a device from a key backup, the part that talks to the server
  * (the backup's format is key-backup.ts): keeping the user's backup on the
  * server (docs/protocol.md, "Key backup"), fetching it before login on a
- * machine without the device's keys, and the two steps a restored device
- * takes afterwards — replacing the one-time prekeys its earlier copies left
- * in the key directory, and resetting its sessions — so that it can read,
- * and be read, again.
+ * machine without the device's keys, and replacing the backed-up device
+ * with a new one.
+ *
+ * A restore does not bring the backed-up device back: whoever still holds
+ * its key (the earlier machine, left running or stolen, or an earlier
+ * restore) could log in as it too, and the server and peers could not tell
+ * the copies apart. Instead the backed-up key, used once, approves a new
+ * device with a key of its own (`device.add`) and then removes its own
+ * device (`device.remove`), so every earlier copy is shut out for good
+ * (`DEVICE_REMOVED`); the user's backup is then renewed for the new device.
+ * See {@link replaceBackedUpDevice}.
+ *
+ * Also here, for devices restored in place by earlier versions: replacing
+ * the one-time prekeys earlier copies left in the key directory, and
+ * resetting sessions.
  *
  * Separate from the client because these are one procedure, with its own
  * frames and checks, that a device runs once in a while and that nothing
@@ -13,13 +24,18 @@
  *
  * @module
  */
+import type { IdentityKeyPair } from '@parley/protocol';
+import { storeArg } from './_args.ts';
 import { fromBase64, toBase64 } from './_bytes.ts';
-import { hello } from './auth.ts';
+import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, hello, loginDevice, type Account } from './auth.ts';
+import type { ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
-import { intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
-import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX } from './key-backup.ts';
+import { DEVICE_ID, intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
+import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner } from './key-backup.ts';
+import { RESTORE_DEVICE_ID_ATTEMPTS } from './limits.ts';
 import type { Link } from './link.ts';
+import type { DeviceKey } from './peer-keys.ts';
 import { v1Url, type TransportFactory } from './transport.ts';
 
 /** How long `fetchKeyBackup` waits for its connection to close. */
@@ -39,13 +55,25 @@ function readStoredBackup(f: ServerFrame): StoredKeyBackup | null {
   return { backup, updatedAt: intField(f, 'updatedAt', 'backup') };
 }
 
+/** A connection of its own for one procedure before login; `fn`'s connection is closed afterwards. */
+async function withOwnConnection<T>(url: string, transport: TransportFactory | undefined, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: () => undefined }, transport);
+  try {
+    await hello(conn);
+    return await fn(conn);
+  } finally {
+    conn.close(CLOSE_NORMAL, 'done');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([conn.closed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FETCH_CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+}
+
 /** `ParleyClient.fetchKeyBackup`: the user's key backup, before login, over a connection of its own. */
 export async function fetchKeyBackup(url: string, userId: string, fetchSecret: Uint8Array, options: { readonly transport?: TransportFactory } = {}): Promise<StoredKeyBackup> {
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId must match [a-z0-9][a-z0-9._-]{0,63}');
   if (!(fetchSecret instanceof Uint8Array) || fetchSecret.length !== BACKUP_FETCH_SECRET_BYTES) throw new SdkError('INVALID_ARGUMENT', `fetchSecret must be ${BACKUP_FETCH_SECRET_BYTES} bytes`);
-  const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: () => undefined }, options.transport);
-  try {
-    await hello(conn);
+  return withOwnConnection(url, options.transport, async (conn) => {
     let f: ServerFrame;
     try {
       f = await conn.request({ t: 'backup.fetch', userId, fetchSecret: toBase64(fetchSecret) }, ['backup']);
@@ -58,12 +86,120 @@ export async function fetchKeyBackup(url: string, userId: string, fetchSecret: U
     const stored = readStoredBackup(f);
     if (stored === null) throw new SdkError('BAD_RESPONSE', 'backup.fetch answered without a backup');
     return stored;
-  } finally {
-    conn.close(CLOSE_NORMAL, 'done');
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([conn.closed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FETCH_CLOSE_WAIT_MS)))]);
-    clearTimeout(timer);
+  });
+}
+
+/** What {@link replaceBackedUpDevice} did. */
+export interface ReplacedDevice extends Account {
+  /** The backed-up device, replaced by the new one (`deviceId`). */
+  readonly replaced: DeviceKey;
+  /** Whether the server confirmed its removal (if not, remove it from the new device: `removeDevice`). */
+  readonly replacedRemoved: boolean;
+}
+
+/** Options of {@link replaceBackedUpDevice}. */
+export interface ReplaceOptions {
+  /** The new device's id; by default derived from the backed-up one (`laptop` → `laptop-r2`, `laptop-r2` → `laptop-r3`, skipping taken ids). */
+  readonly deviceId?: string;
+  readonly transport?: TransportFactory;
+}
+
+const RESTORED_SUFFIX = /-r([0-9]{1,6})$/;
+
+/**
+ * The ids a restore of `previous` tries, in order: `<base>-r<n>` from the
+ * number after `previous`'s own (2 for a device never restored), cut to fit
+ * the id length.
+ */
+export function restoredDeviceIds(previous: string): string[] {
+  const m = RESTORED_SUFFIX.exec(previous);
+  const base = m === null ? previous : previous.slice(0, m.index);
+  const first = m === null ? 2 : Number(m[1]) + 1;
+  const ids: string[] = [];
+  for (let n = first; ids.length < RESTORE_DEVICE_ID_ATTEMPTS; n++) {
+    const suffix = `-r${n}`;
+    ids.push(base.slice(0, 64 - suffix.length) + suffix);
   }
+  return ids;
+}
+
+/**
+ * Replace the device a key backup holds with a new device, whose identity
+ * `store` (fresh, of no account yet) holds — the first half of
+ * `ParleyClient.restore`, which then logs the new device in and renews the
+ * backup. Over a connection of its own, the backed-up key:
+ *
+ * 1. logs in as its device — `DEVICE_REMOVED` if that device is gone (an
+ *    older backup, replaced by a later restore or removed by the user:
+ *    nothing is changed);
+ * 2. approves the new device (`device.add`); on success `store` becomes the
+ *    new device's (`setAccount`);
+ * 3. removes its own device (`device.remove`), which ends every session of
+ *    every earlier copy at once and keeps them out for good.
+ *
+ * If step 3's answer does not come, the result says so (`replacedRemoved`)
+ * and the new device removes it. Throws as `openKeyBackup`, and
+ * `INVALID_ARGUMENT` for a store already of an account or a `deviceId`
+ * that is the backed-up one; `SERVER` `conflict` when a given `deviceId`
+ * is taken, or `limit_exceeded` when the user has all the devices or ids
+ * the server allows (nothing is changed then).
+ */
+export async function replaceBackedUpDevice(url: string, backup: Uint8Array, passphrase: string | Uint8Array, store: ClientStore, options: ReplaceOptions = {}): Promise<ReplacedDevice> {
+  storeArg(store);
+  if (store.account() !== null) throw new SdkError('INVALID_ARGUMENT', 'a restore needs a fresh store (this one belongs to an account)');
+  if (options.deviceId !== undefined && (typeof options.deviceId !== 'string' || !DEVICE_ID.test(options.deviceId))) {
+    throw new SdkError('INVALID_ARGUMENT', 'options.deviceId must match [A-Za-z0-9_-]{1,64}');
+  }
+  const owner = readKeyBackupOwner(backup);
+  if (options.deviceId === owner.deviceId) throw new SdkError('INVALID_ARGUMENT', `the restored device needs an id other than the backed-up ${owner.deviceId}`);
+  const { identity: old } = await openKeyBackup(backup, passphrase, owner);
+  try {
+    return await withOwnConnection(url, options.transport, async (conn) => {
+      try {
+        await loginDevice(conn, old, owner);
+      } catch (e) {
+        if (SdkError.is(e, 'DEVICE_REMOVED')) {
+          throw new SdkError('DEVICE_REMOVED', `the backup is of ${owner.userId}'s device ${owner.deviceId}, which was removed (replaced by a later restore, or removed by another device): restore from the newest backup`, { cause: e, serverCode: 'device_removed' });
+        }
+        throw e;
+      }
+      const deviceId = await addReplacement(conn, old, owner, store, options.deviceId);
+      const replaced: DeviceKey = { deviceId: owner.deviceId, identityKey: old.publicKey.slice() };
+      let replacedRemoved = false;
+      try {
+        const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, owner.deviceId, old.publicKey));
+        await conn.request({ t: 'device.remove', deviceId: owner.deviceId, approval: toBase64(approval) }, ['device.removed']);
+        replacedRemoved = true;
+      } catch {
+        // The new device exists and the store is its: it removes the old one after logging in.
+      }
+      return { userId: owner.userId, deviceId, replaced, replacedRemoved };
+    });
+  } finally {
+    old.destroy();
+  }
+}
+
+/** Step 2 of {@link replaceBackedUpDevice}: `device.add` of the store's identity, approved by `old`, under the first id not taken. */
+async function addReplacement(conn: Connection, old: IdentityKeyPair, owner: Account, store: ClientStore, wanted: string | undefined): Promise<string> {
+  const identity = store.identity.identityKeyPair();
+  for (const deviceId of wanted === undefined ? restoredDeviceIds(owner.deviceId) : [wanted]) {
+    const signature = identity.sign(deviceLinkMessage(owner.userId, deviceId));
+    const approval = old.sign(deviceApprovalMessage(owner.userId, owner.deviceId, deviceId, identity.publicKey));
+    try {
+      await conn.request(
+        { t: 'device.add', deviceId, identityKey: toBase64(identity.publicKey), signature: toBase64(signature), approval: toBase64(approval) },
+        ['device.added'],
+      );
+    } catch (e) {
+      // A taken id (a live device, or a removed one's: never given out again): try the next one.
+      if (wanted === undefined && SdkError.is(e, 'SERVER') && e.serverCode === 'conflict') continue;
+      throw e;
+    }
+    store.setAccount({ userId: owner.userId, deviceId });
+    return deviceId;
+  }
+  throw new SdkError('SERVER', `every device id tried for the restored device is taken (${RESTORE_DEVICE_ID_ATTEMPTS} of them): pass one`, { serverCode: 'conflict' });
 }
 
 export interface DeviceRestoreHooks {

@@ -14,10 +14,10 @@
  *
  * @module
  */
-export { ParleyClient, type ClientOptions, type DeviceLinkRequest } from './client.ts';
+export { ParleyClient, type ClientOptions, type DeviceLinkRequest, type RestoredClient } from './client.ts';
 export type { SendResult } from './outbound.ts';
 export type { SafetyNumberReport, SafetyNumberDevice } from './key-review.ts';
-export type { StoredKeyBackup } from './device-restore.ts';
+export { restoredDeviceIds, type StoredKeyBackup } from './device-restore.ts';
 export { MemoryClientStore, type ClientStore } from './client-store.ts';
 export type { QueuedMessage } from './outbound-queue.ts';
 export { SdkError, type SdkErrorCode, type DecryptionFailureReason } from './errors.ts';

@@ -1,6 +1,6 @@
 /**
- * Key backup: what a device needs to come back on a new machine as the same
- * device — its Ed25519 identity key — sealed under a passphrase with Themis
+ * Key backup: what gets a user who lost their machine back into the account
+ * — a device's Ed25519 identity key — sealed under a passphrase with Themis
  * Secure Cell (Seal mode, passphrase: PBKDF2-HMAC-SHA-256 with 314,110
  * iterations and a random salt, then AES-256-GCM), so the backup can be kept
  * anywhere, the server included.
@@ -8,9 +8,11 @@
  * What is in it, and why only that:
  *
  * - **The identity seed.** The server knows the device by this key (login is
- *   a signature by it) and peers pin it; with it, a restored device logs in
- *   and is trusted as before.
- * - **The next one-time prekey id.** The server ignores an uploaded one-time
+ *   a signature by it). `ParleyClient.restore` uses it once: it approves a
+ *   new device and removes its own (device-restore.ts), so that no other
+ *   copy of the key stays usable. (`importKeyBackup` + `login` bring the
+ *   device itself back, in place — then every earlier copy can log in too.)
+ * - **The next one-time prekey id**, for a restore in place. The server ignores an uploaded one-time
  *   prekey whose id it already holds; a restored device that counted from 1
  *   again would keep private keys for ids the server maps to old public
  *   keys. On import the counter resumes {@link ONE_TIME_PREKEY_ID_RESTORE_GAP}

@@ -227,3 +227,13 @@ export const FILE_UPLOADS_CONCURRENT_MAX = 4;
  * many: its SYNC_FORMER_ROOMS_MAX).
  */
 export const SYNC_FORMER_ROOMS_MAX = 64;
+
+// ---- restores ----
+
+/**
+ * Device ids a restore tries when it picks the new device's id itself
+ * (`laptop` → `laptop-r2`, `laptop-r3`, …): ids of removed devices stay
+ * taken, so a few may be; a server answering `conflict` to every one must
+ * not keep it trying.
+ */
+export const RESTORE_DEVICE_ID_ATTEMPTS = 8;

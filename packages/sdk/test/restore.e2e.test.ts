@@ -1,0 +1,209 @@
+/**
+ * `ParleyClient.restore` against a real `parley serve`: a key backup does
+ * not bring its device back, it replaces it — the backed-up key approves a
+ * new device and removes its own, so the earlier copy (here still running)
+ * ends with `DEVICE_REMOVED` and cannot log in again, while the new device
+ * reads and writes at once. The backup on the server is renewed for the new
+ * device, so the next restore starts from it; an older backup restores
+ * nothing and changes nothing. Ids: derived (`laptop` → `laptop-r2`,
+ * skipping taken ones, a bounded number of tries) or given.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ParleyClient } from '../src/client.ts';
+import { MemoryClientStore } from '../src/client-store.ts';
+import { restoredDeviceIds } from '../src/device-restore.ts';
+import { SdkError } from '../src/errors.ts';
+import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner } from '../src/key-backup.ts';
+import { RESTORE_DEVICE_ID_ATTEMPTS } from '../src/limits.ts';
+import { closeAll, hostileTransport, provisionDevice, recorder, serverForSuite, TcpProxy, texts, until } from './_harness.ts';
+
+const PASSPHRASE = 'a long passphrase for the key backup of the restore test';
+
+/** Keep `client`'s key backup on the server, as `parley backup` does. */
+async function storeBackup(client: ParleyClient): Promise<Uint8Array> {
+  const [bytes, secret] = await Promise.all([exportKeyBackup(client.store, PASSPHRASE), backupFetchSecret(PASSPHRASE, client.userId)]);
+  await client.storeKeyBackup(bytes, secret);
+  return bytes;
+}
+
+async function fetchBackup(url: string, userId: string): Promise<Uint8Array> {
+  return (await ParleyClient.fetchKeyBackup(url, userId, await backupFetchSecret(PASSPHRASE, userId))).backup;
+}
+
+const ids = (devices: readonly { readonly deviceId: string }[]): string[] => devices.map((d) => d.deviceId).sort();
+
+describe('ParleyClient.restore: a new device replaces the backed-up one', () => {
+  const server = serverForSuite();
+  const clients: (ParleyClient | undefined)[] = [];
+  let alice: ParleyClient;
+  let bob: ParleyClient;
+  let room: string;
+  let firstBackup: Uint8Array;
+  let restored: ParleyClient;
+  const ra = recorder();
+  const rb = recorder();
+
+  before(async () => {
+    alice = await ParleyClient.register(server.url, 'alice', 'laptop', { on: ra.on });
+    bob = await ParleyClient.register(server.url, 'bob', 'phone', { on: rb.on });
+    clients.push(alice, bob);
+    room = await alice.startDirect('bob');
+    await alice.send(room, 'before the restore');
+    await until(() => texts(rb.messages).includes('before the restore'), "bob reads alice's first message");
+    firstBackup = await storeBackup(alice);
+  });
+  after(() => closeAll(clients));
+
+  it('the running earlier copy ends (DEVICE_REMOVED) and cannot log in again; the new device reads and writes at once; the backup is renewed', async () => {
+    const rr = recorder();
+    const store = MemoryClientStore.create();
+    const r = await ParleyClient.restore(server.url, await fetchBackup(server.url, 'alice'), PASSPHRASE, { store, on: rr.on });
+    restored = r.client;
+    clients.push(restored);
+    assert.equal(restored.deviceId, 'laptop-r2');
+    assert.deepEqual(store.account(), { userId: 'alice', deviceId: 'laptop-r2' });
+    assert.equal(r.replaced.deviceId, 'laptop');
+    assert.deepEqual(r.replaced.identityKey, alice.store.identity.identityKeyPair().publicKey);
+    assert.equal(r.backupRenewed, true);
+    assert.notDeepEqual(store.identity.identityKeyPair().publicKey, r.replaced.identityKey, 'the new device has a key of its own');
+
+    // The earlier copy, still connected, is ended by the server.
+    await until(() => ra.connection.some((c) => c.state === 'ended'), 'the earlier copy ends');
+    const ended = ra.connection.find((c) => c.state === 'ended');
+    assert.ok(ended?.state === 'ended' && SdkError.is(ended.error, 'DEVICE_REMOVED'), JSON.stringify(ended));
+    await assert.rejects(alice.send(room, 'from the earlier copy'), (e: unknown) => SdkError.is(e, 'DEVICE_REMOVED'));
+    await assert.rejects(ParleyClient.login(server.url, 'alice', 'laptop', { store: alice.store }), (e: unknown) => SdkError.is(e, 'DEVICE_REMOVED'));
+    assert.deepEqual(ids(await restored.ownDevices()), ['laptop-r2']);
+
+    // Both ways, without the restored device writing first.
+    await bob.send(room, 'to the restored alice');
+    await until(() => texts(rr.messages).includes('to the restored alice'), 'the restored device reads bob');
+    await restored.send(room, 'from the restored alice');
+    await until(() => texts(rb.messages).includes('from the restored alice'), 'bob reads the restored device');
+    assert.equal(rr.failures.filter((f) => f.from.userId === 'bob').length, 0, 'nothing of bob undecryptable after the restore');
+
+    // The backup on the server is the new device's now.
+    assert.deepEqual(readKeyBackupOwner(await fetchBackup(server.url, 'alice')), { userId: 'alice', deviceId: 'laptop-r2' });
+  });
+
+  it('an older backup restores nothing and changes nothing (DEVICE_REMOVED); the renewed one replaces the first restore in turn, under a given id', async () => {
+    const stale = MemoryClientStore.create();
+    await assert.rejects(ParleyClient.restore(server.url, firstBackup, PASSPHRASE, { store: stale }), (e: unknown) => SdkError.is(e, 'DEVICE_REMOVED') && /newest backup/.test(e.message));
+    assert.equal(stale.account(), null);
+    assert.deepEqual(ids(await restored.ownDevices()), ['laptop-r2']);
+
+    // A taken id — a removed device's too, never given out again — is refused, and nothing changes.
+    const taken = MemoryClientStore.create();
+    const backup = await fetchBackup(server.url, 'alice');
+    await assert.rejects(ParleyClient.restore(server.url, backup, PASSPHRASE, { store: taken, deviceId: 'laptop' }), (e: unknown) => SdkError.is(e, 'SERVER') && e.serverCode === 'conflict');
+    assert.equal(taken.account(), null);
+    assert.deepEqual(ids(await restored.ownDevices()), ['laptop-r2']);
+
+    const rr = recorder();
+    const stopped = recorder();
+    restored.on('connection', stopped.on.connection);
+    const r = await ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'desk', on: rr.on });
+    clients.push(r.client);
+    assert.equal(r.client.deviceId, 'desk');
+    assert.equal(r.replaced.deviceId, 'laptop-r2');
+    await until(() => stopped.connection.some((c) => c.state === 'ended'), 'the first restore ends');
+    assert.deepEqual(ids(await r.client.ownDevices()), ['desk']);
+    await bob.send(room, 'to the desk');
+    await until(() => texts(rr.messages).includes('to the desk'), 'the second restore reads bob');
+  });
+
+  it('refuses, before anything reaches the server: the backed-up id, a store of an account, a wrong passphrase', async () => {
+    const backup = await fetchBackup(server.url, 'alice');
+    await assert.rejects(ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'desk' }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(ParleyClient.restore(server.url, backup, PASSPHRASE, { store: bob.store }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(ParleyClient.restore(server.url, backup, 'not the passphrase', { store: MemoryClientStore.create() }), (e: unknown) => SdkError.is(e, 'BAD_PASSPHRASE'));
+    await assert.rejects(ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'not an id!' }), (e: unknown) => SdkError.is(e, 'INVALID_ARGUMENT'));
+    assert.deepEqual(ids(await bob.ownDevices()), ['phone']);
+  });
+
+  it('a derived id skips taken ones; a server that calls every id taken stops after RESTORE_DEVICE_ID_ATTEMPTS tries', async () => {
+    const carol = await ParleyClient.register(server.url, 'carol', 'pc');
+    clients.push(carol);
+    await provisionDevice(carol, MemoryClientStore.create(), 'pc-r2');
+    await storeBackup(carol);
+    const r = await ParleyClient.restore(server.url, await fetchBackup(server.url, 'carol'), PASSPHRASE, { store: MemoryClientStore.create() });
+    clients.push(r.client);
+    assert.equal(r.client.deviceId, 'pc-r3');
+    assert.deepEqual(ids(await r.client.ownDevices()), ['pc-r2', 'pc-r3']);
+
+    const dave = await ParleyClient.register(server.url, 'dave', 'tab');
+    clients.push(dave);
+    await storeBackup(dave);
+    let adds = 0;
+    const liar = hostileTransport((f, text) => {
+      if (f.t !== 'device.added') return [text];
+      adds++;
+      return [JSON.stringify({ t: 'error', re: f['re'], code: 'conflict', message: 'taken' })];
+    });
+    const store = MemoryClientStore.create();
+    await assert.rejects(
+      ParleyClient.restore(server.url, await fetchBackup(server.url, 'dave'), PASSPHRASE, { store, transport: liar }),
+      (e: unknown) => SdkError.is(e, 'SERVER') && e.serverCode === 'conflict' && /pass one/.test(e.message),
+    );
+    assert.equal(adds, RESTORE_DEVICE_ID_ATTEMPTS);
+    assert.equal(store.account(), null);
+  });
+});
+
+describe('a contact away during a restore', () => {
+  const server = serverForSuite();
+  const clients: (ParleyClient | undefined)[] = [];
+  let proxy: TcpProxy | undefined;
+  after(async () => {
+    await closeAll(clients);
+    await proxy?.close();
+  });
+
+  it('fetches the device list again when it is back (the devices.changed it missed is not replayed), so its next message reaches the new device', async () => {
+    proxy = await TcpProxy.start(server.port);
+    const erin = await ParleyClient.register(server.url, 'erin', 'laptop');
+    const rf = recorder();
+    const frank = await ParleyClient.register(proxy.url, 'frank', 'phone', { on: rf.on });
+    clients.push(erin, frank);
+    const room = await frank.startDirect('erin');
+    await frank.send(room, 'before'); // frank's list of erin's devices is fresh now
+    await storeBackup(erin);
+
+    // frank is cut off, and his reconnections get no answer, while erin restores on a new machine.
+    proxy.blackhole = true;
+    proxy.dropAll();
+    await until(() => rf.connection.some((c) => c.state === 'disconnected'), 'frank loses his connection');
+    const rr = recorder();
+    const r = await ParleyClient.restore(server.url, await fetchBackup(server.url, 'erin'), PASSPHRASE, { store: MemoryClientStore.create(), on: rr.on });
+    clients.push(r.client);
+    await erin.close();
+
+    const synced = rf.connection.length;
+    proxy.blackhole = false;
+    proxy.dropAll();
+    await until(() => rf.connection.slice(synced).some((c) => c.state === 'synced'), 'frank is back', 40_000);
+    const sent = await frank.send(room, 'after');
+    assert.ok(sent.recipients.some((d) => d.userId === 'erin' && d.deviceId === 'laptop-r2'), JSON.stringify(sent.recipients));
+    const late = (): number => rr.failures.filter((f) => f.seq >= sent.seq).length;
+    await until(() => texts(rr.messages).includes('after') || late() > 0, "frank's message at the new device");
+    assert.deepEqual(texts(rr.messages), ['after']);
+    assert.equal(late(), 0);
+  });
+});
+
+describe('restoredDeviceIds', () => {
+  it('counts on from the id, keeps within the id length, and offers RESTORE_DEVICE_ID_ATTEMPTS ids', () => {
+    const first = restoredDeviceIds('laptop');
+    assert.equal(first.length, RESTORE_DEVICE_ID_ATTEMPTS);
+    assert.deepEqual(first.slice(0, 3), ['laptop-r2', 'laptop-r3', 'laptop-r4']);
+    assert.deepEqual(restoredDeviceIds('laptop-r9').slice(0, 2), ['laptop-r10', 'laptop-r11']);
+    assert.deepEqual(restoredDeviceIds('r2').slice(0, 1), ['r2-r2']);
+    const long = 'x'.repeat(64);
+    for (const id of [...restoredDeviceIds(long), ...restoredDeviceIds(`${'y'.repeat(57)}-r999999`)]) {
+      assert.ok(/^[A-Za-z0-9_-]{1,64}$/.test(id), id);
+    }
+    assert.equal(restoredDeviceIds(long)[0], `${'x'.repeat(61)}-r2`);
+    assert.equal(new Set(restoredDeviceIds(`${'y'.repeat(57)}-r999999`)).size, RESTORE_DEVICE_ID_ATTEMPTS, 'no id offered twice');
+  });
+});
