@@ -93,7 +93,7 @@ async function conversation(outDir, tmp) {
   cleanups.push(() => server.stop().then(() => server.cleanup()));
   const wsUrl = `ws://127.0.0.1:${server.port}/v1`;
   const tag = randomBytes(6).toString('hex');
-  const marks = { first: `from the browser ${tag}-1`, reply: `from node ${tag}-2`, away: `while the tab was closed ${tag}-3`, held: `after the commit ${tag}-4` };
+  const marks = { first: `from the browser ${tag}-1`, reply: `from node ${tag}-2`, away: `while the tab was closed ${tag}-3`, held: `after the commit ${tag}-4`, restored: `to the restored tab ${tag}-5` };
   const names = { alice: `alice-${tag}`, bob: `bob-${tag}` };
   const PASS = `browser passphrase ${tag}`;
 
@@ -315,9 +315,32 @@ async function conversation(outDir, tmp) {
     for (const needle of [...Object.values(marks), names.alice, names.bob, room]) assert(bytes.indexOf(Buffer.from(needle)) === -1, `"${needle}" found in IndexedDB`);
     return `${raw.records} sealed records (${raw.kinds.join(', ')}), ${bytes.length} bytes scanned`;
   });
+  await step('browser', 'a restore from the key backup into a new IndexedDB store makes a new device: the earlier tab ends (DEVICE_REMOVED), the new one reads at once', async () => {
+    const r = await page.evaluate(
+      async ({ wsUrl, user, pass }) => {
+        const { sdk } = globalThis.parleyTest;
+        const backupPass = `${pass} for the backup`;
+        const [bytes, secret] = await Promise.all([sdk.exportKeyBackup(globalThis.store, backupPass), sdk.backupFetchSecret(backupPass, user)]);
+        await globalThis.client.storeKeyBackup(bytes, secret);
+        const ended = new Promise((resolve) => globalThis.client.on('connection', (c) => c.state === 'ended' && resolve(c.error.code)));
+        const fetched = await sdk.ParleyClient.fetchKeyBackup(wsUrl, user, await sdk.backupFetchSecret(backupPass, user));
+        const store = await sdk.IndexedDbClientStore.open(`${user}-restored`, pass);
+        const received = [];
+        const restored = await sdk.ParleyClient.restore(wsUrl, fetched.backup, backupPass, { store, on: { message: (m) => received.push(m.text) } });
+        globalThis.restored = { ...restored, store, received };
+        return { deviceId: restored.client.deviceId, replaced: restored.replaced.deviceId, backupRenewed: restored.backupRenewed, ended: await ended };
+      },
+      { wsUrl, user: names.alice, pass: PASS },
+    );
+    assert(r.deviceId === 'browser-r2' && r.replaced === 'browser' && r.backupRenewed === true && r.ended === 'DEVICE_REMOVED', JSON.stringify(r));
+    await bob.send(room, marks.restored);
+    await page.waitForFunction((text) => globalThis.restored.received.includes(text), marks.restored, { timeout: 20_000 });
+  });
   await page.evaluate(async () => {
     await globalThis.client.close();
     await globalThis.store.close();
+    await globalThis.restored.client.close();
+    await globalThis.restored.store.close();
   });
   record('browser', 'no page errors', pageErrors.length === 0, JSON.stringify(pageErrors));
 }

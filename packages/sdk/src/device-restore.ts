@@ -183,11 +183,14 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
 /** Step 2 of {@link replaceBackedUpDevice}: `device.add` of the store's identity, approved by `old`, under the first id not taken. */
 async function addReplacement(conn: Connection, old: IdentityKeyPair, owner: Account, store: ClientStore, wanted: string | undefined): Promise<string> {
   const identity = store.identity.identityKeyPair();
+  // The key the server is about to learn must be on disk first (IndexedDB writes land later): the backed-up device is removed next.
+  await store.flush?.();
   for (const deviceId of wanted === undefined ? restoredDeviceIds(owner.deviceId) : [wanted]) {
     const signature = identity.sign(deviceLinkMessage(owner.userId, deviceId));
     const approval = old.sign(deviceApprovalMessage(owner.userId, owner.deviceId, deviceId, identity.publicKey));
+    let added: ServerFrame;
     try {
-      await conn.request(
+      added = await conn.request(
         { t: 'device.add', deviceId, identityKey: toBase64(identity.publicKey), signature: toBase64(signature), approval: toBase64(approval) },
         ['device.added'],
       );
@@ -196,7 +199,9 @@ async function addReplacement(conn: Connection, old: IdentityKeyPair, owner: Acc
       if (wanted === undefined && SdkError.is(e, 'SERVER') && e.serverCode === 'conflict') continue;
       throw e;
     }
+    if (added['userId'] !== owner.userId || added['deviceId'] !== deviceId) throw new SdkError('BAD_RESPONSE', 'device.added names another device than the one added');
     store.setAccount({ userId: owner.userId, deviceId });
+    await store.flush?.();
     return deviceId;
   }
   throw new SdkError('SERVER', `every device id tried for the restored device is taken (${RESTORE_DEVICE_ID_ATTEMPTS} of them): pass one`, { serverCode: 'conflict' });

@@ -149,6 +149,16 @@ describe('ParleyClient.restore: a new device replaces the backed-up one', () => 
     assert.equal(adds, RESTORE_DEVICE_ID_ATTEMPTS);
     assert.equal(store.account(), null);
   });
+  it('a server naming another device in its device.added answer is refused (BAD_RESPONSE): the store is not taken for that device and the backed-up one is not removed', async () => {
+    const gus = await ParleyClient.register(server.url, 'gus', 'box');
+    clients.push(gus);
+    await storeBackup(gus);
+    const liar = hostileTransport((f, text) => (f.t === 'device.added' ? [JSON.stringify({ ...f, deviceId: 'elsewhere' })] : [text]));
+    const store = MemoryClientStore.create();
+    await assert.rejects(ParleyClient.restore(server.url, await fetchBackup(server.url, 'gus'), PASSPHRASE, { store, transport: liar }), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE'));
+    assert.equal(store.account(), null);
+    assert.ok(ids(await gus.ownDevices()).includes('box'), 'the backed-up device stays');
+  });
 });
 
 describe('a contact away during a restore', () => {
