@@ -104,6 +104,11 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
       try {
         r = await ParleyClient.restore(server, stored.backup, pass, { store, ...(wanted !== undefined && { deviceId: wanted }) });
       } catch (e) {
+        // Past this point the new device exists (the store is kept): the old one may not have been removed yet.
+        const added = store.account();
+        if (added !== null) {
+          note(`note: the new device ${added.deviceId} was added, but the restore did not finish: once 'parley login ${user}' works, check 'parley devices' and remove ${owner.deviceId} if it is still listed ('parley remove-device ${owner.deviceId}'), then run 'parley backup'.`);
+        }
         if (SdkError.is(e, 'BAD_PASSPHRASE')) throw failure(`the passphrase does not open the key backup of ${user}`);
         if (SdkError.is(e, 'DEVICE_REMOVED')) throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed (by a later restore, or from another device): nothing was changed`);
         if (SdkError.is(e, 'SERVER') && e.serverCode === 'conflict' && wanted !== undefined) throw failure(`${user} already has (or had) a device ${wanted}: pick another --device`);

@@ -20,14 +20,15 @@ import { ok, PASS_VAR, Profile, Running, startServer, until, type ServerProcess 
  * are relayed to `target`'s port, the others held open and never answered
  * (a hung server). `connections` counts them.
  */
-async function tcpStub(target?: number, forward = 0): Promise<{ url: string; connections: () => number; close: () => void }> {
+async function tcpStub(target?: number, forward = 0, after: 'hang' | 'refuse' = 'hang'): Promise<{ url: string; connections: () => number; close: () => void }> {
   let count = 0;
   const sockets: Socket[] = [];
   const server: Server = createServer((socket) => {
     count++;
     sockets.push(socket);
     socket.on('error', () => undefined);
-    if (target !== undefined && count <= forward) {
+    if (count > forward && after === 'refuse') socket.destroy();
+    else if (target !== undefined && count <= forward) {
       const upstream = connect(target, '127.0.0.1');
       sockets.push(upstream);
       upstream.on('error', () => socket.destroy());
@@ -139,6 +140,33 @@ describe('register / restore / login: the store, the device id, the server URL',
     } finally {
       halfway.close();
     }
+  });
+
+  it('restore cut off once the new device was added (its login cannot connect): the store is kept, the CLI says what to check, and the new device logs in', async () => {
+    const gail = new Profile(join(root, 'gail-old'), 'gail', server.url);
+    const fresh = new Profile(join(root, 'gail-new'), 'gail', server.url);
+    const BACKUP_VAR = 'PARLEY_TEST_BACKUP_PASSPHRASE';
+    const backupEnv = { [BACKUP_VAR]: 'a long backup passphrase for gail, for the test' };
+    ok(await gail.run(['register', 'gail', '--device', 'laptop']), 'register');
+    ok(await gail.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: backupEnv }), 'backup');
+    // Relayed: the backup fetch, then the backed-up key's connection (add, remove); the new device's login is refused.
+    const cut = await tcpStub(server.port, 2, 'refuse');
+    try {
+      const run = new Running(['restore', 'gail', '--backup-passphrase-env', BACKUP_VAR, '--profile', fresh.dir, '--server', cut.url, '--passphrase-env', PASS_VAR], { ...fresh.env, ...backupEnv });
+      try {
+        assert.equal(await run.exited, 1, run.stderr);
+      } finally {
+        run.kill();
+      }
+      assert.equal(cut.connections(), 3, 'the fetch, the backed-up key, the new device');
+      assert.match(run.stderr, /the new device laptop-r2 was added, but the restore did not finish: once 'parley login gail' works, check 'parley devices' and remove laptop if it is still listed/);
+      assert.match(run.stderr, /the account is kept in/);
+    } finally {
+      cut.close();
+    }
+    assert.deepEqual(accountFiles(fresh), ['gail.parley']);
+    assert.match(ok(await fresh.run(['login', 'gail']), 'login'), /^Logged in as gail \(device laptop-r2\)/);
+    assert.doesNotMatch(ok(await fresh.run(['devices']), 'devices'), /^\s*laptop\b(?!-)/m);
   });
 
   it("login never guesses a device id (the host name's) for a store that has not logged in and that the config does not name", async () => {
