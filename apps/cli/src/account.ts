@@ -192,6 +192,8 @@ export interface NewStoreOptions {
   ctx: FailureContext;
   /** Runs once the store is in place (records the account in the profile's config), with the account the store is of. */
   kept?: (account: StoreAccount) => void;
+  /** When `fn` stopped (a failure, a signal) after the server accepted the device: what is left to do, for a note. */
+  unfinished?: (account: NonNullable<StoreAccount>) => string;
 }
 
 /** Signals that end a command run from a terminal or a service manager (numbers for the exit code, 128 + n). */
@@ -224,8 +226,8 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
     }
   };
   /** Keeps or removes the new store, once (synchronous: it also runs on process exit). */
-  const settle = (keep: boolean): void => {
-    if (settled) return;
+  const settle = (keep: boolean): StoreAccount => {
+    if (settled) return null;
     settled = true;
     let account: StoreAccount = null;
     try {
@@ -240,18 +242,24 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
     }
     if (!keep) {
       removeStore(tmp);
-      return;
+      return null;
     }
     moveStoreIntoPlace(tmp, path);
     options.kept?.(account);
+    return account;
+  };
+  /** The note for a command stopped once the device was accepted. */
+  const unfinished = (account: StoreAccount): void => {
+    if (account !== null && options.unfinished !== undefined) note(options.unfinished(account));
   };
   // Ended by a signal or process.exit (a signal handler below, an uncaught error): settle on the way out.
   const onExit = (): void => {
     if (settled) return;
     const keep = accepted();
     try {
-      settle(keep);
+      const account = settle(keep);
       note(keep ? `The server had accepted the device: the account is kept in ${path}.` : 'Nothing was kept: run the command again.');
+      unfinished(account);
     } catch (e) {
       note(`parley: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -275,12 +283,14 @@ export async function withNewStore<T>(path: string, passphrase: Uint8Array, opti
     return result;
   } catch (e) {
     const keep = accepted();
+    let account: StoreAccount;
     try {
-      settle(keep);
+      account = settle(keep);
     } catch (moveError) {
       throw explain(moveError, options.ctx);
     }
     if (keep) note(`note: the server had accepted the device before this failure, so the account is kept in ${path}${options.ctx.user === undefined ? '' : `: 'parley login ${options.ctx.user}' uses it`}.`);
+    unfinished(account);
     throw explain(e, options.ctx);
   } finally {
     for (const s of ENDING_SIGNALS) process.off(s, onSignal);

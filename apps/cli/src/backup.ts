@@ -8,9 +8,12 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, restoredDeviceIds, SdkError } from '@parley/sdk';
 import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
+import { keyFingerprint } from './devices.ts';
+import { canPrompt } from './passphrase.ts';
 import { note, writeLine } from './output.ts';
 import { checkDeviceId, checkUserId, ensureProfileDir, profileDir, readConfig, rememberAccount, resolveServer, storePath } from './profile.ts';
 
@@ -18,6 +21,9 @@ export interface BackupOptions extends StoreOptions, BackupPassphraseOptions {}
 
 export interface RestoreOptions extends BackupOptions {
   device?: string;
+  /** The backed-up device the restore may remove (checked against the backup). */
+  replaces?: string;
+  yes?: boolean;
 }
 
 /** Below this many characters a backup passphrase gets a warning: the server can try guesses offline. */
@@ -59,16 +65,45 @@ export async function backup(options: BackupOptions): Promise<void> {
     }
     await writeLine(`Key backup of ${s.user} (device ${s.device}) stored on ${s.server}.`);
     note(
-      `To restore it on a new machine: parley restore ${s.user} --server ${s.server}. ` +
+      `To restore it on a new machine: parley restore ${s.user} --server ${s.server} --replaces ${s.device}. ` +
         `The restored machine becomes a new device and ${s.device} is removed; messages from before the restore cannot be read there.`,
     );
   });
+}
+
+/** Asks a yes/no question on the terminal (echoed); true only for "y" or "yes". */
+async function confirmOnTerminal(question: string): Promise<boolean> {
+  // Not as a readline terminal: the tty echoes in cooked mode, and no cursor codes follow the question.
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * The restore removes the backed-up device: the user says so (`--replaces
+ * <id>`, `--yes`, or at the prompt), since the backup may be of a device
+ * still in use — the last one to run `parley backup`.
+ */
+async function confirmReplacement(user: string, backedUp: string, storedAt: number, options: RestoreOptions): Promise<void> {
+  if (options.replaces !== undefined) {
+    if (options.replaces !== backedUp) throw failure(`the key backup of ${user} is of device ${backedUp}, not ${options.replaces}: nothing was changed`);
+    return;
+  }
+  if (options.yes === true) return;
+  const what = `The key backup of ${user} is of device ${backedUp} (stored ${new Date(storedAt).toISOString()}). Restoring makes this machine a new device and removes ${backedUp}: every copy of it is logged out for good.`;
+  if (!canPrompt()) throw usageError(`${what} Run again with --replaces ${backedUp} to confirm (or --yes).`);
+  note(what);
+  if (!(await confirmOnTerminal(`Replace ${backedUp}? [y/N] `))) throw failure(`${backedUp} was not replaced: nothing was changed`);
 }
 
 export async function restore(userArg: string, options: RestoreOptions): Promise<void> {
   refuseArgvPassphrase(options);
   const user = checkUserId(userArg);
   const wanted = options.device === undefined ? undefined : checkDeviceId(options.device);
+  if (options.replaces !== undefined) checkDeviceId(options.replaces);
   const dir = profileDir(options);
   const config = readConfig(dir);
   const server = resolveServer(options, config.accounts[user]);
@@ -91,40 +126,40 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
     if (wanted === owner.deviceId) {
       throw usageError(`the backup is of device ${owner.deviceId}; the restored device gets a new id (--device names it; leave it out for ${restoredDeviceIds(owner.deviceId)[0] ?? 'one derived from it'}): the backed-up device is removed, so that no earlier copy of it can be used`);
     }
+    await confirmReplacement(user, owner.deviceId, stored.updatedAt, options);
     const storePass = await newStorePassphrase(options, user);
     ensureProfileDir(dir);
     // A failed or interrupted restore leaves nothing behind — unless the server already accepted the
     // new device (see withNewStore) — so that it can simply be run again.
-    let made = '';
     const kept = (account: { readonly deviceId: string } | null): void => {
       if (account !== null) rememberAccount(dir, user, { device: account.deviceId, server });
     };
-    const restored = await withNewStore(path, storePass, { ctx: { ...ctx, action: 'restore' }, kept }, async (store) => {
+    // Stopped once the new device was added: the backed-up one may still be there (the server's backup is the new device's from before its removal).
+    const unfinished = (account: { readonly deviceId: string }): string =>
+      `note: the restore of ${user} stopped after the new device ${account.deviceId} was added: once 'parley login ${user}' works, check 'parley devices' and remove ${owner.deviceId} if it is still listed ('parley remove-device ${owner.deviceId}').`;
+    const restored = await withNewStore(path, storePass, { ctx: { ...ctx, action: 'restore' }, kept, unfinished }, async (store) => {
       let r;
       try {
         r = await ParleyClient.restore(server, stored.backup, pass, { store, ...(wanted !== undefined && { deviceId: wanted }) });
       } catch (e) {
-        // Past this point the new device exists (the store is kept): the old one may not have been removed yet.
-        const added = store.account();
-        if (added !== null) {
-          note(`note: the new device ${added.deviceId} was added, but the restore did not finish: once 'parley login ${user}' works, check 'parley devices' and remove ${owner.deviceId} if it is still listed ('parley remove-device ${owner.deviceId}'), then run 'parley backup'.`);
-        }
         if (SdkError.is(e, 'BAD_PASSPHRASE')) throw failure(`the passphrase does not open the key backup of ${user}`);
-        if (SdkError.is(e, 'DEVICE_REMOVED')) throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed (by a later restore, or from another device): nothing was changed`);
+        if (SdkError.is(e, 'DEVICE_REMOVED')) throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed meanwhile (by another restore, or from another device): nothing was changed here; run 'parley restore ${user}' again for the newest backup`);
         if (SdkError.is(e, 'SERVER') && e.serverCode === 'conflict' && wanted !== undefined) throw failure(`${user} already has (or had) a device ${wanted}: pick another --device`);
         throw e;
       }
-      made = r.client.deviceId;
       await r.client.close();
       return r;
     });
-    await writeLine(`Restored ${user} from the key backup of device ${restored.replaced.deviceId} on ${server}: this machine is the new device ${made}.`);
-    note(
-      `The backed-up device ${restored.replaced.deviceId} was removed: its earlier copies (the old machine, or an earlier restore) can no longer log in or read new messages. ` +
-        `Your contacts see ${made} as a new device of ${user}, so your safety numbers with them change.`,
-    );
-    if (restored.backupRenewed) note(`The key backup on the server is now this device's, under the same passphrase: the next restore starts from it.`);
-    else note(`warning: could not renew the key backup on the server, which is still of the removed device ${restored.replaced.deviceId} and can no longer restore anything: run 'parley backup' here.`);
+    const made = restored.client.deviceId;
+    const replaced = restored.replaced.deviceId;
+    await writeLine(`Restored ${user} from the key backup of device ${replaced} on ${server}: this machine is the new device ${made}.`);
+    if (restored.replacedElsewhere) note(`warning: ${replaced} had already been removed when this restore came to remove it (by another restore of the same backup, or from another device): look at the devices below.`);
+    else note(`The backed-up device ${replaced} was removed: no copy of it (the old machine, or an earlier restore) can log in again.`);
+    note(`Your contacts see ${made} as a new device of ${user}, so your safety numbers with them change. The key backup on the server is now this device's, under the same passphrase.`);
+    if (restored.otherDevices.length > 0) {
+      note(`${user} has other devices: ${restored.otherDevices.map((d) => `${d.deviceId} (${keyFingerprint(d.identityKey)})`).join(', ')}.`);
+      note(`Each of them receives your conversations. If one is not yours — added by whoever held ${replaced}'s key before, or left by an interrupted restore — remove it: parley remove-device <id>.`);
+    }
     note('Messages sent before now cannot be read on this machine (the backup holds no sessions, for forward secrecy). Conversations go on: your contacts encrypt to this device from their next message.');
   } finally {
     wipe(pass);

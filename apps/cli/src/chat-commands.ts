@@ -253,6 +253,8 @@ ${commonHelp(true)}`,
   const restoreCmd = backupPassphraseOptions(base('restore', "on a new machine: fetch a user's key backup from the server; this machine replaces the backed-up device", { account: false }))
     .argument('<user>', 'whose backup to restore')
     .option('--device <id>', "this machine's new device id (default: the backed-up one's with -r2, -r3, …)")
+    .option('--replaces <id>', 'confirm which device the restore removes: the backup must be of it')
+    .option('--yes', 'remove the backed-up device, whichever it is, without asking')
     .addHelpText(
       'after',
       `
@@ -260,17 +262,21 @@ Asks for the backup passphrase (or reads --backup-passphrase-env / -file),
 downloads the backup (the server hands it only to whoever derives the right
 secret from that passphrase), opens it, and creates the account's store under
 a new store passphrase (asked twice). This machine becomes a new device with
-keys of its own: the backed-up key approves it, then removes its own device,
-so no earlier copy of it (the old machine, stolen or still running, or an
-earlier restore) can log in or read new messages again. The backup on the
-server is renewed for the new device (same passphrase). Your contacts see a
-new device of yours and encrypt to it from their next message; your safety
-numbers with them change. Messages sent before the restore cannot be read on
-this machine: the backup holds no sessions (forward secrecy).
+keys of its own: the backed-up key approves it, the backup on the server is
+renewed for it (same passphrase), then the backed-up key removes its own
+device, so no earlier copy of it (the old machine, stolen or still running, or
+an earlier restore) can log in again. Since that device may still be in use
+(the backup is of whichever device last ran 'parley backup'), the restore asks
+first; without a terminal, confirm with --replaces <that device> (or --yes).
+It then lists the account's other devices: remove any that are not yours.
+Your contacts see a new device of yours and encrypt to it from their next
+message; your safety numbers with them change. Messages sent before the
+restore cannot be read on this machine: the backup holds no sessions (forward
+secrecy).
 ${commonHelp(false)}
 
 Example:
-  parley restore alice --server wss://chat.example.org`,
+  parley restore alice --server wss://chat.example.org --replaces laptop`,
     )
     .action(runAction((user: string, options: RestoreOptions) => restore(user, options)));
 

@@ -62,7 +62,7 @@ export function parley(args: readonly string[], options: RunOptions = {}): Promi
 export const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
 /** The end of what a terminal shows while a prompt waits for its answer ("Passphrase for alice: ", "Shared secret: "…). */
-const PROMPT_AT_END = /(?:passphrase|secret)(?: for \S+)?: $/i;
+const PROMPT_AT_END = /(?:(?:passphrase|secret)(?: for \S+)?: |\[y\/N\] )$/i;
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;

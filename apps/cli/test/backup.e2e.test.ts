@@ -53,7 +53,7 @@ describe('parley backup / restore', () => {
   it('backup stores the key backup on the server', async () => {
     const r = await alice.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'backup'), /^Key backup of alice \(device laptop\) stored on ws:/);
-    assert.match(r.stderr, /parley restore alice --server ws:\S+\. The restored machine becomes a new device and laptop is removed/);
+    assert.match(r.stderr, /parley restore alice --server ws:\S+ --replaces laptop\. The restored machine becomes a new device and laptop is removed/);
     assertFails(await alice.run(['backup']), 2, /no backup passphrase: give --backup-passphrase-env/);
   });
 
@@ -65,15 +65,22 @@ describe('parley backup / restore', () => {
     assert.ok(!existsSync(join(newMachine.dir, 'accounts', 'alice.parley')), 'no store left behind');
     const existing = await alice.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assertFails(existing, 2, /already has an account alice/);
+    // The backed-up device may be in use: the restore removes it only when told which (or --yes).
+    const unconfirmed = await newMachine.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    assertFails(unconfirmed, 2, /The key backup of alice is of device laptop \(stored \d{4}-\d\d-\d\dT[^)]+\)\. Restoring makes this machine a new device and removes laptop: every copy of it is logged out for good\. Run again with --replaces laptop to confirm \(or --yes\)\./);
+    const other = await newMachine.run(['restore', 'alice', '--replaces', 'desktop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    assertFails(other, 1, /the key backup of alice is of device laptop, not desktop: nothing was changed/);
+    assert.ok(!existsSync(join(newMachine.dir, 'accounts', 'alice.parley')), 'no store left behind');
     // Nothing changed on the server: the old machine still logs in.
     assert.match(ok(await alice.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop\)/);
   });
 
   it('restore on a new machine: a new device replaces the backed-up one; what came before stays unreadable', async () => {
-    const r = await newMachine.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    const r = await newMachine.run(['restore', 'alice', '--replaces', 'laptop', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'restore'), /^Restored alice from the key backup of device laptop on ws:\S+: this machine is the new device laptop-r2\.$/m);
-    assert.match(r.stderr, /The backed-up device laptop was removed: its earlier copies .* can no longer log in or read new messages\./);
+    assert.match(r.stderr, /The backed-up device laptop was removed: no copy of it \(the old machine, or an earlier restore\) can log in again\./);
     assert.match(r.stderr, /The key backup on the server is now this device's, under the same passphrase/);
+    assert.doesNotMatch(r.stderr, /other devices/);
     const config = JSON.parse(readFileSync(join(newMachine.dir, 'config.json'), 'utf8')) as { user: string; accounts: Record<string, { device: string }> };
     assert.equal(config.user, 'alice');
     assert.equal(config.accounts['alice']?.device, 'laptop-r2');
@@ -112,10 +119,14 @@ describe('parley backup / restore', () => {
     assert.ok(ok(await bob.run(['history', 'alice']), 'history').includes(`alice: ${m.again}`));
   });
 
-  it('the renewed backup restores the next machine, which replaces the first restore', async () => {
+  it('the renewed backup restores the next machine, which replaces the first restore and lists the account\'s other devices', async () => {
+    const tablet = new Profile(join(root, 'tablet'), 'alice', server.url);
+    const request = ok(await tablet.run(['link-device', 'alice', '--device', 'tablet']), 'link-device').trim();
+    ok(await newMachine.run(['add-device', request]), 'add-device');
     const third = new Profile(join(root, 'third-machine'), 'alice', server.url);
-    const r = await third.run(['restore', 'alice', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
+    const r = await third.run(['restore', 'alice', '--yes', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'restore'), /from the key backup of device laptop-r2 on ws:\S+: this machine is the new device laptop-r3\.$/m);
+    assert.match(r.stderr, /alice has other devices: tablet \([0-9a-f ]+\)\.\nEach of them receives your conversations\. If one is not yours .* remove it: parley remove-device <id>\./);
     assertFails(await newMachine.run(['login', 'alice']), 1, /was removed from its account/);
     assert.match(ok(await third.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop-r3\)/);
   });

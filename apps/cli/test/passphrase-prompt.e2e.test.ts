@@ -3,7 +3,8 @@
  * `script`; skipped where it is missing), against a real server: a
  * mistyped repeat of a new passphrase and a wrong store passphrase are asked
  * again (up to three times), a short new passphrase and a backup passphrase
- * equal to the store's are warned about, never refused.
+ * equal to the store's are warned about, never refused; a restore asks
+ * before it removes the backed-up device.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -59,5 +60,17 @@ describe('passphrase prompts of the chat commands', { skip: hasScript ? false : 
     assert.equal(other.code, 0, other.screen);
     assert.doesNotMatch(other.screen, /warning/);
     assert.match(other.screen, /Key backup of alice \(device laptop\) stored/);
+  });
+
+  it('restore at a terminal asks before it removes the backed-up device: "n" changes nothing, "y" restores', async () => {
+    const backupPass = 'a different and much longer one';
+    const no = await onTerminal(['restore', 'alice', ...where('alice-new')], [`${backupPass}\r`, 'n\r']);
+    assert.equal(no.code, 1, no.screen);
+    assert.match(no.screen, /The key backup of alice is of device laptop \(stored [^)]+\)\. Restoring makes this machine a new device and removes laptop[\s\S]*Replace laptop\? \[y\/N\] /);
+    assert.match(no.screen, /parley: laptop was not replaced: nothing was changed/);
+    assert.ok(!existsSync(join(tmp.path('alice-new'), 'accounts', 'alice.parley')));
+    const yes = await onTerminal(['restore', 'alice', ...where('alice-new')], [`${backupPass}\r`, 'y\r', `${storePass}\r`, `${storePass}\r`]);
+    assert.equal(yes.code, 0, yes.screen);
+    assert.match(yes.screen, /Restored alice from the key backup of device laptop on ws:\S+: this machine is the new device laptop-r2\./);
   });
 });

@@ -124,7 +124,7 @@ describe('register / restore / login: the store, the device id, the server URL',
     // The backup is fetched over a first connection (relayed to the server); the login's is never answered.
     const halfway = await tcpStub(server.port, 1);
     try {
-      const restoreArgs = ['restore', 'erin', '--backup-passphrase-env', BACKUP_VAR];
+      const restoreArgs = ['restore', 'erin', '--yes', '--backup-passphrase-env', BACKUP_VAR];
       const run = new Running([...restoreArgs, '--profile', fresh.dir, '--server', halfway.url, '--passphrase-env', PASS_VAR], { ...fresh.env, ...backupEnv });
       try {
         await until(() => halfway.connections() >= 2, 'the login connection');
@@ -152,14 +152,14 @@ describe('register / restore / login: the store, the device id, the server URL',
     // Relayed: the backup fetch, then the backed-up key's connection (add, remove); the new device's login is refused.
     const cut = await tcpStub(server.port, 2, 'refuse');
     try {
-      const run = new Running(['restore', 'gail', '--backup-passphrase-env', BACKUP_VAR, '--profile', fresh.dir, '--server', cut.url, '--passphrase-env', PASS_VAR], { ...fresh.env, ...backupEnv });
+      const run = new Running(['restore', 'gail', '--replaces', 'laptop', '--backup-passphrase-env', BACKUP_VAR, '--profile', fresh.dir, '--server', cut.url, '--passphrase-env', PASS_VAR], { ...fresh.env, ...backupEnv });
       try {
         assert.equal(await run.exited, 1, run.stderr);
       } finally {
         run.kill();
       }
       assert.equal(cut.connections(), 3, 'the fetch, the backed-up key, the new device');
-      assert.match(run.stderr, /the new device laptop-r2 was added, but the restore did not finish: once 'parley login gail' works, check 'parley devices' and remove laptop if it is still listed/);
+      assert.match(run.stderr, /the restore of gail stopped after the new device laptop-r2 was added: once 'parley login gail' works, check 'parley devices' and remove laptop if it is still listed/);
       assert.match(run.stderr, /the account is kept in/);
     } finally {
       cut.close();

@@ -41,7 +41,6 @@ import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './even
 import type { FileRef } from './file-transfer.ts';
 import { DEVICE_ID, readEntry, readKeys, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
-import { backupFetchSecret, exportKeyBackup } from './key-backup.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
@@ -87,8 +86,16 @@ export interface RestoredClient {
   readonly client: ParleyClient;
   /** The backed-up device the new one replaced (removed: its earlier copies are shut out). */
   readonly replaced: DeviceKey;
-  /** Whether the user's key backup on the server is now the new device's (if not, store one: `exportKeyBackup`, `storeKeyBackup`). */
-  readonly backupRenewed: boolean;
+  /** True when it was already gone when this restore came to remove it: another restore (of the same backup) or another device removed it meanwhile — look at `otherDevices`. */
+  readonly replacedElsewhere: boolean;
+  /**
+   * The user's devices other than the new one, as the directory lists them
+   * after the restore: ones in use, and any the user does not know — added
+   * by whoever held the backed-up key before (a thief), left by an
+   * interrupted restore, or made by another restore at the same time. Show
+   * them, so the user can remove those that are not theirs.
+   */
+  readonly otherDevices: readonly DeviceKey[];
 }
 
 /** What a new device hands an existing one so it can be added (`ParleyClient.deviceLinkRequest`). */
@@ -383,9 +390,12 @@ export class ParleyClient {
    * `options.deviceId` (default: `laptop` → `laptop-r2`, …), then removes
    * its own — every earlier copy of it (the old machine, stolen or left
    * running, an earlier restore) ends with `DEVICE_REMOVED` and stays out.
-   * The new device logs in, publishes fresh prekeys, and the user's backup
-   * on the server becomes the new device's (under the same passphrase), so
-   * the next restore starts from it. Contacts see one device removed and a
+   * The user's backup on the server becomes the new device's (under the
+   * same passphrase) before anything is removed, so the next restore — also
+   * after this one was cut off — starts from a device that exists. The new
+   * device logs in and publishes fresh prekeys; `otherDevices` lists the
+   * user's other devices, for the user to check (devices the key's earlier
+   * holder added are not removed). Contacts see one device removed and a
    * new one (`devices.changed`; safety numbers change); messages sent
    * before are not readable here (no sessions are backed up). Throws as
    * `openKeyBackup`; `DEVICE_REMOVED` for a backup whose device is gone (a
@@ -402,20 +412,14 @@ export class ParleyClient {
     });
     const client = await ParleyClient.login(url, r.userId, r.deviceId, clientOptions);
     try {
-      if (!r.replacedRemoved) await client.removeDevice(r.replaced.deviceId);
+      let replacedElsewhere = r.removal === 'already-removed';
+      if (r.removal === 'pending') replacedElsewhere = (await client.removeDevice(r.replaced.deviceId)) === null;
+      const otherDevices = (await client.ownDevices()).filter((d) => d.deviceId !== r.deviceId);
+      return { client, replaced: r.replaced, replacedElsewhere, otherDevices };
     } catch (e) {
       await client.close();
       throw e;
     }
-    let backupRenewed = false;
-    try {
-      const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(client.store, passphrase), backupFetchSecret(passphrase, r.userId)]);
-      await client.storeKeyBackup(bytes, fetchSecret);
-      backupRenewed = true;
-    } catch {
-      // The device is restored either way; the caller is told to store a backup itself.
-    }
-    return { client, replaced: r.replaced, backupRenewed };
   }
 
   /**

@@ -11,8 +11,8 @@
  * the copies apart. Instead the backed-up key, used once, approves a new
  * device with a key of its own (`device.add`) and then removes its own
  * device (`device.remove`), so every earlier copy is shut out for good
- * (`DEVICE_REMOVED`); the user's backup is then renewed for the new device.
- * See {@link replaceBackedUpDevice}.
+ * (`DEVICE_REMOVED`); the user's backup is renewed for the new device
+ * first. See {@link replaceBackedUpDevice}.
  *
  * Also here, for devices restored in place by earlier versions: replacing
  * the one-time prekeys earlier copies left in the key directory, and
@@ -32,7 +32,7 @@ import type { ClientStore } from './client-store.ts';
 import { CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import { DEVICE_ID, intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
-import { BACKUP_FETCH_SECRET_BYTES, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner } from './key-backup.ts';
+import { BACKUP_FETCH_SECRET_BYTES, backupFetchSecret, exportKeyBackup, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner } from './key-backup.ts';
 import { RESTORE_DEVICE_ID_ATTEMPTS } from './limits.ts';
 import type { Link } from './link.ts';
 import type { DeviceKey } from './peer-keys.ts';
@@ -89,12 +89,20 @@ export async function fetchKeyBackup(url: string, userId: string, fetchSecret: U
   });
 }
 
+/** What happened to the backed-up device in {@link replaceBackedUpDevice}. */
+export type ReplacedRemoval =
+  /** This restore removed it. */
+  | 'removed'
+  /** It was gone when this restore came to remove it: another restore or another device removed it meanwhile. */
+  | 'already-removed'
+  /** The removal's answer did not come: the new device must remove it (`removeDevice`). */
+  | 'pending';
+
 /** What {@link replaceBackedUpDevice} did. */
 export interface ReplacedDevice extends Account {
   /** The backed-up device, replaced by the new one (`deviceId`). */
   readonly replaced: DeviceKey;
-  /** Whether the server confirmed its removal (if not, remove it from the new device: `removeDevice`). */
-  readonly replacedRemoved: boolean;
+  readonly removal: ReplacedRemoval;
 }
 
 /** Options of {@link replaceBackedUpDevice}. */
@@ -126,23 +134,28 @@ export function restoredDeviceIds(previous: string): string[] {
 /**
  * Replace the device a key backup holds with a new device, whose identity
  * `store` (fresh, of no account yet) holds — the first half of
- * `ParleyClient.restore`, which then logs the new device in and renews the
- * backup. Over a connection of its own, the backed-up key:
+ * `ParleyClient.restore`, which then logs the new device in. Over a
+ * connection of its own, the backed-up key:
  *
  * 1. logs in as its device — `DEVICE_REMOVED` if that device is gone (an
  *    older backup, replaced by a later restore or removed by the user:
  *    nothing is changed);
  * 2. approves the new device (`device.add`); on success `store` becomes the
- *    new device's (`setAccount`);
- * 3. removes its own device (`device.remove`), which ends every session of
+ *    new device's (`setAccount`, flushed);
+ * 3. replaces the user's backup on the server with one of the new device,
+ *    under the same passphrase (`backup.put`) — before anything is removed,
+ *    so that whenever the procedure stops from here on (a crash, a lost
+ *    connection, a store that was never kept) the server holds a backup of
+ *    a device that exists, and restoring again works;
+ * 4. removes its own device (`device.remove`), which ends every session of
  *    every earlier copy at once and keeps them out for good.
  *
- * If step 3's answer does not come, the result says so (`replacedRemoved`)
- * and the new device removes it. Throws as `openKeyBackup`, and
- * `INVALID_ARGUMENT` for a store already of an account or a `deviceId`
- * that is the backed-up one; `SERVER` `conflict` when a given `deviceId`
- * is taken, or `limit_exceeded` when the user has all the devices or ids
- * the server allows (nothing is changed then).
+ * A failure in step 3 stops before step 4 (the backed-up device stays, and
+ * so does its backup). Throws as `openKeyBackup`, and `INVALID_ARGUMENT` for
+ * a store already of an account or a `deviceId` that is the backed-up one;
+ * `SERVER` `conflict` when a given `deviceId` is taken, or `limit_exceeded`
+ * when the user has all the devices or ids the server allows (nothing is
+ * changed then).
  */
 export async function replaceBackedUpDevice(url: string, backup: Uint8Array, passphrase: string | Uint8Array, store: ClientStore, options: ReplaceOptions = {}): Promise<ReplacedDevice> {
   storeArg(store);
@@ -164,16 +177,19 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
         throw e;
       }
       const deviceId = await addReplacement(conn, old, owner, store, options.deviceId);
+      const [renewed, fetchSecret] = await Promise.all([exportKeyBackup(store, passphrase), backupFetchSecret(passphrase, owner.userId)]);
+      await conn.request({ t: 'backup.put', backup: toBase64(renewed), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
       const replaced: DeviceKey = { deviceId: owner.deviceId, identityKey: old.publicKey.slice() };
-      let replacedRemoved = false;
+      let removal: ReplacedRemoval = 'pending';
       try {
         const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, owner.deviceId, old.publicKey));
         await conn.request({ t: 'device.remove', deviceId: owner.deviceId, approval: toBase64(approval) }, ['device.removed']);
-        replacedRemoved = true;
-      } catch {
-        // The new device exists and the store is its: it removes the old one after logging in.
+        removal = 'removed';
+      } catch (e) {
+        // Gone meanwhile (another restore of the same backup got there first); otherwise the new device removes it after logging in.
+        if (SdkError.is(e, 'SERVER') && e.serverCode === 'not_found') removal = 'already-removed';
       }
-      return { userId: owner.userId, deviceId, replaced, replacedRemoved };
+      return { userId: owner.userId, deviceId, replaced, removal };
     });
   } finally {
     old.destroy();

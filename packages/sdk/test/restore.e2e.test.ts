@@ -12,7 +12,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
-import { restoredDeviceIds } from '../src/device-restore.ts';
+import { replaceBackedUpDevice, restoredDeviceIds } from '../src/device-restore.ts';
+import type { TransportFactory } from '../src/transport.ts';
+import { webSocketTransport } from '../src/transport-ws.ts';
 import { SdkError } from '../src/errors.ts';
 import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner } from '../src/key-backup.ts';
 import { RESTORE_DEVICE_ID_ATTEMPTS } from '../src/limits.ts';
@@ -65,7 +67,8 @@ describe('ParleyClient.restore: a new device replaces the backed-up one', () => 
     assert.deepEqual(store.account(), { userId: 'alice', deviceId: 'laptop-r2' });
     assert.equal(r.replaced.deviceId, 'laptop');
     assert.deepEqual(r.replaced.identityKey, alice.store.identity.identityKeyPair().publicKey);
-    assert.equal(r.backupRenewed, true);
+    assert.equal(r.replacedElsewhere, false);
+    assert.deepEqual(r.otherDevices, []);
     assert.notDeepEqual(store.identity.identityKeyPair().publicKey, r.replaced.identityKey, 'the new device has a key of its own');
 
     // The earlier copy, still connected, is ended by the server.
@@ -158,6 +161,71 @@ describe('ParleyClient.restore: a new device replaces the backed-up one', () => 
     await assert.rejects(ParleyClient.restore(server.url, await fetchBackup(server.url, 'gus'), PASSPHRASE, { store, transport: liar }), (e: unknown) => SdkError.is(e, 'BAD_RESPONSE'));
     assert.equal(store.account(), null);
     assert.ok(ids(await gus.ownDevices()).includes('box'), 'the backed-up device stays');
+  });
+});
+
+describe('a restore cut off', () => {
+  const server = serverForSuite();
+  const clients: (ParleyClient | undefined)[] = [];
+  after(() => closeAll(clients));
+
+  it("stops after the server removed the backed-up device, and the new device's store is lost: the server's backup is already the new device's, so restoring again works", async () => {
+    const hana = await ParleyClient.register(server.url, 'hana', 'laptop');
+    clients.push(hana);
+    await storeBackup(hana);
+    // The backed-up key's connection: what it sends is recorded, and it goes down right after sending the removal.
+    const sent: string[] = [];
+    const cut: TransportFactory = async (url, events) => {
+      const t = await webSocketTransport(url, events);
+      return {
+        send(text) {
+          const f = JSON.parse(text) as { t: string };
+          sent.push(f.t);
+          t.send(text);
+          if (f.t === 'device.remove') t.close(1001, 'gone');
+        },
+        close: (code, reason) => t.close(code, reason),
+      };
+    };
+    const lost = MemoryClientStore.create();
+    const r = await replaceBackedUpDevice(server.url, await fetchBackup(server.url, 'hana'), PASSPHRASE, lost, { transport: cut });
+    assert.equal(r.deviceId, 'laptop-r2');
+    assert.equal(r.removal, 'pending');
+    assert.deepEqual(sent.slice(-3), ['device.add', 'backup.put', 'device.remove'], 'the backup is renewed before anything is removed');
+    await until(() => hana.connected === false, 'the backed-up device is removed all the same');
+
+    // The new device's store is gone (the process died): the server's backup restores the account.
+    const backup = await fetchBackup(server.url, 'hana');
+    assert.deepEqual(readKeyBackupOwner(backup), { userId: 'hana', deviceId: 'laptop-r2' });
+    const again = await ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create() });
+    clients.push(again.client);
+    assert.equal(again.client.deviceId, 'laptop-r3');
+    assert.equal(again.replaced.deviceId, 'laptop-r2');
+    assert.deepEqual(again.otherDevices, []);
+  });
+
+  it("lists the devices the key's earlier holder added (they are not removed), and says when the backed-up device was gone already (another restore got there first)", async () => {
+    const ivy = await ParleyClient.register(server.url, 'ivy', 'laptop');
+    clients.push(ivy);
+    await storeBackup(ivy);
+    // Whoever held the laptop's key before the restore added a device of their own.
+    await provisionDevice(ivy, MemoryClientStore.create(), 'not-ivys');
+    const backup = await fetchBackup(server.url, 'ivy');
+    // Two restores of one backup: the first removes the laptop, the second finds it gone.
+    const [one, two] = await Promise.allSettled([
+      ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'one' }),
+      ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'two' }),
+    ]);
+    const done = [one, two].flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []));
+    clients.push(...done.map((d) => d.client));
+    assert.ok(done.length >= 1, JSON.stringify([one, two].map((p) => (p.status === 'rejected' ? String(p.reason) : 'ok'))));
+    for (const d of done) assert.ok(d.otherDevices.some((o) => o.deviceId === 'not-ivys'), JSON.stringify(d.otherDevices));
+    if (done.length === 2) {
+      assert.equal(done.filter((d) => d.replacedElsewhere).length, 1, 'one of them found the laptop gone');
+      assert.ok(done.every((d) => d.otherDevices.some((o) => o.deviceId === (d.client.deviceId === 'one' ? 'two' : 'one'))), 'each lists the other');
+    }
+    const listed = ids(await (done[0] as { client: ParleyClient }).client.ownDevices());
+    assert.ok(!listed.includes('laptop') && listed.includes('not-ivys'), listed.join(', '));
   });
 });
 
