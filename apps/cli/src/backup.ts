@@ -143,7 +143,10 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
         r = await ParleyClient.restore(server, stored.backup, pass, { store, ...(wanted !== undefined && { deviceId: wanted }) });
       } catch (e) {
         if (SdkError.is(e, 'BAD_PASSPHRASE')) throw failure(`the passphrase does not open the key backup of ${user}`);
-        if (SdkError.is(e, 'DEVICE_REMOVED')) throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed meanwhile (by another restore, or from another device): nothing was changed here; run 'parley restore ${user}' again for the newest backup`);
+        if (SdkError.is(e, 'DEVICE_REMOVED')) {
+          const changed = store.account() === null ? 'nothing was changed here' : 'see the note above';
+          throw failure(`the backup is of ${user}'s device ${owner.deviceId}, which was removed meanwhile (by another restore, or from another device): ${changed}; run 'parley restore ${user}' again for the newest backup`);
+        }
         if (SdkError.is(e, 'SERVER') && e.serverCode === 'conflict' && wanted !== undefined) throw failure(`${user} already has (or had) a device ${wanted}: pick another --device`);
         throw e;
       }

@@ -35,6 +35,8 @@ interface Pending {
 
 /** Normal closure (RFC 6455 §7.4.1). */
 export const CLOSE_NORMAL = 1000;
+/** The server's close code for the sessions of a removed device (docs/protocol.md, "Removing a device"): nothing will authenticate it again. */
+export const CLOSE_DEVICE_REMOVED = 4003;
 /** Abnormal closure (RFC 6455 §7.4.1): reported for a socket given up on, never sent. */
 export const CLOSE_ABNORMAL = 1006;
 

@@ -29,7 +29,7 @@ import { storeArg } from './_args.ts';
 import { fromBase64, toBase64 } from './_bytes.ts';
 import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, hello, loginDevice, type Account } from './auth.ts';
 import type { ClientStore } from './client-store.ts';
-import { CLOSE_NORMAL, Connection } from './connection.ts';
+import { CLOSE_DEVICE_REMOVED, CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import { DEVICE_ID, intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
 import { BACKUP_FETCH_SECRET_BYTES, backupFetchSecret, exportKeyBackup, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner } from './key-backup.ts';
@@ -55,12 +55,13 @@ function readStoredBackup(f: ServerFrame): StoredKeyBackup | null {
   return { backup, updatedAt: intField(f, 'updatedAt', 'backup') };
 }
 
-/** A connection of its own for one procedure before login; `fn`'s connection is closed afterwards. */
-async function withOwnConnection<T>(url: string, transport: TransportFactory | undefined, fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: () => undefined }, transport);
+/** A connection of its own for one procedure before login; `fn`'s connection is closed afterwards. `closedWith` is the server's close code once it closed. */
+async function withOwnConnection<T>(url: string, transport: TransportFactory | undefined, fn: (conn: Connection, closedWith: () => number | null) => Promise<T>): Promise<T> {
+  let code: number | null = null;
+  const conn = await Connection.open(v1Url(url), { onFrame: () => undefined, onClose: (c) => (code = c) }, transport);
   try {
     await hello(conn);
-    return await fn(conn);
+    return await fn(conn, () => code);
   } finally {
     conn.close(CLOSE_NORMAL, 'done');
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -167,18 +168,20 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
   if (options.deviceId === owner.deviceId) throw new SdkError('INVALID_ARGUMENT', `the restored device needs an id other than the backed-up ${owner.deviceId}`);
   const { identity: old } = await openKeyBackup(backup, passphrase, owner);
   try {
-    return await withOwnConnection(url, options.transport, async (conn) => {
+    return await withOwnConnection(url, options.transport, async (conn, closedWith) => {
+      const removed = (e: unknown): SdkError =>
+        new SdkError('DEVICE_REMOVED', `the backup is of ${owner.userId}'s device ${owner.deviceId}, which was removed (replaced by a later restore, or removed by another device): restore from the newest backup`, { cause: e, serverCode: 'device_removed' });
+      let deviceId: string;
       try {
         await loginDevice(conn, old, owner);
+        deviceId = await addReplacement(conn, old, owner, store, options.deviceId);
+        const [renewed, fetchSecret] = await Promise.all([exportKeyBackup(store, passphrase), backupFetchSecret(passphrase, owner.userId)]);
+        await conn.request({ t: 'backup.put', backup: toBase64(renewed), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
       } catch (e) {
-        if (SdkError.is(e, 'DEVICE_REMOVED')) {
-          throw new SdkError('DEVICE_REMOVED', `the backup is of ${owner.userId}'s device ${owner.deviceId}, which was removed (replaced by a later restore, or removed by another device): restore from the newest backup`, { cause: e, serverCode: 'device_removed' });
-        }
+        // Removed before, or meanwhile (its sessions end with 4003: another restore of this backup got there first).
+        if (SdkError.is(e, 'DEVICE_REMOVED') || (SdkError.is(e, 'CLOSED') && closedWith() === CLOSE_DEVICE_REMOVED)) throw removed(e);
         throw e;
       }
-      const deviceId = await addReplacement(conn, old, owner, store, options.deviceId);
-      const [renewed, fetchSecret] = await Promise.all([exportKeyBackup(store, passphrase), backupFetchSecret(passphrase, owner.userId)]);
-      await conn.request({ t: 'backup.put', backup: toBase64(renewed), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
       const replaced: DeviceKey = { deviceId: owner.deviceId, identityKey: old.publicKey.slice() };
       let removal: ReplacedRemoval = 'pending';
       try {

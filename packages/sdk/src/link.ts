@@ -24,7 +24,7 @@
  */
 import type { IdentityKeyPair } from '@parley/protocol';
 import { hello, loginDevice, registerDevice, renewalTime, resume, type Account, type Tokens } from './auth.ts';
-import { CLOSE_NORMAL, Connection } from './connection.ts';
+import { CLOSE_DEVICE_REMOVED, CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
 import type { ConnectionEvent } from './events.ts';
 import type { ServerFrame, ServerLimits } from './frames.ts';
@@ -57,8 +57,6 @@ const CLOSE_UNSUPPORTED_VERSION = 1002;
 const CLOSE_TOKEN_EXPIRED = 4001;
 /** The user signed out everywhere (`sessions.revoke`): reconnect at once; the key logs in again. */
 const CLOSE_SIGNED_OUT = 4002;
-/** This device was removed: nothing will authenticate it again. */
-const CLOSE_DEVICE_REMOVED = 4003;
 const CLOSE_WAIT_MS = 2_000;
 /** setTimeout's largest delay. */
 const TIMER_MAX_MS = 2 ** 31 - 1;

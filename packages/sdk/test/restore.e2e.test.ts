@@ -217,6 +217,8 @@ describe('a restore cut off', () => {
       ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create(), deviceId: 'two' }),
     ]);
     const done = [one, two].flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []));
+    // One that lost the race was told why: the backed-up device was removed meanwhile (not a bare CLOSED).
+    for (const p of [one, two]) if (p.status === 'rejected') assert.ok(SdkError.is(p.reason, 'DEVICE_REMOVED'), String(p.reason));
     clients.push(...done.map((d) => d.client));
     assert.ok(done.length >= 1, JSON.stringify([one, two].map((p) => (p.status === 'rejected' ? String(p.reason) : 'ok'))));
     for (const d of done) assert.ok(d.otherDevices.some((o) => o.deviceId === 'not-ivys'), JSON.stringify(d.otherDevices));
