@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, restoredDeviceIds, SdkError } from '@parley/sdk';
+import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, readKeyBackupReplaces, restoredDeviceIds, SdkError } from '@parley/sdk';
 import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { keyFingerprint } from './devices.ts';
@@ -71,12 +71,27 @@ export async function backup(options: BackupOptions): Promise<void> {
   });
 }
 
-/** Asks a yes/no question on the terminal (echoed); true only for "y" or "yes". */
+/** How long input typed before a confirmation question is taken as typed ahead, and dropped. */
+const TYPED_AHEAD_MS = 50;
+
+/**
+ * Asks a yes/no question on the terminal (echoed); true only for "y" or
+ * "yes". What was typed before the question showed is dropped (an answer
+ * must be to the question), and end of input (Ctrl-D) is "no".
+ */
 async function confirmOnTerminal(question: string): Promise<boolean> {
+  const stdin = process.stdin;
+  const drop = (): void => undefined;
+  stdin.on('data', drop);
+  stdin.resume();
+  await new Promise((resolve) => setTimeout(resolve, TYPED_AHEAD_MS));
+  stdin.off('data', drop);
+  stdin.pause();
   // Not as a readline terminal: the tty echoes in cooked mode, and no cursor codes follow the question.
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+  const rl = createInterface({ input: stdin, output: process.stderr, terminal: false });
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    const ended = new Promise<string>((resolve) => rl.once('close', () => resolve('')));
+    return /^y(es)?$/i.test((await Promise.race([rl.question(question), ended])).trim());
   } finally {
     rl.close();
   }
@@ -85,15 +100,19 @@ async function confirmOnTerminal(question: string): Promise<boolean> {
 /**
  * The restore removes the backed-up device: the user says so (`--replaces
  * <id>`, `--yes`, or at the prompt), since the backup may be of a device
- * still in use — the last one to run `parley backup`.
+ * still in use — the last one to run `parley backup`. A backup left by a
+ * restore that was cut off also removes the device that restore replaced.
  */
-async function confirmReplacement(user: string, backedUp: string, storedAt: number, options: RestoreOptions): Promise<void> {
+async function confirmReplacement(user: string, backup: Uint8Array, storedAt: number, options: RestoreOptions): Promise<void> {
+  const backedUp = readKeyBackupOwner(backup).deviceId;
+  const earlier = readKeyBackupReplaces(backup)?.deviceId;
+  const removed = earlier === undefined ? backedUp : `${backedUp} and, if it is still there, ${earlier} (which an interrupted restore made ${backedUp} to replace)`;
   if (options.replaces !== undefined) {
-    if (options.replaces !== backedUp) throw failure(`the key backup of ${user} is of device ${backedUp}, not ${options.replaces}: nothing was changed`);
+    if (options.replaces !== backedUp && options.replaces !== earlier) throw failure(`the key backup of ${user} is of device ${backedUp}, not ${options.replaces}: nothing was changed`);
     return;
   }
   if (options.yes === true) return;
-  const what = `The key backup of ${user} is of device ${backedUp} (stored ${new Date(storedAt).toISOString()}). Restoring makes this machine a new device and removes ${backedUp}: every copy of it is logged out for good.`;
+  const what = `The key backup of ${user} is of device ${backedUp} (stored ${new Date(storedAt).toISOString()}). Restoring makes this machine a new device and removes ${removed}: every copy of it is logged out for good.`;
   if (!canPrompt()) throw usageError(`${what} Run again with --replaces ${backedUp} to confirm (or --yes).`);
   note(what);
   if (!(await confirmOnTerminal(`Replace ${backedUp}? [y/N] `))) throw failure(`${backedUp} was not replaced: nothing was changed`);
@@ -126,7 +145,7 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
     if (wanted === owner.deviceId) {
       throw usageError(`the backup is of device ${owner.deviceId}; the restored device gets a new id (--device names it; leave it out for ${restoredDeviceIds(owner.deviceId)[0] ?? 'one derived from it'}): the backed-up device is removed, so that no earlier copy of it can be used`);
     }
-    await confirmReplacement(user, owner.deviceId, stored.updatedAt, options);
+    await confirmReplacement(user, stored.backup, stored.updatedAt, options);
     const storePass = await newStorePassphrase(options, user);
     ensureProfileDir(dir);
     // A failed or interrupted restore leaves nothing behind — unless the server already accepted the

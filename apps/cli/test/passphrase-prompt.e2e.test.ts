@@ -62,13 +62,17 @@ describe('passphrase prompts of the chat commands', { skip: hasScript ? false : 
     assert.match(other.screen, /Key backup of alice \(device laptop\) stored/);
   });
 
-  it('restore at a terminal asks before it removes the backed-up device: "n" changes nothing, "y" restores', async () => {
+  it('restore at a terminal asks before it removes the backed-up device: "n" and Ctrl-D change nothing, "y" restores', async () => {
     const backupPass = 'a different and much longer one';
     const no = await onTerminal(['restore', 'alice', ...where('alice-new')], [`${backupPass}\r`, 'n\r']);
     assert.equal(no.code, 1, no.screen);
     assert.match(no.screen, /The key backup of alice is of device laptop \(stored [^)]+\)\. Restoring makes this machine a new device and removes laptop[\s\S]*Replace laptop\? \[y\/N\] /);
     assert.match(no.screen, /parley: laptop was not replaced: nothing was changed/);
     assert.ok(!existsSync(join(tmp.path('alice-new'), 'accounts', 'alice.parley')));
+    // End of input (Ctrl-D) at the question is "no", said so.
+    const eof = await onTerminal(['restore', 'alice', ...where('alice-new')], [`${backupPass}\r`, '\u0004']);
+    assert.equal(eof.code, 1, eof.screen);
+    assert.match(eof.screen, /parley: laptop was not replaced: nothing was changed/);
     const yes = await onTerminal(['restore', 'alice', ...where('alice-new')], [`${backupPass}\r`, 'y\r', `${storePass}\r`, `${storePass}\r`]);
     assert.equal(yes.code, 0, yes.screen);
     assert.match(yes.screen, /Restored alice from the key backup of device laptop on ws:\S+: this machine is the new device laptop-r2\./);

@@ -41,6 +41,7 @@ import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './even
 import type { FileRef } from './file-transfer.ts';
 import { DEVICE_ID, readEntry, readKeys, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
+import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner } from './key-backup.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
@@ -414,12 +415,31 @@ export class ParleyClient {
     try {
       let replacedElsewhere = r.removal === 'already-removed';
       if (r.removal === 'pending') replacedElsewhere = (await client.removeDevice(r.replaced.deviceId)) === null;
-      const otherDevices = (await client.ownDevices()).filter((d) => d.deviceId !== r.deviceId);
-      return { client, replaced: r.replaced, replacedElsewhere, otherDevices };
+      const devices = await client.ownDevices();
+      await client.#keepBackupOfListedDevice(devices, passphrase);
+      return { client, replaced: r.replaced, replacedElsewhere, otherDevices: devices.filter((d) => d.deviceId !== r.deviceId) };
     } catch (e) {
       await client.close();
       throw e;
     }
+  }
+
+  /**
+   * After a restore: the backup it stored is replaced if, meanwhile, the
+   * earlier copy stored one of the device that was then removed (it could
+   * until the removal): a backup must be of a device that exists.
+   */
+  async #keepBackupOfListedDevice(devices: readonly DeviceKey[], passphrase: string | Uint8Array): Promise<void> {
+    const stored = await this.loadKeyBackup();
+    let of: string | null = null;
+    try {
+      of = stored === null ? null : readKeyBackupOwner(stored.backup).deviceId;
+    } catch {
+      of = null;
+    }
+    if (of !== null && devices.some((d) => d.deviceId === of)) return;
+    const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(this.store, passphrase), backupFetchSecret(passphrase, this.userId)]);
+    await this.storeKeyBackup(bytes, fetchSecret);
   }
 
   /**

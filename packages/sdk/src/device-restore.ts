@@ -25,14 +25,15 @@
  * @module
  */
 import type { IdentityKeyPair } from '@parley/protocol';
+import { equalBytes, wipe } from '@parley/themis/hazmat';
 import { storeArg } from './_args.ts';
 import { fromBase64, toBase64 } from './_bytes.ts';
 import { deviceApprovalMessage, deviceLinkMessage, deviceRemovalMessage, hello, loginDevice, type Account } from './auth.ts';
 import type { ClientStore } from './client-store.ts';
 import { CLOSE_DEVICE_REMOVED, CLOSE_NORMAL, Connection } from './connection.ts';
 import { SdkError } from './errors.ts';
-import { DEVICE_ID, intField, readRooms, USER_ID, type ServerFrame } from './frames.ts';
-import { BACKUP_FETCH_SECRET_BYTES, backupFetchSecret, exportKeyBackup, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner } from './key-backup.ts';
+import { DEVICE_ID, intField, readKeys, readRooms, USER_ID, type ServerFrame } from './frames.ts';
+import { BACKUP_FETCH_SECRET_BYTES, backupFetchSecret, KEY_BACKUP_BYTES_MAX, openKeyBackup, readKeyBackupOwner, sealKeyBackup, type KeyBackupReplaced } from './key-backup.ts';
 import { RESTORE_DEVICE_ID_ATTEMPTS } from './limits.ts';
 import type { Link } from './link.ts';
 import type { DeviceKey } from './peer-keys.ts';
@@ -140,11 +141,15 @@ export function restoredDeviceIds(previous: string): string[] {
  *
  * 1. logs in as its device — `DEVICE_REMOVED` if that device is gone (an
  *    older backup, replaced by a later restore or removed by the user:
- *    nothing is changed);
+ *    nothing is changed); if the backup records a device it replaces (a
+ *    restore cut off before step 4), removes that one when still listed
+ *    with its key;
  * 2. approves the new device (`device.add`); on success `store` becomes the
  *    new device's (`setAccount`, flushed);
  * 3. replaces the user's backup on the server with one of the new device,
- *    under the same passphrase (`backup.put`) — before anything is removed,
+ *    under the same passphrase, recording the device it replaces (version
+ *    2, see key-backup.ts; sealed before step 2, so that nothing slow runs
+ *    between the add and the removal) — before anything is removed,
  *    so that whenever the procedure stops from here on (a crash, a lost
  *    connection, a store that was never kept) the server holds a backup of
  *    a device that exists, and restoring again works;
@@ -166,23 +171,27 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
   }
   const owner = readKeyBackupOwner(backup);
   if (options.deviceId === owner.deviceId) throw new SdkError('INVALID_ARGUMENT', `the restored device needs an id other than the backed-up ${owner.deviceId}`);
-  const { identity: old } = await openKeyBackup(backup, passphrase, owner);
+  // Both PBKDF2s before anything is sent: between the add and the removal nothing slow may run (a thief holding the old key
+  // and watching `devices.changed` would have that long to act).
+  const [keys, fetchSecret] = await Promise.all([openKeyBackup(backup, passphrase, owner), backupFetchSecret(passphrase, owner.userId)]);
+  const old = keys.identity;
+  const replaced: DeviceKey = { deviceId: owner.deviceId, identityKey: old.publicKey.slice() };
   try {
     return await withOwnConnection(url, options.transport, async (conn, closedWith) => {
       const removed = (e: unknown): SdkError =>
         new SdkError('DEVICE_REMOVED', `the backup is of ${owner.userId}'s device ${owner.deviceId}, which was removed (replaced by a later restore, or removed by another device): restore from the newest backup`, { cause: e, serverCode: 'device_removed' });
-      let deviceId: string;
+      let added: { deviceId: string; backup: Uint8Array };
       try {
         await loginDevice(conn, old, owner);
-        deviceId = await addReplacement(conn, old, owner, store, options.deviceId);
-        const [renewed, fetchSecret] = await Promise.all([exportKeyBackup(store, passphrase), backupFetchSecret(passphrase, owner.userId)]);
-        await conn.request({ t: 'backup.put', backup: toBase64(renewed), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
+        // A restore from this backup was cut off before it removed the device it replaced: remove that one first.
+        if (keys.replaces !== null) await removeIfListed(conn, old, owner, keys.replaces);
+        added = await addReplacement(conn, old, owner, store, options.deviceId, (account) => sealKeyBackup(store, account, passphrase, replaced));
+        await conn.request({ t: 'backup.put', backup: toBase64(added.backup), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
       } catch (e) {
         // Removed before, or meanwhile (its sessions end with 4003: another restore of this backup got there first).
         if (SdkError.is(e, 'DEVICE_REMOVED') || (SdkError.is(e, 'CLOSED') && closedWith() === CLOSE_DEVICE_REMOVED)) throw removed(e);
         throw e;
       }
-      const replaced: DeviceKey = { deviceId: owner.deviceId, identityKey: old.publicKey.slice() };
       let removal: ReplacedRemoval = 'pending';
       try {
         const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, owner.deviceId, old.publicKey));
@@ -192,19 +201,44 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
         // Gone meanwhile (another restore of the same backup got there first); otherwise the new device removes it after logging in.
         if (SdkError.is(e, 'SERVER') && e.serverCode === 'not_found') removal = 'already-removed';
       }
-      return { userId: owner.userId, deviceId, replaced, removal };
+      return { userId: owner.userId, deviceId: added.deviceId, replaced, removal };
     });
   } finally {
     old.destroy();
+    wipe(fetchSecret);
   }
 }
 
-/** Step 2 of {@link replaceBackedUpDevice}: `device.add` of the store's identity, approved by `old`, under the first id not taken. */
-async function addReplacement(conn: Connection, old: IdentityKeyPair, owner: Account, store: ClientStore, wanted: string | undefined): Promise<string> {
+/** Step 0: remove `target` (a device an interrupted restore meant to replace) if the directory still lists it with its key. */
+async function removeIfListed(conn: Connection, old: IdentityKeyPair, owner: Account, target: KeyBackupReplaced): Promise<void> {
+  const listed = readKeys(await conn.request({ t: 'keys.fetch', userId: owner.userId, claimFor: [] }, ['keys']), owner.userId);
+  if (!listed.some((d) => d.deviceId === target.deviceId && equalBytes(d.identityKey, target.identityKey))) return;
+  const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, target.deviceId, target.identityKey));
+  try {
+    await conn.request({ t: 'device.remove', deviceId: target.deviceId, approval: toBase64(approval) }, ['device.removed']);
+  } catch (e) {
+    if (!(SdkError.is(e, 'SERVER') && e.serverCode === 'not_found')) throw e;
+  }
+}
+
+/**
+ * Step 2 of {@link replaceBackedUpDevice}: `device.add` of the store's
+ * identity, approved by `old`, under the first id not taken; `seal` makes
+ * the new device's backup for an id before it is offered (see above).
+ */
+async function addReplacement(
+  conn: Connection,
+  old: IdentityKeyPair,
+  owner: Account,
+  store: ClientStore,
+  wanted: string | undefined,
+  seal: (account: Account) => Promise<Uint8Array>,
+): Promise<{ deviceId: string; backup: Uint8Array }> {
   const identity = store.identity.identityKeyPair();
   // The key the server is about to learn must be on disk first (IndexedDB writes land later): the backed-up device is removed next.
   await store.flush?.();
   for (const deviceId of wanted === undefined ? restoredDeviceIds(owner.deviceId) : [wanted]) {
+    const backup = await seal({ userId: owner.userId, deviceId });
     const signature = identity.sign(deviceLinkMessage(owner.userId, deviceId));
     const approval = old.sign(deviceApprovalMessage(owner.userId, owner.deviceId, deviceId, identity.publicKey));
     let added: ServerFrame;
@@ -221,7 +255,7 @@ async function addReplacement(conn: Connection, old: IdentityKeyPair, owner: Acc
     if (added['userId'] !== owner.userId || added['deviceId'] !== deviceId) throw new SdkError('BAD_RESPONSE', 'device.added names another device than the one added');
     store.setAccount({ userId: owner.userId, deviceId });
     await store.flush?.();
-    return deviceId;
+    return { deviceId, backup };
   }
   throw new SdkError('SERVER', `every device id tried for the restored device is taken (${RESTORE_DEVICE_ID_ATTEMPTS} of them): pass one`, { serverCode: 'conflict' });
 }

@@ -39,23 +39,37 @@
  * ```
  *  offset   size  field
  *  0        4     magic "PKB1" (0x50 0x4B 0x42 0x31)
- *  4        1     format version = 0x01
+ *  4        1     format version v = 0x01, or 0x02 for a backup that records the device it replaces
  *  5        1     u: length of userId, 1 … 64
  *  6        u     userId (ASCII, the server's user id pattern)
  *  6+u      1     d: length of deviceId, 1 … 64
  *  7+u      d     deviceId (ASCII, the server's device id pattern)
- *  7+u+d    107   Secure Cell, Seal with passphrase (70-byte Themis header, 37 bytes sealed):
- *                   context   = UTF-8("parley-key-backup-v1\n") ‖ u8(u) ‖ userId ‖ u8(d) ‖ deviceId
- *                   plaintext = 0x01 ‖ identity seed (32) ‖ next one-time prekey id (u32be)
+ *  ── version 2 only ──
+ *  7+u+d    1     r: length of the replaced device's id, 1 … 64
+ *  8+u+d    r     replaced deviceId (ASCII)
+ *  8+u+d+r  32    replaced device's Ed25519 identity key
+ *  ── both ──
+ *  h        107   Secure Cell, Seal with passphrase (70-byte Themis header, 37 bytes sealed):
+ *                   context v1 = UTF-8("parley-key-backup-v1\n") ‖ u8(u) ‖ userId ‖ u8(d) ‖ deviceId
+ *                   context v2 = UTF-8("parley-key-backup-v2\n") ‖ u8(u) ‖ userId ‖ u8(d) ‖ deviceId
+ *                                ‖ u8(r) ‖ replaced deviceId ‖ replaced identity key
+ *                   plaintext  = v ‖ identity seed (32) ‖ next one-time prekey id (u32be)
  *  ── nothing may follow ──
  * ```
+ *
+ * Version 2 is what a restore stores for the new device (device-restore.ts)
+ * until the backed-up device is removed: if the restore is cut off in
+ * between, the next restore from this backup removes the replaced device
+ * too (when it is still listed with that key), so a stolen one is not left
+ * running by an interrupted restore.
  *
  * The ids are in clear so that a machine with nothing but the user id and
  * the passphrase learns which device the backup restores
  * ({@link readKeyBackupOwner}); they are not secret (the server knows
- * them). The cell's context binds the backup to them: ids altered in the
- * header, or a backup opened for another account, fail exactly like a wrong
- * passphrase (`BAD_PASSPHRASE`), as does any altered byte of the cell.
+ * them). The cell's context binds the backup to them (and to the replaced
+ * device and key): ids altered in the header, or a backup opened for
+ * another account, fail exactly like a wrong passphrase (`BAD_PASSPHRASE`),
+ * as does any altered byte of the cell.
  * Nothing is restored unless everything checks out.
  *
  * A backup kept by the server can be attacked offline: the passphrase's
@@ -75,14 +89,17 @@ import { DEVICE_ID, USER_ID } from './frames.ts';
 
 const KEY_BACKUP_MAGIC: Uint8Array = Uint8Array.of(0x50, 0x4b, 0x42, 0x31);
 export const KEY_BACKUP_VERSION = 0x01;
-/** Largest input `importKeyBackup` looks at (the server's KEY_BACKUP_BYTES_MAX); a version 1 backup is at most 242 bytes. */
+/** The version that records the device a restore replaces. */
+export const KEY_BACKUP_VERSION_REPLACING = 0x02;
+/** Largest input `importKeyBackup` looks at (the server's KEY_BACKUP_BYTES_MAX); a version 1 backup is at most 242 bytes, a version 2 one 339. */
 export const KEY_BACKUP_BYTES_MAX = 64 * 1024;
 /** Bytes of a Themis passphrase Seal header (packages/themis, cell format). */
 const CELL_OVERHEAD = 70;
 const IDENTITY_SEED_BYTES = 32;
-const PLAINTEXT_V1_BYTES = 1 + IDENTITY_SEED_BYTES + 4;
-/** The exact size of a version 1 backup's cell. */
-export const KEY_BACKUP_V1_CELL_BYTES = CELL_OVERHEAD + PLAINTEXT_V1_BYTES;
+const PLAINTEXT_BYTES = 1 + IDENTITY_SEED_BYTES + 4;
+/** The exact size of a backup's cell (versions 1 and 2). */
+export const KEY_BACKUP_V1_CELL_BYTES = CELL_OVERHEAD + PLAINTEXT_BYTES;
+const IDENTITY_KEY_BYTES = 32;
 /** Longest user or device id (the SDK's ID_LENGTH_MAX). */
 const ID_BYTES_MAX = 64;
 /** How far past the backed-up counter a restored device's one-time prekey ids start (2^20: ~10,000 top-ups of 100). */
@@ -95,12 +112,20 @@ export const BACKUP_FETCH_SECRET_BYTES = 32;
 export const BACKUP_FETCH_SECRET_ITERATIONS = 314_110;
 
 const CONTEXT_LABEL = utf8('parley-key-backup-v1\n');
+const CONTEXT_LABEL_REPLACING = utf8('parley-key-backup-v2\n');
 const FETCH_SALT_LABEL = utf8('parley-key-backup-fetch-v1\n');
 
 /** Which account a backup belongs to. */
 export interface KeyBackupOwner {
   readonly userId: string;
   readonly deviceId: string;
+}
+
+/** The device a version 2 backup's device replaces (a restore cut off before removing it). */
+export interface KeyBackupReplaced {
+  readonly deviceId: string;
+  /** Its Ed25519 identity key: only a device listed with this key is the one meant. */
+  readonly identityKey: Uint8Array;
 }
 
 /**
@@ -113,7 +138,17 @@ export async function exportKeyBackup(store: ClientStore, passphrase: string | U
   storeArg(store);
   const owner = store.account();
   if (owner === null) throw new SdkError('INVALID_ARGUMENT', 'the store belongs to no account yet: register or log in first');
-  const context = backupContext(owner);
+  return sealKeyBackup(store, owner, passphrase, null);
+}
+
+/**
+ * {@link exportKeyBackup} for `owner` (which the store need not belong to
+ * yet: a restore seals the new device's backup before adding it), recording
+ * `replaces` (version 2) when given.
+ */
+export async function sealKeyBackup(store: ClientStore, owner: KeyBackupOwner, passphrase: string | Uint8Array, replaces: KeyBackupReplaced | null): Promise<Uint8Array> {
+  const version = replaces === null ? KEY_BACKUP_VERSION : KEY_BACKUP_VERSION_REPLACING;
+  const context = backupContext(owner, replaces);
   const pass = passphraseBytes(passphrase);
   // reserveOneTimePrekeyIds(0) reserves nothing and returns the next id.
   const nextPrekeyId = store.reserveOneTimePrekeyIds(0);
@@ -121,12 +156,17 @@ export async function exportKeyBackup(store: ClientStore, passphrase: string | U
     throw new SdkError('INTERNAL', 'the store returned an invalid next one-time prekey id');
   }
   const seed = store.identity.identityKeyPair().exportSeed();
-  const plaintext = new ByteWriter().u8(KEY_BACKUP_VERSION).bytes(seed).u32be(nextPrekeyId).finish();
+  const plaintext = new ByteWriter().u8(version).bytes(seed).u32be(nextPrekeyId).finish();
   try {
     const cell = await new SecureCellSealWithPassphrase(pass).encryptAsync(plaintext, context);
     const u = utf8(owner.userId);
     const d = utf8(owner.deviceId);
-    return new ByteWriter().bytes(KEY_BACKUP_MAGIC).u8(KEY_BACKUP_VERSION).u8(u.length).bytes(u).u8(d.length).bytes(d).bytes(cell).finish();
+    const w = new ByteWriter().bytes(KEY_BACKUP_MAGIC).u8(version).u8(u.length).bytes(u).u8(d.length).bytes(d);
+    if (replaces !== null) {
+      const r = utf8(replaces.deviceId);
+      w.u8(r.length).bytes(r).bytes(replaces.identityKey);
+    }
+    return w.bytes(cell).finish();
   } finally {
     wipe(seed, plaintext, pass);
   }
@@ -143,8 +183,15 @@ export function readKeyBackupOwner(backup: Uint8Array): KeyBackupOwner {
   return readHeader(backup).owner;
 }
 
+/** The device a backup says its device replaces (version 2), unauthenticated like the owner; null for version 1. */
+export function readKeyBackupReplaces(backup: Uint8Array): KeyBackupReplaced | null {
+  return readHeader(backup).replaces;
+}
+
 interface Header {
+  readonly version: number;
   readonly owner: KeyBackupOwner;
+  readonly replaces: KeyBackupReplaced | null;
   readonly cell: Uint8Array;
 }
 
@@ -153,13 +200,20 @@ function readHeader(backup: Uint8Array): Header {
   if (backup.length > KEY_BACKUP_BYTES_MAX) throw new SdkError('LIMIT', `a key backup is at most ${KEY_BACKUP_BYTES_MAX} bytes`);
   const r = new ByteReader(backup, 'key backup');
   if (backup.length < KEY_BACKUP_MAGIC.length + 1 || !equalBytes(r.bytes(KEY_BACKUP_MAGIC.length), KEY_BACKUP_MAGIC)) throw r.malformed('not a Parley key backup');
-  if (r.u8() !== KEY_BACKUP_VERSION) throw r.malformed('unknown backup version');
+  const version = r.u8();
+  if (version !== KEY_BACKUP_VERSION && version !== KEY_BACKUP_VERSION_REPLACING) throw r.malformed('unknown backup version');
   const userId = readId(r, USER_ID, 'user id');
   const deviceId = readId(r, DEVICE_ID, 'device id');
-  // Version 1 has one cell size: anything else is refused before PBKDF2 runs.
+  let replaces: KeyBackupReplaced | null = null;
+  if (version === KEY_BACKUP_VERSION_REPLACING) {
+    const replacedId = readId(r, DEVICE_ID, 'replaced device id');
+    if (replacedId === deviceId) throw r.malformed('a device cannot replace itself');
+    replaces = { deviceId: replacedId, identityKey: r.bytes(IDENTITY_KEY_BYTES).slice() };
+  }
+  // One cell size: anything else is refused before PBKDF2 runs.
   const cell = r.bytes(KEY_BACKUP_V1_CELL_BYTES);
   r.end();
-  return { owner: { userId, deviceId }, cell };
+  return { version, owner: { userId, deviceId }, replaces, cell };
 }
 
 function readId(r: ByteReader, pattern: RegExp, what: string): string {
@@ -177,6 +231,8 @@ export interface RestoredKeys {
   readonly identity: IdentityKeyPair;
   /** The first one-time prekey id the restored device may use ({@link ONE_TIME_PREKEY_ID_RESTORE_GAP} past the backed-up counter). */
   readonly nextOneTimePrekeyId: number;
+  /** The device this one replaces, if the backup records one (version 2; authenticated with the rest). */
+  readonly replaces: KeyBackupReplaced | null;
 }
 
 /**
@@ -209,8 +265,8 @@ export async function importKeyBackup(backup: Uint8Array, passphrase: string | U
  *   PBKDF2 iterations than Themis allows.
  */
 export async function openKeyBackup(backup: Uint8Array, passphrase: string | Uint8Array, owner: KeyBackupOwner): Promise<RestoredKeys> {
-  const context = backupContext(owner);
   const header = readHeader(backup);
+  const context = backupContext(owner, header.replaces);
   if (header.owner.userId !== owner.userId || header.owner.deviceId !== owner.deviceId) {
     throw new SdkError('INVALID_ARGUMENT', `this backup is of ${header.owner.userId}/${header.owner.deviceId}, not ${owner.userId}/${owner.deviceId}`);
   }
@@ -227,7 +283,7 @@ export async function openKeyBackup(backup: Uint8Array, passphrase: string | Uin
     }
     try {
       const p = new ByteReader(plaintext, 'key backup');
-      if (p.u8() !== KEY_BACKUP_VERSION) throw p.malformed('sealed content of another version');
+      if (p.u8() !== header.version) throw p.malformed('sealed content of another version');
       const seed = p.bytes(IDENTITY_SEED_BYTES);
       const nextPrekeyId = p.u32be();
       p.end();
@@ -235,7 +291,7 @@ export async function openKeyBackup(backup: Uint8Array, passphrase: string | Uin
       // Near the top of the id space (thousands of restores) the gap is skipped rather than wrapping.
       const fits = nextPrekeyId <= PREKEY_ID_MAX - 2 * ONE_TIME_PREKEY_ID_RESTORE_GAP;
       // Everything checked: only now make the key pair (fromSeed copies the seed).
-      return { identity: IdentityKeyPair.fromSeed(seed), nextOneTimePrekeyId: fits ? nextPrekeyId + ONE_TIME_PREKEY_ID_RESTORE_GAP : nextPrekeyId };
+      return { identity: IdentityKeyPair.fromSeed(seed), nextOneTimePrekeyId: fits ? nextPrekeyId + ONE_TIME_PREKEY_ID_RESTORE_GAP : nextPrekeyId, replaces: header.replaces };
     } catch (e) {
       throw SdkError.is(e) ? e : new SdkError('MALFORMED', 'key backup: the sealed content does not parse');
     } finally {
@@ -270,14 +326,18 @@ export async function backupFetchSecret(passphrase: string | Uint8Array, userId:
   }
 }
 
-function backupContext(owner: KeyBackupOwner): Uint8Array {
+function backupContext(owner: KeyBackupOwner, replaces: KeyBackupReplaced | null): Uint8Array {
   if (typeof owner !== 'object' || owner === null) throw new SdkError('INVALID_ARGUMENT', 'owner must be { userId, deviceId }');
   const { userId, deviceId } = owner;
   if (typeof userId !== 'string' || !USER_ID.test(userId)) throw new SdkError('INVALID_ARGUMENT', 'userId is not a valid user id');
   if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) throw new SdkError('INVALID_ARGUMENT', 'deviceId is not a valid device id');
   const u = utf8(userId);
   const d = utf8(deviceId);
-  return new ByteWriter().bytes(CONTEXT_LABEL).u8(u.length).bytes(u).u8(d.length).bytes(d).finish();
+  if (replaces === null) return new ByteWriter().bytes(CONTEXT_LABEL).u8(u.length).bytes(u).u8(d.length).bytes(d).finish();
+  if (!DEVICE_ID.test(replaces.deviceId) || replaces.deviceId === deviceId) throw new SdkError('INVALID_ARGUMENT', 'the replaced device id is not a valid device id, or is the device itself');
+  if (!(replaces.identityKey instanceof Uint8Array) || replaces.identityKey.length !== IDENTITY_KEY_BYTES) throw new SdkError('INVALID_ARGUMENT', 'the replaced identity key must be 32 bytes');
+  const r = utf8(replaces.deviceId);
+  return new ByteWriter().bytes(CONTEXT_LABEL_REPLACING).u8(u.length).bytes(u).u8(d.length).bytes(d).u8(r.length).bytes(r).bytes(replaces.identityKey).finish();
 }
 
 /** A text passphrase is NFKC-normalised (so the same characters typed on two systems give the same bytes); bytes are taken as they are. */

@@ -20,6 +20,8 @@ import {
   KEY_BACKUP_V1_CELL_BYTES,
   ONE_TIME_PREKEY_ID_RESTORE_GAP,
   readKeyBackupOwner,
+  readKeyBackupReplaces,
+  sealKeyBackup,
   type KeyBackupOwner,
 } from '../src/key-backup.ts';
 
@@ -113,6 +115,40 @@ describe('key backup', () => {
     const keys = await openKeyBackup(backup, PASSPHRASE, OWNER);
     assert.deepEqual(keys.identity.publicKey, store.identityPublicKey);
     assert.equal(keys.nextOneTimePrekeyId, nextIdBefore + ONE_TIME_PREKEY_ID_RESTORE_GAP);
+  });
+
+  it('version 2 records the device a restore replaces, bound to the sealed part: altered, it opens nothing', async () => {
+    const replaces = { deviceId: 'old-laptop', identityKey: MemoryClientStore.create().identityPublicKey };
+    const v2 = await sealKeyBackup(store, OWNER, PASSPHRASE, replaces);
+    assert.equal(v2[4], 0x02);
+    assert.equal(v2.length, CELL_AT + 1 + replaces.deviceId.length + 32 + KEY_BACKUP_V1_CELL_BYTES);
+    assert.deepEqual(readKeyBackupOwner(v2), OWNER);
+    assert.deepEqual(readKeyBackupReplaces(v2), replaces);
+    assert.equal(readKeyBackupReplaces(backup), null, 'version 1 records none');
+    const keys = await openKeyBackup(v2, PASSPHRASE, OWNER);
+    assert.deepEqual(keys.identity.publicKey, store.identityPublicKey);
+    assert.deepEqual(keys.replaces, replaces);
+    assert.equal((await openKeyBackup(backup, PASSPHRASE, OWNER)).replaces, null);
+    // The replaced id or key altered in the clear header: the context no longer matches.
+    const idAt = CELL_AT + 1;
+    await assert.rejects(openKeyBackup(flip(v2, idAt), PASSPHRASE, OWNER), isCode('BAD_PASSPHRASE'));
+    await assert.rejects(openKeyBackup(flip(v2, idAt + replaces.deviceId.length + 5), PASSPHRASE, OWNER), isCode('BAD_PASSPHRASE'));
+    // A version 1 header on a version 2 body (the record of the replaced device cut out), and the other way round.
+    const cut = Uint8Array.of(...v2.subarray(0, 4), 0x01, ...v2.subarray(5, CELL_AT), ...v2.subarray(v2.length - KEY_BACKUP_V1_CELL_BYTES));
+    await assert.rejects(openKeyBackup(cut, PASSPHRASE, OWNER), isCode('BAD_PASSPHRASE'));
+    // Malformed: a device replacing itself, an unknown version, a replaced id that is not an id.
+    const self = await sealKeyBackup(store, OWNER, PASSPHRASE, { deviceId: 'elsewhere', identityKey: replaces.identityKey });
+    const selfId = new TextEncoder().encode(OWNER.deviceId);
+    const selfHeader = Uint8Array.of(...self.subarray(0, CELL_AT), selfId.length, ...selfId, ...self.subarray(CELL_AT + 1 + 'elsewhere'.length));
+    assert.throws(() => readKeyBackupOwner(selfHeader), isCode('MALFORMED'));
+    const v3 = v2.slice();
+    v3[4] = 0x03;
+    assert.throws(() => readKeyBackupOwner(v3), isCode('MALFORMED'));
+    const badId = v2.slice();
+    badId[idAt] = 0x2f; // '/'
+    assert.throws(() => readKeyBackupOwner(badId), isCode('MALFORMED'));
+    await assert.rejects(sealKeyBackup(store, OWNER, PASSPHRASE, { deviceId: OWNER.deviceId, identityKey: replaces.identityKey }), isCode('INVALID_ARGUMENT'));
+    await assert.rejects(sealKeyBackup(store, OWNER, PASSPHRASE, { deviceId: 'x', identityKey: new Uint8Array(31) }), isCode('INVALID_ARGUMENT'));
   });
 
   it('refuses a wrong passphrase with BAD_PASSPHRASE', async () => {

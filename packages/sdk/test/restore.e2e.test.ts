@@ -13,10 +13,10 @@ import { after, before, describe, it } from 'node:test';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryClientStore } from '../src/client-store.ts';
 import { replaceBackedUpDevice, restoredDeviceIds } from '../src/device-restore.ts';
-import type { TransportFactory } from '../src/transport.ts';
+import type { Transport, TransportFactory } from '../src/transport.ts';
 import { webSocketTransport } from '../src/transport-ws.ts';
 import { SdkError } from '../src/errors.ts';
-import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner } from '../src/key-backup.ts';
+import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner, readKeyBackupReplaces } from '../src/key-backup.ts';
 import { RESTORE_DEVICE_ID_ATTEMPTS } from '../src/limits.ts';
 import { closeAll, hostileTransport, provisionDevice, recorder, serverForSuite, TcpProxy, texts, until } from './_harness.ts';
 
@@ -202,6 +202,40 @@ describe('a restore cut off', () => {
     assert.equal(again.client.deviceId, 'laptop-r3');
     assert.equal(again.replaced.deviceId, 'laptop-r2');
     assert.deepEqual(again.otherDevices, []);
+  });
+
+  it('stops after the new backup was stored but before the removal: the backed-up device is still there, and the next restore (from the new backup, which records what it replaces) removes it too', async () => {
+    const jo = await ParleyClient.register(server.url, 'jo', 'laptop');
+    const rj = recorder();
+    jo.on('connection', rj.on.connection);
+    clients.push(jo);
+    await storeBackup(jo);
+    // The backed-up key's connection goes down as the backup's answer comes: device.remove is never sent.
+    const cut: TransportFactory = async (url, events) => {
+      const socket: { t?: Transport } = {};
+      socket.t = await webSocketTransport(url, {
+        message: (text) => {
+          events.message(text);
+          if ((JSON.parse(text) as { t?: string }).t === 'backup.stored') socket.t?.close(1001, 'gone');
+        },
+        close: (code, reason) => events.close(code, reason),
+      });
+      return socket.t;
+    };
+    const r = await replaceBackedUpDevice(server.url, await fetchBackup(server.url, 'jo'), PASSPHRASE, MemoryClientStore.create(), { transport: cut });
+    assert.equal(r.removal, 'pending');
+    const backup = await fetchBackup(server.url, 'jo');
+    assert.deepEqual(readKeyBackupOwner(backup), { userId: 'jo', deviceId: 'laptop-r2' });
+    assert.deepEqual(readKeyBackupReplaces(backup), { deviceId: 'laptop', identityKey: jo.store.identity.identityKeyPair().publicKey });
+    assert.ok(jo.connected, 'the backed-up device is still there');
+
+    // The new device's store was lost with the process: the next restore finishes the job.
+    const again = await ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create() });
+    clients.push(again.client);
+    assert.equal(again.client.deviceId, 'laptop-r3');
+    assert.deepEqual(ids(await again.client.ownDevices()), ['laptop-r3']);
+    assert.deepEqual(again.otherDevices, []);
+    await until(() => rj.connection.some((c) => c.state === 'ended'), 'the first backed-up device ends too');
   });
 
   it("lists the devices the key's earlier holder added (they are not removed), and says when the backed-up device was gone already (another restore got there first)", async () => {
