@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, readKeyBackupReplaces, restoredDeviceIds, SdkError } from '@parley/sdk';
-import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type StoreOptions } from './account.ts';
+import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type Session, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { keyFingerprint } from './devices.ts';
 import { canPrompt } from './passphrase.ts';
@@ -37,6 +37,27 @@ function wipe(p: string | Uint8Array): void {
   if (p instanceof Uint8Array) p.fill(0);
 }
 
+/**
+ * The server's backup of this very device may record a device that an
+ * interrupted restore was replacing (format version 2): a new backup does
+ * not, so if that device is still listed, say so — the next restore would
+ * no longer remove it.
+ */
+async function warnIfReplacedDeviceListed(s: Session, previous: Uint8Array | null): Promise<void> {
+  let replaces;
+  try {
+    if (previous === null || readKeyBackupOwner(previous).deviceId !== s.device) return;
+    replaces = readKeyBackupReplaces(previous);
+  } catch {
+    return;
+  }
+  if (replaces === null) return;
+  const id = replaces.deviceId;
+  const key = replaces.identityKey;
+  if (!(await s.client.ownDevices()).some((d) => d.deviceId === id && Buffer.compare(Buffer.from(d.identityKey), Buffer.from(key)) === 0)) return;
+  note(`warning: ${id} is still a device of ${s.user}: the restore that made this device was cut off before removing it. If it is not in use, remove it: parley remove-device ${id}.`);
+}
+
 export async function backup(options: BackupOptions): Promise<void> {
   refuseArgvPassphrase(options);
   await withSession(options, async (s) => {
@@ -49,6 +70,7 @@ export async function backup(options: BackupOptions): Promise<void> {
         note("warning: the backup passphrase is the store's. Whoever guesses it at the backup (the server can try offline) can also open the store file; a different one is safer.");
       }
       const previous = await s.client.loadKeyBackup();
+      await warnIfReplacedDeviceListed(s, previous?.backup ?? null);
       const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(s.store, pass), backupFetchSecret(pass, s.user)]);
       await s.client.storeKeyBackup(bytes, fetchSecret);
       if (previous !== null) {
@@ -81,12 +103,21 @@ const TYPED_AHEAD_MS = 50;
  */
 async function confirmOnTerminal(question: string): Promise<boolean> {
   const stdin = process.stdin;
+  // Raw for a moment: a line typed ahead without Enter is read (and dropped) too, not left to join the answer.
+  let ended = stdin.readableEnded;
   const drop = (): void => undefined;
-  stdin.on('data', drop);
+  const end = (): void => {
+    ended = true;
+  };
+  stdin.setRawMode(true);
+  stdin.on('data', drop).on('end', end);
   stdin.resume();
   await new Promise((resolve) => setTimeout(resolve, TYPED_AHEAD_MS));
-  stdin.off('data', drop);
+  stdin.off('data', drop).off('end', end);
+  stdin.setRawMode(false);
   stdin.pause();
+  // Input ended before the question (Ctrl-D typed ahead, a closed terminal): no answer is "no".
+  if (ended || stdin.readableEnded) return false;
   // Not as a readline terminal: the tty echoes in cooked mode, and no cursor codes follow the question.
   const rl = createInterface({ input: stdin, output: process.stderr, terminal: false });
   try {
@@ -177,6 +208,9 @@ export async function restore(userArg: string, options: RestoreOptions): Promise
     await writeLine(`Restored ${user} from the key backup of device ${replaced} on ${server}: this machine is the new device ${made}.`);
     if (restored.replacedElsewhere) note(`warning: ${replaced} had already been removed when this restore came to remove it (by another restore of the same backup, or from another device): look at the devices below.`);
     else note(`The backed-up device ${replaced} was removed: no copy of it (the old machine, or an earlier restore) can log in again.`);
+    if (restored.alsoRemoved !== null) {
+      note(`Also removed: ${restored.alsoRemoved.deviceId} (${keyFingerprint(restored.alsoRemoved.identityKey)}), which the interrupted restore that made ${replaced} was replacing.`);
+    }
     note(`Your contacts see ${made} as a new device of ${user}, so your safety numbers with them change. The key backup on the server is now this device's, under the same passphrase.`);
     if (restored.otherDevices.length > 0) {
       note(`${user} has other devices: ${restored.otherDevices.map((d) => `${d.deviceId} (${keyFingerprint(d.identityKey)})`).join(', ')}.`);

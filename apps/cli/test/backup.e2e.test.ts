@@ -127,6 +127,12 @@ describe('parley backup / restore', () => {
     const r = await third.run(['restore', 'alice', '--yes', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } });
     assert.match(ok(r, 'restore'), /from the key backup of device laptop-r2 on ws:\S+: this machine is the new device laptop-r3\.$/m);
     assert.match(r.stderr, /alice has other devices: tablet \([0-9a-f ]+\)\.\nEach of them receives your conversations\. If one is not yours .* remove it: parley remove-device <id>\./);
+    // The tablet keeps the backup now; removing it says the backup restores nothing any more.
+    ok(await tablet.run(['login', 'alice']), 'tablet logs in');
+    ok(await tablet.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPassphrase } }), 'tablet backup');
+    const removed = await third.run(['remove-device', 'tablet']);
+    ok(removed, 'remove-device');
+    assert.match(removed.stderr, /warning: the key backup on the server was of tablet, and restores nothing now: run 'parley backup' here\./);
     assertFails(await newMachine.run(['login', 'alice']), 1, /was removed from its account/);
     assert.match(ok(await third.run(['login', 'alice']), 'login'), /^Logged in as alice \(device laptop-r3\)/);
   });

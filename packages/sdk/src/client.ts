@@ -89,6 +89,8 @@ export interface RestoredClient {
   readonly replaced: DeviceKey;
   /** True when it was already gone when this restore came to remove it: another restore (of the same backup) or another device removed it meanwhile — look at `otherDevices`. */
   readonly replacedElsewhere: boolean;
+  /** The device an interrupted restore had meant to replace (the backup records it), which this restore removed too; null when none was listed. */
+  readonly alsoRemoved: DeviceKey | null;
   /**
    * The user's devices other than the new one, as the directory lists them
    * after the restore: ones in use, and any the user does not know — added
@@ -417,7 +419,7 @@ export class ParleyClient {
       if (r.removal === 'pending') replacedElsewhere = (await client.removeDevice(r.replaced.deviceId)) === null;
       const devices = await client.ownDevices();
       await client.#keepBackupOfListedDevice(devices, passphrase);
-      return { client, replaced: r.replaced, replacedElsewhere, otherDevices: devices.filter((d) => d.deviceId !== r.deviceId) };
+      return { client, replaced: r.replaced, replacedElsewhere, alsoRemoved: r.alsoRemoved, otherDevices: devices.filter((d) => d.deviceId !== r.deviceId) };
     } catch (e) {
       await client.close();
       throw e;

@@ -105,6 +105,8 @@ export interface ReplacedDevice extends Account {
   /** The backed-up device, replaced by the new one (`deviceId`). */
   readonly replaced: DeviceKey;
   readonly removal: ReplacedRemoval;
+  /** The device an interrupted restore meant to replace (recorded in the backup), removed by this one; null when none was listed. */
+  readonly alsoRemoved: DeviceKey | null;
 }
 
 /** Options of {@link replaceBackedUpDevice}. */
@@ -181,10 +183,11 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
       const removed = (e: unknown): SdkError =>
         new SdkError('DEVICE_REMOVED', `the backup is of ${owner.userId}'s device ${owner.deviceId}, which was removed (replaced by a later restore, or removed by another device): restore from the newest backup`, { cause: e, serverCode: 'device_removed' });
       let added: { deviceId: string; backup: Uint8Array };
+      let alsoRemoved: DeviceKey | null = null;
       try {
         await loginDevice(conn, old, owner);
         // A restore from this backup was cut off before it removed the device it replaced: remove that one first.
-        if (keys.replaces !== null) await removeIfListed(conn, old, owner, keys.replaces);
+        if (keys.replaces !== null && (await removeIfListed(conn, old, owner, keys.replaces))) alsoRemoved = { deviceId: keys.replaces.deviceId, identityKey: keys.replaces.identityKey.slice() };
         added = await addReplacement(conn, old, owner, store, options.deviceId, (account) => sealKeyBackup(store, account, passphrase, replaced));
         await conn.request({ t: 'backup.put', backup: toBase64(added.backup), fetchSecret: toBase64(fetchSecret) }, ['backup.stored']);
       } catch (e) {
@@ -201,7 +204,7 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
         // Gone meanwhile (another restore of the same backup got there first); otherwise the new device removes it after logging in.
         if (SdkError.is(e, 'SERVER') && e.serverCode === 'not_found') removal = 'already-removed';
       }
-      return { userId: owner.userId, deviceId: added.deviceId, replaced, removal };
+      return { userId: owner.userId, deviceId: added.deviceId, replaced, removal, alsoRemoved };
     });
   } finally {
     old.destroy();
@@ -209,15 +212,17 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
   }
 }
 
-/** Step 0: remove `target` (a device an interrupted restore meant to replace) if the directory still lists it with its key. */
-async function removeIfListed(conn: Connection, old: IdentityKeyPair, owner: Account, target: KeyBackupReplaced): Promise<void> {
+/** Step 1's second half: remove `target` (a device an interrupted restore meant to replace) if the directory still lists it with its key; whether this removed it. */
+async function removeIfListed(conn: Connection, old: IdentityKeyPair, owner: Account, target: KeyBackupReplaced): Promise<boolean> {
   const listed = readKeys(await conn.request({ t: 'keys.fetch', userId: owner.userId, claimFor: [] }, ['keys']), owner.userId);
-  if (!listed.some((d) => d.deviceId === target.deviceId && equalBytes(d.identityKey, target.identityKey))) return;
+  if (!listed.some((d) => d.deviceId === target.deviceId && equalBytes(d.identityKey, target.identityKey))) return false;
   const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, target.deviceId, target.identityKey));
   try {
     await conn.request({ t: 'device.remove', deviceId: target.deviceId, approval: toBase64(approval) }, ['device.removed']);
+    return true;
   } catch (e) {
-    if (!(SdkError.is(e, 'SERVER') && e.serverCode === 'not_found')) throw e;
+    if (SdkError.is(e, 'SERVER') && e.serverCode === 'not_found') return false;
+    throw e;
   }
 }
 

@@ -68,6 +68,7 @@ describe('ParleyClient.restore: a new device replaces the backed-up one', () => 
     assert.equal(r.replaced.deviceId, 'laptop');
     assert.deepEqual(r.replaced.identityKey, alice.store.identity.identityKeyPair().publicKey);
     assert.equal(r.replacedElsewhere, false);
+    assert.equal(r.alsoRemoved, null);
     assert.deepEqual(r.otherDevices, []);
     assert.notDeepEqual(store.identity.identityKeyPair().publicKey, r.replaced.identityKey, 'the new device has a key of its own');
 
@@ -233,6 +234,7 @@ describe('a restore cut off', () => {
     const again = await ParleyClient.restore(server.url, backup, PASSPHRASE, { store: MemoryClientStore.create() });
     clients.push(again.client);
     assert.equal(again.client.deviceId, 'laptop-r3');
+    assert.equal(again.alsoRemoved?.deviceId, 'laptop', 'said so');
     assert.deepEqual(ids(await again.client.ownDevices()), ['laptop-r3']);
     assert.deepEqual(again.otherDevices, []);
     await until(() => rj.connection.some((c) => c.state === 'ended'), 'the first backed-up device ends too');
