@@ -328,11 +328,12 @@ async function conversation(outDir, tmp) {
         const received = [];
         const restored = await sdk.ParleyClient.restore(wsUrl, fetched.backup, backupPass, { store, on: { message: (m) => received.push(m.text) } });
         globalThis.restored = { ...restored, store, received };
-        return { deviceId: restored.client.deviceId, replaced: restored.replaced.deviceId, backupRenewed: restored.backupRenewed, ended: await ended };
+        const backupOf = sdk.readKeyBackupOwner((await restored.client.loadKeyBackup()).backup).deviceId;
+        return { deviceId: restored.client.deviceId, replaced: restored.replaced.deviceId, others: restored.otherDevices.length, backupOf, ended: await ended };
       },
       { wsUrl, user: names.alice, pass: PASS },
     );
-    assert(r.deviceId === 'browser-r2' && r.replaced === 'browser' && r.backupRenewed === true && r.ended === 'DEVICE_REMOVED', JSON.stringify(r));
+    assert(r.deviceId === 'browser-r2' && r.replaced === 'browser' && r.others === 0 && r.backupOf === 'browser-r2' && r.ended === 'DEVICE_REMOVED', JSON.stringify(r));
     await bob.send(room, marks.restored);
     await page.waitForFunction((text) => globalThis.restored.received.includes(text), marks.restored, { timeout: 20_000 });
   });
