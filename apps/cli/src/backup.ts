@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { backupFetchSecret, exportKeyBackup, ParleyClient, readKeyBackupOwner, readKeyBackupReplaces, restoredDeviceIds, SdkError } from '@parley/sdk';
+import { backupFetchSecret, exportKeyBackup, keyBackupDeviceId, ParleyClient, readKeyBackupOwner, readKeyBackupReplaces, restoredDeviceIds, SdkError } from '@parley/sdk';
 import { backupPassphrase, explain, newStorePassphrase, refuseArgvPassphrase, withNewStore, withSession, type BackupPassphraseOptions, type Session, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { keyFingerprint } from './devices.ts';
@@ -44,13 +44,8 @@ function wipe(p: string | Uint8Array): void {
  * no longer remove it.
  */
 async function warnIfReplacedDeviceListed(s: Session, previous: Uint8Array | null): Promise<void> {
-  let replaces;
-  try {
-    if (previous === null || readKeyBackupOwner(previous).deviceId !== s.device) return;
-    replaces = readKeyBackupReplaces(previous);
-  } catch {
-    return;
-  }
+  if (previous === null || keyBackupDeviceId(previous) !== s.device) return;
+  const replaces = readKeyBackupReplaces(previous);
   if (replaces === null) return;
   const id = replaces.deviceId;
   const key = replaces.identityKey;
@@ -73,15 +68,8 @@ export async function backup(options: BackupOptions): Promise<void> {
       await warnIfReplacedDeviceListed(s, previous?.backup ?? null);
       const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(s.store, pass), backupFetchSecret(pass, s.user)]);
       await s.client.storeKeyBackup(bytes, fetchSecret);
-      if (previous !== null) {
-        let owner: string | null = null;
-        try {
-          owner = readKeyBackupOwner(previous.backup).deviceId;
-        } catch {
-          owner = null;
-        }
-        if (owner !== null && owner !== s.device) note(`note: this replaced the backup of ${s.user}'s device ${owner} (the server keeps one per user).`);
-      }
+      const owner = keyBackupDeviceId(previous?.backup);
+      if (owner !== null && owner !== s.device) note(`note: this replaced the backup of ${s.user}'s device ${owner} (the server keeps one per user).`);
     } finally {
       wipe(pass);
     }

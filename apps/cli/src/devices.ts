@@ -17,7 +17,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { ParleyClient, readKeyBackupOwner, type DeviceLinkRequest } from '@parley/sdk';
+import { keyBackupDeviceId, ParleyClient, type DeviceLinkRequest } from '@parley/sdk';
 import { newStorePassphrase, openStore, refuseArgvPassphrase, withNewStore, withSession, type StoreOptions } from './account.ts';
 import { failure, usageError } from './cli-error.ts';
 import { decodeBase64 } from './io.ts';
@@ -199,14 +199,7 @@ export async function removeDevice(deviceArg: string, options: StoreOptions & { 
     } else {
       await writeLine(`Removed device ${device} (fingerprint ${keyFingerprint(listed.identityKey)}) from ${s.user}: it is signed out, cannot log in again, and your peers stop encrypting to it.`);
       // The server keeps one backup per user: one of the device just removed restores nothing now.
-      const stored = await s.client.loadKeyBackup();
-      let of: string | null = null;
-      try {
-        of = stored === null ? null : readKeyBackupOwner(stored.backup).deviceId;
-      } catch {
-        of = null;
-      }
-      if (of === device) note(`warning: the key backup on the server was of ${device}, and restores nothing now: run 'parley backup' here.`);
+      if (keyBackupDeviceId((await s.client.loadKeyBackup())?.backup) === device) note(`warning: the key backup on the server was of ${device}, and restores nothing now: run 'parley backup' here.`);
     }
   });
 }

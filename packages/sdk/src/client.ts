@@ -41,7 +41,7 @@ import type { ChatMessage, ClientEvents, HistoryEntry, ReadMarker } from './even
 import type { FileRef } from './file-transfer.ts';
 import { DEVICE_ID, readEntry, readKeys, ROOM_ID, USER_ID, type RoomSummary, type ServerFrame } from './frames.ts';
 import { Inbound } from './inbound.ts';
-import { backupFetchSecret, exportKeyBackup, readKeyBackupOwner } from './key-backup.ts';
+import { backupFetchSecret, exportKeyBackup, keyBackupDeviceId } from './key-backup.ts';
 import { KeyReview, type SafetyNumberReport } from './key-review.ts';
 import { Link, type EstablishMode } from './link.ts';
 import { Outbound, type SendResult } from './outbound.ts';
@@ -432,13 +432,7 @@ export class ParleyClient {
    * until the removal): a backup must be of a device that exists.
    */
   async #keepBackupOfListedDevice(devices: readonly DeviceKey[], passphrase: string | Uint8Array): Promise<void> {
-    const stored = await this.loadKeyBackup();
-    let of: string | null = null;
-    try {
-      of = stored === null ? null : readKeyBackupOwner(stored.backup).deviceId;
-    } catch {
-      of = null;
-    }
+    const of = keyBackupDeviceId((await this.loadKeyBackup())?.backup);
     if (of !== null && devices.some((d) => d.deviceId === of)) return;
     const [bytes, fetchSecret] = await Promise.all([exportKeyBackup(this.store, passphrase), backupFetchSecret(passphrase, this.userId)]);
     await this.storeKeyBackup(bytes, fetchSecret);

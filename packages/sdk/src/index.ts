@@ -38,7 +38,7 @@ export { safetyNumber, formatSafetyNumber, safetyNumberBinding, type SafetyNumbe
 export { VerificationSession, type VerificationState, type VerificationUpdate, type VerificationIgnored, type VerificationAbortReason } from './verification.ts';
 export { decodeVerificationMessage, type VerificationMessage, type PeerAbortReason } from './verification-message.ts';
 export type { VerificationParties } from './verification-secret.ts';
-export { exportKeyBackup, importKeyBackup, openKeyBackup, readKeyBackupOwner, readKeyBackupReplaces, backupFetchSecret, type KeyBackupOwner, type KeyBackupReplaced, type RestoredKeys } from './key-backup.ts';
+export { exportKeyBackup, importKeyBackup, keyBackupDeviceId, openKeyBackup, readKeyBackupOwner, readKeyBackupReplaces, backupFetchSecret, type KeyBackupOwner, type KeyBackupReplaced, type RestoredKeys } from './key-backup.ts';
 export {
   searchMessages,
   newestFirst,

@@ -183,6 +183,16 @@ export function readKeyBackupOwner(backup: Uint8Array): KeyBackupOwner {
   return readHeader(backup).owner;
 }
 
+/** The device id a backup's header names, or null for no backup or bytes that are not one (for notes: unauthenticated). */
+export function keyBackupDeviceId(backup: Uint8Array | null | undefined): string | null {
+  if (backup === null || backup === undefined) return null;
+  try {
+    return readHeader(backup).owner.deviceId;
+  } catch {
+    return null;
+  }
+}
+
 /** The device a backup says its device replaces (version 2), unauthenticated like the owner; null for version 1. */
 export function readKeyBackupReplaces(backup: Uint8Array): KeyBackupReplaced | null {
   return readHeader(backup).replaces;

@@ -19,6 +19,7 @@ import {
   openKeyBackup,
   KEY_BACKUP_V1_CELL_BYTES,
   ONE_TIME_PREKEY_ID_RESTORE_GAP,
+  keyBackupDeviceId,
   readKeyBackupOwner,
   readKeyBackupReplaces,
   sealKeyBackup,
@@ -125,6 +126,9 @@ describe('key backup', () => {
     assert.deepEqual(readKeyBackupOwner(v2), OWNER);
     assert.deepEqual(readKeyBackupReplaces(v2), replaces);
     assert.equal(readKeyBackupReplaces(backup), null, 'version 1 records none');
+    assert.equal(keyBackupDeviceId(v2), OWNER.deviceId);
+    assert.equal(keyBackupDeviceId(backup), OWNER.deviceId);
+    for (const none of [null, undefined, new Uint8Array(0), v2.subarray(0, 20)]) assert.equal(keyBackupDeviceId(none), null);
     const keys = await openKeyBackup(v2, PASSPHRASE, OWNER);
     assert.deepEqual(keys.identity.publicKey, store.identityPublicKey);
     assert.deepEqual(keys.replaces, replaces);
