@@ -12,6 +12,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { backupFetchSecret, ParleyClient } from '@parley/sdk';
+import type { Transport, TransportFactory } from '@parley/sdk';
+import { SqliteClientStore, webSocketTransport } from '@parley/sdk/node';
+import { ensureProfileDir, rememberAccount, storePath } from '../src/profile.ts';
 import { assertFails } from './_cli.ts';
 import { ok, PASS_VAR, Profile, Running, startServer, until, type ServerProcess } from './_chat.ts';
 
@@ -167,6 +171,48 @@ describe('register / restore / login: the store, the device id, the server URL',
     assert.deepEqual(accountFiles(fresh), ['gail.parley']);
     assert.match(ok(await fresh.run(['login', 'gail']), 'login'), /^Logged in as gail \(device laptop-r2\)/);
     assert.doesNotMatch(ok(await fresh.run(['devices']), 'devices'), /^\s*laptop\b(?!-)/m);
+  });
+
+  it('backup on a device whose restore was cut off before removing the backed-up device: warns while that device is still listed', async () => {
+    const hal = new Profile(join(root, 'hal-old'), 'hal', server.url);
+    const fresh = new Profile(join(root, 'hal-new'), 'hal', server.url);
+    const BACKUP_VAR = 'PARLEY_TEST_BACKUP_PASSPHRASE';
+    const backupPass = 'a long backup passphrase for hal, for the test';
+    ok(await hal.run(['register', 'hal', '--device', 'laptop']), 'register');
+    ok(await hal.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPass } }), 'backup');
+    // The SDK's restore into the new profile's store, cut off as the new backup is stored (before the removal),
+    // with every later connection refused: the new device exists, the backed-up one too.
+    const stored = await ParleyClient.fetchKeyBackup(server.url, 'hal', await backupFetchSecret(backupPass, 'hal'));
+    ensureProfileDir(fresh.dir);
+    const store = await SqliteClientStore.open(storePath(fresh.dir, 'hal'), new TextEncoder().encode(fresh.passphrase));
+    let cut = false;
+    const transport: TransportFactory = async (url, events) => {
+      if (cut) throw new Error('refused');
+      const socket: { t?: Transport } = {};
+      socket.t = await webSocketTransport(url, {
+        message: (text) => {
+          events.message(text);
+          if ((JSON.parse(text) as { t?: string }).t === 'backup.stored') {
+            cut = true;
+            socket.t?.close(1001, 'gone');
+          }
+        },
+        close: (code, reason) => events.close(code, reason),
+      });
+      return socket.t;
+    };
+    await assert.rejects(ParleyClient.restore(server.url, stored.backup, backupPass, { store, transport, reconnect: false }));
+    assert.deepEqual(store.account(), { userId: 'hal', deviceId: 'laptop-r2' });
+    store.close();
+    rememberAccount(fresh.dir, 'hal', { device: 'laptop-r2', server: server.url });
+
+    const r = await fresh.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPass } });
+    ok(r, 'backup on the new device');
+    assert.match(r.stderr, /warning: laptop is still a device of hal: the restore that made this device was cut off before removing it\. If it is not in use, remove it: parley remove-device laptop\./);
+    ok(await fresh.run(['remove-device', 'laptop']), 'remove-device');
+    const again = await fresh.run(['backup', '--backup-passphrase-env', BACKUP_VAR], { env: { [BACKUP_VAR]: backupPass } });
+    assert.doesNotMatch(ok(again, 'backup again'), /still a device/);
+    assert.doesNotMatch(again.stderr, /still a device/);
   });
 
   it("login never guesses a device id (the host name's) for a store that has not logged in and that the config does not name", async () => {
