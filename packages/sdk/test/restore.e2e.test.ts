@@ -240,6 +240,28 @@ describe('a restore cut off', () => {
     await until(() => rj.connection.some((c) => c.state === 'ended'), 'the first backed-up device ends too');
   });
 
+  it("the earlier copy storing a backup of its own just before its removal: the restored device stores its own again (a backup must be of a device that exists)", async () => {
+    const kim = await ParleyClient.register(server.url, 'kim', 'laptop');
+    clients.push(kim);
+    await storeBackup(kim);
+    // The restore's device.remove is held until the earlier copy (still logged in) has stored its backup.
+    const held: TransportFactory = async (url, events) => {
+      const t = await webSocketTransport(url, events);
+      return {
+        send(text) {
+          if ((JSON.parse(text) as { t?: string }).t !== 'device.remove') return t.send(text);
+          void storeBackup(kim).then(() => t.send(text));
+        },
+        close: (code, reason) => t.close(code, reason),
+      };
+    };
+    const r = await ParleyClient.restore(server.url, await fetchBackup(server.url, 'kim'), PASSPHRASE, { store: MemoryClientStore.create(), transport: held });
+    clients.push(r.client);
+    assert.equal(r.client.deviceId, 'laptop-r2');
+    assert.deepEqual(ids(await r.client.ownDevices()), ['laptop-r2']);
+    assert.deepEqual(readKeyBackupOwner(await fetchBackup(server.url, 'kim')), { userId: 'kim', deviceId: 'laptop-r2' });
+  });
+
   it("lists the devices the key's earlier holder added (they are not removed), and says when the backed-up device was gone already (another restore got there first)", async () => {
     const ivy = await ParleyClient.register(server.url, 'ivy', 'laptop');
     clients.push(ivy);
