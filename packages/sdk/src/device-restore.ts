@@ -195,14 +195,13 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
         if (SdkError.is(e, 'DEVICE_REMOVED') || (SdkError.is(e, 'CLOSED') && closedWith() === CLOSE_DEVICE_REMOVED)) throw removed(e);
         throw e;
       }
-      let removal: ReplacedRemoval = 'pending';
+      let removal: ReplacedRemoval;
       try {
-        const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, owner.deviceId, old.publicKey));
-        await conn.request({ t: 'device.remove', deviceId: owner.deviceId, approval: toBase64(approval) }, ['device.removed']);
-        removal = 'removed';
-      } catch (e) {
-        // Gone meanwhile (another restore of the same backup got there first); otherwise the new device removes it after logging in.
-        if (SdkError.is(e, 'SERVER') && e.serverCode === 'not_found') removal = 'already-removed';
+        // Gone meanwhile: another restore of the same backup got there first.
+        removal = (await requestRemoval(conn, old, owner, replaced)) ? 'removed' : 'already-removed';
+      } catch {
+        // No answer: the new device removes it after logging in.
+        removal = 'pending';
       }
       return { userId: owner.userId, deviceId: added.deviceId, replaced, removal, alsoRemoved };
     });
@@ -216,6 +215,11 @@ export async function replaceBackedUpDevice(url: string, backup: Uint8Array, pas
 async function removeIfListed(conn: Connection, old: IdentityKeyPair, owner: Account, target: KeyBackupReplaced): Promise<boolean> {
   const listed = readKeys(await conn.request({ t: 'keys.fetch', userId: owner.userId, claimFor: [] }, ['keys']), owner.userId);
   if (!listed.some((d) => d.deviceId === target.deviceId && equalBytes(d.identityKey, target.identityKey))) return false;
+  return requestRemoval(conn, old, owner, target);
+}
+
+/** `device.remove` of `target` (`old`'s own device included), approved by `old`: true once removed, false when it was gone already. */
+async function requestRemoval(conn: Connection, old: IdentityKeyPair, owner: Account, target: DeviceKey): Promise<boolean> {
   const approval = old.sign(deviceRemovalMessage(owner.userId, owner.deviceId, target.deviceId, target.identityKey));
   try {
     await conn.request({ t: 'device.remove', deviceId: target.deviceId, approval: toBase64(approval) }, ['device.removed']);
